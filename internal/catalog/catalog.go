@@ -1,0 +1,211 @@
+// Package catalog is yard's durable metadata: everything that describes the data rather than
+// being the data. Today that is topics (name, topic ID, partition count, per-topic configs),
+// broker-wide config defaults and the producer-ID allocator; later issues add exchanges,
+// queues, bindings, users and committed offsets as new sections of the same State.
+//
+// Model: one in-memory State guarded by a mutex, and one file, <data-dir>/catalog.json, that
+// always holds a complete State. Every change goes through Update, which applies a function to
+// a copy of the state, writes the copy atomically (temp file, fsync, rename, fsync dir; see
+// internal/atomicfile) and only then makes it the current state. So a change either happened
+// durably or not at all, and readers never see a state that is not on disk. The file is small
+// and changes are rare (admin operations), so rewriting it whole is simpler than a journal;
+// a section that changes often (committed offsets) should get its own log instead.
+//
+// On-disk format (JSON, UTF-8, one object):
+//
+//	{"format": 1, "crc32c": <uint32>, "state": <State object>}
+//
+// format is bumped on incompatible change; crc32c (Castagnoli) covers the exact bytes of the
+// "state" value as written, so a file damaged behind our back is refused instead of silently
+// losing topics.
+package catalog
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/yardmq/yard/internal/atomicfile"
+)
+
+// FileName is the catalog's file inside the data directory.
+const FileName = "catalog.json"
+
+// formatVersion is the "format" field this code writes and the newest it reads.
+const formatVersion = 1
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrCorrupt means catalog.json exists but cannot be trusted.
+var ErrCorrupt = errors.New("catalog file is corrupt")
+
+// State is the whole catalog. New sections are added as new fields (with omitempty), so older
+// files read fine; Clone must deep-copy every section.
+type State struct {
+	Topics map[string]Topic `json:"topics"`
+	// BrokerConfigs are dynamic broker-wide defaults (Kafka's DescribeConfigs resource type
+	// BROKER), by config name, e.g. "log.retention.ms".
+	BrokerConfigs map[string]string `json:"broker_configs,omitempty"`
+	// NextProducerID is the first producer ID not yet handed out; allocators reserve blocks by
+	// raising it durably before using the IDs below it, so IDs are never reused across crashes.
+	NextProducerID int64 `json:"next_producer_id"`
+}
+
+// Topic describes one topic. Partitions live in <data-dir>/topics/<name>-<partition>/.
+type Topic struct {
+	Name       string            `json:"name"`
+	ID         UUID              `json:"id"`
+	Partitions int32             `json:"partitions"`
+	Configs    map[string]string `json:"configs,omitempty"` // only values set on the topic
+	CreatedMs  int64             `json:"created_ms"`
+}
+
+// Clone deep-copies s.
+func (s *State) Clone() State {
+	c := State{
+		Topics:         make(map[string]Topic, len(s.Topics)),
+		BrokerConfigs:  cloneMap(s.BrokerConfigs),
+		NextProducerID: s.NextProducerID,
+	}
+	for k, t := range s.Topics {
+		t.Configs = cloneMap(t.Configs)
+		c.Topics[k] = t
+	}
+	return c
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// Catalog is the durable store. Safe for concurrent use.
+type Catalog struct {
+	path string
+
+	mu    sync.Mutex // guards state; held across the file write so updates apply in order
+	state State
+}
+
+// Open loads <dir>/catalog.json, or starts an empty catalog if it does not exist yet.
+func Open(dir string) (*Catalog, error) {
+	c := &Catalog{path: filepath.Join(dir, FileName)}
+	data, err := os.ReadFile(c.path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		c.state = State{Topics: map[string]Topic{}, NextProducerID: 1}
+		return c, nil
+	case err != nil:
+		return nil, fmt.Errorf("cannot read catalog: %w", err)
+	}
+	st, err := Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("cannot load catalog %s: %w", c.path, err)
+	}
+	c.state = st
+	return c, nil
+}
+
+type envelope struct {
+	Format int             `json:"format"`
+	CRC32C uint32          `json:"crc32c"`
+	State  json.RawMessage `json:"state"`
+}
+
+// Encode renders s in the on-disk format.
+func Encode(s *State) ([]byte, error) {
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode catalog: %w", err)
+	}
+	out, err := json.MarshalIndent(envelope{Format: formatVersion, CRC32C: crc32.Checksum(raw, castagnoli), State: raw}, "", " ")
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode catalog: %w", err)
+	}
+	return append(out, '\n'), nil
+}
+
+// Decode parses the on-disk format, verifying format version and checksum.
+func Decode(data []byte) (State, error) {
+	var env envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		return State{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if env.Format < 1 || env.Format > formatVersion {
+		return State{}, fmt.Errorf("%w: format %d not supported (this binary reads up to %d)", ErrCorrupt, env.Format, formatVersion)
+	}
+	// MarshalIndent re-indents the raw state, so the checksum is over its compact form.
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, env.State); err != nil {
+		return State{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if got := crc32.Checksum(compact.Bytes(), castagnoli); got != env.CRC32C {
+		return State{}, fmt.Errorf("%w: checksum %08x, want %08x", ErrCorrupt, got, env.CRC32C)
+	}
+	var st State
+	if err := json.Unmarshal(compact.Bytes(), &st); err != nil {
+		return State{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if st.Topics == nil {
+		st.Topics = map[string]Topic{}
+	}
+	for name, t := range st.Topics {
+		if t.Name != name || t.Partitions < 1 {
+			return State{}, fmt.Errorf("%w: bad topic entry %q", ErrCorrupt, name)
+		}
+	}
+	if st.NextProducerID < 1 {
+		st.NextProducerID = 1
+	}
+	return st, nil
+}
+
+// Snapshot returns a deep copy of the current state.
+func (c *Catalog) Snapshot() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state.Clone()
+}
+
+// Topic returns one topic's entry.
+func (c *Catalog) Topic(name string) (Topic, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.state.Topics[name]
+	if ok {
+		t.Configs = cloneMap(t.Configs)
+	}
+	return t, ok
+}
+
+// Update applies fn to a copy of the state and, if fn succeeds, makes the copy durable and
+// current. If fn returns an error nothing changes and that error is returned as is, so callers
+// can return sentinel errors from fn and test them with errors.Is.
+func (c *Catalog) Update(fn func(s *State) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := c.state.Clone()
+	if err := fn(&next); err != nil {
+		return err
+	}
+	data, err := Encode(&next)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(c.path, data, 0o644); err != nil {
+		return fmt.Errorf("cannot write catalog: %w", err)
+	}
+	c.state = next
+	return nil
+}

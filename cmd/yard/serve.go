@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/yardmq/yard/internal/broker"
+	"github.com/yardmq/yard/internal/log"
+)
+
+// shutdownTimeout bounds how long SIGTERM waits for in-flight work before closing anyway.
+const shutdownTimeout = 30 * time.Second
+
+func newServeCmd() *cobra.Command {
+	cfg := broker.DefaultConfig()
+	var (
+		configFile string
+		logLevel   string
+		syncPolicy string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the broker",
+		Long: `Run the broker: Kafka protocol, AMQP 0-9-1 and the HTTP admin plane.
+
+Every flag can also be set in the environment as YARD_<FLAG> (dashes become underscores,
+e.g. YARD_DATA_DIR) or in a config file of "key = value" lines (--config), keys named
+like the flags. Precedence: flag, then environment, then config file, then default.
+An empty listen address disables that listener.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnvAndFile(cmd.Flags(), configFile); err != nil {
+				return err
+			}
+			logger, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			if cfg.SyncPolicy, err = log.ParseSyncPolicy(syncPolicy); err != nil {
+				return err
+			}
+			cfg.Logger = logger
+			return serve(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "optional config file of key = value lines")
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory holding all of yard's data")
+	f.StringVar(&cfg.KafkaListen, "kafka-listen", cfg.KafkaListen, "Kafka protocol listen address (empty: disabled)")
+	f.StringVar(&cfg.AMQPListen, "amqp-listen", cfg.AMQPListen, "AMQP 0-9-1 listen address (empty: disabled)")
+	f.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, "HTTP admin listen address (empty: disabled)")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&syncPolicy, "sync-policy", "always",
+		"when acknowledged data is fsynced: always (before every acknowledgement, group-committed), interval, never (opt-in, weaker)")
+	f.DurationVar(&cfg.SyncInterval, "sync-interval", cfg.SyncInterval, "fsync period for --sync-policy=interval")
+	addBrokerFlags(f, &cfg)
+	return cmd
+}
+
+// serve runs the broker until SIGINT or SIGTERM, then shuts it down gracefully: stop accepting,
+// finish in-flight requests, flush and fsync, release the data dir, exit 0.
+func serve(ctx context.Context, cfg broker.Config) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b, err := broker.New(cfg)
+	if err != nil {
+		return err
+	}
+	if err := b.Start(); err != nil {
+		_ = b.Shutdown(context.Background())
+		return err
+	}
+	<-ctx.Done()
+	cfg.Logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := b.Shutdown(sctx); err != nil {
+		return fmt.Errorf("cannot shut down cleanly: %w", err)
+	}
+	cfg.Logger.Info("stopped")
+	return nil
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("cannot parse --log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// applyEnvAndFile fills every flag the command line did not set, first from YARD_<FLAG>, then
+// from the config file.
+func applyEnvAndFile(fs *pflag.FlagSet, configFile string) error {
+	if !fs.Changed("config") {
+		if v, ok := os.LookupEnv("YARD_CONFIG"); ok {
+			configFile = v
+		}
+	}
+	fileValues := map[string]string{}
+	if configFile != "" {
+		var err error
+		if fileValues, err = readConfigFile(configFile); err != nil {
+			return err
+		}
+		for k := range fileValues {
+			if fs.Lookup(k) == nil {
+				return fmt.Errorf("config file %s: unknown key %q", configFile, k)
+			}
+		}
+	}
+	var firstErr error
+	fs.VisitAll(func(fl *pflag.Flag) {
+		if fl.Changed || fl.Name == "config" || firstErr != nil {
+			return
+		}
+		env := "YARD_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
+		v, ok := os.LookupEnv(env)
+		src := env
+		if !ok {
+			v, ok = fileValues[fl.Name]
+			src = configFile
+		}
+		if ok {
+			if err := fl.Value.Set(v); err != nil {
+				firstErr = fmt.Errorf("cannot set %s from %s: %w", fl.Name, src, err)
+			}
+		}
+	})
+	return firstErr
+}
+
+// readConfigFile parses "key = value" lines; '#' starts a comment line; values may be quoted so
+// that an empty listen address can be written as key = "".
+func readConfigFile(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read config file: %w", err)
+	}
+	out := map[string]string{}
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("config file %s line %d: want key = value, got %q", path, i+1, line)
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+			v = v[1 : len(v)-1]
+		}
+		out[k] = v
+	}
+	return out, nil
+}

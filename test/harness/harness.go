@@ -1,0 +1,253 @@
+// Package harness runs a real `yard serve` process for tests that need what only a process
+// gives: kill -9, restart on the same data dir, clients from other ecosystems.
+//
+// The binary is built once per test process. Each Yard gets its own data dir and free loopback
+// ports, which it keeps across Restart so that clients can reconnect to the same address.
+package harness
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// readyTimeout bounds how long Start waits for a freshly started process to accept connections.
+const readyTimeout = 60 * time.Second
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// Binary builds cmd/yard once per test process and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		root, err := moduleRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "yard-harness-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "yard")
+		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/yard")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("cannot build yard: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+// ModuleRoot is the repository's root directory (where go.mod is).
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("cannot find module root: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("cannot find module root: not inside the yard module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// Yard is one yard server process.
+type Yard struct {
+	t         testing.TB
+	bin       string
+	args      []string
+	DataDir   string
+	KafkaAddr string
+	AMQPAddr  string
+	HTTPAddr  string
+	logPath   string
+
+	mu   sync.Mutex // guards cmd and done
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Option adjusts how the process is started.
+type Option func(*Yard)
+
+// WithArgs appends extra `yard serve` flags.
+func WithArgs(args ...string) Option { return func(y *Yard) { y.args = append(y.args, args...) } }
+
+// WithDataDir serves an existing data directory instead of a new empty one.
+func WithDataDir(dir string) Option { return func(y *Yard) { y.DataDir = dir } }
+
+// Start runs `yard serve` on free loopback ports and waits until every listener accepts.
+// The process is stopped (SIGTERM) when the test ends; its log is printed if the test failed.
+func Start(t testing.TB, opts ...Option) *Yard {
+	t.Helper()
+	y := &Yard{t: t, bin: Binary(t), DataDir: filepath.Join(t.TempDir(), "data")}
+	for _, o := range opts {
+		o(y)
+	}
+	y.KafkaAddr, y.AMQPAddr, y.HTTPAddr = freeAddr(t), freeAddr(t), freeAddr(t)
+	y.logPath = filepath.Join(t.TempDir(), "yard.log")
+	t.Cleanup(func() {
+		y.Stop()
+		if t.Failed() {
+			out, _ := os.ReadFile(y.logPath)
+			t.Logf("yard log (%s):\n%s", y.logPath, tail(out, 8000))
+		}
+	})
+	y.start()
+	return y
+}
+
+func (y *Yard) start() {
+	y.t.Helper()
+	args := append([]string{"serve",
+		"--data-dir", y.DataDir,
+		"--kafka-listen", y.KafkaAddr,
+		"--amqp-listen", y.AMQPAddr,
+		"--http-listen", y.HTTPAddr,
+		"--log-level", "debug",
+	}, y.args...)
+	logf, err := os.OpenFile(y.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		y.t.Fatal(err)
+	}
+	cmd := exec.Command(y.bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		y.t.Fatalf("cannot start yard: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	y.mu.Lock()
+	y.cmd, y.done = cmd, done
+	y.mu.Unlock()
+	if err := y.waitReady(done); err != nil {
+		out, _ := os.ReadFile(y.logPath)
+		y.t.Fatalf("yard did not become ready: %v\n%s", err, tail(out, 4000))
+	}
+}
+
+// waitReady polls /healthz and the protocol ports; a process that exits early is reported at once.
+func (y *Yard) waitReady(done <-chan struct{}) error {
+	deadline := time.Now().Add(readyTimeout)
+	client := &http.Client{Timeout: time.Second}
+	for {
+		select {
+		case <-done:
+			return errors.New("process exited during start-up")
+		default:
+		}
+		if resp, err := client.Get("http://" + y.HTTPAddr + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && dialable(y.KafkaAddr) && dialable(y.AMQPAddr) {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready after %s", readyTimeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func dialable(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// Kill sends SIGKILL and waits for the process to be gone: no flush, no clean shutdown marker.
+func (y *Yard) Kill() { y.signal(syscall.SIGKILL) }
+
+// Stop sends SIGTERM and waits; it fails the test if yard did not exit 0.
+func (y *Yard) Stop() {
+	if code := y.signal(syscall.SIGTERM); code != 0 && code != -1 {
+		y.t.Errorf("yard exited %d after SIGTERM", code)
+	}
+}
+
+// Restart starts the process again on the same data dir and ports (after Kill or Stop).
+func (y *Yard) Restart() {
+	y.t.Helper()
+	y.signal(syscall.SIGKILL) // no-op if already stopped
+	y.start()
+}
+
+// Log returns what the process has written to stderr and stdout so far.
+func (y *Yard) Log() string {
+	out, _ := os.ReadFile(y.logPath)
+	return string(out)
+}
+
+// signal delivers sig and waits for exit; it returns the exit code, or -1 if not running or
+// killed by the signal.
+func (y *Yard) signal(sig syscall.Signal) int {
+	y.mu.Lock()
+	cmd, done := y.cmd, y.done
+	y.cmd = nil
+	y.mu.Unlock()
+	if cmd == nil {
+		return -1
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		y.t.Errorf("yard did not exit within 60s of %v; killed", sig)
+	}
+	return cmd.ProcessState.ExitCode()
+}
+
+// freeAddr finds a free loopback port. The port is released before yard binds it, so another
+// process could take it in between; on loopback in a test that risk is accepted.
+func freeAddr(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	return string(b)
+}

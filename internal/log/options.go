@@ -1,0 +1,109 @@
+package log
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+)
+
+// SyncPolicy says when appended data is forced to stable storage.
+type SyncPolicy int
+
+const (
+	// SyncAlways acknowledges (WaitDurable returns, HighWatermark advances) only after
+	// an fsync covering the data; concurrent appenders share one fsync (group commit).
+	SyncAlways SyncPolicy = iota
+	// SyncInterval fsyncs in the background every Options.SyncInterval.
+	SyncInterval
+	// SyncNever leaves write-back to the OS; the log fsyncs only on roll and close.
+	SyncNever
+)
+
+// ParseSyncPolicy parses "always", "interval" or "never".
+func ParseSyncPolicy(s string) (SyncPolicy, error) {
+	switch s {
+	case "always":
+		return SyncAlways, nil
+	case "interval":
+		return SyncInterval, nil
+	case "never":
+		return SyncNever, nil
+	}
+	return 0, fmt.Errorf("cannot parse sync policy %q: want always, interval or never", s)
+}
+
+// String returns the name ParseSyncPolicy accepts.
+func (p SyncPolicy) String() string {
+	switch p {
+	case SyncAlways:
+		return "always"
+	case SyncInterval:
+		return "interval"
+	case SyncNever:
+		return "never"
+	}
+	return fmt.Sprintf("SyncPolicy(%d)", int(p))
+}
+
+// Defaults applied by Open and SetOptions to zero-valued Options fields.
+const (
+	DefaultSegmentBytesMax    = 1 << 30
+	DefaultSegmentMaxAge      = 7 * 24 * time.Hour
+	DefaultIndexIntervalBytes = 4096
+	DefaultSyncInterval       = time.Second
+	DefaultRetentionMs        = 7 * 24 * 60 * 60 * 1000
+	// segmentBytesLimit bounds SegmentBytesMax: index positions are uint32 and the
+	// batch length field is int32, so a segment never grows past 2 GiB.
+	segmentBytesLimit = math.MaxInt32
+)
+
+// Options configures a Log. Zero values mean the defaults; RetentionBytes 0 means
+// the default (-1, unlimited) and RetentionMs 0 means the default (7 days): to
+// retain nothing use a tiny positive value.
+type Options struct {
+	SegmentBytesMax    int64         // roll when the active segment would exceed it (default 1 GiB)
+	SegmentMaxAge      time.Duration // roll by age (default 7 days)
+	IndexIntervalBytes int           // sparse index density (default 4096)
+	SyncPolicy         SyncPolicy
+	SyncInterval       time.Duration    // for SyncInterval (default 1s)
+	RetentionMs        int64            // -1 = unlimited (default 7 days)
+	RetentionBytes     int64            // -1 = unlimited (default)
+	FS                 FS               // nil = the real OS file system
+	Now                func() time.Time // nil = time.Now
+	Logger             *slog.Logger     // nil = discard
+}
+
+func (o Options) withDefaults() Options {
+	if o.SegmentBytesMax <= 0 {
+		o.SegmentBytesMax = DefaultSegmentBytesMax
+	}
+	if o.SegmentBytesMax > segmentBytesLimit {
+		o.SegmentBytesMax = segmentBytesLimit
+	}
+	if o.SegmentMaxAge <= 0 {
+		o.SegmentMaxAge = DefaultSegmentMaxAge
+	}
+	if o.IndexIntervalBytes <= 0 {
+		o.IndexIntervalBytes = DefaultIndexIntervalBytes
+	}
+	if o.SyncInterval <= 0 {
+		o.SyncInterval = DefaultSyncInterval
+	}
+	if o.RetentionMs == 0 {
+		o.RetentionMs = DefaultRetentionMs
+	}
+	if o.RetentionBytes == 0 {
+		o.RetentionBytes = -1
+	}
+	if o.FS == nil {
+		o.FS = OSFS{}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}

@@ -1,0 +1,116 @@
+package stream
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/yardmq/yard/internal/log"
+)
+
+// Partition is one partition of a topic: a log plus the state of the idempotent producers
+// writing to it.
+//
+// mu serializes Append: the producer-sequence check, the log append that assigns offsets and
+// the producer-state update happen as one step, so two retries of one batch cannot both pass
+// the check. It is never held while waiting for durability (WaitDurable), so concurrent
+// producers share fsyncs.
+type Partition struct {
+	Topic *Topic
+	Index int32
+	log   *log.Log
+
+	mu        sync.Mutex
+	producers map[int64]*producerState
+}
+
+// Log is the partition's log, for reads (Read, HighWatermark, Changed, OffsetForTimestamp...).
+// Writes must go through Append.
+func (p *Partition) Log() *log.Log { return p.log }
+
+func openPartition(t *Topic, i int32) (*Partition, error) {
+	m := t.m
+	l, err := log.Open(m.partitionDir(t.Name, i), t.Config().logOptions(m))
+	if err != nil {
+		return nil, fmt.Errorf("cannot open partition %s-%d: %w", t.Name, i, err)
+	}
+	p := &Partition{Topic: t, Index: i, log: l, producers: map[int64]*producerState{}}
+	since := m.cfg.Now().Add(-m.cfg.ProducerStateWindow).UnixMilli()
+	if err := p.rebuildProducerState(since); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("cannot rebuild producer state of %s-%d: %w", t.Name, i, err)
+	}
+	return p, nil
+}
+
+// AppendResult is what a producer is told.
+type AppendResult struct {
+	BaseOffset int64
+	LastOffset int64
+	// LogAppendTime is the broker timestamp for LogAppendTime topics, -1 otherwise.
+	LogAppendTime int64
+	// LogStartOffset is the partition's start offset after the append.
+	LogStartOffset int64
+	// Duplicate: the batch was a retry of one already written; the offsets are the original's.
+	Duplicate bool
+}
+
+// Append validates one record batch as a producer sent it and appends it without waiting for
+// durability; callers that acknowledge must WaitDurable(res.LastOffset) afterwards. The batch
+// is modified in place (offsets, leader epoch, LogAppendTime) and must not be used afterwards.
+func (p *Partition) Append(batch []byte) (AppendResult, error) {
+	cfg := p.Topic.Config()
+	h, err := validateProducedBatch(batch, cfg.MaxMessageBytes)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	appendTime := int64(-1)
+	if cfg.LogAppendTime {
+		appendTime = p.Topic.m.cfg.Now().UnixMilli()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if h.idempotent() {
+		dup, err := p.checkSequence(&h)
+		if err != nil {
+			return AppendResult{}, err
+		}
+		if dup != nil {
+			return AppendResult{BaseOffset: dup.firstOffset, LastOffset: dup.lastOffset, LogAppendTime: dup.appendTime,
+				LogStartOffset: p.log.StartOffset(), Duplicate: true}, nil
+		}
+	}
+	stampBatch(batch, appendTime)
+	res, err := p.log.AppendNoWait(batch)
+	if err != nil {
+		if errors.Is(err, log.ErrCorruptBatch) {
+			return AppendResult{}, fmt.Errorf("%w: %v", ErrCorruptBatch, err)
+		}
+		return AppendResult{}, fmt.Errorf("cannot append to %s-%d: %w", p.Topic.Name, p.Index, err)
+	}
+	if h.idempotent() {
+		p.recordBatch(&h, res.BaseOffset, appendTime)
+	}
+	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, LogAppendTime: appendTime,
+		LogStartOffset: p.log.StartOffset()}, nil
+}
+
+// forEachBatchHeader walks batch headers in the ranges of a read without copying the records.
+func forEachBatchHeader(rr *log.ReadResult, fn func(h *batchHeader, baseOffset int64)) error {
+	var buf [batchHeaderLen]byte
+	for _, r := range rr.Ranges {
+		for pos := r.Pos; pos < r.Pos+r.Len; {
+			if _, err := r.File.ReadAt(buf[:], pos); err != nil {
+				return fmt.Errorf("cannot read batch header: %w", err)
+			}
+			h, err := parseBatchHeader(buf[:])
+			if err != nil {
+				return err
+			}
+			fn(&h, int64(binary.BigEndian.Uint64(buf[0:])))
+			pos += int64(h.Length)
+		}
+	}
+	return nil
+}

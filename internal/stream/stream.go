@@ -1,0 +1,420 @@
+// Package stream is yard's event-streaming core: named topics split into partitions, each
+// partition one internal/log.Log in <data-dir>/topics/<topic>-<partition>/, described durably
+// by the catalog (internal/catalog). It knows record batches only as far as it must to keep
+// Kafka's promises on the write path: it validates what producers send (CRC-32C, size,
+// max.message.bytes), stamps LogAppendTime, and tracks idempotent producers so that a retried
+// batch is written once (see producer.go). It never decompresses or rewrites records: batches
+// are stored as sent. Front ends (internal/kafka) translate protocol requests into calls here.
+//
+// Locking: Manager.adminMu serializes topic administration (create, delete, add partitions,
+// config changes) so that the catalog and the open logs change together; Manager.mu guards
+// the lookup maps for readers on the hot path; each Partition's mu serializes its appends
+// (see Partition).
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/yardmq/yard/internal/catalog"
+	"github.com/yardmq/yard/internal/log"
+)
+
+// Limits.
+const (
+	// MaxTopicNameLen is Kafka's limit (249, so that "<name>-<partition>" fits a file name).
+	MaxTopicNameLen = 249
+	// MaxPartitionsPerTopic bounds one CreateTopics/CreatePartitions request's cost (each
+	// partition holds open files).
+	MaxPartitionsPerTopic = 10000
+	// producerIDBlockSize is how many producer IDs one durable catalog write reserves.
+	producerIDBlockSize = 1000
+	// defaultRetentionCheckInterval is Kafka's log.retention.check.interval.ms.
+	defaultRetentionCheckInterval = 5 * time.Minute
+	// defaultProducerStateWindow bounds how far back the log is scanned to rebuild producer
+	// state on open (Kafka's producer.id.expiration.ms default, one day): producers idle for
+	// longer are forgotten, as Kafka forgets them.
+	defaultProducerStateWindow = 24 * time.Hour
+)
+
+// Errors of topic administration.
+var (
+	ErrUnknownTopic      = errors.New("unknown topic or partition")
+	ErrTopicExists       = errors.New("topic already exists")
+	ErrInvalidTopic      = errors.New("invalid topic name")
+	ErrInvalidPartitions = errors.New("invalid number of partitions")
+)
+
+// Config configures a Manager.
+type Config struct {
+	DataDir      string
+	SyncPolicy   log.SyncPolicy
+	SyncInterval time.Duration
+	Logger       *slog.Logger
+	// RetentionCheckInterval is how often time and size retention run (default 5 minutes).
+	RetentionCheckInterval time.Duration
+	// ProducerStateWindow: see defaultProducerStateWindow.
+	ProducerStateWindow time.Duration
+	Now                 func() time.Time // nil = time.Now
+}
+
+// Manager owns every topic and partition of one data directory.
+type Manager struct {
+	cfg       Config
+	log       *slog.Logger
+	cat       *catalog.Catalog
+	topicsDir string
+
+	adminMu sync.Mutex // serializes administration; held while the catalog and logs change
+
+	mu     sync.RWMutex // guards topics and byID
+	topics map[string]*Topic
+	byID   map[catalog.UUID]*Topic
+
+	pidMu   sync.Mutex // guards pidNext, pidEnd
+	pidNext int64
+	pidEnd  int64
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Open opens every topic in the catalog, removes partition directories that the catalog does
+// not know (left by a crash during a deletion), and starts the retention loop.
+func Open(cfg Config, cat *catalog.Catalog) (*Manager, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.RetentionCheckInterval <= 0 {
+		cfg.RetentionCheckInterval = defaultRetentionCheckInterval
+	}
+	if cfg.ProducerStateWindow <= 0 {
+		cfg.ProducerStateWindow = defaultProducerStateWindow
+	}
+	m := &Manager{
+		cfg: cfg, log: cfg.Logger, cat: cat,
+		topicsDir: filepath.Join(cfg.DataDir, "topics"),
+		topics:    map[string]*Topic{}, byID: map[catalog.UUID]*Topic{},
+		stop: make(chan struct{}),
+	}
+	if err := os.MkdirAll(m.topicsDir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create topics dir: %w", err)
+	}
+	st := cat.Snapshot()
+	if err := m.removeOrphans(st); err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(st.Topics))
+	for n := range st.Topics {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		t, err := m.openTopic(st.Topics[n], st.BrokerConfigs)
+		if err != nil {
+			m.closeAll()
+			return nil, err
+		}
+		m.topics[n] = t
+		m.byID[t.ID] = t
+	}
+	m.wg.Add(1)
+	go m.retentionLoop()
+	return m, nil
+}
+
+// partitionDir is where a partition's log lives.
+func (m *Manager) partitionDir(topic string, p int32) string {
+	return filepath.Join(m.topicsDir, topic+"-"+strconv.Itoa(int(p)))
+}
+
+func (m *Manager) removeOrphans(st catalog.State) error {
+	entries, err := os.ReadDir(m.topicsDir)
+	if err != nil {
+		return fmt.Errorf("cannot list topics dir: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		i := strings.LastIndexByte(name, '-')
+		if i > 0 {
+			if t, ok := st.Topics[name[:i]]; ok {
+				if p, err := strconv.Atoi(name[i+1:]); err == nil && p >= 0 && p < int(t.Partitions) {
+					continue
+				}
+			}
+		}
+		m.log.Warn("removing partition directory unknown to the catalog (left by an interrupted topic deletion)", "dir", name)
+		if err := os.RemoveAll(filepath.Join(m.topicsDir, name)); err != nil {
+			return fmt.Errorf("cannot remove orphan %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (m *Manager) openTopic(ct catalog.Topic, brokerCfg map[string]string) (*Topic, error) {
+	t := &Topic{Name: ct.Name, ID: ct.ID, m: m}
+	t.setConfig(ct.Configs, brokerCfg)
+	parts, err := m.openPartitions(t, 0, ct.Partitions)
+	if err != nil {
+		return nil, err
+	}
+	t.parts.Store(&parts)
+	return t, nil
+}
+
+// openPartitions opens partitions [from, to) of t.
+func (m *Manager) openPartitions(t *Topic, from, to int32) ([]*Partition, error) {
+	var parts []*Partition
+	for i := from; i < to; i++ {
+		p, err := openPartition(t, i)
+		if err != nil {
+			for _, q := range parts {
+				q.log.Close()
+			}
+			return nil, err
+		}
+		parts = append(parts, p)
+	}
+	return parts, nil
+}
+
+// ValidTopicName reports whether name is a legal Kafka topic name, and why not.
+func ValidTopicName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: the empty string is not allowed", ErrInvalidTopic)
+	case name == "." || name == "..":
+		return fmt.Errorf("%w: %q is not allowed", ErrInvalidTopic, name)
+	case len(name) > MaxTopicNameLen:
+		return fmt.Errorf("%w: %q is longer than %d characters", ErrInvalidTopic, name, MaxTopicNameLen)
+	}
+	for _, c := range []byte(name) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: %q contains a character other than ASCII alphanumerics, '.', '_' and '-'", ErrInvalidTopic, name)
+		}
+	}
+	return nil
+}
+
+// Topic returns the named topic.
+func (m *Manager) Topic(name string) (*Topic, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	t, ok := m.topics[name]
+	return t, ok
+}
+
+// TopicByID returns the topic with the given ID.
+func (m *Manager) TopicByID(id catalog.UUID) (*Topic, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	t, ok := m.byID[id]
+	return t, ok
+}
+
+// Topics returns every topic, sorted by name.
+func (m *Manager) Topics() []*Topic {
+	m.mu.RLock()
+	out := make([]*Topic, 0, len(m.topics))
+	for _, t := range m.topics {
+		out = append(out, t)
+	}
+	m.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// CreateTopic creates a topic with n partitions and the given topic-level configs. With
+// validateOnly it only checks that it could.
+func (m *Manager) CreateTopic(name string, n int32, configs map[string]string, validateOnly bool) (*Topic, error) {
+	if err := ValidTopicName(name); err != nil {
+		return nil, err
+	}
+	if n < 1 || n > MaxPartitionsPerTopic {
+		return nil, fmt.Errorf("%w: %d (must be 1..%d)", ErrInvalidPartitions, n, MaxPartitionsPerTopic)
+	}
+	if err := ValidateTopicConfigs(configs); err != nil {
+		return nil, err
+	}
+	m.adminMu.Lock()
+	defer m.adminMu.Unlock()
+	if _, ok := m.Topic(name); ok {
+		return nil, fmt.Errorf("%w: %q", ErrTopicExists, name)
+	}
+	if validateOnly {
+		return nil, nil
+	}
+	ct := catalog.Topic{Name: name, ID: catalog.NewUUID(), Partitions: n, Configs: configs, CreatedMs: m.cfg.Now().UnixMilli()}
+	err := m.cat.Update(func(s *catalog.State) error {
+		s.Topics[name] = ct
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot create topic %q: %w", name, err)
+	}
+	t, err := m.openTopic(ct, m.cat.Snapshot().BrokerConfigs)
+	if err != nil {
+		// The catalog says the topic exists; undo so that state and files agree.
+		_ = m.cat.Update(func(s *catalog.State) error { delete(s.Topics, name); return nil })
+		return nil, fmt.Errorf("cannot create topic %q: %w", name, err)
+	}
+	m.mu.Lock()
+	m.topics[name] = t
+	m.byID[t.ID] = t
+	m.mu.Unlock()
+	m.log.Info("topic created", "topic", name, "partitions", n, "id", t.ID.String())
+	return t, nil
+}
+
+// DeleteTopic removes a topic and its data. The catalog changes first: if the process dies
+// before the directories are gone, Open removes them as orphans.
+func (m *Manager) DeleteTopic(name string) error {
+	m.adminMu.Lock()
+	defer m.adminMu.Unlock()
+	t, ok := m.Topic(name)
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	err := m.cat.Update(func(s *catalog.State) error {
+		delete(s.Topics, name)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cannot delete topic %q: %w", name, err)
+	}
+	m.mu.Lock()
+	delete(m.topics, name)
+	delete(m.byID, t.ID)
+	m.mu.Unlock()
+	var errs []error
+	for _, p := range t.Partitions() {
+		if err := p.log.Delete(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	m.log.Info("topic deleted", "topic", name)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("cannot delete files of topic %q: %w", name, err)
+	}
+	return nil
+}
+
+// CreatePartitions raises the partition count of a topic to total.
+func (m *Manager) CreatePartitions(name string, total int32, validateOnly bool) error {
+	m.adminMu.Lock()
+	defer m.adminMu.Unlock()
+	t, ok := m.Topic(name)
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	cur := t.NumPartitions()
+	if total <= cur || total > MaxPartitionsPerTopic {
+		return fmt.Errorf("%w: topic %q has %d partitions, cannot change to %d (only increases up to %d)",
+			ErrInvalidPartitions, name, cur, total, MaxPartitionsPerTopic)
+	}
+	if validateOnly {
+		return nil
+	}
+	err := m.cat.Update(func(s *catalog.State) error {
+		ct := s.Topics[name]
+		ct.Partitions = total
+		s.Topics[name] = ct
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cannot add partitions to %q: %w", name, err)
+	}
+	added, err := m.openPartitions(t, cur, total)
+	if err != nil {
+		return fmt.Errorf("cannot add partitions to %q: %w", name, err)
+	}
+	parts := append(append([]*Partition(nil), t.Partitions()...), added...)
+	t.parts.Store(&parts)
+	return nil
+}
+
+// AllocateProducerID returns a producer ID never handed out before, even across crashes:
+// blocks of IDs are reserved durably in the catalog before use.
+func (m *Manager) AllocateProducerID() (int64, error) {
+	m.pidMu.Lock()
+	defer m.pidMu.Unlock()
+	if m.pidNext >= m.pidEnd {
+		var start int64
+		err := m.cat.Update(func(s *catalog.State) error {
+			start = s.NextProducerID
+			s.NextProducerID += producerIDBlockSize
+			return nil
+		})
+		if err != nil {
+			return -1, fmt.Errorf("cannot allocate producer id: %w", err)
+		}
+		m.pidNext, m.pidEnd = start, start+producerIDBlockSize
+	}
+	id := m.pidNext
+	m.pidNext++
+	return id, nil
+}
+
+func (m *Manager) retentionLoop() {
+	defer m.wg.Done()
+	tick := time.NewTicker(m.cfg.RetentionCheckInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-tick.C:
+			m.EnforceRetention()
+		}
+	}
+}
+
+// EnforceRetention applies time and size retention to every partition now (the retention loop
+// calls it periodically).
+func (m *Manager) EnforceRetention() {
+	for _, t := range m.Topics() {
+		for _, p := range t.Partitions() {
+			if err := p.log.EnforceRetention(); err != nil && !errors.Is(err, log.ErrClosed) {
+				m.log.Warn("retention failed", "topic", t.Name, "partition", p.Index, "err", err)
+			}
+		}
+	}
+}
+
+// Close stops the retention loop and closes every log (flush, fsync, clean shutdown mark).
+func (m *Manager) Close() error {
+	close(m.stop)
+	m.wg.Wait()
+	return m.closeAll()
+}
+
+func (m *Manager) closeAll() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var errs []error
+	for _, t := range m.topics {
+		for _, p := range t.Partitions() {
+			if err := p.log.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("cannot close %s-%d: %w", t.Name, p.Index, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// WaitDurable waits until offset of p is durable per the sync policy.
+func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
+	return p.log.WaitDurable(ctx, offset)
+}

@@ -1,0 +1,186 @@
+package stream
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"github.com/yardmq/yard/internal/catalog"
+)
+
+// Topic is one topic. Its partition list and configuration are replaced atomically (copy on
+// write) by administration, so readers on the hot path take no lock.
+type Topic struct {
+	Name string
+	ID   catalog.UUID
+	m    *Manager
+
+	parts atomic.Pointer[[]*Partition]
+	cfg   atomic.Pointer[TopicConfig]
+}
+
+// Partitions returns the topic's partitions, indexed by partition number.
+func (t *Topic) Partitions() []*Partition {
+	if p := t.parts.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// NumPartitions is len(Partitions()).
+func (t *Topic) NumPartitions() int32 { return int32(len(t.Partitions())) }
+
+// Partition returns partition i, or nil if there is none.
+func (t *Topic) Partition(i int32) *Partition {
+	ps := t.Partitions()
+	if i < 0 || int(i) >= len(ps) {
+		return nil
+	}
+	return ps[i]
+}
+
+// Config returns the topic's effective configuration.
+func (t *Topic) Config() TopicConfig { return *t.cfg.Load() }
+
+func (t *Topic) setConfig(topicCfg, brokerCfg map[string]string) {
+	c := parseTopicConfig(effectiveTopicConfigs(topicCfg, brokerCfg))
+	t.cfg.Store(&c)
+}
+
+// TopicConfigs returns the effective configs of a topic, with their sources.
+func (m *Manager) TopicConfigs(name string) ([]ConfigEntry, error) {
+	st := m.cat.Snapshot()
+	ct, ok := st.Topics[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	return effectiveTopicConfigs(ct.Configs, st.BrokerConfigs), nil
+}
+
+// BrokerConfigs returns the broker-wide topic defaults.
+func (m *Manager) BrokerConfigs() []ConfigEntry {
+	return effectiveBrokerConfigs(m.cat.Snapshot().BrokerConfigs)
+}
+
+// ConfigOp is one IncrementalAlterConfigs operation.
+type ConfigOp struct {
+	Name  string
+	Op    ConfigOpType
+	Value string
+}
+
+// ConfigOpType values match Kafka's IncrementalAlterConfigs operations.
+type ConfigOpType int8
+
+const (
+	OpSet      ConfigOpType = 0
+	OpDelete   ConfigOpType = 1
+	OpAppend   ConfigOpType = 2
+	OpSubtract ConfigOpType = 3
+)
+
+// applyOps applies incremental operations to a copy of cur. Every supported config is a
+// single value (cleanup.policy is a list with one allowed element), so APPEND and SUBTRACT
+// are refused, as Kafka refuses them for non-list configs.
+func applyOps(cur map[string]string, ops []ConfigOp) (map[string]string, error) {
+	next := map[string]string{}
+	for k, v := range cur {
+		next[k] = v
+	}
+	for _, op := range ops {
+		switch op.Op {
+		case OpSet:
+			next[op.Name] = op.Value
+		case OpDelete:
+			delete(next, op.Name)
+		case OpAppend, OpSubtract:
+			return nil, fmt.Errorf("%w: %s: APPEND and SUBTRACT are not supported for this config", ErrInvalidConfig, op.Name)
+		default:
+			return nil, fmt.Errorf("%w: %s: unknown operation %d", ErrInvalidConfig, op.Name, op.Op)
+		}
+	}
+	return next, nil
+}
+
+// AlterTopicConfigs replaces a topic's whole set of topic-level configs (Kafka's legacy
+// AlterConfigs semantics: configs not given revert to their defaults).
+func (m *Manager) AlterTopicConfigs(name string, configs map[string]string, validateOnly bool) error {
+	return m.alterTopic(name, func(map[string]string) (map[string]string, error) { return configs, nil }, validateOnly)
+}
+
+// IncrementalAlterTopicConfigs applies operations to a topic's configs.
+func (m *Manager) IncrementalAlterTopicConfigs(name string, ops []ConfigOp, validateOnly bool) error {
+	return m.alterTopic(name, func(cur map[string]string) (map[string]string, error) { return applyOps(cur, ops) }, validateOnly)
+}
+
+func (m *Manager) alterTopic(name string, change func(map[string]string) (map[string]string, error), validateOnly bool) error {
+	m.adminMu.Lock()
+	defer m.adminMu.Unlock()
+	t, ok := m.Topic(name)
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	ct, _ := m.cat.Topic(name)
+	next, err := change(ct.Configs)
+	if err != nil {
+		return err
+	}
+	if err := ValidateTopicConfigs(next); err != nil {
+		return err
+	}
+	if validateOnly {
+		return nil
+	}
+	err = m.cat.Update(func(s *catalog.State) error {
+		ct := s.Topics[name]
+		ct.Configs = next
+		s.Topics[name] = ct
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cannot alter configs of %q: %w", name, err)
+	}
+	m.applyTopicConfig(t, next, m.cat.Snapshot().BrokerConfigs)
+	return nil
+}
+
+// AlterBrokerConfigs replaces the dynamic broker defaults (legacy AlterConfigs semantics).
+func (m *Manager) AlterBrokerConfigs(configs map[string]string, validateOnly bool) error {
+	return m.alterBroker(func(map[string]string) (map[string]string, error) { return configs, nil }, validateOnly)
+}
+
+// IncrementalAlterBrokerConfigs applies operations to the dynamic broker defaults.
+func (m *Manager) IncrementalAlterBrokerConfigs(ops []ConfigOp, validateOnly bool) error {
+	return m.alterBroker(func(cur map[string]string) (map[string]string, error) { return applyOps(cur, ops) }, validateOnly)
+}
+
+func (m *Manager) alterBroker(change func(map[string]string) (map[string]string, error), validateOnly bool) error {
+	m.adminMu.Lock()
+	defer m.adminMu.Unlock()
+	next, err := change(m.cat.Snapshot().BrokerConfigs)
+	if err != nil {
+		return err
+	}
+	if err := ValidateBrokerConfigs(next); err != nil {
+		return err
+	}
+	if validateOnly {
+		return nil
+	}
+	if err := m.cat.Update(func(s *catalog.State) error { s.BrokerConfigs = next; return nil }); err != nil {
+		return fmt.Errorf("cannot alter broker configs: %w", err)
+	}
+	st := m.cat.Snapshot()
+	for _, t := range m.Topics() {
+		m.applyTopicConfig(t, st.Topics[t.Name].Configs, st.BrokerConfigs)
+	}
+	return nil
+}
+
+// applyTopicConfig makes a config change take effect on the open logs.
+func (m *Manager) applyTopicConfig(t *Topic, topicCfg, brokerCfg map[string]string) {
+	t.setConfig(topicCfg, brokerCfg)
+	opts := t.Config().logOptions(m)
+	for _, p := range t.Partitions() {
+		p.log.SetOptions(opts)
+	}
+}

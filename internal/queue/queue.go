@@ -1,0 +1,275 @@
+// Package queue is yard's queue engine: the messages of one queue, ready or delivered and
+// unacknowledged, and its consumers.
+//
+// Model. A queue holds entries in publish order; each has a sequence number (its position).
+// Ready entries are delivered to consumers in that order; a delivered entry moves to the
+// unacked map until the consumer settles it: ack removes it, requeue puts it back among the
+// ready entries at its ORIGINAL position (by sequence number) flagged redelivered, so that a
+// route a crashed driver held is the next one handed out. Consumers are served round-robin
+// within the highest consumer priority that has room; a consumer says whether it has room
+// (prefetch, flow, socket backlog) in TryDeliver, so the queue never overruns a client.
+//
+// Concurrency. One mutex per queue guards all of its state. Consumer.TryDeliver is called
+// with that lock held, so the lock order is queue, then whatever the consumer locks (its
+// channel); a front end must never call into a queue while holding a lock TryDeliver takes.
+// Cancellation notices (Consumer.Cancelled) are sent after the lock is released.
+//
+// Storage. Messages are kept in memory; every enqueue and settlement also goes through a
+// Store, a seam where durable storage on the log engine plugs in (MemoryStore does nothing).
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Errors, each errors.Is-able.
+var (
+	ErrDeleted         = errors.New("queue deleted")
+	ErrExclusiveUse    = errors.New("queue in exclusive use")
+	ErrInUse           = errors.New("queue in use")
+	ErrNotEmpty        = errors.New("queue not empty")
+	ErrDuplicateTag    = errors.New("consumer tag already in use")
+	ErrUnknownConsumer = errors.New("unknown consumer")
+)
+
+// Message is one published message. It is immutable once published and may be shared by every
+// queue it was routed to.
+type Message struct {
+	Exchange   string
+	RoutingKey string
+	Properties []byte // encoded content-header property list, forwarded as received
+	Body       []byte
+	Persistent bool
+}
+
+// Size is the message's payload size in bytes, for memory accounting.
+func (m *Message) Size() int { return len(m.Properties) + len(m.Body) }
+
+// Delivery is a message handed to a consumer or to basic.get.
+type Delivery struct {
+	Queue       *Queue
+	ID          uint64 // the entry's sequence number: pass it back to Ack/Requeue/Drop
+	Message     *Message
+	Redelivered bool
+	ConsumerTag string // "" for basic.get
+}
+
+// Consumer is the front end's side of a subscription.
+type Consumer interface {
+	// TryDeliver hands over a delivery if the consumer has room and reports whether it took
+	// it. It runs with the queue's lock held: it must not block or call into the queue.
+	TryDeliver(d Delivery) bool
+	// Cancelled tells the consumer the queue was deleted under it. Called without locks.
+	Cancelled(q *Queue, tag string)
+}
+
+// ConsumerSpec describes a subscription.
+type ConsumerSpec struct {
+	Tag       string
+	NoAck     bool
+	Exclusive bool
+	Priority  int
+	Consumer  Consumer
+}
+
+// Options configure a queue.
+type Options struct {
+	Durable    bool
+	Exclusive  bool
+	AutoDelete bool
+	Args       map[string]any
+	Owner      any   // exclusive queues: the connection that declared it
+	Store      Store // nil: MemoryStore
+}
+
+type entry struct {
+	seq         uint64
+	msg         *Message
+	redelivered bool
+}
+
+type consumer struct {
+	ConsumerSpec
+}
+
+// Queue is one queue. All methods are safe for concurrent use.
+type Queue struct {
+	name string
+	opts Options
+
+	mu          sync.Mutex // guards everything below
+	nextSeq     uint64
+	ready       []*entry // sorted by seq from head on
+	head        int
+	unacked     map[uint64]*entry
+	consumers   []*consumer // by priority, highest first; rotated for round-robin
+	hadConsumer bool
+	exclusive   bool // a consumer holds exclusive access
+	deleted     bool
+	readyBytes  int64
+}
+
+// New creates an empty queue.
+func New(name string, opts Options) *Queue {
+	if opts.Store == nil {
+		opts.Store = MemoryStore{}
+	}
+	return &Queue{name: name, opts: opts, unacked: map[uint64]*entry{}, nextSeq: 1}
+}
+
+// Name returns the queue's name.
+func (q *Queue) Name() string { return q.name }
+
+// Options returns the options the queue was declared with.
+func (q *Queue) Options() Options { return q.opts }
+
+// Publish appends a message and dispatches what it can.
+func (q *Queue) Publish(m *Message) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.deleted {
+		return fmt.Errorf("cannot publish to queue %q: %w", q.name, ErrDeleted)
+	}
+	e := &entry{seq: q.nextSeq, msg: m}
+	if err := q.opts.Store.Append(e.seq, m); err != nil {
+		return fmt.Errorf("cannot publish to queue %q: %w", q.name, err)
+	}
+	q.nextSeq++
+	q.ready = append(q.ready, e)
+	q.readyBytes += int64(m.Size())
+	q.dispatchLocked()
+	return nil
+}
+
+// Counts returns the number of ready messages, unacknowledged messages and consumers.
+func (q *Queue) Counts() (ready, unacked, consumers int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.ready) - q.head, len(q.unacked), len(q.consumers)
+}
+
+// Consume adds a consumer and dispatches to it.
+func (q *Queue) Consume(spec ConsumerSpec) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.deleted {
+		return fmt.Errorf("cannot consume from queue %q: %w", q.name, ErrDeleted)
+	}
+	if q.exclusive || spec.Exclusive && len(q.consumers) > 0 {
+		return fmt.Errorf("cannot consume from queue %q: %w", q.name, ErrExclusiveUse)
+	}
+	for _, c := range q.consumers {
+		if c.Tag == spec.Tag && c.Consumer == spec.Consumer {
+			return fmt.Errorf("cannot consume from queue %q as %q: %w", q.name, spec.Tag, ErrDuplicateTag)
+		}
+	}
+	c := &consumer{ConsumerSpec: spec}
+	i := sort.Search(len(q.consumers), func(i int) bool { return q.consumers[i].Priority < spec.Priority })
+	q.consumers = append(q.consumers, nil)
+	copy(q.consumers[i+1:], q.consumers[i:])
+	q.consumers[i] = c
+	q.hadConsumer = true
+	q.exclusive = q.exclusive || spec.Exclusive
+	q.dispatchLocked()
+	return nil
+}
+
+// Cancel removes a consumer. Its unacknowledged deliveries stay unacked (they can still be
+// acked, and are requeued when their channel closes), as in RabbitMQ. It reports whether the
+// queue is auto-delete and has lost its last consumer, in which case the caller deletes it.
+func (q *Queue) Cancel(tag string, owner Consumer) (autoDelete bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, c := range q.consumers {
+		if c.Tag == tag && c.Consumer == owner {
+			q.consumers = append(q.consumers[:i], q.consumers[i+1:]...)
+			if c.Exclusive {
+				q.exclusive = false
+			}
+			break
+		}
+	}
+	return q.opts.AutoDelete && q.hadConsumer && len(q.consumers) == 0 && !q.deleted
+}
+
+// Kick retries dispatch, after a consumer regained room (an ack, a drained socket).
+func (q *Queue) Kick() {
+	q.mu.Lock()
+	q.dispatchLocked()
+	q.mu.Unlock()
+}
+
+// dispatchLocked hands ready entries to consumers, in order, until either runs out.
+func (q *Queue) dispatchLocked() {
+	for q.head < len(q.ready) && len(q.consumers) > 0 && !q.deleted {
+		e := q.ready[q.head]
+		if !q.offerLocked(e) {
+			return
+		}
+	}
+}
+
+// offerLocked tries consumers in priority order, round-robin within a priority: the one that
+// takes the entry moves behind its equals.
+func (q *Queue) offerLocked(e *entry) bool {
+	for i, c := range q.consumers {
+		d := Delivery{Queue: q, ID: e.seq, Message: e.msg, Redelivered: e.redelivered, ConsumerTag: c.Tag}
+		if !c.Consumer.TryDeliver(d) {
+			continue
+		}
+		q.popReadyLocked()
+		if c.NoAck {
+			q.settleLocked(e)
+		} else {
+			q.unacked[e.seq] = e
+		}
+		j := i
+		for j+1 < len(q.consumers) && q.consumers[j+1].Priority == c.Priority {
+			q.consumers[j] = q.consumers[j+1]
+			j++
+		}
+		q.consumers[j] = c
+		return true
+	}
+	return false
+}
+
+func (q *Queue) popReadyLocked() *entry {
+	e := q.ready[q.head]
+	q.ready[q.head] = nil
+	q.head++
+	q.readyBytes -= int64(e.msg.Size())
+	if q.head == len(q.ready) {
+		q.ready, q.head = q.ready[:0], 0
+	} else if q.head > 1024 && q.head*2 > len(q.ready) {
+		n := copy(q.ready, q.ready[q.head:])
+		clear(q.ready[n:])
+		q.ready, q.head = q.ready[:n], 0
+	}
+	return e
+}
+
+// insertReadyLocked puts a requeued entry back at its original position.
+func (q *Queue) insertReadyLocked(e *entry) {
+	q.readyBytes += int64(e.msg.Size())
+	rest := q.ready[q.head:]
+	i := sort.Search(len(rest), func(i int) bool { return rest[i].seq > e.seq })
+	if i == 0 && q.head > 0 {
+		q.head--
+		q.ready[q.head] = e
+		return
+	}
+	at := q.head + i
+	q.ready = append(q.ready, nil)
+	copy(q.ready[at+1:], q.ready[at:])
+	q.ready[at] = e
+}
+
+func (q *Queue) settleLocked(e *entry) {
+	// A settlement the store cannot record is retried by the store itself; the in-memory
+	// state must move on regardless, so the error is not surfaced here.
+	_ = q.opts.Store.Settle(e.seq)
+}

@@ -2,26 +2,99 @@ package broker
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
+	"time"
+
+	"github.com/yardmq/yard/internal/catalog"
+	"github.com/yardmq/yard/internal/kafka"
+	"github.com/yardmq/yard/internal/stream"
 )
 
-// KafkaConfig holds the Kafka front end's settings. (Placeholder until the front end lands.)
-type KafkaConfig struct{}
+// KafkaConfig holds the Kafka front end's settings (flags in cmd/yard/kafka_flags.go).
+type KafkaConfig struct {
+	// AutoCreateTopics creates unknown topics on Metadata requests (Kafka's
+	// auto.create.topics.enable, on by default).
+	AutoCreateTopics bool
+	// DefaultPartitions is the partition count of auto-created topics and of CreateTopics
+	// requests that ask for the default (Kafka's num.partitions).
+	DefaultPartitions int32
+	// MaxRequestBytes: a request frame larger than this closes the connection
+	// (socket.request.max.bytes).
+	MaxRequestBytes int32
+	// MaxConnections: connections beyond this many are closed at once.
+	MaxConnections int
+	// AdvertisedHost/AdvertisedPort override the address Metadata gives clients (default: the
+	// address each client connected to).
+	AdvertisedHost string
+	AdvertisedPort int32
+	// RetentionCheckInterval is how often time/size retention runs
+	// (log.retention.check.interval.ms).
+	RetentionCheckInterval time.Duration
+}
 
-// DefaultKafkaConfig is the embedded default.
-func DefaultKafkaConfig() KafkaConfig { return KafkaConfig{} }
+// DefaultKafkaConfig is the embedded default (Kafka's defaults).
+func DefaultKafkaConfig() KafkaConfig {
+	return KafkaConfig{
+		AutoCreateTopics:       true,
+		DefaultPartitions:      kafka.DefaultPartitions,
+		MaxRequestBytes:        kafka.DefaultMaxRequestBytes,
+		MaxConnections:         kafka.DefaultMaxConnections,
+		RetentionCheckInterval: 5 * time.Minute,
+	}
+}
 
-// startKafka is called by Start when the listener is enabled; ln is already listening.
-// Placeholder: accepts and closes connections until the front end lands.
+// startKafka is called by Start when cfg.KafkaListen != ""; ln is already listening. It opens
+// the catalog and every topic's logs, then serves the Kafka protocol on ln.
+//
+// The catalog is opened here because the Kafka front end is its only user so far; when
+// another front end needs it, Broker should open it once in New and share it.
 func (b *Broker) startKafka(ln net.Listener) (func(context.Context) error, error) {
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
+	cat, err := catalog.Open(b.cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	kc := b.cfg.Kafka
+	streams, err := stream.Open(stream.Config{
+		DataDir:                b.cfg.DataDir,
+		SyncPolicy:             b.cfg.SyncPolicy,
+		SyncInterval:           b.cfg.SyncInterval,
+		Logger:                 b.log.With("component", "stream"),
+		RetentionCheckInterval: kc.RetentionCheckInterval,
+	}, cat)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := kafka.NewServer(kafka.Config{
+		Streams:           streams,
+		Logger:            b.log.With("component", "kafka"),
+		ClusterID:         b.ClusterID(),
+		NodeID:            0,
+		AdvertisedHost:    kc.AdvertisedHost,
+		AdvertisedPort:    kc.AdvertisedPort,
+		MaxRequestBytes:   kc.MaxRequestBytes,
+		MaxConnections:    kc.MaxConnections,
+		AutoCreateTopics:  kc.AutoCreateTopics,
+		DefaultPartitions: kc.DefaultPartitions,
+	})
+	if err != nil {
+		streams.Close()
+		return nil, err
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	return func(ctx context.Context) error {
+		var errs []error
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
 		}
-	}()
-	return func(context.Context) error { return ln.Close() }, nil
+		if err := <-served; err != nil {
+			errs = append(errs, err)
+		}
+		if err := streams.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("cannot close topics: %w", err))
+		}
+		return errors.Join(errs...)
+	}, nil
 }

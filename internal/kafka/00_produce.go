@@ -1,0 +1,132 @@
+package kafka
+
+// Produce, versions 3-13 served; 0-2 are advertised (librdkafka turns compression off unless
+// the minimum is 0) and answered with UNSUPPORTED_VERSION. acks 0 (no response), 1 and -1
+// (all). On one node "all replicas" is this node, so acks 1 and all are both answered once the
+// batch is durable per the sync policy (fsync before the acknowledgement by default).
+//
+// The handler appends in the reader goroutine, in request order; the durability wait runs in
+// the writer goroutine, so consecutive requests on a connection (and concurrent connections)
+// share fsyncs.
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/yardmq/yard/internal/catalog"
+	"github.com/yardmq/yard/internal/stream"
+)
+
+// appended is a partition written by a produce request, to wait for before answering.
+type appended struct {
+	p          *stream.Partition
+	lastOffset int64
+	resp       *kmsg.ProduceResponseTopicPartition
+}
+
+func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	var failAll *kerr.Error
+	var failMsg string
+	switch {
+	case req.Version < 3:
+		failAll, failMsg = kerr.UnsupportedVersion, "Produce versions 0-2 (message formats v0/v1) are not supported; use v3 or later"
+	case req.TransactionID != nil:
+		failAll, failMsg = kerr.TransactionalIDAuthorizationFailed, "transactions are not supported by yard"
+	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+		failAll, failMsg = kerr.InvalidRequiredAcks, "acks must be 0, 1 or -1"
+	}
+	var waits []appended
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		t, topicErr := rc.produceTopic(req.Version, rt)
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := &st.Partitions[j]
+			*sp = kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			switch {
+			case failAll != nil:
+				sp.ErrorCode, sp.ErrorMessage = failAll.Code, &failMsg
+				continue
+			case topicErr != nil:
+				sp.ErrorCode = topicErr.Code
+				continue
+			}
+			p := t.Partition(rp.Partition)
+			if p == nil {
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				continue
+			}
+			res, err := p.Append(rp.Records)
+			if err != nil {
+				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
+				rc.c.log.Debug("produce refused", "topic", t.Name, "partition", rp.Partition, "err", err)
+				continue
+			}
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+			waits = append(waits, appended{p, res.LastOffset, sp})
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if req.Acks == 0 {
+		return nil, nil // the client expects no response at all
+	}
+	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+	return &kmsgReply{resp: resp, before: func() { rc.waitDurable(waits, timeout) }}, nil
+}
+
+// produceTopic resolves a produce request's topic by name (v3-12) or ID (v13+).
+func (rc *reqCtx) produceTopic(version int16, rt *kmsg.ProduceRequestTopic) (*stream.Topic, *kerr.Error) {
+	if version >= 13 {
+		if t, ok := rc.s.st.TopicByID(catalog.UUID(rt.TopicID)); ok {
+			return t, nil
+		}
+		return nil, kerr.UnknownTopicID
+	}
+	if t, ok := rc.s.st.Topic(rt.Topic); ok {
+		return t, nil
+	}
+	return nil, kerr.UnknownTopicOrPartition
+}
+
+// waitDurable waits for every appended partition (concurrently: each partition is its own log
+// and its own fsync) and turns failures into per-partition errors.
+func (rc *reqCtx) waitDurable(waits []appended, timeout time.Duration) {
+	if len(waits) == 0 {
+		return
+	}
+	ctx := rc.c.ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	wait := func(w appended) {
+		if err := w.p.WaitDurable(ctx, w.lastOffset); err != nil {
+			w.resp.ErrorCode, w.resp.ErrorMessage = errorCode(err), errorMessage(err)
+			w.resp.BaseOffset = -1
+		}
+	}
+	if len(waits) == 1 {
+		wait(waits[0])
+		return
+	}
+	var wg sync.WaitGroup
+	for _, w := range waits {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wait(w)
+		}()
+	}
+	wg.Wait()
+}

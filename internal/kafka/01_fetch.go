@@ -1,0 +1,189 @@
+package kafka
+
+// Fetch, versions 4-18. Long poll: the response waits up to MaxWaitMillis until MinBytes of
+// records are available, woken by appends (each partition log's Changed channel). Limits:
+// PartitionMaxBytes per partition and MaxBytes per response, except that the first batch found
+// is always returned whole (KIP-74) so that a batch bigger than the limits cannot stall a
+// consumer. Fetch sessions (KIP-227) are declined: the response's session ID is 0, so clients
+// keep sending full fetch requests. Record bytes go from the segment files to the socket with
+// sendfile (fetch_writer.go).
+//
+// The handler only records the request; all the work happens in the connection's writer when
+// the reply's turn comes (fetchReply.writeTo), so that the data read is as fresh as possible
+// and a long poll delays only the replies behind it on the same connection.
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/yardmq/yard/internal/catalog"
+	"github.com/yardmq/yard/internal/log"
+	"github.com/yardmq/yard/internal/stream"
+)
+
+func handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (reply, error) {
+	return &fetchReply{rc: rc, req: req}, nil
+}
+
+type fetchReply struct {
+	rc  *reqCtx
+	req *kmsg.FetchRequest
+}
+
+// fetchTarget is one requested partition, resolved.
+type fetchTarget struct {
+	topic    *fetchTopic
+	p        *stream.Partition // nil when errCode is set up front
+	errCode  int16
+	offset   int64
+	maxBytes int32
+	out      *fetchPart
+}
+
+func (r *fetchReply) writeTo(c *conn, hdr *reqHeader) error {
+	req := r.req
+	plan := &fetchPlan{version: req.Version}
+	if req.SessionID != 0 {
+		// We never hand out a session, so any session ID is unknown.
+		plan.errCode = kerr.FetchSessionIDNotFound.Code
+		return plan.write(c, hdr)
+	}
+	targets := r.resolve(plan)
+	deadline := time.Now().Add(min(time.Duration(req.MaxWaitMillis)*time.Millisecond, maxFetchMaxWait))
+	for {
+		total, anyErr := r.gather(targets, req.MaxBytes)
+		if total >= int64(req.MinBytes) || anyErr || !time.Now().Before(deadline) {
+			break
+		}
+		// Not enough yet: release what was read and wait for an append to any partition.
+		chans := make([]<-chan struct{}, 0, len(targets))
+		for _, t := range targets {
+			if t.p != nil {
+				chans = append(chans, t.p.Log().Changed())
+			}
+		}
+		for _, t := range targets {
+			t.out.release()
+		}
+		if !waitAny(c.ctx, chans, time.Until(deadline)) {
+			if c.ctx.Err() != nil {
+				return c.ctx.Err()
+			}
+		}
+		// Re-check the condition after a wake-up or at the deadline (then respond anyway).
+	}
+	defer plan.release()
+	return plan.write(c, hdr)
+}
+
+// resolve builds the response skeleton and the list of partitions to read.
+func (r *fetchReply) resolve(plan *fetchPlan) []*fetchTarget {
+	st := r.rc.s.st
+	var targets []*fetchTarget
+	plan.topics = make([]fetchTopic, len(r.req.Topics))
+	for i := range r.req.Topics {
+		rt := &r.req.Topics[i]
+		ft := &plan.topics[i]
+		ft.name, ft.id = rt.Topic, rt.TopicID
+		var t *stream.Topic
+		var ok bool
+		topicErr := kerr.UnknownTopicOrPartition.Code
+		if r.req.Version >= 13 {
+			t, ok = st.TopicByID(catalog.UUID(rt.TopicID))
+			topicErr = kerr.UnknownTopicID.Code
+		} else {
+			t, ok = st.Topic(rt.Topic)
+		}
+		ft.parts = make([]fetchPart, len(rt.Partitions))
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			fp := &ft.parts[j]
+			*fp = fetchPart{partition: rp.Partition, hwm: -1, lso: -1, logStart: -1}
+			tg := &fetchTarget{topic: ft, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, out: fp}
+			switch {
+			case !ok:
+				fp.errCode = topicErr
+			case rp.CurrentLeaderEpoch > leaderEpoch:
+				fp.errCode = kerr.UnknownLeaderEpoch.Code
+			default:
+				if tg.p = t.Partition(rp.Partition); tg.p == nil {
+					fp.errCode = kerr.UnknownTopicOrPartition.Code
+				}
+			}
+			targets = append(targets, tg)
+		}
+	}
+	return targets
+}
+
+// gather reads every partition once, honouring the byte limits. It returns the record bytes
+// read and whether some partition has an error (which ends the long poll at once, as in Kafka).
+func (r *fetchReply) gather(targets []*fetchTarget, maxResponseBytes int32) (int64, bool) {
+	var total int64
+	anyErr := false
+	budget := int64(maxResponseBytes)
+	for _, tg := range targets {
+		fp := tg.out
+		if tg.p == nil {
+			anyErr = anyErr || fp.errCode != 0
+			continue
+		}
+		l := tg.p.Log()
+		fp.errCode = 0
+		var rr *log.ReadResult
+		var err error
+		limit := min(int64(tg.maxBytes), budget)
+		if limit > 0 || total == 0 {
+			rr, err = l.Read(tg.offset, int(max(limit, 1)))
+		}
+		// The high watermark is read after the data so that it is never below what we return.
+		fp.hwm, fp.lso, fp.logStart = l.HighWatermark(), l.HighWatermark(), l.StartOffset()
+		if err != nil {
+			fp.errCode = errorCode(err)
+			if !errors.Is(err, log.ErrOffsetOutOfRange) && !errors.Is(err, log.ErrClosed) {
+				r.rc.c.log.Warn("fetch read failed", "topic", tg.p.Topic.Name, "partition", tg.p.Index, "err", err)
+			}
+			anyErr = true
+			continue
+		}
+		if rr == nil {
+			continue
+		}
+		// Only the first data returned may exceed the limits (KIP-74).
+		if total > 0 && rr.Bytes > limit {
+			rr.Release()
+			continue
+		}
+		fp.rr = rr
+		total += rr.Bytes
+		budget -= rr.Bytes
+	}
+	return total, anyErr
+}
+
+// waitAny waits until one of chans is closed, the timeout passes or ctx ends; false means
+// it was not a channel.
+func waitAny(ctx context.Context, chans []<-chan struct{}, timeout time.Duration) bool {
+	if timeout <= 0 {
+		return false
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	cases := make([]reflect.SelectCase, 0, len(chans)+2)
+	cases = append(cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)})
+	for _, ch := range chans {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+	}
+	i, _, _ := reflect.Select(cases)
+	return i >= 2
+}
+
+// leaderEpoch is the leader epoch of every partition (one node, never re-elected).
+const leaderEpoch = 0

@@ -1,0 +1,97 @@
+package kafka
+
+// Metadata, versions 0-13. One broker (this node), the leader and only replica of every
+// partition, leader epoch 0. Topics are looked up by name or (v10+) by topic ID; unknown
+// topics are created when auto-creation is on and the request allows it (always before v4).
+
+import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/yardmq/yard/internal/catalog"
+	"github.com/yardmq/yard/internal/stream"
+)
+
+func handleMetadata(rc *reqCtx, req *kmsg.MetadataRequest) (reply, error) {
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	host, port := rc.advertisedHostPort()
+	b := kmsg.NewMetadataResponseBroker()
+	b.NodeID, b.Host, b.Port = rc.s.cfg.NodeID, host, port
+	resp.Brokers = []kmsg.MetadataResponseBroker{b}
+	resp.ClusterID = &rc.s.cfg.ClusterID
+	resp.ControllerID = rc.s.cfg.NodeID
+
+	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	if all {
+		for _, t := range rc.s.st.Topics() {
+			resp.Topics = append(resp.Topics, rc.metadataTopic(t, req.Version))
+		}
+		return respond(resp), nil
+	}
+	autoCreate := rc.s.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	for _, rt := range req.Topics {
+		var t *stream.Topic
+		var err error
+		if rt.Topic == nil || *rt.Topic == "" {
+			var ok bool
+			if t, ok = rc.s.st.TopicByID(catalog.UUID(rt.TopicID)); !ok {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.TopicID = rt.TopicID
+				mt.ErrorCode = kerr.UnknownTopicID.Code
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
+		} else if t, err = rc.topic(*rt.Topic, autoCreate); err != nil {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = rt.Topic
+			mt.ErrorCode = errorCode(err)
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		resp.Topics = append(resp.Topics, rc.metadataTopic(t, req.Version))
+	}
+	return respond(resp), nil
+}
+
+func (rc *reqCtx) metadataTopic(t *stream.Topic, version int16) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	mt.Topic = &name
+	mt.TopicID = t.ID
+	node := rc.s.cfg.NodeID
+	for _, p := range t.Partitions() {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = p.Index
+		mp.Leader = node
+		mp.LeaderEpoch = 0
+		mp.Replicas = []int32{node}
+		mp.ISR = []int32{node}
+		mp.OfflineReplicas = []int32{}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}
+
+// topic finds a topic by name, creating it when autoCreate allows (as Kafka's
+// auto.create.topics.enable, with the default partition count and broker-default configs).
+func (rc *reqCtx) topic(name string, autoCreate bool) (*stream.Topic, error) {
+	if t, ok := rc.s.st.Topic(name); ok {
+		return t, nil
+	}
+	if !autoCreate {
+		return nil, stream.ErrUnknownTopic
+	}
+	t, err := rc.s.st.CreateTopic(name, rc.s.cfg.DefaultPartitions, nil, false)
+	if errors.Is(err, stream.ErrTopicExists) { // created concurrently by another request
+		if t, ok := rc.s.st.Topic(name); ok {
+			return t, nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	rc.c.log.Info("topic auto-created", "topic", name, "partitions", rc.s.cfg.DefaultPartitions)
+	return t, nil
+}

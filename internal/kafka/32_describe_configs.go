@@ -1,0 +1,85 @@
+package kafka
+
+// DescribeConfigs, versions 0-4, for TOPIC resources (effective topic configs with their
+// sources and synonyms) and BROKER resources (the dynamic broker-wide defaults; the resource
+// name is "" for the cluster default or this node's ID, which on one node are the same).
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/yardmq/yard/internal/stream"
+)
+
+func handleDescribeConfigs(rc *reqCtx, req *kmsg.DescribeConfigsRequest) (reply, error) {
+	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	for i := range req.Resources {
+		rr := &req.Resources[i]
+		out := kmsg.NewDescribeConfigsResponseResource()
+		out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
+		var entries []stream.ConfigEntry
+		var err error
+		switch rr.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			entries, err = rc.s.st.TopicConfigs(rr.ResourceName)
+		case kmsg.ConfigResourceTypeBroker:
+			if err = rc.checkBrokerResource(rr.ResourceName); err == nil {
+				entries = rc.s.st.BrokerConfigs()
+			}
+		default:
+			err = &kerrWithMsg{kerr.InvalidRequest.Code, fmt.Sprintf("resource type %d is not supported", rr.ResourceType)}
+		}
+		if err != nil {
+			out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
+			resp.Resources = append(resp.Resources, out)
+			continue
+		}
+		for _, e := range entries {
+			if rr.ConfigNames != nil && !contains(rr.ConfigNames, e.Name) {
+				continue
+			}
+			out.Configs = append(out.Configs, describeEntry(e, req.IncludeSynonyms, req.IncludeDocumentation))
+		}
+		resp.Resources = append(resp.Resources, out)
+	}
+	return respond(resp), nil
+}
+
+func describeEntry(e stream.ConfigEntry, synonyms, doc bool) kmsg.DescribeConfigsResponseResourceConfig {
+	c := kmsg.NewDescribeConfigsResponseResourceConfig()
+	c.Name, c.Value = e.Name, strPtr(e.Value)
+	c.Source = kmsg.ConfigSource(e.Source)
+	c.IsDefault = e.Source == stream.SourceDefault
+	c.ConfigType = kmsg.ConfigType(e.Type)
+	if synonyms {
+		for _, s := range e.Synonyms {
+			cs := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+			cs.Name, cs.Value, cs.Source = s.Name, strPtr(s.Value), kmsg.ConfigSource(s.Source)
+			c.ConfigSynonyms = append(c.ConfigSynonyms, cs)
+		}
+	}
+	if doc {
+		c.Documentation = strPtr(e.Doc)
+	}
+	return c
+}
+
+// checkBrokerResource accepts "" (cluster-wide default) and this node's ID.
+func (rc *reqCtx) checkBrokerResource(name string) error {
+	if name == "" || name == strconv.Itoa(int(rc.s.cfg.NodeID)) {
+		return nil
+	}
+	return &kerrWithMsg{kerr.InvalidRequest.Code, fmt.Sprintf("unknown broker %q: this cluster has one broker, id %d", name, rc.s.cfg.NodeID)}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,24 @@
+package kafka
+
+// DescribeCluster, versions 0-2: this one broker, which is also the controller.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func handleDescribeCluster(rc *reqCtx, req *kmsg.DescribeClusterRequest) (reply, error) {
+	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+	if req.Version >= 1 && req.EndpointType != 1 { // 1 = brokers; 2 = controllers (KRaft)
+		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
+		return respond(resp), nil
+	}
+	host, port := rc.advertisedHostPort()
+	resp.EndpointType = 1
+	resp.ClusterID = rc.s.cfg.ClusterID
+	resp.ControllerID = rc.s.cfg.NodeID
+	b := kmsg.NewDescribeClusterResponseBroker()
+	b.NodeID, b.Host, b.Port = rc.s.cfg.NodeID, host, port
+	resp.Brokers = []kmsg.DescribeClusterResponseBroker{b}
+	return respond(resp), nil
+}

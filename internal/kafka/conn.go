@@ -1,0 +1,272 @@
+package kafka
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// reqHeader is a decoded request header (v1, or v2 when the request is flexible).
+type reqHeader struct {
+	key           int16
+	version       int16
+	correlationID int32
+	clientID      string
+	flexible      bool // request header v2; the response header is then v1 (except ApiVersions)
+}
+
+// reply is a handler's answer, completed and written by the connection's writer goroutine in
+// request order. writeTo may block (durability wait, fetch long poll) and writes the whole
+// response frame through c; an error drops the connection.
+type reply interface {
+	writeTo(c *conn, hdr *reqHeader) error
+}
+
+type queued struct {
+	hdr reqHeader
+	r   reply
+}
+
+// conn is one client connection: a reader goroutine (serve) and a writer goroutine
+// (writeLoop) joined by the bounded replies queue.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	log    *slog.Logger
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	wbuf   []byte // response encoding buffer, owned by the writer
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	replies chan queued
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	ctx, cancel := context.WithCancel(s.ctx)
+	return &conn{
+		s: s, nc: nc, log: s.log.With("remote", nc.RemoteAddr().String()),
+		br:  bufio.NewReaderSize(nc, connReadBufferBytes),
+		bw:  bufio.NewWriterSize(nc, connWriteBufferBytes),
+		ctx: ctx, cancel: cancel,
+		replies: make(chan queued, maxInFlightPerConn),
+	}
+}
+
+func (c *conn) serve() {
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	err := c.readLoop()
+	if err != nil {
+		// A protocol violation: say why, then drop the connection without finishing replies.
+		c.log.Warn("closing kafka connection", "reason", err)
+		c.cancel()
+		c.nc.Close()
+	}
+	close(c.replies)
+	<-writerDone
+	c.cancel()
+	c.nc.Close()
+}
+
+// readLoop reads and handles frames until EOF (nil) or a violation (an error).
+func (c *conn) readLoop() error {
+	var size [4]byte
+	for {
+		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+		if _, err := io.ReadFull(c.br, size[:]); err != nil {
+			return quietReadError(err)
+		}
+		n := int32(binary.BigEndian.Uint32(size[:]))
+		if n < minRequestFrameBytes || n > c.s.cfg.MaxRequestBytes {
+			return fmt.Errorf("request size prefix %d is outside [%d, MaxRequestBytes %d]", n, minRequestFrameBytes, c.s.cfg.MaxRequestBytes)
+		}
+		frame := make([]byte, n)
+		if _, err := io.ReadFull(c.br, frame); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return fmt.Errorf("connection closed in the middle of a %d-byte request", n)
+			}
+			return quietReadError(err)
+		}
+		hdr, req, err := c.s.apis.decodeRequest(frame)
+		var r reply
+		switch {
+		case errors.Is(err, errUnsupportedApiVersions):
+			r = unsupportedApiVersions(c.s)
+		case err != nil:
+			return err
+		default:
+			r, err = c.handle(&hdr, req)
+			if err != nil {
+				return err
+			}
+		}
+		if r != nil {
+			c.replies <- queued{hdr, r}
+		}
+	}
+}
+
+// quietReadError turns the ordinary ways a connection ends into nil.
+func quietReadError(err error) error {
+	var ne net.Error
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.As(err, &ne) && ne.Timeout() {
+		return nil
+	}
+	return fmt.Errorf("cannot read request: %w", err)
+}
+
+func (c *conn) handle(hdr *reqHeader, req kmsg.Request) (reply, error) {
+	a := c.s.apis[hdr.key]
+	return a.handle(&reqCtx{c: c, s: c.s, hdr: hdr}, req)
+}
+
+func (c *conn) writeLoop() {
+	for q := range c.replies {
+		if err := q.r.writeTo(c, &q.hdr); err != nil {
+			if c.ctx.Err() == nil {
+				c.log.Debug("closing kafka connection: cannot write response", "err", err)
+			}
+			c.cancel()
+			c.nc.Close()
+			for range c.replies { // let the reader finish; it fails on the closed socket
+			}
+			return
+		}
+		if len(c.replies) == 0 {
+			if err := c.bw.Flush(); err != nil {
+				c.cancel()
+				c.nc.Close()
+				for range c.replies {
+				}
+				return
+			}
+		}
+	}
+	_ = c.bw.Flush()
+}
+
+// responseHeaderFlexible: response header v1 follows request header v2, except for
+// ApiVersions, whose response header is always v0 so that a client can parse it before
+// knowing which versions the broker speaks.
+func responseHeaderFlexible(hdr *reqHeader) bool {
+	return hdr.flexible && hdr.key != int16(kmsg.ApiVersions)
+}
+
+// writeResponse encodes a kmsg response with its header and size prefix into the buffered
+// writer.
+func (c *conn) writeResponse(hdr *reqHeader, resp kmsg.Response) error {
+	b := c.wbuf[:0]
+	b = append(b, 0, 0, 0, 0)
+	b = binary.BigEndian.AppendUint32(b, uint32(hdr.correlationID))
+	if responseHeaderFlexible(hdr) {
+		b = append(b, 0) // no tagged fields
+	}
+	resp.SetVersion(hdr.version)
+	b = resp.AppendTo(b)
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	c.wbuf = b
+	if cap(c.wbuf) > 4<<20 { // do not pin a huge buffer after one big response
+		c.wbuf = nil
+	}
+	if _, err := c.bw.Write(b); err != nil {
+		return fmt.Errorf("cannot write response: %w", err)
+	}
+	return nil
+}
+
+// kmsgReply is a response ready to encode, optionally after a wait (durability).
+type kmsgReply struct {
+	resp   kmsg.Response
+	before func()
+}
+
+func (r *kmsgReply) writeTo(c *conn, hdr *reqHeader) error {
+	if r.before != nil {
+		r.before()
+	}
+	return c.writeResponse(hdr, r.resp)
+}
+
+func respond(resp kmsg.Response) reply { return &kmsgReply{resp: resp} }
+
+// errUnsupportedApiVersions marks an ApiVersions request newer than we serve: it still gets
+// an answer (see 18_api_versions.go).
+var errUnsupportedApiVersions = errors.New("unsupported ApiVersions version")
+
+// decodeRequest parses one frame (without its size prefix): header, then body with kmsg.
+// Errors mean the connection must be closed, except errUnsupportedApiVersions.
+func (apis apiTable) decodeRequest(frame []byte) (reqHeader, kmsg.Request, error) {
+	var hdr reqHeader
+	if len(frame) < minRequestFrameBytes {
+		return hdr, nil, fmt.Errorf("request frame of %d bytes is shorter than a header", len(frame))
+	}
+	hdr.key = int16(binary.BigEndian.Uint16(frame[0:]))
+	hdr.version = int16(binary.BigEndian.Uint16(frame[2:]))
+	hdr.correlationID = int32(binary.BigEndian.Uint32(frame[4:]))
+	idLen := int(int16(binary.BigEndian.Uint16(frame[8:])))
+	rest := frame[10:]
+	if idLen > 0 {
+		if idLen > len(rest) {
+			return hdr, nil, fmt.Errorf("request header client id length %d exceeds the frame", idLen)
+		}
+		hdr.clientID = string(rest[:idLen])
+		rest = rest[idLen:]
+	}
+	a := apis[hdr.key]
+	if a == nil {
+		return hdr, nil, fmt.Errorf("unknown api key %d (version %d)", hdr.key, hdr.version)
+	}
+	if hdr.version < a.advertisedMin || hdr.version > a.max {
+		if hdr.key == int16(kmsg.ApiVersions) {
+			return hdr, nil, errUnsupportedApiVersions
+		}
+		return hdr, nil, fmt.Errorf("%s version %d is not supported (serving %d-%d)", kmsg.NameForKey(hdr.key), hdr.version, a.advertisedMin, a.max)
+	}
+	req := kmsg.RequestForKey(hdr.key)
+	req.SetVersion(hdr.version)
+	hdr.flexible = req.IsFlexible()
+	if hdr.flexible {
+		var err error
+		if rest, err = skipTags(rest); err != nil {
+			return hdr, nil, fmt.Errorf("cannot decode request header tags: %w", err)
+		}
+	}
+	if err := req.ReadFrom(rest); err != nil {
+		return hdr, nil, fmt.Errorf("cannot decode %s v%d request: %w", kmsg.NameForKey(hdr.key), hdr.version, err)
+	}
+	return hdr, req, nil
+}
+
+// skipTags skips a tagged-field section: uvarint count, then per field uvarint tag, uvarint
+// size and the bytes.
+func skipTags(b []byte) ([]byte, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 {
+		return nil, errors.New("bad tag count")
+	}
+	b = b[k:]
+	for i := uint64(0); i < n; i++ {
+		if _, k = binary.Uvarint(b); k <= 0 {
+			return nil, errors.New("bad tag")
+		}
+		b = b[k:]
+		size, k := binary.Uvarint(b)
+		if k <= 0 || size > uint64(len(b)-k) {
+			return nil, errors.New("bad tag size")
+		}
+		b = b[k+int(size):]
+	}
+	return b, nil
+}

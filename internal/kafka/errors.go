@@ -1,0 +1,68 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/yardmq/yard/internal/log"
+	"github.com/yardmq/yard/internal/stream"
+)
+
+// errorTable maps core errors to Kafka error codes: the one place where this translation
+// lives. The first match wins.
+var errorTable = []struct {
+	err  error
+	kerr *kerr.Error
+}{
+	{stream.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
+	{log.ErrClosed, kerr.UnknownTopicOrPartition}, // the topic was deleted under the request
+	{stream.ErrTopicExists, kerr.TopicAlreadyExists},
+	{stream.ErrInvalidTopic, kerr.InvalidTopicException},
+	{stream.ErrInvalidPartitions, kerr.InvalidPartitions},
+	{stream.ErrInvalidConfig, kerr.InvalidConfig},
+	{stream.ErrCorruptBatch, kerr.CorruptMessage},
+	{log.ErrCorruptBatch, kerr.CorruptMessage},
+	{stream.ErrInvalidRecord, kerr.InvalidRecord},
+	{stream.ErrMessageTooLarge, kerr.MessageTooLarge},
+	{stream.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
+	{stream.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
+	{log.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
+	{context.DeadlineExceeded, kerr.RequestTimedOut},
+}
+
+// errorCode is the Kafka error code for err (0 for nil, UNKNOWN_SERVER_ERROR if unmapped).
+func errorCode(err error) int16 {
+	if err == nil {
+		return 0
+	}
+	var km *kerrWithMsg
+	if errors.As(err, &km) {
+		return km.code
+	}
+	for _, e := range errorTable {
+		if errors.Is(err, e.err) {
+			return e.kerr.Code
+		}
+	}
+	return kerr.UnknownServerError.Code
+}
+
+// errorMessage is the optional message sent beside an error code: ours, not Kafka's generic
+// description, so that a client shows why.
+func errorMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	return &s
+}
+
+// kerrWithMsg is a protocol error with our own message, for checks made in this package.
+type kerrWithMsg struct {
+	code int16
+	msg  string
+}
+
+func (e *kerrWithMsg) Error() string { return e.msg }

@@ -1,10 +1,46 @@
-// Package log is yard's storage engine: a segmented, append-only log of record
-// batches in the Kafka RecordBatch v2 layout (work in progress).
+// Package log is yard's storage engine: the segmented, append-only log that holds
+// one partition (or one stream) of record batches.
+//
+// Model. A Log is a directory of segments. Each segment is a file of whole record
+// batches in the Kafka RecordBatch v2 layout (see batch.go), named by the 20-digit
+// offset of its first batch, with a sparse offset index and a time index beside it
+// (see index.go). Appends go to the last ("active") segment, one write system call
+// per append, after validating every batch's header and CRC-32C and assigning
+// offsets by rewriting each batch's baseOffset in place. The active segment rolls
+// when it would exceed SegmentBytesMax or is older than SegmentMaxAge; rolling fsyncs
+// the old segment, so a crash can only ever damage the tail of the last segments.
+//
+// Durability (sync.go). One syncer goroutine per log fsyncs whatever was written
+// since its last fsync and then wakes every waiter whose data is covered: N
+// concurrent appenders under SyncAlways share one fsync (group commit). Readers see
+// only offsets below the high watermark, which under SyncAlways is the durable end.
+// After a failed fsync the log refuses every further append and sync until it is
+// reopened, because the kernel may have dropped the dirty pages it failed to write
+// (the "fsyncgate" lesson): retrying the fsync could report success for lost data.
+//
+// Recovery (recovery.go). Close writes a clean-shutdown marker; opening after a clean
+// close reads no segment data. Otherwise the syncer's recovery-point checkpoint says
+// up to which segment and position everything (data and indexes) is durable, and
+// only the bytes after it are scanned and CRC-checked. A torn tail is truncated and
+// logged; damage followed by valid data is reported as ErrCorruptBatch and nothing is
+// truncated. Old segments are never read at open, and their index files are loaded
+// (and, if missing or corrupt, rebuilt) lazily on first use.
+//
+// Locking. Log.mu guards the segment list and every field of the log and of the
+// active segment; it is held only for memory updates and the append's single write.
+// Log.syncMu serialises fsync rounds, checkpoints and structural changes (retention,
+// truncation, close); lock order is syncMu before mu. Segments are reference counted
+// so that files stay open for readers after retention removes their names.
 package log
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
 )
 
 // Sentinel errors, matched with errors.Is.
@@ -12,11 +48,54 @@ var (
 	ErrOffsetOutOfRange = errors.New("offset out of range")
 	ErrCorruptBatch     = errors.New("corrupt record batch")
 	ErrClosed           = errors.New("log closed")
-	errNotImplemented   = errors.New("not implemented yet")
+	// ErrForeignFile: the directory holds a file that is not part of a yard log.
+	ErrForeignFile = errors.New("foreign file in log directory")
 )
 
-// Log is one partition's log.
-type Log struct{ ch chan struct{} }
+// Log is one partition's log. All methods are safe for concurrent use.
+type Log struct {
+	dir    string
+	fsys   FS
+	logger *slog.Logger
+
+	syncMu sync.Mutex // see the package comment
+	mu     sync.Mutex
+
+	opts    Options
+	segs    []*segment // sorted by base; the last one is active
+	start   int64      // log start offset
+	end     int64      // next offset to assign
+	size    int64      // total bytes of all segments
+	hw      int64      // high watermark
+	durable int64      // offsets below are fsynced
+	dp      durablePoint
+	lastCP  durablePoint // the last recovery point written
+	maxTS   int64
+	maxTSOf int64
+	failed  error // sticky: set by a failed fsync (or failed undo of a failed write)
+	closed  bool
+
+	pendingIdx []*segment // rolled segments whose indexes are not yet flushed and fsynced
+
+	changed  chan struct{} // closed when hw advances (or moves back on truncation)
+	syncDone chan struct{} // closed after each sync round
+	kick     chan struct{} // wakes the syncer; buffered 1
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+// durablePoint is a position up to which the log is durable; the syncer writes it
+// as the recovery-point checkpoint.
+type durablePoint struct {
+	seg      *segment
+	pos      int64 // bytes of seg durable
+	offset   int64 // offset after the last batch before pos
+	nIdx     int   // offset-index entries of seg below pos
+	nTidx    int   // time-index entries of seg below pos
+	segMaxTS int64 // seg's largest timestamp below pos
+	maxTS    int64 // log's largest timestamp below the point
+	maxTSOf  int64
+}
 
 // AppendResult describes what an append wrote.
 type AppendResult struct {
@@ -25,45 +104,261 @@ type AppendResult struct {
 	Bytes                  int
 }
 
-// Range is a byte range of a segment file.
-type Range struct {
-	File File
-	Pos  int64
-	Len  int64
+// Append appends and waits until the data is durable per the sync policy.
+func (l *Log) Append(b []byte) (AppendResult, error) {
+	res, err := l.AppendNoWait(b)
+	if err != nil {
+		return res, err
+	}
+	return res, l.WaitDurable(context.Background(), res.LastOffset)
 }
 
-// ReadResult holds ranges of segment files; call Release when done.
-type ReadResult struct {
-	Ranges []Range
-	Bytes  int64
-}
-
-// Release lets retention close the files of the ranges.
-func (r *ReadResult) Release() {}
-
-// AppendTo copies the bytes of the ranges into dst.
-func (r *ReadResult) AppendTo(dst []byte) ([]byte, error) { return dst, errNotImplemented }
-
-func Open(dir string, opts Options) (*Log, error) { return &Log{ch: make(chan struct{})}, nil }
-func (l *Log) SetOptions(opts Options)            {}
+// AppendNoWait validates the concatenated batches in b, assigns offsets by
+// rewriting each batch's baseOffset in place, writes b with one write call and
+// returns without waiting for durability (see WaitDurable).
 func (l *Log) AppendNoWait(b []byte) (AppendResult, error) {
-	return AppendResult{}, errNotImplemented
+	n, err := validateBatches(b)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("cannot append: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return AppendResult{}, err
+	}
+	if err := l.maybeRollLocked(b); err != nil {
+		return AppendResult{}, err
+	}
+	s := l.segs[len(l.segs)-1]
+	f, err := s.openFile()
+	if err != nil {
+		return AppendResult{}, err
+	}
+	res := AppendResult{BaseOffset: l.end, Batches: n, Bytes: len(b)}
+	next := l.end
+	for p := 0; p < len(b); {
+		info, _ := parseBatchPrefix(b[p:])
+		putInt64(b[p:], next)
+		next += info.lastDelta + 1
+		p += int(info.size)
+	}
+	if wn, err := f.WriteAt(b, s.size); err != nil {
+		return AppendResult{}, l.undoWriteLocked(s, f, wn, err)
+	}
+	l.indexAppendLocked(s, b)
+	res.LastOffset = next - 1
+	s.size += int64(len(b))
+	l.size += int64(len(b))
+	s.end = next
+	l.end = next
+	if l.opts.SyncPolicy == SyncAlways {
+		l.kickSyncer()
+	} else {
+		s.hwSize = s.size
+		l.setHWLocked(l.end)
+	}
+	return res, nil
 }
-func (l *Log) WaitDurable(ctx context.Context, offset int64) error { return errNotImplemented }
-func (l *Log) Append(b []byte) (AppendResult, error)               { return AppendResult{}, errNotImplemented }
-func (l *Log) Read(offset int64, maxBytes int) (*ReadResult, error) {
-	return nil, errNotImplemented
+
+// undoWriteLocked handles a failed write: the file may hold part of b, so cut it
+// back; if even that fails the log cannot know its own tail and goes read-only.
+func (l *Log) undoWriteLocked(s *segment, f File, wn int, werr error) error {
+	err := fmt.Errorf("cannot append to %s: %w", s.path(".log"), werr)
+	if wn == 0 {
+		if sz, serr := f.Size(); serr == nil && sz == s.size {
+			return err
+		}
+	}
+	if terr := f.Truncate(s.size); terr != nil {
+		l.failed = fmt.Errorf("cannot undo partial write to %s: %w", s.path(".log"), terr)
+		l.logger.Error("log failed", "dir", l.dir, "err", l.failed)
+	}
+	return err
 }
-func (l *Log) StartOffset() int64                         { return 0 }
-func (l *Log) EndOffset() int64                           { return 0 }
-func (l *Log) HighWatermark() int64                       { return 0 }
-func (l *Log) Changed() <-chan struct{}                   { return l.ch }
-func (l *Log) OffsetForTimestamp(ts int64) (int64, error) { return -1, errNotImplemented }
-func (l *Log) MaxTimestamp() (ts int64, offset int64)     { return -1, -1 }
-func (l *Log) DeleteRecordsBefore(offset int64) error     { return errNotImplemented }
-func (l *Log) TruncateTo(offset int64) error              { return errNotImplemented }
-func (l *Log) EnforceRetention() error                    { return errNotImplemented }
-func (l *Log) Size() int64                                { return 0 }
-func (l *Log) Sync() error                                { return errNotImplemented }
-func (l *Log) Close() error                               { return nil }
-func (l *Log) Delete() error                              { return errNotImplemented }
+
+// indexAppendLocked adds index entries and tracks timestamps for the batches in b,
+// now at s.size.
+func (l *Log) indexAppendLocked(s *segment, b []byte) {
+	ix := indexer{s: s, interval: int64(l.opts.IndexIntervalBytes)}
+	for p := 0; p < len(b); {
+		info, _ := parseBatchPrefix(b[p:])
+		ix.add(s.size+int64(p), info, s.maxTS)
+		if info.maxTS > s.maxTS {
+			s.maxTS = info.maxTS
+		}
+		if info.maxTS > l.maxTS {
+			l.maxTS, l.maxTSOf = info.maxTS, info.lastOffset()
+		}
+		p += int(info.size)
+	}
+}
+
+func putInt64(b []byte, v int64) {
+	_ = b[7]
+	for i := 7; i >= 0; i-- {
+		b[i] = byte(v)
+		v >>= 8
+	}
+}
+
+func (l *Log) writableLocked() error {
+	if l.closed {
+		return ErrClosed
+	}
+	if l.failed != nil {
+		return fmt.Errorf("cannot append: log %s failed and must be reopened: %w", l.dir, l.failed)
+	}
+	return nil
+}
+
+// maybeRollLocked starts a new segment if b does not fit the active one, the active
+// one is too old, or its relative offsets would overflow uint32.
+func (l *Log) maybeRollLocked(b []byte) error {
+	s := l.segs[len(l.segs)-1]
+	if s.size == 0 {
+		return nil
+	}
+	var offsets int64
+	for p := 0; p < len(b); {
+		info, _ := parseBatchPrefix(b[p:])
+		offsets += info.lastDelta + 1
+		p += int(info.size)
+	}
+	full := s.size+int64(len(b)) > l.opts.SegmentBytesMax
+	old := l.opts.Now().Sub(s.created) >= l.opts.SegmentMaxAge
+	overflow := l.end+offsets-s.base >= math.MaxUint32
+	if !full && !old && !overflow {
+		return nil
+	}
+	return l.rollLocked()
+}
+
+// rollLocked fsyncs the active segment (so that no later segment can survive a
+// crash that damages it) and starts a new one at the log end offset.
+func (l *Log) rollLocked() error {
+	old := l.segs[len(l.segs)-1]
+	f, err := old.openFile()
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		l.failed = fmt.Errorf("cannot sync %s: %w", old.path(".log"), err)
+		return l.failed
+	}
+	if !old.dirSynced.Load() {
+		if err := l.fsys.SyncDir(l.dir); err != nil {
+			l.failed = fmt.Errorf("cannot sync directory %s: %w", l.dir, err)
+			return l.failed
+		}
+		old.dirSynced.Store(true)
+	}
+	ns, err := createSegment(l.fsys, l.dir, l.end, l.opts.Now())
+	if err != nil {
+		return err
+	}
+	old.tidx = append(old.tidx, old.finalTimeEntry())
+	old.hwSize = old.size
+	l.pendingIdx = append(l.pendingIdx, old)
+	l.segs = append(l.segs, ns)
+	l.advanceDurableLocked(durablePoint{seg: ns, offset: l.end, segMaxTS: -1, maxTS: l.maxTS, maxTSOf: l.maxTSOf})
+	l.kickSyncer()
+	return nil
+}
+
+func createSegment(fsys FS, dir string, base int64, now time.Time) (*segment, error) {
+	s := &segment{base: base, dir: dir, fsys: fsys, end: base, maxTS: -1, created: now, loaded: true}
+	f, err := fsys.OpenFile(s.path(".log"), osCreateTrunc, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create segment: %w", err)
+	}
+	s.file = f
+	s.refs.Store(1)
+	return s, nil
+}
+
+// advanceDurableLocked records that everything up to dp is fsynced.
+func (l *Log) advanceDurableLocked(dp durablePoint) {
+	if dp.offset < l.durable {
+		return
+	}
+	l.durable = dp.offset
+	l.dp = dp
+	if l.opts.SyncPolicy == SyncAlways {
+		l.setHWLocked(dp.offset)
+	}
+}
+
+// setHWLocked moves the high watermark and wakes long polls.
+func (l *Log) setHWLocked(hw int64) {
+	if hw == l.hw {
+		return
+	}
+	l.hw = hw
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// StartOffset returns the first readable offset.
+func (l *Log) StartOffset() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.start
+}
+
+// EndOffset returns the next offset to be assigned.
+func (l *Log) EndOffset() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.end
+}
+
+// HighWatermark returns the offset below which readers see batches: the durable
+// end under SyncAlways, the end offset otherwise.
+func (l *Log) HighWatermark() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.hw
+}
+
+// Changed returns a channel closed when the high watermark next moves.
+func (l *Log) Changed() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changed
+}
+
+// Size returns the total bytes of all segment files.
+func (l *Log) Size() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.size
+}
+
+// MaxTimestamp returns the largest batch maxTimestamp and that batch's last
+// offset, or -1, -1 if the log holds no timestamps.
+func (l *Log) MaxTimestamp() (ts int64, offset int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.maxTS < 0 {
+		return -1, -1
+	}
+	return l.maxTS, l.maxTSOf
+}
+
+// SetOptions applies new segment, retention, index and sync settings at run time.
+// FS, Now and Logger cannot change and are ignored.
+func (l *Log) SetOptions(opts Options) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	opts.FS, opts.Now, opts.Logger = l.opts.FS, l.opts.Now, l.opts.Logger
+	l.opts = opts.withDefaults()
+	if l.opts.SyncPolicy != SyncAlways && !l.closed {
+		s := l.segs[len(l.segs)-1]
+		s.hwSize = s.size
+		for _, r := range l.segs {
+			r.hwSize = r.size
+		}
+		l.setHWLocked(l.end)
+	}
+	l.kickSyncer()
+}

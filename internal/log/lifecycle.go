@@ -1,0 +1,217 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+)
+
+// TruncateTo drops every batch at or after offset: the batch containing offset
+// goes too, so EndOffset afterwards is that batch's base offset. The truncation is
+// durable when TruncateTo returns; a crash during it leaves the log cut somewhere
+// between the old end and the new one. Appends wait while it runs.
+func (l *Log) TruncateTo(offset int64) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return err
+	}
+	if offset >= l.end {
+		return nil
+	}
+	if offset < l.start {
+		return fmt.Errorf("cannot truncate to %d: %w (log start %d)", offset, ErrOffsetOutOfRange, l.start)
+	}
+	i := l.segmentForLocked(offset)
+	s := l.segs[i]
+	if i < len(l.segs)-1 {
+		if err := l.ensureLoaded(s); err != nil {
+			return err
+		}
+	}
+	pos, newEnd, err := batchStartFor(s, offset)
+	if err != nil {
+		return err
+	}
+	// Later segments go first (newest first), so that a crash leaves a consistent
+	// prefix of the log; then the recovery point moves back before it could name
+	// a removed segment or a cut position.
+	for j := len(l.segs) - 1; j > i; j-- {
+		later := l.segs[j]
+		if err := removeSegmentFiles(l.fsys, later); err != nil {
+			return err
+		}
+		l.size -= later.size
+		later.decRef()
+	}
+	if err := l.fsys.SyncDir(l.dir); err != nil {
+		return fmt.Errorf("cannot sync directory %s: %w", l.dir, err)
+	}
+	l.segs = l.segs[:i+1]
+	l.pendingIdx = slices.DeleteFunc(l.pendingIdx, func(p *segment) bool { return p.base >= s.base })
+	if err := l.cutSegment(s, pos, newEnd); err != nil {
+		l.failed = err
+		return err
+	}
+	l.end = newEnd
+	l.durable = newEnd
+	if l.start > newEnd {
+		l.start = newEnd
+	}
+	l.hw = -1 // force a wake-up even if the value is unchanged
+	l.setHWLocked(newEnd)
+	if l.maxTSOf >= newEnd {
+		l.maxTS, l.maxTSOf = -1, -1
+		l.mu.Unlock()
+		err := l.recomputeMaxTimestamp()
+		l.mu.Lock()
+		if err != nil {
+			return err
+		}
+	}
+	l.dp = durablePoint{seg: s, pos: pos, offset: newEnd, nIdx: len(s.idx), nTidx: len(s.tidx),
+		segMaxTS: s.maxTS, maxTS: l.maxTS, maxTSOf: l.maxTSOf}
+	l.mu.Unlock()
+	err = l.writeRecoveryPoint()
+	l.mu.Lock()
+	return err
+}
+
+// batchStartFor returns the position and base offset of the batch containing offset.
+func batchStartFor(s *segment, offset int64) (int64, int64, error) {
+	f, err := s.openFile()
+	if err != nil {
+		return 0, 0, err
+	}
+	w := headerWalker{f: f, buf: make([]byte, 16<<10), limit: s.size}
+	pos := int64(floorByRel(s.idx, uint32(offset-s.base)).pos)
+	for pos < s.size {
+		b, err := w.at(pos)
+		if err != nil {
+			return 0, 0, fmt.Errorf("cannot read %s at %d: %w", s.path(".log"), pos, err)
+		}
+		if b.lastOffset() >= offset {
+			return pos, b.baseOffset, nil
+		}
+		pos += b.size
+	}
+	return s.size, s.end, nil
+}
+
+// cutSegment truncates s at pos (a batch boundary), makes it the active segment
+// and rewrites its indexes.
+func (l *Log) cutSegment(s *segment, pos, newEnd int64) error {
+	f, err := s.openFile()
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(pos); err != nil {
+		return fmt.Errorf("cannot truncate %s: %w", s.path(".log"), err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("cannot sync %s: %w", s.path(".log"), err)
+	}
+	n := 0
+	for n < len(s.idx) && int64(s.idx[n].pos) < pos {
+		n++
+	}
+	// Fresh slices: readers may hold the old ones, which later appends must not overwrite.
+	s.idx = slices.Clone(s.idx[:n])
+	s.tidx = slices.Clone(s.tidx[:n])
+	s.lastIndexedPos, s.maxTS = 0, -1
+	scanFrom, scanNext := int64(0), s.base
+	if n > 0 {
+		s.lastIndexedPos = int64(s.idx[n-1].pos)
+		scanFrom, scanNext = s.lastIndexedPos, s.base+int64(s.idx[n-1].rel)
+		s.maxTS = s.tidx[n-1].ts // the largest timestamp before that batch
+	}
+	r := scanBatches(f, scanFrom, pos, scanNext, nil)
+	if r.err != nil {
+		return fmt.Errorf("cannot truncate %s: %w", s.path(".log"), r.err)
+	}
+	s.maxTS = max(s.maxTS, r.maxTS)
+	if s.created.IsZero() {
+		s.created = l.opts.Now()
+	}
+	l.size -= s.size - pos
+	s.size, s.hwSize, s.end = pos, pos, newEnd
+	return s.rewriteIndexes(s.idx, s.tidx)
+}
+
+// Close fsyncs everything, writes the indexes and the clean-shutdown marker, and
+// closes the files (those still used by unreleased ReadResults close on Release).
+// After a failed fsync no marker is written, so the next Open recovers.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.mu.Unlock()
+	close(l.stop)
+	l.wg.Wait()
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err := l.failed
+	if err == nil {
+		err = l.closeCleanLocked()
+	}
+	l.closed = true
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.wakeSyncWaitersLocked()
+	for _, s := range l.segs {
+		s.decRef()
+	}
+	if err != nil {
+		return fmt.Errorf("cannot close log %s: %w", l.dir, err)
+	}
+	return nil
+}
+
+func (l *Log) closeCleanLocked() error {
+	s := l.segs[len(l.segs)-1]
+	if err := l.syncSegment(s); err != nil {
+		l.failed = err
+		return err
+	}
+	for _, r := range l.pendingIdx {
+		if err := r.flushIndexes(r.idx, r.tidx, true); err != nil {
+			return err
+		}
+	}
+	l.pendingIdx = nil
+	if err := s.flushIndexes(s.idx, s.tidx, true); err != nil {
+		return err
+	}
+	l.durable = l.end
+	s.hwSize = s.size
+	l.setHWLocked(l.end)
+	c := cleanShutdown{segBase: s.base, segSize: s.size, end: l.end, segMaxTS: s.maxTS, maxTS: l.maxTS, maxTSOf: l.maxTSOf}
+	return writeFileAtomic(l.fsys, l.path(cleanShutdownFile), encodeCleanShutdown(c))
+}
+
+// Delete closes the log and removes its directory.
+func (l *Log) Delete() error {
+	if err := l.Close(); err != nil && !errors.Is(err, ErrClosed) {
+		l.logger.Warn("closing log before deletion", "err", err)
+	}
+	names, err := l.fsys.ReadDir(l.dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cannot delete log %s: %w", l.dir, err)
+	}
+	for _, n := range names {
+		if err := l.fsys.Remove(l.path(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("cannot delete log %s: %w", l.dir, err)
+		}
+	}
+	if err := l.fsys.Remove(l.dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cannot delete log %s: %w", l.dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,249 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"sync"
+	"sync/atomic"
+)
+
+// Range is a byte range of a segment file holding whole batches.
+type Range struct {
+	File File // io.ReaderAt; the OS implementation (OSFile) also has Fd() for sendfile
+	Pos  int64
+	Len  int64
+}
+
+// ReadResult holds ranges of segment files, which stay open (even if retention
+// deletes them) until Release.
+type ReadResult struct {
+	Ranges   []Range
+	Bytes    int64 // total
+	segs     []*segment
+	released atomic.Bool
+}
+
+// Release lets the files of the ranges be closed. Calling it twice is harmless.
+func (r *ReadResult) Release() {
+	if r == nil || r.released.Swap(true) {
+		return
+	}
+	for _, s := range r.segs {
+		s.decRef()
+	}
+}
+
+// AppendTo copies the bytes of the ranges into dst.
+func (r *ReadResult) AppendTo(dst []byte) ([]byte, error) {
+	for _, rg := range r.Ranges {
+		n := len(dst)
+		dst = append(dst, make([]byte, rg.Len)...)
+		if _, err := rg.File.ReadAt(dst[n:], rg.Pos); err != nil {
+			return dst[:n], fmt.Errorf("cannot read %s at %d: %w", rg.File.Name(), rg.Pos, err)
+		}
+	}
+	return dst, nil
+}
+
+// headerBufPool holds read-ahead buffers for header walks on the read path.
+var headerBufPool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+
+// Read returns whole batches starting with the batch that contains offset, up to
+// maxBytes but at least one whole batch if one is available, never at or beyond
+// the high watermark. Reads stay within one segment (callers fetch again for more).
+func (l *Log) Read(offset int64, maxBytes int) (*ReadResult, error) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if offset < l.start || offset > l.hw {
+		start, hw := l.start, l.hw
+		l.mu.Unlock()
+		return nil, fmt.Errorf("cannot read offset %d: %w (log start %d, high watermark %d)", offset, ErrOffsetOutOfRange, start, hw)
+	}
+	if offset == l.hw {
+		l.mu.Unlock()
+		return &ReadResult{}, nil
+	}
+	i := l.segmentForLocked(offset)
+	s := l.segs[i]
+	limit := s.hwSize
+	active := i == len(l.segs)-1
+	var idx []offsetEntry
+	if active {
+		idx = s.idx
+	}
+	s.incRef()
+	l.mu.Unlock()
+	if !active {
+		if err := l.ensureLoaded(s); err != nil {
+			s.decRef()
+			return nil, err
+		}
+		idx = s.idx
+	}
+	r, err := readSegment(s, idx, offset, limit, int64(maxBytes))
+	if err != nil || r.Bytes == 0 {
+		s.decRef()
+		if err == nil {
+			r = &ReadResult{}
+		}
+		return r, err
+	}
+	return r, nil
+}
+
+// segmentForLocked returns the index of the segment holding offset.
+func (l *Log) segmentForLocked(offset int64) int {
+	lo, hi := 0, len(l.segs)
+	for hi-lo > 1 { // the last segment with base <= offset
+		m := (lo + hi) / 2
+		if l.segs[m].base <= offset {
+			lo = m
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+func readSegment(s *segment, idx []offsetEntry, offset, limit, maxBytes int64) (*ReadResult, error) {
+	f, err := s.openFile()
+	if err != nil {
+		return nil, err
+	}
+	bp := headerBufPool.Get().(*[]byte)
+	defer headerBufPool.Put(bp)
+	w := headerWalker{f: f, buf: *bp, limit: limit}
+	pos := int64(floorByRel(idx, uint32(offset-s.base)).pos)
+	var first batchInfo
+	for {
+		if pos >= limit {
+			return nil, nil
+		}
+		b, err := w.at(pos)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read %s at %d: %w", s.path(".log"), pos, err)
+		}
+		if b.lastOffset() >= offset {
+			first = b
+			break
+		}
+		pos += b.size
+	}
+	start, end := pos, pos+first.size
+	if target := start + maxBytes; target >= limit {
+		end = limit
+	} else if end < target {
+		p := max(end, int64(floorByPos(idx, target).pos))
+		for p < target {
+			b, err := w.at(p)
+			if err != nil || p+b.size > target {
+				break
+			}
+			p += b.size
+		}
+		end = max(end, p)
+	}
+	*bp = w.buf
+	return &ReadResult{Ranges: []Range{{File: f, Pos: start, Len: end - start}}, Bytes: end - start, segs: []*segment{s}}, nil
+}
+
+// headerWalker reads batch headers through a read-ahead buffer.
+type headerWalker struct {
+	f              File
+	buf            []byte
+	bufPos, bufLen int64
+	limit          int64
+}
+
+func (w *headerWalker) at(pos int64) (batchInfo, error) {
+	if pos+batchPrefixReadSize > w.limit {
+		return batchInfo{}, fmt.Errorf("%w: header past the readable end %d", ErrCorruptBatch, w.limit)
+	}
+	h, err := window(w.f, &w.buf, &w.bufPos, &w.bufLen, pos, batchPrefixReadSize, w.limit)
+	if err != nil {
+		return batchInfo{}, err
+	}
+	b, err := parseBatchPrefix(h)
+	if err == nil && pos+b.size > w.limit {
+		err = fmt.Errorf("%w: batch past the readable end %d", ErrCorruptBatch, w.limit)
+	}
+	return b, err
+}
+
+// ensureLoaded loads a rolled segment's indexes, rebuilding them from the
+// segment if they are missing or inconsistent. An index that exists but cannot be
+// read (I/O error, permissions) is an error naming the file.
+func (l *Log) ensureLoaded(s *segment) error {
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	if s.loaded {
+		return nil
+	}
+	f, err := s.openFileLocked()
+	if err != nil {
+		return err
+	}
+	idx, tidx, why, err := readRolledIndexes(s)
+	if err != nil {
+		return err
+	}
+	if why == nil {
+		s.idx, s.tidx, s.maxTS, s.loaded = idx, tidx, tidx[len(tidx)-1].ts, true
+		s.idxFlushed, s.tidxFlushed = len(idx), len(tidx)
+		return nil
+	}
+	l.logger.Warn("rebuilding index from its segment", "file", s.path(".index"), "reason", why.Error())
+	s.idx, s.tidx, s.lastIndexedPos, s.maxTS = nil, nil, 0, -1
+	ix := indexer{s: s, interval: int64(l.opts.IndexIntervalBytes)}
+	r := scanBatches(f, 0, s.size, s.base, func(p int64, b batchInfo) {
+		ix.add(p, b, s.maxTS)
+		s.maxTS = max(s.maxTS, b.maxTS)
+	})
+	if r.err != nil || r.next != s.end {
+		return fmt.Errorf("cannot rebuild index: %w: %s at position %d: %v (segment should end at offset %d)",
+			ErrCorruptBatch, s.path(".log"), r.end, r.err, s.end)
+	}
+	s.tidx = append(s.tidx, s.finalTimeEntry())
+	if err := s.rewriteIndexes(s.idx, s.tidx); err != nil {
+		return err
+	}
+	s.loaded = true
+	return nil
+}
+
+// readRolledIndexes reads a rolled segment's index files. why says what is wrong
+// with them (they will be rebuilt); err is an I/O error that is not "missing".
+func readRolledIndexes(s *segment) (idx []offsetEntry, tidx []timeEntry, why, err error) {
+	ib, err := readFileAll(s.fsys, s.path(".index"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, err, nil
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("cannot read index %s: %w", s.path(".index"), err)
+	}
+	tb, err := readFileAll(s.fsys, s.path(".timeindex"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, err, nil
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("cannot read index %s: %w", s.path(".timeindex"), err)
+	}
+	if idx, why = decodeOffsetIndex(ib, s.size); why != nil {
+		return nil, nil, why, nil
+	}
+	if tidx, why = decodeTimeIndex(tb); why != nil {
+		return nil, nil, why, nil
+	}
+	if len(tidx) == 0 || int64(tidx[len(tidx)-1].rel) != s.end-s.base {
+		return nil, nil, errors.New("time index lacks its final entry"), nil
+	}
+	if why = matchIndexes(idx, tidx[:len(tidx)-1]); why != nil {
+		return nil, nil, why, nil
+	}
+	return idx, tidx, nil, nil
+}
+

@@ -1,0 +1,227 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+)
+
+// recover rebuilds the tail state after an unclean shutdown: segments before the
+// recovery point are trusted (and not read); the rest is scanned batch by batch.
+func (l *Log) recover() error {
+	from, pos, next, err := l.recoveryStart()
+	if err != nil {
+		return err
+	}
+	for i := from; i < len(l.segs); i++ {
+		s := l.segs[i]
+		if i > from {
+			if s.base != next {
+				return fmt.Errorf("%w: segment %s starts at offset %d but the previous one ends at %d",
+					ErrCorruptBatch, s.path(".log"), s.base, next)
+			}
+			pos = 0
+			s.idx, s.tidx, s.lastIndexedPos, s.maxTS = nil, nil, 0, -1
+		}
+		f, err := s.openFile()
+		if err != nil {
+			return err
+		}
+		ix := indexer{s: s, interval: int64(l.opts.IndexIntervalBytes)}
+		r := scanBatches(f, pos, s.size, next, func(p int64, b batchInfo) {
+			ix.add(p, b, s.maxTS)
+			s.maxTS = max(s.maxTS, b.maxTS)
+		})
+		if r.maxTS > l.maxTS {
+			l.maxTS, l.maxTSOf = r.maxTS, r.maxTSOf
+		}
+		s.end, next = r.next, r.next
+		s.loaded = true
+		if r.err != nil {
+			if err := l.truncateTornTail(i, r); err != nil {
+				return err
+			}
+		}
+		if i < len(l.segs)-1 {
+			s.tidx = append(s.tidx, s.finalTimeEntry())
+			l.pendingIdx = append(l.pendingIdx, s)
+		}
+	}
+	l.end = next
+	active := l.segs[len(l.segs)-1]
+	active.dirSynced.Store(false)
+	l.setCreated(active)
+	// The scanned bytes may so far live only in the page cache (after a process
+	// crash): make them durable before declaring them the recovery point.
+	for _, s := range l.segs[from:] {
+		if err := l.syncSegment(s); err != nil {
+			return err
+		}
+	}
+	l.dp = durablePoint{seg: active, pos: active.size, offset: l.end, nIdx: len(active.idx), nTidx: len(active.tidx),
+		segMaxTS: active.maxTS, maxTS: l.maxTS, maxTSOf: l.maxTSOf}
+	return l.writeRecoveryPoint()
+}
+
+// recoveryStart returns where scanning starts: the segment index, position and
+// expected next offset, with that segment's trusted index entries loaded.
+func (l *Log) recoveryStart() (from int, pos, next int64, err error) {
+	first := l.segs[0]
+	b, err := readFileAll(l.fsys, l.path(recoveryPointFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		l.logger.Info("no recovery point; scanning every segment", "segments", len(l.segs))
+		return 0, 0, first.base, nil
+	}
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("cannot read %s: %w", l.path(recoveryPointFile), err)
+	}
+	rp, err := decodeRecoveryPoint(b)
+	if err != nil {
+		l.logger.Warn("ignoring damaged recovery point; scanning every segment", "file", l.path(recoveryPointFile), "err", err)
+		return 0, 0, first.base, nil
+	}
+	if rp.segBase < first.base {
+		return 0, 0, first.base, nil // retention deleted the segment since: scan what is left
+	}
+	for i, s := range l.segs {
+		if s.base != rp.segBase {
+			continue
+		}
+		if rp.pos > s.size {
+			return 0, 0, 0, fmt.Errorf("%w: %s holds %d bytes but %d were recorded as durable",
+				ErrCorruptBatch, s.path(".log"), s.size, rp.pos)
+		}
+		l.maxTS, l.maxTSOf = rp.maxTS, rp.maxTSOf
+		if err := l.loadIndexPrefix(s, rp); err != nil {
+			l.logger.Warn("rebuilding index of the recovery segment", "file", s.path(".index"), "err", err)
+			s.idx, s.tidx, s.lastIndexedPos, s.maxTS = nil, nil, 0, -1
+			s.idxFlushed, s.tidxFlushed = 0, 0
+			return i, 0, s.base, nil
+		}
+		s.maxTS = rp.segMaxTS
+		return i, rp.pos, rp.offset, nil
+	}
+	return 0, 0, 0, fmt.Errorf("%w: recovery point names segment %s, which is missing",
+		ErrCorruptBatch, l.path(segmentName(rp.segBase, ".log")))
+}
+
+// loadIndexPrefix loads the first rp.nIdx/rp.nTidx entries of s's index files,
+// which the recovery point says are durable.
+func (l *Log) loadIndexPrefix(s *segment, rp recoveryPoint) error {
+	ib, err := readFileAll(l.fsys, s.path(".index"))
+	if err != nil && !(errors.Is(err, fs.ErrNotExist) && rp.nIdx == 0) {
+		return err
+	}
+	tb, err := readFileAll(l.fsys, s.path(".timeindex"))
+	if err != nil && !(errors.Is(err, fs.ErrNotExist) && rp.nTidx == 0) {
+		return err
+	}
+	if len(ib) < rp.nIdx*offsetEntryLen || len(tb) < rp.nTidx*timeEntryLen {
+		return fmt.Errorf("index files shorter than the recovery point's %d/%d entries", rp.nIdx, rp.nTidx)
+	}
+	idx, err := decodeOffsetIndex(ib[:rp.nIdx*offsetEntryLen], max(rp.pos, 1))
+	if err != nil {
+		return err
+	}
+	tidx, err := decodeTimeIndex(tb[:rp.nTidx*timeEntryLen])
+	if err != nil {
+		return err
+	}
+	if err := matchIndexes(idx, tidx); err != nil {
+		return err
+	}
+	s.idx, s.tidx = idx, tidx
+	s.idxFlushed, s.tidxFlushed = len(idx), len(tidx)
+	s.lastIndexedPos = 0
+	if len(idx) > 0 {
+		s.lastIndexedPos = int64(idx[len(idx)-1].pos)
+	}
+	return nil
+}
+
+// truncateTornTail handles a scan of segment i that stopped at r.end. If valid
+// batches follow anywhere, this is damage in the middle of the log: refuse. Else
+// the tail is torn (a crash during a write): cut it off and say so.
+func (l *Log) truncateTornTail(i int, r scanResult) error {
+	s := l.segs[i]
+	found, at, err := l.validDataAfter(i, r.end)
+	if err != nil {
+		return err
+	}
+	if found != nil {
+		return fmt.Errorf("%w: %s at position %d (%v), but a valid batch follows in %s at position %d: "+
+			"the log is damaged in the middle, not torn at the tail; refusing to truncate",
+			ErrCorruptBatch, s.path(".log"), r.end, r.err, found.path(".log"), at)
+	}
+	f, err := s.openFile()
+	if err != nil {
+		return err
+	}
+	l.logger.Warn("truncating torn tail", "file", s.path(".log"), "position", r.end,
+		"bytes_dropped", s.size-r.end, "reason", r.err.Error())
+	if err := f.Truncate(r.end); err != nil {
+		return fmt.Errorf("cannot truncate %s: %w", s.path(".log"), err)
+	}
+	l.size -= s.size - r.end
+	s.size, s.hwSize = r.end, r.end
+	for _, later := range l.segs[i+1:] {
+		l.logger.Warn("removing segment after torn tail", "file", later.path(".log"), "bytes_dropped", later.size)
+		later.decRef()
+		if err := removeSegmentFiles(l.fsys, later); err != nil {
+			return err
+		}
+		l.size -= later.size
+	}
+	l.segs = l.segs[:i+1]
+	return nil
+}
+
+// validDataAfter looks for any valid batch (sane header and matching CRC) at or
+// after pos in segment i, or at the start of any later segment.
+func (l *Log) validDataAfter(i int, pos int64) (*segment, int64, error) {
+	s := l.segs[i]
+	f, err := s.openFile()
+	if err != nil {
+		return nil, 0, err
+	}
+	if at, ok := findValidBatch(f, pos, s.size); ok {
+		return s, at, nil
+	}
+	for _, later := range l.segs[i+1:] {
+		lf, err := later.openFile()
+		if err != nil {
+			return nil, 0, err
+		}
+		if at, ok := findValidBatch(lf, 0, later.size); ok {
+			return later, at, nil
+		}
+	}
+	return nil, 0, nil
+}
+
+// findValidBatch searches byte by byte from pos for a valid batch.
+func findValidBatch(f File, pos, size int64) (int64, bool) {
+	buf := make([]byte, scanBufBytes)
+	var bufPos, bufLen int64
+	for q := pos; q+batchHeaderLen <= size; q++ {
+		h, err := window(f, &buf, &bufPos, &bufLen, q, batchPrefixReadSize, size)
+		if err != nil {
+			return 0, false
+		}
+		if h[batchMagicOffset] != batchMagicV2 {
+			continue
+		}
+		info, err := parseBatchPrefix(h)
+		if err != nil || q+info.size > size {
+			continue
+		}
+		whole, err := window(f, &buf, &bufPos, &bufLen, q, info.size, size)
+		if err == nil && checkBatchCRC(whole) == nil {
+			return q, true
+		}
+	}
+	return 0, false
+}
+
+func timeFromMillis(ms int64) time.Time { return time.UnixMilli(ms) }

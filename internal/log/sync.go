@@ -1,0 +1,192 @@
+package log
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+)
+
+const (
+	osCreateTrunc = os.O_RDWR | os.O_CREATE | os.O_TRUNC
+	// recoveryCheckpointBytes: the syncer rewrites the recovery point after this many
+	// newly durable bytes in the active segment (and after every roll), bounding how
+	// much an unclean open must scan without costing a checkpoint per fsync.
+	recoveryCheckpointBytes = 32 << 20
+)
+
+func (l *Log) kickSyncer() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// syncLoop is the log's single syncer goroutine.
+func (l *Log) syncLoop() {
+	defer l.wg.Done()
+	l.mu.Lock()
+	interval := l.opts.SyncInterval
+	l.mu.Unlock()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		force := false
+		select {
+		case <-l.stop:
+			return
+		case <-l.kick:
+		case <-tick.C:
+			force = true
+		}
+		l.mu.Lock()
+		policy, newInterval := l.opts.SyncPolicy, l.opts.SyncInterval
+		l.mu.Unlock()
+		if newInterval != interval {
+			interval = newInterval
+			tick.Reset(interval)
+		}
+		if force && policy != SyncInterval {
+			continue
+		}
+		_ = l.syncRound(policy != SyncNever)
+	}
+}
+
+// syncRound fsyncs the active segment up to what is written now (if data is set),
+// advances the durable point, wakes waiters and, when due, writes the recovery
+// point. It returns the sticky failure, if any.
+func (l *Log) syncRound(data bool) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	if l.failed != nil || l.closed {
+		err := l.writableLocked()
+		l.wakeSyncWaitersLocked()
+		l.mu.Unlock()
+		return err
+	}
+	s := l.segs[len(l.segs)-1]
+	snap := durablePoint{seg: s, pos: s.size, offset: l.end, nIdx: len(s.idx), nTidx: len(s.tidx),
+		segMaxTS: s.maxTS, maxTS: l.maxTS, maxTSOf: l.maxTSOf}
+	data = data && snap.offset > l.durable
+	s.incRef()
+	l.mu.Unlock()
+	defer s.decRef()
+
+	var err error
+	if data {
+		err = l.syncSegment(s)
+	}
+	l.mu.Lock()
+	if err != nil {
+		l.failed = err
+		l.logger.Error("fsync failed; the log refuses appends until reopened", "dir", l.dir, "err", err)
+	} else if data {
+		if snap.pos > s.hwSize {
+			s.hwSize = snap.pos
+		}
+		l.advanceDurableLocked(snap)
+	}
+	l.wakeSyncWaitersLocked()
+	dp, last := l.dp, l.lastCP
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if dp.seg != nil && (dp.seg != last.seg || dp.pos-last.pos >= recoveryCheckpointBytes) {
+		return l.writeRecoveryPoint()
+	}
+	return nil
+}
+
+// syncSegment fsyncs s's data (and, once, the directory holding its name).
+func (l *Log) syncSegment(s *segment) error {
+	if !s.dirSynced.Load() {
+		if err := l.fsys.SyncDir(l.dir); err != nil {
+			return fmt.Errorf("cannot sync directory %s: %w", l.dir, err)
+		}
+		s.dirSynced.Store(true)
+	}
+	f, err := s.openFile()
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("cannot sync %s: %w", s.path(".log"), err)
+	}
+	return nil
+}
+
+func (l *Log) wakeSyncWaitersLocked() {
+	close(l.syncDone)
+	l.syncDone = make(chan struct{})
+}
+
+// WaitDurable returns once offset is durable per the policy: under SyncAlways after
+// an fsync covers it (shared with every other waiter), immediately otherwise.
+func (l *Log) WaitDurable(ctx context.Context, offset int64) error {
+	for {
+		l.mu.Lock()
+		if l.durable > offset || (l.opts.SyncPolicy != SyncAlways && l.failed == nil) {
+			l.mu.Unlock()
+			return nil
+		}
+		if err := l.writableLocked(); err != nil {
+			l.mu.Unlock()
+			return err
+		}
+		if offset >= l.end {
+			l.mu.Unlock()
+			return fmt.Errorf("cannot wait for offset %d: %w (log end %d)", offset, ErrOffsetOutOfRange, l.end)
+		}
+		ch := l.syncDone
+		l.mu.Unlock()
+		l.kickSyncer()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Sync fsyncs everything appended so far, whatever the policy.
+func (l *Log) Sync() error {
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	return l.syncRound(true)
+}
+
+// writeRecoveryPoint flushes and fsyncs the indexes below the durable point, then
+// writes it as the recovery-point checkpoint. Called with syncMu held.
+func (l *Log) writeRecoveryPoint() error {
+	l.mu.Lock()
+	dp := l.dp
+	rolled := l.pendingIdx
+	l.pendingIdx = nil
+	idx, tidx := dp.seg.idx[:dp.nIdx], dp.seg.tidx[:dp.nTidx]
+	l.mu.Unlock()
+	for i, r := range rolled {
+		if err := r.flushIndexes(r.idx, r.tidx, true); err != nil {
+			l.mu.Lock()
+			l.pendingIdx = append(rolled[i:], l.pendingIdx...)
+			l.mu.Unlock()
+			return err
+		}
+	}
+	if err := dp.seg.flushIndexes(idx, tidx, true); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(l.fsys, l.path(recoveryPointFile), encodeRecoveryPoint(dp)); err != nil {
+		return fmt.Errorf("cannot write recovery point: %w", err)
+	}
+	l.mu.Lock()
+	l.lastCP = dp
+	l.mu.Unlock()
+	return nil
+}

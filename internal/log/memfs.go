@@ -485,4 +485,3 @@ func (f *memFile) Close() error {
 	f.closed = true
 	return nil
 }
-

@@ -272,4 +272,3 @@ func (l *Log) setCreated(s *segment) {
 		s.created = timeFromMillis(info.maxTS)
 	}
 }
-

@@ -246,4 +246,3 @@ func readRolledIndexes(s *segment) (idx []offsetEntry, tidx []timeEntry, why, er
 	}
 	return idx, tidx, nil, nil
 }
-

@@ -13,6 +13,9 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newServeCmd(),
 		newVersionCmd(),
+		newTopicsCmd(),
+		newProduceCmd(),
+		newConsumeCmd(),
 	)
 	return root
 }

@@ -10,4 +10,5 @@ import (
 func addBrokerFlags(f *pflag.FlagSet, cfg *broker.Config) {
 	_ = f
 	_ = cfg
+	addKafkaFlags(f, &cfg.Kafka)
 }

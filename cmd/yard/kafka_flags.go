@@ -1,0 +1,26 @@
+package main
+
+import (
+	"github.com/spf13/pflag"
+
+	"github.com/yardmq/yard/internal/broker"
+)
+
+// addKafkaFlags adds the Kafka front end's settings to `yard serve` (called from
+// addBrokerFlags).
+func addKafkaFlags(f *pflag.FlagSet, cfg *broker.KafkaConfig) {
+	f.BoolVar(&cfg.AutoCreateTopics, "kafka-auto-create-topics", cfg.AutoCreateTopics,
+		"create unknown topics when a client asks for their metadata (Kafka's auto.create.topics.enable)")
+	f.Int32Var(&cfg.DefaultPartitions, "kafka-default-partitions", cfg.DefaultPartitions,
+		"partitions of auto-created topics and of topics created without a count (Kafka's num.partitions)")
+	f.Int32Var(&cfg.MaxRequestBytes, "kafka-max-request-bytes", cfg.MaxRequestBytes,
+		"largest request frame accepted; a larger one closes the connection (Kafka's socket.request.max.bytes)")
+	f.IntVar(&cfg.MaxConnections, "kafka-max-connections", cfg.MaxConnections,
+		"Kafka connections beyond this many are closed at once")
+	f.StringVar(&cfg.AdvertisedHost, "kafka-advertised-host", cfg.AdvertisedHost,
+		"host clients are told to connect to (default: the address each client connected to)")
+	f.Int32Var(&cfg.AdvertisedPort, "kafka-advertised-port", cfg.AdvertisedPort,
+		"port clients are told to connect to (default: the port each client connected to)")
+	f.DurationVar(&cfg.RetentionCheckInterval, "kafka-retention-check-interval", cfg.RetentionCheckInterval,
+		"how often time and size retention run (Kafka's log.retention.check.interval.ms)")
+}

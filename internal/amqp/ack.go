@@ -1,0 +1,165 @@
+package amqp
+
+// basic.ack, basic.nack, basic.reject, basic.recover and basic.get.
+
+import (
+	"slices"
+
+	"github.com/yardmq/yard/internal/amqp/wire"
+	"github.com/yardmq/yard/internal/queue"
+)
+
+type settleMode int
+
+const (
+	settleAck settleMode = iota
+	settleRequeue
+	settleDrop
+)
+
+func requeueOrDrop(requeue bool) settleMode {
+	if requeue {
+		return settleRequeue
+	}
+	return settleDrop
+}
+
+func (ch *channel) settle(m wire.Method, tag uint64, multiple bool, mode settleMode) error {
+	if ch.tx != nil {
+		ch.tx.acks = append(ch.tx.acks, txAck{m: m, tag: tag, multiple: multiple, mode: mode})
+		return nil
+	}
+	return ch.settleNow(m, tag, multiple, mode)
+}
+
+// settleNow acks, requeues or drops one delivery or, with multiple, every delivery up to tag
+// (all of them for tag 0). An unknown tag, including one already settled, is 406.
+func (ch *channel) settleNow(m wire.Method, tag uint64, multiple bool, mode settleMode) error {
+	ch.mu.Lock()
+	var picked []*unackedMsg
+	if multiple {
+		if tag > ch.nextTag {
+			ch.mu.Unlock()
+			return channelErr(wire.PreconditionFailed, m, "unknown delivery tag %d", tag)
+		}
+		i := 0
+		for ; i < len(ch.tags) && (tag == 0 || ch.tags[i] <= tag); i++ {
+			if u, ok := ch.unacked[ch.tags[i]]; ok {
+				picked = append(picked, u)
+				delete(ch.unacked, u.tag)
+			}
+		}
+		ch.tags = ch.tags[i:]
+	} else {
+		u, ok := ch.unacked[tag]
+		if !ok {
+			ch.mu.Unlock()
+			return channelErr(wire.PreconditionFailed, m, "unknown delivery tag %d", tag)
+		}
+		picked = append(picked, u)
+		delete(ch.unacked, tag)
+	}
+	ch.forgetLocked(picked)
+	global := ch.globalPrefetch > 0
+	ch.mu.Unlock()
+	applySettle(picked, mode)
+	if global {
+		ch.kickConsumers()
+	}
+	return nil
+}
+
+// forgetLocked releases the prefetch credit of settled deliveries and compacts the tag list
+// when settled tags dominate it.
+func (ch *channel) forgetLocked(settled []*unackedMsg) {
+	for _, u := range settled {
+		if u.cons != nil {
+			u.cons.inflight--
+			ch.globalInflight--
+		}
+	}
+	if len(ch.tags) > 64 && len(ch.tags) > 2*len(ch.unacked) {
+		ch.tags = slices.DeleteFunc(ch.tags, func(t uint64) bool { _, ok := ch.unacked[t]; return !ok })
+	}
+}
+
+// applySettle tells the queues, one call per queue, in delivery order.
+func applySettle(settled []*unackedMsg, mode settleMode) {
+	if len(settled) == 1 {
+		u := settled[0]
+		applyToQueue(u.q, []uint64{u.id}, mode)
+		return
+	}
+	byQueue := map[*queue.Queue][]uint64{}
+	var order []*queue.Queue
+	for _, u := range settled {
+		if _, ok := byQueue[u.q]; !ok {
+			order = append(order, u.q)
+		}
+		byQueue[u.q] = append(byQueue[u.q], u.id)
+	}
+	for _, q := range order {
+		applyToQueue(q, byQueue[q], mode)
+	}
+}
+
+func applyToQueue(q *queue.Queue, ids []uint64, mode settleMode) {
+	switch mode {
+	case settleAck:
+		q.Ack(ids...)
+	case settleRequeue:
+		q.Requeue(ids...)
+	case settleDrop:
+		q.Drop(ids...)
+	}
+}
+
+func sortedUnacked(m map[uint64]*unackedMsg) []*unackedMsg {
+	out := make([]*unackedMsg, 0, len(m))
+	for _, u := range m {
+		out = append(out, u)
+	}
+	slices.SortFunc(out, func(a, b *unackedMsg) int { return int(a.tag - b.tag) })
+	return out
+}
+
+// basicRecover requeues every unacknowledged delivery of the channel; requeue=false (redeliver
+// to the same consumer) is not implemented, as in RabbitMQ.
+func (ch *channel) basicRecover(m wire.Method, requeue, reply bool) error {
+	if !requeue {
+		return channelErr(wire.NotImplemented, m, "requeue=false")
+	}
+	ch.mu.Lock()
+	all := sortedUnacked(ch.unacked)
+	ch.unacked, ch.tags = map[uint64]*unackedMsg{}, nil
+	ch.forgetLocked(all)
+	ch.mu.Unlock()
+	if reply {
+		ch.send(&wire.BasicRecoverOk{})
+	}
+	applySettle(all, settleRequeue)
+	return nil
+}
+
+func (ch *channel) basicGet(m *wire.BasicGet) error {
+	qs, e := ch.lookupQueue(m, m.Queue)
+	if e != nil {
+		return e
+	}
+	d, remaining, ok, err := qs.q.Get(m.NoAck)
+	if err != nil || !ok {
+		ch.send(&wire.BasicGetEmpty{})
+		return nil
+	}
+	ch.mu.Lock()
+	ch.nextTag++
+	tag := ch.nextTag
+	if !m.NoAck {
+		ch.unacked[tag] = &unackedMsg{tag: tag, q: d.Queue, id: d.ID}
+		ch.tags = append(ch.tags, tag)
+	}
+	ch.mu.Unlock()
+	ok2 := &wire.BasicGetOk{DeliveryTag: tag, Redelivered: d.Redelivered, Exchange: d.Message.Exchange, RoutingKey: d.Message.RoutingKey, MessageCount: uint32(remaining)}
+	ch.c.out.append(func(b []byte) []byte { return ch.appendContent(b, ok2, d.Message) })
+	return nil
+}

@@ -1,0 +1,238 @@
+package amqp
+
+// The channel class (open, flow, close) and the per-channel state: content assembly for
+// basic.publish, delivery tags and unacknowledged deliveries, prefetch, confirms and tx.
+
+import (
+	"sync"
+
+	"github.com/yardmq/yard/internal/amqp/wire"
+	"github.com/yardmq/yard/internal/queue"
+)
+
+type channel struct {
+	id uint16
+	c  *conn
+
+	// Owned by the reader goroutine.
+	pub        *publishing
+	closing    bool // channel.close sent; waiting for close-ok
+	confirm    bool
+	publishSeq uint64 // last publish sequence number in confirm mode
+	ackedUpTo  uint64 // confirms sent (or nacked) up to here
+	ackPending uint64 // confirms owed up to here, coalesced until the reader drains
+	tx         *txState
+	routeBuf   []string
+
+	mu             sync.Mutex // guards everything below; TryDeliver takes it under a queue lock
+	released       bool
+	consumers      map[string]*chConsumer
+	nextTag        uint64
+	unacked        map[uint64]*unackedMsg
+	tags           []uint64 // delivery tags in order, for multiple acks; may hold settled tags
+	prefetch       int      // basic.qos global=false: limit for consumers created afterwards
+	globalPrefetch int      // basic.qos global=true: limit shared by the channel
+	globalInflight int
+}
+
+type unackedMsg struct {
+	tag  uint64
+	q    *queue.Queue
+	id   uint64
+	cons *chConsumer // nil for basic.get
+}
+
+// publishing is a basic.publish whose content is being assembled.
+type publishing struct {
+	m        *wire.BasicPublish
+	header   bool
+	size     uint64
+	props    []byte
+	body     []byte
+	received uint64
+}
+
+func newChannel(c *conn, id uint16) *channel {
+	return &channel{id: id, c: c, consumers: map[string]*chConsumer{}, unacked: map[uint64]*unackedMsg{}}
+}
+
+func (ch *channel) send(m wire.Method) { ch.c.send(ch.id, m) }
+
+// handle runs one method on this channel; an *amqpError closes the channel or connection.
+func (ch *channel) handle(m wire.Method) error {
+	if ch.closing {
+		switch m.(type) {
+		case *wire.ChannelCloseOk:
+			delete(ch.c.channels, ch.id)
+		case *wire.ChannelClose:
+			ch.send(&wire.ChannelCloseOk{})
+		}
+		return nil // RabbitMQ ignores everything else on a closing channel
+	}
+	if ch.pub != nil {
+		return connErr(wire.UnexpectedFrame, m, "expected content header for class 60, got non content header frame instead")
+	}
+	err := ch.dispatch(m)
+	if e, ok := err.(*amqpError); ok && !e.conn {
+		ch.closeWithError(e)
+		return nil
+	}
+	return err
+}
+
+func (ch *channel) dispatch(m wire.Method) error {
+	switch m := m.(type) {
+	case *wire.ChannelOpen:
+		return connErr(wire.ChannelError, m, "second 'channel.open' seen on channel %d", ch.id)
+	case *wire.ChannelClose:
+		ch.release()
+		ch.send(&wire.ChannelCloseOk{})
+		delete(ch.c.channels, ch.id)
+		return nil
+	case *wire.ChannelCloseOk:
+		return nil
+	case *wire.ChannelFlow:
+		if !m.Active {
+			return channelErr(wire.NotImplemented, m, "active=false")
+		}
+		ch.send(&wire.ChannelFlowOk{Active: true})
+		return nil
+	case *wire.ChannelFlowOk:
+		return nil
+	case *wire.AccessRequest:
+		ch.send(&wire.AccessRequestOk{Ticket: 1})
+		return nil
+	case *wire.ExchangeDeclare:
+		return ch.exchangeDeclare(m)
+	case *wire.ExchangeDelete:
+		return ch.exchangeDelete(m)
+	case *wire.ExchangeBind:
+		return ch.exchangeBind(m)
+	case *wire.ExchangeUnbind:
+		return ch.exchangeUnbind(m)
+	case *wire.QueueDeclare:
+		return ch.queueDeclare(m)
+	case *wire.QueueBind:
+		return ch.queueBind(m)
+	case *wire.QueueUnbind:
+		return ch.queueUnbind(m)
+	case *wire.QueuePurge:
+		return ch.queuePurge(m)
+	case *wire.QueueDelete:
+		return ch.queueDelete(m)
+	case *wire.BasicQos:
+		return ch.basicQos(m)
+	case *wire.BasicConsume:
+		return ch.basicConsume(m)
+	case *wire.BasicCancel:
+		return ch.basicCancel(m)
+	case *wire.BasicPublish:
+		return ch.basicPublish(m)
+	case *wire.BasicGet:
+		return ch.basicGet(m)
+	case *wire.BasicAck:
+		return ch.settle(m, m.DeliveryTag, m.Multiple, settleAck)
+	case *wire.BasicNack:
+		return ch.settle(m, m.DeliveryTag, m.Multiple, requeueOrDrop(m.Requeue))
+	case *wire.BasicReject:
+		return ch.settle(m, m.DeliveryTag, false, requeueOrDrop(m.Requeue))
+	case *wire.BasicRecover:
+		return ch.basicRecover(m, m.Requeue, true)
+	case *wire.BasicRecoverAsync:
+		return ch.basicRecover(m, m.Requeue, false)
+	case *wire.ConfirmSelect:
+		return ch.confirmSelect(m)
+	case *wire.TxSelect:
+		return ch.txSelect(m)
+	case *wire.TxCommit:
+		return ch.txCommit(m)
+	case *wire.TxRollback:
+		return ch.txRollback(m)
+	}
+	return connErr(wire.CommandInvalid, m, "method %s is not valid on a channel from a client", m.Name())
+}
+
+// closeWithError sends channel.close for a channel error and frees the channel's resources
+// at once; the channel number stays taken until the client's close-ok.
+func (ch *channel) closeWithError(e *amqpError) {
+	ch.c.log.Debug("closing AMQP channel", "channel", ch.id, "code", e.code, "text", e.text)
+	ch.flushConfirms()
+	ch.release()
+	ch.pub = nil
+	ch.closing = true
+	cls, mth := closeFor(e)
+	ch.send(&wire.ChannelClose{ReplyCode: e.code, ReplyText: e.text, ClassId: cls, MethodId: mth})
+}
+
+// handleContent assembles a publish from its content header and body frames.
+func (ch *channel) handleContent(f wire.Frame) error {
+	if ch.closing {
+		return nil
+	}
+	p := ch.pub
+	if f.Type == wire.FrameHeader {
+		if p == nil || p.header {
+			return errWithID(wire.UnexpectedFrame, 0, "expected method frame, got non method frame instead")
+		}
+		h, err := wire.DecodeContentHeader(f.Payload)
+		if err != nil {
+			return errWithID(wire.FrameError, 0, "cannot decode content header: %v", err)
+		}
+		if h.ClassID != wire.ClassBasic {
+			return errWithID(wire.UnexpectedFrame, wire.IDBasicPublish, "content header for class %d, expected class 60", h.ClassID)
+		}
+		if h.BodySize > maxMessageBytes {
+			ch.pub = nil
+			ch.closeWithError(channelErr(wire.PreconditionFailed, p.m, "message size %d is larger than configured max size %d", h.BodySize, maxMessageBytes))
+			return nil
+		}
+		p.header, p.size = true, h.BodySize
+		p.props = append([]byte(nil), h.Properties...)
+		p.body = make([]byte, 0, h.BodySize)
+	} else {
+		if p == nil || !p.header {
+			return errWithID(wire.UnexpectedFrame, 0, "expected method frame, got non method frame instead")
+		}
+		if uint64(len(p.body))+uint64(len(f.Payload)) > p.size {
+			return errWithID(wire.UnexpectedFrame, wire.IDBasicPublish, "content body larger than the %d bytes its header announced", p.size)
+		}
+		p.body = append(p.body, f.Payload...)
+	}
+	if uint64(len(p.body)) == p.size {
+		ch.pub = nil
+		err := ch.publish(p)
+		if e, ok := err.(*amqpError); ok && !e.conn {
+			ch.closeWithError(e)
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+// release cancels the channel's consumers and requeues its unacknowledged messages, in that
+// order, so that requeued messages go to other consumers. Idempotent.
+func (ch *channel) release() {
+	ch.mu.Lock()
+	if ch.released {
+		ch.mu.Unlock()
+		return
+	}
+	ch.released = true
+	consumers := ch.consumers
+	ch.consumers = map[string]*chConsumer{}
+	unacked := ch.unacked
+	ch.unacked, ch.tags = map[uint64]*unackedMsg{}, nil
+	ch.mu.Unlock()
+	for _, cons := range consumers {
+		ch.dropConsumer(cons)
+	}
+	byQueue := map[*queue.Queue][]uint64{}
+	for _, u := range sortedUnacked(unacked) {
+		byQueue[u.q] = append(byQueue[u.q], u.id)
+	}
+	for q, ids := range byQueue {
+		q.Requeue(ids...)
+	}
+	ch.tx = nil
+}

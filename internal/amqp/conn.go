@@ -1,0 +1,384 @@
+package amqp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/yardmq/yard/internal/amqp/wire"
+	"github.com/yardmq/yard/internal/queue"
+)
+
+// conn is one client connection. Fields without a lock note are owned by the reader
+// goroutine; the negotiated settings are written during the handshake, before any goroutine
+// that reads them exists.
+type conn struct {
+	srv *Server
+	nc  net.Conn
+	log *slog.Logger
+	fr  *wire.FrameReader
+	out outBuf
+
+	frameMax        uint32
+	channelMax      uint16
+	heartbeat       time.Duration
+	vh              *vhost
+	user            string
+	capCancelNotify bool
+	capBlocked      bool
+
+	channels     map[uint16]*channel
+	closing      bool // connection.close sent; waiting for close-ok
+	closed       bool // handshake finished both ways: stop reading
+	exclusive    map[string]*queueState
+	confirmDirty []*channel
+	lastDeadline time.Time
+
+	consumedMu sync.Mutex // guards consumed
+	consumed   map[*queue.Queue]int
+
+	writerDone chan struct{}
+}
+
+// outBuf collects encoded frames for the writer goroutine. Anyone may append.
+type outBuf struct {
+	mu       sync.Mutex // guards the fields below
+	buf      []byte
+	inflight int  // bytes the writer is writing now
+	starved  bool // a delivery was refused for backlog: kick queues once drained
+	closed   bool
+	wrote    bool // something was written since the last heartbeat tick
+	wake     chan struct{}
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{
+		srv: s, nc: nc, log: s.log.With("remote", nc.RemoteAddr().String()),
+		fr:       wire.NewFrameReader(nc, 64<<10),
+		channels: map[uint16]*channel{}, exclusive: map[string]*queueState{},
+		consumed: map[*queue.Queue]int{}, writerDone: make(chan struct{}),
+	}
+	c.out.wake = make(chan struct{}, 1)
+	return c
+}
+
+// serve runs the connection to its end.
+func (c *conn) serve() {
+	defer c.nc.Close()
+	if err := c.handshake(); err != nil {
+		if !errors.Is(err, io.EOF) {
+			c.log.Info("AMQP handshake failed", "err", err)
+		}
+		return
+	}
+	c.srv.alarm.register(c)
+	go c.writeLoop()
+	err := c.readLoop()
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		c.log.Info("AMQP connection dropped", "err", err)
+	}
+	c.srv.alarm.unregister(c)
+	c.release()
+	c.stopWriter()
+}
+
+// send queues a method frame.
+func (c *conn) send(channel uint16, m wire.Method) {
+	c.out.append(func(b []byte) []byte { return wire.AppendMethodFrame(b, channel, m) })
+}
+
+func (o *outBuf) append(fn func([]byte) []byte) {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return
+	}
+	o.buf = fn(o.buf)
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// backlogged reports whether deliveries should pause; the caller holds no outBuf lock.
+func (o *outBuf) backlogged() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.buf)+o.inflight >= outBacklogMax {
+		o.starved = true
+		return true
+	}
+	return false
+}
+
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	var tick <-chan time.Time
+	if c.heartbeat > 0 {
+		t := time.NewTicker(c.heartbeat / 2)
+		defer t.Stop()
+		tick = t.C
+	}
+	var spare []byte
+	for {
+		select {
+		case <-c.out.wake:
+		case <-tick:
+			c.out.mu.Lock()
+			if !c.out.wrote && len(c.out.buf) == 0 {
+				c.out.buf = wire.AppendHeartbeat(c.out.buf)
+			}
+			c.out.wrote = false
+			c.out.mu.Unlock()
+		}
+		c.out.mu.Lock()
+		buf, closed := c.out.buf, c.out.closed
+		c.out.buf, c.out.inflight = spare[:0], len(buf)
+		c.out.mu.Unlock()
+		if len(buf) > 0 {
+			if _, err := c.nc.Write(buf); err != nil {
+				c.out.mu.Lock()
+				c.out.closed = true
+				c.out.mu.Unlock()
+				c.nc.Close() // unblocks the reader
+				return
+			}
+		}
+		c.out.mu.Lock()
+		c.out.inflight, c.out.wrote = 0, c.out.wrote || len(buf) > 0
+		starved := c.out.starved
+		c.out.starved = false
+		pending := len(c.out.buf) > 0
+		c.out.mu.Unlock()
+		if cap(buf) <= 4<<20 {
+			spare = buf
+		}
+		if starved {
+			c.kickQueues()
+		}
+		if closed && !pending {
+			return
+		}
+	}
+}
+
+// stopWriter flushes what is queued and stops the writer.
+func (c *conn) stopWriter() {
+	c.out.mu.Lock()
+	c.out.closed = true
+	c.out.mu.Unlock()
+	select {
+	case c.out.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-c.writerDone:
+	case <-time.After(closeOkTimeout):
+	}
+}
+
+func (c *conn) kickQueues() {
+	c.consumedMu.Lock()
+	qs := make([]*queue.Queue, 0, len(c.consumed))
+	for q := range c.consumed {
+		qs = append(qs, q)
+	}
+	c.consumedMu.Unlock()
+	for _, q := range qs {
+		q.Kick()
+	}
+}
+
+func (c *conn) trackConsumer(q *queue.Queue, delta int) {
+	c.consumedMu.Lock()
+	defer c.consumedMu.Unlock()
+	c.consumed[q] += delta
+	if c.consumed[q] <= 0 {
+		delete(c.consumed, q)
+	}
+}
+
+// readLoop reads and handles frames until the connection ends.
+func (c *conn) readLoop() error {
+	for !c.closed {
+		if c.fr.Buffered() == 0 {
+			c.flushConfirms()
+			c.armDeadline()
+		}
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			if errors.Is(err, wire.ErrFrameTooLarge) || errors.Is(err, wire.ErrFrameEnd) {
+				c.sendConnClose(errWithID(wire.FrameError, 0, "%v", err))
+				return nil // the stream is out of step: no close-ok will be readable
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && !c.closing {
+				return fmt.Errorf("cannot read frame: missed heartbeats from client (timeout %s): %w", 2*c.heartbeat, err)
+			}
+			return err
+		}
+		if err := c.handleFrame(f); err != nil {
+			var ae *amqpError
+			if !errors.As(err, &ae) {
+				return err
+			}
+			c.sendConnClose(ae)
+		}
+	}
+	return nil
+}
+
+// armDeadline bounds the wait for the next frame: two heartbeat intervals, as RabbitMQ, or
+// the close-ok timeout while closing.
+func (c *conn) armDeadline() {
+	var d time.Duration
+	switch {
+	case c.closing:
+		d = closeOkTimeout
+	case c.heartbeat > 0:
+		d = 2 * c.heartbeat
+	default:
+		return
+	}
+	now := time.Now()
+	if c.closing || now.Sub(c.lastDeadline) > time.Second {
+		c.lastDeadline = now
+		c.nc.SetReadDeadline(now.Add(d))
+	}
+}
+
+func (c *conn) handleFrame(f wire.Frame) error {
+	if c.closing {
+		return c.whileClosing(f)
+	}
+	switch f.Type {
+	case wire.FrameHeartbeat:
+		if f.Channel != 0 {
+			return errWithID(wire.FrameError, 0, "heartbeat frame on channel %d", f.Channel)
+		}
+		return nil
+	case wire.FrameMethod:
+		m, err := wire.DecodeMethod(f.Payload)
+		if errors.Is(err, wire.ErrUnknownMethod) {
+			return errWithID(wire.CommandInvalid, 0, "unknown method: %v", err)
+		}
+		if err != nil {
+			return errWithID(wire.FrameError, 0, "cannot decode method frame: %v", err)
+		}
+		if f.Channel == 0 {
+			return c.handleConnMethod(m)
+		}
+		return c.channelMethod(f.Channel, m)
+	case wire.FrameHeader, wire.FrameBody:
+		ch := c.channels[f.Channel]
+		if ch == nil || f.Channel == 0 {
+			return errWithID(wire.ChannelError, 0, "expected 'channel.open' on channel %d", f.Channel)
+		}
+		return ch.handleContent(f)
+	default:
+		return errWithID(wire.FrameError, 0, "unknown frame type %d", f.Type)
+	}
+}
+
+func (c *conn) channelMethod(id uint16, m wire.Method) error {
+	ch := c.channels[id]
+	if ch == nil {
+		if _, ok := m.(*wire.ChannelOpen); !ok {
+			return connErr(wire.ChannelError, m, "expected 'channel.open' on channel %d", id)
+		}
+		if id > c.channelMax {
+			return connErr(wire.ChannelError, m, "channel %d exceeds channel_max %d", id, c.channelMax)
+		}
+		ch = newChannel(c, id)
+		c.channels[id] = ch
+		c.send(id, &wire.ChannelOpenOk{})
+		return nil
+	}
+	return ch.handle(m)
+}
+
+// whileClosing ignores everything but the close handshake after a connection error.
+func (c *conn) whileClosing(f wire.Frame) error {
+	if f.Type != wire.FrameMethod || f.Channel != 0 {
+		return nil
+	}
+	m, err := wire.DecodeMethod(f.Payload)
+	if err != nil {
+		return nil
+	}
+	switch m.(type) {
+	case *wire.ConnectionCloseOk:
+		c.closed = true
+	case *wire.ConnectionClose:
+		c.send(0, &wire.ConnectionCloseOk{})
+		c.closed = true
+	}
+	return nil
+}
+
+func (c *conn) handleConnMethod(m wire.Method) error {
+	switch m := m.(type) {
+	case *wire.ConnectionClose:
+		c.send(0, &wire.ConnectionCloseOk{})
+		c.closed = true
+		return nil
+	case *wire.ConnectionCloseOk:
+		c.closed = true
+		return nil
+	case *wire.ConnectionUpdateSecret:
+		if _, ok := c.srv.cfg.Users[c.user]; !ok || c.srv.cfg.Users[c.user] != m.NewSecret {
+			return connErr(wire.AccessRefused, m, "cannot update secret for user '%s': refused (%s)", c.user, m.Reason)
+		}
+		c.send(0, &wire.ConnectionUpdateSecretOk{})
+		return nil
+	case *wire.ConnectionBlocked, *wire.ConnectionUnblocked:
+		return nil // clients may not block the server; ignore as RabbitMQ does
+	}
+	return connErr(wire.CommandInvalid, m, "unexpected method %s on channel 0", m.Name())
+}
+
+// sendConnClose starts the server side of the close handshake.
+func (c *conn) sendConnClose(e *amqpError) {
+	if c.closing {
+		return
+	}
+	c.log.Info("closing AMQP connection", "code", e.code, "text", e.text)
+	cls, mth := closeFor(e)
+	c.send(0, &wire.ConnectionClose{ReplyCode: e.code, ReplyText: e.text, ClassId: cls, MethodId: mth})
+	c.closing = true
+	c.release()
+}
+
+// forceClose is Shutdown's: it closes the connection from outside the reader goroutine.
+func (c *conn) forceClose(text string) {
+	c.send(0, &wire.ConnectionClose{ReplyCode: wire.ConnectionForced, ReplyText: text})
+	time.AfterFunc(closeOkTimeout, func() { c.nc.Close() })
+	c.nc.SetReadDeadline(time.Now().Add(closeOkTimeout))
+}
+
+// release frees everything the connection holds: consumers are cancelled, unacknowledged
+// messages requeued, exclusive queues deleted. Safe to call twice.
+func (c *conn) release() {
+	for id, ch := range c.channels {
+		ch.release()
+		delete(c.channels, id)
+	}
+	for name, qs := range c.exclusive {
+		c.vh.deleteQueue(name, qs)
+		delete(c.exclusive, name)
+	}
+}
+
+// flushConfirms sends the coalesced publisher confirms of every channel that has some.
+func (c *conn) flushConfirms() {
+	for _, ch := range c.confirmDirty {
+		ch.flushConfirms()
+	}
+	clear(c.confirmDirty)
+	c.confirmDirty = c.confirmDirty[:0]
+}

@@ -1,0 +1,187 @@
+package amqp
+
+// basic.qos, basic.consume, basic.cancel, and deliveries to consumers (basic.deliver).
+
+import (
+	"github.com/yardmq/yard/internal/amqp/wire"
+	"github.com/yardmq/yard/internal/queue"
+)
+
+// chConsumer is a consumer on a channel; it is the queue.Consumer the queue delivers to.
+// prefetch, inflight and active are guarded by the channel's mu.
+type chConsumer struct {
+	ch       *channel
+	tag      string
+	qs       *queueState
+	noAck    bool
+	prefetch int
+	inflight int
+	active   bool // false until consume-ok is queued, and again once cancelled
+}
+
+func (ch *channel) basicQos(m *wire.BasicQos) error {
+	if m.PrefetchSize != 0 {
+		return channelErr(wire.NotImplemented, m, "prefetch_size!=0 (%d)", m.PrefetchSize)
+	}
+	ch.mu.Lock()
+	if m.Global {
+		ch.globalPrefetch = int(m.PrefetchCount)
+	} else {
+		ch.prefetch = int(m.PrefetchCount)
+	}
+	ch.mu.Unlock()
+	ch.send(&wire.BasicQosOk{})
+	ch.kickConsumers()
+	return nil
+}
+
+func (ch *channel) basicConsume(m *wire.BasicConsume) error {
+	qs, e := ch.lookupQueue(m, m.Queue)
+	if e != nil {
+		return e
+	}
+	tag := m.ConsumerTag
+	if tag == "" {
+		tag = serverNamed("amq.ctag-")
+	}
+	ch.mu.Lock()
+	if _, dup := ch.consumers[tag]; dup {
+		ch.mu.Unlock()
+		return connErr(wire.NotAllowed, m, "attempt to reuse consumer tag '%s'", tag)
+	}
+	cons := &chConsumer{ch: ch, tag: tag, qs: qs, noAck: m.NoAck, prefetch: ch.prefetch}
+	ch.consumers[tag] = cons
+	ch.mu.Unlock()
+	priority, _ := intArg(m.Arguments["x-priority"])
+	err := qs.q.Consume(queue.ConsumerSpec{Tag: tag, NoAck: m.NoAck, Exclusive: m.Exclusive, Priority: priority, Consumer: cons})
+	if err != nil {
+		ch.mu.Lock()
+		delete(ch.consumers, tag)
+		ch.mu.Unlock()
+		return channelErr(wire.AccessRefused, m, "queue '%s' in vhost '%s' in exclusive use", m.Queue, ch.vhostName())
+	}
+	ch.c.trackConsumer(qs.q, 1)
+	ch.replyUnlessNowait(m.Nowait, &wire.BasicConsumeOk{ConsumerTag: tag})
+	ch.mu.Lock()
+	cons.active = true
+	ch.mu.Unlock()
+	qs.q.Kick()
+	return nil
+}
+
+func intArg(v any) (int, bool) {
+	switch v := v.(type) {
+	case int8:
+		return int(v), true
+	case uint8:
+		return int(v), true
+	case int16:
+		return int(v), true
+	case uint16:
+		return int(v), true
+	case int32:
+		return int(v), true
+	case uint32:
+		return int(v), true
+	case int64:
+		return int(v), true
+	case int:
+		return v, true
+	}
+	return 0, false
+}
+
+func (ch *channel) basicCancel(m *wire.BasicCancel) error {
+	ch.mu.Lock()
+	cons := ch.consumers[m.ConsumerTag]
+	delete(ch.consumers, m.ConsumerTag)
+	ch.mu.Unlock()
+	if cons != nil {
+		ch.dropConsumer(cons)
+	}
+	ch.replyUnlessNowait(m.Nowait, &wire.BasicCancelOk{ConsumerTag: m.ConsumerTag})
+	return nil
+}
+
+// dropConsumer detaches a consumer (already removed from ch.consumers) from its queue and
+// deletes an auto-delete queue that lost its last consumer.
+func (ch *channel) dropConsumer(cons *chConsumer) {
+	ch.mu.Lock()
+	cons.active = false
+	ch.mu.Unlock()
+	if cons.qs.q.Cancel(cons.tag, cons) {
+		ch.c.vh.deleteQueue(cons.qs.q.Name(), cons.qs)
+	}
+	ch.c.trackConsumer(cons.qs.q, -1)
+}
+
+// kickConsumers retries dispatch on every queue this channel consumes from, after the
+// channel gained room (qos raised, messages settled under a global limit).
+func (ch *channel) kickConsumers() {
+	ch.mu.Lock()
+	qs := make([]*queue.Queue, 0, len(ch.consumers))
+	for _, cons := range ch.consumers {
+		qs = append(qs, cons.qs.q)
+	}
+	ch.mu.Unlock()
+	for _, q := range qs {
+		q.Kick()
+	}
+}
+
+// TryDeliver implements queue.Consumer. It runs under the queue's lock.
+func (cons *chConsumer) TryDeliver(d queue.Delivery) bool {
+	ch := cons.ch
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.released || !cons.active {
+		return false
+	}
+	if !cons.noAck {
+		if cons.prefetch > 0 && cons.inflight >= cons.prefetch {
+			return false
+		}
+		if ch.globalPrefetch > 0 && ch.globalInflight >= ch.globalPrefetch {
+			return false
+		}
+	}
+	if ch.c.out.backlogged() {
+		return false
+	}
+	ch.nextTag++
+	tag := ch.nextTag
+	if !cons.noAck {
+		ch.unacked[tag] = &unackedMsg{tag: tag, q: d.Queue, id: d.ID, cons: cons}
+		ch.tags = append(ch.tags, tag)
+		cons.inflight++
+		ch.globalInflight++
+	}
+	msg := &wire.BasicDeliver{ConsumerTag: cons.tag, DeliveryTag: tag, Redelivered: d.Redelivered, Exchange: d.Message.Exchange, RoutingKey: d.Message.RoutingKey}
+	ch.c.out.append(func(b []byte) []byte { return ch.appendContent(b, msg, d.Message) })
+	return true
+}
+
+// appendContent encodes a method with content: method, header and body frames.
+func (ch *channel) appendContent(b []byte, m wire.Method, msg *queue.Message) []byte {
+	b = wire.AppendMethodFrame(b, ch.id, m)
+	b = wire.AppendHeaderFrame(b, ch.id, wire.ClassBasic, uint64(len(msg.Body)), msg.Properties)
+	return wire.AppendBodyFrames(b, ch.id, msg.Body, ch.c.frameMax)
+}
+
+// Cancelled implements queue.Consumer: the queue was deleted. Clients that advertise
+// consumer_cancel_notify get basic.cancel.
+func (cons *chConsumer) Cancelled(q *queue.Queue, tag string) {
+	ch := cons.ch
+	ch.mu.Lock()
+	wasActive := ch.consumers[tag] == cons
+	if wasActive {
+		delete(ch.consumers, tag)
+	}
+	cons.active = false
+	released := ch.released
+	ch.mu.Unlock()
+	ch.c.trackConsumer(q, -1)
+	if wasActive && !released && ch.c.capCancelNotify {
+		ch.send(&wire.BasicCancel{ConsumerTag: tag, Nowait: true})
+	}
+}

@@ -1,0 +1,211 @@
+package amqp
+
+// The connection class up to connection.open-ok: protocol header, start/start-ok with PLAIN
+// and AMQPLAIN, tune/tune-ok, open/open-ok. Written and read synchronously on the reader
+// goroutine before the writer starts.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/yardmq/yard/internal/amqp/wire"
+)
+
+var errHandshake = errors.New("AMQP handshake failed")
+
+func (c *conn) handshake() error {
+	c.nc.SetDeadline(time.Now().Add(handshakeTimeout))
+	defer c.nc.SetDeadline(time.Time{})
+	hdr := make([]byte, len(wire.ProtocolHeader))
+	if err := c.fr.ReadFull(hdr); err != nil {
+		return fmt.Errorf("cannot read protocol header: %w", err)
+	}
+	if !bytes.Equal(hdr, wire.ProtocolHeader) {
+		// The specification's answer to an unsupported protocol: our header, then close.
+		c.nc.Write(wire.ProtocolHeader)
+		return fmt.Errorf("cannot accept protocol header %q: %w", hdr, errHandshake)
+	}
+	if err := c.writeNow(&wire.ConnectionStart{
+		VersionMajor: 0, VersionMinor: 9, ServerProperties: c.serverProperties(),
+		Mechanisms: "PLAIN AMQPLAIN", Locales: "en_US",
+	}); err != nil {
+		return err
+	}
+	m, err := c.readHandshake(wire.IDConnectionStartOk)
+	if err != nil {
+		return err
+	}
+	startOk := m.(*wire.ConnectionStartOk)
+	c.clientCapabilities(startOk.ClientProperties)
+	if e := c.authenticate(startOk); e != nil {
+		c.log.Info("AMQP login refused", "err", e.text)
+		c.refuse(e)
+		return fmt.Errorf("cannot log in: %s: %w", e.text, errHandshake)
+	}
+	if err := c.writeNow(&wire.ConnectionTune{
+		ChannelMax: c.srv.cfg.ChannelMax, FrameMax: c.srv.cfg.FrameMax, Heartbeat: heartbeatSeconds(c.srv.cfg.Heartbeat),
+	}); err != nil {
+		return err
+	}
+	if m, err = c.readHandshake(wire.IDConnectionTuneOk); err != nil {
+		return err
+	}
+	c.negotiate(m.(*wire.ConnectionTuneOk))
+	if m, err = c.readHandshake(wire.IDConnectionOpen); err != nil {
+		return err
+	}
+	open := m.(*wire.ConnectionOpen)
+	vh := c.srv.vhosts[open.VirtualHost]
+	if vh == nil {
+		e := connErr(wire.NotAllowed, open, "vhost %s not found", open.VirtualHost)
+		c.refuse(e)
+		return fmt.Errorf("cannot open vhost %q: %w", open.VirtualHost, errHandshake)
+	}
+	c.vh = vh
+	return c.writeNow(&wire.ConnectionOpenOk{})
+}
+
+func heartbeatSeconds(d time.Duration) uint16 {
+	if d < 0 {
+		return 0
+	}
+	return uint16(min(d/time.Second, 65535))
+}
+
+func (c *conn) serverProperties() wire.Table {
+	return wire.Table{
+		"product":      "yard",
+		"version":      c.srv.cfg.Version,
+		"platform":     "Go " + runtime.Version(),
+		"copyright":    "the yard authors",
+		"information":  "yard: one broker for the Kafka and AMQP 0-9-1 protocols",
+		"cluster_name": "yard",
+		"capabilities": wire.Table{
+			"publisher_confirms":           true,
+			"exchange_exchange_bindings":   true,
+			"basic.nack":                   true,
+			"consumer_cancel_notify":       true,
+			"connection.blocked":           true,
+			"consumer_priorities":          true,
+			"authentication_failure_close": true,
+			"per_consumer_qos":             true,
+			"direct_reply_to":              true,
+		},
+	}
+}
+
+func (c *conn) clientCapabilities(props wire.Table) {
+	caps, _ := props["capabilities"].(wire.Table)
+	c.capCancelNotify, _ = caps["consumer_cancel_notify"].(bool)
+	c.capBlocked, _ = caps["connection.blocked"].(bool)
+}
+
+// authenticate checks start-ok's credentials; the guest-like users may come only from
+// loopback, as in RabbitMQ.
+func (c *conn) authenticate(m *wire.ConnectionStartOk) *amqpError {
+	var user, pass string
+	switch m.Mechanism {
+	case "PLAIN":
+		parts := strings.Split(m.Response, "\x00")
+		if len(parts) != 3 {
+			return connErr(wire.AccessRefused, m, "Login was refused using authentication mechanism PLAIN: malformed response")
+		}
+		user, pass = parts[1], parts[2]
+	case "AMQPLAIN":
+		// AMQPLAIN's response is a field table without its length prefix.
+		t, err := wire.DecodeTable(append(binary.BigEndian.AppendUint32(nil, uint32(len(m.Response))), m.Response...))
+		if err != nil {
+			return connErr(wire.AccessRefused, m, "Login was refused using authentication mechanism AMQPLAIN: malformed response")
+		}
+		user, _ = t["LOGIN"].(string)
+		pass, _ = t["PASSWORD"].(string)
+	default:
+		return connErr(wire.AccessRefused, m, "unknown authentication mechanism '%s'; this server offers PLAIN and AMQPLAIN", m.Mechanism)
+	}
+	want, ok := c.srv.cfg.Users[user]
+	if !ok || want != pass {
+		return connErr(wire.AccessRefused, m, "Login was refused using authentication mechanism %s. For details see the broker logfile.", m.Mechanism)
+	}
+	if slices.Contains(c.srv.cfg.LoopbackUsers, user) && !isLoopback(c.nc.RemoteAddr()) {
+		return connErr(wire.AccessRefused, m, "user '%s' can only connect via localhost", user)
+	}
+	c.user = user
+	return nil
+}
+
+func isLoopback(a net.Addr) bool {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.IsLoopback()
+	}
+	return false
+}
+
+// refuse sends connection.close and waits briefly for close-ok (authentication_failure_close).
+func (c *conn) refuse(e *amqpError) {
+	cls, mth := closeFor(e)
+	if c.writeNow(&wire.ConnectionClose{ReplyCode: e.code, ReplyText: e.text, ClassId: cls, MethodId: mth}) != nil {
+		return
+	}
+	c.nc.SetReadDeadline(time.Now().Add(closeOkTimeout))
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		if f.Type == wire.FrameMethod {
+			if m, err := wire.DecodeMethod(f.Payload); err == nil && m.ID() == wire.IDConnectionCloseOk {
+				return
+			}
+		}
+	}
+}
+
+func (c *conn) negotiate(m *wire.ConnectionTuneOk) {
+	c.channelMax = c.srv.cfg.ChannelMax
+	if m.ChannelMax != 0 && m.ChannelMax < c.channelMax {
+		c.channelMax = m.ChannelMax
+	}
+	c.frameMax = c.srv.cfg.FrameMax
+	if m.FrameMax != 0 && m.FrameMax < c.frameMax {
+		c.frameMax = max(m.FrameMax, wire.FrameMinSize)
+	}
+	c.fr.SetFrameMax(c.frameMax)
+	c.heartbeat = time.Duration(m.Heartbeat) * time.Second
+}
+
+func (c *conn) writeNow(m wire.Method) error {
+	if _, err := c.nc.Write(wire.AppendMethodFrame(nil, 0, m)); err != nil {
+		return fmt.Errorf("cannot write %s: %w", m.Name(), err)
+	}
+	return nil
+}
+
+// readHandshake reads the next method on channel 0, skipping heartbeats, and checks it is want.
+func (c *conn) readHandshake(want uint32) (wire.Method, error) {
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			return nil, fmt.Errorf("cannot read handshake frame: %w", err)
+		}
+		if f.Type == wire.FrameHeartbeat {
+			continue
+		}
+		var m wire.Method
+		if f.Type == wire.FrameMethod && f.Channel == 0 {
+			m, err = wire.DecodeMethod(f.Payload)
+		}
+		if m == nil || err != nil || m.ID() != want {
+			wantName := wire.ClassOf(want)
+			c.refuse(connErr(wire.CommandInvalid, m, "unexpected frame during handshake (expected method %d.%d)", wantName, wire.MethodOf(want)))
+			return nil, fmt.Errorf("cannot complete handshake: unexpected frame: %w", errHandshake)
+		}
+		return m, nil
+	}
+}

@@ -1,0 +1,177 @@
+package amqp
+
+// basic.publish (routing, mandatory returns), publisher confirms (confirm.select, basic.ack /
+// basic.nack to the publisher) and transactions (tx.select/commit/rollback).
+
+import (
+	"github.com/yardmq/yard/internal/amqp/wire"
+	"github.com/yardmq/yard/internal/queue"
+)
+
+type txState struct {
+	pubs []*publishing
+	acks []txAck
+}
+
+type txAck struct {
+	m        wire.Method
+	tag      uint64
+	multiple bool
+	mode     settleMode
+}
+
+func (ch *channel) basicPublish(m *wire.BasicPublish) error {
+	if m.Immediate {
+		return channelErr(wire.NotImplemented, m, "immediate=true")
+	}
+	// A blocked connection stops reading at its next publish, as RabbitMQ's flow control:
+	// TCP back-pressure then holds the publisher.
+	ch.c.srv.alarm.waitUnblocked()
+	ch.pub = &publishing{m: m}
+	return nil
+}
+
+// publish routes a fully assembled message, or holds it for tx.commit.
+func (ch *channel) publish(p *publishing) error {
+	if ch.tx != nil {
+		ch.tx.pubs = append(ch.tx.pubs, p)
+		return nil
+	}
+	var seq uint64
+	if ch.confirm {
+		ch.publishSeq++
+		seq = ch.publishSeq
+	}
+	routed, failed, e := ch.route(p)
+	if e != nil {
+		return e
+	}
+	if routed == 0 && p.m.Mandatory {
+		ret := &wire.BasicReturn{ReplyCode: wire.NoRoute, ReplyText: "NO_ROUTE", Exchange: p.m.Exchange, RoutingKey: p.m.RoutingKey}
+		msg := &queue.Message{Properties: p.props, Body: p.body}
+		ch.c.out.append(func(b []byte) []byte { return ch.appendContent(b, ret, msg) })
+	}
+	if ch.confirm {
+		ch.confirmed(seq, !failed)
+	}
+	return nil
+}
+
+// route delivers the message to every queue its exchange routes it to. It reports how many
+// queues took it and whether any failed to.
+func (ch *channel) route(p *publishing) (routed int, failed bool, e *amqpError) {
+	vh := ch.c.vh
+	m := p.m
+	if m.Exchange != "" {
+		ex, ok := vh.topo.Lookup(m.Exchange)
+		if !ok {
+			return 0, false, ch.noExchange(m, m.Exchange)
+		}
+		if ex.Internal {
+			return 0, false, channelErr(wire.AccessRefused, m, "cannot publish to internal exchange '%s' in vhost '%s'", m.Exchange, vh.name)
+		}
+	}
+	headers := func() map[string]any {
+		var props wire.BasicProperties
+		if props.Decode(p.props) != nil {
+			return nil
+		}
+		return props.Headers
+	}
+	names, err := vh.topo.Route(m.Exchange, m.RoutingKey, headers, ch.routeBuf[:0])
+	if err != nil {
+		return 0, false, ch.noExchange(m, m.Exchange)
+	}
+	ch.routeBuf = names
+	msg := &queue.Message{Exchange: m.Exchange, RoutingKey: m.RoutingKey, Properties: p.props, Body: p.body}
+	for _, name := range names {
+		qs := vh.queue(name)
+		if qs == nil {
+			continue
+		}
+		if err := qs.q.Publish(msg); err != nil {
+			ch.c.log.Warn("cannot enqueue message", "queue", name, "err", err)
+			failed = true
+			continue
+		}
+		routed++
+	}
+	return routed, failed, nil
+}
+
+// confirmed records the outcome of publish seq. Acks are coalesced into one basic.ack with
+// multiple=true, sent when the reader has drained its input; a nack is sent at once, after
+// the acks owed before it.
+func (ch *channel) confirmed(seq uint64, ok bool) {
+	if ok {
+		ch.ackPending = seq
+		if len(ch.c.confirmDirty) == 0 || ch.c.confirmDirty[len(ch.c.confirmDirty)-1] != ch {
+			ch.c.confirmDirty = append(ch.c.confirmDirty, ch)
+		}
+		return
+	}
+	ch.flushConfirms()
+	ch.send(&wire.BasicNack{DeliveryTag: seq})
+	ch.ackedUpTo, ch.ackPending = seq, seq
+}
+
+func (ch *channel) flushConfirms() {
+	if ch.ackPending > ch.ackedUpTo && !ch.closing {
+		ch.send(&wire.BasicAck{DeliveryTag: ch.ackPending, Multiple: ch.ackPending-ch.ackedUpTo > 1})
+		ch.ackedUpTo = ch.ackPending
+	}
+}
+
+func (ch *channel) confirmSelect(m *wire.ConfirmSelect) error {
+	if ch.tx != nil {
+		return channelErr(wire.PreconditionFailed, m, "cannot switch from tx to confirm mode")
+	}
+	ch.confirm = true
+	ch.replyUnlessNowait(m.Nowait, &wire.ConfirmSelectOk{})
+	return nil
+}
+
+func (ch *channel) txSelect(m *wire.TxSelect) error {
+	if ch.confirm {
+		return channelErr(wire.PreconditionFailed, m, "cannot switch from confirm to tx mode")
+	}
+	if ch.tx == nil {
+		ch.tx = &txState{}
+	}
+	ch.send(&wire.TxSelectOk{})
+	return nil
+}
+
+func (ch *channel) txCommit(m *wire.TxCommit) error {
+	if ch.tx == nil {
+		return channelErr(wire.PreconditionFailed, m, "channel is not transactional")
+	}
+	tx := ch.tx
+	ch.tx = nil
+	defer func() {
+		if ch.tx == nil && !ch.closing {
+			ch.tx = &txState{}
+		}
+	}()
+	for _, a := range tx.acks {
+		if err := ch.settleNow(a.m, a.tag, a.multiple, a.mode); err != nil {
+			return err
+		}
+	}
+	for _, p := range tx.pubs {
+		if err := ch.publish(p); err != nil {
+			return err
+		}
+	}
+	ch.send(&wire.TxCommitOk{})
+	return nil
+}
+
+func (ch *channel) txRollback(m *wire.TxRollback) error {
+	if ch.tx == nil {
+		return channelErr(wire.PreconditionFailed, m, "channel is not transactional")
+	}
+	ch.tx = &txState{}
+	ch.send(&wire.TxRollbackOk{})
+	return nil
+}

@@ -1,0 +1,200 @@
+package amqp
+
+// The queue class: declare (server-named, passive, durable, exclusive, auto-delete), bind,
+// unbind, purge, delete (if-unused, if-empty).
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"strings"
+
+	"github.com/yardmq/yard/internal/amqp/wire"
+	"github.com/yardmq/yard/internal/queue"
+	"github.com/yardmq/yard/internal/route"
+)
+
+func (ch *channel) noQueue(m wire.Method, name string) *amqpError {
+	return channelErr(wire.NotFound, m, "no queue '%s' in vhost '%s'", name, ch.vhostName())
+}
+
+// lookupQueue finds a queue this connection may use: 404 if missing, 405 if another
+// connection's exclusive queue.
+func (ch *channel) lookupQueue(m wire.Method, name string) (*queueState, *amqpError) {
+	qs := ch.c.vh.queue(name)
+	if qs == nil {
+		return nil, ch.noQueue(m, name)
+	}
+	if qs.owner != nil && qs.owner != ch.c {
+		return nil, channelErr(wire.ResourceLocked, m, "cannot obtain exclusive access to locked queue '%s' in vhost '%s'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.", name, ch.vhostName())
+	}
+	return qs, nil
+}
+
+// serverNamed returns a fresh "amq.gen-" name, as RabbitMQ's server-named queues.
+func serverNamed(prefix string) string {
+	var b [16]byte
+	rand.Read(b[:])
+	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
+	name := m.Queue
+	if m.Passive {
+		qs, e := ch.lookupQueue(m, name)
+		if e != nil {
+			return e
+		}
+		ch.replyDeclareOk(m.Nowait, name, qs.q)
+		return nil
+	}
+	if name == "" {
+		name = serverNamed("amq.gen-")
+	} else if strings.HasPrefix(name, "amq.") {
+		return channelErr(wire.AccessRefused, m, "queue name '%s' contains reserved prefix 'amq.*'", name)
+	}
+	vh := ch.c.vh
+	vh.mu.Lock()
+	qs := vh.queues[name]
+	if qs == nil {
+		qs = &queueState{q: queue.New(name, queue.Options{Durable: m.Durable, Exclusive: m.Exclusive, AutoDelete: m.AutoDelete, Args: m.Arguments})}
+		if m.Exclusive {
+			qs.owner = ch.c
+			ch.c.exclusive[name] = qs
+		}
+		vh.queues[name] = qs
+		vh.mu.Unlock()
+		ch.replyDeclareOk(m.Nowait, name, qs.q)
+		return nil
+	}
+	vh.mu.Unlock()
+	if _, e := ch.lookupQueue(m, name); e != nil {
+		return e
+	}
+	if e := ch.queueEquivalent(m, name, qs.q.Options()); e != nil {
+		return e
+	}
+	ch.replyDeclareOk(m.Nowait, name, qs.q)
+	return nil
+}
+
+func (ch *channel) queueEquivalent(m *wire.QueueDeclare, name string, got queue.Options) *amqpError {
+	diff := func(arg string, received, current any) *amqpError {
+		return channelErr(wire.PreconditionFailed, m, "inequivalent arg '%s' for queue '%s' in vhost '%s': received '%v' but current is '%v'",
+			arg, name, ch.vhostName(), received, current)
+	}
+	switch {
+	case got.Durable != m.Durable:
+		return diff("durable", m.Durable, got.Durable)
+	case got.Exclusive != m.Exclusive:
+		return channelErr(wire.ResourceLocked, m, "cannot obtain exclusive access to locked queue '%s' in vhost '%s'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.", name, ch.vhostName())
+	case got.AutoDelete != m.AutoDelete:
+		return diff("auto_delete", m.AutoDelete, got.AutoDelete)
+	}
+	for k, v := range m.Arguments {
+		if cur, ok := got.Args[k]; !ok || !route.ArgsEqual(map[string]any{k: v}, map[string]any{k: cur}) {
+			return diff(k, v, cur)
+		}
+	}
+	for k, cur := range got.Args {
+		if _, ok := m.Arguments[k]; !ok {
+			return diff(k, "none", cur)
+		}
+	}
+	return nil
+}
+
+func (ch *channel) replyDeclareOk(nowait bool, name string, q *queue.Queue) {
+	ready, _, consumers := q.Counts()
+	ch.replyUnlessNowait(nowait, &wire.QueueDeclareOk{Queue: name, MessageCount: uint32(ready), ConsumerCount: uint32(consumers)})
+}
+
+func (ch *channel) bindTargets(m wire.Method, queueName, exchange string) *amqpError {
+	if _, e := ch.lookupQueue(m, queueName); e != nil {
+		return e
+	}
+	if exchange == "" {
+		return channelErr(wire.AccessRefused, m, "operation not permitted on the default exchange")
+	}
+	if _, ok := ch.c.vh.topo.Lookup(exchange); !ok {
+		return ch.noExchange(m, exchange)
+	}
+	return nil
+}
+
+func (ch *channel) queueBind(m *wire.QueueBind) error {
+	if e := ch.bindTargets(m, m.Queue, m.Exchange); e != nil {
+		return e
+	}
+	b := route.Binding{Source: m.Exchange, Dest: route.Dest{Name: m.Queue}, Key: m.RoutingKey, Args: m.Arguments}
+	if err := ch.c.vh.topo.Bind(b); err != nil {
+		return ch.noExchange(m, m.Exchange)
+	}
+	ch.replyUnlessNowait(m.Nowait, &wire.QueueBindOk{})
+	return nil
+}
+
+func (ch *channel) queueUnbind(m *wire.QueueUnbind) error {
+	if e := ch.bindTargets(m, m.Queue, m.Exchange); e != nil {
+		return e
+	}
+	b := route.Binding{Source: m.Exchange, Dest: route.Dest{Name: m.Queue}, Key: m.RoutingKey, Args: m.Arguments}
+	if err := ch.c.vh.topo.Unbind(b); err != nil {
+		return ch.noExchange(m, m.Exchange)
+	}
+	ch.send(&wire.QueueUnbindOk{})
+	return nil
+}
+
+func (ch *channel) queuePurge(m *wire.QueuePurge) error {
+	qs, e := ch.lookupQueue(m, m.Queue)
+	if e != nil {
+		return e
+	}
+	n := qs.q.Purge()
+	ch.replyUnlessNowait(m.Nowait, &wire.QueuePurgeOk{MessageCount: uint32(n)})
+	return nil
+}
+
+func (ch *channel) queueDelete(m *wire.QueueDelete) error {
+	if ch.c.vh.queue(m.Queue) == nil { // deleting a missing queue is a no-op, as in RabbitMQ
+		ch.replyUnlessNowait(m.Nowait, &wire.QueueDeleteOk{})
+		return nil
+	}
+	qs, e := ch.lookupQueue(m, m.Queue)
+	if e != nil {
+		return e
+	}
+	n, err := ch.c.vh.deleteQueueIf(m.Queue, qs, m.IfUnused, m.IfEmpty)
+	switch {
+	case errors.Is(err, queue.ErrInUse):
+		return channelErr(wire.PreconditionFailed, m, "queue '%s' in vhost '%s' in use", m.Queue, ch.vhostName())
+	case errors.Is(err, queue.ErrNotEmpty):
+		return channelErr(wire.PreconditionFailed, m, "queue '%s' in vhost '%s' not empty", m.Queue, ch.vhostName())
+	}
+	if qs.owner == ch.c {
+		delete(ch.c.exclusive, m.Queue)
+	}
+	ch.replyUnlessNowait(m.Nowait, &wire.QueueDeleteOk{MessageCount: uint32(n)})
+	return nil
+}
+
+// deleteQueue removes a queue unconditionally (exclusive owner gone, auto-delete).
+func (v *vhost) deleteQueue(name string, qs *queueState) {
+	v.deleteQueueIf(name, qs, false, false)
+}
+
+// deleteQueueIf deletes the queue and its bindings; its consumers are told by the queue.
+func (v *vhost) deleteQueueIf(name string, qs *queueState, ifUnused, ifEmpty bool) (int, error) {
+	n, err := qs.q.Delete(ifUnused, ifEmpty)
+	if err != nil && !errors.Is(err, queue.ErrDeleted) {
+		return 0, err
+	}
+	v.mu.Lock()
+	if v.queues[name] == qs {
+		delete(v.queues, name)
+	}
+	v.mu.Unlock()
+	v.topo.RemoveQueue(name)
+	return n, nil
+}

@@ -1,0 +1,230 @@
+// Package amqp is yard's AMQP 0-9-1 front end: the connection and channel state machines that
+// let unmodified RabbitMQ clients publish through exchanges (internal/route) into queues
+// (internal/queue) and consume from them.
+//
+// Model. Each connection has one reader goroutine, which decodes frames and runs every
+// method to completion in arrival order (so a channel's methods are ordered for free), and one
+// writer goroutine, which drains an output buffer that anyone may append encoded frames to
+// (replies from the reader, deliveries from queue dispatch on other goroutines). Deliveries
+// are bounded by prefetch and by the output backlog (outBacklogMax): a consumer without room
+// refuses the delivery and its queue retries when room returns.
+//
+// Files follow the protocol's classes: handshake.go (connection.start..open),
+// conn.go (frames, close, heartbeats), channel.go, exchange.go, queue.go, consume.go
+// (basic.qos/consume/cancel and deliveries), publish.go (basic.publish, returns, confirms,
+// tx), ack.go (ack/nack/reject/recover/get), alarm.go (connection.blocked).
+package amqp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/yardmq/yard/internal/queue"
+	"github.com/yardmq/yard/internal/route"
+)
+
+// Defaults, as RabbitMQ's.
+const (
+	DefaultChannelMax       = 2047
+	DefaultFrameMax         = 131072
+	DefaultHeartbeat        = 60 * time.Second
+	DefaultDiskFreeLimit    = 50 << 20 // bytes
+	DefaultMemoryFraction   = 0.4      // of physical memory, RabbitMQ's vm_memory_high_watermark
+	handshakeTimeout        = 10 * time.Second
+	closeOkTimeout          = 3 * time.Second
+	maxMessageBytes         = 128 << 20
+	outBacklogMax           = 1 << 20 // bytes queued for a socket before deliveries pause
+	defaultResourceInterval = time.Second
+)
+
+// Config configures a Server. The zero value plus a Logger is usable.
+type Config struct {
+	Logger  *slog.Logger
+	DataDir string // disk-free alarm checks this file system; "" disables the check
+	// Users maps user names to passwords; nil means {"guest": "guest"}.
+	Users map[string]string
+	// LoopbackUsers may log in only from a loopback address; nil means {"guest"}.
+	LoopbackUsers []string
+	VHosts        []string // nil means {"/"}
+	ChannelMax    uint16
+	FrameMax      uint32
+	Heartbeat     time.Duration // 0: DefaultHeartbeat; negative: offer no heartbeat
+	// MemoryHighWatermarkBytes blocks publishers above this much memory in use; 0 means
+	// DefaultMemoryFraction of physical memory.
+	MemoryHighWatermarkBytes uint64
+	// DiskFreeLimitBytes blocks publishers when the data directory's file system has less free
+	// space; 0 means DefaultDiskFreeLimit.
+	DiskFreeLimitBytes uint64
+	ResourceInterval   time.Duration // how often memory and disk are checked; 0: 1s
+	// MemoryUsed and DiskFree override the probes (tests); nil uses the runtime and statfs.
+	MemoryUsed func() uint64
+	DiskFree   func() (uint64, error)
+	Version    string // advertised in server properties; "" means "0.1.0"
+}
+
+// Server serves AMQP connections.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	vhosts map[string]*vhost
+	alarm  *alarm
+
+	mu     sync.Mutex // guards conns, lns, closed
+	conns  map[*conn]struct{}
+	lns    []net.Listener
+	closed bool
+	wg     sync.WaitGroup
+	stop   chan struct{}
+}
+
+// vhost is one virtual host: its topology and its queues.
+type vhost struct {
+	name string
+	topo *route.Topology
+
+	mu     sync.RWMutex // guards queues
+	queues map[string]*queueState
+}
+
+// queueState is a queue and what the front end needs to know about it.
+type queueState struct {
+	q     *queue.Queue
+	owner *conn // exclusive queues: the declaring connection
+}
+
+// NewServer builds a server; it starts serving on Serve.
+func NewServer(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Users == nil {
+		cfg.Users = map[string]string{"guest": "guest"}
+	}
+	if cfg.LoopbackUsers == nil {
+		cfg.LoopbackUsers = []string{"guest"}
+	}
+	if len(cfg.VHosts) == 0 {
+		cfg.VHosts = []string{"/"}
+	}
+	if cfg.ChannelMax == 0 {
+		cfg.ChannelMax = DefaultChannelMax
+	}
+	if cfg.FrameMax == 0 {
+		cfg.FrameMax = DefaultFrameMax
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.Version == "" {
+		cfg.Version = "0.1.0"
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, vhosts: map[string]*vhost{}, conns: map[*conn]struct{}{}, stop: make(chan struct{})}
+	for _, name := range cfg.VHosts {
+		s.vhosts[name] = &vhost{name: name, topo: route.NewTopology(), queues: map[string]*queueState{}}
+	}
+	s.alarm = newAlarm(s)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.alarm.run(s.stop)
+	}()
+	return s
+}
+
+// Serve accepts connections on ln until Shutdown. It returns nil after Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errors.New("cannot serve: server shut down")
+	}
+	s.lns = append(s.lns, ln)
+	s.mu.Unlock()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("cannot accept AMQP connection: %w", err)
+		}
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return nil
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.serve()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Shutdown stops accepting, closes every connection with 320 CONNECTION_FORCED, and waits for
+// them until ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.stop)
+	}
+	for _, ln := range s.lns {
+		ln.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.forceClose("CONNECTION_FORCED - broker shutdown")
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.nc.Close()
+		}
+		return fmt.Errorf("cannot shut down AMQP server: %w", ctx.Err())
+	}
+}
+
+// connections returns a snapshot of the open connections.
+func (s *Server) connections() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (v *vhost) queue(name string) *queueState {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.queues[name]
+}

@@ -11,4 +11,5 @@ func addBrokerFlags(f *pflag.FlagSet, cfg *broker.Config) {
 	_ = f
 	_ = cfg
 	addKafkaFlags(f, &cfg.Kafka)
+	addAMQPFlags(f, &cfg.AMQP)
 }

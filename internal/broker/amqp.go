@@ -2,26 +2,71 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"time"
+
+	"github.com/yardmq/yard/internal/amqp"
 )
 
-// AMQPConfig holds the AMQP front end's settings. (Placeholder until the front end lands.)
-type AMQPConfig struct{}
+// AMQPConfig holds the AMQP front end's settings (flags --amqp-*).
+type AMQPConfig struct {
+	DefaultUser string // created at start; may log in only from loopback if it is "guest"
+	DefaultPass string
+	// MemoryHighWatermarkBytes blocks publishers (connection.blocked) above this much memory
+	// in use; 0 means 40% of physical memory, as RabbitMQ's default.
+	MemoryHighWatermarkBytes uint64
+	// DiskFreeLimitBytes blocks publishers when the data dir's file system has less free space.
+	DiskFreeLimitBytes uint64
+	Heartbeat          time.Duration // offered in connection.tune
+	FrameMax           uint32        // offered in connection.tune
+	ChannelMax         uint16        // offered in connection.tune
+}
 
-// DefaultAMQPConfig is the embedded default.
-func DefaultAMQPConfig() AMQPConfig { return AMQPConfig{} }
+// DefaultAMQPConfig is RabbitMQ's defaults: guest/guest, heartbeat 60 s, frame_max 128 KiB,
+// channel_max 2047, 50 MB disk free limit.
+func DefaultAMQPConfig() AMQPConfig {
+	return AMQPConfig{
+		DefaultUser:        "guest",
+		DefaultPass:        "guest",
+		DiskFreeLimitBytes: amqp.DefaultDiskFreeLimit,
+		Heartbeat:          amqp.DefaultHeartbeat,
+		FrameMax:           amqp.DefaultFrameMax,
+		ChannelMax:         amqp.DefaultChannelMax,
+	}
+}
 
-// startAMQP is called by Start when the listener is enabled; ln is already listening.
-// Placeholder: accepts and closes connections until the front end lands.
-func (b *Broker) startAMQP(ln net.Listener) (func(context.Context) error, error) {
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
+// startAMQP is called by Start when cfg.AMQPListen != "". ln is already listening.
+func (b *Broker) startAMQP(ln net.Listener) (stop func(ctx context.Context) error, err error) {
+	c := b.cfg.AMQP
+	users := map[string]string{}
+	if c.DefaultUser != "" {
+		users[c.DefaultUser] = c.DefaultPass
+	}
+	heartbeat := c.Heartbeat
+	if heartbeat == 0 {
+		heartbeat = -1 // 0 from the flag means "offer none"; amqp.Config uses 0 for the default
+	}
+	srv := amqp.NewServer(amqp.Config{
+		Logger:                   b.log.With("component", "amqp"),
+		DataDir:                  b.cfg.DataDir,
+		Users:                    users,
+		LoopbackUsers:            []string{"guest"},
+		ChannelMax:               c.ChannelMax,
+		FrameMax:                 c.FrameMax,
+		Heartbeat:                heartbeat,
+		MemoryHighWatermarkBytes: c.MemoryHighWatermarkBytes,
+		DiskFreeLimitBytes:       c.DiskFreeLimitBytes,
+	})
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	return func(ctx context.Context) error {
+		if err := srv.Shutdown(ctx); err != nil {
+			return fmt.Errorf("cannot stop AMQP front end: %w", err)
 		}
-	}()
-	return func(context.Context) error { return ln.Close() }, nil
+		if err := <-done; err != nil {
+			return fmt.Errorf("cannot stop AMQP front end: %w", err)
+		}
+		return nil
+	}, nil
 }

@@ -185,3 +185,19 @@ func produceReq(version int16, topic string, partition int32, batch []byte) *kms
 	req.Topics = []kmsg.ProduceRequestTopic{{Topic: topic, Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: partition, Records: batch}}}}
 	return req
 }
+
+type kmsgListOffsetsResponse = kmsg.ListOffsetsResponse
+
+func listOffsetsReq(topic string, ts int64) *kmsg.ListOffsetsRequest {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.Version = 9
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition, rp.Timestamp = 0, ts
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+func unixMilli(ms int64) time.Time { return time.UnixMilli(ms) }

@@ -26,7 +26,7 @@ type ConfigSource int8
 
 const (
 	SourceTopic         ConfigSource = 1 // DYNAMIC_TOPIC_CONFIG
-	SourceBrokerDynamic ConfigSource = 4 // DYNAMIC_DEFAULT_BROKER_CONFIG
+	SourceBrokerDynamic ConfigSource = 3 // DYNAMIC_DEFAULT_BROKER_CONFIG
 	SourceDefault       ConfigSource = 5 // DEFAULT_CONFIG
 )
 

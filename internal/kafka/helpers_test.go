@@ -20,9 +20,11 @@ import (
 
 // testServer is a real Kafka front end on 127.0.0.1:0 over a temp data dir.
 type testServer struct {
-	addr string
-	srv  *Server
-	st   *stream.Manager
+	addr    string
+	srv     *Server
+	st      *stream.Manager
+	done    chan error
+	stopped bool
 }
 
 func startServer(t testing.TB, mod func(*Config)) *testServer {
@@ -201,3 +203,46 @@ func listOffsetsReq(topic string, ts int64) *kmsg.ListOffsetsRequest {
 }
 
 func unixMilli(ms int64) time.Time { return time.UnixMilli(ms) }
+
+// startServerDir is startServer on a given data dir, stoppable before the test ends.
+func startServerDir(t testing.TB, dir string) *testServer {
+	t.Helper()
+	cat, err := catalog.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := stream.Open(stream.Config{DataDir: dir, SyncPolicy: log.SyncAlways}, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(Config{Streams: st, ClusterID: "test-cluster", AutoCreateTopics: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{addr: ln.Addr().String(), srv: srv, st: st, done: make(chan error, 1)}
+	go func() { ts.done <- srv.Serve(ln) }()
+	t.Cleanup(func() { ts.stop(t) })
+	return ts
+}
+
+func (ts *testServer) stop(t testing.TB) {
+	if ts.stopped {
+		return
+	}
+	ts.stopped = true
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); err != nil {
+		t.Error(err)
+	}
+	if err := <-ts.done; err != nil {
+		t.Error(err)
+	}
+	if err := ts.st.Close(); err != nil {
+		t.Error(err)
+	}
+}

@@ -141,26 +141,30 @@ func (l *Log) cutSegment(s *segment, pos, newEnd int64) error {
 	return s.rewriteIndexes(s.idx, s.tidx)
 }
 
-// Close fsyncs everything, writes the indexes and the clean-shutdown marker, and
-// closes the files (those still used by unreleased ReadResults close on Release).
-// After a failed fsync no marker is written, so the next Open recovers.
+// Close fsyncs everything, writes the indexes, the recovery point and the
+// clean-shutdown marker, and closes the files (those still used by unreleased
+// ReadResults close on Release). Appends fail with ErrClosed from the moment Close
+// starts. After a failed fsync no marker is written, so the next Open recovers.
 func (l *Log) Close() error {
 	l.mu.Lock()
-	if l.closed {
+	if l.closed || l.closing {
 		l.mu.Unlock()
 		return nil
 	}
+	l.closing = true
 	l.mu.Unlock()
 	close(l.stop)
 	l.wg.Wait()
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	err := l.failed
+	l.mu.Unlock()
 	if err == nil {
-		err = l.closeCleanLocked()
+		err = l.closeClean()
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.closed = true
 	close(l.changed)
 	l.changed = make(chan struct{})
@@ -174,25 +178,28 @@ func (l *Log) Close() error {
 	return nil
 }
 
-func (l *Log) closeCleanLocked() error {
+// closeClean makes everything durable and writes the marker. syncMu is held and
+// no append can run (closing is set).
+func (l *Log) closeClean() error {
+	l.mu.Lock()
 	s := l.segs[len(l.segs)-1]
+	l.mu.Unlock()
 	if err := l.syncSegment(s); err != nil {
+		l.mu.Lock()
 		l.failed = err
+		l.mu.Unlock()
 		return err
 	}
-	for _, r := range l.pendingIdx {
-		if err := r.flushIndexes(r.idx, r.tidx, true); err != nil {
-			return err
-		}
-	}
-	l.pendingIdx = nil
-	if err := s.flushIndexes(s.idx, s.tidx, true); err != nil {
-		return err
-	}
-	l.durable = l.end
+	l.mu.Lock()
 	s.hwSize = s.size
+	l.advanceDurableLocked(durablePoint{seg: s, pos: s.size, offset: l.end, nIdx: len(s.idx), nTidx: len(s.tidx),
+		segMaxTS: s.maxTS, maxTS: l.maxTS, maxTSOf: l.maxTSOf})
 	l.setHWLocked(l.end)
 	c := cleanShutdown{segBase: s.base, segSize: s.size, end: l.end, segMaxTS: s.maxTS, maxTS: l.maxTS, maxTSOf: l.maxTSOf}
+	l.mu.Unlock()
+	if err := l.writeRecoveryPoint(); err != nil {
+		return err
+	}
 	return writeFileAtomic(l.fsys, l.path(cleanShutdownFile), encodeCleanShutdown(c))
 }
 

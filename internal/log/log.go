@@ -73,9 +73,11 @@ type Log struct {
 	maxTS   int64
 	maxTSOf int64
 	failed  error // sticky: set by a failed fsync (or failed undo of a failed write)
+	closing bool  // Close has started: no more appends
 	closed  bool
 
 	pendingIdx []*segment // rolled segments whose indexes are not yet flushed and fsynced
+	unsynced   []*segment // rolled segments whose data is not yet fsynced
 
 	changed  chan struct{} // closed when hw advances (or moves back on truncation)
 	syncDone chan struct{} // closed after each sync round
@@ -153,7 +155,8 @@ func (l *Log) AppendNoWait(b []byte) (AppendResult, error) {
 	l.end = next
 	if l.opts.SyncPolicy == SyncAlways {
 		l.kickSyncer()
-	} else {
+	}
+	if l.opts.SyncPolicy != SyncAlways {
 		s.hwSize = s.size
 		l.setHWLocked(l.end)
 	}
@@ -202,7 +205,7 @@ func putInt64(b []byte, v int64) {
 }
 
 func (l *Log) writableLocked() error {
-	if l.closed {
+	if l.closed || l.closing {
 		return ErrClosed
 	}
 	if l.failed != nil {
@@ -233,34 +236,21 @@ func (l *Log) maybeRollLocked(b []byte) error {
 	return l.rollLocked()
 }
 
-// rollLocked fsyncs the active segment (so that no later segment can survive a
-// crash that damages it) and starts a new one at the log end offset.
+// rollLocked starts a new segment at the log end offset. The old segment is
+// fsynced by the syncer, not here, so appenders never wait for a roll's fsync; the
+// syncer fsyncs rolled segments before the active one and writes the recovery point
+// before acknowledging anything in the new segment (see syncRound).
 func (l *Log) rollLocked() error {
 	old := l.segs[len(l.segs)-1]
-	f, err := old.openFile()
-	if err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		l.failed = fmt.Errorf("cannot sync %s: %w", old.path(".log"), err)
-		return l.failed
-	}
-	if !old.dirSynced.Load() {
-		if err := l.fsys.SyncDir(l.dir); err != nil {
-			l.failed = fmt.Errorf("cannot sync directory %s: %w", l.dir, err)
-			return l.failed
-		}
-		old.dirSynced.Store(true)
-	}
 	ns, err := createSegment(l.fsys, l.dir, l.end, l.opts.Now())
 	if err != nil {
 		return err
 	}
 	old.tidx = append(old.tidx, old.finalTimeEntry())
-	old.hwSize = old.size
+	old.rollMaxTS, old.rollMaxTSOf = l.maxTS, l.maxTSOf
+	l.unsynced = append(l.unsynced, old)
 	l.pendingIdx = append(l.pendingIdx, old)
 	l.segs = append(l.segs, ns)
-	l.advanceDurableLocked(durablePoint{seg: ns, offset: l.end, segMaxTS: -1, maxTS: l.maxTS, maxTSOf: l.maxTSOf})
 	l.kickSyncer()
 	return nil
 }

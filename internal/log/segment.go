@@ -32,6 +32,8 @@ type segment struct {
 	// hwSize is how many bytes readers may see (batches below the high watermark).
 	// Guarded by Log.mu.
 	hwSize int64
+	// The log's largest timestamp and its offset when this segment rolled.
+	rollMaxTS, rollMaxTSOf int64
 
 	refs atomic.Int32 // the log's reference plus one per outstanding ReadResult
 
@@ -255,10 +257,9 @@ func (s *segment) flushIndexes(idx []offsetEntry, tidx []timeEntry, sync bool) e
 }
 
 func flushIndexFile(fsys FS, name string, flushed *int, n, entryLen int, enc func() []byte, sync bool) error {
-	if *flushed > n {
-		panic("BUG: index flushed past its entries: " + name)
-	}
-	if *flushed == n && !sync {
+	// Entries are only ever appended (truncation rewrites the files and the counts),
+	// so a file already holding more than n entries has these n as its prefix.
+	if *flushed >= n && !sync {
 		return nil
 	}
 	f, err := fsys.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
@@ -268,6 +269,7 @@ func flushIndexFile(fsys FS, name string, flushed *int, n, entryLen int, enc fun
 	defer f.Close()
 	if *flushed < n {
 		off := int64(*flushed) * int64(entryLen)
+		// Truncate first: after recovery the file may hold stale entries past the prefix.
 		if err := f.Truncate(off); err != nil {
 			return fmt.Errorf("cannot truncate index %s: %w", name, err)
 		}
@@ -280,7 +282,7 @@ func flushIndexFile(fsys FS, name string, flushed *int, n, entryLen int, enc fun
 			return fmt.Errorf("cannot sync index %s: %w", name, err)
 		}
 	}
-	*flushed = n
+	*flushed = max(*flushed, n)
 	return nil
 }
 

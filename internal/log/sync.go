@@ -53,9 +53,14 @@ func (l *Log) syncLoop() {
 	}
 }
 
-// syncRound fsyncs the active segment up to what is written now (if data is set),
-// advances the durable point, wakes waiters and, when due, writes the recovery
-// point. It returns the sticky failure, if any.
+// syncRound is one group commit. It fsyncs the rolled segments not yet synced,
+// then (if they were any) writes the recovery point at the start of the active
+// segment, then (if data is set) fsyncs the active segment up to what is written
+// now, advances the durable point and wakes the waiters, and finally rewrites the
+// recovery point when it lags far enough. Because the recovery point passes a
+// rolled segment before anything after it is acknowledged, recovery never has to
+// scan a non-last segment whose successors hold acknowledged data. It returns the
+// sticky failure, if any.
 func (l *Log) syncRound(data bool) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
@@ -66,6 +71,8 @@ func (l *Log) syncRound(data bool) error {
 		l.mu.Unlock()
 		return err
 	}
+	rolled := l.unsynced
+	l.unsynced = nil
 	s := l.segs[len(l.segs)-1]
 	snap := durablePoint{seg: s, pos: s.size, offset: l.end, nIdx: len(s.idx), nTidx: len(s.tidx),
 		segMaxTS: s.maxTS, maxTS: l.maxTS, maxTSOf: l.maxTSOf}
@@ -74,8 +81,8 @@ func (l *Log) syncRound(data bool) error {
 	l.mu.Unlock()
 	defer s.decRef()
 
-	var err error
-	if data {
+	err := l.syncRolled(rolled)
+	if err == nil && data {
 		err = l.syncSegment(s)
 	}
 	l.mu.Lock()
@@ -83,9 +90,7 @@ func (l *Log) syncRound(data bool) error {
 		l.failed = err
 		l.logger.Error("fsync failed; the log refuses appends until reopened", "dir", l.dir, "err", err)
 	} else if data {
-		if snap.pos > s.hwSize {
-			s.hwSize = snap.pos
-		}
+		s.hwSize = max(s.hwSize, snap.pos)
 		l.advanceDurableLocked(snap)
 	}
 	l.wakeSyncWaitersLocked()
@@ -98,6 +103,37 @@ func (l *Log) syncRound(data bool) error {
 		return l.writeRecoveryPoint()
 	}
 	return nil
+}
+
+// syncRolled fsyncs rolled segments (oldest first) and moves the durable point
+// and the recovery point to the start of active, the segment after them.
+func (l *Log) syncRolled(rolled []*segment) error {
+	if len(rolled) == 0 {
+		return nil
+	}
+	for _, r := range rolled {
+		if err := l.syncSegment(r); err != nil {
+			return err
+		}
+	}
+	l.mu.Lock()
+	last := rolled[len(rolled)-1]
+	for _, r := range rolled {
+		r.hwSize = r.size
+	}
+	l.advanceDurableLocked(durablePoint{seg: segmentAt(l.segs, last.end), offset: last.end,
+		segMaxTS: -1, maxTS: last.rollMaxTS, maxTSOf: last.rollMaxTSOf})
+	l.mu.Unlock()
+	return l.writeRecoveryPoint()
+}
+
+func segmentAt(segs []*segment, base int64) *segment {
+	for _, s := range segs {
+		if s.base == base {
+			return s
+		}
+	}
+	panic("BUG: no segment starts at the end of a rolled segment")
 }
 
 // syncSegment fsyncs s's data (and, once, the directory holding its name).

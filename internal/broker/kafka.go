@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/yardmq/yard/internal/catalog"
+	"github.com/yardmq/yard/internal/group"
 	"github.com/yardmq/yard/internal/kafka"
 	"github.com/yardmq/yard/internal/stream"
 )
@@ -66,8 +68,20 @@ func (b *Broker) startKafka(ln net.Listener) (func(context.Context) error, error
 	if err != nil {
 		return nil, err
 	}
+	groups, err := group.Open(group.Config{
+		Dir:          filepath.Join(b.cfg.DataDir, "__consumer_offsets"),
+		SyncPolicy:   b.cfg.SyncPolicy,
+		SyncInterval: b.cfg.SyncInterval,
+		Topics:       group.StreamTopics(streams),
+		Logger:       b.log.With("component", "group"),
+	})
+	if err != nil {
+		streams.Close()
+		return nil, err
+	}
 	srv, err := kafka.NewServer(kafka.Config{
 		Streams:           streams,
+		Groups:            groups,
 		Logger:            b.log.With("component", "kafka"),
 		ClusterID:         b.ClusterID(),
 		NodeID:            0,
@@ -79,6 +93,7 @@ func (b *Broker) startKafka(ln net.Listener) (func(context.Context) error, error
 		DefaultPartitions: kc.DefaultPartitions,
 	})
 	if err != nil {
+		groups.Close()
 		streams.Close()
 		return nil, err
 	}
@@ -91,6 +106,9 @@ func (b *Broker) startKafka(ln net.Listener) (func(context.Context) error, error
 		}
 		if err := <-served; err != nil {
 			errs = append(errs, err)
+		}
+		if err := groups.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("cannot close group coordinator: %w", err))
 		}
 		if err := streams.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("cannot close topics: %w", err))

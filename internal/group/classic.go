@@ -31,9 +31,9 @@ type member struct {
 	rebalanceTimeout time.Duration
 	assignment       []byte
 	seq              int64
-	deadline         time.Time        // session expiry, while not awaiting join or sync
-	joinCh           chan JoinResult  // set while awaiting the join response
-	syncCh           chan SyncResult  // set while awaiting the sync response
+	deadline         time.Time       // session expiry, while not awaiting join or sync
+	joinCh           chan JoinResult // set while awaiting the join response
+	syncCh           chan SyncResult // set while awaiting the sync response
 }
 
 func (m *member) metadataFor(protocol string) []byte {

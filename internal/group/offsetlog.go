@@ -101,7 +101,7 @@ func appendBatch(dst []byte, recs []offsetRecord, nowMs int64) []byte {
 }
 
 func appendRecordBody(dst []byte, r *offsetRecord, offsetDelta int64) []byte {
-	dst = append(dst, 0)             // attributes
+	dst = append(dst, 0)              // attributes
 	dst = binary.AppendVarint(dst, 0) // timestamp delta
 	dst = binary.AppendVarint(dst, offsetDelta)
 	key := appendKey(nil, r)
@@ -200,7 +200,7 @@ func decodeRecordBody(b []byte) (offsetRecord, error) {
 	if len(b) < 1 {
 		return r, fmt.Errorf("%w: empty record", errCorruptRecord)
 	}
-	b = b[1:] // attributes
+	b = b[1:]     // attributes
 	for range 2 { // timestamp delta, offset delta
 		_, k := binary.Varint(b)
 		if k <= 0 {

@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/yardmq/yard/internal/group"
 	"github.com/yardmq/yard/internal/stream"
 )
 
@@ -45,6 +46,7 @@ const (
 // Config configures a Server.
 type Config struct {
 	Streams   *stream.Manager
+	Groups    *group.Coordinator // consumer groups and committed offsets; nil = not served
 	Logger    *slog.Logger
 	ClusterID string
 	NodeID    int32

@@ -1,0 +1,81 @@
+package kafka
+
+// OffsetFetch, versions 0-9. v0-7 ask for one group, v8+ for several. A nil topic list
+// (v2+) asks for every committed offset of the group. A partition without a committed offset
+// answers -1, as does an unknown group (Kafka's empty answer). v7's RequireStable is met
+// trivially: a commit is visible only once appended, and there are no transactions. v9's
+// member id and epoch (KIP-848) are not checked.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/yardmq/yard/internal/group"
+)
+
+func handleOffsetFetch(rc *reqCtx, req *kmsg.OffsetFetchRequest) (reply, error) {
+	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+	if req.Version < 8 {
+		var topics []kmsg.OffsetFetchRequestGroupTopic
+		for _, t := range req.Topics {
+			topics = append(topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t.Topic, Partitions: t.Partitions})
+		}
+		if req.Topics == nil && req.Version < 2 {
+			topics = []kmsg.OffsetFetchRequestGroupTopic{}
+		}
+		g := rc.fetchGroupOffsets(req.Group, topics, req.Topics == nil)
+		resp.ErrorCode = g.ErrorCode
+		for _, t := range g.Topics {
+			rt := kmsg.NewOffsetFetchResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetFetchResponseTopicPartition()
+				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p.Partition, p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		if req.Version < 2 && resp.ErrorCode != 0 {
+			resp.ErrorCode = 0 // no top-level error field before v2
+		}
+		return respond(resp), nil
+	}
+	for _, rg := range req.Groups {
+		resp.Groups = append(resp.Groups, rc.fetchGroupOffsets(rg.Group, rg.Topics, rg.Topics == nil))
+	}
+	return respond(resp), nil
+}
+
+func (rc *reqCtx) fetchGroupOffsets(groupID string, topics []kmsg.OffsetFetchRequestGroupTopic, all bool) kmsg.OffsetFetchResponseGroup {
+	out := kmsg.NewOffsetFetchResponseGroup()
+	out.Group = groupID
+	if rc.groups() == nil {
+		out.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return out
+	}
+	var tps []group.TopicPartition
+	if !all {
+		tps = []group.TopicPartition{}
+		for _, t := range topics {
+			for _, p := range t.Partitions {
+				tps = append(tps, group.TopicPartition{Topic: t.Topic, Partition: p})
+			}
+		}
+	}
+	byTopic := map[string]int{}
+	for _, f := range rc.groups().FetchOffsets(groupID, tps) {
+		i, ok := byTopic[f.Topic]
+		if !ok {
+			i = len(out.Topics)
+			byTopic[f.Topic] = i
+			t := kmsg.NewOffsetFetchResponseGroupTopic()
+			t.Topic = f.Topic
+			out.Topics = append(out.Topics, t)
+		}
+		p := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+		p.Partition, p.Offset, p.LeaderEpoch = f.Partition, f.Offset, f.LeaderEpoch
+		p.Metadata = strPtr(f.Metadata)
+		out.Topics[i].Partitions = append(out.Topics[i].Partitions, p)
+	}
+	return out
+}

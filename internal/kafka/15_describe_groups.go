@@ -1,0 +1,55 @@
+package kafka
+
+// DescribeGroups, versions 0-6. Members' metadata and assignments are the bytes the members
+// sent (ConsumerProtocol bytes for protocol type "consumer"), present while the group is
+// Stable, as in Kafka. An unknown group is state "Dead" with no error before v6 and
+// GROUP_ID_NOT_FOUND from v6 on (KIP-1043), as Kafka answers.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/yardmq/yard/internal/group"
+)
+
+// authorizedOperationsNone is Kafka's INT32_MIN: operations not requested.
+const authorizedOperationsNone = -2147483648
+
+func handleDescribeGroups(rc *reqCtx, req *kmsg.DescribeGroupsRequest) (reply, error) {
+	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	for _, id := range req.Groups {
+		rg := kmsg.NewDescribeGroupsResponseGroup()
+		rg.Group, rg.AuthorizedOperations = id, authorizedOperationsNone
+		if rc.groups() == nil {
+			rg.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			resp.Groups = append(resp.Groups, rg)
+			continue
+		}
+		d, err := rc.groups().Describe(rc.c.ctx, id)
+		rg.State = d.State.String()
+		switch {
+		case err == group.ErrGroupIDNotFound && req.Version < 6:
+			// the old protocol's empty answer
+		case err == group.ErrGroupIDNotFound:
+			rg.ErrorCode, rg.ErrorMessage = kerr.GroupIDNotFound.Code, strPtr("Group "+id+" not found.")
+		case err != nil:
+			rg.ErrorCode = groupErrorCode(err)
+		}
+		rg.ProtocolType, rg.Protocol = d.ProtocolType, d.Protocol
+		for _, m := range d.Members {
+			rm := kmsg.NewDescribeGroupsResponseGroupMember()
+			rm.MemberID, rm.InstanceID, rm.ClientID, rm.ClientHost = m.MemberID, grpOptStr(m.InstanceID), m.ClientID, m.ClientHost
+			rm.ProtocolMetadata, rm.MemberAssignment = nonNil(m.Metadata), nonNil(m.Assignment)
+			rg.Members = append(rg.Members, rm)
+		}
+		resp.Groups = append(resp.Groups, rg)
+	}
+	return respond(resp), nil
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

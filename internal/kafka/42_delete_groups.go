@@ -1,0 +1,26 @@
+package kafka
+
+// DeleteGroups, versions 0-2: deletes empty groups and their committed offsets;
+// NON_EMPTY_GROUP while a group has members, GROUP_ID_NOT_FOUND for an unknown one. The answer
+// waits until the deletion is durable.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func handleDeleteGroups(rc *reqCtx, req *kmsg.DeleteGroupsRequest) (reply, error) {
+	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	return &kmsgReply{resp: resp, before: func() {
+		for _, id := range req.Groups {
+			rg := kmsg.NewDeleteGroupsResponseGroup()
+			rg.Group = id
+			if rc.groups() == nil {
+				rg.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			} else {
+				rg.ErrorCode = groupErrorCode(rc.groups().DeleteGroup(rc.c.ctx, id))
+			}
+			resp.Groups = append(resp.Groups, rg)
+		}
+	}}, nil
+}

@@ -8,8 +8,6 @@ import (
 
 // addBrokerFlags adds the front ends' own settings to `yard serve`.
 func addBrokerFlags(f *pflag.FlagSet, cfg *broker.Config) {
-	_ = f
-	_ = cfg
 	addKafkaFlags(f, &cfg.Kafka)
 	addAMQPFlags(f, &cfg.AMQP)
 }

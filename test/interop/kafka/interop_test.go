@@ -1,0 +1,253 @@
+// Package kafka_test drives a real `yard serve` process (test/harness) with Kafka clients from
+// other ecosystems, installed from the package registries by setup.sh: kcat (librdkafka), the
+// Java kafka-clients 4.x producer and consumer (java/), and kafka-python (interop.py).
+package kafka_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/yardmq/yard/test/harness"
+)
+
+// tools are the clients setup.sh installed.
+var tools struct {
+	kcat, python, javaCP string
+}
+
+func TestMain(m *testing.M) {
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Dir(file)
+	cmd := exec.Command("bash", filepath.Join(dir, "setup.sh"))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "interop setup failed: %v\n", err)
+		os.Exit(1)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		switch k {
+		case "KCAT":
+			tools.kcat = v
+		case "PYTHON":
+			tools.python = v
+		case "JAVA_CP":
+			tools.javaCP = v
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// rec is one record as a client printed it.
+type rec struct {
+	partition int32
+	offset    int64
+	key       string
+	value     string
+}
+
+func run(t *testing.T, stdin string, name string, args ...string) []rec {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, tailString(stderr.String(), 3000))
+	}
+	var recs []rec
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.SplitN(sc.Text(), "\t", 4)
+		if len(f) != 4 {
+			continue // a client's own chatter
+		}
+		p, err1 := strconv.Atoi(f[0])
+		o, err2 := strconv.ParseInt(f[1], 10, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		recs = append(recs, rec{int32(p), o, f[2], f[3]})
+	}
+	return recs
+}
+
+func tailString(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// Client drivers: produce count keyed JSON records with codec; consume count records.
+
+func javaProduce(t *testing.T, addr, topic string, count int, codec string) []rec {
+	return run(t, "", "java", "-cp", tools.javaCP, "dev.yard.interop.Main", "produce", addr, topic, strconv.Itoa(count), codec)
+}
+
+func javaConsume(t *testing.T, addr, topic string, count int) []rec {
+	return run(t, "", "java", "-cp", tools.javaCP, "dev.yard.interop.Main", "consume", addr, topic, strconv.Itoa(count))
+}
+
+func pythonProduce(t *testing.T, addr, topic string, count int, codec string) []rec {
+	return run(t, "", tools.python, interopPy(), "produce", addr, topic, strconv.Itoa(count), codec)
+}
+
+func pythonConsume(t *testing.T, addr, topic string, count int) []rec {
+	return run(t, "", tools.python, interopPy(), "consume", addr, topic, strconv.Itoa(count))
+}
+
+func interopPy() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "interop.py")
+}
+
+func kcatProduce(t *testing.T, addr, topic string, count int, codec string) []rec {
+	var in strings.Builder
+	for i := 0; i < count; i++ {
+		fmt.Fprintf(&in, "PKG-%d\t{\"seq\":%d,\"status\":\"SCANNED\",\"client\":\"kcat\"}\n", 40000+i%10, i)
+	}
+	run(t, in.String(), tools.kcat, "-b", addr, "-t", topic, "-P", "-K", "\t", "-z", codec, "-X", "acks=all", "-X", "enable.idempotence=true")
+	return nil
+}
+
+func kcatConsume(t *testing.T, addr, topic string, count int) []rec {
+	return run(t, "", tools.kcat, "-b", addr, "-t", topic, "-C", "-o", "beginning", "-c", strconv.Itoa(count), "-q",
+		"-f", "%p\t%o\t%k\t%s\n")
+}
+
+// checkRecords asserts that recs are exactly the count records a producer client sent: values
+// intact, each sequence number once, keys as sent, per-key order kept, offsets increasing
+// per partition.
+func checkRecords(t *testing.T, recs []rec, count int, client string) {
+	t.Helper()
+	if len(recs) != count {
+		t.Fatalf("got %d records, want %d", len(recs), count)
+	}
+	seen := make([]bool, count)
+	lastSeq := map[string]int{}
+	lastOff := map[int32]int64{}
+	for _, r := range recs {
+		var v struct {
+			Seq    int    `json:"seq"`
+			Status string `json:"status"`
+			Client string `json:"client"`
+		}
+		if err := json.Unmarshal([]byte(r.value), &v); err != nil || v.Status != "SCANNED" || v.Client != client {
+			t.Fatalf("value changed: %q (%v)", r.value, err)
+		}
+		if v.Seq < 0 || v.Seq >= count || seen[v.Seq] {
+			t.Fatalf("sequence %d out of range or duplicated", v.Seq)
+		}
+		seen[v.Seq] = true
+		if want := fmt.Sprintf("PKG-%d", 40000+v.Seq%10); r.key != want {
+			t.Fatalf("record %d has key %q, want %q", v.Seq, r.key, want)
+		}
+		if prev, ok := lastSeq[r.key]; ok && v.Seq < prev {
+			// Consumers interleave partitions, never records within one: per-key order holds.
+			t.Fatalf("key %s: seq %d after %d", r.key, v.Seq, prev)
+		}
+		lastSeq[r.key] = v.Seq
+		if prev, ok := lastOff[r.partition]; ok && r.offset <= prev {
+			t.Fatalf("partition %d: offset %d after %d", r.partition, r.offset, prev)
+		}
+		lastOff[r.partition] = r.offset
+	}
+}
+
+// readWithFranz reads count records with franz-go, in the rec shape.
+func readWithFranz(t *testing.T, addr, topic string, count int) []rec {
+	t.Helper()
+	cl := newClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var recs []rec
+	for len(recs) < count {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			recs = append(recs, rec{r.Partition, r.Offset, string(r.Key), string(r.Value)})
+		})
+	}
+	return recs
+}
+
+func createTopic(t *testing.T, addr, topic string, partitions int32) {
+	t.Helper()
+	adm := kadm.NewClient(newClient(t, addr))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if r, err := adm.CreateTopic(ctx, partitions, 1, nil, topic); err != nil || r.Err != nil {
+		t.Fatalf("create %s: %v %v", topic, err, r.Err)
+	}
+}
+
+// TestJavaSeedScenario is the seed's producer verbatim (acks=all, lz4, keys PKG-..., JSON
+// values) into package-events with 6 partitions, then the Java consumer reads it back. Keys
+// land where the Java partitioner (murmur2) puts them, which is also where `yard produce` and
+// franz-go's StickyKeyPartitioner put them.
+func TestJavaSeedScenario(t *testing.T) {
+	y := harness.Start(t)
+	const topic, n = "package-events", 200
+	createTopic(t, y.KafkaAddr, topic, 6)
+	acks := javaProduce(t, y.KafkaAddr, topic, n, "lz4")
+	if len(acks) != n {
+		t.Fatalf("java acknowledged %d of %d", len(acks), n)
+	}
+	part := kgo.StickyKeyPartitioner(nil).ForTopic(topic)
+	for _, a := range acks {
+		if want := part.Partition(&kgo.Record{Key: []byte(a.key)}, 6); int32(want) != a.partition {
+			t.Fatalf("key %s went to partition %d; murmur2 says %d", a.key, a.partition, want)
+		}
+	}
+	checkRecords(t, javaConsume(t, y.KafkaAddr, topic, n), n, "java")
+}
+
+// TestCodecsAcrossClients: every codec from three non-Go clients; each topic is read back by
+// another client and by franz-go.
+func TestCodecsAcrossClients(t *testing.T) {
+	y := harness.Start(t)
+	type client struct {
+		name    string
+		produce func(*testing.T, string, string, int, string) []rec
+		consume func(*testing.T, string, string, int) []rec
+	}
+	clients := []client{
+		{"java", javaProduce, javaConsume},
+		{"kcat", kcatProduce, kcatConsume},
+		{"kafka-python", pythonProduce, pythonConsume},
+	}
+	const n = 60
+	for i, producer := range clients {
+		reader := clients[(i+1)%len(clients)]
+		for _, codec := range []string{"gzip", "snappy", "lz4", "zstd"} {
+			topic := fmt.Sprintf("%s-%s", producer.name, codec)
+			t.Run(topic+"-read-by-"+reader.name, func(t *testing.T) {
+				createTopic(t, y.KafkaAddr, topic, 3)
+				producer.produce(t, y.KafkaAddr, topic, n, codec)
+				checkRecords(t, reader.consume(t, y.KafkaAddr, topic, n), n, producer.name)
+				checkRecords(t, readWithFranz(t, y.KafkaAddr, topic, n), n, producer.name)
+			})
+		}
+	}
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the real Kafka clients the interop tests drive, from the package registries:
+#   kcat (librdkafka) from Debian; kafka-python (+ codec libraries) into a venv;
+#   the Java program in java/ (kafka-clients 4.x) built with Maven.
+# Idempotent and cached under $HOME/.cache/yard-interop; prints the env lines the tests read.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+cache="${HOME}/.cache/yard-interop"
+mkdir -p "$cache"
+
+# kcat: Debian package "kcat".
+if ! command -v kcat >/dev/null 2>&1; then
+  echo "setup: installing kcat" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq kcat >&2
+fi
+
+# kafka-python with every codec: python-snappy, zstandard, lz4.
+venv="$cache/kafka-python-venv"
+if ! "$venv/bin/python" -c 'import kafka, snappy, zstandard, lz4' >/dev/null 2>&1; then
+  echo "setup: creating $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check kafka-python==3.0.12 python-snappy zstandard lz4 >&2
+fi
+
+# The Java program: rebuilt when its sources change.
+javaout="$cache/java"
+stamp="$(cat "$here/java/pom.xml" "$here"/java/src/main/java/dev/yard/interop/*.java | sha256sum | cut -c1-16)"
+if [ ! -f "$javaout/$stamp.ok" ]; then
+  echo "setup: building the Java interop program (kafka-clients)" >&2
+  rm -rf "$javaout" && mkdir -p "$javaout"
+  cp -r "$here/java/." "$javaout/src"
+  (cd "$javaout/src" && mvn -q -B -Dmaven.repo.local="$cache/m2" package >&2)
+  touch "$javaout/$stamp.ok"
+fi
+
+echo "KCAT=$(command -v kcat)"
+echo "PYTHON=$venv/bin/python"
+echo "JAVA_CP=$javaout/src/target/yard-kafka-interop-1.0.jar:$javaout/src/target/lib/*"

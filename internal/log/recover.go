@@ -17,8 +17,15 @@ func (l *Log) recover() error {
 	for i := from; i < len(l.segs); i++ {
 		s := l.segs[i]
 		if i > from {
+			if s.base > next {
+				// The previous segment was cut at a batch boundary: same as a torn tail.
+				if err := l.dropFrom(i, fmt.Sprintf("segment starts at offset %d but the previous one ends at %d", s.base, next)); err != nil {
+					return err
+				}
+				break
+			}
 			if s.base != next {
-				return fmt.Errorf("%w: segment %s starts at offset %d but the previous one ends at %d",
+				return fmt.Errorf("%w: segment %s starts at offset %d, inside the previous segment (which ends at %d)",
 					ErrCorruptBatch, s.path(".log"), s.base, next)
 			}
 			pos = 0
@@ -43,10 +50,10 @@ func (l *Log) recover() error {
 				return err
 			}
 		}
-		if i < len(l.segs)-1 {
-			s.tidx = append(s.tidx, s.finalTimeEntry())
-			l.pendingIdx = append(l.pendingIdx, s)
-		}
+	}
+	for _, s := range l.segs[from : len(l.segs)-1] {
+		s.tidx = append(s.tidx, s.finalTimeEntry())
+		l.pendingIdx = append(l.pendingIdx, s)
 	}
 	l.end = next
 	active := l.segs[len(l.segs)-1]
@@ -140,23 +147,24 @@ func (l *Log) loadIndexPrefix(s *segment, rp recoveryPoint) error {
 	return nil
 }
 
-// truncateTornTail handles a scan of segment i that stopped at r.end. If valid
-// batches follow anywhere, this is damage in the middle of the log: refuse. Else
-// the tail is torn (a crash during a write): cut it off and say so.
+// truncateTornTail handles a scan of segment i that stopped at r.end. If a valid
+// batch follows in the same segment, this is damage in the middle of the log, not
+// a torn write: refuse (a crash leaves a prefix of each file's unsynced writes).
+// Otherwise the tail is torn: cut it off and say so. Later segments are removed
+// too (and logged): the syncer moves the recovery point past a rolled segment,
+// after fsyncing it, before it acknowledges anything in the next one, so a scanned
+// segment that is not the last can only be followed by unacknowledged data, which
+// the OS may have written back before the segment itself.
 func (l *Log) truncateTornTail(i int, r scanResult) error {
 	s := l.segs[i]
-	found, at, err := l.validDataAfter(i, r.end)
-	if err != nil {
-		return err
-	}
-	if found != nil {
-		return fmt.Errorf("%w: %s at position %d (%v), but a valid batch follows in %s at position %d: "+
-			"the log is damaged in the middle, not torn at the tail; refusing to truncate",
-			ErrCorruptBatch, s.path(".log"), r.end, r.err, found.path(".log"), at)
-	}
 	f, err := s.openFile()
 	if err != nil {
 		return err
+	}
+	if at, ok := findValidBatch(f, r.end, s.size); ok {
+		return fmt.Errorf("%w: %s at position %d (%v), but a valid batch follows at position %d: "+
+			"the log is damaged in the middle, not torn at the tail; refusing to truncate",
+			ErrCorruptBatch, s.path(".log"), r.end, r.err, at)
 	}
 	l.logger.Warn("truncating torn tail", "file", s.path(".log"), "position", r.end,
 		"bytes_dropped", s.size-r.end, "reason", r.err.Error())
@@ -165,39 +173,21 @@ func (l *Log) truncateTornTail(i int, r scanResult) error {
 	}
 	l.size -= s.size - r.end
 	s.size, s.hwSize = r.end, r.end
-	for _, later := range l.segs[i+1:] {
-		l.logger.Warn("removing segment after torn tail", "file", later.path(".log"), "bytes_dropped", later.size)
+	return l.dropFrom(i+1, "after a torn tail")
+}
+
+// dropFrom removes segments i and later (unacknowledged, see truncateTornTail).
+func (l *Log) dropFrom(i int, why string) error {
+	for _, later := range l.segs[i:] {
+		l.logger.Warn("removing segment", "file", later.path(".log"), "bytes_dropped", later.size, "reason", why)
 		later.decRef()
 		if err := removeSegmentFiles(l.fsys, later); err != nil {
 			return err
 		}
 		l.size -= later.size
 	}
-	l.segs = l.segs[:i+1]
+	l.segs = l.segs[:i]
 	return nil
-}
-
-// validDataAfter looks for any valid batch (sane header and matching CRC) at or
-// after pos in segment i, or at the start of any later segment.
-func (l *Log) validDataAfter(i int, pos int64) (*segment, int64, error) {
-	s := l.segs[i]
-	f, err := s.openFile()
-	if err != nil {
-		return nil, 0, err
-	}
-	if at, ok := findValidBatch(f, pos, s.size); ok {
-		return s, at, nil
-	}
-	for _, later := range l.segs[i+1:] {
-		lf, err := later.openFile()
-		if err != nil {
-			return nil, 0, err
-		}
-		if at, ok := findValidBatch(lf, 0, later.size); ok {
-			return later, at, nil
-		}
-	}
-	return nil, 0, nil
 }
 
 // findValidBatch searches byte by byte from pos for a valid batch.

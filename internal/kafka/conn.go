@@ -107,6 +107,9 @@ func (c *conn) readLoop() error {
 		case err != nil:
 			return err
 		default:
+			if c.log.Enabled(c.ctx, slog.LevelDebug) {
+				c.log.Debug("kafka request", "api", kmsg.NameForKey(hdr.key), "version", hdr.version, "client_id", hdr.clientID)
+			}
 			r, err = c.handle(&hdr, req)
 			if err != nil {
 				return err

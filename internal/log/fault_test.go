@@ -1,0 +1,110 @@
+package log
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+// keepAll / keepNone are Crash choices.
+func keepAll(n int) int  { return n }
+func keepNone(n int) int { return 0 }
+
+func TestFailedWriteLeavesLogConsistent(t *testing.T) {
+	t.Parallel()
+	fsys := NewMemFS()
+	dir := "/d/log"
+	l := mustOpen(t, dir, Options{FS: fsys})
+	want := appendN(t, l, 3, 2, 100, constTS(0))
+	sizeBefore := l.Size()
+	fsys.FailNextWrite(syscall.ENOSPC)
+	if _, err := l.Append(makeBatch(2, 100, 1, 9)); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("append with a failing write: %v", err)
+	}
+	// The half-written bytes were cut off again.
+	data, err := fsys.ReadFile(filepath.Join(dir, segmentName(0, ".log")))
+	if err != nil || int64(len(data)) != sizeBefore || l.Size() != sizeBefore || l.EndOffset() != 6 {
+		t.Fatalf("after failed write: file %d bytes, size %d, end %d; want %d bytes, end 6",
+			len(data), l.Size(), l.EndOffset(), sizeBefore)
+	}
+	// A full disk is not fatal: the next append works and gets the next offsets.
+	more := appendN(t, l, 2, 2, 100, constTS(0))
+	if info, _ := parseBatchPrefix(more[0]); info.baseOffset != 6 {
+		t.Fatalf("next append got base %d", info.baseOffset)
+	}
+	all := append(want, more...)
+	checkBatches(t, readAll(t, l), all)
+	l2 := mustOpen(t, dir, Options{FS: fsys.Crash(keepAll)})
+	defer l2.Close()
+	checkBatches(t, readAll(t, l2), all)
+	l.Close()
+}
+
+func TestFailedSyncFailsTheLog(t *testing.T) {
+	t.Parallel()
+	for _, keep := range []func(int) int{keepAll, keepNone} {
+		fsys := NewMemFS()
+		dir := "/d/log"
+		l := mustOpen(t, dir, Options{FS: fsys})
+		acked := appendN(t, l, 3, 2, 100, constTS(0))
+		fsys.FailNextSync(syscall.EIO)
+		if _, err := l.Append(makeBatch(2, 100, 1, 9)); !errors.Is(err, syscall.EIO) {
+			t.Fatalf("append with a failing fsync: %v", err)
+		}
+		// The log refuses everything that would need a new fsync until reopened.
+		if _, err := l.Append(makeBatch(2, 100, 1, 9)); !errors.Is(err, syscall.EIO) {
+			t.Fatalf("append after a failed fsync: %v", err)
+		}
+		if err := l.WaitDurable(context.Background(), 7); !errors.Is(err, syscall.EIO) {
+			t.Fatalf("wait after a failed fsync: %v", err)
+		}
+		if err := l.Sync(); !errors.Is(err, syscall.EIO) {
+			t.Fatalf("sync after a failed fsync: %v", err)
+		}
+		// Readers still see exactly the acknowledged data.
+		if l.HighWatermark() != 6 {
+			t.Fatalf("hw %d after failed fsync, want 6", l.HighWatermark())
+		}
+		checkBatches(t, readAll(t, l), acked)
+		crashed := fsys.Crash(keep)
+		if err := l.Close(); !errors.Is(err, syscall.EIO) {
+			t.Fatalf("close after failed fsync: %v", err)
+		}
+		l2 := mustOpen(t, dir, Options{FS: crashed})
+		got := readAll(t, l2)
+		if len(got) < 3 || len(got) > 4 {
+			t.Fatalf("after reopen %d batches, want the 3 acknowledged (and maybe the failed one)", len(got))
+		}
+		checkBatches(t, got[:3], acked)
+		mustAppend(t, l2, makeBatch(1, 10, 1, 1))
+		l2.Close()
+	}
+}
+
+func TestFailedSyncOfRolledSegment(t *testing.T) {
+	t.Parallel()
+	fsys := NewMemFS()
+	dir := "/d/log"
+	l := mustOpen(t, dir, Options{FS: fsys, SyncPolicy: SyncNever, SegmentBytesMax: 500})
+	want := appendN(t, l, 2, 1, 200, constTS(0))
+	fsys.FailNextSync(syscall.EIO)
+	// This append rolls; the syncer's fsync of the rolled segment fails.
+	want = append(want, appendN(t, l, 1, 1, 200, constTS(0))...)
+	if err := l.Sync(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("sync after the rolled segment's fsync failed: %v", err)
+	}
+	if _, err := l.Append(makeBatch(1, 10, 1, 1)); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("append after failed fsync: %v", err)
+	}
+	crashed := fsys.Crash(keepNone)
+	l.Close()
+	l2 := mustOpen(t, dir, Options{FS: crashed})
+	defer l2.Close()
+	got := readAll(t, l2)
+	if len(got) > 3 {
+		t.Fatalf("%d batches after crash", len(got))
+	}
+	checkBatches(t, got, want[:len(got)])
+}

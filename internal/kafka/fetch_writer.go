@@ -170,7 +170,7 @@ func (p *fetchPlan) write(c *conn, hdr *reqHeader) error {
 		if _, err := c.bw.Write(b[prev:s.at]); err != nil {
 			return fmt.Errorf("cannot write fetch response: %w", err)
 		}
-		if err := c.writeRanges(s.rr.Ranges); err != nil {
+		if _, err := c.writeRanges(s.rr.Ranges); err != nil {
 			return err
 		}
 		prev = s.at
@@ -188,25 +188,28 @@ const sendfileMinBytes = 16 << 10
 type fdFile interface{ Fd() uintptr }
 
 // writeRanges sends record bytes: sendfile from OS files to a TCP socket, ReadAt copies
-// otherwise (in-memory test file systems, non-TCP connections).
-func (c *conn) writeRanges(ranges []log.Range) error {
+// otherwise (in-memory test file systems, non-TCP connections). It returns how many bytes
+// went by sendfile.
+func (c *conn) writeRanges(ranges []log.Range) (int64, error) {
+	var sent int64
 	for _, r := range ranges {
 		f, isOS := r.File.(fdFile)
 		sc, isTCP := c.nc.(syscall.Conn)
 		if isOS && isTCP && r.Len >= sendfileMinBytes {
 			if err := c.bw.Flush(); err != nil {
-				return fmt.Errorf("cannot write fetch response: %w", err)
+				return sent, fmt.Errorf("cannot write fetch response: %w", err)
 			}
 			if err := sendfile(sc, f.Fd(), r.Pos, r.Len); err != nil {
-				return fmt.Errorf("cannot sendfile records: %w", err)
+				return sent, fmt.Errorf("cannot sendfile records: %w", err)
 			}
+			sent += r.Len
 			continue
 		}
 		if _, err := io.Copy(c.bw, io.NewSectionReader(r.File, r.Pos, r.Len)); err != nil {
-			return fmt.Errorf("cannot copy records: %w", err)
+			return sent, fmt.Errorf("cannot copy records: %w", err)
 		}
 	}
-	return nil
+	return sent, nil
 }
 
 // sendfile copies n bytes at off of file descriptor in to the socket, waiting for the

@@ -90,7 +90,7 @@ func (p *Partition) Append(batch []byte) (AppendResult, error) {
 		return AppendResult{}, fmt.Errorf("cannot append to %s-%d: %w", p.Topic.Name, p.Index, err)
 	}
 	if h.idempotent() {
-		p.recordBatch(&h, res.BaseOffset, appendTime)
+		p.recordBatch(&h, res.BaseOffset, appendTime, p.Topic.m.cfg.Now().UnixMilli())
 	}
 	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, LogAppendTime: appendTime,
 		LogStartOffset: p.log.StartOffset()}, nil

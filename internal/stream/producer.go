@@ -29,8 +29,9 @@ type seqEntry struct {
 }
 
 type producerState struct {
-	epoch   int16
-	batches []seqEntry // oldest first, at most producerBatchWindow
+	epoch      int16
+	batches    []seqEntry // oldest first, at most producerBatchWindow
+	lastSeenMs int64      // when it last wrote here (batch timestamp while rebuilding)
 }
 
 // checkSequence decides about an idempotent batch: a duplicate (returned), acceptable (nil,
@@ -65,12 +66,13 @@ func (p *Partition) checkSequence(h *batchHeader) (*seqEntry, error) {
 
 // recordBatch remembers a batch written by an idempotent producer. p.mu must be held (or the
 // partition not yet shared, during rebuild).
-func (p *Partition) recordBatch(h *batchHeader, baseOffset, appendTime int64) {
+func (p *Partition) recordBatch(h *batchHeader, baseOffset, appendTime, seenMs int64) {
 	s := p.producers[h.ProducerID]
 	if s == nil || s.epoch != h.ProducerEpoch {
 		s = &producerState{epoch: h.ProducerEpoch, batches: make([]seqEntry, 0, producerBatchWindow)}
 		p.producers[h.ProducerID] = s
 	}
+	s.lastSeenMs = seenMs
 	if len(s.batches) == producerBatchWindow {
 		copy(s.batches, s.batches[1:])
 		s.batches = s.batches[:producerBatchWindow-1]
@@ -113,7 +115,7 @@ func (p *Partition) rebuildProducerState(sinceMs int64) error {
 				if h.Attributes&attrTimestampLogAppend != 0 {
 					t = h.MaxTimestamp
 				}
-				p.recordBatch(h, base, t)
+				p.recordBatch(h, base, t, h.MaxTimestamp)
 			}
 			next = base + int64(h.LastOffsetDelta) + 1
 		})
@@ -127,4 +129,16 @@ func (p *Partition) rebuildProducerState(sinceMs int64) error {
 		off = next
 	}
 	return nil
+}
+
+// expireProducers forgets producers that have not written since cutoffMs, as Kafka does after
+// producer.id.expiration.ms, so that short-lived producers do not accumulate forever.
+func (p *Partition) expireProducers(cutoffMs int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, s := range p.producers {
+		if s.lastSeenMs < cutoffMs {
+			delete(p.producers, id)
+		}
+	}
 }

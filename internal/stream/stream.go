@@ -381,11 +381,13 @@ func (m *Manager) retentionLoop() {
 	}
 }
 
-// EnforceRetention applies time and size retention to every partition now (the retention loop
-// calls it periodically).
+// EnforceRetention applies time and size retention to every partition now, and forgets idle
+// producers (the retention loop calls it periodically).
 func (m *Manager) EnforceRetention() {
+	cutoff := m.cfg.Now().Add(-m.cfg.ProducerStateWindow).UnixMilli()
 	for _, t := range m.Topics() {
 		for _, p := range t.Partitions() {
+			p.expireProducers(cutoff)
 			if err := p.log.EnforceRetention(); err != nil && !errors.Is(err, log.ErrClosed) {
 				m.log.Warn("retention failed", "topic", t.Name, "partition", p.Index, "err", err)
 			}

@@ -248,10 +248,25 @@ func TestRetentionDeletesOldSegments(t *testing.T) {
 		}
 		p.WaitDurable(t.Context(), r.LastOffset)
 	}
+	idem := batch(5, 0, 0, 1, 10)
+	binary.BigEndian.PutUint64(idem[offBaseTimestamp:], uint64(now.UnixMilli()))
+	binary.BigEndian.PutUint64(idem[offMaxTimestamp:], uint64(now.UnixMilli()))
+	binary.BigEndian.PutUint32(idem[offCRC:], crc32.Checksum(idem[offAttributes:], castagnoli))
+	if _, err := p.Append(idem); err != nil {
+		t.Fatal(err)
+	}
 	now = now.Add(2 * time.Minute)
 	m.EnforceRetention()
 	if start := p.Log().StartOffset(); start == 0 {
 		t.Fatal("retention deleted nothing")
+	}
+	if len(p.producers) != 1 {
+		t.Fatal("producer forgotten before its expiry")
+	}
+	now = now.Add(25 * time.Hour)
+	m.EnforceRetention()
+	if len(p.producers) != 0 {
+		t.Fatal("idle producer not expired")
 	}
 }
 

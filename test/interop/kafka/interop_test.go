@@ -63,16 +63,7 @@ type rec struct {
 
 func run(t *testing.T, stdin string, name string, args ...string) []rec {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, tailString(stderr.String(), 3000))
-	}
+	out := runOutput(t, stdin, name, args...)
 	var recs []rec
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
@@ -88,6 +79,22 @@ func run(t *testing.T, stdin string, name string, args ...string) []rec {
 		recs = append(recs, rec{int32(p), o, f[2], f[3]})
 	}
 	return recs
+}
+
+// runOutput runs a client and returns its standard output.
+func runOutput(t *testing.T, stdin string, name string, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, tailString(stderr.String(), 3000))
+	}
+	return out
 }
 
 func tailString(s string, n int) string {
@@ -248,6 +255,23 @@ func TestCodecsAcrossClients(t *testing.T) {
 				checkRecords(t, reader.consume(t, y.KafkaAddr, topic, n), n, producer.name)
 				checkRecords(t, readWithFranz(t, y.KafkaAddr, topic, n), n, producer.name)
 			})
+		}
+	}
+}
+
+// TestJavaAdmin: Kafka's Java Admin client creates, describes (DescribeTopicPartitions),
+// configures, grows, lists offsets of and deletes a topic, and gets Kafka's exception for an
+// invalid name.
+func TestJavaAdmin(t *testing.T) {
+	y := harness.Start(t)
+	out := string(runOutput(t, "", "java", "-cp", tools.javaCP, "dev.yard.interop.Main", "admin", y.KafkaAddr, "admin-topic"))
+	for _, want := range []string{
+		"partitions=3", "topicIdSet=true", "retention.ms=3600000", "altered.retention.ms=7200000",
+		"grown.partitions=4", "latest0=0", "nodes=1", "clusterIdSet=true",
+		"badName=InvalidTopicException", "listedAfterDelete=false",
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("Java admin output lacks %q:\n%s", want, out)
 		}
 	}
 }

@@ -6,6 +6,17 @@ import java.util.List;
 import java.util.Properties;
 import java.util.concurrent.Future;
 
+import java.util.Map;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.NewPartitions;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -15,6 +26,8 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.Uuid;
+import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
@@ -22,7 +35,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * The seed scenario with Kafka's Java client:
  *   produce BOOTSTRAP TOPIC COUNT CODEC  -- keyed records PKG-<n>, JSON values, acks=all, idempotent
  *   consume BOOTSTRAP TOPIC COUNT        -- reads COUNT records from the beginning of every partition
- * Both print one line per record: partition TAB offset TAB key TAB value.
+ *   admin BOOTSTRAP TOPIC                -- the Admin client's topic life cycle, printing name=value facts
+ * produce and consume print one line per record: partition TAB offset TAB key TAB value.
  * The consumer assigns partitions itself (no consumer group).
  */
 public final class Main {
@@ -30,6 +44,7 @@ public final class Main {
         switch (args[0]) {
             case "produce" -> produce(args[1], args[2], Integer.parseInt(args[3]), args[4]);
             case "consume" -> consume(args[1], args[2], Integer.parseInt(args[3]));
+            case "admin" -> admin(args[1], args[2]);
             default -> throw new IllegalArgumentException("unknown mode " + args[0]);
         }
     }
@@ -83,6 +98,40 @@ public final class Main {
             if (got < count) {
                 throw new IllegalStateException("consumed " + got + " of " + count + " records");
             }
+        }
+    }
+
+    static void admin(String bootstrap, String topic) throws Exception {
+        Properties props = new Properties();
+        props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        try (Admin admin = Admin.create(props)) {
+            admin.createTopics(List.of(new NewTopic(topic, 3, (short) 1)
+                    .configs(Map.of("retention.ms", "3600000")))).all().get();
+            TopicDescription d = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
+            System.out.println("partitions=" + d.partitions().size());
+            System.out.println("topicIdSet=" + !d.topicId().equals(Uuid.ZERO_UUID));
+            ConfigResource res = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+            Config cfg = admin.describeConfigs(List.of(res)).all().get().get(res);
+            System.out.println("retention.ms=" + cfg.get("retention.ms").value());
+            admin.incrementalAlterConfigs(Map.of(res, List.of(new AlterConfigOp(
+                    new ConfigEntry("retention.ms", "7200000"), AlterConfigOp.OpType.SET)))).all().get();
+            cfg = admin.describeConfigs(List.of(res)).all().get().get(res);
+            System.out.println("altered.retention.ms=" + cfg.get("retention.ms").value());
+            admin.createPartitions(Map.of(topic, NewPartitions.increaseTo(4))).all().get();
+            d = admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic);
+            System.out.println("grown.partitions=" + d.partitions().size());
+            TopicPartition tp0 = new TopicPartition(topic, 0);
+            System.out.println("latest0=" + admin.listOffsets(Map.of(tp0, OffsetSpec.latest())).all().get().get(tp0).offset());
+            System.out.println("nodes=" + admin.describeCluster().nodes().get().size());
+            System.out.println("clusterIdSet=" + (admin.describeCluster().clusterId().get() != null));
+            try {
+                admin.createTopics(List.of(new NewTopic("bad name!", 1, (short) 1))).all().get();
+                System.out.println("badName=accepted");
+            } catch (java.util.concurrent.ExecutionException e) {
+                System.out.println("badName=" + e.getCause().getClass().getSimpleName());
+            }
+            admin.deleteTopics(List.of(topic)).all().get();
+            System.out.println("listedAfterDelete=" + admin.listTopics().names().get().contains(topic));
         }
     }
 }

@@ -147,10 +147,8 @@ func (m *member) offers(name string) bool {
 }
 
 func (g *group) checkInstance(m *member, instanceID string) error {
+	// As Kafka: a request without an instance id is checked by member id only.
 	if instanceID != "" && (m.instanceID != instanceID || g.static[instanceID] != m.id) {
-		return ErrFencedInstanceID
-	}
-	if instanceID == "" && m.instanceID != "" {
 		return ErrFencedInstanceID
 	}
 	return nil

@@ -161,7 +161,9 @@ func TestOffsetsSurviveReopenAndCompaction(t *testing.T) {
 // members keeps its offsets however old they are.
 func TestOffsetsExpire(t *testing.T) {
 	clk := newClock()
-	c := openTest(t, t.TempDir(), func(cfg *Config) { cfg.Now, cfg.OffsetsRetention, cfg.MaxSessionTimeout = clk.now, time.Hour, 48*time.Hour })
+	c := openTest(t, t.TempDir(), func(cfg *Config) {
+		cfg.Now, cfg.OffsetsRetention, cfg.MaxSessionTimeout = clk.now, time.Hour, 48*time.Hour
+	})
 	tp := TopicPartition{"t", 0}
 	if _, err := c.Commit(ctx, CommitRequest{Group: "simple", Generation: -1, Offsets: map[TopicPartition]OffsetValue{tp: {Offset: 5}}}); err != nil {
 		t.Fatal(err)

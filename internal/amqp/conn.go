@@ -324,6 +324,9 @@ func (c *conn) whileClosing(f wire.Frame) error {
 func (c *conn) handleConnMethod(m wire.Method) error {
 	switch m := m.(type) {
 	case *wire.ConnectionClose:
+		// Release first, so that a client that sees close-ok sees its consumers gone and
+		// its unacknowledged messages requeued.
+		c.release()
 		c.send(0, &wire.ConnectionCloseOk{})
 		c.closed = true
 		return nil

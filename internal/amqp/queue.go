@@ -57,7 +57,16 @@ func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
 	vh.mu.Lock()
 	qs := vh.queues[name]
 	if qs == nil {
-		qs = &queueState{q: queue.New(name, queue.Options{Durable: m.Durable, Exclusive: m.Exclusive, AutoDelete: m.AutoDelete, Args: m.Arguments})}
+		opts := queue.Options{Durable: m.Durable, Exclusive: m.Exclusive, AutoDelete: m.AutoDelete, Args: m.Arguments}
+		if open := ch.c.srv.cfg.QueueStore; open != nil {
+			store, err := open(vh.name, name, opts)
+			if err != nil {
+				vh.mu.Unlock()
+				return channelErr(wire.InternalError, m, "cannot open the store of queue '%s' in vhost '%s': %v", name, vh.name, err)
+			}
+			opts.Store = store
+		}
+		qs = &queueState{q: queue.New(name, opts)}
 		if m.Exclusive {
 			qs.owner = ch.c
 			ch.c.exclusive[name] = qs

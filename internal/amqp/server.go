@@ -65,6 +65,9 @@ type Config struct {
 	MemoryUsed func() uint64
 	DiskFree   func() (uint64, error)
 	Version    string // advertised in server properties; "" means "0.1.0"
+	// QueueStore opens the store behind a newly declared queue; nil keeps every queue in
+	// memory. Durable storage (issue 6) plugs in here.
+	QueueStore func(vhost, queue string, opts queue.Options) (queue.Store, error)
 }
 
 // Server serves AMQP connections.

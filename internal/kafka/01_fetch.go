@@ -142,7 +142,8 @@ func (r *fetchReply) gather(targets []*fetchTarget, maxResponseBytes int32) (int
 			rr, err = l.Read(tg.offset, int(max(limit, 1)))
 		}
 		// The high watermark is read after the data so that it is never below what we return.
-		fp.hwm, fp.lso, fp.logStart = l.HighWatermark(), l.HighWatermark(), l.StartOffset()
+		hwm := l.HighWatermark()
+		fp.hwm, fp.lso, fp.logStart = hwm, hwm, l.StartOffset()
 		if err != nil {
 			fp.errCode = errorCode(err)
 			if !errors.Is(err, log.ErrOffsetOutOfRange) && !errors.Is(err, log.ErrClosed) {

@@ -85,12 +85,13 @@ func (l *Log) Read(offset int64, maxBytes int) (*ReadResult, error) {
 		idx = s.idx
 	}
 	r, err := readSegment(s, idx, offset, limit, int64(maxBytes))
-	if err != nil || r.Bytes == 0 {
+	if err != nil {
 		s.decRef()
-		if err == nil {
-			r = &ReadResult{}
-		}
-		return r, err
+		return nil, err
+	}
+	if r == nil {
+		s.decRef()
+		return &ReadResult{}, nil
 	}
 	return r, nil
 }

@@ -89,9 +89,9 @@ func TestRoutingThroughEveryExchangeType(t *testing.T) {
 	want := map[string][]string{
 		"qd":  {"amq.direct/route.eu", "/qd"},
 		"qf1": {"amq.fanout/x"}, "qf2": {"amq.fanout/x"},
-		"qt":  {"amq.topic/truck.eu.north.3"},
-		"qh":  {"amq.headers/"},
-		"qe":  {"amq.topic/truck.eu.north.3", "amq.topic/truck.us"},
+		"qt": {"amq.topic/truck.eu.north.3"},
+		"qh": {"amq.headers/"},
+		"qe": {"amq.topic/truck.eu.north.3", "amq.topic/truck.us"},
 	}
 	for q, bodies := range want {
 		for _, b := range bodies {

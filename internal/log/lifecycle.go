@@ -28,7 +28,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	i := l.segmentForLocked(offset)
 	s := l.segs[i]
 	if i < len(l.segs)-1 {
-		if err := l.ensureLoaded(s); err != nil {
+		if _, err := l.ensureLoaded(s); err != nil {
 			return err
 		}
 	}
@@ -114,6 +114,8 @@ func (l *Log) cutSegment(s *segment, pos, newEnd int64) error {
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("cannot sync %s: %w", s.path(".log"), err)
 	}
+	s.loadMu.Lock() // readers of a rolled segment snapshot its indexes under loadMu
+	defer s.loadMu.Unlock()
 	n := 0
 	for n < len(s.idx) && int64(s.idx[n].pos) < pos {
 		n++

@@ -4,33 +4,40 @@
 // Model. A Log is a directory of segments. Each segment is a file of whole record
 // batches in the Kafka RecordBatch v2 layout (see batch.go), named by the 20-digit
 // offset of its first batch, with a sparse offset index and a time index beside it
-// (see index.go). Appends go to the last ("active") segment, one write system call
-// per append, after validating every batch's header and CRC-32C and assigning
-// offsets by rewriting each batch's baseOffset in place. The active segment rolls
-// when it would exceed SegmentBytesMax or is older than SegmentMaxAge; rolling fsyncs
-// the old segment, so a crash can only ever damage the tail of the last segments.
+// (see index.go), plus small checkpoint files (checkpoint.go). Appends go to the
+// last ("active") segment, one write system call per append, after validating
+// every batch's header and CRC-32C and assigning offsets by rewriting each batch's
+// baseOffset in place. The active segment rolls when it would exceed
+// SegmentBytesMax or is older than SegmentMaxAge.
 //
 // Durability (sync.go). One syncer goroutine per log fsyncs whatever was written
 // since its last fsync and then wakes every waiter whose data is covered: N
 // concurrent appenders under SyncAlways share one fsync (group commit). Readers see
 // only offsets below the high watermark, which under SyncAlways is the durable end.
-// After a failed fsync the log refuses every further append and sync until it is
-// reopened, because the kernel may have dropped the dirty pages it failed to write
-// (the "fsyncgate" lesson): retrying the fsync could report success for lost data.
+// A roll never fsyncs under the append lock: the syncer fsyncs rolled segments
+// first, then moves the recovery point past them, and only then fsyncs (and
+// acknowledges) the active one. After a failed fsync the log refuses every further
+// append and sync until it is reopened, because the kernel may have dropped the
+// dirty pages it failed to write (the "fsyncgate" lesson): retrying the fsync could
+// report success for lost data. A failed write is undone (the file is cut back)
+// and only that append fails: a full disk is not fatal.
 //
-// Recovery (recovery.go). Close writes a clean-shutdown marker; opening after a clean
-// close reads no segment data. Otherwise the syncer's recovery-point checkpoint says
-// up to which segment and position everything (data and indexes) is durable, and
-// only the bytes after it are scanned and CRC-checked. A torn tail is truncated and
-// logged; damage followed by valid data is reported as ErrCorruptBatch and nothing is
-// truncated. Old segments are never read at open, and their index files are loaded
-// (and, if missing or corrupt, rebuilt) lazily on first use.
+// Recovery (open.go, recover.go). Close writes a clean-shutdown marker; opening
+// after a clean close reads no segment data. Otherwise the syncer's recovery-point
+// checkpoint says up to which segment and position everything (data and indexes)
+// is durable, and only the bytes after it are scanned and CRC-checked. A torn tail
+// is truncated and logged; damage followed by a valid batch in the same segment is
+// reported as ErrCorruptBatch and nothing is truncated. Old segments are never read
+// at open, and their index files are loaded (and, if missing or corrupt, rebuilt)
+// lazily on first use. A file that is not part of a log makes Open fail
+// (ErrForeignFile).
 //
 // Locking. Log.mu guards the segment list and every field of the log and of the
 // active segment; it is held only for memory updates and the append's single write.
 // Log.syncMu serialises fsync rounds, checkpoints and structural changes (retention,
-// truncation, close); lock order is syncMu before mu. Segments are reference counted
-// so that files stay open for readers after retention removes their names.
+// truncation, close); lock order is syncMu, then mu, then a segment's loadMu, then
+// its flushMu. Segments are reference counted so that files stay open for readers
+// after retention removes their names.
 package log
 
 import (

@@ -78,11 +78,12 @@ func (l *Log) Read(offset int64, maxBytes int) (*ReadResult, error) {
 	s.incRef()
 	l.mu.Unlock()
 	if !active {
-		if err := l.ensureLoaded(s); err != nil {
+		v, err := l.ensureLoaded(s)
+		if err != nil {
 			s.decRef()
 			return nil, err
 		}
-		idx = s.idx
+		idx = v.idx
 	}
 	r, err := readSegment(s, idx, offset, limit, int64(maxBytes))
 	if err != nil {
@@ -175,27 +176,35 @@ func (w *headerWalker) at(pos int64) (batchInfo, error) {
 	return b, err
 }
 
+// segmentView is a consistent snapshot of a rolled segment's indexes.
+type segmentView struct {
+	idx   []offsetEntry
+	tidx  []timeEntry
+	maxTS int64
+}
+
 // ensureLoaded loads a rolled segment's indexes, rebuilding them from the
-// segment if they are missing or inconsistent. An index that exists but cannot be
-// read (I/O error, permissions) is an error naming the file.
-func (l *Log) ensureLoaded(s *segment) error {
+// segment if they are missing or inconsistent, and returns a snapshot of them.
+// An index that exists but cannot be read (I/O error, permissions) is an error
+// naming the file.
+func (l *Log) ensureLoaded(s *segment) (segmentView, error) {
 	s.loadMu.Lock()
 	defer s.loadMu.Unlock()
 	if s.loaded {
-		return nil
+		return segmentView{s.idx, s.tidx, s.maxTS}, nil
 	}
 	f, err := s.openFileLocked()
 	if err != nil {
-		return err
+		return segmentView{}, err
 	}
 	idx, tidx, why, err := readRolledIndexes(s)
 	if err != nil {
-		return err
+		return segmentView{}, err
 	}
 	if why == nil {
 		s.idx, s.tidx, s.maxTS, s.loaded = idx, tidx, tidx[len(tidx)-1].ts, true
 		s.idxFlushed, s.tidxFlushed = len(idx), len(tidx)
-		return nil
+		return segmentView{s.idx, s.tidx, s.maxTS}, nil
 	}
 	l.logger.Warn("rebuilding index from its segment", "file", s.path(".index"), "reason", why.Error())
 	s.idx, s.tidx, s.lastIndexedPos, s.maxTS = nil, nil, 0, -1
@@ -205,15 +214,15 @@ func (l *Log) ensureLoaded(s *segment) error {
 		s.maxTS = max(s.maxTS, b.maxTS)
 	})
 	if r.err != nil || r.next != s.end {
-		return fmt.Errorf("cannot rebuild index: %w: %s at position %d: %v (segment should end at offset %d)",
+		return segmentView{}, fmt.Errorf("cannot rebuild index: %w: %s at position %d: %v (segment should end at offset %d)",
 			ErrCorruptBatch, s.path(".log"), r.end, r.err, s.end)
 	}
 	s.tidx = append(s.tidx, s.finalTimeEntry())
 	if err := s.rewriteIndexes(s.idx, s.tidx); err != nil {
-		return err
+		return segmentView{}, err
 	}
 	s.loaded = true
-	return nil
+	return segmentView{s.idx, s.tidx, s.maxTS}, nil
 }
 
 // readRolledIndexes reads a rolled segment's index files. why says what is wrong

@@ -50,11 +50,12 @@ func (l *Log) EnforceRetention() error {
 
 // segmentTimestamp is the time retention judges a rolled segment by.
 func (l *Log) segmentTimestamp(s *segment) (int64, error) {
-	if err := l.ensureLoaded(s); err != nil {
+	v, err := l.ensureLoaded(s)
+	if err != nil {
 		return 0, err
 	}
-	if s.maxTS >= 0 {
-		return s.maxTS, nil
+	if v.maxTS >= 0 {
+		return v.maxTS, nil
 	}
 	fi, err := l.fsys.Stat(s.path(".log"))
 	if err != nil {
@@ -108,11 +109,12 @@ func (l *Log) recomputeMaxTimestamp() error {
 	limit := active.size
 	l.mu.Unlock()
 	for _, s := range segs[:len(segs)-1] {
-		if err := l.ensureLoaded(s); err != nil {
+		v, err := l.ensureLoaded(s)
+		if err != nil {
 			return err
 		}
-		if s.maxTS > bestTS {
-			best, bestTS, limit = s, s.maxTS, s.size
+		if v.maxTS > bestTS {
+			best, bestTS, limit = s, v.maxTS, s.size
 		}
 	}
 	ts, of := int64(-1), int64(-1)
@@ -187,10 +189,10 @@ func (l *Log) OffsetForTimestamp(ts int64) (int64, error) {
 	start := l.start
 	active := segs[len(segs)-1]
 	aIdx, aTidx, aMax, aLimit := active.idx, active.tidx, active.maxTS, active.hwSize
-	limits := make([]int64, len(segs))
+	limits, ends := make([]int64, len(segs)), make([]int64, len(segs))
 	for i, s := range segs {
 		s.incRef()
-		limits[i] = s.hwSize
+		limits[i], ends[i] = s.hwSize, s.end
 	}
 	l.mu.Unlock()
 	defer func() {
@@ -201,12 +203,13 @@ func (l *Log) OffsetForTimestamp(ts int64) (int64, error) {
 	for i, s := range segs {
 		idx, tidx, segMax, limit := aIdx, aTidx, aMax, aLimit
 		if s != active {
-			if err := l.ensureLoaded(s); err != nil {
+			v, err := l.ensureLoaded(s)
+			if err != nil {
 				return -1, err
 			}
-			idx, tidx, segMax, limit = s.idx, s.tidx, s.maxTS, limits[i]
+			idx, tidx, segMax, limit = v.idx, v.tidx, v.maxTS, limits[i]
 		}
-		if segMax < ts || (s != active && s.end <= start) {
+		if segMax < ts || (s != active && ends[i] <= start) {
 			continue
 		}
 		off, err := findTimestamp(s, idx, tidx, ts, start, limit)

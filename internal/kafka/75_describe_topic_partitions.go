@@ -5,6 +5,8 @@ package kafka
 // ResponsePartitionLimit and a cursor.
 
 import (
+	"sort"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -22,6 +24,7 @@ func handleDescribeTopicPartitions(rc *reqCtx, req *kmsg.DescribeTopicPartitions
 		for _, t := range req.Topics {
 			names = append(names, t.Topic)
 		}
+		sort.Strings(names) // the cursor walks topics in name order, as Kafka's does
 	}
 	limit := req.ResponsePartitionLimit
 	if limit <= 0 {

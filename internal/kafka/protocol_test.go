@@ -296,3 +296,63 @@ func TestFetchLongPoll(t *testing.T) {
 		t.Fatalf("long poll answer %+v", part)
 	}
 }
+
+// TestPipelinedRequestsAnsweredInOrder: requests sent back to back, including a produce that
+// waits for fsync and a long-polling fetch, are answered in the order they were sent.
+func TestPipelinedRequestsAnsweredInOrder(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, nil)
+	ts.admin(t).CreateTopic(testCtx(t), 1, 1, nil, "pipe")
+	rc := ts.raw(t)
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.Version = 11
+	fetch.MaxWaitMillis, fetch.MinBytes, fetch.MaxBytes, fetch.SessionEpoch = 200, 1<<20, 1<<20, -1
+	fetch.Topics = []kmsg.FetchRequestTopic{{Topic: "pipe", Partitions: []kmsg.FetchRequestTopicPartition{{Partition: 0, PartitionMaxBytes: 1 << 20, CurrentLeaderEpoch: -1}}}}
+	meta := kmsg.NewPtrMetadataRequest()
+	meta.Version = 7
+	reqs := []kmsg.Request{fetch, produceReq(8, "pipe", 0, makeBatch(-1, -1, -1, "a")), meta, produceReq(8, "pipe", 0, makeBatch(-1, -1, -1, "b"))}
+	var corrs []int32
+	for _, r := range reqs {
+		corrs = append(corrs, rc.send(r))
+	}
+	for i, r := range reqs {
+		b, err := rc.readFrame(corrs[i], false) // fails the test on an out-of-order correlation ID
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := r.ResponseKind()
+		if err := resp.ReadFrom(b); err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		if p, ok := resp.(*kmsg.ProduceResponse); ok {
+			if got := p.Topics[0].Partitions[0]; got.ErrorCode != 0 || got.BaseOffset != int64(i/2) {
+				t.Fatalf("produce %d: %+v", i, got)
+			}
+		}
+	}
+}
+
+// TestLogAppendTime: a LogAppendTime topic replaces the producer's timestamps with the
+// broker's, and consumers see the broker's.
+func TestLogAppendTime(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, nil)
+	ctx := testCtx(t)
+	if _, err := ts.admin(t).CreateTopic(ctx, 1, 1, map[string]*string{"message.timestamp.type": strPtr("LogAppendTime")}, "lat"); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now().Add(-time.Second)
+	p := ts.client(t, kgo.DefaultProduceTopic("lat"))
+	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("x"), Timestamp: time.UnixMilli(1000)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	c := ts.client(t, kgo.ConsumeTopics("lat"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	fs := c.PollFetches(ctx)
+	if err := fs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	r := fs.Records()[0]
+	if r.Timestamp.Before(before) || r.Attrs.TimestampType() != 1 {
+		t.Fatalf("timestamp %v (type %d), want the append time", r.Timestamp, r.Attrs.TimestampType())
+	}
+}

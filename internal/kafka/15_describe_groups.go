@@ -2,8 +2,9 @@ package kafka
 
 // DescribeGroups, versions 0-6. Members' metadata and assignments are the bytes the members
 // sent (ConsumerProtocol bytes for protocol type "consumer"), present while the group is
-// Stable, as in Kafka. An unknown group is state "Dead" with no error before v6 and
-// GROUP_ID_NOT_FOUND from v6 on (KIP-1043), as Kafka answers.
+// Stable, as in Kafka. An unknown group is state "Dead" with no error, at every version: the
+// Java admin client (and so kafka-consumer-groups, which then says "Consumer group 'G' does
+// not exist.") turns a GROUP_ID_NOT_FOUND here into an exception.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -27,12 +28,7 @@ func handleDescribeGroups(rc *reqCtx, req *kmsg.DescribeGroupsRequest) (reply, e
 		}
 		d, err := rc.groups().Describe(rc.c.ctx, id)
 		rg.State = d.State.String()
-		switch {
-		case err == group.ErrGroupIDNotFound && req.Version < 6:
-			// the old protocol's empty answer
-		case err == group.ErrGroupIDNotFound:
-			rg.ErrorCode, rg.ErrorMessage = kerr.GroupIDNotFound.Code, strPtr("Group "+id+" not found.")
-		case err != nil:
+		if err != nil && err != group.ErrGroupIDNotFound {
 			rg.ErrorCode = groupErrorCode(err)
 		}
 		rg.ProtocolType, rg.Protocol = d.ProtocolType, d.Protocol

@@ -1,0 +1,391 @@
+// Package groups_test drives consumer groups on a real `yard serve` process (test/harness):
+// committed offsets across kill -9, kafka-python group members (classic protocol), and Apache
+// Kafka's own kafka-consumer-groups tool (org.apache.kafka:kafka-tools 4.x), all installed
+// from the package registries by setup.sh.
+package groups_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/yardmq/yard/test/harness"
+)
+
+var tools struct{ python, kafkaToolsCP string }
+
+func TestMain(m *testing.M) {
+	_, file, _, _ := runtime.Caller(0)
+	cmd := exec.Command("bash", filepath.Join(filepath.Dir(file), "setup.sh"))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "groups interop setup failed: %v\n", err)
+		os.Exit(1)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		switch k {
+		case "PYTHON":
+			tools.python = v
+		case "KAFKA_TOOLS_CP":
+			tools.kafkaToolsCP = v
+		}
+	}
+	os.Exit(m.Run())
+}
+
+func client(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// produceKeyed writes records from..to-1 with keys pkg-<i%20> and the sequence as value.
+func produceKeyed(t *testing.T, cl *kgo.Client, topic string, from, to int) {
+	t.Helper()
+	var recs []*kgo.Record
+	for i := from; i < to; i++ {
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(fmt.Sprintf("pkg-%d", i%20)), Value: []byte(strconv.Itoa(i))})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func committed(t *testing.T, adm *kadm.Client, group string) map[int32]int64 {
+	t.Helper()
+	res, err := adm.FetchOffsets(context.Background(), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int32]int64{}
+	res.Each(func(o kadm.OffsetResponse) { out[o.Partition] = o.At })
+	return out
+}
+
+func endOffsets(t *testing.T, adm *kadm.Client, topic string) map[int32]int64 {
+	t.Helper()
+	res, err := adm.ListEndOffsets(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int32]int64{}
+	res.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	return out
+}
+
+// TestOffsetsSurviveKill9: offsets acknowledged by OffsetCommit are there after kill -9; the
+// group resumes where it committed, and a new group replays everything.
+func TestOffsetsSurviveKill9(t *testing.T) {
+	t.Parallel()
+	y := harness.Start(t)
+	ctx := context.Background()
+	cl := client(t, y.KafkaAddr)
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 6, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	produceKeyed(t, cl, "orders", 0, 600)
+	member := client(t, y.KafkaAddr, kgo.ConsumerGroup("billing"), kgo.ConsumeTopics("orders"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(), kgo.FetchMaxBytes(1000))
+	read := 0
+	for read < 250 {
+		fs := member.PollRecords(ctx, 50)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		read += fs.NumRecords()
+	}
+	if err := member.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := committed(t, adm, "billing")
+	var sum int64
+	for _, o := range before {
+		sum += o
+	}
+	if sum != int64(read) {
+		t.Fatalf("committed %d records' worth, read %d", sum, read)
+	}
+	member.Close() // leaves the group; what it committed stays
+	y.Kill()
+	y.Restart()
+	cl2 := client(t, y.KafkaAddr)
+	adm2 := kadm.NewClient(cl2)
+	if after := committed(t, adm2, "billing"); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("offsets after kill -9: %v, acknowledged %v", after, before)
+	}
+	// The group resumes exactly after its commits; a new group replays from the start.
+	resume := client(t, y.KafkaAddr, kgo.ConsumerGroup("billing"), kgo.ConsumeTopics("orders"), kgo.DisableAutoCommit())
+	fresh := client(t, y.KafkaAddr, kgo.ConsumerGroup("audit"), kgo.ConsumeTopics("orders"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
+	count := func(c *kgo.Client, want int) {
+		t.Helper()
+		n := 0
+		pctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		for n < want {
+			fs := c.PollFetches(pctx)
+			if pctx.Err() != nil {
+				t.Fatalf("read %d of %d", n, want)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				if r.Offset < before[r.Partition] && c == resume {
+					t.Errorf("resumed group re-read %d/%d below its commit %d", r.Partition, r.Offset, before[r.Partition])
+				}
+				n++
+			})
+		}
+		if n != want {
+			t.Fatalf("read %d, want %d", n, want)
+		}
+	}
+	count(resume, 600-read)
+	count(fresh, 600)
+}
+
+// pyMember is a running group_consumer.py.
+type pyMember struct {
+	cmd      *exec.Cmd
+	stdin    io.WriteCloser
+	assigned []int
+	count    int
+	keys     map[string][]int
+	ready    chan struct{}
+	err      error
+}
+
+func startPython(t *testing.T, addr, topic, group string) *pyMember {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	cmd := exec.Command(tools.python, filepath.Join(filepath.Dir(file), "group_consumer.py"), addr, topic, group, "4")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	m := &pyMember{cmd: cmd, stdin: stdin, keys: map[string][]int{}, ready: make(chan struct{})}
+	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
+	go func() {
+		defer close(m.ready)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			k, v, _ := strings.Cut(sc.Text(), " ")
+			switch k {
+			case "ASSIGNED":
+				for _, p := range strings.Split(v, ",") {
+					n, _ := strconv.Atoi(p)
+					m.assigned = append(m.assigned, n)
+				}
+			case "COUNT":
+				m.count, _ = strconv.Atoi(v)
+			case "KEYS":
+				for _, kv := range strings.Split(v, ";") {
+					key, seqs, _ := strings.Cut(kv, "=")
+					for _, s := range strings.Split(seqs, ",") {
+						n, _ := strconv.Atoi(s)
+						m.keys[key] = append(m.keys[key], n)
+					}
+				}
+				return
+			}
+		}
+		m.err = fmt.Errorf("group_consumer.py ended without a report: %v", sc.Err())
+	}()
+	return m
+}
+
+// consumerGroups runs Kafka's kafka-consumer-groups tool.
+func consumerGroups(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "java", append([]string{"-cp", tools.kafkaToolsCP,
+		"org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kafka-consumer-groups %s: %v\n%s\n%s", strings.Join(args, " "), err, out, stderr.String())
+	}
+	// The tool prints its errors ("Error: ...") on stderr; its SLF4J chatter is dropped.
+	var lines []string
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		if !strings.HasPrefix(l, "SLF4J:") {
+			lines = append(lines, l)
+		}
+	}
+	return string(out) + strings.Join(lines, "\n")
+}
+
+// describeRows parses kafka-consumer-groups --describe: partition -> columns.
+func describeRows(t *testing.T, out, group, topic string) map[int32][]string {
+	t.Helper()
+	rows := map[int32][]string{}
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(group) + `\s+` + regexp.QuoteMeta(topic) + `\s+(\d+)\s+.*$`)
+	for _, m := range re.FindAllStringSubmatch(out, -1) {
+		p, _ := strconv.Atoi(m[1])
+		rows[int32(p)] = strings.Fields(m[0])
+	}
+	return rows
+}
+
+// TestPythonGroupAndKafkaConsumerGroupsTool: two kafka-python members share a 6-partition
+// topic; Kafka's own tool describes the group (LAG = log end - committed), resets its offsets
+// and deletes it.
+func TestPythonGroupAndKafkaConsumerGroupsTool(t *testing.T) {
+	t.Parallel()
+	y := harness.Start(t)
+	ctx := context.Background()
+	cl := client(t, y.KafkaAddr)
+	adm := kadm.NewClient(cl)
+	const topic, group = "events", "py-group"
+	if _, err := adm.CreateTopic(ctx, 6, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	produceKeyed(t, cl, topic, 0, 600)
+	members := []*pyMember{startPython(t, y.KafkaAddr, topic, group), startPython(t, y.KafkaAddr, topic, group)}
+	for _, m := range members {
+		select {
+		case <-m.ready:
+		case <-time.After(3 * time.Minute):
+			t.Fatal("kafka-python member never reported")
+		}
+		if m.err != nil {
+			t.Fatal(m.err)
+		}
+	}
+	owned := map[int]bool{}
+	seen := map[int]bool{}
+	for _, m := range members {
+		if len(m.assigned) != 3 {
+			t.Errorf("member holds %v, want 3 partitions", m.assigned)
+		}
+		for _, p := range m.assigned {
+			if owned[p] {
+				t.Errorf("partition %d owned twice", p)
+			}
+			owned[p] = true
+		}
+		for key, seqs := range m.keys {
+			for i, s := range seqs {
+				seen[s] = true
+				if i > 0 && s <= seqs[i-1] {
+					t.Errorf("key %s out of order: %v", key, seqs)
+					break
+				}
+			}
+		}
+	}
+	if len(owned) != 6 || len(seen) != 600 {
+		t.Fatalf("owned %d partitions, saw %d distinct records", len(owned), len(seen))
+	}
+
+	// The tool, while both members are there: every partition owned, LAG 0.
+	ends := endOffsets(t, adm, topic)
+	out := consumerGroups(t, "--bootstrap-server", y.KafkaAddr, "--describe", "--group", group)
+	rows := describeRows(t, out, group, topic)
+	if len(rows) != 6 {
+		t.Fatalf("describe rows: %d\n%s", len(rows), out)
+	}
+	for p, f := range rows {
+		// GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID
+		if f[3] != strconv.FormatInt(ends[p], 10) || f[4] != f[3] || f[5] != "0" || f[6] == "-" || f[7] != "/127.0.0.1" || f[8] != "kafka-python-"+group {
+			t.Errorf("partition %d row %v (end %d)\n%s", p, f, ends[p], out)
+		}
+	}
+	for _, m := range members {
+		m.stdin.Close()
+		if err := m.cmd.Wait(); err != nil {
+			t.Fatalf("kafka-python member: %v", err)
+		}
+	}
+
+	// More records: lag appears, the group is empty.
+	produceKeyed(t, cl, topic, 600, 690)
+	ends, got := endOffsets(t, adm, topic), committed(t, adm, group)
+	out = consumerGroups(t, "--bootstrap-server", y.KafkaAddr, "--describe", "--group", group)
+	if !strings.Contains(out, "Consumer group '"+group+"' has no active members.") {
+		t.Errorf("no empty-group message:\n%s", out)
+	}
+	var lagged int64
+	for p, f := range describeRows(t, out, group, topic) {
+		lag := ends[p] - got[p]
+		lagged += lag
+		if f[3] != strconv.FormatInt(got[p], 10) || f[4] != strconv.FormatInt(ends[p], 10) || f[5] != strconv.FormatInt(lag, 10) {
+			t.Errorf("partition %d: row %v, want current %d end %d lag %d", p, f, got[p], ends[p], lag)
+		}
+	}
+	if lagged != 90 {
+		t.Errorf("total lag %d, want 90", lagged)
+	}
+
+	// Dry run, then --execute.
+	consumerGroups(t, "--bootstrap-server", y.KafkaAddr, "--reset-offsets", "--group", group, "--topic", topic, "--to-earliest", "--dry-run")
+	if after := committed(t, adm, group); fmt.Sprint(after) != fmt.Sprint(got) {
+		t.Fatalf("dry run changed offsets: %v -> %v", got, after)
+	}
+	out = consumerGroups(t, "--bootstrap-server", y.KafkaAddr, "--reset-offsets", "--group", group, "--topic", topic, "--to-earliest", "--execute")
+	reset := committed(t, adm, group)
+	if len(reset) != 6 {
+		t.Fatalf("after reset: %v\n%s", reset, out)
+	}
+	for p, o := range reset {
+		if o != 0 {
+			t.Errorf("partition %d reset to %d, want 0\n%s", p, o, out)
+		}
+	}
+	out = consumerGroups(t, "--bootstrap-server", y.KafkaAddr, "--reset-offsets", "--group", group, "--topic", topic+":2", "--shift-by", "5", "--execute")
+	if o := committed(t, adm, group)[2]; o != 5 {
+		t.Errorf("shift-by 5 on partition 2: %d\n%s", o, out)
+	}
+
+	out = consumerGroups(t, "--bootstrap-server", y.KafkaAddr, "--list")
+	if strings.TrimSpace(out) != group {
+		t.Errorf("--list: %q", out)
+	}
+	out = consumerGroups(t, "--bootstrap-server", y.KafkaAddr, "--delete", "--group", group)
+	if !strings.Contains(out, "Deletion of requested consumer groups ('"+group+"') was successful.") {
+		t.Errorf("--delete:\n%s", out)
+	}
+	listed, err := adm.ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := listed.Groups(); len(names) != 0 {
+		t.Errorf("groups after --delete: %v", names)
+	}
+	if c := committed(t, adm, group); len(c) != 0 {
+		t.Errorf("offsets after --delete: %v", c)
+	}
+	out = consumerGroups(t, "--bootstrap-server", y.KafkaAddr, "--describe", "--group", group)
+	if !strings.Contains(out, "Consumer group '"+group+"' does not exist.") {
+		t.Errorf("describe of a deleted group:\n%s", out)
+	}
+}

@@ -110,6 +110,10 @@ func validateProducedBatch(b []byte, maxBytes int) (batchHeader, error) {
 	if len(b) == 0 {
 		return batchHeader{}, fmt.Errorf("%w: no record batch", ErrInvalidRecord)
 	}
+	if len(b) > offMagic && b[offMagic] != 2 {
+		// What Kafka answers from Produce v3 on: only the v2 batch format is accepted.
+		return batchHeader{}, fmt.Errorf("%w: record batch magic %d, only 2 is accepted", ErrInvalidRecord, b[offMagic])
+	}
 	h, err := parseBatchHeader(b)
 	if err != nil {
 		return h, err

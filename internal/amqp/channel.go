@@ -23,6 +23,8 @@ type channel struct {
 	ackPending uint64 // confirms owed up to here, coalesced until the reader drains
 	tx         *txState
 	routeBuf   []string
+	lastQueue  string // the queue last declared on this channel: what "" means in queue methods
+	replyTo    string // direct reply-to queue, once the channel consumed amq.rabbitmq.reply-to
 
 	mu             sync.Mutex // guards everything below; TryDeliver takes it under a queue lock
 	released       bool

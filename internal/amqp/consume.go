@@ -36,7 +36,13 @@ func (ch *channel) basicQos(m *wire.BasicQos) error {
 }
 
 func (ch *channel) basicConsume(m *wire.BasicConsume) error {
-	qs, e := ch.lookupQueue(m, m.Queue)
+	var qs *queueState
+	var e *amqpError
+	if m.Queue == directReplyTo {
+		qs, e = ch.replyQueue(m)
+	} else {
+		qs, e = ch.lookupQueue(m, m.Queue)
+	}
 	if e != nil {
 		return e
 	}

@@ -42,6 +42,11 @@ func (ch *channel) publish(p *publishing) error {
 		ch.publishSeq++
 		seq = ch.publishSeq
 	}
+	props, e := ch.rewriteReplyTo(p.m, p.props)
+	if e != nil {
+		return e
+	}
+	p.props = props
 	routed, failed, e := ch.route(p)
 	if e != nil {
 		return e

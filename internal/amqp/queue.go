@@ -21,6 +21,12 @@ func (ch *channel) noQueue(m wire.Method, name string) *amqpError {
 // lookupQueue finds a queue this connection may use: 404 if missing, 405 if another
 // connection's exclusive queue.
 func (ch *channel) lookupQueue(m wire.Method, name string) (*queueState, *amqpError) {
+	if name == "" {
+		if ch.lastQueue == "" {
+			return nil, channelErr(wire.NotFound, m, "no previously declared queue")
+		}
+		name = ch.lastQueue
+	}
 	qs := ch.c.vh.queue(name)
 	if qs == nil {
 		return nil, ch.noQueue(m, name)
@@ -41,6 +47,9 @@ func serverNamed(prefix string) string {
 func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
 	name := m.Queue
 	if m.Passive {
+		if name == "" {
+			name = ch.lastQueue
+		}
 		qs, e := ch.lookupQueue(m, name)
 		if e != nil {
 			return e
@@ -73,6 +82,7 @@ func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
 		}
 		vh.queues[name] = qs
 		vh.mu.Unlock()
+		ch.lastQueue = name
 		ch.replyDeclareOk(m.Nowait, name, qs.q)
 		return nil
 	}
@@ -83,6 +93,7 @@ func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
 	if e := ch.queueEquivalent(m, name, qs.q.Options()); e != nil {
 		return e
 	}
+	ch.lastQueue = name
 	ch.replyDeclareOk(m.Nowait, name, qs.q)
 	return nil
 }
@@ -118,10 +129,13 @@ func (ch *channel) replyDeclareOk(nowait bool, name string, q *queue.Queue) {
 	ch.replyUnlessNowait(nowait, &wire.QueueDeclareOk{Queue: name, MessageCount: uint32(ready), ConsumerCount: uint32(consumers)})
 }
 
-func (ch *channel) bindTargets(m wire.Method, queueName, exchange string) *amqpError {
-	if _, e := ch.lookupQueue(m, queueName); e != nil {
+// bindTargets checks both ends of a queue binding and resolves "" to the last declared queue.
+func (ch *channel) bindTargets(m wire.Method, queueName *string, exchange string) *amqpError {
+	qs, e := ch.lookupQueue(m, *queueName)
+	if e != nil {
 		return e
 	}
+	*queueName = qs.q.Name()
 	if exchange == "" {
 		return channelErr(wire.AccessRefused, m, "operation not permitted on the default exchange")
 	}
@@ -132,7 +146,7 @@ func (ch *channel) bindTargets(m wire.Method, queueName, exchange string) *amqpE
 }
 
 func (ch *channel) queueBind(m *wire.QueueBind) error {
-	if e := ch.bindTargets(m, m.Queue, m.Exchange); e != nil {
+	if e := ch.bindTargets(m, &m.Queue, m.Exchange); e != nil {
 		return e
 	}
 	b := route.Binding{Source: m.Exchange, Dest: route.Dest{Name: m.Queue}, Key: m.RoutingKey, Args: m.Arguments}
@@ -144,7 +158,7 @@ func (ch *channel) queueBind(m *wire.QueueBind) error {
 }
 
 func (ch *channel) queueUnbind(m *wire.QueueUnbind) error {
-	if e := ch.bindTargets(m, m.Queue, m.Exchange); e != nil {
+	if e := ch.bindTargets(m, &m.Queue, m.Exchange); e != nil {
 		return e
 	}
 	b := route.Binding{Source: m.Exchange, Dest: route.Dest{Name: m.Queue}, Key: m.RoutingKey, Args: m.Arguments}
@@ -166,6 +180,9 @@ func (ch *channel) queuePurge(m *wire.QueuePurge) error {
 }
 
 func (ch *channel) queueDelete(m *wire.QueueDelete) error {
+	if m.Queue == "" {
+		m.Queue = ch.lastQueue
+	}
 	if ch.c.vh.queue(m.Queue) == nil { // deleting a missing queue is a no-op, as in RabbitMQ
 		ch.replyUnlessNowait(m.Nowait, &wire.QueueDeleteOk{})
 		return nil

@@ -63,7 +63,7 @@ func TestValidateProducedBatch(t *testing.T) {
 		"two batches": {append(append([]byte(nil), good...), good...), 1 << 20, ErrInvalidRecord},
 		"too large":   {good, 50, ErrMessageTooLarge},
 		"bad crc":     {func() []byte { b := append([]byte(nil), good...); b[len(b)-1]++; return b }(), 1 << 20, ErrCorruptBatch},
-		"magic 1":     {func() []byte { b := append([]byte(nil), good...); b[offMagic] = 1; return b }(), 1 << 20, ErrCorruptBatch},
+		"magic 1":     {func() []byte { b := append([]byte(nil), good...); b[offMagic] = 1; return b }(), 1 << 20, ErrInvalidRecord},
 		"count 0":     {batch(-1, -1, -1, 0, 10), 1 << 20, ErrCorruptBatch},
 		"transactional": {func() []byte {
 			b := batch(5, 0, 0, 1, 10)

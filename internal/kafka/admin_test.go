@@ -221,3 +221,41 @@ func TestListOffsetsAndDeleteRecords(t *testing.T) {
 		t.Fatalf("first record after delete: offset %d", first.Offset)
 	}
 }
+
+// TestAutoCreateTopics: Metadata creates an unknown topic when the server and the request
+// allow it, with the default partition count; a bad name is refused; switched off, the
+// topic stays unknown.
+func TestAutoCreateTopics(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	on := startServer(t, func(c *Config) { c.DefaultPartitions = 3 })
+	p := on.client(t, kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("auto"))
+	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if tp, ok := on.st.Topic("auto"); !ok || tp.NumPartitions() != 3 {
+		t.Fatalf("auto-created topic: %v", ok)
+	}
+	meta := kmsg.NewPtrMetadataRequest()
+	meta.Version = 12
+	meta.AllowAutoTopicCreation = true
+	meta.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("no such/topic")}}
+	if r := on.raw(t).roundTrip(meta).(*kmsg.MetadataResponse); r.Topics[0].ErrorCode != kerr.InvalidTopicException.Code {
+		t.Fatalf("bad name auto-create: %+v", r.Topics[0])
+	}
+	meta.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("not-allowed")}}
+	meta.AllowAutoTopicCreation = false
+	if r := on.raw(t).roundTrip(meta).(*kmsg.MetadataResponse); r.Topics[0].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("request without auto-create: %+v", r.Topics[0])
+	}
+
+	off := startServer(t, func(c *Config) { c.AutoCreateTopics = false })
+	meta.Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("auto")}}
+	meta.AllowAutoTopicCreation = true
+	if r := off.raw(t).roundTrip(meta).(*kmsg.MetadataResponse); r.Topics[0].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("auto-create switched off: %+v", r.Topics[0])
+	}
+	if _, ok := off.st.Topic("auto"); ok {
+		t.Fatal("topic created with auto-creation off")
+	}
+}

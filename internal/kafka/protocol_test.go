@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -354,5 +355,89 @@ func TestLogAppendTime(t *testing.T) {
 	r := fs.Records()[0]
 	if r.Timestamp.Before(before) || r.Attrs.TimestampType() != 1 {
 		t.Fatalf("timestamp %v (type %d), want the append time", r.Timestamp, r.Attrs.TimestampType())
+	}
+}
+
+// TestOffsetForLeaderEpoch: epoch 0 ends at the high watermark; a newer epoch is undefined.
+func TestOffsetForLeaderEpoch(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, nil)
+	ctx := testCtx(t)
+	ts.admin(t).CreateTopic(ctx, 1, 1, nil, "ofle")
+	p := ts.client(t, kgo.DefaultProduceTopic("ofle"))
+	for i := 0; i < 3; i++ {
+		if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	req.Version = 4
+	req.ReplicaID = -1
+	req.Topics = []kmsg.OffsetForLeaderEpochRequestTopic{{Topic: "ofle", Partitions: []kmsg.OffsetForLeaderEpochRequestTopicPartition{
+		{Partition: 0, CurrentLeaderEpoch: 0, LeaderEpoch: 0},
+		{Partition: 0, CurrentLeaderEpoch: -1, LeaderEpoch: 5},
+		{Partition: 9, CurrentLeaderEpoch: -1, LeaderEpoch: 0},
+	}}}
+	ps := ts.raw(t).roundTrip(req).(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions
+	if ps[0].ErrorCode != 0 || ps[0].LeaderEpoch != 0 || ps[0].EndOffset != 3 {
+		t.Fatalf("epoch 0: %+v", ps[0])
+	}
+	if ps[1].ErrorCode != 0 || ps[1].EndOffset != -1 || ps[1].LeaderEpoch != -1 {
+		t.Fatalf("epoch 5: %+v", ps[1])
+	}
+	if ps[2].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("unknown partition: %+v", ps[2])
+	}
+}
+
+// TestDescribeTopicPartitionsPaging: the partition limit pages with a cursor.
+func TestDescribeTopicPartitionsPaging(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, nil)
+	ctx := testCtx(t)
+	ts.admin(t).CreateTopic(ctx, 3, 1, nil, "dtp-a")
+	ts.admin(t).CreateTopic(ctx, 2, 1, nil, "dtp-b")
+	rc := ts.raw(t)
+	var seen []string
+	var cursor *kmsg.DescribeTopicPartitionsRequestCursor
+	for page := 0; page < 10; page++ {
+		req := kmsg.NewPtrDescribeTopicPartitionsRequest()
+		req.Topics = []kmsg.DescribeTopicPartitionsRequestTopic{{Topic: "dtp-b"}, {Topic: "dtp-a"}}
+		req.ResponsePartitionLimit = 2
+		req.Cursor = cursor
+		resp := rc.roundTrip(req).(*kmsg.DescribeTopicPartitionsResponse)
+		for _, tp := range resp.Topics {
+			if tp.ErrorCode != 0 || tp.TopicID == [16]byte{} {
+				t.Fatalf("topic %+v", tp)
+			}
+			for _, p := range tp.Partitions {
+				seen = append(seen, fmt.Sprintf("%s/%d", *tp.Topic, p.Partition))
+			}
+		}
+		if resp.NextCursor == nil {
+			break
+		}
+		cursor = &kmsg.DescribeTopicPartitionsRequestCursor{Topic: resp.NextCursor.Topic, Partition: resp.NextCursor.Partition}
+	}
+	if got := strings.Join(seen, " "); got != "dtp-a/0 dtp-a/1 dtp-a/2 dtp-b/0 dtp-b/1" {
+		t.Fatalf("paged partitions: %s", got)
+	}
+}
+
+// TestTransactionalProducerGetsClearError: a franz-go transactional producer fails at once
+// instead of hanging: its FindCoordinator for the transaction is refused (INVALID_REQUEST with
+// a message), and InitProducerId with a transactional ID would be too.
+func TestTransactionalProducerGetsClearError(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, nil)
+	ctx := testCtx(t)
+	ts.admin(t).CreateTopic(ctx, 1, 1, nil, "txn")
+	cl := ts.client(t, kgo.TransactionalID("tx-1"), kgo.DefaultProduceTopic("txn"))
+	err := cl.BeginTransaction()
+	if err == nil {
+		err = cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr()
+	}
+	if !errors.Is(err, kerr.InvalidRequest) && !errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
+		t.Fatalf("transactional produce: %v", err)
 	}
 }

@@ -52,6 +52,17 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	l.segs = l.segs[:i+1]
 	l.pendingIdx = slices.DeleteFunc(l.pendingIdx, func(p *segment) bool { return p.base >= s.base })
+	// Everything up to the new end is about to be declared durable: rolled
+	// segments still waiting for the syncer are fsynced here (s itself below).
+	for _, r := range l.unsynced {
+		if r.base < s.base {
+			if err := l.syncSegment(r); err != nil {
+				l.failed = err
+				return err
+			}
+		}
+	}
+	l.unsynced = nil
 	if err := l.cutSegment(s, pos, newEnd); err != nil {
 		l.failed = err
 		return err
@@ -86,7 +97,7 @@ func batchStartFor(s *segment, offset int64) (int64, int64, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	w := headerWalker{f: f, buf: make([]byte, 16<<10), limit: s.size}
+	w := headerWalker{f: f, buf: make([]byte, readAheadBytes), limit: s.size}
 	pos := int64(floorByRel(s.idx, uint32(offset-s.base)).pos)
 	for pos < s.size {
 		b, err := w.at(pos)

@@ -89,6 +89,7 @@ type Log struct {
 	changed  chan struct{} // closed when hw advances (or moves back on truncation)
 	syncDone chan struct{} // closed after each sync round
 	kick     chan struct{} // wakes the syncer; buffered 1
+	bufPool  sync.Pool     // *[]byte read-ahead buffers for Read
 	stop     chan struct{}
 	wg       sync.WaitGroup
 }

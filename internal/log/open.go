@@ -19,6 +19,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		changed: make(chan struct{}), syncDone: make(chan struct{}),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
+	l.bufPool.New = func() any { b := make([]byte, readAheadBytes); return &b }
 	if err := l.fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create log directory %s: %w", dir, err)
 	}

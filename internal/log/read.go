@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"sync"
 	"sync/atomic"
 )
 
@@ -46,8 +45,8 @@ func (r *ReadResult) AppendTo(dst []byte) ([]byte, error) {
 	return dst, nil
 }
 
-// headerBufPool holds read-ahead buffers for header walks on the read path.
-var headerBufPool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+// readAheadBytes is the buffer size for walking batch headers on the read path.
+const readAheadBytes = 16 << 10
 
 // Read returns whole batches starting with the batch that contains offset, up to
 // maxBytes but at least one whole batch if one is available, never at or beyond
@@ -85,7 +84,7 @@ func (l *Log) Read(offset int64, maxBytes int) (*ReadResult, error) {
 		}
 		idx = v.idx
 	}
-	r, err := readSegment(s, idx, offset, limit, int64(maxBytes))
+	r, err := l.readSegment(s, idx, offset, limit, int64(maxBytes))
 	if err != nil {
 		s.decRef()
 		return nil, err
@@ -111,13 +110,13 @@ func (l *Log) segmentForLocked(offset int64) int {
 	return lo
 }
 
-func readSegment(s *segment, idx []offsetEntry, offset, limit, maxBytes int64) (*ReadResult, error) {
+func (l *Log) readSegment(s *segment, idx []offsetEntry, offset, limit, maxBytes int64) (*ReadResult, error) {
 	f, err := s.openFile()
 	if err != nil {
 		return nil, err
 	}
-	bp := headerBufPool.Get().(*[]byte)
-	defer headerBufPool.Put(bp)
+	bp := l.bufPool.Get().(*[]byte)
+	defer l.bufPool.Put(bp)
 	w := headerWalker{f: f, buf: *bp, limit: limit}
 	pos := int64(floorByRel(idx, uint32(offset-s.base)).pos)
 	var first batchInfo

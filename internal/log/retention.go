@@ -229,7 +229,7 @@ func findTimestamp(s *segment, idx []offsetEntry, tidx []timeEntry, ts, start, l
 	if start > s.base && uint32(start-s.base) > rel {
 		rel = uint32(start - s.base)
 	}
-	w := headerWalker{f: f, buf: make([]byte, 16<<10), limit: limit}
+	w := headerWalker{f: f, buf: make([]byte, readAheadBytes), limit: limit}
 	for pos := int64(floorByRel(idx, rel).pos); pos < limit; {
 		b, err := w.at(pos)
 		if err != nil {

@@ -63,6 +63,9 @@ func (g *group) join(req JoinRequest, ch chan JoinResult) {
 		reply(ErrInconsistentProtocol)
 		return
 	}
+	if g.cg != nil { // an emptied KIP-848 group becomes a classic one
+		g.cg, g.typ = nil, TypeClassic
+	}
 	if !g.supportsProtocols(req) {
 		reply(ErrInconsistentProtocol)
 		return

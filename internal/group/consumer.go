@@ -1,27 +1,571 @@
 package group
 
-import "time"
+// KIP-848 consumer groups (ConsumerGroupHeartbeat), run on the group's goroutine.
+//
+// The coordinator computes every member's target assignment itself with a server-side
+// assignor ("uniform", the default, or "range") whenever the group epoch moves (a member joins
+// or leaves, a subscription or a subscribed topic's partition count changes). Each member then
+// converges to its target by heartbeats: partitions it must give up are revoked first (its
+// assignment shrinks, its epoch stays) and it acknowledges by heartbeating without them; only
+// then does its epoch move to the target epoch, and it receives the new partitions that no
+// other member still holds. So a partition is never owned by two members at once.
 
-// consumerGroup is the KIP-848 state of a group (ConsumerGroupHeartbeat members).
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Assignor names (group.consumer.assignors).
+const (
+	AssignorUniform = "uniform"
+	AssignorRange   = "range"
+)
+
+// ConsumerHeartbeatRequest is a ConsumerGroupHeartbeat, with topics by name (the front end
+// translates topic ids).
+type ConsumerHeartbeatRequest struct {
+	Group            string
+	MemberID         string
+	MemberEpoch      int32 // 0 = join, -1 = leave, -2 = static member leaving temporarily
+	InstanceID       string
+	RackID           string
+	ClientID         string
+	ClientHost       string
+	RebalanceTimeout time.Duration // 0 = unchanged
+	// Nil fields are unchanged since the last heartbeat.
+	SubscribedTopics []string
+	ServerAssignor   *string
+	Owned            []TopicPartition
+	OwnedSet         bool // Owned was sent (it may be empty)
+}
+
+// ConsumerHeartbeatResult answers it. Assignment is nil when unchanged.
+type ConsumerHeartbeatResult struct {
+	Err               error
+	MemberID          string
+	MemberEpoch       int32
+	HeartbeatInterval time.Duration
+	Assignment        []TopicPartition
+	AssignmentSet     bool
+}
+
+// ConsumerMemberDescription is one member in ConsumerGroupDescribe.
+type ConsumerMemberDescription struct {
+	MemberID, InstanceID, RackID, ClientID, ClientHost string
+	MemberEpoch                                        int32
+	Subscribed                                         []string
+	Assigned, Target                                   []TopicPartition
+}
+
+// ConsumerGroupDescription answers ConsumerGroupDescribe.
+type ConsumerGroupDescription struct {
+	Group           string
+	State           State
+	Epoch           int32
+	AssignmentEpoch int32
+	Assignor        string
+	Members         []ConsumerMemberDescription
+}
+
+// consumerGroup is the KIP-848 state of a group.
 type consumerGroup struct {
-	members map[string]*consumerMember
+	members     map[string]*consumerMember
+	epoch       int32 // group epoch
+	targetEpoch int32
+	target      map[string]map[TopicPartition]bool
+	assignor    string
+	topicsSig   string // subscribed topics and their partition counts, to notice changes
 }
 
 // consumerMember is a KIP-848 member.
 type consumerMember struct {
-	id         string
-	instanceID string
-	clientID   string
-	clientHost string
-	subscribed []string
-	assigned   map[TopicPartition]bool
-	deadline   time.Time
+	id, instanceID, rackID, clientID, clientHost string
+	epoch, prevEpoch                             int32
+	subscribed                                   []string
+	assignor                                     string
+	rebalanceTimeout                             time.Duration
+	assigned                                     map[TopicPartition]bool
+	revoking                                     map[TopicPartition]bool
+	revokeDeadline                               time.Time
+	lastSent                                     string // the assignment last sent, canonical
+	deadline                                     time.Time
 }
 
-func (cg *consumerGroup) expire(g *group, now time.Time) {}
+// ConsumerHeartbeat is a KIP-848 ConsumerGroupHeartbeat.
+func (c *Coordinator) ConsumerHeartbeat(ctx context.Context, req ConsumerHeartbeatRequest) ConsumerHeartbeatResult {
+	fail := func(err error) ConsumerHeartbeatResult {
+		return ConsumerHeartbeatResult{Err: err, MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
+	}
+	if req.Group == "" {
+		return fail(ErrInvalidGroupID)
+	}
+	if req.ServerAssignor != nil && *req.ServerAssignor != AssignorUniform && *req.ServerAssignor != AssignorRange {
+		return fail(fmt.Errorf("%w: %q; the server assignors are %q and %q", ErrUnsupportedAssignor, *req.ServerAssignor, AssignorUniform, AssignorRange))
+	}
+	if req.MemberEpoch == 0 && req.SubscribedTopics == nil {
+		return fail(fmt.Errorf("%w: SubscribedTopicNames must be set when joining", ErrInvalidRequest))
+	}
+	g, err := c.lookup(req.Group, req.MemberEpoch == 0)
+	if err != nil {
+		return fail(err)
+	}
+	if g == nil {
+		return fail(ErrUnknownMemberID)
+	}
+	res, err := call(ctx, g, func() ConsumerHeartbeatResult { return g.consumerHeartbeat(req) })
+	if err != nil {
+		return fail(err)
+	}
+	return res
+}
 
-func (cg *consumerGroup) validateCommit(req CommitRequest) error { return ErrUnknownMemberID }
+func (g *group) consumerHeartbeat(req ConsumerHeartbeatRequest) ConsumerHeartbeatResult {
+	fail := func(err error) ConsumerHeartbeatResult {
+		return ConsumerHeartbeatResult{Err: err, MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
+	}
+	if g.dead {
+		return fail(ErrCoordinatorNotAvailable)
+	}
+	if len(g.members) > 0 || len(g.pending) > 0 {
+		return fail(fmt.Errorf("%w: group %s has classic-protocol members", ErrGroupTypeMismatch, g.id))
+	}
+	if g.cg == nil {
+		g.cg = &consumerGroup{members: map[string]*consumerMember{}, target: map[string]map[TopicPartition]bool{}, assignor: AssignorUniform}
+	}
+	g.typ, g.protocolType = TypeConsumer, ConsumerProtocolType
+	cg := g.cg
+	now := g.c.now()
+	m := cg.members[req.MemberID]
+	switch {
+	case req.MemberEpoch < 0:
+		if m != nil {
+			cg.remove(g, m)
+		}
+		return ConsumerHeartbeatResult{MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
+	case m == nil && req.MemberEpoch != 0:
+		return fail(ErrUnknownMemberID)
+	case m == nil:
+		if req.MemberID == "" {
+			req.MemberID = newMemberID("")[1:]
+		}
+		if req.InstanceID != "" {
+			for _, o := range cg.members {
+				if o.instanceID == req.InstanceID {
+					// A static member restarting takes over its predecessor's place.
+					cg.remove(g, o)
+				}
+			}
+		}
+		m = &consumerMember{id: req.MemberID, instanceID: req.InstanceID, assigned: map[TopicPartition]bool{}, revoking: map[TopicPartition]bool{}}
+		cg.members[m.id] = m
+		cg.epoch++
+	case req.MemberEpoch == 0:
+		// A known member rejoining (it was fenced, or restarted): it owns nothing any more.
+		m.assigned, m.revoking, m.lastSent = map[TopicPartition]bool{}, map[TopicPartition]bool{}, ""
+		m.epoch = 0
+	case req.MemberEpoch != m.epoch && !(req.MemberEpoch == m.prevEpoch && req.OwnedSet && subset(req.Owned, m.assigned)):
+		return fail(ErrFencedMemberEpoch)
+	}
+	m.clientID, m.clientHost = req.ClientID, req.ClientHost
+	if req.RackID != "" {
+		m.rackID = req.RackID
+	}
+	if req.RebalanceTimeout > 0 {
+		m.rebalanceTimeout = req.RebalanceTimeout
+	}
+	if req.SubscribedTopics != nil && !sameStrings(req.SubscribedTopics, m.subscribed) {
+		m.subscribed = sortedCopy(req.SubscribedTopics)
+		cg.epoch++
+	}
+	if req.ServerAssignor != nil && *req.ServerAssignor != m.assignor {
+		m.assignor = *req.ServerAssignor
+		cg.epoch++
+	}
+	m.deadline = now.Add(g.c.cfg.ConsumerSessionTimeout)
+	cg.refreshTarget(g)
+	cg.reconcile(g, m, req, now)
+	g.state = cg.state()
+	res := ConsumerHeartbeatResult{MemberID: m.id, MemberEpoch: m.epoch, HeartbeatInterval: g.c.cfg.ConsumerHeartbeatInterval}
+	if sig := tpSig(m.assigned); sig != m.lastSent || req.MemberEpoch == 0 || (req.OwnedSet && tpSig(toSet(req.Owned)) != sig) {
+		m.lastSent = sig
+		res.Assignment, res.AssignmentSet = sortedTPs(m.assigned), true
+	}
+	return res
+}
 
+// remove drops a member; its partitions become free for the others.
+func (cg *consumerGroup) remove(g *group, m *consumerMember) {
+	delete(cg.members, m.id)
+	delete(cg.target, m.id)
+	cg.epoch++
+	cg.refreshTarget(g)
+	g.state = cg.state()
+	if len(cg.members) == 0 {
+		g.setEmpty()
+	}
+}
+
+// refreshTarget recomputes the target assignment when the group epoch moved or a subscribed
+// topic's partition count changed.
+func (cg *consumerGroup) refreshTarget(g *group) {
+	counts := map[string]int32{}
+	var sig strings.Builder
+	for _, t := range cg.subscribedTopics() {
+		n, _ := g.c.cfg.Topics.Partitions(t)
+		counts[t] = n
+		fmt.Fprintf(&sig, "%s:%d,", t, n)
+	}
+	if sig.String() != cg.topicsSig {
+		cg.topicsSig = sig.String()
+		cg.epoch++
+	}
+	if cg.targetEpoch == cg.epoch {
+		return
+	}
+	cg.assignor = cg.chooseAssignor()
+	if cg.assignor == AssignorRange {
+		cg.target = assignRange(cg.members, counts)
+	} else {
+		cg.target = assignUniform(cg.members, counts, cg.target)
+	}
+	cg.targetEpoch = cg.epoch
+}
+
+func (cg *consumerGroup) subscribedTopics() []string {
+	set := map[string]bool{}
+	for _, m := range cg.members {
+		for _, t := range m.subscribed {
+			set[t] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for t := range set {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// chooseAssignor: the one most members ask for, "uniform" by default (as Kafka).
+func (cg *consumerGroup) chooseAssignor() string {
+	votes := map[string]int{}
+	for _, m := range cg.members {
+		if m.assignor != "" {
+			votes[m.assignor]++
+		}
+	}
+	if votes[AssignorRange] > votes[AssignorUniform] {
+		return AssignorRange
+	}
+	return AssignorUniform
+}
+
+// reconcile moves m toward its target: first revoke, then (once the member acknowledged the
+// revocation) take the new epoch and the partitions no one else still holds.
+func (cg *consumerGroup) reconcile(g *group, m *consumerMember, req ConsumerHeartbeatRequest, now time.Time) {
+	if len(m.revoking) > 0 {
+		if !req.OwnedSet || intersects(req.Owned, m.revoking) {
+			return // still waiting for the member to let go
+		}
+		m.revoking = map[TopicPartition]bool{}
+	}
+	target := cg.target[m.id]
+	for tp := range m.assigned {
+		if !target[tp] {
+			m.revoking[tp] = true
+		}
+	}
+	if len(m.revoking) > 0 {
+		for tp := range m.revoking {
+			delete(m.assigned, tp)
+		}
+		m.revokeDeadline = now.Add(max(m.rebalanceTimeout, time.Second))
+		return
+	}
+	held := map[TopicPartition]bool{}
+	for _, o := range cg.members {
+		if o == m {
+			continue
+		}
+		for tp := range o.assigned {
+			held[tp] = true
+		}
+		for tp := range o.revoking {
+			held[tp] = true
+		}
+	}
+	for tp := range target {
+		if !held[tp] {
+			m.assigned[tp] = true
+		}
+	}
+	if m.epoch != cg.targetEpoch {
+		m.prevEpoch, m.epoch = m.epoch, cg.targetEpoch
+	}
+}
+
+func (cg *consumerGroup) state() State {
+	if len(cg.members) == 0 {
+		return StateEmpty
+	}
+	for _, m := range cg.members {
+		if m.epoch != cg.targetEpoch || len(m.revoking) > 0 || len(m.assigned) != len(cg.target[m.id]) {
+			return StateReconciling
+		}
+	}
+	return StateStable
+}
+
+// expire removes members whose session ended or that did not revoke in time.
+func (cg *consumerGroup) expire(g *group, now time.Time) {
+	for _, m := range cg.members {
+		late := len(m.revoking) > 0 && !m.revokeDeadline.IsZero() && !now.Before(m.revokeDeadline)
+		if !now.Before(m.deadline) || late {
+			g.c.log.Info("consumer group member removed", "group", g.id, "member", m.id, "revocation_timeout", late)
+			cg.remove(g, m)
+		}
+	}
+}
+
+func (cg *consumerGroup) validateCommit(req CommitRequest) error {
+	if req.Generation < 0 && req.MemberID == "" {
+		return ErrUnknownMemberID // admin commits need an empty group
+	}
+	m := cg.members[req.MemberID]
+	if m == nil {
+		return ErrUnknownMemberID
+	}
+	if req.Generation != m.epoch {
+		return ErrStaleMemberEpoch
+	}
+	return nil
+}
+
+// describeClassic presents a consumer group to DescribeGroups as Kafka does: protocol type
+// "consumer", each member's assignment in ConsumerProtocol bytes.
 func (cg *consumerGroup) describeClassic(g *group) GroupDescription {
-	return GroupDescription{Group: g.id, State: g.state, Type: TypeConsumer, ProtocolType: ConsumerProtocolType}
+	d := GroupDescription{Group: g.id, State: g.state, Type: TypeConsumer, ProtocolType: ConsumerProtocolType, Protocol: cg.assignor}
+	for _, m := range cg.sortedMembers() {
+		meta := kmsg.NewConsumerMemberMetadata()
+		meta.Version, meta.Topics = 3, m.subscribed
+		d.Members = append(d.Members, MemberDescription{
+			MemberID: m.id, InstanceID: m.instanceID, ClientID: m.clientID, ClientHost: m.clientHost,
+			Metadata: meta.AppendTo(nil), Assignment: encodeConsumerAssignment(m.assigned),
+		})
+	}
+	return d
+}
+
+func encodeConsumerAssignment(set map[TopicPartition]bool) []byte {
+	a := kmsg.NewConsumerMemberAssignment()
+	a.Version = 3
+	for _, tp := range sortedTPs(set) {
+		if n := len(a.Topics); n == 0 || a.Topics[n-1].Topic != tp.Topic {
+			a.Topics = append(a.Topics, kmsg.ConsumerMemberAssignmentTopic{Topic: tp.Topic})
+		}
+		t := &a.Topics[len(a.Topics)-1]
+		t.Partitions = append(t.Partitions, tp.Partition)
+	}
+	return a.AppendTo(nil)
+}
+
+func (cg *consumerGroup) sortedMembers() []*consumerMember {
+	out := make([]*consumerMember, 0, len(cg.members))
+	for _, m := range cg.members {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+// DescribeConsumerGroup answers ConsumerGroupDescribe: ErrGroupIDNotFound for unknown and
+// classic groups (the Java admin client then falls back to DescribeGroups).
+func (c *Coordinator) DescribeConsumerGroup(ctx context.Context, id string) (ConsumerGroupDescription, error) {
+	g, err := c.lookup(id, false)
+	if err != nil {
+		return ConsumerGroupDescription{}, err
+	}
+	if g == nil {
+		return ConsumerGroupDescription{}, fmt.Errorf("%w: group %s not found", ErrGroupIDNotFound, id)
+	}
+	type res struct {
+		d  ConsumerGroupDescription
+		ok bool
+	}
+	r, err := call(ctx, g, func() res {
+		if g.dead || g.cg == nil || g.typ != TypeConsumer {
+			return res{}
+		}
+		cg := g.cg
+		d := ConsumerGroupDescription{Group: g.id, State: g.state, Epoch: cg.epoch, AssignmentEpoch: cg.targetEpoch, Assignor: cg.assignor}
+		for _, m := range cg.sortedMembers() {
+			d.Members = append(d.Members, ConsumerMemberDescription{
+				MemberID: m.id, InstanceID: m.instanceID, RackID: m.rackID, ClientID: m.clientID, ClientHost: m.clientHost,
+				MemberEpoch: m.epoch, Subscribed: m.subscribed, Assigned: sortedTPs(m.assigned), Target: sortedTPs(cg.target[m.id]),
+			})
+		}
+		return res{d, true}
+	})
+	if err != nil {
+		return ConsumerGroupDescription{}, err
+	}
+	if !r.ok {
+		return ConsumerGroupDescription{}, fmt.Errorf("%w: group %s is not a consumer group", ErrGroupIDNotFound, id)
+	}
+	return r.d, nil
+}
+
+// assignRange gives each member, per topic, a contiguous range of the partitions, members of
+// the topic ordered by id, the first ones one partition more when it does not divide.
+func assignRange(members map[string]*consumerMember, counts map[string]int32) map[string]map[TopicPartition]bool {
+	out := map[string]map[TopicPartition]bool{}
+	for id := range members {
+		out[id] = map[TopicPartition]bool{}
+	}
+	for topic, n := range counts {
+		var subs []string
+		for id, m := range members {
+			if contains(m.subscribed, topic) {
+				subs = append(subs, id)
+			}
+		}
+		if len(subs) == 0 {
+			continue
+		}
+		sort.Strings(subs)
+		per, extra := int(n)/len(subs), int(n)%len(subs)
+		p := 0
+		for i, id := range subs {
+			k := per
+			if i < extra {
+				k++
+			}
+			for j := 0; j < k; j++ {
+				out[id][TopicPartition{topic, int32(p)}] = true
+				p++
+			}
+		}
+	}
+	return out
+}
+
+// assignUniform spreads all subscribed partitions evenly over the members, keeping each
+// partition where it was in the previous target while that stays balanced (sticky).
+func assignUniform(members map[string]*consumerMember, counts map[string]int32, prev map[string]map[TopicPartition]bool) map[string]map[TopicPartition]bool {
+	out := map[string]map[TopicPartition]bool{}
+	ids := make([]string, 0, len(members))
+	for id := range members {
+		out[id] = map[TopicPartition]bool{}
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var all []TopicPartition
+	for topic, n := range counts {
+		for p := int32(0); p < n; p++ {
+			all = append(all, TopicPartition{topic, p})
+		}
+	}
+	sortTPs(all)
+	if len(ids) == 0 {
+		return out
+	}
+	quota := (len(all) + len(ids) - 1) / len(ids)
+	owner := map[TopicPartition]string{}
+	for id, set := range prev {
+		if members[id] == nil {
+			continue
+		}
+		for tp := range set {
+			if contains(members[id].subscribed, tp.Topic) && len(out[id]) < quota && tp.Partition < counts[tp.Topic] {
+				out[id][tp] = true
+				owner[tp] = id
+			}
+		}
+	}
+	for _, tp := range all {
+		if _, ok := owner[tp]; ok {
+			continue
+		}
+		best := ""
+		for _, id := range ids {
+			if !contains(members[id].subscribed, tp.Topic) {
+				continue
+			}
+			if best == "" || len(out[id]) < len(out[best]) {
+				best = id
+			}
+		}
+		if best != "" {
+			out[best][tp] = true
+			owner[tp] = best
+		}
+	}
+	return out
+}
+
+func subset(tps []TopicPartition, set map[TopicPartition]bool) bool {
+	for _, tp := range tps {
+		if !set[tp] {
+			return false
+		}
+	}
+	return true
+}
+
+func intersects(tps []TopicPartition, set map[TopicPartition]bool) bool {
+	for _, tp := range tps {
+		if set[tp] {
+			return true
+		}
+	}
+	return false
+}
+
+func toSet(tps []TopicPartition) map[TopicPartition]bool {
+	m := make(map[TopicPartition]bool, len(tps))
+	for _, tp := range tps {
+		m[tp] = true
+	}
+	return m
+}
+
+func sortedTPs(set map[TopicPartition]bool) []TopicPartition {
+	out := make([]TopicPartition, 0, len(set))
+	for tp := range set {
+		out = append(out, tp)
+	}
+	sortTPs(out)
+	return out
+}
+
+func tpSig(set map[TopicPartition]bool) string {
+	var b strings.Builder
+	for _, tp := range sortedTPs(set) {
+		fmt.Fprintf(&b, "%s/%d,", tp.Topic, tp.Partition)
+	}
+	return b.String()
+}
+
+func sortedCopy(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
+}
+
+func sameStrings(a, b []string) bool {
+	a = sortedCopy(a)
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -129,6 +129,9 @@ func (g *group) nextDeadline() (time.Time, bool) {
 	if g.cg != nil {
 		for _, m := range g.cg.members {
 			consider(m.deadline)
+			if len(m.revoking) > 0 {
+				consider(m.revokeDeadline)
+			}
 		}
 	}
 	return next, !next.IsZero()

@@ -28,6 +28,9 @@ func startGroupServer(t *testing.T) (*testServer, *group.Coordinator) {
 			Topics:                group.StreamTopics(cfg.Streams),
 			MinSessionTimeout:     100 * time.Millisecond,
 			InitialRebalanceDelay: 200 * time.Millisecond,
+			// KIP-848 members: the broker sets these.
+			ConsumerSessionTimeout:    2 * time.Second,
+			ConsumerHeartbeatInterval: 200 * time.Millisecond,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -112,7 +115,16 @@ func (c *consumer) assigned() int { c.mu.Lock(); defer c.mu.Unlock(); return len
 // TestGroupsSeedScenario is the seed's story: 6 partitions shared by a group of 3, a second
 // group reading everything independently, a member killed without leaving whose partitions
 // move to the survivors, per-key order, lag, and a new group replaying from the start.
-func TestGroupsSeedScenario(t *testing.T) {
+func TestGroupsSeedScenario(t *testing.T) { seedScenario(t) }
+
+// TestGroupsSeedScenarioKIP848 is the same story with KIP-848 groups (ConsumerGroupHeartbeat,
+// the broker assigning partitions with its "range" and "uniform" assignors).
+func TestGroupsSeedScenarioKIP848(t *testing.T) {
+	t.Run("range", func(t *testing.T) { seedScenario(t, kgo.ServerSideBalancer(), kgo.Balancers(kgo.RangeBalancer())) })
+	t.Run("uniform", func(t *testing.T) { seedScenario(t, kgo.ServerSideBalancer(), kgo.Balancers(kgo.CooperativeStickyBalancer())) })
+}
+
+func seedScenario(t *testing.T, groupOpts ...kgo.Opt) {
 	ts, coord := startGroupServer(t)
 	ctx := context.Background()
 	adm := kadm.NewClient(ts.client(t))
@@ -134,11 +146,11 @@ func TestGroupsSeedScenario(t *testing.T) {
 
 	var a []*consumer
 	ks := &killSwitch{}
-	a = append(a, startConsumer(t, ts, "group-a", topic, kgo.Dialer(ks.dial)))
+	a = append(a, startConsumer(t, ts, "group-a", topic, append(groupOpts, kgo.Dialer(ks.dial))...))
 	for range 2 {
-		a = append(a, startConsumer(t, ts, "group-a", topic))
+		a = append(a, startConsumer(t, ts, "group-a", topic, groupOpts...))
 	}
-	b := startConsumer(t, ts, "group-b", topic)
+	b := startConsumer(t, ts, "group-b", topic, groupOpts...)
 	defer b.stop()
 	waitFor(t, "3 members holding 2 partitions each", func() bool {
 		for _, c := range a {
@@ -148,6 +160,13 @@ func TestGroupsSeedScenario(t *testing.T) {
 		}
 		return true
 	})
+	wantType := group.TypeClassic
+	if len(groupOpts) > 0 {
+		wantType = group.TypeConsumer
+	}
+	if d, err := coord.Describe(ctx, "group-a"); err != nil || d.Type != wantType || len(d.Members) != 3 {
+		t.Fatalf("group-a: type %q, %d members, want %q with 3 (%v)", d.Type, len(d.Members), wantType, err)
+	}
 	total := func(cs []*consumer) int {
 		n := 0
 		for _, c := range cs {
@@ -242,7 +261,7 @@ func TestGroupsSeedScenario(t *testing.T) {
 	}
 
 	// A brand-new group replays from the earliest offset.
-	fresh := startConsumer(t, ts, "group-new", topic)
+	fresh := startConsumer(t, ts, "group-new", topic, groupOpts...)
 	defer func() { fresh.stop(); <-fresh.done; fresh.cl.Close() }()
 	waitFor(t, "new group to replay all 600", func() bool { return fresh.count() >= 600 })
 }

@@ -45,7 +45,7 @@ func newAPITable() apiTable {
 		{key: 1, advertisedMin: 4, min: 4, max: 18, handle: typed(handleFetch)},
 		{key: 2, advertisedMin: 1, min: 1, max: 11, handle: typed(handleListOffsets)},
 		{key: 3, advertisedMin: 0, min: 0, max: 13, handle: typed(handleMetadata)},
-		// Consumer groups (internal/group): 8-16, 42, 47.
+		// Consumer groups (internal/group): 8-16, 42, 47, 68, 69.
 		{key: 8, advertisedMin: 0, min: 0, max: 9, handle: typed(handleOffsetCommit)},
 		{key: 9, advertisedMin: 0, min: 0, max: 9, handle: typed(handleOffsetFetch)},
 		{key: 10, advertisedMin: 0, min: 0, max: 6, handle: typed(handleFindCoordinator)},
@@ -72,6 +72,8 @@ func newAPITable() apiTable {
 		{key: 44, advertisedMin: 0, min: 0, max: 1, handle: typed(handleIncrementalAlterConfigs)},
 		{key: 47, advertisedMin: 0, min: 0, max: 0, handle: typed(handleOffsetDelete)},
 		{key: 60, advertisedMin: 0, min: 0, max: 2, handle: typed(handleDescribeCluster)},
+		{key: 68, advertisedMin: 0, min: 0, max: 1, handle: typed(handleConsumerGroupHeartbeat)},
+		{key: 69, advertisedMin: 0, min: 0, max: 1, handle: typed(handleConsumerGroupDescribe)},
 		{key: 75, advertisedMin: 0, min: 0, max: 0, handle: typed(handleDescribeTopicPartitions)},
 	}
 	m := make(apiTable, len(list))

@@ -121,7 +121,9 @@ func TestGroupsSeedScenario(t *testing.T) { seedScenario(t) }
 // the broker assigning partitions with its "range" and "uniform" assignors).
 func TestGroupsSeedScenarioKIP848(t *testing.T) {
 	t.Run("range", func(t *testing.T) { seedScenario(t, kgo.ServerSideBalancer(), kgo.Balancers(kgo.RangeBalancer())) })
-	t.Run("uniform", func(t *testing.T) { seedScenario(t, kgo.ServerSideBalancer(), kgo.Balancers(kgo.CooperativeStickyBalancer())) })
+	t.Run("uniform", func(t *testing.T) {
+		seedScenario(t, kgo.ServerSideBalancer(), kgo.Balancers(kgo.CooperativeStickyBalancer()))
+	})
 }
 
 func seedScenario(t *testing.T, groupOpts ...kgo.Opt) {

@@ -89,6 +89,7 @@ type Log struct {
 	changed  chan struct{} // closed when hw advances (or moves back on truncation)
 	syncDone chan struct{} // closed after each sync round
 	kick     chan struct{} // wakes the syncer; buffered 1
+	lazyKick chan struct{} // wakes the syncer after lazySyncDelay; buffered 1
 	bufPool  sync.Pool     // *[]byte read-ahead buffers for Read
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -162,9 +163,8 @@ func (l *Log) AppendNoWait(b []byte) (AppendResult, error) {
 	s.end = next
 	l.end = next
 	if l.opts.SyncPolicy == SyncAlways {
-		l.kickSyncer()
-	}
-	if l.opts.SyncPolicy != SyncAlways {
+		l.kickSyncerLazily()
+	} else {
 		s.hwSize = s.size
 		l.setHWLocked(l.end)
 	}

@@ -17,7 +17,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		dir: dir, fsys: opts.FS, logger: opts.Logger.With("log", dir), opts: opts,
 		maxTS: -1, maxTSOf: -1,
 		changed: make(chan struct{}), syncDone: make(chan struct{}),
-		kick: make(chan struct{}, 1), stop: make(chan struct{}),
+		kick: make(chan struct{}, 1), lazyKick: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
 	l.bufPool.New = func() any { b := make([]byte, readAheadBytes); return &b }
 	if err := l.fsys.MkdirAll(dir, 0o755); err != nil {

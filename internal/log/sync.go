@@ -13,8 +13,15 @@ const (
 	// newly durable bytes in the active segment (and after every roll), bounding how
 	// much an unclean open must scan without costing a checkpoint per fsync.
 	recoveryCheckpointBytes = 32 << 20
+	// lazySyncDelay: after an AppendNoWait under SyncAlways the syncer waits this
+	// long before syncing on its own, so that an appender about to call WaitDurable
+	// can lead the round itself (saving two goroutine hand-offs per fsync); the
+	// syncer only guarantees that the high watermark advances for appends nobody
+	// waits for.
+	lazySyncDelay = time.Millisecond
 )
 
+// kickSyncer asks the syncer for a round now.
 func (l *Log) kickSyncer() {
 	select {
 	case l.kick <- struct{}{}:
@@ -22,7 +29,17 @@ func (l *Log) kickSyncer() {
 	}
 }
 
-// syncLoop is the log's single syncer goroutine.
+// kickSyncerLazily asks the syncer for a round after lazySyncDelay unless a
+// waiter runs one first.
+func (l *Log) kickSyncerLazily() {
+	select {
+	case l.lazyKick <- struct{}{}:
+	default:
+	}
+}
+
+// syncLoop is the log's syncer goroutine. Rounds also run in WaitDurable callers
+// (leader/follower group commit); syncMu makes them one at a time.
 func (l *Log) syncLoop() {
 	defer l.wg.Done()
 	l.mu.Lock()
@@ -30,12 +47,23 @@ func (l *Log) syncLoop() {
 	l.mu.Unlock()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	lazy := time.NewTimer(time.Hour)
+	lazy.Stop()
 	for {
 		force := false
 		select {
 		case <-l.stop:
 			return
 		case <-l.kick:
+		case <-l.lazyKick:
+			lazy.Reset(lazySyncDelay)
+			select {
+			case <-l.stop:
+				return
+			case <-l.kick:
+				lazy.Stop()
+			case <-lazy.C:
+			}
 		case <-tick.C:
 			force = true
 		}
@@ -64,6 +92,11 @@ func (l *Log) syncLoop() {
 func (l *Log) syncRound(data bool) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
+	return l.syncRoundLocked(data)
+}
+
+// syncRoundLocked is syncRound with syncMu held.
+func (l *Log) syncRoundLocked(data bool) error {
 	l.mu.Lock()
 	if l.failed != nil || l.closed {
 		err := l.writableLocked()
@@ -178,6 +211,14 @@ func (l *Log) WaitDurable(ctx context.Context, offset int64) error {
 		}
 		ch := l.syncDone
 		l.mu.Unlock()
+		// Lead a round if none is running; otherwise the running one may have
+		// started before our write, so wait for it and try again. The kick keeps
+		// this live if syncMu is held by something else (retention, truncation).
+		if l.syncMu.TryLock() {
+			_ = l.syncRoundLocked(true)
+			l.syncMu.Unlock()
+			continue
+		}
 		l.kickSyncer()
 		select {
 		case <-ch:

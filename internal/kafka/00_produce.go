@@ -77,11 +77,22 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	if req.Acks == 0 {
-		return nil, nil // the client expects no response at all
-	}
 	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+	if req.Acks == 0 {
+		// The client expects no response at all, but the records must still become durable:
+		// under SyncAlways readers only see durable data, and nothing else may ask for the
+		// fsync. The wait runs in the writer's turn and writes nothing.
+		return silentReply(func() { rc.waitDurable(waits, timeout) }), nil
+	}
 	return &kmsgReply{resp: resp, before: func() { rc.waitDurable(waits, timeout) }}, nil
+}
+
+// silentReply completes work in request order without writing a response.
+type silentReply func()
+
+func (r silentReply) writeTo(*conn, *reqHeader) error {
+	r()
+	return nil
 }
 
 // produceTopic resolves a produce request's topic by name (v3-12) or ID (v13+).

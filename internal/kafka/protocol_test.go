@@ -441,3 +441,29 @@ func TestTransactionalProducerGetsClearError(t *testing.T) {
 		t.Fatalf("transactional produce: %v", err)
 	}
 }
+
+// TestProduceAcksZero: acks=0 appends but sends no response; the next request's response is
+// the next thing on the wire.
+func TestProduceAcksZero(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, nil)
+	ctx := testCtx(t)
+	ts.admin(t).CreateTopic(ctx, 1, 1, nil, "acks0")
+	rc := ts.raw(t)
+	req := produceReq(9, "acks0", 0, makeBatch(-1, -1, -1, "fire", "and", "forget"))
+	req.Acks = 0
+	rc.send(req)
+	meta := kmsg.NewPtrMetadataRequest()
+	meta.Version = 1
+	corr := rc.send(meta)
+	if _, err := rc.readFrame(corr, false); err != nil { // fails on any other correlation ID
+		t.Fatal(err)
+	}
+	lo, err := ts.admin(t).ListEndOffsets(ctx, "acks0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := lo.Lookup("acks0", 0); o.Offset != 3 {
+		t.Fatalf("end offset %d after an acks=0 produce of 3 records", o.Offset)
+	}
+}

@@ -87,106 +87,112 @@ func TestGroupCommitSharesFsync(t *testing.T) {
 // DeleteRecordsBefore together (meant for -race) and checks what readers see.
 func TestConcurrentAppendReadRetention(t *testing.T) {
 	for _, f := range fsFactories {
-		t.Run(f.name, func(t *testing.T) {
-			t.Parallel()
-			fsys, dir := f.make(t)
-			l := mustOpen(t, dir, Options{FS: fsys, SegmentBytesMax: 4000, RetentionBytes: 20000, RetentionMs: -1, IndexIntervalBytes: 300})
-			defer l.Close()
-			const appenders, perAppender = 4, 150
-			var wg sync.WaitGroup
-			stop := make(chan struct{})
-			for a := 0; a < appenders; a++ {
-				wg.Add(1)
-				go func(a int) {
-					defer wg.Done()
-					for i := 0; i < perAppender; i++ {
-						if _, err := l.Append(makeBatch(1+i%3, 100, int64(i), byte(a))); err != nil {
-							t.Error(err)
-							return
-						}
-					}
-				}(a)
+		for _, policy := range []SyncPolicy{SyncAlways, SyncNever} {
+			t.Run(f.name+"/"+policy.String(), func(t *testing.T) {
+				t.Parallel()
+				fsys, dir := f.make(t)
+				concurrentAppendReadRetention(t, fsys, dir, policy)
+			})
+		}
+	}
+}
+
+func concurrentAppendReadRetention(t *testing.T, fsys FS, dir string, policy SyncPolicy) {
+	l := mustOpen(t, dir, Options{FS: fsys, SyncPolicy: policy, SegmentBytesMax: 4000, RetentionBytes: 20000, RetentionMs: -1, IndexIntervalBytes: 300})
+	defer l.Close()
+	const appenders, perAppender = 4, 150
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for a := 0; a < appenders; a++ {
+		wg.Add(1)
+		go func(a int) {
+			defer wg.Done()
+			for i := 0; i < perAppender; i++ {
+				if _, err := l.Append(makeBatch(1+i%3, 100, int64(i), byte(a))); err != nil {
+					t.Error(err)
+					return
+				}
 			}
-			var bg sync.WaitGroup
-			bg.Add(2)
-			go func() { // reader: follows the log, tolerating retention
-				defer bg.Done()
-				off := int64(0)
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					ch := l.Changed()
-					r, err := l.Read(off, 2000)
-					if err != nil {
-						off = l.StartOffset()
-						continue
-					}
-					data, err := r.AppendTo(nil)
-					r.Release()
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					if len(data) == 0 {
-						select {
-						case <-ch:
-						case <-stop:
-							return
-						}
-						continue
-					}
-					n, err := validateBatches(data)
-					if err != nil || n == 0 {
-						t.Errorf("reader got invalid batches at %d: %v", off, err)
-						return
-					}
-					for len(data) > 0 {
-						info, _ := parseBatchPrefix(data)
-						if info.lastOffset() < off {
-							t.Errorf("read at %d returned batch %d..%d", off, info.baseOffset, info.lastOffset())
-						}
-						off = info.lastOffset() + 1
-						data = data[info.size:]
-					}
+		}(a)
+	}
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { // reader: follows the log, tolerating retention
+		defer bg.Done()
+		off := int64(0)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ch := l.Changed()
+			r, err := l.Read(off, 2000)
+			if err != nil {
+				off = l.StartOffset()
+				continue
+			}
+			data, err := r.AppendTo(nil)
+			r.Release()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if len(data) == 0 {
+				select {
+				case <-ch:
+				case <-stop:
+					return
 				}
-			}()
-			go func() { // retention
-				defer bg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					if err := l.EnforceRetention(); err != nil {
-						t.Error(err)
-						return
-					}
-					if hw := l.HighWatermark(); hw > 100 {
-						if err := l.DeleteRecordsBefore(hw - 100); err != nil {
-							t.Error(err)
-							return
-						}
-					}
-					_, _ = l.OffsetForTimestamp(50)
+				continue
+			}
+			n, err := validateBatches(data)
+			if err != nil || n == 0 {
+				t.Errorf("reader got invalid batches at %d: %v", off, err)
+				return
+			}
+			for len(data) > 0 {
+				info, _ := parseBatchPrefix(data)
+				if info.lastOffset() < off {
+					t.Errorf("read at %d returned batch %d..%d", off, info.baseOffset, info.lastOffset())
 				}
-			}()
-			wg.Wait()
-			close(stop)
-			bg.Wait()
+				off = info.lastOffset() + 1
+				data = data[info.size:]
+			}
+		}
+	}()
+	go func() { // retention
+		defer bg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
 			if err := l.EnforceRetention(); err != nil {
-				t.Fatal(err)
+				t.Error(err)
+				return
 			}
-			if l.Size() > 20000+4000 {
-				t.Fatalf("retention did not keep up: %d bytes", l.Size())
+			if hw := l.HighWatermark(); hw > 100 {
+				if err := l.DeleteRecordsBefore(hw - 100); err != nil {
+					t.Error(err)
+					return
+				}
 			}
-			got := readAll(t, l)
-			if len(got) == 0 {
-				t.Fatal("nothing left")
-			}
-		})
+			_, _ = l.OffsetForTimestamp(50)
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	bg.Wait()
+	if err := l.EnforceRetention(); err != nil {
+		t.Fatal(err)
+	}
+	if l.Size() > 20000+4000 {
+		t.Fatalf("retention did not keep up: %d bytes", l.Size())
+	}
+	got := readAll(t, l)
+	if len(got) == 0 {
+		t.Fatal("nothing left")
 	}
 }

@@ -41,6 +41,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	// a removed segment or a cut position.
 	for j := len(l.segs) - 1; j > i; j-- {
 		later := l.segs[j]
+		later.removed = true
 		if err := removeSegmentFiles(l.fsys, later); err != nil {
 			return err
 		}

@@ -75,6 +75,8 @@ func (l *Log) deleteOldest(s *segment) error {
 	}
 	l.segs = slices.Delete(l.segs, 0, 1)
 	l.pendingIdx = slices.DeleteFunc(l.pendingIdx, func(p *segment) bool { return p == s })
+	l.unsynced = slices.DeleteFunc(l.unsynced, func(p *segment) bool { return p == s })
+	s.removed = true
 	l.size -= s.size
 	if l.segs[0].base > l.start {
 		l.start = l.segs[0].base

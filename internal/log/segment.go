@@ -31,7 +31,8 @@ type segment struct {
 	created        time.Time // for roll by age
 	// hwSize is how many bytes readers may see (batches below the high watermark).
 	// Guarded by Log.mu.
-	hwSize int64
+	hwSize  int64
+	removed bool // no longer part of the log (retention, truncation); guarded by Log.mu
 	// The log's largest timestamp and its offset when this segment rolled.
 	rollMaxTS, rollMaxTSOf int64
 

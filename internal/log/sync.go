@@ -244,6 +244,11 @@ func (l *Log) Sync() error {
 func (l *Log) writeRecoveryPoint() error {
 	l.mu.Lock()
 	dp := l.dp
+	if dp.seg.removed {
+		// Retention removed the segment since: the next durable point will do.
+		l.mu.Unlock()
+		return nil
+	}
 	rolled := l.pendingIdx
 	l.pendingIdx = nil
 	idx, tidx := dp.seg.idx[:dp.nIdx], dp.seg.tidx[:dp.nTidx]

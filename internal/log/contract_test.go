@@ -331,6 +331,9 @@ func testTruncateTo(t *testing.T, fsys FS, dir string) {
 		t.Fatalf("end %d hw %d, want 33", l.EndOffset(), l.HighWatermark())
 	}
 	checkBatches(t, readAll(t, l), want[:11])
+	if ts, off := l.MaxTimestamp(); ts != 1010 || off != 32 {
+		t.Fatalf("max timestamp after truncation %d at %d, want 1010 at 32", ts, off)
+	}
 	// Truncating into an older segment drops the later segments.
 	if err := l.TruncateTo(9); err != nil {
 		t.Fatal(err)

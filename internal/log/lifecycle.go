@@ -71,25 +71,23 @@ func (l *Log) TruncateTo(offset int64) error {
 	l.end = newEnd
 	l.durable = newEnd
 	if l.start > newEnd {
+		// The start was inside the batch that went: the log is now empty at its end.
+		if err := writeFileAtomic(l.fsys, l.path(startOffsetFile), encodeStartOffset(newEnd)); err != nil {
+			l.failed = err
+			return err
+		}
 		l.start = newEnd
 	}
 	l.hw = -1 // force a wake-up even if the value is unchanged
 	l.setHWLocked(newEnd)
-	if l.maxTSOf >= newEnd {
-		l.maxTS, l.maxTSOf = -1, -1
-		l.mu.Unlock()
-		err := l.recomputeMaxTimestamp()
-		l.mu.Lock()
-		if err != nil {
-			return err
-		}
-	}
 	l.dp = durablePoint{seg: s, pos: pos, offset: newEnd, nIdx: len(s.idx), nTidx: len(s.tidx),
 		segMaxTS: s.maxTS, maxTS: l.maxTS, maxTSOf: l.maxTSOf}
 	l.mu.Unlock()
-	err = l.writeRecoveryPoint()
-	l.mu.Lock()
-	return err
+	defer l.mu.Lock()
+	if err := l.writeRecoveryPoint(); err != nil {
+		return err
+	}
+	return l.recomputeMaxTimestamp()
 }
 
 // batchStartFor returns the position and base offset of the batch containing offset.

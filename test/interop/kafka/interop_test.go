@@ -1,6 +1,7 @@
 // Package kafka_test drives a real `yard serve` process (test/harness) with Kafka clients from
 // other ecosystems, installed from the package registries by setup.sh: kcat (librdkafka), the
-// Java kafka-clients 4.x producer and consumer (java/), and kafka-python (interop.py).
+// Java kafka-clients 4.x producer, consumer and Admin client (java/), kafka-python (interop.py)
+// and kafkajs (interop.js).
 package kafka_test
 
 import (
@@ -26,7 +27,7 @@ import (
 
 // tools are the clients setup.sh installed.
 var tools struct {
-	kcat, python, javaCP string
+	kcat, python, javaCP, kafkajsModules string
 }
 
 func TestMain(m *testing.M) {
@@ -48,6 +49,8 @@ func TestMain(m *testing.M) {
 			tools.python = v
 		case "JAVA_CP":
 			tools.javaCP = v
+		case "KAFKAJS_MODULES":
+			tools.kafkajsModules = v
 		}
 	}
 	os.Exit(m.Run())
@@ -273,5 +276,28 @@ func TestJavaAdmin(t *testing.T) {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("Java admin output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func kafkajs(t *testing.T, args ...string) []rec {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	t.Setenv("YARD_KAFKAJS_MODULES", tools.kafkajsModules)
+	return run(t, "", "node", append([]string{filepath.Join(filepath.Dir(file), "interop.js")}, args...)...)
+}
+
+// TestKafkaJS: kafkajs (idempotent producer, acks=-1) with gzip, snappy and lz4, read back by a
+// kafkajs consumer group and by franz-go.
+func TestKafkaJS(t *testing.T) {
+	y := harness.Start(t)
+	const n = 60
+	for _, codec := range []string{"gzip", "snappy", "lz4"} {
+		t.Run(codec, func(t *testing.T) {
+			topic := "kafkajs-" + codec
+			createTopic(t, y.KafkaAddr, topic, 3)
+			kafkajs(t, "produce", y.KafkaAddr, topic, strconv.Itoa(n), codec)
+			checkRecords(t, kafkajs(t, "consume", y.KafkaAddr, topic, strconv.Itoa(n)), n, "kafkajs")
+			checkRecords(t, readWithFranz(t, y.KafkaAddr, topic, n), n, "kafkajs")
+		})
 	}
 }

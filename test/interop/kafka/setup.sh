@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real Kafka clients the interop tests drive, from the package registries:
-#   kcat (librdkafka) from Debian; kafka-python (+ codec libraries) into a venv;
+#   kcat (librdkafka) from Debian; kafka-python (+ codec libraries) into a venv; kafkajs (npm);
 #   the Java program in java/ (kafka-clients 4.x) built with Maven.
 # Idempotent and cached under $HOME/.cache/yard-interop; prints the env lines the tests read.
 set -euo pipefail
@@ -24,6 +24,14 @@ if ! "$venv/bin/python" -c 'import kafka, snappy, zstandard, lz4' >/dev/null 2>&
   "$venv/bin/pip" install -q --disable-pip-version-check kafka-python==3.0.12 python-snappy zstandard lz4 >&2
 fi
 
+# kafkajs with the snappy and lz4 codec plugins (its zstd plugin needs a native build: not used).
+jsdir="$cache/kafkajs"
+if [ ! -f "$jsdir/node_modules/kafkajs-lz4/package.json" ] || [ ! -f "$jsdir/node_modules/kafkajs/package.json" ]; then
+  echo "setup: installing kafkajs into $jsdir" >&2
+  mkdir -p "$jsdir"
+  (cd "$jsdir" && npm install --silent --no-audit --no-fund --prefix "$jsdir" kafkajs@2.2.4 kafkajs-snappy@1.1.0 kafkajs-lz4@1.2.1 >&2)
+fi
+
 # The Java program: rebuilt when its sources change.
 javaout="$cache/java"
 stamp="$(cat "$here/java/pom.xml" "$here"/java/src/main/java/dev/yard/interop/*.java | sha256sum | cut -c1-16)"
@@ -37,4 +45,5 @@ fi
 
 echo "KCAT=$(command -v kcat)"
 echo "PYTHON=$venv/bin/python"
+echo "KAFKAJS_MODULES=$jsdir/node_modules"
 echo "JAVA_CP=$javaout/src/target/yard-kafka-interop-1.0.jar:$javaout/src/target/lib/*"

@@ -108,3 +108,27 @@ func TestFailedSyncOfRolledSegment(t *testing.T) {
 	}
 	checkBatches(t, got, want[:len(got)])
 }
+
+// TestStartBeyondRecoveredEnd: records deleted under SyncNever, then a crash
+// loses the data below the new start: the log restarts empty at the start offset.
+func TestStartBeyondRecoveredEnd(t *testing.T) {
+	t.Parallel()
+	fsys := NewMemFS()
+	dir := "/d/log"
+	l := mustOpen(t, dir, Options{FS: fsys, SyncPolicy: SyncNever})
+	appendN(t, l, 10, 1, 10, constTS(0))
+	if err := l.DeleteRecordsBefore(8); err != nil {
+		t.Fatal(err)
+	}
+	crashed := fsys.Crash(keepNone) // the segment data was never fsynced
+	l.Close()
+	l2 := mustOpen(t, dir, Options{FS: crashed})
+	defer l2.Close()
+	if l2.StartOffset() != 8 || l2.EndOffset() != 8 || len(readAll(t, l2)) != 0 {
+		t.Fatalf("start %d end %d", l2.StartOffset(), l2.EndOffset())
+	}
+	res := mustAppend(t, l2, makeBatch(1, 10, 1, 1))
+	if res.BaseOffset != 8 {
+		t.Fatalf("append got offset %d", res.BaseOffset)
+	}
+}

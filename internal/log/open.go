@@ -78,10 +78,35 @@ func (l *Log) load() error {
 		l.start = bases[0]
 	}
 	ok, err := l.openClean()
-	if err != nil || ok {
+	if err == nil && !ok {
+		err = l.recover()
+	}
+	if err != nil || l.start <= l.end {
 		return err
 	}
-	return l.recover()
+	return l.restartAtStart()
+}
+
+// restartAtStart handles a log start offset beyond the recovered end (records
+// deleted under SyncNever, then lost in a crash): like Kafka, the log restarts
+// empty at its start offset.
+func (l *Log) restartAtStart() error {
+	l.logger.Warn("log start offset is beyond the recovered end; restarting the log empty at the start offset",
+		"start", l.start, "end", l.end)
+	for _, s := range l.segs {
+		s.decRef()
+		if err := removeSegmentFiles(l.fsys, s); err != nil {
+			return err
+		}
+	}
+	s, err := createSegment(l.fsys, l.dir, l.start, l.opts.Now())
+	if err != nil {
+		return err
+	}
+	l.segs, l.pendingIdx, l.size = []*segment{s}, nil, 0
+	l.end, l.maxTS, l.maxTSOf = l.start, -1, -1
+	l.dp = durablePoint{seg: s, offset: l.start, segMaxTS: -1, maxTS: -1, maxTSOf: -1}
+	return l.writeRecoveryPoint()
 }
 
 // listDir classifies the directory's entries: segment files, our checkpoint files

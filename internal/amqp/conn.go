@@ -208,8 +208,8 @@ func (c *conn) readLoop() error {
 	for !c.closed {
 		if c.fr.Buffered() == 0 {
 			c.flushConfirms()
-			c.armDeadline()
 		}
+		c.armDeadline()
 		f, err := c.fr.ReadFrame()
 		if err != nil {
 			if errors.Is(err, wire.ErrFrameTooLarge) || errors.Is(err, wire.ErrFrameEnd) {
@@ -245,6 +245,9 @@ func (c *conn) armDeadline() {
 	default:
 		return
 	}
+	// Re-arming costs a timer update; once a second is plenty for deadlines of seconds. It
+	// runs before every frame, not only when the buffer is empty, so that a long stream of
+	// buffered frames cannot outlive a deadline armed before it.
 	now := time.Now()
 	if c.closing || now.Sub(c.lastDeadline) > time.Second {
 		c.lastDeadline = now

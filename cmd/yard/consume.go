@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -51,6 +52,9 @@ func newConsumeCmd() *cobra.Command {
 			defer cl.Close()
 			ctx, cancel := interruptible(cmd)
 			defer cancel()
+			if err := checkTopicExists(ctx, cl, topic); err != nil {
+				return err
+			}
 			err = consumeRecords(ctx, cl, cmd.OutOrStdout(), maxRecords, printKey)
 			if errors.Is(err, context.Canceled) {
 				return nil // interrupted by the user
@@ -68,6 +72,18 @@ func newConsumeCmd() *cobra.Command {
 	f.BoolVar(&printKey, "print-key", false, "print KEY<TAB>VALUE")
 	_ = cmd.MarkFlagRequired("topic")
 	return cmd
+}
+
+// checkTopicExists fails fast for an unknown topic, where a consumer would wait forever.
+func checkTopicExists(ctx context.Context, cl *kgo.Client, topic string) error {
+	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("cannot look up topic %q: %w", topic, err)
+	}
+	if d, ok := td[topic]; !ok || d.Err != nil {
+		return fmt.Errorf("cannot consume topic %q: %w", topic, errOr(d.Err, errors.New("no such topic")))
+	}
+	return nil
 }
 
 func consumeRecords(ctx context.Context, cl *kgo.Client, out io.Writer, max int, printKey bool) error {

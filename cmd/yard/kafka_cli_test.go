@@ -73,6 +73,13 @@ func TestKafkaCLI(t *testing.T) {
 	if _, _, err := runYard(t, "", append([]string{"topics", "alter", "--topic", "cli", "--config", "cleanup.policy=compact"}, bs...)...); err == nil || !strings.Contains(err.Error(), "compact") {
 		t.Fatalf("compact: %v", err)
 	}
+	if _, _, err := runYard(t, "", append([]string{"consume", "--topic", "nope", "-n", "1"}, bs...)...); err == nil || !strings.Contains(err.Error(), "UNKNOWN_TOPIC_OR_PARTITION") {
+		t.Fatalf("consume unknown topic: %v", err)
+	}
+	must("auto\n", "produce", "--topic", "auto-created") // the broker auto-creates topics by default
+	if out := must("", "consume", "--topic", "auto-created", "--from-beginning", "-n", "1"); out != "auto\n" {
+		t.Fatalf("consume auto-created: %q", out)
+	}
 	must("", "topics", "delete", "--topic", "cli")
 	if out := must("", "topics", "list"); strings.Contains(out, "cli\n") {
 		t.Fatalf("list after delete: %q", out)

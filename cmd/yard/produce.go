@@ -28,6 +28,9 @@ func newProduceCmd() *cobra.Command {
 				kgo.DefaultProduceTopic(topic),
 				kgo.RequiredAcks(kgo.AllISRAcks()),
 				kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+				// As Kafka's console producer: an unknown topic is created if the broker
+				// auto-creates topics, and is an error (not an endless wait) otherwise.
+				kgo.AllowAutoTopicCreation(),
 			)
 			if err != nil {
 				return err

@@ -3,8 +3,6 @@ package log
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -101,34 +99,11 @@ func crashScenario(t *testing.T, seed uint64) (recovered, appended, acknowledged
 	l.Close()
 
 	opts.FS = crashed
-	opts.Logger = debugLogger
-	if debugLogger != nil {
-		names, _ := crashed.ReadDir(dir)
-		for _, n := range names {
-			fi, _ := crashed.Stat(dir + "/" + n)
-			debugLogger.Info("file", "name", n, "size", fi.Size())
-		}
-		b, _ := crashed.ReadFile(dir + "/" + recoveryPointFile)
-		rp, err := decodeRecoveryPoint(b)
-		debugLogger.Info("before open", "rp", fmt.Sprintf("%+v %v", rp, err))
-		for off := range acked {
-			debugLogger.Info("acked", "off", off)
-		}
-		for _, b := range full {
-			info, _ := parseBatchPrefix(b)
-			debugLogger.Info("batch", "base", info.baseOffset, "size", info.size)
-		}
-	}
 	l2, err := Open(dir, opts)
 	if err != nil {
 		t.Fatalf("seed %d: open after crash: %v", seed, err)
 	}
 	got := readAll(t, l2)
-	if debugLogger != nil {
-		b, _ := crashed.ReadFile(dir + "/" + recoveryPointFile)
-		rp, err := decodeRecoveryPoint(b)
-		debugLogger.Info("reopened", "start", l2.StartOffset(), "end", l2.EndOffset(), "hw", l2.HighWatermark(), "rp", fmt.Sprintf("%+v %v", rp, err))
-	}
 	if len(got) > len(full) {
 		t.Fatalf("seed %d: %d batches after crash, only %d appended", seed, len(got), len(full))
 	}
@@ -156,8 +131,6 @@ func crashScenario(t *testing.T, seed uint64) (recovered, appended, acknowledged
 	checkBatches(t, readAll(t, l3), append(got, extra))
 	return len(got), len(full), len(acked)
 }
-
-var debugLogger *slog.Logger
 
 func TestCrashRecoveryProperty(t *testing.T) {
 	t.Parallel()
@@ -188,4 +161,41 @@ func FuzzCrashRecovery(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, seed uint64) { crashScenario(t, seed) })
+}
+
+// TestTruncateAndDeleteAreDurable: once TruncateTo and DeleteRecordsBefore
+// return, any crash keeps their effect and every acknowledged batch they kept.
+func TestTruncateAndDeleteAreDurable(t *testing.T) {
+	t.Parallel()
+	for seed := uint64(0); seed < 60; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		fsys := NewMemFS()
+		opts := Options{FS: fsys, SegmentBytesMax: int64(300 + rng.IntN(1500)), IndexIntervalBytes: 100}
+		l := mustOpen(t, "/d/log", opts)
+		want := appendN(t, l, 10+rng.IntN(30), 1+rng.IntN(3), rng.IntN(150), constTS(0))
+		start := int64(0)
+		if rng.IntN(2) == 0 {
+			start = rng.Int64N(l.EndOffset() / 2)
+			if err := l.DeleteRecordsBefore(start); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cut := start + rng.Int64N(l.EndOffset()-start)
+		if err := l.TruncateTo(cut); err != nil {
+			t.Fatal(err)
+		}
+		end := l.EndOffset()
+		kept := readAll(t, l)
+		opts.FS = fsys.Crash(func(n int) int { return rng.IntN(n + 1) })
+		l.Close()
+		l2 := mustOpen(t, "/d/log", opts)
+		if l2.StartOffset() != min(start, end) || l2.EndOffset() != end {
+			t.Fatalf("seed %d: start/end %d/%d after crash, want %d/%d", seed, l2.StartOffset(), l2.EndOffset(), start, end)
+		}
+		checkBatches(t, readAll(t, l2), kept)
+		if len(want) == 0 {
+			t.Fatal("nothing appended")
+		}
+		l2.Close()
+	}
 }

@@ -86,13 +86,15 @@ type Log struct {
 	pendingIdx []*segment // rolled segments whose indexes are not yet flushed and fsynced
 	unsynced   []*segment // rolled segments whose data is not yet fsynced
 
-	changed  chan struct{} // closed when hw advances (or moves back on truncation)
-	syncDone chan struct{} // closed after each sync round
-	kick     chan struct{} // wakes the syncer; buffered 1
-	lazyKick chan struct{} // wakes the syncer after lazySyncDelay; buffered 1
-	bufPool  sync.Pool     // *[]byte read-ahead buffers for Read
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	changed chan struct{} // closed when hw advances (or moves back on truncation)
+	// changedTaken: Changed handed out the current channel since it was made.
+	changedTaken bool
+	syncDone     chan struct{} // closed after each sync round
+	kick         chan struct{} // wakes the syncer; buffered 1
+	lazyKick     chan struct{} // wakes the syncer after lazySyncDelay; buffered 1
+	bufPool      sync.Pool     // *[]byte read-ahead buffers for Read
+	stop         chan struct{}
+	wg           sync.WaitGroup
 }
 
 // durablePoint is a position up to which the log is durable; the syncer writes it
@@ -292,8 +294,11 @@ func (l *Log) setHWLocked(hw int64) {
 		return
 	}
 	l.hw = hw
-	close(l.changed)
-	l.changed = make(chan struct{})
+	if l.changedTaken { // nobody holds the channel otherwise: save the allocation
+		close(l.changed)
+		l.changed = make(chan struct{})
+		l.changedTaken = false
+	}
 }
 
 // StartOffset returns the first readable offset.
@@ -322,6 +327,7 @@ func (l *Log) HighWatermark() int64 {
 func (l *Log) Changed() <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.changedTaken = true
 	return l.changed
 }
 

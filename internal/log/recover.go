@@ -57,8 +57,15 @@ func (l *Log) recover() error {
 	}
 	l.end = next
 	active := l.segs[len(l.segs)-1]
-	active.dirSynced.Store(false)
 	l.setCreated(active)
+	if from == len(l.segs)-1 && pos == active.size {
+		// Nothing after the recovery point: it still describes the log exactly.
+		l.dp = durablePoint{seg: active, pos: pos, offset: next, nIdx: len(active.idx), nTidx: len(active.tidx),
+			segMaxTS: active.maxTS, maxTS: l.maxTS, maxTSOf: l.maxTSOf}
+		l.lastCP = l.dp
+		return nil
+	}
+	active.dirSynced.Store(false)
 	// The scanned bytes may so far live only in the page cache (after a process
 	// crash): make them durable before declaring them the recovery point.
 	for _, s := range l.segs[from:] {

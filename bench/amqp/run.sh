@@ -3,10 +3,27 @@
 # RabbitMQ (Debian's rabbitmq-server, installed if missing, started here as a throwaway node
 # on a free port with its data in a temp dir, stopped afterwards).
 #
-#	bash bench/amqp/run.sh [benchtime, default 100000x]
+# Then RabbitMQ's own PerfTest (perftest/pom.xml, resolved from Maven Central) runs the same
+# shape against both: 1 producer with confirms (1000 outstanding), 1 consumer with manual
+# acks, prefetch 100, 1 KiB transient messages; flat out, then at 5,000 msgs/s.
+#
+#	bash bench/amqp/run.sh [benchtime, default 100000x] [perftest seconds, default 15]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 benchtime="${1:-100000x}"
+seconds="${2:-15}"
+cache="${HOME}/.cache/yard-interop"
+ptlib="$cache/perftest-lib"
+if [ ! -f "$ptlib/.stamp" ] || [ "$root/bench/amqp/perftest/pom.xml" -nt "$ptlib/.stamp" ]; then
+  rm -rf "$ptlib"
+  (cd "$root/bench/amqp/perftest" && mvn -q -B -Dmaven.repo.local="$cache/m2" dependency:copy-dependencies -DoutputDirectory="$ptlib")
+  touch "$ptlib/.stamp"
+fi
+perftest() { # url, extra args
+  local url="$1"; shift
+  java -cp "$(ls "$ptlib"/*.jar | tr '\n' ':')" com.rabbitmq.perf.PerfTest -h "$url" -x 1 -y 1 -s 1024 -q 100 -c 1000 \
+    -z "$seconds" "$@" 2>&1 | grep -E 'rate avg|latency min/'
+}
 
 if ! command -v rabbitmq-server >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
@@ -35,5 +52,16 @@ for _ in $(seq 1 120); do
 done
 echo "== RabbitMQ $(rabbitmqctl -n "$RABBITMQ_NODENAME" version 2>/dev/null) on 127.0.0.1:$port (baseline)"
 (cd "$root" && YARD_BENCH_AMQP_URL="amqp://guest:guest@127.0.0.1:$port/" go test ./bench/amqp -run XXX -bench . -benchtime "$benchtime" -count 2)
+echo "-- PerfTest, flat out"; perftest "amqp://guest:guest@127.0.0.1:$port"
+echo "-- PerfTest, 5000 msgs/s"; perftest "amqp://guest:guest@127.0.0.1:$port" -r 5000
+
 echo "== yard"
 (cd "$root" && go test ./bench/amqp -run XXX -bench . -benchtime "$benchtime" -count 2)
+(cd "$root" && go build -o "$base/yard" ./cmd/yard)
+yport="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+"$base/yard" serve --data-dir "$base/yard-data" --kafka-listen "" --http-listen "" --amqp-listen "127.0.0.1:$yport" --log-level warn &
+ypid=$!
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$yport") 2>/dev/null && break; sleep 0.1; done
+echo "-- PerfTest, flat out"; perftest "amqp://guest:guest@127.0.0.1:$yport"
+echo "-- PerfTest, 5000 msgs/s"; perftest "amqp://guest:guest@127.0.0.1:$yport" -r 5000
+kill "$ypid"; wait "$ypid" || true

@@ -36,34 +36,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	if err != nil {
 		return err
 	}
-	// Later segments go first (newest first), so that a crash leaves a consistent
-	// prefix of the log; then the recovery point moves back before it could name
-	// a removed segment or a cut position.
-	for j := len(l.segs) - 1; j > i; j-- {
-		later := l.segs[j]
-		later.removed = true
-		if err := removeSegmentFiles(l.fsys, later); err != nil {
-			return err
-		}
-		l.size -= later.size
-		later.decRef()
+	if err := l.dropSegmentsAfter(i); err != nil {
+		return err
 	}
-	if err := l.fsys.SyncDir(l.dir); err != nil {
-		return fmt.Errorf("cannot sync directory %s: %w", l.dir, err)
-	}
-	l.segs = l.segs[:i+1]
-	l.pendingIdx = slices.DeleteFunc(l.pendingIdx, func(p *segment) bool { return p.base >= s.base })
-	// Everything up to the new end is about to be declared durable: rolled
-	// segments still waiting for the syncer are fsynced here (s itself below).
-	for _, r := range l.unsynced {
-		if r.base < s.base {
-			if err := l.syncSegment(r); err != nil {
-				l.failed = err
-				return err
-			}
-		}
-	}
-	l.unsynced = nil
 	if err := l.cutSegment(s, pos, newEnd); err != nil {
 		l.failed = err
 		return err
@@ -88,6 +63,39 @@ func (l *Log) TruncateTo(offset int64) error {
 		return err
 	}
 	return l.recomputeMaxTimestamp()
+}
+
+// dropSegmentsAfter removes the segments after i for a truncation: newest first,
+// so that a crash leaves a consistent prefix of the log (the recovery point moves
+// back afterwards). Rolled segments that stay and still wait for the syncer are
+// fsynced, as the truncation declares everything before its point durable.
+// Called with syncMu and mu held.
+func (l *Log) dropSegmentsAfter(i int) error {
+	s := l.segs[i]
+	for j := len(l.segs) - 1; j > i; j-- {
+		later := l.segs[j]
+		later.removed = true
+		if err := removeSegmentFiles(l.fsys, later); err != nil {
+			return err
+		}
+		l.size -= later.size
+		later.decRef()
+	}
+	if err := l.fsys.SyncDir(l.dir); err != nil {
+		return fmt.Errorf("cannot sync directory %s: %w", l.dir, err)
+	}
+	l.segs = l.segs[:i+1]
+	l.pendingIdx = slices.DeleteFunc(l.pendingIdx, func(p *segment) bool { return p.base >= s.base })
+	for _, r := range l.unsynced {
+		if r.base < s.base {
+			if err := l.syncSegment(r); err != nil {
+				l.failed = err
+				return err
+			}
+		}
+	}
+	l.unsynced = nil
+	return nil
 }
 
 // batchStartFor returns the position and base offset of the batch containing offset.

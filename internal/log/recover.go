@@ -14,42 +14,9 @@ func (l *Log) recover() error {
 	if err != nil {
 		return err
 	}
-	for i := from; i < len(l.segs); i++ {
-		s := l.segs[i]
-		if i > from {
-			if s.base > next {
-				// The previous segment was cut at a batch boundary: same as a torn tail.
-				if err := l.dropFrom(i, fmt.Sprintf("segment starts at offset %d but the previous one ends at %d", s.base, next)); err != nil {
-					return err
-				}
-				break
-			}
-			if s.base != next {
-				return fmt.Errorf("%w: segment %s starts at offset %d, inside the previous segment (which ends at %d)",
-					ErrCorruptBatch, s.path(".log"), s.base, next)
-			}
-			pos = 0
-			s.idx, s.tidx, s.lastIndexedPos, s.maxTS = nil, nil, 0, -1
-		}
-		f, err := s.openFile()
-		if err != nil {
-			return err
-		}
-		ix := indexer{s: s, interval: int64(l.opts.IndexIntervalBytes)}
-		r := scanBatches(f, pos, s.size, next, func(p int64, b batchInfo) {
-			ix.add(p, b, s.maxTS)
-			s.maxTS = max(s.maxTS, b.maxTS)
-		})
-		if r.maxTS > l.maxTS {
-			l.maxTS, l.maxTSOf = r.maxTS, r.maxTSOf
-		}
-		s.end, next = r.next, r.next
-		s.loaded = true
-		if r.err != nil {
-			if err := l.truncateTornTail(i, r); err != nil {
-				return err
-			}
-		}
+	next, err = l.scanTail(from, pos, next)
+	if err != nil {
+		return err
 	}
 	for _, s := range l.segs[from : len(l.segs)-1] {
 		s.tidx = append(s.tidx, s.finalTimeEntry())
@@ -76,6 +43,50 @@ func (l *Log) recover() error {
 	l.dp = durablePoint{seg: active, pos: active.size, offset: l.end, nIdx: len(active.idx), nTidx: len(active.tidx),
 		segMaxTS: active.maxTS, maxTS: l.maxTS, maxTSOf: l.maxTSOf}
 	return l.writeRecoveryPoint()
+}
+
+// scanTail scans segments from segment from at pos (expecting offset next there)
+// to the end, rebuilding their indexes and cutting a torn tail; it returns the
+// offset after the last valid batch.
+func (l *Log) scanTail(from int, pos, next int64) (int64, error) {
+	for i := from; i < len(l.segs); i++ {
+		s := l.segs[i]
+		if i > from {
+			if s.base > next {
+				// The previous segment was cut at a batch boundary: same as a torn tail.
+				if err := l.dropFrom(i, fmt.Sprintf("segment starts at offset %d but the previous one ends at %d", s.base, next)); err != nil {
+					return 0, err
+				}
+				break
+			}
+			if s.base != next {
+				return 0, fmt.Errorf("%w: segment %s starts at offset %d, inside the previous segment (which ends at %d)",
+					ErrCorruptBatch, s.path(".log"), s.base, next)
+			}
+			pos = 0
+			s.idx, s.tidx, s.lastIndexedPos, s.maxTS = nil, nil, 0, -1
+		}
+		f, err := s.openFile()
+		if err != nil {
+			return 0, err
+		}
+		ix := indexer{s: s, interval: int64(l.opts.IndexIntervalBytes)}
+		r := scanBatches(f, pos, s.size, next, func(p int64, b batchInfo) {
+			ix.add(p, b, s.maxTS)
+			s.maxTS = max(s.maxTS, b.maxTS)
+		})
+		if r.maxTS > l.maxTS {
+			l.maxTS, l.maxTSOf = r.maxTS, r.maxTSOf
+		}
+		s.end, next = r.next, r.next
+		s.loaded = true
+		if r.err != nil {
+			if err := l.truncateTornTail(i, r); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return next, nil
 }
 
 // recoveryStart returns where scanning starts: the segment index, position and

@@ -25,7 +25,7 @@ import (
 	"github.com/yardmq/yard/test/harness"
 )
 
-var tools struct{ python, kafkaToolsCP string }
+var tools struct{ python, kafkaToolsCP, javaCP string }
 
 func TestMain(m *testing.M) {
 	_, file, _, _ := runtime.Caller(0)
@@ -43,6 +43,8 @@ func TestMain(m *testing.M) {
 			tools.python = v
 		case "KAFKA_TOOLS_CP":
 			tools.kafkaToolsCP = v
+		case "GROUPS_JAVA_CP":
+			tools.javaCP = v
 		}
 	}
 	os.Exit(m.Run())
@@ -176,7 +178,19 @@ type pyMember struct {
 func startPython(t *testing.T, addr, topic, group string) *pyMember {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	cmd := exec.Command(tools.python, filepath.Join(filepath.Dir(file), "group_consumer.py"), addr, topic, group, "4")
+	return startMember(t, tools.python, filepath.Join(filepath.Dir(file), "group_consumer.py"), addr, topic, group, "4")
+}
+
+// startJava runs java/GroupConsumer with group.protocol=protocol ("classic" or "consumer").
+func startJava(t *testing.T, addr, topic, group, protocol string) *pyMember {
+	t.Helper()
+	return startMember(t, "java", "-cp", tools.javaCP, "dev.yard.groups.GroupConsumer", addr, topic, group, protocol, "6")
+}
+
+// startMember runs a group member program that reports as group_consumer.py does.
+func startMember(t *testing.T, name string, args ...string) *pyMember {
+	t.Helper()
+	cmd := exec.Command(name, args...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +221,10 @@ func startPython(t *testing.T, addr, topic, group string) *pyMember {
 				m.count, _ = strconv.Atoi(v)
 			case "KEYS":
 				for _, kv := range strings.Split(v, ";") {
-					key, seqs, _ := strings.Cut(kv, "=")
+					key, seqs, ok := strings.Cut(kv, "=")
+					if !ok {
+						continue // read nothing
+					}
 					for _, s := range strings.Split(seqs, ",") {
 						n, _ := strconv.Atoi(s)
 						m.keys[key] = append(m.keys[key], n)
@@ -216,7 +233,7 @@ func startPython(t *testing.T, addr, topic, group string) *pyMember {
 				return
 			}
 		}
-		m.err = fmt.Errorf("group_consumer.py ended without a report: %v", sc.Err())
+		m.err = fmt.Errorf("group member ended without a report: %v", sc.Err())
 	}()
 	return m
 }
@@ -271,11 +288,28 @@ func TestPythonGroupAndKafkaConsumerGroupsTool(t *testing.T) {
 	}
 	produceKeyed(t, cl, topic, 0, 600)
 	members := []*pyMember{startPython(t, y.KafkaAddr, topic, group), startPython(t, y.KafkaAddr, topic, group)}
+	checkMembers(t, members, 600)
+
+	// The tool, while both members are there: every partition owned, LAG 0.
+	checkToolDescribe(t, y.KafkaAddr, adm, group, topic, "kafka-python-"+group)
+	for _, m := range members {
+		m.stdin.Close()
+		if err := m.cmd.Wait(); err != nil {
+			t.Fatalf("kafka-python member: %v", err)
+		}
+	}
+	restOfToolScenario(t, y, cl, adm, group, topic)
+}
+
+// checkMembers waits for every member's report and checks that the partitions are split
+// evenly and disjointly, every record was read, and per key in order.
+func checkMembers(t *testing.T, members []*pyMember, records int) {
+	t.Helper()
 	for _, m := range members {
 		select {
 		case <-m.ready:
 		case <-time.After(3 * time.Minute):
-			t.Fatal("kafka-python member never reported")
+			t.Fatal("group member never reported")
 		}
 		if m.err != nil {
 			t.Fatal(m.err)
@@ -303,34 +337,37 @@ func TestPythonGroupAndKafkaConsumerGroupsTool(t *testing.T) {
 			}
 		}
 	}
-	if len(owned) != 6 || len(seen) != 600 {
+	if len(owned) != 6 || len(seen) != records {
 		t.Fatalf("owned %d partitions, saw %d distinct records", len(owned), len(seen))
 	}
+}
 
-	// The tool, while both members are there: every partition owned, LAG 0.
+// checkToolDescribe runs kafka-consumer-groups --describe on an active, caught-up group.
+func checkToolDescribe(t *testing.T, addr string, adm *kadm.Client, group, topic, clientID string) {
+	t.Helper()
 	ends := endOffsets(t, adm, topic)
-	out := consumerGroups(t, "--bootstrap-server", y.KafkaAddr, "--describe", "--group", group)
+	out := consumerGroups(t, "--bootstrap-server", addr, "--describe", "--group", group)
 	rows := describeRows(t, out, group, topic)
 	if len(rows) != 6 {
 		t.Fatalf("describe rows: %d\n%s", len(rows), out)
 	}
 	for p, f := range rows {
 		// GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID
-		if f[3] != strconv.FormatInt(ends[p], 10) || f[4] != f[3] || f[5] != "0" || f[6] == "-" || f[7] != "/127.0.0.1" || f[8] != "kafka-python-"+group {
+		if f[3] != strconv.FormatInt(ends[p], 10) || f[4] != f[3] || f[5] != "0" || f[6] == "-" || f[7] != "/127.0.0.1" || f[8] != clientID {
 			t.Errorf("partition %d row %v (end %d)\n%s", p, f, ends[p], out)
 		}
 	}
-	for _, m := range members {
-		m.stdin.Close()
-		if err := m.cmd.Wait(); err != nil {
-			t.Fatalf("kafka-python member: %v", err)
-		}
-	}
+}
+
+// restOfToolScenario: the members left; the tool shows lag, resets offsets, deletes the group.
+func restOfToolScenario(t *testing.T, y *harness.Yard, cl *kgo.Client, adm *kadm.Client, group, topic string) {
+	t.Helper()
+	ctx := context.Background()
 
 	// More records: lag appears, the group is empty.
 	produceKeyed(t, cl, topic, 600, 690)
 	ends, got := endOffsets(t, adm, topic), committed(t, adm, group)
-	out = consumerGroups(t, "--bootstrap-server", y.KafkaAddr, "--describe", "--group", group)
+	out := consumerGroups(t, "--bootstrap-server", y.KafkaAddr, "--describe", "--group", group)
 	if !strings.Contains(out, "Consumer group '"+group+"' has no active members.") {
 		t.Errorf("no empty-group message:\n%s", out)
 	}
@@ -387,5 +424,42 @@ func TestPythonGroupAndKafkaConsumerGroupsTool(t *testing.T) {
 	out = consumerGroups(t, "--bootstrap-server", y.KafkaAddr, "--describe", "--group", group)
 	if !strings.Contains(out, "Consumer group '"+group+"' does not exist.") {
 		t.Errorf("describe of a deleted group:\n%s", out)
+	}
+}
+
+// TestJavaGroupProtocols: Java kafka-clients 4.x members, with the classic protocol and with
+// KIP-848 (group.protocol=consumer, partitions assigned by the broker), share a 6-partition
+// topic; Kafka's own tool describes them and manages their offsets.
+func TestJavaGroupProtocols(t *testing.T) {
+	for _, protocol := range []string{"consumer", "classic"} {
+		t.Run(protocol, func(t *testing.T) {
+			t.Parallel()
+			y := harness.Start(t)
+			ctx := context.Background()
+			cl := client(t, y.KafkaAddr)
+			adm := kadm.NewClient(cl)
+			topic, group := "events-"+protocol, "java-"+protocol
+			if _, err := adm.CreateTopic(ctx, 6, 1, nil, topic); err != nil {
+				t.Fatal(err)
+			}
+			produceKeyed(t, cl, topic, 0, 600)
+			members := []*pyMember{startJava(t, y.KafkaAddr, topic, group, protocol), startJava(t, y.KafkaAddr, topic, group, protocol)}
+			checkMembers(t, members, 600)
+			described, err := adm.DescribeGroups(ctx, group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := described[group]; d.State != "Stable" || len(d.Members) != 2 {
+				t.Fatalf("group %s: state %s, %d members", group, d.State, len(d.Members))
+			}
+			checkToolDescribe(t, y.KafkaAddr, adm, group, topic, "java-"+protocol+"-"+group)
+			for _, m := range members {
+				m.stdin.Close()
+				if err := m.cmd.Wait(); err != nil {
+					t.Fatalf("java member: %v", err)
+				}
+			}
+			restOfToolScenario(t, y, cl, adm, group, topic)
+		})
 	}
 }

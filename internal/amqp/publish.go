@@ -8,6 +8,10 @@ import (
 	"github.com/yardmq/yard/internal/queue"
 )
 
+// confirmBatchMax bounds how many publishes one coalesced basic.ack may cover, so that a
+// publisher whose frames never stop arriving is not starved of confirms.
+const confirmBatchMax = 256
+
 type txState struct {
 	pubs []*publishing
 	acks []txAck
@@ -110,6 +114,10 @@ func (ch *channel) route(p *publishing) (routed int, failed bool, e *amqpError) 
 func (ch *channel) confirmed(seq uint64, ok bool) {
 	if ok {
 		ch.ackPending = seq
+		if ch.ackPending-ch.ackedUpTo >= confirmBatchMax {
+			ch.flushConfirms() // a publisher that never pauses still gets its confirms
+			return
+		}
 		if len(ch.c.confirmDirty) == 0 || ch.c.confirmDirty[len(ch.c.confirmDirty)-1] != ch {
 			ch.c.confirmDirty = append(ch.c.confirmDirty, ch)
 		}

@@ -294,3 +294,28 @@ func TestServerCancelsConsumersOfDeletedQueue(t *testing.T) {
 		t.Fatal("no basic.cancel from the server")
 	}
 }
+
+// TestConfirmsCoalesced publishes without waiting: the server coalesces confirms into
+// multiple acks, which the client expands; every publish must be confirmed once, in order.
+func TestConfirmsCoalesced(t *testing.T) {
+	t.Parallel()
+	_, url := startServer(t, Config{})
+	ch := openCh(t, dial(t, url))
+	declareQ(t, ch, "q")
+	must(t, ch.Confirm(false))
+	const n = 2000
+	confirms := ch.NotifyPublish(make(chan amqp091.Confirmation, n))
+	for i := 0; i < n; i++ {
+		pubN(t, ch, "q", "m")
+	}
+	for i := 1; i <= n; i++ {
+		if cf := <-confirms; !cf.Ack || cf.DeliveryTag != uint64(i) {
+			t.Fatalf("confirm %d: %+v", i, cf)
+		}
+	}
+	q, err := ch.QueueDeclarePassive("q", false, false, false, false, nil)
+	must(t, err)
+	if q.Messages != n {
+		t.Fatalf("%d messages queued", q.Messages)
+	}
+}

@@ -2,13 +2,11 @@ package kafka
 
 // ListOffsets, versions 1-11. Timestamps: -2 earliest (log start), -1 latest (high
 // watermark; the same for read_committed since there are no transactions), -3 max timestamp
-// (KIP-734), -4 earliest local (= earliest: all data is local), -5 earliest pending upload
-// (none: -1), and t >= 0: the first batch whose max timestamp is >= t (its base offset; the
-// engine indexes batches, not records, so the answer can be a few records early, never late).
+// (KIP-734: the first record with the largest timestamp), -4 earliest local (= earliest: all
+// data is local), -5 earliest pending upload (none: -1), and t >= 0: the first record whose
+// timestamp is >= t (stream.Partition.OffsetForTimestamp).
 
 import (
-	"encoding/binary"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -51,42 +49,16 @@ func handleListOffsets(rc *reqCtx, req *kmsg.ListOffsetsRequest) (reply, error) 
 // listOffset answers one partition: (timestamp, offset).
 func listOffset(p *stream.Partition, ts int64) (int64, int64, error) {
 	l := p.Log()
-	switch ts {
-	case -2, -4:
+	switch {
+	case ts == -2 || ts == -4:
 		return -1, l.StartOffset(), nil
-	case -1:
+	case ts == -1:
 		return -1, l.HighWatermark(), nil
-	case -3:
-		mts, off := l.MaxTimestamp()
-		return mts, off, nil
-	case -5:
+	case ts == -3:
+		return p.MaxTimestamp()
+	case ts < 0: // -5 (earliest pending upload: nothing is tiered) and unknown specials
 		return -1, -1, nil
 	}
-	if ts < 0 {
-		return -1, -1, nil
-	}
-	off, err := l.OffsetForTimestamp(ts)
-	if err != nil || off < 0 {
-		return -1, -1, err
-	}
-	// Report the found batch's timestamp: its first record's if that already qualifies, else
-	// the batch's max.
-	rr, err := l.Read(off, 1)
-	if err != nil {
-		return -1, -1, err
-	}
-	defer rr.Release()
-	found := ts
-	if len(rr.Ranges) > 0 {
-		var h [43]byte
-		if _, err := rr.Ranges[0].File.ReadAt(h[:], rr.Ranges[0].Pos); err == nil {
-			base, maxTs := int64(binary.BigEndian.Uint64(h[27:])), int64(binary.BigEndian.Uint64(h[35:]))
-			found = maxTs
-			if base >= ts && h[22]&0x08 == 0 { // CreateTime batch whose first record qualifies
-				found = base
-			}
-			off = int64(binary.BigEndian.Uint64(h[0:]))
-		}
-	}
-	return found, off, nil
+	off, found, err := p.OffsetForTimestamp(ts)
+	return found, off, err
 }

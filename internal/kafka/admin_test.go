@@ -1,9 +1,11 @@
 package kafka
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -257,5 +259,48 @@ func TestAutoCreateTopics(t *testing.T) {
 	}
 	if _, ok := off.st.Topic("auto"); ok {
 		t.Fatal("topic created with auto-creation off")
+	}
+}
+
+// TestListOffsetsByTimestampInsideBatches: with several records per batch, by-timestamp and
+// max-timestamp lookups find the exact record, whatever the codec.
+func TestListOffsetsByTimestampInsideBatches(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, nil)
+	ctx := testCtx(t)
+	adm := ts.admin(t)
+	codecs := map[string]kgo.CompressionCodec{"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(),
+		"snappy": kgo.SnappyCompression(), "lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression()}
+	for name, codec := range codecs {
+		topic := "ts-" + name
+		adm.CreateTopic(ctx, 1, 1, nil, topic)
+		p := ts.client(t, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(codec), kgo.ProducerLinger(time.Minute))
+		// One batch of 10 records, timestamps 1000..10000 except the largest in the middle.
+		for i := int64(0); i < 10; i++ {
+			tsMs := 1000 * (i + 1)
+			if i == 4 {
+				tsMs = 50000
+			}
+			p.Produce(ctx, &kgo.Record{Value: bytes.Repeat([]byte("v"), 100), Timestamp: time.UnixMilli(tsMs)}, nil)
+		}
+		if err := p.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		lo, err := adm.ListOffsetsAfterMilli(ctx, 6500, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Record 4 (50000) is the first at or after 6500.
+		if o, _ := lo.Lookup(topic, 0); o.Offset != 4 || o.Timestamp != 50000 {
+			t.Fatalf("%s: by timestamp 6500: %+v", name, o)
+		}
+		lo, _ = adm.ListOffsetsAfterMilli(ctx, 2500, topic)
+		if o, _ := lo.Lookup(topic, 0); o.Offset != 2 || o.Timestamp != 3000 {
+			t.Fatalf("%s: by timestamp 2500: %+v", name, o)
+		}
+		resp := ts.raw(t).roundTrip(listOffsetsReq(topic, -3)).(*kmsgListOffsetsResponse)
+		if got := resp.Topics[0].Partitions[0]; got.Offset != 4 || got.Timestamp != 50000 {
+			t.Fatalf("%s: max timestamp: %+v", name, got)
+		}
 	}
 }

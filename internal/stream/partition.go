@@ -114,3 +114,88 @@ func forEachBatchHeader(rr *log.ReadResult, fn func(h *batchHeader, baseOffset i
 	}
 	return nil
 }
+
+// readBatchAt returns the whole batch that contains offset, copied into memory, and its base
+// offset.
+func (p *Partition) readBatchAt(offset int64) ([]byte, int64, error) {
+	rr, err := p.log.Read(offset, 1)
+	if err != nil {
+		return nil, -1, err
+	}
+	defer rr.Release()
+	b, err := rr.AppendTo(nil)
+	if err != nil {
+		return nil, -1, err
+	}
+	if len(b) < batchHeaderLen {
+		return nil, -1, fmt.Errorf("%w: no batch at offset %d", log.ErrOffsetOutOfRange, offset)
+	}
+	return b, int64(binary.BigEndian.Uint64(b)), nil
+}
+
+// OffsetForTimestamp is Kafka's ListOffsets by timestamp: the first record whose timestamp is
+// at or after ts, with that timestamp; (-1, -1) if there is none. The engine indexes batches,
+// so the batch is located by its max timestamp and then read record by record.
+func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) {
+	off, err := p.log.OffsetForTimestamp(ts)
+	if err != nil || off < 0 {
+		return -1, -1, err
+	}
+	b, base, err := p.readBatchAt(off)
+	if err != nil {
+		return -1, -1, err
+	}
+	h, err := parseBatchHeader(b)
+	if err != nil {
+		return -1, -1, err
+	}
+	offset, timestamp = base, h.MaxTimestamp
+	if h.Attributes&attrTimestampLogAppend == 0 {
+		err = batchRecords(b, func(od int32, td int64) bool {
+			if h.BaseTimestamp+td >= ts {
+				offset, timestamp = base+int64(od), h.BaseTimestamp+td
+				return false
+			}
+			return true
+		})
+		if err != nil {
+			return -1, -1, err
+		}
+	}
+	if start := p.log.StartOffset(); offset < start {
+		offset = start // DeleteRecords cut into this batch
+	}
+	return offset, timestamp, nil
+}
+
+// MaxTimestamp is Kafka's ListOffsets with timestamp -3: the largest timestamp and the offset
+// of the first record that carries it; (-1, -1) for an empty log.
+func (p *Partition) MaxTimestamp() (timestamp, offset int64, err error) {
+	ts, last := p.log.MaxTimestamp()
+	if last < 0 {
+		return -1, -1, nil
+	}
+	b, base, err := p.readBatchAt(last)
+	if err != nil {
+		return -1, -1, err
+	}
+	h, err := parseBatchHeader(b)
+	if err != nil {
+		return -1, -1, err
+	}
+	offset = last
+	if h.Attributes&attrTimestampLogAppend != 0 {
+		return ts, base, nil // every record of the batch has the append time
+	}
+	err = batchRecords(b, func(od int32, td int64) bool {
+		if h.BaseTimestamp+td == ts {
+			offset = base + int64(od)
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return -1, -1, err
+	}
+	return ts, offset, nil
+}

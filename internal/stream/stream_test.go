@@ -1,6 +1,8 @@
 package stream
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -289,4 +291,43 @@ func FuzzValidateProducedBatch(f *testing.F) {
 			t.Fatalf("stamped batch no longer valid: %v", err)
 		}
 	})
+}
+
+// FuzzBatchRecords: the record walker never panics on arbitrary batch bytes, under any codec
+// bits, and never reports an offset delta outside the batch.
+func FuzzBatchRecords(f *testing.F) {
+	f.Add(batch(-1, -1, -1, 2, 30))
+	withCodec := func(c int16, body []byte) []byte {
+		b := batch(-1, -1, -1, 1, len(body))
+		copy(b[batchHeaderLen:], body)
+		binary.BigEndian.PutUint16(b[offAttributes:], uint16(c))
+		return b
+	}
+	for c := int16(1); c <= 4; c++ {
+		f.Add(withCodec(c, []byte("not compressed at all")))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := parseBatchHeader(b)
+		_ = batchRecords(b, func(od int32, _ int64) bool {
+			if err != nil || od < 0 || od > h.LastOffsetDelta {
+				t.Fatalf("offset delta %d outside [0, %d]", od, h.LastOffsetDelta)
+			}
+			return true
+		})
+	})
+}
+
+func TestDecompressBounded(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(make([]byte, 2<<20)) // 2 MiB of zeros compress to a few KiB
+	zw.Close()
+	if _, err := decompress(1, buf.Bytes(), 1<<20); !errors.Is(err, errDecompressedTooLarge) {
+		t.Fatalf("gzip bomb: %v", err)
+	}
+	out, err := decompress(1, buf.Bytes(), 4<<20)
+	if err != nil || len(out) != 2<<20 {
+		t.Fatalf("gzip within limit: %d %v", len(out), err)
+	}
 }

@@ -66,6 +66,13 @@ func TestGroupCommitSharesFsync(t *testing.T) {
 	for l.EndOffset() < 32 { // wait until all 31 have written (a condition, not a sleep)
 		runtime.Gosched()
 	}
+	// Nothing is durable yet, so readers see nothing.
+	if hw := l.HighWatermark(); hw != 0 {
+		t.Fatalf("high watermark %d before any fsync completed", hw)
+	}
+	if r, err := l.Read(0, 1<<20); err != nil || r.Bytes != 0 {
+		t.Fatalf("read before any fsync completed: %v, %+v", err, r)
+	}
 	close(g.gate)
 	wg.Wait()
 	close(errs)

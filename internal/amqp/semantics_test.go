@@ -319,3 +319,28 @@ func TestConfirmsCoalesced(t *testing.T) {
 		t.Fatalf("%d messages queued", q.Messages)
 	}
 }
+
+// TestNoAckConsumerBackpressure drains a backlog several times larger than the socket backlog
+// limit into a no-ack consumer: deliveries pause when the output backlog is full and resume
+// when the writer drains it, and nothing is lost or duplicated.
+func TestNoAckConsumerBackpressure(t *testing.T) {
+	t.Parallel()
+	_, url := startServer(t, Config{})
+	ch := openCh(t, dial(t, url))
+	declareQ(t, ch, "big")
+	const n = 6000
+	body := make([]byte, 1024)
+	for i := 0; i < n; i++ {
+		body[0], body[1] = byte(i>>8), byte(i)
+		must(t, ch.Publish("", "big", false, false, amqp091.Publishing{Body: body}))
+	}
+	cch := openCh(t, dial(t, url))
+	msgs, err := cch.Consume("big", "", true, false, false, false, nil)
+	must(t, err)
+	for i := 0; i < n; i++ {
+		d := recv(t, msgs)
+		if got := int(d.Body[0])<<8 | int(d.Body[1]); got != i {
+			t.Fatalf("message %d arrived as %d", i, got)
+		}
+	}
+}

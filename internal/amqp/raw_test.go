@@ -281,3 +281,26 @@ func TestDiskFreeAlarm(t *testing.T) {
 		t.Fatalf("blocked %+v", b)
 	}
 }
+
+// TestGeneratedTagAndNoCancelNotifyWithoutCapability: an empty consumer tag gets an
+// amq.ctag-... tag; a client that did not advertise consumer_cancel_notify (this raw client
+// advertises nothing) is not sent basic.cancel when its queue is deleted.
+func TestGeneratedTagAndNoCancelNotifyWithoutCapability(t *testing.T) {
+	t.Parallel()
+	_, url := startServer(t, Config{})
+	rc := rawDial(t, url, 0)
+	rc.send(1, &wire.ChannelOpen{})
+	rc.expect(wire.IDChannelOpenOk)
+	rc.send(1, &wire.QueueDeclare{Queue: "watched"})
+	rc.expect(wire.IDQueueDeclareOk)
+	rc.send(1, &wire.BasicConsume{Queue: "watched"})
+	ok := rc.expect(wire.IDBasicConsumeOk).(*wire.BasicConsumeOk)
+	if !strings.HasPrefix(ok.ConsumerTag, "amq.ctag-") || len(ok.ConsumerTag) < 20 {
+		t.Fatalf("generated tag %q", ok.ConsumerTag)
+	}
+	admin := openCh(t, dial(t, url))
+	_, err := admin.QueueDelete("watched", false, false, false)
+	must(t, err)
+	rc.send(1, &wire.ChannelClose{ReplyCode: 200})
+	rc.expect(wire.IDChannelCloseOk) // a basic.cancel first would fail here
+}

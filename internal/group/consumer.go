@@ -464,13 +464,30 @@ func assignUniform(members map[string]*consumerMember, counts map[string]int32, 
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	// Topics with fewer subscribers first: they have fewer places to go, and the others can
+	// then even the counts out.
+	subs := map[string]int{}
+	for _, m := range members {
+		for _, t := range m.subscribed {
+			subs[t]++
+		}
+	}
 	var all []TopicPartition
 	for topic, n := range counts {
 		for p := int32(0); p < n; p++ {
 			all = append(all, TopicPartition{topic, p})
 		}
 	}
-	sortTPs(all)
+	sort.Slice(all, func(i, j int) bool {
+		a, b := all[i], all[j]
+		if subs[a.Topic] != subs[b.Topic] {
+			return subs[a.Topic] < subs[b.Topic]
+		}
+		if a.Topic != b.Topic {
+			return a.Topic < b.Topic
+		}
+		return a.Partition < b.Partition
+	})
 	if len(ids) == 0 {
 		return out
 	}

@@ -133,6 +133,11 @@ func Open(cfg Config) (*Coordinator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open group coordinator: %w", err)
 	}
+	// A log that grew long since its last snapshot is compacted before serving.
+	if err := st.maybeCompact(context.Background()); err != nil {
+		st.close()
+		return nil, fmt.Errorf("cannot open group coordinator: %w", err)
+	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger, offsets: st, groups: map[string]*group{}, stop: make(chan struct{})}
 	c.wg.Add(1)
 	go c.maintenanceLoop()

@@ -203,9 +203,6 @@ func (c *Coordinator) maintenanceLoop() {
 		<-c.stop
 		cancel()
 	}()
-	if err := c.offsets.maybeCompact(ctx); err != nil {
-		c.log.Warn("cannot compact offsets log", "err", err)
-	}
 	for {
 		select {
 		case <-c.stop:

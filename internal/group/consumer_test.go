@@ -1,0 +1,157 @@
+package group
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func hb(t *testing.T, c *Coordinator, req ConsumerHeartbeatRequest) ConsumerHeartbeatResult {
+	t.Helper()
+	req.Group = "g"
+	res := c.ConsumerHeartbeat(ctx, req)
+	if res.Err != nil {
+		t.Fatalf("heartbeat %+v: %v", req, res.Err)
+	}
+	return res
+}
+
+func parts(tps []TopicPartition) string { return fmt.Sprint(tps) }
+
+// TestConsumerGroupRevokesBeforeReassigning walks two KIP-848 members through a rebalance:
+// the newcomer gets partitions only after the old owner acknowledged their revocation.
+func TestConsumerGroupRevokesBeforeReassigning(t *testing.T) {
+	t.Parallel()
+	for _, assignor := range []string{AssignorUniform, AssignorRange} {
+		t.Run(assignor, func(t *testing.T) {
+			c := openTest(t, t.TempDir(), nil)
+			asg := assignor
+			a := hb(t, c, ConsumerHeartbeatRequest{MemberID: "a", SubscribedTopics: []string{"t"}, ServerAssignor: &asg, OwnedSet: true})
+			if !a.AssignmentSet || len(a.Assignment) != 3 {
+				t.Fatalf("a alone: %+v", a)
+			}
+			aOwned := a.Assignment
+			b := hb(t, c, ConsumerHeartbeatRequest{MemberID: "b", SubscribedTopics: []string{"t"}, OwnedSet: true})
+			if len(b.Assignment) != 0 {
+				t.Fatalf("b got partitions a still holds: %v", parts(b.Assignment))
+			}
+			d, err := c.Describe(ctx, "g")
+			if err != nil || d.State != StateReconciling || d.Type != TypeConsumer {
+				t.Fatalf("describe while reconciling: %+v %v", d, err)
+			}
+			// a is told to give some up; its epoch stays until it acknowledges.
+			a2 := hb(t, c, ConsumerHeartbeatRequest{MemberID: "a", MemberEpoch: a.MemberEpoch, Owned: aOwned, OwnedSet: true})
+			if !a2.AssignmentSet || len(a2.Assignment) >= 3 || a2.MemberEpoch != a.MemberEpoch {
+				t.Fatalf("a revocation: %+v", a2)
+			}
+			// b still gets nothing while a holds them.
+			b2 := hb(t, c, ConsumerHeartbeatRequest{MemberID: "b", MemberEpoch: b.MemberEpoch, Owned: nil, OwnedSet: true})
+			if len(b2.Assignment) != 0 {
+				t.Fatalf("b before a acknowledged: %v", parts(b2.Assignment))
+			}
+			// a acknowledges (owns only what is left): it moves to the new epoch.
+			a3 := hb(t, c, ConsumerHeartbeatRequest{MemberID: "a", MemberEpoch: a.MemberEpoch, Owned: a2.Assignment, OwnedSet: true})
+			if a3.MemberEpoch <= a.MemberEpoch {
+				t.Fatalf("a after acknowledging: %+v", a3)
+			}
+			b3 := hb(t, c, ConsumerHeartbeatRequest{MemberID: "b", MemberEpoch: b2.MemberEpoch, OwnedSet: true, Owned: []TopicPartition{}})
+			if !b3.AssignmentSet || len(b3.Assignment)+len(a2.Assignment) != 3 {
+				t.Fatalf("b after a acknowledged: %+v (a keeps %v)", b3, parts(a2.Assignment))
+			}
+			for _, tp := range b3.Assignment {
+				for _, o := range a2.Assignment {
+					if tp == o {
+						t.Fatalf("%v owned by both", tp)
+					}
+				}
+			}
+			d, _ = c.Describe(ctx, "g")
+			if d.State != StateStable || len(d.Members) != 2 {
+				t.Fatalf("describe when converged: %+v", d)
+			}
+			// Wrong epoch: fenced. Commits must carry the member's epoch.
+			if r := c.ConsumerHeartbeat(ctx, ConsumerHeartbeatRequest{Group: "g", MemberID: "b", MemberEpoch: b3.MemberEpoch + 5}); !errors.Is(r.Err, ErrFencedMemberEpoch) {
+				t.Fatalf("wrong epoch: %v", r.Err)
+			}
+			offs := map[TopicPartition]OffsetValue{b3.Assignment[0]: {Offset: 1}}
+			if _, err := c.Commit(ctx, CommitRequest{Group: "g", MemberID: "b", Generation: b3.MemberEpoch - 1, Offsets: offs}); !errors.Is(err, ErrStaleMemberEpoch) {
+				t.Fatalf("stale epoch commit: %v", err)
+			}
+			if _, err := c.Commit(ctx, CommitRequest{Group: "g", MemberID: "b", Generation: b3.MemberEpoch, Offsets: offs}); err != nil {
+				t.Fatalf("commit: %v", err)
+			}
+			// A classic member cannot join a consumer group.
+			if r := c.Join(ctx, joinReq("", "", 60e9, "range"))(ctx); !errors.Is(r.Err, ErrInconsistentProtocol) {
+				t.Fatalf("classic join into a consumer group: %v", r.Err)
+			}
+			// a leaves: b ends up with everything.
+			hb(t, c, ConsumerHeartbeatRequest{MemberID: "a", MemberEpoch: -1})
+			b4 := hb(t, c, ConsumerHeartbeatRequest{MemberID: "b", MemberEpoch: b3.MemberEpoch, Owned: b3.Assignment, OwnedSet: true})
+			if len(b4.Assignment) != 3 {
+				t.Fatalf("b after a left: %+v", b4)
+			}
+			hb(t, c, ConsumerHeartbeatRequest{MemberID: "b", MemberEpoch: -1})
+			if d, _ := c.Describe(ctx, "g"); d.State != StateEmpty {
+				t.Fatalf("state after both left: %v", d.State)
+			}
+		})
+	}
+}
+
+func TestConsumerHeartbeatErrors(t *testing.T) {
+	t.Parallel()
+	c := openTest(t, t.TempDir(), nil)
+	bad := "cooperative"
+	if r := c.ConsumerHeartbeat(ctx, ConsumerHeartbeatRequest{Group: "g", MemberID: "m", SubscribedTopics: []string{"t"}, ServerAssignor: &bad}); !errors.Is(r.Err, ErrUnsupportedAssignor) {
+		t.Fatalf("unknown assignor: %v", r.Err)
+	}
+	if r := c.ConsumerHeartbeat(ctx, ConsumerHeartbeatRequest{Group: "g", MemberID: "m", MemberEpoch: 3}); !errors.Is(r.Err, ErrUnknownMemberID) {
+		t.Fatalf("unknown member: %v", r.Err)
+	}
+	if r := c.ConsumerHeartbeat(ctx, ConsumerHeartbeatRequest{Group: "g", MemberID: "m"}); !errors.Is(r.Err, ErrInvalidRequest) {
+		t.Fatalf("join without subscription: %v", r.Err)
+	}
+	if _, err := c.DescribeConsumerGroup(ctx, "nope"); !errors.Is(err, ErrGroupIDNotFound) {
+		t.Fatalf("describe unknown: %v", err)
+	}
+}
+
+func TestAssignors(t *testing.T) {
+	members := map[string]*consumerMember{
+		"a": {id: "a", subscribed: []string{"x", "y"}},
+		"b": {id: "b", subscribed: []string{"x"}},
+		"c": {id: "c", subscribed: []string{"x", "y"}},
+	}
+	counts := map[string]int32{"x": 7, "y": 2}
+	r := assignRange(members, counts)
+	// x: 7 over a,b,c -> 3,2,2 contiguous; y: 2 over a,c -> 1,1.
+	if len(r["a"]) != 4 || len(r["b"]) != 2 || len(r["c"]) != 3 || !r["a"][TopicPartition{"x", 0}] || !r["c"][TopicPartition{"y", 1}] {
+		t.Fatalf("range: %v", r)
+	}
+	u := assignUniform(members, counts, nil)
+	total := 0
+	for id, set := range u {
+		total += len(set)
+		if len(set) < 3 || len(set) > 3 {
+			t.Errorf("uniform gives %s %d partitions, want 3", id, len(set))
+		}
+		for tp := range set {
+			if !contains(members[id].subscribed, tp.Topic) {
+				t.Errorf("%s got %v it does not subscribe to", id, tp)
+			}
+		}
+	}
+	if total != 9 {
+		t.Fatalf("uniform assigned %d of 9", total)
+	}
+	// Sticky: removing c keeps a's and b's partitions where they were.
+	delete(members, "c")
+	u2 := assignUniform(members, counts, u)
+	for id := range members {
+		for tp := range u[id] {
+			if !u2[id][tp] {
+				t.Errorf("%v moved away from %s", tp, id)
+			}
+		}
+	}
+}

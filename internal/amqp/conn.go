@@ -63,6 +63,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 		consumed: map[*queue.Queue]int{}, writerDone: make(chan struct{}),
 	}
 	c.out.wake = make(chan struct{}, 1)
+	// Before tuning the specification allows 4096-byte frames; accepting up to our own
+	// frame_max instead admits clients with large client-properties tables.
+	c.fr.SetFrameMax(s.cfg.FrameMax)
 	return c
 }
 

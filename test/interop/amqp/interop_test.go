@@ -163,11 +163,11 @@ func startDriver(t *testing.T, name string, cmd *exec.Cmd, events chan<- event) 
 }
 
 // seedScenario is the seed's requirement 2 with real driver apps: routes are published to the
-// durable queue route-dispatch; a first driver takes route-00 and holds it; two more drivers
+// durable queue route-dispatch; a first driver takes route-00 and holds it; the other drivers
 // take and ack all the others (one route is nacked with requeue once); the first driver is
 // killed with SIGKILL; route-00 must then go to another driver flagged redelivered. No route
 // may be held by two drivers at once, every route is acked exactly once, the queue ends empty.
-func seedScenario(t *testing.T, victim, worker driverFactory) {
+func seedScenario(t *testing.T, victim driverFactory, workers ...driverFactory) {
 	y := harness.Start(t)
 	host, port := hostPort(y.AMQPAddr)
 	c, err := amqp091.Dial("amqp://guest:guest@" + y.AMQPAddr + "/")
@@ -227,8 +227,9 @@ func seedScenario(t *testing.T, victim, worker driverFactory) {
 	if holder["route-00"] != "victim" {
 		t.Fatalf("victim holds %v", holder)
 	}
-	startDriver(t, "driver-1", worker(host, port, "work"), events)
-	startDriver(t, "driver-2", worker(host, port, "work"), events)
+	for i, w := range workers {
+		startDriver(t, fmt.Sprintf("driver-%d", i+1), w(host, port, "work"), events)
+	}
 	for len(acked) < n-1 {
 		next("the other routes")
 	}
@@ -265,9 +266,16 @@ func pikaDriver(host, port, mode string) *exec.Cmd {
 	return exec.Command(tools["PYTHON"], filepath.Join(here, "python", "driver.py"), host, port, mode)
 }
 
-func TestSeedDispatchJava(t *testing.T) { seedScenario(t, javaDriver, javaDriver) }
+func amqplibDriver(host, port, mode string) *exec.Cmd {
+	cmd := exec.Command("node", filepath.Join(here, "node", "driver.js"), "amqp://guest:guest@"+net.JoinHostPort(host, port), mode)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+tools["NODE_PATH"])
+	return cmd
+}
 
-func TestSeedDispatchPika(t *testing.T) { seedScenario(t, pikaDriver, pikaDriver) }
+func TestSeedDispatchJava(t *testing.T) { seedScenario(t, javaDriver, javaDriver, javaDriver) }
 
-// TestSeedDispatchMixed lets a Java driver crash and pika drivers pick up its route.
-func TestSeedDispatchMixed(t *testing.T) { seedScenario(t, javaDriver, pikaDriver) }
+func TestSeedDispatchPika(t *testing.T) { seedScenario(t, pikaDriver, pikaDriver, pikaDriver) }
+
+// TestSeedDispatchMixed lets a Java driver crash; a pika driver and an amqplib driver pick up
+// its routes.
+func TestSeedDispatchMixed(t *testing.T) { seedScenario(t, javaDriver, pikaDriver, amqplibDriver) }

@@ -81,13 +81,16 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 	if req.Acks == 0 {
 		// The client expects no response at all, but the records must still become durable:
 		// under SyncAlways readers only see durable data, and nothing else may ask for the
-		// fsync. The wait runs in the writer's turn and writes nothing.
-		return silentReply(func() { rc.waitDurable(waits, timeout) }), nil
+		// fsync. The wait runs in the writer's turn (bounded by its queue), writes nothing, and
+		// is tied to the server, not the connection, which a fire-and-forget client may close
+		// at once.
+		return silentReply(func() { rc.waitDurable(rc.s.ctx, waits, timeout) }), nil
 	}
-	return &kmsgReply{resp: resp, before: func() { rc.waitDurable(waits, timeout) }}, nil
+	return &kmsgReply{resp: resp, before: func() { rc.waitDurable(rc.c.ctx, waits, timeout) }}, nil
 }
 
-// silentReply completes work in request order without writing a response.
+// silentReply completes work in request order without writing a response. The writer runs
+// it even when it can no longer write (see writeLoop).
 type silentReply func()
 
 func (r silentReply) writeTo(*conn, *reqHeader) error {
@@ -111,11 +114,10 @@ func (rc *reqCtx) produceTopic(version int16, rt *kmsg.ProduceRequestTopic) (*st
 
 // waitDurable waits for every appended partition (concurrently: each partition is its own log
 // and its own fsync) and turns failures into per-partition errors.
-func (rc *reqCtx) waitDurable(waits []appended, timeout time.Duration) {
+func (rc *reqCtx) waitDurable(ctx context.Context, waits []appended, timeout time.Duration) {
 	if len(waits) == 0 {
 		return
 	}
-	ctx := rc.c.ctx
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)

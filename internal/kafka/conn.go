@@ -71,9 +71,12 @@ func (c *conn) serve() {
 	if err != nil {
 		// A protocol violation: say why, then drop the connection without finishing replies.
 		c.log.Warn("closing kafka connection", "reason", err)
-		c.cancel()
 		c.nc.Close()
 	}
+	// Whatever ended the reader (EOF, idle timeout, violation), nobody will read the replies
+	// still queued: end their waits (long polls, durability waits) now rather than at their
+	// deadlines. Appends already made stay made.
+	c.cancel()
 	close(c.replies)
 	<-writerDone
 	c.cancel()
@@ -141,23 +144,30 @@ func (c *conn) writeLoop() {
 			if c.ctx.Err() == nil {
 				c.log.Debug("closing kafka connection: cannot write response", "err", err)
 			}
-			c.cancel()
-			c.nc.Close()
-			for range c.replies { // let the reader finish; it fails on the closed socket
-			}
+			c.drainAfterWriteError()
 			return
 		}
 		if len(c.replies) == 0 {
 			if err := c.bw.Flush(); err != nil {
-				c.cancel()
-				c.nc.Close()
-				for range c.replies {
-				}
+				c.drainAfterWriteError()
 				return
 			}
 		}
 	}
 	_ = c.bw.Flush()
+}
+
+// drainAfterWriteError drops the connection and consumes the rest of the queue so that the
+// reader can finish (it fails on the closed socket). Replies that write nothing still run:
+// they make acks=0 appends durable.
+func (c *conn) drainAfterWriteError() {
+	c.cancel()
+	c.nc.Close()
+	for q := range c.replies {
+		if s, ok := q.r.(silentReply); ok {
+			s.writeTo(c, &q.hdr)
+		}
+	}
 }
 
 // responseHeaderFlexible: response header v1 follows request header v2, except for

@@ -467,3 +467,26 @@ func TestProduceAcksZero(t *testing.T) {
 		t.Fatalf("end offset %d after an acks=0 produce of 3 records", o.Offset)
 	}
 }
+
+// TestProduceAcksZeroThenClose: a fire-and-forget client that closes right after an acks=0
+// produce still gets its records made durable and visible.
+func TestProduceAcksZeroThenClose(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, nil)
+	ctx := testCtx(t)
+	ts.admin(t).CreateTopic(ctx, 1, 1, nil, "ff")
+	rc := ts.raw(t)
+	req := produceReq(9, "ff", 0, makeBatch(-1, -1, -1, "fire", "and", "forget"))
+	req.Acks = 0
+	rc.send(req)
+	rc.c.Close()
+	c := ts.client(t, kgo.ConsumeTopics("ff"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := 0
+	for got < 3 {
+		fs := c.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		got += fs.NumRecords()
+	}
+}

@@ -403,6 +403,12 @@ func restOfToolScenario(t *testing.T, y *harness.Yard, cl *kgo.Client, adm *kadm
 		t.Errorf("shift-by 5 on partition 2: %d\n%s", o, out)
 	}
 
+	out = consumerGroups(t, "--bootstrap-server", y.KafkaAddr, "--delete-offsets", "--group", group, "--topic", topic+":2")
+	if c := committed(t, adm, group); len(c) != 5 {
+		t.Errorf("after --delete-offsets of partition 2: %v\n%s", c, out)
+	} else if _, ok := c[2]; ok {
+		t.Errorf("partition 2 still committed: %v\n%s", c, out)
+	}
 	out = consumerGroups(t, "--bootstrap-server", y.KafkaAddr, "--list")
 	if strings.TrimSpace(out) != group {
 		t.Errorf("--list: %q", out)

@@ -127,6 +127,9 @@ func TestConnectionErrors(t *testing.T) {
 			rc.expect(wire.IDChannelOpenOk)
 			rc.send(1, &wire.ChannelOpen{})
 		}, wire.ChannelError, "second 'channel.open'"},
+		{"channel above channel_max", func(rc *rawClient) {
+			rc.send(3000, &wire.ChannelOpen{})
+		}, wire.ChannelError, "channel 3000 exceeds channel_max 2047"},
 		{"oversized frame", func(rc *rawClient) {
 			// Only the header: the server must judge the size before reading the payload.
 			rc.write([]byte{wire.FrameBody, 0, 1, 0, 3, 0x0d, 0x40})

@@ -69,6 +69,9 @@ func TestKill9UnderProduceLoad(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatalf("producer made no progress before kill %d", kill)
 		}
+		mu.Lock()
+		t.Logf("kill -9 #%d with %d records acknowledged", kill+1, nAcked)
+		mu.Unlock()
 		y.Kill()
 		y.Restart()
 	}

@@ -341,7 +341,7 @@ func (c *conn) handleConnMethod(m wire.Method) error {
 		return nil
 	case *wire.ConnectionUpdateSecret:
 		if _, ok := c.srv.cfg.Users[c.user]; !ok || c.srv.cfg.Users[c.user] != m.NewSecret {
-			return connErr(wire.AccessRefused, m, "cannot update secret for user '%s': refused (%s)", c.user, m.Reason)
+			return connErr(wire.NotAllowed, m, "New secret was refused by one of the backends")
 		}
 		c.send(0, &wire.ConnectionUpdateSecretOk{})
 		return nil

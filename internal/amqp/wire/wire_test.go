@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -175,5 +174,4 @@ func TestReplyCodes(t *testing.T) {
 	if !IsHardError(FrameError) || IsHardError(NotFound) || ReplyName(NotFound) != "NOT_FOUND" || ReplyName(ReplySuccess) != "REPLY_SUCCESS" {
 		t.Fatal("reply code tables wrong")
 	}
-	_ = math.Pi
 }

@@ -513,6 +513,9 @@ func (g *group) sync(req SyncRequest, ch chan SyncResult) {
 	case StatePreparingRebalance:
 		reply(ErrRebalanceInProgress)
 	case StateCompletingRebalance:
+		if m.syncCh != nil && m.syncCh != ch {
+			m.syncCh <- SyncResult{Err: ErrRebalanceInProgress} // superseded by this one
+		}
 		m.syncCh = ch
 		delete(g.pendingSync, m.id)
 		m.deadline = g.c.now().Add(m.sessionTimeout)

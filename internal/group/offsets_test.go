@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/yardmq/yard/internal/log"
 )
 
 func sampleRecords() []offsetRecord {
@@ -207,4 +210,59 @@ func TestOffsetsExpire(t *testing.T) {
 	if l := c.List(ctx); len(l) != 0 {
 		t.Fatalf("groups left after expiry: %+v", l)
 	}
+}
+
+// BenchmarkCommitParallel: durable OffsetCommits (one partition each) from many goroutines,
+// sharing fsyncs (SyncAlways). Compare with BenchmarkLogAppendParallel, the bare log engine
+// doing the same appends, in the same run.
+func BenchmarkCommitParallel(b *testing.B) {
+	c, err := Open(Config{Dir: b.TempDir(), Topics: bigTopics(64), InitialRebalanceDelay: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	var n atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := n.Add(1)
+		g := fmt.Sprintf("group-%d", i)
+		for pb.Next() {
+			req := CommitRequest{Group: g, Generation: -1, Offsets: map[TopicPartition]OffsetValue{{"big", int32(i % 64)}: {Offset: i}}}
+			if _, err := c.Commit(ctx, req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkLogAppendParallel is the baseline: the same one-record batches appended to a bare
+// internal/log.Log with AppendNoWait + WaitDurable.
+func BenchmarkLogAppendParallel(b *testing.B) {
+	l, err := log.Open(b.TempDir(), log.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	var n atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := n.Add(1)
+		for pb.Next() {
+			v := OffsetValue{Offset: i}
+			batch := appendBatch(nil, []offsetRecord{{Group: fmt.Sprintf("group-%d", i), TopicPartition: TopicPartition{"big", int32(i % 64)}, Value: &v}}, 0)
+			res, err := l.AppendNoWait(batch)
+			if err == nil {
+				err = l.WaitDurable(ctx, res.LastOffset)
+			}
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

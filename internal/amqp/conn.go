@@ -236,25 +236,18 @@ func (c *conn) readLoop() error {
 	return nil
 }
 
-// armDeadline bounds the wait for the next frame: two heartbeat intervals, as RabbitMQ, or
-// the close-ok timeout while closing.
+// armDeadline bounds the wait for the next frame to two heartbeat intervals, as RabbitMQ.
 func (c *conn) armDeadline() {
-	var d time.Duration
-	switch {
-	case c.closing:
-		d = closeOkTimeout
-	case c.heartbeat > 0:
-		d = 2 * c.heartbeat
-	default:
-		return
+	if c.closing || c.heartbeat <= 0 {
+		return // sendConnClose armed the close-ok deadline once; it is not extended
 	}
 	// Re-arming costs a timer update; once a second is plenty for deadlines of seconds. It
 	// runs before every frame, not only when the buffer is empty, so that a long stream of
 	// buffered frames cannot outlive a deadline armed before it.
 	now := time.Now()
-	if c.closing || now.Sub(c.lastDeadline) > time.Second {
+	if now.Sub(c.lastDeadline) > time.Second {
 		c.lastDeadline = now
-		c.nc.SetReadDeadline(now.Add(d))
+		c.nc.SetReadDeadline(now.Add(2 * c.heartbeat))
 	}
 }
 
@@ -360,6 +353,7 @@ func (c *conn) sendConnClose(e *amqpError) {
 	cls, mth := closeFor(e)
 	c.send(0, &wire.ConnectionClose{ReplyCode: e.code, ReplyText: e.text, ClassId: cls, MethodId: mth})
 	c.closing = true
+	c.nc.SetReadDeadline(time.Now().Add(closeOkTimeout))
 	c.release()
 }
 

@@ -37,9 +37,7 @@ type fetchReply struct {
 
 // fetchTarget is one requested partition, resolved.
 type fetchTarget struct {
-	topic    *fetchTopic
-	p        *stream.Partition // nil when errCode is set up front
-	errCode  int16
+	p        *stream.Partition // nil when the partition's error is known up front
 	offset   int64
 	maxBytes int32
 	out      *fetchPart
@@ -56,17 +54,19 @@ func (r *fetchReply) writeTo(c *conn, hdr *reqHeader) error {
 	targets := r.resolve(plan)
 	deadline := time.Now().Add(min(time.Duration(req.MaxWaitMillis)*time.Millisecond, maxFetchMaxWait))
 	for {
-		total, anyErr := r.gather(targets, req.MaxBytes)
-		if total >= int64(req.MinBytes) || anyErr || !time.Now().Before(deadline) {
-			break
-		}
-		// Not enough yet: release what was read and wait for an append to any partition.
+		// Take the change channels before reading, so that an append landing between the read
+		// and the wait still wakes us.
 		chans := make([]<-chan struct{}, 0, len(targets))
 		for _, t := range targets {
 			if t.p != nil {
 				chans = append(chans, t.p.Log().Changed())
 			}
 		}
+		total, anyErr := r.gather(targets, req.MaxBytes)
+		if total >= int64(req.MinBytes) || anyErr || !time.Now().Before(deadline) {
+			break
+		}
+		// Not enough yet: release what was read and wait for an append to any partition.
 		for _, t := range targets {
 			t.out.release()
 		}
@@ -104,7 +104,7 @@ func (r *fetchReply) resolve(plan *fetchPlan) []*fetchTarget {
 			rp := &rt.Partitions[j]
 			fp := &ft.parts[j]
 			*fp = fetchPart{partition: rp.Partition, hwm: -1, lso: -1, logStart: -1}
-			tg := &fetchTarget{topic: ft, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, out: fp}
+			tg := &fetchTarget{offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, out: fp}
 			switch {
 			case !ok:
 				fp.errCode = topicErr

@@ -383,6 +383,30 @@ func TestGroupsRawErrors(t *testing.T) {
 	if err != nil || len(of) != 0 {
 		t.Fatalf("offsets after delete: %v %v", of, err)
 	}
+	// ListGroups v5 filters by state and type; OffsetFetch v8 asks for several groups.
+	if r, err := adm.CommitOffsets(ctx, "simple", kadm.OffsetsFromRecords(kgo.Record{Topic: "t", Partition: 1, Offset: 41})); err != nil || r.Error() != nil {
+		t.Fatalf("simple commit: %v %v", err, r.Error())
+	}
+	lg := kmsg.NewPtrListGroupsRequest()
+	lg.StatesFilter = []string{"empty"}
+	lgr, err := lg.RequestWith(ctx, cl)
+	if err != nil || len(lgr.Groups) != 1 || lgr.Groups[0].Group != "simple" || lgr.Groups[0].GroupState != "Empty" || lgr.Groups[0].GroupType != "classic" {
+		t.Fatalf("list groups in state Empty: %+v %v", lgr, err)
+	}
+	lg.StatesFilter, lg.TypesFilter = nil, []string{"consumer"}
+	if lgr, err = lg.RequestWith(ctx, cl); err != nil || len(lgr.Groups) != 0 {
+		t.Fatalf("list groups of type consumer: %+v %v", lgr, err)
+	}
+	of8 := kmsg.NewPtrOffsetFetchRequest()
+	for _, g := range []string{"simple", "none"} {
+		rg := kmsg.NewOffsetFetchRequestGroup()
+		rg.Group = g
+		of8.Groups = append(of8.Groups, rg)
+	}
+	ofr, err := of8.RequestWith(ctx, cl)
+	if err != nil || len(ofr.Groups) != 2 || len(ofr.Groups[0].Topics) != 1 || ofr.Groups[0].Topics[0].Partitions[0].Offset != 42 || len(ofr.Groups[1].Topics) != 0 {
+		t.Fatalf("offset fetch v8: %+v %v", ofr, err)
+	}
 	// FindCoordinator batched (v4+) answers this broker for every key.
 	fc := kmsg.NewPtrFindCoordinatorRequest()
 	fc.CoordinatorKeys = []string{"a", "b"}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the consumer-group interop tests drive, from the package registries, cached
 # under $HOME/.cache/yard-interop (idempotent):
-#   kafka-python, through test/interop/kafka/setup.sh (its venv is reused, not duplicated);
+#   kafka-python and kcat (librdkafka), through test/interop/kafka/setup.sh (reused, not
+#   duplicated);
 #   Apache Kafka's own tools (org.apache.kafka:kafka-tools 4.x) from Maven Central, whose
 #   kafka-consumer-groups is the class org.apache.kafka.tools.consumer.group.ConsumerGroupCommand;
 #   the Java group member in java/ (kafka-clients 4.x), built with Maven.
@@ -11,7 +12,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 cache="${HOME}/.cache/yard-interop"
 mkdir -p "$cache"
 
-python="$(bash "$here/../kafka/setup.sh" | sed -n 's/^PYTHON=//p')"
+kafka_env="$(bash "$here/../kafka/setup.sh")"
+python="$(echo "$kafka_env" | sed -n 's/^PYTHON=//p')"
+kcat="$(echo "$kafka_env" | sed -n 's/^KCAT=//p')"
 
 out="$cache/kafka-tools"
 stamp="$(sha256sum < "$here/tools/pom.xml" | cut -c1-16)"
@@ -35,5 +38,6 @@ if [ ! -f "$javaout/$jstamp.ok" ]; then
 fi
 
 echo "PYTHON=$python"
+echo "KCAT=$kcat"
 echo "GROUPS_JAVA_CP=$javaout/src/target/yard-groups-interop-1.0.jar:$javaout/src/target/lib/*"
 echo "KAFKA_TOOLS_CP=$out/target/lib/*"

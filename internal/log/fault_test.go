@@ -132,3 +132,34 @@ func TestStartBeyondRecoveredEnd(t *testing.T) {
 		t.Fatalf("append got offset %d", res.BaseOffset)
 	}
 }
+
+// TestRecoveredTailUnsyncedUnderNever: under SyncNever an unclean open does not
+// fsync the tail it scanned; a second (OS) crash before the syncer gets to it
+// still reopens to a prefix, and the tail becomes durable on Sync.
+func TestRecoveredTailUnsyncedUnderNever(t *testing.T) {
+	t.Parallel()
+	fsys := NewMemFS()
+	dir := "/d/log"
+	opts := Options{FS: fsys, SyncPolicy: SyncNever, SegmentBytesMax: 1000}
+	l := mustOpen(t, dir, opts)
+	want := appendN(t, l, 12, 1, 150, constTS(0))
+	l.closeUnclean() // a process crash: the page cache (MemFS content) survives
+	l2 := mustOpen(t, dir, opts)
+	checkBatches(t, readAll(t, l2), want)
+	if l2.HighWatermark() != l2.EndOffset() {
+		t.Fatalf("hw %d end %d under never", l2.HighWatermark(), l2.EndOffset())
+	}
+	crashed := fsys.Crash(keepNone) // then the OS crashes too
+	if err := l2.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	l2.closeUnclean()
+	l3 := mustOpen(t, dir, Options{FS: crashed, SyncPolicy: SyncNever})
+	got := readAll(t, l3)
+	checkBatches(t, got, want[:len(got)])
+	l3.Close()
+	// After Sync the whole tail survives any crash.
+	l4 := mustOpen(t, dir, Options{FS: fsys.Crash(keepNone), SyncPolicy: SyncNever})
+	defer l4.Close()
+	checkBatches(t, readAll(t, l4), want)
+}

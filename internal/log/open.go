@@ -29,8 +29,12 @@ func Open(dir string, opts Options) (*Log, error) {
 		}
 		return nil, fmt.Errorf("cannot open log %s: %w", dir, err)
 	}
+	// Under SyncAlways readers see only durable data; recover may leave a tail
+	// for the syncer to fsync (only under the other policies, where hw is the end).
 	l.hw = l.end
-	l.durable = l.end
+	if l.opts.SyncPolicy == SyncAlways {
+		l.hw = l.durable
+	}
 	l.wg.Add(1)
 	go l.syncLoop()
 	return l, nil
@@ -55,7 +59,7 @@ func (l *Log) load() error {
 			return err
 		}
 		l.segs = []*segment{s}
-		l.end = l.start
+		l.end, l.durable = l.start, l.start
 		l.dp = durablePoint{seg: s, offset: l.start, segMaxTS: -1, maxTS: -1, maxTSOf: -1}
 		return l.writeRecoveryPoint()
 	}
@@ -103,8 +107,8 @@ func (l *Log) restartAtStart() error {
 	if err != nil {
 		return err
 	}
-	l.segs, l.pendingIdx, l.size = []*segment{s}, nil, 0
-	l.end, l.maxTS, l.maxTSOf = l.start, -1, -1
+	l.segs, l.pendingIdx, l.unsynced, l.size = []*segment{s}, nil, nil, 0
+	l.end, l.durable, l.maxTS, l.maxTSOf = l.start, l.start, -1, -1
 	l.dp = durablePoint{seg: s, offset: l.start, segMaxTS: -1, maxTS: -1, maxTSOf: -1}
 	return l.writeRecoveryPoint()
 }
@@ -230,7 +234,7 @@ func (l *Log) openClean() (bool, error) {
 		return false, nil
 	}
 	s.end, s.maxTS, s.loaded = c.end, c.segMaxTS, true
-	l.end, l.maxTS, l.maxTSOf = c.end, c.maxTS, c.maxTSOf
+	l.end, l.durable, l.maxTS, l.maxTSOf = c.end, c.end, c.maxTS, c.maxTSOf
 	l.setCreated(s)
 	l.dp = durablePoint{seg: s, pos: s.size, offset: s.end, nIdx: len(s.idx), nTidx: len(s.tidx),
 		segMaxTS: s.maxTS, maxTS: l.maxTS, maxTSOf: l.maxTSOf}

@@ -14,6 +14,9 @@ func (l *Log) recover() error {
 	if err != nil {
 		return err
 	}
+	rs := l.segs[from]
+	start := durablePoint{seg: rs, pos: pos, offset: next, nIdx: len(rs.idx), nTidx: len(rs.tidx),
+		segMaxTS: rs.maxTS, maxTS: l.maxTS, maxTSOf: l.maxTSOf}
 	next, err = l.scanTail(from, pos, next)
 	if err != nil {
 		return err
@@ -25,21 +28,29 @@ func (l *Log) recover() error {
 	l.end = next
 	active := l.segs[len(l.segs)-1]
 	l.setCreated(active)
-	if from == len(l.segs)-1 && pos == active.size {
-		// Nothing after the recovery point: it still describes the log exactly.
-		l.dp = durablePoint{seg: active, pos: pos, offset: next, nIdx: len(active.idx), nTidx: len(active.tidx),
-			segMaxTS: active.maxTS, maxTS: l.maxTS, maxTSOf: l.maxTSOf}
-		l.lastCP = l.dp
+	if l.opts.SyncPolicy != SyncAlways || (from == len(l.segs)-1 && pos == active.size) {
+		// Nothing was scanned, or the policy promises nothing: the recovered tail
+		// is not fsynced here (that can take long after a process crash left
+		// much in the page cache). The syncer fsyncs it like any new data; until
+		// then the old recovery point stays, and a second crash rescans it.
+		l.durable, l.dp, l.lastCP = start.offset, start, start
+		l.unsynced = append(l.unsynced, l.segs[from:len(l.segs)-1]...)
+		if next > start.offset {
+			active.dirSynced.Store(false)
+			l.kickSyncer()
+		}
 		return nil
 	}
+	// Under SyncAlways readers only see durable data, and the scanned bytes may
+	// so far live only in the page cache (after a process crash): make them
+	// durable before opening, and record the new recovery point.
 	active.dirSynced.Store(false)
-	// The scanned bytes may so far live only in the page cache (after a process
-	// crash): make them durable before declaring them the recovery point.
 	for _, s := range l.segs[from:] {
 		if err := l.syncSegment(s); err != nil {
 			return err
 		}
 	}
+	l.durable = l.end
 	l.dp = durablePoint{seg: active, pos: active.size, offset: l.end, nIdx: len(active.idx), nTidx: len(active.tidx),
 		segMaxTS: active.maxTS, maxTS: l.maxTS, maxTSOf: l.maxTSOf}
 	return l.writeRecoveryPoint()
@@ -80,6 +91,7 @@ func (l *Log) scanTail(from int, pos, next int64) (int64, error) {
 		}
 		s.end, next = r.next, r.next
 		s.loaded = true
+		s.rollMaxTS, s.rollMaxTSOf = l.maxTS, l.maxTSOf
 		if r.err != nil {
 			if err := l.truncateTornTail(i, r); err != nil {
 				return 0, err

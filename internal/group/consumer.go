@@ -94,6 +94,7 @@ type consumerMember struct {
 	revokeDeadline                               time.Time
 	lastSent                                     string // the assignment last sent, canonical
 	deadline                                     time.Time
+	departed                                     bool // static member gone for a restart (epoch -2)
 }
 
 // ConsumerHeartbeat is a KIP-848 ConsumerGroupHeartbeat.
@@ -142,6 +143,12 @@ func (g *group) consumerHeartbeat(req ConsumerHeartbeatRequest) ConsumerHeartbea
 	now := g.c.now()
 	m := cg.members[req.MemberID]
 	switch {
+	case req.MemberEpoch == -2 && m != nil && m.instanceID != "":
+		// A static member leaving for a while (a restart): its place and partitions wait for
+		// it for the session timeout, without a rebalance.
+		m.departed = true
+		m.deadline = now.Add(g.c.cfg.ConsumerSessionTimeout)
+		return ConsumerHeartbeatResult{MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
 	case req.MemberEpoch < 0:
 		if m != nil {
 			cg.remove(g, m)
@@ -150,20 +157,10 @@ func (g *group) consumerHeartbeat(req ConsumerHeartbeatRequest) ConsumerHeartbea
 	case m == nil && req.MemberEpoch != 0:
 		return fail(ErrUnknownMemberID)
 	case m == nil:
-		if req.MemberID == "" {
-			req.MemberID = newMemberID("")[1:]
+		var err error
+		if m, err = cg.join(req); err != nil {
+			return fail(err)
 		}
-		if req.InstanceID != "" {
-			for _, o := range cg.members {
-				if o.instanceID == req.InstanceID {
-					// A static member restarting takes over its predecessor's place.
-					cg.remove(g, o)
-				}
-			}
-		}
-		m = &consumerMember{id: req.MemberID, instanceID: req.InstanceID, assigned: map[TopicPartition]bool{}, revoking: map[TopicPartition]bool{}}
-		cg.members[m.id] = m
-		cg.epoch++
 	case req.MemberEpoch == 0:
 		// A known member rejoining (it was fenced, or restarted): it owns nothing any more.
 		m.assigned, m.revoking, m.lastSent = map[TopicPartition]bool{}, map[TopicPartition]bool{}, ""
@@ -196,6 +193,34 @@ func (g *group) consumerHeartbeat(req ConsumerHeartbeatRequest) ConsumerHeartbea
 		res.Assignment, res.AssignmentSet = sortedTPs(m.assigned), true
 	}
 	return res
+}
+
+// join adds a member. A static member (instance id) whose predecessor departed takes over its
+// place, epoch and partitions without a rebalance; one whose predecessor is still active is
+// refused (UNRELEASED_INSTANCE_ID), as in Kafka.
+func (cg *consumerGroup) join(req ConsumerHeartbeatRequest) (*consumerMember, error) {
+	if req.MemberID == "" {
+		req.MemberID = newMemberID("")[1:]
+	}
+	m := &consumerMember{id: req.MemberID, instanceID: req.InstanceID, assigned: map[TopicPartition]bool{}, revoking: map[TopicPartition]bool{}}
+	for _, o := range cg.members {
+		if req.InstanceID == "" || o.instanceID != req.InstanceID {
+			continue
+		}
+		if !o.departed {
+			return nil, fmt.Errorf("%w: instance %s is still held by member %s", ErrUnreleasedInstanceID, req.InstanceID, o.id)
+		}
+		m.epoch, m.prevEpoch, m.assigned, m.revoking, m.revokeDeadline = o.epoch, o.prevEpoch, o.assigned, o.revoking, o.revokeDeadline
+		m.subscribed, m.assignor, m.rebalanceTimeout = o.subscribed, o.assignor, o.rebalanceTimeout
+		cg.target[m.id] = cg.target[o.id]
+		delete(cg.target, o.id)
+		delete(cg.members, o.id)
+		cg.members[m.id] = m
+		return m, nil
+	}
+	cg.members[m.id] = m
+	cg.epoch++
+	return m, nil
 }
 
 // remove drops a member; its partitions become free for the others.

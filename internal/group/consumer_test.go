@@ -155,3 +155,33 @@ func TestAssignors(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumerStaticMemberRestart: a static member leaving with epoch -2 keeps its place; its
+// successor (same instance id) gets the same partitions without a rebalance; a second live
+// claim to the instance is refused.
+func TestConsumerStaticMemberRestart(t *testing.T) {
+	t.Parallel()
+	c := openTest(t, t.TempDir(), nil)
+	a := hb(t, c, ConsumerHeartbeatRequest{MemberID: "a", InstanceID: "i-a", SubscribedTopics: []string{"t"}, OwnedSet: true})
+	b := hb(t, c, ConsumerHeartbeatRequest{MemberID: "b", InstanceID: "i-b", SubscribedTopics: []string{"t"}, OwnedSet: true})
+	// Converge: a revokes, acknowledges; b takes the rest.
+	a2 := hb(t, c, ConsumerHeartbeatRequest{MemberID: "a", MemberEpoch: a.MemberEpoch, Owned: a.Assignment, OwnedSet: true})
+	a3 := hb(t, c, ConsumerHeartbeatRequest{MemberID: "a", MemberEpoch: a2.MemberEpoch, Owned: a2.Assignment, OwnedSet: true})
+	b2 := hb(t, c, ConsumerHeartbeatRequest{MemberID: "b", MemberEpoch: b.MemberEpoch, Owned: []TopicPartition{}, OwnedSet: true})
+	if len(a2.Assignment)+len(b2.Assignment) != 3 {
+		t.Fatalf("not converged: a %v b %v", parts(a2.Assignment), parts(b2.Assignment))
+	}
+	if r := c.ConsumerHeartbeat(ctx, ConsumerHeartbeatRequest{Group: "g", MemberID: "b-impostor", InstanceID: "i-b", SubscribedTopics: []string{"t"}}); !errors.Is(r.Err, ErrUnreleasedInstanceID) {
+		t.Fatalf("second live claim of i-b: %v", r.Err)
+	}
+	hb(t, c, ConsumerHeartbeatRequest{MemberID: "b", MemberEpoch: -2})
+	b3 := hb(t, c, ConsumerHeartbeatRequest{MemberID: "b-restarted", InstanceID: "i-b", SubscribedTopics: []string{"t"}, OwnedSet: true})
+	if parts(b3.Assignment) != parts(b2.Assignment) || b3.MemberEpoch != b2.MemberEpoch {
+		t.Fatalf("restarted static member: %+v, had %v at epoch %d", b3, parts(b2.Assignment), b2.MemberEpoch)
+	}
+	// a saw no rebalance: same epoch, same partitions.
+	a4 := hb(t, c, ConsumerHeartbeatRequest{MemberID: "a", MemberEpoch: a3.MemberEpoch, Owned: a2.Assignment, OwnedSet: true})
+	if a4.MemberEpoch != a3.MemberEpoch || a4.AssignmentSet {
+		t.Fatalf("a after b's restart: %+v", a4)
+	}
+}

@@ -21,8 +21,9 @@ type Partition struct {
 	Index int32
 	log   *log.Log
 
-	mu        sync.Mutex
-	producers map[int64]*producerState
+	mu          sync.Mutex
+	producers   map[int64]*producerState
+	snapshotEnd int64 // log end offset of the last snapshot written (snapshot.go)
 }
 
 // Log is the partition's log, for reads (Read, HighWatermark, Changed, OffsetForTimestamp...).
@@ -35,9 +36,8 @@ func openPartition(t *Topic, i int32) (*Partition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open partition %s-%d: %w", t.Name, i, err)
 	}
-	p := &Partition{Topic: t, Index: i, log: l, producers: map[int64]*producerState{}}
-	since := m.cfg.Now().Add(-m.cfg.ProducerStateWindow).UnixMilli()
-	if err := p.rebuildProducerState(since); err != nil {
+	p := &Partition{Topic: t, Index: i, log: l, producers: map[int64]*producerState{}, snapshotEnd: -1}
+	if err := p.rebuildProducerState(p.loadSnapshot()); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("cannot rebuild producer state of %s-%d: %w", t.Name, i, err)
 	}

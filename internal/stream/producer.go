@@ -16,8 +16,9 @@ import (
 // sequence where the last one ended, else OUT_OF_ORDER_SEQUENCE_NUMBER.
 //
 // The state is derived from the log only (every batch header carries producer ID, epoch and
-// base sequence), so after a restart or crash it is rebuilt by scanning batch headers: a
-// batch that reached the log before the crash is recognised when the producer retries it.
+// base sequence), so after a restart or crash it is rebuilt by scanning batch headers from the
+// last snapshot (snapshot.go) on: a batch that reached the log before the crash is recognised
+// when the producer retries it.
 
 // producerBatchWindow is Kafka's max.in.flight.requests.per.connection limit for idempotence.
 const producerBatchWindow = 5
@@ -87,19 +88,12 @@ func (p *Partition) recordBatch(h *batchHeader, baseOffset, appendTime, seenMs i
 // rebuildScanBytes is how much one log read covers while rebuilding producer state.
 const rebuildScanBytes = 1 << 20
 
-// rebuildProducerState replays batch headers from the first batch with a timestamp at or after
-// sinceMs to the end of the log.
-func (p *Partition) rebuildProducerState(sinceMs int64) error {
-	off, err := p.log.OffsetForTimestamp(sinceMs)
-	if err != nil {
-		return err
-	}
-	if off < 0 {
-		return nil
-	}
-	if s := p.log.StartOffset(); off < s {
-		off = s
-	}
+// rebuildProducerState replays batch headers from offset from (where the loaded snapshot ends,
+// or 0) to the end of the log. A rebuilt producer counts as seen now, so that its expiry runs
+// from the restart whatever timestamps its batches carry.
+func (p *Partition) rebuildProducerState(from int64) error {
+	now := p.Topic.m.cfg.Now().UnixMilli()
+	off := max(from, p.log.StartOffset())
 	for off < p.log.HighWatermark() {
 		rr, err := p.log.Read(off, rebuildScanBytes)
 		if errors.Is(err, log.ErrOffsetOutOfRange) {
@@ -115,7 +109,7 @@ func (p *Partition) rebuildProducerState(sinceMs int64) error {
 				if h.Attributes&attrTimestampLogAppend != 0 {
 					t = h.MaxTimestamp
 				}
-				p.recordBatch(h, base, t, h.MaxTimestamp)
+				p.recordBatch(h, base, t, now)
 			}
 			next = base + int64(h.LastOffsetDelta) + 1
 		})

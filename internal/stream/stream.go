@@ -40,10 +40,12 @@ const (
 	producerIDBlockSize = 1000
 	// defaultRetentionCheckInterval is Kafka's log.retention.check.interval.ms.
 	defaultRetentionCheckInterval = 5 * time.Minute
-	// defaultProducerStateWindow bounds how far back the log is scanned to rebuild producer
-	// state on open (Kafka's producer.id.expiration.ms default, one day): producers idle for
-	// longer are forgotten, as Kafka forgets them.
+	// defaultProducerStateWindow is how long an idle producer's state is kept (Kafka's
+	// producer.id.expiration.ms default, one day).
 	defaultProducerStateWindow = 24 * time.Hour
+	// defaultProducerSnapshotInterval is how often changed partitions snapshot their producer
+	// state, which bounds the log scan after a crash (snapshot.go).
+	defaultProducerSnapshotInterval = time.Minute
 )
 
 // Errors of topic administration.
@@ -64,7 +66,9 @@ type Config struct {
 	RetentionCheckInterval time.Duration
 	// ProducerStateWindow: see defaultProducerStateWindow.
 	ProducerStateWindow time.Duration
-	Now                 func() time.Time // nil = time.Now
+	// ProducerSnapshotInterval: see defaultProducerSnapshotInterval.
+	ProducerSnapshotInterval time.Duration
+	Now                      func() time.Time // nil = time.Now
 }
 
 // Manager owns every topic and partition of one data directory.
@@ -103,6 +107,9 @@ func Open(cfg Config, cat *catalog.Catalog) (*Manager, error) {
 	if cfg.ProducerStateWindow <= 0 {
 		cfg.ProducerStateWindow = defaultProducerStateWindow
 	}
+	if cfg.ProducerSnapshotInterval <= 0 {
+		cfg.ProducerSnapshotInterval = defaultProducerSnapshotInterval
+	}
 	m := &Manager{
 		cfg: cfg, log: cfg.Logger, cat: cat,
 		topicsDir: filepath.Join(cfg.DataDir, "topics"),
@@ -129,6 +136,10 @@ func Open(cfg Config, cat *catalog.Catalog) (*Manager, error) {
 		}
 		m.topics[n] = t
 		m.byID[t.ID] = t
+	}
+	if err := m.removeOrphanSnapshots(st); err != nil {
+		m.closeAll()
+		return nil, err
 	}
 	m.wg.Add(1)
 	go m.retentionLoop()
@@ -303,6 +314,9 @@ func (m *Manager) DeleteTopic(name string) error {
 		if err := p.log.Delete(); err != nil {
 			errs = append(errs, err)
 		}
+		if err := os.Remove(m.snapshotPath(name, p.Index)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
 	}
 	m.log.Info("topic deleted", "topic", name)
 	if err := errors.Join(errs...); err != nil {
@@ -367,16 +381,21 @@ func (m *Manager) AllocateProducerID() (int64, error) {
 	return id, nil
 }
 
+// retentionLoop runs retention and producer-state snapshots on their intervals.
 func (m *Manager) retentionLoop() {
 	defer m.wg.Done()
-	tick := time.NewTicker(m.cfg.RetentionCheckInterval)
-	defer tick.Stop()
+	retention := time.NewTicker(m.cfg.RetentionCheckInterval)
+	defer retention.Stop()
+	snapshots := time.NewTicker(m.cfg.ProducerSnapshotInterval)
+	defer snapshots.Stop()
 	for {
 		select {
 		case <-m.stop:
 			return
-		case <-tick.C:
+		case <-retention.C:
 			m.EnforceRetention()
+		case <-snapshots.C:
+			m.writeSnapshots()
 		}
 	}
 }
@@ -395,10 +414,12 @@ func (m *Manager) EnforceRetention() {
 	}
 }
 
-// Close stops the retention loop and closes every log (flush, fsync, clean shutdown mark).
+// Close stops the retention loop, saves producer-state snapshots (snapshot.go) and closes every
+// log (flush, fsync, clean shutdown mark). No append may run concurrently.
 func (m *Manager) Close() error {
 	close(m.stop)
 	m.wg.Wait()
+	m.writeSnapshots()
 	return m.closeAll()
 }
 

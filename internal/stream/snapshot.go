@@ -1,0 +1,193 @@
+package stream
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/yardmq/yard/internal/atomicfile"
+	"github.com/yardmq/yard/internal/catalog"
+)
+
+// Producer-state snapshots bound the work of rebuilding idempotent-producer state: every
+// ProducerSnapshotInterval (and on Close) each partition whose log moved writes its state with
+// the log end offset X it describes. On open the state is loaded from the snapshot and the
+// log's batch headers are scanned from X on. A snapshot whose X is beyond the log end (the
+// crash took a torn tail that the snapshot had seen), or that is damaged, is ignored and the
+// whole log is scanned: a snapshot is only ever a shortcut, the log is the truth.
+//
+// File <data-dir>/producer-snapshots/<topic>-<partition>.json (UTF-8 JSON, one object):
+//
+//	{"format": 1, "crc32c": <uint32>, "state": {"end_offset": N, "producers": [
+//	  {"id": PID, "epoch": E, "last_seen_ms": T,
+//	   "batches": [[firstSeq, lastSeq, firstOffset, lastOffset, appendTimeMs], ...]}, ...]}}
+//
+// crc32c (Castagnoli) covers the compact bytes of "state"; a file that fails it is ignored.
+
+const snapshotDirName = "producer-snapshots"
+
+const snapshotFormat = 1
+
+type snapshotState struct {
+	EndOffset int64              `json:"end_offset"`
+	Producers []snapshotProducer `json:"producers"`
+}
+
+type snapshotProducer struct {
+	ID         int64      `json:"id"`
+	Epoch      int16      `json:"epoch"`
+	LastSeenMs int64      `json:"last_seen_ms"`
+	Batches    [][5]int64 `json:"batches"`
+}
+
+type snapshotFile struct {
+	Format int             `json:"format"`
+	CRC32C uint32          `json:"crc32c"`
+	State  json.RawMessage `json:"state"`
+}
+
+func (m *Manager) snapshotPath(topic string, p int32) string {
+	return filepath.Join(m.cfg.DataDir, snapshotDirName, topic+"-"+strconv.Itoa(int(p))+".json")
+}
+
+// encodeSnapshot renders a partition's producer state as of endOffset. p.mu must be held.
+func (p *Partition) encodeSnapshot(endOffset int64) ([]byte, error) {
+	st := snapshotState{EndOffset: endOffset, Producers: make([]snapshotProducer, 0, len(p.producers))}
+	for id, s := range p.producers {
+		sp := snapshotProducer{ID: id, Epoch: s.epoch, LastSeenMs: s.lastSeenMs}
+		for _, e := range s.batches {
+			sp.Batches = append(sp.Batches, [5]int64{int64(e.firstSeq), int64(e.lastSeq), e.firstOffset, e.lastOffset, e.appendTime})
+		}
+		st.Producers = append(st.Producers, sp)
+	}
+	sort.Slice(st.Producers, func(i, j int) bool { return st.Producers[i].ID < st.Producers[j].ID })
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode producer snapshot: %w", err)
+	}
+	return json.Marshal(snapshotFile{Format: snapshotFormat, CRC32C: crc32.Checksum(raw, castagnoli), State: raw})
+}
+
+// decodeSnapshot parses and checks a snapshot file into producer states.
+func decodeSnapshot(data []byte) (int64, map[int64]*producerState, error) {
+	var f snapshotFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return 0, nil, err
+	}
+	if f.Format != snapshotFormat {
+		return 0, nil, fmt.Errorf("producer snapshot format %d, want %d", f.Format, snapshotFormat)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, f.State); err != nil {
+		return 0, nil, err
+	}
+	if crc32.Checksum(compact.Bytes(), castagnoli) != f.CRC32C {
+		return 0, nil, errors.New("producer snapshot checksum mismatch")
+	}
+	var st snapshotState
+	if err := json.Unmarshal(compact.Bytes(), &st); err != nil {
+		return 0, nil, err
+	}
+	out := make(map[int64]*producerState, len(st.Producers))
+	for _, sp := range st.Producers {
+		if sp.ID < 0 || len(sp.Batches) > producerBatchWindow {
+			return 0, nil, fmt.Errorf("producer snapshot: bad producer %d", sp.ID)
+		}
+		s := &producerState{epoch: sp.Epoch, lastSeenMs: sp.LastSeenMs, batches: make([]seqEntry, 0, producerBatchWindow)}
+		for _, b := range sp.Batches {
+			if b[0] < 0 || b[0] > 0x7fffffff || b[1] < 0 || b[1] > 0x7fffffff || b[2] < 0 || b[3] < b[2] || b[3] >= st.EndOffset {
+				return 0, nil, fmt.Errorf("producer snapshot: bad batch of producer %d", sp.ID)
+			}
+			s.batches = append(s.batches, seqEntry{firstSeq: int32(b[0]), lastSeq: int32(b[1]), firstOffset: b[2], lastOffset: b[3], appendTime: b[4]})
+		}
+		out[sp.ID] = s
+	}
+	return st.EndOffset, out, nil
+}
+
+// loadSnapshot installs the partition's snapshot if it can describe a prefix of the log as
+// opened, and returns the offset the scan must start from (0 without a usable snapshot).
+func (p *Partition) loadSnapshot() int64 {
+	m := p.Topic.m
+	data, err := os.ReadFile(m.snapshotPath(p.Topic.Name, p.Index))
+	if err != nil {
+		return 0
+	}
+	end, producers, err := decodeSnapshot(data)
+	if err != nil {
+		m.log.Warn("ignoring producer snapshot", "topic", p.Topic.Name, "partition", p.Index, "err", err)
+		return 0
+	}
+	if end > p.log.EndOffset() {
+		m.log.Info("ignoring producer snapshot beyond the recovered log end", "topic", p.Topic.Name,
+			"partition", p.Index, "snapshot_end", end, "log_end", p.log.EndOffset())
+		return 0
+	}
+	p.producers = producers
+	return end
+}
+
+// writeSnapshots saves the producer state of every partition whose log end moved since its
+// last snapshot. Failures are logged: the next open scans further back instead.
+func (m *Manager) writeSnapshots() {
+	dir := filepath.Join(m.cfg.DataDir, snapshotDirName)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		m.log.Warn("cannot write producer snapshots", "err", err)
+		return
+	}
+	for _, t := range m.Topics() {
+		for _, p := range t.Partitions() {
+			p.mu.Lock()
+			end := p.log.EndOffset()
+			if end == p.snapshotEnd {
+				p.mu.Unlock()
+				continue
+			}
+			data, err := p.encodeSnapshot(end)
+			p.mu.Unlock()
+			if err == nil {
+				err = atomicfile.Write(m.snapshotPath(t.Name, p.Index), data, 0o644)
+			}
+			if err != nil {
+				m.log.Warn("cannot write producer snapshot", "topic", t.Name, "partition", p.Index, "err", err)
+				continue
+			}
+			p.mu.Lock()
+			p.snapshotEnd = end
+			p.mu.Unlock()
+		}
+	}
+}
+
+// removeOrphanSnapshots deletes snapshots of topics or partitions the catalog does not know.
+func (m *Manager) removeOrphanSnapshots(st catalog.State) error {
+	dir := filepath.Join(m.cfg.DataDir, snapshotDirName)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot list producer snapshots: %w", err)
+	}
+	for _, e := range entries {
+		name := strings.TrimSuffix(e.Name(), ".json")
+		if i := strings.LastIndexByte(name, '-'); i > 0 && name != e.Name() {
+			if t, ok := st.Topics[name[:i]]; ok {
+				if n, err := strconv.Atoi(name[i+1:]); err == nil && n >= 0 && n < int(t.Partitions) {
+					continue
+				}
+			}
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("cannot remove stale producer snapshot: %w", err)
+		}
+	}
+	return nil
+}

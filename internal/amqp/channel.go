@@ -22,6 +22,9 @@ type channel struct {
 	ackedUpTo  uint64 // confirms sent (or nacked) up to here
 	ackPending uint64 // confirms owed up to here, coalesced until the reader drains
 	tx         *txState
+	committing bool           // tx.commit is publishing: collect txWaits
+	txWaits    []queue.Waiter // durability a tx.commit-ok waits for
+	confirms   *confirmer     // confirms that wait for durability
 	routeBuf   []string
 	lastQueue  string // the queue last declared on this channel: what "" means in queue methods
 	replyTo    string // direct reply-to queue, once the channel consumed amq.rabbitmq.reply-to
@@ -55,7 +58,9 @@ type publishing struct {
 }
 
 func newChannel(c *conn, id uint16) *channel {
-	return &channel{id: id, c: c, consumers: map[string]*chConsumer{}, unacked: map[uint64]*unackedMsg{}}
+	ch := &channel{id: id, c: c, consumers: map[string]*chConsumer{}, unacked: map[uint64]*unackedMsg{}}
+	ch.confirms = newConfirmer(ch)
+	return ch
 }
 
 func (ch *channel) send(m wire.Method) { ch.c.send(ch.id, m) }
@@ -221,6 +226,7 @@ func (ch *channel) release() {
 		return
 	}
 	ch.released = true
+	ch.confirms.close()
 	consumers := ch.consumers
 	ch.consumers = map[string]*chConsumer{}
 	unacked := ch.unacked

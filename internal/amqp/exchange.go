@@ -43,6 +43,8 @@ func (ch *channel) exchangeDeclare(m *wire.ExchangeDeclare) error {
 		if e := ch.exchangeEquivalent(m, got, want); e != nil {
 			return e
 		}
+	} else if e := ch.persist(m, m.Durable); e != nil {
+		return e
 	}
 	ch.replyUnlessNowait(m.Nowait, &wire.ExchangeDeclareOk{})
 	return nil
@@ -75,7 +77,13 @@ func (ch *channel) exchangeDelete(m *wire.ExchangeDelete) error {
 	if strings.HasPrefix(m.Exchange, "amq.") {
 		return channelErr(wire.AccessRefused, m, "exchange name '%s' contains reserved prefix 'amq.*'", m.Exchange)
 	}
+	old, _ := ch.c.vh.topo.Lookup(m.Exchange)
 	err := ch.c.vh.topo.Delete(m.Exchange, m.IfUnused)
+	if err == nil {
+		if e := ch.persist(m, old.Durable); e != nil {
+			return e
+		}
+	}
 	switch {
 	case errors.Is(err, route.ErrInUse):
 		return channelErr(wire.PreconditionFailed, m, "exchange '%s' in vhost '%s' in use", m.Exchange, ch.vhostName())
@@ -107,6 +115,9 @@ func (ch *channel) exchangeBind(m *wire.ExchangeBind) error {
 	if err := ch.c.vh.topo.Bind(b); err != nil {
 		return ch.noExchange(m, m.Source)
 	}
+	if e := ch.persist(m, true); e != nil {
+		return e
+	}
 	ch.replyUnlessNowait(m.Nowait, &wire.ExchangeBindOk{})
 	return nil
 }
@@ -118,6 +129,9 @@ func (ch *channel) exchangeUnbind(m *wire.ExchangeUnbind) error {
 	b := route.Binding{Source: m.Source, Dest: route.Dest{Exchange: true, Name: m.Destination}, Key: m.RoutingKey, Args: m.Arguments}
 	if err := ch.c.vh.topo.Unbind(b); err != nil {
 		return ch.noExchange(m, m.Source)
+	}
+	if e := ch.persist(m, true); e != nil {
+		return e
 	}
 	ch.replyUnlessNowait(m.Nowait, &wire.ExchangeUnbindOk{})
 	return nil

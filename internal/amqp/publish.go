@@ -51,9 +51,12 @@ func (ch *channel) publish(p *publishing) error {
 		return e
 	}
 	p.props = props
-	routed, failed, e := ch.route(p)
+	routed, failed, waits, e := ch.route(p)
 	if e != nil {
 		return e
+	}
+	if ch.committing {
+		ch.txWaits = append(ch.txWaits, waits...)
 	}
 	if routed == 0 && p.m.Mandatory {
 		ret := &wire.BasicReturn{ReplyCode: wire.NoRoute, ReplyText: "NO_ROUTE", Exchange: p.m.Exchange, RoutingKey: p.m.RoutingKey}
@@ -61,23 +64,29 @@ func (ch *channel) publish(p *publishing) error {
 		ch.c.out.append(func(b []byte) []byte { return ch.appendContent(b, ret, msg) })
 	}
 	if ch.confirm {
-		ch.confirmed(seq, !failed)
+		if len(waits) > 0 || ch.confirms.busy() {
+			ch.flushConfirms()
+			ch.confirms.add(seq, !failed, waits)
+		} else {
+			ch.confirmed(seq, !failed)
+		}
 	}
 	return nil
 }
 
 // route delivers the message to every queue its exchange routes it to. It reports how many
-// queues took it and whether any failed to.
-func (ch *channel) route(p *publishing) (routed int, failed bool, e *amqpError) {
+// queues took it, whether any failed to, and, for a persistent message, what to wait for
+// before it is durable everywhere.
+func (ch *channel) route(p *publishing) (routed int, failed bool, waits []queue.Waiter, e *amqpError) {
 	vh := ch.c.vh
 	m := p.m
 	if m.Exchange != "" {
 		ex, ok := vh.topo.Lookup(m.Exchange)
 		if !ok {
-			return 0, false, ch.noExchange(m, m.Exchange)
+			return 0, false, nil, ch.noExchange(m, m.Exchange)
 		}
 		if ex.Internal {
-			return 0, false, channelErr(wire.AccessRefused, m, "cannot publish to internal exchange '%s' in vhost '%s'", m.Exchange, vh.name)
+			return 0, false, nil, channelErr(wire.AccessRefused, m, "cannot publish to internal exchange '%s' in vhost '%s'", m.Exchange, vh.name)
 		}
 	}
 	headers := func() map[string]any {
@@ -89,23 +98,28 @@ func (ch *channel) route(p *publishing) (routed int, failed bool, e *amqpError) 
 	}
 	names, err := vh.topo.Route(m.Exchange, m.RoutingKey, headers, ch.routeBuf[:0])
 	if err != nil {
-		return 0, false, ch.noExchange(m, m.Exchange)
+		return 0, false, nil, ch.noExchange(m, m.Exchange)
 	}
 	ch.routeBuf = names
-	msg := &queue.Message{Exchange: m.Exchange, RoutingKey: m.RoutingKey, Properties: p.props, Body: p.body}
+	persistent := deliveryMode(p.props) == 2
+	msg := &queue.Message{Exchange: m.Exchange, RoutingKey: m.RoutingKey, Properties: p.props, Body: p.body, Persistent: persistent}
 	for _, name := range names {
 		qs := vh.queue(name)
 		if qs == nil {
 			continue
 		}
-		if err := qs.q.Publish(msg); err != nil {
+		w, err := qs.q.Publish(msg)
+		if err != nil {
 			ch.c.log.Warn("cannot enqueue message", "queue", name, "err", err)
 			failed = true
 			continue
 		}
+		if persistent && w.Pending() {
+			waits = append(waits, w)
+		}
 		routed++
 	}
-	return routed, failed, nil
+	return routed, failed, waits, nil
 }
 
 // confirmed records the outcome of publish seq. Acks are coalesced into one basic.ack with
@@ -129,6 +143,8 @@ func (ch *channel) confirmed(seq uint64, ok bool) {
 }
 
 func (ch *channel) flushConfirms() {
+	ch.confirms.mu.Lock()
+	defer ch.confirms.mu.Unlock()
 	if ch.ackPending > ch.ackedUpTo && !ch.closing {
 		ch.send(&wire.BasicAck{DeliveryTag: ch.ackPending, Multiple: ch.ackPending-ch.ackedUpTo > 1})
 		ch.ackedUpTo = ch.ackPending
@@ -171,9 +187,19 @@ func (ch *channel) txCommit(m *wire.TxCommit) error {
 			return err
 		}
 	}
+	ch.committing, ch.txWaits = true, ch.txWaits[:0]
 	for _, p := range tx.pubs {
 		if err := ch.publish(p); err != nil {
+			ch.committing = false
 			return err
+		}
+	}
+	ch.committing = false
+	// commit-ok promises the persistent messages are on disk: wait (the reader blocks, as a
+	// transaction's commit is synchronous for its client anyway).
+	for _, w := range ch.txWaits {
+		if err := w.Wait(ch.confirms.ctx); err != nil {
+			return channelErr(wire.InternalError, m, "cannot make the transaction durable: %v", err)
 		}
 	}
 	ch.send(&wire.TxCommitOk{})

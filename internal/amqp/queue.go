@@ -82,6 +82,9 @@ func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
 		}
 		vh.queues[name] = qs
 		vh.mu.Unlock()
+		if e := ch.persist(m, m.Durable && !m.Exclusive); e != nil {
+			return e
+		}
 		ch.lastQueue = name
 		ch.replyDeclareOk(m.Nowait, name, qs.q)
 		return nil
@@ -153,6 +156,9 @@ func (ch *channel) queueBind(m *wire.QueueBind) error {
 	if err := ch.c.vh.topo.Bind(b); err != nil {
 		return ch.noExchange(m, m.Exchange)
 	}
+	if e := ch.persist(m, true); e != nil {
+		return e
+	}
 	ch.replyUnlessNowait(m.Nowait, &wire.QueueBindOk{})
 	return nil
 }
@@ -164,6 +170,9 @@ func (ch *channel) queueUnbind(m *wire.QueueUnbind) error {
 	b := route.Binding{Source: m.Exchange, Dest: route.Dest{Name: m.Queue}, Key: m.RoutingKey, Args: m.Arguments}
 	if err := ch.c.vh.topo.Unbind(b); err != nil {
 		return ch.noExchange(m, m.Exchange)
+	}
+	if e := ch.persist(m, true); e != nil {
+		return e
 	}
 	ch.send(&wire.QueueUnbindOk{})
 	return nil
@@ -201,6 +210,11 @@ func (ch *channel) queueDelete(m *wire.QueueDelete) error {
 	if qs.owner == ch.c {
 		delete(ch.c.exclusive, m.Queue)
 	}
+	if o := qs.q.Options(); o.Durable && !o.Exclusive {
+		if e := ch.persist(m, true); e != nil {
+			return e
+		}
+	}
 	ch.replyUnlessNowait(m.Nowait, &wire.QueueDeleteOk{MessageCount: uint32(n)})
 	return nil
 }
@@ -208,13 +222,21 @@ func (ch *channel) queueDelete(m *wire.QueueDelete) error {
 // deleteQueue removes a queue unconditionally (exclusive owner gone, auto-delete).
 func (v *vhost) deleteQueue(name string, qs *queueState) {
 	v.deleteQueueIf(name, qs, false, false)
+	if o := qs.q.Options(); o.Durable && !o.Exclusive && v.srv != nil {
+		if err := v.srv.saveTopology(); err != nil {
+			v.log.Error("cannot save durable topology", "err", err)
+		}
+	}
 }
 
 // deleteQueueIf deletes the queue and its bindings; its consumers are told by the queue.
 func (v *vhost) deleteQueueIf(name string, qs *queueState, ifUnused, ifEmpty bool) (int, error) {
 	n, err := qs.q.Delete(ifUnused, ifEmpty)
-	if err != nil && !errors.Is(err, queue.ErrDeleted) {
+	if errors.Is(err, queue.ErrInUse) || errors.Is(err, queue.ErrNotEmpty) {
 		return 0, err
+	}
+	if err != nil && !errors.Is(err, queue.ErrDeleted) {
+		v.log.Warn("cannot delete queue storage", "queue", name, "err", err)
 	}
 	v.mu.Lock()
 	if v.queues[name] == qs {

@@ -71,11 +71,11 @@ func TestConfirmNackOnStoreFailure(t *testing.T) {
 	}
 }
 
-type failingStore struct{}
+type failingStore struct{ queue.MemoryStore }
 
-func (failingStore) Append(uint64, *queue.Message) error { return errors.New("disk on fire") }
-func (failingStore) Settle(uint64) error                 { return nil }
-func (failingStore) Close() error                        { return nil }
+func (failingStore) Append(uint64, *queue.Message) (queue.Waiter, error) {
+	return queue.Waiter{}, errors.New("disk on fire")
+}
 
 func TestGetAckNackReject(t *testing.T) {
 	t.Parallel()

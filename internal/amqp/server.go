@@ -68,6 +68,8 @@ type Config struct {
 	// QueueStore opens the store behind a newly declared queue; nil keeps every queue in
 	// memory. Durable storage (issue 6) plugs in here.
 	QueueStore func(vhost, queue string, opts queue.Options) (queue.Store, error)
+	// Topology saves durable exchanges, queues and bindings; nil keeps them in memory only.
+	Topology TopologyStore
 }
 
 // Server serves AMQP connections.
@@ -77,6 +79,7 @@ type Server struct {
 	vhosts map[string]*vhost
 	alarm  *alarm
 
+	topoMu sync.Mutex // serialises topology snapshots and saves
 	mu     sync.Mutex // guards conns, lns, closed
 	conns  map[*conn]struct{}
 	lns    []net.Listener
@@ -89,6 +92,8 @@ type Server struct {
 type vhost struct {
 	name string
 	topo *route.Topology
+	log  *slog.Logger
+	srv  *Server
 
 	mu     sync.RWMutex // guards queues
 	queues map[string]*queueState
@@ -128,7 +133,7 @@ func NewServer(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, vhosts: map[string]*vhost{}, conns: map[*conn]struct{}{}, stop: make(chan struct{})}
 	for _, name := range cfg.VHosts {
-		s.vhosts[name] = &vhost{name: name, topo: route.NewTopology(), queues: map[string]*queueState{}}
+		s.vhosts[name] = &vhost{name: name, topo: route.NewTopology(), log: cfg.Logger, srv: s, queues: map[string]*queueState{}}
 	}
 	s.alarm = newAlarm(s)
 	s.wg.Add(1)
@@ -206,6 +211,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		if err := s.closeQueues(); err != nil {
+			return fmt.Errorf("cannot close queues: %w", err)
+		}
 		return nil
 	case <-ctx.Done():
 		for _, c := range conns {

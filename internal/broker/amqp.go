@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/yardmq/yard/internal/amqp"
+	"github.com/yardmq/yard/internal/catalog"
+	"github.com/yardmq/yard/internal/queue"
 )
 
 // AMQPConfig holds the AMQP front end's settings (flags --amqp-*).
@@ -47,7 +51,13 @@ func (b *Broker) startAMQP(ln net.Listener) (stop func(ctx context.Context) erro
 	if heartbeat == 0 {
 		heartbeat = -1 // 0 from the flag means "offer none"; amqp.Config uses 0 for the default
 	}
+	topoStore, topo, err := catalog.OpenAMQP(b.cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	srv := amqp.NewServer(amqp.Config{
+		Topology:                 topoStore,
+		QueueStore:               b.openQueueStore,
 		Logger:                   b.log.With("component", "amqp"),
 		DataDir:                  b.cfg.DataDir,
 		Users:                    users,
@@ -58,6 +68,9 @@ func (b *Broker) startAMQP(ln net.Listener) (stop func(ctx context.Context) erro
 		MemoryHighWatermarkBytes: c.MemoryHighWatermarkBytes,
 		DiskFreeLimitBytes:       c.DiskFreeLimitBytes,
 	})
+	if err := srv.Restore(topo); err != nil {
+		return nil, fmt.Errorf("cannot restore durable AMQP topology: %w", err)
+	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	return func(ctx context.Context) error {
@@ -69,4 +82,32 @@ func (b *Broker) startAMQP(ln net.Listener) (stop func(ctx context.Context) erro
 		}
 		return nil
 	}, nil
+}
+
+// openQueueStore gives durable (non-exclusive) queues a store on the log engine in
+// <data-dir>/queues/<vhost>/<queue>/ (names escaped), and every other queue none.
+func (b *Broker) openQueueStore(vhost, name string, opts queue.Options) (queue.Store, error) {
+	if !opts.Durable || opts.Exclusive {
+		return queue.MemoryStore{}, nil
+	}
+	dir := filepath.Join(b.cfg.DataDir, "queues", escapeName(vhost), escapeName(name))
+	return queue.OpenLogStore(dir, queue.LogStoreOptions{SyncPolicy: b.cfg.SyncPolicy, SyncInterval: b.cfg.SyncInterval})
+}
+
+// escapeName turns any AMQP name into one safe path element: bytes other than ASCII letters,
+// digits, '-' and '_' become %XX.
+func escapeName(s string) string {
+	var sb strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' {
+			sb.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&sb, "%%%02X", c)
+	}
+	if sb.Len() == 0 {
+		return "%"
+	}
+	return sb.String()
 }

@@ -14,8 +14,13 @@
 // channel); a front end must never call into a queue while holding a lock TryDeliver takes.
 // Cancellation notices (Consumer.Cancelled) are sent after the lock is released.
 //
-// Storage. Messages are kept in memory; every enqueue and settlement also goes through a
-// Store, a seam where durable storage on the log engine plugs in (MemoryStore does nothing).
+// Storage. Every enqueue and settlement also goes through a Store: MemoryStore keeps nothing
+// (transient queues), LogStore writes to the log engine (durable queues). With a paged store
+// (LogStore) only a window of ready messages (readyWindowBytes) is kept in memory: once the
+// window is full, new messages exist only on disk, as the range [diskNext, diskEnd) of
+// sequence numbers, and are read back in order as the window drains. Every in-memory ready
+// entry then has a sequence number below diskNext, so requeued entries still go back to their
+// original position and the order of delivery is the order of publishing.
 package queue
 
 import (
@@ -23,6 +28,13 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+)
+
+const (
+	// readyWindowBytes bounds the ready message payload a paged queue keeps in memory.
+	readyWindowBytes = 4 << 20
+	// reclaimEverySettles: how many settlements between reclaim checks.
+	reclaimEverySettles = 1024
 )
 
 // Errors, each errors.Is-able.
@@ -110,6 +122,15 @@ type Queue struct {
 	exclusive   bool // a consumer holds exclusive access
 	deleted     bool
 	readyBytes  int64
+
+	paged        bool   // the store can give messages back: bodies may leave memory
+	diskNext     uint64 // ready messages [diskNext, diskEnd) are on disk only
+	diskEnd      uint64
+	diskCount    uint64 // how many of them are unsettled (upper bound after a restart)
+	waitingRead  bool   // a NotifyReadable is pending
+	delivMark    uint64 // last delivered-through mark given to the store
+	sinceReclaim int
+	seqBuf       []uint64
 }
 
 // New creates an empty queue.
@@ -117,7 +138,11 @@ func New(name string, opts Options) *Queue {
 	if opts.Store == nil {
 		opts.Store = MemoryStore{}
 	}
-	return &Queue{name: name, opts: opts, unacked: map[uint64]*entry{}, nextSeq: 1}
+	rec := opts.Store.Recovered()
+	q := &Queue{name: name, opts: opts, unacked: map[uint64]*entry{}, nextSeq: rec.Next, paged: opts.Store.Paged()}
+	q.diskNext, q.diskEnd, q.diskCount = rec.From, rec.Next, rec.Live
+	q.delivMark = rec.From
+	return q
 }
 
 // Name returns the queue's name.
@@ -126,29 +151,70 @@ func (q *Queue) Name() string { return q.name }
 // Options returns the options the queue was declared with.
 func (q *Queue) Options() Options { return q.opts }
 
-// Publish appends a message and dispatches what it can.
-func (q *Queue) Publish(m *Message) error {
+// Publish appends a message and dispatches what it can. The Waiter says when the message is
+// durable (a publisher confirm for a persistent message waits for it, outside every lock).
+func (q *Queue) Publish(m *Message) (Waiter, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.deleted {
-		return fmt.Errorf("cannot publish to queue %q: %w", q.name, ErrDeleted)
+		return Waiter{}, fmt.Errorf("cannot publish to queue %q: %w", q.name, ErrDeleted)
 	}
-	e := &entry{seq: q.nextSeq, msg: m}
-	if err := q.opts.Store.Append(e.seq, m); err != nil {
-		return fmt.Errorf("cannot publish to queue %q: %w", q.name, err)
+	seq := q.nextSeq
+	w, err := q.opts.Store.Append(seq, m)
+	if err != nil {
+		return Waiter{}, fmt.Errorf("cannot publish to queue %q: %w", q.name, err)
 	}
 	q.nextSeq++
-	q.ready = append(q.ready, e)
-	q.readyBytes += int64(m.Size())
+	if q.paged && (q.diskNext < q.diskEnd || q.readyBytes+int64(m.Size()) > readyWindowBytes) {
+		if q.diskNext == q.diskEnd {
+			q.diskNext = seq
+		}
+		q.diskEnd = seq + 1
+		q.diskCount++
+	} else {
+		q.ready = append(q.ready, &entry{seq: seq, msg: m})
+		q.readyBytes += int64(m.Size())
+	}
 	q.dispatchLocked()
-	return nil
+	return w, nil
 }
 
 // Counts returns the number of ready messages, unacknowledged messages and consumers.
 func (q *Queue) Counts() (ready, unacked, consumers int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.ready) - q.head, len(q.unacked), len(q.consumers)
+	return len(q.ready) - q.head + int(q.diskCount), len(q.unacked), len(q.consumers)
+}
+
+// fillLocked reads messages back from disk while the in-memory window is below half full.
+func (q *Queue) fillLocked() {
+	for q.diskNext < q.diskEnd && q.readyBytes < readyWindowBytes/2 && !q.deleted {
+		msgs, next, passed, err := q.opts.Store.ReadFrom(q.diskNext, int(readyWindowBytes-q.readyBytes))
+		for _, s := range msgs {
+			q.ready = append(q.ready, &entry{seq: s.Seq, msg: s.Msg, redelivered: s.Redelivered})
+			q.readyBytes += int64(s.Msg.Size())
+		}
+		q.diskCount -= min(q.diskCount, passed)
+		if next == q.diskNext || err != nil {
+			if err == nil && !q.waitingRead {
+				q.waitingRead = true
+				q.opts.Store.NotifyReadable(q.diskNext, q.readable)
+			}
+			return
+		}
+		q.diskNext = next
+	}
+	if q.diskNext >= q.diskEnd {
+		q.diskCount = 0
+	}
+}
+
+// readable runs once the next on-disk message became readable (durable).
+func (q *Queue) readable() {
+	q.mu.Lock()
+	q.waitingRead = false
+	q.dispatchLocked()
+	q.mu.Unlock()
 }
 
 // Consume adds a consumer and dispatches to it.
@@ -204,11 +270,29 @@ func (q *Queue) Kick() {
 
 // dispatchLocked hands ready entries to consumers, in order, until either runs out.
 func (q *Queue) dispatchLocked() {
-	for q.head < len(q.ready) && len(q.consumers) > 0 && !q.deleted {
+	var through uint64
+	for len(q.consumers) > 0 && !q.deleted {
+		if q.head == len(q.ready) || q.readyBytes < readyWindowBytes/2 {
+			q.fillLocked()
+			if q.head == len(q.ready) {
+				break
+			}
+		}
 		e := q.ready[q.head]
 		if !q.offerLocked(e) {
-			return
+			break
 		}
+		through = max(through, e.seq+1)
+	}
+	q.markDeliveredLocked(through)
+}
+
+// markDeliveredLocked tells the store how far deliveries went, for the redelivered flag after
+// a restart.
+func (q *Queue) markDeliveredLocked(through uint64) {
+	if through > q.delivMark {
+		q.delivMark = through
+		q.opts.Store.Delivered(through)
 	}
 }
 
@@ -222,7 +306,7 @@ func (q *Queue) offerLocked(e *entry) bool {
 		}
 		q.popReadyLocked()
 		if c.NoAck {
-			q.settleLocked(e)
+			q.settleLocked(e.seq)
 		} else {
 			q.unacked[e.seq] = e
 		}
@@ -268,8 +352,32 @@ func (q *Queue) insertReadyLocked(e *entry) {
 	q.ready[at] = e
 }
 
-func (q *Queue) settleLocked(e *entry) {
-	// A settlement the store cannot record is retried by the store itself; the in-memory
-	// state must move on regardless, so the error is not surfaced here.
-	_ = q.opts.Store.Settle(e.seq)
+// settleLocked records settlements. A settlement the store cannot record costs at most a
+// redelivery after a restart; the in-memory state must move on regardless, so the error is
+// not surfaced here.
+func (q *Queue) settleLocked(seqs ...uint64) {
+	if len(seqs) == 0 {
+		return
+	}
+	_ = q.opts.Store.Settle(seqs)
+	q.sinceReclaim += len(seqs)
+	if q.paged && q.sinceReclaim >= reclaimEverySettles {
+		q.reclaimLocked()
+	}
+}
+
+// reclaimLocked tells the store the lowest sequence number still live.
+func (q *Queue) reclaimLocked() {
+	q.sinceReclaim = 0
+	low := q.nextSeq
+	if q.diskNext < q.diskEnd {
+		low = q.diskNext
+	}
+	if q.head < len(q.ready) {
+		low = min(low, q.ready[q.head].seq)
+	}
+	for seq := range q.unacked {
+		low = min(low, seq)
+	}
+	q.opts.Store.Reclaim(low)
 }

@@ -49,7 +49,7 @@ func (c *testConsumer) bodies() []string {
 func publish(t *testing.T, q *Queue, bodies ...string) {
 	t.Helper()
 	for _, b := range bodies {
-		if err := q.Publish(&Message{Body: []byte(b)}); err != nil {
+		if _, err := q.Publish(&Message{Body: []byte(b)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -157,7 +157,7 @@ func TestDeleteConditionsAndNotify(t *testing.T) {
 	if fmt.Sprint(c.cancelled) != "[c]" {
 		t.Fatalf("cancel notices %v", c.cancelled)
 	}
-	if err := q.Publish(&Message{}); !errors.Is(err, ErrDeleted) {
+	if _, err := q.Publish(&Message{}); !errors.Is(err, ErrDeleted) {
 		t.Fatalf("publish after delete: %v", err)
 	}
 	q2 := New("q2", Options{AutoDelete: true})

@@ -10,17 +10,19 @@ func (q *Queue) Get(noAck bool) (d Delivery, remaining int, ok bool, err error) 
 	if q.deleted {
 		return Delivery{}, 0, false, fmt.Errorf("cannot get from queue %q: %w", q.name, ErrDeleted)
 	}
+	q.fillLocked()
 	if q.head == len(q.ready) {
 		return Delivery{}, 0, false, nil
 	}
 	e := q.popReadyLocked()
 	if noAck {
-		q.settleLocked(e)
+		q.settleLocked(e.seq)
 	} else {
 		q.unacked[e.seq] = e
 	}
+	q.markDeliveredLocked(e.seq + 1)
 	d = Delivery{Queue: q, ID: e.seq, Message: e.msg, Redelivered: e.redelivered}
-	return d, len(q.ready) - q.head, true, nil
+	return d, len(q.ready) - q.head + int(q.diskCount), true, nil
 }
 
 // Ack settles delivered messages. Unknown IDs (for instance after a purge or delete) are
@@ -28,11 +30,17 @@ func (q *Queue) Get(noAck bool) (d Delivery, remaining int, ok bool, err error) 
 func (q *Queue) Ack(ids ...uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	seqs := q.seqBuf[:0]
 	for _, id := range ids {
-		if e, ok := q.unacked[id]; ok {
+		if _, ok := q.unacked[id]; ok {
 			delete(q.unacked, id)
-			q.settleLocked(e)
+			seqs = append(seqs, id)
 		}
+	}
+	q.settleLocked(seqs...)
+	q.seqBuf = seqs[:0]
+	if len(q.unacked) == 0 && q.head == len(q.ready) && q.diskNext >= q.diskEnd && q.paged {
+		q.reclaimLocked() // an empty queue frees its disk at once
 	}
 	q.dispatchLocked()
 }
@@ -61,12 +69,21 @@ func (q *Queue) Drop(ids ...uint64) { q.Ack(ids...) }
 func (q *Queue) Purge() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	n := len(q.ready) - q.head
+	n := len(q.ready) - q.head + int(q.diskCount)
+	seqs := make([]uint64, 0, len(q.ready)-q.head)
 	for _, e := range q.ready[q.head:] {
-		q.settleLocked(e)
+		seqs = append(seqs, e.seq)
+	}
+	q.settleLocked(seqs...)
+	if q.diskNext < q.diskEnd {
+		_ = q.opts.Store.SettleRange(q.diskNext, q.diskEnd-q.diskNext)
+		q.diskNext, q.diskCount = q.diskEnd, 0
 	}
 	clear(q.ready)
 	q.ready, q.head, q.readyBytes = q.ready[:0], 0, 0
+	if q.paged {
+		q.reclaimLocked()
+	}
 	return n
 }
 
@@ -83,7 +100,7 @@ func (q *Queue) Delete(ifUnused, ifEmpty bool) (int, error) {
 		q.mu.Unlock()
 		return 0, fmt.Errorf("cannot delete queue %q: %w", q.name, ErrInUse)
 	}
-	n := len(q.ready) - q.head
+	n := len(q.ready) - q.head + int(q.diskCount)
 	if ifEmpty && n > 0 {
 		q.mu.Unlock()
 		return 0, fmt.Errorf("cannot delete queue %q: %w", q.name, ErrNotEmpty)
@@ -97,8 +114,23 @@ func (q *Queue) Delete(ifUnused, ifEmpty bool) (int, error) {
 	for _, c := range consumers {
 		c.Consumer.Cancelled(q, c.Tag)
 	}
-	_ = store.Close()
+	if err := store.Drop(); err != nil {
+		return n, fmt.Errorf("cannot delete queue %q: %w", q.name, err)
+	}
 	return n, nil
+}
+
+// Close releases the queue's store at shutdown, keeping its data. Consumers are not told.
+func (q *Queue) Close() error {
+	q.mu.Lock()
+	if q.deleted {
+		q.mu.Unlock()
+		return nil
+	}
+	q.deleted = true
+	store := q.opts.Store
+	q.mu.Unlock()
+	return store.Close()
 }
 
 // Deleted reports whether the queue was deleted.

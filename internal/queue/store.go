@@ -1,30 +1,95 @@
 package queue
 
-// Store records a queue's messages outside memory. The queue calls it under its lock, in
-// sequence order for Append; seq is the message's position, stable across requeues, which is
-// what a log-structured store needs to reclaim a segment once all its messages are settled.
-// Durable queues (issue 6) put a Store on the log engine here; transient queues use
-// MemoryStore.
+import (
+	"context"
+
+	"github.com/yardmq/yard/internal/log"
+)
+
+// Store records a queue's messages outside memory. The queue calls every method except
+// Close/Drop under its lock, in sequence order for Append; seq is the message's position,
+// stable across requeues, which is what lets a log-structured store reclaim a segment once all
+// its messages are settled. Durable queues use LogStore (on the log engine); transient queues
+// use MemoryStore.
 //
-// How durability slots in: a log-backed Append encodes the message into a record batch and
-// calls the log's AppendNoWait under the queue lock (cheap, keeps sequence order); the front end
-// then waits for durability (WaitDurable, outside every lock, so that concurrent publishers
-// share one fsync) before it sends the publisher confirm, which means extending Append's
-// result with the log offset to wait for. Settle appends an acknowledgement record; a segment
-// whose messages are all settled can be deleted; recovery replays unsettled records into the
-// ready list in sequence order, so requeue-at-original-position survives a restart.
+// Durability: Append returns a Waiter. The queue calls Append under its lock (cheap, keeps
+// sequence order); the front end waits for durability (Waiter.Wait, outside every lock, so
+// that concurrent publishers share one fsync) before it sends the publisher confirm.
 type Store interface {
-	// Append records a newly enqueued message.
-	Append(seq uint64, m *Message) error
-	// Settle records that a message left the queue (acked, dropped or purged).
-	Settle(seq uint64) error
-	// Close releases the store when the queue is deleted.
+	// Append records a newly enqueued message at seq (which, for a paged store, is the
+	// store's Next() at the time of the call).
+	Append(seq uint64, m *Message) (Waiter, error)
+	// Settle records that messages left the queue (acked, dropped, dead-lettered).
+	Settle(seqs []uint64) error
+	// SettleRange records that the num messages from seq on that were never loaded into
+	// memory left the queue (purge).
+	SettleRange(from, num uint64) error
+	// Delivered records that every message below through may have been delivered, so that
+	// after a restart the unsettled ones among them are flagged redelivered.
+	Delivered(through uint64)
+	// Paged reports whether the store can give messages back (ReadFrom): only then may the
+	// queue drop message bodies from memory.
+	Paged() bool
+	// Recovered describes what a previous run left: messages [From, Next) of which at most
+	// Live are unsettled.
+	Recovered() Recovery
+	// ReadFrom returns unsettled messages at or after from, up to about maxBytes, and the
+	// position after the last record it looked at. It may return none if from is not
+	// readable yet (not yet durable); NotifyReadable then says when to retry.
+	ReadFrom(from uint64, maxBytes int) (msgs []Stored, next uint64, passed uint64, err error)
+	// NotifyReadable calls fn (on another goroutine) once the record at from is readable.
+	NotifyReadable(from uint64, fn func())
+	// Reclaim says that every message below before is settled: storage below it may go.
+	Reclaim(before uint64)
+	// Close releases the store at shutdown, keeping its data.
 	Close() error
+	// Drop releases the store and deletes its data (queue deleted).
+	Drop() error
+}
+
+// Recovery is what a store recovered at open.
+type Recovery struct {
+	From, Next uint64
+	Live       uint64 // upper bound of unsettled messages in [From, Next)
+}
+
+// Stored is a message read back from a store.
+type Stored struct {
+	Seq         uint64
+	Msg         *Message
+	Redelivered bool
+}
+
+// Waiter waits until an appended message is durable. The zero Waiter is already durable.
+type Waiter struct {
+	l   *log.Log
+	off int64
+}
+
+// Pending reports whether Wait has anything to wait for.
+func (w Waiter) Pending() bool { return w.l != nil }
+
+// Wait returns once the message is durable per the log's sync policy.
+func (w Waiter) Wait(ctx context.Context) error {
+	if w.l == nil {
+		return nil
+	}
+	return w.l.WaitDurable(ctx, w.off)
 }
 
 // MemoryStore keeps nothing: messages live only in the queue's memory.
 type MemoryStore struct{}
 
-func (MemoryStore) Append(uint64, *Message) error { return nil }
-func (MemoryStore) Settle(uint64) error           { return nil }
+func (MemoryStore) Append(uint64, *Message) (Waiter, error) { return Waiter{}, nil }
+func (MemoryStore) Settle([]uint64) error                   { return nil }
+func (MemoryStore) SettleRange(uint64, uint64) error        { return nil }
+func (MemoryStore) Delivered(uint64)                        {}
+func (MemoryStore) Paged() bool                             { return false }
+func (MemoryStore) Recovered() Recovery                     { return Recovery{From: 1, Next: 1} }
+func (MemoryStore) ReadFrom(from uint64, _ int) ([]Stored, uint64, uint64, error) {
+	return nil, from, 0, nil
+}
+func (MemoryStore) NotifyReadable(uint64, func()) {}
+func (MemoryStore) Reclaim(uint64)                {}
 func (MemoryStore) Close() error                  { return nil }
+func (MemoryStore) Drop() error                   { return nil }

@@ -337,3 +337,18 @@ func (r *router) deliver(d Dest) {
 	}
 	r.dst = append(r.dst, d.Name)
 }
+
+// Snapshot returns a copy of every exchange (without bindings) and every binding.
+func (t *Topology) Snapshot() ([]Exchange, []Binding) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var exs []Exchange
+	var bs []Binding
+	for _, e := range t.exchanges {
+		exs = append(exs, Exchange{Name: e.Name, Type: e.Type, Durable: e.Durable, AutoDelete: e.AutoDelete, Internal: e.Internal, Args: e.Args})
+		for _, b := range e.bindings {
+			bs = append(bs, Binding{Source: b.Source, Dest: b.Dest, Key: b.Key, Args: b.Args})
+		}
+	}
+	return exs, bs
+}

@@ -1,0 +1,132 @@
+package catalog
+
+// The AMQP section of the catalog: durable exchanges, queues and bindings, per virtual host.
+// It lives in its own file, <data-dir>/amqp-topology.json, with the same envelope as
+// catalog.json ({"format": 1, "crc32c": ..., "state": ...}, checksum over the compact state)
+// and the same atomic rewrite, so that AMQP declarations never contend with topic metadata.
+// Arguments are kept as AMQP field tables encoded by the front end (opaque bytes, base64 in
+// JSON), because JSON would lose their types (a long-long is not a long to RabbitMQ clients).
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/yardmq/yard/internal/atomicfile"
+)
+
+// AMQPFileName is the AMQP topology file inside the data directory.
+const AMQPFileName = "amqp-topology.json"
+
+// AMQPTopology is every durable AMQP object.
+type AMQPTopology struct {
+	Exchanges []AMQPExchange `json:"exchanges"`
+	Queues    []AMQPQueue    `json:"queues"`
+	Bindings  []AMQPBinding  `json:"bindings"`
+}
+
+// AMQPExchange is a durable exchange.
+type AMQPExchange struct {
+	VHost      string `json:"vhost"`
+	Name       string `json:"name"`
+	Type       string `json:"type"`
+	AutoDelete bool   `json:"auto_delete,omitempty"`
+	Internal   bool   `json:"internal,omitempty"`
+	Args       []byte `json:"args,omitempty"` // encoded AMQP field table
+}
+
+// AMQPQueue is a durable queue. Its messages live in its own logs (internal/queue).
+type AMQPQueue struct {
+	VHost      string `json:"vhost"`
+	Name       string `json:"name"`
+	AutoDelete bool   `json:"auto_delete,omitempty"`
+	Args       []byte `json:"args,omitempty"`
+}
+
+// AMQPBinding is a binding between durable objects.
+type AMQPBinding struct {
+	VHost        string `json:"vhost"`
+	Source       string `json:"source"`
+	DestExchange bool   `json:"dest_exchange,omitempty"` // false: the destination is a queue
+	Dest         string `json:"dest"`
+	Key          string `json:"key"`
+	Args         []byte `json:"args,omitempty"`
+}
+
+// AMQPStore saves the AMQP topology. Safe for concurrent use.
+type AMQPStore struct {
+	path string
+	mu   sync.Mutex // serialises writes
+}
+
+// OpenAMQP loads <dir>/amqp-topology.json (an empty topology if it does not exist).
+func OpenAMQP(dir string) (*AMQPStore, AMQPTopology, error) {
+	s := &AMQPStore{path: filepath.Join(dir, AMQPFileName)}
+	data, err := os.ReadFile(s.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return s, AMQPTopology{}, nil
+	}
+	if err != nil {
+		return nil, AMQPTopology{}, fmt.Errorf("cannot read AMQP topology: %w", err)
+	}
+	t, err := DecodeAMQP(data)
+	if err != nil {
+		return nil, AMQPTopology{}, fmt.Errorf("cannot load AMQP topology %s: %w", s.path, err)
+	}
+	return s, t, nil
+}
+
+// Save makes t the durable topology (temp file, fsync, rename, fsync dir).
+func (s *AMQPStore) Save(t AMQPTopology) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	data, err := EncodeAMQP(t)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(s.path, data, 0o644); err != nil {
+		return fmt.Errorf("cannot write AMQP topology: %w", err)
+	}
+	return nil
+}
+
+// EncodeAMQP renders t in the on-disk format.
+func EncodeAMQP(t AMQPTopology) ([]byte, error) {
+	raw, err := json.Marshal(t)
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode AMQP topology: %w", err)
+	}
+	out, err := json.MarshalIndent(envelope{Format: formatVersion, CRC32C: crc32.Checksum(raw, castagnoli), State: raw}, "", " ")
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode AMQP topology: %w", err)
+	}
+	return append(out, '\n'), nil
+}
+
+// DecodeAMQP parses the on-disk format, verifying format version and checksum.
+func DecodeAMQP(data []byte) (AMQPTopology, error) {
+	var env envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		return AMQPTopology{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if env.Format < 1 || env.Format > formatVersion {
+		return AMQPTopology{}, fmt.Errorf("%w: format %d not supported", ErrCorrupt, env.Format)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, env.State); err != nil {
+		return AMQPTopology{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if got := crc32.Checksum(compact.Bytes(), castagnoli); got != env.CRC32C {
+		return AMQPTopology{}, fmt.Errorf("%w: checksum %08x, want %08x", ErrCorrupt, got, env.CRC32C)
+	}
+	var t AMQPTopology
+	if err := json.Unmarshal(compact.Bytes(), &t); err != nil {
+		return AMQPTopology{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return t, nil
+}

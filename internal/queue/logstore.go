@@ -1,0 +1,423 @@
+package queue
+
+// LogStore: a durable queue's messages on the log engine.
+//
+// Layout: <dir>/messages is a log with one batch per message (record.go), so a message's
+// sequence number IS its log offset; <dir>/settled is a log of settlement entries (acks,
+// purges, delivered-through marks). Recovery replays the settlement log over the message log:
+// a message is live if it is at or after the message log's start, not settled, and either
+// persistent or written by the current run (transient messages do not survive a restart, as
+// in RabbitMQ).
+//
+// Reclaim: once every message below a position is settled, the message log's start is raised
+// there (DeleteRecordsBefore drops whole segments); settlement entries that only name
+// messages below the new start are dropped from the settlement log the same way. The
+// settlement log is tracked in chunks (first offset, largest sequence number named) so that
+// memory stays small however many settlements were written.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/yardmq/yard/internal/log"
+)
+
+const (
+	messageSegmentBytes = 64 << 20
+	settleSegmentBytes  = 4 << 20
+	settleChunkEntries  = 1024
+	recoverReadBytes    = 1 << 20
+)
+
+// LogStoreOptions configure OpenLogStore.
+type LogStoreOptions struct {
+	SyncPolicy   log.SyncPolicy
+	SyncInterval time.Duration
+	Now          func() time.Time // nil: time.Now
+}
+
+type settleChunk struct {
+	first  int64  // settlement-log offset of the chunk's first entry
+	maxSeq uint64 // largest sequence number the chunk names
+	n      int
+}
+
+// LogStore is a Store on two logs. Append, Settle, SettleRange, Delivered and ReadFrom run
+// under the owning queue's lock (which guards buf and the recovered state); mu guards the
+// reclaim state shared with the reclaimer goroutine.
+type LogStore struct {
+	dir        string
+	msgs, acks *log.Log
+	now        func() time.Time
+
+	buf      []byte
+	wbuf     []byte
+	rbuf     []byte
+	rec      Recovery
+	settled  map[uint64]struct{} // recovered settlements at/after rec.From not yet passed
+	ranges   [][2]uint64         // recovered settled ranges [from, to)
+	oldEnd   uint64              // transient messages below this are from a previous run
+	delivThr uint64              // recovered delivered-through mark
+
+	mu      sync.Mutex
+	chunks  []settleChunk
+	target  uint64
+	kick    chan struct{}
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	stopped bool
+}
+
+// OpenLogStore opens (creating or recovering) the store in dir.
+func OpenLogStore(dir string, o LogStoreOptions) (*LogStore, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	lo := log.Options{SegmentBytesMax: messageSegmentBytes, SyncPolicy: o.SyncPolicy, SyncInterval: o.SyncInterval, RetentionMs: -1, RetentionBytes: -1}
+	msgs, err := log.Open(filepath.Join(dir, "messages"), lo)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open queue messages: %w", err)
+	}
+	lo.SegmentBytesMax = settleSegmentBytes
+	acks, err := log.Open(filepath.Join(dir, "settled"), lo)
+	if err != nil {
+		msgs.Close()
+		return nil, fmt.Errorf("cannot open queue settlements: %w", err)
+	}
+	s := &LogStore{dir: dir, msgs: msgs, acks: acks, now: o.Now, settled: map[uint64]struct{}{},
+		kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	if err := s.recover(); err != nil {
+		msgs.Close()
+		acks.Close()
+		return nil, err
+	}
+	s.wg.Add(1)
+	go s.reclaimLoop()
+	return s, nil
+}
+
+// recover replays the settlement log.
+func (s *LogStore) recover() error {
+	from, next := uint64(s.msgs.StartOffset()), uint64(s.msgs.HighWatermark())
+	s.oldEnd = next
+	var nSettled uint64
+	off := s.acks.StartOffset()
+	for off < s.acks.HighWatermark() {
+		rr, err := s.acks.Read(off, recoverReadBytes)
+		if err != nil {
+			return fmt.Errorf("cannot read queue settlements: %w", err)
+		}
+		b, err := rr.AppendTo(s.rbuf[:0])
+		rr.Release()
+		if err != nil {
+			return fmt.Errorf("cannot read queue settlements: %w", err)
+		}
+		s.rbuf = b
+		if len(b) == 0 {
+			break
+		}
+		for len(b) > 0 {
+			o, _, v, rest, err := nextBatch(b)
+			if err != nil {
+				return fmt.Errorf("cannot recover queue settlements at %d: %w", off, err)
+			}
+			b, off = rest, o+1
+			e, err := decodeAckValue(v)
+			if err != nil {
+				return fmt.Errorf("cannot recover queue settlements at %d: %w", o, err)
+			}
+			s.noteChunk(o, e)
+			switch e.kind {
+			case ackSettled:
+				for _, q := range e.seqs {
+					if q >= from && q < next {
+						if _, dup := s.settled[q]; !dup {
+							s.settled[q] = struct{}{}
+							nSettled++
+						}
+					}
+				}
+			case ackRange:
+				s.ranges = append(s.ranges, [2]uint64{e.from, e.from + e.num})
+			case ackDelivered:
+				s.delivThr = max(s.delivThr, e.through)
+			}
+		}
+	}
+	live := next - from
+	for _, r := range mergeRanges(s.ranges) {
+		lo, hi := max(r[0], from), min(r[1], next)
+		if hi > lo {
+			live -= hi - lo
+		}
+	}
+	for q := range s.settled {
+		if inRanges(s.ranges, q) {
+			nSettled--
+			delete(s.settled, q)
+		}
+	}
+	s.rec = Recovery{From: from, Next: next, Live: live - min(live, nSettled)}
+	return nil
+}
+
+func mergeRanges(rs [][2]uint64) [][2]uint64 {
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b [2]uint64) int { return int(a[0]) - int(b[0]) })
+	var out [][2]uint64
+	for _, r := range rs {
+		if n := len(out); n > 0 && r[0] <= out[n-1][1] {
+			out[n-1][1] = max(out[n-1][1], r[1])
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func inRanges(rs [][2]uint64, q uint64) bool {
+	for _, r := range rs {
+		if q >= r[0] && q < r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// Recovered implements Store.
+func (s *LogStore) Recovered() Recovery { return s.rec }
+
+// Paged implements Store.
+func (s *LogStore) Paged() bool { return true }
+
+// Append implements Store.
+func (s *LogStore) Append(seq uint64, m *Message) (Waiter, error) {
+	if end := uint64(s.msgs.EndOffset()); seq != end {
+		panic(fmt.Sprintf("BUG: queue appends seq %d but the message log ends at %d", seq, end))
+	}
+	s.buf = appendMessageValue(s.buf[:0], m)
+	b := appendBatch(s.wbuf[:0], s.now().UnixMilli(), s.buf)
+	s.wbuf = b
+	res, err := s.msgs.AppendNoWait(b)
+	if err != nil {
+		return Waiter{}, fmt.Errorf("cannot append message: %w", err)
+	}
+	return Waiter{l: s.msgs, off: res.LastOffset}, nil
+}
+
+// Settle implements Store. Settlements are not waited for: losing one to a crash means a
+// redelivery, which at-least-once delivery allows.
+func (s *LogStore) Settle(seqs []uint64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	if !slices.IsSorted(seqs) {
+		seqs = slices.Clone(seqs)
+		slices.Sort(seqs)
+	}
+	s.buf = appendSettledValue(s.buf[:0], seqs)
+	return s.appendAck(ackEntry{kind: ackSettled, seqs: seqs})
+}
+
+// SettleRange implements Store.
+func (s *LogStore) SettleRange(from, num uint64) error {
+	if num == 0 {
+		return nil
+	}
+	s.buf = appendRangeValue(s.buf[:0], from, num)
+	return s.appendAck(ackEntry{kind: ackRange, from: from, num: num})
+}
+
+// Delivered implements Store.
+func (s *LogStore) Delivered(through uint64) {
+	s.buf = appendDeliveredValue(s.buf[:0], through)
+	_ = s.appendAck(ackEntry{kind: ackDelivered, through: through})
+}
+
+func (s *LogStore) appendAck(e ackEntry) error {
+	b := appendBatch(s.wbuf[:0], s.now().UnixMilli(), s.buf)
+	s.wbuf = b
+	res, err := s.acks.AppendNoWait(b)
+	if err != nil {
+		return fmt.Errorf("cannot record settlement: %w", err)
+	}
+	s.mu.Lock()
+	s.noteChunk(res.BaseOffset, e)
+	s.mu.Unlock()
+	return nil
+}
+
+// noteChunk accounts a settlement entry at offset off for trimming the settlement log.
+func (s *LogStore) noteChunk(off int64, e ackEntry) {
+	var hi uint64
+	switch e.kind {
+	case ackSettled:
+		hi = e.seqs[len(e.seqs)-1]
+	case ackRange:
+		hi = e.from + e.num
+	case ackDelivered:
+		hi = e.through
+	}
+	if n := len(s.chunks); n > 0 && s.chunks[n-1].n < settleChunkEntries {
+		c := &s.chunks[n-1]
+		c.n++
+		c.maxSeq = max(c.maxSeq, hi)
+		return
+	}
+	s.chunks = append(s.chunks, settleChunk{first: off, maxSeq: hi, n: 1})
+}
+
+// ReadFrom implements Store.
+func (s *LogStore) ReadFrom(from uint64, maxBytes int) ([]Stored, uint64, uint64, error) {
+	if from >= uint64(s.msgs.HighWatermark()) {
+		return nil, from, 0, nil
+	}
+	rr, err := s.msgs.Read(int64(from), maxBytes)
+	if err != nil {
+		return nil, from, 0, fmt.Errorf("cannot read queue messages: %w", err)
+	}
+	b, err := rr.AppendTo(s.rbuf[:0])
+	rr.Release()
+	if err != nil {
+		return nil, from, 0, fmt.Errorf("cannot read queue messages: %w", err)
+	}
+	s.rbuf = b
+	var out []Stored
+	next, passed := from, uint64(0)
+	for len(b) > 0 {
+		o, _, v, rest, err := nextBatch(b)
+		if err != nil {
+			return out, next, passed, fmt.Errorf("cannot read queue message at %d: %w", next, err)
+		}
+		b = rest
+		seq := uint64(o)
+		if seq < from {
+			continue
+		}
+		next = seq + 1
+		if s.isSettled(seq) {
+			continue
+		}
+		passed++
+		m, err := decodeMessageValue(v)
+		if err != nil {
+			return out, next, passed, fmt.Errorf("cannot decode queue message %d: %w", seq, err)
+		}
+		if !m.Persistent && seq < s.oldEnd {
+			continue
+		}
+		out = append(out, Stored{Seq: seq, Msg: m, Redelivered: seq < s.delivThr})
+	}
+	return out, next, passed, nil
+}
+
+func (s *LogStore) isSettled(seq uint64) bool {
+	if _, ok := s.settled[seq]; ok {
+		delete(s.settled, seq)
+		return true
+	}
+	return seq < s.oldEnd && inRanges(s.ranges, seq)
+}
+
+// NotifyReadable implements Store.
+func (s *LogStore) NotifyReadable(from uint64, fn func()) {
+	changed := s.msgs.Changed()
+	if uint64(s.msgs.HighWatermark()) > from {
+		go fn()
+		return
+	}
+	go func() {
+		select {
+		case <-changed:
+			fn()
+		case <-s.stop:
+		}
+	}()
+}
+
+// Reclaim implements Store: the reclaimer goroutine raises the logs' start offsets, so that
+// the fsyncs this takes never run under the queue's lock.
+func (s *LogStore) Reclaim(before uint64) {
+	s.mu.Lock()
+	if before > s.target {
+		s.target = before
+	}
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *LogStore) reclaimLoop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.kick:
+		}
+		s.mu.Lock()
+		target := s.target
+		s.mu.Unlock()
+		if int64(target) > s.msgs.StartOffset() {
+			if err := s.msgs.DeleteRecordsBefore(int64(target)); err != nil {
+				continue
+			}
+		}
+		s.trimSettlements(target)
+	}
+}
+
+// trimSettlements drops the leading settlement chunks that only name messages below start.
+func (s *LogStore) trimSettlements(start uint64) {
+	s.mu.Lock()
+	i := 0
+	for i < len(s.chunks)-1 && s.chunks[i].maxSeq < start {
+		i++
+	}
+	if i == 0 {
+		s.mu.Unlock()
+		return
+	}
+	first := s.chunks[i].first
+	s.chunks = slices.Delete(s.chunks, 0, i)
+	s.mu.Unlock()
+	_ = s.acks.DeleteRecordsBefore(first)
+}
+
+func (s *LogStore) shutdown() {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	s.stopped = true
+	s.mu.Unlock()
+	close(s.stop)
+	s.wg.Wait()
+}
+
+// Close implements Store.
+func (s *LogStore) Close() error {
+	s.shutdown()
+	return errors.Join(s.msgs.Close(), s.acks.Close())
+}
+
+// Drop implements Store.
+func (s *LogStore) Drop() error {
+	s.shutdown()
+	err := errors.Join(s.msgs.Delete(), s.acks.Delete())
+	if rerr := os.RemoveAll(s.dir); rerr != nil {
+		err = errors.Join(err, rerr)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot delete queue store: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,266 @@
+package queue
+
+// On-disk encoding of a durable queue's messages and settlements, inside the Kafka
+// RecordBatch v2 layout that internal/log stores (see the log package's contract).
+//
+// Every batch yard's queue store writes holds exactly one record:
+//
+//	batch header (61 bytes, big-endian):
+//	  @0  baseOffset int64        (assigned by the log)
+//	  @8  batchLength int32       (bytes after this field)
+//	  @12 partitionLeaderEpoch int32 = 0
+//	  @16 magic int8 = 2
+//	  @17 crc uint32              CRC-32C (Castagnoli) of bytes 21..end
+//	  @21 attributes int16 = 0    (no compression, CreateTime)
+//	  @23 lastOffsetDelta int32 = 0
+//	  @27 baseTimestamp int64     publish time, Unix ms
+//	  @35 maxTimestamp int64      = baseTimestamp
+//	  @43 producerId int64 = -1, @51 producerEpoch int16 = -1, @53 baseSequence int32 = -1
+//	  @57 recordCount int32 = 1
+//	record (Kafka varints, zig-zag):
+//	  length varint, attributes int8 = 0, timestampDelta varint = 0, offsetDelta varint = 0,
+//	  keyLength varint = -1 (no key), valueLength varint, value, headerCount varint = 0
+//
+// The record value of a MESSAGE (the message log):
+//
+//	version   uint8 = 1
+//	flags     uint8: bit 0 = persistent (delivery-mode 2); other bits zero
+//	uvarint len + exchange bytes
+//	uvarint len + routing key bytes
+//	uvarint len + encoded AMQP content-header property list (as the publisher sent it)
+//	body: the rest of the value
+//
+// The record value of a SETTLEMENT LOG entry (the ack log):
+//
+//	version uint8 = 1
+//	kind    uint8: 1 = settled (then uvarint count and count uvarint sequence numbers, the
+//	        first absolute and each next one as the delta from the previous, ascending);
+//	        2 = delivered-through (then one uvarint: every message below it may have been
+//	        delivered, so it is flagged redelivered after a restart);
+//	        3 = settled range (then two uvarints: from, and the count; used by purge)
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+)
+
+const (
+	batchHeaderLen = 61
+	recordVersion  = 1
+	flagPersistent = 1
+
+	ackSettled   = 1
+	ackDelivered = 2
+	ackRange     = 3
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// errBadRecord: a stored record does not decode. Recovery treats it as corruption.
+var errBadRecord = errors.New("malformed queue record")
+
+// appendBatch appends a one-record batch holding value to dst.
+func appendBatch(dst []byte, tsMs int64, value []byte) []byte {
+	start := len(dst)
+	var rec [5 * binary.MaxVarintLen64]byte
+	body := rec[:0]
+	body = append(body, 0)                              // attributes
+	body = binary.AppendVarint(body, 0)                 // timestampDelta
+	body = binary.AppendVarint(body, 0)                 // offsetDelta
+	body = binary.AppendVarint(body, -1)                // key: null
+	body = binary.AppendVarint(body, int64(len(value))) // value length
+	recLen := len(body) + len(value) + 1                // + headerCount
+	dst = binary.BigEndian.AppendUint64(dst, 0)         // baseOffset
+	dst = binary.BigEndian.AppendUint32(dst, 0)         // batchLength, patched below
+	dst = binary.BigEndian.AppendUint32(dst, 0)         // partitionLeaderEpoch
+	dst = append(dst, 2)                                // magic
+	dst = binary.BigEndian.AppendUint32(dst, 0)         // crc, patched below
+	dst = binary.BigEndian.AppendUint16(dst, 0)         // attributes
+	dst = binary.BigEndian.AppendUint32(dst, 0)         // lastOffsetDelta
+	dst = binary.BigEndian.AppendUint64(dst, uint64(tsMs))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(tsMs))
+	dst = binary.BigEndian.AppendUint64(dst, ^uint64(0)) // producerId -1
+	dst = binary.BigEndian.AppendUint16(dst, 0xffff)     // producerEpoch -1
+	dst = binary.BigEndian.AppendUint32(dst, 0xffffffff) // baseSequence -1
+	dst = binary.BigEndian.AppendUint32(dst, 1)          // recordCount
+	dst = binary.AppendVarint(dst, int64(recLen))
+	dst = append(dst, body...)
+	dst = append(dst, value...)
+	dst = binary.AppendVarint(dst, 0) // headerCount
+	b := dst[start:]
+	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
+	return dst
+}
+
+// nextBatch splits the first batch off b and returns its base offset, timestamp and the value
+// of its first record. It checks lengths and the CRC; it never reads past b.
+func nextBatch(b []byte) (offset int64, tsMs int64, value []byte, rest []byte, err error) {
+	if len(b) < batchHeaderLen {
+		return 0, 0, nil, nil, errBadRecord
+	}
+	n := int64(binary.BigEndian.Uint32(b[8:])) + 12
+	if n < batchHeaderLen || n > int64(len(b)) || b[16] != 2 {
+		return 0, 0, nil, nil, errBadRecord
+	}
+	batch := b[:n]
+	if crc32.Checksum(batch[21:], castagnoli) != binary.BigEndian.Uint32(batch[17:]) {
+		return 0, 0, nil, nil, errBadRecord
+	}
+	if binary.BigEndian.Uint32(batch[57:]) < 1 {
+		return 0, 0, nil, nil, errBadRecord
+	}
+	r := batch[batchHeaderLen:]
+	fields := [5]int64{}
+	for i := range fields { // length, (attributes as a byte), tsDelta, offDelta, keyLen
+		if i == 1 {
+			if len(r) < 1 {
+				return 0, 0, nil, nil, errBadRecord
+			}
+			r = r[1:]
+			continue
+		}
+		v, k := binary.Varint(r)
+		if k <= 0 {
+			return 0, 0, nil, nil, errBadRecord
+		}
+		fields[i], r = v, r[k:]
+	}
+	if fields[4] > 0 {
+		if fields[4] > int64(len(r)) {
+			return 0, 0, nil, nil, errBadRecord
+		}
+		r = r[fields[4]:]
+	}
+	vl, k := binary.Varint(r)
+	if k <= 0 || vl < 0 || vl > int64(len(r)-k) {
+		return 0, 0, nil, nil, errBadRecord
+	}
+	value = r[k : k+int(vl)]
+	return int64(binary.BigEndian.Uint64(batch)), int64(binary.BigEndian.Uint64(batch[27:])), value, b[n:], nil
+}
+
+// appendMessageValue encodes m as a message record value.
+func appendMessageValue(dst []byte, m *Message) []byte {
+	var flags byte
+	if m.Persistent {
+		flags |= flagPersistent
+	}
+	dst = append(dst, recordVersion, flags)
+	dst = binary.AppendUvarint(dst, uint64(len(m.Exchange)))
+	dst = append(dst, m.Exchange...)
+	dst = binary.AppendUvarint(dst, uint64(len(m.RoutingKey)))
+	dst = append(dst, m.RoutingKey...)
+	dst = binary.AppendUvarint(dst, uint64(len(m.Properties)))
+	dst = append(dst, m.Properties...)
+	return append(dst, m.Body...)
+}
+
+// decodeMessageValue decodes a message record value; the message does not alias v.
+func decodeMessageValue(v []byte) (*Message, error) {
+	if len(v) < 2 || v[0] != recordVersion || v[1]&^flagPersistent != 0 {
+		return nil, errBadRecord
+	}
+	m := &Message{Persistent: v[1]&flagPersistent != 0}
+	r := v[2:]
+	var parts [3][]byte
+	for i := range parts {
+		n, k := binary.Uvarint(r)
+		if k <= 0 || n > uint64(len(r)-k) {
+			return nil, errBadRecord
+		}
+		parts[i], r = r[k:k+int(n)], r[k+int(n):]
+	}
+	m.Exchange, m.RoutingKey = string(parts[0]), string(parts[1])
+	if len(parts[2]) > 0 {
+		m.Properties = append([]byte(nil), parts[2]...)
+	}
+	m.Body = append([]byte(nil), r...)
+	return m, nil
+}
+
+// ackEntry is one decoded settlement-log value.
+type ackEntry struct {
+	kind      byte
+	seqs      []uint64 // ackSettled
+	through   uint64   // ackDelivered
+	from, num uint64   // ackRange
+}
+
+func appendSettledValue(dst []byte, seqs []uint64) []byte {
+	dst = append(dst, recordVersion, ackSettled)
+	dst = binary.AppendUvarint(dst, uint64(len(seqs)))
+	var prev uint64
+	for i, s := range seqs {
+		if i == 0 {
+			dst = binary.AppendUvarint(dst, s)
+		} else {
+			dst = binary.AppendUvarint(dst, s-prev)
+		}
+		prev = s
+	}
+	return dst
+}
+
+func appendDeliveredValue(dst []byte, through uint64) []byte {
+	dst = append(dst, recordVersion, ackDelivered)
+	return binary.AppendUvarint(dst, through)
+}
+
+func appendRangeValue(dst []byte, from, num uint64) []byte {
+	dst = append(dst, recordVersion, ackRange)
+	dst = binary.AppendUvarint(dst, from)
+	return binary.AppendUvarint(dst, num)
+}
+
+func decodeAckValue(v []byte) (ackEntry, error) {
+	if len(v) < 2 || v[0] != recordVersion {
+		return ackEntry{}, errBadRecord
+	}
+	e := ackEntry{kind: v[1]}
+	r := v[2:]
+	next := func() (uint64, bool) {
+		x, k := binary.Uvarint(r)
+		if k <= 0 {
+			return 0, false
+		}
+		r = r[k:]
+		return x, true
+	}
+	switch e.kind {
+	case ackSettled:
+		n, ok := next()
+		if !ok || n > uint64(len(r)) { // each sequence number takes at least one byte
+			return ackEntry{}, errBadRecord
+		}
+		e.seqs = make([]uint64, 0, n)
+		var prev uint64
+		for i := uint64(0); i < n; i++ {
+			d, ok := next()
+			if !ok {
+				return ackEntry{}, errBadRecord
+			}
+			prev += d
+			e.seqs = append(e.seqs, prev)
+		}
+	case ackDelivered:
+		var ok bool
+		if e.through, ok = next(); !ok {
+			return ackEntry{}, errBadRecord
+		}
+	case ackRange:
+		var ok1, ok2 bool
+		e.from, ok1 = next()
+		e.num, ok2 = next()
+		if !ok1 || !ok2 {
+			return ackEntry{}, errBadRecord
+		}
+	default:
+		return ackEntry{}, errBadRecord
+	}
+	if len(r) != 0 {
+		return ackEntry{}, errBadRecord
+	}
+	return e, nil
+}

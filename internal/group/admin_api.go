@@ -118,7 +118,7 @@ func (g *group) subscribedTopics() (map[string]bool, error) {
 	out := map[string]bool{}
 	if g.cg != nil {
 		for _, m := range g.cg.members {
-			for _, t := range m.subscribed {
+			for _, t := range m.effective {
 				out[t] = true
 			}
 		}

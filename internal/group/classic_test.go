@@ -21,6 +21,16 @@ func (f *fakeTopics) Partitions(topic string) (int32, bool) {
 	return int32(len(e)), ok
 }
 
+func (f *fakeTopics) Names() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for t := range f.ends {
+		out = append(out, t)
+	}
+	return out
+}
+
 func (f *fakeTopics) EndOffset(topic string, p int32) (int64, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

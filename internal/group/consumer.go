@@ -13,6 +13,7 @@ package group
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -39,6 +40,7 @@ type ConsumerHeartbeatRequest struct {
 	RebalanceTimeout time.Duration // 0 = unchanged
 	// Nil fields are unchanged since the last heartbeat.
 	SubscribedTopics []string
+	SubscribedRegex  *string // RE2 syntax, as Kafka's RE2/J; "" = none
 	ServerAssignor   *string
 	Owned            []TopicPartition
 	OwnedSet         bool // Owned was sent (it may be empty)
@@ -59,6 +61,7 @@ type ConsumerMemberDescription struct {
 	MemberID, InstanceID, RackID, ClientID, ClientHost string
 	MemberEpoch                                        int32
 	Subscribed                                         []string
+	SubscribedRegex                                    string
 	Assigned, Target                                   []TopicPartition
 }
 
@@ -86,7 +89,10 @@ type consumerGroup struct {
 type consumerMember struct {
 	id, instanceID, rackID, clientID, clientHost string
 	epoch, prevEpoch                             int32
-	subscribed                                   []string
+	subscribed                                   []string // topic names, as sent
+	regex                                        string
+	re                                           *regexp.Regexp
+	effective                                    []string // names plus the regex's matches
 	assignor                                     string
 	rebalanceTimeout                             time.Duration
 	assigned                                     map[TopicPartition]bool
@@ -108,8 +114,13 @@ func (c *Coordinator) ConsumerHeartbeat(ctx context.Context, req ConsumerHeartbe
 	if req.ServerAssignor != nil && *req.ServerAssignor != AssignorUniform && *req.ServerAssignor != AssignorRange {
 		return fail(fmt.Errorf("%w: %q; the server assignors are %q and %q", ErrUnsupportedAssignor, *req.ServerAssignor, AssignorUniform, AssignorRange))
 	}
-	if req.MemberEpoch == 0 && req.SubscribedTopics == nil {
-		return fail(fmt.Errorf("%w: SubscribedTopicNames must be set when joining", ErrInvalidRequest))
+	if req.MemberEpoch == 0 && req.SubscribedTopics == nil && (req.SubscribedRegex == nil || *req.SubscribedRegex == "") {
+		return fail(fmt.Errorf("%w: SubscribedTopicNames or SubscribedTopicRegex must be set when joining", ErrInvalidRequest))
+	}
+	if req.SubscribedRegex != nil && *req.SubscribedRegex != "" {
+		if _, err := regexp.Compile(*req.SubscribedRegex); err != nil {
+			return fail(fmt.Errorf("%w: %v", ErrInvalidRegex, err))
+		}
 	}
 	g, err := c.lookup(req.Group, req.MemberEpoch == 0)
 	if err != nil {
@@ -179,6 +190,13 @@ func (g *group) consumerHeartbeat(req ConsumerHeartbeatRequest) ConsumerHeartbea
 		m.subscribed = sortedCopy(req.SubscribedTopics)
 		cg.epoch++
 	}
+	if req.SubscribedRegex != nil && *req.SubscribedRegex != m.regex {
+		m.regex, m.re = *req.SubscribedRegex, nil
+		if m.regex != "" {
+			m.re = regexp.MustCompile(m.regex) // checked above
+		}
+		cg.epoch++
+	}
 	if req.ServerAssignor != nil && *req.ServerAssignor != m.assignor {
 		m.assignor = *req.ServerAssignor
 		cg.epoch++
@@ -211,7 +229,8 @@ func (cg *consumerGroup) join(req ConsumerHeartbeatRequest) (*consumerMember, er
 			return nil, fmt.Errorf("%w: instance %s is still held by member %s", ErrUnreleasedInstanceID, req.InstanceID, o.id)
 		}
 		m.epoch, m.prevEpoch, m.assigned, m.revoking, m.revokeDeadline = o.epoch, o.prevEpoch, o.assigned, o.revoking, o.revokeDeadline
-		m.subscribed, m.assignor, m.rebalanceTimeout = o.subscribed, o.assignor, o.rebalanceTimeout
+		m.subscribed, m.regex, m.re, m.effective = o.subscribed, o.regex, o.re, o.effective
+		m.assignor, m.rebalanceTimeout = o.assignor, o.rebalanceTimeout
 		cg.target[m.id] = cg.target[o.id]
 		delete(cg.target, o.id)
 		delete(cg.members, o.id)
@@ -238,6 +257,30 @@ func (cg *consumerGroup) remove(g *group, m *consumerMember) {
 // refreshTarget recomputes the target assignment when the group epoch moved or a subscribed
 // topic's partition count changed.
 func (cg *consumerGroup) refreshTarget(g *group) {
+	var names []string
+	for _, m := range cg.members {
+		m.effective = m.subscribed
+		if m.re == nil {
+			continue
+		}
+		if names == nil {
+			names = g.c.cfg.Topics.Names()
+		}
+		set := map[string]bool{}
+		for _, t := range m.subscribed {
+			set[t] = true
+		}
+		for _, t := range names {
+			if m.re.MatchString(t) {
+				set[t] = true
+			}
+		}
+		m.effective = make([]string, 0, len(set))
+		for t := range set {
+			m.effective = append(m.effective, t)
+		}
+		sort.Strings(m.effective)
+	}
 	counts := map[string]int32{}
 	var sig strings.Builder
 	for _, t := range cg.subscribedTopics() {
@@ -264,7 +307,7 @@ func (cg *consumerGroup) refreshTarget(g *group) {
 func (cg *consumerGroup) subscribedTopics() []string {
 	set := map[string]bool{}
 	for _, m := range cg.members {
-		for _, t := range m.subscribed {
+		for _, t := range m.effective {
 			set[t] = true
 		}
 	}
@@ -377,7 +420,7 @@ func (cg *consumerGroup) describeClassic(g *group) GroupDescription {
 	d := GroupDescription{Group: g.id, State: g.state, Type: TypeConsumer, ProtocolType: ConsumerProtocolType, Protocol: cg.assignor}
 	for _, m := range cg.sortedMembers() {
 		meta := kmsg.NewConsumerMemberMetadata()
-		meta.Version, meta.Topics = 3, m.subscribed
+		meta.Version, meta.Topics = 3, m.effective
 		d.Members = append(d.Members, MemberDescription{
 			MemberID: m.id, InstanceID: m.instanceID, ClientID: m.clientID, ClientHost: m.clientHost,
 			Metadata: meta.AppendTo(nil), Assignment: encodeConsumerAssignment(m.assigned),
@@ -431,7 +474,7 @@ func (c *Coordinator) DescribeConsumerGroup(ctx context.Context, id string) (Con
 		for _, m := range cg.sortedMembers() {
 			d.Members = append(d.Members, ConsumerMemberDescription{
 				MemberID: m.id, InstanceID: m.instanceID, RackID: m.rackID, ClientID: m.clientID, ClientHost: m.clientHost,
-				MemberEpoch: m.epoch, Subscribed: m.subscribed, Assigned: sortedTPs(m.assigned), Target: sortedTPs(cg.target[m.id]),
+				MemberEpoch: m.epoch, Subscribed: m.subscribed, SubscribedRegex: m.regex, Assigned: sortedTPs(m.assigned), Target: sortedTPs(cg.target[m.id]),
 			})
 		}
 		return res{d, true}
@@ -455,7 +498,7 @@ func assignRange(members map[string]*consumerMember, counts map[string]int32) ma
 	for topic, n := range counts {
 		var subs []string
 		for id, m := range members {
-			if contains(m.subscribed, topic) {
+			if contains(m.effective, topic) {
 				subs = append(subs, id)
 			}
 		}
@@ -493,7 +536,7 @@ func assignUniform(members map[string]*consumerMember, counts map[string]int32, 
 	// then even the counts out.
 	subs := map[string]int{}
 	for _, m := range members {
-		for _, t := range m.subscribed {
+		for _, t := range m.effective {
 			subs[t]++
 		}
 	}
@@ -523,7 +566,7 @@ func assignUniform(members map[string]*consumerMember, counts map[string]int32, 
 			continue
 		}
 		for tp := range set {
-			if contains(members[id].subscribed, tp.Topic) && len(out[id]) < quota && tp.Partition < counts[tp.Topic] {
+			if contains(members[id].effective, tp.Topic) && len(out[id]) < quota && tp.Partition < counts[tp.Topic] {
 				out[id][tp] = true
 				owner[tp] = id
 			}
@@ -535,7 +578,7 @@ func assignUniform(members map[string]*consumerMember, counts map[string]int32, 
 		}
 		best := ""
 		for _, id := range ids {
-			if !contains(members[id].subscribed, tp.Topic) {
+			if !contains(members[id].effective, tp.Topic) {
 				continue
 			}
 			if best == "" || len(out[id]) < len(out[best]) {

@@ -118,9 +118,9 @@ func TestConsumerHeartbeatErrors(t *testing.T) {
 
 func TestAssignors(t *testing.T) {
 	members := map[string]*consumerMember{
-		"a": {id: "a", subscribed: []string{"x", "y"}},
-		"b": {id: "b", subscribed: []string{"x"}},
-		"c": {id: "c", subscribed: []string{"x", "y"}},
+		"a": {id: "a", effective: []string{"x", "y"}},
+		"b": {id: "b", effective: []string{"x"}},
+		"c": {id: "c", effective: []string{"x", "y"}},
 	}
 	counts := map[string]int32{"x": 7, "y": 2}
 	r := assignRange(members, counts)
@@ -136,7 +136,7 @@ func TestAssignors(t *testing.T) {
 			t.Errorf("uniform gives %s %d partitions, want 3", id, len(set))
 		}
 		for tp := range set {
-			if !contains(members[id].subscribed, tp.Topic) {
+			if !contains(members[id].effective, tp.Topic) {
 				t.Errorf("%s got %v it does not subscribe to", id, tp)
 			}
 		}
@@ -183,5 +183,29 @@ func TestConsumerStaticMemberRestart(t *testing.T) {
 	a4 := hb(t, c, ConsumerHeartbeatRequest{MemberID: "a", MemberEpoch: a3.MemberEpoch, Owned: a2.Assignment, OwnedSet: true})
 	if a4.MemberEpoch != a3.MemberEpoch || a4.AssignmentSet {
 		t.Fatalf("a after b's restart: %+v", a4)
+	}
+}
+
+// TestConsumerRegexSubscription: a KIP-848 member subscribed by regular expression gets the
+// matching topics, including ones created later.
+func TestConsumerRegexSubscription(t *testing.T) {
+	t.Parallel()
+	topics := &fakeTopics{ends: map[string][]int64{"orders-eu": {0, 0}, "orders-us": {0}, "audit": {0}}}
+	c := openTest(t, t.TempDir(), func(cfg *Config) { cfg.Topics = topics })
+	re := "orders-.*"
+	a := hb(t, c, ConsumerHeartbeatRequest{MemberID: "a", SubscribedRegex: &re, OwnedSet: true})
+	if parts(a.Assignment) != "[orders-eu-0 orders-eu-1 orders-us-0]" {
+		t.Fatalf("regex assignment: %v", parts(a.Assignment))
+	}
+	topics.mu.Lock()
+	topics.ends["orders-jp"] = []int64{0}
+	topics.mu.Unlock()
+	a2 := hb(t, c, ConsumerHeartbeatRequest{MemberID: "a", MemberEpoch: a.MemberEpoch, Owned: a.Assignment, OwnedSet: true})
+	if len(a2.Assignment) != 4 || a2.MemberEpoch <= a.MemberEpoch {
+		t.Fatalf("after a matching topic appeared: %+v", a2)
+	}
+	bad := "orders-("
+	if r := c.ConsumerHeartbeat(ctx, ConsumerHeartbeatRequest{Group: "g2", MemberID: "b", SubscribedRegex: &bad}); !errors.Is(r.Err, ErrInvalidRegex) {
+		t.Fatalf("bad regex: %v", r.Err)
 	}
 }

@@ -51,6 +51,8 @@ type Topics interface {
 	// EndOffset returns the log-end offset readers see (the high watermark), false if the
 	// partition does not exist.
 	EndOffset(topic string, partition int32) (int64, bool)
+	// Names lists every topic (for KIP-848 regular-expression subscriptions).
+	Names() []string
 }
 
 // Config configures a Coordinator.

@@ -27,3 +27,12 @@ func (s streamTopics) EndOffset(topic string, partition int32) (int64, bool) {
 	}
 	return p.Log().HighWatermark(), true
 }
+
+func (s streamTopics) Names() []string {
+	ts := s.m.Topics()
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Name
+	}
+	return out
+}

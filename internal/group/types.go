@@ -28,6 +28,7 @@ var (
 	ErrStaleMemberEpoch        = errors.New("stale member epoch")
 	ErrInvalidRequest          = errors.New("invalid request")
 	ErrGroupTypeMismatch       = errors.New("group exists with another protocol")
+	ErrInvalidRegex            = errors.New("invalid regular expression")
 )
 
 // State is a group's state, named as Kafka names it (ListGroups and DescribeGroups report

@@ -3,8 +3,8 @@ package kafka
 // ConsumerGroupHeartbeat, versions 0-1 (KIP-848, the "consumer" group protocol of Java
 // kafka-clients 4.x with group.protocol=consumer). The coordinator assigns partitions itself
 // (server assignors "uniform" and "range"); topics travel as topic ids here and as names in
-// internal/group. Subscription by regular expression (v1 SubscribedTopicRegex) is not served:
-// it gets INVALID_REQUEST with a message.
+// internal/group. v1's SubscribedTopicRegex (Java's subscribe(SubscriptionPattern)) is
+// evaluated by the broker with Go's regexp, which is RE2 like Kafka's RE2/J.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -22,10 +22,6 @@ func handleConsumerGroupHeartbeat(rc *reqCtx, req *kmsg.ConsumerGroupHeartbeatRe
 	case rc.groups() == nil:
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return respond(resp), nil
-	case req.SubscribedTopicRegex != nil && *req.SubscribedTopicRegex != "":
-		resp.ErrorCode = kerr.InvalidRequest.Code
-		resp.ErrorMessage = strPtr("yard does not serve regular-expression subscriptions (SubscribedTopicRegex); subscribe to topic names")
-		return respond(resp), nil
 	case req.Version >= 1 && req.MemberID == "":
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		resp.ErrorMessage = strPtr("MemberId must be set from version 1 (KIP-1082)")
@@ -36,7 +32,8 @@ func handleConsumerGroupHeartbeat(rc *reqCtx, req *kmsg.ConsumerGroupHeartbeatRe
 		InstanceID: grpDeref(req.InstanceID), RackID: grpDeref(req.RackID),
 		ClientID: rc.hdr.clientID, ClientHost: rc.clientHost(),
 		RebalanceTimeout: grpMillis(req.RebalanceTimeoutMillis),
-		SubscribedTopics: req.SubscribedTopicNames, ServerAssignor: req.ServerAssignor,
+		SubscribedTopics: req.SubscribedTopicNames, SubscribedRegex: req.SubscribedTopicRegex,
+		ServerAssignor: req.ServerAssignor,
 	}
 	if req.Topics != nil {
 		hr.OwnedSet = true

@@ -32,7 +32,7 @@ func handleConsumerGroupDescribe(rc *reqCtx, req *kmsg.ConsumerGroupDescribeRequ
 			rm := kmsg.NewConsumerGroupDescribeResponseGroupMember()
 			rm.MemberID, rm.InstanceID, rm.RackID = m.MemberID, grpOptStr(m.InstanceID), grpOptStr(m.RackID)
 			rm.MemberEpoch, rm.ClientID, rm.ClientHost = m.MemberEpoch, m.ClientID, m.ClientHost
-			rm.SubscribedTopics = m.Subscribed
+			rm.SubscribedTopics, rm.SubscribedTopicRegex = m.Subscribed, grpOptStr(m.SubscribedRegex)
 			if rm.SubscribedTopics == nil {
 				rm.SubscribedTopics = []string{}
 			}

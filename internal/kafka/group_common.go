@@ -39,6 +39,7 @@ var groupErrorTable = []struct {
 	{group.ErrUnreleasedInstanceID, kerr.UnreleasedInstanceID},
 	{group.ErrStaleMemberEpoch, kerr.StaleMemberEpoch},
 	{group.ErrInvalidRequest, kerr.InvalidRequest},
+	{group.ErrInvalidRegex, kerr.InvalidRegularExpression},
 	{context.Canceled, kerr.CoordinatorNotAvailable},
 	{context.DeadlineExceeded, kerr.RequestTimedOut},
 }

@@ -519,3 +519,47 @@ func TestKcatGroupResumesFromCommits(t *testing.T) {
 		seen[v] = true
 	}
 }
+
+// TestJavaRegexSubscription: a KIP-848 Java member subscribed with a SubscriptionPattern (the
+// broker evaluates the regular expression) gets every matching topic's partitions.
+func TestJavaRegexSubscription(t *testing.T) {
+	t.Parallel()
+	y := harness.Start(t)
+	ctx := context.Background()
+	cl := client(t, y.KafkaAddr)
+	adm := kadm.NewClient(cl)
+	for _, topic := range []string{"scans-eu", "scans-us", "other"} {
+		if _, err := adm.CreateTopic(ctx, 2, 1, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produceKeyed(t, cl, "scans-eu", 0, 40)
+	produceKeyed(t, cl, "scans-us", 40, 80)
+	produceKeyed(t, cl, "other", 80, 100)
+	m := startJava(t, y.KafkaAddr, "re:scans-.*", "java-regex", "consumer")
+	select {
+	case <-m.ready:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("regex member never reported")
+	}
+	if m.err != nil {
+		t.Fatal(m.err)
+	}
+	seen := map[int]bool{}
+	for _, seqs := range m.keys {
+		for _, s := range seqs {
+			if s >= 80 {
+				t.Errorf("read %d from a topic that does not match", s)
+			}
+			seen[s] = true
+		}
+	}
+	// ASSIGNED lists partition numbers only: 0,0,1,1 for two 2-partition topics.
+	if len(seen) != 80 || len(m.assigned) != 4 {
+		t.Fatalf("regex member read %d of 80 records, holds %v", len(seen), m.assigned)
+	}
+	m.stdin.Close()
+	if err := m.cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -15,12 +15,14 @@ import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.SubscriptionPattern;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.StringDeserializer;
 
 /**
  * A consumer-group member: GroupConsumer BOOTSTRAP TOPIC GROUP PROTOCOL IDLE_SECONDS, where
- * PROTOCOL is "classic" or "consumer" (KIP-848). It reads from the earliest offset when the
+ * PROTOCOL is "classic" or "consumer" (KIP-848) and TOPIC "re:REGEX" subscribes with a
+ * broker-side regular expression (KIP-848 only). It reads from the earliest offset when the
  * group has no commit and commits synchronously after each poll. Once it has seen nothing for
  * IDLE_SECONDS while holding partitions (with KIP-848 a member may find all records already
  * read by the member that joined first), it prints
@@ -58,7 +60,12 @@ public final class GroupConsumer {
         Set<TopicPartition> held = Set.of();
         long deadline = System.currentTimeMillis() + 180_000;
         try (KafkaConsumer<String, String> c = new KafkaConsumer<>(p)) {
-            c.subscribe(List.of(topic));
+            if (topic.startsWith("re:")) {
+                // A broker-side regular expression (KIP-848 SubscribedTopicRegex).
+                c.subscribe(new SubscriptionPattern(topic.substring(3)));
+            } else {
+                c.subscribe(List.of(topic));
+            }
             while (!done.get() && System.currentTimeMillis() < deadline) {
                 ConsumerRecords<String, String> recs = c.poll(Duration.ofMillis(300));
                 if (!c.assignment().equals(held)) { // idle time counts from the last change

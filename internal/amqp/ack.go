@@ -76,6 +76,9 @@ func (ch *channel) forgetLocked(settled []*unackedMsg) {
 		if u.cons != nil {
 			u.cons.inflight--
 			ch.globalInflight--
+			if u.cons.stream != nil {
+				u.cons.stream.signal()
+			}
 		}
 	}
 	if len(ch.tags) > 64 && len(ch.tags) > 2*len(ch.unacked) {
@@ -145,6 +148,9 @@ func (ch *channel) basicGet(m *wire.BasicGet) error {
 	qs, e := ch.lookupQueue(m, m.Queue)
 	if e != nil {
 		return e
+	}
+	if qs.stream != nil {
+		return channelErr(wire.NotImplemented, m, "basic.get is not supported by stream queue '%s' in vhost '%s': consume with x-stream-offset", qs.q.Name(), ch.vhostName())
 	}
 	d, remaining, ok, err := qs.q.Get(m.NoAck)
 	if err != nil || !ok {

@@ -16,7 +16,8 @@ type chConsumer struct {
 	noAck    bool
 	prefetch int
 	inflight int
-	active   bool // false until consume-ok is queued, and again once cancelled
+	active   bool          // false until consume-ok is queued, and again once cancelled
+	stream   *streamCursor // stream queues: the reading goroutine's state
 }
 
 func (ch *channel) basicQos(m *wire.BasicQos) error {
@@ -45,6 +46,9 @@ func (ch *channel) basicConsume(m *wire.BasicConsume) error {
 	}
 	if e != nil {
 		return e
+	}
+	if qs.stream != nil {
+		return ch.consumeStream(m, qs)
 	}
 	tag := m.ConsumerTag
 	if tag == "" {
@@ -115,6 +119,11 @@ func (ch *channel) dropConsumer(cons *chConsumer) {
 	ch.mu.Lock()
 	cons.active = false
 	ch.mu.Unlock()
+	if cons.stream != nil {
+		cons.stream.close()
+		ch.c.trackConsumer(cons.qs.q, -1)
+		return
+	}
 	if cons.qs.q.Cancel(cons.tag, cons) {
 		ch.c.vh.deleteQueue(cons.qs.q.Name(), cons.qs)
 	}

@@ -120,6 +120,16 @@ func (s *Server) Restore(t catalog.AMQPTopology) error {
 			return fmt.Errorf("cannot restore queue %q: %w", q.Name, err)
 		}
 		opts := queue.Options{Durable: true, AutoDelete: q.AutoDelete, Args: args}
+		if isStreamArgs(args) {
+			part, err := s.attachStream(q.Name)
+			if err != nil {
+				return fmt.Errorf("cannot restore stream queue %q: %w", q.Name, err)
+			}
+			vh.mu.Lock()
+			vh.queues[q.Name] = &queueState{q: queue.New(q.Name, opts), stream: part}
+			vh.mu.Unlock()
+			continue
+		}
 		if open := s.cfg.QueueStore; open != nil {
 			store, err := open(vh.name, q.Name, opts)
 			if err != nil {

@@ -108,6 +108,17 @@ func (ch *channel) route(p *publishing) (routed int, failed bool, waits []queue.
 		if qs == nil {
 			continue
 		}
+		if qs.stream != nil { // always durable, whatever the delivery mode
+			w, err := ch.publishStream(qs, m.RoutingKey, p.props, p.body)
+			if err != nil {
+				ch.c.log.Warn("cannot append to stream", "queue", name, "err", err)
+				failed = true
+				continue
+			}
+			waits = append(waits, w)
+			routed++
+			continue
+		}
 		w, err := qs.q.Publish(msg)
 		if err != nil {
 			ch.c.log.Warn("cannot enqueue message", "queue", name, "err", err)

@@ -12,6 +12,7 @@ import (
 	"github.com/yardmq/yard/internal/amqp/wire"
 	"github.com/yardmq/yard/internal/queue"
 	"github.com/yardmq/yard/internal/route"
+	"github.com/yardmq/yard/internal/stream"
 )
 
 func (ch *channel) noQueue(m wire.Method, name string) *amqpError {
@@ -65,6 +66,10 @@ func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
 	vh := ch.c.vh
 	vh.mu.Lock()
 	qs := vh.queues[name]
+	if qs == nil && isStreamArgs(m.Arguments) {
+		vh.mu.Unlock()
+		return ch.declareStream(m, name)
+	}
 	if qs == nil {
 		opts := queue.Options{Durable: m.Durable, Exclusive: m.Exclusive, AutoDelete: m.AutoDelete, Args: m.Arguments}
 		if open := ch.c.srv.cfg.QueueStore; open != nil {
@@ -243,6 +248,36 @@ func (v *vhost) deleteQueueIf(name string, qs *queueState, ifUnused, ifEmpty boo
 		delete(v.queues, name)
 	}
 	v.mu.Unlock()
+	if qs.stream != nil && v.srv != nil && v.srv.cfg.Streams != nil {
+		if err := v.srv.cfg.Streams.DeleteTopic(name); err != nil && !errors.Is(err, stream.ErrUnknownTopic) {
+			v.log.Warn("cannot delete the topic of stream queue", "queue", name, "err", err)
+		}
+	}
 	v.topo.RemoveQueue(name)
 	return n, nil
+}
+
+// declareStream creates a stream queue (there is none of that name yet).
+func (ch *channel) declareStream(m *wire.QueueDeclare, name string) error {
+	if e := ch.declareStreamChecks(m); e != nil {
+		return e
+	}
+	part, err := ch.c.srv.attachStream(name)
+	if err != nil {
+		return channelErr(wire.PreconditionFailed, m, "cannot declare stream queue '%s' in vhost '%s': %v", name, ch.vhostName(), err)
+	}
+	vh := ch.c.vh
+	vh.mu.Lock()
+	qs := vh.queues[name]
+	if qs == nil {
+		qs = &queueState{q: queue.New(name, queue.Options{Durable: true, Args: m.Arguments}), stream: part}
+		vh.queues[name] = qs
+	}
+	vh.mu.Unlock()
+	if e := ch.persist(m, true); e != nil {
+		return e
+	}
+	ch.lastQueue = name
+	ch.replyDeclareOk(m.Nowait, name, qs.q)
+	return nil
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/yardmq/yard/internal/queue"
 	"github.com/yardmq/yard/internal/route"
+	"github.com/yardmq/yard/internal/stream"
 )
 
 // Defaults, as RabbitMQ's.
@@ -70,6 +71,9 @@ type Config struct {
 	QueueStore func(vhost, queue string, opts queue.Options) (queue.Store, error)
 	// Topology saves durable exchanges, queues and bindings; nil keeps them in memory only.
 	Topology TopologyStore
+	// Streams is the topic manager the Kafka front end serves: stream queues are its topics.
+	// nil refuses stream queues.
+	Streams *stream.Manager
 }
 
 // Server serves AMQP connections.
@@ -101,8 +105,9 @@ type vhost struct {
 
 // queueState is a queue and what the front end needs to know about it.
 type queueState struct {
-	q     *queue.Queue
-	owner *conn // exclusive queues: the declaring connection
+	q      *queue.Queue
+	owner  *conn             // exclusive queues: the declaring connection
+	stream *stream.Partition // stream queues (x-queue-type=stream): the topic's log
 }
 
 // NewServer builds a server; it starts serving on Serve.

@@ -55,7 +55,12 @@ func (b *Broker) startAMQP(ln net.Listener) (stop func(ctx context.Context) erro
 	if err != nil {
 		return nil, err
 	}
+	streams, releaseStreams, err := b.sharedStreams() // stream queues are Kafka topics
+	if err != nil {
+		return nil, err
+	}
 	srv := amqp.NewServer(amqp.Config{
+		Streams:                  streams,
 		Topology:                 topoStore,
 		QueueStore:               b.openQueueStore,
 		Logger:                   b.log.With("component", "amqp"),
@@ -69,11 +74,13 @@ func (b *Broker) startAMQP(ln net.Listener) (stop func(ctx context.Context) erro
 		DiskFreeLimitBytes:       c.DiskFreeLimitBytes,
 	})
 	if err := srv.Restore(topo); err != nil {
+		releaseStreams()
 		return nil, fmt.Errorf("cannot restore durable AMQP topology: %w", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	return func(ctx context.Context) error {
+		defer releaseStreams()
 		if err := srv.Shutdown(ctx); err != nil {
 			return fmt.Errorf("cannot stop AMQP front end: %w", err)
 		}

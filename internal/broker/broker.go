@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/yardmq/yard/internal/log"
+	"github.com/yardmq/yard/internal/stream"
 )
 
 // Config is everything `yard serve` can be told.
@@ -54,6 +55,10 @@ type Broker struct {
 	mu        sync.Mutex // guards listeners and stops
 	listeners map[string]net.Listener
 	stops     []namedStop
+
+	streamsMu   sync.Mutex // guards streams and streamsRefs (streams.go)
+	streams     *stream.Manager
+	streamsRefs int
 }
 
 type namedStop struct {

@@ -8,10 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/yardmq/yard/internal/catalog"
 	"github.com/yardmq/yard/internal/group"
 	"github.com/yardmq/yard/internal/kafka"
-	"github.com/yardmq/yard/internal/stream"
 )
 
 // KafkaConfig holds the Kafka front end's settings (flags in cmd/yard/kafka_flags.go).
@@ -50,21 +48,11 @@ func DefaultKafkaConfig() KafkaConfig {
 // startKafka is called by Start when cfg.KafkaListen != ""; ln is already listening. It opens
 // the catalog and every topic's logs, then serves the Kafka protocol on ln.
 //
-// The catalog is opened here because the Kafka front end is its only user so far; when
-// another front end needs it, Broker should open it once in New and share it.
+// The catalog and topic manager are shared with the AMQP front end (stream queues are
+// topics): see sharedStreams.
 func (b *Broker) startKafka(ln net.Listener) (func(context.Context) error, error) {
-	cat, err := catalog.Open(b.cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
 	kc := b.cfg.Kafka
-	streams, err := stream.Open(stream.Config{
-		DataDir:                b.cfg.DataDir,
-		SyncPolicy:             b.cfg.SyncPolicy,
-		SyncInterval:           b.cfg.SyncInterval,
-		Logger:                 b.log.With("component", "stream"),
-		RetentionCheckInterval: kc.RetentionCheckInterval,
-	}, cat)
+	streams, releaseStreams, err := b.sharedStreams() // shared with AMQP stream queues
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +64,7 @@ func (b *Broker) startKafka(ln net.Listener) (func(context.Context) error, error
 		Logger:       b.log.With("component", "group"),
 	})
 	if err != nil {
-		streams.Close()
+		releaseStreams()
 		return nil, err
 	}
 	srv, err := kafka.NewServer(kafka.Config{
@@ -94,7 +82,7 @@ func (b *Broker) startKafka(ln net.Listener) (func(context.Context) error, error
 	})
 	if err != nil {
 		groups.Close()
-		streams.Close()
+		releaseStreams()
 		return nil, err
 	}
 	served := make(chan error, 1)
@@ -110,8 +98,8 @@ func (b *Broker) startKafka(ln net.Listener) (func(context.Context) error, error
 		if err := groups.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("cannot close group coordinator: %w", err))
 		}
-		if err := streams.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("cannot close topics: %w", err))
+		if err := releaseStreams(); err != nil {
+			errs = append(errs, err)
 		}
 		return errors.Join(errs...)
 	}, nil

@@ -1,0 +1,60 @@
+package amqp
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/yardmq/yard/internal/amqp/wire"
+)
+
+func TestStreamRecordRoundTrip(t *testing.T) {
+	t.Parallel()
+	p := wire.BasicProperties{Flags: wire.FlagBasicHeaders | wire.FlagBasicContentType | wire.FlagBasicDeliveryMode,
+		ContentType: "text/plain", DeliveryMode: 2, Headers: wire.Table{"a": "b", "n": int32(3), "x": 1.5}}
+	props := p.AppendTo(nil)
+	if deliveryMode(props) != 2 {
+		t.Fatalf("deliveryMode = %d, want 2", deliveryMode(props))
+	}
+	b := appendStreamBatch(nil, 1234, "rk", props, []byte("body"))
+	var got []streamRecord
+	if err := parseStreamBatches(b, kgo.DefaultDecompressor(), func(r *streamRecord) bool { got = append(got, *r); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || string(got[0].key) != "rk" || string(got[0].value) != "body" || got[0].tsMs != 1234 {
+		t.Fatalf("records %+v", got)
+	}
+	hdrs := map[string]string{}
+	for _, h := range got[0].headers {
+		hdrs[h.key] = string(h.value)
+	}
+	if hdrs["a"] != "b" || hdrs["n"] != "3" || hdrs[amqpPropertiesHeader] != string(props) {
+		t.Fatalf("headers %v", hdrs)
+	}
+	got[0].offset = 7
+	var back wire.BasicProperties
+	if err := back.Decode(deliveryProperties(&got[0])); err != nil {
+		t.Fatal(err)
+	}
+	if back.ContentType != "text/plain" || back.Headers["x-stream-offset"] != int64(7) || back.Headers["a"] != "b" {
+		t.Fatalf("delivery properties %+v", back)
+	}
+}
+
+func FuzzStreamBatches(f *testing.F) {
+	f.Add(appendStreamBatch(nil, 1, "k", []byte{0x20, 0, 0, 0, 0, 0}, []byte("v")))
+	f.Add(appendStreamBatch(nil, 1, "", nil, nil))
+	f.Add([]byte{})
+	dec := kgo.DefaultDecompressor()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_ = parseStreamBatches(b, dec, func(r *streamRecord) bool {
+			_ = deliveryProperties(r)
+			return true
+		})
+		_ = deliveryMode(b)
+		if bytes.HasPrefix(b, []byte{0x10}) {
+			_ = deliveryMode(b)
+		}
+	})
+}

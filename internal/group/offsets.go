@@ -122,14 +122,15 @@ func (s *offsetStore) write(ctx context.Context, recs []offsetRecord) error {
 	res, err := s.log.AppendNoWait(s.buf)
 	if err != nil {
 		s.mu.Unlock()
-		return fmt.Errorf("cannot append to offsets log: %w", err)
+		// Retriable for clients, as Kafka answers when its offsets log cannot be written.
+		return fmt.Errorf("cannot append to offsets log: %w (%w)", err, ErrCoordinatorNotAvailable)
 	}
 	for _, r := range recs {
 		s.apply(r)
 	}
 	s.mu.Unlock()
 	if err := s.log.WaitDurable(ctx, res.LastOffset); err != nil {
-		return fmt.Errorf("cannot make offsets durable: %w", err)
+		return fmt.Errorf("cannot make offsets durable: %w (%w)", err, ErrCoordinatorNotAvailable)
 	}
 	return nil
 }

@@ -166,6 +166,10 @@ func (ch *channel) basicGet(m *wire.BasicGet) error {
 	}
 	ch.mu.Unlock()
 	ok2 := &wire.BasicGetOk{DeliveryTag: tag, Redelivered: d.Redelivered, Exchange: d.Message.Exchange, RoutingKey: d.Message.RoutingKey, MessageCount: uint32(remaining)}
-	ch.c.out.append(func(b []byte) []byte { return ch.appendContent(b, ok2, d.Message) })
+	content := d.Message
+	if d.DeliveryCount > 0 {
+		content = &queue.Message{Properties: withDeliveryCount(content.Properties, d.DeliveryCount), Body: content.Body}
+	}
+	ch.c.out.append(func(b []byte) []byte { return ch.appendContent(b, ok2, content) })
 	return nil
 }

@@ -172,7 +172,11 @@ func (cons *chConsumer) TryDeliver(d queue.Delivery) bool {
 		ch.globalInflight++
 	}
 	msg := &wire.BasicDeliver{ConsumerTag: cons.tag, DeliveryTag: tag, Redelivered: d.Redelivered, Exchange: d.Message.Exchange, RoutingKey: d.Message.RoutingKey}
-	ch.c.out.append(func(b []byte) []byte { return ch.appendContent(b, msg, d.Message) })
+	content := d.Message
+	if d.DeliveryCount > 0 {
+		content = &queue.Message{Properties: withDeliveryCount(content.Properties, d.DeliveryCount), Body: content.Body}
+	}
+	ch.c.out.append(func(b []byte) []byte { return ch.appendContent(b, msg, content) })
 	return true
 }
 

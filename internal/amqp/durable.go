@@ -130,6 +130,8 @@ func (s *Server) Restore(t catalog.AMQPTopology) error {
 			vh.mu.Unlock()
 			continue
 		}
+		var created *queueState
+		opts = vh.queueOptions(q.Name, opts, &created)
 		if open := s.cfg.QueueStore; open != nil {
 			store, err := open(vh.name, q.Name, opts)
 			if err != nil {
@@ -137,8 +139,9 @@ func (s *Server) Restore(t catalog.AMQPTopology) error {
 			}
 			opts.Store = store
 		}
+		created = &queueState{q: queue.New(q.Name, opts)}
 		vh.mu.Lock()
-		vh.queues[q.Name] = &queueState{q: queue.New(q.Name, opts)}
+		vh.queues[q.Name] = created
 		vh.mu.Unlock()
 	}
 	for _, b := range t.Bindings {

@@ -103,6 +103,7 @@ func (ch *channel) route(p *publishing) (routed int, failed bool, waits []queue.
 	ch.routeBuf = names
 	persistent := deliveryMode(p.props) == 2
 	msg := &queue.Message{Exchange: m.Exchange, RoutingKey: m.RoutingKey, Properties: p.props, Body: p.body, Persistent: persistent}
+	parseMessage(msg)
 	for _, name := range names {
 		qs := vh.queue(name)
 		if qs == nil {

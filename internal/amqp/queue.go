@@ -71,7 +71,12 @@ func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
 		return ch.declareStream(m, name)
 	}
 	if qs == nil {
-		opts := queue.Options{Durable: m.Durable, Exclusive: m.Exclusive, AutoDelete: m.AutoDelete, Args: m.Arguments}
+		if err := queue.ValidateArgs(m.Arguments); err != nil {
+			vh.mu.Unlock()
+			return channelErr(wire.PreconditionFailed, m, "%v for queue '%s' in vhost '%s'", err, name, vh.name)
+		}
+		var created *queueState
+		opts := vh.queueOptions(name, queue.Options{Durable: m.Durable, Exclusive: m.Exclusive, AutoDelete: m.AutoDelete, Args: m.Arguments}, &created)
 		if open := ch.c.srv.cfg.QueueStore; open != nil {
 			store, err := open(vh.name, name, opts)
 			if err != nil {
@@ -81,6 +86,7 @@ func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
 			opts.Store = store
 		}
 		qs = &queueState{q: queue.New(name, opts)}
+		created = qs
 		if m.Exclusive {
 			qs.owner = ch.c
 			ch.c.exclusive[name] = qs
@@ -101,6 +107,7 @@ func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
 	if e := ch.queueEquivalent(m, name, qs.q.Options()); e != nil {
 		return e
 	}
+	qs.q.Touch()
 	ch.lastQueue = name
 	ch.replyDeclareOk(m.Nowait, name, qs.q)
 	return nil

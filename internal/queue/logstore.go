@@ -290,7 +290,7 @@ func (s *LogStore) ReadFrom(from uint64, maxBytes int) ([]Stored, uint64, uint64
 	var out []Stored
 	next, passed := from, uint64(0)
 	for len(b) > 0 {
-		o, _, v, rest, err := nextBatch(b)
+		o, ts, v, rest, err := nextBatch(b)
 		if err != nil {
 			return out, next, passed, fmt.Errorf("cannot read queue message at %d: %w", next, err)
 		}
@@ -311,6 +311,7 @@ func (s *LogStore) ReadFrom(from uint64, maxBytes int) ([]Stored, uint64, uint64
 		if !m.Persistent && seq < s.oldEnd {
 			continue
 		}
+		m.TimestampMs = ts
 		out = append(out, Stored{Seq: seq, Msg: m, Redelivered: seq < s.delivThr})
 	}
 	return out, next, passed, nil

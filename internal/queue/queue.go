@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 )
 
 const (
@@ -55,6 +56,12 @@ type Message struct {
 	Properties []byte // encoded content-header property list, forwarded as received
 	Body       []byte
 	Persistent bool
+	// Set by the front end from the properties (and by Options.Parse for messages read back
+	// from disk): priority, and the per-message TTL (expiration) if HasExpiration.
+	Priority      uint8
+	HasExpiration bool
+	ExpirationMs  int64
+	TimestampMs   int64 // set by the queue at publish: when the message entered it
 }
 
 // Size is the message's payload size in bytes, for memory accounting.
@@ -67,6 +74,9 @@ type Delivery struct {
 	Message     *Message
 	Redelivered bool
 	ConsumerTag string // "" for basic.get
+	// DeliveryCount is how many times the message was delivered and returned before: the
+	// front end writes it as the x-delivery-count header when it is not zero.
+	DeliveryCount int
 }
 
 // Consumer is the front end's side of a subscription.
@@ -95,16 +105,27 @@ type Options struct {
 	Args       map[string]any
 	Owner      any   // exclusive queues: the connection that declared it
 	Store      Store // nil: MemoryStore
+	// DeadLetter receives messages dead-lettered (x-dead-letter-exchange), after the queue's
+	// lock is released; nil drops them.
+	DeadLetter func([]DeadLetter)
+	// Parse fills a message's Priority and expiration from its properties; used for messages
+	// read back from disk. nil leaves them unset.
+	Parse func(*Message)
+	// OnExpire is called when the queue has been unused for x-expires; the front end deletes it.
+	OnExpire func()
+	Now      func() time.Time // nil: time.Now
 }
 
 type entry struct {
 	seq         uint64
 	msg         *Message
 	redelivered bool
+	deliveries  int // times delivered and returned (x-delivery-count)
 }
 
 type consumer struct {
 	ConsumerSpec
+	order uint64 // registration order, for single active consumer
 }
 
 // Queue is one queue. All methods are safe for concurrent use.
@@ -131,6 +152,17 @@ type Queue struct {
 	delivMark    uint64 // last delivered-through mark given to the store
 	sinceReclaim int
 	seqBuf       []uint64
+
+	lim       limits // parsed arguments (features.go)
+	now       func() time.Time
+	dl        []DeadLetter // collected under mu, handed over by unlock
+	perMsgTTL bool         // some message had an expiration
+	timer     *time.Timer  // head expiry
+	timerAt   int64
+	expTimer  *time.Timer // x-expires
+	lastUsed  time.Time
+	diskBytes int64 // payload bytes of the on-disk ready range (this run's)
+	consOrder uint64
 }
 
 // New creates an empty queue.
@@ -138,10 +170,19 @@ func New(name string, opts Options) *Queue {
 	if opts.Store == nil {
 		opts.Store = MemoryStore{}
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	rec := opts.Store.Recovered()
-	q := &Queue{name: name, opts: opts, unacked: map[uint64]*entry{}, nextSeq: rec.Next, paged: opts.Store.Paged()}
+	lim := parseLimits(opts.Args)
+	q := &Queue{name: name, opts: opts, unacked: map[uint64]*entry{}, nextSeq: rec.Next, lim: lim, now: opts.Now,
+		paged: opts.Store.Paged() && lim.maxPriority == 0}
 	q.diskNext, q.diskEnd, q.diskCount = rec.From, rec.Next, rec.Live
 	q.delivMark = rec.From
+	q.perMsgTTL = rec.Live > 0 // recovered messages may carry expirations
+	q.mu.Lock()
+	q.armExpiresLocked()
+	q.mu.Unlock()
 	return q
 }
 
@@ -155,10 +196,18 @@ func (q *Queue) Options() Options { return q.opts }
 // durable (a publisher confirm for a persistent message waits for it, outside every lock).
 func (q *Queue) Publish(m *Message) (Waiter, error) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
+	defer q.unlock()
 	if q.deleted {
 		return Waiter{}, fmt.Errorf("cannot publish to queue %q: %w", q.name, ErrDeleted)
 	}
+	if q.lim.overflow != OverflowDropHead && q.overLimitLocked(1, int64(m.Size())) {
+		if q.lim.overflow == OverflowRejectPublishDLX && q.lim.deadLetter && q.opts.DeadLetter != nil {
+			q.dl = append(q.dl, DeadLetter{Msg: m, Reason: ReasonMaxLen, Queue: q.name})
+		}
+		return Waiter{}, fmt.Errorf("cannot publish to queue %q: %w", q.name, ErrRejected)
+	}
+	m.TimestampMs = q.now().UnixMilli()
+	q.perMsgTTL = q.perMsgTTL || m.HasExpiration
 	seq := q.nextSeq
 	w, err := q.opts.Store.Append(seq, m)
 	if err != nil {
@@ -171,11 +220,16 @@ func (q *Queue) Publish(m *Message) (Waiter, error) {
 		}
 		q.diskEnd = seq + 1
 		q.diskCount++
+		q.diskBytes += int64(m.Size())
+	} else if q.lim.maxPriority > 0 {
+		q.insertReadyLocked(&entry{seq: seq, msg: m})
 	} else {
 		q.ready = append(q.ready, &entry{seq: seq, msg: m})
 		q.readyBytes += int64(m.Size())
 	}
 	q.dispatchLocked()
+	q.overflowLocked()
+	q.expireHeadLocked()
 	return w, nil
 }
 
@@ -188,11 +242,20 @@ func (q *Queue) Counts() (ready, unacked, consumers int) {
 
 // fillLocked reads messages back from disk while the in-memory window is below half full.
 func (q *Queue) fillLocked() {
-	for q.diskNext < q.diskEnd && q.readyBytes < readyWindowBytes/2 && !q.deleted {
-		msgs, next, passed, err := q.opts.Store.ReadFrom(q.diskNext, int(readyWindowBytes-q.readyBytes))
+	for q.diskNext < q.diskEnd && (q.readyBytes < readyWindowBytes/2 || !q.paged) && !q.deleted {
+		msgs, next, passed, err := q.opts.Store.ReadFrom(q.diskNext, int(max(readyWindowBytes-q.readyBytes, 1<<16)))
 		for _, s := range msgs {
-			q.ready = append(q.ready, &entry{seq: s.Seq, msg: s.Msg, redelivered: s.Redelivered})
-			q.readyBytes += int64(s.Msg.Size())
+			if q.opts.Parse != nil {
+				q.opts.Parse(s.Msg)
+			}
+			e := &entry{seq: s.Seq, msg: s.Msg, redelivered: s.Redelivered}
+			if q.lim.maxPriority > 0 {
+				q.insertReadyLocked(e)
+			} else {
+				q.ready = append(q.ready, e)
+				q.readyBytes += int64(s.Msg.Size())
+			}
+			q.diskBytes = max(0, q.diskBytes-int64(s.Msg.Size()))
 		}
 		q.diskCount -= min(q.diskCount, passed)
 		if next == q.diskNext || err != nil {
@@ -205,7 +268,7 @@ func (q *Queue) fillLocked() {
 		q.diskNext = next
 	}
 	if q.diskNext >= q.diskEnd {
-		q.diskCount = 0
+		q.diskCount, q.diskBytes = 0, 0
 	}
 }
 
@@ -214,13 +277,13 @@ func (q *Queue) readable() {
 	q.mu.Lock()
 	q.waitingRead = false
 	q.dispatchLocked()
-	q.mu.Unlock()
+	q.unlock()
 }
 
 // Consume adds a consumer and dispatches to it.
 func (q *Queue) Consume(spec ConsumerSpec) error {
 	q.mu.Lock()
-	defer q.mu.Unlock()
+	defer q.unlock()
 	if q.deleted {
 		return fmt.Errorf("cannot consume from queue %q: %w", q.name, ErrDeleted)
 	}
@@ -232,7 +295,8 @@ func (q *Queue) Consume(spec ConsumerSpec) error {
 			return fmt.Errorf("cannot consume from queue %q as %q: %w", q.name, spec.Tag, ErrDuplicateTag)
 		}
 	}
-	c := &consumer{ConsumerSpec: spec}
+	q.consOrder++
+	c := &consumer{ConsumerSpec: spec, order: q.consOrder}
 	i := sort.Search(len(q.consumers), func(i int) bool { return q.consumers[i].Priority < spec.Priority })
 	q.consumers = append(q.consumers, nil)
 	copy(q.consumers[i+1:], q.consumers[i:])
@@ -258,6 +322,11 @@ func (q *Queue) Cancel(tag string, owner Consumer) (autoDelete bool) {
 			break
 		}
 	}
+	if len(q.consumers) == 0 {
+		q.armExpiresLocked()
+	} else if q.lim.singleActive {
+		q.dispatchLocked() // the next consumer may have become the active one
+	}
 	return q.opts.AutoDelete && q.hadConsumer && len(q.consumers) == 0 && !q.deleted
 }
 
@@ -265,7 +334,7 @@ func (q *Queue) Cancel(tag string, owner Consumer) (autoDelete bool) {
 func (q *Queue) Kick() {
 	q.mu.Lock()
 	q.dispatchLocked()
-	q.mu.Unlock()
+	q.unlock()
 }
 
 // dispatchLocked hands ready entries to consumers, in order, until either runs out.
@@ -277,6 +346,10 @@ func (q *Queue) dispatchLocked() {
 			if q.head == len(q.ready) {
 				break
 			}
+		}
+		q.expireHeadLocked()
+		if q.head == len(q.ready) {
+			break
 		}
 		e := q.ready[q.head]
 		if !q.offerLocked(e) {
@@ -299,8 +372,19 @@ func (q *Queue) markDeliveredLocked(through uint64) {
 // offerLocked tries consumers in priority order, round-robin within a priority: the one that
 // takes the entry moves behind its equals.
 func (q *Queue) offerLocked(e *entry) bool {
+	var active *consumer
+	if q.lim.singleActive {
+		for _, c := range q.consumers {
+			if active == nil || c.order < active.order {
+				active = c
+			}
+		}
+	}
 	for i, c := range q.consumers {
-		d := Delivery{Queue: q, ID: e.seq, Message: e.msg, Redelivered: e.redelivered, ConsumerTag: c.Tag}
+		if active != nil && c != active {
+			continue
+		}
+		d := Delivery{Queue: q, ID: e.seq, Message: e.msg, Redelivered: e.redelivered, ConsumerTag: c.Tag, DeliveryCount: e.deliveries}
 		if !c.Consumer.TryDeliver(d) {
 			continue
 		}
@@ -340,7 +424,7 @@ func (q *Queue) popReadyLocked() *entry {
 func (q *Queue) insertReadyLocked(e *entry) {
 	q.readyBytes += int64(e.msg.Size())
 	rest := q.ready[q.head:]
-	i := sort.Search(len(rest), func(i int) bool { return rest[i].seq > e.seq })
+	i := sort.Search(len(rest), func(i int) bool { return q.readyLess(e, rest[i]) })
 	if i == 0 && q.head > 0 {
 		q.head--
 		q.ready[q.head] = e

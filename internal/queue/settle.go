@@ -6,11 +6,15 @@ import "fmt"
 // remaining is the number of ready messages left. With noAck the message is settled at once.
 func (q *Queue) Get(noAck bool) (d Delivery, remaining int, ok bool, err error) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
+	defer q.unlock()
 	if q.deleted {
 		return Delivery{}, 0, false, fmt.Errorf("cannot get from queue %q: %w", q.name, ErrDeleted)
 	}
+	if len(q.consumers) == 0 {
+		q.armExpiresLocked()
+	}
 	q.fillLocked()
+	q.expireHeadLocked()
 	if q.head == len(q.ready) {
 		return Delivery{}, 0, false, nil
 	}
@@ -21,7 +25,7 @@ func (q *Queue) Get(noAck bool) (d Delivery, remaining int, ok bool, err error) 
 		q.unacked[e.seq] = e
 	}
 	q.markDeliveredLocked(e.seq + 1)
-	d = Delivery{Queue: q, ID: e.seq, Message: e.msg, Redelivered: e.redelivered}
+	d = Delivery{Queue: q, ID: e.seq, Message: e.msg, Redelivered: e.redelivered, DeliveryCount: e.deliveries}
 	return d, len(q.ready) - q.head + int(q.diskCount), true, nil
 }
 
@@ -29,7 +33,7 @@ func (q *Queue) Get(noAck bool) (d Delivery, remaining int, ok bool, err error) 
 // ignored: the front end validates delivery tags itself.
 func (q *Queue) Ack(ids ...uint64) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
+	defer q.unlock()
 	seqs := q.seqBuf[:0]
 	for _, id := range ids {
 		if _, ok := q.unacked[id]; ok {
@@ -49,20 +53,35 @@ func (q *Queue) Ack(ids ...uint64) {
 // redelivered, and dispatches them.
 func (q *Queue) Requeue(ids ...uint64) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
+	defer q.unlock()
 	for _, id := range ids {
 		if e, ok := q.unacked[id]; ok {
 			delete(q.unacked, id)
 			e.redelivered = true
+			e.deliveries++
+			if q.lim.deliveryLimit >= 0 && int64(e.deliveries) > q.lim.deliveryLimit {
+				q.deadLetterLocked(e, ReasonDeliveryLimit)
+				continue
+			}
 			q.insertReadyLocked(e)
 		}
 	}
 	q.dispatchLocked()
 }
 
-// Drop discards delivered messages (reject or nack without requeue). Dead-lettering will
-// hook in here.
-func (q *Queue) Drop(ids ...uint64) { q.Ack(ids...) }
+// Drop discards delivered messages (reject or nack without requeue), dead-lettering them
+// (reason rejected) if the queue has a dead-letter exchange.
+func (q *Queue) Drop(ids ...uint64) {
+	q.mu.Lock()
+	defer q.unlock()
+	for _, id := range ids {
+		if e, ok := q.unacked[id]; ok {
+			delete(q.unacked, id)
+			q.deadLetterLocked(e, ReasonRejected)
+		}
+	}
+	q.dispatchLocked()
+}
 
 // Purge removes every ready message and returns how many it removed. Unacknowledged
 // messages are not affected, as in RabbitMQ.
@@ -106,6 +125,7 @@ func (q *Queue) Delete(ifUnused, ifEmpty bool) (int, error) {
 		return 0, fmt.Errorf("cannot delete queue %q: %w", q.name, ErrNotEmpty)
 	}
 	q.deleted = true
+	q.stopTimersLocked()
 	consumers := q.consumers
 	q.consumers = nil
 	q.ready, q.head, q.unacked = nil, 0, map[uint64]*entry{}
@@ -128,6 +148,7 @@ func (q *Queue) Close() error {
 		return nil
 	}
 	q.deleted = true
+	q.stopTimersLocked()
 	store := q.opts.Store
 	q.mu.Unlock()
 	return store.Close()
@@ -138,4 +159,13 @@ func (q *Queue) Deleted() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.deleted
+}
+
+func (q *Queue) stopTimersLocked() {
+	if q.timer != nil {
+		q.timer.Stop()
+	}
+	if q.expTimer != nil {
+		q.expTimer.Stop()
+	}
 }

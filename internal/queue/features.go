@@ -1,0 +1,273 @@
+package queue
+
+// RabbitMQ's queue arguments: message TTL (x-message-ttl and the per-message expiration
+// property), queue expiry (x-expires), length limits (x-max-length, x-max-length-bytes) with
+// x-overflow drop-head / reject-publish / reject-publish-dlx, dead-lettering
+// (x-dead-letter-exchange: the queue hands dead letters to Options.DeadLetter, which routes
+// them and writes x-death), x-single-active-consumer, x-max-priority and x-delivery-limit.
+//
+// Semantics follow RabbitMQ: expired messages are removed when they reach the head of the
+// queue (a timer makes sure that happens without consumers); the length limits count ready
+// messages; drop-head drops (and dead-letters) the oldest ready messages; a message requeued
+// more than x-delivery-limit times is dead-lettered with reason delivery_limit instead, and
+// a redelivered message says how often it was delivered before in x-delivery-count (the front
+// end adds the header from Delivery.DeliveryCount).
+//
+// Dead letters are collected under the queue's lock and handed over after it is released
+// (unlock), so that routing them into other queues (or back into this one) cannot deadlock.
+
+import (
+	"errors"
+	"math"
+	"time"
+)
+
+// Dead-letter reasons, as RabbitMQ writes them in x-death.
+const (
+	ReasonRejected      = "rejected"
+	ReasonExpired       = "expired"
+	ReasonMaxLen        = "maxlen"
+	ReasonDeliveryLimit = "delivery_limit"
+)
+
+// Overflow behaviours (x-overflow).
+const (
+	OverflowDropHead         = "drop-head"
+	OverflowRejectPublish    = "reject-publish"
+	OverflowRejectPublishDLX = "reject-publish-dlx"
+)
+
+// ErrRejected: the queue is full and its overflow behaviour is reject-publish(-dlx).
+var ErrRejected = errors.New("queue full: message rejected")
+
+// DeadLetter is a message leaving a queue for its dead-letter exchange.
+type DeadLetter struct {
+	Msg    *Message
+	Reason string
+	Queue  string
+}
+
+// limits are a queue's parsed arguments; -1 means unset.
+type limits struct {
+	messageTTL    int64
+	expires       int64
+	maxLength     int64
+	maxBytes      int64
+	overflow      string
+	deadLetter    bool
+	singleActive  bool
+	maxPriority   int
+	deliveryLimit int64
+}
+
+func argInt(args map[string]any, name string) int64 {
+	switch v := args[name].(type) {
+	case int8:
+		return int64(v)
+	case uint8:
+		return int64(v)
+	case int16:
+		return int64(v)
+	case uint16:
+		return int64(v)
+	case int32:
+		return int64(v)
+	case uint32:
+		return int64(v)
+	case int64:
+		return v
+	case int:
+		return int64(v)
+	case float64:
+		return int64(v)
+	case string:
+		return -1
+	}
+	return -1
+}
+
+func parseLimits(args map[string]any) limits {
+	l := limits{
+		messageTTL: argInt(args, "x-message-ttl"), expires: argInt(args, "x-expires"),
+		maxLength: argInt(args, "x-max-length"), maxBytes: argInt(args, "x-max-length-bytes"),
+		deliveryLimit: argInt(args, "x-delivery-limit"), overflow: OverflowDropHead,
+	}
+	if s, ok := args["x-overflow"].(string); ok {
+		l.overflow = s
+	}
+	_, l.deadLetter = args["x-dead-letter-exchange"].(string)
+	l.singleActive, _ = args["x-single-active-consumer"].(bool)
+	if p := argInt(args, "x-max-priority"); p > 0 {
+		l.maxPriority = int(min(p, 255))
+	}
+	return l
+}
+
+// ValidateArgs checks the arguments this package interprets, as RabbitMQ does at declare.
+func ValidateArgs(args map[string]any) error {
+	for _, name := range []string{"x-message-ttl", "x-max-length", "x-max-length-bytes", "x-delivery-limit", "x-max-priority"} {
+		if v, ok := args[name]; ok && (argInt(args, name) < 0 || isString(v)) {
+			return errors.New("invalid arg '" + name + "': must be a non-negative integer")
+		}
+	}
+	if v, ok := args["x-expires"]; ok && (argInt(args, "x-expires") < 1 || isString(v)) {
+		return errors.New("invalid arg 'x-expires': must be a positive integer")
+	}
+	if v, ok := args["x-overflow"]; ok {
+		switch v {
+		case OverflowDropHead, OverflowRejectPublish, OverflowRejectPublishDLX:
+		default:
+			return errors.New("invalid arg 'x-overflow': must be drop-head, reject-publish or reject-publish-dlx")
+		}
+	}
+	return nil
+}
+
+func isString(v any) bool { _, ok := v.(string); return ok }
+
+// expiresAt is when e expires (Unix ms), or MaxInt64.
+func (q *Queue) expiresAt(e *entry) int64 {
+	ttl := q.lim.messageTTL
+	if m := e.msg.ExpirationMs; e.msg.HasExpiration && m >= 0 && (ttl < 0 || m < ttl) {
+		ttl = m
+	}
+	if ttl < 0 {
+		return math.MaxInt64
+	}
+	return e.msg.TimestampMs + ttl
+}
+
+// deadLetterLocked removes e for good: dead-lettered if the queue has a dead-letter exchange.
+func (q *Queue) deadLetterLocked(e *entry, reason string) {
+	q.settleLocked(e.seq)
+	if q.lim.deadLetter && q.opts.DeadLetter != nil {
+		q.dl = append(q.dl, DeadLetter{Msg: e.msg, Reason: reason, Queue: q.name})
+	}
+}
+
+// expireHeadLocked drops expired messages at the head of the ready list.
+func (q *Queue) expireHeadLocked() {
+	if q.lim.messageTTL < 0 && !q.perMsgTTL {
+		return
+	}
+	now := q.now().UnixMilli()
+	for {
+		if q.head == len(q.ready) {
+			q.fillLocked()
+		}
+		if q.head == len(q.ready) {
+			return
+		}
+		e := q.ready[q.head]
+		at := q.expiresAt(e)
+		if at > now {
+			q.armExpiryLocked(at)
+			return
+		}
+		q.popReadyLocked()
+		q.deadLetterLocked(e, ReasonExpired)
+	}
+}
+
+// armExpiryLocked makes sure the queue looks at its head again at Unix ms at.
+func (q *Queue) armExpiryLocked(at int64) {
+	if at == math.MaxInt64 || q.timerAt != 0 && q.timerAt <= at {
+		return
+	}
+	q.timerAt = at
+	d := time.Duration(at-q.now().UnixMilli()) * time.Millisecond
+	if q.timer == nil {
+		q.timer = time.AfterFunc(d, q.expiryTick)
+	} else {
+		q.timer.Reset(d)
+	}
+}
+
+func (q *Queue) expiryTick() {
+	q.mu.Lock()
+	q.timerAt = 0
+	if !q.deleted {
+		q.expireHeadLocked()
+		q.dispatchLocked()
+	}
+	q.unlock()
+}
+
+// overflowLocked applies the length limits after an enqueue (drop-head).
+func (q *Queue) overflowLocked() {
+	if q.lim.overflow != OverflowDropHead {
+		return
+	}
+	for q.overLimitLocked(0, 0) {
+		if q.head == len(q.ready) {
+			q.fillLocked()
+		}
+		if q.head == len(q.ready) {
+			return
+		}
+		e := q.popReadyLocked()
+		q.deadLetterLocked(e, ReasonMaxLen)
+	}
+}
+
+// overLimitLocked reports whether the ready messages plus n more of size bytes exceed a limit.
+func (q *Queue) overLimitLocked(n int, size int64) bool {
+	ready := int64(len(q.ready)-q.head) + int64(q.diskCount) + int64(n)
+	if q.lim.maxLength >= 0 && ready > q.lim.maxLength {
+		return true
+	}
+	return q.lim.maxBytes >= 0 && q.readyBytes+q.diskBytes+size > q.lim.maxBytes
+}
+
+// unlock releases the queue's lock, then hands over the dead letters collected under it.
+func (q *Queue) unlock() {
+	dl := q.dl
+	q.dl = nil
+	q.mu.Unlock()
+	if len(dl) > 0 {
+		q.opts.DeadLetter(dl)
+	}
+}
+
+// armExpiresLocked restarts the x-expires countdown: the queue is in use.
+func (q *Queue) armExpiresLocked() {
+	if q.lim.expires < 1 || q.opts.OnExpire == nil || q.deleted {
+		return
+	}
+	q.lastUsed = q.now()
+	if q.expTimer == nil {
+		q.expTimer = time.AfterFunc(time.Duration(q.lim.expires)*time.Millisecond, q.expiresTick)
+		return
+	}
+	q.expTimer.Reset(time.Duration(q.lim.expires) * time.Millisecond)
+}
+
+func (q *Queue) expiresTick() {
+	q.mu.Lock()
+	idle := len(q.consumers) == 0 && !q.deleted && q.now().Sub(q.lastUsed) >= time.Duration(q.lim.expires)*time.Millisecond
+	q.mu.Unlock()
+	if idle {
+		q.opts.OnExpire()
+	}
+}
+
+// Touch records a use of the queue (redeclaration, basic.get) for x-expires.
+func (q *Queue) Touch() {
+	q.mu.Lock()
+	if len(q.consumers) == 0 {
+		q.armExpiresLocked()
+	}
+	q.mu.Unlock()
+}
+
+// readyLess orders the ready list: by priority (highest first) in priority queues, then by
+// position.
+func (q *Queue) readyLess(a, b *entry) bool {
+	if q.lim.maxPriority > 0 {
+		pa, pb := min(int(a.msg.Priority), q.lim.maxPriority), min(int(b.msg.Priority), q.lim.maxPriority)
+		if pa != pb {
+			return pa > pb
+		}
+	}
+	return a.seq < b.seq
+}

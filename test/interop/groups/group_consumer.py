@@ -4,12 +4,12 @@
 
 Subscribes TOPIC as a member of GROUP (kafka-python's classic group protocol, range assignor),
 reads from the earliest offset when the group has no commit, and commits synchronously after
-each poll. Once it has read something and then seen nothing for IDLE_SECONDS while holding
-partitions, it prints
+each poll. Whenever it has read something, then seen nothing for IDLE_SECONDS, and holds other
+partitions than at its last report, it prints (counts and keys are cumulative)
   ASSIGNED <comma-separated partitions>
   COUNT <records read>
   KEYS <key>=<comma-separated sequence numbers in reading order>;...
-then keeps heartbeating until its stdin closes, and leaves the group.
+It keeps heartbeating until its stdin closes, then leaves the group.
 """
 import sys
 import threading
@@ -28,7 +28,7 @@ def main():
     threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
     count, keys = 0, {}
     last = time.time()
-    reported = False
+    reported = None
     deadline = time.time() + 120
     while not done.is_set() and time.time() < deadline:
         batch = c.poll(timeout_ms=300)
@@ -39,13 +39,14 @@ def main():
         if batch:
             c.commit()
             last = time.time()
-        elif not reported and count > 0 and c.assignment() and time.time() - last > idle:
+        elif count > 0 and c.assignment() and time.time() - last > idle:
             parts = sorted(tp.partition for tp in c.assignment())
-            print("ASSIGNED " + ",".join(str(p) for p in parts))
-            print("COUNT %d" % count)
-            print("KEYS " + ";".join("%s=%s" % (k, ",".join(v)) for k, v in sorted(keys.items())))
-            sys.stdout.flush()
-            reported = True
+            if parts != reported:
+                print("ASSIGNED " + ",".join(str(p) for p in parts))
+                print("COUNT %d" % count)
+                print("KEYS " + ";".join("%s=%s" % (k, ",".join(v)) for k, v in sorted(keys.items())))
+                sys.stdout.flush()
+                reported = parts
     c.close()
 
 

@@ -166,7 +166,8 @@ func TestOffsetsSurviveKill9(t *testing.T) {
 	count(fresh, 600)
 }
 
-// pyMember is a running group_consumer.py.
+// pyMember is a running group member program (group_consumer.py, java/GroupConsumer).
+// assigned, count and keys are its first report; later reports go to reports.
 type pyMember struct {
 	cmd      *exec.Cmd
 	stdin    io.WriteCloser
@@ -175,6 +176,13 @@ type pyMember struct {
 	keys     map[string][]int
 	ready    chan struct{}
 	err      error
+	reports  chan memberReport
+}
+
+// memberReport is one report of a member.
+type memberReport struct {
+	assigned []int
+	keys     map[string][]int
 }
 
 func startPython(t *testing.T, addr, topic, group string) *pyMember {
@@ -205,22 +213,31 @@ func startMember(t *testing.T, name string, args ...string) *pyMember {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	m := &pyMember{cmd: cmd, stdin: stdin, keys: map[string][]int{}, ready: make(chan struct{})}
+	m := &pyMember{cmd: cmd, stdin: stdin, ready: make(chan struct{}), reports: make(chan memberReport, 16)}
 	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
 	go func() {
-		defer close(m.ready)
+		first := true
+		defer func() {
+			if first {
+				close(m.ready)
+			}
+		}()
 		sc := bufio.NewScanner(stdout)
-		sc.Buffer(nil, 1<<20)
+		sc.Buffer(nil, 4<<20)
+		var r memberReport
 		for sc.Scan() {
 			k, v, _ := strings.Cut(sc.Text(), " ")
 			switch k {
 			case "ASSIGNED":
+				r = memberReport{keys: map[string][]int{}}
 				for _, p := range strings.Split(v, ",") {
 					n, _ := strconv.Atoi(p)
-					m.assigned = append(m.assigned, n)
+					r.assigned = append(r.assigned, n)
 				}
 			case "COUNT":
-				m.count, _ = strconv.Atoi(v)
+				if first {
+					m.count, _ = strconv.Atoi(v)
+				}
 			case "KEYS":
 				for _, kv := range strings.Split(v, ";") {
 					key, seqs, ok := strings.Cut(kv, "=")
@@ -229,13 +246,23 @@ func startMember(t *testing.T, name string, args ...string) *pyMember {
 					}
 					for _, s := range strings.Split(seqs, ",") {
 						n, _ := strconv.Atoi(s)
-						m.keys[key] = append(m.keys[key], n)
+						r.keys[key] = append(r.keys[key], n)
 					}
 				}
-				return
+				if first {
+					m.assigned, m.keys, first = r.assigned, r.keys, false
+					close(m.ready)
+					continue
+				}
+				select {
+				case m.reports <- r:
+				default: // nobody is waiting for more reports
+				}
 			}
 		}
-		m.err = fmt.Errorf("group member ended without a report: %v", sc.Err())
+		if first {
+			m.err = fmt.Errorf("group member ended without a report: %v", sc.Err())
+		}
 	}()
 	return m
 }
@@ -561,5 +588,48 @@ func TestJavaRegexSubscription(t *testing.T) {
 	m.stdin.Close()
 	if err := m.cmd.Wait(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPythonMemberKilled: a kafka-python member killed with SIGKILL (no LeaveGroup) loses its
+// partitions to the survivor after its session timeout; nothing is lost.
+func TestPythonMemberKilled(t *testing.T) {
+	t.Parallel()
+	y := harness.Start(t)
+	ctx := context.Background()
+	cl := client(t, y.KafkaAddr)
+	adm := kadm.NewClient(cl)
+	const topic, group = "scans", "py-kill"
+	if _, err := adm.CreateTopic(ctx, 6, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	produceKeyed(t, cl, topic, 0, 600)
+	victim, survivor := startPython(t, y.KafkaAddr, topic, group), startPython(t, y.KafkaAddr, topic, group)
+	checkMembers(t, []*pyMember{victim, survivor}, 600)
+	if err := victim.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	produceKeyed(t, cl, topic, 600, 660)
+	var last memberReport
+	deadline := time.After(2 * time.Minute)
+	for len(last.assigned) != 6 {
+		select {
+		case last = <-survivor.reports:
+		case <-deadline:
+			t.Fatalf("survivor never took over; last report holds %v", last.assigned)
+		}
+	}
+	seen := map[int]bool{}
+	for _, r := range []map[string][]int{victim.keys, last.keys} {
+		for _, seqs := range r {
+			for _, s := range seqs {
+				seen[s] = true
+			}
+		}
+	}
+	for i := 0; i < 660; i++ {
+		if !seen[i] {
+			t.Fatalf("record %d was never read (the victim read %d before dying)", i, victim.count)
+		}
 	}
 }

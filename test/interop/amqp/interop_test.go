@@ -279,3 +279,10 @@ func TestSeedDispatchPika(t *testing.T) { seedScenario(t, pikaDriver, pikaDriver
 // TestSeedDispatchMixed lets a Java driver crash; a pika driver and an amqplib driver pick up
 // its routes.
 func TestSeedDispatchMixed(t *testing.T) { seedScenario(t, javaDriver, pikaDriver, amqplibDriver) }
+
+func TestPikaQueueFeatures(t *testing.T) {
+	y := harness.Start(t)
+	h, p := hostPort(y.AMQPAddr)
+	runChecks(t, []string{"ttl-dead-lettered", "drop-head-maxlen", "delivery-limit", "priority-order", "single-active-consumer", "reject-publish-nack"},
+		tools["PYTHON"], filepath.Join(here, "python", "queue_features.py"), h, p)
+}

@@ -7,11 +7,19 @@
 # shape against both: 1 producer with confirms (1000 outstanding), 1 consumer with manual
 # acks, prefetch 100, 1 KiB transient messages; flat out, then at 5,000 msgs/s.
 #
-#	bash bench/amqp/run.sh [benchtime, default 100000x] [perftest seconds, default 15]
+# Durable (issue 6): PerfTest with persistent messages on a durable queue (-f persistent, a
+# named non-auto-delete queue), confirms (1000 outstanding), manual acks, prefetch 100, 1 KiB,
+# with 1 producer / 1 consumer and 4 / 4; and this disk's sequential write bandwidth (dd with
+# O_DIRECT, 1 MiB blocks), to say what fraction of it the durable rate is.
+#
+#	bash bench/amqp/run.sh [benchtime, default 100000x] [perftest seconds, default 15] [durable]
+#
+# With "durable" as the third argument only the durable comparison and the disk measurement run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 benchtime="${1:-100000x}"
 seconds="${2:-15}"
+only="${3:-}"
 cache="${HOME}/.cache/yard-interop"
 ptlib="$cache/perftest-lib"
 if [ ! -f "$ptlib/.stamp" ] || [ "$root/bench/amqp/perftest/pom.xml" -nt "$ptlib/.stamp" ]; then
@@ -23,6 +31,15 @@ perftest() { # url, extra args
   local url="$1"; shift
   java -cp "$(ls "$ptlib"/*.jar | tr '\n' ':')" com.rabbitmq.perf.PerfTest -h "$url" -x 1 -y 1 -s 1024 -q 100 -c 1000 \
     -z "$seconds" "$@" 2>&1 | grep -E 'rate avg|latency min/'
+}
+durable() { # url, producers/consumers
+  local url="$1" n="$2"
+  java -cp "$(ls "$ptlib"/*.jar | tr '\n' ':')" com.rabbitmq.perf.PerfTest -h "$url" -x "$n" -y "$n" -s 1024 -q 100 -c 1000 \
+    -f persistent -u "bench-durable-$n-$RANDOM" -ad false -z "$seconds" 2>&1 | grep -E 'rate avg|latency min/'
+}
+durable_all() { # url
+  echo "-- PerfTest, persistent + durable queue, 1 producer / 1 consumer"; durable "$1" 1
+  echo "-- PerfTest, persistent + durable queue, 4 producers / 4 consumers"; durable "$1" 4
 }
 
 if ! command -v rabbitmq-server >/dev/null; then
@@ -51,17 +68,31 @@ for _ in $(seq 1 120); do
   sleep 1
 done
 echo "== RabbitMQ $(rabbitmqctl -n "$RABBITMQ_NODENAME" version 2>/dev/null) on 127.0.0.1:$port (baseline)"
-(cd "$root" && YARD_BENCH_AMQP_URL="amqp://guest:guest@127.0.0.1:$port/" go test ./bench/amqp -run XXX -bench . -benchtime "$benchtime" -count 2)
-echo "-- PerfTest, flat out"; perftest "amqp://guest:guest@127.0.0.1:$port"
-echo "-- PerfTest, 5000 msgs/s"; perftest "amqp://guest:guest@127.0.0.1:$port" -r 5000
+if [ "$only" != durable ]; then
+  (cd "$root" && YARD_BENCH_AMQP_URL="amqp://guest:guest@127.0.0.1:$port/" go test ./bench/amqp -run XXX -bench . -benchtime "$benchtime" -count 2)
+  echo "-- PerfTest, flat out"; perftest "amqp://guest:guest@127.0.0.1:$port"
+  echo "-- PerfTest, 5000 msgs/s"; perftest "amqp://guest:guest@127.0.0.1:$port" -r 5000
+fi
+durable_all "amqp://guest:guest@127.0.0.1:$port"
 
 echo "== yard"
-(cd "$root" && go test ./bench/amqp -run XXX -bench . -benchtime "$benchtime" -count 2)
+if [ "$only" != durable ]; then
+  (cd "$root" && go test ./bench/amqp -run XXX -bench . -benchtime "$benchtime" -count 2)
+fi
 (cd "$root" && go build -o "$base/yard" ./cmd/yard)
 yport="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 "$base/yard" serve --data-dir "$base/yard-data" --kafka-listen "" --http-listen "" --amqp-listen "127.0.0.1:$yport" --log-level warn &
 ypid=$!
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$yport") 2>/dev/null && break; sleep 0.1; done
-echo "-- PerfTest, flat out"; perftest "amqp://guest:guest@127.0.0.1:$yport"
-echo "-- PerfTest, 5000 msgs/s"; perftest "amqp://guest:guest@127.0.0.1:$yport" -r 5000
+if [ "$only" != durable ]; then
+  echo "-- PerfTest, flat out"; perftest "amqp://guest:guest@127.0.0.1:$yport"
+  echo "-- PerfTest, 5000 msgs/s"; perftest "amqp://guest:guest@127.0.0.1:$yport" -r 5000
+fi
+durable_all "amqp://guest:guest@127.0.0.1:$yport"
 kill "$ypid"; wait "$ypid" || true
+
+echo "== disk: sequential write bandwidth of the data dir's file system (O_DIRECT, 1 MiB blocks)"
+dd if=/dev/zero of="$base/ddtest" bs=1M count=1024 oflag=direct 2>&1 | tail -1
+echo "== disk: 4 KiB writes each followed by fdatasync (what a broker without group commit gets)"
+dd if=/dev/zero of="$base/ddsync" bs=4k count=2000 oflag=dsync 2>&1 | tail -1
+rm -f "$base/ddtest" "$base/ddsync"

@@ -8,6 +8,7 @@ exec 3>&1 1>&2
 here="$(cd "$(dirname "$0")" && pwd)"
 cache="${HOME}/.cache/yard-interop"
 mkdir -p "$cache"
+. "$here/../install-lock.sh"
 
 if ! command -v amqp-publish >/dev/null || ! command -v amqp-consume >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive

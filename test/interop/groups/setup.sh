@@ -11,6 +11,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cache="${HOME}/.cache/yard-interop"
 mkdir -p "$cache"
+. "$here/../install-lock.sh"
 
 kafka_env="$(bash "$here/../kafka/setup.sh")"
 python="$(echo "$kafka_env" | sed -n 's/^PYTHON=//p')"

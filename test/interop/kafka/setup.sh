@@ -7,6 +7,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cache="${HOME}/.cache/yard-interop"
 mkdir -p "$cache"
+. "$here/../install-lock.sh"
 
 # kcat: Debian package "kcat".
 if ! command -v kcat >/dev/null 2>&1; then

@@ -36,6 +36,8 @@ const (
 	readyWindowBytes = 4 << 20
 	// reclaimEverySettles: how many settlements between reclaim checks.
 	reclaimEverySettles = 1024
+	// deliveredMarkAhead: see markDeliveredLocked.
+	deliveredMarkAhead = 256
 )
 
 // Errors, each errors.Is-able.
@@ -362,10 +364,15 @@ func (q *Queue) dispatchLocked() {
 
 // markDeliveredLocked tells the store how far deliveries went, for the redelivered flag after
 // a restart.
+//
+// The mark is written ahead (deliveredMarkAhead positions past what was delivered) so that a
+// busy queue writes one mark per that many deliveries instead of one per dispatch: a message
+// flagged redelivered after a crash that was in fact never delivered is allowed by AMQP
+// ("may have been delivered before"); the reverse is not, and cannot happen.
 func (q *Queue) markDeliveredLocked(through uint64) {
 	if through > q.delivMark {
-		q.delivMark = through
-		q.opts.Store.Delivered(through)
+		q.delivMark = through + deliveredMarkAhead
+		q.opts.Store.Delivered(q.delivMark)
 	}
 }
 

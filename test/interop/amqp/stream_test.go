@@ -134,6 +134,30 @@ func TestStreamAcrossProtocols(t *testing.T) {
 	if m := streamConsume(t, ch, "events", "last", 1); offsetOf(t, m[0]) != 14 {
 		t.Fatalf("x-stream-offset last started at %d", offsetOf(t, m[0]))
 	}
+	if m := streamConsume(t, ch, "events", time.Now().Add(-time.Hour), 1); offsetOf(t, m[0]) != 0 {
+		t.Fatalf("x-stream-offset an hour ago started at %d", offsetOf(t, m[0]))
+	}
+	// "next": only what is written after the consumer starts.
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(ch.Qos(10, 0, false))
+	next, err := ch.Consume("events", "next", false, false, false, false, amqp091.Table{"x-stream-offset": "next"})
+	must(err)
+	must(kc.ProduceSync(ctx, &kgo.Record{Topic: "events", Value: []byte("later")}).FirstErr())
+	select {
+	case m := <-next:
+		if string(m.Body) != "later" || offsetOf(t, m) != 15 {
+			t.Fatalf("next consumer got %q at %d", m.Body, offsetOf(t, m))
+		}
+		must(m.Ack(false))
+	case <-time.After(30 * time.Second):
+		t.Fatal("next consumer got nothing")
+	}
+	must(ch.Cancel("next", false))
 
 	// Without prefetch a stream consumer is refused, as in RabbitMQ.
 	_, ch2 := dialY(t, y)
@@ -150,7 +174,7 @@ func TestStreamAcrossProtocols(t *testing.T) {
 	if _, err := ch.QueueDeclarePassive("events", true, false, false, false, args); err != nil {
 		t.Fatal(err)
 	}
-	if m := streamConsume(t, ch, "events", "first", 15); string(m[14].Body) != "kafka-4" {
-		t.Fatalf("after restart the stream ends with %q", m[14].Body)
+	if m := streamConsume(t, ch, "events", "first", 16); string(m[15].Body) != "later" {
+		t.Fatalf("after restart the stream ends with %q", m[15].Body)
 	}
 }

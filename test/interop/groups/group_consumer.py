@@ -29,9 +29,13 @@ def main():
     count, keys = 0, {}
     last = time.time()
     reported = None
+    held = []
     deadline = time.time() + 120
     while not done.is_set() and time.time() < deadline:
         batch = c.poll(timeout_ms=300)
+        now_held = sorted(tp.partition for tp in c.assignment())
+        if now_held != held:  # idle time counts from the last change of partitions
+            held, last = now_held, time.time()
         for records in batch.values():
             for r in records:
                 keys.setdefault(r.key.decode(), []).append(r.value.decode())

@@ -16,6 +16,7 @@ func newRootCmd() *cobra.Command {
 		newTopicsCmd(),
 		newProduceCmd(),
 		newConsumeCmd(),
+		newGroupsCmd(),
 	)
 	return root
 }

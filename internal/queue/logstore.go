@@ -32,6 +32,12 @@ const (
 	settleSegmentBytes  = 4 << 20
 	settleChunkEntries  = 1024
 	recoverReadBytes    = 1 << 20
+	// settleBatchMax and settleFlushDelay: acknowledgements are buffered and written as one
+	// settlement entry per this many, or after this delay, so that a consumer acking one
+	// message at a time does not cost one write system call per message. A crash loses at
+	// most the buffered ones, which are then delivered again (at-least-once).
+	settleBatchMax   = 512
+	settleFlushDelay = 2 * time.Millisecond
 )
 
 // LogStoreOptions configure OpenLogStore.
@@ -63,6 +69,12 @@ type LogStore struct {
 	ranges   [][2]uint64         // recovered settled ranges [from, to)
 	oldEnd   uint64              // transient messages below this are from a previous run
 	delivThr uint64              // recovered delivered-through mark
+
+	pmu      sync.Mutex // guards pending, ackBuf, ackWBuf, flushArm and writes to the settlement log
+	pending  []uint64
+	ackBuf   []byte
+	ackWBuf  []byte
+	flushArm bool
 
 	mu      sync.Mutex
 	chunks  []settleChunk
@@ -216,12 +228,38 @@ func (s *LogStore) Settle(seqs []uint64) error {
 	if len(seqs) == 0 {
 		return nil
 	}
-	if !slices.IsSorted(seqs) {
-		seqs = slices.Clone(seqs)
-		slices.Sort(seqs)
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	s.pending = append(s.pending, seqs...)
+	if len(s.pending) >= settleBatchMax {
+		return s.flushLocked()
 	}
-	s.buf = appendSettledValue(s.buf[:0], seqs)
-	return s.appendAck(ackEntry{kind: ackSettled, seqs: seqs})
+	if !s.flushArm {
+		s.flushArm = true
+		time.AfterFunc(settleFlushDelay, s.flushPending)
+	}
+	return nil
+}
+
+func (s *LogStore) flushPending() {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	s.flushArm = false
+	_ = s.flushLocked()
+}
+
+// flushLocked writes the buffered settlements as one entry.
+func (s *LogStore) flushLocked() error {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	seqs := s.pending
+	slices.Sort(seqs)
+	seqs = slices.Compact(seqs)
+	s.ackBuf = appendSettledValue(s.ackBuf[:0], seqs)
+	err := s.appendAckLocked(ackEntry{kind: ackSettled, seqs: seqs})
+	s.pending = s.pending[:0]
+	return err
 }
 
 // SettleRange implements Store.
@@ -229,19 +267,24 @@ func (s *LogStore) SettleRange(from, num uint64) error {
 	if num == 0 {
 		return nil
 	}
-	s.buf = appendRangeValue(s.buf[:0], from, num)
-	return s.appendAck(ackEntry{kind: ackRange, from: from, num: num})
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	s.ackBuf = appendRangeValue(s.ackBuf[:0], from, num)
+	return s.appendAckLocked(ackEntry{kind: ackRange, from: from, num: num})
 }
 
 // Delivered implements Store.
 func (s *LogStore) Delivered(through uint64) {
-	s.buf = appendDeliveredValue(s.buf[:0], through)
-	_ = s.appendAck(ackEntry{kind: ackDelivered, through: through})
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	s.ackBuf = appendDeliveredValue(s.ackBuf[:0], through)
+	_ = s.appendAckLocked(ackEntry{kind: ackDelivered, through: through})
 }
 
-func (s *LogStore) appendAck(e ackEntry) error {
-	b := appendBatch(s.wbuf[:0], s.now().UnixMilli(), s.buf)
-	s.wbuf = b
+// appendAckLocked writes the settlement entry in ackBuf; pmu is held.
+func (s *LogStore) appendAckLocked(e ackEntry) error {
+	b := appendBatch(s.ackWBuf[:0], s.now().UnixMilli(), s.ackBuf)
+	s.ackWBuf = b
 	res, err := s.acks.AppendNoWait(b)
 	if err != nil {
 		return fmt.Errorf("cannot record settlement: %w", err)
@@ -393,6 +436,9 @@ func (s *LogStore) trimSettlements(start uint64) {
 }
 
 func (s *LogStore) shutdown() {
+	s.pmu.Lock()
+	_ = s.flushLocked()
+	s.pmu.Unlock()
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()

@@ -32,14 +32,15 @@ perftest() { # url, extra args
   java -cp "$(ls "$ptlib"/*.jar | tr '\n' ':')" com.rabbitmq.perf.PerfTest -h "$url" -x 1 -y 1 -s 1024 -q 100 -c 1000 \
     -z "$seconds" "$@" 2>&1 | grep -E 'rate avg|latency min/'
 }
-durable() { # url, producers/consumers
-  local url="$1" n="$2"
+durable() { # url, producers/consumers, extra args
+  local url="$1" n="$2"; shift 2
   java -cp "$(ls "$ptlib"/*.jar | tr '\n' ':')" com.rabbitmq.perf.PerfTest -h "$url" -x "$n" -y "$n" -s 1024 -q 100 -c 1000 \
-    -f persistent -u "bench-durable-$n-$RANDOM" -ad false -z "$seconds" 2>&1 | grep -E 'rate avg|latency min/'
+    -f persistent -u "bench-durable-$n-$RANDOM" -ad false -z "$seconds" "$@" 2>&1 | grep -E 'rate avg|latency min/'
 }
 durable_all() { # url
   echo "-- PerfTest, persistent + durable queue, 1 producer / 1 consumer"; durable "$1" 1
   echo "-- PerfTest, persistent + durable queue, 4 producers / 4 consumers"; durable "$1" 4
+  echo "-- PerfTest, persistent + durable queue, 1 / 1 at 5,000 msgs/s (latency)"; durable "$1" 1 -r 5000
 }
 
 if ! command -v rabbitmq-server >/dev/null; then

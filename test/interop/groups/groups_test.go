@@ -29,26 +29,15 @@ var tools struct{ python, kcat, kafkaToolsCP, javaCP string }
 
 func TestMain(m *testing.M) {
 	_, file, _, _ := runtime.Caller(0)
-	cmd := exec.Command("bash", filepath.Join(filepath.Dir(file), "setup.sh"))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
+	env, err := harness.RunSetup(filepath.Join(filepath.Dir(file), "setup.sh"))
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "groups interop setup failed: %v\n", err)
+		fmt.Fprintln(os.Stderr, "groups interop:", err)
 		os.Exit(1)
 	}
-	for _, line := range strings.Split(string(out), "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		switch k {
-		case "PYTHON":
-			tools.python = v
-		case "KAFKA_TOOLS_CP":
-			tools.kafkaToolsCP = v
-		case "KCAT":
-			tools.kcat = v
-		case "GROUPS_JAVA_CP":
-			tools.javaCP = v
-		}
-	}
+	tools.python = env["PYTHON"]
+	tools.kafkaToolsCP = env["KAFKA_TOOLS_CP"]
+	tools.kcat = env["KCAT"]
+	tools.javaCP = env["GROUPS_JAVA_CP"]
 	os.Exit(m.Run())
 }
 

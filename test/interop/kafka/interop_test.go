@@ -32,27 +32,15 @@ var tools struct {
 
 func TestMain(m *testing.M) {
 	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Dir(file)
-	cmd := exec.Command("bash", filepath.Join(dir, "setup.sh"))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
+	env, err := harness.RunSetup(filepath.Join(filepath.Dir(file), "setup.sh"))
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "interop setup failed: %v\n", err)
+		fmt.Fprintln(os.Stderr, "interop:", err)
 		os.Exit(1)
 	}
-	for _, line := range strings.Split(string(out), "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		switch k {
-		case "KCAT":
-			tools.kcat = v
-		case "PYTHON":
-			tools.python = v
-		case "JAVA_CP":
-			tools.javaCP = v
-		case "KAFKAJS_MODULES":
-			tools.kafkajsModules = v
-		}
-	}
+	tools.kcat = env["KCAT"]
+	tools.python = env["PYTHON"]
+	tools.javaCP = env["JAVA_CP"]
+	tools.kafkajsModules = env["KAFKAJS_MODULES"]
 	os.Exit(m.Run())
 }
 

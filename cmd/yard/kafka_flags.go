@@ -23,4 +23,10 @@ func addKafkaFlags(f *pflag.FlagSet, cfg *broker.KafkaConfig) {
 		"port clients are told to connect to (default: the port each client connected to)")
 	f.DurationVar(&cfg.RetentionCheckInterval, "kafka-retention-check-interval", cfg.RetentionCheckInterval,
 		"how often time and size retention run (Kafka's log.retention.check.interval.ms)")
+	f.DurationVar(&cfg.OffsetsRetention, "kafka-offsets-retention", cfg.OffsetsRetention,
+		"committed offsets of a group empty this long expire (Kafka's offsets.retention.minutes)")
+	f.DurationVar(&cfg.MinSessionTimeout, "kafka-group-min-session-timeout", cfg.MinSessionTimeout,
+		"shortest session timeout a group member may ask for (Kafka's group.min.session.timeout.ms)")
+	f.DurationVar(&cfg.MaxSessionTimeout, "kafka-group-max-session-timeout", cfg.MaxSessionTimeout,
+		"longest session timeout a group member may ask for (Kafka's group.max.session.timeout.ms)")
 }

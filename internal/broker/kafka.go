@@ -32,6 +32,13 @@ type KafkaConfig struct {
 	// RetentionCheckInterval is how often time/size retention runs
 	// (log.retention.check.interval.ms).
 	RetentionCheckInterval time.Duration
+	// OffsetsRetention: committed offsets of a group that has been empty this long expire
+	// (offsets.retention.minutes).
+	OffsetsRetention time.Duration
+	// MinSessionTimeout/MaxSessionTimeout bound the session timeout a classic group member may
+	// ask for (group.min.session.timeout.ms, group.max.session.timeout.ms).
+	MinSessionTimeout time.Duration
+	MaxSessionTimeout time.Duration
 }
 
 // DefaultKafkaConfig is the embedded default (Kafka's defaults).
@@ -42,6 +49,9 @@ func DefaultKafkaConfig() KafkaConfig {
 		MaxRequestBytes:        kafka.DefaultMaxRequestBytes,
 		MaxConnections:         kafka.DefaultMaxConnections,
 		RetentionCheckInterval: 5 * time.Minute,
+		OffsetsRetention:       group.DefaultOffsetsRetention,
+		MinSessionTimeout:      group.DefaultMinSessionTimeout,
+		MaxSessionTimeout:      group.DefaultMaxSessionTimeout,
 	}
 }
 
@@ -62,6 +72,10 @@ func (b *Broker) startKafka(ln net.Listener) (func(context.Context) error, error
 		SyncInterval: b.cfg.SyncInterval,
 		Topics:       group.StreamTopics(streams),
 		Logger:       b.log.With("component", "group"),
+
+		OffsetsRetention:  kc.OffsetsRetention,
+		MinSessionTimeout: kc.MinSessionTimeout,
+		MaxSessionTimeout: kc.MaxSessionTimeout,
 	})
 	if err != nil {
 		releaseStreams()

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/yardmq/yard/test/harness"
+)
+
+// TestServeGroupSessionBoundsFlag checks that a group flag of `yard serve` reaches the
+// coordinator: a join asking for less than --kafka-group-min-session-timeout is refused with
+// Kafka's INVALID_SESSION_TIMEOUT, one within the bounds is not.
+func TestServeGroupSessionBoundsFlag(t *testing.T) {
+	t.Parallel()
+	y := harness.Start(t, harness.WithArgs("--kafka-group-min-session-timeout", "20s"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(y.KafkaAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	join := func(session time.Duration) int16 {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Group = "bounds"
+		req.SessionTimeoutMillis = int32(session.Milliseconds())
+		req.RebalanceTimeoutMillis = 1000
+		req.ProtocolType = "consumer"
+		p := kmsg.NewJoinGroupRequestProtocol()
+		p.Name = "range"
+		req.Protocols = append(req.Protocols, p)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.ErrorCode
+	}
+	if code := join(10 * time.Second); code != kerr.InvalidSessionTimeout.Code {
+		t.Fatalf("join with 10s under a 20s minimum: error %d, want INVALID_SESSION_TIMEOUT", code)
+	}
+	if code := join(25 * time.Second); code == kerr.InvalidSessionTimeout.Code {
+		t.Fatal("join with 25s refused under a 20s minimum")
+	}
+}

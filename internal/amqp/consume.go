@@ -121,8 +121,6 @@ func (ch *channel) dropConsumer(cons *chConsumer) {
 	ch.mu.Unlock()
 	if cons.stream != nil {
 		cons.stream.close()
-		ch.c.trackConsumer(cons.qs.q, -1)
-		return
 	}
 	if cons.qs.q.Cancel(cons.tag, cons) {
 		ch.c.vh.deleteQueue(cons.qs.q.Name(), cons.qs)
@@ -199,6 +197,9 @@ func (cons *chConsumer) Cancelled(q *queue.Queue, tag string) {
 	cons.active = false
 	released := ch.released
 	ch.mu.Unlock()
+	if cons.stream != nil {
+		cons.stream.close()
+	}
 	ch.c.trackConsumer(q, -1)
 	if wasActive && !released && ch.c.capCancelNotify {
 		ch.send(&wire.BasicCancel{ConsumerTag: tag, Nowait: true})

@@ -156,6 +156,15 @@ func (ch *channel) consumeStream(m *wire.BasicConsume, qs *queueState) error {
 	cons := &chConsumer{ch: ch, tag: tag, qs: qs, prefetch: prefetch, stream: sc}
 	ch.consumers[tag] = cons
 	ch.mu.Unlock()
+	// Registered with the (always empty) queue too, so that exclusive consumers and the
+	// cancel notification on queue deletion work as for any queue.
+	priority, _ := intArg(m.Arguments["x-priority"])
+	if err := qs.q.Consume(queue.ConsumerSpec{Tag: tag, Exclusive: m.Exclusive, Priority: priority, Consumer: cons}); err != nil {
+		ch.mu.Lock()
+		delete(ch.consumers, tag)
+		ch.mu.Unlock()
+		return channelErr(wire.AccessRefused, m, "queue '%s' in vhost '%s' in exclusive use", m.Queue, ch.vhostName())
+	}
 	ch.c.trackConsumer(qs.q, 1)
 	ch.replyUnlessNowait(m.Nowait, &wire.BasicConsumeOk{ConsumerTag: tag})
 	ch.mu.Lock()

@@ -7,6 +7,9 @@
 //
 // With YARD_BENCH_AMQP_URL set, the same benchmark runs against that broker instead (for
 // instance a local RabbitMQ), to give a baseline measured in the same run.
+//
+// The Durable variants (issue 6) publish persistent messages (delivery-mode 2) to a durable
+// queue: a confirm then means the message is on disk.
 package amqp_test
 
 import (
@@ -28,6 +31,7 @@ const (
 	prefetch       = 100
 	confirmWindow  = 1000 // unconfirmed publishes the producer allows itself
 	benchQueueName = "bench-transient"
+	durableQueue   = "bench-durable"
 )
 
 func brokerURL(b *testing.B) string {
@@ -41,13 +45,24 @@ func brokerURL(b *testing.B) string {
 // BenchmarkConfirmedPublishManualAck publishes as fast as confirms allow. On a 2-core machine
 // the producer outruns the consumer (amqp091-go writes every ack with its own syscall), so
 // the queue grows and the latency it reports is mostly time spent waiting in the queue.
-func BenchmarkConfirmedPublishManualAck(b *testing.B) { run(b, 0) }
+func BenchmarkConfirmedPublishManualAck(b *testing.B) { run(b, 0, false) }
 
 // BenchmarkLatencyAt5kMsgs paces the producer at 5,000 msgs/s, under the consumer's capacity,
 // so that the latency is the path's own: publish, route, enqueue, deliver.
-func BenchmarkLatencyAt5kMsgs(b *testing.B) { run(b, 5000) }
+func BenchmarkLatencyAt5kMsgs(b *testing.B) { run(b, 5000, false) }
 
-func run(b *testing.B, ratePerSec int) {
+// BenchmarkDurableConfirmedPublishManualAck is the flat-out run with persistent messages on a
+// durable queue.
+func BenchmarkDurableConfirmedPublishManualAck(b *testing.B) { run(b, 0, true) }
+
+// BenchmarkDurableLatencyAt5kMsgs is the paced run with persistent messages on a durable queue.
+func BenchmarkDurableLatencyAt5kMsgs(b *testing.B) { run(b, 5000, true) }
+
+func run(b *testing.B, ratePerSec int, durable bool) {
+	queueName, mode := benchQueueName, uint8(1)
+	if durable {
+		queueName, mode = durableQueue, 2
+	}
 	url := brokerURL(b)
 	pc, err := amqp091.Dial(url)
 	if err != nil {
@@ -61,10 +76,10 @@ func run(b *testing.B, ratePerSec int) {
 	defer cc.Close()
 	pch, _ := pc.Channel()
 	cch, _ := cc.Channel()
-	if _, err := pch.QueueDelete(benchQueueName, false, false, false); err != nil {
+	if _, err := pch.QueueDelete(queueName, false, false, false); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := pch.QueueDeclare(benchQueueName, false, false, false, false, nil); err != nil {
+	if _, err := pch.QueueDeclare(queueName, durable, false, false, false, nil); err != nil {
 		b.Fatal(err)
 	}
 	if err := pch.Confirm(false); err != nil {
@@ -73,7 +88,7 @@ func run(b *testing.B, ratePerSec int) {
 	if err := cch.Qos(prefetch, 0, false); err != nil {
 		b.Fatal(err)
 	}
-	deliveries, err := cch.Consume(benchQueueName, "", false, false, false, false, nil)
+	deliveries, err := cch.Consume(queueName, "", false, false, false, false, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -120,7 +135,7 @@ func run(b *testing.B, ratePerSec int) {
 			}
 		}
 		binary.BigEndian.PutUint64(body, uint64(time.Now().UnixNano()))
-		if err := pch.Publish("", benchQueueName, false, false, amqp091.Publishing{Body: body}); err != nil {
+		if err := pch.Publish("", queueName, false, false, amqp091.Publishing{DeliveryMode: mode, Body: body}); err != nil {
 			b.Fatal(err)
 		}
 	}

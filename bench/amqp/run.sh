@@ -75,6 +75,7 @@ if [ "$only" != durable ]; then
   echo "-- PerfTest, 5000 msgs/s"; perftest "amqp://guest:guest@127.0.0.1:$port" -r 5000
 fi
 durable_all "amqp://guest:guest@127.0.0.1:$port"
+(cd "$root" && YARD_BENCH_AMQP_URL="amqp://guest:guest@127.0.0.1:$port/" go test ./bench/amqp -run XXX -bench Durable -benchtime "$benchtime" -count 2)
 
 echo "== yard"
 if [ "$only" != durable ]; then
@@ -90,6 +91,7 @@ if [ "$only" != durable ]; then
   echo "-- PerfTest, 5000 msgs/s"; perftest "amqp://guest:guest@127.0.0.1:$yport" -r 5000
 fi
 durable_all "amqp://guest:guest@127.0.0.1:$yport"
+(cd "$root" && go test ./bench/amqp -run XXX -bench Durable -benchtime "$benchtime" -count 2)
 kill "$ypid"; wait "$ypid" || true
 
 echo "== disk: sequential write bandwidth of the data dir's file system (O_DIRECT, 1 MiB blocks)"

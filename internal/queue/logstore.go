@@ -117,7 +117,8 @@ func OpenLogStore(dir string, o LogStoreOptions) (*LogStore, error) {
 func (s *LogStore) recover() error {
 	from, next := uint64(s.msgs.StartOffset()), uint64(s.msgs.HighWatermark())
 	s.oldEnd = next
-	var nSettled uint64
+	var maxRef uint64 // largest position any surviving settlement names, plus one
+	settled := map[uint64]struct{}{}
 	off := s.acks.StartOffset()
 	for off < s.acks.HighWatermark() {
 		rr, err := s.acks.Read(off, recoverReadBytes)
@@ -147,18 +148,34 @@ func (s *LogStore) recover() error {
 			switch e.kind {
 			case ackSettled:
 				for _, q := range e.seqs {
-					if q >= from && q < next {
-						if _, dup := s.settled[q]; !dup {
-							s.settled[q] = struct{}{}
-							nSettled++
-						}
-					}
+					settled[q] = struct{}{}
+					maxRef = max(maxRef, q+1)
 				}
 			case ackRange:
 				s.ranges = append(s.ranges, [2]uint64{e.from, e.from + e.num})
+				maxRef = max(maxRef, e.from+e.num)
 			case ackDelivered:
 				s.delivThr = max(s.delivThr, e.through)
+			case ackReset:
+				s.forgetFrom(settled, e.through)
+				maxRef = min(maxRef, e.through)
 			}
+		}
+	}
+	if maxRef > next {
+		// Settlements reached the disk for messages that did not: their positions are about
+		// to be reused, so they must not settle the new messages after the next restart.
+		s.ackBuf = appendResetValue(s.ackBuf[:0], next)
+		if _, err := s.acks.Append(appendBatch(nil, s.now().UnixMilli(), s.ackBuf)); err != nil {
+			return fmt.Errorf("cannot reset queue settlements: %w", err)
+		}
+	}
+	s.forgetFrom(settled, next)
+	var nSettled uint64
+	for q := range settled {
+		if q >= from {
+			s.settled[q] = struct{}{}
+			nSettled++
 		}
 	}
 	live := next - from
@@ -176,6 +193,23 @@ func (s *LogStore) recover() error {
 	}
 	s.rec = Recovery{From: from, Next: next, Live: live - min(live, nSettled)}
 	return nil
+}
+
+// forgetFrom drops recovered settlements, ranges and delivered marks at or above n.
+func (s *LogStore) forgetFrom(settled map[uint64]struct{}, n uint64) {
+	for q := range settled {
+		if q >= n {
+			delete(settled, q)
+		}
+	}
+	kept := s.ranges[:0]
+	for _, r := range s.ranges {
+		if r[0] < n {
+			kept = append(kept, [2]uint64{r[0], min(r[1], n)})
+		}
+	}
+	s.ranges = kept
+	s.delivThr = min(s.delivThr, n)
 }
 
 func mergeRanges(rs [][2]uint64) [][2]uint64 {
@@ -303,7 +337,7 @@ func (s *LogStore) noteChunk(off int64, e ackEntry) {
 		hi = e.seqs[len(e.seqs)-1]
 	case ackRange:
 		hi = e.from + e.num
-	case ackDelivered:
+	case ackDelivered, ackReset:
 		hi = e.through
 	}
 	if n := len(s.chunks); n > 0 && s.chunks[n-1].n < settleChunkEntries {

@@ -206,3 +206,48 @@ func FuzzQueueRecords(f *testing.F) {
 		}
 	})
 }
+
+// A settlement can reach the disk while the message it settles does not (two logs, two
+// fsyncs). The position is then reused by the next message, which must not be taken for
+// settled after the restart after that.
+func TestLogStoreStaleSettlementDoesNotSettleReusedPosition(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := OpenLogStore(dir, LogStoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As if message 0 was published, delivered and acked, and only the ack survived a crash.
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.Settle([]uint64{0}))
+	must(s.SettleRange(1, 5))
+	s.Delivered(9)
+	must(s.Close())
+	q := openTestQueue(t, dir)
+	if r, _, _ := q.Counts(); r != 0 {
+		t.Fatalf("ready %d, want 0", r)
+	}
+	for _, b := range []string{"reused-0", "reused-1", "reused-2"} {
+		pub(t, q, b, true)
+	}
+	must(q.Close())
+	q = openTestQueue(t, dir)
+	defer q.Close()
+	ds := getAll(t, q)
+	var got []string
+	for _, d := range ds {
+		s := string(d.Message.Body)
+		if d.Redelivered {
+			s += "*"
+		}
+		got = append(got, s)
+	}
+	if fmt.Sprint(got) != "[reused-0 reused-1 reused-2]" {
+		t.Fatalf("after the stale settlements: %v, want all three, not redelivered", got)
+	}
+}

@@ -37,7 +37,11 @@ package queue
 //	        first absolute and each next one as the delta from the previous, ascending);
 //	        2 = delivered-through (then one uvarint: every message below it may have been
 //	        delivered, so it is flagged redelivered after a restart);
-//	        3 = settled range (then two uvarints: from, and the count; used by purge)
+//	        3 = settled range (then two uvarints: from, and the count; used by purge);
+//	        4 = reset (then one uvarint N: forget every settlement and delivered mark at or above
+//	        N written before this entry; written at open when the message log ends at N but
+//	        settlements name positions beyond it, because the settlement log reached the disk
+//	        and the message log's tail did not: those positions will be reused)
 
 import (
 	"encoding/binary"
@@ -53,6 +57,7 @@ const (
 	ackSettled   = 1
 	ackDelivered = 2
 	ackRange     = 3
+	ackReset     = 4
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -208,6 +213,11 @@ func appendDeliveredValue(dst []byte, through uint64) []byte {
 	return binary.AppendUvarint(dst, through)
 }
 
+func appendResetValue(dst []byte, n uint64) []byte {
+	dst = append(dst, recordVersion, ackReset)
+	return binary.AppendUvarint(dst, n)
+}
+
 func appendRangeValue(dst []byte, from, num uint64) []byte {
 	dst = append(dst, recordVersion, ackRange)
 	dst = binary.AppendUvarint(dst, from)
@@ -244,7 +254,7 @@ func decodeAckValue(v []byte) (ackEntry, error) {
 			prev += d
 			e.seqs = append(e.seqs, prev)
 		}
-	case ackDelivered:
+	case ackDelivered, ackReset:
 		var ok bool
 		if e.through, ok = next(); !ok {
 			return ackEntry{}, errBadRecord

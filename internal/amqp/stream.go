@@ -102,7 +102,9 @@ func (sc *streamCursor) signal() {
 
 // startOffset resolves x-stream-offset against the log.
 func startOffset(l *log.Log, spec any) (int64, error) {
-	start, hw := l.StartOffset(), l.HighWatermark()
+	// Positions are resolved against the log end (what was written, even if not yet durable):
+	// the consumer then waits for the high watermark to pass them.
+	start, hw := l.StartOffset(), l.EndOffset()
 	switch v := spec.(type) {
 	case nil:
 		return hw, nil

@@ -32,8 +32,13 @@ func TestStreamQueueSemantics(t *testing.T) {
 	ch = openCh(t, dial(t, url))
 	_, err = ch.QueueDeclare("s", true, false, false, false, args)
 	must(t, err)
+	must(t, ch.Confirm(false))
 	for _, b := range []string{"a", "b", "c"} {
-		must(t, ch.Publish("", "s", false, false, amqp091.Publishing{Body: []byte(b)}))
+		dc, err := ch.PublishWithDeferredConfirm("", "s", false, false, amqp091.Publishing{Body: []byte(b)})
+		must(t, err)
+		if !dc.Wait() {
+			t.Fatal("publish to a stream nacked")
+		}
 	}
 	_, _, err = ch.Get("s", false)
 	wantCode(t, err, 540, "")

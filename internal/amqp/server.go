@@ -12,7 +12,10 @@
 // Files follow the protocol's classes: handshake.go (connection.start..open),
 // conn.go (frames, close, heartbeats), channel.go, exchange.go, queue.go, consume.go
 // (basic.qos/consume/cancel and deliveries), publish.go (basic.publish, returns, confirms,
-// tx), ack.go (ack/nack/reject/recover/get), alarm.go (connection.blocked).
+// tx), ack.go (ack/nack/reject/recover/get), alarm.go (connection.blocked), confirm.go
+// (confirms that wait for fsync), durable.go (durable topology: save and restore),
+// deadletter.go (dead-lettering, x-death, x-delivery-count, x-expires), stream.go and
+// streamrec.go (stream queues: the Kafka topic of the same name).
 package amqp
 
 import (

@@ -121,7 +121,7 @@ func (s *Server) Restore(t catalog.AMQPTopology) error {
 		}
 		opts := queue.Options{Durable: true, AutoDelete: q.AutoDelete, Args: args}
 		if isStreamArgs(args) {
-			part, err := s.attachStream(q.Name)
+			part, err := s.attachStream(q.Name, args)
 			if err != nil {
 				return fmt.Errorf("cannot restore stream queue %q: %w", q.Name, err)
 			}

@@ -269,7 +269,7 @@ func (ch *channel) declareStream(m *wire.QueueDeclare, name string) error {
 	if e := ch.declareStreamChecks(m); e != nil {
 		return e
 	}
-	part, err := ch.c.srv.attachStream(name)
+	part, err := ch.c.srv.attachStream(name, m.Arguments)
 	if err != nil {
 		return channelErr(wire.PreconditionFailed, m, "cannot declare stream queue '%s' in vhost '%s': %v", name, ch.vhostName(), err)
 	}

@@ -12,6 +12,7 @@ package amqp
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -35,15 +36,65 @@ func isStreamArgs(args map[string]any) bool {
 	return s == "stream"
 }
 
+// streamTopicConfigs maps RabbitMQ's stream arguments to the topic's configs:
+// x-max-length-bytes to retention.bytes, x-max-age ("7D", "12h", "30m", "20s"; Y and M are
+// 365 and 30 days) to retention.ms, x-stream-max-segment-size-bytes to segment.bytes. Without
+// them the topic gets Kafka's defaults (7 days of retention).
+func streamTopicConfigs(args map[string]any) (map[string]string, error) {
+	cfg := map[string]string{}
+	if v, ok := args["x-max-length-bytes"]; ok {
+		n, ok := intArg(v)
+		if !ok || n < 0 {
+			return nil, errors.New("invalid arg 'x-max-length-bytes': must be a non-negative integer")
+		}
+		cfg["retention.bytes"] = strconv.Itoa(n)
+	}
+	if v, ok := args["x-stream-max-segment-size-bytes"]; ok {
+		n, ok := intArg(v)
+		if !ok || n < 1 {
+			return nil, errors.New("invalid arg 'x-stream-max-segment-size-bytes': must be a positive integer")
+		}
+		cfg["segment.bytes"] = strconv.Itoa(n)
+	}
+	if v, ok := args["x-max-age"]; ok {
+		ms, err := parseMaxAge(v)
+		if err != nil {
+			return nil, err
+		}
+		cfg["retention.ms"] = strconv.FormatInt(ms, 10)
+	}
+	return cfg, nil
+}
+
+func parseMaxAge(v any) (int64, error) {
+	bad := fmt.Errorf("invalid arg 'x-max-age': %v (want a number and a unit of Y, M, D, h, m or s, e.g. 7D)", v)
+	str, ok := v.(string)
+	if !ok || len(str) < 2 {
+		return 0, bad
+	}
+	n, err := strconv.ParseInt(str[:len(str)-1], 10, 64)
+	if err != nil || n < 0 {
+		return 0, bad
+	}
+	unit := map[byte]int64{'Y': 365 * 86400e3, 'M': 30 * 86400e3, 'D': 86400e3, 'h': 3600e3, 'm': 60e3, 's': 1e3}[str[len(str)-1]]
+	if unit == 0 {
+		return 0, bad
+	}
+	return n * unit, nil
+}
+
 // attachStream finds or creates the topic behind a stream queue.
-func (s *Server) attachStream(name string) (*stream.Partition, error) {
+func (s *Server) attachStream(name string, args map[string]any) (*stream.Partition, error) {
 	if s.cfg.Streams == nil {
 		return nil, errors.New("stream queues need the topic manager, which this server was not given")
 	}
 	t, ok := s.cfg.Streams.Topic(name)
 	if !ok {
-		var err error
-		t, err = s.cfg.Streams.CreateTopic(name, 1, nil, false)
+		cfg, err := streamTopicConfigs(args)
+		if err != nil {
+			return nil, err
+		}
+		t, err = s.cfg.Streams.CreateTopic(name, 1, cfg, false)
 		if errors.Is(err, stream.ErrTopicExists) {
 			t, ok = s.cfg.Streams.Topic(name)
 			if !ok {

@@ -68,3 +68,20 @@ func TestStreamQueueSemantics(t *testing.T) {
 		t.Fatal("stream consumer not cancelled when its queue was deleted")
 	}
 }
+
+func TestStreamArgumentsBecomeTopicConfigs(t *testing.T) {
+	t.Parallel()
+	cfg, err := streamTopicConfigs(map[string]any{"x-max-length-bytes": int64(1 << 30), "x-max-age": "7D", "x-stream-max-segment-size-bytes": int32(1 << 20)})
+	if err != nil || cfg["retention.bytes"] != "1073741824" || cfg["retention.ms"] != "604800000" || cfg["segment.bytes"] != "1048576" {
+		t.Fatalf("%v %v", cfg, err)
+	}
+	for _, bad := range []any{"7", "7W", int32(7), "-1D"} {
+		if _, err := streamTopicConfigs(map[string]any{"x-max-age": bad}); err == nil {
+			t.Fatalf("x-max-age %v accepted", bad)
+		}
+	}
+	url := startStreamServer(t)
+	ch := openCh(t, dial(t, url))
+	_, err = ch.QueueDeclare("aged", true, false, false, false, amqp091.Table{"x-queue-type": "stream", "x-max-age": "forever"})
+	wantCode(t, err, 406, "")
+}

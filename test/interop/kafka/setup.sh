@@ -30,7 +30,9 @@ jsdir="$cache/kafkajs"
 if [ ! -f "$jsdir/node_modules/kafkajs-lz4/package.json" ] || [ ! -f "$jsdir/node_modules/kafkajs/package.json" ]; then
   echo "setup: installing kafkajs into $jsdir" >&2
   mkdir -p "$jsdir"
-  (cd "$jsdir" && npm install --silent --no-audit --no-fund --prefix "$jsdir" kafkajs@2.2.4 kafkajs-snappy@1.1.0 kafkajs-lz4@1.2.1 >&2)
+  # kafkajs-lz4 builds a native module: point node-gyp at the headers Debian's nodejs ships,
+  # since it would otherwise download them from a site this machine cannot reach.
+  (cd "$jsdir" && npm_config_nodedir=/usr npm install --silent --no-audit --no-fund --prefix "$jsdir" kafkajs@2.2.4 kafkajs-snappy@1.1.0 kafkajs-lz4@1.2.1 >&2)
 fi
 
 # The Java program: rebuilt when its sources change.

@@ -41,14 +41,7 @@ func groupsListCmd(bootstrap *string) *cobra.Command {
 		Use:   "list",
 		Short: "List consumer groups",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, done, err := newAdmin(*bootstrap)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, cancel := interruptible(cmd)
-			defer cancel()
+		RunE: withAdmin(bootstrap, func(ctx context.Context, cmd *cobra.Command, _ []string, adm *kadm.Client) error {
 			listed, err := adm.ListGroups(ctx)
 			if err != nil {
 				return fmt.Errorf("cannot list groups: %w", err)
@@ -66,7 +59,7 @@ func groupsListCmd(bootstrap *string) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\n", g.Group, g.State)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&showState, "state", false, "also print each group's state")
 	return cmd
@@ -86,16 +79,9 @@ func groupsDescribeCmd(bootstrap *string) *cobra.Command {
 		Use:   "describe --group G",
 		Short: "Show a group's partitions: committed offset, log-end offset, lag and owner",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, done, err := newAdmin(*bootstrap)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, cancel := interruptible(cmd)
-			defer cancel()
+		RunE: withAdmin(bootstrap, func(ctx context.Context, cmd *cobra.Command, _ []string, adm *kadm.Client) error {
 			return describeGroup(ctx, adm, groupID, cmd.OutOrStdout(), cmd.ErrOrStderr())
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&groupID, "group", "", "consumer group id (required)")
 	_ = cmd.MarkFlagRequired("group")
@@ -386,14 +372,7 @@ func groupsDeleteCmd(bootstrap *string) *cobra.Command {
 		Use:   "delete --group G",
 		Short: "Delete an empty group and its committed offsets",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, done, err := newAdmin(*bootstrap)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, cancel := interruptible(cmd)
-			defer cancel()
+		RunE: withAdmin(bootstrap, func(ctx context.Context, cmd *cobra.Command, _ []string, adm *kadm.Client) error {
 			resp, err := adm.DeleteGroup(ctx, groupID)
 			if err == nil {
 				err = resp.Err
@@ -409,7 +388,7 @@ func groupsDeleteCmd(bootstrap *string) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Deletion of requested consumer groups ('%s') was successful.\n", groupID)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&groupID, "group", "", "consumer group id (required)")
 	_ = cmd.MarkFlagRequired("group")

@@ -59,3 +59,18 @@ func parseConfigs(kvs []string) (map[string]*string, error) {
 	}
 	return out, nil
 }
+
+// withAdmin is the RunE of an admin subcommand: it connects to --bootstrap-server, makes the
+// command's context cancellable by SIGINT/SIGTERM, runs fn and closes the client.
+func withAdmin(bootstrap *string, fn func(ctx context.Context, cmd *cobra.Command, args []string, adm *kadm.Client) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		adm, done, err := newAdmin(*bootstrap)
+		if err != nil {
+			return err
+		}
+		defer done()
+		ctx, cancel := interruptible(cmd)
+		defer cancel()
+		return fn(ctx, cmd, args, adm)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -76,14 +77,7 @@ func topicsListCmd(bootstrap *string) *cobra.Command {
 		Use:   "list",
 		Short: "List topic names",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, done, err := newAdmin(*bootstrap)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, cancel := interruptible(cmd)
-			defer cancel()
+		RunE: withAdmin(bootstrap, func(ctx context.Context, cmd *cobra.Command, _ []string, adm *kadm.Client) error {
 			td, err := adm.ListTopics(ctx)
 			if err != nil {
 				return fmt.Errorf("cannot list topics: %w", err)
@@ -92,7 +86,7 @@ func topicsListCmd(bootstrap *string) *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout(), name)
 			}
 			return nil
-		},
+		}),
 	}
 }
 
@@ -102,14 +96,7 @@ func topicsDescribeCmd(bootstrap *string) *cobra.Command {
 		Use:   "describe --topic T",
 		Short: "Show a topic's ID, partitions with their offsets, and its configs",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, done, err := newAdmin(*bootstrap)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, cancel := interruptible(cmd)
-			defer cancel()
+		RunE: withAdmin(bootstrap, func(ctx context.Context, cmd *cobra.Command, _ []string, adm *kadm.Client) error {
 			td, err := adm.ListTopics(ctx, topic)
 			if err != nil {
 				return fmt.Errorf("cannot describe topic %q: %w", topic, err)
@@ -131,7 +118,7 @@ func topicsDescribeCmd(bootstrap *string) *cobra.Command {
 				return fmt.Errorf("cannot describe configs: %w", err)
 			}
 			return printTopic(cmd.OutOrStdout(), d, starts, ends, rcs)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&topic, "topic", "", "topic name (required)")
 	_ = cmd.MarkFlagRequired("topic")
@@ -240,14 +227,7 @@ func topicsDeleteCmd(bootstrap *string) *cobra.Command {
 		Use:   "delete --topic T",
 		Short: "Delete a topic and its data",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			adm, done, err := newAdmin(*bootstrap)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, cancel := interruptible(cmd)
-			defer cancel()
+		RunE: withAdmin(bootstrap, func(ctx context.Context, cmd *cobra.Command, _ []string, adm *kadm.Client) error {
 			res, err := adm.DeleteTopic(ctx, topic)
 			if err == nil {
 				err = res.Err
@@ -257,7 +237,7 @@ func topicsDeleteCmd(bootstrap *string) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Deleted topic %s.\n", topic)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&topic, "topic", "", "topic name (required)")
 	_ = cmd.MarkFlagRequired("topic")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -133,7 +134,8 @@ func errOr(err, alt error) error {
 }
 
 func printTopic(out io.Writer, d kadm.TopicDetail, starts, ends kadm.ListedOffsets, rcs kadm.ResourceConfigs) error {
-	fmt.Fprintf(out, "Topic: %s\tTopicId: %s\tPartitionCount: %d\n", d.Topic, d.ID, len(d.Partitions))
+	// Kafka prints topic IDs as unpadded base64url (its Uuid.toString), so ours match its tools'.
+	fmt.Fprintf(out, "Topic: %s\tTopicId: %s\tPartitionCount: %d\n", d.Topic, base64.RawURLEncoding.EncodeToString(d.ID[:]), len(d.Partitions))
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PARTITION\tLEADER\tREPLICAS\tISR\tSTART-OFFSET\tEND-OFFSET")
 	for _, p := range d.Partitions.Sorted() {

@@ -8,11 +8,8 @@ package catalog
 // JSON), because JSON would lose their types (a long-long is not a long to RabbitMQ clients).
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"sync"
@@ -96,37 +93,13 @@ func (s *AMQPStore) Save(t AMQPTopology) error {
 }
 
 // EncodeAMQP renders t in the on-disk format.
-func EncodeAMQP(t AMQPTopology) ([]byte, error) {
-	raw, err := json.Marshal(t)
-	if err != nil {
-		return nil, fmt.Errorf("cannot encode AMQP topology: %w", err)
-	}
-	out, err := json.MarshalIndent(envelope{Format: formatVersion, CRC32C: crc32.Checksum(raw, castagnoli), State: raw}, "", " ")
-	if err != nil {
-		return nil, fmt.Errorf("cannot encode AMQP topology: %w", err)
-	}
-	return append(out, '\n'), nil
-}
+func EncodeAMQP(t AMQPTopology) ([]byte, error) { return sealJSON(t, "AMQP topology") }
 
 // DecodeAMQP parses the on-disk format, verifying format version and checksum.
 func DecodeAMQP(data []byte) (AMQPTopology, error) {
-	var env envelope
-	if err := json.Unmarshal(data, &env); err != nil {
-		return AMQPTopology{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
-	if env.Format < 1 || env.Format > formatVersion {
-		return AMQPTopology{}, fmt.Errorf("%w: format %d not supported", ErrCorrupt, env.Format)
-	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, env.State); err != nil {
-		return AMQPTopology{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
-	if got := crc32.Checksum(compact.Bytes(), castagnoli); got != env.CRC32C {
-		return AMQPTopology{}, fmt.Errorf("%w: checksum %08x, want %08x", ErrCorrupt, got, env.CRC32C)
-	}
 	var t AMQPTopology
-	if err := json.Unmarshal(compact.Bytes(), &t); err != nil {
-		return AMQPTopology{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	if err := openJSON(data, &t); err != nil {
+		return AMQPTopology{}, err
 	}
 	return t, nil
 }

@@ -123,39 +123,52 @@ type envelope struct {
 	State  json.RawMessage `json:"state"`
 }
 
-// Encode renders s in the on-disk format.
-func Encode(s *State) ([]byte, error) {
-	raw, err := json.Marshal(s)
+// sealJSON encodes v as the state of an envelope carrying the format version and the CRC-32C
+// of v's compact JSON; what names the file in errors.
+func sealJSON(v any, what string) ([]byte, error) {
+	raw, err := json.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("cannot encode catalog: %w", err)
+		return nil, fmt.Errorf("cannot encode %s: %w", what, err)
 	}
 	out, err := json.MarshalIndent(envelope{Format: formatVersion, CRC32C: crc32.Checksum(raw, castagnoli), State: raw}, "", " ")
 	if err != nil {
-		return nil, fmt.Errorf("cannot encode catalog: %w", err)
+		return nil, fmt.Errorf("cannot encode %s: %w", what, err)
 	}
 	return append(out, '\n'), nil
 }
 
-// Decode parses the on-disk format, verifying format version and checksum.
-func Decode(data []byte) (State, error) {
+// openJSON verifies an envelope's format version and checksum and decodes its state into v.
+// Every failure wraps ErrCorrupt.
+func openJSON(data []byte, v any) error {
 	var env envelope
 	if err := json.Unmarshal(data, &env); err != nil {
-		return State{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	if env.Format < 1 || env.Format > formatVersion {
-		return State{}, fmt.Errorf("%w: format %d not supported (this binary reads up to %d)", ErrCorrupt, env.Format, formatVersion)
+		return fmt.Errorf("%w: format %d not supported (this binary reads up to %d)", ErrCorrupt, env.Format, formatVersion)
 	}
 	// MarshalIndent re-indents the raw state, so the checksum is over its compact form.
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, env.State); err != nil {
-		return State{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	if got := crc32.Checksum(compact.Bytes(), castagnoli); got != env.CRC32C {
-		return State{}, fmt.Errorf("%w: checksum %08x, want %08x", ErrCorrupt, got, env.CRC32C)
+		return fmt.Errorf("%w: checksum %08x, want %08x", ErrCorrupt, got, env.CRC32C)
 	}
+	if err := json.Unmarshal(compact.Bytes(), v); err != nil {
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return nil
+}
+
+// Encode renders s in the on-disk format.
+func Encode(s *State) ([]byte, error) { return sealJSON(s, "catalog") }
+
+// Decode parses the on-disk format, verifying format version and checksum.
+func Decode(data []byte) (State, error) {
 	var st State
-	if err := json.Unmarshal(compact.Bytes(), &st); err != nil {
-		return State{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	if err := openJSON(data, &st); err != nil {
+		return State{}, err
 	}
 	if st.Topics == nil {
 		st.Topics = map[string]Topic{}

@@ -23,24 +23,17 @@ import (
 )
 
 // tools are the clients setup.sh installed.
-var tools = map[string]string{}
+var tools map[string]string
 
 var here string
 
 func TestMain(m *testing.M) {
 	_, file, _, _ := runtime.Caller(0)
 	here = filepath.Dir(file)
-	cmd := exec.Command("bash", filepath.Join(here, "setup.sh"))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "AMQP interop setup failed: %v\n", err)
+	var err error
+	if tools, err = harness.RunSetup(filepath.Join(here, "setup.sh")); err != nil {
+		fmt.Fprintln(os.Stderr, "AMQP interop:", err)
 		os.Exit(1)
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok {
-			tools[k] = v
-		}
 	}
 	os.Exit(m.Run())
 }

@@ -109,8 +109,8 @@ type vhost struct {
 // queueState is a queue and what the front end needs to know about it.
 type queueState struct {
 	q      *queue.Queue
-	owner  *conn             // exclusive queues: the declaring connection
-	stream *stream.Partition // stream queues (x-queue-type=stream): the topic's log
+	owner  *conn        // exclusive queues: the declaring connection
+	stream *streamQueue // stream queues (x-queue-type=stream): the topic behind it
 }
 
 // NewServer builds a server; it starts serving on Serve.

@@ -1,35 +1,53 @@
 package amqp
 
 // Stream queues (x-queue-type=stream): an append-only queue that IS the Kafka topic of the
-// same name (one partition), through the topic manager the Kafka front end uses
-// (Config.Streams). Publishing appends a record (streamrec.go) and is confirmed once durable;
-// consuming reads the log from the consumer's x-stream-offset (first, last, next, an offset,
-// or a timestamp) without removing anything; acks only return prefetch credit, which is
-// mandatory as in RabbitMQ. Each consumer is one goroutine that reads batches from the log and
-// hands deliveries to the channel while the consumer has room, and otherwise waits for an ack
-// (chConsumer.stream.wake), new data (log.Changed) or cancellation.
+// same name, with all of its partitions, through the topic manager the Kafka front end uses
+// (Config.Streams). A stream declared over AMQP gets x-stream-partitions partitions (default
+// 1); a topic created by Kafka keeps its own count, and partitions added later are used too.
+//
+// Publishing appends one record (streamrec.go) to the partition Kafka's default partitioner
+// picks for the routing key (murmur2, so Kafka consumers find each key where they expect it);
+// an empty routing key goes round-robin. The publish is confirmed once that partition has it
+// durably. Consuming (stream_consume.go) reads every partition, or the one named by the
+// consumer's x-stream-partition, from its x-stream-offset without removing anything, and can
+// filter on x-stream-filter-value (stream_filter.go); acks only return prefetch credit, which
+// is mandatory as in RabbitMQ.
 
 import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/yardmq/yard/internal/amqp/wire"
-	"github.com/yardmq/yard/internal/log"
+	"github.com/yardmq/yard/internal/murmur2"
 	"github.com/yardmq/yard/internal/queue"
 	"github.com/yardmq/yard/internal/stream"
 )
 
-const (
-	streamReadBytes = 1 << 20
-	// streamRoomPoll bounds how long a stream consumer that found no room (socket backlog)
-	// waits before retrying when no ack wakes it.
-	streamRoomPoll = 50 * time.Millisecond
-)
+// streamQueue is the topic behind a stream queue. The topic's partition list is read afresh
+// on every publish and by consumers, so partitions added by Kafka's CreatePartitions are used
+// without redeclaring anything.
+type streamQueue struct {
+	topic *stream.Topic
+	next  atomic.Uint32 // round-robin position for publishes without a routing key
+}
+
+// partitionFor picks the partition a publish with this routing key goes to.
+func (sq *streamQueue) partitionFor(routingKey string) *stream.Partition {
+	parts := sq.topic.Partitions()
+	n := int32(len(parts))
+	switch {
+	case n == 0:
+		panic("BUG: stream topic " + sq.topic.Name + " has no partitions")
+	case n == 1:
+		return parts[0]
+	case routingKey == "":
+		return parts[(sq.next.Add(1)-1)%uint32(n)]
+	}
+	return parts[murmur2.Partition([]byte(routingKey), n)]
+}
 
 func isStreamArgs(args map[string]any) bool {
 	s, _ := args["x-queue-type"].(string)
@@ -83,10 +101,30 @@ func parseMaxAge(v any) (int64, error) {
 	return n * unit, nil
 }
 
-// attachStream finds or creates the topic behind a stream queue.
-func (s *Server) attachStream(name string, args map[string]any) (*stream.Partition, error) {
+// streamPartitionsArg is x-stream-partitions: how many partitions a stream declared over AMQP
+// gets (default 1).
+func streamPartitionsArg(args map[string]any) (int32, bool, error) {
+	v, ok := args["x-stream-partitions"]
+	if !ok {
+		return 1, false, nil
+	}
+	n, ok := intArg(v)
+	if !ok || n < 1 || n > stream.MaxPartitionsPerTopic {
+		return 0, false, fmt.Errorf("invalid arg 'x-stream-partitions': %v (must be an integer from 1 to %d)", v, stream.MaxPartitionsPerTopic)
+	}
+	return int32(n), true, nil
+}
+
+// attachStream finds or creates the topic behind a stream queue. An existing topic is used
+// with whatever partitions it has, unless the declaration asks for more than that: partitions
+// are added with Kafka's CreatePartitions, never implicitly, because adding them moves keys.
+func (s *Server) attachStream(name string, args map[string]any) (*streamQueue, error) {
 	if s.cfg.Streams == nil {
 		return nil, errors.New("stream queues need the topic manager, which this server was not given")
+	}
+	want, explicit, err := streamPartitionsArg(args)
+	if err != nil {
+		return nil, err
 	}
 	t, ok := s.cfg.Streams.Topic(name)
 	if !ok {
@@ -94,7 +132,7 @@ func (s *Server) attachStream(name string, args map[string]any) (*stream.Partiti
 		if err != nil {
 			return nil, err
 		}
-		t, err = s.cfg.Streams.CreateTopic(name, 1, cfg, false)
+		t, err = s.cfg.Streams.CreateTopic(name, want, cfg, false)
 		if errors.Is(err, stream.ErrTopicExists) {
 			t, ok = s.cfg.Streams.Topic(name)
 			if !ok {
@@ -104,10 +142,10 @@ func (s *Server) attachStream(name string, args map[string]any) (*stream.Partiti
 			return nil, fmt.Errorf("cannot create topic %q: %w", name, err)
 		}
 	}
-	if t.NumPartitions() != 1 {
-		return nil, fmt.Errorf("topic %q has %d partitions; a stream queue is a single-partition topic", name, t.NumPartitions())
+	if n := t.NumPartitions(); explicit && n < want {
+		return nil, fmt.Errorf("topic %q has %d partitions, fewer than x-stream-partitions %d (add partitions with Kafka's CreatePartitions)", name, n, want)
 	}
-	return t.Partition(0), nil
+	return &streamQueue{topic: t}, nil
 }
 
 // declareStreamChecks validates a stream queue declaration as RabbitMQ does.
@@ -125,181 +163,11 @@ func (ch *channel) declareStreamChecks(m *wire.QueueDeclare) *amqpError {
 
 // publishStream appends one message to a stream queue.
 func (ch *channel) publishStream(qs *queueState, routingKey string, props, body []byte) (queue.Waiter, error) {
+	part := qs.stream.partitionFor(routingKey)
 	b := appendStreamBatch(nil, time.Now().UnixMilli(), routingKey, props, body)
-	res, err := qs.stream.Append(b)
+	res, err := part.Append(b)
 	if err != nil {
 		return queue.Waiter{}, err
 	}
-	return queue.NewWaiter(qs.stream.Log(), res.LastOffset), nil
-}
-
-// streamCursor is a stream consumer's position and its goroutine's signals.
-type streamCursor struct {
-	part *stream.Partition
-	next int64
-	wake chan struct{} // an ack returned credit
-	stop chan struct{}
-	once sync.Once
-}
-
-func (sc *streamCursor) close() { sc.once.Do(func() { close(sc.stop) }) }
-
-func (sc *streamCursor) signal() {
-	select {
-	case sc.wake <- struct{}{}:
-	default:
-	}
-}
-
-// startOffset resolves x-stream-offset against the log.
-func startOffset(l *log.Log, spec any) (int64, error) {
-	// Positions are resolved against the log end (what was written, even if not yet durable):
-	// the consumer then waits for the high watermark to pass them.
-	start, hw := l.StartOffset(), l.EndOffset()
-	switch v := spec.(type) {
-	case nil:
-		return hw, nil
-	case string:
-		switch v {
-		case "first":
-			return start, nil
-		case "last":
-			return max(start, hw-1), nil
-		case "next":
-			return hw, nil
-		}
-		return 0, fmt.Errorf("unknown x-stream-offset %q (want first, last, next, an offset or a timestamp)", v)
-	case time.Time:
-		off, err := l.OffsetForTimestamp(v.UnixMilli())
-		if err != nil || off < 0 {
-			return hw, nil
-		}
-		return max(off, start), nil
-	}
-	if n, ok := intArg(spec); ok {
-		return min(max(int64(n), start), hw), nil
-	}
-	return 0, fmt.Errorf("x-stream-offset of type %T not understood", spec)
-}
-
-func (ch *channel) consumeStream(m *wire.BasicConsume, qs *queueState) error {
-	if m.NoAck {
-		return channelErr(wire.PreconditionFailed, m, "stream queue '%s' in vhost '%s' requires manual acknowledgements (no-ack=false)", qs.q.Name(), ch.vhostName())
-	}
-	ch.mu.Lock()
-	prefetch := ch.prefetch
-	ch.mu.Unlock()
-	if prefetch <= 0 {
-		return channelErr(wire.PreconditionFailed, m, "consumer prefetch count is not set for stream queue '%s' in vhost '%s'", qs.q.Name(), ch.vhostName())
-	}
-	next, err := startOffset(qs.stream.Log(), m.Arguments["x-stream-offset"])
-	if err != nil {
-		return channelErr(wire.PreconditionFailed, m, "%v", err)
-	}
-	tag := m.ConsumerTag
-	if tag == "" {
-		tag = serverNamed("amq.ctag-")
-	}
-	sc := &streamCursor{part: qs.stream, next: next, wake: make(chan struct{}, 1), stop: make(chan struct{})}
-	ch.mu.Lock()
-	if _, dup := ch.consumers[tag]; dup {
-		ch.mu.Unlock()
-		return connErr(wire.NotAllowed, m, "attempt to reuse consumer tag '%s'", tag)
-	}
-	cons := &chConsumer{ch: ch, tag: tag, qs: qs, prefetch: prefetch, stream: sc}
-	ch.consumers[tag] = cons
-	ch.mu.Unlock()
-	// Registered with the (always empty) queue too, so that exclusive consumers and the
-	// cancel notification on queue deletion work as for any queue.
-	priority, _ := intArg(m.Arguments["x-priority"])
-	if err := qs.q.Consume(queue.ConsumerSpec{Tag: tag, Exclusive: m.Exclusive, Priority: priority, Consumer: cons}); err != nil {
-		ch.mu.Lock()
-		delete(ch.consumers, tag)
-		ch.mu.Unlock()
-		return channelErr(wire.AccessRefused, m, "queue '%s' in vhost '%s' in exclusive use", m.Queue, ch.vhostName())
-	}
-	ch.c.trackConsumer(qs.q, 1)
-	ch.replyUnlessNowait(m.Nowait, &wire.BasicConsumeOk{ConsumerTag: tag})
-	ch.mu.Lock()
-	cons.active = true
-	ch.mu.Unlock()
-	go cons.runStream()
-	return nil
-}
-
-// runStream is a stream consumer's goroutine.
-func (cons *chConsumer) runStream() {
-	sc := cons.stream
-	l := sc.part.Log()
-	dec := kgo.DefaultDecompressor()
-	var buf []byte
-	for {
-		changed := l.Changed()
-		if sc.next < l.StartOffset() {
-			sc.next = l.StartOffset() // retention removed what we had not read yet
-		}
-		if sc.next >= l.HighWatermark() {
-			select {
-			case <-changed:
-				continue
-			case <-sc.stop:
-				return
-			}
-		}
-		rr, err := l.Read(sc.next, streamReadBytes)
-		if errors.Is(err, log.ErrOffsetOutOfRange) {
-			continue
-		}
-		if err != nil {
-			cons.ch.c.log.Warn("cannot read stream", "queue", cons.qs.q.Name(), "err", err)
-			return
-		}
-		buf, err = rr.AppendTo(buf[:0])
-		rr.Release()
-		if err != nil {
-			cons.ch.c.log.Warn("cannot read stream", "queue", cons.qs.q.Name(), "err", err)
-			return
-		}
-		stopped := false
-		err = parseStreamBatches(buf, dec, func(r *streamRecord) bool {
-			if r.offset < sc.next {
-				return true
-			}
-			msg := &queue.Message{RoutingKey: string(r.key), Properties: deliveryProperties(r), Body: append([]byte(nil), r.value...)}
-			for !cons.TryDeliver(queue.Delivery{Queue: cons.qs.q, ID: uint64(r.offset), Message: msg, ConsumerTag: cons.tag}) {
-				if !cons.waitRoom() {
-					stopped = true
-					return false
-				}
-			}
-			sc.next = r.offset + 1
-			return true
-		})
-		if stopped {
-			return
-		}
-		if err != nil {
-			cons.ch.c.log.Warn("cannot decode stream", "queue", cons.qs.q.Name(), "offset", sc.next, "err", err)
-			return
-		}
-	}
-}
-
-// waitRoom waits until the consumer may have room again; false once it is cancelled.
-func (cons *chConsumer) waitRoom() bool {
-	cons.ch.mu.Lock()
-	gone := !cons.active || cons.ch.released
-	cons.ch.mu.Unlock()
-	if gone {
-		return false
-	}
-	t := time.NewTimer(streamRoomPoll)
-	defer t.Stop()
-	select {
-	case <-cons.stream.wake:
-	case <-t.C:
-	case <-cons.stream.stop:
-		return false
-	}
-	return true
+	return queue.NewWaiter(part.Log(), res.LastOffset), nil
 }

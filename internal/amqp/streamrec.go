@@ -12,8 +12,8 @@ package amqp
 // Kafka -> AMQP: body = value, routing key = key, exchange "". Properties are the
 // "amqp-properties" header if the record has one; otherwise the record's headers become the
 // AMQP headers table (values as long strings) and its timestamp the timestamp property. Either
-// way the headers table gets "x-stream-offset" (long-long), the record's offset, as RabbitMQ
-// streams do.
+// way the headers table gets "x-stream-offset" (long-long), the record's offset within its
+// partition, as RabbitMQ streams do, and "x-stream-partition" (long), the partition.
 
 import (
 	"encoding/binary"
@@ -114,6 +114,22 @@ func headerText(v any) (string, bool) {
 		return strconv.Itoa(n), true
 	}
 	return "", false
+}
+
+// batchesEnd is the offset after the last batch in b (whole batches as the log stores them),
+// or -1 if b holds none: a reader moves past batches that deliver nothing (transaction markers,
+// offsets removed by compaction, records filtered out) by it.
+func batchesEnd(b []byte) int64 {
+	end := int64(-1)
+	for len(b) >= 61 {
+		n := int64(binary.BigEndian.Uint32(b[8:])) + 12
+		if n < 61 || n > int64(len(b)) {
+			break
+		}
+		end = int64(binary.BigEndian.Uint64(b)) + int64(int32(binary.BigEndian.Uint32(b[23:]))) + 1
+		b = b[n:]
+	}
+	return end
 }
 
 // parseStreamBatches calls fn for every record in b (whole batches as the log stores them),
@@ -220,8 +236,8 @@ func parseRecord(b []byte, r *streamRecord) ([]byte, error) {
 	return rest, nil
 }
 
-// deliveryProperties builds the AMQP property list for a stream record.
-func deliveryProperties(r *streamRecord) []byte {
+// deliveryProperties builds the AMQP property list for a record of the given partition.
+func deliveryProperties(r *streamRecord, partition int32) []byte {
 	var p wire.BasicProperties
 	decoded := false
 	for _, h := range r.headers {
@@ -247,6 +263,7 @@ func deliveryProperties(r *streamRecord) []byte {
 		p.Headers = wire.Table{}
 	}
 	p.Headers["x-stream-offset"] = r.offset
+	p.Headers["x-stream-partition"] = partition
 	p.Flags |= wire.FlagBasicHeaders
 	return p.AppendTo(nil)
 }

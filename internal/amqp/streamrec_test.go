@@ -34,10 +34,10 @@ func TestStreamRecordRoundTrip(t *testing.T) {
 	}
 	got[0].offset = 7
 	var back wire.BasicProperties
-	if err := back.Decode(deliveryProperties(&got[0])); err != nil {
+	if err := back.Decode(deliveryProperties(&got[0], 3)); err != nil {
 		t.Fatal(err)
 	}
-	if back.ContentType != "text/plain" || back.Headers["x-stream-offset"] != int64(7) || back.Headers["a"] != "b" {
+	if back.ContentType != "text/plain" || back.Headers["x-stream-offset"] != int64(7) || back.Headers["x-stream-partition"] != int32(3) || back.Headers["a"] != "b" {
 		t.Fatalf("delivery properties %+v", back)
 	}
 }
@@ -49,9 +49,10 @@ func FuzzStreamBatches(f *testing.F) {
 	dec := kgo.DefaultDecompressor()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_ = parseStreamBatches(b, dec, func(r *streamRecord) bool {
-			_ = deliveryProperties(r)
+			_ = deliveryProperties(r, 0)
 			return true
 		})
+		_ = batchesEnd(b)
 		_ = deliveryMode(b)
 		if bytes.HasPrefix(b, []byte{0x10}) {
 			_ = deliveryMode(b)

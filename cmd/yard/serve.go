@@ -58,6 +58,7 @@ An empty listen address disables that listener.`,
 	f.StringVar(&cfg.KafkaListen, "kafka-listen", cfg.KafkaListen, "Kafka protocol listen address (empty: disabled)")
 	f.StringVar(&cfg.AMQPListen, "amqp-listen", cfg.AMQPListen, "AMQP 0-9-1 listen address (empty: disabled)")
 	f.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, "HTTP admin listen address (empty: disabled)")
+	f.BoolVar(&cfg.HTTPPprof, "http-pprof", cfg.HTTPPprof, "serve Go's profiler under /debug/pprof/ on the HTTP listener")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&syncPolicy, "sync-policy", "always",
 		"when acknowledged data is fsynced: always (before every acknowledgement, group-committed), interval, never (opt-in, weaker)")

@@ -23,6 +23,7 @@ type Config struct {
 	KafkaListen  string // empty: Kafka listener disabled
 	AMQPListen   string // empty: AMQP listener disabled
 	HTTPListen   string // empty: HTTP listener disabled
+	HTTPPprof    bool   // serve Go's profiler under /debug/pprof/ on the HTTP listener
 	SyncPolicy   log.SyncPolicy
 	SyncInterval time.Duration
 	Logger       *slog.Logger

@@ -9,6 +9,19 @@ package queue
 // persistent or written by the current run (transient messages do not survive a restart, as
 // in RabbitMQ).
 //
+// Write coalescing: Append does not write each message itself. It encodes the message's
+// batch into a write buffer and returns a Waiter for the offset the message will get (the
+// store is its message log's only writer, so that offset is the log end plus the number of
+// buffered messages). The buffer is written with one AppendNoWait (one write system call)
+// when it exceeds writeBufferBytes; when a Waiter for a message in it is waited on (a
+// publisher confirm: under load the buffer fills while the previous group commit's fsync runs,
+// and the next Wait writes it all at once); flushDelay after the first buffered append (for
+// messages nobody waits for, such as transient ones); when ReadFrom or NotifyReadable need a
+// buffered message; and at Close. A confirm still waits for the fsync (Waiter.Wait writes,
+// then waits for durability). A failed write leaves the store failed: the queue has counted
+// the lost messages, so later appends are refused rather than given positions the log
+// does not have.
+//
 // Reclaim: once every message below a position is settled, the message log's start is raised
 // there (DeleteRecordsBefore drops whole segments); settlement entries that only name
 // messages below the new start are dropped from the settlement log the same way. The
@@ -38,6 +51,11 @@ const (
 	// most the buffered ones, which are then delivered again (at-least-once).
 	settleBatchMax   = 512
 	settleFlushDelay = 2 * time.Millisecond
+	// writeBufferBytes: the write buffer is written once it holds this much.
+	writeBufferBytes = 64 << 10
+	// defaultFlushDelay: how long a buffered message waits for company when nobody waits
+	// for it.
+	defaultFlushDelay = time.Millisecond
 )
 
 // LogStoreOptions configure OpenLogStore.
@@ -45,6 +63,9 @@ type LogStoreOptions struct {
 	SyncPolicy   log.SyncPolicy
 	SyncInterval time.Duration
 	Now          func() time.Time // nil: time.Now
+	// FlushDelay bounds how long an appended message stays in the write buffer when no
+	// Waiter is waited on for it (default 1ms).
+	FlushDelay time.Duration
 }
 
 type settleChunk struct {
@@ -62,7 +83,6 @@ type LogStore struct {
 	now        func() time.Time
 
 	buf      []byte
-	wbuf     []byte
 	rbuf     []byte
 	rec      Recovery
 	settled  map[uint64]struct{} // recovered settlements at/after rec.From not yet passed
@@ -75,6 +95,15 @@ type LogStore struct {
 	ackBuf   []byte
 	ackWBuf  []byte
 	flushArm bool
+
+	wmu        sync.Mutex // guards the write buffer: wq, wn, written, wArmed, werr
+	wq         []byte     // buffered message batches, in sequence order
+	wn         int64      // how many messages wq holds
+	written    int64      // the message log's end: wq's first message gets this offset
+	wArmed     bool       // wtimer is set to flush
+	werr       error      // sticky: a write failed or the store is closed
+	wtimer     *time.Timer
+	flushDelay time.Duration
 
 	mu      sync.Mutex
 	chunks  []settleChunk
@@ -90,6 +119,9 @@ func OpenLogStore(dir string, o LogStoreOptions) (*LogStore, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.FlushDelay <= 0 {
+		o.FlushDelay = defaultFlushDelay
+	}
 	lo := log.Options{SegmentBytesMax: messageSegmentBytes, SyncPolicy: o.SyncPolicy, SyncInterval: o.SyncInterval, RetentionMs: -1, RetentionBytes: -1}
 	msgs, err := log.Open(filepath.Join(dir, "messages"), lo)
 	if err != nil {
@@ -102,7 +134,10 @@ func OpenLogStore(dir string, o LogStoreOptions) (*LogStore, error) {
 		return nil, fmt.Errorf("cannot open queue settlements: %w", err)
 	}
 	s := &LogStore{dir: dir, msgs: msgs, acks: acks, now: o.Now, settled: map[uint64]struct{}{},
-		kick: make(chan struct{}, 1), stop: make(chan struct{})}
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), flushDelay: o.FlushDelay}
+	s.written = msgs.EndOffset()
+	s.wtimer = time.AfterFunc(time.Hour, s.flushTimer)
+	s.wtimer.Stop()
 	if err := s.recover(); err != nil {
 		msgs.Close()
 		acks.Close()
@@ -241,19 +276,85 @@ func (s *LogStore) Recovered() Recovery { return s.rec }
 // Paged implements Store.
 func (s *LogStore) Paged() bool { return true }
 
-// Append implements Store.
+// Append implements Store: the message goes into the write buffer (see the file comment).
 func (s *LogStore) Append(seq uint64, m *Message) (Waiter, error) {
-	if end := uint64(s.msgs.EndOffset()); seq != end {
-		panic(fmt.Sprintf("BUG: queue appends seq %d but the message log ends at %d", seq, end))
+	s.buf = appendMessageValue(s.buf[:0], m) // s.buf: under the queue's lock
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.werr != nil {
+		return Waiter{}, s.werr
 	}
-	s.buf = appendMessageValue(s.buf[:0], m)
-	b := appendBatch(s.wbuf[:0], s.now().UnixMilli(), s.buf)
-	s.wbuf = b
-	res, err := s.msgs.AppendNoWait(b)
+	if end := uint64(s.written + s.wn); seq != end {
+		panic(fmt.Sprintf("BUG: queue appends seq %d but the message log (with its write buffer) ends at %d", seq, end))
+	}
+	s.wq = appendBatch(s.wq, s.now().UnixMilli(), s.buf)
+	s.wn++
+	off := int64(seq)
+	if len(s.wq) >= writeBufferBytes {
+		if err := s.flushWritesLocked(); err != nil {
+			return Waiter{}, err
+		}
+	} else if !s.wArmed {
+		s.wArmed = true
+		s.wtimer.Reset(s.flushDelay)
+	}
+	return Waiter{l: s.msgs, off: off, f: s}, nil
+}
+
+// flushWritesLocked writes the write buffer to the message log; wmu is held.
+func (s *LogStore) flushWritesLocked() error {
+	if s.werr != nil || s.wn == 0 {
+		return s.werr
+	}
+	res, err := s.msgs.AppendNoWait(s.wq)
 	if err != nil {
-		return Waiter{}, fmt.Errorf("cannot append message: %w", err)
+		s.werr = fmt.Errorf("cannot append messages: %w", err)
+		return s.werr
 	}
-	return Waiter{l: s.msgs, off: res.LastOffset}, nil
+	if res.BaseOffset != s.written || int64(res.Batches) != s.wn {
+		panic(fmt.Sprintf("BUG: queue wrote %d messages at %d but the log put %d at %d", s.wn, s.written, res.Batches, res.BaseOffset))
+	}
+	s.written = res.LastOffset + 1
+	s.wn = 0
+	if cap(s.wq) > 4*writeBufferBytes {
+		s.wq = nil // a huge message passed through: do not keep its buffer
+	} else {
+		s.wq = s.wq[:0]
+	}
+	return nil
+}
+
+// flushThrough writes the buffered messages if offset off is among them (Waiter.Wait).
+func (s *LogStore) flushThrough(off int64) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if off < s.written {
+		return nil
+	}
+	if err := s.flushWritesLocked(); err != nil {
+		return err
+	}
+	if off >= s.written {
+		return fmt.Errorf("cannot wait for message %d: %w", off, log.ErrOffsetOutOfRange)
+	}
+	return nil
+}
+
+// flushFrom writes the buffered messages if position from is among them (a reader needs it).
+func (s *LogStore) flushFrom(from uint64) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if int64(from) < s.written {
+		return nil
+	}
+	return s.flushWritesLocked()
+}
+
+func (s *LogStore) flushTimer() {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.wArmed = false
+	_ = s.flushWritesLocked() // sticky: the next Append or Wait reports it
 }
 
 // Settle implements Store. Settlements are not waited for: losing one to a crash means a
@@ -352,7 +453,7 @@ func (s *LogStore) noteChunk(off int64, e ackEntry) {
 // ReadFrom implements Store.
 func (s *LogStore) ReadFrom(from uint64, maxBytes int) ([]Stored, uint64, uint64, error) {
 	if from >= uint64(s.msgs.HighWatermark()) {
-		return nil, from, 0, nil
+		return nil, from, 0, s.flushFrom(from)
 	}
 	rr, err := s.msgs.Read(int64(from), maxBytes)
 	if err != nil {
@@ -405,6 +506,7 @@ func (s *LogStore) isSettled(seq uint64) bool {
 // NotifyReadable implements Store.
 func (s *LogStore) NotifyReadable(from uint64, fn func()) {
 	changed := s.msgs.Changed()
+	_ = s.flushFrom(from) // on failure the queue's next Append reports the sticky error
 	if uint64(s.msgs.HighWatermark()) > from {
 		go fn()
 		return
@@ -443,6 +545,8 @@ func (s *LogStore) reclaimLoop() {
 		s.mu.Lock()
 		target := s.target
 		s.mu.Unlock()
+		// Positions may be buffered or not yet durable: reclaim what the log can.
+		target = min(target, uint64(s.msgs.HighWatermark()))
 		if int64(target) > s.msgs.StartOffset() {
 			if err := s.msgs.DeleteRecordsBefore(int64(target)); err != nil {
 				continue
@@ -469,7 +573,18 @@ func (s *LogStore) trimSettlements(start uint64) {
 	_ = s.acks.DeleteRecordsBefore(first)
 }
 
-func (s *LogStore) shutdown() {
+// shutdown flushes (unless the data is about to be dropped) and stops the store's goroutines.
+func (s *LogStore) shutdown(flush bool) {
+	s.wmu.Lock()
+	if flush {
+		_ = s.flushWritesLocked()
+	}
+	s.wtimer.Stop()
+	if s.werr == nil {
+		s.werr = fmt.Errorf("cannot append message: %w", log.ErrClosed)
+	}
+	s.wq, s.wn = nil, 0
+	s.wmu.Unlock()
 	s.pmu.Lock()
 	_ = s.flushLocked()
 	s.pmu.Unlock()
@@ -486,13 +601,13 @@ func (s *LogStore) shutdown() {
 
 // Close implements Store.
 func (s *LogStore) Close() error {
-	s.shutdown()
+	s.shutdown(true)
 	return errors.Join(s.msgs.Close(), s.acks.Close())
 }
 
 // Drop implements Store.
 func (s *LogStore) Drop() error {
-	s.shutdown()
+	s.shutdown(false)
 	err := errors.Join(s.msgs.Delete(), s.acks.Delete())
 	if rerr := os.RemoveAll(s.dir); rerr != nil {
 		err = errors.Join(err, rerr)

@@ -64,6 +64,14 @@ type Stored struct {
 type Waiter struct {
 	l   *log.Log
 	off int64
+	// f, if set, holds offset off in a write buffer (LogStore's append coalescing): Wait
+	// writes it to the log first, or it would never become durable.
+	f flusher
+}
+
+// flusher writes buffered appends through a log offset to the log.
+type flusher interface {
+	flushThrough(off int64) error
 }
 
 // Pending reports whether Wait has anything to wait for.
@@ -73,6 +81,11 @@ func (w Waiter) Pending() bool { return w.l != nil }
 func (w Waiter) Wait(ctx context.Context) error {
 	if w.l == nil {
 		return nil
+	}
+	if w.f != nil {
+		if err := w.f.flushThrough(w.off); err != nil {
+			return err
+		}
 	}
 	return w.l.WaitDurable(ctx, w.off)
 }

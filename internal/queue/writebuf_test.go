@@ -1,0 +1,169 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// waitFor polls cond (each wake-up is a log change or a short nap) and fails after a generous
+// deadline: a guard against hanging, not a timing assertion.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func openStore(t *testing.T, dir string, flushDelay time.Duration) *LogStore {
+	t.Helper()
+	s, err := OpenLogStore(dir, LogStoreOptions{FlushDelay: flushDelay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A waited-for message must be written by Wait itself: with the timer out of the picture
+// (an hour), nothing else would write it, and WaitDurable on an unwritten offset fails.
+func TestLogStoreWaitFlushesBuffer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openStore(t, dir, time.Hour)
+	var ws []Waiter
+	for i := range 5 {
+		w, err := s.Append(uint64(i), &Message{Body: []byte(fmt.Sprint(i)), Persistent: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws = append(ws, w)
+	}
+	if end := s.msgs.EndOffset(); end != 0 {
+		t.Fatalf("message log end %d before any Wait: appends were not buffered", end)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := ws[2].Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// One Wait wrote the whole buffer, and the message is durable: readable at once.
+	if hw := s.msgs.HighWatermark(); hw != 5 {
+		t.Fatalf("high watermark %d after Wait, want 5", hw)
+	}
+	for _, w := range ws {
+		if err := w.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, _, _, err := s.ReadFrom(0, 1<<20)
+	if err != nil || len(msgs) != 5 {
+		t.Fatalf("read back %d messages (err %v), want 5", len(msgs), err)
+	}
+	s.msgs.Close() // simulate a crash: no Close of the store, no final flush
+	s.acks.Close()
+	s2 := openStore(t, dir, time.Hour)
+	defer s2.Close()
+	if rec := s2.Recovered(); rec.Next != 5 || rec.Live != 5 {
+		t.Fatalf("recovered %+v, want 5 live messages", rec)
+	}
+}
+
+// Messages nobody waits for (transient ones on a durable queue) still reach the log.
+func TestLogStoreFlushesUnwaitedMessages(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, t.TempDir(), 0)
+	q := New("q", Options{Durable: true, Store: s})
+	defer q.Close()
+	for i := range 10 {
+		if _, err := q.Publish(&Message{Body: []byte(fmt.Sprint(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "unwaited messages to become readable", func() bool { return s.msgs.HighWatermark() == 10 })
+}
+
+// A full buffer is written without anyone waiting, and what is left stays buffered.
+func TestLogStoreFlushesFullBuffer(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, t.TempDir(), time.Hour)
+	defer s.Close()
+	body := make([]byte, 1024)
+	const n = 100
+	for i := range n {
+		if _, err := s.Append(uint64(i), &Message{Body: body, Persistent: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if end := s.msgs.EndOffset(); end == 0 || end == n {
+		t.Fatalf("message log end %d after %d 1 KiB appends, want a 64 KiB buffer's worth written", end, n)
+	}
+}
+
+// A deep queue whose tail is only in the write buffer reads it back (ReadFrom flushes).
+func TestLogStorePagedReadFlushes(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, t.TempDir(), time.Hour)
+	q := New("q", Options{Durable: true, Store: s})
+	defer q.Close()
+	body := make([]byte, 8<<10)
+	n := readyWindowBytes/len(body) + 100
+	for i := range n {
+		copy(body, fmt.Sprintf("%08d", i))
+		if _, err := q.Publish(&Message{Body: append([]byte(nil), body...), Persistent: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds := getAll(t, q)
+	if len(ds) != n {
+		t.Fatalf("got %d messages, want %d", len(ds), n)
+	}
+	for i, d := range ds {
+		if want := fmt.Sprintf("%08d", i); string(d.Message.Body[:8]) != want {
+			t.Fatalf("message %d is %q, want %q", i, d.Message.Body[:8], want)
+		}
+	}
+}
+
+// Publishers append under the queue's lock while confirmers wait outside it: every waited
+// message is durable and survives a reopen.
+func TestLogStoreConcurrentPublishWait(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	q := New("q", Options{Durable: true, Store: openStore(t, dir, 0)})
+	const writers, each = 4, 300
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for g := range writers {
+		wg.Go(func() {
+			for i := range each {
+				w, err := q.Publish(&Message{Body: []byte(fmt.Sprint(g, i)), Persistent: true})
+				if err == nil {
+					err = w.Wait(context.Background())
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	s := q.opts.Store.(*LogStore)
+	s.msgs.Close() // crash: only what Wait made durable counts
+	s.acks.Close()
+	s2 := openStore(t, dir, 0)
+	defer s2.Close()
+	if rec := s2.Recovered(); rec.Live != writers*each {
+		t.Fatalf("recovered %d live messages, want %d", rec.Live, writers*each)
+	}
+}

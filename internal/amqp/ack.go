@@ -11,6 +11,9 @@ import (
 
 type settleMode int
 
+// ackBatchMax bounds how many deferred acks (deferAcks) a channel holds before applying them.
+const ackBatchMax = 256
+
 const (
 	settleAck settleMode = iota
 	settleRequeue
@@ -62,11 +65,48 @@ func (ch *channel) settleNow(m wire.Method, tag uint64, multiple bool, mode sett
 	ch.forgetLocked(picked)
 	global := ch.globalPrefetch > 0
 	ch.mu.Unlock()
+	if mode == settleAck {
+		ch.deferAcks(picked)
+		return nil
+	}
 	applySettle(picked, mode)
 	if global {
 		ch.kickConsumers()
 	}
 	return nil
+}
+
+// deferAcks holds acks, already taken off the channel's books, until the reader has drained
+// its input (conn.flushAcks) or the channel does anything else: a consumer that acks every
+// message sends a run of basic.ack frames per read, and applying them to their queues
+// together takes each queue's lock once and lets the deliveries they make room for leave in
+// one write instead of one per ack. Acks are not promises to anyone, so the delay (the rest
+// of one read buffer) is harmless; ordering with every other method of the channel is kept
+// by flushing before it (channel.handle).
+func (ch *channel) deferAcks(picked []*unackedMsg) {
+	if len(ch.ackBatch) == 0 {
+		ch.c.ackDirty = append(ch.c.ackDirty, ch)
+	}
+	ch.ackBatch = append(ch.ackBatch, picked...)
+	if len(ch.ackBatch) >= ackBatchMax {
+		ch.flushAcks()
+	}
+}
+
+// flushAcks applies the deferred acks to their queues.
+func (ch *channel) flushAcks() {
+	if len(ch.ackBatch) == 0 {
+		return
+	}
+	applySettle(ch.ackBatch, settleAck)
+	clear(ch.ackBatch)
+	ch.ackBatch = ch.ackBatch[:0]
+	ch.mu.Lock()
+	global := ch.globalPrefetch > 0
+	ch.mu.Unlock()
+	if global {
+		ch.kickConsumers()
+	}
 }
 
 // forgetLocked releases the prefetch credit of settled deliveries and compacts the tag list

@@ -26,8 +26,9 @@ type channel struct {
 	txWaits    []queue.Waiter // durability a tx.commit-ok waits for
 	confirms   *confirmer     // confirms that wait for durability
 	routeBuf   []string
-	lastQueue  string // the queue last declared on this channel: what "" means in queue methods
-	replyTo    string // direct reply-to queue, once the channel consumed amq.rabbitmq.reply-to
+	lastQueue  string        // the queue last declared on this channel: what "" means in queue methods
+	replyTo    string        // direct reply-to queue, once the channel consumed amq.rabbitmq.reply-to
+	ackBatch   []*unackedMsg // acks not yet applied to their queues (deferAcks)
 
 	mu             sync.Mutex // guards everything below; TryDeliver takes it under a queue lock
 	released       bool
@@ -78,6 +79,9 @@ func (ch *channel) handle(m wire.Method) error {
 	}
 	if ch.pub != nil {
 		return connErr(wire.UnexpectedFrame, m, "expected content header for class 60, got non content header frame instead")
+	}
+	if _, ack := m.(*wire.BasicAck); !ack {
+		ch.flushAcks() // whatever this method does, it sees the acks before it applied
 	}
 	err := ch.dispatch(m)
 	if e, ok := err.(*amqpError); ok && !e.conn {
@@ -220,6 +224,7 @@ func (ch *channel) handleContent(f wire.Frame) error {
 // release cancels the channel's consumers and requeues its unacknowledged messages, in that
 // order, so that requeued messages go to other consumers. Idempotent.
 func (ch *channel) release() {
+	ch.flushAcks()
 	ch.mu.Lock()
 	if ch.released {
 		ch.mu.Unlock()

@@ -36,6 +36,7 @@ type conn struct {
 	closed       bool // handshake finished both ways: stop reading
 	exclusive    map[string]*queueState
 	confirmDirty []*channel
+	ackDirty     []*channel // channels holding deferred acks (channel.deferAcks)
 	lastDeadline time.Time
 
 	consumedMu sync.Mutex // guards consumed
@@ -210,6 +211,7 @@ func (c *conn) trackConsumer(q *queue.Queue, delta int) {
 func (c *conn) readLoop() error {
 	for !c.closed {
 		if c.fr.Buffered() == 0 {
+			c.flushAcks()
 			c.flushConfirms()
 		}
 		c.armDeadline()
@@ -375,6 +377,15 @@ func (c *conn) release() {
 		c.vh.deleteQueue(name, qs)
 		delete(c.exclusive, name)
 	}
+}
+
+// flushAcks applies the deferred acks of every channel that has some.
+func (c *conn) flushAcks() {
+	for _, ch := range c.ackDirty {
+		ch.flushAcks()
+	}
+	clear(c.ackDirty)
+	c.ackDirty = c.ackDirty[:0]
 }
 
 // flushConfirms sends the coalesced publisher confirms of every channel that has some.

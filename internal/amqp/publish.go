@@ -199,6 +199,7 @@ func (ch *channel) txCommit(m *wire.TxCommit) error {
 			return err
 		}
 	}
+	ch.flushAcks() // commit-ok says the acks are done
 	ch.committing, ch.txWaits = true, ch.txWaits[:0]
 	for _, p := range tx.pubs {
 		if err := ch.publish(p); err != nil {

@@ -39,15 +39,27 @@ func TestDurableTopologySurvivesRestart(t *testing.T) {
 	y := harness.Start(t)
 	_, ch := dialY(t, y)
 	args := amqp091.Table{"x-max-length": int32(100), "x-custom": int64(7)}
+	// Publishes are confirmed before the kill below: only a confirm promises durability (an
+	// unconfirmed message may still be in the queue's write buffer, as in RabbitMQ).
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(ex, key string, p amqp091.Publishing) error {
+		dc, err := ch.PublishWithDeferredConfirm(ex, key, false, false, p)
+		if err == nil && !dc.Wait() {
+			err = errors.New("publish nacked")
+		}
+		return err
+	}
 	steps := []error{
 		ch.ExchangeDeclare("dx", "topic", true, false, false, false, nil),
 		ch.ExchangeDeclare("tx", "fanout", false, false, false, false, nil),
 		func() error { _, err := ch.QueueDeclare("dq", true, false, false, false, args); return err }(),
 		func() error { _, err := ch.QueueDeclare("tq", false, false, false, false, nil); return err }(),
 		ch.QueueBind("dq", "a.#", "dx", false, nil),
-		ch.Publish("dx", "a.b", false, false, amqp091.Publishing{DeliveryMode: 2, Headers: amqp091.Table{"h": "v"}, Body: []byte("persistent")}),
-		ch.Publish("dx", "a.b", false, false, amqp091.Publishing{DeliveryMode: 1, Body: []byte("transient")}),
-		ch.Publish("", "tq", false, false, amqp091.Publishing{DeliveryMode: 2, Body: []byte("on a transient queue")}),
+		publish("dx", "a.b", amqp091.Publishing{DeliveryMode: 2, Headers: amqp091.Table{"h": "v"}, Body: []byte("persistent")}),
+		publish("dx", "a.b", amqp091.Publishing{DeliveryMode: 1, Body: []byte("transient")}),
+		publish("", "tq", amqp091.Publishing{DeliveryMode: 2, Body: []byte("on a transient queue")}),
 	}
 	for i, err := range steps {
 		if err != nil {

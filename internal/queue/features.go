@@ -139,7 +139,7 @@ func (q *Queue) expiresAt(e *entry) int64 {
 
 // deadLetterLocked removes e for good: dead-lettered if the queue has a dead-letter exchange.
 func (q *Queue) deadLetterLocked(e *entry, reason string) {
-	q.settleLocked(e.seq)
+	q.settleLocked(e)
 	if q.lim.deadLetter && q.opts.DeadLetter != nil {
 		q.dl = append(q.dl, DeadLetter{Msg: e.msg, Reason: reason, Queue: q.name})
 	}

@@ -3,8 +3,8 @@ package queue
 // LogStore: a durable queue's messages on the log engine.
 //
 // Layout: <dir>/messages is a log with one batch per message (record.go), so a message's
-// sequence number IS its log offset; <dir>/settled is a log of settlement entries (acks,
-// purges, delivered-through marks). Recovery replays the settlement log over the message log:
+// sequence number IS its log offset; <dir>/settled is a log of settlement entries (acks with
+// the sizes of the acked messages, purges, delivered-through marks, delivery counts). Recovery replays the settlement log over the message log:
 // a message is live if it is at or after the message log's start, not settled, and either
 // persistent or written by the current run (transient messages do not survive a restart, as
 // in RabbitMQ).
@@ -27,8 +27,16 @@ package queue
 // messages below the new start are dropped from the settlement log the same way. The
 // settlement log is tracked in chunks (first offset, largest sequence number named) so that
 // memory stays small however many settlements were written.
+//
+// Restart accounting: Recovery.Live bounds the live messages (positions minus settlements)
+// and Recovery.Bytes their payload, from the cumulated payload each message record carries
+// (record.go) minus the sizes settlement entries carry: two message reads, however deep the
+// queue. Delivery counts (x-delivery-count) are recorded as settlement-log entries batched
+// like acks, and handed back with the messages (Stored.Deliveries); a crash loses at most the
+// last settleFlushDelay of them.
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -89,9 +97,12 @@ type LogStore struct {
 	ranges   [][2]uint64         // recovered settled ranges [from, to)
 	oldEnd   uint64              // transient messages below this are from a previous run
 	delivThr uint64              // recovered delivered-through mark
+	deliv    map[uint64]int      // recovered delivery counts not yet read back
+	pbytes   uint64              // persistent payload bytes cumulated through the last Append
 
-	pmu      sync.Mutex // guards pending, ackBuf, ackWBuf, flushArm and writes to the settlement log
-	pending  []uint64
+	pmu      sync.Mutex        // guards pending, counts, ackBuf, ackWBuf, flushArm and writes to the settlement log
+	pending  [][2]uint64       // settled sequence numbers and persistent sizes
+	counts   map[uint64]uint64 // delivery counts to record
 	ackBuf   []byte
 	ackWBuf  []byte
 	flushArm bool
@@ -134,6 +145,7 @@ func OpenLogStore(dir string, o LogStoreOptions) (*LogStore, error) {
 		return nil, fmt.Errorf("cannot open queue settlements: %w", err)
 	}
 	s := &LogStore{dir: dir, msgs: msgs, acks: acks, now: o.Now, settled: map[uint64]struct{}{},
+		deliv: map[uint64]int{}, counts: map[uint64]uint64{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), flushDelay: o.FlushDelay}
 	s.written = msgs.EndOffset()
 	s.wtimer = time.AfterFunc(time.Hour, s.flushTimer)
@@ -152,8 +164,9 @@ func OpenLogStore(dir string, o LogStoreOptions) (*LogStore, error) {
 func (s *LogStore) recover() error {
 	from, next := uint64(s.msgs.StartOffset()), uint64(s.msgs.HighWatermark())
 	s.oldEnd = next
-	var maxRef uint64 // largest position any surviving settlement names, plus one
-	settled := map[uint64]struct{}{}
+	var maxRef uint64              // largest position any surviving settlement names, plus one
+	settled := map[uint64]uint64{} // position -> persistent size (0: unknown or transient)
+	counts := map[uint64]uint64{}
 	off := s.acks.StartOffset()
 	for off < s.acks.HighWatermark() {
 		rr, err := s.acks.Read(off, recoverReadBytes)
@@ -181,9 +194,17 @@ func (s *LogStore) recover() error {
 			}
 			s.noteChunk(o, e)
 			switch e.kind {
-			case ackSettled:
-				for _, q := range e.seqs {
-					settled[q] = struct{}{}
+			case ackSettled, ackSized:
+				for i, q := range e.seqs {
+					settled[q] = 0
+					if e.kind == ackSized {
+						settled[q] = e.vals[i]
+					}
+					maxRef = max(maxRef, q+1)
+				}
+			case ackCounts:
+				for i, q := range e.seqs {
+					counts[q] = max(counts[q], e.vals[i])
 					maxRef = max(maxRef, q+1)
 				}
 			case ackRange:
@@ -192,7 +213,7 @@ func (s *LogStore) recover() error {
 			case ackDelivered:
 				s.delivThr = max(s.delivThr, e.through)
 			case ackReset:
-				s.forgetFrom(settled, e.through)
+				s.forgetFrom(settled, counts, e.through)
 				maxRef = min(maxRef, e.through)
 			}
 		}
@@ -205,12 +226,18 @@ func (s *LogStore) recover() error {
 			return fmt.Errorf("cannot reset queue settlements: %w", err)
 		}
 	}
-	s.forgetFrom(settled, next)
-	var nSettled uint64
-	for q := range settled {
-		if q >= from {
+	s.forgetFrom(settled, counts, next)
+	var nSettled, settledBytes uint64
+	for q, size := range settled {
+		if q >= from && !inRanges(s.ranges, q) {
 			s.settled[q] = struct{}{}
 			nSettled++
+			settledBytes += size
+		}
+	}
+	for q, c := range counts {
+		if _, gone := settled[q]; !gone && q >= from && !inRanges(s.ranges, q) {
+			s.deliv[q] = int(c)
 		}
 	}
 	live := next - from
@@ -220,21 +247,90 @@ func (s *LogStore) recover() error {
 			live -= hi - lo
 		}
 	}
-	for q := range s.settled {
-		if inRanges(s.ranges, q) {
-			nSettled--
-			delete(s.settled, q)
-		}
+	bytes, err := s.recoverBytes(from, next, settledBytes)
+	if err != nil {
+		return err
 	}
-	s.rec = Recovery{From: from, Next: next, Live: live - min(live, nSettled)}
+	s.rec = Recovery{From: from, Next: next, Live: live - min(live, nSettled), Bytes: bytes}
 	return nil
 }
 
+// recoverBytes computes Recovery.Bytes from the "persistent bytes before" values of the
+// messages at from, at next-1 and at the edges of purged ranges, and sets pbytes for the
+// next Append. Messages of an earlier build carry no such value: the bytes are then unknown
+// and reported as 0, as that build did.
+func (s *LogStore) recoverBytes(from, next, settledBytes uint64) (uint64, error) {
+	if from >= next {
+		return 0, nil
+	}
+	last, lastBefore, ok, err := s.readMessage(next - 1)
+	if err != nil || !ok {
+		return 0, err
+	}
+	end := lastBefore + persistentSize(last)
+	s.pbytes = end
+	before := func(q uint64) (uint64, bool, error) {
+		if q >= next {
+			return end, true, nil
+		}
+		_, b, ok, err := s.readMessage(q)
+		return b, ok, err
+	}
+	lo, ok, err := before(from)
+	if err != nil || !ok {
+		return 0, err
+	}
+	total := end - lo
+	for _, r := range mergeRanges(s.ranges) {
+		a, b := max(r[0], from), min(r[1], next)
+		if b <= a {
+			continue
+		}
+		pa, ok1, err1 := before(a)
+		pb, ok2, err2 := before(b)
+		if err := errors.Join(err1, err2); err != nil || !ok1 || !ok2 {
+			return 0, err
+		}
+		total -= min(total, pb-pa)
+	}
+	return total - min(total, settledBytes), nil
+}
+
+// readMessage reads the message at seq and its "persistent bytes before" value.
+func (s *LogStore) readMessage(seq uint64) (*Message, uint64, bool, error) {
+	rr, err := s.msgs.Read(int64(seq), 1)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("cannot read queue message %d: %w", seq, err)
+	}
+	b, err := rr.AppendTo(nil)
+	rr.Release()
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("cannot read queue message %d: %w", seq, err)
+	}
+	o, _, v, _, err := nextBatch(b)
+	if err == nil && uint64(o) != seq {
+		err = errBadRecord
+	}
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("cannot read queue message %d: %w", seq, err)
+	}
+	m, before, ok, err := decodeMessageValue(v)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("cannot decode queue message %d: %w", seq, err)
+	}
+	return m, before, ok, nil
+}
+
 // forgetFrom drops recovered settlements, ranges and delivered marks at or above n.
-func (s *LogStore) forgetFrom(settled map[uint64]struct{}, n uint64) {
+func (s *LogStore) forgetFrom(settled, counts map[uint64]uint64, n uint64) {
 	for q := range settled {
 		if q >= n {
 			delete(settled, q)
+		}
+	}
+	for q := range counts {
+		if q >= n {
+			delete(counts, q)
 		}
 	}
 	kept := s.ranges[:0]
@@ -278,7 +374,7 @@ func (s *LogStore) Paged() bool { return true }
 
 // Append implements Store: the message goes into the write buffer (see the file comment).
 func (s *LogStore) Append(seq uint64, m *Message) (Waiter, error) {
-	s.buf = appendMessageValue(s.buf[:0], m) // s.buf: under the queue's lock
+	s.buf = appendMessageValue(s.buf[:0], m, s.pbytes) // s.buf, s.pbytes: under the queue's lock
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.werr != nil {
@@ -289,6 +385,7 @@ func (s *LogStore) Append(seq uint64, m *Message) (Waiter, error) {
 	}
 	s.wq = appendBatch(s.wq, s.now().UnixMilli(), s.buf)
 	s.wn++
+	s.pbytes += persistentSize(m)
 	off := int64(seq)
 	if len(s.wq) >= writeBufferBytes {
 		if err := s.flushWritesLocked(); err != nil {
@@ -359,14 +456,32 @@ func (s *LogStore) flushTimer() {
 
 // Settle implements Store. Settlements are not waited for: losing one to a crash means a
 // redelivery, which at-least-once delivery allows.
-func (s *LogStore) Settle(seqs []uint64) error {
+func (s *LogStore) Settle(seqs []uint64, sizes []uint64) error {
 	if len(seqs) == 0 {
 		return nil
 	}
+	if len(sizes) != len(seqs) {
+		panic(fmt.Sprintf("BUG: %d settled messages with %d sizes", len(seqs), len(sizes)))
+	}
 	s.pmu.Lock()
 	defer s.pmu.Unlock()
-	s.pending = append(s.pending, seqs...)
-	if len(s.pending) >= settleBatchMax {
+	for i, q := range seqs {
+		s.pending = append(s.pending, [2]uint64{q, sizes[i]})
+	}
+	return s.bufferedLocked()
+}
+
+// Requeued implements Store: recorded with the next settlement entry write.
+func (s *LogStore) Requeued(seq uint64, count int) {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	s.counts[seq] = uint64(count)
+	_ = s.bufferedLocked() // a lost count costs a lower x-delivery-count after a restart
+}
+
+// bufferedLocked writes the buffered settlements once there are enough, or arms the timer.
+func (s *LogStore) bufferedLocked() error {
+	if len(s.pending)+len(s.counts) >= settleBatchMax {
 		return s.flushLocked()
 	}
 	if !s.flushArm {
@@ -383,17 +498,27 @@ func (s *LogStore) flushPending() {
 	_ = s.flushLocked()
 }
 
-// flushLocked writes the buffered settlements as one entry.
+// flushLocked writes the buffered settlements as one entry and the delivery counts as another.
 func (s *LogStore) flushLocked() error {
-	if len(s.pending) == 0 {
-		return nil
+	var err error
+	if len(s.pending) > 0 {
+		pairs := s.pending
+		slices.SortFunc(pairs, func(a, b [2]uint64) int { return cmp.Compare(a[0], b[0]) })
+		pairs = slices.CompactFunc(pairs, func(a, b [2]uint64) bool { return a[0] == b[0] })
+		s.ackBuf = appendPairsValue(s.ackBuf[:0], ackSized, pairs)
+		err = s.appendAckLocked(ackEntry{kind: ackSized, seqs: []uint64{pairs[len(pairs)-1][0]}})
+		s.pending = s.pending[:0]
 	}
-	seqs := s.pending
-	slices.Sort(seqs)
-	seqs = slices.Compact(seqs)
-	s.ackBuf = appendSettledValue(s.ackBuf[:0], seqs)
-	err := s.appendAckLocked(ackEntry{kind: ackSettled, seqs: seqs})
-	s.pending = s.pending[:0]
+	if len(s.counts) > 0 {
+		pairs := make([][2]uint64, 0, len(s.counts))
+		for q, c := range s.counts {
+			pairs = append(pairs, [2]uint64{q, c})
+		}
+		slices.SortFunc(pairs, func(a, b [2]uint64) int { return cmp.Compare(a[0], b[0]) })
+		s.ackBuf = appendPairsValue(s.ackBuf[:0], ackCounts, pairs)
+		err = errors.Join(err, s.appendAckLocked(ackEntry{kind: ackCounts, seqs: []uint64{pairs[len(pairs)-1][0]}}))
+		clear(s.counts)
+	}
 	return err
 }
 
@@ -434,8 +559,10 @@ func (s *LogStore) appendAckLocked(e ackEntry) error {
 func (s *LogStore) noteChunk(off int64, e ackEntry) {
 	var hi uint64
 	switch e.kind {
-	case ackSettled:
-		hi = e.seqs[len(e.seqs)-1]
+	case ackSettled, ackSized, ackCounts:
+		if len(e.seqs) > 0 {
+			hi = e.seqs[len(e.seqs)-1]
+		}
 	case ackRange:
 		hi = e.from + e.num
 	case ackDelivered, ackReset:
@@ -482,7 +609,7 @@ func (s *LogStore) ReadFrom(from uint64, maxBytes int) ([]Stored, uint64, uint64
 			continue
 		}
 		passed++
-		m, err := decodeMessageValue(v)
+		m, _, _, err := decodeMessageValue(v)
 		if err != nil {
 			return out, next, passed, fmt.Errorf("cannot decode queue message %d: %w", seq, err)
 		}
@@ -490,7 +617,12 @@ func (s *LogStore) ReadFrom(from uint64, maxBytes int) ([]Stored, uint64, uint64
 			continue
 		}
 		m.TimestampMs = ts
-		out = append(out, Stored{Seq: seq, Msg: m, Redelivered: seq < s.delivThr})
+		st := Stored{Seq: seq, Msg: m, Redelivered: seq < s.delivThr}
+		if c, ok := s.deliv[seq]; ok {
+			st.Deliveries = c
+			delete(s.deliv, seq)
+		}
+		out = append(out, st)
 	}
 	return out, next, passed, nil
 }

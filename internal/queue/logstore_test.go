@@ -158,25 +158,41 @@ func TestLogStorePurgeSurvivesReopen(t *testing.T) {
 func TestRecordRoundTrip(t *testing.T) {
 	t.Parallel()
 	m := &Message{Exchange: "ex", RoutingKey: "rk", Properties: []byte{1, 2}, Body: []byte("body"), Persistent: true}
-	b := appendBatch(nil, 42, appendMessageValue(nil, m))
+	b := appendBatch(nil, 42, appendMessageValue(nil, m, 1<<40))
 	_, ts, v, rest, err := nextBatch(b)
 	if err != nil || ts != 42 || len(rest) != 0 {
 		t.Fatalf("nextBatch: %v ts=%d rest=%d", err, ts, len(rest))
 	}
-	got, err := decodeMessageValue(v)
-	if err != nil || fmt.Sprint(*got) != fmt.Sprint(*m) {
-		t.Fatalf("round trip: %v %+v", err, got)
+	got, before, ok, err := decodeMessageValue(v)
+	if err != nil || fmt.Sprint(*got) != fmt.Sprint(*m) || before != 1<<40 || !ok {
+		t.Fatalf("round trip: %v %+v before %d", err, got, before)
 	}
-	for _, v := range [][]byte{appendSettledValue(nil, []uint64{3, 7, 100}), appendDeliveredValue(nil, 9), appendRangeValue(nil, 4, 5)} {
-		if _, err := decodeAckValue(v); err != nil {
+	// A message of an earlier build (version 1) still decodes, without "before".
+	v1 := append([]byte{recordVersion}, appendMessageValue(nil, m, 0)[1:]...)
+	v1 = append(v1[:2], v1[3:]...) // drop the one-byte uvarint 0
+	if got, _, ok, err := decodeMessageValue(v1); err != nil || ok || fmt.Sprint(*got) != fmt.Sprint(*m) {
+		t.Fatalf("version 1 message: %v %v %+v", err, ok, got)
+	}
+	pairs := [][2]uint64{{3, 1024}, {7, 0}, {100, 1 << 33}}
+	for _, v := range [][]byte{appendSettledValue(nil, []uint64{3, 7, 100}), appendDeliveredValue(nil, 9), appendRangeValue(nil, 4, 5),
+		appendPairsValue(nil, ackSized, pairs), appendPairsValue(nil, ackCounts, pairs)} {
+		e, err := decodeAckValue(v)
+		if err != nil {
 			t.Fatalf("decodeAckValue(%x): %v", v, err)
+		}
+		if e.kind == ackSized || e.kind == ackCounts {
+			if fmt.Sprint(e.seqs, e.vals) != "[3 7 100] [1024 0 8589934592]" {
+				t.Fatalf("pairs decode as %v %v", e.seqs, e.vals)
+			}
 		}
 	}
 }
 
 func FuzzQueueRecords(f *testing.F) {
 	m := &Message{Exchange: "ex", RoutingKey: "rk", Properties: []byte{1, 2}, Body: []byte("body")}
-	f.Add(appendBatch(nil, 1, appendMessageValue(nil, m)))
+	f.Add(appendBatch(nil, 1, appendMessageValue(nil, m, 77)))
+	f.Add(appendBatch(nil, 1, appendPairsValue(nil, ackSized, [][2]uint64{{1, 5}, {4, 0}})))
+	f.Add(appendBatch(nil, 1, appendPairsValue(nil, ackCounts, [][2]uint64{{2, 3}})))
 	f.Add(appendBatch(nil, 1, appendSettledValue(nil, []uint64{1, 2, 9})))
 	f.Add(appendBatch(nil, 1, appendRangeValue(nil, 1, 2)))
 	f.Add([]byte{})
@@ -190,13 +206,16 @@ func FuzzQueueRecords(f *testing.F) {
 				t.Fatal("nextBatch did not advance")
 			}
 			b = rest
-			if m, err := decodeMessageValue(v); err == nil {
-				again, err := decodeMessageValue(appendMessageValue(nil, m))
-				if err != nil || fmt.Sprint(*again) != fmt.Sprint(*m) {
+			if m, before, _, err := decodeMessageValue(v); err == nil {
+				again, b2, _, err := decodeMessageValue(appendMessageValue(nil, m, before))
+				if err != nil || fmt.Sprint(*again) != fmt.Sprint(*m) || b2 != before {
 					t.Fatalf("message does not round-trip: %v", err)
 				}
 			}
-			if e, err := decodeAckValue(v); err == nil && e.kind == ackSettled {
+			if e, err := decodeAckValue(v); err == nil && e.kind != ackDelivered && e.kind != ackRange && e.kind != ackReset {
+				if len(e.vals) != 0 && len(e.vals) != len(e.seqs) {
+					t.Fatalf("%d values for %d positions", len(e.vals), len(e.seqs))
+				}
 				for i := 1; i < len(e.seqs); i++ {
 					if e.seqs[i] < e.seqs[i-1] {
 						return // overflowed deltas are the encoder's contract, not the decoder's
@@ -224,7 +243,7 @@ func TestLogStoreStaleSettlementDoesNotSettleReusedPosition(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(s.Settle([]uint64{0}))
+	must(s.Settle([]uint64{0}, []uint64{5}))
 	must(s.SettleRange(1, 5))
 	s.Delivered(9)
 	must(s.Close())

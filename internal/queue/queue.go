@@ -26,6 +26,7 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -154,6 +155,8 @@ type Queue struct {
 	delivMark    uint64 // last delivered-through mark given to the store
 	sinceReclaim int
 	seqBuf       []uint64
+	sizeBuf      []uint64
+	entBuf       []*entry
 
 	lim       limits // parsed arguments (features.go)
 	now       func() time.Time
@@ -163,7 +166,7 @@ type Queue struct {
 	timerAt   int64
 	expTimer  *time.Timer // x-expires
 	lastUsed  time.Time
-	diskBytes int64 // payload bytes of the on-disk ready range (this run's)
+	diskBytes int64 // payload bytes of the on-disk ready range (recovered ones: Recovery.Bytes)
 	consOrder uint64
 }
 
@@ -180,6 +183,7 @@ func New(name string, opts Options) *Queue {
 	q := &Queue{name: name, opts: opts, unacked: map[uint64]*entry{}, nextSeq: rec.Next, lim: lim, now: opts.Now,
 		paged: opts.Store.Paged() && lim.maxPriority == 0}
 	q.diskNext, q.diskEnd, q.diskCount = rec.From, rec.Next, rec.Live
+	q.diskBytes = int64(min(rec.Bytes, math.MaxInt64))
 	q.delivMark = rec.From
 	q.perMsgTTL = rec.Live > 0 // recovered messages may carry expirations
 	q.mu.Lock()
@@ -250,7 +254,7 @@ func (q *Queue) fillLocked() {
 			if q.opts.Parse != nil {
 				q.opts.Parse(s.Msg)
 			}
-			e := &entry{seq: s.Seq, msg: s.Msg, redelivered: s.Redelivered}
+			e := &entry{seq: s.Seq, msg: s.Msg, redelivered: s.Redelivered, deliveries: s.Deliveries}
 			if q.lim.maxPriority > 0 {
 				q.insertReadyLocked(e)
 			} else {
@@ -397,7 +401,7 @@ func (q *Queue) offerLocked(e *entry) bool {
 		}
 		q.popReadyLocked()
 		if c.NoAck {
-			q.settleLocked(e.seq)
+			q.settleLocked(e)
 		} else {
 			q.unacked[e.seq] = e
 		}
@@ -446,11 +450,17 @@ func (q *Queue) insertReadyLocked(e *entry) {
 // settleLocked records settlements. A settlement the store cannot record costs at most a
 // redelivery after a restart; the in-memory state must move on regardless, so the error is
 // not surfaced here.
-func (q *Queue) settleLocked(seqs ...uint64) {
-	if len(seqs) == 0 {
+func (q *Queue) settleLocked(es ...*entry) {
+	if len(es) == 0 {
 		return
 	}
-	_ = q.opts.Store.Settle(seqs)
+	seqs, sizes := q.seqBuf[:0], q.sizeBuf[:0]
+	for _, e := range es {
+		seqs = append(seqs, e.seq)
+		sizes = append(sizes, persistentSize(e.msg))
+	}
+	_ = q.opts.Store.Settle(seqs, sizes)
+	q.seqBuf, q.sizeBuf = seqs[:0], sizes[:0]
 	q.sinceReclaim += len(seqs)
 	if q.paged && q.sinceReclaim >= reclaimEverySettles {
 		q.reclaimLocked()

@@ -23,8 +23,12 @@ package queue
 //
 // The record value of a MESSAGE (the message log):
 //
-//	version   uint8 = 1
+//	version   uint8 = 2 (version 1, written by earlier builds, lacks the next field)
 //	flags     uint8: bit 0 = persistent (delivery-mode 2); other bits zero
+//	uvarint   persistent bytes before: the payload size (properties + body) of every
+//	          persistent message written before this one, cumulated (modulo 2^64) since the
+//	          log was last empty; the payload of [a, b) is before(b) - before(a), which is how
+//	          recovery learns the live bytes of a queue without reading its messages
 //	uvarint len + exchange bytes
 //	uvarint len + routing key bytes
 //	uvarint len + encoded AMQP content-header property list (as the publisher sent it)
@@ -34,14 +38,21 @@ package queue
 //
 //	version uint8 = 1
 //	kind    uint8: 1 = settled (then uvarint count and count uvarint sequence numbers, the
-//	        first absolute and each next one as the delta from the previous, ascending);
+//	        first absolute and each next one as the delta from the previous, ascending;
+//	        written by earlier builds, read for compatibility: the sizes are unknown);
 //	        2 = delivered-through (then one uvarint: every message below it may have been
 //	        delivered, so it is flagged redelivered after a restart);
 //	        3 = settled range (then two uvarints: from, and the count; used by purge);
 //	        4 = reset (then one uvarint N: forget every settlement and delivered mark at or above
 //	        N written before this entry; written at open when the message log ends at N but
 //	        settlements name positions beyond it, because the settlement log reached the disk
-//	        and the message log's tail did not: those positions will be reused)
+//	        and the message log's tail did not: those positions will be reused);
+//	        5 = delivery counts (then uvarint count and count pairs of uvarints: sequence
+//	        number, as in kind 1 delta-encoded ascending, and how many times that message was
+//	        delivered and returned, its x-delivery-count; the latest entry for a message wins);
+//	        6 = settled with sizes (then uvarint count and count pairs of uvarints: sequence
+//	        number, delta-encoded ascending as in kind 1, and the message's payload size if it
+//	        is persistent, else 0: recovery subtracts them from the live bytes)
 
 import (
 	"encoding/binary"
@@ -51,13 +62,16 @@ import (
 
 const (
 	batchHeaderLen = 61
-	recordVersion  = 1
+	recordVersion  = 1 // settlement entries, and messages of earlier builds
+	messageVersion = 2
 	flagPersistent = 1
 
 	ackSettled   = 1
 	ackDelivered = 2
 	ackRange     = 3
 	ackReset     = 4
+	ackCounts    = 5
+	ackSized     = 6
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -146,13 +160,15 @@ func nextBatch(b []byte) (offset int64, tsMs int64, value []byte, rest []byte, e
 	return int64(binary.BigEndian.Uint64(batch)), int64(binary.BigEndian.Uint64(batch[27:])), value, b[n:], nil
 }
 
-// appendMessageValue encodes m as a message record value.
-func appendMessageValue(dst []byte, m *Message) []byte {
+// appendMessageValue encodes m as a message record value; before is the cumulated payload of
+// the persistent messages written before it.
+func appendMessageValue(dst []byte, m *Message, before uint64) []byte {
 	var flags byte
 	if m.Persistent {
 		flags |= flagPersistent
 	}
-	dst = append(dst, recordVersion, flags)
+	dst = append(dst, messageVersion, flags)
+	dst = binary.AppendUvarint(dst, before)
 	dst = binary.AppendUvarint(dst, uint64(len(m.Exchange)))
 	dst = append(dst, m.Exchange...)
 	dst = binary.AppendUvarint(dst, uint64(len(m.RoutingKey)))
@@ -162,18 +178,26 @@ func appendMessageValue(dst []byte, m *Message) []byte {
 	return append(dst, m.Body...)
 }
 
-// decodeMessageValue decodes a message record value; the message does not alias v.
-func decodeMessageValue(v []byte) (*Message, error) {
-	if len(v) < 2 || v[0] != recordVersion || v[1]&^flagPersistent != 0 {
-		return nil, errBadRecord
+// decodeMessageValue decodes a message record value; the message does not alias v. hasBefore
+// is false for a record of an earlier build, which did not record before.
+func decodeMessageValue(v []byte) (m *Message, before uint64, hasBefore bool, err error) {
+	if len(v) < 2 || (v[0] != recordVersion && v[0] != messageVersion) || v[1]&^flagPersistent != 0 {
+		return nil, 0, false, errBadRecord
 	}
-	m := &Message{Persistent: v[1]&flagPersistent != 0}
+	m = &Message{Persistent: v[1]&flagPersistent != 0}
 	r := v[2:]
+	if v[0] == messageVersion {
+		n, k := binary.Uvarint(r)
+		if k <= 0 {
+			return nil, 0, false, errBadRecord
+		}
+		before, hasBefore, r = n, true, r[k:]
+	}
 	var parts [3][]byte
 	for i := range parts {
 		n, k := binary.Uvarint(r)
 		if k <= 0 || n > uint64(len(r)-k) {
-			return nil, errBadRecord
+			return nil, 0, false, errBadRecord
 		}
 		parts[i], r = r[k:k+int(n)], r[k+int(n):]
 	}
@@ -182,13 +206,22 @@ func decodeMessageValue(v []byte) (*Message, error) {
 		m.Properties = append([]byte(nil), parts[2]...)
 	}
 	m.Body = append([]byte(nil), r...)
-	return m, nil
+	return m, before, hasBefore, nil
+}
+
+// persistentSize is what a message adds to the persistent bytes (record "before" values).
+func persistentSize(m *Message) uint64 {
+	if !m.Persistent {
+		return 0
+	}
+	return uint64(m.Size())
 }
 
 // ackEntry is one decoded settlement-log value.
 type ackEntry struct {
 	kind      byte
-	seqs      []uint64 // ackSettled
+	seqs      []uint64 // ackSettled, ackSized, ackCounts
+	vals      []uint64 // ackSized: sizes; ackCounts: delivery counts
 	through   uint64   // ackDelivered
 	from, num uint64   // ackRange
 }
@@ -204,6 +237,19 @@ func appendSettledValue(dst []byte, seqs []uint64) []byte {
 			dst = binary.AppendUvarint(dst, s-prev)
 		}
 		prev = s
+	}
+	return dst
+}
+
+// appendPairsValue encodes an ackSized or ackCounts entry: pairs sorted by sequence number.
+func appendPairsValue(dst []byte, kind byte, pairs [][2]uint64) []byte {
+	dst = append(dst, recordVersion, kind)
+	dst = binary.AppendUvarint(dst, uint64(len(pairs)))
+	var prev uint64
+	for _, p := range pairs {
+		dst = binary.AppendUvarint(dst, p[0]-prev)
+		dst = binary.AppendUvarint(dst, p[1])
+		prev = p[0]
 	}
 	return dst
 }
@@ -253,6 +299,22 @@ func decodeAckValue(v []byte) (ackEntry, error) {
 			}
 			prev += d
 			e.seqs = append(e.seqs, prev)
+		}
+	case ackSized, ackCounts:
+		n, ok := next()
+		if !ok || n > uint64(len(r))/2 { // each pair takes at least two bytes
+			return ackEntry{}, errBadRecord
+		}
+		e.seqs, e.vals = make([]uint64, 0, n), make([]uint64, 0, n)
+		var prev uint64
+		for i := uint64(0); i < n; i++ {
+			d, ok1 := next()
+			x, ok2 := next()
+			if !ok1 || !ok2 {
+				return ackEntry{}, errBadRecord
+			}
+			prev += d
+			e.seqs, e.vals = append(e.seqs, prev), append(e.vals, x)
 		}
 	case ackDelivered, ackReset:
 		var ok bool

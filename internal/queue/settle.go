@@ -20,7 +20,7 @@ func (q *Queue) Get(noAck bool) (d Delivery, remaining int, ok bool, err error) 
 	}
 	e := q.popReadyLocked()
 	if noAck {
-		q.settleLocked(e.seq)
+		q.settleLocked(e)
 	} else {
 		q.unacked[e.seq] = e
 	}
@@ -34,15 +34,16 @@ func (q *Queue) Get(noAck bool) (d Delivery, remaining int, ok bool, err error) 
 func (q *Queue) Ack(ids ...uint64) {
 	q.mu.Lock()
 	defer q.unlock()
-	seqs := q.seqBuf[:0]
+	es := q.entBuf[:0]
 	for _, id := range ids {
-		if _, ok := q.unacked[id]; ok {
+		if e, ok := q.unacked[id]; ok {
 			delete(q.unacked, id)
-			seqs = append(seqs, id)
+			es = append(es, e)
 		}
 	}
-	q.settleLocked(seqs...)
-	q.seqBuf = seqs[:0]
+	q.settleLocked(es...)
+	clear(es)
+	q.entBuf = es[:0]
 	if len(q.unacked) == 0 && q.head == len(q.ready) && q.diskNext >= q.diskEnd && q.paged {
 		q.reclaimLocked() // an empty queue frees its disk at once
 	}
@@ -62,6 +63,9 @@ func (q *Queue) Requeue(ids ...uint64) {
 			if q.lim.deliveryLimit >= 0 && int64(e.deliveries) > q.lim.deliveryLimit {
 				q.deadLetterLocked(e, ReasonDeliveryLimit)
 				continue
+			}
+			if e.msg.Persistent {
+				q.opts.Store.Requeued(e.seq, e.deliveries)
 			}
 			q.insertReadyLocked(e)
 		}
@@ -89,11 +93,7 @@ func (q *Queue) Purge() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	n := len(q.ready) - q.head + int(q.diskCount)
-	seqs := make([]uint64, 0, len(q.ready)-q.head)
-	for _, e := range q.ready[q.head:] {
-		seqs = append(seqs, e.seq)
-	}
-	q.settleLocked(seqs...)
+	q.settleLocked(q.ready[q.head:]...)
 	if q.diskNext < q.diskEnd {
 		_ = q.opts.Store.SettleRange(q.diskNext, q.diskEnd-q.diskNext)
 		q.diskNext, q.diskCount = q.diskEnd, 0

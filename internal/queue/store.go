@@ -19,8 +19,13 @@ type Store interface {
 	// Append records a newly enqueued message at seq (which, for a paged store, is the
 	// store's Next() at the time of the call).
 	Append(seq uint64, m *Message) (Waiter, error)
-	// Settle records that messages left the queue (acked, dropped, dead-lettered).
-	Settle(seqs []uint64) error
+	// Settle records that messages left the queue (acked, dropped, dead-lettered); sizes[i]
+	// is the payload size of seqs[i] if that message is persistent, else 0 (see
+	// Recovery.Bytes).
+	Settle(seqs []uint64, sizes []uint64) error
+	// Requeued records that the message at seq was delivered and returned count times in
+	// all (x-delivery-count), so that the count survives a restart (Stored.Deliveries).
+	Requeued(seq uint64, count int)
 	// SettleRange records that the num messages from seq on that were never loaded into
 	// memory left the queue (purge).
 	SettleRange(from, num uint64) error
@@ -51,6 +56,11 @@ type Store interface {
 type Recovery struct {
 	From, Next uint64
 	Live       uint64 // upper bound of unsettled messages in [From, Next)
+	// Bytes is the payload size (properties + body) of the unsettled persistent messages
+	// in [From, Next): the ones a restart keeps. It is exact except for settlements written
+	// by earlier builds (which did not record sizes) and messages lost between the two
+	// logs' fsyncs, both of which can only make it larger than the truth.
+	Bytes uint64
 }
 
 // Stored is a message read back from a store.
@@ -58,6 +68,7 @@ type Stored struct {
 	Seq         uint64
 	Msg         *Message
 	Redelivered bool
+	Deliveries  int // recorded x-delivery-count (Store.Requeued)
 }
 
 // Waiter waits until an appended message is durable. The zero Waiter is already durable.
@@ -94,7 +105,8 @@ func (w Waiter) Wait(ctx context.Context) error {
 type MemoryStore struct{}
 
 func (MemoryStore) Append(uint64, *Message) (Waiter, error) { return Waiter{}, nil }
-func (MemoryStore) Settle([]uint64) error                   { return nil }
+func (MemoryStore) Settle([]uint64, []uint64) error         { return nil }
+func (MemoryStore) Requeued(uint64, int)                    {}
 func (MemoryStore) SettleRange(uint64, uint64) error        { return nil }
 func (MemoryStore) Delivered(uint64)                        {}
 func (MemoryStore) Paged() bool                             { return false }

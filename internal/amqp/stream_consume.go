@@ -191,7 +191,8 @@ func (ch *channel) consumeStream(m *wire.BasicConsume, qs *queueState) error {
 type streamReader struct {
 	dec     kgo.Decompressor
 	buf     []byte
-	changed []reflect.SelectCase // per partition, then stop and the partition poll
+	changed []<-chan struct{} // per partition: closed when its high watermark advances
+	cases   []reflect.SelectCase
 }
 
 // runStream is a stream consumer's goroutine.
@@ -205,7 +206,7 @@ func (cons *chConsumer) runStream() {
 		for i := range sc.parts {
 			// Changed is taken before the high watermark is looked at, so that growth
 			// after the look closes a channel we wait on.
-			rd.changed = append(rd.changed, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(sc.parts[i].part.Log().Changed())})
+			rd.changed = append(rd.changed, sc.parts[i].part.Log().Changed())
 			read, ok := cons.readPartition(rd, &sc.parts[i])
 			if !ok {
 				return
@@ -222,21 +223,30 @@ func (cons *chConsumer) runStream() {
 // the consumer is cancelled.
 func (cons *chConsumer) waitData(rd *streamReader) bool {
 	sc := cons.stream
-	if len(rd.changed) == 1 && sc.single {
+	var poll <-chan time.Time // nil, never ready, for a consumer pinned to one partition
+	if !sc.single {
+		t := time.NewTimer(streamPartitionPoll)
+		defer t.Stop()
+		poll = t.C
+	}
+	if len(rd.changed) == 1 { // the common case, without reflection
 		select {
-		case <-rd.changed[0].Chan.Interface().(<-chan struct{}):
-			return true
+		case <-rd.changed[0]:
+		case <-poll:
 		case <-sc.stop:
 			return false
 		}
+		return true
 	}
-	t := time.NewTimer(streamPartitionPoll)
-	defer t.Stop()
-	cases := append(rd.changed,
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(sc.stop)},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.C)})
-	chosen, _, _ := reflect.Select(cases)
-	return chosen != len(rd.changed)
+	rd.cases = rd.cases[:0]
+	for _, c := range rd.changed {
+		rd.cases = append(rd.cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
+	}
+	rd.cases = append(rd.cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(poll)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(sc.stop)})
+	chosen, _, _ := reflect.Select(rd.cases)
+	return chosen != len(rd.cases)-1
 }
 
 // readPartition delivers one read's worth of records from pc. read says whether there was

@@ -258,6 +258,16 @@ func TestStreamPartitionsAddedLater(t *testing.T) {
 	if string(m.Body) != "in the new partition" || header[int32](t, m, "x-stream-partition") != 2 || header[int64](t, m, "x-stream-offset") != 0 {
 		t.Fatalf("got %q %v", m.Body, m.Headers)
 	}
+
+	// A consumer pinned to a partition waits for that partition only.
+	pinned, err := ch.Consume("grow", "pinned", false, false, false, false, amqp091.Table{"x-stream-partition": int32(1)})
+	must(t, err)
+	for _, r := range []*kgo.Record{{Topic: "grow", Partition: 0, Value: []byte("p0")}, {Topic: "grow", Partition: 1, Value: []byte("p1")}} {
+		must(t, pc.ProduceSync(testCtx(t), r).FirstErr())
+	}
+	if m := recv(t, pinned); string(m.Body) != "p1" || header[int32](t, m, "x-stream-partition") != 1 {
+		t.Fatalf("pinned consumer got %q %v", m.Body, m.Headers)
+	}
 }
 
 // x-stream-filter is exact: a consumer gets only what it asked for, from AMQP publishers and

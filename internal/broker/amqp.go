@@ -2,8 +2,11 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -77,6 +80,10 @@ func (b *Broker) startAMQP(ln net.Listener) (stop func(ctx context.Context) erro
 		releaseStreams()
 		return nil, fmt.Errorf("cannot restore durable AMQP topology: %w", err)
 	}
+	if err := b.removeOrphanQueueDirs(topo); err != nil {
+		releaseStreams()
+		return nil, err
+	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	return func(ctx context.Context) error {
@@ -99,6 +106,42 @@ func (b *Broker) openQueueStore(vhost, name string, opts queue.Options) (queue.S
 	}
 	dir := filepath.Join(b.cfg.DataDir, "queues", escapeName(vhost), escapeName(name))
 	return queue.OpenLogStore(dir, queue.LogStoreOptions{SyncPolicy: b.cfg.SyncPolicy, SyncInterval: b.cfg.SyncInterval})
+}
+
+// removeOrphanQueueDirs deletes the queue stores that no durable queue of the topology owns.
+// A crash between creating a new queue's store and saving the topology leaves one behind
+// (and so does a crash in the middle of deleting a queue); left alone, its old messages
+// would reappear in the next queue declared under that name.
+func (b *Broker) removeOrphanQueueDirs(topo catalog.AMQPTopology) error {
+	owned := map[string]bool{}
+	for _, q := range topo.Queues {
+		owned[filepath.Join(escapeName(q.VHost), escapeName(q.Name))] = true
+	}
+	root := filepath.Join(b.cfg.DataDir, "queues")
+	vhosts, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot list queue stores: %w", err)
+	}
+	for _, vh := range vhosts {
+		queues, err := os.ReadDir(filepath.Join(root, vh.Name()))
+		if err != nil {
+			return fmt.Errorf("cannot list queue stores: %w", err)
+		}
+		for _, q := range queues {
+			rel := filepath.Join(vh.Name(), q.Name())
+			if owned[rel] {
+				continue
+			}
+			b.log.Warn("removing the store of a queue that is not in the topology (left by a crash)", "dir", filepath.Join(root, rel))
+			if err := os.RemoveAll(filepath.Join(root, rel)); err != nil {
+				return fmt.Errorf("cannot remove orphan queue store: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // escapeName turns any AMQP name into one safe path element: bytes other than ASCII letters,

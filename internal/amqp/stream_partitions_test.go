@@ -199,6 +199,10 @@ func TestStreamPartitionsKafkaToAMQP(t *testing.T) {
 		t.Fatalf("partitions were not interleaved (%d switches)", switches)
 	}
 
+	// A timestamp applies to each partition: an hour ago is the start of all three, so all n
+	// records come (consumeUntil fails if they do not).
+	consumeUntil(t, ch, "kp", amqp091.Table{"x-stream-offset": time.Now().Add(-time.Hour)}, func(d []amqp091.Delivery) bool { return len(d) == n })
+
 	// "last" is per partition: the last record of each.
 	last := consumeUntil(t, ch, "kp", amqp091.Table{"x-stream-offset": "last"}, func(d []amqp091.Delivery) bool { return len(d) == 3 })
 	for _, m := range last {

@@ -36,6 +36,7 @@ func parseMessage(m *queue.Message) {
 // queueOptions completes a queue's options with the hooks the queue engine calls back.
 // qsp is filled in by the caller once the queue exists (OnExpire needs it).
 func (v *vhost) queueOptions(name string, opts queue.Options, qsp **queueState) queue.Options {
+	opts.Args = withTypeDefaults(opts.Args)
 	args := opts.Args
 	opts.Parse = parseMessage
 	opts.DeadLetter = func(dls []queue.DeadLetter) { v.deadLetter(args, dls) }

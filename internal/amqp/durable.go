@@ -139,7 +139,7 @@ func (s *Server) Restore(t catalog.AMQPTopology) error {
 			}
 			opts.Store = store
 		}
-		created = &queueState{q: queue.New(q.Name, opts)}
+		created = &queueState{q: queue.New(q.Name, opts), quorum: queueType(opts.Args) == queueTypeQuorum}
 		vh.mu.Lock()
 		vh.queues[q.Name] = created
 		vh.mu.Unlock()

@@ -104,6 +104,7 @@ func (ch *channel) route(p *publishing) (routed int, failed bool, waits []queue.
 	persistent := deliveryMode(p.props) == 2
 	msg := &queue.Message{Exchange: m.Exchange, RoutingKey: m.RoutingKey, Properties: p.props, Body: p.body, Persistent: persistent}
 	parseMessage(msg)
+	var asPersistent *queue.Message // msg as quorum queues keep it, made on first need
 	for _, name := range names {
 		qs := vh.queue(name)
 		if qs == nil {
@@ -120,13 +121,22 @@ func (ch *channel) route(p *publishing) (routed int, failed bool, waits []queue.
 			routed++
 			continue
 		}
-		w, err := qs.q.Publish(msg)
+		qmsg := msg
+		if qs.quorum && !persistent {
+			if asPersistent == nil {
+				cp := *msg
+				cp.Persistent = true
+				asPersistent = &cp
+			}
+			qmsg = asPersistent
+		}
+		w, err := qs.q.Publish(qmsg)
 		if err != nil {
 			ch.c.log.Warn("cannot enqueue message", "queue", name, "err", err)
 			failed = true
 			continue
 		}
-		if persistent && w.Pending() {
+		if (persistent || qs.quorum) && w.Pending() {
 			waits = append(waits, w)
 		}
 		routed++

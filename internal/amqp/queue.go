@@ -71,6 +71,10 @@ func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
 		return ch.declareStream(m, name)
 	}
 	if qs == nil {
+		if e := ch.checkQueueType(m, name); e != nil {
+			vh.mu.Unlock()
+			return e
+		}
 		if err := queue.ValidateArgs(m.Arguments); err != nil {
 			vh.mu.Unlock()
 			return channelErr(wire.PreconditionFailed, m, "%v for queue '%s' in vhost '%s'", err, name, vh.name)
@@ -85,7 +89,7 @@ func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
 			}
 			opts.Store = store
 		}
-		qs = &queueState{q: queue.New(name, opts)}
+		qs = &queueState{q: queue.New(name, opts), quorum: queueType(opts.Args) == queueTypeQuorum}
 		created = qs
 		if m.Exclusive {
 			qs.owner = ch.c
@@ -132,7 +136,7 @@ func (ch *channel) queueEquivalent(m *wire.QueueDeclare, name string, got queue.
 		}
 	}
 	for k, cur := range got.Args {
-		if _, ok := m.Arguments[k]; !ok {
+		if _, ok := m.Arguments[k]; !ok && !defaultedArg(k, cur, m.Arguments) {
 			return diff(k, "none", cur)
 		}
 	}

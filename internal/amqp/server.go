@@ -111,6 +111,7 @@ type queueState struct {
 	q      *queue.Queue
 	owner  *conn        // exclusive queues: the declaring connection
 	stream *streamQueue // stream queues (x-queue-type=stream): the topic behind it
+	quorum bool         // x-queue-type=quorum: every message is kept as persistent (quorum.go)
 }
 
 // NewServer builds a server; it starts serving on Serve.

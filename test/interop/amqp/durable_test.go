@@ -326,3 +326,30 @@ func TestOrphanQueueStoreRemoved(t *testing.T) {
 		t.Fatalf("the removal was not logged:\n%s", y.Log())
 	}
 }
+
+// TestQuorumQueueKeepsEveryMessage: a quorum queue keeps every message as persistent,
+// whatever its delivery mode (as RabbitMQ's do): a confirmed delivery-mode 1 message is back
+// after kill -9.
+func TestQuorumQueueKeepsEveryMessage(t *testing.T) {
+	t.Parallel()
+	y := harness.Start(t)
+	_, ch := dialY(t, y)
+	args := amqp091.Table{"x-queue-type": "quorum"}
+	if _, err := ch.QueueDeclare("orders", true, false, false, false, args); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	dc, err := ch.PublishWithDeferredConfirm("", "orders", false, false, amqp091.Publishing{DeliveryMode: 1, Body: []byte("transient by mode")})
+	if err != nil || !dc.Wait() {
+		t.Fatalf("publish: %v", err)
+	}
+	y.Kill()
+	y.Restart()
+	_, ch = dialY(t, y)
+	m, ok, err := ch.Get("orders", true)
+	if err != nil || !ok || string(m.Body) != "transient by mode" {
+		t.Fatalf("quorum queue after kill -9: %q %v %v", m.Body, ok, err)
+	}
+}

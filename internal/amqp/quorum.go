@@ -1,0 +1,93 @@
+package amqp
+
+// Queue types (x-queue-type): classic (the default), stream (stream.go) and quorum.
+//
+// RabbitMQ's quorum queue is a queue replicated with Raft. yard is one node, so a quorum queue
+// here is what a client can observe of one on a single node:
+//   - it is always durable: declaring one non-durable, exclusive or auto-delete is refused
+//     with RabbitMQ's 406 wording;
+//   - every message is kept as if persistent, whatever its delivery mode, and a publisher
+//     confirm waits for its fsync (RabbitMQ's quorum queues ignore delivery-mode too);
+//   - the arguments RabbitMQ's quorum queues do not support are refused (x-max-priority,
+//     x-queue-mode, x-queue-version, x-overflow=reject-publish-dlx);
+//   - redeliveries are limited by default (x-delivery-limit 20, RabbitMQ 4's default), so a
+//     poison message is dead-lettered (or dropped) instead of looping forever; redeliveries
+//     carry x-delivery-count.
+// Its storage is the durable queue store every durable classic queue uses.
+
+import (
+	"github.com/yardmq/yard/internal/amqp/wire"
+	"github.com/yardmq/yard/internal/route"
+)
+
+const (
+	queueTypeClassic = "classic"
+	queueTypeQuorum  = "quorum"
+	queueTypeStream  = "stream"
+	// quorumDeliveryLimit is a quorum queue's x-delivery-limit when the declaration has none.
+	quorumDeliveryLimit = int64(20)
+)
+
+// queueType returns a declaration's x-queue-type, "classic" when absent.
+func queueType(args map[string]any) string {
+	if s, ok := args["x-queue-type"].(string); ok {
+		return s
+	}
+	return queueTypeClassic
+}
+
+// checkQueueType refuses what a queue of the declared type cannot be, before it exists.
+func (ch *channel) checkQueueType(m *wire.QueueDeclare, name string) *amqpError {
+	v, set := m.Arguments["x-queue-type"]
+	if s, ok := v.(string); set && (!ok || s != queueTypeClassic && s != queueTypeQuorum && s != queueTypeStream) {
+		return channelErr(wire.PreconditionFailed, m, "invalid arg 'x-queue-type' for queue '%s' in vhost '%s': unknown queue type %v (classic, quorum or stream)", name, ch.vhostName(), v)
+	}
+	if queueType(m.Arguments) != queueTypeQuorum {
+		return nil
+	}
+	invalidProperty := func(p string) *amqpError {
+		return channelErr(wire.PreconditionFailed, m, "invalid property '%s' for queue '%s' in vhost '%s'", p, name, ch.vhostName())
+	}
+	switch {
+	case !m.Durable:
+		return invalidProperty("non-durable")
+	case m.Exclusive:
+		return invalidProperty("exclusive-owner")
+	case m.AutoDelete:
+		return invalidProperty("auto-delete")
+	}
+	for _, arg := range []string{"x-max-priority", "x-queue-mode", "x-queue-version"} {
+		if _, ok := m.Arguments[arg]; ok {
+			return channelErr(wire.PreconditionFailed, m, "invalid arg '%s' for queue '%s' in vhost '%s' of queue type quorum", arg, name, ch.vhostName())
+		}
+	}
+	if m.Arguments["x-overflow"] == "reject-publish-dlx" {
+		return channelErr(wire.PreconditionFailed, m, "invalid arg 'x-overflow' for queue '%s' in vhost '%s' of queue type quorum: reject-publish-dlx is not supported", name, ch.vhostName())
+	}
+	return nil
+}
+
+// withTypeDefaults returns a queue's arguments with its type's defaults filled in.
+func withTypeDefaults(args map[string]any) map[string]any {
+	if queueType(args) != queueTypeQuorum {
+		return args
+	}
+	if _, ok := args["x-delivery-limit"]; ok {
+		return args
+	}
+	out := make(map[string]any, len(args)+1)
+	for k, v := range args {
+		out[k] = v
+	}
+	out["x-delivery-limit"] = quorumDeliveryLimit
+	return out
+}
+
+// defaultedArg reports whether current argument k of a queue is its type's default that the
+// declaration left out: a redeclaration without it is still equivalent.
+func defaultedArg(k string, current any, declared map[string]any) bool {
+	if _, ok := declared[k]; ok || k != "x-delivery-limit" || queueType(declared) != queueTypeQuorum {
+		return false
+	}
+	return route.ArgsEqual(map[string]any{k: current}, map[string]any{k: quorumDeliveryLimit})
+}

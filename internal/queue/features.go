@@ -145,27 +145,29 @@ func (q *Queue) deadLetterLocked(e *entry, reason string) {
 	}
 }
 
-// expireHeadLocked drops expired messages at the head of the ready list.
+// expireHeadLocked drops expired messages at the head of each lane.
 func (q *Queue) expireHeadLocked() {
 	if q.lim.messageTTL < 0 && !q.perMsgTTL {
 		return
 	}
 	now := q.now().UnixMilli()
-	for {
-		if q.head == len(q.ready) {
-			q.fillLocked()
+	for _, l := range q.lanes {
+		for {
+			if l.head == len(l.ready) {
+				q.fillLocked(l)
+			}
+			if l.head == len(l.ready) {
+				break
+			}
+			e := l.ready[l.head]
+			at := q.expiresAt(e)
+			if at > now {
+				q.armExpiryLocked(at)
+				break
+			}
+			q.popReadyLocked(l)
+			q.deadLetterLocked(e, ReasonExpired)
 		}
-		if q.head == len(q.ready) {
-			return
-		}
-		e := q.ready[q.head]
-		at := q.expiresAt(e)
-		if at > now {
-			q.armExpiryLocked(at)
-			return
-		}
-		q.popReadyLocked()
-		q.deadLetterLocked(e, ReasonExpired)
 	}
 }
 
@@ -199,24 +201,28 @@ func (q *Queue) overflowLocked() {
 		return
 	}
 	for q.overLimitLocked(0, 0) {
-		if q.head == len(q.ready) {
-			q.fillLocked()
-		}
-		if q.head == len(q.ready) {
+		l := q.headLaneLocked()
+		if l == nil {
 			return
 		}
-		e := q.popReadyLocked()
+		e := q.popReadyLocked(l)
 		q.deadLetterLocked(e, ReasonMaxLen)
 	}
 }
 
 // overLimitLocked reports whether the ready messages plus n more of size bytes exceed a limit.
 func (q *Queue) overLimitLocked(n int, size int64) bool {
-	ready := int64(len(q.ready)-q.head) + int64(q.diskCount) + int64(n)
-	if q.lim.maxLength >= 0 && ready > q.lim.maxLength {
+	if q.lim.maxLength >= 0 && int64(q.readyCountLocked()+n) > q.lim.maxLength {
 		return true
 	}
-	return q.lim.maxBytes >= 0 && q.readyBytes+q.diskBytes+size > q.lim.maxBytes
+	if q.lim.maxBytes < 0 {
+		return false
+	}
+	total := q.readyBytes + size
+	for _, l := range q.lanes {
+		total += l.diskBytes
+	}
+	return total > q.lim.maxBytes
 }
 
 // unlock releases the queue's lock, then hands over the dead letters collected under it.
@@ -258,16 +264,4 @@ func (q *Queue) Touch() {
 		q.armExpiresLocked()
 	}
 	q.mu.Unlock()
-}
-
-// readyLess orders the ready list: by priority (highest first) in priority queues, then by
-// position.
-func (q *Queue) readyLess(a, b *entry) bool {
-	if q.lim.maxPriority > 0 {
-		pa, pb := min(int(a.msg.Priority), q.lim.maxPriority), min(int(b.msg.Priority), q.lim.maxPriority)
-		if pa != pb {
-			return pa > pb
-		}
-	}
-	return a.seq < b.seq
 }

@@ -28,6 +28,10 @@ package queue
 // settlement log is tracked in chunks (first offset, largest sequence number named) so that
 // memory stays small however many settlements were written.
 //
+// Priority levels: level n >= 1 of a priority queue is a LogStore of its own in
+// <dir>/level-<n> (Level), opened at OpenLogStore if it exists, else at its first message.
+// The store at <dir> is level 0 and owns the others: Close and Drop include them.
+//
 // Restart accounting: Recovery.Live bounds the live messages (positions minus settlements)
 // and Recovery.Bytes their payload, from the cumulated payload each message record carries
 // (record.go) minus the sizes settlement entries carry: two message reads, however deep the
@@ -42,6 +46,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,6 +122,9 @@ type LogStore struct {
 	wtimer     *time.Timer
 	flushDelay time.Duration
 
+	opts   LogStoreOptions
+	levels map[int]*LogStore // guarded by mu
+
 	mu      sync.Mutex
 	chunks  []settleChunk
 	target  uint64
@@ -146,7 +155,8 @@ func OpenLogStore(dir string, o LogStoreOptions) (*LogStore, error) {
 	}
 	s := &LogStore{dir: dir, msgs: msgs, acks: acks, now: o.Now, settled: map[uint64]struct{}{},
 		deliv: map[uint64]int{}, counts: map[uint64]uint64{},
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), flushDelay: o.FlushDelay}
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), flushDelay: o.FlushDelay,
+		opts: o, levels: map[int]*LogStore{}}
 	s.written = msgs.EndOffset()
 	s.wtimer = time.AfterFunc(time.Hour, s.flushTimer)
 	s.wtimer.Stop()
@@ -157,7 +167,66 @@ func OpenLogStore(dir string, o LogStoreOptions) (*LogStore, error) {
 	}
 	s.wg.Add(1)
 	go s.reclaimLoop()
+	if err := s.openLevels(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+const levelDirPrefix = "level-"
+
+// openLevels opens the priority levels a previous run left.
+func (s *LogStore) openLevels() error {
+	des, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("cannot list queue store: %w", err)
+	}
+	for _, de := range des {
+		n, err := strconv.Atoi(strings.TrimPrefix(de.Name(), levelDirPrefix))
+		if !de.IsDir() || !strings.HasPrefix(de.Name(), levelDirPrefix) || err != nil || n < 1 || n > 255 {
+			continue
+		}
+		if _, err := s.Level(n); err != nil {
+			return err
+		}
+		s.rec.Levels = append(s.rec.Levels, n)
+	}
+	slices.Sort(s.rec.Levels)
+	return nil
+}
+
+// Level implements Store.
+func (s *LogStore) Level(n int) (Store, error) {
+	if n == 0 {
+		return s, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.levels[n]; ok {
+		return l, nil
+	}
+	if s.stopped {
+		return nil, fmt.Errorf("cannot open priority level %d: %w", n, log.ErrClosed)
+	}
+	l, err := OpenLogStore(filepath.Join(s.dir, levelDirPrefix+strconv.Itoa(n)), s.opts)
+	if err != nil {
+		return nil, err
+	}
+	s.levels[n] = l
+	return l, nil
+}
+
+// takeLevels hands the level stores over for Close or Drop.
+func (s *LogStore) takeLevels() []*LogStore {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*LogStore
+	for _, l := range s.levels {
+		out = append(out, l)
+	}
+	clear(s.levels)
+	return out
 }
 
 // recover replays the settlement log.
@@ -733,14 +802,22 @@ func (s *LogStore) shutdown(flush bool) {
 
 // Close implements Store.
 func (s *LogStore) Close() error {
+	var err error
+	for _, l := range s.takeLevels() {
+		err = errors.Join(err, l.Close())
+	}
 	s.shutdown(true)
-	return errors.Join(s.msgs.Close(), s.acks.Close())
+	return errors.Join(err, s.msgs.Close(), s.acks.Close())
 }
 
 // Drop implements Store.
 func (s *LogStore) Drop() error {
+	var err error
+	for _, l := range s.takeLevels() {
+		err = errors.Join(err, l.Drop())
+	}
 	s.shutdown(false)
-	err := errors.Join(s.msgs.Delete(), s.acks.Delete())
+	err = errors.Join(err, s.msgs.Delete(), s.acks.Delete())
 	if rerr := os.RemoveAll(s.dir); rerr != nil {
 		err = errors.Join(err, rerr)
 	}

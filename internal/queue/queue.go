@@ -20,13 +20,17 @@
 // window is full, new messages exist only on disk, as the range [diskNext, diskEnd) of
 // sequence numbers, and are read back in order as the window drains. Every in-memory ready
 // entry then has a sequence number below diskNext, so requeued entries still go back to their
-// original position and the order of delivery is the order of publishing.
+// original position and the order of delivery is the order of publishing. All of this is per
+// lane: a priority queue is one lane per priority level, each with its own store and
+// sequence numbers, delivered highest level first (lane.go); a plain queue is one lane.
+//
+// Restarts: a durable queue recovers its messages (Store.Recovered), their payload bytes for
+// x-max-length-bytes (Recovery.Bytes) and their delivery counts (Stored.Deliveries).
 package queue
 
 import (
 	"errors"
 	"fmt"
-	"math"
 	"sort"
 	"sync"
 	"time"
@@ -122,9 +126,12 @@ type Options struct {
 type entry struct {
 	seq         uint64
 	msg         *Message
+	deliveries  int   // times delivered and returned (x-delivery-count)
+	level       uint8 // the lane (priority level) it belongs to
 	redelivered bool
-	deliveries  int // times delivered and returned (x-delivery-count)
 }
+
+func (e *entry) id() uint64 { return uint64(e.level)<<idLevelShift | e.seq }
 
 type consumer struct {
 	ConsumerSpec
@@ -136,23 +143,16 @@ type Queue struct {
 	name string
 	opts Options
 
-	mu          sync.Mutex // guards everything below
-	nextSeq     uint64
-	ready       []*entry // sorted by seq from head on
-	head        int
-	unacked     map[uint64]*entry
-	consumers   []*consumer // by priority, highest first; rotated for round-robin
+	mu          sync.Mutex        // guards everything below
+	lanes       []*lane           // by priority level (lane.go); one for a plain queue
+	readyBytes  int64             // in-memory ready payload, all lanes
+	unacked     map[uint64]*entry // by delivery ID
+	consumers   []*consumer       // by priority, highest first; rotated for round-robin
 	hadConsumer bool
 	exclusive   bool // a consumer holds exclusive access
 	deleted     bool
-	readyBytes  int64
 
-	paged        bool   // the store can give messages back: bodies may leave memory
-	diskNext     uint64 // ready messages [diskNext, diskEnd) are on disk only
-	diskEnd      uint64
-	diskCount    uint64 // how many of them are unsettled (upper bound after a restart)
-	waitingRead  bool   // a NotifyReadable is pending
-	delivMark    uint64 // last delivered-through mark given to the store
+	paged        bool // the store can give messages back: bodies may leave memory
 	sinceReclaim int
 	seqBuf       []uint64
 	sizeBuf      []uint64
@@ -166,7 +166,6 @@ type Queue struct {
 	timerAt   int64
 	expTimer  *time.Timer // x-expires
 	lastUsed  time.Time
-	diskBytes int64 // payload bytes of the on-disk ready range (recovered ones: Recovery.Bytes)
 	consOrder uint64
 }
 
@@ -180,12 +179,26 @@ func New(name string, opts Options) *Queue {
 	}
 	rec := opts.Store.Recovered()
 	lim := parseLimits(opts.Args)
-	q := &Queue{name: name, opts: opts, unacked: map[uint64]*entry{}, nextSeq: rec.Next, lim: lim, now: opts.Now,
-		paged: opts.Store.Paged() && lim.maxPriority == 0}
-	q.diskNext, q.diskEnd, q.diskCount = rec.From, rec.Next, rec.Live
-	q.diskBytes = int64(min(rec.Bytes, math.MaxInt64))
-	q.delivMark = rec.From
-	q.perMsgTTL = rec.Live > 0 // recovered messages may carry expirations
+	q := &Queue{name: name, opts: opts, unacked: map[uint64]*entry{}, lim: lim, now: opts.Now, paged: opts.Store.Paged()}
+	levels := lim.maxPriority + 1
+	for _, n := range rec.Levels {
+		levels = max(levels, n+1) // cannot happen (arguments are fixed at declare); keep the data
+	}
+	q.lanes = make([]*lane, levels)
+	q.lanes[0] = newLane(0, opts.Store)
+	for n := 1; n < levels; n++ {
+		q.lanes[n] = newLane(n, nil)
+	}
+	for _, n := range rec.Levels {
+		if n > 0 {
+			if _, err := q.laneLocked(n); err != nil {
+				panic(fmt.Sprintf("BUG: the store recovered level %d and cannot give it: %v", n, err))
+			}
+		}
+	}
+	for _, l := range q.lanes {
+		q.perMsgTTL = q.perMsgTTL || l.diskCount > 0 // recovered messages may carry expirations
+	}
 	q.mu.Lock()
 	q.armExpiresLocked()
 	q.mu.Unlock()
@@ -212,26 +225,27 @@ func (q *Queue) Publish(m *Message) (Waiter, error) {
 		}
 		return Waiter{}, fmt.Errorf("cannot publish to queue %q: %w", q.name, ErrRejected)
 	}
-	m.TimestampMs = q.now().UnixMilli()
-	q.perMsgTTL = q.perMsgTTL || m.HasExpiration
-	seq := q.nextSeq
-	w, err := q.opts.Store.Append(seq, m)
+	l, err := q.laneLocked(q.levelOf(m))
 	if err != nil {
 		return Waiter{}, fmt.Errorf("cannot publish to queue %q: %w", q.name, err)
 	}
-	q.nextSeq++
-	if q.paged && (q.diskNext < q.diskEnd || q.readyBytes+int64(m.Size()) > readyWindowBytes) {
-		if q.diskNext == q.diskEnd {
-			q.diskNext = seq
+	m.TimestampMs = q.now().UnixMilli()
+	q.perMsgTTL = q.perMsgTTL || m.HasExpiration
+	seq := l.nextSeq
+	w, err := l.store.Append(seq, m)
+	if err != nil {
+		return Waiter{}, fmt.Errorf("cannot publish to queue %q: %w", q.name, err)
+	}
+	l.nextSeq++
+	if q.paged && (l.diskNext < l.diskEnd || q.readyBytes+int64(m.Size()) > readyWindowBytes) {
+		if l.diskNext == l.diskEnd {
+			l.diskNext = seq
 		}
-		q.diskEnd = seq + 1
-		q.diskCount++
-		q.diskBytes += int64(m.Size())
-	} else if q.lim.maxPriority > 0 {
-		q.insertReadyLocked(&entry{seq: seq, msg: m})
+		l.diskEnd = seq + 1
+		l.diskCount++
+		l.diskBytes += int64(m.Size())
 	} else {
-		q.ready = append(q.ready, &entry{seq: seq, msg: m})
-		q.readyBytes += int64(m.Size())
+		q.appendReadyLocked(l, &entry{seq: seq, level: uint8(l.level), msg: m})
 	}
 	q.dispatchLocked()
 	q.overflowLocked()
@@ -243,47 +257,16 @@ func (q *Queue) Publish(m *Message) (Waiter, error) {
 func (q *Queue) Counts() (ready, unacked, consumers int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.ready) - q.head + int(q.diskCount), len(q.unacked), len(q.consumers)
+	return q.readyCountLocked(), len(q.unacked), len(q.consumers)
 }
 
-// fillLocked reads messages back from disk while the in-memory window is below half full.
-func (q *Queue) fillLocked() {
-	for q.diskNext < q.diskEnd && (q.readyBytes < readyWindowBytes/2 || !q.paged) && !q.deleted {
-		msgs, next, passed, err := q.opts.Store.ReadFrom(q.diskNext, int(max(readyWindowBytes-q.readyBytes, 1<<16)))
-		for _, s := range msgs {
-			if q.opts.Parse != nil {
-				q.opts.Parse(s.Msg)
-			}
-			e := &entry{seq: s.Seq, msg: s.Msg, redelivered: s.Redelivered, deliveries: s.Deliveries}
-			if q.lim.maxPriority > 0 {
-				q.insertReadyLocked(e)
-			} else {
-				q.ready = append(q.ready, e)
-				q.readyBytes += int64(s.Msg.Size())
-			}
-			q.diskBytes = max(0, q.diskBytes-int64(s.Msg.Size()))
-		}
-		q.diskCount -= min(q.diskCount, passed)
-		if next == q.diskNext || err != nil {
-			if err == nil && !q.waitingRead {
-				q.waitingRead = true
-				q.opts.Store.NotifyReadable(q.diskNext, q.readable)
-			}
-			return
-		}
-		q.diskNext = next
+// readyCountLocked counts ready messages in every lane, in memory and on disk.
+func (q *Queue) readyCountLocked() int {
+	n := 0
+	for _, l := range q.lanes {
+		n += l.readyCount()
 	}
-	if q.diskNext >= q.diskEnd {
-		q.diskCount, q.diskBytes = 0, 0
-	}
-}
-
-// readable runs once the next on-disk message became readable (durable).
-func (q *Queue) readable() {
-	q.mu.Lock()
-	q.waitingRead = false
-	q.dispatchLocked()
-	q.unlock()
+	return n
 }
 
 // Consume adds a consumer and dispatches to it.
@@ -343,46 +326,21 @@ func (q *Queue) Kick() {
 	q.unlock()
 }
 
-// dispatchLocked hands ready entries to consumers, in order, until either runs out.
+// dispatchLocked hands ready entries to consumers, highest lane first and in order within a
+// lane, until either runs out.
 func (q *Queue) dispatchLocked() {
-	var through uint64
 	for len(q.consumers) > 0 && !q.deleted {
-		if q.head == len(q.ready) || q.readyBytes < readyWindowBytes/2 {
-			q.fillLocked()
-			if q.head == len(q.ready) {
-				break
-			}
-		}
 		q.expireHeadLocked()
-		if q.head == len(q.ready) {
+		l := q.headLaneLocked()
+		if l == nil || !q.offerLocked(l, l.ready[l.head]) {
 			break
 		}
-		e := q.ready[q.head]
-		if !q.offerLocked(e) {
-			break
-		}
-		through = max(through, e.seq+1)
-	}
-	q.markDeliveredLocked(through)
-}
-
-// markDeliveredLocked tells the store how far deliveries went, for the redelivered flag after
-// a restart.
-//
-// The mark is written ahead (deliveredMarkAhead positions past what was delivered) so that a
-// busy queue writes one mark per that many deliveries instead of one per dispatch: a message
-// flagged redelivered after a crash that was in fact never delivered is allowed by AMQP
-// ("may have been delivered before"); the reverse is not, and cannot happen.
-func (q *Queue) markDeliveredLocked(through uint64) {
-	if through > q.delivMark {
-		q.delivMark = through + deliveredMarkAhead
-		q.opts.Store.Delivered(q.delivMark)
 	}
 }
 
 // offerLocked tries consumers in priority order, round-robin within a priority: the one that
 // takes the entry moves behind its equals.
-func (q *Queue) offerLocked(e *entry) bool {
+func (q *Queue) offerLocked(l *lane, e *entry) bool {
 	var active *consumer
 	if q.lim.singleActive {
 		for _, c := range q.consumers {
@@ -395,16 +353,17 @@ func (q *Queue) offerLocked(e *entry) bool {
 		if active != nil && c != active {
 			continue
 		}
-		d := Delivery{Queue: q, ID: e.seq, Message: e.msg, Redelivered: e.redelivered, ConsumerTag: c.Tag, DeliveryCount: e.deliveries}
+		d := Delivery{Queue: q, ID: e.id(), Message: e.msg, Redelivered: e.redelivered, ConsumerTag: c.Tag, DeliveryCount: e.deliveries}
 		if !c.Consumer.TryDeliver(d) {
 			continue
 		}
-		q.popReadyLocked()
+		q.popReadyLocked(l)
 		if c.NoAck {
 			q.settleLocked(e)
 		} else {
-			q.unacked[e.seq] = e
+			q.unacked[e.id()] = e
 		}
+		q.markDeliveredLocked(l, e.seq+1)
 		j := i
 		for j+1 < len(q.consumers) && q.consumers[j+1].Priority == c.Priority {
 			q.consumers[j] = q.consumers[j+1]
@@ -414,71 +373,4 @@ func (q *Queue) offerLocked(e *entry) bool {
 		return true
 	}
 	return false
-}
-
-func (q *Queue) popReadyLocked() *entry {
-	e := q.ready[q.head]
-	q.ready[q.head] = nil
-	q.head++
-	q.readyBytes -= int64(e.msg.Size())
-	if q.head == len(q.ready) {
-		q.ready, q.head = q.ready[:0], 0
-	} else if q.head > 1024 && q.head*2 > len(q.ready) {
-		n := copy(q.ready, q.ready[q.head:])
-		clear(q.ready[n:])
-		q.ready, q.head = q.ready[:n], 0
-	}
-	return e
-}
-
-// insertReadyLocked puts a requeued entry back at its original position.
-func (q *Queue) insertReadyLocked(e *entry) {
-	q.readyBytes += int64(e.msg.Size())
-	rest := q.ready[q.head:]
-	i := sort.Search(len(rest), func(i int) bool { return q.readyLess(e, rest[i]) })
-	if i == 0 && q.head > 0 {
-		q.head--
-		q.ready[q.head] = e
-		return
-	}
-	at := q.head + i
-	q.ready = append(q.ready, nil)
-	copy(q.ready[at+1:], q.ready[at:])
-	q.ready[at] = e
-}
-
-// settleLocked records settlements. A settlement the store cannot record costs at most a
-// redelivery after a restart; the in-memory state must move on regardless, so the error is
-// not surfaced here.
-func (q *Queue) settleLocked(es ...*entry) {
-	if len(es) == 0 {
-		return
-	}
-	seqs, sizes := q.seqBuf[:0], q.sizeBuf[:0]
-	for _, e := range es {
-		seqs = append(seqs, e.seq)
-		sizes = append(sizes, persistentSize(e.msg))
-	}
-	_ = q.opts.Store.Settle(seqs, sizes)
-	q.seqBuf, q.sizeBuf = seqs[:0], sizes[:0]
-	q.sinceReclaim += len(seqs)
-	if q.paged && q.sinceReclaim >= reclaimEverySettles {
-		q.reclaimLocked()
-	}
-}
-
-// reclaimLocked tells the store the lowest sequence number still live.
-func (q *Queue) reclaimLocked() {
-	q.sinceReclaim = 0
-	low := q.nextSeq
-	if q.diskNext < q.diskEnd {
-		low = q.diskNext
-	}
-	if q.head < len(q.ready) {
-		low = min(low, q.ready[q.head].seq)
-	}
-	for seq := range q.unacked {
-		low = min(low, seq)
-	}
-	q.opts.Store.Reclaim(low)
 }

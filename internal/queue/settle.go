@@ -13,20 +13,20 @@ func (q *Queue) Get(noAck bool) (d Delivery, remaining int, ok bool, err error) 
 	if len(q.consumers) == 0 {
 		q.armExpiresLocked()
 	}
-	q.fillLocked()
 	q.expireHeadLocked()
-	if q.head == len(q.ready) {
+	l := q.headLaneLocked()
+	if l == nil {
 		return Delivery{}, 0, false, nil
 	}
-	e := q.popReadyLocked()
+	e := q.popReadyLocked(l)
 	if noAck {
 		q.settleLocked(e)
 	} else {
-		q.unacked[e.seq] = e
+		q.unacked[e.id()] = e
 	}
-	q.markDeliveredLocked(e.seq + 1)
-	d = Delivery{Queue: q, ID: e.seq, Message: e.msg, Redelivered: e.redelivered, DeliveryCount: e.deliveries}
-	return d, len(q.ready) - q.head + int(q.diskCount), true, nil
+	q.markDeliveredLocked(l, e.seq+1)
+	d = Delivery{Queue: q, ID: e.id(), Message: e.msg, Redelivered: e.redelivered, DeliveryCount: e.deliveries}
+	return d, q.readyCountLocked(), true, nil
 }
 
 // Ack settles delivered messages. Unknown IDs (for instance after a purge or delete) are
@@ -44,7 +44,7 @@ func (q *Queue) Ack(ids ...uint64) {
 	q.settleLocked(es...)
 	clear(es)
 	q.entBuf = es[:0]
-	if len(q.unacked) == 0 && q.head == len(q.ready) && q.diskNext >= q.diskEnd && q.paged {
+	if len(q.unacked) == 0 && q.paged && q.emptyLocked() {
 		q.reclaimLocked() // an empty queue frees its disk at once
 	}
 	q.dispatchLocked()
@@ -65,7 +65,7 @@ func (q *Queue) Requeue(ids ...uint64) {
 				continue
 			}
 			if e.msg.Persistent {
-				q.opts.Store.Requeued(e.seq, e.deliveries)
+				q.entryLane(e).store.Requeued(e.seq, e.deliveries)
 			}
 			q.insertReadyLocked(e)
 		}
@@ -92,14 +92,17 @@ func (q *Queue) Drop(ids ...uint64) {
 func (q *Queue) Purge() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	n := len(q.ready) - q.head + int(q.diskCount)
-	q.settleLocked(q.ready[q.head:]...)
-	if q.diskNext < q.diskEnd {
-		_ = q.opts.Store.SettleRange(q.diskNext, q.diskEnd-q.diskNext)
-		q.diskNext, q.diskCount = q.diskEnd, 0
+	n := q.readyCountLocked()
+	for _, l := range q.lanes {
+		q.settleLocked(l.ready[l.head:]...)
+		if l.diskNext < l.diskEnd {
+			_ = l.store.SettleRange(l.diskNext, l.diskEnd-l.diskNext)
+			l.diskNext, l.diskCount, l.diskBytes = l.diskEnd, 0, 0
+		}
+		clear(l.ready)
+		l.ready, l.head, l.readyBytes = l.ready[:0], 0, 0
 	}
-	clear(q.ready)
-	q.ready, q.head, q.readyBytes = q.ready[:0], 0, 0
+	q.readyBytes = 0
 	if q.paged {
 		q.reclaimLocked()
 	}
@@ -119,7 +122,7 @@ func (q *Queue) Delete(ifUnused, ifEmpty bool) (int, error) {
 		q.mu.Unlock()
 		return 0, fmt.Errorf("cannot delete queue %q: %w", q.name, ErrInUse)
 	}
-	n := len(q.ready) - q.head + int(q.diskCount)
+	n := q.readyCountLocked()
 	if ifEmpty && n > 0 {
 		q.mu.Unlock()
 		return 0, fmt.Errorf("cannot delete queue %q: %w", q.name, ErrNotEmpty)
@@ -128,7 +131,10 @@ func (q *Queue) Delete(ifUnused, ifEmpty bool) (int, error) {
 	q.stopTimersLocked()
 	consumers := q.consumers
 	q.consumers = nil
-	q.ready, q.head, q.unacked = nil, 0, map[uint64]*entry{}
+	for _, l := range q.lanes {
+		l.ready, l.head = nil, 0
+	}
+	q.readyBytes, q.unacked = 0, map[uint64]*entry{}
 	store := q.opts.Store
 	q.mu.Unlock()
 	for _, c := range consumers {
@@ -159,6 +165,16 @@ func (q *Queue) Deleted() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.deleted
+}
+
+// emptyLocked reports whether no lane has a ready message.
+func (q *Queue) emptyLocked() bool {
+	for _, l := range q.lanes {
+		if !l.empty() {
+			return false
+		}
+	}
+	return true
 }
 
 func (q *Queue) stopTimersLocked() {

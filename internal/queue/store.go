@@ -46,6 +46,10 @@ type Store interface {
 	NotifyReadable(from uint64, fn func())
 	// Reclaim says that every message below before is settled: storage below it may go.
 	Reclaim(before uint64)
+	// Level returns the store of priority level n >= 1 of a priority queue (lane.go),
+	// creating it if needed; the store owns it (Close and Drop include it). Level 0 is the
+	// store itself.
+	Level(n int) (Store, error)
 	// Close releases the store at shutdown, keeping its data.
 	Close() error
 	// Drop releases the store and deletes its data (queue deleted).
@@ -61,6 +65,8 @@ type Recovery struct {
 	// by earlier builds (which did not record sizes) and messages lost between the two
 	// logs' fsyncs, both of which can only make it larger than the truth.
 	Bytes uint64
+	// Levels lists the priority levels (>= 1) that hold data from a previous run.
+	Levels []int
 }
 
 // Stored is a message read back from a store.
@@ -116,6 +122,7 @@ func (MemoryStore) ReadFrom(from uint64, _ int) ([]Stored, uint64, uint64, error
 }
 func (MemoryStore) NotifyReadable(uint64, func()) {}
 func (MemoryStore) Reclaim(uint64)                {}
+func (MemoryStore) Level(int) (Store, error)      { return MemoryStore{}, nil }
 func (MemoryStore) Close() error                  { return nil }
 func (MemoryStore) Drop() error                   { return nil }
 

@@ -1,0 +1,254 @@
+package queue
+
+// Lanes. A queue's ready messages live in lanes: a plain queue has one; a priority queue
+// (x-max-priority N) has N+1, one per priority level, as in RabbitMQ, where a priority queue
+// is a sub-queue per level. Each lane is a FIFO with its own Store (level n of the queue's
+// store, Store.Level) and so its own sequence numbers, paging range and reclaim point:
+// a deep priority queue is bounded by disk, like any other. Delivery takes the head of the
+// highest lane that has a message; a requeued message goes back to its original position
+// within its lane.
+//
+// Delivery IDs must be unique across lanes: the level is in the top bits (idLevelShift), so
+// the IDs of a plain queue (level 0) are its sequence numbers.
+//
+// Memory: the in-memory ready window (readyWindowBytes) is shared by all lanes; a lane whose
+// in-memory part is empty still reads at least a chunk from disk when it is the one to
+// deliver from, so a full window never starves a higher level.
+
+import (
+	"fmt"
+	"math"
+	"sort"
+)
+
+const (
+	idLevelShift = 56
+	idSeqMask    = 1<<idLevelShift - 1
+	// minFillBytes: the least a lane reads from disk at once, even with the window full.
+	minFillBytes = 64 << 10
+)
+
+// lane is one FIFO of ready messages and its store.
+type lane struct {
+	level       int
+	store       Store // nil until the level's first message (opened lazily)
+	nextSeq     uint64
+	ready       []*entry // sorted by seq from head on
+	head        int
+	readyBytes  int64
+	diskNext    uint64 // ready messages [diskNext, diskEnd) are on disk only
+	diskEnd     uint64
+	diskCount   uint64 // how many of them are unsettled (upper bound after a restart)
+	diskBytes   int64  // their payload bytes (recovered ones: Recovery.Bytes)
+	waitingRead bool   // a NotifyReadable is pending
+	delivMark   uint64 // last delivered-through mark given to the store
+}
+
+func newLane(level int, st Store) *lane {
+	l := &lane{level: level}
+	if st != nil {
+		l.setStore(st)
+	}
+	return l
+}
+
+func (l *lane) setStore(st Store) {
+	rec := st.Recovered()
+	l.store, l.nextSeq = st, rec.Next
+	l.diskNext, l.diskEnd, l.diskCount = rec.From, rec.Next, rec.Live
+	l.diskBytes = int64(min(rec.Bytes, math.MaxInt64))
+	l.delivMark = rec.From
+}
+
+func (l *lane) empty() bool { return l.head == len(l.ready) && l.diskNext >= l.diskEnd }
+
+func (l *lane) readyCount() int { return len(l.ready) - l.head + int(l.diskCount) }
+
+func (l *lane) id(seq uint64) uint64 { return uint64(l.level)<<idLevelShift | seq }
+
+// laneLocked returns the lane of level n, opening its store if this is its first use.
+func (q *Queue) laneLocked(n int) (*lane, error) {
+	l := q.lanes[n]
+	if l.store == nil {
+		st, err := q.opts.Store.Level(n)
+		if err != nil {
+			return nil, fmt.Errorf("cannot open priority level %d: %w", n, err)
+		}
+		l.setStore(st)
+	}
+	return l, nil
+}
+
+// levelOf is the lane a message goes to.
+func (q *Queue) levelOf(m *Message) int { return min(int(m.Priority), len(q.lanes)-1) }
+
+// entryLane is the lane an unacknowledged entry came from.
+func (q *Queue) entryLane(e *entry) *lane { return q.lanes[e.level] }
+
+// headLaneLocked returns the highest lane with a ready message in memory, reading from disk
+// as needed, or nil.
+func (q *Queue) headLaneLocked() *lane {
+	for i := len(q.lanes) - 1; i >= 0; i-- {
+		l := q.lanes[i]
+		if l.head == len(l.ready) || q.readyBytes < readyWindowBytes/2 {
+			q.fillLocked(l)
+		}
+		if l.head < len(l.ready) {
+			return l
+		}
+	}
+	return nil
+}
+
+// fillLocked reads a lane's messages back from disk while the shared window is below half
+// full, or at least one chunk if the lane has none in memory.
+func (q *Queue) fillLocked(l *lane) {
+	for l.diskNext < l.diskEnd && !q.deleted && (q.readyBytes < readyWindowBytes/2 || l.head == len(l.ready) || !q.paged) {
+		msgs, next, passed, err := l.store.ReadFrom(l.diskNext, int(max(readyWindowBytes-q.readyBytes, minFillBytes)))
+		for _, s := range msgs {
+			if q.opts.Parse != nil {
+				q.opts.Parse(s.Msg)
+			}
+			e := &entry{seq: s.Seq, level: uint8(l.level), msg: s.Msg, redelivered: s.Redelivered, deliveries: s.Deliveries}
+			q.appendReadyLocked(l, e)
+			l.diskBytes = max(0, l.diskBytes-int64(s.Msg.Size()))
+		}
+		l.diskCount -= min(l.diskCount, passed)
+		if next == l.diskNext || err != nil {
+			if err == nil && !l.waitingRead {
+				l.waitingRead = true
+				l.store.NotifyReadable(l.diskNext, func() { q.readable(l) })
+			}
+			return
+		}
+		l.diskNext = next
+	}
+	if l.diskNext >= l.diskEnd {
+		l.diskCount, l.diskBytes = 0, 0
+	}
+}
+
+// readable runs once a lane's next on-disk message became readable (durable).
+func (q *Queue) readable(l *lane) {
+	q.mu.Lock()
+	l.waitingRead = false
+	q.dispatchLocked()
+	q.unlock()
+}
+
+func (q *Queue) appendReadyLocked(l *lane, e *entry) {
+	l.ready = append(l.ready, e)
+	l.readyBytes += int64(e.msg.Size())
+	q.readyBytes += int64(e.msg.Size())
+}
+
+func (q *Queue) popReadyLocked(l *lane) *entry {
+	e := l.ready[l.head]
+	l.ready[l.head] = nil
+	l.head++
+	l.readyBytes -= int64(e.msg.Size())
+	q.readyBytes -= int64(e.msg.Size())
+	if l.head == len(l.ready) {
+		l.ready, l.head = l.ready[:0], 0
+	} else if l.head > 1024 && l.head*2 > len(l.ready) {
+		n := copy(l.ready, l.ready[l.head:])
+		clear(l.ready[n:])
+		l.ready, l.head = l.ready[:n], 0
+	}
+	return e
+}
+
+// insertReadyLocked puts a requeued entry back at its original position in its lane.
+func (q *Queue) insertReadyLocked(e *entry) {
+	l := q.entryLane(e)
+	l.readyBytes += int64(e.msg.Size())
+	q.readyBytes += int64(e.msg.Size())
+	rest := l.ready[l.head:]
+	i := sort.Search(len(rest), func(i int) bool { return e.seq < rest[i].seq })
+	if i == 0 && l.head > 0 {
+		l.head--
+		l.ready[l.head] = e
+		return
+	}
+	at := l.head + i
+	l.ready = append(l.ready, nil)
+	copy(l.ready[at+1:], l.ready[at:])
+	l.ready[at] = e
+}
+
+// settleLocked records settlements, in each entry's lane's store. A settlement the store
+// cannot record costs at most a redelivery after a restart; the in-memory state must move on
+// regardless, so the error is not surfaced here.
+func (q *Queue) settleLocked(es ...*entry) {
+	if len(es) == 0 {
+		return
+	}
+	for i, first := range es {
+		if i > 0 && es[i-1].level == first.level {
+			continue // this level was settled with the run it belongs to
+		}
+		if q.settledLevelBefore(es[:i], first.level) {
+			continue
+		}
+		seqs, sizes := q.seqBuf[:0], q.sizeBuf[:0]
+		for _, e := range es[i:] {
+			if e.level == first.level {
+				seqs = append(seqs, e.seq)
+				sizes = append(sizes, persistentSize(e.msg))
+			}
+		}
+		_ = q.entryLane(first).store.Settle(seqs, sizes)
+		q.seqBuf, q.sizeBuf = seqs[:0], sizes[:0]
+	}
+	q.sinceReclaim += len(es)
+	if q.paged && q.sinceReclaim >= reclaimEverySettles {
+		q.reclaimLocked()
+	}
+}
+
+// settledLevelBefore reports whether a level occurs among the entries already settled.
+func (q *Queue) settledLevelBefore(done []*entry, level uint8) bool {
+	for _, e := range done {
+		if e.level == level {
+			return true
+		}
+	}
+	return false
+}
+
+// reclaimLocked tells each lane's store the lowest sequence number still live in it.
+func (q *Queue) reclaimLocked() {
+	q.sinceReclaim = 0
+	lows := make([]uint64, len(q.lanes))
+	for i, l := range q.lanes {
+		lows[i] = l.nextSeq
+		if l.diskNext < l.diskEnd {
+			lows[i] = l.diskNext
+		}
+		if l.head < len(l.ready) {
+			lows[i] = min(lows[i], l.ready[l.head].seq)
+		}
+	}
+	for _, e := range q.unacked {
+		lows[e.level] = min(lows[e.level], e.seq)
+	}
+	for i, l := range q.lanes {
+		if l.store != nil {
+			l.store.Reclaim(lows[i])
+		}
+	}
+}
+
+// markDeliveredLocked tells a lane's store how far deliveries went, for the redelivered flag
+// after a restart.
+//
+// The mark is written ahead (deliveredMarkAhead positions past what was delivered) so that a
+// busy queue writes one mark per that many deliveries instead of one per dispatch: a message
+// flagged redelivered after a crash that was in fact never delivered is allowed by AMQP
+// ("may have been delivered before"); the reverse is not, and cannot happen.
+func (q *Queue) markDeliveredLocked(l *lane, through uint64) {
+	if through > l.delivMark {
+		l.delivMark = through + deliveredMarkAhead
+		l.store.Delivered(l.delivMark)
+	}
+}

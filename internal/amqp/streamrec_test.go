@@ -2,6 +2,7 @@ package amqp
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -45,6 +46,7 @@ func TestStreamRecordRoundTrip(t *testing.T) {
 func FuzzStreamBatches(f *testing.F) {
 	f.Add(appendStreamBatch(nil, 1, "k", []byte{0x20, 0, 0, 0, 0, 0}, []byte("v")))
 	f.Add(appendStreamBatch(nil, 1, "", nil, nil))
+	f.Add(appendStreamBatch(appendStreamBatch(nil, 1, "a", nil, []byte("x")), 2, "b", nil, []byte("y")))
 	f.Add([]byte{})
 	dec := kgo.DefaultDecompressor()
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -58,4 +60,21 @@ func FuzzStreamBatches(f *testing.F) {
 			_ = deliveryMode(b)
 		}
 	})
+}
+
+// batchesEnd moves a reader past whole batches, including ones that deliver nothing.
+func TestBatchesEnd(t *testing.T) {
+	t.Parallel()
+	first := appendStreamBatch(nil, 1, "a", nil, nil)
+	b := appendStreamBatch(append([]byte(nil), first...), 2, "b", nil, nil)
+	binary.BigEndian.PutUint64(b[len(first):], 41) // second batch's base offset
+	if got := batchesEnd(b); got != 42 {
+		t.Fatalf("batchesEnd = %d, want 42", got)
+	}
+	if got := batchesEnd(b[:len(first)+10]); got != 1 {
+		t.Fatalf("batchesEnd with a torn second batch = %d, want 1", got)
+	}
+	if got := batchesEnd(nil); got != -1 {
+		t.Fatalf("batchesEnd(nil) = %d", got)
+	}
 }

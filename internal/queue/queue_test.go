@@ -188,9 +188,9 @@ func TestConcurrentWorkQueue(t *testing.T) {
 					q.Requeue(d.ID)
 					continue
 				}
-				acked <- string(d.Message.Body)
 				c.free(q)
 				q.Ack(d.ID)
+				acked <- string(d.Message.Body) // after the ack: the counts below must see it
 			}
 		}(i)
 	}

@@ -1,7 +1,9 @@
 package queue
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -94,5 +96,50 @@ func TestPriorityQueuePagedAndDurable(t *testing.T) {
 	}
 	if got != n-1 {
 		t.Fatalf("drained %d messages after the restart, want %d", got, n-1)
+	}
+}
+
+// Confirmed (waited-for) messages of every level survive a crash, and deleting the queue
+// removes every level's files.
+func TestPriorityQueueCrashAndDelete(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	args := map[string]any{"x-max-priority": int64(3)}
+	open := func() (*Queue, *LogStore) {
+		s := openStore(t, dir, 0)
+		return New("q", Options{Durable: true, Store: s, Args: args}), s
+	}
+	q, s := open()
+	for i, p := range []uint8{0, 3, 1, 3, 2, 7} { // 7 is above the maximum: level 3
+		w, err := q.Publish(&Message{Body: []byte(fmt.Sprint(i, "p", p)), Priority: p, Persistent: true})
+		if err == nil {
+			err = w.Wait(context.Background())
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, l := range s.takeLevels() {
+		crash(l)
+	}
+	crash(s)
+	q, s = open()
+	if got := fmt.Sprint(s.Recovered().Levels); got != "[1 2 3]" {
+		t.Fatalf("recovered levels %s, want [1 2 3]", got)
+	}
+	var got []string
+	for range 6 {
+		d := getOne(t, q)
+		got = append(got, string(d.Message.Body))
+		q.Ack(d.ID)
+	}
+	if fmt.Sprint(got) != "[1p3 3p3 5p7 4p2 2p1 0p0]" {
+		t.Fatalf("after a crash delivered %v", got)
+	}
+	if _, err := q.Delete(false, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("queue directory after delete: %v", err)
 	}
 }

@@ -61,9 +61,11 @@ type Recovery struct {
 	From, Next uint64
 	Live       uint64 // upper bound of unsettled messages in [From, Next)
 	// Bytes is the payload size (properties + body) of the unsettled persistent messages
-	// in [From, Next): the ones a restart keeps. It is exact except for settlements written
-	// by earlier builds (which did not record sizes) and messages lost between the two
-	// logs' fsyncs, both of which can only make it larger than the truth.
+	// in [From, Next): the ones a restart keeps. It is exact except that acknowledgements
+	// lost to a crash (written without waiting for their fsync) and settlements written by
+	// earlier builds (without sizes) make it larger than the truth, and that it is 0 while
+	// the queue still holds messages written by an earlier build (without the cumulated
+	// sizes, record.go).
 	Bytes uint64
 	// Levels lists the priority levels (>= 1) that hold data from a previous run.
 	Levels []int

@@ -61,9 +61,9 @@ type Recovery struct {
 	From, Next uint64
 	Live       uint64 // upper bound of unsettled messages in [From, Next)
 	// Bytes is the payload size (properties + body) of the unsettled persistent messages
-	// in [From, Next): the ones a restart keeps. It is exact except that acknowledgements
-	// lost to a crash (written without waiting for their fsync) and settlements written by
-	// earlier builds (without sizes) make it larger than the truth, and that it is 0 while
+	// in [From, Next): the ones a restart keeps (a message whose acknowledgement a crash
+	// lost is kept, and counted). It is exact except that settlements written by earlier
+	// builds (without sizes) make it larger than the truth, and that it is 0 while
 	// the queue still holds messages written by an earlier build (without the cumulated
 	// sizes, record.go).
 	Bytes uint64

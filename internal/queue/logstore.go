@@ -233,59 +233,11 @@ func (s *LogStore) takeLevels() []*LogStore {
 func (s *LogStore) recover() error {
 	from, next := uint64(s.msgs.StartOffset()), uint64(s.msgs.HighWatermark())
 	s.oldEnd = next
-	var maxRef uint64              // largest position any surviving settlement names, plus one
 	settled := map[uint64]uint64{} // position -> persistent size (0: unknown or transient)
 	counts := map[uint64]uint64{}
-	off := s.acks.StartOffset()
-	for off < s.acks.HighWatermark() {
-		rr, err := s.acks.Read(off, recoverReadBytes)
-		if err != nil {
-			return fmt.Errorf("cannot read queue settlements: %w", err)
-		}
-		b, err := rr.AppendTo(s.rbuf[:0])
-		rr.Release()
-		if err != nil {
-			return fmt.Errorf("cannot read queue settlements: %w", err)
-		}
-		s.rbuf = b
-		if len(b) == 0 {
-			break
-		}
-		for len(b) > 0 {
-			o, _, v, rest, err := nextBatch(b)
-			if err != nil {
-				return fmt.Errorf("cannot recover queue settlements at %d: %w", off, err)
-			}
-			b, off = rest, o+1
-			e, err := decodeAckValue(v)
-			if err != nil {
-				return fmt.Errorf("cannot recover queue settlements at %d: %w", o, err)
-			}
-			s.noteChunk(o, e)
-			switch e.kind {
-			case ackSettled, ackSized:
-				for i, q := range e.seqs {
-					settled[q] = 0
-					if e.kind == ackSized {
-						settled[q] = e.vals[i]
-					}
-					maxRef = max(maxRef, q+1)
-				}
-			case ackCounts:
-				for i, q := range e.seqs {
-					counts[q] = max(counts[q], e.vals[i])
-					maxRef = max(maxRef, q+1)
-				}
-			case ackRange:
-				s.ranges = append(s.ranges, [2]uint64{e.from, e.from + e.num})
-				maxRef = max(maxRef, e.from+e.num)
-			case ackDelivered:
-				s.delivThr = max(s.delivThr, e.through)
-			case ackReset:
-				s.forgetFrom(settled, counts, e.through)
-				maxRef = min(maxRef, e.through)
-			}
-		}
+	maxRef, err := s.replaySettlements(settled, counts)
+	if err != nil {
+		return err
 	}
 	if maxRef > next {
 		// Settlements reached the disk for messages that did not: their positions are about
@@ -388,6 +340,64 @@ func (s *LogStore) readMessage(seq uint64) (*Message, uint64, bool, error) {
 		return nil, 0, false, fmt.Errorf("cannot decode queue message %d: %w", seq, err)
 	}
 	return m, before, ok, nil
+}
+
+// replaySettlements reads the settlement log into settled and counts (and the store's ranges,
+// delivered mark and chunks). maxRef is the largest position any surviving entry names, plus
+// one.
+func (s *LogStore) replaySettlements(settled, counts map[uint64]uint64) (maxRef uint64, err error) {
+	off := s.acks.StartOffset()
+	for off < s.acks.HighWatermark() {
+		rr, err := s.acks.Read(off, recoverReadBytes)
+		if err != nil {
+			return 0, fmt.Errorf("cannot read queue settlements: %w", err)
+		}
+		b, err := rr.AppendTo(s.rbuf[:0])
+		rr.Release()
+		if err != nil {
+			return 0, fmt.Errorf("cannot read queue settlements: %w", err)
+		}
+		s.rbuf = b
+		if len(b) == 0 {
+			break
+		}
+		for len(b) > 0 {
+			o, _, v, rest, err := nextBatch(b)
+			if err != nil {
+				return 0, fmt.Errorf("cannot recover queue settlements at %d: %w", off, err)
+			}
+			b, off = rest, o+1
+			e, err := decodeAckValue(v)
+			if err != nil {
+				return 0, fmt.Errorf("cannot recover queue settlements at %d: %w", o, err)
+			}
+			s.noteChunk(o, e)
+			switch e.kind {
+			case ackSettled, ackSized:
+				for i, q := range e.seqs {
+					settled[q] = 0
+					if e.kind == ackSized {
+						settled[q] = e.vals[i]
+					}
+					maxRef = max(maxRef, q+1)
+				}
+			case ackCounts:
+				for i, q := range e.seqs {
+					counts[q] = max(counts[q], e.vals[i])
+					maxRef = max(maxRef, q+1)
+				}
+			case ackRange:
+				s.ranges = append(s.ranges, [2]uint64{e.from, e.from + e.num})
+				maxRef = max(maxRef, e.from+e.num)
+			case ackDelivered:
+				s.delivThr = max(s.delivThr, e.through)
+			case ackReset:
+				s.forgetFrom(settled, counts, e.through)
+				maxRef = min(maxRef, e.through)
+			}
+		}
+	}
+	return maxRef, nil
 }
 
 // forgetFrom drops recovered settlements, ranges and delivered marks at or above n.

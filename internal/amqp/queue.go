@@ -130,13 +130,26 @@ func (ch *channel) queueEquivalent(m *wire.QueueDeclare, name string, got queue.
 	case got.AutoDelete != m.AutoDelete:
 		return diff("auto_delete", m.AutoDelete, got.AutoDelete)
 	}
+	if declared, current := queueType(m.Arguments), queueType(got.Args); declared != current {
+		received, cur := any(declared), any(current)
+		if _, ok := m.Arguments["x-queue-type"]; !ok {
+			received = "none"
+		}
+		if _, ok := got.Args["x-queue-type"]; !ok {
+			cur = "none"
+		}
+		return diff("x-queue-type", received, cur)
+	}
 	for k, v := range m.Arguments {
+		if k == "x-queue-type" {
+			continue // the same type, spelt out or not
+		}
 		if cur, ok := got.Args[k]; !ok || !route.ArgsEqual(map[string]any{k: v}, map[string]any{k: cur}) {
 			return diff(k, v, cur)
 		}
 	}
 	for k, cur := range got.Args {
-		if _, ok := m.Arguments[k]; !ok && !defaultedArg(k, cur, m.Arguments) {
+		if _, ok := m.Arguments[k]; !ok && k != "x-queue-type" && !defaultedArg(k, cur, got.Args) {
 			return diff(k, "none", cur)
 		}
 	}

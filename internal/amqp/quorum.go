@@ -83,10 +83,10 @@ func withTypeDefaults(args map[string]any) map[string]any {
 	return out
 }
 
-// defaultedArg reports whether current argument k of a queue is its type's default that the
-// declaration left out: a redeclaration without it is still equivalent.
-func defaultedArg(k string, current any, declared map[string]any) bool {
-	if _, ok := declared[k]; ok || k != "x-delivery-limit" || queueType(declared) != queueTypeQuorum {
+// defaultedArg reports whether argument k of a queue with arguments args is its type's
+// default, which a redeclaration may leave out.
+func defaultedArg(k string, current any, args map[string]any) bool {
+	if k != "x-delivery-limit" || queueType(args) != queueTypeQuorum {
 		return false
 	}
 	return route.ArgsEqual(map[string]any{k: current}, map[string]any{k: quorumDeliveryLimit})

@@ -41,6 +41,17 @@ func TestQuorumQueueDeclare(t *testing.T) {
 	}
 	_, err := ch.QueueDeclare("work", true, false, false, false, nil)
 	wantCode(t, err, 406, "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'work' in vhost '/': received 'none' but current is 'quorum'")
+	ch = openCh(t, c)
+	_, err = ch.QueueDeclare("work", true, false, false, false, amqp091.Table{"x-queue-type": "classic"})
+	wantCode(t, err, 406, "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'work' in vhost '/': received 'classic' but current is 'quorum'")
+	// A classic queue is the same whether its type is spelt out or not.
+	ch = openCh(t, c)
+	if _, err := ch.QueueDeclare("plain", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare("plain", true, false, false, false, amqp091.Table{"x-queue-type": "classic"}); err != nil {
+		t.Fatalf("redeclaring a classic queue with x-queue-type=classic: %v", err)
+	}
 }
 
 // TestQuorumQueueDefaultDeliveryLimit: a poison message on a quorum queue without an

@@ -134,7 +134,7 @@ func (q *Queue) expiresAt(e *entry) int64 {
 	if ttl < 0 {
 		return math.MaxInt64
 	}
-	return e.msg.TimestampMs + ttl
+	return e.enqMs + ttl
 }
 
 // deadLetterLocked removes e for good: dead-lettered if the queue has a dead-letter exchange.

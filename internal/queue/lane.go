@@ -109,7 +109,7 @@ func (q *Queue) fillLocked(l *lane) {
 			if q.opts.Parse != nil {
 				q.opts.Parse(s.Msg)
 			}
-			e := &entry{seq: s.Seq, level: uint8(l.level), msg: s.Msg, redelivered: s.Redelivered, deliveries: s.Deliveries}
+			e := &entry{seq: s.Seq, level: uint8(l.level), msg: s.Msg, redelivered: s.Redelivered, deliveries: s.Deliveries, enqMs: s.Msg.TimestampMs}
 			q.appendReadyLocked(l, e)
 			l.diskBytes = max(0, l.diskBytes-int64(s.Msg.Size()))
 		}

@@ -68,7 +68,7 @@ type Message struct {
 	Priority      uint8
 	HasExpiration bool
 	ExpirationMs  int64
-	TimestampMs   int64 // set by the queue at publish: when the message entered it
+	TimestampMs   int64 // for messages read back from a store: when the message entered the queue
 }
 
 // Size is the message's payload size in bytes, for memory accounting.
@@ -128,6 +128,7 @@ type entry struct {
 	msg         *Message
 	deliveries  int   // times delivered and returned (x-delivery-count)
 	level       uint8 // the lane (priority level) it belongs to
+	enqMs       int64 // when it entered the queue (Unix ms), for TTLs
 	redelivered bool
 }
 
@@ -229,7 +230,9 @@ func (q *Queue) Publish(m *Message) (Waiter, error) {
 	if err != nil {
 		return Waiter{}, fmt.Errorf("cannot publish to queue %q: %w", q.name, err)
 	}
-	m.TimestampMs = q.now().UnixMilli()
+	// The enqueue time is the entry's, not the message's: the message is shared by every
+	// queue it was routed to, which may be reading it under their own locks.
+	enqMs := q.now().UnixMilli()
 	q.perMsgTTL = q.perMsgTTL || m.HasExpiration
 	seq := l.nextSeq
 	w, err := l.store.Append(seq, m)
@@ -245,7 +248,7 @@ func (q *Queue) Publish(m *Message) (Waiter, error) {
 		l.diskCount++
 		l.diskBytes += int64(m.Size())
 	} else {
-		q.appendReadyLocked(l, &entry{seq: seq, level: uint8(l.level), msg: m})
+		q.appendReadyLocked(l, &entry{seq: seq, level: uint8(l.level), msg: m, enqMs: enqMs})
 	}
 	q.dispatchLocked()
 	q.overflowLocked()

@@ -1,8 +1,8 @@
 // Package murmur2 is the key hash of Kafka's default partitioner: the 32-bit MurmurHash2
 // variant (seed 0x9747b28c) that the Java client applies to a record key, made positive by
-// clearing the sign bit, modulo the partition count. Every component of yard that places a
-// keyed record (the AMQP stream publisher, the CLI) uses it so that a key lands in the same
-// partition whichever client wrote it.
+// clearing the sign bit, modulo the partition count. The AMQP stream publisher uses it so that
+// a key lands in the partition a Kafka producer would have picked (the CLI's producer gets the
+// same placement from franz-go's StickyKeyPartitioner, which matches it; the test checks that).
 package murmur2
 
 import "encoding/binary"

@@ -35,8 +35,8 @@ package queue
 // Restart accounting: Recovery.Live bounds the live messages (positions minus settlements)
 // and Recovery.Bytes their payload, from the cumulated payload each message record carries
 // (record.go) minus the sizes settlement entries carry: two message reads, however deep the
-// queue. Delivery counts (x-delivery-count) are recorded as settlement-log entries batched
-// like acks, and handed back with the messages (Stored.Deliveries); a crash loses at most the
+// queue. Delivery counts (x-delivery-count) of queues with x-delivery-limit are recorded as
+// settlement-log entries batched like acks, and handed back with the messages (Stored.Deliveries); a crash loses at most the
 // last settleFlushDelay of them.
 
 import (

@@ -25,7 +25,8 @@
 // sequence numbers, delivered highest level first (lane.go); a plain queue is one lane.
 //
 // Restarts: a durable queue recovers its messages (Store.Recovered), their payload bytes for
-// x-max-length-bytes (Recovery.Bytes) and their delivery counts (Stored.Deliveries).
+// x-max-length-bytes (Recovery.Bytes) and, on queues with x-delivery-limit, their delivery
+// counts (Stored.Deliveries).
 package queue
 
 import (

@@ -200,3 +200,30 @@ func TestMaxLengthBytesAfterRestart(t *testing.T) {
 		t.Fatalf("publish after draining 2000 bytes: %v", err)
 	}
 }
+
+// A consumer that nacks a message with requeue in a loop (the poison message loop that
+// x-delivery-limit exists for) on a queue without x-delivery-limit must not grow the
+// settlement log: nothing trims an entry naming the message at the head of the queue, so one
+// count entry per flush would pile up for as long as the loop runs.
+func TestRequeueLoopWithoutLimitWritesNoCounts(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, t.TempDir(), 0)
+	q := New("q", Options{Durable: true, Store: s})
+	defer q.Close()
+	pub(t, q, "poison", true)
+	d := getOne(t, q) // writes the delivered-through mark
+	q.Requeue(d.ID)
+	settlementsWritten(t, s)
+	before := s.acks.EndOffset()
+	for i := range 50 {
+		d := getOne(t, q)
+		if d.DeliveryCount != i+1 {
+			t.Fatalf("delivery count %d, want %d", d.DeliveryCount, i+1)
+		}
+		q.Requeue(d.ID)
+		settlementsWritten(t, s)
+	}
+	if grew := s.acks.EndOffset() - before; grew != 0 {
+		t.Fatalf("50 requeues without x-delivery-limit wrote %d settlement entries, want 0", grew)
+	}
+}

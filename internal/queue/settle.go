@@ -64,7 +64,10 @@ func (q *Queue) Requeue(ids ...uint64) {
 				q.deadLetterLocked(e, ReasonDeliveryLimit)
 				continue
 			}
-			if e.msg.Persistent {
+			// Counts are recorded only where they decide something (x-delivery-limit), which
+			// also bounds the entries per message: an entry naming the message at the head
+			// cannot be trimmed, and a nack loop without a limit would write one per flush.
+			if e.msg.Persistent && q.lim.deliveryLimit >= 0 {
 				q.entryLane(e).store.Requeued(e.seq, e.deliveries)
 			}
 			q.insertReadyLocked(e)

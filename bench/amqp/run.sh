@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # Runs the AMQP benchmarks against yard and, as the baseline in the same run, against
 # RabbitMQ (Debian's rabbitmq-server, installed if missing, started here as a throwaway node
-# on a free port with its data in a temp dir, stopped afterwards).
+# on a free port with its data in a temp dir, stopped afterwards). Both brokers run side by
+# side and every comparison alternates between them, round after round, so that the noise of
+# a shared machine falls on both alike.
 #
-# Then RabbitMQ's own PerfTest (perftest/pom.xml, resolved from Maven Central) runs the same
-# shape against both: 1 producer with confirms (1000 outstanding), 1 consumer with manual
-# acks, prefetch 100, 1 KiB transient messages; flat out, then at 5,000 msgs/s.
+# Transient (issue 5): the Go benchmark (amqp_bench_test.go) and RabbitMQ's own PerfTest
+# (perftest/pom.xml, resolved from Maven Central): 1 producer with confirms (1000
+# outstanding), 1 consumer with manual acks, prefetch 100, 1 KiB transient messages; flat out,
+# then at 5,000 msgs/s.
 #
 # Durable (issue 6): PerfTest with persistent messages on a durable queue (-f persistent, a
-# named non-auto-delete queue), confirms (1000 outstanding), manual acks, prefetch 100, 1 KiB,
-# with 1 producer / 1 consumer and 4 / 4; and this disk's sequential write bandwidth (dd with
-# O_DIRECT, 1 MiB blocks), to say what fraction of it the durable rate is.
+# named non-auto-delete queue), confirms (1000 outstanding), manual acks, prefetch 100, 1 KiB:
+#   - flat out, 1 producer / 1 consumer and 4 / 4;
+#   - paced at 5,000 msgs/s (1 / 1), a rate both brokers sustain: the latency is the broker's;
+#   - yard paced at five times the rate RabbitMQ reached flat out in the same round: the
+#     latency yard gives at five times RabbitMQ's throughput;
+# and this disk's sequential write bandwidth (dd with O_DIRECT, 1 MiB blocks), to say what
+# fraction of it the durable rate is.
 #
-#	bash bench/amqp/run.sh [benchtime, default 100000x] [perftest seconds, default 15] [durable]
+#	bash bench/amqp/run.sh [benchtime, default 100000x] [perftest seconds, default 15] [durable] [rounds, default 2]
 #
 # With "durable" as the third argument only the durable comparison and the disk measurement run.
 set -euo pipefail
@@ -20,6 +27,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 benchtime="${1:-100000x}"
 seconds="${2:-15}"
 only="${3:-}"
+rounds="${4:-2}"
 cache="${HOME}/.cache/yard-interop"
 ptlib="$cache/perftest-lib"
 if [ ! -f "$ptlib/.stamp" ] || [ "$root/bench/amqp/perftest/pom.xml" -nt "$ptlib/.stamp" ]; then
@@ -37,11 +45,10 @@ durable() { # url, producers/consumers, extra args
   java -cp "$(ls "$ptlib"/*.jar | tr '\n' ':')" com.rabbitmq.perf.PerfTest -h "$url" -x "$n" -y "$n" -s 1024 -q 100 -c 1000 \
     -f persistent -u "bench-durable-$n-$RANDOM" -ad false -z "$seconds" "$@" 2>&1 | grep -E 'rate avg|latency min/'
 }
-durable_all() { # url
-  echo "-- PerfTest, persistent + durable queue, 1 producer / 1 consumer"; durable "$1" 1
-  echo "-- PerfTest, persistent + durable queue, 4 producers / 4 consumers"; durable "$1" 4
-  echo "-- PerfTest, persistent + durable queue, 1 / 1 at 5,000 msgs/s (latency)"; durable "$1" 1 -r 5000
+received() { # PerfTest output -> its average receiving rate, msgs/s
+  sed -n 's/.*receiving rate avg: \([0-9]*\) msg\/s.*/\1/p' | tail -1
 }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 if ! command -v rabbitmq-server >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
@@ -54,8 +61,8 @@ fi
 
 base="$(mktemp -d)"
 chmod 755 "$base"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-dist="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+port="$(free_port)"
+dist="$(free_port)"
 export RABBITMQ_NODENAME="yardbench$$@localhost" RABBITMQ_NODE_PORT="$port" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
   RABBITMQ_DIST_PORT="$dist" RABBITMQ_MNESIA_BASE="$base/mnesia" RABBITMQ_LOG_BASE="$base/log" \
   RABBITMQ_CONFIG_FILE="$base/rabbitmq" RABBITMQ_ENABLED_PLUGINS_FILE="$base/enabled_plugins"
@@ -63,36 +70,58 @@ echo "[]." > "$base/enabled_plugins"
 # Debian's wrappers run the node as the rabbitmq user.
 chown -R rabbitmq: "$base" 2>/dev/null || true
 rabbitmq-server > "$base/server.out" 2>&1 &
-trap 'rabbitmqctl -n "$RABBITMQ_NODENAME" stop >/dev/null 2>&1 || true; rm -rf "$base"' EXIT
+ypid=""
+cleanup() {
+  rabbitmqctl -n "$RABBITMQ_NODENAME" stop >/dev/null 2>&1 || true
+  if [ -n "$ypid" ]; then kill "$ypid" 2>/dev/null; wait "$ypid" 2>/dev/null || true; fi
+  rm -rf "$base"
+}
+trap cleanup EXIT
 for _ in $(seq 1 120); do
   if rabbitmqctl -n "$RABBITMQ_NODENAME" await_startup >/dev/null 2>&1; then break; fi
   sleep 1
 done
+rabbit="amqp://guest:guest@127.0.0.1:$port"
 echo "== RabbitMQ $(rabbitmqctl -n "$RABBITMQ_NODENAME" version 2>/dev/null) on 127.0.0.1:$port (baseline)"
-if [ "$only" != durable ]; then
-  (cd "$root" && YARD_BENCH_AMQP_URL="amqp://guest:guest@127.0.0.1:$port/" go test ./bench/amqp -run XXX -bench . -benchtime "$benchtime" -count 2)
-  echo "-- PerfTest, flat out"; perftest "amqp://guest:guest@127.0.0.1:$port"
-  echo "-- PerfTest, 5000 msgs/s"; perftest "amqp://guest:guest@127.0.0.1:$port" -r 5000
-fi
-durable_all "amqp://guest:guest@127.0.0.1:$port"
-(cd "$root" && YARD_BENCH_AMQP_URL="amqp://guest:guest@127.0.0.1:$port/" go test ./bench/amqp -run XXX -bench Durable -benchtime "$benchtime" -count 2)
 
-echo "== yard"
-if [ "$only" != durable ]; then
-  (cd "$root" && go test ./bench/amqp -run XXX -bench . -benchtime "$benchtime" -count 2)
-fi
 (cd "$root" && go build -o "$base/yard" ./cmd/yard)
-yport="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+yport="$(free_port)"
 "$base/yard" serve --data-dir "$base/yard-data" --kafka-listen "" --http-listen "" --amqp-listen "127.0.0.1:$yport" --log-level warn &
 ypid=$!
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$yport") 2>/dev/null && break; sleep 0.1; done
+yard="amqp://guest:guest@127.0.0.1:$yport"
+echo "== yard $("$base/yard" version 2>/dev/null | head -1) on 127.0.0.1:$yport"
+
 if [ "$only" != durable ]; then
-  echo "-- PerfTest, flat out"; perftest "amqp://guest:guest@127.0.0.1:$yport"
-  echo "-- PerfTest, 5000 msgs/s"; perftest "amqp://guest:guest@127.0.0.1:$yport" -r 5000
+  echo "== Go benchmark, transient: RabbitMQ, then yard (a yard of its own, started by the test)"
+  (cd "$root" && YARD_BENCH_AMQP_URL="$rabbit/" go test ./bench/amqp -run XXX -bench 'Benchmark(Confirmed|Latency)' -benchtime "$benchtime" -count 2)
+  (cd "$root" && go test ./bench/amqp -run XXX -bench 'Benchmark(Confirmed|Latency)' -benchtime "$benchtime" -count 2)
+  for broker in RabbitMQ yard; do
+    url="$rabbit"; [ "$broker" = yard ] && url="$yard"
+    echo "-- $broker: PerfTest, transient, flat out"; perftest "$url"
+    echo "-- $broker: PerfTest, transient, 5000 msgs/s"; perftest "$url" -r 5000
+  done
 fi
-durable_all "amqp://guest:guest@127.0.0.1:$yport"
+
+for round in $(seq 1 "$rounds"); do
+  echo "== durable, round $round of $rounds"
+  echo "-- RabbitMQ: persistent + durable queue, 1 producer / 1 consumer, flat out"
+  out="$(durable "$rabbit" 1)"; echo "$out"; rabbit1="$(echo "$out" | received)"
+  echo "-- yard: persistent + durable queue, 1 producer / 1 consumer, flat out"; durable "$yard" 1
+  echo "-- RabbitMQ: persistent + durable queue, 4 producers / 4 consumers, flat out"
+  out="$(durable "$rabbit" 4)"; echo "$out"; rabbit4="$(echo "$out" | received)"
+  echo "-- yard: persistent + durable queue, 4 producers / 4 consumers, flat out"; durable "$yard" 4
+  echo "-- RabbitMQ: 1 / 1 at 5,000 msgs/s"; durable "$rabbit" 1 -r 5000
+  echo "-- yard: 1 / 1 at 5,000 msgs/s"; durable "$yard" 1 -r 5000
+  # -r is per producer.
+  echo "-- yard: 1 / 1 at 5 x RabbitMQ's 1/1 rate of this round ($((5 * rabbit1)) msgs/s)"
+  durable "$yard" 1 -r $((5 * rabbit1))
+  echo "-- yard: 4 / 4 at 5 x RabbitMQ's 4/4 rate of this round ($((5 * rabbit4)) msgs/s in all)"
+  durable "$yard" 4 -r $((5 * rabbit4 / 4))
+done
+echo "== Go benchmark, durable: RabbitMQ, then yard (a yard of its own, started by the test)"
+(cd "$root" && YARD_BENCH_AMQP_URL="$rabbit/" go test ./bench/amqp -run XXX -bench Durable -benchtime "$benchtime" -count 2)
 (cd "$root" && go test ./bench/amqp -run XXX -bench Durable -benchtime "$benchtime" -count 2)
-kill "$ypid"; wait "$ypid" || true
 
 echo "== disk: sequential write bandwidth of the data dir's file system (O_DIRECT, 1 MiB blocks)"
 dd if=/dev/zero of="$base/ddtest" bs=1M count=1024 oflag=direct 2>&1 | tail -1

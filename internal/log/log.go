@@ -308,6 +308,24 @@ func (l *Log) StartOffset() int64 {
 	return l.start
 }
 
+// SegmentBase returns the base offset of the segment that holds offset: the largest segment
+// base at or below it (the log start offset if offset is below that). DeleteRecordsBefore of
+// it frees the same disk space as DeleteRecordsBefore(offset), and a caller that only wants
+// the space back (not a new log start for readers) can skip the call while it is not above
+// StartOffset: each call writes and fsyncs a checkpoint.
+func (l *Log) SegmentBase(offset int64) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	base := l.start
+	for _, s := range l.segs {
+		if s.base > offset {
+			break
+		}
+		base = max(base, s.base)
+	}
+	return base
+}
+
 // EndOffset returns the next offset to be assigned.
 func (l *Log) EndOffset() int64 {
 	l.mu.Lock()

@@ -80,6 +80,9 @@ type LogStoreOptions struct {
 	// FlushDelay bounds how long an appended message stays in the write buffer when no
 	// Waiter is waited on for it (default 1ms).
 	FlushDelay time.Duration
+	// SegmentBytes is the size at which the message log starts a new segment (default 64
+	// MiB): settled messages give their disk back a whole segment at a time.
+	SegmentBytes int64
 }
 
 type settleChunk struct {
@@ -142,7 +145,10 @@ func OpenLogStore(dir string, o LogStoreOptions) (*LogStore, error) {
 	if o.FlushDelay <= 0 {
 		o.FlushDelay = defaultFlushDelay
 	}
-	lo := log.Options{SegmentBytesMax: messageSegmentBytes, SyncPolicy: o.SyncPolicy, SyncInterval: o.SyncInterval, RetentionMs: -1, RetentionBytes: -1}
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = messageSegmentBytes
+	}
+	lo := log.Options{SegmentBytesMax: o.SegmentBytes, SyncPolicy: o.SyncPolicy, SyncInterval: o.SyncInterval, RetentionMs: -1, RetentionBytes: -1}
 	msgs, err := log.Open(filepath.Join(dir, "messages"), lo)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open queue messages: %w", err)
@@ -756,14 +762,18 @@ func (s *LogStore) reclaimLoop() {
 		s.mu.Lock()
 		target := s.target
 		s.mu.Unlock()
-		// Positions may be buffered or not yet durable: reclaim what the log can.
+		// Positions may be buffered or not yet durable: reclaim what the log can. Only whole
+		// segments are worth it: raising the start within a segment frees nothing and costs a
+		// checkpoint fsync under the log's sync lock, which stalls the group commit that
+		// publisher confirms wait for (it did, every 1024 acks, when this reclaimed exactly).
 		target = min(target, uint64(s.msgs.HighWatermark()))
-		if int64(target) > s.msgs.StartOffset() {
-			if err := s.msgs.DeleteRecordsBefore(int64(target)); err != nil {
+		if cut := s.msgs.SegmentBase(int64(target)); cut > s.msgs.StartOffset() {
+			if err := s.msgs.DeleteRecordsBefore(cut); err != nil {
 				continue
 			}
 		}
-		s.trimSettlements(target)
+		// Settlements of messages still in the log must stay: only those below its start go.
+		s.trimSettlements(uint64(s.msgs.StartOffset()))
 	}
 }
 
@@ -779,9 +789,13 @@ func (s *LogStore) trimSettlements(start uint64) {
 		return
 	}
 	first := s.chunks[i].first
-	s.chunks = slices.Delete(s.chunks, 0, i)
+	if cut := s.acks.SegmentBase(first); cut > s.acks.StartOffset() {
+		s.chunks = slices.Delete(s.chunks, 0, i)
+		s.mu.Unlock()
+		_ = s.acks.DeleteRecordsBefore(cut)
+		return
+	}
 	s.mu.Unlock()
-	_ = s.acks.DeleteRecordsBefore(first)
 }
 
 // shutdown flushes (unless the data is about to be dropped) and stops the store's goroutines.

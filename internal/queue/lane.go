@@ -26,6 +26,9 @@ const (
 	idSeqMask    = 1<<idLevelShift - 1
 	// minFillBytes: the least a lane reads from disk at once, even with the window full.
 	minFillBytes = 64 << 10
+	// tailBytesMax bounds the payload of the spilled messages a queue also keeps in memory
+	// (lane.tail), all lanes together.
+	tailBytesMax = 1 << 20
 )
 
 // lane is one FIFO of ready messages and its store.
@@ -42,6 +45,10 @@ type lane struct {
 	diskBytes   int64  // their payload bytes (recovered ones: Recovery.Bytes)
 	waitingRead bool   // a NotifyReadable is pending
 	delivMark   uint64 // last delivered-through mark given to the store
+	// tail keeps the last messages of the disk range, [tail[0].seq, diskEnd), in memory too
+	// while the queue's tails fit in tailBytesMax (see spillLocked).
+	tail      []*entry
+	tailBytes int64
 }
 
 func newLane(level int, st Store) *lane {
@@ -104,6 +111,11 @@ func (q *Queue) headLaneLocked() *lane {
 // full, or at least one chunk if the lane has none in memory.
 func (q *Queue) fillLocked(l *lane) {
 	for l.diskNext < l.diskEnd && !q.deleted && (q.readyBytes < readyWindowBytes/2 || l.head == len(l.ready) || !q.paged) {
+		q.trimTailLocked(l, l.diskNext)
+		if len(l.tail) > 0 && l.tail[0].seq == l.diskNext {
+			q.drainTailLocked(l)
+			break
+		}
 		msgs, next, passed, err := l.store.ReadFrom(l.diskNext, int(max(readyWindowBytes-q.readyBytes, minFillBytes)))
 		for _, s := range msgs {
 			if q.opts.Parse != nil {
@@ -126,6 +138,61 @@ func (q *Queue) fillLocked(l *lane) {
 	if l.diskNext >= l.diskEnd {
 		l.diskCount, l.diskBytes = 0, 0
 	}
+}
+
+// spillLocked records a message published into the lane's disk range (the window was full,
+// or the lane was already reading back from disk). The message stays in memory too, at the
+// end of the lane's tail, while the queue's tails fit in tailBytesMax: once reading back
+// reaches the tail, the rest of the range comes from memory, at once, instead of from the log
+// after its fsync. Without it a lane that spilled once under a burst kept reading every later
+// message back from disk for as long as publishing went on, each delivery waiting for an
+// fsync and a read (milliseconds of latency, and CPU) where memory would do.
+func (q *Queue) spillLocked(l *lane, e *entry) {
+	size := int64(e.msg.Size())
+	for len(l.tail) > 0 && q.tailBytes+size > tailBytesMax {
+		q.dropTailHeadLocked(l)
+	}
+	if q.tailBytes+size > tailBytesMax {
+		return // other lanes hold the budget; l.tail is empty, so it stays contiguous
+	}
+	l.tail = append(l.tail, e)
+	l.tailBytes += size
+	q.tailBytes += size
+}
+
+func (q *Queue) dropTailHeadLocked(l *lane) {
+	size := int64(l.tail[0].msg.Size())
+	l.tail[0] = nil
+	l.tail = l.tail[1:]
+	l.tailBytes -= size
+	q.tailBytes -= size
+	if len(l.tail) == 0 {
+		l.tail = nil
+	}
+}
+
+// trimTailLocked forgets the tail entries below seq (read back from disk already).
+func (q *Queue) trimTailLocked(l *lane, seq uint64) {
+	for len(l.tail) > 0 && l.tail[0].seq < seq {
+		q.dropTailHeadLocked(l)
+	}
+}
+
+// drainTailLocked moves the tail, which is the rest of the disk range, to the ready list.
+func (q *Queue) drainTailLocked(l *lane) {
+	for _, e := range l.tail {
+		q.appendReadyLocked(l, e)
+		l.diskBytes = max(0, l.diskBytes-int64(e.msg.Size()))
+		l.diskCount -= min(l.diskCount, 1)
+	}
+	q.clearTailLocked(l)
+	l.diskNext = l.diskEnd
+}
+
+func (q *Queue) clearTailLocked(l *lane) {
+	clear(l.tail)
+	q.tailBytes -= l.tailBytes
+	l.tail, l.tailBytes = nil, 0
 }
 
 // readable runs once a lane's next on-disk message became readable (durable).
@@ -245,9 +312,12 @@ func (q *Queue) reclaimLocked() {
 // The mark is written ahead (deliveredMarkAhead positions past what was delivered) so that a
 // busy queue writes one mark per that many deliveries instead of one per dispatch: a message
 // flagged redelivered after a crash that was in fact never delivered is allowed by AMQP
-// ("may have been delivered before"); the reverse is not, and cannot happen.
+// ("may have been delivered before"); the reverse is not. The store writes marks outside the
+// queue's lock, a moment later, so the next mark is asked for when deliveries come within
+// half the margin of the last one: it is on file long before they reach it. Only the first
+// deliveries after a start can beat their mark, by the time of one write.
 func (q *Queue) markDeliveredLocked(l *lane, through uint64) {
-	if through > l.delivMark {
+	if through+deliveredMarkAhead/2 > l.delivMark {
 		l.delivMark = through + deliveredMarkAhead
 		l.store.Delivered(l.delivMark)
 	}

@@ -40,7 +40,6 @@ package queue
 // last settleFlushDelay of them.
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -109,20 +108,29 @@ type LogStore struct {
 	deliv    map[uint64]int      // recovered delivery counts not yet read back
 	pbytes   uint64              // persistent payload bytes cumulated through the last Append
 
-	pmu      sync.Mutex        // guards pending, counts, ackBuf, ackWBuf, flushArm and writes to the settlement log
-	pending  [][2]uint64       // settled sequence numbers and persistent sizes
-	counts   map[uint64]uint64 // delivery counts to record
-	ackBuf   []byte
-	ackWBuf  []byte
-	flushArm bool
+	// The write path (logstore_write.go).
+	pmu          sync.Mutex        // guards the settlement buffer: pending ... flushArm
+	pending      [][2]uint64       // settled sequence numbers and persistent sizes
+	pendingSpare [][2]uint64       // a written pending slice, for reuse
+	counts       map[uint64]uint64 // delivery counts to record
+	purged       [][2]uint64       // purged ranges (from, num) to record
+	delivered    uint64            // delivered-through mark to record, 0 if none
+	flushArm     bool
+	amu          sync.Mutex // serialises settlement writes; guards ackBuf, ackWBuf
+	ackBuf       []byte
+	ackWBuf      []byte
 
-	wmu        sync.Mutex // guards the write buffer: wq, wn, written, wArmed, werr
+	fmu        sync.Mutex // serialises message writes, in order
+	wmu        sync.Mutex // guards the message buffer: wq ... werr
 	wq         []byte     // buffered message batches, in sequence order
+	wspare     []byte     // a written buffer, for reuse
 	wn         int64      // how many messages wq holds
-	written    int64      // the message log's end: wq's first message gets this offset
+	wbase      int64      // the position of wq's first message
+	written    int64      // the message log's end: what writes have handed to it
 	wArmed     bool       // wtimer is set to flush
 	werr       error      // sticky: a write failed or the store is closed
 	wtimer     *time.Timer
+	wkick      chan struct{} // wakes the writer goroutine
 	flushDelay time.Duration
 
 	opts   LogStoreOptions
@@ -161,9 +169,10 @@ func OpenLogStore(dir string, o LogStoreOptions) (*LogStore, error) {
 	}
 	s := &LogStore{dir: dir, msgs: msgs, acks: acks, now: o.Now, settled: map[uint64]struct{}{},
 		deliv: map[uint64]int{}, counts: map[uint64]uint64{},
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), flushDelay: o.FlushDelay,
+		kick: make(chan struct{}, 1), wkick: make(chan struct{}, 1), stop: make(chan struct{}), flushDelay: o.FlushDelay,
 		opts: o, levels: map[int]*LogStore{}}
 	s.written = msgs.EndOffset()
+	s.wbase = s.written
 	s.wtimer = time.AfterFunc(time.Hour, s.flushTimer)
 	s.wtimer.Stop()
 	if err := s.recover(); err != nil {
@@ -171,8 +180,9 @@ func OpenLogStore(dir string, o LogStoreOptions) (*LogStore, error) {
 		acks.Close()
 		return nil, err
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.reclaimLoop()
+	go s.writerLoop()
 	if err := s.openLevels(); err != nil {
 		s.Close()
 		return nil, err
@@ -457,189 +467,6 @@ func (s *LogStore) Recovered() Recovery { return s.rec }
 // Paged implements Store.
 func (s *LogStore) Paged() bool { return true }
 
-// Append implements Store: the message goes into the write buffer (see the file comment).
-func (s *LogStore) Append(seq uint64, m *Message) (Waiter, error) {
-	s.buf = appendMessageValue(s.buf[:0], m, s.pbytes) // s.buf, s.pbytes: under the queue's lock
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if s.werr != nil {
-		return Waiter{}, s.werr
-	}
-	if end := uint64(s.written + s.wn); seq != end {
-		panic(fmt.Sprintf("BUG: queue appends seq %d but the message log (with its write buffer) ends at %d", seq, end))
-	}
-	s.wq = appendBatch(s.wq, s.now().UnixMilli(), s.buf)
-	s.wn++
-	s.pbytes += persistentSize(m)
-	off := int64(seq)
-	if len(s.wq) >= writeBufferBytes {
-		if err := s.flushWritesLocked(); err != nil {
-			return Waiter{}, err
-		}
-	} else if !s.wArmed {
-		s.wArmed = true
-		s.wtimer.Reset(s.flushDelay)
-	}
-	return Waiter{l: s.msgs, off: off, f: s}, nil
-}
-
-// flushWritesLocked writes the write buffer to the message log; wmu is held.
-func (s *LogStore) flushWritesLocked() error {
-	if s.werr != nil || s.wn == 0 {
-		return s.werr
-	}
-	res, err := s.msgs.AppendNoWait(s.wq)
-	if err != nil {
-		s.werr = fmt.Errorf("cannot append messages: %w", err)
-		return s.werr
-	}
-	if res.BaseOffset != s.written || int64(res.Batches) != s.wn {
-		panic(fmt.Sprintf("BUG: queue wrote %d messages at %d but the log put %d at %d", s.wn, s.written, res.Batches, res.BaseOffset))
-	}
-	s.written = res.LastOffset + 1
-	s.wn = 0
-	if cap(s.wq) > 4*writeBufferBytes {
-		s.wq = nil // a huge message passed through: do not keep its buffer
-	} else {
-		s.wq = s.wq[:0]
-	}
-	return nil
-}
-
-// flushThrough writes the buffered messages if offset off is among them (Waiter.Wait).
-func (s *LogStore) flushThrough(off int64) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if off < s.written {
-		return nil
-	}
-	if err := s.flushWritesLocked(); err != nil {
-		return err
-	}
-	if off >= s.written {
-		return fmt.Errorf("cannot wait for message %d: %w", off, log.ErrOffsetOutOfRange)
-	}
-	return nil
-}
-
-// flushFrom writes the buffered messages if position from is among them (a reader needs it).
-func (s *LogStore) flushFrom(from uint64) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if int64(from) < s.written {
-		return nil
-	}
-	return s.flushWritesLocked()
-}
-
-func (s *LogStore) flushTimer() {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	s.wArmed = false
-	_ = s.flushWritesLocked() // sticky: the next Append or Wait reports it
-}
-
-// Settle implements Store. Settlements are not waited for: losing one to a crash means a
-// redelivery, which at-least-once delivery allows.
-func (s *LogStore) Settle(seqs []uint64, sizes []uint64) error {
-	if len(seqs) == 0 {
-		return nil
-	}
-	if len(sizes) != len(seqs) {
-		panic(fmt.Sprintf("BUG: %d settled messages with %d sizes", len(seqs), len(sizes)))
-	}
-	s.pmu.Lock()
-	defer s.pmu.Unlock()
-	for i, q := range seqs {
-		s.pending = append(s.pending, [2]uint64{q, sizes[i]})
-	}
-	return s.bufferedLocked()
-}
-
-// Requeued implements Store: recorded with the next settlement entry write.
-func (s *LogStore) Requeued(seq uint64, count int) {
-	s.pmu.Lock()
-	defer s.pmu.Unlock()
-	s.counts[seq] = uint64(count)
-	_ = s.bufferedLocked() // a lost count costs a lower x-delivery-count after a restart
-}
-
-// bufferedLocked writes the buffered settlements once there are enough, or arms the timer.
-func (s *LogStore) bufferedLocked() error {
-	if len(s.pending)+len(s.counts) >= settleBatchMax {
-		return s.flushLocked()
-	}
-	if !s.flushArm {
-		s.flushArm = true
-		time.AfterFunc(settleFlushDelay, s.flushPending)
-	}
-	return nil
-}
-
-func (s *LogStore) flushPending() {
-	s.pmu.Lock()
-	defer s.pmu.Unlock()
-	s.flushArm = false
-	_ = s.flushLocked()
-}
-
-// flushLocked writes the buffered settlements as one entry and the delivery counts as another.
-func (s *LogStore) flushLocked() error {
-	var err error
-	if len(s.pending) > 0 {
-		pairs := s.pending
-		slices.SortFunc(pairs, func(a, b [2]uint64) int { return cmp.Compare(a[0], b[0]) })
-		pairs = slices.CompactFunc(pairs, func(a, b [2]uint64) bool { return a[0] == b[0] })
-		s.ackBuf = appendPairsValue(s.ackBuf[:0], ackSized, pairs)
-		err = s.appendAckLocked(ackEntry{kind: ackSized, seqs: []uint64{pairs[len(pairs)-1][0]}})
-		s.pending = s.pending[:0]
-	}
-	if len(s.counts) > 0 {
-		pairs := make([][2]uint64, 0, len(s.counts))
-		for q, c := range s.counts {
-			pairs = append(pairs, [2]uint64{q, c})
-		}
-		slices.SortFunc(pairs, func(a, b [2]uint64) int { return cmp.Compare(a[0], b[0]) })
-		s.ackBuf = appendPairsValue(s.ackBuf[:0], ackCounts, pairs)
-		err = errors.Join(err, s.appendAckLocked(ackEntry{kind: ackCounts, seqs: []uint64{pairs[len(pairs)-1][0]}}))
-		clear(s.counts)
-	}
-	return err
-}
-
-// SettleRange implements Store.
-func (s *LogStore) SettleRange(from, num uint64) error {
-	if num == 0 {
-		return nil
-	}
-	s.pmu.Lock()
-	defer s.pmu.Unlock()
-	s.ackBuf = appendRangeValue(s.ackBuf[:0], from, num)
-	return s.appendAckLocked(ackEntry{kind: ackRange, from: from, num: num})
-}
-
-// Delivered implements Store.
-func (s *LogStore) Delivered(through uint64) {
-	s.pmu.Lock()
-	defer s.pmu.Unlock()
-	s.ackBuf = appendDeliveredValue(s.ackBuf[:0], through)
-	_ = s.appendAckLocked(ackEntry{kind: ackDelivered, through: through})
-}
-
-// appendAckLocked writes the settlement entry in ackBuf; pmu is held.
-func (s *LogStore) appendAckLocked(e ackEntry) error {
-	b := appendBatch(s.ackWBuf[:0], s.now().UnixMilli(), s.ackBuf)
-	s.ackWBuf = b
-	res, err := s.acks.AppendNoWait(b)
-	if err != nil {
-		return fmt.Errorf("cannot record settlement: %w", err)
-	}
-	s.mu.Lock()
-	s.noteChunk(res.BaseOffset, e)
-	s.mu.Unlock()
-	return nil
-}
-
 // noteChunk accounts a settlement entry at offset off for trimming the settlement log.
 func (s *LogStore) noteChunk(off int64, e ackEntry) {
 	var hi uint64
@@ -665,7 +492,8 @@ func (s *LogStore) noteChunk(off int64, e ackEntry) {
 // ReadFrom implements Store.
 func (s *LogStore) ReadFrom(from uint64, maxBytes int) ([]Stored, uint64, uint64, error) {
 	if from >= uint64(s.msgs.HighWatermark()) {
-		return nil, from, 0, s.flushFrom(from)
+		s.needFrom(from)
+		return nil, from, 0, nil
 	}
 	rr, err := s.msgs.Read(int64(from), maxBytes)
 	if err != nil {
@@ -723,7 +551,7 @@ func (s *LogStore) isSettled(seq uint64) bool {
 // NotifyReadable implements Store.
 func (s *LogStore) NotifyReadable(from uint64, fn func()) {
 	changed := s.msgs.Changed()
-	_ = s.flushFrom(from) // on failure the queue's next Append reports the sticky error
+	s.needFrom(from) // on failure the queue's next Append reports the sticky error
 	if uint64(s.msgs.HighWatermark()) > from {
 		go fn()
 		return
@@ -800,19 +628,19 @@ func (s *LogStore) trimSettlements(start uint64) {
 
 // shutdown flushes (unless the data is about to be dropped) and stops the store's goroutines.
 func (s *LogStore) shutdown(flush bool) {
-	s.wmu.Lock()
 	if flush {
-		_ = s.flushWritesLocked()
+		_ = s.writeMessages()
+		s.writeSettlements()
 	}
+	s.fmu.Lock() // no message write is in flight past this point
+	s.wmu.Lock()
 	s.wtimer.Stop()
 	if s.werr == nil {
 		s.werr = fmt.Errorf("cannot append message: %w", log.ErrClosed)
 	}
 	s.wq, s.wn = nil, 0
 	s.wmu.Unlock()
-	s.pmu.Lock()
-	_ = s.flushLocked()
-	s.pmu.Unlock()
+	s.fmu.Unlock()
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()

@@ -316,3 +316,31 @@ func TestLogStoreStaleSettlementDoesNotSettleReusedPosition(t *testing.T) {
 		t.Fatalf("after the stale settlements: %v, want all three, not redelivered", got)
 	}
 }
+
+// TestSpilledTailDeliversFromMemory: messages published while a queue reads back from disk
+// are kept in memory too (lane.tail, up to tailBytesMax), so once the disk part ahead of
+// them is read they are delivered from memory at once, without waiting to be written and
+// fsynced. Here nothing is ever written (flush timer of an hour, nobody waits for a confirm),
+// so every message past the in-memory window can only come from the tail.
+func TestSpilledTailDeliversFromMemory(t *testing.T) {
+	t.Parallel()
+	q := New("q", Options{Durable: true, Store: openStore(t, t.TempDir(), time.Hour)})
+	defer q.Close()
+	body := make([]byte, 1021) // + 3 bytes of properties: 1 KiB
+	n := readyWindowBytes/1024 + 200
+	for i := range n {
+		copy(body, fmt.Sprintf("%08d", i))
+		if _, err := q.Publish(&Message{Properties: []byte{0x10, 0, 2}, Body: append([]byte(nil), body...), Persistent: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		d, _, ok, err := q.Get(true)
+		if err != nil || !ok {
+			t.Fatalf("get %d of %d: ok=%v err=%v, want it from memory at once", i, n, ok, err)
+		}
+		if want := fmt.Sprintf("%08d", i); string(d.Message.Body[:8]) != want {
+			t.Fatalf("message %d is %q, want %q", i, d.Message.Body[:8], want)
+		}
+	}
+}

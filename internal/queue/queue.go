@@ -43,7 +43,7 @@ const (
 	// reclaimEverySettles: how many settlements between reclaim checks.
 	reclaimEverySettles = 1024
 	// deliveredMarkAhead: see markDeliveredLocked.
-	deliveredMarkAhead = 256
+	deliveredMarkAhead = 1024
 )
 
 // Errors, each errors.Is-able.
@@ -148,6 +148,7 @@ type Queue struct {
 	mu          sync.Mutex        // guards everything below
 	lanes       []*lane           // by priority level (lane.go); one for a plain queue
 	readyBytes  int64             // in-memory ready payload, all lanes
+	tailBytes   int64             // payload of the lanes' tails (lane.tail)
 	unacked     map[uint64]*entry // by delivery ID
 	consumers   []*consumer       // by priority, highest first; rotated for round-robin
 	hadConsumer bool
@@ -248,6 +249,7 @@ func (q *Queue) Publish(m *Message) (Waiter, error) {
 		l.diskEnd = seq + 1
 		l.diskCount++
 		l.diskBytes += int64(m.Size())
+		q.spillLocked(l, &entry{seq: seq, level: uint8(l.level), msg: m, enqMs: enqMs})
 	} else {
 		q.appendReadyLocked(l, &entry{seq: seq, level: uint8(l.level), msg: m, enqMs: enqMs})
 	}

@@ -20,8 +20,10 @@ func settlementsWritten(t *testing.T, s *LogStore) {
 	waitFor(t, "buffered settlements to be written", func() bool {
 		s.pmu.Lock()
 		defer s.pmu.Unlock()
-		return len(s.pending) == 0 && len(s.counts) == 0
+		return len(s.pending) == 0 && len(s.counts) == 0 && len(s.purged) == 0 && s.delivered == 0
 	})
+	s.amu.Lock() // and a write that took them is finished
+	s.amu.Unlock()
 }
 
 type deadLetters struct {

@@ -102,6 +102,7 @@ func (q *Queue) Purge() int {
 			_ = l.store.SettleRange(l.diskNext, l.diskEnd-l.diskNext)
 			l.diskNext, l.diskCount, l.diskBytes = l.diskEnd, 0, 0
 		}
+		q.clearTailLocked(l)
 		clear(l.ready)
 		l.ready, l.head, l.readyBytes = l.ready[:0], 0, 0
 	}

@@ -1,0 +1,289 @@
+package queue
+
+// LogStore's write path: the message buffer and the settlement buffer, and the writes that
+// empty them.
+//
+// No write system call runs under the queue's lock. Append, Settle, Requeued, SettleRange and
+// Delivered run under it, so they only encode into memory; the writes happen in Waiter.Wait
+// (the publisher confirm path, on its own goroutine), in the store's writer goroutine (kicked
+// when a buffer is full or a reader needs its data) and in the flush timers. A buffered write
+// to a file can block for milliseconds while the kernel writes back the page it lands on (an
+// fsync of the same file is under way, as it nearly always is under group commit); under the
+// queue's lock that stalled every ack and delivery of the queue for as long, which showed as
+// consumer latency spikes of hundreds of milliseconds at a fraction of the queue's capacity.
+//
+// Messages: wq holds encoded batches for positions [wbase, wbase+wn); writeMessages takes the
+// buffer and appends it with one AppendNoWait, and written is the end of what the log has.
+// Writers are serialised by fmu, in order, so a Wait that finds its message not yet written
+// and writes "everything buffered now" returns only after every earlier write finished too.
+// A full buffer is left to the writer goroutine unless it reaches writeBufferMax, where the
+// publisher writes it itself: that is the back-pressure when the disk cannot keep up.
+//
+// Settlements: acks with sizes, delivery counts, purged ranges and the delivered-through mark
+// are gathered under pmu and written as settlement entries by writeSettlements, serialised
+// by amu. A crash loses the ones not yet written: acks and purges then come back as
+// redeliveries (at-least-once), counts are lower; the delivered-through mark is requested
+// well before deliveries reach the previous one (markDeliveredLocked), so it is written
+// before any message it covers can have left.
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/yardmq/yard/internal/log"
+)
+
+// writeBufferMax: a message buffer this large is written by the publisher itself.
+const writeBufferMax = 4 << 20
+
+// Append implements Store: the message goes into the write buffer.
+func (s *LogStore) Append(seq uint64, m *Message) (Waiter, error) {
+	s.buf = appendMessageValue(s.buf[:0], m, s.pbytes) // s.buf, s.pbytes: under the queue's lock
+	s.wmu.Lock()
+	if s.werr != nil {
+		err := s.werr
+		s.wmu.Unlock()
+		return Waiter{}, err
+	}
+	if end := uint64(s.wbase + s.wn); seq != end {
+		panic(fmt.Sprintf("BUG: queue appends seq %d but the message log (with its write buffer) ends at %d", seq, end))
+	}
+	s.wq = appendBatch(s.wq, s.now().UnixMilli(), s.buf)
+	s.wn++
+	s.pbytes += persistentSize(m)
+	size := len(s.wq)
+	if size < writeBufferBytes && !s.wArmed {
+		s.wArmed = true
+		s.wtimer.Reset(s.flushDelay)
+	}
+	s.wmu.Unlock()
+	w := Waiter{l: s.msgs, off: int64(seq), f: s}
+	switch {
+	case size >= writeBufferMax:
+		if err := s.writeMessages(); err != nil {
+			return Waiter{}, err
+		}
+	case size >= writeBufferBytes:
+		s.kickWriter()
+	}
+	return w, nil
+}
+
+// writeMessages appends the buffered messages to the message log. It must not run under the
+// queue's lock (see the file comment), except as back-pressure from Append.
+func (s *LogStore) writeMessages() error {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	s.wmu.Lock()
+	if s.werr != nil || s.wn == 0 {
+		err := s.werr
+		s.wmu.Unlock()
+		return err
+	}
+	buf, n, base := s.wq, s.wn, s.wbase
+	s.wq, s.wn, s.wbase = s.wspare[:0], 0, base+n
+	s.wspare = nil
+	s.wmu.Unlock()
+	res, err := s.msgs.AppendNoWait(buf)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err != nil {
+		s.werr = fmt.Errorf("cannot append messages: %w", err)
+		return s.werr
+	}
+	if res.BaseOffset != base || int64(res.Batches) != n {
+		panic(fmt.Sprintf("BUG: queue wrote %d messages at %d but the log put %d at %d", n, base, res.Batches, res.BaseOffset))
+	}
+	s.written = base + n
+	if cap(buf) <= 4*writeBufferBytes { // a huge message passed through: do not keep its buffer
+		s.wspare = buf[:0]
+	}
+	return nil
+}
+
+// flushThrough writes the buffered messages if offset off is not written yet (Waiter.Wait).
+func (s *LogStore) flushThrough(off int64) error {
+	s.wmu.Lock()
+	done := off < s.written
+	s.wmu.Unlock()
+	if done {
+		return nil
+	}
+	if err := s.writeMessages(); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if off >= s.written {
+		return fmt.Errorf("cannot wait for message %d: %w", off, log.ErrOffsetOutOfRange)
+	}
+	return nil
+}
+
+// needFrom has the writer write the buffer if position from is not written yet (a reader
+// needs it; it runs under the queue's lock, so it does not write itself).
+func (s *LogStore) needFrom(from uint64) {
+	s.wmu.Lock()
+	pending := int64(from) >= s.written
+	s.wmu.Unlock()
+	if pending {
+		s.kickWriter()
+	}
+}
+
+func (s *LogStore) flushTimer() {
+	s.wmu.Lock()
+	s.wArmed = false
+	s.wmu.Unlock()
+	_ = s.writeMessages() // sticky: the next Append or Wait reports it
+}
+
+func (s *LogStore) kickWriter() {
+	select {
+	case s.wkick <- struct{}{}:
+	default:
+	}
+}
+
+// writerLoop is the store's writer goroutine: it writes full buffers and what readers need.
+func (s *LogStore) writerLoop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.wkick:
+		}
+		_ = s.writeMessages()
+		s.writeSettlements()
+	}
+}
+
+// Settle implements Store. Settlements are not waited for: losing one to a crash means a
+// redelivery, which at-least-once delivery allows.
+func (s *LogStore) Settle(seqs []uint64, sizes []uint64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	if len(sizes) != len(seqs) {
+		panic(fmt.Sprintf("BUG: %d settled messages with %d sizes", len(seqs), len(sizes)))
+	}
+	s.pmu.Lock()
+	for i, q := range seqs {
+		s.pending = append(s.pending, [2]uint64{q, sizes[i]})
+	}
+	s.bufferedLocked()
+	s.pmu.Unlock()
+	return nil
+}
+
+// Requeued implements Store: recorded with the next settlement entry write.
+func (s *LogStore) Requeued(seq uint64, count int) {
+	s.pmu.Lock()
+	s.counts[seq] = uint64(count)
+	s.bufferedLocked() // a lost count costs a lower x-delivery-count after a restart
+	s.pmu.Unlock()
+}
+
+// SettleRange implements Store.
+func (s *LogStore) SettleRange(from, num uint64) error {
+	if num == 0 {
+		return nil
+	}
+	s.pmu.Lock()
+	s.purged = append(s.purged, [2]uint64{from, num})
+	s.bufferedLocked()
+	s.pmu.Unlock()
+	return nil
+}
+
+// Delivered implements Store. It is written at once (by the writer goroutine): the queue asks
+// for the next mark well before its deliveries reach the last one.
+func (s *LogStore) Delivered(through uint64) {
+	s.pmu.Lock()
+	s.delivered = max(s.delivered, through)
+	s.pmu.Unlock()
+	s.kickWriter()
+}
+
+// bufferedLocked has the buffered settlements written once there are enough, or arms the
+// timer that writes them; pmu is held.
+func (s *LogStore) bufferedLocked() {
+	if len(s.pending)+len(s.counts)+len(s.purged) >= settleBatchMax {
+		s.kickWriter()
+		return
+	}
+	if !s.flushArm {
+		s.flushArm = true
+		time.AfterFunc(settleFlushDelay, s.flushPending)
+	}
+}
+
+func (s *LogStore) flushPending() {
+	s.pmu.Lock()
+	s.flushArm = false
+	s.pmu.Unlock()
+	s.writeSettlements()
+}
+
+// writeSettlements writes the buffered settlements: one entry for the acks, one for the
+// delivery counts, one per purged range and one for the delivered-through mark. Errors are
+// dropped: a settlement the log could not take costs at most a redelivery after a restart.
+func (s *LogStore) writeSettlements() {
+	s.amu.Lock()
+	defer s.amu.Unlock()
+	s.pmu.Lock()
+	acks, counts, purged, delivered := s.pending, s.counts, s.purged, s.delivered
+	if len(acks) == 0 && len(counts) == 0 && len(purged) == 0 && delivered == 0 {
+		s.pmu.Unlock()
+		return
+	}
+	s.pending, s.purged, s.delivered = s.pendingSpare[:0], nil, 0
+	s.pendingSpare = nil
+	if len(counts) > 0 {
+		s.counts = map[uint64]uint64{}
+	}
+	s.pmu.Unlock()
+	if len(acks) > 0 {
+		slices.SortFunc(acks, func(a, b [2]uint64) int { return cmp.Compare(a[0], b[0]) })
+		acks = slices.CompactFunc(acks, func(a, b [2]uint64) bool { return a[0] == b[0] })
+		s.ackBuf = appendPairsValue(s.ackBuf[:0], ackSized, acks)
+		_ = s.appendAck(ackEntry{kind: ackSized, seqs: []uint64{acks[len(acks)-1][0]}})
+		s.pmu.Lock()
+		s.pendingSpare = acks[:0]
+		s.pmu.Unlock()
+	}
+	if len(counts) > 0 {
+		pairs := make([][2]uint64, 0, len(counts))
+		for q, c := range counts {
+			pairs = append(pairs, [2]uint64{q, c})
+		}
+		slices.SortFunc(pairs, func(a, b [2]uint64) int { return cmp.Compare(a[0], b[0]) })
+		s.ackBuf = appendPairsValue(s.ackBuf[:0], ackCounts, pairs)
+		_ = s.appendAck(ackEntry{kind: ackCounts, seqs: []uint64{pairs[len(pairs)-1][0]}})
+	}
+	for _, r := range purged {
+		s.ackBuf = appendRangeValue(s.ackBuf[:0], r[0], r[1])
+		_ = s.appendAck(ackEntry{kind: ackRange, from: r[0], num: r[1]})
+	}
+	if delivered > 0 {
+		s.ackBuf = appendDeliveredValue(s.ackBuf[:0], delivered)
+		_ = s.appendAck(ackEntry{kind: ackDelivered, through: delivered})
+	}
+}
+
+// appendAck writes the settlement entry in ackBuf; amu is held.
+func (s *LogStore) appendAck(e ackEntry) error {
+	b := appendBatch(s.ackWBuf[:0], s.now().UnixMilli(), s.ackBuf)
+	s.ackWBuf = b
+	res, err := s.acks.AppendNoWait(b)
+	if err != nil {
+		return fmt.Errorf("cannot record settlement: %w", err)
+	}
+	s.mu.Lock()
+	s.noteChunk(res.BaseOffset, e)
+	s.mu.Unlock()
+	return nil
+}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,7 +28,11 @@ func (b *Broker) startHTTP(ln net.Listener) (func(context.Context) error, error)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if b.cfg.HTTPPprof {
-		// Off by default: profiles reveal internals and cost CPU while they run.
+		// Off by default: profiles reveal internals and cost CPU while they run. With it on,
+		// contended locks and blocking (over 100 µs) are sampled too, for /debug/pprof/mutex
+		// and /debug/pprof/block.
+		runtime.SetMutexProfileFraction(100)
+		runtime.SetBlockProfileRate(int(100 * time.Microsecond))
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

@@ -1,6 +1,7 @@
 package log
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -73,6 +74,17 @@ func (l *Log) deleteOldest(s *segment) error {
 		l.mu.Unlock()
 		panic("BUG: deleting a segment that is not the oldest rolled one")
 	}
+	l.detachOldestLocked()
+	l.mu.Unlock()
+	l.logger.Info("deleting segment", "file", s.path(".log"), "bytes", s.size)
+	err := removeSegmentFiles(l.fsys, s)
+	s.decRef()
+	return err
+}
+
+// detachOldestLocked takes the oldest segment out of the log (not its files) and returns it.
+func (l *Log) detachOldestLocked() *segment {
+	s := l.segs[0]
 	l.segs = slices.Delete(l.segs, 0, 1)
 	l.pendingIdx = slices.DeleteFunc(l.pendingIdx, func(p *segment) bool { return p == s })
 	l.unsynced = slices.DeleteFunc(l.unsynced, func(p *segment) bool { return p == s })
@@ -81,11 +93,7 @@ func (l *Log) deleteOldest(s *segment) error {
 	if l.segs[0].base > l.start {
 		l.start = l.segs[0].base
 	}
-	l.mu.Unlock()
-	l.logger.Info("deleting segment", "file", s.path(".log"), "bytes", s.size)
-	err := removeSegmentFiles(l.fsys, s)
-	s.decRef()
-	return err
+	return s
 }
 
 // afterDelete makes deletions durable and recomputes the largest timestamp if
@@ -137,45 +145,60 @@ func (l *Log) recomputeMaxTimestamp() error {
 // DeleteRecordsBefore raises the log start offset to offset (durably, before
 // anything is deleted) and drops the segments wholly below it.
 func (l *Log) DeleteRecordsBefore(offset int64) error {
+	gone, err := l.raiseStart(offset)
+	if len(gone) == 0 {
+		return err
+	}
+	// The files go after syncMu is released: removing a large segment takes the file system
+	// a while, and appenders waiting for an fsync round (acks, confirms) must not wait for it.
+	// The start-offset checkpoint is already durable, so a crash before the removals are
+	// durable only leaves files that the next open deletes as below the log start.
+	for _, s := range gone {
+		l.logger.Info("deleting segment", "file", s.path(".log"), "bytes", s.size)
+		err = errors.Join(err, removeSegmentFiles(l.fsys, s))
+		s.decRef()
+	}
+	if serr := l.fsys.SyncDir(l.dir); serr != nil {
+		err = errors.Join(err, fmt.Errorf("cannot sync directory %s: %w", l.dir, serr))
+	}
+	if err != nil {
+		return fmt.Errorf("cannot delete records before %d: %w", offset, err)
+	}
+	return nil
+}
+
+// raiseStart makes offset the log start (durably) and takes the segments wholly below it out
+// of the log, returning them for their files to be removed.
+func (l *Log) raiseStart(offset int64) ([]*segment, error) {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	start, hw := l.start, l.hw
 	l.mu.Unlock()
 	if offset > hw || offset < 0 {
-		return fmt.Errorf("cannot delete records before %d: %w (high watermark %d)", offset, ErrOffsetOutOfRange, hw)
+		return nil, fmt.Errorf("cannot delete records before %d: %w (high watermark %d)", offset, ErrOffsetOutOfRange, hw)
 	}
 	if offset <= start {
-		return nil
+		return nil, nil
 	}
 	if err := writeFileAtomic(l.fsys, l.path(startOffsetFile), encodeStartOffset(offset)); err != nil {
-		return fmt.Errorf("cannot delete records before %d: %w", offset, err)
+		return nil, fmt.Errorf("cannot delete records before %d: %w", offset, err)
 	}
 	l.mu.Lock()
 	l.start = offset
+	var gone []*segment
+	for len(l.segs) >= 2 && l.segs[1].base <= offset {
+		gone = append(gone, l.detachOldestLocked())
+	}
 	l.mu.Unlock()
-	deleted := 0
-	for {
-		l.mu.Lock()
-		if len(l.segs) < 2 || l.segs[1].base > offset {
-			l.mu.Unlock()
-			break
-		}
-		s := l.segs[0]
-		l.mu.Unlock()
-		if err := l.deleteOldest(s); err != nil {
-			return fmt.Errorf("cannot delete records before %d: %w", offset, err)
-		}
-		deleted++
+	if len(gone) == 0 {
+		return nil, nil
 	}
-	if deleted > 0 {
-		return l.afterDelete()
-	}
-	return nil
+	return gone, l.recomputeMaxTimestamp()
 }
 
 // OffsetForTimestamp returns the first offset of the first batch whose

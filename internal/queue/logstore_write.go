@@ -244,6 +244,8 @@ func (s *LogStore) writeSettlements() {
 	s.pendingSpare = nil
 	if len(counts) > 0 {
 		s.counts = map[uint64]uint64{}
+	} else {
+		counts = nil // still s.counts: not to be read outside pmu
 	}
 	s.pmu.Unlock()
 	if len(acks) > 0 {

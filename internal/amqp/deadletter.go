@@ -39,6 +39,7 @@ func (v *vhost) queueOptions(name string, opts queue.Options, qsp **queueState) 
 	opts.Args = withTypeDefaults(opts.Args)
 	args := opts.Args
 	opts.Parse = parseMessage
+	opts.Logger = v.log
 	opts.DeadLetter = func(dls []queue.DeadLetter) { v.deadLetter(args, dls) }
 	opts.OnExpire = func() {
 		if qs := *qsp; qs != nil && v.queue(name) == qs {

@@ -49,6 +49,7 @@ type lane struct {
 	// while the queue's tails fit in tailBytesMax (see spillLocked).
 	tail      []*entry
 	tailBytes int64
+	readErr   string // the last read-back error reported, not to repeat it on every dispatch
 }
 
 func newLane(level int, st Store) *lane {
@@ -126,8 +127,19 @@ func (q *Queue) fillLocked(l *lane) {
 			l.diskBytes = max(0, l.diskBytes-int64(s.Msg.Size()))
 		}
 		l.diskCount -= min(l.diskCount, passed)
-		if next == l.diskNext || err != nil {
-			if err == nil && !l.waitingRead {
+		if err != nil {
+			// Keep what was read before the bad record; the lane cannot go past it: say so
+			// once, loudly, rather than let the queue look merely idle.
+			l.diskNext = max(l.diskNext, next)
+			if err.Error() != l.readErr {
+				l.readErr = err.Error()
+				q.opts.Logger.Error("cannot read queue messages back from disk: the queue delivers nothing past this position",
+					"queue", q.name, "level", l.level, "position", l.diskNext, "err", err)
+			}
+			return
+		}
+		if next == l.diskNext {
+			if !l.waitingRead {
 				l.waitingRead = true
 				l.store.NotifyReadable(l.diskNext, func() { q.readable(l) })
 			}

@@ -523,8 +523,8 @@ func (s *LogStore) ReadFrom(from uint64, maxBytes int) ([]Stored, uint64, uint64
 		}
 		passed++
 		m, _, _, err := decodeMessageValue(v)
-		if err != nil {
-			return out, next, passed, fmt.Errorf("cannot decode queue message %d: %w", seq, err)
+		if err != nil { // next is the bad record: what was read before it stands
+			return out, seq, passed - 1, fmt.Errorf("cannot decode queue message %d: %w", seq, err)
 		}
 		if !m.Persistent && seq < s.oldEnd {
 			continue

@@ -2,7 +2,10 @@ package queue
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -342,5 +345,54 @@ func TestSpilledTailDeliversFromMemory(t *testing.T) {
 		if want := fmt.Sprintf("%08d", i); string(d.Message.Body[:8]) != want {
 			t.Fatalf("message %d is %q, want %q", i, d.Message.Body[:8], want)
 		}
+	}
+}
+
+// TestUnreadableMessageIsLogged: a message record the queue cannot decode stops its lane; the
+// queue says so in the log (once), instead of looking merely idle.
+func TestUnreadableMessageIsLogged(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	q := openTestQueue(t, dir)
+	for i := range 3 {
+		pub(t, q, fmt.Sprint("m", i), true)
+	}
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Spoil the second message (opening reads the first and the last). Its record's value
+	// starts after the 61-byte batch header and six one-byte fields (record length,
+	// attributes, timestamp and offset deltas, key and value lengths); its first byte is the
+	// encoding version.
+	seg := filepath.Join(dir, "messages", "00000000000000000000.log")
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := 12 + int(binary.BigEndian.Uint32(b[8:12])) + 67
+	if b[at] != recordVersion && b[at] != messageVersion {
+		t.Fatalf("byte %d is %d, not a record version: the layout changed", at, b[at])
+	}
+	b[at] = 0xff
+	if err := os.WriteFile(seg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logged strings.Builder
+	s, err := OpenLogStore(dir, LogStoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q = New("q", Options{Durable: true, Store: s, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	defer q.Close()
+	if d, _, ok, _ := q.Get(true); !ok || string(d.Message.Body) != "m0" {
+		t.Fatalf("first message: %v %v, want m0", d.Message, ok)
+	}
+	for range 3 {
+		if _, _, ok, _ := q.Get(true); ok {
+			t.Fatal("got a message past an unreadable record")
+		}
+	}
+	if n := strings.Count(logged.String(), "cannot read queue messages back"); n != 1 {
+		t.Fatalf("logged %d times, want once:\n%s", n, logged.String())
 	}
 }

@@ -32,6 +32,7 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -122,6 +123,9 @@ type Options struct {
 	// OnExpire is called when the queue has been unused for x-expires; the front end deletes it.
 	OnExpire func()
 	Now      func() time.Time // nil: time.Now
+	// Logger reports what the queue cannot tell a client, such as a message log it cannot
+	// read back; nil discards.
+	Logger *slog.Logger
 }
 
 type entry struct {
@@ -179,6 +183,9 @@ func New(name string, opts Options) *Queue {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	rec := opts.Store.Recovered()
 	lim := parseLimits(opts.Args)

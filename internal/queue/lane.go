@@ -16,8 +16,10 @@ package queue
 // deliver from, so a full window never starves a higher level.
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -235,6 +237,41 @@ func (q *Queue) popReadyLocked(l *lane) *entry {
 		l.ready, l.head = l.ready[:n], 0
 	}
 	return e
+}
+
+// requeueLocked puts requeued entries back at their original positions: one at a time for a
+// few, else with one merge per lane, so that a channel closing with many unacknowledged
+// messages costs their number plus the ready list's length, not their product.
+func (q *Queue) requeueLocked(es []*entry) {
+	if len(es) <= 8 {
+		for _, e := range es {
+			q.insertReadyLocked(e)
+		}
+		return
+	}
+	byLane := map[*lane][]*entry{}
+	for _, e := range es {
+		l := q.entryLane(e)
+		byLane[l] = append(byLane[l], e)
+	}
+	for l, back := range byLane {
+		slices.SortFunc(back, func(a, b *entry) int { return cmp.Compare(a.seq, b.seq) })
+		rest := l.ready[l.head:]
+		merged := make([]*entry, 0, len(rest)+len(back))
+		i, j := 0, 0
+		for i < len(back) || j < len(rest) {
+			if j == len(rest) || i < len(back) && back[i].seq < rest[j].seq {
+				merged = append(merged, back[i])
+				l.readyBytes += int64(back[i].msg.Size())
+				q.readyBytes += int64(back[i].msg.Size())
+				i++
+			} else {
+				merged = append(merged, rest[j])
+				j++
+			}
+		}
+		l.ready, l.head = merged, 0
+	}
 }
 
 // insertReadyLocked puts a requeued entry back at its original position in its lane.

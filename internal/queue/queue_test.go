@@ -236,3 +236,42 @@ func (c *chanConsumer) free(q *Queue) {
 }
 
 func (c *chanConsumer) Cancelled(*Queue, string) { close(c.in) }
+
+// TestRequeueManyKeepsPositions: requeueing many deliveries at once (a channel closing with
+// many unacknowledged messages), in any order, puts each back at its original position.
+func TestRequeueManyKeepsPositions(t *testing.T) {
+	q := New("q", Options{})
+	const n = 1000
+	for i := range n {
+		if _, err := q.Publish(&Message{Body: []byte(fmt.Sprint(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ids []uint64
+	for range 700 {
+		d, _, ok, err := q.Get(false)
+		if err != nil || !ok {
+			t.Fatalf("get: %v %v", ok, err)
+		}
+		ids = append(ids, d.ID)
+	}
+	// Scrambled, and in two calls: the first 500 with every other one reversed, then the rest.
+	first := append([]uint64(nil), ids[:500]...)
+	for i, j := 0, len(first)-1; i < j; i, j = i+2, j-2 {
+		first[i], first[j] = first[j], first[i]
+	}
+	q.Requeue(first...)
+	q.Requeue(ids[500:]...)
+	for i := range n {
+		d, _, ok, err := q.Get(true)
+		if err != nil || !ok || string(d.Message.Body) != fmt.Sprint(i) {
+			t.Fatalf("get %d: %v %v %v", i, d.Message, ok, err)
+		}
+		if want := i < 700; d.Redelivered != want {
+			t.Fatalf("message %d redelivered=%v, want %v", i, d.Redelivered, want)
+		}
+	}
+	if r, u, _ := q.Counts(); r != 0 || u != 0 {
+		t.Fatalf("left: %d ready, %d unacked", r, u)
+	}
+}

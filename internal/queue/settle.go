@@ -55,6 +55,7 @@ func (q *Queue) Ack(ids ...uint64) {
 func (q *Queue) Requeue(ids ...uint64) {
 	q.mu.Lock()
 	defer q.unlock()
+	back := make([]*entry, 0, len(ids))
 	for _, id := range ids {
 		if e, ok := q.unacked[id]; ok {
 			delete(q.unacked, id)
@@ -70,9 +71,10 @@ func (q *Queue) Requeue(ids ...uint64) {
 			if e.msg.Persistent && q.lim.deliveryLimit >= 0 {
 				q.entryLane(e).store.Requeued(e.seq, e.deliveries)
 			}
-			q.insertReadyLocked(e)
+			back = append(back, e)
 		}
 	}
+	q.requeueLocked(back)
 	q.dispatchLocked()
 }
 

@@ -299,13 +299,14 @@ func (q *Queue) settleLocked(es ...*entry) {
 	if len(es) == 0 {
 		return
 	}
+	// One Settle per level present, each entry looked at once per level present (a plain
+	// queue has one level; a priority queue's deliveries may alternate between levels).
+	var done [256]bool
 	for i, first := range es {
-		if i > 0 && es[i-1].level == first.level {
-			continue // this level was settled with the run it belongs to
-		}
-		if q.settledLevelBefore(es[:i], first.level) {
+		if done[first.level] {
 			continue
 		}
+		done[first.level] = true
 		seqs, sizes := q.seqBuf[:0], q.sizeBuf[:0]
 		for _, e := range es[i:] {
 			if e.level == first.level {
@@ -322,15 +323,6 @@ func (q *Queue) settleLocked(es ...*entry) {
 	}
 }
 
-// settledLevelBefore reports whether a level occurs among the entries already settled.
-func (q *Queue) settledLevelBefore(done []*entry, level uint8) bool {
-	for _, e := range done {
-		if e.level == level {
-			return true
-		}
-	}
-	return false
-}
 
 // reclaimLocked tells each lane's store the lowest sequence number still live in it.
 func (q *Queue) reclaimLocked() {

@@ -36,7 +36,8 @@ type conn struct {
 	closed       bool // handshake finished both ways: stop reading
 	exclusive    map[string]*queueState
 	confirmDirty []*channel
-	ackDirty     []*channel // channels holding deferred acks (channel.deferAcks)
+	ackDirty     []*channel     // channels holding deferred acks (channel.deferAcks)
+	paced        []*queue.Queue // queues to wait for before reading on (pace.go)
 	lastDeadline time.Time
 
 	consumedMu sync.Mutex // guards consumed
@@ -213,6 +214,9 @@ func (c *conn) readLoop() error {
 		if c.fr.Buffered() == 0 {
 			c.flushAcks()
 			c.flushConfirms()
+			if len(c.paced) > 0 {
+				c.waitPaced()
+			}
 		}
 		c.armDeadline()
 		f, err := c.fr.ReadFrame()

@@ -136,6 +136,7 @@ func (ch *channel) route(p *publishing) (routed int, failed bool, waits []queue.
 			failed = true
 			continue
 		}
+		ch.c.notePace(qs.q)
 		if (persistent || qs.quorum) && w.Pending() {
 			waits = append(waits, w)
 		}

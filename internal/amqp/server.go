@@ -65,6 +65,9 @@ type Config struct {
 	// space; 0 means DefaultDiskFreeLimit.
 	DiskFreeLimitBytes uint64
 	ResourceInterval   time.Duration // how often memory and disk are checked; 0: 1s
+	// PaceBacklogBytes paces publishers (pace.go) of a queue whose fast consumers let its
+	// backlog grow past this many bytes; 0 never paces.
+	PaceBacklogBytes int64
 	// MemoryUsed and DiskFree override the probes (tests); nil uses the runtime and statfs.
 	MemoryUsed func() uint64
 	DiskFree   func() (uint64, error)

@@ -25,9 +25,12 @@ type AMQPConfig struct {
 	MemoryHighWatermarkBytes uint64
 	// DiskFreeLimitBytes blocks publishers when the data dir's file system has less free space.
 	DiskFreeLimitBytes uint64
-	Heartbeat          time.Duration // offered in connection.tune
-	FrameMax           uint32        // offered in connection.tune
-	ChannelMax         uint16        // offered in connection.tune
+	// PaceBacklogBytes paces the publishers of a queue whose fast consumers let its backlog
+	// grow past this many bytes; 0 never paces.
+	PaceBacklogBytes int64
+	Heartbeat        time.Duration // offered in connection.tune
+	FrameMax         uint32        // offered in connection.tune
+	ChannelMax       uint16        // offered in connection.tune
 }
 
 // DefaultAMQPConfig is RabbitMQ's defaults: guest/guest, heartbeat 60 s, frame_max 128 KiB,
@@ -37,6 +40,7 @@ func DefaultAMQPConfig() AMQPConfig {
 		DefaultUser:        "guest",
 		DefaultPass:        "guest",
 		DiskFreeLimitBytes: amqp.DefaultDiskFreeLimit,
+		PaceBacklogBytes:   amqp.DefaultPaceBacklogBytes,
 		Heartbeat:          amqp.DefaultHeartbeat,
 		FrameMax:           amqp.DefaultFrameMax,
 		ChannelMax:         amqp.DefaultChannelMax,
@@ -75,6 +79,7 @@ func (b *Broker) startAMQP(ln net.Listener) (stop func(ctx context.Context) erro
 		Heartbeat:                heartbeat,
 		MemoryHighWatermarkBytes: c.MemoryHighWatermarkBytes,
 		DiskFreeLimitBytes:       c.DiskFreeLimitBytes,
+		PaceBacklogBytes:         c.PaceBacklogBytes,
 	})
 	if err := srv.Restore(topo); err != nil {
 		releaseStreams()

@@ -229,6 +229,7 @@ func (q *Queue) overLimitLocked(n int, size int64) bool {
 func (q *Queue) unlock() {
 	dl := q.dl
 	q.dl = nil
+	q.signalDrainedLocked()
 	q.mu.Unlock()
 	if len(dl) > 0 {
 		q.opts.DeadLetter(dl)

@@ -224,6 +224,7 @@ func (q *Queue) appendReadyLocked(l *lane, e *entry) {
 }
 
 func (q *Queue) popReadyLocked(l *lane) *entry {
+	q.flow.delivered++
 	e := l.ready[l.head]
 	l.ready[l.head] = nil
 	l.head++
@@ -322,7 +323,6 @@ func (q *Queue) settleLocked(es ...*entry) {
 		q.reclaimLocked()
 	}
 }
-
 
 // reclaimLocked tells each lane's store the lowest sequence number still live in it.
 func (q *Queue) reclaimLocked() {

@@ -153,6 +153,7 @@ type Queue struct {
 	lanes       []*lane           // by priority level (lane.go); one for a plain queue
 	readyBytes  int64             // in-memory ready payload, all lanes
 	tailBytes   int64             // payload of the lanes' tails (lane.tail)
+	flow        flowState         // publisher pacing (flow.go)
 	unacked     map[uint64]*entry // by delivery ID
 	consumers   []*consumer       // by priority, highest first; rotated for round-robin
 	hadConsumer bool

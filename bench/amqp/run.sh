@@ -35,15 +35,15 @@ if [ ! -f "$ptlib/.stamp" ] || [ "$root/bench/amqp/perftest/pom.xml" -nt "$ptlib
   (cd "$root/bench/amqp/perftest" && mvn -q -B -Dmaven.repo.local="$cache/m2" dependency:copy-dependencies -DoutputDirectory="$ptlib")
   touch "$ptlib/.stamp"
 fi
-perftest() { # url, extra args
-  local url="$1"; shift
-  java -cp "$(ls "$ptlib"/*.jar | tr '\n' ':')" com.rabbitmq.perf.PerfTest -h "$url" -x 1 -y 1 -s 1024 -q 100 -c 1000 \
-    -z "$seconds" "$@" 2>&1 | grep -E 'rate avg|latency min/'
-}
-durable() { # url, producers/consumers, extra args
+pt() { # url, producers/consumers, extra args: PerfTest's summary lines
   local url="$1" n="$2"; shift 2
   java -cp "$(ls "$ptlib"/*.jar | tr '\n' ':')" com.rabbitmq.perf.PerfTest -h "$url" -x "$n" -y "$n" -s 1024 -q 100 -c 1000 \
-    -f persistent -u "bench-durable-$n-$RANDOM" -ad false -z "$seconds" "$@" 2>&1 | grep -E 'rate avg|latency min/'
+    -z "$seconds" "$@" 2>&1 | grep -E 'rate avg|latency min/'
+}
+perftest() { local url="$1"; shift; pt "$url" 1 "$@"; } # url, extra args: transient
+durable() { # url, producers/consumers, extra args: persistent, on a named durable queue
+  local url="$1" n="$2"; shift 2
+  pt "$url" "$n" -f persistent -u "bench-durable-$n-$RANDOM" -ad false "$@"
 }
 received() { # PerfTest output -> its average receiving rate, msgs/s
   sed -n 's/.*receiving rate avg: \([0-9]*\) msg\/s.*/\1/p' | tail -1

@@ -62,7 +62,7 @@ func newConsumeCmd() *cobra.Command {
 			return err
 		},
 	}
-	addBootstrapFlag(cmd, &bootstrap)
+	addBootstrapFlag(cmd.Flags(), &bootstrap)
 	f := cmd.Flags()
 	f.StringVar(&topic, "topic", "", "topic to read (required)")
 	f.BoolVar(&fromBeginning, "from-beginning", false, "start at the earliest offset")

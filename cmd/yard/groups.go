@@ -21,14 +21,8 @@ import (
 
 // newGroupsCmd is `yard groups ...`.
 func newGroupsCmd() *cobra.Command {
-	var bootstrap string
-	cmd := &cobra.Command{
-		Use:   "groups",
-		Short: "List, describe, reset the offsets of and delete Kafka consumer groups",
-	}
-	cmd.PersistentFlags().StringVar(&bootstrap, "bootstrap-server", defaultBootstrap, "Kafka address HOST:PORT (comma-separated for several)")
-	cmd.AddCommand(groupsListCmd(&bootstrap), groupsDescribeCmd(&bootstrap), groupsResetCmd(&bootstrap), groupsDeleteCmd(&bootstrap))
-	return cmd
+	return newAdminGroupCmd("groups", "List, describe, reset the offsets of and delete Kafka consumer groups",
+		groupsListCmd, groupsDescribeCmd, groupsResetCmd, groupsDeleteCmd)
 }
 
 // errSilent is returned after the command printed Kafka's own message for the failure; main

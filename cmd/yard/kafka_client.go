@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -17,8 +18,20 @@ import (
 const defaultBootstrap = "127.0.0.1:9092"
 
 // addBootstrapFlag adds --bootstrap-server, as Kafka's own tools name it.
-func addBootstrapFlag(cmd *cobra.Command, dst *string) {
-	cmd.Flags().StringVar(dst, "bootstrap-server", defaultBootstrap, "Kafka address HOST:PORT (comma-separated for several)")
+func addBootstrapFlag(fs *pflag.FlagSet, dst *string) {
+	fs.StringVar(dst, "bootstrap-server", defaultBootstrap, "Kafka address HOST:PORT (comma-separated for several)")
+}
+
+// newAdminGroupCmd is a parent of admin subcommands (`yard topics`, `yard groups`): it holds
+// --bootstrap-server for all of them.
+func newAdminGroupCmd(use, short string, subs ...func(bootstrap *string) *cobra.Command) *cobra.Command {
+	bootstrap := new(string)
+	cmd := &cobra.Command{Use: use, Short: short}
+	addBootstrapFlag(cmd.PersistentFlags(), bootstrap)
+	for _, sub := range subs {
+		cmd.AddCommand(sub(bootstrap))
+	}
+	return cmd
 }
 
 func newKafkaClient(bootstrap string, opts ...kgo.Opt) (*kgo.Client, error) {

@@ -43,7 +43,7 @@ func newProduceCmd() *cobra.Command {
 			return err
 		},
 	}
-	addBootstrapFlag(cmd, &bootstrap)
+	addBootstrapFlag(cmd.Flags(), &bootstrap)
 	cmd.Flags().StringVar(&topic, "topic", "", "topic to produce to (required)")
 	cmd.Flags().StringVar(&key, "key", "", "key of every record (default: no key)")
 	_ = cmd.MarkFlagRequired("topic")

@@ -15,15 +15,8 @@ import (
 
 // newTopicsCmd is `yard topics create|list|describe|alter|delete`, a Kafka client (kadm).
 func newTopicsCmd() *cobra.Command {
-	var bootstrap string
-	cmd := &cobra.Command{
-		Use:   "topics",
-		Short: "Create, list, describe, alter and delete Kafka topics",
-	}
-	cmd.PersistentFlags().StringVar(&bootstrap, "bootstrap-server", defaultBootstrap, "Kafka address HOST:PORT (comma-separated for several)")
-	cmd.AddCommand(topicsCreateCmd(&bootstrap), topicsListCmd(&bootstrap), topicsDescribeCmd(&bootstrap),
-		topicsAlterCmd(&bootstrap), topicsDeleteCmd(&bootstrap))
-	return cmd
+	return newAdminGroupCmd("topics", "Create, list, describe, alter and delete Kafka topics",
+		topicsCreateCmd, topicsListCmd, topicsDescribeCmd, topicsAlterCmd, topicsDeleteCmd)
 }
 
 func topicsCreateCmd(bootstrap *string) *cobra.Command {

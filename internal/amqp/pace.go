@@ -24,8 +24,7 @@ const (
 
 // notePace marks q for a wait after this read buffer if it asks publishers to slow down.
 func (c *conn) notePace(q *queue.Queue) {
-	limit := c.srv.cfg.PaceBacklogBytes
-	if limit <= 0 || !q.Pace(limit) || c.consumes(q) {
+	if !q.Pace(c.srv.cfg.PaceBacklogBytes) || c.consumes(q) {
 		return
 	}
 	for _, p := range c.paced {

@@ -109,9 +109,12 @@ func (b *Broker) openQueueStore(vhost, name string, opts queue.Options) (queue.S
 	if !opts.Durable || opts.Exclusive {
 		return queue.MemoryStore{}, nil
 	}
-	dir := filepath.Join(b.cfg.DataDir, "queues", escapeName(vhost), escapeName(name))
+	dir := filepath.Join(b.queuesDir(), escapeName(vhost), escapeName(name))
 	return queue.OpenLogStore(dir, queue.LogStoreOptions{SyncPolicy: b.cfg.SyncPolicy, SyncInterval: b.cfg.SyncInterval})
 }
+
+// queuesDir holds one directory per vhost, and in it one per durable queue (names escaped).
+func (b *Broker) queuesDir() string { return filepath.Join(b.cfg.DataDir, "queues") }
 
 // removeOrphanQueueDirs deletes the queue stores that no durable queue of the topology owns.
 // A crash between creating a new queue's store and saving the topology leaves one behind
@@ -122,7 +125,7 @@ func (b *Broker) removeOrphanQueueDirs(topo catalog.AMQPTopology) error {
 	for _, q := range topo.Queues {
 		owned[filepath.Join(escapeName(q.VHost), escapeName(q.Name))] = true
 	}
-	root := filepath.Join(b.cfg.DataDir, "queues")
+	root := b.queuesDir()
 	vhosts, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

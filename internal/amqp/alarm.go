@@ -158,6 +158,13 @@ func (a *alarm) unregister(c *conn) {
 	a.mu.Unlock()
 }
 
+// blocked reports whether an alarm is on.
+func (a *alarm) blocked() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.reason != ""
+}
+
 // waitUnblocked returns once no alarm is on.
 func (a *alarm) waitUnblocked() {
 	a.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/yardmq/yard/internal/amqp/wire"
@@ -46,17 +47,6 @@ type conn struct {
 	writerDone chan struct{}
 }
 
-// outBuf collects encoded frames for the writer goroutine. Anyone may append.
-type outBuf struct {
-	mu       sync.Mutex // guards the fields below
-	buf      []byte
-	inflight int  // bytes the writer is writing now
-	starved  bool // a delivery was refused for backlog: kick queues once drained
-	closed   bool
-	wrote    bool // something was written since the last heartbeat tick
-	wake     chan struct{}
-}
-
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{
 		srv: s, nc: nc, log: s.log.With("remote", nc.RemoteAddr().String()),
@@ -65,6 +55,11 @@ func newConn(s *Server, nc net.Conn) *conn {
 		consumed: map[*queue.Queue]int{}, writerDone: make(chan struct{}),
 	}
 	c.out.wake = make(chan struct{}, 1)
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.out.rc = rc
+		}
+	}
 	// Before tuning the specification allows 4096-byte frames; accepting up to our own
 	// frame_max instead admits clients with large client-properties tables.
 	c.fr.SetFrameMax(s.cfg.FrameMax)
@@ -96,97 +91,6 @@ func (c *conn) send(channel uint16, m wire.Method) {
 	c.out.append(func(b []byte) []byte { return wire.AppendMethodFrame(b, channel, m) })
 }
 
-func (o *outBuf) append(fn func([]byte) []byte) {
-	o.mu.Lock()
-	if o.closed {
-		o.mu.Unlock()
-		return
-	}
-	o.buf = fn(o.buf)
-	o.mu.Unlock()
-	select {
-	case o.wake <- struct{}{}:
-	default:
-	}
-}
-
-// backlogged reports whether deliveries should pause; the caller holds no outBuf lock.
-func (o *outBuf) backlogged() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if len(o.buf)+o.inflight >= outBacklogMax {
-		o.starved = true
-		return true
-	}
-	return false
-}
-
-func (c *conn) writeLoop() {
-	defer close(c.writerDone)
-	var tick <-chan time.Time
-	if c.heartbeat > 0 {
-		t := time.NewTicker(c.heartbeat / 2)
-		defer t.Stop()
-		tick = t.C
-	}
-	var spare []byte
-	for {
-		select {
-		case <-c.out.wake:
-		case <-tick:
-			c.out.mu.Lock()
-			if !c.out.wrote && len(c.out.buf) == 0 {
-				c.out.buf = wire.AppendHeartbeat(c.out.buf)
-			}
-			c.out.wrote = false
-			c.out.mu.Unlock()
-		}
-		c.out.mu.Lock()
-		buf, closed := c.out.buf, c.out.closed
-		c.out.buf, c.out.inflight = spare[:0], len(buf)
-		c.out.mu.Unlock()
-		if len(buf) > 0 {
-			if _, err := c.nc.Write(buf); err != nil {
-				c.out.mu.Lock()
-				c.out.closed = true
-				c.out.mu.Unlock()
-				c.nc.Close() // unblocks the reader
-				return
-			}
-		}
-		c.out.mu.Lock()
-		c.out.inflight, c.out.wrote = 0, c.out.wrote || len(buf) > 0
-		starved := c.out.starved
-		c.out.starved = false
-		pending := len(c.out.buf) > 0
-		c.out.mu.Unlock()
-		if cap(buf) <= 4<<20 {
-			spare = buf
-		}
-		if starved {
-			c.kickQueues()
-		}
-		if closed && !pending {
-			return
-		}
-	}
-}
-
-// stopWriter flushes what is queued and stops the writer.
-func (c *conn) stopWriter() {
-	c.out.mu.Lock()
-	c.out.closed = true
-	c.out.mu.Unlock()
-	select {
-	case c.out.wake <- struct{}{}:
-	default:
-	}
-	select {
-	case <-c.writerDone:
-	case <-time.After(closeOkTimeout):
-	}
-}
-
 func (c *conn) kickQueues() {
 	c.consumedMu.Lock()
 	qs := make([]*queue.Queue, 0, len(c.consumed))
@@ -211,15 +115,20 @@ func (c *conn) trackConsumer(q *queue.Queue, delta int) {
 // readLoop reads and handles frames until the connection ends.
 func (c *conn) readLoop() error {
 	for !c.closed {
-		if c.fr.Buffered() == 0 {
+		wait := !c.fr.Ready() // the next frame needs a read: flush, it may block
+		if wait {
 			c.flushAcks()
 			c.flushConfirms()
+			c.flushOut()
 			if len(c.paced) > 0 {
 				c.waitPaced()
 			}
 		}
 		c.armDeadline()
 		f, err := c.fr.ReadFrame()
+		if wait {
+			c.setActive()
+		}
 		if err != nil {
 			if errors.Is(err, wire.ErrFrameTooLarge) || errors.Is(err, wire.ErrFrameEnd) {
 				c.sendConnClose(errWithID(wire.FrameError, 0, "%v", err))

@@ -30,7 +30,10 @@ func (ch *channel) basicPublish(m *wire.BasicPublish) error {
 	}
 	// A blocked connection stops reading at its next publish, as RabbitMQ's flow control:
 	// TCP back-pressure then holds the publisher.
-	ch.c.srv.alarm.waitUnblocked()
+	if ch.c.srv.alarm.blocked() {
+		ch.c.flushOut() // deliveries to this connection must not wait for the alarm
+		ch.c.srv.alarm.waitUnblocked()
+	}
 	ch.pub = &publishing{m: m}
 	return nil
 }
@@ -221,6 +224,9 @@ func (ch *channel) txCommit(m *wire.TxCommit) error {
 	ch.committing = false
 	// commit-ok promises the persistent messages are on disk: wait (the reader blocks, as a
 	// transaction's commit is synchronous for its client anyway).
+	if len(ch.txWaits) > 0 {
+		ch.c.flushOut() // what is queued for the client need not wait for the disk
+	}
 	for _, w := range ch.txWaits {
 		if err := w.Wait(ch.confirms.ctx); err != nil {
 			return channelErr(wire.InternalError, m, "cannot make the transaction durable: %v", err)

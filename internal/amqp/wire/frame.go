@@ -57,6 +57,17 @@ func (fr *FrameReader) SetFrameMax(n uint32) { fr.frameMax = n }
 // flushes coalesced replies (publisher confirms) when it reaches zero.
 func (fr *FrameReader) Buffered() int { return fr.r.Buffered() }
 
+// Ready reports whether a whole frame is buffered, so that ReadFrame will not touch the
+// network.
+func (fr *FrameReader) Ready() bool {
+	n := fr.r.Buffered()
+	if n < FrameHeaderSize {
+		return false
+	}
+	hdr, _ := fr.r.Peek(FrameHeaderSize)
+	return uint64(n) >= uint64(binary.BigEndian.Uint32(hdr[3:]))+FrameOverhead
+}
+
 // ReadFull reads exactly len(p) bytes (used for the protocol header).
 func (fr *FrameReader) ReadFull(p []byte) error {
 	_, err := io.ReadFull(fr.r, p)

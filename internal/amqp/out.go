@@ -1,0 +1,220 @@
+package amqp
+
+// A connection's output. Frames are encoded into outBuf by whoever produces them (the
+// connection's reader, other connections' readers delivering to its consumers, the
+// confirmer, queue timers) and written to the socket by one of two writers:
+//
+//   - the reader itself, when it has handled everything it read and is about to read again
+//     (flushOut): one non-blocking write of what is queued. Replies, confirms and the
+//     deliveries its acks freed then leave without waking another goroutine. While the
+//     reader is handling a read buffer (outBuf.active) appends do not wake the writer
+//     goroutine at all: the reader's flush is coming. On a two-core machine each such wake
+//     had another core's thread woken, spinning and parked again, once per read.
+//   - the writer goroutine (writeLoop) for everything else: what is appended while the
+//     reader is waiting for input, what a non-blocking write left over, and heartbeats. It
+//     is the only writer that blocks, so a client that stops reading stalls the writer,
+//     never the reader.
+//
+// wmu makes the two writers take turns; each takes the buffer only once it holds wmu, so
+// bytes reach the socket in the order they were appended.
+
+import (
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/yardmq/yard/internal/amqp/wire"
+	"golang.org/x/sys/unix"
+)
+
+// outBuf collects encoded frames for the socket. Anyone may append.
+type outBuf struct {
+	wmu sync.Mutex      // held while writing to the socket
+	rc  syscall.RawConn // for non-blocking writes; nil: the writer goroutine writes everything
+
+	mu       sync.Mutex // guards the fields below
+	buf      []byte
+	spare    []byte // a written buffer, for reuse
+	inflight int    // bytes being written now
+	active   bool   // the reader is handling input and flushes when done: no wake needed
+	starved  bool   // a delivery was refused for backlog: kick queues once drained
+	closed   bool
+	wrote    bool // something was written since the last heartbeat tick
+	wake     chan struct{}
+}
+
+func (o *outBuf) append(fn func([]byte) []byte) {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return
+	}
+	o.buf = fn(o.buf)
+	wake := !o.active
+	o.mu.Unlock()
+	if wake {
+		o.wakeWriter()
+	}
+}
+
+func (o *outBuf) wakeWriter() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// backlogged reports whether deliveries should pause; the caller holds no outBuf lock.
+func (o *outBuf) backlogged() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.buf)+o.inflight >= outBacklogMax {
+		o.starved = true
+		return true
+	}
+	return false
+}
+
+// take hands the queued bytes to a writer holding wmu.
+func (o *outBuf) take() []byte {
+	buf := o.buf
+	o.buf, o.spare = o.spare[:0], nil
+	o.inflight = len(buf)
+	return buf
+}
+
+// written returns a writer's buffer after n of its bytes went out; the rest goes back in
+// front of what was appended meanwhile. It reports whether a delivery waits for room.
+func (o *outBuf) written(buf []byte, n int) (starved bool) {
+	o.inflight = 0
+	o.wrote = o.wrote || n > 0
+	if n < len(buf) {
+		rest := buf[:copy(buf, buf[n:])]
+		buf, o.buf = o.buf, append(rest, o.buf...)
+	}
+	if cap(buf) <= 4<<20 {
+		o.spare = buf[:0]
+	}
+	starved = o.starved && len(o.buf) < outBacklogMax
+	if starved {
+		o.starved = false
+	}
+	return starved
+}
+
+// setActive marks the reader as handling input (see the file comment).
+func (c *conn) setActive() {
+	c.out.mu.Lock()
+	c.out.active = true
+	c.out.mu.Unlock()
+}
+
+// flushOut is the reader's flush before it reads again or blocks: with the writer goroutine
+// idle, one non-blocking write of what is queued; the writer is woken for anything left.
+func (c *conn) flushOut() {
+	o := &c.out
+	o.mu.Lock()
+	o.active = false
+	pending := len(o.buf) > 0 && !o.closed
+	o.mu.Unlock()
+	if !pending {
+		return
+	}
+	if o.rc != nil && o.wmu.TryLock() {
+		o.mu.Lock()
+		buf := o.take()
+		o.mu.Unlock()
+		n := tryWrite(o.rc, buf)
+		o.mu.Lock()
+		starved := o.written(buf, n)
+		pending = len(o.buf) > 0
+		o.mu.Unlock()
+		o.wmu.Unlock()
+		if starved {
+			c.kickQueues()
+		}
+	}
+	if pending {
+		o.wakeWriter()
+	}
+}
+
+// tryWrite writes what the socket takes now, without waiting; errors are left to the
+// writer goroutine, whose blocking write reports them.
+func tryWrite(rc syscall.RawConn, b []byte) int {
+	n := 0
+	err := rc.Write(func(fd uintptr) bool {
+		n, _ = unix.Write(int(fd), b)
+		return true // never wait for the socket to be writable
+	})
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	var tick <-chan time.Time
+	if c.heartbeat > 0 {
+		t := time.NewTicker(c.heartbeat / 2)
+		defer t.Stop()
+		tick = t.C
+	}
+	o := &c.out
+	for {
+		select {
+		case <-o.wake:
+		case <-tick:
+			o.mu.Lock()
+			if !o.wrote && len(o.buf) == 0 {
+				o.buf = wire.AppendHeartbeat(o.buf)
+			}
+			o.wrote = false
+			o.mu.Unlock()
+		}
+		o.wmu.Lock()
+		o.mu.Lock()
+		closed := o.closed
+		buf := o.take()
+		o.mu.Unlock()
+		var err error
+		n := 0
+		if len(buf) > 0 {
+			n, err = c.nc.Write(buf)
+		}
+		o.mu.Lock()
+		if err != nil {
+			o.closed = true
+		}
+		starved := o.written(buf, n)
+		pending := len(o.buf) > 0
+		o.mu.Unlock()
+		o.wmu.Unlock()
+		if err != nil {
+			c.nc.Close() // unblocks the reader
+			return
+		}
+		if starved {
+			c.kickQueues()
+		}
+		if closed && !pending {
+			return
+		}
+		if pending {
+			o.wakeWriter()
+		}
+	}
+}
+
+// stopWriter flushes what is queued and stops the writer.
+func (c *conn) stopWriter() {
+	c.out.mu.Lock()
+	c.out.closed = true
+	c.out.mu.Unlock()
+	c.out.wakeWriter()
+	select {
+	case <-c.writerDone:
+	case <-time.After(closeOkTimeout):
+	}
+}

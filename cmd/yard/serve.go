@@ -26,6 +26,7 @@ func newServeCmd() *cobra.Command {
 		configFile string
 		logLevel   string
 		syncPolicy string
+		gcHeadroom uint64
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -49,6 +50,7 @@ An empty listen address disables that listener.`,
 				return err
 			}
 			cfg.Logger = logger
+			defer startHeapTuner(gcHeadroom)()
 			return serve(cmd.Context(), cfg)
 		},
 	}
@@ -63,6 +65,8 @@ An empty listen address disables that listener.`,
 	f.StringVar(&syncPolicy, "sync-policy", "always",
 		"when acknowledged data is fsynced: always (before every acknowledgement, group-committed), interval, never (opt-in, weaker)")
 	f.DurationVar(&cfg.SyncInterval, "sync-interval", cfg.SyncInterval, "fsync period for --sync-policy=interval")
+	f.Uint64Var(&gcHeadroom, "gc-headroom-bytes", defaultGCHeadroom,
+		"least heap growth between garbage collections (0: Go's GOGC policy alone; a GOGC environment variable also turns it off)")
 	addBrokerFlags(f, &cfg)
 	return cmd
 }

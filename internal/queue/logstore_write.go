@@ -39,6 +39,9 @@ import (
 // writeBufferMax: a message buffer this large is written by the publisher itself.
 const writeBufferMax = 4 << 20
 
+// writeBufferPooledMax: larger written buffers are not kept for reuse.
+const writeBufferPooledMax = 1 << 20
+
 // Append implements Store: the message goes into the write buffer.
 func (s *LogStore) Append(seq uint64, m *Message) (Waiter, error) {
 	s.buf = appendMessageValue(s.buf[:0], m, s.pbytes) // s.buf, s.pbytes: under the queue's lock
@@ -125,7 +128,10 @@ func getWriteBuffer() []byte {
 }
 
 func putWriteBuffer(b []byte) {
-	if cap(b) <= 2*writeBufferMax { // a huge message passed through: do not keep its buffer
+	// A buffer grown past 1 MiB (the disk lagging, or a huge message) is left to the
+	// collector: a queue filling without consumers grows its buffers to writeBufferMax, and
+	// a pool of those is resident memory the deep-queue bound has no room for.
+	if cap(b) <= writeBufferPooledMax {
 		b = b[:0]
 		writeBuffers.Put(&b)
 	}

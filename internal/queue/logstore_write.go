@@ -30,7 +30,6 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/yardmq/yard/internal/log"
@@ -38,9 +37,6 @@ import (
 
 // writeBufferMax: a message buffer this large is written by the publisher itself.
 const writeBufferMax = 4 << 20
-
-// writeBufferPooledMax: larger written buffers are not kept for reuse.
-const writeBufferPooledMax = 1 << 20
 
 // Append implements Store: the message goes into the write buffer.
 func (s *LogStore) Append(seq uint64, m *Message) (Waiter, error) {
@@ -87,11 +83,7 @@ func (s *LogStore) writeMessages() error {
 		return err
 	}
 	buf, n, base := s.wq, s.wn, s.wbase
-	next := s.wspare[:0]
-	if len(buf) >= writeBufferBytes/2 { // a busy queue: the next buffer fills as much
-		next = getWriteBuffer()
-	}
-	s.wq, s.wn, s.wbase = next, 0, base+n
+	s.wq, s.wn, s.wbase = s.wspare[:0], 0, base+n
 	s.wspare = nil
 	s.wmu.Unlock()
 	res, err := s.msgs.AppendNoWait(buf)
@@ -105,36 +97,10 @@ func (s *LogStore) writeMessages() error {
 		panic(fmt.Sprintf("BUG: queue wrote %d messages at %d but the log put %d at %d", n, base, res.Batches, res.BaseOffset))
 	}
 	s.written = base + n
-	if cap(buf) >= writeBufferBytes {
-		putWriteBuffer(buf)
-	} else {
+	if cap(buf) <= 4*writeBufferBytes { // a huge message passed through: do not keep its buffer
 		s.wspare = buf[:0]
 	}
 	return nil
-}
-
-// writeBuffers holds the message buffers of busy queues between writes. Under load a write
-// can take milliseconds while the next buffer fills, so buffers grow well past
-// writeBufferBytes; a buffer regrown from nothing for every write copied each message twice
-// more. Pooled, they are shared by all queues and freed by the garbage collector when the
-// load stops, so that many idle queues do not each keep megabytes.
-var writeBuffers sync.Pool
-
-func getWriteBuffer() []byte {
-	if b, ok := writeBuffers.Get().(*[]byte); ok {
-		return (*b)[:0]
-	}
-	return make([]byte, 0, 2*writeBufferBytes)
-}
-
-func putWriteBuffer(b []byte) {
-	// A buffer grown past 1 MiB (the disk lagging, or a huge message) is left to the
-	// collector: a queue filling without consumers grows its buffers to writeBufferMax, and
-	// a pool of those is resident memory the deep-queue bound has no room for.
-	if cap(b) <= writeBufferPooledMax {
-		b = b[:0]
-		writeBuffers.Put(&b)
-	}
 }
 
 // flushThrough writes the buffered messages if offset off is not written yet (Waiter.Wait).

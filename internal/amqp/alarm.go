@@ -158,15 +158,8 @@ func (a *alarm) unregister(c *conn) {
 	a.mu.Unlock()
 }
 
-// blocked reports whether an alarm is on.
-func (a *alarm) blocked() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.reason != ""
-}
-
-// waitUnblocked returns once no alarm is on.
-func (a *alarm) waitUnblocked() {
+// waitUnblocked returns once no alarm is on; if it has to wait, it calls beforeWait first.
+func (a *alarm) waitUnblocked(beforeWait func()) {
 	a.mu.Lock()
 	if a.reason == "" {
 		a.mu.Unlock()
@@ -174,6 +167,7 @@ func (a *alarm) waitUnblocked() {
 	}
 	ch := a.cleared
 	a.mu.Unlock()
+	beforeWait()
 	<-ch
 }
 

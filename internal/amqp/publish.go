@@ -30,10 +30,8 @@ func (ch *channel) basicPublish(m *wire.BasicPublish) error {
 	}
 	// A blocked connection stops reading at its next publish, as RabbitMQ's flow control:
 	// TCP back-pressure then holds the publisher.
-	if ch.c.srv.alarm.blocked() {
-		ch.c.flushOut() // deliveries to this connection must not wait for the alarm
-		ch.c.srv.alarm.waitUnblocked()
-	}
+	// Deliveries to this connection must not wait for the alarm: flush them first.
+	ch.c.srv.alarm.waitUnblocked(ch.c.flushOut)
 	ch.pub = &publishing{m: m}
 	return nil
 }

@@ -24,6 +24,7 @@ func TestContract(t *testing.T) {
 		{"RetentionByTime", testRetentionByTime},
 		{"RetentionByBytes", testRetentionByBytes},
 		{"DeleteRecordsBefore", testDeleteRecordsBefore},
+		{"DeleteSegmentsBefore", testDeleteSegmentsBefore},
 		{"TruncateTo", testTruncateTo},
 		{"IndexRebuild", testIndexRebuild},
 		{"OffsetForTimestamp", testOffsetForTimestamp},
@@ -271,6 +272,24 @@ func testRetentionByBytes(t *testing.T, fsys FS, dir string) {
 		t.Fatalf("size %d start %d, want 1200 and 14", l.Size(), l.StartOffset())
 	}
 	checkBatches(t, readAll(t, l), want[14:])
+}
+
+func testDeleteSegmentsBefore(t *testing.T, fsys FS, dir string) {
+	l := mustOpen(t, dir, Options{FS: fsys, SegmentBytesMax: 500})
+	defer l.Close()
+	appendN(t, l, 20, 2, 100, constTS(0)) // 2 offsets per batch, 1 batch per segment
+	if moved, err := l.DeleteSegmentsBefore(1); moved || err != nil || l.StartOffset() != 0 {
+		t.Fatalf("within the first segment: moved %v, %v, start %d", moved, err, l.StartOffset())
+	}
+	if moved, err := l.DeleteSegmentsBefore(11); !moved || err != nil || l.StartOffset() != 10 {
+		t.Fatalf("to offset 11: moved %v, %v, start %d; want the segment base 10", moved, err, l.StartOffset())
+	}
+	if logs := segmentFiles(t, fsys, dir); len(logs) != 15 || logs[0] != "00000000000000000010.log" {
+		t.Fatalf("segments %v", logs)
+	}
+	if moved, err := l.DeleteSegmentsBefore(11); moved || err != nil || l.StartOffset() != 10 {
+		t.Fatalf("again: moved %v, %v, start %d", moved, err, l.StartOffset())
+	}
 }
 
 func testDeleteRecordsBefore(t *testing.T, fsys FS, dir string) {

@@ -309,10 +309,7 @@ func (l *Log) StartOffset() int64 {
 }
 
 // SegmentBase returns the base offset of the segment that holds offset: the largest segment
-// base at or below it (the log start offset if offset is below that). DeleteRecordsBefore of
-// it frees the same disk space as DeleteRecordsBefore(offset), and a caller that only wants
-// the space back (not a new log start for readers) can skip the call while it is not above
-// StartOffset: each call writes and fsyncs a checkpoint.
+// base at or below it (the log start offset if offset is below that).
 func (l *Log) SegmentBase(offset int64) int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()

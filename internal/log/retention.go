@@ -76,6 +76,12 @@ func (l *Log) deleteOldest(s *segment) error {
 	}
 	l.detachOldestLocked()
 	l.mu.Unlock()
+	return l.removeDetached(s)
+}
+
+// removeDetached removes the files of a segment taken out of the log and drops the log's
+// reference to it.
+func (l *Log) removeDetached(s *segment) error {
 	l.logger.Info("deleting segment", "file", s.path(".log"), "bytes", s.size)
 	err := removeSegmentFiles(l.fsys, s)
 	s.decRef()
@@ -154,9 +160,7 @@ func (l *Log) DeleteRecordsBefore(offset int64) error {
 	// The start-offset checkpoint is already durable, so a crash before the removals are
 	// durable only leaves files that the next open deletes as below the log start.
 	for _, s := range gone {
-		l.logger.Info("deleting segment", "file", s.path(".log"), "bytes", s.size)
-		err = errors.Join(err, removeSegmentFiles(l.fsys, s))
-		s.decRef()
+		err = errors.Join(err, l.removeDetached(s))
 	}
 	if serr := l.fsys.SyncDir(l.dir); serr != nil {
 		err = errors.Join(err, fmt.Errorf("cannot sync directory %s: %w", l.dir, serr))
@@ -165,6 +169,20 @@ func (l *Log) DeleteRecordsBefore(offset int64) error {
 		return fmt.Errorf("cannot delete records before %d: %w", offset, err)
 	}
 	return nil
+}
+
+// DeleteSegmentsBefore drops the segments wholly below offset: it raises the log start to
+// the base of the segment holding offset, and does nothing when that is not above the start.
+// For a caller that wants disk space back rather than a new start for readers: raising the
+// start within a segment frees nothing, and every raise writes and fsyncs a checkpoint under
+// the sync lock, which the appenders waiting for a group commit then wait behind. It reports
+// whether the start moved.
+func (l *Log) DeleteSegmentsBefore(offset int64) (bool, error) {
+	cut := l.SegmentBase(offset)
+	if cut <= l.StartOffset() {
+		return false, nil
+	}
+	return true, l.DeleteRecordsBefore(cut)
 }
 
 // raiseStart makes offset the log start (durably) and takes the segments wholly below it out

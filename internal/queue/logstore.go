@@ -603,15 +603,12 @@ func (s *LogStore) reclaimLoop() {
 		s.mu.Lock()
 		target := s.target
 		s.mu.Unlock()
-		// Positions may be buffered or not yet durable: reclaim what the log can. Only whole
-		// segments are worth it: raising the start within a segment frees nothing and costs a
-		// checkpoint fsync under the log's sync lock, which stalls the group commit that
-		// publisher confirms wait for (it did, every 1024 acks, when this reclaimed exactly).
+		// Positions may be buffered or not yet durable: reclaim what the log can, in whole
+		// segments (raising the start exactly, every 1024 acks, stalled the group commit
+		// publisher confirms wait for behind its checkpoint fsync).
 		target = min(target, uint64(s.msgs.HighWatermark()))
-		if cut := s.msgs.SegmentBase(int64(target)); cut > s.msgs.StartOffset() {
-			if err := s.msgs.DeleteRecordsBefore(cut); err != nil {
-				continue
-			}
+		if _, err := s.msgs.DeleteSegmentsBefore(int64(target)); err != nil {
+			continue
 		}
 		// Settlements of messages still in the log must stay: only those below its start go.
 		s.trimSettlements(uint64(s.msgs.StartOffset()))
@@ -630,13 +627,14 @@ func (s *LogStore) trimSettlements(start uint64) {
 		return
 	}
 	first := s.chunks[i].first
-	if cut := s.acks.SegmentBase(first); cut > s.acks.StartOffset() {
+	s.mu.Unlock()
+	// Chunks are only appended meanwhile (this goroutine alone trims), so i still counts the
+	// ones to drop; they stay listed until the log has let go of their records.
+	if cut, err := s.acks.DeleteSegmentsBefore(first); cut && err == nil {
+		s.mu.Lock()
 		s.chunks = slices.Delete(s.chunks, 0, i)
 		s.mu.Unlock()
-		_ = s.acks.DeleteRecordsBefore(cut)
-		return
 	}
-	s.mu.Unlock()
 }
 
 // shutdown flushes (unless the data is about to be dropped) and stops the store's goroutines.

@@ -249,10 +249,8 @@ func (s *LogStore) writeSettlements() {
 	}
 	s.pmu.Unlock()
 	if len(acks) > 0 {
-		slices.SortFunc(acks, func(a, b [2]uint64) int { return cmp.Compare(a[0], b[0]) })
-		acks = slices.CompactFunc(acks, func(a, b [2]uint64) bool { return a[0] == b[0] })
-		s.ackBuf = appendPairsValue(s.ackBuf[:0], ackSized, acks)
-		_ = s.appendAck(ackEntry{kind: ackSized, seqs: []uint64{acks[len(acks)-1][0]}})
+		slices.SortFunc(acks, bySeq)
+		s.appendPairs(ackSized, slices.CompactFunc(acks, func(a, b [2]uint64) bool { return a[0] == b[0] }))
 		s.pmu.Lock()
 		s.pendingSpare = acks[:0]
 		s.pmu.Unlock()
@@ -262,9 +260,8 @@ func (s *LogStore) writeSettlements() {
 		for q, c := range counts {
 			pairs = append(pairs, [2]uint64{q, c})
 		}
-		slices.SortFunc(pairs, func(a, b [2]uint64) int { return cmp.Compare(a[0], b[0]) })
-		s.ackBuf = appendPairsValue(s.ackBuf[:0], ackCounts, pairs)
-		_ = s.appendAck(ackEntry{kind: ackCounts, seqs: []uint64{pairs[len(pairs)-1][0]}})
+		slices.SortFunc(pairs, bySeq)
+		s.appendPairs(ackCounts, pairs)
 	}
 	for _, r := range purged {
 		s.ackBuf = appendRangeValue(s.ackBuf[:0], r[0], r[1])
@@ -274,6 +271,16 @@ func (s *LogStore) writeSettlements() {
 		s.ackBuf = appendDeliveredValue(s.ackBuf[:0], delivered)
 		_ = s.appendAck(ackEntry{kind: ackDelivered, through: delivered})
 	}
+}
+
+// bySeq orders (sequence, value) pairs by sequence.
+func bySeq(a, b [2]uint64) int { return cmp.Compare(a[0], b[0]) }
+
+// appendPairs writes pairs, sorted by sequence, as one settlement entry of kind; amu is held.
+// Errors are dropped, as in writeSettlements.
+func (s *LogStore) appendPairs(kind byte, pairs [][2]uint64) {
+	s.ackBuf = appendPairsValue(s.ackBuf[:0], kind, pairs)
+	_ = s.appendAck(ackEntry{kind: kind, seqs: []uint64{pairs[len(pairs)-1][0]}})
 }
 
 // appendAck writes the settlement entry in ackBuf; amu is held.

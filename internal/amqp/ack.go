@@ -39,7 +39,8 @@ func (ch *channel) settle(m wire.Method, tag uint64, multiple bool, mode settleM
 // (all of them for tag 0). An unknown tag, including one already settled, is 406.
 func (ch *channel) settleNow(m wire.Method, tag uint64, multiple bool, mode settleMode) error {
 	ch.mu.Lock()
-	var picked []*unackedMsg
+	picked := ch.pickBuf[:0]
+	defer func() { clear(picked); ch.pickBuf = picked[:0] }()
 	if multiple {
 		if tag > ch.nextTag {
 			ch.mu.Unlock()
@@ -128,11 +129,25 @@ func (ch *channel) forgetLocked(settled []*unackedMsg) {
 
 // applySettle tells the queues, one call per queue, in delivery order.
 func applySettle(settled []*unackedMsg, mode settleMode) {
-	if len(settled) == 1 {
-		u := settled[0]
-		applyToQueue(u.q, []uint64{u.id}, mode)
+	if len(settled) == 0 {
 		return
 	}
+	// One queue, as nearly always: its ids from a stack buffer, no map.
+	q := settled[0].q
+	var buf [ackBatchMax]uint64
+	ids := buf[:0]
+	for _, u := range settled {
+		if u.q != q {
+			applyByQueue(settled, mode)
+			return
+		}
+		ids = append(ids, u.id)
+	}
+	applyToQueue(q, ids, mode)
+}
+
+// applyByQueue is applySettle for deliveries from several queues.
+func applyByQueue(settled []*unackedMsg, mode settleMode) {
 	byQueue := map[*queue.Queue][]uint64{}
 	var order []*queue.Queue
 	for _, u := range settled {

@@ -26,9 +26,12 @@ type channel struct {
 	txWaits    []queue.Waiter // durability a tx.commit-ok waits for
 	confirms   *confirmer     // confirms that wait for durability
 	routeBuf   []string
-	lastQueue  string        // the queue last declared on this channel: what "" means in queue methods
-	replyTo    string        // direct reply-to queue, once the channel consumed amq.rabbitmq.reply-to
-	ackBatch   []*unackedMsg // acks not yet applied to their queues (deferAcks)
+	lastQueue  string         // the queue last declared on this channel: what "" means in queue methods
+	replyTo    string         // direct reply-to queue, once the channel consumed amq.rabbitmq.reply-to
+	ackBatch   []*unackedMsg  // acks not yet applied to their queues (deferAcks)
+	pubSlot    publishing     // reused for each publishing outside transactions
+	waitBuf    []queue.Waiter // route's result, reused
+	pickBuf    []*unackedMsg  // settleNow's, reused
 
 	mu             sync.Mutex // guards everything below; TryDeliver takes it under a queue lock
 	released       bool
@@ -39,6 +42,8 @@ type channel struct {
 	prefetch       int      // basic.qos global=false: limit for consumers created afterwards
 	globalPrefetch int      // basic.qos global=true: limit shared by the channel
 	globalInflight int
+	unackSlab      []unackedMsg      // newUnacked's current slab
+	deliverScratch wire.BasicDeliver // the method TryDeliver encodes
 }
 
 type unackedMsg struct {
@@ -198,8 +203,12 @@ func (ch *channel) handleContent(f wire.Frame) error {
 			return nil
 		}
 		p.header, p.size = true, h.BodySize
-		p.props = append([]byte(nil), h.Properties...)
-		p.body = make([]byte, 0, h.BodySize)
+		// Properties and body share one allocation; the queue keeps both for as long.
+		np := len(h.Properties)
+		buf := make([]byte, np+int(h.BodySize))
+		p.props = buf[:np:np]
+		copy(p.props, h.Properties)
+		p.body = buf[np:np]
 	} else {
 		if p == nil || !p.header {
 			return errWithID(wire.UnexpectedFrame, 0, "expected method frame, got non method frame instead")

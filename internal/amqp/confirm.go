@@ -21,19 +21,24 @@ import (
 )
 
 type pendingConfirm struct {
-	seq   uint64
-	ok    bool
-	waits []queue.Waiter
+	seq    uint64
+	ok     bool
+	nwaits int // its waits are the next nwaits of confirmer.waits
 }
 
 type confirmer struct {
 	ch      *channel
 	mu      sync.Mutex // guards everything below and ch.ackedUpTo / ch.ackPending
 	pending []pendingConfirm
-	running bool
-	closed  bool
-	ctx     context.Context
-	cancel  context.CancelFunc
+	waits   []queue.Waiter // of pending, in order
+	// What run took last time, for reuse: pending and waits swap with these, so a busy
+	// channel's confirms allocate nothing per publish.
+	sparePending []pendingConfirm
+	spareWaits   []queue.Waiter
+	running      bool
+	closed       bool
+	ctx          context.Context
+	cancel       context.CancelFunc
 }
 
 func newConfirmer(ch *channel) *confirmer {
@@ -55,7 +60,8 @@ func (cf *confirmer) add(seq uint64, ok bool, waits []queue.Waiter) {
 	if cf.closed {
 		return
 	}
-	cf.pending = append(cf.pending, pendingConfirm{seq: seq, ok: ok, waits: waits})
+	cf.pending = append(cf.pending, pendingConfirm{seq: seq, ok: ok, nwaits: len(waits)})
+	cf.waits = append(cf.waits, waits...)
 	if !cf.running {
 		cf.running = true
 		go cf.run()
@@ -65,8 +71,9 @@ func (cf *confirmer) add(seq uint64, ok bool, waits []queue.Waiter) {
 func (cf *confirmer) run() {
 	for {
 		cf.mu.Lock()
-		batch := cf.pending
-		cf.pending = nil
+		batch, waits := cf.pending, cf.waits
+		cf.pending, cf.waits = cf.sparePending[:0], cf.spareWaits[:0]
+		cf.sparePending, cf.spareWaits = nil, nil
 		if len(batch) == 0 || cf.closed {
 			cf.running = false
 			cf.mu.Unlock()
@@ -74,13 +81,15 @@ func (cf *confirmer) run() {
 		}
 		cf.mu.Unlock()
 		var lastOK uint64
+		rest := waits
 		for _, p := range batch {
 			ok := p.ok
-			for _, w := range p.waits {
+			for _, w := range rest[:p.nwaits] {
 				if w.Wait(cf.ctx) != nil {
 					ok = false
 				}
 			}
+			rest = rest[p.nwaits:]
 			if ok {
 				lastOK = p.seq
 				continue
@@ -93,8 +102,10 @@ func (cf *confirmer) run() {
 			cf.ch.ackedUpTo, cf.ch.ackPending = p.seq, p.seq
 			cf.mu.Unlock()
 		}
+		clear(waits)
 		cf.mu.Lock()
 		cf.sendAckLocked(lastOK)
+		cf.sparePending, cf.spareWaits = batch[:0], waits[:0]
 		cf.mu.Unlock()
 	}
 }
@@ -118,7 +129,7 @@ func (cf *confirmer) sendAckLocked(seq uint64) {
 func (cf *confirmer) close() {
 	cf.mu.Lock()
 	cf.closed = true
-	cf.pending = nil
+	cf.pending, cf.waits = nil, nil
 	cf.mu.Unlock()
 	cf.cancel()
 }

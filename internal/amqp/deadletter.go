@@ -10,6 +10,7 @@ import (
 
 	"github.com/yardmq/yard/internal/amqp/wire"
 	"github.com/yardmq/yard/internal/queue"
+	"github.com/yardmq/yard/internal/route"
 )
 
 // parseMessage fills m's priority and per-message TTL from its properties.
@@ -62,7 +63,7 @@ func (v *vhost) deadLetter(args map[string]any, dls []queue.DeadLetter) {
 		props := withDeath(dl.Msg, dl.Reason, dl.Queue, time.Now())
 		var p wire.BasicProperties
 		_ = p.Decode(props)
-		names, err := v.topo.Route(dlx, key, func() map[string]any { return p.Headers }, nil)
+		names, err := v.topo.Route(dlx, key, route.HeaderMap(p.Headers), nil)
 		if err != nil {
 			continue // the dead-letter exchange does not exist: dropped, as in RabbitMQ
 		}

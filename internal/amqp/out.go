@@ -29,8 +29,8 @@ import (
 
 // outBuf collects encoded frames for the socket. Anyone may append.
 type outBuf struct {
-	wmu sync.Mutex      // held while writing to the socket
-	rc  syscall.RawConn // for non-blocking writes; nil: the writer goroutine writes everything
+	wmu sync.Mutex // held while writing to the socket
+	raw *rawWriter // for non-blocking writes; nil: the writer goroutine writes everything
 
 	mu       sync.Mutex // guards the fields below
 	buf      []byte
@@ -50,6 +50,24 @@ func (o *outBuf) append(fn func([]byte) []byte) {
 		return
 	}
 	o.buf = fn(o.buf)
+	o.unlockAfterAppend()
+}
+
+// lockForAppend is append without a closure, for the delivery path (one per message): the
+// caller encodes into buf and calls unlockAfterAppend. ok is false, with nothing locked, when
+// the connection is closed or too far behind to take more deliveries now.
+func (o *outBuf) lockForAppend() (buf []byte, ok bool) {
+	o.mu.Lock()
+	if o.closed || o.backloggedLocked() {
+		o.mu.Unlock()
+		return nil, false
+	}
+	return o.buf, true
+}
+
+// unlockAfterAppend ends an append under o.mu (lockForAppend sets o.buf first), waking the
+// writer unless the reader is about to flush.
+func (o *outBuf) unlockAfterAppend() {
 	wake := !o.active
 	o.mu.Unlock()
 	if wake {
@@ -68,6 +86,10 @@ func (o *outBuf) wakeWriter() {
 func (o *outBuf) backlogged() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	return o.backloggedLocked()
+}
+
+func (o *outBuf) backloggedLocked() bool {
 	if len(o.buf)+o.inflight >= outBacklogMax {
 		o.starved = true
 		return true
@@ -120,11 +142,11 @@ func (c *conn) flushOut() {
 	if !pending {
 		return
 	}
-	if o.rc != nil && o.wmu.TryLock() {
+	if o.raw != nil && o.wmu.TryLock() {
 		o.mu.Lock()
 		buf := o.take()
 		o.mu.Unlock()
-		n := tryWrite(o.rc, buf)
+		n := o.raw.tryWrite(buf)
 		o.mu.Lock()
 		starved := o.written(buf, n)
 		pending = len(o.buf) > 0
@@ -139,18 +161,34 @@ func (c *conn) flushOut() {
 	}
 }
 
-// tryWrite writes what the socket takes now, without waiting; errors are left to the
-// writer goroutine, whose blocking write reports them.
-func tryWrite(rc syscall.RawConn, b []byte) int {
-	n := 0
-	err := rc.Write(func(fd uintptr) bool {
-		n, _ = unix.Write(int(fd), b)
+// rawWriter writes what the socket takes now, without waiting; errors are left to the
+// writer goroutine, whose blocking write reports them. Its write func is made once per
+// connection: a closure per flush would be an allocation per read.
+type rawWriter struct {
+	rc    syscall.RawConn
+	buf   []byte
+	n     int
+	write func(fd uintptr) bool
+}
+
+func newRawWriter(rc syscall.RawConn) *rawWriter {
+	w := &rawWriter{rc: rc}
+	w.write = func(fd uintptr) bool {
+		w.n, _ = unix.Write(int(fd), w.buf)
 		return true // never wait for the socket to be writable
-	})
-	if err != nil || n < 0 {
+	}
+	return w
+}
+
+// tryWrite returns how many bytes of b went out. The caller holds outBuf.wmu.
+func (w *rawWriter) tryWrite(b []byte) int {
+	w.buf, w.n = b, 0
+	err := w.rc.Write(w.write)
+	w.buf = nil
+	if err != nil || w.n < 0 {
 		return 0
 	}
-	return n
+	return w.n
 }
 
 func (c *conn) writeLoop() {

@@ -32,8 +32,23 @@ func (ch *channel) basicPublish(m *wire.BasicPublish) error {
 	// TCP back-pressure then holds the publisher.
 	// Deliveries to this connection must not wait for the alarm: flush them first.
 	ch.c.srv.alarm.waitUnblocked(ch.c.flushOut)
-	ch.pub = &publishing{m: m}
+	if ch.tx != nil {
+		ch.pub = &publishing{m: m} // held until tx.commit
+	} else {
+		ch.pubSlot = publishing{m: m} // done with once publish returns
+		ch.pub = &ch.pubSlot
+	}
 	return nil
+}
+
+// Headers implements route.HeaderSource: the message's headers, decoded only when a headers
+// exchange asks.
+func (p *publishing) Headers() map[string]any {
+	var props wire.BasicProperties
+	if props.Decode(p.props) != nil {
+		return nil
+	}
+	return props.Headers
 }
 
 // publish routes a fully assembled message, or holds it for tx.commit.
@@ -72,6 +87,8 @@ func (ch *channel) publish(p *publishing) error {
 			ch.confirmed(seq, !failed)
 		}
 	}
+	clear(waits)
+	ch.waitBuf = waits[:0]
 	return nil
 }
 
@@ -90,18 +107,12 @@ func (ch *channel) route(p *publishing) (routed int, failed bool, waits []queue.
 			return 0, false, nil, channelErr(wire.AccessRefused, m, "cannot publish to internal exchange '%s' in vhost '%s'", m.Exchange, vh.name)
 		}
 	}
-	headers := func() map[string]any {
-		var props wire.BasicProperties
-		if props.Decode(p.props) != nil {
-			return nil
-		}
-		return props.Headers
-	}
-	names, err := vh.topo.Route(m.Exchange, m.RoutingKey, headers, ch.routeBuf[:0])
+	names, err := vh.topo.Route(m.Exchange, m.RoutingKey, p, ch.routeBuf[:0])
 	if err != nil {
 		return 0, false, nil, ch.noExchange(m, m.Exchange)
 	}
 	ch.routeBuf = names
+	waits = ch.waitBuf[:0] // the caller copies what it keeps (confirmer.add, txWaits)
 	persistent := deliveryMode(p.props) == 2
 	msg := &queue.Message{Exchange: m.Exchange, RoutingKey: m.RoutingKey, Properties: p.props, Body: p.body, Persistent: persistent}
 	parseMessage(msg)

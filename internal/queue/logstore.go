@@ -94,14 +94,13 @@ type settleChunk struct {
 }
 
 // LogStore is a Store on two logs. Append, Settle, SettleRange, Delivered and ReadFrom run
-// under the owning queue's lock (which guards buf and the recovered state); mu guards the
+// under the owning queue's lock (which guards rbuf and the recovered state); mu guards the
 // reclaim state shared with the reclaimer goroutine.
 type LogStore struct {
 	dir        string
 	msgs, acks *log.Log
 	now        func() time.Time
 
-	buf      []byte
 	rbuf     []byte
 	rec      Recovery
 	settled  map[uint64]struct{} // recovered settlements at/after rec.From not yet passed
@@ -127,6 +126,7 @@ type LogStore struct {
 	wmu        sync.Mutex // guards the message buffer: wq ... werr
 	wq         []byte     // buffered message batches, in sequence order
 	wspare     []byte     // a written buffer, for reuse
+	wqHint     int        // the size of the last buffer written: a new buffer's capacity
 	wn         int64      // how many messages wq holds
 	wbase      int64      // the position of wq's first message
 	written    int64      // the message log's end: what writes have handed to it

@@ -40,7 +40,6 @@ const writeBufferMax = 4 << 20
 
 // Append implements Store: the message goes into the write buffer.
 func (s *LogStore) Append(seq uint64, m *Message) (Waiter, error) {
-	s.buf = appendMessageValue(s.buf[:0], m, s.pbytes) // s.buf, s.pbytes: under the queue's lock
 	s.wmu.Lock()
 	if s.werr != nil {
 		err := s.werr
@@ -50,7 +49,14 @@ func (s *LogStore) Append(seq uint64, m *Message) (Waiter, error) {
 	if end := uint64(s.wbase + s.wn); seq != end {
 		panic(fmt.Sprintf("BUG: queue appends seq %d but the message log (with its write buffer) ends at %d", seq, end))
 	}
-	s.wq = appendBatch(s.wq, s.now().UnixMilli(), s.buf)
+	if s.wq == nil {
+		// Sized as the last buffer written: growing from nothing by doubling cost a copy and
+		// an allocation per doubling, per buffer (5% of the broker's CPU at 40,000 msgs/s).
+		s.wq = make([]byte, 0, s.wqHint)
+	}
+	// The message is encoded straight into the buffer (s.pbytes: under the queue's lock).
+	wq, start := beginBatch(s.wq, s.now().UnixMilli(), messageValueLen(m, s.pbytes))
+	s.wq = endBatch(appendMessageValue(wq, m, s.pbytes), start)
 	s.wn++
 	s.pbytes += persistentSize(m)
 	size := len(s.wq)
@@ -85,6 +91,7 @@ func (s *LogStore) writeMessages() error {
 	buf, n, base := s.wq, s.wn, s.wbase
 	s.wq, s.wn, s.wbase = s.wspare[:0], 0, base+n
 	s.wspare = nil
+	s.wqHint = min(len(buf), writeBufferMax)
 	s.wmu.Unlock()
 	res, err := s.msgs.AppendNoWait(buf)
 	s.wmu.Lock()

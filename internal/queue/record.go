@@ -81,22 +81,31 @@ var errBadRecord = errors.New("malformed queue record")
 
 // appendBatch appends a one-record batch holding value to dst.
 func appendBatch(dst []byte, tsMs int64, value []byte) []byte {
+	dst, start := beginBatch(dst, tsMs, len(value))
+	dst = append(dst, value...)
+	return endBatch(dst, start)
+}
+
+// beginBatch appends the head of a one-record batch whose value is valueLen bytes; the caller
+// appends exactly that value, then calls endBatch. This lets a message be encoded straight
+// into the write buffer instead of being encoded and then copied.
+func beginBatch(dst []byte, tsMs int64, valueLen int) ([]byte, int) {
 	start := len(dst)
 	var rec [5 * binary.MaxVarintLen64]byte
 	body := rec[:0]
-	body = append(body, 0)                              // attributes
-	body = binary.AppendVarint(body, 0)                 // timestampDelta
-	body = binary.AppendVarint(body, 0)                 // offsetDelta
-	body = binary.AppendVarint(body, -1)                // key: null
-	body = binary.AppendVarint(body, int64(len(value))) // value length
-	recLen := len(body) + len(value) + 1                // + headerCount
-	dst = binary.BigEndian.AppendUint64(dst, 0)         // baseOffset
-	dst = binary.BigEndian.AppendUint32(dst, 0)         // batchLength, patched below
-	dst = binary.BigEndian.AppendUint32(dst, 0)         // partitionLeaderEpoch
-	dst = append(dst, 2)                                // magic
-	dst = binary.BigEndian.AppendUint32(dst, 0)         // crc, patched below
-	dst = binary.BigEndian.AppendUint16(dst, 0)         // attributes
-	dst = binary.BigEndian.AppendUint32(dst, 0)         // lastOffsetDelta
+	body = append(body, 0)                            // attributes
+	body = binary.AppendVarint(body, 0)               // timestampDelta
+	body = binary.AppendVarint(body, 0)               // offsetDelta
+	body = binary.AppendVarint(body, -1)              // key: null
+	body = binary.AppendVarint(body, int64(valueLen)) // value length
+	recLen := len(body) + valueLen + 1                // + headerCount
+	dst = binary.BigEndian.AppendUint64(dst, 0)       // baseOffset
+	dst = binary.BigEndian.AppendUint32(dst, 0)       // batchLength, patched below
+	dst = binary.BigEndian.AppendUint32(dst, 0)       // partitionLeaderEpoch
+	dst = append(dst, 2)                              // magic
+	dst = binary.BigEndian.AppendUint32(dst, 0)       // crc, patched below
+	dst = binary.BigEndian.AppendUint16(dst, 0)       // attributes
+	dst = binary.BigEndian.AppendUint32(dst, 0)       // lastOffsetDelta
 	dst = binary.BigEndian.AppendUint64(dst, uint64(tsMs))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(tsMs))
 	dst = binary.BigEndian.AppendUint64(dst, ^uint64(0)) // producerId -1
@@ -104,8 +113,11 @@ func appendBatch(dst []byte, tsMs int64, value []byte) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, 0xffffffff) // baseSequence -1
 	dst = binary.BigEndian.AppendUint32(dst, 1)          // recordCount
 	dst = binary.AppendVarint(dst, int64(recLen))
-	dst = append(dst, body...)
-	dst = append(dst, value...)
+	return append(dst, body...), start
+}
+
+// endBatch ends the batch beginBatch began at start: header count, length and CRC.
+func endBatch(dst []byte, start int) []byte {
 	dst = binary.AppendVarint(dst, 0) // headerCount
 	b := dst[start:]
 	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
@@ -158,6 +170,23 @@ func nextBatch(b []byte) (offset int64, tsMs int64, value []byte, rest []byte, e
 	}
 	value = r[k : k+int(vl)]
 	return int64(binary.BigEndian.Uint64(batch)), int64(binary.BigEndian.Uint64(batch[27:])), value, b[n:], nil
+}
+
+// messageValueLen is the length of appendMessageValue's encoding.
+func messageValueLen(m *Message, before uint64) int {
+	n := 2 + uvarintLen(before)
+	for _, l := range [3]int{len(m.Exchange), len(m.RoutingKey), len(m.Properties)} {
+		n += uvarintLen(uint64(l)) + l
+	}
+	return n + len(m.Body)
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
 }
 
 // appendMessageValue encodes m as a message record value; before is the cumulated payload of

@@ -10,6 +10,7 @@ package route
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -249,12 +250,25 @@ func sameBinding(a, b *Binding) bool {
 	return a.Source == b.Source && a.Dest == b.Dest && a.Key == b.Key && argsEqual(a.Args, b.Args)
 }
 
+// HeaderSource gives the headers of the message being routed. Route asks at most once, only
+// if a headers exchange is on the path, so that callers decode message properties only when
+// needed. It is an interface, not a func, so that the publish path can pass a value it
+// already has instead of allocating a closure per message.
+type HeaderSource interface {
+	Headers() map[string]any
+}
+
+// HeaderMap is a HeaderSource for headers already decoded.
+type HeaderMap map[string]any
+
+// Headers implements HeaderSource.
+func (h HeaderMap) Headers() map[string]any { return h }
+
 // Route appends to dst the names of the queues a message published to exchange with key and
-// headers reaches, each once, following exchange-to-exchange bindings. headers is called at
-// most once, only if a headers exchange is on the path, so that callers decode message
-// properties only when needed. The default exchange routes to the queue named by the key
-// (the caller checks that it exists).
-func (t *Topology) Route(exchange, key string, headers func() map[string]any, dst []string) ([]string, error) {
+// headers reaches, each once, following exchange-to-exchange bindings. headers may be nil.
+// The default exchange routes to the queue named by the key (the caller checks that it
+// exists).
+func (t *Topology) Route(exchange, key string, headers HeaderSource, dst []string) ([]string, error) {
 	if exchange == "" {
 		return append(dst, key), nil
 	}
@@ -264,7 +278,7 @@ func (t *Topology) Route(exchange, key string, headers func() map[string]any, ds
 	if !ok {
 		return dst, fmt.Errorf("cannot route through exchange %q: %w", exchange, ErrNotFound)
 	}
-	r := router{t: t, key: key, headersFn: headers, dst: dst, start: len(dst)}
+	r := router{t: t, key: key, headerSrc: headers, dst: dst, start: len(dst)}
 	r.visit(e)
 	return r.dst, nil
 }
@@ -273,22 +287,27 @@ type router struct {
 	t         *Topology
 	key       string
 	words     []string
-	headersFn func() map[string]any
+	headerSrc HeaderSource
 	headers   map[string]any
 	gotHdrs   bool
-	seen      map[string]bool // exchanges visited, against binding cycles
-	dst       []string
-	start     int
+	// Exchanges visited, against binding cycles: the first, then any others. Paths are a few
+	// exchanges long, so a scan beats a map, and the common one-exchange route allocates
+	// nothing.
+	first *Exchange
+	more  []*Exchange
+	dst   []string
+	start int
 }
 
 func (r *router) visit(e *Exchange) {
-	if r.seen == nil {
-		r.seen = map[string]bool{}
-	}
-	if r.seen[e.Name] {
+	switch {
+	case r.first == nil:
+		r.first = e
+	case r.first == e || slices.Contains(r.more, e):
 		return
+	default:
+		r.more = append(r.more, e)
 	}
-	r.seen[e.Name] = true
 	if e.Type == Direct {
 		for _, b := range e.direct[r.key] {
 			r.deliver(b.Dest)
@@ -314,8 +333,8 @@ func (r *router) matches(typ string, b *Binding) bool {
 	case Headers:
 		if !r.gotHdrs {
 			r.gotHdrs = true
-			if r.headersFn != nil {
-				r.headers = r.headersFn()
+			if r.headerSrc != nil {
+				r.headers = r.headerSrc.Headers()
 			}
 		}
 		return headersMatch(b.Args, r.headers)

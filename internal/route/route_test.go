@@ -71,7 +71,7 @@ func TestRouting(t *testing.T) {
 	must(top.Bind(Binding{Source: "amq.topic", Dest: Dest{Exchange: true, Name: "amq.fanout"}, Key: "#"})) // cycle
 	must(top.Bind(Binding{Source: "amq.match", Dest: q("h"), Args: map[string]any{"x-match": "any", "a": "1"}}))
 	route := func(ex, key string, hdr map[string]any) []string {
-		got, err := top.Route(ex, key, func() map[string]any { return hdr }, nil)
+		got, err := top.Route(ex, key, HeaderMap(hdr), nil)
 		must(err)
 		slices.Sort(got)
 		return got

@@ -42,6 +42,7 @@ type FrameReader struct {
 	r        *bufio.Reader
 	frameMax uint32
 	buf      []byte
+	hdr      [FrameHeaderSize]byte // a field: a local would escape through io.ReadFull
 }
 
 // NewFrameReader reads from r with a read buffer of bufSize bytes. frameMax starts at
@@ -76,8 +77,8 @@ func (fr *FrameReader) ReadFull(p []byte) error {
 
 // ReadFrame reads one frame.
 func (fr *FrameReader) ReadFrame() (Frame, error) {
-	var hdr [FrameHeaderSize]byte
-	if _, err := io.ReadFull(fr.r, hdr[:]); err != nil {
+	hdr := fr.hdr[:]
+	if _, err := io.ReadFull(fr.r, hdr); err != nil {
 		return Frame{}, err
 	}
 	f := Frame{Type: hdr[0], Channel: binary.BigEndian.Uint16(hdr[1:])}

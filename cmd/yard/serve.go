@@ -27,6 +27,7 @@ func newServeCmd() *cobra.Command {
 		logLevel   string
 		syncPolicy string
 		gcHeadroom uint64
+		schedBatch bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -50,6 +51,11 @@ An empty listen address disables that listener.`,
 				return err
 			}
 			cfg.Logger = logger
+			if schedBatch {
+				if err := setBatchScheduling(); err != nil {
+					logger.Warn("running under the default scheduling policy", "err", err)
+				}
+			}
 			defer startHeapTuner(gcHeadroom)()
 			return serve(cmd.Context(), cfg)
 		},
@@ -67,6 +73,8 @@ An empty listen address disables that listener.`,
 	f.DurationVar(&cfg.SyncInterval, "sync-interval", cfg.SyncInterval, "fsync period for --sync-policy=interval")
 	f.Uint64Var(&gcHeadroom, "gc-headroom-bytes", defaultGCHeadroom,
 		"least heap growth between garbage collections (0: Go's GOGC policy alone; a GOGC environment variable also turns it off)")
+	f.BoolVar(&schedBatch, "sched-batch", true,
+		"run the broker's threads under Linux's SCHED_BATCH policy: a woken thread does not preempt a running one (false: the default policy)")
 	addBrokerFlags(f, &cfg)
 	return cmd
 }

@@ -13,11 +13,11 @@ package main
 // ends, by when more work has arrived, and it handles that work in one pass. On an idle CPU
 // it runs at once, as before, so latency at moderate load does not change.
 //
-// Measured on this project's 2-core benchmark machine (PerfTest 1 producer / 1 consumer,
-// persistent 1 KiB messages, confirms, manual acks, prefetch 100, alternating 30 s runs):
-// 44,000-45,100 msgs/s steady under SCHED_BATCH against 40,200-40,500 without, with yard's
-// CPU at 62-63% of a core against 70-71%, and the same consumer p99 (38-45 ms against
-// 39-40 ms).
+// Measured on this project's 2-core benchmark machine, where the clients share the broker's
+// cores (PerfTest 1 producer / 1 consumer, persistent 1 KiB messages, confirms, manual acks,
+// prefetch 100, four pairs of alternating 30 s runs): 41,600-45,100 msgs/s steady under
+// SCHED_BATCH against 37,900-40,500 without, with yard's CPU at 62-63% of a core against
+// 69-71%, and the same consumer p99 (38-45 ms against 39-49 ms).
 //
 // The policy is set on every thread the process has; threads the Go runtime creates later
 // inherit it from the thread that creates them.

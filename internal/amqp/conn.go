@@ -124,7 +124,9 @@ func (c *conn) readLoop() error {
 				c.waitPaced()
 			}
 		}
-		c.armDeadline()
+		if wait {
+			c.armDeadline()
+		}
 		f, err := c.fr.ReadFrame()
 		if wait {
 			c.setActive()
@@ -152,6 +154,7 @@ func (c *conn) readLoop() error {
 }
 
 // armDeadline bounds the wait for the next frame to two heartbeat intervals, as RabbitMQ.
+// The reader calls it only before a read that touches the network.
 func (c *conn) armDeadline() {
 	if c.closing || c.heartbeat <= 0 {
 		return // sendConnClose armed the close-ok deadline once; it is not extended
@@ -162,9 +165,6 @@ func (c *conn) armDeadline() {
 	// deadline is re-armed if it is over a second old, so however long a run of buffered
 	// frames lasts, the next wait gets a fresh bound. Re-arming costs a timer update; once a
 	// second is plenty for deadlines of seconds.
-	if c.fr.Ready() {
-		return
-	}
 	now := time.Now()
 	if now.Sub(c.lastDeadline) > time.Second {
 		c.lastDeadline = now

@@ -82,13 +82,7 @@ func (o *outBuf) wakeWriter() {
 	}
 }
 
-// backlogged reports whether deliveries should pause; the caller holds no outBuf lock.
-func (o *outBuf) backlogged() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.backloggedLocked()
-}
-
+// backloggedLocked reports whether deliveries should pause, noting that one waits for room.
 func (o *outBuf) backloggedLocked() bool {
 	if len(o.buf)+o.inflight >= outBacklogMax {
 		o.starved = true

@@ -31,12 +31,9 @@ func TestClientNotReadingDoesNotStopItsPublishes(t *testing.T) {
 	t.Parallel()
 	_, url := startServer(t, Config{})
 	rc := rawDial(t, url, 0)
-	rc.send(1, &wire.ChannelOpen{})
-	rc.expect(wire.IDChannelOpenOk)
-	rc.send(1, &wire.QueueDeclare{Queue: "stalled", AutoDelete: true})
-	rc.expect(wire.IDQueueDeclareOk)
-	rc.send(1, &wire.BasicConsume{Queue: "stalled", NoAck: true}) // no prefetch bound
-	rc.expect(wire.IDBasicConsumeOk)
+	rc.call(1, &wire.ChannelOpen{}, wire.IDChannelOpenOk)
+	rc.call(1, &wire.QueueDeclare{Queue: "stalled", AutoDelete: true}, wire.IDQueueDeclareOk)
+	rc.call(1, &wire.BasicConsume{Queue: "stalled", NoAck: true}, wire.IDBasicConsumeOk) // no prefetch bound
 	// From here on the client writes only: every delivery stays in the socket buffers.
 	body := bytes.Repeat([]byte("x"), 1024)
 	var publish []byte

@@ -44,8 +44,7 @@ func rawDial(t *testing.T, url string, heartbeat uint16) *rawClient {
 		t.Fatalf("tune %+v", tune)
 	}
 	rc.send(0, &wire.ConnectionTuneOk{ChannelMax: 2047, FrameMax: 131072, Heartbeat: heartbeat})
-	rc.send(0, &wire.ConnectionOpen{VirtualHost: "/"})
-	rc.expect(wire.IDConnectionOpenOk)
+	rc.call(0, &wire.ConnectionOpen{VirtualHost: "/"}, wire.IDConnectionOpenOk)
 	return rc
 }
 
@@ -82,6 +81,13 @@ func (rc *rawClient) expect(id uint32) wire.Method {
 		}
 		return m
 	}
+}
+
+// call sends m on channel ch and returns the reply, which must be method id.
+func (rc *rawClient) call(ch uint16, m wire.Method, id uint32) wire.Method {
+	rc.t.Helper()
+	rc.send(ch, m)
+	return rc.expect(id)
 }
 
 // expectConnClose waits for connection.close with code and a reply text containing text.
@@ -123,8 +129,7 @@ func TestConnectionErrors(t *testing.T) {
 			rc.send(1, &wire.QueueDeclare{Queue: "x"})
 		}, wire.ChannelError, "CHANNEL_ERROR - expected 'channel.open'"},
 		{"second channel.open", func(rc *rawClient) {
-			rc.send(1, &wire.ChannelOpen{})
-			rc.expect(wire.IDChannelOpenOk)
+			rc.call(1, &wire.ChannelOpen{}, wire.IDChannelOpenOk)
 			rc.send(1, &wire.ChannelOpen{})
 		}, wire.ChannelError, "second 'channel.open'"},
 		{"channel above channel_max", func(rc *rawClient) {
@@ -143,14 +148,12 @@ func TestConnectionErrors(t *testing.T) {
 			rc.write([]byte{wire.FrameMethod, 0, 1, 0, 0, 0, 4, 0, 99, 0, 7, wire.FrameEnd})
 		}, wire.CommandInvalid, "COMMAND_INVALID - unknown method"},
 		{"method instead of content header", func(rc *rawClient) {
-			rc.send(1, &wire.ChannelOpen{})
-			rc.expect(wire.IDChannelOpenOk)
+			rc.call(1, &wire.ChannelOpen{}, wire.IDChannelOpenOk)
 			rc.send(1, publish)
 			rc.send(1, publish)
 		}, wire.UnexpectedFrame, "UNEXPECTED_FRAME - expected content header"},
 		{"body without header", func(rc *rawClient) {
-			rc.send(1, &wire.ChannelOpen{})
-			rc.expect(wire.IDChannelOpenOk)
+			rc.call(1, &wire.ChannelOpen{}, wire.IDChannelOpenOk)
 			rc.write(wire.AppendBodyFrames(nil, 1, []byte("x"), 0))
 		}, wire.UnexpectedFrame, "UNEXPECTED_FRAME"},
 		{"heartbeat on a channel", func(rc *rawClient) {
@@ -292,18 +295,14 @@ func TestGeneratedTagAndNoCancelNotifyWithoutCapability(t *testing.T) {
 	t.Parallel()
 	_, url := startServer(t, Config{})
 	rc := rawDial(t, url, 0)
-	rc.send(1, &wire.ChannelOpen{})
-	rc.expect(wire.IDChannelOpenOk)
-	rc.send(1, &wire.QueueDeclare{Queue: "watched"})
-	rc.expect(wire.IDQueueDeclareOk)
-	rc.send(1, &wire.BasicConsume{Queue: "watched"})
-	ok := rc.expect(wire.IDBasicConsumeOk).(*wire.BasicConsumeOk)
+	rc.call(1, &wire.ChannelOpen{}, wire.IDChannelOpenOk)
+	rc.call(1, &wire.QueueDeclare{Queue: "watched"}, wire.IDQueueDeclareOk)
+	ok := rc.call(1, &wire.BasicConsume{Queue: "watched"}, wire.IDBasicConsumeOk).(*wire.BasicConsumeOk)
 	if !strings.HasPrefix(ok.ConsumerTag, "amq.ctag-") || len(ok.ConsumerTag) < 20 {
 		t.Fatalf("generated tag %q", ok.ConsumerTag)
 	}
 	admin := openCh(t, dial(t, url))
 	_, err := admin.QueueDelete("watched", false, false, false)
 	must(t, err)
-	rc.send(1, &wire.ChannelClose{ReplyCode: 200})
-	rc.expect(wire.IDChannelCloseOk) // a basic.cancel first would fail here
+	rc.call(1, &wire.ChannelClose{ReplyCode: 200}, wire.IDChannelCloseOk) // a basic.cancel first would fail here
 }

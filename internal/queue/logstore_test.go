@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -215,6 +216,20 @@ func TestRecordRoundTrip(t *testing.T) {
 	got, before, ok, err := decodeMessageValue(v)
 	if err != nil || fmt.Sprint(*got) != fmt.Sprint(*m) || before != 1<<40 || !ok {
 		t.Fatalf("round trip: %v %+v before %d", err, got, before)
+	}
+	// The write path encodes in place (beginBatch, appendMessageValue, endBatch) with the
+	// value's length computed ahead: it must give the same bytes, at every varint width.
+	for _, n := range []int{0, 1, 127, 128, 16383, 16384, 1 << 21} {
+		big := &Message{Exchange: strings.Repeat("e", n%300), RoutingKey: strings.Repeat("k", n%200),
+			Properties: make([]byte, n%129), Body: make([]byte, n)}
+		for _, before := range []uint64{0, 127, 128, 1 << 40} {
+			want := appendBatch(nil, 7, appendMessageValue(nil, big, before))
+			got, start := beginBatch(nil, 7, messageValueLen(big, before))
+			got = endBatch(appendMessageValue(got, big, before), start)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("in-place batch of a %d-byte body, before %d, differs from appendBatch", n, before)
+			}
+		}
 	}
 	// A message of an earlier build (version 1) still decodes, without "before".
 	v1 := append([]byte{recordVersion}, appendMessageValue(nil, m, 0)[1:]...)

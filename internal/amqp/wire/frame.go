@@ -54,10 +54,6 @@ func NewFrameReader(r io.Reader, bufSize int) *FrameReader {
 // SetFrameMax sets the largest accepted frame, overhead included; 0 means no limit.
 func (fr *FrameReader) SetFrameMax(n uint32) { fr.frameMax = n }
 
-// Buffered reports how many bytes can be read without touching the network: the connection
-// flushes coalesced replies (publisher confirms) when it reaches zero.
-func (fr *FrameReader) Buffered() int { return fr.r.Buffered() }
-
 // Ready reports whether a whole frame is buffered, so that ReadFrame will not touch the
 // network.
 func (fr *FrameReader) Ready() bool {

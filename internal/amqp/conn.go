@@ -149,6 +149,9 @@ func (c *conn) readLoop() error {
 			}
 			c.sendConnClose(ae)
 		}
+		if c.out.behind.Load() {
+			c.waitOutput() // the client is not reading its replies: stop reading its requests
+		}
 	}
 	return nil
 }

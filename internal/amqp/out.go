@@ -17,9 +17,23 @@ package amqp
 //
 // wmu makes the two writers take turns; each takes the buffer only once it holds wmu, so
 // bytes reach the socket in the order they were appended.
+//
+// Bounds. Deliveries are refused while outBacklogMax bytes wait (lockForAppend), and their
+// queues retry once the writer made room. Everything else (method replies, basic.get-ok,
+// returns, confirms, channel and connection closes) is appended by append, which never
+// refuses: instead the reader stops reading while that output is more than outReplyMax bytes
+// from being written (conn.waitOutput). A client that sends requests and never reads their
+// replies is then held by TCP, as any peer that does not read is, and yard holds at most
+// outReplyMax plus one reply (a basic.get-ok carries a whole message) for it. The
+// connection is not closed for it: a slow reader is not a faulty one, nothing it is owed is
+// lost, and a client that truly went away is caught by heartbeats, by the socket's own
+// errors, or by shutdown closing the socket, any of which wakes the reader. Output appended
+// after the reader's last reply does not hold the reader (sentThrough tracks positions): a
+// client whose consumer lags must still be able to publish and ack on the same connection.
 
 import (
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,6 +55,12 @@ type outBuf struct {
 	closed   bool
 	wrote    bool // something was written since the last heartbeat tick
 	wake     chan struct{}
+	// Stream positions (bytes since the connection began) for the reply bound: sent is how
+	// much went to the socket, replyEnd where the latest append (not delivery) ended.
+	sent, replyEnd int64
+	drained        sync.Cond   // on mu: signalled when sent moves or the output closes
+	behind         atomic.Bool // replyEnd-sent > outReplyMax: the reader must wait (waitOutput)
+	readerWaiting  bool        // the reader is in waitOutput (tests)
 }
 
 func (o *outBuf) append(fn func([]byte) []byte) {
@@ -50,6 +70,10 @@ func (o *outBuf) append(fn func([]byte) []byte) {
 		return
 	}
 	o.buf = fn(o.buf)
+	o.replyEnd = o.sent + int64(o.inflight+len(o.buf))
+	if o.replyEnd-o.sent > outReplyMax {
+		o.behind.Store(true)
+	}
 	o.unlockAfterAppend()
 }
 
@@ -103,6 +127,13 @@ func (o *outBuf) take() []byte {
 // front of what was appended meanwhile. It reports whether a delivery waits for room.
 func (o *outBuf) written(buf []byte, n int) (starved bool) {
 	o.inflight = 0
+	o.sent += int64(n)
+	if o.behind.Load() && (o.replyEnd-o.sent <= outReplyMax || o.closed) {
+		o.behind.Store(false)
+	}
+	if n > 0 || o.closed {
+		o.drainedCond().Broadcast()
+	}
 	o.wrote = o.wrote || n > 0
 	if n < len(buf) {
 		rest := buf[:copy(buf, buf[n:])]
@@ -116,6 +147,37 @@ func (o *outBuf) written(buf []byte, n int) (starved bool) {
 		o.starved = false
 	}
 	return starved
+}
+
+// drainedCond returns o.drained, tied to o.mu on first use (the zero outBuf is usable).
+// Under o.mu.
+func (o *outBuf) drainedCond() *sync.Cond {
+	if o.drained.L == nil {
+		o.drained.L = &o.mu
+	}
+	return &o.drained
+}
+
+// waitOutput is the reader's back-pressure (see the file comment): called when out.behind
+// is set, it flushes and then waits until the replies it queued are within outReplyMax
+// bytes of written, or the output closed. A closing connection does not wait: its close
+// handshake has its own deadline.
+func (c *conn) waitOutput() {
+	if c.closing {
+		return
+	}
+	c.flushAcks()
+	c.flushConfirms()
+	c.flushOut()
+	o := &c.out
+	o.mu.Lock()
+	o.readerWaiting = true
+	for o.replyEnd-o.sent > outReplyMax && !o.closed {
+		o.drainedCond().Wait()
+	}
+	o.readerWaiting = false
+	o.behind.Store(false)
+	o.mu.Unlock()
 }
 
 // setActive marks the reader as handling input (see the file comment).
@@ -243,6 +305,7 @@ func (c *conn) writeLoop() {
 func (c *conn) stopWriter() {
 	c.out.mu.Lock()
 	c.out.closed = true
+	c.out.drainedCond().Broadcast()
 	c.out.mu.Unlock()
 	c.out.wakeWriter()
 	select {

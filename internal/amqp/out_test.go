@@ -59,3 +59,85 @@ func TestClientNotReadingDoesNotStopItsPublishes(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestGetRepliesToClientNotReadingAreBounded: a client that sends basic.get + basic.reject
+// (requeue) pairs for a large message and never reads its socket must not make the server
+// queue one basic.get-ok per pair: once its unread replies pass outReplyMax the server stops
+// reading it. Nothing is lost: once the client reads, every reply arrives and the message is
+// still in the queue.
+func TestGetRepliesToClientNotReadingAreBounded(t *testing.T) {
+	t.Parallel()
+	s, url := startServer(t, Config{})
+	rc := rawDial(t, url, 0)
+	rc.call(1, &wire.ChannelOpen{}, wire.IDChannelOpenOk)
+	rc.call(1, &wire.QueueDeclare{Queue: "get-big"}, wire.IDQueueDeclareOk)
+	body := bytes.Repeat([]byte("x"), 1<<20)
+	var publish []byte
+	publish = wire.AppendMethodFrame(publish, 1, &wire.BasicPublish{RoutingKey: "get-big"})
+	publish = wire.AppendHeaderFrame(publish, 1, wire.ClassBasic, uint64(len(body)), (&wire.BasicProperties{}).AppendTo(nil))
+	publish = wire.AppendBodyFrames(publish, 1, body, 131072)
+	rc.write(publish)
+	rc.call(1, &wire.QueueDeclare{Queue: "get-big", Passive: true}, wire.IDQueueDeclareOk)
+
+	// From here on the client only writes: 64 pairs would be 64 MiB of replies.
+	const pairs = 64
+	var reqs []byte
+	for tag := uint64(1); tag <= pairs; tag++ {
+		reqs = wire.AppendMethodFrame(reqs, 1, &wire.BasicGet{Queue: "get-big"})
+		reqs = wire.AppendMethodFrame(reqs, 1, &wire.BasicReject{DeliveryTag: tag, Requeue: true})
+	}
+	rc.write(reqs) // 3 KiB: fits the socket buffers whatever the server does
+
+	const bound = 4 << 20 // outReplyMax, one reply, and slack
+	deadline := time.Now().Add(20 * time.Second)
+	for waiting := false; !waiting; {
+		var pending int
+		for _, c := range s.connections() {
+			c.out.mu.Lock()
+			pending = max(pending, len(c.out.buf)+c.out.inflight)
+			waiting = waiting || c.out.readerWaiting
+			c.out.mu.Unlock()
+		}
+		if pending > bound {
+			t.Fatalf("%d bytes of output queued for a client that does not read (bound %d)", pending, bound)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server neither stopped reading nor queued the output")
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	// The client reads again: every get-ok arrives, in order, and the message stays queued.
+	for tag := uint64(1); tag <= pairs; tag++ {
+		for {
+			f := rc.next()
+			if f.Type != wire.FrameMethod {
+				continue
+			}
+			m, err := wire.DecodeMethod(f.Payload)
+			must(t, err)
+			ok, isOk := m.(*wire.BasicGetOk)
+			if !isOk {
+				t.Fatalf("got %s, want basic.get-ok %d", m.Name(), tag)
+			}
+			if ok.DeliveryTag != tag {
+				t.Fatalf("basic.get-ok with tag %d, want %d", ok.DeliveryTag, tag)
+			}
+			break
+		}
+	}
+	rc.send(1, &wire.QueueDeclare{Queue: "get-big", Passive: true})
+	f := rc.next()
+	for f.Type != wire.FrameMethod { // the last get-ok's content
+		f = rc.next()
+	}
+	m, err := wire.DecodeMethod(f.Payload)
+	must(t, err)
+	decl, ok := m.(*wire.QueueDeclareOk)
+	if !ok {
+		t.Fatalf("got %s, want queue.declare-ok", m.Name())
+	}
+	if decl.MessageCount != 1 {
+		t.Fatalf("queue holds %d messages after the gets and rejects, want 1", decl.MessageCount)
+	}
+}

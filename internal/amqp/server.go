@@ -7,7 +7,9 @@
 // writer goroutine, which drains an output buffer that anyone may append encoded frames to
 // (replies from the reader, deliveries from queue dispatch on other goroutines). Deliveries
 // are bounded by prefetch and by the output backlog (outBacklogMax): a consumer without room
-// refuses the delivery and its queue retries when room returns.
+// refuses the delivery and its queue retries when room returns. Every other output (replies,
+// basic.get-ok, returns, confirms) is bounded by outReplyMax: past it the reader stops
+// reading the connection until the client reads (out.go).
 //
 // Files follow the protocol's classes: handshake.go (connection.start..open),
 // conn.go (frames, close, heartbeats), channel.go, exchange.go, queue.go, consume.go
@@ -43,6 +45,7 @@ const (
 	closeOkTimeout          = 3 * time.Second
 	maxMessageBytes         = 128 << 20
 	outBacklogMax           = 1 << 20 // bytes queued for a socket before deliveries pause
+	outReplyMax             = 1 << 20 // bytes of replies not yet written before the reader waits (out.go)
 	defaultResourceInterval = time.Second
 )
 

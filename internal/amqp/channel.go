@@ -203,12 +203,19 @@ func (ch *channel) handleContent(f wire.Frame) error {
 			return nil
 		}
 		p.header, p.size = true, h.BodySize
-		// Properties and body share one allocation; the queue keeps both for as long.
 		np := len(h.Properties)
-		buf := make([]byte, np+int(h.BodySize))
-		p.props = buf[:np:np]
-		copy(p.props, h.Properties)
-		p.body = buf[np:np]
+		if uint64(np)+h.BodySize <= contentPreallocMax {
+			// Properties and body share one allocation; the queue keeps both for as long.
+			buf := make([]byte, np+int(h.BodySize))
+			p.props = buf[:np:np]
+			copy(p.props, h.Properties)
+			p.body = buf[np:np]
+		} else {
+			// The body grows as its frames arrive: the announced size is only a promise, and
+			// a peer announcing 128 MiB and sending nothing must not hold 128 MiB.
+			p.props = append([]byte(nil), h.Properties...)
+			p.body = nil
+		}
 	} else {
 		if p == nil || !p.header {
 			return errWithID(wire.UnexpectedFrame, 0, "expected method frame, got non method frame instead")
@@ -216,7 +223,7 @@ func (ch *channel) handleContent(f wire.Frame) error {
 		if uint64(len(p.body))+uint64(len(f.Payload)) > p.size {
 			return errWithID(wire.UnexpectedFrame, wire.IDBasicPublish, "content body larger than the %d bytes its header announced", p.size)
 		}
-		p.body = append(p.body, f.Payload...)
+		p.body = appendBody(p.body, f.Payload, p.size)
 	}
 	if uint64(len(p.body)) == p.size {
 		ch.pub = nil
@@ -228,6 +235,24 @@ func (ch *channel) handleContent(f wire.Frame) error {
 		return err
 	}
 	return nil
+}
+
+// contentPreallocMax: a message whose header announces at most this many bytes (properties
+// and body) gets its buffer at once; a larger one grows as its body arrives (appendBody).
+const contentPreallocMax = 64 << 10
+
+// appendBody appends a body frame's payload to a body announced as size bytes, growing the
+// buffer by doubling but never past size, so that a whole body ends with no spare capacity
+// (the queue keeps the buffer for as long as the message) and a body that never comes holds
+// no more than what arrived.
+func appendBody(body, payload []byte, size uint64) []byte {
+	need := len(body) + len(payload)
+	if need > cap(body) {
+		grown := make([]byte, len(body), int(min(size, uint64(max(need, 2*cap(body), contentPreallocMax)))))
+		copy(grown, body)
+		body = grown
+	}
+	return append(body, payload...)
 }
 
 // release cancels the channel's consumers and requeues its unacknowledged messages, in that

@@ -85,11 +85,8 @@ func (fr *FrameReader) ReadFrame() (Frame, error) {
 	if fr.frameMax == 0 && size > 1<<28 {
 		return f, fmt.Errorf("cannot read frame of %d bytes: %w", size, ErrFrameTooLarge)
 	}
-	if cap(fr.buf) < int(size)+1 {
-		fr.buf = make([]byte, int(size)+1)
-	}
-	b := fr.buf[:int(size)+1]
-	if _, err := io.ReadFull(fr.r, b); err != nil {
+	b, err := fr.readPayload(int(size) + 1)
+	if err != nil {
 		return f, err
 	}
 	if b[size] != FrameEnd {
@@ -97,6 +94,37 @@ func (fr *FrameReader) ReadFrame() (Frame, error) {
 	}
 	f.Payload = b[:size]
 	return f, nil
+}
+
+// frameGrowStep: a frame buffer grows from at least this many bytes, doubling as the
+// payload arrives.
+const frameGrowStep = 64 << 10
+
+// readPayload reads the n bytes after a frame header into fr.buf. A buffer too small for
+// them grows as they arrive, not as announced: a peer that announces a large frame (up to
+// frame_max) and sends nothing gets no memory for it.
+func (fr *FrameReader) readPayload(n int) ([]byte, error) {
+	if n <= cap(fr.buf) {
+		b := fr.buf[:n]
+		_, err := io.ReadFull(fr.r, b)
+		return b, err
+	}
+	b := fr.buf[:0]
+	for len(b) < n {
+		if len(b) == cap(b) {
+			grown := make([]byte, len(b), min(n, max(2*cap(b), frameGrowStep)))
+			copy(grown, b)
+			b = grown
+		}
+		m, err := io.ReadFull(fr.r, b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err != nil {
+			fr.buf = b[:0]
+			return nil, err
+		}
+	}
+	fr.buf = b
+	return b, nil
 }
 
 // beginFrame appends a frame header with a zero size; endFrame patches the size and appends

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"reflect"
@@ -173,5 +174,34 @@ func TestReplyCodes(t *testing.T) {
 	t.Parallel()
 	if !IsHardError(FrameError) || IsHardError(NotFound) || ReplyName(NotFound) != "NOT_FOUND" || ReplyName(ReplySuccess) != "REPLY_SUCCESS" {
 		t.Fatal("reply code tables wrong")
+	}
+}
+
+// TestFrameBufferGrowsAsBytesArrive: a frame header announcing a large payload gets memory for
+// the bytes that came, not for the announcement; a large frame that does come whole reads
+// back intact.
+func TestFrameBufferGrowsAsBytesArrive(t *testing.T) {
+	const announced = 100 << 20
+	hdr := binary.BigEndian.AppendUint32([]byte{FrameBody, 0, 1}, announced)
+	in := append(hdr, bytes.Repeat([]byte{'x'}, 1000)...) // then EOF
+	fr := NewFrameReader(bytes.NewReader(in), 4096)
+	fr.SetFrameMax(0)
+	if _, err := fr.ReadFrame(); err == nil {
+		t.Fatal("a truncated frame read without error")
+	}
+	if c := cap(fr.buf); c > 1<<20 {
+		t.Fatalf("a frame announcing %d bytes of which 1000 came holds a %d-byte buffer", announced, c)
+	}
+
+	payload := make([]byte, 3<<20+5)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	whole := AppendBodyFrames(nil, 1, payload, 0)
+	fr = NewFrameReader(bytes.NewReader(whole), 4096)
+	fr.SetFrameMax(0)
+	f, err := fr.ReadFrame()
+	if err != nil || !bytes.Equal(f.Payload, payload) {
+		t.Fatalf("large frame read back wrong (err %v, %d bytes)", err, len(f.Payload))
 	}
 }

@@ -70,8 +70,8 @@ func newConn(s *Server, nc net.Conn) *conn {
 func (c *conn) serve() {
 	defer c.nc.Close()
 	if err := c.handshake(); err != nil {
-		if !errors.Is(err, io.EOF) {
-			c.log.Info("AMQP handshake failed", "err", err)
+		if !errors.Is(err, io.EOF) && !errors.Is(err, errLoginRefused) {
+			c.srv.rl.Info("AMQP handshake failed", "AMQP handshake failed", "remote", c.nc.RemoteAddr().String(), "err", err)
 		}
 		return
 	}
@@ -79,7 +79,7 @@ func (c *conn) serve() {
 	go c.writeLoop()
 	err := c.readLoop()
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-		c.log.Info("AMQP connection dropped", "err", err)
+		c.srv.rl.Info("AMQP connection dropped", "AMQP connection dropped", "remote", c.nc.RemoteAddr().String(), "err", err)
 	}
 	c.srv.alarm.unregister(c)
 	c.release()
@@ -273,7 +273,7 @@ func (c *conn) sendConnClose(e *amqpError) {
 	if c.closing {
 		return
 	}
-	c.log.Info("closing AMQP connection", "code", e.code, "text", e.text)
+	c.srv.rl.Info(fmt.Sprintf("closing AMQP connection %d", e.code), "closing AMQP connection", "remote", c.nc.RemoteAddr().String(), "code", e.code, "text", e.text)
 	cls, mth := closeFor(e)
 	c.send(0, &wire.ConnectionClose{ReplyCode: e.code, ReplyText: e.text, ClassId: cls, MethodId: mth})
 	c.closing = true

@@ -18,7 +18,11 @@ import (
 	"github.com/yardmq/yard/internal/amqp/wire"
 )
 
-var errHandshake = errors.New("AMQP handshake failed")
+var (
+	errHandshake = errors.New("AMQP handshake failed")
+	// errLoginRefused is an errHandshake already logged (rate-limited) where it happened.
+	errLoginRefused = fmt.Errorf("login refused: %w", errHandshake)
+)
 
 func (c *conn) handshake() error {
 	c.nc.SetDeadline(time.Now().Add(handshakeTimeout))
@@ -45,9 +49,9 @@ func (c *conn) handshake() error {
 	startOk := m.(*wire.ConnectionStartOk)
 	c.clientCapabilities(startOk.ClientProperties)
 	if e := c.authenticate(startOk); e != nil {
-		c.log.Info("AMQP login refused", "err", e.text)
+		c.srv.rl.Info("AMQP login refused", "AMQP login refused", "remote", c.nc.RemoteAddr().String(), "err", e.text)
 		c.refuse(e)
-		return fmt.Errorf("cannot log in: %s: %w", e.text, errHandshake)
+		return fmt.Errorf("cannot log in: %s: %w", e.text, errLoginRefused)
 	}
 	if err := c.writeNow(&wire.ConnectionTune{
 		ChannelMax: c.srv.cfg.ChannelMax, FrameMax: c.srv.cfg.FrameMax, Heartbeat: heartbeatSeconds(c.srv.cfg.Heartbeat),

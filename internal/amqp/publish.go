@@ -125,7 +125,7 @@ func (ch *channel) route(p *publishing) (routed int, failed bool, waits []queue.
 		if qs.stream != nil { // always durable, whatever the delivery mode
 			w, err := ch.publishStream(qs, m.RoutingKey, p.props, p.body)
 			if err != nil {
-				ch.c.log.Warn("cannot append to stream", "queue", name, "err", err)
+				ch.c.srv.rl.Warn("cannot append to stream", "cannot append to stream", "remote", ch.c.nc.RemoteAddr().String(), "queue", name, "err", err)
 				failed = true
 				continue
 			}
@@ -144,7 +144,7 @@ func (ch *channel) route(p *publishing) (routed int, failed bool, waits []queue.
 		}
 		w, err := qs.q.Publish(qmsg)
 		if err != nil {
-			ch.c.log.Warn("cannot enqueue message", "queue", name, "err", err)
+			ch.c.srv.rl.Warn("cannot enqueue message", "cannot enqueue message", "remote", ch.c.nc.RemoteAddr().String(), "queue", name, "err", err)
 			failed = true
 			continue
 		}

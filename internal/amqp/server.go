@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/yardmq/yard/internal/queue"
+	"github.com/yardmq/yard/internal/ratelog"
 	"github.com/yardmq/yard/internal/route"
 	"github.com/yardmq/yard/internal/stream"
 )
@@ -89,6 +90,7 @@ type Config struct {
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
+	rl     *ratelog.Limiter // for lines a client can repeat at will (per message, per connection)
 	vhosts map[string]*vhost
 	alarm  *alarm
 
@@ -146,7 +148,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.Version == "" {
 		cfg.Version = "0.1.0"
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, vhosts: map[string]*vhost{}, conns: map[*conn]struct{}{}, stop: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), vhosts: map[string]*vhost{}, conns: map[*conn]struct{}{}, stop: make(chan struct{})}
 	for _, name := range cfg.VHosts {
 		s.vhosts[name] = &vhost{name: name, topo: route.NewTopology(), log: cfg.Logger, srv: s, queues: map[string]*queueState{}}
 	}

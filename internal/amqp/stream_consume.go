@@ -269,7 +269,7 @@ func (cons *chConsumer) readPartition(rd *streamReader, pc *partCursor) (read, o
 		rr.Release()
 	}
 	if err != nil {
-		cons.ch.c.log.Warn("cannot read stream", "queue", cons.qs.q.Name(), "partition", pc.part.Index, "err", err)
+		cons.ch.c.srv.rl.Warn("cannot read stream", "cannot read stream", "remote", cons.ch.c.nc.RemoteAddr().String(), "queue", cons.qs.q.Name(), "partition", pc.part.Index, "err", err)
 		return false, false
 	}
 	stopped := false
@@ -293,7 +293,7 @@ func (cons *chConsumer) readPartition(rd *streamReader, pc *partCursor) (read, o
 		return true, false
 	}
 	if err != nil {
-		cons.ch.c.log.Warn("cannot decode stream", "queue", cons.qs.q.Name(), "partition", pc.part.Index, "offset", pc.next, "err", err)
+		cons.ch.c.srv.rl.Warn("cannot decode stream", "cannot decode stream", "remote", cons.ch.c.nc.RemoteAddr().String(), "queue", cons.qs.q.Name(), "partition", pc.part.Index, "offset", pc.next, "err", err)
 		return true, false
 	}
 	pc.next = max(pc.next, batchesEnd(rd.buf))

@@ -22,11 +22,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/yardmq/yard/internal/amqp/wire"
 	"github.com/yardmq/yard/internal/log"
 	"github.com/yardmq/yard/internal/queue"
+	rb "github.com/yardmq/yard/internal/recordbatch"
 	"github.com/yardmq/yard/internal/stream"
 )
 
@@ -189,8 +188,8 @@ func (ch *channel) consumeStream(m *wire.BasicConsume, qs *queueState) error {
 
 // streamReader is the state of runStream that outlives one read.
 type streamReader struct {
-	dec     kgo.Decompressor
 	buf     []byte
+	inflate []byte            // decompressed records of one batch
 	changed []<-chan struct{} // per partition: closed when its high watermark advances
 	cases   []reflect.SelectCase
 }
@@ -198,7 +197,7 @@ type streamReader struct {
 // runStream is a stream consumer's goroutine.
 func (cons *chConsumer) runStream() {
 	sc := cons.stream
-	rd := &streamReader{dec: kgo.DefaultDecompressor()}
+	rd := &streamReader{}
 	for {
 		sc.addNewPartitions()
 		rd.changed = rd.changed[:0]
@@ -273,12 +272,13 @@ func (cons *chConsumer) readPartition(rd *streamReader, pc *partCursor) (read, o
 		return false, false
 	}
 	stopped := false
-	err = parseStreamBatches(rd.buf, rd.dec, func(r *streamRecord) bool {
+	limit := rb.InflateLimit(pc.part.Topic.Config().MaxMessageBytes)
+	err = parseStreamBatches(rd.buf, &rd.inflate, limit, func(r *streamRecord) bool {
 		if r.offset < pc.next {
 			return true
 		}
 		if sc.filter.match(r) {
-			msg := &queue.Message{RoutingKey: string(r.key), Properties: deliveryProperties(r, pc.part.Index), Body: append([]byte(nil), r.value...)}
+			msg := &queue.Message{RoutingKey: string(r.Key), Properties: deliveryProperties(r, pc.part.Index), Body: append([]byte(nil), r.Value...)}
 			for !cons.TryDeliver(queue.Delivery{Queue: cons.qs.q, ID: uint64(r.offset), Message: msg, ConsumerTag: cons.tag}) {
 				if !cons.waitRoom() {
 					stopped = true

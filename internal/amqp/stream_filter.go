@@ -75,9 +75,9 @@ func (f *streamFilter) match(r *streamRecord) bool {
 	if f == nil {
 		return true
 	}
-	for _, h := range r.headers {
-		if h.key == streamFilterValueHeader {
-			_, ok := f.values[string(h.value)]
+	for _, h := range r.Headers {
+		if string(h.Key) == streamFilterValueHeader {
+			_, ok := f.values[string(h.Value)]
 			return ok
 		}
 	}

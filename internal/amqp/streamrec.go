@@ -16,89 +16,47 @@ package amqp
 // partition, as RabbitMQ streams do, and "x-stream-partition" (long), the partition.
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"hash/crc32"
 	"strconv"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/yardmq/yard/internal/amqp/wire"
+	rb "github.com/yardmq/yard/internal/recordbatch"
 )
 
 const amqpPropertiesHeader = "amqp-properties"
 
-var (
-	castagnoli       = crc32.MakeTable(crc32.Castagnoli)
-	errBadStreamData = errors.New("malformed record batch")
-)
-
-type recHeader struct {
-	key   string
-	value []byte
-}
-
-// streamRecord is one record read from a stream.
+// streamRecord is one record read from a stream; its slices alias the read buffer.
 type streamRecord struct {
-	offset  int64
-	tsMs    int64
-	key     []byte
-	value   []byte
-	headers []recHeader
+	offset int64
+	tsMs   int64
+	rb.Record
 }
 
 // appendStreamBatch appends a one-record batch for an AMQP publish.
 func appendStreamBatch(dst []byte, tsMs int64, routingKey string, props, body []byte) []byte {
-	var hdrs []recHeader
 	var p wire.BasicProperties
+	r := rb.Record{Value: body}
+	if r.Value == nil {
+		r.Value = []byte{}
+	}
+	if routingKey != "" {
+		r.Key = []byte(routingKey)
+	}
 	if p.Decode(props) == nil {
 		for k, v := range p.Headers {
 			if s, ok := headerText(v); ok {
-				hdrs = append(hdrs, recHeader{k, []byte(s)})
+				r.Headers = append(r.Headers, rb.RecordHeader{Key: []byte(k), Value: []byte(s)})
 			}
 		}
 	}
-	hdrs = append(hdrs, recHeader{amqpPropertiesHeader, props})
-	rec := make([]byte, 0, len(body)+len(routingKey)+len(props)+64)
-	rec = append(rec, 0)              // attributes
-	rec = binary.AppendVarint(rec, 0) // timestampDelta
-	rec = binary.AppendVarint(rec, 0) // offsetDelta
-	if routingKey == "" {
-		rec = binary.AppendVarint(rec, -1)
-	} else {
-		rec = binary.AppendVarint(rec, int64(len(routingKey)))
-		rec = append(rec, routingKey...)
+	if props == nil {
+		props = []byte{}
 	}
-	rec = binary.AppendVarint(rec, int64(len(body)))
-	rec = append(rec, body...)
-	rec = binary.AppendVarint(rec, int64(len(hdrs)))
-	for _, h := range hdrs {
-		rec = binary.AppendVarint(rec, int64(len(h.key)))
-		rec = append(rec, h.key...)
-		rec = binary.AppendVarint(rec, int64(len(h.value)))
-		rec = append(rec, h.value...)
-	}
+	r.Headers = append(r.Headers, rb.RecordHeader{Key: []byte(amqpPropertiesHeader), Value: props})
 	start := len(dst)
-	dst = binary.BigEndian.AppendUint64(dst, 0)
-	dst = binary.BigEndian.AppendUint32(dst, 0) // batchLength
-	dst = binary.BigEndian.AppendUint32(dst, 0) // partitionLeaderEpoch
-	dst = append(dst, 2)
-	dst = binary.BigEndian.AppendUint32(dst, 0) // crc
-	dst = binary.BigEndian.AppendUint16(dst, 0)
-	dst = binary.BigEndian.AppendUint32(dst, 0) // lastOffsetDelta
-	dst = binary.BigEndian.AppendUint64(dst, uint64(tsMs))
-	dst = binary.BigEndian.AppendUint64(dst, uint64(tsMs))
-	dst = binary.BigEndian.AppendUint64(dst, ^uint64(0))
-	dst = binary.BigEndian.AppendUint16(dst, 0xffff)
-	dst = binary.BigEndian.AppendUint32(dst, 0xffffffff)
-	dst = binary.BigEndian.AppendUint32(dst, 1)
-	dst = binary.AppendVarint(dst, int64(len(rec)))
-	dst = append(dst, rec...)
-	b := dst[start:]
-	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
-	return dst
+	h := rb.NewHeader(1, tsMs)
+	dst = rb.AppendHeader(dst, &h)
+	return rb.Finish(r.AppendTo(dst), start)
 }
 
 func headerText(v any) (string, bool) {
@@ -121,137 +79,67 @@ func headerText(v any) (string, bool) {
 // offsets removed by compaction, records filtered out) by it.
 func batchesEnd(b []byte) int64 {
 	end := int64(-1)
-	for len(b) >= 61 {
-		n := int64(binary.BigEndian.Uint32(b[8:])) + 12
-		if n < 61 || n > int64(len(b)) {
-			break
+	for {
+		_, rest, h, err := rb.Split(b)
+		if err != nil {
+			return end
 		}
-		end = int64(binary.BigEndian.Uint64(b)) + int64(int32(binary.BigEndian.Uint32(b[23:]))) + 1
-		b = b[n:]
+		end, b = h.LastOffset()+1, rest
 	}
-	return end
 }
 
 // parseStreamBatches calls fn for every record in b (whole batches as the log stores them),
-// decompressing as needed; control batches are skipped. It never reads past b.
-func parseStreamBatches(b []byte, dec kgo.Decompressor, fn func(r *streamRecord) bool) error {
+// decompressing each batch into *scratch (at most limit bytes); control batches are skipped.
+// It never reads past b.
+func parseStreamBatches(b []byte, scratch *[]byte, limit int, fn func(r *streamRecord) bool) error {
+	var r streamRecord
 	for len(b) > 0 {
-		if len(b) < 61 {
-			return errBadStreamData
+		batch, rest, h, err := rb.Split(b)
+		if err != nil {
+			return err
 		}
-		n := int64(binary.BigEndian.Uint32(b[8:])) + 12
-		if n < 61 || n > int64(len(b)) || b[16] != 2 {
-			return errBadStreamData
-		}
-		batch := b[:n]
-		b = b[n:]
-		base := int64(binary.BigEndian.Uint64(batch))
-		attrs := binary.BigEndian.Uint16(batch[21:])
-		baseTs := int64(binary.BigEndian.Uint64(batch[27:]))
-		count := int(int32(binary.BigEndian.Uint32(batch[57:])))
-		if attrs&(1<<5) != 0 { // control batch (transaction markers)
+		b = rest
+		if h.Control() {
 			continue
 		}
-		recs := batch[61:]
-		if codec := attrs & 7; codec != 0 {
-			out, err := dec.Decompress(recs, kgo.CompressionCodecType(codec))
-			if err != nil {
-				return fmt.Errorf("cannot decompress batch at %d: %w", base, err)
-			}
-			recs = out
+		body, err := rb.Body(batch, &h, *scratch, limit)
+		if err != nil {
+			return fmt.Errorf("cannot read batch at %d: %w", h.BaseOffset, err)
 		}
-		for i := 0; i < count; i++ {
-			var r streamRecord
-			rest, err := parseRecord(recs, &r)
-			if err != nil {
-				return fmt.Errorf("batch at %d: %w", base, err)
-			}
-			recs = rest
-			r.offset += base
-			r.tsMs += baseTs
+		if h.Codec() != rb.CodecNone {
+			*scratch = body[:0]
+		}
+		it := rb.NewRecords(body, h.RecordCount)
+		for it.Next(&r.Record) {
+			r.offset = h.BaseOffset + int64(r.OffsetDelta)
+			r.tsMs = h.BaseTimestamp + r.TimestampDelta
 			if !fn(&r) {
 				return nil
 			}
 		}
+		if err := it.Err(); err != nil {
+			return fmt.Errorf("cannot read batch at %d: %w", h.BaseOffset, err)
+		}
 	}
 	return nil
-}
-
-func parseRecord(b []byte, r *streamRecord) ([]byte, error) {
-	l, k := binary.Varint(b)
-	if k <= 0 || l < 0 || l > int64(len(b)-k) {
-		return nil, errBadStreamData
-	}
-	rest := b[k+int(l):]
-	b = b[k : k+int(l)]
-	if len(b) < 1 {
-		return nil, errBadStreamData
-	}
-	b = b[1:]
-	varint := func() (int64, bool) {
-		v, k := binary.Varint(b)
-		if k <= 0 {
-			return 0, false
-		}
-		b = b[k:]
-		return v, true
-	}
-	bytesField := func() ([]byte, bool) {
-		n, ok := varint()
-		if !ok || n > int64(len(b)) {
-			return nil, false
-		}
-		if n < 0 {
-			return nil, true
-		}
-		v := b[:n]
-		b = b[n:]
-		return v, true
-	}
-	var ok bool
-	if r.tsMs, ok = varint(); !ok {
-		return nil, errBadStreamData
-	}
-	if r.offset, ok = varint(); !ok {
-		return nil, errBadStreamData
-	}
-	if r.key, ok = bytesField(); !ok {
-		return nil, errBadStreamData
-	}
-	if r.value, ok = bytesField(); !ok {
-		return nil, errBadStreamData
-	}
-	nh, ok := varint()
-	if !ok || nh < 0 || nh > int64(len(b)) {
-		return nil, errBadStreamData
-	}
-	for i := int64(0); i < nh; i++ {
-		hk, ok1 := bytesField()
-		hv, ok2 := bytesField()
-		if !ok1 || !ok2 {
-			return nil, errBadStreamData
-		}
-		r.headers = append(r.headers, recHeader{string(hk), hv})
-	}
-	return rest, nil
 }
 
 // deliveryProperties builds the AMQP property list for a record of the given partition.
 func deliveryProperties(r *streamRecord, partition int32) []byte {
 	var p wire.BasicProperties
 	decoded := false
-	for _, h := range r.headers {
-		if h.key == amqpPropertiesHeader && p.Decode(h.value) == nil {
+	for _, h := range r.Headers {
+		if string(h.Key) == amqpPropertiesHeader && p.Decode(h.Value) == nil {
 			decoded = true
 			break
 		}
 	}
 	if !decoded {
 		p = wire.BasicProperties{}
-		if len(r.headers) > 0 {
+		if len(r.Headers) > 0 {
 			p.Headers = wire.Table{}
-			for _, h := range r.headers {
-				p.Headers[h.key] = string(h.value)
+			for _, h := range r.Headers {
+				p.Headers[string(h.Key)] = string(h.Value)
 			}
 		}
 		if r.tsMs >= 0 {

@@ -4,29 +4,10 @@ package group
 // whose batches are in the Kafka RecordBatch v2 layout the log engine requires, each holding
 // the records of one OffsetCommit (or of one snapshot chunk), so a commit is atomic.
 //
-// Batch (big-endian), as written here:
-//
-//	offset  size  field
-//	 0      8     baseOffset            0; assigned by the log
-//	 8      4     batchLength           bytes after this field
-//	12      4     partitionLeaderEpoch  0
-//	16      1     magic                 2
-//	17      4     crc                   CRC-32C (Castagnoli) of bytes 21..end
-//	21      2     attributes            0 (no compression, create time)
-//	23      4     lastOffsetDelta       recordCount-1
-//	27      8     baseTimestamp         unix ms of the write
-//	35      8     maxTimestamp          same
-//	43      8     producerId            -1
-//	51      2     producerEpoch         -1
-//	53      4     baseSequence          -1
-//	57      4     recordCount           n >= 1
-//	61      ...   n records
-//
-// Record (Kafka's v2 record; varints are zigzag, as encoding/binary's Varint):
-//
-//	varint length (of what follows) | int8 attributes 0 | varint timestampDelta 0 |
-//	varint offsetDelta i | varint keyLen | key | varint valueLen (-1 = tombstone) | value |
-//	varint headerCount 0
+// Batches (internal/recordbatch documents the layout) are written here uncompressed, with
+// producer id, epoch and base sequence -1, leader epoch 0, both timestamps the unix ms of the
+// write, and n >= 1 records whose offset deltas are 0..n-1, each with timestamp delta 0, a key,
+// a value (null = tombstone) and no headers.
 //
 // Key, version 1 (int16 strings are a big-endian int16 length then UTF-8 bytes):
 //
@@ -45,19 +26,16 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"math"
+
+	rb "github.com/yardmq/yard/internal/recordbatch"
 )
 
 const (
-	batchHeaderLen   = 61
-	batchLogOverhead = 12
 	recordKeyVersion = 1
 	recordValVersion = 1
 	maxStringLen     = math.MaxInt16
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // errCorruptRecord marks an offsets-log batch or record that cannot be decoded.
 var errCorruptRecord = errors.New("corrupt offsets log record")
@@ -75,46 +53,19 @@ func appendBatch(dst []byte, recs []offsetRecord, nowMs int64) []byte {
 		panic("BUG: empty offsets batch")
 	}
 	start := len(dst)
-	dst = append(dst, make([]byte, batchHeaderLen)...)
-	h := dst[start:]
-	binary.BigEndian.PutUint64(h[0:], 0)
-	binary.BigEndian.PutUint32(h[12:], 0)
-	h[16] = 2
-	binary.BigEndian.PutUint16(h[21:], 0)
-	binary.BigEndian.PutUint32(h[23:], uint32(len(recs)-1))
-	binary.BigEndian.PutUint64(h[27:], uint64(nowMs))
-	binary.BigEndian.PutUint64(h[35:], uint64(nowMs))
-	binary.BigEndian.PutUint64(h[43:], math.MaxUint64) // -1
-	binary.BigEndian.PutUint16(h[51:], math.MaxUint16)
-	binary.BigEndian.PutUint32(h[53:], math.MaxUint32)
-	binary.BigEndian.PutUint32(h[57:], uint32(len(recs)))
-	var body []byte
+	h := rb.NewHeader(int32(len(recs)), nowMs)
+	dst = rb.AppendHeader(dst, &h)
+	var scratch []byte
 	for i := range recs {
-		body = appendRecordBody(body[:0], &recs[i], int64(i))
-		dst = binary.AppendVarint(dst, int64(len(body)))
-		dst = append(dst, body...)
+		key := appendKey(scratch[:0], &recs[i])
+		r := rb.Record{OffsetDelta: int32(i), Key: key}
+		if recs[i].Value != nil {
+			r.Value = appendValue(key[len(key):], recs[i].Value)
+		}
+		dst = r.AppendTo(dst)
+		scratch = key[:0]
 	}
-	b := dst[start:]
-	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-batchLogOverhead))
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
-	return dst
-}
-
-func appendRecordBody(dst []byte, r *offsetRecord, offsetDelta int64) []byte {
-	dst = append(dst, 0)              // attributes
-	dst = binary.AppendVarint(dst, 0) // timestamp delta
-	dst = binary.AppendVarint(dst, offsetDelta)
-	key := appendKey(nil, r)
-	dst = binary.AppendVarint(dst, int64(len(key)))
-	dst = append(dst, key...)
-	if r.Value == nil {
-		dst = binary.AppendVarint(dst, -1)
-	} else {
-		val := appendValue(nil, r.Value)
-		dst = binary.AppendVarint(dst, int64(len(val)))
-		dst = append(dst, val...)
-	}
-	return binary.AppendVarint(dst, 0) // headers
+	return rb.Finish(dst, start)
 }
 
 func appendString16(dst []byte, s string) []byte {
@@ -146,102 +97,65 @@ func appendValue(dst []byte, v *OffsetValue) []byte {
 // whole but corrupt.
 func decodeBatches(b []byte, fn func(offsetRecord)) (used int, next int64, err error) {
 	next = -1
-	for len(b)-used >= batchHeaderLen {
-		n := int64(int32(binary.BigEndian.Uint32(b[used+8:]))) + batchLogOverhead
-		if n < batchHeaderLen {
-			return used, next, fmt.Errorf("%w: batch length %d", errCorruptRecord, n)
+	for len(b)-used >= rb.HeaderLen {
+		h, err := rb.ParseHeader(b[used:])
+		if err != nil {
+			return used, next, fmt.Errorf("%w: %w", errCorruptRecord, err)
 		}
-		if n > int64(len(b)-used) {
+		if h.Length > len(b)-used {
 			return used, next, nil
 		}
-		bb := b[used : used+int(n)]
-		if err := decodeBatch(bb, fn); err != nil {
+		if err := decodeBatch(b[used:used+h.Length], &h, fn); err != nil {
 			return used, next, err
 		}
-		next = int64(binary.BigEndian.Uint64(bb)) + int64(int32(binary.BigEndian.Uint32(bb[23:]))) + 1
-		used += int(n)
+		next = h.LastOffset() + 1
+		used += h.Length
 	}
 	return used, next, nil
 }
 
-func decodeBatch(b []byte, fn func(offsetRecord)) error {
-	if b[16] != 2 {
-		return fmt.Errorf("%w: magic %d", errCorruptRecord, b[16])
+func decodeBatch(b []byte, h *rb.Header, fn func(offsetRecord)) error {
+	if err := rb.CheckCRC(b); err != nil {
+		return fmt.Errorf("%w: %w", errCorruptRecord, err)
 	}
-	if binary.BigEndian.Uint32(b[17:]) != crc32.Checksum(b[21:], castagnoli) {
-		return fmt.Errorf("%w: CRC mismatch", errCorruptRecord)
-	}
-	if binary.BigEndian.Uint16(b[21:])&0x7 != 0 {
+	if h.Codec() != rb.CodecNone {
 		return fmt.Errorf("%w: compressed batch", errCorruptRecord)
 	}
-	count := int32(binary.BigEndian.Uint32(b[57:]))
-	rest := b[batchHeaderLen:]
-	for i := int32(0); i < count; i++ {
-		size, k := binary.Varint(rest)
-		if k <= 0 || size < 0 || size > int64(len(rest)-k) {
-			return fmt.Errorf("%w: record %d length", errCorruptRecord, i)
-		}
-		r, err := decodeRecordBody(rest[k : k+int(size)])
+	it := rb.NewRecords(b[rb.HeaderLen:], h.RecordCount)
+	var rec rb.Record
+	for it.Next(&rec) {
+		r, err := decodeRecord(&rec)
 		if err != nil {
-			return fmt.Errorf("record %d: %w", i, err)
+			return fmt.Errorf("record %d: %w", it.Index()-1, err)
 		}
 		fn(r)
-		rest = rest[k+int(size):]
 	}
-	if len(rest) != 0 {
-		return fmt.Errorf("%w: %d bytes after the last record", errCorruptRecord, len(rest))
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("%w: %w", errCorruptRecord, err)
 	}
 	return nil
 }
 
-// decodeRecordBody parses one record (after its length varint).
-func decodeRecordBody(b []byte) (offsetRecord, error) {
+// decodeRecord parses the key and value of one record.
+func decodeRecord(rec *rb.Record) (offsetRecord, error) {
 	var r offsetRecord
-	if len(b) < 1 {
-		return r, fmt.Errorf("%w: empty record", errCorruptRecord)
-	}
-	b = b[1:]     // attributes
-	for range 2 { // timestamp delta, offset delta
-		_, k := binary.Varint(b)
-		if k <= 0 {
-			return r, fmt.Errorf("%w: record varint", errCorruptRecord)
-		}
-		b = b[k:]
-	}
-	key, b, ok := readBytesVarint(b)
-	if !ok || key == nil {
+	if rec.Key == nil {
 		return r, fmt.Errorf("%w: record key", errCorruptRecord)
 	}
-	val, b, ok := readBytesVarint(b)
-	if !ok {
-		return r, fmt.Errorf("%w: record value", errCorruptRecord)
-	}
-	if h, k := binary.Varint(b); k <= 0 || h != 0 || k != len(b) {
+	if len(rec.Headers) != 0 {
 		return r, fmt.Errorf("%w: record headers", errCorruptRecord)
 	}
-	if err := decodeKey(key, &r); err != nil {
+	if err := decodeKey(rec.Key, &r); err != nil {
 		return r, err
 	}
-	if val != nil {
-		v, err := decodeValue(val)
+	if rec.Value != nil {
+		v, err := decodeValue(rec.Value)
 		if err != nil {
 			return r, err
 		}
 		r.Value = &v
 	}
 	return r, nil
-}
-
-// readBytesVarint reads a varint length (-1 = nil) and that many bytes.
-func readBytesVarint(b []byte) (field, rest []byte, ok bool) {
-	n, k := binary.Varint(b)
-	if k <= 0 || n < -1 || n > int64(len(b)-k) {
-		return nil, nil, false
-	}
-	if n == -1 {
-		return nil, b[k:], true
-	}
-	return b[k : k+int(n)], b[k+int(n):], true
 }
 
 func readString16(b []byte) (string, []byte, bool) {

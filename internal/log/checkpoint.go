@@ -4,8 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"path/filepath"
+
+	"github.com/yardmq/yard/internal/recordbatch"
 )
 
 // Small metadata files of a log directory. Each is written atomically (temp file,
@@ -30,7 +31,7 @@ func (l *Log) path(name string) string { return filepath.Join(l.dir, name) }
 func encodeStartOffset(start int64) []byte {
 	b := append([]byte("YLSO"), checkpointVersion)
 	b = binary.BigEndian.AppendUint64(b, uint64(start))
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	return binary.BigEndian.AppendUint32(b, recordbatch.CRC32C(b))
 }
 
 func decodeStartOffset(b []byte) (int64, error) {
@@ -82,7 +83,7 @@ func encodeRecoveryPoint(dp durablePoint) []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(dp.segMaxTS))
 	b = binary.BigEndian.AppendUint64(b, uint64(dp.maxTS))
 	b = binary.BigEndian.AppendUint64(b, uint64(dp.maxTSOf))
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	return binary.BigEndian.AppendUint32(b, recordbatch.CRC32C(b))
 }
 
 func decodeRecoveryPoint(b []byte) (recoveryPoint, error) {
@@ -132,7 +133,7 @@ func encodeCleanShutdown(c cleanShutdown) []byte {
 	for _, v := range []int64{c.segBase, c.segSize, c.end, c.segMaxTS, c.maxTS, c.maxTSOf} {
 		b = binary.BigEndian.AppendUint64(b, uint64(v))
 	}
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	return binary.BigEndian.AppendUint32(b, recordbatch.CRC32C(b))
 }
 
 func decodeCleanShutdown(b []byte) (cleanShutdown, error) {
@@ -161,7 +162,7 @@ func checkFrame(b []byte, magic string, fieldsLen int) ([]byte, error) {
 		return nil, fmt.Errorf("unsupported version %d", b[4])
 	}
 	body := b[:want-4]
-	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(b[want-4:]) {
+	if recordbatch.CRC32C(body) != binary.BigEndian.Uint32(b[want-4:]) {
 		return nil, errors.New("checksum mismatch")
 	}
 	return b[5 : want-4], nil

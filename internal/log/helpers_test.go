@@ -4,19 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"hash/crc32"
 	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/yardmq/yard/internal/recordbatch"
 )
 
 // makeBatch builds a valid RecordBatch v2 of n records of recBytes opaque bytes
 // each, with every timestamp ts and a payload derived from seed.
 func makeBatch(n, recBytes int, ts int64, seed byte) []byte {
 	b := make([]byte, batchHeaderLen+n*recBytes)
-	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-batchLogOverhead))
+	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-recordbatch.LogOverhead))
 	binary.BigEndian.PutUint32(b[12:], 0) // leader epoch
 	b[16] = 2
 	binary.BigEndian.PutUint32(b[23:], uint32(n-1))
@@ -29,7 +30,7 @@ func makeBatch(n, recBytes int, ts int64, seed byte) []byte {
 	for i := batchHeaderLen; i < len(b); i++ {
 		b[i] = seed + byte(i*7)
 	}
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
+	binary.BigEndian.PutUint32(b[17:], recordbatch.Checksum(b))
 	return b
 }
 

@@ -48,12 +48,14 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/yardmq/yard/internal/recordbatch"
 )
 
 // Sentinel errors, matched with errors.Is.
 var (
 	ErrOffsetOutOfRange = errors.New("offset out of range")
-	ErrCorruptBatch     = errors.New("corrupt record batch")
+	ErrCorruptBatch     = recordbatch.ErrCorruptBatch
 	ErrClosed           = errors.New("log closed")
 	// ErrForeignFile: the directory holds a file that is not part of a yard log.
 	ErrForeignFile = errors.New("foreign file in log directory")
@@ -134,6 +136,24 @@ func (l *Log) AppendNoWait(b []byte) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("cannot append: %w", err)
 	}
+	return l.appendNoWait(b, n)
+}
+
+// AppendCheckedNoWait is AppendNoWait for one whole batch whose CRC the caller has just
+// verified (recordbatch.CheckCRC, as a broker checking what a producer sent does): the log
+// checks its header and length but does not compute the CRC a second time.
+func (l *Log) AppendCheckedNoWait(batch []byte) (AppendResult, error) {
+	p, err := recordbatch.ParsePrefix(batch)
+	if err == nil && p.Size != int64(len(batch)) {
+		err = fmt.Errorf("%w: batch length %d, %d bytes given", ErrCorruptBatch, p.Size, len(batch))
+	}
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("cannot append: %w", err)
+	}
+	return l.appendNoWait(batch, 1)
+}
+
+func (l *Log) appendNoWait(b []byte, n int) (AppendResult, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.writableLocked(); err != nil {

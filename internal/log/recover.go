@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"time"
+
+	"github.com/yardmq/yard/internal/recordbatch"
 )
 
 // recover rebuilds the tail state after an unclean shutdown: segments before the
@@ -229,7 +231,7 @@ func findValidBatch(f File, pos, size int64) (int64, bool) {
 		if err != nil {
 			return 0, false
 		}
-		if h[batchMagicOffset] != batchMagicV2 {
+		if h[recordbatch.OffMagic] != recordbatch.MagicV2 {
 			continue
 		}
 		info, err := parseBatchPrefix(h)

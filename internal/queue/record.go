@@ -3,23 +3,10 @@ package queue
 // On-disk encoding of a durable queue's messages and settlements, inside the Kafka
 // RecordBatch v2 layout that internal/log stores (see the log package's contract).
 //
-// Every batch yard's queue store writes holds exactly one record:
-//
-//	batch header (61 bytes, big-endian):
-//	  @0  baseOffset int64        (assigned by the log)
-//	  @8  batchLength int32       (bytes after this field)
-//	  @12 partitionLeaderEpoch int32 = 0
-//	  @16 magic int8 = 2
-//	  @17 crc uint32              CRC-32C (Castagnoli) of bytes 21..end
-//	  @21 attributes int16 = 0    (no compression, CreateTime)
-//	  @23 lastOffsetDelta int32 = 0
-//	  @27 baseTimestamp int64     publish time, Unix ms
-//	  @35 maxTimestamp int64      = baseTimestamp
-//	  @43 producerId int64 = -1, @51 producerEpoch int16 = -1, @53 baseSequence int32 = -1
-//	  @57 recordCount int32 = 1
-//	record (Kafka varints, zig-zag):
-//	  length varint, attributes int8 = 0, timestampDelta varint = 0, offsetDelta varint = 0,
-//	  keyLength varint = -1 (no key), valueLength varint, value, headerCount varint = 0
+// Every batch yard's queue store writes (internal/recordbatch documents the layout) holds
+// exactly one uncompressed record: leader epoch 0, producer id, epoch and base sequence -1,
+// both timestamps the publish time (Unix ms); the record has timestamp and offset deltas 0, a
+// null key, the value below and no headers.
 //
 // The record value of a MESSAGE (the message log):
 //
@@ -57,11 +44,11 @@ package queue
 import (
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
+
+	rb "github.com/yardmq/yard/internal/recordbatch"
 )
 
 const (
-	batchHeaderLen = 61
 	recordVersion  = 1 // settlement entries, and messages of earlier builds
 	messageVersion = 2
 	flagPersistent = 1
@@ -73,8 +60,6 @@ const (
 	ackCounts    = 5
 	ackSized     = 6
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // errBadRecord: a stored record does not decode. Recovery treats it as corruption.
 var errBadRecord = errors.New("malformed queue record")
@@ -91,85 +76,31 @@ func appendBatch(dst []byte, tsMs int64, value []byte) []byte {
 // into the write buffer instead of being encoded and then copied.
 func beginBatch(dst []byte, tsMs int64, valueLen int) ([]byte, int) {
 	start := len(dst)
-	var rec [5 * binary.MaxVarintLen64]byte
-	body := rec[:0]
-	body = append(body, 0)                            // attributes
-	body = binary.AppendVarint(body, 0)               // timestampDelta
-	body = binary.AppendVarint(body, 0)               // offsetDelta
-	body = binary.AppendVarint(body, -1)              // key: null
-	body = binary.AppendVarint(body, int64(valueLen)) // value length
-	recLen := len(body) + valueLen + 1                // + headerCount
-	dst = binary.BigEndian.AppendUint64(dst, 0)       // baseOffset
-	dst = binary.BigEndian.AppendUint32(dst, 0)       // batchLength, patched below
-	dst = binary.BigEndian.AppendUint32(dst, 0)       // partitionLeaderEpoch
-	dst = append(dst, 2)                              // magic
-	dst = binary.BigEndian.AppendUint32(dst, 0)       // crc, patched below
-	dst = binary.BigEndian.AppendUint16(dst, 0)       // attributes
-	dst = binary.BigEndian.AppendUint32(dst, 0)       // lastOffsetDelta
-	dst = binary.BigEndian.AppendUint64(dst, uint64(tsMs))
-	dst = binary.BigEndian.AppendUint64(dst, uint64(tsMs))
-	dst = binary.BigEndian.AppendUint64(dst, ^uint64(0)) // producerId -1
-	dst = binary.BigEndian.AppendUint16(dst, 0xffff)     // producerEpoch -1
-	dst = binary.BigEndian.AppendUint32(dst, 0xffffffff) // baseSequence -1
-	dst = binary.BigEndian.AppendUint32(dst, 1)          // recordCount
-	dst = binary.AppendVarint(dst, int64(recLen))
-	return append(dst, body...), start
+	h := rb.NewHeader(1, tsMs)
+	dst = rb.AppendHeader(dst, &h)
+	var r rb.Record
+	return r.AppendHead(dst, valueLen), start
 }
 
-// endBatch ends the batch beginBatch began at start: header count, length and CRC.
+// endBatch completes the batch beginBatch began at start: header count, length and CRC.
 func endBatch(dst []byte, start int) []byte {
-	dst = binary.AppendVarint(dst, 0) // headerCount
-	b := dst[start:]
-	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
-	return dst
+	var r rb.Record
+	return rb.Finish(r.AppendTail(dst), start)
 }
 
 // nextBatch splits the first batch off b and returns its base offset, timestamp and the value
 // of its first record. It checks lengths and the CRC; it never reads past b.
 func nextBatch(b []byte) (offset int64, tsMs int64, value []byte, rest []byte, err error) {
-	if len(b) < batchHeaderLen {
+	batch, rest, h, err := rb.Split(b)
+	if err != nil || rb.CheckCRC(batch) != nil || h.RecordCount < 1 || h.Codec() != rb.CodecNone {
 		return 0, 0, nil, nil, errBadRecord
 	}
-	n := int64(binary.BigEndian.Uint32(b[8:])) + 12
-	if n < batchHeaderLen || n > int64(len(b)) || b[16] != 2 {
+	it := rb.NewRecords(batch[rb.HeaderLen:], 1)
+	var r rb.Record
+	if !it.Next(&r) || r.Value == nil {
 		return 0, 0, nil, nil, errBadRecord
 	}
-	batch := b[:n]
-	if crc32.Checksum(batch[21:], castagnoli) != binary.BigEndian.Uint32(batch[17:]) {
-		return 0, 0, nil, nil, errBadRecord
-	}
-	if binary.BigEndian.Uint32(batch[57:]) < 1 {
-		return 0, 0, nil, nil, errBadRecord
-	}
-	r := batch[batchHeaderLen:]
-	fields := [5]int64{}
-	for i := range fields { // length, (attributes as a byte), tsDelta, offDelta, keyLen
-		if i == 1 {
-			if len(r) < 1 {
-				return 0, 0, nil, nil, errBadRecord
-			}
-			r = r[1:]
-			continue
-		}
-		v, k := binary.Varint(r)
-		if k <= 0 {
-			return 0, 0, nil, nil, errBadRecord
-		}
-		fields[i], r = v, r[k:]
-	}
-	if fields[4] > 0 {
-		if fields[4] > int64(len(r)) {
-			return 0, 0, nil, nil, errBadRecord
-		}
-		r = r[fields[4]:]
-	}
-	vl, k := binary.Varint(r)
-	if k <= 0 || vl < 0 || vl > int64(len(r)-k) {
-		return 0, 0, nil, nil, errBadRecord
-	}
-	value = r[k : k+int(vl)]
-	return int64(binary.BigEndian.Uint64(batch)), int64(binary.BigEndian.Uint64(batch[27:])), value, b[n:], nil
+	return h.BaseOffset, h.BaseTimestamp, r.Value, rest, nil
 }
 
 // messageValueLen is the length of appendMessageValue's encoding.

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/yardmq/yard/internal/log"
+	rb "github.com/yardmq/yard/internal/recordbatch"
 )
 
 // Partition is one partition of a topic: a log plus the state of the idempotent producers
@@ -71,7 +72,7 @@ func (p *Partition) Append(batch []byte) (AppendResult, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if h.idempotent() {
+	if idempotent(&h) {
 		dup, err := p.checkSequence(&h)
 		if err != nil {
 			return AppendResult{}, err
@@ -81,15 +82,15 @@ func (p *Partition) Append(batch []byte) (AppendResult, error) {
 				LogStartOffset: p.log.StartOffset(), Duplicate: true}, nil
 		}
 	}
-	stampBatch(batch, appendTime)
-	res, err := p.log.AppendNoWait(batch)
+	rb.Stamp(batch, leaderEpoch, appendTime)
+	res, err := p.log.AppendCheckedNoWait(batch)
 	if err != nil {
 		if errors.Is(err, log.ErrCorruptBatch) {
 			return AppendResult{}, fmt.Errorf("%w: %v", ErrCorruptBatch, err)
 		}
 		return AppendResult{}, fmt.Errorf("cannot append to %s-%d: %w", p.Topic.Name, p.Index, err)
 	}
-	if h.idempotent() {
+	if idempotent(&h) {
 		p.recordBatch(&h, res.BaseOffset, appendTime, p.Topic.m.cfg.Now().UnixMilli())
 	}
 	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, LogAppendTime: appendTime,
@@ -97,18 +98,18 @@ func (p *Partition) Append(batch []byte) (AppendResult, error) {
 }
 
 // forEachBatchHeader walks batch headers in the ranges of a read without copying the records.
-func forEachBatchHeader(rr *log.ReadResult, fn func(h *batchHeader, baseOffset int64)) error {
-	var buf [batchHeaderLen]byte
+func forEachBatchHeader(rr *log.ReadResult, fn func(h *rb.Header, baseOffset int64)) error {
+	var buf [rb.HeaderLen]byte
 	for _, r := range rr.Ranges {
 		for pos := r.Pos; pos < r.Pos+r.Len; {
 			if _, err := r.File.ReadAt(buf[:], pos); err != nil {
 				return fmt.Errorf("cannot read batch header: %w", err)
 			}
-			h, err := parseBatchHeader(buf[:])
+			h, err := rb.ParseHeader(buf[:])
 			if err != nil {
 				return err
 			}
-			fn(&h, int64(binary.BigEndian.Uint64(buf[0:])))
+			fn(&h, h.BaseOffset)
 			pos += int64(h.Length)
 		}
 	}
@@ -127,7 +128,7 @@ func (p *Partition) readBatchAt(offset int64) ([]byte, int64, error) {
 	if err != nil {
 		return nil, -1, err
 	}
-	if len(b) < batchHeaderLen {
+	if len(b) < rb.HeaderLen {
 		return nil, -1, fmt.Errorf("%w: no batch at offset %d", log.ErrOffsetOutOfRange, offset)
 	}
 	return b, int64(binary.BigEndian.Uint64(b)), nil
@@ -145,12 +146,12 @@ func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, err e
 	if err != nil {
 		return -1, -1, err
 	}
-	h, err := parseBatchHeader(b)
+	h, err := rb.ParseHeader(b)
 	if err != nil {
 		return -1, -1, err
 	}
 	offset, timestamp = base, h.MaxTimestamp
-	if h.Attributes&attrTimestampLogAppend == 0 {
+	if !h.LogAppendTime() {
 		err = batchRecords(b, func(od int32, td int64) bool {
 			if h.BaseTimestamp+td >= ts {
 				offset, timestamp = base+int64(od), h.BaseTimestamp+td
@@ -179,12 +180,12 @@ func (p *Partition) MaxTimestamp() (timestamp, offset int64, err error) {
 	if err != nil {
 		return -1, -1, err
 	}
-	h, err := parseBatchHeader(b)
+	h, err := rb.ParseHeader(b)
 	if err != nil {
 		return -1, -1, err
 	}
 	offset = last
-	if h.Attributes&attrTimestampLogAppend != 0 {
+	if h.LogAppendTime() {
 		return ts, base, nil // every record of the batch has the append time
 	}
 	err = batchRecords(b, func(od int32, td int64) bool {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/yardmq/yard/internal/log"
+	rb "github.com/yardmq/yard/internal/recordbatch"
 )
 
 // Idempotent producers (Kafka's KIP-98 without transactions). A producer gets an ID and epoch
@@ -37,7 +38,7 @@ type producerState struct {
 
 // checkSequence decides about an idempotent batch: a duplicate (returned), acceptable (nil,
 // nil) or refused. p.mu must be held.
-func (p *Partition) checkSequence(h *batchHeader) (*seqEntry, error) {
+func (p *Partition) checkSequence(h *rb.Header) (*seqEntry, error) {
 	s := p.producers[h.ProducerID]
 	if s == nil || len(s.batches) == 0 {
 		// Unknown producer: new, or idle beyond the rebuild window. Accept any sequence, as
@@ -53,7 +54,7 @@ func (p *Partition) checkSequence(h *batchHeader) (*seqEntry, error) {
 		}
 		return nil, nil
 	}
-	last := h.lastSequence()
+	last := lastSequence(h)
 	for i := range s.batches {
 		if e := &s.batches[i]; e.firstSeq == h.BaseSequence && e.lastSeq == last {
 			return e, nil
@@ -67,7 +68,7 @@ func (p *Partition) checkSequence(h *batchHeader) (*seqEntry, error) {
 
 // recordBatch remembers a batch written by an idempotent producer. p.mu must be held (or the
 // partition not yet shared, during rebuild).
-func (p *Partition) recordBatch(h *batchHeader, baseOffset, appendTime, seenMs int64) {
+func (p *Partition) recordBatch(h *rb.Header, baseOffset, appendTime, seenMs int64) {
 	s := p.producers[h.ProducerID]
 	if s == nil || s.epoch != h.ProducerEpoch {
 		s = &producerState{epoch: h.ProducerEpoch, batches: make([]seqEntry, 0, producerBatchWindow)}
@@ -79,7 +80,7 @@ func (p *Partition) recordBatch(h *batchHeader, baseOffset, appendTime, seenMs i
 		s.batches = s.batches[:producerBatchWindow-1]
 	}
 	s.batches = append(s.batches, seqEntry{
-		firstSeq: h.BaseSequence, lastSeq: h.lastSequence(),
+		firstSeq: h.BaseSequence, lastSeq: lastSequence(h),
 		firstOffset: baseOffset, lastOffset: baseOffset + int64(h.LastOffsetDelta),
 		appendTime: appendTime,
 	})
@@ -103,10 +104,10 @@ func (p *Partition) rebuildProducerState(from int64) error {
 			return err
 		}
 		next := off
-		err = forEachBatchHeader(rr, func(h *batchHeader, base int64) {
-			if h.idempotent() {
+		err = forEachBatchHeader(rr, func(h *rb.Header, base int64) {
+			if idempotent(h) {
 				t := int64(-1)
-				if h.Attributes&attrTimestampLogAppend != 0 {
+				if h.LogAppendTime() {
 					t = h.MaxTimestamp
 				}
 				p.recordBatch(h, base, t, now)

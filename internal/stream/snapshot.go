@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/yardmq/yard/internal/atomicfile"
 	"github.com/yardmq/yard/internal/catalog"
+	rb "github.com/yardmq/yard/internal/recordbatch"
 )
 
 // Producer-state snapshots bound the work of rebuilding idempotent-producer state: every
@@ -72,7 +72,7 @@ func (p *Partition) encodeSnapshot(endOffset int64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot encode producer snapshot: %w", err)
 	}
-	return json.Marshal(snapshotFile{Format: snapshotFormat, CRC32C: crc32.Checksum(raw, castagnoli), State: raw})
+	return json.Marshal(snapshotFile{Format: snapshotFormat, CRC32C: rb.CRC32C(raw), State: raw})
 }
 
 // decodeSnapshot parses and checks a snapshot file into producer states.
@@ -88,7 +88,7 @@ func decodeSnapshot(data []byte) (int64, map[int64]*producerState, error) {
 	if err := json.Compact(&compact, f.State); err != nil {
 		return 0, nil, err
 	}
-	if crc32.Checksum(compact.Bytes(), castagnoli) != f.CRC32C {
+	if rb.CRC32C(compact.Bytes()) != f.CRC32C {
 		return 0, nil, errors.New("producer snapshot checksum mismatch")
 	}
 	var st snapshotState

@@ -1,11 +1,8 @@
 package stream
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,25 +10,26 @@ import (
 
 	"github.com/yardmq/yard/internal/catalog"
 	"github.com/yardmq/yard/internal/log"
+	rb "github.com/yardmq/yard/internal/recordbatch"
 )
 
 // batch builds a v2 batch header + opaque body with a valid CRC (the records themselves are
 // never parsed by this package).
 func batch(pid int64, epoch int16, seq int32, count int32, bodyLen int) []byte {
-	b := make([]byte, batchHeaderLen+bodyLen)
-	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-batchLogOverhead))
-	b[offMagic] = 2
-	binary.BigEndian.PutUint32(b[offLastDelta:], uint32(count-1))
-	binary.BigEndian.PutUint64(b[offBaseTimestamp:], 1000)
-	binary.BigEndian.PutUint64(b[offMaxTimestamp:], 1000)
-	binary.BigEndian.PutUint64(b[offProducerID:], uint64(pid))
-	binary.BigEndian.PutUint16(b[offProducerEpoch:], uint16(epoch))
-	binary.BigEndian.PutUint32(b[offBaseSequence:], uint32(seq))
-	binary.BigEndian.PutUint32(b[offRecordCount:], uint32(count))
-	for i := batchHeaderLen; i < len(b); i++ {
+	b := make([]byte, rb.HeaderLen+bodyLen)
+	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-rb.LogOverhead))
+	b[rb.OffMagic] = 2
+	binary.BigEndian.PutUint32(b[rb.OffLastOffsetDelta:], uint32(count-1))
+	binary.BigEndian.PutUint64(b[rb.OffBaseTimestamp:], 1000)
+	binary.BigEndian.PutUint64(b[rb.OffMaxTimestamp:], 1000)
+	binary.BigEndian.PutUint64(b[rb.OffProducerID:], uint64(pid))
+	binary.BigEndian.PutUint16(b[rb.OffProducerEpoch:], uint16(epoch))
+	binary.BigEndian.PutUint32(b[rb.OffBaseSequence:], uint32(seq))
+	binary.BigEndian.PutUint32(b[rb.OffRecordCount:], uint32(count))
+	for i := rb.HeaderLen; i < len(b); i++ {
 		b[i] = byte(i)
 	}
-	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
+	binary.BigEndian.PutUint32(b[rb.OffCRC:], rb.Checksum(b))
 	return b
 }
 
@@ -65,12 +63,12 @@ func TestValidateProducedBatch(t *testing.T) {
 		"two batches": {append(append([]byte(nil), good...), good...), 1 << 20, ErrInvalidRecord},
 		"too large":   {good, 50, ErrMessageTooLarge},
 		"bad crc":     {func() []byte { b := append([]byte(nil), good...); b[len(b)-1]++; return b }(), 1 << 20, ErrCorruptBatch},
-		"magic 1":     {func() []byte { b := append([]byte(nil), good...); b[offMagic] = 1; return b }(), 1 << 20, ErrInvalidRecord},
+		"magic 1":     {func() []byte { b := append([]byte(nil), good...); b[rb.OffMagic] = 1; return b }(), 1 << 20, ErrInvalidRecord},
 		"count 0":     {batch(-1, -1, -1, 0, 10), 1 << 20, ErrCorruptBatch},
 		"transactional": {func() []byte {
 			b := batch(5, 0, 0, 1, 10)
-			b[offAttributes+1] |= attrTransactional
-			binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
+			b[rb.OffAttributes+1] |= rb.AttrTransactional
+			binary.BigEndian.PutUint32(b[rb.OffCRC:], rb.Checksum(b))
 			return b
 		}(), 1 << 20, ErrInvalidRecord},
 	}
@@ -84,12 +82,12 @@ func TestValidateProducedBatch(t *testing.T) {
 func TestStampLogAppendTimeKeepsCRCValid(t *testing.T) {
 	t.Parallel()
 	b := batch(-1, -1, -1, 2, 20)
-	stampBatch(b, 123456)
+	rb.Stamp(b, leaderEpoch, 123456)
 	if _, err := validateProducedBatch(b, 1<<20); err != nil {
 		t.Fatalf("stamped batch invalid: %v", err)
 	}
-	h, _ := parseBatchHeader(b)
-	if h.MaxTimestamp != 123456 || h.Attributes&attrTimestampLogAppend == 0 {
+	h, _ := rb.ParseHeader(b)
+	if h.MaxTimestamp != 123456 || h.Attributes&rb.AttrLogAppendTime == 0 {
 		t.Fatalf("not stamped: %+v", h)
 	}
 }
@@ -241,9 +239,9 @@ func TestRetentionDeletesOldSegments(t *testing.T) {
 	p := tp.Partition(0)
 	for i := 0; i < 20; i++ {
 		b := batch(-1, -1, -1, 1, 200)
-		binary.BigEndian.PutUint64(b[offBaseTimestamp:], uint64(now.UnixMilli()))
-		binary.BigEndian.PutUint64(b[offMaxTimestamp:], uint64(now.UnixMilli()))
-		binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
+		binary.BigEndian.PutUint64(b[rb.OffBaseTimestamp:], uint64(now.UnixMilli()))
+		binary.BigEndian.PutUint64(b[rb.OffMaxTimestamp:], uint64(now.UnixMilli()))
+		binary.BigEndian.PutUint32(b[rb.OffCRC:], rb.Checksum(b))
 		r, err := p.Append(b)
 		if err != nil {
 			t.Fatal(err)
@@ -251,9 +249,9 @@ func TestRetentionDeletesOldSegments(t *testing.T) {
 		p.WaitDurable(t.Context(), r.LastOffset)
 	}
 	idem := batch(5, 0, 0, 1, 10)
-	binary.BigEndian.PutUint64(idem[offBaseTimestamp:], uint64(now.UnixMilli()))
-	binary.BigEndian.PutUint64(idem[offMaxTimestamp:], uint64(now.UnixMilli()))
-	binary.BigEndian.PutUint32(idem[offCRC:], crc32.Checksum(idem[offAttributes:], castagnoli))
+	binary.BigEndian.PutUint64(idem[rb.OffBaseTimestamp:], uint64(now.UnixMilli()))
+	binary.BigEndian.PutUint64(idem[rb.OffMaxTimestamp:], uint64(now.UnixMilli()))
+	binary.BigEndian.PutUint32(idem[rb.OffCRC:], rb.Checksum(idem))
 	if _, err := p.Append(idem); err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +284,7 @@ func FuzzValidateProducedBatch(f *testing.F) {
 		if h.Length != len(b) {
 			t.Fatalf("accepted length %d for %d bytes", h.Length, len(b))
 		}
-		stampBatch(b, 42)
+		rb.Stamp(b, leaderEpoch, 42)
 		if _, err := validateProducedBatch(b, max); err != nil {
 			t.Fatalf("stamped batch no longer valid: %v", err)
 		}
@@ -299,15 +297,15 @@ func FuzzBatchRecords(f *testing.F) {
 	f.Add(batch(-1, -1, -1, 2, 30))
 	withCodec := func(c int16, body []byte) []byte {
 		b := batch(-1, -1, -1, 1, len(body))
-		copy(b[batchHeaderLen:], body)
-		binary.BigEndian.PutUint16(b[offAttributes:], uint16(c))
+		copy(b[rb.HeaderLen:], body)
+		binary.BigEndian.PutUint16(b[rb.OffAttributes:], uint16(c))
 		return b
 	}
 	for c := int16(1); c <= 4; c++ {
 		f.Add(withCodec(c, []byte("not compressed at all")))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		h, err := parseBatchHeader(b)
+		h, err := rb.ParseHeader(b)
 		_ = batchRecords(b, func(od int32, _ int64) bool {
 			if err != nil || od < 0 || od > h.LastOffsetDelta {
 				t.Fatalf("offset delta %d outside [0, %d]", od, h.LastOffsetDelta)
@@ -315,19 +313,4 @@ func FuzzBatchRecords(f *testing.F) {
 			return true
 		})
 	})
-}
-
-func TestDecompressBounded(t *testing.T) {
-	t.Parallel()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	zw.Write(make([]byte, 2<<20)) // 2 MiB of zeros compress to a few KiB
-	zw.Close()
-	if _, err := decompress(1, buf.Bytes(), 1<<20); !errors.Is(err, errDecompressedTooLarge) {
-		t.Fatalf("gzip bomb: %v", err)
-	}
-	out, err := decompress(1, buf.Bytes(), 4<<20)
-	if err != nil || len(out) != 2<<20 {
-		t.Fatalf("gzip within limit: %d %v", len(out), err)
-	}
 }

@@ -204,10 +204,10 @@ func (ch *channel) basicGet(m *wire.BasicGet) error {
 	if e != nil {
 		return e
 	}
-	if qs.stream != nil {
-		return channelErr(wire.NotImplemented, m, "basic.get is not supported by stream queue '%s' in vhost '%s': consume with x-stream-offset", qs.q.Name(), ch.vhostName())
+	if qs.Stream != nil {
+		return channelErr(wire.NotImplemented, m, "basic.get is not supported by stream queue '%s' in vhost '%s': consume with x-stream-offset", qs.Queue.Name(), ch.vhostName())
 	}
-	d, remaining, ok, err := qs.q.Get(m.NoAck)
+	d, remaining, ok, err := qs.Queue.Get(m.NoAck)
 	if err != nil || !ok {
 		ch.send(&wire.BasicGetEmpty{})
 		return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/yardmq/yard/internal/amqp/wire"
 	"github.com/yardmq/yard/internal/queue"
+	"github.com/yardmq/yard/internal/vhost"
 )
 
 // conn is one client connection. Fields without a lock note are owned by the reader
@@ -27,7 +28,7 @@ type conn struct {
 	frameMax        uint32
 	channelMax      uint16
 	heartbeat       time.Duration
-	vh              *vhost
+	vh              *vhost.VHost
 	user            string
 	capCancelNotify bool
 	capBlocked      bool
@@ -35,7 +36,7 @@ type conn struct {
 	channels     map[uint16]*channel
 	closing      bool // connection.close sent; waiting for close-ok
 	closed       bool // handshake finished both ways: stop reading
-	exclusive    map[string]*queueState
+	exclusive    map[string]*vhost.Queue
 	confirmDirty []*channel
 	ackDirty     []*channel     // channels holding deferred acks (channel.deferAcks)
 	paced        []*queue.Queue // queues to wait for before reading on (pace.go)
@@ -51,7 +52,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{
 		srv: s, nc: nc, log: s.log.With("remote", nc.RemoteAddr().String()),
 		fr:       wire.NewFrameReader(nc, 64<<10),
-		channels: map[uint16]*channel{}, exclusive: map[string]*queueState{},
+		channels: map[uint16]*channel{}, exclusive: map[string]*vhost.Queue{},
 		consumed: map[*queue.Queue]int{}, writerDone: make(chan struct{}),
 	}
 	c.out.wake = make(chan struct{}, 1)
@@ -296,7 +297,7 @@ func (c *conn) release() {
 		delete(c.channels, id)
 	}
 	for name, qs := range c.exclusive {
-		c.vh.deleteQueue(name, qs)
+		c.vh.DeleteQueue(qs)
 		delete(c.exclusive, name)
 	}
 }

@@ -5,6 +5,7 @@ package amqp
 import (
 	"github.com/yardmq/yard/internal/amqp/wire"
 	"github.com/yardmq/yard/internal/queue"
+	"github.com/yardmq/yard/internal/vhost"
 )
 
 // chConsumer is a consumer on a channel; it is the queue.Consumer the queue delivers to.
@@ -12,7 +13,7 @@ import (
 type chConsumer struct {
 	ch       *channel
 	tag      string
-	qs       *queueState
+	qs       *vhost.Queue
 	noAck    bool
 	prefetch int
 	inflight int
@@ -37,7 +38,7 @@ func (ch *channel) basicQos(m *wire.BasicQos) error {
 }
 
 func (ch *channel) basicConsume(m *wire.BasicConsume) error {
-	var qs *queueState
+	var qs *vhost.Queue
 	var e *amqpError
 	if m.Queue == directReplyTo {
 		qs, e = ch.replyQueue(m)
@@ -47,7 +48,7 @@ func (ch *channel) basicConsume(m *wire.BasicConsume) error {
 	if e != nil {
 		return e
 	}
-	if qs.stream != nil {
+	if qs.Stream != nil {
 		return ch.consumeStream(m, qs)
 	}
 	tag := m.ConsumerTag
@@ -63,43 +64,23 @@ func (ch *channel) basicConsume(m *wire.BasicConsume) error {
 	ch.consumers[tag] = cons
 	ch.mu.Unlock()
 	priority, _ := intArg(m.Arguments["x-priority"])
-	err := qs.q.Consume(queue.ConsumerSpec{Tag: tag, NoAck: m.NoAck, Exclusive: m.Exclusive, Priority: priority, Consumer: cons})
+	err := qs.Queue.Consume(queue.ConsumerSpec{Tag: tag, NoAck: m.NoAck, Exclusive: m.Exclusive, Priority: priority, Consumer: cons})
 	if err != nil {
 		ch.mu.Lock()
 		delete(ch.consumers, tag)
 		ch.mu.Unlock()
 		return channelErr(wire.AccessRefused, m, "queue '%s' in vhost '%s' in exclusive use", m.Queue, ch.vhostName())
 	}
-	ch.c.trackConsumer(qs.q, 1)
+	ch.c.trackConsumer(qs.Queue, 1)
 	ch.replyUnlessNowait(m.Nowait, &wire.BasicConsumeOk{ConsumerTag: tag})
 	ch.mu.Lock()
 	cons.active = true
 	ch.mu.Unlock()
-	qs.q.Kick()
+	qs.Queue.Kick()
 	return nil
 }
 
-func intArg(v any) (int, bool) {
-	switch v := v.(type) {
-	case int8:
-		return int(v), true
-	case uint8:
-		return int(v), true
-	case int16:
-		return int(v), true
-	case uint16:
-		return int(v), true
-	case int32:
-		return int(v), true
-	case uint32:
-		return int(v), true
-	case int64:
-		return int(v), true
-	case int:
-		return v, true
-	}
-	return 0, false
-}
+func intArg(v any) (int, bool) { return vhost.IntArg(v) }
 
 func (ch *channel) basicCancel(m *wire.BasicCancel) error {
 	ch.mu.Lock()
@@ -122,10 +103,10 @@ func (ch *channel) dropConsumer(cons *chConsumer) {
 	if cons.stream != nil {
 		cons.stream.close()
 	}
-	if cons.qs.q.Cancel(cons.tag, cons) {
-		ch.c.vh.deleteQueue(cons.qs.q.Name(), cons.qs)
+	if cons.qs.Queue.Cancel(cons.tag, cons) {
+		ch.c.vh.DeleteQueue(cons.qs)
 	}
-	ch.c.trackConsumer(cons.qs.q, -1)
+	ch.c.trackConsumer(cons.qs.Queue, -1)
 }
 
 // kickConsumers retries dispatch on every queue this channel consumes from, after the
@@ -134,7 +115,7 @@ func (ch *channel) kickConsumers() {
 	ch.mu.Lock()
 	qs := make([]*queue.Queue, 0, len(ch.consumers))
 	for _, cons := range ch.consumers {
-		qs = append(qs, cons.qs.q)
+		qs = append(qs, cons.qs.Queue)
 	}
 	ch.mu.Unlock()
 	for _, q := range qs {

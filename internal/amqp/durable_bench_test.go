@@ -8,6 +8,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/yardmq/yard/internal/queue"
+	"github.com/yardmq/yard/internal/vhost"
 )
 
 // BenchmarkDurableConfirmAck: persistent 1 KiB messages through a durable queue on the log
@@ -15,12 +16,12 @@ import (
 // consumer with manual acks and prefetch 100, all in one process over loopback TCP.
 func BenchmarkDurableConfirmAck(b *testing.B) {
 	dir := b.TempDir()
-	_, url := startServer(b, Config{QueueStore: func(vhost, name string, o queue.Options) (queue.Store, error) {
+	_, url := startServer(b, Config{VHosts: newVHosts(vhost.Config{QueueStore: func(_, name string, o queue.Options) (queue.Store, error) {
 		if !o.Durable {
 			return queue.MemoryStore{}, nil
 		}
 		return queue.OpenLogStore(filepath.Join(dir, name), queue.LogStoreOptions{})
-	}})
+	}})})
 	pc, cc := dial(b, url), dial(b, url)
 	pch, cch := openCh(b, pc), openCh(b, cc)
 	if _, err := pch.QueueDeclare("bench", true, false, false, false, nil); err != nil {

@@ -1,9 +1,11 @@
 package amqp
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/yardmq/yard/internal/amqp/wire"
+	"github.com/yardmq/yard/internal/vhost"
 )
 
 // amqpError is a protocol error: a reply code and text sent to the client in channel.close
@@ -45,4 +47,32 @@ func errWithID(code uint16, id uint32, format string, args ...any) *amqpError {
 
 func closeFor(e *amqpError) (classID, methodID uint16) {
 	return wire.ClassOf(e.methodID), wire.MethodOf(e.methodID)
+}
+
+// domainCodes maps the domain's kinds of refusal (internal/vhost) to reply codes.
+var domainCodes = []struct {
+	kind error
+	code uint16
+}{
+	{vhost.ErrAccessRefused, wire.AccessRefused},
+	{vhost.ErrNotFound, wire.NotFound},
+	{vhost.ErrLocked, wire.ResourceLocked},
+	{vhost.ErrPrecondition, wire.PreconditionFailed},
+	{vhost.ErrInvalid, wire.CommandInvalid},
+	{vhost.ErrInternal, wire.InternalError},
+}
+
+// refused turns an error from the domain into the protocol error it stands for: a refusal
+// (*vhost.Error) becomes its kind's reply code with the domain's text; anything else is an
+// internal error.
+func refused(m wire.Method, err error) *amqpError {
+	var e *vhost.Error
+	if errors.As(err, &e) {
+		for _, dc := range domainCodes {
+			if e.Kind == dc.kind {
+				return channelErr(dc.code, m, "%s", e.Detail)
+			}
+		}
+	}
+	return channelErr(wire.InternalError, m, "%v", err)
 }

@@ -63,7 +63,7 @@ func TestPipeHarness(t *testing.T) {
 	in := wire.AppendMethodFrame(nil, 1, &wire.ChannelOpen{})
 	in = wire.AppendMethodFrame(in, 1, &wire.QueueDeclare{Queue: "seen"})
 	runPipe(t, s, in)
-	if s.vhosts["/"].queue("seen") == nil {
+	if s.vhosts.Get("/").Queue("seen") == nil {
 		t.Fatal("the handshake over the pipe did not complete")
 	}
 }

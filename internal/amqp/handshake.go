@@ -66,7 +66,7 @@ func (c *conn) handshake() error {
 		return err
 	}
 	open := m.(*wire.ConnectionOpen)
-	vh := c.srv.vhosts[open.VirtualHost]
+	vh := c.srv.vhosts.Get(open.VirtualHost)
 	if vh == nil {
 		e := connErr(wire.NotAllowed, open, "vhost %s not found", open.VirtualHost)
 		c.refuse(e)

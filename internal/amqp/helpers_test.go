@@ -9,7 +9,14 @@ import (
 	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
+	"github.com/yardmq/yard/internal/vhost"
 )
+
+// newVHosts is the AMQP domain of cfg, with this front end's codec.
+func newVHosts(cfg vhost.Config) *vhost.Hosts {
+	cfg.Codec = Codec{}
+	return vhost.New(cfg)
+}
 
 // startServer runs a real server on 127.0.0.1:0 and returns its URL.
 func startServer(t testing.TB, cfg Config) (*Server, string) {

@@ -4,8 +4,11 @@ package amqp
 // basic.nack to the publisher) and transactions (tx.select/commit/rollback).
 
 import (
+	"time"
+
 	"github.com/yardmq/yard/internal/amqp/wire"
 	"github.com/yardmq/yard/internal/queue"
+	"github.com/yardmq/yard/internal/vhost"
 )
 
 // confirmBatchMax bounds how many publishes one coalesced basic.ack may cover, so that a
@@ -99,15 +102,15 @@ func (ch *channel) route(p *publishing) (routed int, failed bool, waits []queue.
 	vh := ch.c.vh
 	m := p.m
 	if m.Exchange != "" {
-		ex, ok := vh.topo.Lookup(m.Exchange)
+		ex, ok := vh.Topology().Lookup(m.Exchange)
 		if !ok {
 			return 0, false, nil, ch.noExchange(m, m.Exchange)
 		}
 		if ex.Internal {
-			return 0, false, nil, channelErr(wire.AccessRefused, m, "cannot publish to internal exchange '%s' in vhost '%s'", m.Exchange, vh.name)
+			return 0, false, nil, channelErr(wire.AccessRefused, m, "cannot publish to internal exchange '%s' in vhost '%s'", m.Exchange, vh.Name())
 		}
 	}
-	names, err := vh.topo.Route(m.Exchange, m.RoutingKey, p, ch.routeBuf[:0])
+	names, err := vh.Topology().Route(m.Exchange, m.RoutingKey, p, ch.routeBuf[:0])
 	if err != nil {
 		return 0, false, nil, ch.noExchange(m, m.Exchange)
 	}
@@ -118,11 +121,11 @@ func (ch *channel) route(p *publishing) (routed int, failed bool, waits []queue.
 	parseMessage(msg)
 	var asPersistent *queue.Message // msg as quorum queues keep it, made on first need
 	for _, name := range names {
-		qs := vh.queue(name)
+		qs := vh.Queue(name)
 		if qs == nil {
 			continue
 		}
-		if qs.stream != nil { // always durable, whatever the delivery mode
+		if qs.Stream != nil { // always durable, whatever the delivery mode
 			w, err := ch.publishStream(qs, m.RoutingKey, p.props, p.body)
 			if err != nil {
 				ch.c.srv.rl.Warn("cannot append to stream", "cannot append to stream", "remote", ch.c.nc.RemoteAddr().String(), "queue", name, "err", err)
@@ -134,7 +137,7 @@ func (ch *channel) route(p *publishing) (routed int, failed bool, waits []queue.
 			continue
 		}
 		qmsg := msg
-		if qs.quorum && !persistent {
+		if qs.Quorum && !persistent {
 			if asPersistent == nil {
 				cp := *msg
 				cp.Persistent = true
@@ -142,14 +145,14 @@ func (ch *channel) route(p *publishing) (routed int, failed bool, waits []queue.
 			}
 			qmsg = asPersistent
 		}
-		w, err := qs.q.Publish(qmsg)
+		w, err := qs.Queue.Publish(qmsg)
 		if err != nil {
 			ch.c.srv.rl.Warn("cannot enqueue message", "cannot enqueue message", "remote", ch.c.nc.RemoteAddr().String(), "queue", name, "err", err)
 			failed = true
 			continue
 		}
-		ch.c.notePace(qs.q)
-		if (persistent || qs.quorum) && w.Pending() {
+		ch.c.notePace(qs.Queue)
+		if (persistent || qs.Quorum) && w.Pending() {
 			waits = append(waits, w)
 		}
 		routed++
@@ -252,4 +255,16 @@ func (ch *channel) txRollback(m *wire.TxRollback) error {
 	ch.tx = &txState{}
 	ch.send(&wire.TxRollbackOk{})
 	return nil
+}
+
+// publishStream appends one message to a stream queue (internal/vhost's stream.go) as one
+// record (streamrec.go) in the partition its routing key picks.
+func (ch *channel) publishStream(qs *vhost.Queue, routingKey string, props, body []byte) (queue.Waiter, error) {
+	part := qs.Stream.PartitionFor(routingKey)
+	b := appendStreamBatch(nil, time.Now().UnixMilli(), routingKey, props, body)
+	res, err := part.Append(b)
+	if err != nil {
+		return queue.Waiter{}, err
+	}
+	return queue.NewWaiter(part.Log(), res.LastOffset), nil
 }

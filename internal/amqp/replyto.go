@@ -11,13 +11,13 @@ import (
 	"encoding/binary"
 
 	"github.com/yardmq/yard/internal/amqp/wire"
-	"github.com/yardmq/yard/internal/queue"
+	"github.com/yardmq/yard/internal/vhost"
 )
 
 const directReplyTo = "amq.rabbitmq.reply-to"
 
 // replyQueue returns the channel's reply-to queue, creating it on first use.
-func (ch *channel) replyQueue(m *wire.BasicConsume) (*queueState, *amqpError) {
+func (ch *channel) replyQueue(m *wire.BasicConsume) (*vhost.Queue, *amqpError) {
 	if !m.NoAck {
 		return nil, channelErr(wire.PreconditionFailed, m, "reply consumer cannot acknowledge")
 	}
@@ -25,11 +25,7 @@ func (ch *channel) replyQueue(m *wire.BasicConsume) (*queueState, *amqpError) {
 		return nil, channelErr(wire.PreconditionFailed, m, "reply consumer already set")
 	}
 	name := serverNamed(directReplyTo + ".")
-	qs := &queueState{q: queue.New(name, queue.Options{Exclusive: true, AutoDelete: true}), owner: ch.c}
-	vh := ch.c.vh
-	vh.mu.Lock()
-	vh.queues[name] = qs
-	vh.mu.Unlock()
+	qs := ch.c.vh.AddExclusive(name, ch.c)
 	ch.c.exclusive[name] = qs
 	ch.replyTo = name
 	return qs, nil

@@ -9,6 +9,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/yardmq/yard/internal/queue"
+	"github.com/yardmq/yard/internal/vhost"
 )
 
 func declareQ(t *testing.T, ch *amqp091.Channel, name string) {
@@ -48,12 +49,12 @@ func TestMandatoryReturnBeforeConfirm(t *testing.T) {
 
 func TestConfirmNackOnStoreFailure(t *testing.T) {
 	t.Parallel()
-	_, url := startServer(t, Config{QueueStore: func(_, name string, _ queue.Options) (queue.Store, error) {
+	_, url := startServer(t, Config{VHosts: newVHosts(vhost.Config{QueueStore: func(_, name string, _ queue.Options) (queue.Store, error) {
 		if name == "broken" {
 			return failingStore{}, nil
 		}
 		return queue.MemoryStore{}, nil
-	}})
+	}})})
 	c := dial(t, url)
 	ch := openCh(t, c)
 	declareQ(t, ch, "broken")

@@ -1,6 +1,8 @@
 // Package amqp is yard's AMQP 0-9-1 front end: the connection and channel state machines that
-// let unmodified RabbitMQ clients publish through exchanges (internal/route) into queues
-// (internal/queue) and consume from them.
+// let unmodified RabbitMQ clients publish through exchanges into queues and consume from them.
+// The AMQP domain it serves (vhosts, exchanges, the queue registry, durable topology, queue
+// types, dead-lettering, stream queues) is internal/vhost; this package decodes methods, calls
+// the domain, maps its refusals to reply codes (errors.go) and writes what it answers.
 //
 // Model. Each connection has one reader goroutine, which decodes frames and runs every
 // method to completion in arrival order (so a channel's methods are ordered for free), and one
@@ -15,8 +17,8 @@
 // conn.go (frames, close, heartbeats), channel.go, exchange.go, queue.go, consume.go
 // (basic.qos/consume/cancel and deliveries), publish.go (basic.publish, returns, confirms,
 // tx), ack.go (ack/nack/reject/recover/get), alarm.go (connection.blocked), confirm.go
-// (confirms that wait for fsync), durable.go (durable topology: save and restore),
-// deadletter.go (dead-lettering, x-death, x-delivery-count, x-expires), stream.go and
+// (confirms that wait for fsync), codec.go (the message format the domain needs: field
+// tables, priority and expiration, x-death, x-delivery-count), stream_consume.go and
 // streamrec.go (stream queues: the Kafka topic of the same name).
 package amqp
 
@@ -29,10 +31,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/yardmq/yard/internal/queue"
 	"github.com/yardmq/yard/internal/ratelog"
-	"github.com/yardmq/yard/internal/route"
-	"github.com/yardmq/yard/internal/stream"
+	"github.com/yardmq/yard/internal/vhost"
 )
 
 // Defaults, as RabbitMQ's.
@@ -58,10 +58,12 @@ type Config struct {
 	Users map[string]string
 	// LoopbackUsers may log in only from a loopback address; nil means {"guest"}.
 	LoopbackUsers []string
-	VHosts        []string // nil means {"/"}
-	ChannelMax    uint16
-	FrameMax      uint32
-	Heartbeat     time.Duration // 0: DefaultHeartbeat; negative: offer no heartbeat
+	// VHosts is the AMQP domain served; nil means one vhost "/" keeping every queue in
+	// memory. Shutdown closes its queues.
+	VHosts     *vhost.Hosts
+	ChannelMax uint16
+	FrameMax   uint32
+	Heartbeat  time.Duration // 0: DefaultHeartbeat; negative: offer no heartbeat
 	// MemoryHighWatermarkBytes blocks publishers above this much memory in use; 0 means
 	// DefaultMemoryFraction of physical memory.
 	MemoryHighWatermarkBytes uint64
@@ -76,14 +78,6 @@ type Config struct {
 	MemoryUsed func() uint64
 	DiskFree   func() (uint64, error)
 	Version    string // advertised in server properties; "" means "0.1.0"
-	// QueueStore opens the store behind a newly declared queue; nil keeps every queue in
-	// memory. Durable storage (issue 6) plugs in here.
-	QueueStore func(vhost, queue string, opts queue.Options) (queue.Store, error)
-	// Topology saves durable exchanges, queues and bindings; nil keeps them in memory only.
-	Topology TopologyStore
-	// Streams is the topic manager the Kafka front end serves: stream queues are its topics.
-	// nil refuses stream queues.
-	Streams *stream.Manager
 }
 
 // Server serves AMQP connections.
@@ -91,35 +85,15 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	rl     *ratelog.Limiter // for lines a client can repeat at will (per message, per connection)
-	vhosts map[string]*vhost
+	vhosts *vhost.Hosts
 	alarm  *alarm
 
-	topoMu sync.Mutex // serialises topology snapshots and saves
 	mu     sync.Mutex // guards conns, lns, closed
 	conns  map[*conn]struct{}
 	lns    []net.Listener
 	closed bool
 	wg     sync.WaitGroup
 	stop   chan struct{}
-}
-
-// vhost is one virtual host: its topology and its queues.
-type vhost struct {
-	name string
-	topo *route.Topology
-	log  *slog.Logger
-	srv  *Server
-
-	mu     sync.RWMutex // guards queues
-	queues map[string]*queueState
-}
-
-// queueState is a queue and what the front end needs to know about it.
-type queueState struct {
-	q      *queue.Queue
-	owner  *conn        // exclusive queues: the declaring connection
-	stream *streamQueue // stream queues (x-queue-type=stream): the topic behind it
-	quorum bool         // x-queue-type=quorum: every message is kept as persistent (quorum.go)
 }
 
 // NewServer builds a server; it starts serving on Serve.
@@ -133,8 +107,8 @@ func NewServer(cfg Config) *Server {
 	if cfg.LoopbackUsers == nil {
 		cfg.LoopbackUsers = []string{"guest"}
 	}
-	if len(cfg.VHosts) == 0 {
-		cfg.VHosts = []string{"/"}
+	if cfg.VHosts == nil {
+		cfg.VHosts = vhost.New(vhost.Config{Logger: cfg.Logger, Codec: Codec{}})
 	}
 	if cfg.ChannelMax == 0 {
 		cfg.ChannelMax = DefaultChannelMax
@@ -148,10 +122,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.Version == "" {
 		cfg.Version = "0.1.0"
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), vhosts: map[string]*vhost{}, conns: map[*conn]struct{}{}, stop: make(chan struct{})}
-	for _, name := range cfg.VHosts {
-		s.vhosts[name] = &vhost{name: name, topo: route.NewTopology(), log: cfg.Logger, srv: s, queues: map[string]*queueState{}}
-	}
+	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), vhosts: cfg.VHosts, conns: map[*conn]struct{}{}, stop: make(chan struct{})}
 	s.alarm = newAlarm(s)
 	s.wg.Add(1)
 	go func() {
@@ -228,7 +199,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		if err := s.closeQueues(); err != nil {
+		if err := s.vhosts.Close(); err != nil {
 			return fmt.Errorf("cannot close queues: %w", err)
 		}
 		return nil
@@ -249,10 +220,4 @@ func (s *Server) connections() []*conn {
 		out = append(out, c)
 	}
 	return out
-}
-
-func (v *vhost) queue(name string) *queueState {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	return v.queues[name]
 }

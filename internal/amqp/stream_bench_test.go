@@ -9,6 +9,7 @@ import (
 	"github.com/yardmq/yard/internal/amqp/wire"
 	"github.com/yardmq/yard/internal/catalog"
 	"github.com/yardmq/yard/internal/stream"
+	"github.com/yardmq/yard/internal/vhost"
 )
 
 // BenchmarkStreamConsume measures an amqp091-go consumer (prefetch 100, an ack every 50)
@@ -31,7 +32,7 @@ func benchStreamConsume(b *testing.B, partitions int32, filter bool) {
 	streams, err := stream.Open(stream.Config{DataDir: dir}, cat)
 	must(b, err)
 	b.Cleanup(func() { streams.Close() })
-	_, url := startServer(b, Config{Streams: streams})
+	_, url := startServer(b, Config{VHosts: newVHosts(vhost.Config{Streams: streams})})
 	topic, err := streams.CreateTopic("bench", partitions, nil, false)
 	must(b, err)
 	body := make([]byte, 1024)

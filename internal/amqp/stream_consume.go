@@ -27,6 +27,7 @@ import (
 	"github.com/yardmq/yard/internal/queue"
 	rb "github.com/yardmq/yard/internal/recordbatch"
 	"github.com/yardmq/yard/internal/stream"
+	"github.com/yardmq/yard/internal/vhost"
 )
 
 const (
@@ -52,7 +53,7 @@ type partCursor struct {
 // streamCursor is a stream consumer's positions and its goroutine's signals. parts is owned
 // by the consumer's goroutine once it runs.
 type streamCursor struct {
-	sq     *streamQueue
+	sq     *vhost.Stream
 	parts  []partCursor
 	single bool // x-stream-partition: read only that partition, never add others
 	filter *streamFilter
@@ -103,13 +104,13 @@ func startOffset(l *log.Log, spec any) (int64, error) {
 
 // newStreamCursor resolves a consumer's arguments: x-stream-partition, x-stream-offset and the
 // filter. Its errors are the text of a 406.
-func newStreamCursor(sq *streamQueue, queueName string, args map[string]any) (*streamCursor, error) {
+func newStreamCursor(sq *vhost.Stream, queueName string, args map[string]any) (*streamCursor, error) {
 	filter, err := parseStreamFilter(args)
 	if err != nil {
 		return nil, err
 	}
 	sc := &streamCursor{sq: sq, filter: filter, wake: make(chan struct{}, 1), stop: make(chan struct{})}
-	parts := sq.topic.Partitions()
+	parts := sq.Topic().Partitions()
 	spec := args["x-stream-offset"]
 	if v, ok := args["x-stream-partition"]; ok {
 		i, ok := intArg(v)
@@ -136,23 +137,23 @@ func (sc *streamCursor) addNewPartitions() {
 	if sc.single {
 		return
 	}
-	parts := sc.sq.topic.Partitions()
+	parts := sc.sq.Topic().Partitions()
 	for _, p := range parts[min(len(sc.parts), len(parts)):] {
 		sc.parts = append(sc.parts, partCursor{part: p, next: p.Log().StartOffset()})
 	}
 }
 
-func (ch *channel) consumeStream(m *wire.BasicConsume, qs *queueState) error {
+func (ch *channel) consumeStream(m *wire.BasicConsume, qs *vhost.Queue) error {
 	if m.NoAck {
-		return channelErr(wire.PreconditionFailed, m, "stream queue '%s' in vhost '%s' requires manual acknowledgements (no-ack=false)", qs.q.Name(), ch.vhostName())
+		return channelErr(wire.PreconditionFailed, m, "stream queue '%s' in vhost '%s' requires manual acknowledgements (no-ack=false)", qs.Queue.Name(), ch.vhostName())
 	}
 	ch.mu.Lock()
 	prefetch := ch.prefetch
 	ch.mu.Unlock()
 	if prefetch <= 0 {
-		return channelErr(wire.PreconditionFailed, m, "consumer prefetch count is not set for stream queue '%s' in vhost '%s'", qs.q.Name(), ch.vhostName())
+		return channelErr(wire.PreconditionFailed, m, "consumer prefetch count is not set for stream queue '%s' in vhost '%s'", qs.Queue.Name(), ch.vhostName())
 	}
-	sc, err := newStreamCursor(qs.stream, qs.q.Name(), m.Arguments)
+	sc, err := newStreamCursor(qs.Stream, qs.Queue.Name(), m.Arguments)
 	if err != nil {
 		return channelErr(wire.PreconditionFailed, m, "%v", err)
 	}
@@ -171,13 +172,13 @@ func (ch *channel) consumeStream(m *wire.BasicConsume, qs *queueState) error {
 	// Registered with the (always empty) queue too, so that exclusive consumers and the
 	// cancel notification on queue deletion work as for any queue.
 	priority, _ := intArg(m.Arguments["x-priority"])
-	if err := qs.q.Consume(queue.ConsumerSpec{Tag: tag, Exclusive: m.Exclusive, Priority: priority, Consumer: cons}); err != nil {
+	if err := qs.Queue.Consume(queue.ConsumerSpec{Tag: tag, Exclusive: m.Exclusive, Priority: priority, Consumer: cons}); err != nil {
 		ch.mu.Lock()
 		delete(ch.consumers, tag)
 		ch.mu.Unlock()
 		return channelErr(wire.AccessRefused, m, "queue '%s' in vhost '%s' in exclusive use", m.Queue, ch.vhostName())
 	}
-	ch.c.trackConsumer(qs.q, 1)
+	ch.c.trackConsumer(qs.Queue, 1)
 	ch.replyUnlessNowait(m.Nowait, &wire.BasicConsumeOk{ConsumerTag: tag})
 	ch.mu.Lock()
 	cons.active = true
@@ -268,7 +269,7 @@ func (cons *chConsumer) readPartition(rd *streamReader, pc *partCursor) (read, o
 		rr.Release()
 	}
 	if err != nil {
-		cons.ch.c.srv.rl.Warn("cannot read stream", "cannot read stream", "remote", cons.ch.c.nc.RemoteAddr().String(), "queue", cons.qs.q.Name(), "partition", pc.part.Index, "err", err)
+		cons.ch.c.srv.rl.Warn("cannot read stream", "cannot read stream", "remote", cons.ch.c.nc.RemoteAddr().String(), "queue", cons.qs.Queue.Name(), "partition", pc.part.Index, "err", err)
 		return false, false
 	}
 	stopped := false
@@ -279,7 +280,7 @@ func (cons *chConsumer) readPartition(rd *streamReader, pc *partCursor) (read, o
 		}
 		if sc.filter.match(r) {
 			msg := &queue.Message{RoutingKey: string(r.Key), Properties: deliveryProperties(r, pc.part.Index), Body: append([]byte(nil), r.Value...)}
-			for !cons.TryDeliver(queue.Delivery{Queue: cons.qs.q, ID: uint64(r.offset), Message: msg, ConsumerTag: cons.tag}) {
+			for !cons.TryDeliver(queue.Delivery{Queue: cons.qs.Queue, ID: uint64(r.offset), Message: msg, ConsumerTag: cons.tag}) {
 				if !cons.waitRoom() {
 					stopped = true
 					return false
@@ -293,7 +294,7 @@ func (cons *chConsumer) readPartition(rd *streamReader, pc *partCursor) (read, o
 		return true, false
 	}
 	if err != nil {
-		cons.ch.c.srv.rl.Warn("cannot decode stream", "cannot decode stream", "remote", cons.ch.c.nc.RemoteAddr().String(), "queue", cons.qs.q.Name(), "partition", pc.part.Index, "offset", pc.next, "err", err)
+		cons.ch.c.srv.rl.Warn("cannot decode stream", "cannot decode stream", "remote", cons.ch.c.nc.RemoteAddr().String(), "queue", cons.qs.Queue.Name(), "partition", pc.part.Index, "offset", pc.next, "err", err)
 		return true, false
 	}
 	pc.next = max(pc.next, batchesEnd(rd.buf))

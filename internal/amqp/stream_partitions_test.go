@@ -17,6 +17,7 @@ import (
 	"github.com/yardmq/yard/internal/kafka"
 	"github.com/yardmq/yard/internal/murmur2"
 	"github.com/yardmq/yard/internal/stream"
+	"github.com/yardmq/yard/internal/vhost"
 )
 
 // startStreamBroker serves one topic manager over AMQP and Kafka, as `yard serve` does, and
@@ -41,7 +42,7 @@ func startStreamBroker(t *testing.T) (string, *kgo.Client) {
 		must(t, ks.Shutdown(ctx))
 		must(t, <-done)
 	})
-	_, url := startServer(t, Config{Streams: streams})
+	_, url := startServer(t, Config{VHosts: newVHosts(vhost.Config{Streams: streams})})
 	kc, err := kgo.NewClient(kgo.SeedBrokers(ln.Addr().String()), kgo.RequiredAcks(kgo.AllISRAcks()))
 	must(t, err)
 	t.Cleanup(kc.Close)

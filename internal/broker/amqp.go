@@ -2,18 +2,15 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net"
-	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/yardmq/yard/internal/amqp"
 	"github.com/yardmq/yard/internal/catalog"
 	"github.com/yardmq/yard/internal/queue"
+	"github.com/yardmq/yard/internal/vhost"
 )
 
 // AMQPConfig holds the AMQP front end's settings (flags --amqp-*).
@@ -66,11 +63,26 @@ func (b *Broker) startAMQP(ln net.Listener) (stop func(ctx context.Context) erro
 	if err != nil {
 		return nil, err
 	}
+	log := b.log.With("component", "amqp")
+	stores := vhost.Stores{
+		Root:    filepath.Join(b.cfg.DataDir, "queues"),
+		Options: queue.LogStoreOptions{SyncPolicy: b.cfg.SyncPolicy, SyncInterval: b.cfg.SyncInterval},
+		Logger:  log,
+	}
+	hosts := vhost.New(vhost.Config{Logger: log, Codec: amqp.Codec{}, QueueStore: stores.Open, Topology: topoStore, Streams: streams})
+	if err := hosts.Restore(topo); err != nil {
+		hosts.Close()
+		releaseStreams()
+		return nil, fmt.Errorf("cannot restore durable AMQP topology: %w", err)
+	}
+	if err := stores.RemoveOrphans(topo); err != nil {
+		hosts.Close()
+		releaseStreams()
+		return nil, err
+	}
 	srv := amqp.NewServer(amqp.Config{
-		Streams:                  streams,
-		Topology:                 topoStore,
-		QueueStore:               b.openQueueStore,
-		Logger:                   b.log.With("component", "amqp"),
+		VHosts:                   hosts,
+		Logger:                   log,
 		DataDir:                  b.cfg.DataDir,
 		Users:                    users,
 		LoopbackUsers:            []string{"guest"},
@@ -81,14 +93,6 @@ func (b *Broker) startAMQP(ln net.Listener) (stop func(ctx context.Context) erro
 		DiskFreeLimitBytes:       c.DiskFreeLimitBytes,
 		PaceBacklogBytes:         c.PaceBacklogBytes,
 	})
-	if err := srv.Restore(topo); err != nil {
-		releaseStreams()
-		return nil, fmt.Errorf("cannot restore durable AMQP topology: %w", err)
-	}
-	if err := b.removeOrphanQueueDirs(topo); err != nil {
-		releaseStreams()
-		return nil, err
-	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	return func(ctx context.Context) error {
@@ -101,71 +105,4 @@ func (b *Broker) startAMQP(ln net.Listener) (stop func(ctx context.Context) erro
 		}
 		return nil
 	}, nil
-}
-
-// openQueueStore gives durable (non-exclusive) queues a store on the log engine in
-// <data-dir>/queues/<vhost>/<queue>/ (names escaped), and every other queue none.
-func (b *Broker) openQueueStore(vhost, name string, opts queue.Options) (queue.Store, error) {
-	if !opts.Durable || opts.Exclusive {
-		return queue.MemoryStore{}, nil
-	}
-	dir := filepath.Join(b.queuesDir(), escapeName(vhost), escapeName(name))
-	return queue.OpenLogStore(dir, queue.LogStoreOptions{SyncPolicy: b.cfg.SyncPolicy, SyncInterval: b.cfg.SyncInterval})
-}
-
-// queuesDir holds one directory per vhost, and in it one per durable queue (names escaped).
-func (b *Broker) queuesDir() string { return filepath.Join(b.cfg.DataDir, "queues") }
-
-// removeOrphanQueueDirs deletes the queue stores that no durable queue of the topology owns.
-// A crash between creating a new queue's store and saving the topology leaves one behind
-// (and so does a crash in the middle of deleting a queue); left alone, its old messages
-// would reappear in the next queue declared under that name.
-func (b *Broker) removeOrphanQueueDirs(topo catalog.AMQPTopology) error {
-	owned := map[string]bool{}
-	for _, q := range topo.Queues {
-		owned[filepath.Join(escapeName(q.VHost), escapeName(q.Name))] = true
-	}
-	root := b.queuesDir()
-	vhosts, err := os.ReadDir(root)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("cannot list queue stores: %w", err)
-	}
-	for _, vh := range vhosts {
-		queues, err := os.ReadDir(filepath.Join(root, vh.Name()))
-		if err != nil {
-			return fmt.Errorf("cannot list queue stores: %w", err)
-		}
-		for _, q := range queues {
-			rel := filepath.Join(vh.Name(), q.Name())
-			if owned[rel] {
-				continue
-			}
-			b.log.Warn("removing the store of a queue that is not in the topology (left by a crash)", "dir", filepath.Join(root, rel))
-			if err := os.RemoveAll(filepath.Join(root, rel)); err != nil {
-				return fmt.Errorf("cannot remove orphan queue store: %w", err)
-			}
-		}
-	}
-	return nil
-}
-
-// escapeName turns any AMQP name into one safe path element: bytes other than ASCII letters,
-// digits, '-' and '_' become %XX.
-func escapeName(s string) string {
-	var sb strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' {
-			sb.WriteByte(c)
-			continue
-		}
-		fmt.Fprintf(&sb, "%%%02X", c)
-	}
-	if sb.Len() == 0 {
-		return "%"
-	}
-	return sb.String()
 }

@@ -60,8 +60,12 @@ type limits struct {
 	deliveryLimit int64
 }
 
-func argInt(args map[string]any, name string) int64 {
-	switch v := args[name].(type) {
+func argInt(args map[string]any, name string) int64 { return ArgInt(args[name]) }
+
+// ArgInt reads a numeric queue argument as this package does: any integer type, or a float
+// (truncated); -1 for anything else.
+func ArgInt(v any) int64 {
+	switch v := v.(type) {
 	case int8:
 		return int64(v)
 	case uint8:
@@ -102,28 +106,6 @@ func parseLimits(args map[string]any) limits {
 	}
 	return l
 }
-
-// ValidateArgs checks the arguments this package interprets, as RabbitMQ does at declare.
-func ValidateArgs(args map[string]any) error {
-	for _, name := range []string{"x-message-ttl", "x-max-length", "x-max-length-bytes", "x-delivery-limit", "x-max-priority"} {
-		if v, ok := args[name]; ok && (argInt(args, name) < 0 || isString(v)) {
-			return errors.New("invalid arg '" + name + "': must be a non-negative integer")
-		}
-	}
-	if v, ok := args["x-expires"]; ok && (argInt(args, "x-expires") < 1 || isString(v)) {
-		return errors.New("invalid arg 'x-expires': must be a positive integer")
-	}
-	if v, ok := args["x-overflow"]; ok {
-		switch v {
-		case OverflowDropHead, OverflowRejectPublish, OverflowRejectPublishDLX:
-		default:
-			return errors.New("invalid arg 'x-overflow': must be drop-head, reject-publish or reject-publish-dlx")
-		}
-	}
-	return nil
-}
-
-func isString(v any) bool { _, ok := v.(string); return ok }
 
 // expiresAt is when e expires (Unix ms), or MaxInt64.
 func (q *Queue) expiresAt(e *entry) int64 {

@@ -1,8 +1,9 @@
 package amqp
 
-// Queue features that need the front end: reading priority and expiration from message
-// properties, dead-lettering (routing through the dead-letter exchange, with RabbitMQ's x-death
-// headers), x-delivery-count on redeliveries, and deleting a queue that expired (x-expires).
+// The AMQP message format as the domain (internal/vhost) and the queue engine need it:
+// reading priority and expiration from message properties, the field tables arguments are
+// kept as in the catalog, RabbitMQ's x-death headers on dead-lettered messages, and
+// x-delivery-count on redeliveries.
 
 import (
 	"strconv"
@@ -10,8 +11,30 @@ import (
 
 	"github.com/yardmq/yard/internal/amqp/wire"
 	"github.com/yardmq/yard/internal/queue"
-	"github.com/yardmq/yard/internal/route"
+	"github.com/yardmq/yard/internal/vhost"
 )
+
+// Codec is the AMQP message format the domain needs (vhost.Codec).
+type Codec struct{}
+
+var _ vhost.Codec = Codec{}
+
+// AppendTable appends t as a field table.
+func (Codec) AppendTable(dst []byte, t map[string]any) []byte { return wire.AppendTable(dst, t) }
+
+// DecodeTable decodes a field table.
+func (Codec) DecodeTable(b []byte) (map[string]any, error) { return wire.DecodeTable(b) }
+
+// ParseMessage fills m's priority and per-message TTL from its properties.
+func (Codec) ParseMessage(m *queue.Message) { parseMessage(m) }
+
+// DeadLettered returns m's properties with RabbitMQ's dead-lettering headers, and the headers.
+func (Codec) DeadLettered(m *queue.Message, reason, queueName string, now time.Time) ([]byte, map[string]any) {
+	props := withDeath(m, reason, queueName, now)
+	var p wire.BasicProperties
+	_ = p.Decode(props)
+	return props, p.Headers
+}
 
 // parseMessage fills m's priority and per-message TTL from its properties.
 func parseMessage(m *queue.Message) {
@@ -30,51 +53,6 @@ func parseMessage(m *queue.Message) {
 	if p.Flags&wire.FlagBasicExpiration != 0 {
 		if ms, err := strconv.ParseInt(p.Expiration, 10, 64); err == nil && ms >= 0 {
 			m.HasExpiration, m.ExpirationMs = true, ms
-		}
-	}
-}
-
-// queueOptions completes a queue's options with the hooks the queue engine calls back.
-// qsp is filled in by the caller once the queue exists (OnExpire needs it).
-func (v *vhost) queueOptions(name string, opts queue.Options, qsp **queueState) queue.Options {
-	opts.Args = withTypeDefaults(opts.Args)
-	args := opts.Args
-	opts.Parse = parseMessage
-	opts.Logger = v.log
-	opts.DeadLetter = func(dls []queue.DeadLetter) { v.deadLetter(args, dls) }
-	opts.OnExpire = func() {
-		if qs := *qsp; qs != nil && v.queue(name) == qs {
-			v.log.Info("deleting expired queue", "queue", name)
-			v.deleteQueue(name, qs)
-		}
-	}
-	return opts
-}
-
-// deadLetter republishes messages through the dead-letter exchange of the queue with args.
-func (v *vhost) deadLetter(args map[string]any, dls []queue.DeadLetter) {
-	dlx, _ := args["x-dead-letter-exchange"].(string)
-	dlrk, hasKey := args["x-dead-letter-routing-key"].(string)
-	for _, dl := range dls {
-		key := dl.Msg.RoutingKey
-		if hasKey {
-			key = dlrk
-		}
-		props := withDeath(dl.Msg, dl.Reason, dl.Queue, time.Now())
-		var p wire.BasicProperties
-		_ = p.Decode(props)
-		names, err := v.topo.Route(dlx, key, route.HeaderMap(p.Headers), nil)
-		if err != nil {
-			continue // the dead-letter exchange does not exist: dropped, as in RabbitMQ
-		}
-		m := &queue.Message{Exchange: dlx, RoutingKey: key, Properties: props, Body: dl.Msg.Body, Persistent: dl.Msg.Persistent}
-		parseMessage(m)
-		for _, n := range names {
-			if qs := v.queue(n); qs != nil && qs.stream == nil {
-				if _, err := qs.q.Publish(m); err != nil {
-					v.log.Debug("cannot dead-letter message", "queue", n, "err", err)
-				}
-			}
 		}
 	}
 }

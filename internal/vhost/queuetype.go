@@ -1,4 +1,4 @@
-package amqp
+package vhost
 
 // Queue types (x-queue-type): classic (the default), stream (stream.go) and quorum.
 //
@@ -9,14 +9,13 @@ package amqp
 //   - every message is kept as if persistent, whatever its delivery mode, and a publisher
 //     confirm waits for its fsync (RabbitMQ's quorum queues ignore delivery-mode too);
 //   - the arguments RabbitMQ's quorum queues do not support are refused (x-max-priority,
-//     x-queue-mode, x-queue-version, x-overflow=reject-publish-dlx);
+//     x-queue-mode, x-queue-version: args.go; x-overflow=reject-publish-dlx);
 //   - redeliveries are limited by default (x-delivery-limit 20, RabbitMQ 4's default), so a
 //     poison message is dead-lettered (or dropped) instead of looping forever; redeliveries
 //     carry x-delivery-count.
 // Its storage is the durable queue store every durable classic queue uses.
 
 import (
-	"github.com/yardmq/yard/internal/amqp/wire"
 	"github.com/yardmq/yard/internal/route"
 )
 
@@ -37,34 +36,39 @@ func queueType(args map[string]any) string {
 }
 
 // checkQueueType refuses what a queue of the declared type cannot be, before it exists.
-func (ch *channel) checkQueueType(m *wire.QueueDeclare, name string) *amqpError {
-	v, set := m.Arguments["x-queue-type"]
-	if s, ok := v.(string); set && (!ok || s != queueTypeClassic && s != queueTypeQuorum && s != queueTypeStream) {
-		return channelErr(wire.PreconditionFailed, m, "invalid arg 'x-queue-type' for queue '%s' in vhost '%s': unknown queue type %v (classic, quorum or stream)", name, ch.vhostName(), v)
+func (v *VHost) checkQueueType(d QueueDeclaration) error {
+	arg, set := d.Args["x-queue-type"]
+	if s, ok := arg.(string); set && (!ok || s != queueTypeClassic && s != queueTypeQuorum && s != queueTypeStream) {
+		return refuse(ErrPrecondition, "invalid arg 'x-queue-type' for queue '%s' in vhost '%s': unknown queue type %v (classic, quorum or stream)", d.Name, v.name, arg)
 	}
-	if queueType(m.Arguments) != queueTypeQuorum {
+	if queueType(d.Args) != queueTypeQuorum {
 		return nil
 	}
-	invalidProperty := func(p string) *amqpError {
-		return channelErr(wire.PreconditionFailed, m, "invalid property '%s' for queue '%s' in vhost '%s'", p, name, ch.vhostName())
+	if p := invalidProperty(d); p != "" {
+		return refuse(ErrPrecondition, "invalid property '%s' for queue '%s' in vhost '%s'", p, d.Name, v.name)
 	}
-	switch {
-	case !m.Durable:
-		return invalidProperty("non-durable")
-	case m.Exclusive:
-		return invalidProperty("exclusive-owner")
-	case m.AutoDelete:
-		return invalidProperty("auto-delete")
-	}
-	for _, arg := range []string{"x-max-priority", "x-queue-mode", "x-queue-version"} {
-		if _, ok := m.Arguments[arg]; ok {
-			return channelErr(wire.PreconditionFailed, m, "invalid arg '%s' for queue '%s' in vhost '%s' of queue type quorum", arg, name, ch.vhostName())
+	for _, a := range queueArgs {
+		if _, ok := d.Args[a.name]; ok && a.classic && !a.quorum {
+			return refuse(ErrPrecondition, "invalid arg '%s' for queue '%s' in vhost '%s' of queue type quorum", a.name, d.Name, v.name)
 		}
 	}
-	if m.Arguments["x-overflow"] == "reject-publish-dlx" {
-		return channelErr(wire.PreconditionFailed, m, "invalid arg 'x-overflow' for queue '%s' in vhost '%s' of queue type quorum: reject-publish-dlx is not supported", name, ch.vhostName())
+	if d.Args["x-overflow"] == "reject-publish-dlx" {
+		return refuse(ErrPrecondition, "invalid arg 'x-overflow' for queue '%s' in vhost '%s' of queue type quorum: reject-publish-dlx is not supported", d.Name, v.name)
 	}
 	return nil
+}
+
+// invalidProperty names what a quorum or stream queue cannot be, "" if nothing.
+func invalidProperty(d QueueDeclaration) string {
+	switch {
+	case !d.Durable:
+		return "non-durable"
+	case d.Exclusive:
+		return "exclusive-owner"
+	case d.AutoDelete:
+		return "auto-delete"
+	}
+	return ""
 }
 
 // withTypeDefaults returns a queue's arguments with its type's defaults filled in.

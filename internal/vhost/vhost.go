@@ -1,0 +1,153 @@
+// Package vhost is yard's AMQP domain, independent of the wire: virtual hosts, each with its
+// exchanges and bindings (a route.Topology) and its registry of queues (internal/queue); the
+// durable topology saved in the catalog (internal/catalog) and restored at start; queue
+// types (classic, quorum, stream) and the one list of the queue arguments yard knows, with
+// their validation; dead-lettering; stream queues attached to the Kafka topics of
+// internal/stream; and the layout of durable queue stores on disk, with the clean-up of
+// stores a crash left behind.
+//
+// internal/amqp is its wire front end: it decodes methods, calls the domain and encodes what
+// it answers. The domain never imports the front end. A refusal is an *Error whose Kind
+// (ErrNotFound, ErrPrecondition, ...) the front end maps to its protocol's reply code; the
+// AMQP message format the domain needs (field tables for arguments kept in the catalog, the
+// properties that dead-lettering rewrites) comes from a Codec the front end supplies.
+//
+// Files: vhost.go (hosts and the queue registry), queuedecl.go (declaring and deleting
+// queues), exchange.go (declaring, deleting and binding exchanges), args.go (known queue
+// arguments), queuetype.go (classic, quorum, stream), stream.go (stream queues), topology.go
+// (durable topology: save, restore), deadletter.go, store.go (queue stores on disk),
+// errors.go (refusals).
+package vhost
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/yardmq/yard/internal/queue"
+	"github.com/yardmq/yard/internal/route"
+	"github.com/yardmq/yard/internal/stream"
+)
+
+// Codec is the AMQP message format the domain needs without owning it; the wire front end
+// supplies it (amqp.Codec), so that the domain never imports the wire codec.
+type Codec interface {
+	// AppendTable appends t as a length-prefixed field table: the catalog keeps arguments
+	// in that encoding.
+	AppendTable(dst []byte, t map[string]any) []byte
+	// DecodeTable decodes what AppendTable wrote.
+	DecodeTable(b []byte) (map[string]any, error)
+	// ParseMessage fills m's priority and per-message TTL from its properties.
+	ParseMessage(m *queue.Message)
+	// DeadLettered returns m's properties as a message dead-lettered from queueName for
+	// reason carries them (RabbitMQ's x-death headers), and their headers, which headers
+	// exchanges route on.
+	DeadLettered(m *queue.Message, reason, queueName string, now time.Time) (props []byte, headers map[string]any)
+}
+
+// Config configures Hosts.
+type Config struct {
+	Names  []string // the virtual hosts; nil means {"/"}
+	Logger *slog.Logger
+	Codec  Codec // required
+	// QueueStore opens the store behind a newly declared or restored queue; nil keeps every
+	// queue in memory. Stores.Open is the durable one.
+	QueueStore func(vhost, queue string, opts queue.Options) (queue.Store, error)
+	// Topology saves durable exchanges, queues and bindings; nil keeps them in memory only.
+	Topology TopologyStore
+	// Streams is the topic manager the Kafka front end serves: stream queues are its topics.
+	// nil refuses stream queues.
+	Streams *stream.Manager
+}
+
+// Hosts is the set of virtual hosts, fixed at construction.
+type Hosts struct {
+	cfg    Config
+	log    *slog.Logger
+	hosts  map[string]*VHost
+	topoMu sync.Mutex // serialises topology snapshots and saves
+}
+
+// VHost is one virtual host: its exchanges and bindings, and its queues.
+type VHost struct {
+	name  string
+	topo  *route.Topology
+	log   *slog.Logger
+	hosts *Hosts
+
+	mu     sync.RWMutex // guards queues
+	queues map[string]*Queue
+}
+
+// Queue is a queue of a vhost and what a front end needs to know about it. Its fields are set
+// when it is created and never change.
+type Queue struct {
+	*queue.Queue
+	// Owner is the connection that declared an exclusive queue, nil for any other queue.
+	// The domain compares it, nothing more.
+	Owner any
+	// Stream is the topic behind a stream queue (x-queue-type=stream), nil for others.
+	Stream *Stream
+	// Quorum marks x-queue-type=quorum: every message is kept as persistent (queuetype.go).
+	Quorum bool
+}
+
+// New builds the virtual hosts of cfg, empty until Restore.
+func New(cfg Config) *Hosts {
+	if cfg.Codec == nil {
+		panic("BUG: vhost.New without a Codec")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Names) == 0 {
+		cfg.Names = []string{"/"}
+	}
+	h := &Hosts{cfg: cfg, log: cfg.Logger, hosts: map[string]*VHost{}}
+	for _, name := range cfg.Names {
+		h.hosts[name] = &VHost{name: name, topo: route.NewTopology(), log: cfg.Logger, hosts: h, queues: map[string]*Queue{}}
+	}
+	return h
+}
+
+// Get returns the virtual host of that name, nil if there is none.
+func (h *Hosts) Get(name string) *VHost { return h.hosts[name] }
+
+// Name is the virtual host's name.
+func (v *VHost) Name() string { return v.name }
+
+// Topology is the virtual host's exchanges and bindings. Changing them through it skips
+// persistence: use the VHost's methods for that.
+func (v *VHost) Topology() *route.Topology { return v.topo }
+
+// Queue returns the queue of that name, nil if there is none.
+func (v *VHost) Queue(name string) *Queue {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.queues[name]
+}
+
+// queueList returns a snapshot of the vhost's queues.
+func (v *VHost) queueList() []*Queue {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	qs := make([]*Queue, 0, len(v.queues))
+	for _, q := range v.queues {
+		qs = append(qs, q)
+	}
+	return qs
+}
+
+// Close closes every queue's store at shutdown, keeping durable data. Call it once nothing
+// uses the queues any more.
+func (h *Hosts) Close() error {
+	var first error
+	for _, vh := range h.hosts {
+		for _, q := range vh.queueList() {
+			if err := q.Close(); err != nil && first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}

@@ -1,0 +1,212 @@
+package vhost
+
+import (
+	"encoding/json"
+	"errors"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/yardmq/yard/internal/catalog"
+	"github.com/yardmq/yard/internal/queue"
+	"github.com/yardmq/yard/internal/route"
+)
+
+// jsonCodec stands in for the front end's codec: the domain must not care how tables are
+// encoded or what dead-lettering writes.
+type jsonCodec struct{}
+
+func (jsonCodec) AppendTable(dst []byte, t map[string]any) []byte {
+	b, _ := json.Marshal(t)
+	return append(dst, b...)
+}
+
+func (jsonCodec) DecodeTable(b []byte) (map[string]any, error) {
+	var t map[string]any
+	err := json.Unmarshal(b, &t)
+	return t, err
+}
+
+func (jsonCodec) ParseMessage(*queue.Message) {}
+
+func (jsonCodec) DeadLettered(m *queue.Message, reason, queueName string, _ time.Time) ([]byte, map[string]any) {
+	return []byte(reason + "@" + queueName), map[string]any{"reason": reason}
+}
+
+// memTopology is a TopologyStore that keeps the last save.
+type memTopology struct{ last catalog.AMQPTopology }
+
+func (m *memTopology) Save(t catalog.AMQPTopology) error { m.last = t; return nil }
+
+func newHosts(t *testing.T, cfg Config) *Hosts {
+	t.Helper()
+	cfg.Codec = jsonCodec{}
+	h := New(cfg)
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+func kindOf(err error) error {
+	for _, k := range []error{ErrAccessRefused, ErrNotFound, ErrLocked, ErrPrecondition, ErrInvalid, ErrInternal} {
+		if errors.Is(err, k) {
+			return k
+		}
+	}
+	return err
+}
+
+func TestDurableTopologySurvivesRestore(t *testing.T) {
+	t.Parallel()
+	store := &memTopology{}
+	h := newHosts(t, Config{Topology: store})
+	vh := h.Get("/")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(vh.DeclareExchange(route.Exchange{Name: "orders", Type: "topic", Durable: true}))
+	must(vh.DeclareExchange(route.Exchange{Name: "scratch", Type: "fanout"}))
+	_, created, err := vh.DeclareQueue(QueueDeclaration{Name: "q", Durable: true, Args: map[string]any{"x-max-length": float64(5)}})
+	must(err)
+	if !created {
+		t.Fatal("a new queue was not created")
+	}
+	_, _, err = vh.DeclareQueue(QueueDeclaration{Name: "tmp", Exclusive: true, Owner: "conn1"})
+	must(err)
+	must(vh.Bind(route.Binding{Source: "orders", Dest: route.Dest{Name: "q"}, Key: "eu.#"}, nil))
+	must(vh.Bind(route.Binding{Source: "orders", Dest: route.Dest{Name: "tmp"}, Key: "#"}, "conn1"))
+	if len(store.last.Exchanges) != 1 || len(store.last.Queues) != 1 || len(store.last.Bindings) != 1 {
+		t.Fatalf("saved %+v, want only the durable exchange, queue and binding", store.last)
+	}
+
+	h2 := newHosts(t, Config{})
+	must(h2.Restore(store.last))
+	vh2 := h2.Get("/")
+	if qs := vh2.Queue("q"); qs == nil || qs.Options().Args["x-max-length"] != float64(5) {
+		t.Fatalf("restored queue %+v", qs)
+	}
+	if vh2.Queue("tmp") != nil {
+		t.Fatal("an exclusive queue was restored")
+	}
+	names, err := vh2.Topology().Route("orders", "eu.de", nil, nil)
+	if err != nil || len(names) != 1 || names[0] != "q" {
+		t.Fatalf("routed to %v, %v", names, err)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	t.Parallel()
+	vh := newHosts(t, Config{}).Get("/")
+	if _, _, err := vh.DeclareQueue(QueueDeclaration{Name: "mine", Exclusive: true, Owner: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, quorumErr := vh.DeclareQueue(QueueDeclaration{Name: "qq", Args: map[string]any{"x-queue-type": "quorum"}})
+	_, _, typeErr := vh.DeclareQueue(QueueDeclaration{Name: "t", Args: map[string]any{"x-queue-type": "lazy"}})
+	_, _, streamErr := vh.DeclareQueue(QueueDeclaration{Name: "s", Durable: true, Args: map[string]any{"x-queue-type": "stream"}})
+	_, _, redeclareErr := vh.DeclareQueue(QueueDeclaration{Name: "mine", Exclusive: true, Durable: true, Owner: "a"})
+	_, lockedErr := vh.LookupQueue("mine", "b")
+	_, _, deleteErr := vh.DeleteQueueIf("mine", "b", false, false)
+	for _, tc := range []struct {
+		err  error
+		kind error
+		text string
+	}{
+		{quorumErr, ErrPrecondition, "invalid property 'non-durable' for queue 'qq' in vhost '/'"},
+		{typeErr, ErrPrecondition, "invalid arg 'x-queue-type' for queue 't' in vhost '/': unknown queue type lazy (classic, quorum or stream)"},
+		{streamErr, ErrPrecondition, "cannot declare stream queue 's' in vhost '/': stream queues need the topic manager, which this server was not given"},
+		{redeclareErr, ErrPrecondition, "inequivalent arg 'durable' for queue 'mine' in vhost '/': received 'true' but current is 'false'"},
+		{lockedErr, ErrLocked, "cannot obtain exclusive access to locked queue 'mine' in vhost '/'"},
+		{deleteErr, ErrLocked, "cannot obtain exclusive access to locked queue 'mine' in vhost '/'"},
+		{vh.DeclareExchange(route.Exchange{Name: "amq.mine", Type: "direct"}), ErrAccessRefused, "exchange name 'amq.mine' contains reserved prefix 'amq.*'"},
+		{vh.DeclareExchange(route.Exchange{Name: "x", Type: "nope"}), ErrInvalid, "unknown exchange type 'nope'"},
+		{vh.Bind(route.Binding{Source: "missing", Dest: route.Dest{Name: "mine"}}, "a"), ErrNotFound, "no exchange 'missing' in vhost '/'"},
+		{vh.Bind(route.Binding{Source: "", Dest: route.Dest{Name: "mine"}}, "a"), ErrAccessRefused, "operation not permitted on the default exchange"},
+	} {
+		if kindOf(tc.err) != tc.kind || tc.err == nil || !strings.HasPrefix(tc.err.Error(), tc.text) {
+			t.Errorf("got %v, want %v: %q", tc.err, tc.kind, tc.text)
+		}
+	}
+}
+
+func TestDeadLetterRoutesThroughTheExchange(t *testing.T) {
+	t.Parallel()
+	vh := newHosts(t, Config{}).Get("/")
+	if err := vh.DeclareExchange(route.Exchange{Name: "dlx", Type: "fanout"}); err != nil {
+		t.Fatal(err)
+	}
+	src, _, err := vh.DeclareQueue(QueueDeclaration{Name: "src", Args: map[string]any{"x-dead-letter-exchange": "dlx", "x-max-length": int32(1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, _, err := vh.DeclareQueue(QueueDeclaration{Name: "dead"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vh.Bind(route.Binding{Source: "dlx", Dest: route.Dest{Name: "dead"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := src.Publish(&queue.Message{RoutingKey: "k", Body: []byte(strconv.Itoa(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, _, ok, err := dead.Get(true)
+	if err != nil || !ok {
+		t.Fatalf("nothing dead-lettered: %v", err)
+	}
+	if string(d.Message.Body) != "0" || string(d.Message.Properties) != "maxlen@src" || d.Message.Exchange != "dlx" {
+		t.Fatalf("dead letter %+v", d.Message)
+	}
+}
+
+func TestStoresRemoveOrphans(t *testing.T) {
+	t.Parallel()
+	s := Stores{Root: t.TempDir()}
+	kept, orphan := s.Dir("/", "kept q"), s.Dir("/", "gone")
+	if kept != filepath.Join(s.Root, "%2F", "kept%20q") {
+		t.Fatalf("store dir %s", kept)
+	}
+	for _, dir := range []string{kept, orphan} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RemoveOrphans(catalog.AMQPTopology{Queues: []catalog.AMQPQueue{{VHost: "/", Name: "kept q"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(kept); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
+		t.Fatalf("orphan store still there: %v", err)
+	}
+}
+
+// TestNoFrontEndImports keeps dependencies pointing one way: the domain never imports a
+// front end or the wire codec.
+func TestNoFrontEndImports(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		pf, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range pf.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			if strings.HasPrefix(p, "github.com/yardmq/yard/internal/amqp") || strings.HasPrefix(p, "github.com/yardmq/yard/internal/kafka") {
+				t.Errorf("%s imports %s", f, p)
+			}
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/yardmq/yard/internal/broker"
 	"github.com/yardmq/yard/internal/log"
+	"github.com/yardmq/yard/internal/platform"
 )
 
 // shutdownTimeout bounds how long SIGTERM waits for in-flight work before closing anyway.
@@ -52,7 +53,7 @@ An empty listen address disables that listener.`,
 			}
 			cfg.Logger = logger
 			if schedBatch {
-				if err := setBatchScheduling(); err != nil {
+				if err := platform.SetBatchScheduling(); err != nil {
 					logger.Warn("running under the default scheduling policy", "err", err)
 				}
 			}

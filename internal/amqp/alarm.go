@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/yardmq/yard/internal/amqp/wire"
-	"golang.org/x/sys/unix"
+	"github.com/yardmq/yard/internal/platform"
 )
 
 type alarm struct {
@@ -28,9 +28,8 @@ type alarm struct {
 func newAlarm(s *Server) *alarm {
 	a := &alarm{s: s, conns: map[*conn]struct{}{}, memWatermark: s.cfg.MemoryHighWatermarkBytes, diskFreeLimit: s.cfg.DiskFreeLimitBytes}
 	if a.memWatermark == 0 {
-		var si unix.Sysinfo_t
-		if unix.Sysinfo(&si) == nil {
-			a.memWatermark = uint64(float64(uint64(si.Totalram)*uint64(si.Unit)) * DefaultMemoryFraction)
+		if total, err := platform.TotalMemoryBytes(); err == nil {
+			a.memWatermark = uint64(float64(total) * DefaultMemoryFraction)
 		}
 	}
 	if a.diskFreeLimit == 0 {
@@ -94,11 +93,8 @@ func (a *alarm) diskFree() (uint64, bool) {
 	if a.s.cfg.DataDir == "" {
 		return 0, false
 	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(a.s.cfg.DataDir, &st); err != nil {
-		return 0, false
-	}
-	return st.Bavail * uint64(st.Bsize), true
+	free, err := platform.DiskFreeBytes(a.s.cfg.DataDir)
+	return free, err == nil
 }
 
 // set changes the alarm state and tells every connection that asked for connection.blocked.

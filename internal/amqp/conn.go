@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/yardmq/yard/internal/amqp/wire"
+	"github.com/yardmq/yard/internal/platform"
 	"github.com/yardmq/yard/internal/queue"
 	"github.com/yardmq/yard/internal/vhost"
 )
@@ -56,7 +57,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		consumed: map[*queue.Queue]int{}, writerDone: make(chan struct{}),
 	}
 	c.out.wake = make(chan struct{}, 1)
-	if sc, ok := nc.(syscall.Conn); ok {
+	if sc, ok := nc.(syscall.Conn); ok && platform.RawWriteSupported {
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.out.raw = newRawWriter(rc)
 		}

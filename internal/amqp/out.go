@@ -38,7 +38,7 @@ import (
 	"time"
 
 	"github.com/yardmq/yard/internal/amqp/wire"
-	"golang.org/x/sys/unix"
+	"github.com/yardmq/yard/internal/platform"
 )
 
 // outBuf collects encoded frames for the socket. Anyone may append.
@@ -230,7 +230,7 @@ type rawWriter struct {
 func newRawWriter(rc syscall.RawConn) *rawWriter {
 	w := &rawWriter{rc: rc}
 	w.write = func(fd uintptr) bool {
-		w.n, _ = unix.Write(int(fd), w.buf)
+		w.n, _ = platform.WriteNonBlocking(fd, w.buf)
 		return true // never wait for the socket to be writable
 	}
 	return w

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/yardmq/yard/internal/platform"
 )
 
 // Write replaces name with data atomically and durably.
@@ -20,7 +22,7 @@ func Write(name string, data []byte, perm os.FileMode) error {
 		f.Close()
 		return fmt.Errorf("cannot write %s: %w", tmp, err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := platform.Fsync(f); err != nil {
 		f.Close()
 		return fmt.Errorf("cannot fsync %s: %w", tmp, err)
 	}
@@ -35,12 +37,7 @@ func Write(name string, data []byte, perm os.FileMode) error {
 
 // SyncDir fsyncs a directory so that creations, renames and removals in it are durable.
 func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("cannot open dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := platform.SyncDir(dir); err != nil {
 		return fmt.Errorf("cannot fsync dir %s: %w", dir, err)
 	}
 	return nil

@@ -10,9 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/yardmq/yard/internal/atomicfile"
+	"github.com/yardmq/yard/internal/platform"
 )
 
 const (
@@ -65,10 +64,10 @@ func lockDataDir(dir string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open lock file: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := platform.LockFile(f); err != nil {
 		holder, _ := os.ReadFile(name)
 		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
+		if errors.Is(err, platform.ErrLocked) {
 			return nil, fmt.Errorf("data dir %s is in use by another yard process (pid %s); stop it or choose another --data-dir",
 				dir, strings.TrimSpace(string(holder)))
 		}

@@ -25,14 +25,12 @@ package kafka
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"syscall"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/yardmq/yard/internal/log"
+	"github.com/yardmq/yard/internal/platform"
 )
 
 type fetchPlan struct {
@@ -195,11 +193,11 @@ func (c *conn) writeRanges(ranges []log.Range) (int64, error) {
 	for _, r := range ranges {
 		f, isOS := r.File.(fdFile)
 		sc, isTCP := c.nc.(syscall.Conn)
-		if isOS && isTCP && r.Len >= sendfileMinBytes {
+		if isOS && isTCP && platform.SendfileSupported && r.Len >= sendfileMinBytes {
 			if err := c.bw.Flush(); err != nil {
 				return sent, fmt.Errorf("cannot write fetch response: %w", err)
 			}
-			if err := sendfile(sc, f.Fd(), r.Pos, r.Len); err != nil {
+			if err := platform.Sendfile(sc, f.Fd(), r.Pos, r.Len); err != nil {
 				return sent, fmt.Errorf("cannot sendfile records: %w", err)
 			}
 			sent += r.Len
@@ -210,39 +208,4 @@ func (c *conn) writeRanges(ranges []log.Range) (int64, error) {
 		}
 	}
 	return sent, nil
-}
-
-// sendfile copies n bytes at off of file descriptor in to the socket, waiting for the
-// socket to be writable through the runtime poller (the socket is non-blocking).
-func sendfile(sc syscall.Conn, in uintptr, off, n int64) error {
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	err = rc.Write(func(out uintptr) bool {
-		for n > 0 {
-			w, err := unix.Sendfile(int(out), int(in), &off, int(min(n, 1<<30)))
-			if w > 0 {
-				n -= int64(w)
-			}
-			switch {
-			case errors.Is(err, unix.EAGAIN):
-				return false // wait until writable, then call again
-			case errors.Is(err, unix.EINTR):
-				continue
-			case err != nil:
-				serr = err
-				return true
-			case w == 0:
-				serr = io.ErrUnexpectedEOF // the file is shorter than the range
-				return true
-			}
-		}
-		return true
-	})
-	if err != nil {
-		return err
-	}
-	return serr
 }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/yardmq/yard/internal/platform"
 )
 
 // Benchmarks use 16 KiB batches of 16 records of 1 KiB, on the real file system
@@ -265,6 +267,9 @@ func benchReopenTail(b *testing.B, dir string, policy SyncPolicy) {
 // benchSendfile serves 1 MiB reads with sendfile(2) to a loopback TCP connection
 // whose other end discards the bytes: the Kafka fetch path without the protocol.
 func benchSendfile(b *testing.B, l *Log) {
+	if !platform.SendfileSupported {
+		b.Skip("no sendfile on this system")
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -283,10 +288,7 @@ func benchSendfile(b *testing.B, l *Log) {
 		b.Fatal(err)
 	}
 	defer conn.Close()
-	raw, err := conn.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		b.Fatal(err)
-	}
+	raw := conn.(*net.TCPConn)
 	b.ReportAllocs()
 	off, total := l.StartOffset(), int64(0)
 	b.ResetTimer()
@@ -311,28 +313,6 @@ func benchSendfile(b *testing.B, l *Log) {
 	b.SetBytes(total / int64(b.N))
 }
 
-func sendfileAll(raw syscall.RawConn, rg Range) error {
-	src := int(rg.File.(interface{ Fd() uintptr }).Fd())
-	pos, left := rg.Pos, rg.Len
-	var serr error
-	err := raw.Write(func(fd uintptr) bool {
-		for left > 0 {
-			n, err := syscall.Sendfile(int(fd), src, &pos, int(min(left, 1<<30)))
-			if n > 0 {
-				left -= int64(n)
-			}
-			if err == syscall.EAGAIN {
-				return false // wait until writable
-			}
-			if err != nil {
-				serr = err
-				return true
-			}
-		}
-		return true
-	})
-	if err != nil {
-		return err
-	}
-	return serr
+func sendfileAll(sc syscall.Conn, rg Range) error {
+	return platform.Sendfile(sc, rg.File.(interface{ Fd() uintptr }).Fd(), rg.Pos, rg.Len)
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/yardmq/yard/internal/platform"
 )
 
 // FS is the file-system seam of the log. OSFS is the real one; MemFS is an
@@ -54,6 +56,9 @@ func (f OSFile) Size() (int64, error) {
 	return fi.Size(), nil
 }
 
+// Sync makes the file's data durable (F_FULLFSYNC on macOS: see platform.Fsync).
+func (f OSFile) Sync() error { return platform.Fsync(f.File) }
+
 // OpenFile implements FS.
 func (OSFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 	f, err := os.OpenFile(name, flag, perm)
@@ -89,18 +94,9 @@ func (OSFS) MkdirAll(dir string, perm os.FileMode) error { return os.MkdirAll(di
 // Stat implements FS.
 func (OSFS) Stat(name string) (os.FileInfo, error) { return os.Stat(name) }
 
-// SyncDir implements FS by fsyncing the directory itself.
-func (OSFS) SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+// SyncDir implements FS by fsyncing the directory itself (nothing on Windows: see
+// platform.SyncDir).
+func (OSFS) SyncDir(dir string) error { return platform.SyncDir(dir) }
 
 // writeFileAtomic replaces name with data durably: write a temp file, fsync it,
 // rename it over name, fsync the directory. A crash leaves either the old or the

@@ -1,8 +1,8 @@
 //go:build linux
 
-package main
+package platform
 
-// The broker's threads run under Linux's SCHED_BATCH policy (--sched-batch, on by default).
+// The broker's threads run under Linux's SCHED_BATCH policy (yard serve --sched-batch, on by default).
 //
 // A broker's threads sleep and wake constantly: a read becomes ready, an fsync returns, a
 // consumer's credit frees up. Under the default policy a woken thread preempts whatever is
@@ -30,10 +30,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setBatchScheduling puts every thread of the process under SCHED_BATCH, keeping its nice
+// SetBatchScheduling puts every thread of the process under SCHED_BATCH, keeping its nice
 // value. Threads started while it runs may be missed by one pass, so it repeats until a
 // pass finds nothing left to change.
-func setBatchScheduling() error {
+func SetBatchScheduling() error {
 	for range 5 {
 		changed, err := batchPass()
 		if err != nil || changed == 0 {

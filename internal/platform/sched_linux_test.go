@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package platform
 
 import (
 	"os"
@@ -12,14 +12,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestBatchSchedulingCoversEveryThread: after setBatchScheduling every thread of the process
+// TestBatchSchedulingCoversEveryThread: after SetBatchScheduling every thread of the process
 // is under SCHED_BATCH with its nice value kept, and threads created afterwards inherit it.
 func TestBatchSchedulingCoversEveryThread(t *testing.T) {
 	before, err := unix.SchedGetAttr(0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := setBatchScheduling(); err != nil {
+	if err := SetBatchScheduling(); err != nil {
 		t.Fatal(err)
 	}
 	// New threads: goroutines locked to their threads while others are locked too force the

@@ -1,0 +1,5 @@
+//go:build !darwin
+
+package platform
+
+const isDarwin = false

@@ -10,10 +10,6 @@ import (
 
 func (ch *channel) vhostName() string { return ch.c.vh.Name() }
 
-func (ch *channel) noExchange(m wire.Method, name string) *amqpError {
-	return channelErr(wire.NotFound, m, "no exchange '%s' in vhost '%s'", name, ch.vhostName())
-}
-
 func (ch *channel) exchangeDeclare(m *wire.ExchangeDeclare) error {
 	if m.Passive {
 		if _, err := ch.c.vh.LookupExchange(m.Exchange); err != nil {

@@ -101,18 +101,9 @@ func (ch *channel) publish(p *publishing) error {
 func (ch *channel) route(p *publishing) (routed int, failed bool, waits []queue.Waiter, e *amqpError) {
 	vh := ch.c.vh
 	m := p.m
-	if m.Exchange != "" {
-		ex, ok := vh.Topology().Lookup(m.Exchange)
-		if !ok {
-			return 0, false, nil, ch.noExchange(m, m.Exchange)
-		}
-		if ex.Internal {
-			return 0, false, nil, channelErr(wire.AccessRefused, m, "cannot publish to internal exchange '%s' in vhost '%s'", m.Exchange, vh.Name())
-		}
-	}
-	names, err := vh.Topology().Route(m.Exchange, m.RoutingKey, p, ch.routeBuf[:0])
+	names, err := vh.Route(m.Exchange, m.RoutingKey, p, ch.routeBuf[:0])
 	if err != nil {
-		return 0, false, nil, ch.noExchange(m, m.Exchange)
+		return 0, false, nil, refused(m, err)
 	}
 	ch.routeBuf = names
 	waits = ch.waitBuf[:0] // the caller copies what it keeps (confirmer.add, txWaits)

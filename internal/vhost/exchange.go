@@ -1,8 +1,7 @@
 package vhost
 
 // Exchanges and bindings: declare, delete, bind and unbind (queue and exchange-to-exchange
-// bindings) over the vhost's route.Topology, saving the durable ones. Publishing routes
-// through the Topology directly.
+// bindings) over the vhost's route.Topology, saving the durable ones; and routing a publish.
 
 import (
 	"errors"
@@ -102,6 +101,26 @@ func (v *VHost) DeleteExchange(name string, ifUnused bool) error {
 		return nil
 	}
 	return err
+}
+
+// Route appends to dst the names of the queues a message published to exchange ("" is the
+// default exchange) with this routing key and headers goes to. A client may not publish to an
+// internal exchange.
+func (v *VHost) Route(exchange, key string, headers route.HeaderSource, dst []string) ([]string, error) {
+	if exchange != "" {
+		ex, ok := v.topo.Lookup(exchange)
+		if !ok {
+			return nil, v.noExchange(exchange)
+		}
+		if ex.Internal {
+			return nil, refuse(ErrAccessRefused, "cannot publish to internal exchange '%s' in vhost '%s'", exchange, v.name)
+		}
+	}
+	names, err := v.topo.Route(exchange, key, headers, dst)
+	if err != nil {
+		return nil, v.noExchange(exchange)
+	}
+	return names, nil
 }
 
 // Bind adds a binding to a queue (which owner must be allowed to use) or to an exchange.

@@ -47,6 +47,7 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/yardmq/yard/internal/recordbatch"
@@ -59,7 +60,16 @@ var (
 	ErrClosed           = errors.New("log closed")
 	// ErrForeignFile: the directory holds a file that is not part of a yard log.
 	ErrForeignFile = errors.New("foreign file in log directory")
+	// ErrFailed: an fsync failed (or a failed write could not be undone); the log refuses
+	// appends until reopened. Unlike a failed write (a full disk), retrying cannot help.
+	ErrFailed = errors.New("log failed")
 )
+
+// IsNoSpace reports whether err says the file system is full (or the quota used up): a
+// condition that passes once space is freed, unlike a failed fsync.
+func IsNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
 
 // Log is one partition's log. All methods are safe for concurrent use.
 type Log struct {
@@ -239,7 +249,7 @@ func (l *Log) writableLocked() error {
 		return ErrClosed
 	}
 	if l.failed != nil {
-		return fmt.Errorf("cannot append: log %s failed and must be reopened: %w", l.dir, l.failed)
+		return fmt.Errorf("cannot append: log %s failed and must be reopened: %w: %w", l.dir, ErrFailed, l.failed)
 	}
 	return nil
 }

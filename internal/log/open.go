@@ -61,7 +61,7 @@ func (l *Log) load() error {
 		l.segs = []*segment{s}
 		l.end, l.durable = l.start, l.start
 		l.dp = durablePoint{seg: s, offset: l.start, segMaxTS: -1, maxTS: -1, maxTSOf: -1}
-		return l.writeRecoveryPoint()
+		return l.checkpointAtOpen()
 	}
 	for i, b := range bases {
 		s := &segment{base: b, dir: l.dir, fsys: l.fsys, maxTS: -1}
@@ -110,7 +110,7 @@ func (l *Log) restartAtStart() error {
 	l.segs, l.pendingIdx, l.unsynced, l.size = []*segment{s}, nil, nil, 0
 	l.end, l.durable, l.maxTS, l.maxTSOf = l.start, l.start, -1, -1
 	l.dp = durablePoint{seg: s, offset: l.start, segMaxTS: -1, maxTS: -1, maxTSOf: -1}
-	return l.writeRecoveryPoint()
+	return l.checkpointAtOpen()
 }
 
 // listDir classifies the directory's entries: segment files, our checkpoint files

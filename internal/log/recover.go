@@ -55,7 +55,7 @@ func (l *Log) recover() error {
 	l.durable = l.end
 	l.dp = durablePoint{seg: active, pos: active.size, offset: l.end, nIdx: len(active.idx), nTidx: len(active.tidx),
 		segMaxTS: active.maxTS, maxTS: l.maxTS, maxTSOf: l.maxTSOf}
-	return l.writeRecoveryPoint()
+	return l.checkpointAtOpen()
 }
 
 // scanTail scans segments from segment from at pos (expecting offset next there)

@@ -133,9 +133,11 @@ func (l *Log) syncRoundLocked(data bool) error {
 		return err
 	}
 	if dp.seg != nil && (dp.seg != last.seg || dp.pos-last.pos >= recoveryCheckpointBytes) {
-		return l.writeRecoveryPoint()
+		if err := l.writeRecoveryPoint(); err != nil && !IsNoSpace(err) {
+			return err
+		}
 	}
-	return nil
+	return nil // a checkpoint a full disk refused is retried next round (see syncRolled)
 }
 
 // syncRolled fsyncs rolled segments (oldest first) and moves the durable point
@@ -157,7 +159,13 @@ func (l *Log) syncRolled(rolled []*segment) error {
 	l.advanceDurableLocked(durablePoint{seg: segmentAt(l.segs, last.end), offset: last.end,
 		segMaxTS: -1, maxTS: last.rollMaxTS, maxTSOf: last.rollMaxTSOf})
 	l.mu.Unlock()
-	return l.writeRecoveryPoint()
+	if err := l.writeRecoveryPoint(); err != nil && !IsNoSpace(err) {
+		return err
+	}
+	// On a full disk the data is durable all the same: the old recovery point stays valid
+	// (an open after a crash scans more) and the next round writes a new one. A failed
+	// checkpoint must not fail the log as a failed fsync does.
+	return nil
 }
 
 func segmentAt(segs []*segment, base int64) *segment {
@@ -237,6 +245,18 @@ func (l *Log) Sync() error {
 		return ErrClosed
 	}
 	return l.syncRound(true)
+}
+
+// checkpointAtOpen writes the recovery point at open. On a full disk the log opens all the
+// same (read-only in effect until space returns): the previous recovery point, if any, stays
+// valid and the next open only scans more.
+func (l *Log) checkpointAtOpen() error {
+	err := l.writeRecoveryPoint()
+	if err != nil && IsNoSpace(err) {
+		l.logger.Warn("cannot write the recovery point: file system full; opening anyway", "err", err)
+		return nil
+	}
+	return err
 }
 
 // writeRecoveryPoint flushes and fsyncs the indexes below the durable point, then

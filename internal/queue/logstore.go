@@ -85,6 +85,7 @@ type LogStoreOptions struct {
 	// SegmentBytes is the size at which the message log starts a new segment (default 64
 	// MiB): settled messages give their disk back a whole segment at a time.
 	SegmentBytes int64
+	FS           log.FS // nil: the real file system (tests inject faults)
 }
 
 type settleChunk struct {
@@ -128,10 +129,12 @@ type LogStore struct {
 	wspare     []byte     // a written buffer, for reuse
 	wqHint     int        // the size of the last buffer written: a new buffer's capacity
 	wn         int64      // how many messages wq holds
+	wflight    int        // bytes of a buffer being written now (taken from wq)
 	wbase      int64      // the position of wq's first message
 	written    int64      // the message log's end: what writes have handed to it
 	wArmed     bool       // wtimer is set to flush
-	werr       error      // sticky: a write failed or the store is closed
+	werr       error      // sticky: an fsync failed or the store is closed
+	wfail      error      // the last message write failed (a full disk); cleared by one that succeeds
 	wtimer     *time.Timer
 	wkick      chan struct{} // wakes the writer goroutine
 	flushDelay time.Duration
@@ -159,7 +162,7 @@ func OpenLogStore(dir string, o LogStoreOptions) (*LogStore, error) {
 	if o.SegmentBytes <= 0 {
 		o.SegmentBytes = messageSegmentBytes
 	}
-	lo := log.Options{SegmentBytesMax: o.SegmentBytes, SyncPolicy: o.SyncPolicy, SyncInterval: o.SyncInterval, RetentionMs: -1, RetentionBytes: -1}
+	lo := log.Options{SegmentBytesMax: o.SegmentBytes, SyncPolicy: o.SyncPolicy, SyncInterval: o.SyncInterval, RetentionMs: -1, RetentionBytes: -1, FS: o.FS}
 	msgs, err := log.Open(filepath.Join(dir, "messages"), lo)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open queue messages: %w", err)

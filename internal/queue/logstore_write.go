@@ -19,6 +19,15 @@ package queue
 // A full buffer is left to the writer goroutine unless it reaches writeBufferMax, where the
 // publisher writes it itself: that is the back-pressure when the disk cannot keep up.
 //
+// A failed write (a full disk) loses nothing and fails nothing for good: the log undid it, so
+// the batches go back in front of the buffer, at the positions the queue gave them, and the
+// write is tried again (writeRetryDelay later, or at the next publish, wait or read). Until it
+// succeeds their confirms are refused (Waiter.Wait fails: a nack, after which the message may
+// still be delivered, which a nack allows) and, once the buffer holds writeBufferMax, so are
+// new publishes (Append fails first, with nothing buffered). Only a failed fsync (log.ErrFailed)
+// or a closed log is sticky (werr): the kernel may have dropped the data, and the queue
+// refuses every publish until it is reopened.
+//
 // Settlements: acks with sizes, delivery counts, purged ranges and the delivered-through mark
 // are gathered under pmu and written as settlement entries by writeSettlements, serialised
 // by amu. A crash loses the ones not yet written: acks and purges then come back as
@@ -28,6 +37,7 @@ package queue
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -38,6 +48,9 @@ import (
 // writeBufferMax: a message buffer this large is written by the publisher itself.
 const writeBufferMax = 4 << 20
 
+// writeRetryDelay: how soon a failed message write is tried again when nothing else asks.
+const writeRetryDelay = time.Second
+
 // Append implements Store: the message goes into the write buffer.
 func (s *LogStore) Append(seq uint64, m *Message) (Waiter, error) {
 	s.wmu.Lock()
@@ -45,6 +58,15 @@ func (s *LogStore) Append(seq uint64, m *Message) (Waiter, error) {
 		err := s.werr
 		s.wmu.Unlock()
 		return Waiter{}, err
+	}
+	if len(s.wq)+s.wflight >= writeBufferMax && s.wfail != nil {
+		// The disk refused the buffer: write it before taking more (back-pressure), and
+		// refuse this message, buffering nothing, if it still cannot be.
+		s.wmu.Unlock()
+		if err := s.writeMessages(); err != nil {
+			return Waiter{}, err
+		}
+		s.wmu.Lock()
 	}
 	if end := uint64(s.wbase + s.wn); seq != end {
 		panic(fmt.Sprintf("BUG: queue appends seq %d but the message log (with its write buffer) ends at %d", seq, end))
@@ -68,9 +90,9 @@ func (s *LogStore) Append(seq uint64, m *Message) (Waiter, error) {
 	w := Waiter{l: s.msgs, off: int64(seq), f: s}
 	switch {
 	case size >= writeBufferMax:
-		if err := s.writeMessages(); err != nil {
-			return Waiter{}, err
-		}
+		// The message is buffered, at its position: a failed write is the next Append's to
+		// report (above) and this message's Wait's.
+		_ = s.writeMessages()
 	case size >= writeBufferBytes:
 		s.kickWriter()
 	}
@@ -92,14 +114,31 @@ func (s *LogStore) writeMessages() error {
 	s.wq, s.wn, s.wbase = s.wspare[:0], 0, base+n
 	s.wspare = nil
 	s.wqHint = min(len(buf), writeBufferMax)
+	s.wflight = len(buf)
 	s.wmu.Unlock()
 	res, err := s.msgs.AppendNoWait(buf)
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	s.wflight = 0
 	if err != nil {
-		s.werr = fmt.Errorf("cannot append messages: %w", err)
-		return s.werr
+		err = fmt.Errorf("cannot append messages: %w", err)
+		if errors.Is(err, log.ErrFailed) || errors.Is(err, log.ErrClosed) {
+			s.werr = err
+			return err
+		}
+		// Undone by the log: the batches go back in front of what was buffered since, at
+		// the same positions, and are tried again.
+		s.wq, s.wspare = append(buf, s.wq...), s.wq[:0]
+		s.wn += n
+		s.wbase = base
+		s.wfail = err
+		if !s.wArmed {
+			s.wArmed = true
+			s.wtimer.Reset(writeRetryDelay)
+		}
+		return err
 	}
+	s.wfail = nil
 	if res.BaseOffset != base || int64(res.Batches) != n {
 		panic(fmt.Sprintf("BUG: queue wrote %d messages at %d but the log put %d at %d", n, base, res.Batches, res.BaseOffset))
 	}

@@ -270,6 +270,7 @@ func (cons *chConsumer) readPartition(rd *streamReader, pc *partCursor) (read, o
 	}
 	if err != nil {
 		cons.ch.c.srv.rl.Warn("cannot read stream", "cannot read stream", "remote", cons.ch.c.nc.RemoteAddr().String(), "queue", cons.qs.Queue.Name(), "partition", pc.part.Index, "err", err)
+		cons.cancelBroken()
 		return false, false
 	}
 	stopped := false
@@ -295,10 +296,32 @@ func (cons *chConsumer) readPartition(rd *streamReader, pc *partCursor) (read, o
 	}
 	if err != nil {
 		cons.ch.c.srv.rl.Warn("cannot decode stream", "cannot decode stream", "remote", cons.ch.c.nc.RemoteAddr().String(), "queue", cons.qs.Queue.Name(), "partition", pc.part.Index, "offset", pc.next, "err", err)
+		cons.cancelBroken()
 		return true, false
 	}
 	pc.next = max(pc.next, batchesEnd(rd.buf))
 	return true, true
+}
+
+// cancelBroken ends a stream consumer that cannot go on (a batch it cannot read), as the
+// server ending a consumer does: the client gets basic.cancel if it advertised
+// consumer_cancel_notify, rather than a consumer that silently stops delivering.
+func (cons *chConsumer) cancelBroken() {
+	ch := cons.ch
+	ch.mu.Lock()
+	wasActive := ch.consumers[cons.tag] == cons
+	if wasActive {
+		delete(ch.consumers, cons.tag)
+	}
+	released := ch.released
+	ch.mu.Unlock()
+	if !wasActive {
+		return // cancelled meanwhile, by the client or with its queue
+	}
+	ch.dropConsumer(cons)
+	if !released && ch.c.capCancelNotify {
+		ch.send(&wire.BasicCancel{ConsumerTag: cons.tag, Nowait: true})
+	}
 }
 
 // waitRoom waits until the consumer may have room again; false once it is cancelled.

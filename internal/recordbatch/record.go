@@ -165,10 +165,11 @@ func Finish(dst []byte, start int) []byte {
 // the declared count of records; a shortfall or trailing bytes are errors wrapping
 // ErrInvalidRecord, as in Kafka.
 type Records struct {
-	b     []byte
-	left  int32
-	index int32
-	err   error
+	b           []byte
+	left        int32
+	index       int32
+	err         error
+	skipHeaders bool // check headers but do not collect them (CheckRecords)
 }
 
 // NewRecords iterates over count records in body.
@@ -276,7 +277,9 @@ func (it *Records) decode(r *Record) error {
 		if c.bad != "" {
 			return errors.New(c.bad)
 		}
-		r.Headers = append(r.Headers, RecordHeader{Key: hk, Value: hv})
+		if !it.skipHeaders {
+			r.Headers = append(r.Headers, RecordHeader{Key: hk, Value: hv})
+		}
 	}
 	if len(c.b) != 0 {
 		return fmt.Errorf("%d bytes after the record's headers, within its length", len(c.b))
@@ -286,3 +289,29 @@ func (it *Records) decode(r *Record) error {
 
 // Index is how many records Next has returned.
 func (it *Records) Index() int32 { return it.index }
+
+// CheckRecords walks every record of a whole batch with header h (CRC already checked) as
+// Kafka does when a producer sends it: the records are decompressed within limit bytes
+// (into scratch, returned for reuse), every length is checked against the bytes that remain,
+// the batch must hold exactly h.RecordCount records, and every offset delta must lie within
+// the batch. Errors wrap ErrCorruptBatch (unknown codec, data that does not decompress),
+// ErrTooLarge, or ErrInvalidRecord (the records themselves).
+func CheckRecords(batch []byte, h *Header, scratch []byte, limit int) ([]byte, error) {
+	body, err := Body(batch, h, scratch, limit)
+	if err != nil {
+		return scratch, err
+	}
+	if h.Codec() != CodecNone {
+		scratch = body[:0]
+	}
+	it := NewRecords(body, h.RecordCount)
+	it.skipHeaders = true
+	var r Record
+	for it.Next(&r) {
+		if r.OffsetDelta < 0 || r.OffsetDelta > h.LastOffsetDelta {
+			return scratch, fmt.Errorf("%w: record %d: offset delta %d outside the batch's [0, %d]",
+				ErrInvalidRecord, it.index-1, r.OffsetDelta, h.LastOffsetDelta)
+		}
+	}
+	return scratch, it.Err()
+}

@@ -223,6 +223,11 @@ func FuzzBatch(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if _, err := CheckRecords(batch, &h, nil, 1<<20); err == nil && h.RecordCount > 0 {
+			if _, err := Body(batch, &h, nil, 1<<20); err != nil {
+				t.Fatalf("CheckRecords accepted what Body refuses: %v", err)
+			}
+		}
 		body, err := Body(batch, &h, nil, 1<<20)
 		if err != nil {
 			return

@@ -69,7 +69,7 @@ func validateProducedBatch(b []byte, maxBytes int) (rb.Header, error) {
 // Errors of the produce path; the Kafka front end maps each to its protocol error code.
 var (
 	ErrCorruptBatch         = rb.ErrCorruptBatch
-	ErrInvalidRecord        = errors.New("invalid record")
+	ErrInvalidRecord        = rb.ErrInvalidRecord
 	ErrMessageTooLarge      = errors.New("record batch too large")
 	ErrOutOfOrderSequence   = errors.New("out of order sequence number")
 	ErrInvalidProducerEpoch = errors.New("invalid producer epoch")

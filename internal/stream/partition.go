@@ -66,6 +66,9 @@ func (p *Partition) Append(batch []byte) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{}, err
 	}
+	if err := p.Topic.m.checkRecords(batch, &h, cfg.MaxMessageBytes); err != nil {
+		return AppendResult{}, err
+	}
 	appendTime := int64(-1)
 	if cfg.LogAppendTime {
 		appendTime = p.Topic.m.cfg.Now().UnixMilli()
@@ -96,6 +99,31 @@ func (p *Partition) Append(batch []byte) (AppendResult, error) {
 	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, LogAppendTime: appendTime,
 		LogStartOffset: p.log.StartOffset()}, nil
 }
+
+// checkRecords walks the records of a produced batch as Kafka does before storing it, so that
+// no batch any client would fail to read reaches the log: decompressed within
+// recordbatch.InflateLimit (the bound every reader of the partition applies), every length
+// within bounds, exactly the declared count.
+func (m *Manager) checkRecords(batch []byte, h *rb.Header, maxMessageBytes int) error {
+	var err error
+	if h.Codec() == rb.CodecNone {
+		_, err = rb.CheckRecords(batch, h, nil, 0)
+	} else {
+		buf, _ := m.inflateBufs.Get().(*[]byte)
+		if buf == nil {
+			buf = new([]byte)
+		}
+		*buf, err = rb.CheckRecords(batch, h, *buf, rb.InflateLimit(maxMessageBytes))
+		m.inflateBufs.Put(buf)
+	}
+	if errors.Is(err, rb.ErrTooLarge) {
+		return fmt.Errorf("%w: %v (%d times max.message.bytes)", ErrMessageTooLarge, err, rb.DecompressRatioMax)
+	}
+	return err
+}
+
+// inflateLimit bounds what one batch of this partition may inflate to when read.
+func (p *Partition) inflateLimit() int { return rb.InflateLimit(p.Topic.Config().MaxMessageBytes) }
 
 // forEachBatchHeader walks batch headers in the ranges of a read without copying the records.
 func forEachBatchHeader(rr *log.ReadResult, fn func(h *rb.Header, baseOffset int64)) error {
@@ -152,7 +180,7 @@ func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, err e
 	}
 	offset, timestamp = base, h.MaxTimestamp
 	if !h.LogAppendTime() {
-		err = batchRecords(b, func(od int32, td int64) bool {
+		err = batchRecords(b, p.inflateLimit(), func(od int32, td int64) bool {
 			if h.BaseTimestamp+td >= ts {
 				offset, timestamp = base+int64(od), h.BaseTimestamp+td
 				return false
@@ -188,7 +216,7 @@ func (p *Partition) MaxTimestamp() (timestamp, offset int64, err error) {
 	if h.LogAppendTime() {
 		return ts, base, nil // every record of the batch has the append time
 	}
-	err = batchRecords(b, func(od int32, td int64) bool {
+	err = batchRecords(b, p.inflateLimit(), func(od int32, td int64) bool {
 		if h.BaseTimestamp+td == ts {
 			offset = base + int64(od)
 			return false

@@ -9,17 +9,14 @@ import (
 // Reading the records inside a batch, for the rare questions that need record granularity
 // (ListOffsets by timestamp and max timestamp). The write and fetch paths never do this.
 
-// maxDecompressedBatchBytes bounds what one batch may inflate to here (a compressed batch is at
-// most max.message.bytes, but a hostile one could inflate far more).
-const maxDecompressedBatchBytes = 64 << 20
-
-// batchRecords calls fn for each record of a whole batch, in order, until fn returns false.
-func batchRecords(batch []byte, fn func(offsetDelta int32, timestampDelta int64) bool) error {
+// batchRecords calls fn for each record of a whole batch, in order, until fn returns false; the
+// records inflate to at most limit bytes.
+func batchRecords(batch []byte, limit int, fn func(offsetDelta int32, timestampDelta int64) bool) error {
 	h, err := rb.ParseHeader(batch)
 	if err != nil {
 		return err
 	}
-	body, err := rb.Body(batch, &h, nil, maxDecompressedBatchBytes)
+	body, err := rb.Body(batch, &h, nil, limit)
 	if err != nil {
 		return err
 	}

@@ -90,6 +90,8 @@ type Manager struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	inflateBufs sync.Pool // *[]byte, scratch for the records of compressed produced batches
 }
 
 // Open opens every topic in the catalog, removes partition directories that the catalog does

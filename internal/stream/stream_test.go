@@ -13,24 +13,22 @@ import (
 	rb "github.com/yardmq/yard/internal/recordbatch"
 )
 
-// batch builds a v2 batch header + opaque body with a valid CRC (the records themselves are
-// never parsed by this package).
+// batch builds a v2 batch of count records whose encoding is about bodyLen bytes in all,
+// with a valid CRC.
 func batch(pid int64, epoch int16, seq int32, count int32, bodyLen int) []byte {
-	b := make([]byte, rb.HeaderLen+bodyLen)
-	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-rb.LogOverhead))
-	b[rb.OffMagic] = 2
-	binary.BigEndian.PutUint32(b[rb.OffLastOffsetDelta:], uint32(count-1))
-	binary.BigEndian.PutUint64(b[rb.OffBaseTimestamp:], 1000)
-	binary.BigEndian.PutUint64(b[rb.OffMaxTimestamp:], 1000)
-	binary.BigEndian.PutUint64(b[rb.OffProducerID:], uint64(pid))
-	binary.BigEndian.PutUint16(b[rb.OffProducerEpoch:], uint16(epoch))
-	binary.BigEndian.PutUint32(b[rb.OffBaseSequence:], uint32(seq))
-	binary.BigEndian.PutUint32(b[rb.OffRecordCount:], uint32(count))
-	for i := rb.HeaderLen; i < len(b); i++ {
-		b[i] = byte(i)
+	h := rb.NewHeader(count, 1000)
+	h.ProducerID, h.ProducerEpoch, h.BaseSequence = pid, epoch, seq
+	b := rb.AppendHeader(nil, &h)
+	per := bodyLen / max(int(count), 1)
+	for i := range count {
+		v := make([]byte, max(per-8, 0))
+		for k := range v {
+			v[k] = byte(k)
+		}
+		r := rb.Record{OffsetDelta: i, Value: v}
+		b = r.AppendTo(b)
 	}
-	binary.BigEndian.PutUint32(b[rb.OffCRC:], rb.Checksum(b))
-	return b
+	return rb.Finish(b, 0)
 }
 
 func openManager(t *testing.T, dir string) *Manager {
@@ -296,17 +294,16 @@ func FuzzValidateProducedBatch(f *testing.F) {
 func FuzzBatchRecords(f *testing.F) {
 	f.Add(batch(-1, -1, -1, 2, 30))
 	withCodec := func(c int16, body []byte) []byte {
-		b := batch(-1, -1, -1, 1, len(body))
-		copy(b[rb.HeaderLen:], body)
-		binary.BigEndian.PutUint16(b[rb.OffAttributes:], uint16(c))
-		return b
+		h := rb.NewHeader(1, 1000)
+		h.Attributes = c
+		return rb.Finish(append(rb.AppendHeader(nil, &h), body...), 0)
 	}
 	for c := int16(1); c <= 4; c++ {
 		f.Add(withCodec(c, []byte("not compressed at all")))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := rb.ParseHeader(b)
-		_ = batchRecords(b, func(od int32, _ int64) bool {
+		_ = batchRecords(b, 1<<20, func(od int32, _ int64) bool {
 			if err != nil || od < 0 || od > h.LastOffsetDelta {
 				t.Fatalf("offset delta %d outside [0, %d]", od, h.LastOffsetDelta)
 			}

@@ -69,7 +69,7 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 			res, err := p.Append(rp.Records)
 			if err != nil {
 				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
-				rc.c.log.Debug("produce refused", "topic", t.Name, "partition", rp.Partition, "err", err)
+				rc.logProduceError(t.Name, rp.Partition, sp.ErrorCode, err)
 				continue
 			}
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
@@ -87,6 +87,16 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 		return silentReply(func() { rc.waitDurable(rc.s.ctx, waits, timeout) }), nil
 	}
 	return &kmsgReply{resp: resp, before: func() { rc.waitDurable(rc.c.ctx, waits, timeout) }}, nil
+}
+
+// logProduceError logs a refused produce: storage errors (the operator's business: a full
+// disk, a failed fsync) as rate-limited warnings, the rest (the client's) at debug level.
+func (rc *reqCtx) logProduceError(topic string, partition int32, code int16, err error) {
+	if code == kerr.KafkaStorageError.Code {
+		rc.s.rl.Warn("kafka storage error", "cannot append to a partition: storage error", "topic", topic, "partition", partition, "err", err)
+		return
+	}
+	rc.c.log.Debug("produce refused", "topic", topic, "partition", partition, "err", err)
 }
 
 // silentReply completes work in request order without writing a response. The writer runs
@@ -127,6 +137,7 @@ func (rc *reqCtx) waitDurable(ctx context.Context, waits []appended, timeout tim
 		if err := w.p.WaitDurable(ctx, w.lastOffset); err != nil {
 			w.resp.ErrorCode, w.resp.ErrorMessage = errorCode(err), errorMessage(err)
 			w.resp.BaseOffset = -1
+			rc.logProduceError(w.p.Topic.Name, w.resp.Partition, w.resp.ErrorCode, err)
 		}
 	}
 	if len(waits) == 1 {

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -30,6 +31,12 @@ var errorTable = []struct {
 	{stream.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 	{log.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
 	{context.DeadlineExceeded, kerr.RequestTimedOut},
+	// The disk refused: full (passes once space is freed) or a failed fsync (the log refuses
+	// writes until reopened). Kafka answers both KAFKA_STORAGE_ERROR, which clients retry.
+	{syscall.ENOSPC, kerr.KafkaStorageError},
+	{syscall.EDQUOT, kerr.KafkaStorageError},
+	{log.ErrFailed, kerr.KafkaStorageError},
+	{syscall.EIO, kerr.KafkaStorageError},
 }
 
 // errorCode is the Kafka error code for err (0 for nil, UNKNOWN_SERVER_ERROR if unmapped).

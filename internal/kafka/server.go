@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/yardmq/yard/internal/group"
+	"github.com/yardmq/yard/internal/ratelog"
 	"github.com/yardmq/yard/internal/stream"
 )
 
@@ -70,6 +71,7 @@ type Config struct {
 type Server struct {
 	cfg  Config
 	log  *slog.Logger
+	rl   *ratelog.Limiter // for lines that can repeat per request (storage errors)
 	st   *stream.Manager
 	apis apiTable
 
@@ -103,7 +105,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.DefaultPartitions = DefaultPartitions
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, log: cfg.Logger, st: cfg.Streams, apis: newAPITable(), ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{}}, nil
+	return &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), st: cfg.Streams, apis: newAPITable(), ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{}}, nil
 }
 
 // Serve accepts connections on ln until Shutdown; it returns nil after Shutdown.

@@ -243,5 +243,6 @@ func (c TopicConfig) logOptions(m *Manager) log.Options {
 		RetentionBytes:  c.RetentionBytes,
 		Now:             m.cfg.Now,
 		Logger:          m.log,
+		FS:              m.cfg.FS,
 	}
 }

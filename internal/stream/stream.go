@@ -69,6 +69,7 @@ type Config struct {
 	// ProducerSnapshotInterval: see defaultProducerSnapshotInterval.
 	ProducerSnapshotInterval time.Duration
 	Now                      func() time.Time // nil = time.Now
+	FS                       log.FS           // the partitions' file system; nil = the real one (tests inject faults)
 }
 
 // Manager owns every topic and partition of one data directory.

@@ -93,11 +93,17 @@ func (v *VHost) declareStream(d QueueDeclaration) (*Queue, bool, error) {
 	qs := v.queues[d.Name]
 	created := qs == nil
 	if created {
-		qs = &Queue{Queue: queue.New(d.Name, queue.Options{Durable: true, Args: d.Args}), Stream: part}
+		qs = newStreamQueue(d.Name, d.Args, part)
 		v.queues[d.Name] = qs
 	}
 	v.mu.Unlock()
 	return qs, created, v.hosts.persist(true)
+}
+
+// newStreamQueue is the registry's entry for a stream queue: the topic holds its messages,
+// the queue engine only its consumers.
+func newStreamQueue(name string, args map[string]any, part *Stream) *Queue {
+	return &Queue{Queue: queue.New(name, queue.Options{Durable: true, Args: args}), Stream: part}
 }
 
 // equivalent checks a redeclaration against the queue's options, as RabbitMQ does.

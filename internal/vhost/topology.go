@@ -122,7 +122,7 @@ func (h *Hosts) Restore(t catalog.AMQPTopology) error {
 				return fmt.Errorf("cannot restore stream queue %q: %w", q.Name, err)
 			}
 			vh.mu.Lock()
-			vh.queues[q.Name] = &Queue{Queue: queue.New(q.Name, opts), Stream: part}
+			vh.queues[q.Name] = newStreamQueue(q.Name, args, part)
 			vh.mu.Unlock()
 			continue
 		}

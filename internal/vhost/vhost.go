@@ -79,8 +79,9 @@ type VHost struct {
 	queues map[string]*Queue
 }
 
-// Queue is a queue of a vhost and what a front end needs to know about it. Its fields are set
-// when it is created and never change.
+// Queue is a queue of a vhost and what a front end needs to know about it: the queue engine
+// it embeds, and fields set when it is created that never change. Deleting a queue goes
+// through its VHost (DeleteQueue, DeleteQueueIf), which also unregisters and unbinds it.
 type Queue struct {
 	*queue.Queue
 	// Owner is the connection that declared an exclusive queue, nil for any other queue.

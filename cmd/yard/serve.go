@@ -64,6 +64,7 @@ An empty listen address disables that listener.`,
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "optional config file of key = value lines")
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory holding all of yard's data")
+	f.Int32Var(&cfg.NodeID, "node-id", cfg.NodeID, "this broker's id, reported to clients wherever a broker is named (Kafka's node.id)")
 	f.StringVar(&cfg.KafkaListen, "kafka-listen", cfg.KafkaListen, "Kafka protocol listen address (empty: disabled)")
 	f.StringVar(&cfg.AMQPListen, "amqp-listen", cfg.AMQPListen, "AMQP 0-9-1 listen address (empty: disabled)")
 	f.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, "HTTP admin listen address (empty: disabled)")

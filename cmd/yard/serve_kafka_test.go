@@ -47,3 +47,49 @@ func TestServeGroupSessionBoundsFlag(t *testing.T) {
 		t.Fatal("join with 25s refused under a 20s minimum")
 	}
 }
+
+// TestServeNodeIDFlag checks that --node-id (default 1, as Kafka's quick start) is the broker
+// id clients are told everywhere: Metadata, DescribeCluster and FindCoordinator.
+func TestServeNodeIDFlag(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want int32
+	}{{nil, 1}, {[]string{"--node-id", "7"}, 7}} {
+		y := harness.Start(t, harness.WithArgs(tc.args...))
+		cl, err := kgo.NewClient(kgo.SeedBrokers(y.KafkaAddr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		meta, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(meta.Brokers) != 1 || meta.Brokers[0].NodeID != tc.want || meta.ControllerID != tc.want {
+			t.Errorf("%v: Metadata brokers %+v controller %d, want node %d", tc.args, meta.Brokers, meta.ControllerID, tc.want)
+		}
+		dc, err := kmsg.NewPtrDescribeClusterRequest().RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(dc.Brokers) != 1 || dc.Brokers[0].NodeID != tc.want || dc.ControllerID != tc.want {
+			t.Errorf("%v: DescribeCluster brokers %+v controller %d, want node %d", tc.args, dc.Brokers, dc.ControllerID, tc.want)
+		}
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		fc.CoordinatorKey, fc.CoordinatorKeys = "g", []string{"g"}
+		fcr, err := fc.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		node := fcr.NodeID
+		if len(fcr.Coordinators) == 1 {
+			node = fcr.Coordinators[0].NodeID
+		}
+		if node != tc.want {
+			t.Errorf("%v: FindCoordinator node %d, want %d", tc.args, node, tc.want)
+		}
+	}
+}

@@ -27,10 +27,16 @@ type Config struct {
 	SyncPolicy   log.SyncPolicy
 	SyncInterval time.Duration
 	Logger       *slog.Logger
+	// NodeID is this broker's id, reported wherever a protocol names a broker (Kafka's
+	// node.id; 1 as in Kafka's quick start).
+	NodeID int32
 
 	Kafka KafkaConfig
 	AMQP  AMQPConfig
 }
+
+// DefaultNodeID is the node id of Kafka's quick start.
+const DefaultNodeID = 1
 
 // DefaultConfig is the embedded default: data in ./yard-data, the incumbents' well-known ports,
 // and acknowledgements only after fsync.
@@ -42,6 +48,7 @@ func DefaultConfig() Config {
 		HTTPListen:   ":8080",
 		SyncPolicy:   log.SyncAlways,
 		SyncInterval: time.Second,
+		NodeID:       DefaultNodeID,
 		Kafka:        DefaultKafkaConfig(),
 		AMQP:         DefaultAMQPConfig(),
 	}
@@ -69,6 +76,9 @@ type namedStop struct {
 
 // New opens (creating if needed) and locks the data directory. Nothing listens until Start.
 func New(cfg Config) (*Broker, error) {
+	if cfg.NodeID < 0 {
+		return nil, fmt.Errorf("cannot start broker: node id %d is negative", cfg.NodeID)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}

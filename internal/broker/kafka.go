@@ -86,7 +86,7 @@ func (b *Broker) startKafka(ln net.Listener) (func(context.Context) error, error
 		Groups:            groups,
 		Logger:            b.log.With("component", "kafka"),
 		ClusterID:         b.ClusterID(),
-		NodeID:            0,
+		NodeID:            b.cfg.NodeID,
 		AdvertisedHost:    kc.AdvertisedHost,
 		AdvertisedPort:    kc.AdvertisedPort,
 		MaxRequestBytes:   kc.MaxRequestBytes,

@@ -3,6 +3,10 @@ package kafka
 // Metadata, versions 0-13. One broker (this node), the leader and only replica of every
 // partition, leader epoch 0. Topics are looked up by name or (v10+) by topic ID; unknown
 // topics are created when auto-creation is on and the request allows it (always before v4).
+// As in Kafka, whose controller creates the topic asynchronously, the response that creates a
+// topic answers LEADER_NOT_AVAILABLE for it, with no partitions; the next request sees it.
+// Clients retry on that code, and some (kafka-go's topic deletion) count on it.
+// Authorized operations (v8+) are reported when asked: for the cluster on v8-10, per topic.
 
 import (
 	"errors"
@@ -23,12 +27,27 @@ func handleMetadata(rc *reqCtx, req *kmsg.MetadataRequest) (reply, error) {
 	resp.ClusterID = &rc.s.cfg.ClusterID
 	resp.ControllerID = rc.s.cfg.NodeID
 
+	if req.Version >= 8 && req.Version <= 10 && req.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = rc.authorizedOperations(kmsg.ACLResourceTypeCluster, clusterResourceName)
+	}
+	rc.metadataTopics(req, resp)
+	if req.Version >= 8 && req.IncludeTopicAuthorizedOperations {
+		for i := range resp.Topics {
+			if mt := &resp.Topics[i]; mt.Topic != nil {
+				mt.AuthorizedOperations = rc.authorizedOperations(kmsg.ACLResourceTypeTopic, *mt.Topic)
+			}
+		}
+	}
+	return respond(resp), nil
+}
+
+func (rc *reqCtx) metadataTopics(req *kmsg.MetadataRequest, resp *kmsg.MetadataResponse) {
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
 		for _, t := range rc.s.st.Topics() {
 			resp.Topics = append(resp.Topics, rc.metadataTopic(t, req.Version))
 		}
-		return respond(resp), nil
+		return
 	}
 	autoCreate := rc.s.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
 	for _, rt := range req.Topics {
@@ -47,13 +66,18 @@ func handleMetadata(rc *reqCtx, req *kmsg.MetadataRequest) (reply, error) {
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.Topic = rt.Topic
 			mt.ErrorCode = errorCode(err)
+			if errors.Is(err, errTopicCreated) {
+				mt.Partitions = []kmsg.MetadataResponseTopicPartition{}
+			}
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
 		resp.Topics = append(resp.Topics, rc.metadataTopic(t, req.Version))
 	}
-	return respond(resp), nil
 }
+
+// errTopicCreated answers a Metadata request that created the topic, as Kafka answers it.
+var errTopicCreated = &kerrWithMsg{kerr.LeaderNotAvailable.Code, "topic created; its partitions are listed from the next request on"}
 
 func (rc *reqCtx) metadataTopic(t *stream.Topic, version int16) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
@@ -75,7 +99,8 @@ func (rc *reqCtx) metadataTopic(t *stream.Topic, version int16) kmsg.MetadataRes
 }
 
 // topic finds a topic by name, creating it when autoCreate allows (as Kafka's
-// auto.create.topics.enable, with the default partition count and broker-default configs).
+// auto.create.topics.enable, with the default partition count and broker-default configs);
+// a topic it creates is answered errTopicCreated.
 func (rc *reqCtx) topic(name string, autoCreate bool) (*stream.Topic, error) {
 	if t, ok := rc.s.st.Topic(name); ok {
 		return t, nil
@@ -92,6 +117,6 @@ func (rc *reqCtx) topic(name string, autoCreate bool) (*stream.Topic, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc.c.log.Info("topic auto-created", "topic", name, "partitions", rc.s.cfg.DefaultPartitions)
-	return t, nil
+	rc.c.log.Info("topic auto-created", "topic", t.Name, "partitions", rc.s.cfg.DefaultPartitions)
+	return nil, errTopicCreated
 }

@@ -1,8 +1,12 @@
 package kafka
 
 // FindCoordinator, versions 0-6. Every group's coordinator is this broker (one node), so
-// the answer is the address Metadata advertises. Key type 0 (group) only: transactions are
-// not served, and share groups do not exist here.
+// the answer is the address Metadata advertises. Key type 0 (group) only. Transactions are not
+// served: key type 1 is answered TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Kafka answers a
+// client not permitted to use that transactional ID, a fatal error on which the Java producer
+// and librdkafka fail at once (COORDINATOR_NOT_AVAILABLE or INVALID_REQUEST would be retried
+// until the client's timeout). Share groups (key type 2) do not exist here: INVALID_REQUEST,
+// as Kafka answers when they are not enabled.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -20,9 +24,12 @@ func handleFindCoordinator(rc *reqCtx, req *kmsg.FindCoordinatorRequest) (reply,
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key, c.NodeID, c.Host, c.Port = key, -1, "", -1
 		switch {
+		case req.CoordinatorType == 1:
+			c.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			c.ErrorMessage = strPtr("transactions are not supported by this broker")
 		case req.CoordinatorType != 0:
 			c.ErrorCode = kerr.InvalidRequest.Code
-			c.ErrorMessage = strPtr("yard coordinates consumer groups only (key type 0); transactions are not supported")
+			c.ErrorMessage = strPtr("yard coordinates consumer groups only (key type 0)")
 		case rc.groups() == nil:
 			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		case key == "":

@@ -13,9 +13,6 @@ import (
 	"github.com/yardmq/yard/internal/group"
 )
 
-// authorizedOperationsNone is Kafka's INT32_MIN: operations not requested.
-const authorizedOperationsNone = -2147483648
-
 func handleDescribeGroups(rc *reqCtx, req *kmsg.DescribeGroupsRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	for _, id := range req.Groups {
@@ -32,6 +29,9 @@ func handleDescribeGroups(rc *reqCtx, req *kmsg.DescribeGroupsRequest) (reply, e
 			rg.ErrorCode = groupErrorCode(err)
 		}
 		rg.ProtocolType, rg.Protocol = d.ProtocolType, d.Protocol
+		if req.IncludeAuthorizedOperations && rg.ErrorCode == 0 {
+			rg.AuthorizedOperations = rc.authorizedOperations(kmsg.ACLResourceTypeGroup, id)
+		}
 		for _, m := range d.Members {
 			rm := kmsg.NewDescribeGroupsResponseGroupMember()
 			rm.MemberID, rm.InstanceID, rm.ClientID, rm.ClientHost = m.MemberID, grpOptStr(m.InstanceID), m.ClientID, m.ClientHost

@@ -17,6 +17,9 @@ func handleDescribeCluster(rc *reqCtx, req *kmsg.DescribeClusterRequest) (reply,
 	resp.EndpointType = 1
 	resp.ClusterID = rc.s.cfg.ClusterID
 	resp.ControllerID = rc.s.cfg.NodeID
+	if req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = rc.authorizedOperations(kmsg.ACLResourceTypeCluster, clusterResourceName)
+	}
 	b := kmsg.NewDescribeClusterResponseBroker()
 	b.NodeID, b.Host, b.Port = rc.s.cfg.NodeID, host, port
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{b}

@@ -28,6 +28,9 @@ func handleConsumerGroupDescribe(rc *reqCtx, req *kmsg.ConsumerGroupDescribeRequ
 			continue
 		}
 		rg.State, rg.Epoch, rg.AssignmentEpoch, rg.AssignorName = d.State.String(), d.Epoch, d.AssignmentEpoch, d.Assignor
+		if req.IncludeAuthorizedOperations {
+			rg.AuthorizedOperations = rc.authorizedOperations(kmsg.ACLResourceTypeGroup, id)
+		}
 		for _, m := range d.Members {
 			rm := kmsg.NewConsumerGroupDescribeResponseGroupMember()
 			rm.MemberID, rm.InstanceID, rm.RackID = m.MemberID, grpOptStr(m.InstanceID), grpOptStr(m.RackID)

@@ -21,8 +21,6 @@ func addKafkaFlags(f *pflag.FlagSet, cfg *broker.KafkaConfig) {
 		"host clients are told to connect to (default: the address each client connected to)")
 	f.Int32Var(&cfg.AdvertisedPort, "kafka-advertised-port", cfg.AdvertisedPort,
 		"port clients are told to connect to (default: the port each client connected to)")
-	f.DurationVar(&cfg.RetentionCheckInterval, "kafka-retention-check-interval", cfg.RetentionCheckInterval,
-		"how often time and size retention run (Kafka's log.retention.check.interval.ms)")
 	f.DurationVar(&cfg.OffsetsRetention, "kafka-offsets-retention", cfg.OffsetsRetention,
 		"committed offsets of a group empty this long expire (Kafka's offsets.retention.minutes)")
 	f.DurationVar(&cfg.MinSessionTimeout, "kafka-group-min-session-timeout", cfg.MinSessionTimeout,

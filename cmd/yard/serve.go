@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -44,6 +45,9 @@ An empty listen address disables that listener.`,
 			if err := applyEnvAndFile(cmd.Flags(), configFile); err != nil {
 				return err
 			}
+			if err := applyAMQPPassFile(cmd.Flags(), &cfg.AMQP); err != nil {
+				return err
+			}
 			logger, err := newLogger(logLevel)
 			if err != nil {
 				return err
@@ -52,6 +56,10 @@ An empty listen address disables that listener.`,
 				return err
 			}
 			cfg.Logger = logger
+			if cmd.Flags().Changed("amqp-default-pass") {
+				logger.Warn("--amqp-default-pass on the command line is visible to every local user in the process list; " +
+					"use YARD_AMQP_DEFAULT_PASS or --amqp-default-pass-file")
+			}
 			if schedBatch {
 				if err := platform.SetBatchScheduling(); err != nil {
 					logger.Warn("running under the default scheduling policy", "err", err)
@@ -91,8 +99,11 @@ func serve(ctx context.Context, cfg broker.Config) error {
 		return err
 	}
 	if err := b.Start(); err != nil {
-		_ = b.Shutdown(context.Background())
-		return err
+		// Start released what it had opened; this releases the data directory. Bounded all
+		// the same: a failed start must exit, never hang.
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		return errors.Join(err, b.Shutdown(sctx))
 	}
 	<-ctx.Done()
 	cfg.Logger.Info("shutting down")
@@ -135,7 +146,7 @@ func applyEnvAndFile(fs *pflag.FlagSet, configFile string) error {
 	}
 	var firstErr error
 	fs.VisitAll(func(fl *pflag.Flag) {
-		if fl.Changed || fl.Name == "config" || firstErr != nil {
+		if fl.Changed || fl.Name == "config" || firstErr != nil || aliasChanged(fs, fl.Name) {
 			return
 		}
 		env := "YARD_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))

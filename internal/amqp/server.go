@@ -37,17 +37,22 @@ import (
 
 // Defaults, as RabbitMQ's.
 const (
-	DefaultChannelMax       = 2047
-	DefaultFrameMax         = 131072
-	DefaultHeartbeat        = 60 * time.Second
-	DefaultDiskFreeLimit    = 50 << 20 // bytes
-	DefaultMemoryFraction   = 0.4      // of physical memory, RabbitMQ's vm_memory_high_watermark
-	handshakeTimeout        = 10 * time.Second
-	closeOkTimeout          = 3 * time.Second
-	maxMessageBytes         = 128 << 20
-	outBacklogMax           = 1 << 20 // bytes queued for a socket before deliveries pause
-	outReplyMax             = 1 << 20 // bytes of replies not yet written before the reader waits (out.go)
-	defaultResourceInterval = time.Second
+	DefaultChannelMax = 2047
+	DefaultFrameMax   = 131072
+	DefaultHeartbeat  = 60 * time.Second
+	// HeartbeatNone as a Heartbeat setting offers no heartbeat (connection.tune heartbeat 0).
+	// A Heartbeat of 0 means DefaultHeartbeat, in every config struct (Config here and the
+	// broker's AMQPConfig); only the --amqp-heartbeat flag spells "none" as 0, as RabbitMQ's
+	// heartbeat setting does, and turns it into HeartbeatNone.
+	HeartbeatNone           time.Duration = -1
+	DefaultDiskFreeLimit                  = 50 << 20 // bytes
+	DefaultMemoryFraction                 = 0.4      // of physical memory, RabbitMQ's vm_memory_high_watermark
+	handshakeTimeout                      = 10 * time.Second
+	closeOkTimeout                        = 3 * time.Second
+	maxMessageBytes                       = 128 << 20
+	outBacklogMax                         = 1 << 20 // bytes queued for a socket before deliveries pause
+	outReplyMax                           = 1 << 20 // bytes of replies not yet written before the reader waits (out.go)
+	defaultResourceInterval               = time.Second
 )
 
 // Config configures a Server. The zero value plus a Logger is usable.
@@ -63,7 +68,7 @@ type Config struct {
 	VHosts     *vhost.Hosts
 	ChannelMax uint16
 	FrameMax   uint32
-	Heartbeat  time.Duration // 0: DefaultHeartbeat; negative: offer no heartbeat
+	Heartbeat  time.Duration // 0: DefaultHeartbeat; HeartbeatNone (or any negative): offer none
 	// MemoryHighWatermarkBytes blocks publishers above this much memory in use; 0 means
 	// DefaultMemoryFraction of physical memory.
 	MemoryHighWatermarkBytes uint64

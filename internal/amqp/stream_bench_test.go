@@ -8,6 +8,7 @@ import (
 
 	"github.com/yardmq/yard/internal/amqp/wire"
 	"github.com/yardmq/yard/internal/catalog"
+	"github.com/yardmq/yard/internal/datadir"
 	"github.com/yardmq/yard/internal/stream"
 	"github.com/yardmq/yard/internal/vhost"
 )
@@ -27,9 +28,9 @@ func BenchmarkStreamConsume(b *testing.B) {
 
 func benchStreamConsume(b *testing.B, partitions int32, filter bool) {
 	dir := b.TempDir()
-	cat, err := catalog.Open(dir)
+	cat, err := catalog.Open(datadir.New(dir).Catalog())
 	must(b, err)
-	streams, err := stream.Open(stream.Config{DataDir: dir}, cat)
+	streams, err := stream.Open(stream.Config{Layout: datadir.New(dir)}, cat)
 	must(b, err)
 	b.Cleanup(func() { streams.Close() })
 	_, url := startServer(b, Config{VHosts: newVHosts(vhost.Config{Streams: streams})})

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/yardmq/yard/internal/catalog"
+	"github.com/yardmq/yard/internal/datadir"
 	"github.com/yardmq/yard/internal/kafka"
 	"github.com/yardmq/yard/internal/murmur2"
 	"github.com/yardmq/yard/internal/stream"
@@ -25,9 +26,9 @@ import (
 func startStreamBroker(t *testing.T) (string, *kgo.Client) {
 	t.Helper()
 	dir := t.TempDir()
-	cat, err := catalog.Open(dir)
+	cat, err := catalog.Open(datadir.New(dir).Catalog())
 	must(t, err)
-	streams, err := stream.Open(stream.Config{DataDir: dir}, cat)
+	streams, err := stream.Open(stream.Config{Layout: datadir.New(dir)}, cat)
 	must(t, err)
 	t.Cleanup(func() { streams.Close() })
 	ks, err := kafka.NewServer(kafka.Config{Streams: streams})

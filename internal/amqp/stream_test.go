@@ -7,6 +7,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/yardmq/yard/internal/catalog"
+	"github.com/yardmq/yard/internal/datadir"
 	"github.com/yardmq/yard/internal/stream"
 	"github.com/yardmq/yard/internal/vhost"
 )
@@ -14,9 +15,9 @@ import (
 func startStreamServer(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	cat, err := catalog.Open(dir)
+	cat, err := catalog.Open(datadir.New(dir).Catalog())
 	must(t, err)
-	streams, err := stream.Open(stream.Config{DataDir: dir}, cat)
+	streams, err := stream.Open(stream.Config{Layout: datadir.New(dir)}, cat)
 	must(t, err)
 	_, url := startServer(t, Config{VHosts: newVHosts(vhost.Config{Streams: streams})})
 	t.Cleanup(func() { streams.Close() }) // after the server's shutdown (cleanups run LIFO)

@@ -2,9 +2,9 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"time"
 
 	"github.com/yardmq/yard/internal/amqp"
@@ -25,9 +25,11 @@ type AMQPConfig struct {
 	// PaceBacklogBytes paces the publishers of a queue whose fast consumers let its backlog
 	// grow past this many bytes; 0 never paces.
 	PaceBacklogBytes int64
-	Heartbeat        time.Duration // offered in connection.tune
-	FrameMax         uint32        // offered in connection.tune
-	ChannelMax       uint16        // offered in connection.tune
+	// Heartbeat is offered in connection.tune: 0 means amqp.DefaultHeartbeat,
+	// amqp.HeartbeatNone offers none (the same meaning as amqp.Config's).
+	Heartbeat  time.Duration
+	FrameMax   uint32 // offered in connection.tune
+	ChannelMax uint16 // offered in connection.tune
 }
 
 // DefaultAMQPConfig is RabbitMQ's defaults: guest/guest, heartbeat 60 s, frame_max 128 KiB,
@@ -44,65 +46,62 @@ func DefaultAMQPConfig() AMQPConfig {
 	}
 }
 
-// startAMQP is called by Start when cfg.AMQPListen != "". ln is already listening.
-func (b *Broker) startAMQP(ln net.Listener) (stop func(ctx context.Context) error, err error) {
+// openAMQP is called by Start when cfg.AMQPListen != "". It loads the durable topology,
+// checks the queue stores against it (vhost.Stores.Check) and reopens every durable queue;
+// serving AMQP starts later.
+func (b *Broker) openAMQP() (*frontEnd, error) {
 	c := b.cfg.AMQP
 	users := map[string]string{}
 	if c.DefaultUser != "" {
 		users[c.DefaultUser] = c.DefaultPass
 	}
-	heartbeat := c.Heartbeat
-	if heartbeat == 0 {
-		heartbeat = -1 // 0 from the flag means "offer none"; amqp.Config uses 0 for the default
-	}
-	topoStore, topo, err := catalog.OpenAMQP(b.cfg.DataDir)
+	topoStore, topo, err := catalog.OpenAMQP(b.layout.AMQPTopology())
 	if err != nil {
+		return nil, err
+	}
+	log := b.log.With("component", "amqp")
+	stores := vhost.NewStores(b.layout, queue.LogStoreOptions{SyncPolicy: b.cfg.SyncPolicy, SyncInterval: b.cfg.SyncInterval}, log)
+	if err := stores.Check(topo, topoStore.Existed()); err != nil {
 		return nil, err
 	}
 	streams, releaseStreams, err := b.sharedStreams() // stream queues are Kafka topics
 	if err != nil {
 		return nil, err
 	}
-	log := b.log.With("component", "amqp")
-	stores := vhost.Stores{
-		Root:    filepath.Join(b.cfg.DataDir, "queues"),
-		Options: queue.LogStoreOptions{SyncPolicy: b.cfg.SyncPolicy, SyncInterval: b.cfg.SyncInterval},
-		Logger:  log,
-	}
 	hosts := vhost.New(vhost.Config{Logger: log, Codec: amqp.Codec{}, QueueStore: stores.Open, Topology: topoStore, Streams: streams})
 	if err := hosts.Restore(topo); err != nil {
-		hosts.Close()
-		releaseStreams()
-		return nil, fmt.Errorf("cannot restore durable AMQP topology: %w", err)
-	}
-	if err := stores.RemoveOrphans(topo); err != nil {
-		hosts.Close()
-		releaseStreams()
-		return nil, err
+		return nil, errors.Join(fmt.Errorf("cannot restore durable AMQP topology: %w", err), hosts.Close(), releaseStreams())
 	}
 	srv := amqp.NewServer(amqp.Config{
 		VHosts:                   hosts,
 		Logger:                   log,
-		DataDir:                  b.cfg.DataDir,
+		DataDir:                  b.layout.Root(),
 		Users:                    users,
 		LoopbackUsers:            []string{"guest"},
 		ChannelMax:               c.ChannelMax,
 		FrameMax:                 c.FrameMax,
-		Heartbeat:                heartbeat,
+		Heartbeat:                c.Heartbeat,
 		MemoryHighWatermarkBytes: c.MemoryHighWatermarkBytes,
 		DiskFreeLimitBytes:       c.DiskFreeLimitBytes,
 		PaceBacklogBytes:         c.PaceBacklogBytes,
 	})
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	return func(ctx context.Context) error {
-		defer releaseStreams()
-		if err := srv.Shutdown(ctx); err != nil {
-			return fmt.Errorf("cannot stop AMQP front end: %w", err)
-		}
-		if err := <-done; err != nil {
-			return fmt.Errorf("cannot stop AMQP front end: %w", err)
-		}
-		return nil
+	return &frontEnd{
+		serve: func(ln net.Listener) func(context.Context) error {
+			done := make(chan error, 1)
+			go func() { done <- srv.Serve(ln) }()
+			return func(ctx context.Context) error {
+				defer releaseStreams()
+				if err := srv.Shutdown(ctx); err != nil {
+					return fmt.Errorf("cannot stop AMQP front end: %w", err)
+				}
+				ln.Close() // the broker owns ln: ends Serve even if it had not recorded ln yet
+				if err := <-done; err != nil {
+					return fmt.Errorf("cannot stop AMQP front end: %w", err)
+				}
+				return nil
+			}
+		},
+		// Shutdown closes the queues of hosts (amqp.Config.VHosts) even if Serve never ran.
+		abort: func() error { return errors.Join(srv.Shutdown(context.Background()), releaseStreams()) },
 	}, nil
 }

@@ -1,7 +1,13 @@
-// Package broker assembles a yard server: it owns the data directory (and its lock), the
-// listeners, and the front ends that serve them (Kafka, AMQP, HTTP admin), and it orders their
-// start and graceful shutdown. Front ends plug in through one start function each
-// (startKafka, startAMQP, startHTTP), in a file named after the front end.
+// Package broker assembles a yard server: it owns the data directory (its layout, see
+// internal/datadir, and its lock), the listeners, and the front ends that serve them (Kafka,
+// AMQP, HTTP admin), and it orders their start and graceful shutdown. Front ends plug in
+// through one open function each (openKafka, openAMQP, openHTTP), in a file named after the
+// front end.
+//
+// Start-up either completes or fails whole: every listener is bound, then every front end is
+// opened (catalog, AMQP topology, every log and queue store, read and validated), and only
+// then does any of them serve. A failure at any step releases everything taken so far and
+// Start returns the error; nothing was served, so nothing has to be stopped mid-flight.
 package broker
 
 import (
@@ -13,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/yardmq/yard/internal/datadir"
 	"github.com/yardmq/yard/internal/log"
 	"github.com/yardmq/yard/internal/stream"
 )
@@ -26,7 +33,10 @@ type Config struct {
 	HTTPPprof    bool   // serve Go's profiler under /debug/pprof/ on the HTTP listener
 	SyncPolicy   log.SyncPolicy
 	SyncInterval time.Duration
-	Logger       *slog.Logger
+	// RetentionCheckInterval is how often time and size retention run on every log: Kafka
+	// topics and AMQP stream queues alike (Kafka's log.retention.check.interval.ms).
+	RetentionCheckInterval time.Duration
+	Logger                 *slog.Logger
 	// NodeID is this broker's id, reported wherever a protocol names a broker (Kafka's
 	// node.id; 1 as in Kafka's quick start).
 	NodeID int32
@@ -49,16 +59,19 @@ func DefaultConfig() Config {
 		SyncPolicy:   log.SyncAlways,
 		SyncInterval: time.Second,
 		NodeID:       DefaultNodeID,
-		Kafka:        DefaultKafkaConfig(),
-		AMQP:         DefaultAMQPConfig(),
+		// Kafka's default; stream queues are topics, so RabbitMQ streams get the same.
+		RetentionCheckInterval: 5 * time.Minute,
+		Kafka:                  DefaultKafkaConfig(),
+		AMQP:                   DefaultAMQPConfig(),
 	}
 }
 
 // Broker is one running yard server.
 type Broker struct {
-	cfg  Config
-	log  *slog.Logger
-	data *dataDir
+	cfg    Config
+	log    *slog.Logger
+	layout datadir.Layout
+	data   *dataDir
 
 	mu        sync.Mutex // guards listeners and stops
 	listeners map[string]net.Listener
@@ -82,54 +95,82 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	dd, err := openDataDir(cfg.DataDir)
+	layout := datadir.New(cfg.DataDir)
+	dd, err := openDataDir(layout)
 	if err != nil {
 		return nil, err
 	}
-	return &Broker{cfg: cfg, log: cfg.Logger, data: dd, listeners: map[string]net.Listener{}}, nil
+	return &Broker{cfg: cfg, log: cfg.Logger, layout: layout, data: dd, listeners: map[string]net.Listener{}}, nil
+}
+
+// frontEnd is a front end that is open (its storage loaded and validated) but not serving.
+type frontEnd struct {
+	// serve starts serving on ln and returns how to stop. It cannot fail: whatever could
+	// fail was done when the front end was opened.
+	serve func(ln net.Listener) (stop func(ctx context.Context) error)
+	// abort releases what opening took, when the front end will not serve after all.
+	abort func() error
 }
 
 // Start binds every enabled listener first (so a busy port fails fast, before any front end has
-// touched the data), then starts the front ends.
+// touched the data), then opens every front end (the catalog, the AMQP topology and every log
+// are loaded and validated), and only then lets them serve. If any step fails, everything
+// taken so far is released and the error is returned: no front end has served.
 func (b *Broker) Start() error {
-	type frontEnd struct {
+	type front struct {
 		name, addr string
-		start      func(net.Listener) (func(context.Context) error, error)
+		open       func() (*frontEnd, error)
 	}
-	fronts := []frontEnd{
-		{"kafka", b.cfg.KafkaListen, b.startKafka},
-		{"amqp", b.cfg.AMQPListen, b.startAMQP},
-		{"http", b.cfg.HTTPListen, b.startHTTP},
+	fronts := []front{
+		{"kafka", b.cfg.KafkaListen, b.openKafka},
+		{"amqp", b.cfg.AMQPListen, b.openAMQP},
+		{"http", b.cfg.HTTPListen, b.openHTTP},
 	}
 	bound := map[string]net.Listener{}
+	closeBound := func() {
+		for _, l := range bound {
+			l.Close()
+		}
+	}
 	for _, f := range fronts {
 		if f.addr == "" {
 			continue
 		}
 		ln, err := net.Listen("tcp", f.addr)
 		if err != nil {
-			for _, l := range bound {
-				l.Close()
-			}
+			closeBound()
 			return fmt.Errorf("cannot listen for %s on %s: %w", f.name, f.addr, err)
 		}
 		bound[f.name] = ln
 	}
+	opened := map[string]*frontEnd{}
+	var order []string
 	for _, f := range fronts {
-		ln, ok := bound[f.name]
-		if !ok {
+		if _, ok := bound[f.name]; !ok {
 			continue
 		}
-		stop, err := f.start(ln)
+		fe, err := f.open()
 		if err != nil {
-			ln.Close()
-			return fmt.Errorf("cannot start %s: %w", f.name, err)
+			errs := []error{fmt.Errorf("cannot start %s: %w", f.name, err)}
+			for i := len(order) - 1; i >= 0; i-- {
+				if aerr := opened[order[i]].abort(); aerr != nil {
+					errs = append(errs, fmt.Errorf("cannot release %s: %w", order[i], aerr))
+				}
+			}
+			closeBound()
+			return errors.Join(errs...)
 		}
+		opened[f.name] = fe
+		order = append(order, f.name)
+	}
+	for _, name := range order {
+		ln := bound[name]
+		stop := opened[name].serve(ln)
 		b.mu.Lock()
-		b.listeners[f.name] = ln
-		b.stops = append(b.stops, namedStop{f.name, stop})
+		b.listeners[name] = ln
+		b.stops = append(b.stops, namedStop{name, stop})
 		b.mu.Unlock()
-		b.log.Info("listening", "protocol", f.name, "addr", ln.Addr().String())
+		b.log.Info("listening", "protocol", name, "addr", ln.Addr().String())
 	}
 	return nil
 }

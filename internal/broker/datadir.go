@@ -11,12 +11,11 @@ import (
 	"strings"
 
 	"github.com/yardmq/yard/internal/atomicfile"
+	"github.com/yardmq/yard/internal/datadir"
 	"github.com/yardmq/yard/internal/platform"
 )
 
 const (
-	metaFileName = "yard.meta" // marks a directory as yard's; see dataDirMeta
-	lockFileName = "yard.lock" // flock'ed by the one process serving the directory
 	// metaFormatVersion is bumped whenever the data directory's layout changes incompatibly.
 	metaFormatVersion = 1
 )
@@ -32,35 +31,34 @@ type dataDirMeta struct {
 }
 
 type dataDir struct {
-	path string
 	meta dataDirMeta
 	lock *os.File
 }
 
 // openDataDir creates the directory if needed, refuses a directory that holds something other
 // than yard's data, and takes an exclusive lock so that a second `yard serve` is refused.
-func openDataDir(path string) (*dataDir, error) {
-	if path == "" {
+func openDataDir(l datadir.Layout) (*dataDir, error) {
+	if l.Root() == "" {
 		return nil, errors.New("cannot open data dir: --data-dir is empty")
 	}
-	if err := os.MkdirAll(path, 0o755); err != nil {
+	if err := datadir.MkdirAll(l.Root()); err != nil {
 		return nil, fmt.Errorf("cannot create data dir: %w", err)
 	}
-	lock, err := lockDataDir(path)
+	lock, err := lockDataDir(l)
 	if err != nil {
 		return nil, err
 	}
-	meta, err := readOrCreateMeta(path)
+	meta, err := readOrCreateMeta(l)
 	if err != nil {
 		lock.Close()
 		return nil, err
 	}
-	return &dataDir{path: path, meta: meta, lock: lock}, nil
+	return &dataDir{meta: meta, lock: lock}, nil
 }
 
-func lockDataDir(dir string) (*os.File, error) {
-	name := filepath.Join(dir, lockFileName)
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+func lockDataDir(l datadir.Layout) (*os.File, error) {
+	dir, name := l.Root(), l.Lock()
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, datadir.FilePerm)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open lock file: %w", err)
 	}
@@ -80,8 +78,8 @@ func lockDataDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
-func readOrCreateMeta(dir string) (dataDirMeta, error) {
-	name := filepath.Join(dir, metaFileName)
+func readOrCreateMeta(l datadir.Layout) (dataDirMeta, error) {
+	dir, name := l.Root(), l.Meta()
 	data, err := os.ReadFile(name)
 	switch {
 	case err == nil:
@@ -102,14 +100,14 @@ func readOrCreateMeta(dir string) (dataDirMeta, error) {
 		return dataDirMeta{}, fmt.Errorf("cannot list data dir: %w", err)
 	}
 	for _, e := range entries {
-		if e.Name() != lockFileName {
+		if e.Name() != filepath.Base(l.Lock()) {
 			return dataDirMeta{}, fmt.Errorf("data dir %s holds something else (%s) and no %s; "+
-				"point --data-dir at an empty or new directory", dir, e.Name(), metaFileName)
+				"point --data-dir at an empty or new directory", dir, e.Name(), filepath.Base(name))
 		}
 	}
 	m := dataDirMeta{FormatVersion: metaFormatVersion, ClusterID: newClusterID()}
 	data, _ = json.Marshal(m)
-	if err := atomicfile.Write(name, append(data, '\n'), 0o644); err != nil {
+	if err := atomicfile.Write(name, append(data, '\n'), datadir.FilePerm); err != nil {
 		return m, err
 	}
 	return m, nil

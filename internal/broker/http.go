@@ -17,9 +17,10 @@ import (
 // httpReadHeaderTimeout bounds slow clients on the admin port.
 const httpReadHeaderTimeout = 10 * time.Second
 
-// startHTTP serves the admin plane. For now: /healthz (200 once the broker is serving) and
-// /metrics (Prometheus, process and Go runtime metrics); the admin API and console come later.
-func (b *Broker) startHTTP(ln net.Listener) (func(context.Context) error, error) {
+// openHTTP prepares the admin plane. For now: /healthz (200 once the broker is serving: it
+// serves after every other front end has opened) and /metrics (Prometheus, process and Go
+// runtime metrics); the admin API and console come later.
+func (b *Broker) openHTTP() (*frontEnd, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
@@ -39,10 +40,15 @@ func (b *Broker) startHTTP(ln net.Listener) (func(context.Context) error, error)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: httpReadHeaderTimeout}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			b.log.Error("http server stopped", "err", err)
-		}
-	}()
-	return srv.Shutdown, nil
+	return &frontEnd{
+		serve: func(ln net.Listener) func(context.Context) error {
+			go func() {
+				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					b.log.Error("http server stopped", "err", err)
+				}
+			}()
+			return srv.Shutdown
+		},
+		abort: func() error { return nil },
+	}, nil
 }

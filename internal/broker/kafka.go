@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"time"
 
 	"github.com/yardmq/yard/internal/group"
@@ -29,9 +28,6 @@ type KafkaConfig struct {
 	// address each client connected to).
 	AdvertisedHost string
 	AdvertisedPort int32
-	// RetentionCheckInterval is how often time/size retention runs
-	// (log.retention.check.interval.ms).
-	RetentionCheckInterval time.Duration
 	// OffsetsRetention: committed offsets of a group that has been empty this long expire
 	// (offsets.retention.minutes).
 	OffsetsRetention time.Duration
@@ -44,30 +40,29 @@ type KafkaConfig struct {
 // DefaultKafkaConfig is the embedded default (Kafka's defaults).
 func DefaultKafkaConfig() KafkaConfig {
 	return KafkaConfig{
-		AutoCreateTopics:       true,
-		DefaultPartitions:      kafka.DefaultPartitions,
-		MaxRequestBytes:        kafka.DefaultMaxRequestBytes,
-		MaxConnections:         kafka.DefaultMaxConnections,
-		RetentionCheckInterval: 5 * time.Minute,
-		OffsetsRetention:       group.DefaultOffsetsRetention,
-		MinSessionTimeout:      group.DefaultMinSessionTimeout,
-		MaxSessionTimeout:      group.DefaultMaxSessionTimeout,
+		AutoCreateTopics:  true,
+		DefaultPartitions: kafka.DefaultPartitions,
+		MaxRequestBytes:   kafka.DefaultMaxRequestBytes,
+		MaxConnections:    kafka.DefaultMaxConnections,
+		OffsetsRetention:  group.DefaultOffsetsRetention,
+		MinSessionTimeout: group.DefaultMinSessionTimeout,
+		MaxSessionTimeout: group.DefaultMaxSessionTimeout,
 	}
 }
 
-// startKafka is called by Start when cfg.KafkaListen != ""; ln is already listening. It opens
-// the catalog and every topic's logs, then serves the Kafka protocol on ln.
+// openKafka is called by Start when cfg.KafkaListen != "". It opens the catalog, every topic's
+// logs and the committed-offsets log; serving the Kafka protocol starts later.
 //
 // The catalog and topic manager are shared with the AMQP front end (stream queues are
 // topics): see sharedStreams.
-func (b *Broker) startKafka(ln net.Listener) (func(context.Context) error, error) {
+func (b *Broker) openKafka() (*frontEnd, error) {
 	kc := b.cfg.Kafka
 	streams, releaseStreams, err := b.sharedStreams() // shared with AMQP stream queues
 	if err != nil {
 		return nil, err
 	}
 	groups, err := group.Open(group.Config{
-		Dir:          filepath.Join(b.cfg.DataDir, "__consumer_offsets"),
+		Dir:          b.layout.ConsumerOffsets(),
 		SyncPolicy:   b.cfg.SyncPolicy,
 		SyncInterval: b.cfg.SyncInterval,
 		Topics:       group.StreamTopics(streams),
@@ -99,22 +94,32 @@ func (b *Broker) startKafka(ln net.Listener) (func(context.Context) error, error
 		releaseStreams()
 		return nil, err
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	return func(ctx context.Context) error {
-		var errs []error
-		if err := srv.Shutdown(ctx); err != nil {
-			errs = append(errs, err)
-		}
-		if err := <-served; err != nil {
-			errs = append(errs, err)
-		}
-		if err := groups.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("cannot close group coordinator: %w", err))
-		}
-		if err := releaseStreams(); err != nil {
-			errs = append(errs, err)
-		}
-		return errors.Join(errs...)
+	return &frontEnd{
+		serve: func(ln net.Listener) func(context.Context) error {
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(ln) }()
+			return func(ctx context.Context) error {
+				var errs []error
+				if err := srv.Shutdown(ctx); err != nil {
+					errs = append(errs, err)
+				}
+				// The broker owns ln: closing it here ends Serve even if Shutdown ran before
+				// Serve had recorded ln (Serve returns nil once Shutdown has run).
+				ln.Close()
+				if err := <-served; err != nil {
+					errs = append(errs, err)
+				}
+				if err := groups.Close(); err != nil {
+					errs = append(errs, fmt.Errorf("cannot close group coordinator: %w", err))
+				}
+				if err := releaseStreams(); err != nil {
+					errs = append(errs, err)
+				}
+				return errors.Join(errs...)
+			}
+		},
+		abort: func() error {
+			return errors.Join(srv.Shutdown(context.Background()), groups.Close(), releaseStreams())
+		},
 	}, nil
 }

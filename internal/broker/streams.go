@@ -15,16 +15,16 @@ func (b *Broker) sharedStreams() (*stream.Manager, func() error, error) {
 	b.streamsMu.Lock()
 	defer b.streamsMu.Unlock()
 	if b.streams == nil {
-		cat, err := catalog.Open(b.cfg.DataDir)
+		cat, err := catalog.Open(b.layout.Catalog())
 		if err != nil {
 			return nil, nil, err
 		}
 		streams, err := stream.Open(stream.Config{
-			DataDir:                b.cfg.DataDir,
+			Layout:                 b.layout,
 			SyncPolicy:             b.cfg.SyncPolicy,
 			SyncInterval:           b.cfg.SyncInterval,
 			Logger:                 b.log.With("component", "stream"),
-			RetentionCheckInterval: b.cfg.Kafka.RetentionCheckInterval,
+			RetentionCheckInterval: b.cfg.RetentionCheckInterval,
 		}, cat)
 		if err != nil {
 			return nil, nil, err

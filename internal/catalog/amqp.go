@@ -11,14 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"github.com/yardmq/yard/internal/atomicfile"
+	"github.com/yardmq/yard/internal/datadir"
 )
-
-// AMQPFileName is the AMQP topology file inside the data directory.
-const AMQPFileName = "amqp-topology.json"
 
 // AMQPTopology is every durable AMQP object.
 type AMQPTopology struct {
@@ -57,13 +54,15 @@ type AMQPBinding struct {
 
 // AMQPStore saves the AMQP topology. Safe for concurrent use.
 type AMQPStore struct {
-	path string
-	mu   sync.Mutex // serialises writes
+	path    string
+	existed bool       // the file was there when OpenAMQP ran
+	mu      sync.Mutex // serialises writes
 }
 
-// OpenAMQP loads <dir>/amqp-topology.json (an empty topology if it does not exist).
-func OpenAMQP(dir string) (*AMQPStore, AMQPTopology, error) {
-	s := &AMQPStore{path: filepath.Join(dir, AMQPFileName)}
+// OpenAMQP loads the topology file at path (an empty topology if it does not exist; Existed
+// tells which: an absent file next to existing queue stores is the caller's to refuse).
+func OpenAMQP(path string) (*AMQPStore, AMQPTopology, error) {
+	s := &AMQPStore{path: path}
 	data, err := os.ReadFile(s.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return s, AMQPTopology{}, nil
@@ -75,8 +74,16 @@ func OpenAMQP(dir string) (*AMQPStore, AMQPTopology, error) {
 	if err != nil {
 		return nil, AMQPTopology{}, fmt.Errorf("cannot load AMQP topology %s: %w", s.path, err)
 	}
+	s.existed = true
 	return s, t, nil
 }
+
+// Existed reports whether the topology was read from its file, as opposed to started empty
+// because there was none.
+func (s *AMQPStore) Existed() bool { return s.existed }
+
+// Path is the topology file.
+func (s *AMQPStore) Path() string { return s.path }
 
 // Save makes t the durable topology (temp file, fsync, rename, fsync dir).
 func (s *AMQPStore) Save(t AMQPTopology) error {
@@ -86,7 +93,7 @@ func (s *AMQPStore) Save(t AMQPTopology) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(s.path, data, 0o644); err != nil {
+	if err := atomicfile.Write(s.path, data, datadir.FilePerm); err != nil {
 		return fmt.Errorf("cannot write AMQP topology: %w", err)
 	}
 	return nil

@@ -10,7 +10,7 @@ import (
 
 func TestAMQPTopologyRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	s, got, err := OpenAMQP(dir)
+	s, got, err := OpenAMQP(filepath.Join(dir, "amqp-topology.json"))
 	if err != nil || len(got.Queues) != 0 {
 		t.Fatalf("OpenAMQP empty: %v %+v", err, got)
 	}
@@ -22,18 +22,18 @@ func TestAMQPTopologyRoundTrip(t *testing.T) {
 	if err := s.Save(want); err != nil {
 		t.Fatal(err)
 	}
-	_, got, err = OpenAMQP(dir)
+	_, got, err = OpenAMQP(filepath.Join(dir, "amqp-topology.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
-	path := filepath.Join(dir, AMQPFileName)
+	path := filepath.Join(dir, "amqp-topology.json")
 	data, _ := os.ReadFile(path)
 	data[len(data)/2] ^= 1
 	os.WriteFile(path, data, 0o644)
-	if _, _, err := OpenAMQP(dir); !errors.Is(err, ErrCorrupt) {
+	if _, _, err := OpenAMQP(filepath.Join(dir, "amqp-topology.json")); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("damaged file: %v, want ErrCorrupt", err)
 	}
 }

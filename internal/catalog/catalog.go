@@ -3,7 +3,8 @@
 // broker-wide config defaults and the producer-ID allocator; later issues add exchanges,
 // queues, bindings, users and committed offsets as new sections of the same State.
 //
-// Model: one in-memory State guarded by a mutex, and one file, <data-dir>/catalog.json, that
+// Model: one in-memory State guarded by a mutex, and one file, <data-dir>/catalog.json (its path
+// is given by the broker; see internal/datadir), that
 // always holds a complete State. Every change goes through Update, which applies a function to
 // a copy of the state, writes the copy atomically (temp file, fsync, rename, fsync dir; see
 // internal/atomicfile) and only then makes it the current state. So a change either happened
@@ -27,14 +28,11 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"github.com/yardmq/yard/internal/atomicfile"
+	"github.com/yardmq/yard/internal/datadir"
 )
-
-// FileName is the catalog's file inside the data directory.
-const FileName = "catalog.json"
 
 // formatVersion is the "format" field this code writes and the newest it reads.
 const formatVersion = 1
@@ -92,15 +90,17 @@ func cloneMap(m map[string]string) map[string]string {
 
 // Catalog is the durable store. Safe for concurrent use.
 type Catalog struct {
-	path string
+	path    string
+	existed bool // the file was there when Open ran
 
 	mu    sync.Mutex // guards state; held across the file write so updates apply in order
 	state State
 }
 
-// Open loads <dir>/catalog.json, or starts an empty catalog if it does not exist yet.
-func Open(dir string) (*Catalog, error) {
-	c := &Catalog{path: filepath.Join(dir, FileName)}
+// Open loads the catalog file at path, or starts an empty catalog if it does not exist yet
+// (Existed tells which: an absent file next to existing data is the caller's to refuse).
+func Open(path string) (*Catalog, error) {
+	c := &Catalog{path: path}
 	data, err := os.ReadFile(c.path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -114,8 +114,13 @@ func Open(dir string) (*Catalog, error) {
 		return nil, fmt.Errorf("cannot load catalog %s: %w", c.path, err)
 	}
 	c.state = st
+	c.existed = true
 	return c, nil
 }
+
+// Existed reports whether the catalog was read from its file, as opposed to started empty
+// because there was none.
+func (c *Catalog) Existed() bool { return c.existed }
 
 type envelope struct {
 	Format int             `json:"format"`
@@ -216,7 +221,7 @@ func (c *Catalog) Update(fn func(s *State) error) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(c.path, data, 0o644); err != nil {
+	if err := atomicfile.Write(c.path, data, datadir.FilePerm); err != nil {
 		return fmt.Errorf("cannot write catalog: %w", err)
 	}
 	c.state = next

@@ -10,7 +10,7 @@ import (
 func TestUpdatePersistsAcrossReopen(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	c, err := Open(dir)
+	c, err := Open(filepath.Join(dir, "catalog.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +24,7 @@ func TestUpdatePersistsAcrossReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2, err := Open(dir)
+	c2, err := Open(filepath.Join(dir, "catalog.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestUpdatePersistsAcrossReopen(t *testing.T) {
 func TestFailedUpdateChangesNothing(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	c, _ := Open(dir)
+	c, _ := Open(filepath.Join(dir, "catalog.json"))
 	sentinel := errors.New("no")
 	err := c.Update(func(s *State) error {
 		s.Topics["x"] = Topic{Name: "x", Partitions: 1}
@@ -53,14 +53,14 @@ func TestFailedUpdateChangesNothing(t *testing.T) {
 	if _, ok := c.Topic("x"); ok {
 		t.Fatal("topic visible after failed update")
 	}
-	if _, err := os.Stat(filepath.Join(dir, FileName)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dir, "catalog.json")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("catalog file written by failed update: %v", err)
 	}
 }
 
 func TestSnapshotIsACopy(t *testing.T) {
 	t.Parallel()
-	c, _ := Open(t.TempDir())
+	c, _ := Open(filepath.Join(t.TempDir(), "catalog.json"))
 	_ = c.Update(func(s *State) error {
 		s.Topics["a"] = Topic{Name: "a", Partitions: 1, Configs: map[string]string{"k": "v"}}
 		return nil
@@ -75,12 +75,12 @@ func TestSnapshotIsACopy(t *testing.T) {
 func TestCorruptFileRefused(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	c, _ := Open(dir)
+	c, _ := Open(filepath.Join(dir, "catalog.json"))
 	_ = c.Update(func(s *State) error {
 		s.Topics["a"] = Topic{Name: "a", Partitions: 3}
 		return nil
 	})
-	name := filepath.Join(dir, FileName)
+	name := filepath.Join(dir, "catalog.json")
 	data, _ := os.ReadFile(name)
 	// Flip the partition count without fixing the checksum.
 	bad := []byte(string(data))
@@ -93,7 +93,7 @@ func TestCorruptFileRefused(t *testing.T) {
 	if err := os.WriteFile(name, bad, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(dir); !errors.Is(err, ErrCorrupt) {
+	if _, err := Open(filepath.Join(dir, "catalog.json")); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Open of damaged catalog: err = %v, want ErrCorrupt", err)
 	}
 }
@@ -139,4 +139,27 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal("round trip changed the state")
 		}
 	})
+}
+
+func TestExistedAndFilePermissions(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "catalog.json")
+	c, err := Open(path)
+	if err != nil || c.Existed() {
+		t.Fatalf("Open of a missing catalog: existed=%v err=%v", c != nil && c.Existed(), err)
+	}
+	if err := c.Update(func(s *State) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("catalog file mode = %v (%v), want 0600", fi.Mode(), err)
+	}
+	c, err = Open(path)
+	if err != nil || !c.Existed() {
+		t.Fatalf("Open of a written catalog: existed=%v err=%v", c.Existed(), err)
+	}
+	s, _, err := OpenAMQP(filepath.Join(t.TempDir(), "amqp-topology.json"))
+	if err != nil || s.Existed() {
+		t.Fatalf("OpenAMQP of a missing file: existed=%v err=%v", s.Existed(), err)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/yardmq/yard/internal/catalog"
+	"github.com/yardmq/yard/internal/datadir"
 	"github.com/yardmq/yard/internal/log"
 	"github.com/yardmq/yard/internal/stream"
 )
@@ -30,11 +31,11 @@ type testServer struct {
 func startServer(t testing.TB, mod func(*Config)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
-	cat, err := catalog.Open(dir)
+	cat, err := catalog.Open(datadir.New(dir).Catalog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := stream.Open(stream.Config{DataDir: dir, SyncPolicy: log.SyncAlways}, cat)
+	st, err := stream.Open(stream.Config{Layout: datadir.New(dir), SyncPolicy: log.SyncAlways}, cat)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,11 +208,11 @@ func unixMilli(ms int64) time.Time { return time.UnixMilli(ms) }
 // startServerDir is startServer on a given data dir, stoppable before the test ends.
 func startServerDir(t testing.TB, dir string) *testServer {
 	t.Helper()
-	cat, err := catalog.Open(dir)
+	cat, err := catalog.Open(datadir.New(dir).Catalog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := stream.Open(stream.Config{DataDir: dir, SyncPolicy: log.SyncAlways}, cat)
+	st, err := stream.Open(stream.Config{Layout: datadir.New(dir), SyncPolicy: log.SyncAlways}, cat)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,7 @@ func (OSFS) SyncDir(dir string) error { return platform.SyncDir(dir) }
 // new content, never a mix (the content also carries its own checksum).
 func writeFileAtomic(fsys FS, name string, data []byte) error {
 	tmp := name + ".tmp"
-	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, filePerm)
 	if err != nil {
 		return fmt.Errorf("cannot create %s: %w", tmp, err)
 	}
@@ -144,3 +144,10 @@ func readFileAll(fsys FS, name string) ([]byte, error) {
 	}
 	return buf, nil
 }
+
+// Permissions of the files and directories a log creates: records are users' data, for the
+// broker's account only (internal/datadir uses the same for everything else yard writes).
+const (
+	filePerm os.FileMode = 0o600
+	dirPerm  os.FileMode = 0o700
+)

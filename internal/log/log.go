@@ -297,7 +297,7 @@ func (l *Log) rollLocked() error {
 
 func createSegment(fsys FS, dir string, base int64, now time.Time) (*segment, error) {
 	s := &segment{base: base, dir: dir, fsys: fsys, end: base, maxTS: -1, created: now, loaded: true}
-	f, err := fsys.OpenFile(s.path(".log"), osCreateTrunc, 0o644)
+	f, err := fsys.OpenFile(s.path(".log"), osCreateTrunc, filePerm)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create segment: %w", err)
 	}

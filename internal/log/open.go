@@ -20,7 +20,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		kick: make(chan struct{}, 1), lazyKick: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
 	l.bufPool.New = func() any { b := make([]byte, readAheadBytes); return &b }
-	if err := l.fsys.MkdirAll(dir, 0o755); err != nil {
+	if err := l.fsys.MkdirAll(dir, dirPerm); err != nil {
 		return nil, fmt.Errorf("cannot create log directory %s: %w", dir, err)
 	}
 	if err := l.load(); err != nil {

@@ -263,7 +263,7 @@ func flushIndexFile(fsys FS, name string, flushed *int, n, entryLen int, enc fun
 	if *flushed >= n && !sync {
 		return nil
 	}
-	f, err := fsys.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := fsys.OpenFile(name, os.O_RDWR|os.O_CREATE, filePerm)
 	if err != nil {
 		return fmt.Errorf("cannot open index %s: %w", name, err)
 	}

@@ -43,13 +43,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/yardmq/yard/internal/datadir"
 	"github.com/yardmq/yard/internal/log"
 )
 
@@ -163,7 +161,7 @@ func OpenLogStore(dir string, o LogStoreOptions) (*LogStore, error) {
 		o.SegmentBytes = messageSegmentBytes
 	}
 	lo := log.Options{SegmentBytesMax: o.SegmentBytes, SyncPolicy: o.SyncPolicy, SyncInterval: o.SyncInterval, RetentionMs: -1, RetentionBytes: -1, FS: o.FS}
-	msgs, err := log.Open(filepath.Join(dir, "messages"), lo)
+	msgs, err := log.Open(datadir.QueueMessages(dir), lo)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open queue messages: %w", err)
 	}
@@ -175,7 +173,7 @@ func OpenLogStore(dir string, o LogStoreOptions) (*LogStore, error) {
 		// commit round here doubled the journal commits and took CPU from every message.
 		lo.SyncPolicy, lo.SyncInterval = log.SyncInterval, settleSyncInterval
 	}
-	acks, err := log.Open(filepath.Join(dir, "settled"), lo)
+	acks, err := log.Open(datadir.QueueSettled(dir), lo)
 	if err != nil {
 		msgs.Close()
 		return nil, fmt.Errorf("cannot open queue settlements: %w", err)
@@ -203,8 +201,6 @@ func OpenLogStore(dir string, o LogStoreOptions) (*LogStore, error) {
 	return s, nil
 }
 
-const levelDirPrefix = "level-"
-
 // openLevels opens the priority levels a previous run left.
 func (s *LogStore) openLevels() error {
 	des, err := os.ReadDir(s.dir)
@@ -212,8 +208,8 @@ func (s *LogStore) openLevels() error {
 		return fmt.Errorf("cannot list queue store: %w", err)
 	}
 	for _, de := range des {
-		n, err := strconv.Atoi(strings.TrimPrefix(de.Name(), levelDirPrefix))
-		if !de.IsDir() || !strings.HasPrefix(de.Name(), levelDirPrefix) || err != nil || n < 1 || n > 255 {
+		n, ok := datadir.ParseQueueLevelName(de.Name())
+		if !de.IsDir() || !ok {
 			continue
 		}
 		if _, err := s.Level(n); err != nil {
@@ -238,7 +234,7 @@ func (s *LogStore) Level(n int) (Store, error) {
 	if s.stopped {
 		return nil, fmt.Errorf("cannot open priority level %d: %w", n, log.ErrClosed)
 	}
-	l, err := OpenLogStore(filepath.Join(s.dir, levelDirPrefix+strconv.Itoa(n)), s.opts)
+	l, err := OpenLogStore(datadir.QueueLevel(s.dir, n), s.opts)
 	if err != nil {
 		return nil, err
 	}
@@ -676,17 +672,26 @@ func (s *LogStore) Close() error {
 	return errors.Join(err, s.msgs.Close(), s.acks.Close())
 }
 
-// Drop implements Store.
+// Drop implements Store. The store's directory is first renamed to a tombstone
+// (<dir>.deleted, see internal/datadir) and only then removed, so that a crash in between
+// leaves evidence that start-up may finish the deletion, never a half-deleted store under the
+// queue's name.
 func (s *LogStore) Drop() error {
-	var err error
-	for _, l := range s.takeLevels() {
-		err = errors.Join(err, l.Drop())
-	}
+	levels := s.takeLevels()
 	s.shutdown(false)
-	err = errors.Join(err, s.msgs.Delete(), s.acks.Delete())
-	if rerr := os.RemoveAll(s.dir); rerr != nil {
-		err = errors.Join(err, rerr)
+	err := errors.Join(s.msgs.Close(), s.acks.Close())
+	for _, l := range levels {
+		l.shutdown(false)
+		err = errors.Join(err, l.msgs.Close(), l.acks.Close())
 	}
+	if errors.Is(err, log.ErrClosed) {
+		err = nil
+	}
+	tomb, terr := datadir.Tombstone(s.dir, "")
+	if terr == nil {
+		terr = datadir.RemoveTombstone(tomb)
+	}
+	err = errors.Join(err, terr)
 	if err != nil {
 		return fmt.Errorf("cannot delete queue store: %w", err)
 	}

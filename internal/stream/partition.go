@@ -33,6 +33,11 @@ func (p *Partition) Log() *log.Log { return p.log }
 
 func openPartition(t *Topic, i int32) (*Partition, error) {
 	m := t.m
+	if m.failOpen != nil {
+		if err := m.failOpen(t.Name, i); err != nil {
+			return nil, fmt.Errorf("cannot open partition %s-%d: %w", t.Name, i, err)
+		}
+	}
 	l, err := log.Open(m.partitionDir(t.Name, i), t.Config().logOptions(m))
 	if err != nil {
 		return nil, fmt.Errorf("cannot open partition %s-%d: %w", t.Name, i, err)

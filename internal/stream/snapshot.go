@@ -8,11 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/yardmq/yard/internal/atomicfile"
 	"github.com/yardmq/yard/internal/catalog"
+	"github.com/yardmq/yard/internal/datadir"
 	rb "github.com/yardmq/yard/internal/recordbatch"
 )
 
@@ -30,8 +29,6 @@ import (
 //	   "batches": [[firstSeq, lastSeq, firstOffset, lastOffset, appendTimeMs], ...]}, ...]}}
 //
 // crc32c (Castagnoli) covers the compact bytes of "state"; a file that fails it is ignored.
-
-const snapshotDirName = "producer-snapshots"
 
 const snapshotFormat = 1
 
@@ -54,7 +51,7 @@ type snapshotFile struct {
 }
 
 func (m *Manager) snapshotPath(topic string, p int32) string {
-	return filepath.Join(m.cfg.DataDir, snapshotDirName, topic+"-"+strconv.Itoa(int(p))+".json")
+	return m.layout.ProducerSnapshot(topic, p)
 }
 
 // encodeSnapshot renders a partition's producer state as of endOffset. p.mu must be held.
@@ -137,8 +134,7 @@ func (p *Partition) loadSnapshot() int64 {
 // writeSnapshots saves the producer state of every partition whose log end moved since its
 // last snapshot. Failures are logged: the next open scans further back instead.
 func (m *Manager) writeSnapshots() {
-	dir := filepath.Join(m.cfg.DataDir, snapshotDirName)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := datadir.MkdirAll(m.layout.ProducerSnapshots()); err != nil {
 		m.log.Warn("cannot write producer snapshots", "err", err)
 		return
 	}
@@ -153,7 +149,7 @@ func (m *Manager) writeSnapshots() {
 			data, err := p.encodeSnapshot(end)
 			p.mu.Unlock()
 			if err == nil {
-				err = atomicfile.Write(m.snapshotPath(t.Name, p.Index), data, 0o644)
+				err = atomicfile.Write(m.snapshotPath(t.Name, p.Index), data, datadir.FilePerm)
 			}
 			if err != nil {
 				m.log.Warn("cannot write producer snapshot", "topic", t.Name, "partition", p.Index, "err", err)
@@ -166,9 +162,12 @@ func (m *Manager) writeSnapshots() {
 	}
 }
 
-// removeOrphanSnapshots deletes snapshots of topics or partitions the catalog does not know.
+// removeOrphanSnapshots deletes snapshots of partitions the catalog does not know and of
+// which no directory is left (a snapshot is a cache of its log: with the log gone it only
+// risks being taken for a new partition's). The snapshot of a directory kept because nothing
+// describes it is kept with it.
 func (m *Manager) removeOrphanSnapshots(st catalog.State) error {
-	dir := filepath.Join(m.cfg.DataDir, snapshotDirName)
+	dir := m.layout.ProducerSnapshots()
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -177,12 +176,12 @@ func (m *Manager) removeOrphanSnapshots(st catalog.State) error {
 		return fmt.Errorf("cannot list producer snapshots: %w", err)
 	}
 	for _, e := range entries {
-		name := strings.TrimSuffix(e.Name(), ".json")
-		if i := strings.LastIndexByte(name, '-'); i > 0 && name != e.Name() {
-			if t, ok := st.Topics[name[:i]]; ok {
-				if n, err := strconv.Atoi(name[i+1:]); err == nil && n >= 0 && n < int(t.Partitions) {
-					continue
-				}
+		if topic, p, ok := datadir.ParseProducerSnapshotName(e.Name()); ok {
+			if knows(st, datadir.PartitionName(topic, p)) {
+				continue
+			}
+			if _, err := os.Lstat(m.partitionDir(topic, p)); err == nil {
+				continue
 			}
 		}
 		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/yardmq/yard/internal/datadir"
 )
 
 // produceIdem appends an idempotent batch and returns its base offset.
@@ -33,7 +35,7 @@ func TestProducerStateAcrossRestarts(t *testing.T) {
 			tp, _ := m.CreateTopic("s", 1, nil, false)
 			p := tp.Partition(0)
 			produceIdem(t, p, 7, 0, 3)
-			snap := filepath.Join(dir, snapshotDirName, "s-0.json")
+			snap := filepath.Join(datadir.New(dir).ProducerSnapshots(), "s-0.json")
 			m.writeSnapshots() // as the periodic snapshot would
 			older, err := os.ReadFile(snap)
 			if err != nil {
@@ -112,7 +114,7 @@ func TestSnapshotsOfDeletedTopicsRemoved(t *testing.T) {
 	tp, _ := m.CreateTopic("gone", 1, nil, false)
 	produceIdem(t, tp.Partition(0), 1, 0, 1)
 	m.writeSnapshots()
-	snap := filepath.Join(dir, snapshotDirName, "gone-0.json")
+	snap := filepath.Join(datadir.New(dir).ProducerSnapshots(), "gone-0.json")
 	if _, err := os.Stat(snap); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +124,7 @@ func TestSnapshotsOfDeletedTopicsRemoved(t *testing.T) {
 	if _, err := os.Stat(snap); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("snapshot of a deleted topic: %v", err)
 	}
-	stray := filepath.Join(dir, snapshotDirName, "never-3.json")
+	stray := filepath.Join(datadir.New(dir).ProducerSnapshots(), "never-3.json")
 	os.WriteFile(stray, []byte("{}"), 0o644)
 	m.Close()
 	m2 := openManager(t, dir)

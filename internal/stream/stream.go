@@ -1,5 +1,6 @@
 // Package stream is yard's event-streaming core: named topics split into partitions, each
-// partition one internal/log.Log in <data-dir>/topics/<topic>-<partition>/, described durably
+// partition one internal/log.Log in <data-dir>/topics/<topic>-<partition>/ (internal/datadir
+// lays the directory out), described durably
 // by the catalog (internal/catalog). It knows record batches only as far as it must to keep
 // Kafka's promises on the write path: it validates what producers send (CRC-32C, size,
 // max.message.bytes), stamps LogAppendTime, and tracks idempotent producers so that a retried
@@ -20,12 +21,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/yardmq/yard/internal/catalog"
+	"github.com/yardmq/yard/internal/datadir"
 	"github.com/yardmq/yard/internal/log"
 )
 
@@ -58,7 +59,8 @@ var (
 
 // Config configures a Manager.
 type Config struct {
-	DataDir      string
+	// Layout says where topics/ and producer-snapshots/ are; nothing else of it is used.
+	Layout       datadir.Layout
 	SyncPolicy   log.SyncPolicy
 	SyncInterval time.Duration
 	Logger       *slog.Logger
@@ -74,10 +76,10 @@ type Config struct {
 
 // Manager owns every topic and partition of one data directory.
 type Manager struct {
-	cfg       Config
-	log       *slog.Logger
-	cat       *catalog.Catalog
-	topicsDir string
+	cfg    Config
+	log    *slog.Logger
+	cat    *catalog.Catalog
+	layout datadir.Layout
 
 	adminMu sync.Mutex // serializes administration; held while the catalog and logs change
 
@@ -93,10 +95,15 @@ type Manager struct {
 	wg   sync.WaitGroup
 
 	inflateBufs sync.Pool // *[]byte, scratch for the records of compressed produced batches
+
+	failOpen func(topic string, p int32) error // tests only: fails opening a partition
 }
 
-// Open opens every topic in the catalog, removes partition directories that the catalog does
-// not know (left by a crash during a deletion), and starts the retention loop.
+// Open opens every topic in the catalog and starts the retention loop. It finishes the topic
+// deletions a crash interrupted (tombstones, see DeleteTopic), keeps and logs partition
+// directories the catalog does not know, and refuses to start when the catalog file is
+// missing while topics/ holds partitions: that data is described by nothing else (topic IDs,
+// configs such as retention, the producer-ID allocator), so it is neither guessed nor dropped.
 func Open(cfg Config, cat *catalog.Catalog) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -114,16 +121,18 @@ func Open(cfg Config, cat *catalog.Catalog) (*Manager, error) {
 		cfg.ProducerSnapshotInterval = defaultProducerSnapshotInterval
 	}
 	m := &Manager{
-		cfg: cfg, log: cfg.Logger, cat: cat,
-		topicsDir: filepath.Join(cfg.DataDir, "topics"),
-		topics:    map[string]*Topic{}, byID: map[catalog.UUID]*Topic{},
+		cfg: cfg, log: cfg.Logger, cat: cat, layout: cfg.Layout,
+		topics: map[string]*Topic{}, byID: map[catalog.UUID]*Topic{},
 		stop: make(chan struct{}),
 	}
-	if err := os.MkdirAll(m.topicsDir, 0o755); err != nil {
+	if cfg.Layout.Root() == "" {
+		return nil, errors.New("BUG: stream.Open without a data directory layout")
+	}
+	if err := datadir.MkdirAll(m.layout.Topics()); err != nil {
 		return nil, fmt.Errorf("cannot create topics dir: %w", err)
 	}
 	st := cat.Snapshot()
-	if err := m.removeOrphans(st); err != nil {
+	if err := m.checkTopicsDir(st); err != nil {
 		return nil, err
 	}
 	names := make([]string, 0, len(st.Topics))
@@ -150,31 +159,78 @@ func Open(cfg Config, cat *catalog.Catalog) (*Manager, error) {
 }
 
 // partitionDir is where a partition's log lives.
-func (m *Manager) partitionDir(topic string, p int32) string {
-	return filepath.Join(m.topicsDir, topic+"-"+strconv.Itoa(int(p)))
+func (m *Manager) partitionDir(topic string, p int32) string { return m.layout.Partition(topic, p) }
+
+// knows reports whether the catalog state describes the partition directory called name.
+func knows(st catalog.State, name string) bool {
+	topic, p, ok := datadir.ParsePartitionName(name)
+	if !ok {
+		return false
+	}
+	t, ok := st.Topics[topic]
+	return ok && p < t.Partitions
 }
 
-func (m *Manager) removeOrphans(st catalog.State) error {
-	entries, err := os.ReadDir(m.topicsDir)
+// checkTopicsDir is Open's look at topics/ before any log opens: it refuses a missing catalog
+// in front of partition data, finishes (or, if the catalog was not changed, undoes) the
+// deletions that tombstones mark, and logs the directories nothing describes, keeping them.
+func (m *Manager) checkTopicsDir(st catalog.State) error {
+	dir := m.layout.Topics()
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("cannot list topics dir: %w", err)
 	}
-	for _, e := range entries {
-		name := e.Name()
-		i := strings.LastIndexByte(name, '-')
-		if i > 0 {
-			if t, ok := st.Topics[name[:i]]; ok {
-				if p, err := strconv.Atoi(name[i+1:]); err == nil && p >= 0 && p < int(t.Partitions) {
-					continue
-				}
+	if !m.cat.Existed() {
+		var data []string
+		for _, e := range entries {
+			if !datadir.IsTombstone(e.Name()) {
+				data = append(data, e.Name())
 			}
 		}
-		m.log.Warn("removing partition directory unknown to the catalog (left by an interrupted topic deletion)", "dir", name)
-		if err := os.RemoveAll(filepath.Join(m.topicsDir, name)); err != nil {
-			return fmt.Errorf("cannot remove orphan %s: %w", name, err)
+		if len(data) > 0 {
+			return fmt.Errorf("cannot open topics: %s is missing but %s holds %d partition directories (%s, ...) "+
+				"that only it describes (topic IDs, configs, producer IDs); restore the file from a backup, "+
+				"or move %s away to start without those topics; nothing was deleted",
+				m.layout.Catalog(), dir, len(data), data[0], dir)
+		}
+	}
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case datadir.IsTombstone(name):
+			if err := m.finishDeletion(st, name); err != nil {
+				return err
+			}
+		case datadir.IsMovedAside(name):
+		case !knows(st, name):
+			m.log.Warn("keeping a partition directory the catalog does not describe; it is not served "+
+				"(restore the catalog entry, or remove it by hand)", "dir", filepath.Join(dir, name))
 		}
 	}
 	return nil
+}
+
+// finishDeletion deals with one tombstone <topic>-<partition>.<topic-id>.deleted left by a
+// DeleteTopic that did not finish: if the catalog still has that topic (same ID) and the
+// partition's directory is absent, the deletion never committed and the tombstone is renamed
+// back; otherwise the deletion committed and the tombstone is removed.
+func (m *Manager) finishDeletion(st catalog.State, name string) error {
+	dir := m.layout.Topics()
+	base, id := strings.TrimSuffix(name, datadir.DeletedSuffix), ""
+	if i := strings.LastIndexByte(base, '.'); i > 0 { // topic names may hold '.'; IDs do not
+		base, id = base[:i], base[i+1:]
+	}
+	topic, p, ok := datadir.ParsePartitionName(base)
+	if ok {
+		if t, known := st.Topics[topic]; known && t.ID.String() == id && p < t.Partitions {
+			if _, err := os.Lstat(filepath.Join(dir, base)); os.IsNotExist(err) {
+				m.log.Warn("restoring a partition whose deletion did not commit", "dir", filepath.Join(dir, base))
+				return datadir.Untombstone(filepath.Join(dir, name), filepath.Join(dir, base))
+			}
+		}
+	}
+	m.log.Info("finishing an interrupted topic deletion", "dir", filepath.Join(dir, name))
+	return datadir.RemoveTombstone(filepath.Join(dir, name))
 }
 
 func (m *Manager) openTopic(ct catalog.Topic, brokerCfg map[string]string) (*Topic, error) {
@@ -202,6 +258,55 @@ func (m *Manager) openPartitions(t *Topic, from, to int32) ([]*Partition, error)
 		parts = append(parts, p)
 	}
 	return parts, nil
+}
+
+// createPartitions creates partitions [from, to) of t, which the catalog already lists. A
+// directory already under one of their names is described by nothing (the catalog did not
+// list the partition until now), so it is moved aside rather than served as the new
+// partition's content. If any partition fails, the ones created are removed again: a failed
+// creation leaves no directories behind.
+func (m *Manager) createPartitions(t *Topic, from, to int32) ([]*Partition, error) {
+	for i := from; i < to; i++ {
+		dir := m.partitionDir(t.Name, i)
+		if _, err := os.Lstat(dir); err == nil {
+			moved, err := datadir.MoveAside(dir, m.cfg.Now())
+			if err != nil {
+				return nil, err
+			}
+			m.log.Warn("moved aside a partition directory the catalog did not describe, to create the partition anew", "dir", dir, "now", moved)
+		}
+	}
+	parts, err := m.openPartitions(t, from, to)
+	if err != nil {
+		if rerr := m.removePartitionDirs(t.Name, t.ID, from, to); rerr != nil {
+			m.log.Error("cannot remove the directories of a failed partition creation", "topic", t.Name, "err", rerr)
+		}
+		return nil, err
+	}
+	return parts, nil
+}
+
+// removePartitionDirs deletes the directories of partitions [from, to) of a topic whose logs
+// are closed: each is first renamed to a tombstone (datadir.Tombstone), then removed.
+func (m *Manager) removePartitionDirs(topic string, id catalog.UUID, from, to int32) error {
+	tombs, err := m.tombstonePartitions(topic, id, from, to)
+	for _, tomb := range tombs {
+		err = errors.Join(err, datadir.RemoveTombstone(tomb))
+	}
+	return err
+}
+
+// tombstonePartitions renames the directories of partitions [from, to) to tombstones.
+func (m *Manager) tombstonePartitions(topic string, id catalog.UUID, from, to int32) ([]string, error) {
+	var tombs []string
+	for i := from; i < to; i++ {
+		tomb, err := datadir.Tombstone(m.partitionDir(topic, i), id.String())
+		if err != nil {
+			return tombs, err
+		}
+		tombs = append(tombs, tomb)
+	}
+	return tombs, nil
 }
 
 // ValidTopicName reports whether name is a legal Kafka topic name, and why not.
@@ -278,12 +383,19 @@ func (m *Manager) CreateTopic(name string, n int32, configs map[string]string, v
 	if err != nil {
 		return nil, fmt.Errorf("cannot create topic %q: %w", name, err)
 	}
-	t, err := m.openTopic(ct, m.cat.Snapshot().BrokerConfigs)
+	t := &Topic{Name: ct.Name, ID: ct.ID, m: m}
+	t.setConfig(ct.Configs, m.cat.Snapshot().BrokerConfigs)
+	parts, err := m.createPartitions(t, 0, n)
 	if err != nil {
-		// The catalog says the topic exists; undo so that state and files agree.
-		_ = m.cat.Update(func(s *catalog.State) error { delete(s.Topics, name); return nil })
+		// The catalog says the topic exists; undo so that state and files agree. The
+		// directories are gone already (createPartitions), so a crash here leaves a topic
+		// that opens empty, never a directory nothing describes.
+		if uerr := m.cat.Update(func(s *catalog.State) error { delete(s.Topics, name); return nil }); uerr != nil {
+			m.log.Error("cannot undo a failed topic creation in the catalog", "topic", name, "err", uerr)
+		}
 		return nil, fmt.Errorf("cannot create topic %q: %w", name, err)
 	}
+	t.parts.Store(&parts)
 	m.mu.Lock()
 	m.topics[name] = t
 	m.byID[t.ID] = t
@@ -292,8 +404,11 @@ func (m *Manager) CreateTopic(name string, n int32, configs map[string]string, v
 	return t, nil
 }
 
-// DeleteTopic removes a topic and its data. The catalog changes first: if the process dies
-// before the directories are gone, Open removes them as orphans.
+// DeleteTopic removes a topic and its data. The deletion leaves evidence before the catalog
+// changes: every partition's log is closed and its directory renamed to a tombstone
+// (<topic>-<partition>.<topic-id>.deleted); then the catalog drops the topic; then the
+// tombstones are removed. A crash before the catalog write leaves tombstones that Open renames
+// back (the topic still exists); a crash after it leaves tombstones that Open removes.
 func (m *Manager) DeleteTopic(name string) error {
 	m.adminMu.Lock()
 	defer m.adminMu.Unlock()
@@ -301,22 +416,32 @@ func (m *Manager) DeleteTopic(name string) error {
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
 	}
-	err := m.cat.Update(func(s *catalog.State) error {
-		delete(s.Topics, name)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("cannot delete topic %q: %w", name, err)
-	}
 	m.mu.Lock()
 	delete(m.topics, name)
 	delete(m.byID, t.ID)
 	m.mu.Unlock()
-	var errs []error
 	for _, p := range t.Partitions() {
-		if err := p.log.Delete(); err != nil {
+		if err := p.log.Close(); err != nil && !errors.Is(err, log.ErrClosed) {
+			m.log.Warn("closing a partition of a deleted topic", "topic", name, "partition", p.Index, "err", err)
+		}
+	}
+	tombs, err := m.tombstonePartitions(name, t.ID, 0, t.NumPartitions())
+	if err == nil {
+		err = m.cat.Update(func(s *catalog.State) error {
+			delete(s.Topics, name)
+			return nil
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("cannot delete topic %q: %w", name, errors.Join(err, m.undoDelete(t, tombs)))
+	}
+	var errs []error
+	for _, tomb := range tombs {
+		if err := datadir.RemoveTombstone(tomb); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	for _, p := range t.Partitions() {
 		if err := os.Remove(m.snapshotPath(name, p.Index)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
@@ -325,6 +450,33 @@ func (m *Manager) DeleteTopic(name string) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("cannot delete files of topic %q: %w", name, err)
 	}
+	return nil
+}
+
+// undoDelete puts back a topic whose deletion failed before the catalog changed: the
+// tombstones get their names back and the partitions are opened again.
+func (m *Manager) undoDelete(t *Topic, tombs []string) error {
+	var errs []error
+	for i, tomb := range tombs {
+		if err := datadir.Untombstone(tomb, m.partitionDir(t.Name, int32(i))); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("cannot restore the topic after a failed deletion (its tombstones are resolved at the next start): %w", err)
+	}
+	ct, ok := m.cat.Topic(t.Name)
+	if !ok {
+		return errors.New("BUG: topic left the catalog during a failed deletion")
+	}
+	nt, err := m.openTopic(ct, m.cat.Snapshot().BrokerConfigs)
+	if err != nil {
+		return fmt.Errorf("cannot reopen the topic after a failed deletion: %w", err)
+	}
+	m.mu.Lock()
+	m.topics[nt.Name] = nt
+	m.byID[nt.ID] = nt
+	m.mu.Unlock()
 	return nil
 }
 
@@ -353,8 +505,16 @@ func (m *Manager) CreatePartitions(name string, total int32, validateOnly bool) 
 	if err != nil {
 		return fmt.Errorf("cannot add partitions to %q: %w", name, err)
 	}
-	added, err := m.openPartitions(t, cur, total)
+	added, err := m.createPartitions(t, cur, total)
 	if err != nil {
+		if uerr := m.cat.Update(func(s *catalog.State) error {
+			ct := s.Topics[name]
+			ct.Partitions = cur
+			s.Topics[name] = ct
+			return nil
+		}); uerr != nil {
+			m.log.Error("cannot undo a failed partition creation in the catalog", "topic", name, "err", uerr)
+		}
 		return fmt.Errorf("cannot add partitions to %q: %w", name, err)
 	}
 	parts := append(append([]*Partition(nil), t.Partitions()...), added...)

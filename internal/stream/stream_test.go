@@ -5,10 +5,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/yardmq/yard/internal/catalog"
+	"github.com/yardmq/yard/internal/datadir"
 	"github.com/yardmq/yard/internal/log"
 	rb "github.com/yardmq/yard/internal/recordbatch"
 )
@@ -33,11 +35,11 @@ func batch(pid int64, epoch int16, seq int32, count int32, bodyLen int) []byte {
 
 func openManager(t *testing.T, dir string) *Manager {
 	t.Helper()
-	cat, err := catalog.Open(dir)
+	cat, err := catalog.Open(datadir.New(dir).Catalog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Open(Config{DataDir: dir, SyncPolicy: log.SyncAlways}, cat)
+	m, err := Open(Config{Layout: datadir.New(dir), SyncPolicy: log.SyncAlways}, cat)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,23 +175,159 @@ func TestTopicLifecycleAndIdempotence(t *testing.T) {
 	}
 }
 
-func TestOrphanDirectoriesRemoved(t *testing.T) {
+// TestUnknownDirectoriesKept: a partition directory the catalog does not describe, and that no
+// deletion marked, is kept at start-up (it used to be removed); creating a topic of that name
+// later moves it aside instead of serving its old records.
+func TestUnknownDirectoriesKept(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	m := openManager(t, dir)
 	m.CreateTopic("keep", 1, nil, false)
 	m.Close()
-	orphan := filepath.Join(dir, "topics", "gone-0")
-	if err := os.MkdirAll(orphan, 0o755); err != nil {
+	unknown := filepath.Join(dir, "topics", "gone-0")
+	if err := os.MkdirAll(unknown, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(unknown, "precious"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	m2 := openManager(t, dir)
 	defer m2.Close()
-	if _, err := os.Stat(orphan); !errors.Is(err, os.ErrNotExist) {
-		t.Fatal("orphan partition dir not removed")
+	if _, err := os.Stat(filepath.Join(unknown, "precious")); err != nil {
+		t.Fatalf("unknown partition dir removed at start-up: %v", err)
 	}
 	if _, ok := m2.Topic("keep"); !ok {
 		t.Fatal("kept topic lost")
+	}
+	if _, err := m2.CreateTopic("gone", 1, nil, false); err != nil {
+		t.Fatalf("create over an unknown dir: %v", err)
+	}
+	moved, _ := filepath.Glob(unknown + ".orphan-*")
+	if len(moved) != 1 {
+		t.Fatalf("unknown dir not moved aside: %v", moved)
+	}
+	if b, err := os.ReadFile(filepath.Join(moved[0], "precious")); err != nil || string(b) != "x" {
+		t.Fatalf("moved-aside content: %q %v", b, err)
+	}
+}
+
+// TestMissingCatalogRefused: with partition data on disk and no catalog.json, Open refuses,
+// naming the file, and deletes nothing (it used to remove every partition as an orphan).
+func TestMissingCatalogRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := openManager(t, dir)
+	tp, _ := m.CreateTopic("orders", 2, nil, false)
+	p := tp.Partition(0)
+	r, err := p.Append(batch(-1, -1, -1, 3, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitDurable(t.Context(), r.LastOffset); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	if err := os.Remove(datadir.New(dir).Catalog()); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := catalog.Open(datadir.New(dir).Catalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m2, err := Open(Config{Layout: datadir.New(dir)}, cat); err == nil {
+		m2.Close()
+		t.Fatal("Open with partitions on disk and no catalog succeeded")
+	} else if !strings.Contains(err.Error(), "catalog.json is missing") {
+		t.Fatalf("unclear error: %v", err)
+	}
+	for _, name := range []string{"orders-0", "orders-1"} {
+		if _, err := os.Stat(filepath.Join(dir, "topics", name)); err != nil {
+			t.Fatalf("%s gone after a refused start: %v", name, err)
+		}
+	}
+}
+
+// TestInterruptedDeletion: a tombstone whose topic the catalog no longer has is removed at
+// start-up; one whose topic the catalog still has (the deletion never committed) is renamed
+// back, with its records.
+func TestInterruptedDeletion(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := openManager(t, dir)
+	tp, _ := m.CreateTopic("live", 1, nil, false)
+	id := tp.ID
+	r, err := tp.Partition(0).Append(batch(-1, -1, -1, 5, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tp.Partition(0).WaitDurable(t.Context(), r.LastOffset); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	topics := filepath.Join(dir, "topics")
+	// The crash came after the rename and before the catalog write.
+	if err := os.Rename(filepath.Join(topics, "live-0"), filepath.Join(topics, "live-0."+id.String()+".deleted")); err != nil {
+		t.Fatal(err)
+	}
+	// A committed deletion of another topic whose tombstone was not removed yet.
+	done := filepath.Join(topics, "dead-0."+catalog.NewUUID().String()+".deleted")
+	if err := os.MkdirAll(done, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	m2 := openManager(t, dir)
+	defer m2.Close()
+	if _, err := os.Stat(done); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("committed deletion not finished: %v", err)
+	}
+	tp2, ok := m2.Topic("live")
+	if !ok {
+		t.Fatal("topic lost")
+	}
+	if end := tp2.Partition(0).Log().EndOffset(); end != 5 {
+		t.Fatalf("restored partition ends at %d, want 5", end)
+	}
+}
+
+// TestFailedCreateLeavesNoDirectories: a creation that fails part-way removes the partitions
+// it made and its catalog entry (they used to stay until a restart removed them).
+func TestFailedCreateLeavesNoDirectories(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := openManager(t, dir)
+	defer m.Close()
+	m.failOpen = func(topic string, p int32) error {
+		if p == 37 {
+			return errors.New("injected: too many open files")
+		}
+		return nil
+	}
+	if _, err := m.CreateTopic("big", 100, nil, false); err == nil {
+		t.Fatal("create succeeded")
+	}
+	if _, ok := m.cat.Topic("big"); ok {
+		t.Fatal("failed topic left in the catalog")
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "topics")); len(entries) != 0 {
+		t.Fatalf("failed create left %d entries, e.g. %s", len(entries), entries[0].Name())
+	}
+	m.failOpen = nil
+	if _, err := m.CreateTopic("grow", 2, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	m.failOpen = func(topic string, p int32) error {
+		if p == 5 {
+			return errors.New("injected")
+		}
+		return nil
+	}
+	if err := m.CreatePartitions("grow", 10, false); err == nil {
+		t.Fatal("create partitions succeeded")
+	}
+	if ct, _ := m.cat.Topic("grow"); ct.Partitions != 2 {
+		t.Fatalf("catalog says %d partitions after a failed increase, want 2", ct.Partitions)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "topics")); len(entries) != 2 {
+		t.Fatalf("failed increase left %d entries", len(entries))
 	}
 }
 
@@ -224,8 +362,8 @@ func TestRetentionDeletesOldSegments(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	now := time.Now()
-	cat, _ := catalog.Open(dir)
-	m, err := Open(Config{DataDir: dir, Now: func() time.Time { return now }}, cat)
+	cat, _ := catalog.Open(datadir.New(dir).Catalog())
+	m, err := Open(Config{Layout: datadir.New(dir), Now: func() time.Time { return now }}, cat)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/yardmq/yard/internal/catalog"
+	"github.com/yardmq/yard/internal/datadir"
 	"github.com/yardmq/yard/internal/queue"
 	"github.com/yardmq/yard/internal/route"
 )
@@ -166,26 +167,46 @@ func TestDeadLetterRoutesThroughTheExchange(t *testing.T) {
 	}
 }
 
-func TestStoresRemoveOrphans(t *testing.T) {
+// TestStoresKeepUnknownFinishTombstones: a store no durable queue owns is kept at start-up (it
+// used to be removed) and moved aside when its queue is declared again; a tombstone is removed;
+// a missing topology file in front of stores is refused.
+func TestStoresKeepUnknownFinishTombstones(t *testing.T) {
 	t.Parallel()
-	s := Stores{Root: t.TempDir()}
-	kept, orphan := s.Dir("/", "kept q"), s.Dir("/", "gone")
-	if kept != filepath.Join(s.Root, "%2F", "kept%20q") {
+	layout := datadir.New(t.TempDir())
+	s := NewStores(layout, queue.LogStoreOptions{}, nil)
+	kept, unknown := s.Dir("/", "kept q"), s.Dir("/", "gone")
+	if kept != filepath.Join(layout.Root(), "queues", "%2F", "kept%20q") {
 		t.Fatalf("store dir %s", kept)
 	}
-	for _, dir := range []string{kept, orphan} {
+	tomb := s.Dir("/", "dropped") + datadir.DeletedSuffix
+	for _, dir := range []string{kept, unknown, tomb} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.RemoveOrphans(catalog.AMQPTopology{Queues: []catalog.AMQPQueue{{VHost: "/", Name: "kept q"}}}); err != nil {
+	topo := catalog.AMQPTopology{Queues: []catalog.AMQPQueue{{VHost: "/", Name: "kept q"}}}
+	if err := s.Check(topo, false); err == nil || !strings.Contains(err.Error(), "amqp-topology.json is missing") {
+		t.Fatalf("missing topology file not refused: %v", err)
+	}
+	if err := s.Check(topo, true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(kept); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
-		t.Fatalf("orphan store still there: %v", err)
+	if _, err := os.Stat(unknown); err != nil {
+		t.Fatalf("unknown store removed: %v", err)
+	}
+	if _, err := os.Stat(tomb); !os.IsNotExist(err) {
+		t.Fatalf("tombstone still there: %v", err)
+	}
+	st, err := s.Open("/", "gone", queue.Options{Durable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if moved, _ := filepath.Glob(unknown + ".orphan-*"); len(moved) != 1 {
+		t.Fatalf("unknown store not moved aside: %v", moved)
 	}
 }
 

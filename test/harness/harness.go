@@ -127,13 +127,7 @@ func Start(t testing.TB, opts ...Option) *Yard {
 
 func (y *Yard) start() {
 	y.t.Helper()
-	args := append([]string{"serve",
-		"--data-dir", y.DataDir,
-		"--kafka-listen", y.KafkaAddr,
-		"--amqp-listen", y.AMQPAddr,
-		"--http-listen", y.HTTPAddr,
-		"--log-level", "debug",
-	}, y.args...)
+	args := y.serveArgs()
 	logf, err := os.OpenFile(y.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		y.t.Fatal(err)
@@ -153,6 +147,16 @@ func (y *Yard) start() {
 		out, _ := os.ReadFile(y.logPath)
 		y.t.Fatalf("yard did not become ready: %v\n%s", err, tail(out, 4000))
 	}
+}
+
+func (y *Yard) serveArgs() []string {
+	return append([]string{"serve",
+		"--data-dir", y.DataDir,
+		"--kafka-listen", y.KafkaAddr,
+		"--amqp-listen", y.AMQPAddr,
+		"--http-listen", y.HTTPAddr,
+		"--log-level", "debug",
+	}, y.args...)
 }
 
 // waitReady polls /healthz and the protocol ports; a process that exits early is reported at once.
@@ -202,6 +206,31 @@ func (y *Yard) Restart() {
 	y.t.Helper()
 	y.signal(syscall.SIGKILL) // no-op if already stopped
 	y.start()
+}
+
+// RunUntilExit runs `yard serve` again on the same data dir and ports (after Kill or Stop),
+// for a start that is expected to fail: it waits up to timeout for the process to exit and
+// returns its exit code and output. A process still running at the timeout fails the test
+// (it is killed first).
+func (y *Yard) RunUntilExit(timeout time.Duration) (int, string) {
+	y.t.Helper()
+	y.signal(syscall.SIGKILL) // no-op if already stopped
+	var out bytes.Buffer
+	cmd := exec.Command(y.bin, y.serveArgs()...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		y.t.Fatalf("cannot start yard: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		_ = cmd.Process.Kill()
+		<-done
+		y.t.Fatalf("yard was still running %s after a start expected to fail; killed. Output:\n%s", timeout, tail(out.Bytes(), 4000))
+	}
+	return cmd.ProcessState.ExitCode(), out.String()
 }
 
 // Log returns what the process has written to stderr and stdout so far.

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/yardmq/yard/internal/catalog"
+	"github.com/yardmq/yard/internal/datadir"
 	"github.com/yardmq/yard/internal/log"
 	"github.com/yardmq/yard/internal/stream"
 )
@@ -40,12 +41,12 @@ func (s *syncBuf) String() string {
 func TestProduceOnFullDisk(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	cat, err := catalog.Open(dir)
+	cat, err := catalog.Open(datadir.New(dir).Catalog())
 	if err != nil {
 		t.Fatal(err)
 	}
 	fsys := log.NewFullFS(nil)
-	st, err := stream.Open(stream.Config{DataDir: dir, SyncPolicy: log.SyncAlways, FS: fsys}, cat)
+	st, err := stream.Open(stream.Config{Layout: datadir.New(dir), SyncPolicy: log.SyncAlways, FS: fsys}, cat)
 	if err != nil {
 		t.Fatal(err)
 	}

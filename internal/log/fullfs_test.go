@@ -49,3 +49,19 @@ func TestRollOnFullDiskIsNotFatal(t *testing.T) {
 	more := appendN(t, l, 2, 2, 100, constTS(0))
 	checkBatches(t, readAll(t, l), append(want, more...))
 }
+
+// A log closes on a full disk without error (it cannot write its clean-shutdown marker; the
+// next open recovers) and loses nothing.
+func TestCloseOnFullDisk(t *testing.T) {
+	t.Parallel()
+	full := NewFullFS(NewMemFS())
+	l := mustOpen(t, "/d/log", Options{FS: full, SyncPolicy: SyncAlways})
+	want := appendN(t, l, 3, 2, 100, constTS(0))
+	full.SetFull(true)
+	if err := l.Close(); err != nil {
+		t.Fatalf("close on a full disk: %v", err)
+	}
+	l2 := mustOpen(t, "/d/log", Options{FS: full, SyncPolicy: SyncAlways})
+	defer l2.Close()
+	checkBatches(t, readAll(t, l2), want)
+}

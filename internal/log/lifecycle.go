@@ -217,10 +217,17 @@ func (l *Log) closeClean() error {
 	l.setHWLocked(l.end)
 	c := cleanShutdown{segBase: s.base, segSize: s.size, end: l.end, segMaxTS: s.maxTS, maxTS: l.maxTS, maxTSOf: l.maxTSOf}
 	l.mu.Unlock()
-	if err := l.writeRecoveryPoint(); err != nil {
-		return err
+	err := l.writeRecoveryPoint()
+	if err == nil {
+		err = writeFileAtomic(l.fsys, l.path(cleanShutdownFile), encodeCleanShutdown(c))
 	}
-	return writeFileAtomic(l.fsys, l.path(cleanShutdownFile), encodeCleanShutdown(c))
+	if err != nil && IsNoSpace(err) {
+		// The data is durable (fsynced above); without the marker the next open recovers
+		// from the last recovery point, as after a crash.
+		l.logger.Warn("cannot mark a clean shutdown: file system full; the next open recovers", "err", err)
+		return nil
+	}
+	return err
 }
 
 // Delete closes the log and removes its directory.

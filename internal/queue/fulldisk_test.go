@@ -132,3 +132,51 @@ func TestFailedSyncKeepsRefusing(t *testing.T) {
 		}
 	}
 }
+
+// A durable queue opens on a full disk after a restart, read-only in effect: its messages are
+// delivered, publishes are refused until space is back, then taken.
+func TestOpenOnFullDisk(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fsys := log.NewFullFS(nil)
+	open := func() (*Queue, *LogStore) {
+		s, err := OpenLogStore(dir, LogStoreOptions{SyncPolicy: log.SyncAlways, FS: fsys})
+		if err != nil {
+			t.Fatalf("open on a full disk: %v", err)
+		}
+		return New("q", Options{Durable: true, Store: s}), s
+	}
+	q, s := open()
+	for _, b := range []string{"a", "b"} {
+		w, err := q.Publish(&Message{Body: []byte(b), Persistent: true})
+		if err == nil {
+			err = w.Wait(context.Background())
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	settlementsWritten(t, s)
+	crash(s)
+	fsys.SetFull(true)
+	q, _ = open()
+	defer q.Close()
+	if d := getOne(t, q); string(d.Message.Body) != "a" {
+		t.Fatalf("first message after a restart on a full disk: %q", d.Message.Body)
+	}
+	w, err := q.Publish(&Message{Body: []byte("c"), Persistent: true})
+	if err == nil {
+		err = w.Wait(context.Background())
+	}
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("publish on a full disk: %v, want ENOSPC", err)
+	}
+	fsys.SetFull(false)
+	w, err = q.Publish(&Message{Body: []byte("d"), Persistent: true})
+	if err == nil {
+		err = w.Wait(context.Background())
+	}
+	if err != nil {
+		t.Fatalf("publish once space is back: %v", err)
+	}
+}

@@ -288,3 +288,16 @@ func runServe(t *testing.T, args ...string) (string, error) {
 	out, err := exec.CommandContext(ctx, harness.Binary(t), append([]string{"serve"}, args...)...).CombinedOutput()
 	return string(out), err
 }
+
+// TestFreshStartWritesMetadata: the first start writes catalog.json and amqp-topology.json, so
+// that their absence later always means they were lost (a crash between creating the first
+// durable queue's store and saving the topology must not look like a lost topology).
+func TestFreshStartWritesMetadata(t *testing.T) {
+	t.Parallel()
+	y := harness.Start(t)
+	for _, name := range []string{"catalog.json", "amqp-topology.json"} {
+		if _, err := os.Stat(filepath.Join(y.DataDir, name)); err != nil {
+			t.Errorf("%s not written by the first start: %v", name, err)
+		}
+	}
+}

@@ -64,6 +64,13 @@ func (b *Broker) openAMQP() (*frontEnd, error) {
 	if err := stores.Check(topo, topoStore.Existed()); err != nil {
 		return nil, err
 	}
+	if !topoStore.Existed() {
+		// From now on the file exists, so that its absence always means it was lost (a
+		// queue's store is created before the topology naming it is saved).
+		if err := topoStore.Save(topo); err != nil {
+			return nil, err
+		}
+	}
 	streams, releaseStreams, err := b.sharedStreams() // stream queues are Kafka topics
 	if err != nil {
 		return nil, err

@@ -55,7 +55,7 @@ type AMQPBinding struct {
 // AMQPStore saves the AMQP topology. Safe for concurrent use.
 type AMQPStore struct {
 	path    string
-	existed bool       // the file was there when OpenAMQP ran
+	existed bool       // the file was there when OpenAMQP ran, or has been written since
 	mu      sync.Mutex // serialises writes
 }
 
@@ -96,6 +96,7 @@ func (s *AMQPStore) Save(t AMQPTopology) error {
 	if err := atomicfile.Write(s.path, data, datadir.FilePerm); err != nil {
 		return fmt.Errorf("cannot write AMQP topology: %w", err)
 	}
+	s.existed = true
 	return nil
 }
 

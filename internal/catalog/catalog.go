@@ -91,7 +91,7 @@ func cloneMap(m map[string]string) map[string]string {
 // Catalog is the durable store. Safe for concurrent use.
 type Catalog struct {
 	path    string
-	existed bool // the file was there when Open ran
+	existed bool // the file was there when Open ran, or has been written since
 
 	mu    sync.Mutex // guards state; held across the file write so updates apply in order
 	state State
@@ -118,8 +118,8 @@ func Open(path string) (*Catalog, error) {
 	return c, nil
 }
 
-// Existed reports whether the catalog was read from its file, as opposed to started empty
-// because there was none.
+// Existed reports whether the catalog was read from its file or has been written since, as
+// opposed to started empty because there was none.
 func (c *Catalog) Existed() bool { return c.existed }
 
 type envelope struct {
@@ -225,5 +225,6 @@ func (c *Catalog) Update(fn func(s *State) error) error {
 		return fmt.Errorf("cannot write catalog: %w", err)
 	}
 	c.state = next
+	c.existed = true
 	return nil
 }

@@ -183,7 +183,7 @@ func (m *Manager) checkTopicsDir(st catalog.State) error {
 	if !m.cat.Existed() {
 		var data []string
 		for _, e := range entries {
-			if !datadir.IsTombstone(e.Name()) {
+			if !datadir.IsTombstone(e.Name()) && !datadir.IsMovedAside(e.Name()) {
 				data = append(data, e.Name())
 			}
 		}
@@ -192,6 +192,10 @@ func (m *Manager) checkTopicsDir(st catalog.State) error {
 				"that only it describes (topic IDs, configs, producer IDs); restore the file from a backup, "+
 				"or move %s away to start without those topics; nothing was deleted",
 				m.layout.Catalog(), dir, len(data), data[0], dir)
+		}
+		// From now on the file exists, so that its absence always means it was lost.
+		if err := m.cat.Update(func(*catalog.State) error { return nil }); err != nil {
+			return fmt.Errorf("cannot create the catalog: %w", err)
 		}
 	}
 	for _, e := range entries {

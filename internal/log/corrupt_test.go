@@ -64,7 +64,7 @@ type slogRecord struct {
 func openRecorded(t *testing.T, fsys FS, dir string) (*Log, []slogRecord, error) {
 	t.Helper()
 	logger, records := newRecorder()
-	l, err := Open(dir, Options{FS: fsys, Logger: logger})
+	l, err := Open(dir, withCache(Options{FS: fsys, Logger: logger}))
 	var out []slogRecord
 	for _, r := range records() {
 		out = append(out, slogRecord{r.Message, recordAttrs(r)})

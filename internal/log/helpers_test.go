@@ -43,9 +43,29 @@ type fsFactory struct {
 	make func(t testing.TB) (FS, string)
 }
 
+// The "+cache1" factories run the same tests with every log of the test sharing a file
+// cache of one file, so that each use of a segment file may reopen it.
 var fsFactories = []fsFactory{
 	{"os", func(t testing.TB) (FS, string) { return OSFS{}, filepath.Join(t.TempDir(), "log") }},
 	{"mem", func(t testing.TB) (FS, string) { return NewMemFS(), "/data/log" }},
+	{"os+cache1", func(t testing.TB) (FS, string) {
+		return cacheFS{OSFS{}, NewFileCache(1)}, filepath.Join(t.TempDir(), "log")
+	}},
+	{"mem+cache1", func(t testing.TB) (FS, string) { return cacheFS{NewMemFS(), NewFileCache(1)}, "/data/log" }},
+}
+
+// cacheFS carries a file cache for the logs that a test opens on it (see withCache).
+type cacheFS struct {
+	FS
+	cache *FileCache
+}
+
+// withCache moves a cacheFS's cache into the options.
+func withCache(o Options) Options {
+	if c, ok := o.FS.(cacheFS); ok {
+		o.FS, o.FileCache = c.FS, c.cache
+	}
+	return o
 }
 
 // fakeClock is a settable clock for Options.Now.
@@ -131,7 +151,7 @@ func readAll(t testing.TB, l *Log) [][]byte {
 
 func mustOpen(t testing.TB, dir string, o Options) *Log {
 	t.Helper()
-	l, err := Open(dir, o)
+	l, err := Open(dir, withCache(o))
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}

@@ -100,10 +100,11 @@ func (l *Log) dropSegmentsAfter(i int) error {
 
 // batchStartFor returns the position and base offset of the batch containing offset.
 func batchStartFor(s *segment, offset int64) (int64, int64, error) {
-	f, err := s.openFile()
+	f, err := s.acquire()
 	if err != nil {
 		return 0, 0, err
 	}
+	defer s.release()
 	w := headerWalker{f: f, buf: make([]byte, readAheadBytes), limit: s.size}
 	pos := int64(floorByRel(s.idx, uint32(offset-s.base)).pos)
 	for pos < s.size {
@@ -122,10 +123,11 @@ func batchStartFor(s *segment, offset int64) (int64, int64, error) {
 // cutSegment truncates s at pos (a batch boundary), makes it the active segment
 // and rewrites its indexes.
 func (l *Log) cutSegment(s *segment, pos, newEnd int64) error {
-	f, err := s.openFile()
+	f, err := s.acquire()
 	if err != nil {
 		return err
 	}
+	defer s.release()
 	if err := f.Truncate(pos); err != nil {
 		return fmt.Errorf("cannot truncate %s: %w", s.path(".log"), err)
 	}

@@ -48,7 +48,6 @@ import (
 	"math"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/yardmq/yard/internal/recordbatch"
 )
@@ -75,6 +74,7 @@ func IsNoSpace(err error) bool {
 type Log struct {
 	dir    string
 	fsys   FS
+	files  *FileCache
 	logger *slog.Logger
 
 	syncMu sync.Mutex // see the package comment
@@ -173,10 +173,11 @@ func (l *Log) appendNoWait(b []byte, n int) (AppendResult, error) {
 		return AppendResult{}, err
 	}
 	s := l.segs[len(l.segs)-1]
-	f, err := s.openFile()
+	f, err := s.acquire()
 	if err != nil {
 		return AppendResult{}, err
 	}
+	defer s.release()
 	res := AppendResult{BaseOffset: l.end, Batches: n, Bytes: len(b)}
 	next := l.end
 	for p := 0; p < len(b); {
@@ -282,7 +283,7 @@ func (l *Log) maybeRollLocked(b []byte) error {
 // before acknowledging anything in the new segment (see syncRound).
 func (l *Log) rollLocked() error {
 	old := l.segs[len(l.segs)-1]
-	ns, err := createSegment(l.fsys, l.dir, l.end, l.opts.Now())
+	ns, err := l.createSegment(l.end)
 	if err != nil {
 		return err
 	}
@@ -295,15 +296,25 @@ func (l *Log) rollLocked() error {
 	return nil
 }
 
-func createSegment(fsys FS, dir string, base int64, now time.Time) (*segment, error) {
-	s := &segment{base: base, dir: dir, fsys: fsys, end: base, maxTS: -1, created: now, loaded: true}
-	f, err := fsys.OpenFile(s.path(".log"), osCreateTrunc, filePerm)
+// createSegment creates an empty segment file starting at base and puts it in the file
+// cache, open.
+func (l *Log) createSegment(base int64) (*segment, error) {
+	s := l.newSegment(base)
+	s.end, s.created, s.loaded = base, l.opts.Now(), true
+	f, err := l.fsys.OpenFile(s.path(".log"), osCreateTrunc, filePerm)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create segment: %w", err)
 	}
-	s.file = f
-	s.refs.Store(1)
+	s.files.insert(s, f)
 	return s, nil
+}
+
+// newSegment returns the segment starting at base, holding the log's reference; its file
+// is opened on first use.
+func (l *Log) newSegment(base int64) *segment {
+	s := &segment{base: base, dir: l.dir, fsys: l.fsys, files: l.files, maxTS: -1}
+	s.refs.Store(1)
+	return s
 }
 
 // advanceDurableLocked records that everything up to dp is fsynced.
@@ -395,11 +406,11 @@ func (l *Log) MaxTimestamp() (ts int64, offset int64) {
 }
 
 // SetOptions applies new segment, retention, index and sync settings at run time.
-// FS, Now and Logger cannot change and are ignored.
+// FS, FileCache, Now and Logger cannot change and are ignored.
 func (l *Log) SetOptions(opts Options) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	opts.FS, opts.Now, opts.Logger = l.opts.FS, l.opts.Now, l.opts.Logger
+	opts.FS, opts.FileCache, opts.Now, opts.Logger = l.opts.FS, l.opts.FileCache, l.opts.Now, l.opts.Logger
 	l.opts = opts.withDefaults()
 	if l.opts.SyncPolicy != SyncAlways && !l.closed {
 		s := l.segs[len(l.segs)-1]

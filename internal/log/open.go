@@ -14,7 +14,7 @@ import (
 func Open(dir string, opts Options) (*Log, error) {
 	opts = opts.withDefaults()
 	l := &Log{
-		dir: dir, fsys: opts.FS, logger: opts.Logger.With("log", dir), opts: opts,
+		dir: dir, fsys: opts.FS, files: opts.FileCache, logger: opts.Logger.With("log", dir), opts: opts,
 		maxTS: -1, maxTSOf: -1,
 		changed: make(chan struct{}), syncDone: make(chan struct{}),
 		kick: make(chan struct{}, 1), lazyKick: make(chan struct{}, 1), stop: make(chan struct{}),
@@ -54,7 +54,7 @@ func (l *Log) load() error {
 		return err
 	}
 	if len(bases) == 0 {
-		s, err := createSegment(l.fsys, l.dir, l.start, l.opts.Now())
+		s, err := l.createSegment(l.start)
 		if err != nil {
 			return err
 		}
@@ -64,8 +64,7 @@ func (l *Log) load() error {
 		return l.checkpointAtOpen()
 	}
 	for i, b := range bases {
-		s := &segment{base: b, dir: l.dir, fsys: l.fsys, maxTS: -1}
-		s.refs.Store(1)
+		s := l.newSegment(b)
 		s.dirSynced.Store(true)
 		fi, err := l.fsys.Stat(s.path(".log"))
 		if err != nil {
@@ -103,7 +102,7 @@ func (l *Log) restartAtStart() error {
 			return err
 		}
 	}
-	s, err := createSegment(l.fsys, l.dir, l.start, l.opts.Now())
+	s, err := l.createSegment(l.start)
 	if err != nil {
 		return err
 	}
@@ -292,10 +291,11 @@ func (l *Log) setCreated(s *segment) {
 	if s.size < batchPrefixReadSize {
 		return
 	}
-	f, err := s.openFile()
+	f, err := s.acquire()
 	if err != nil {
 		return
 	}
+	defer s.release()
 	var buf [batchPrefixReadSize]byte
 	info, err := readBatchPrefix(f, 0, &buf)
 	if err == nil && info.maxTS >= 0 && info.maxTS <= now.UnixMilli() {

@@ -66,12 +66,16 @@ type Options struct {
 	SegmentMaxAge      time.Duration // roll by age (default 7 days)
 	IndexIntervalBytes int           // sparse index density (default 4096)
 	SyncPolicy         SyncPolicy
-	SyncInterval       time.Duration    // for SyncInterval (default 1s)
-	RetentionMs        int64            // -1 = unlimited (default 7 days)
-	RetentionBytes     int64            // -1 = unlimited (default)
-	FS                 FS               // nil = the real OS file system
-	Now                func() time.Time // nil = time.Now
-	Logger             *slog.Logger     // nil = discard
+	SyncInterval       time.Duration // for SyncInterval (default 1s)
+	RetentionMs        int64         // -1 = unlimited (default 7 days)
+	RetentionBytes     int64         // -1 = unlimited (default)
+	FS                 FS            // nil = the real OS file system
+	// FileCache bounds the segment files open at once across the logs that share it
+	// (the broker passes one to all of its logs); nil = a cache of this log's own with
+	// DefaultMaxOpenSegmentFiles.
+	FileCache *FileCache
+	Now       func() time.Time // nil = time.Now
+	Logger    *slog.Logger     // nil = discard
 }
 
 func (o Options) withDefaults() Options {
@@ -98,6 +102,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.FS == nil {
 		o.FS = OSFS{}
+	}
+	if o.FileCache == nil {
+		o.FileCache = NewFileCache(0)
 	}
 	if o.Now == nil {
 		o.Now = time.Now

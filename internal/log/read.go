@@ -29,6 +29,7 @@ func (r *ReadResult) Release() {
 		return
 	}
 	for _, s := range r.segs {
+		s.release()
 		s.decRef()
 	}
 }
@@ -110,11 +111,18 @@ func (l *Log) segmentForLocked(offset int64) int {
 	return lo
 }
 
-func (l *Log) readSegment(s *segment, idx []offsetEntry, offset, limit, maxBytes int64) (*ReadResult, error) {
-	f, err := s.openFile()
+// readSegment returns the ranges holding offset with s's file pinned (released with the
+// ReadResult), or nil, with nothing pinned, when there is nothing to read.
+func (l *Log) readSegment(s *segment, idx []offsetEntry, offset, limit, maxBytes int64) (r *ReadResult, err error) {
+	f, err := s.acquire()
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if r == nil {
+			s.release()
+		}
+	}()
 	bp := l.bufPool.Get().(*[]byte)
 	defer l.bufPool.Put(bp)
 	w := headerWalker{f: f, buf: *bp, limit: limit}
@@ -192,10 +200,6 @@ func (l *Log) ensureLoaded(s *segment) (segmentView, error) {
 	if s.loaded {
 		return segmentView{s.idx, s.tidx, s.maxTS}, nil
 	}
-	f, err := s.openFileLocked()
-	if err != nil {
-		return segmentView{}, err
-	}
 	idx, tidx, why, err := readRolledIndexes(s)
 	if err != nil {
 		return segmentView{}, err
@@ -206,6 +210,11 @@ func (l *Log) ensureLoaded(s *segment) (segmentView, error) {
 		return segmentView{s.idx, s.tidx, s.maxTS}, nil
 	}
 	l.logger.Warn("rebuilding index from its segment", "file", s.path(".index"), "reason", why.Error())
+	f, err := s.acquire()
+	if err != nil {
+		return segmentView{}, err
+	}
+	defer s.release()
 	s.idx, s.tidx, s.lastIndexedPos, s.maxTS = nil, nil, 0, -1
 	ix := indexer{s: s, interval: int64(l.opts.IndexIntervalBytes)}
 	r := scanBatches(f, 0, s.size, s.base, func(p int64, b batchInfo) {

@@ -79,7 +79,7 @@ func (l *Log) scanTail(from int, pos, next int64) (int64, error) {
 			pos = 0
 			s.idx, s.tidx, s.lastIndexedPos, s.maxTS = nil, nil, 0, -1
 		}
-		f, err := s.openFile()
+		f, err := s.acquire()
 		if err != nil {
 			return 0, err
 		}
@@ -88,6 +88,7 @@ func (l *Log) scanTail(from int, pos, next int64) (int64, error) {
 			ix.add(p, b, s.maxTS)
 			s.maxTS = max(s.maxTS, b.maxTS)
 		})
+		s.release()
 		if r.maxTS > l.maxTS {
 			l.maxTS, l.maxTSOf = r.maxTS, r.maxTSOf
 		}
@@ -189,10 +190,11 @@ func (l *Log) loadIndexPrefix(s *segment, rp recoveryPoint) error {
 // the OS may have written back before the segment itself.
 func (l *Log) truncateTornTail(i int, r scanResult) error {
 	s := l.segs[i]
-	f, err := s.openFile()
+	f, err := s.acquire()
 	if err != nil {
 		return err
 	}
+	defer s.release()
 	if at, ok := findValidBatch(f, r.end, s.size); ok {
 		return fmt.Errorf("%w: %s at position %d (%v), but a valid batch follows at position %d: "+
 			"the log is damaged in the middle, not torn at the tail; refusing to truncate",

@@ -135,11 +135,12 @@ func (l *Log) recomputeMaxTimestamp() error {
 	}
 	ts, of := int64(-1), int64(-1)
 	if bestTS >= 0 {
-		f, err := best.openFile()
+		f, err := best.acquire()
 		if err != nil {
 			return err
 		}
 		r := scanBatches(f, 0, limit, best.base, nil)
+		best.release()
 		ts, of = r.maxTS, r.maxTSOf
 	}
 	l.mu.Lock()
@@ -264,10 +265,11 @@ func (l *Log) OffsetForTimestamp(ts int64) (int64, error) {
 }
 
 func findTimestamp(s *segment, idx []offsetEntry, tidx []timeEntry, ts, start, limit int64) (int64, error) {
-	f, err := s.openFile()
+	f, err := s.acquire()
 	if err != nil {
 		return -1, err
 	}
+	defer s.release()
 	rel := timeStartRel(tidx, ts)
 	if start > s.base && uint32(start-s.base) > rel {
 		rel = uint32(start - s.base)

@@ -19,9 +19,10 @@ import (
 // and their indexes loaded lazily (first read or retention check), so opening a
 // log does not touch old segments.
 type segment struct {
-	base int64
-	dir  string
-	fsys FS
+	base  int64
+	dir   string
+	fsys  FS
+	files *FileCache // opens and closes the .log file; see FileCache
 
 	// Guarded by Log.mu while the segment is active; immutable once rolled.
 	size           int64 // bytes in the .log file
@@ -38,15 +39,15 @@ type segment struct {
 
 	refs atomic.Int32 // the log's reference plus one per outstanding ReadResult
 
-	// loadMu guards lazy opening/loading and the in-memory indexes of rolled
-	// segments; for the active segment the indexes are appended under Log.mu
-	// (readers copy the slice headers under Log.mu: entries are never modified).
+	// loadMu guards lazy loading and the in-memory indexes of rolled segments; for
+	// the active segment the indexes are appended under Log.mu (readers copy the
+	// slice headers under Log.mu: entries are never modified).
 	loadMu sync.Mutex
-	file   File
 	loaded bool // idx/tidx/maxTS valid
 	idx    []offsetEntry
 	tidx   []timeEntry
-	closed bool
+
+	cache cacheEntry // the open .log file, if any; guarded by files.mu
 
 	// flushMu guards writing the index files; idxFlushed/tidxFlushed count the
 	// entries already in the files.
@@ -83,26 +84,12 @@ func parseSegmentName(name string) (base int64, ext string, ok bool) {
 
 func (s *segment) path(ext string) string { return filepath.Join(s.dir, segmentName(s.base, ext)) }
 
-// openFile returns the .log file, opening it on first use.
-func (s *segment) openFile() (File, error) {
-	s.loadMu.Lock()
-	defer s.loadMu.Unlock()
-	return s.openFileLocked()
-}
+// acquire returns the .log file, opened through the file cache if it is not open, and
+// pinned open until the matching release.
+func (s *segment) acquire() (File, error) { return s.files.acquire(s) }
 
-func (s *segment) openFileLocked() (File, error) {
-	if s.closed {
-		panic("BUG: use of a closed segment " + s.path(".log"))
-	}
-	if s.file == nil {
-		f, err := s.fsys.OpenFile(s.path(".log"), os.O_RDWR, 0)
-		if err != nil {
-			return nil, fmt.Errorf("cannot open segment: %w", err)
-		}
-		s.file = f
-	}
-	return s.file, nil
-}
+// release drops the pin of an acquire.
+func (s *segment) release() { s.files.release(s) }
 
 func (s *segment) incRef() { s.refs.Add(1) }
 
@@ -116,13 +103,7 @@ func (s *segment) decRef() {
 	if n > 0 {
 		return
 	}
-	s.loadMu.Lock()
-	defer s.loadMu.Unlock()
-	if s.file != nil {
-		_ = s.file.Close()
-		s.file = nil
-	}
-	s.closed = true
+	s.files.close(s)
 }
 
 // readBatchPrefix reads and parses the header of the batch at pos.

@@ -185,10 +185,11 @@ func (l *Log) syncSegment(s *segment) error {
 		}
 		s.dirSynced.Store(true)
 	}
-	f, err := s.openFile()
+	f, err := s.acquire()
 	if err != nil {
 		return err
 	}
+	defer s.release()
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("cannot sync %s: %w", s.path(".log"), err)
 	}

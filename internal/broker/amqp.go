@@ -60,7 +60,7 @@ func (b *Broker) openAMQP() (*frontEnd, error) {
 		return nil, err
 	}
 	log := b.log.With("component", "amqp")
-	stores := vhost.NewStores(b.layout, queue.LogStoreOptions{SyncPolicy: b.cfg.SyncPolicy, SyncInterval: b.cfg.SyncInterval}, log)
+	stores := vhost.NewStores(b.layout, queue.LogStoreOptions{SyncPolicy: b.cfg.SyncPolicy, SyncInterval: b.cfg.SyncInterval, FileCache: b.files}, log)
 	if err := stores.Check(topo, topoStore.Existed()); err != nil {
 		return nil, err
 	}

@@ -37,6 +37,9 @@ type Config struct {
 	// topics and AMQP stream queues alike (Kafka's log.retention.check.interval.ms).
 	RetentionCheckInterval time.Duration
 	Logger                 *slog.Logger
+	// MaxOpenSegmentFiles bounds the log segment files open at once across every topic,
+	// queue and offsets log (0: log.DefaultMaxOpenSegmentFiles).
+	MaxOpenSegmentFiles int
 	// NodeID is this broker's id, reported wherever a protocol names a broker (Kafka's
 	// node.id; 1 as in Kafka's quick start).
 	NodeID int32
@@ -72,6 +75,8 @@ type Broker struct {
 	log    *slog.Logger
 	layout datadir.Layout
 	data   *dataDir
+	// files is the one segment-file cache of every log the broker opens.
+	files *log.FileCache
 
 	mu        sync.Mutex // guards listeners and stops
 	listeners map[string]net.Listener
@@ -100,7 +105,8 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Broker{cfg: cfg, log: cfg.Logger, layout: layout, data: dd, listeners: map[string]net.Listener{}}, nil
+	return &Broker{cfg: cfg, log: cfg.Logger, layout: layout, data: dd, files: log.NewFileCache(cfg.MaxOpenSegmentFiles),
+		listeners: map[string]net.Listener{}}, nil
 }
 
 // frontEnd is a front end that is open (its storage loaded and validated) but not serving.

@@ -67,6 +67,7 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 		SyncInterval: b.cfg.SyncInterval,
 		Topics:       group.StreamTopics(streams),
 		Logger:       b.log.With("component", "group"),
+		FileCache:    b.files,
 
 		OffsetsRetention:  kc.OffsetsRetention,
 		MinSessionTimeout: kc.MinSessionTimeout,

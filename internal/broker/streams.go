@@ -25,6 +25,7 @@ func (b *Broker) sharedStreams() (*stream.Manager, func() error, error) {
 			SyncInterval:           b.cfg.SyncInterval,
 			Logger:                 b.log.With("component", "stream"),
 			RetentionCheckInterval: b.cfg.RetentionCheckInterval,
+			FileCache:              b.files,
 		}, cat)
 		if err != nil {
 			return nil, nil, err

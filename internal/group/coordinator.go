@@ -64,6 +64,7 @@ type Config struct {
 	Logger       *slog.Logger
 	Now          func() time.Time // nil = time.Now
 	FS           log.FS           // nil = the OS file system; tests inject faults and crashes
+	FileCache    *log.FileCache   // bounds open segment files, shared with other logs (nil: own)
 
 	OffsetsRetention              time.Duration // offsets of an empty group expire after this
 	OffsetsRetentionCheckInterval time.Duration
@@ -132,7 +133,7 @@ func Open(cfg Config) (*Coordinator, error) {
 	if cfg.Topics == nil {
 		return nil, fmt.Errorf("cannot open group coordinator: no Topics")
 	}
-	st, err := openOffsetStore(cfg.Dir, log.Options{SyncPolicy: cfg.SyncPolicy, SyncInterval: cfg.SyncInterval, FS: cfg.FS}, cfg.Now, cfg.Logger)
+	st, err := openOffsetStore(cfg.Dir, log.Options{SyncPolicy: cfg.SyncPolicy, SyncInterval: cfg.SyncInterval, FS: cfg.FS, FileCache: cfg.FileCache}, cfg.Now, cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open group coordinator: %w", err)
 	}

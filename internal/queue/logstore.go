@@ -84,6 +84,9 @@ type LogStoreOptions struct {
 	// MiB): settled messages give their disk back a whole segment at a time.
 	SegmentBytes int64
 	FS           log.FS // nil: the real file system (tests inject faults)
+	// FileCache bounds the segment files open at once, shared with the broker's other logs
+	// (nil: each log has its own).
+	FileCache *log.FileCache
 }
 
 type settleChunk struct {
@@ -160,7 +163,7 @@ func OpenLogStore(dir string, o LogStoreOptions) (*LogStore, error) {
 	if o.SegmentBytes <= 0 {
 		o.SegmentBytes = messageSegmentBytes
 	}
-	lo := log.Options{SegmentBytesMax: o.SegmentBytes, SyncPolicy: o.SyncPolicy, SyncInterval: o.SyncInterval, RetentionMs: -1, RetentionBytes: -1, FS: o.FS}
+	lo := log.Options{SegmentBytesMax: o.SegmentBytes, SyncPolicy: o.SyncPolicy, SyncInterval: o.SyncInterval, RetentionMs: -1, RetentionBytes: -1, FS: o.FS, FileCache: o.FileCache}
 	msgs, err := log.Open(datadir.QueueMessages(dir), lo)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open queue messages: %w", err)

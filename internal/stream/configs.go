@@ -244,5 +244,6 @@ func (c TopicConfig) logOptions(m *Manager) log.Options {
 		Now:             m.cfg.Now,
 		Logger:          m.log,
 		FS:              m.cfg.FS,
+		FileCache:       m.cfg.FileCache,
 	}
 }

@@ -72,6 +72,9 @@ type Config struct {
 	ProducerSnapshotInterval time.Duration
 	Now                      func() time.Time // nil = time.Now
 	FS                       log.FS           // the partitions' file system; nil = the real one (tests inject faults)
+	// FileCache bounds the segment files open at once across every partition (and the
+	// broker's other logs); nil = each partition's log has its own.
+	FileCache *log.FileCache
 }
 
 // Manager owns every topic and partition of one data directory.

@@ -49,6 +49,9 @@ type State struct {
 	// BrokerConfigs are dynamic broker-wide defaults (Kafka's DescribeConfigs resource type
 	// BROKER), by config name, e.g. "log.retention.ms".
 	BrokerConfigs map[string]string `json:"broker_configs,omitempty"`
+	// GroupConfigs are per-group dynamic configs (Kafka's resource type GROUP, e.g.
+	// "consumer.session.timeout.ms"), by group ID; a group need not exist to have them.
+	GroupConfigs map[string]map[string]string `json:"group_configs,omitempty"`
 	// NextProducerID is the first producer ID not yet handed out; allocators reserve blocks by
 	// raising it durably before using the IDs below it, so IDs are never reused across crashes.
 	NextProducerID int64 `json:"next_producer_id"`
@@ -69,6 +72,12 @@ func (s *State) Clone() State {
 		Topics:         make(map[string]Topic, len(s.Topics)),
 		BrokerConfigs:  cloneMap(s.BrokerConfigs),
 		NextProducerID: s.NextProducerID,
+	}
+	if s.GroupConfigs != nil {
+		c.GroupConfigs = make(map[string]map[string]string, len(s.GroupConfigs))
+		for g, m := range s.GroupConfigs {
+			c.GroupConfigs[g] = cloneMap(m)
+		}
 	}
 	for k, t := range s.Topics {
 		t.Configs = cloneMap(t.Configs)

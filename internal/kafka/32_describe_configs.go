@@ -1,8 +1,9 @@
 package kafka
 
 // DescribeConfigs, versions 0-4, for TOPIC resources (effective topic configs with their
-// sources and synonyms) and BROKER resources (the dynamic broker-wide defaults; the resource
-// name is "" for the cluster default or this node's ID, which on one node are the same).
+// sources and synonyms), BROKER resources (the dynamic broker-wide defaults; the resource
+// name is "" for the cluster default or this node's ID, which on one node are the same) and
+// GROUP resources (a group's configs, which it has whether or not it exists, as in Kafka).
 
 import (
 	"fmt"
@@ -28,6 +29,10 @@ func handleDescribeConfigs(rc *reqCtx, req *kmsg.DescribeConfigsRequest) (reply,
 		case kmsg.ConfigResourceTypeBroker:
 			if err = rc.checkBrokerResource(rr.ResourceName); err == nil {
 				entries = rc.s.st.BrokerConfigs()
+			}
+		case kmsg.ConfigResourceTypeGroupConfig:
+			if err = checkGroupResource(rr.ResourceName); err == nil {
+				entries = rc.s.st.GroupConfigs(rr.ResourceName)
 			}
 		default:
 			err = &kerrWithMsg{kerr.InvalidRequest.Code, fmt.Sprintf("resource type %d is not supported", rr.ResourceType)}
@@ -73,6 +78,14 @@ func (rc *reqCtx) checkBrokerResource(name string) error {
 		return nil
 	}
 	return &kerrWithMsg{kerr.InvalidRequest.Code, fmt.Sprintf("unknown broker %q: this cluster has one broker, id %d", name, rc.s.cfg.NodeID)}
+}
+
+// checkGroupResource refuses an empty group name, as Kafka does.
+func checkGroupResource(name string) error {
+	if name == "" {
+		return &kerrWithMsg{kerr.InvalidRequest.Code, "Group name must not be empty"}
+	}
+	return nil
 }
 
 func contains(list []string, s string) bool {

@@ -2,7 +2,7 @@ package kafka
 
 // AlterConfigs, versions 0-2 (the legacy, replace-everything form): the configs given become
 // the resource's whole set of dynamic values; anything not given reverts to its default.
-// TOPIC and BROKER resources, as DescribeConfigs.
+// TOPIC, BROKER and GROUP resources, as DescribeConfigs.
 
 import (
 	"fmt"
@@ -30,6 +30,10 @@ func handleAlterConfigs(rc *reqCtx, req *kmsg.AlterConfigsRequest) (reply, error
 		case kmsg.ConfigResourceTypeBroker:
 			if err = rc.checkBrokerResource(rr.ResourceName); err == nil {
 				err = rc.s.st.AlterBrokerConfigs(set, req.ValidateOnly)
+			}
+		case kmsg.ConfigResourceTypeGroupConfig:
+			if err = checkGroupResource(rr.ResourceName); err == nil {
+				err = rc.s.st.AlterGroupConfigs(rr.ResourceName, set, req.ValidateOnly)
 			}
 		default:
 			err = &kerrWithMsg{kerr.InvalidRequest.Code, fmt.Sprintf("resource type %d is not supported", rr.ResourceType)}

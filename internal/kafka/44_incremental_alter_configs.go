@@ -1,8 +1,8 @@
 package kafka
 
-// IncrementalAlterConfigs, versions 0-1: SET and DELETE per config (APPEND/SUBTRACT only
-// apply to list configs with several values, which yard does not have: INVALID_CONFIG).
-// TOPIC and BROKER resources, as DescribeConfigs.
+// IncrementalAlterConfigs, versions 0-1: SET, DELETE, and for LIST configs APPEND and
+// SUBTRACT (from the default when not set), as Kafka; INVALID_CONFIG otherwise.
+// TOPIC, BROKER and GROUP resources, as DescribeConfigs.
 
 import (
 	"fmt"
@@ -34,6 +34,10 @@ func handleIncrementalAlterConfigs(rc *reqCtx, req *kmsg.IncrementalAlterConfigs
 		case kmsg.ConfigResourceTypeBroker:
 			if err = rc.checkBrokerResource(rr.ResourceName); err == nil {
 				err = rc.s.st.IncrementalAlterBrokerConfigs(ops, req.ValidateOnly)
+			}
+		case kmsg.ConfigResourceTypeGroupConfig:
+			if err = checkGroupResource(rr.ResourceName); err == nil {
+				err = rc.s.st.IncrementalAlterGroupConfigs(rr.ResourceName, ops, req.ValidateOnly)
 			}
 		default:
 			err = &kerrWithMsg{kerr.InvalidRequest.Code, fmt.Sprintf("resource type %d is not supported", rr.ResourceType)}

@@ -15,7 +15,7 @@ import (
 // Kafka's AclOperation codes and, per resource type, the operations it defines
 // (AclEntry.supportedOperations), written out independently of the code under test.
 const (
-	aclRead, aclWrite, aclCreate, aclDelete, aclAlter, aclDescribe = 3, 4, 5, 6, 7, 8
+	aclRead, aclWrite, aclCreate, aclDelete, aclAlter, aclDescribe            = 3, 4, 5, 6, 7, 8
 	aclClusterAction, aclDescribeConfigs, aclAlterConfigs, aclIdempotentWrite = 9, 10, 11, 12
 )
 

@@ -371,7 +371,8 @@ func (m *Manager) CreateTopic(name string, n int32, configs map[string]string, v
 	if n < 1 || n > MaxPartitionsPerTopic {
 		return nil, fmt.Errorf("%w: %d (must be 1..%d)", ErrInvalidPartitions, n, MaxPartitionsPerTopic)
 	}
-	if err := ValidateTopicConfigs(configs); err != nil {
+	configs, err := normalizeTopicConfigs(configs)
+	if err != nil {
 		return nil, err
 	}
 	m.adminMu.Lock()
@@ -379,11 +380,14 @@ func (m *Manager) CreateTopic(name string, n int32, configs map[string]string, v
 	if _, ok := m.Topic(name); ok {
 		return nil, fmt.Errorf("%w: %q", ErrTopicExists, name)
 	}
+	if err := checkTopicConfigs(configs, m.cat.Snapshot().BrokerConfigs); err != nil {
+		return nil, err
+	}
 	if validateOnly {
 		return nil, nil
 	}
 	ct := catalog.Topic{Name: name, ID: catalog.NewUUID(), Partitions: n, Configs: configs, CreatedMs: m.cfg.Now().UnixMilli()}
-	err := m.cat.Update(func(s *catalog.State) error {
+	err = m.cat.Update(func(s *catalog.State) error {
 		s.Topics[name] = ct
 		return nil
 	})

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/yardmq/yard/internal/catalog"
@@ -78,10 +79,10 @@ const (
 	OpSubtract ConfigOpType = 3
 )
 
-// applyOps applies incremental operations to a copy of cur. Every supported config is a
-// single value (cleanup.policy is a list with one allowed element), so APPEND and SUBTRACT
-// are refused, as Kafka refuses them for non-list configs.
-func applyOps(cur map[string]string, ops []ConfigOp) (map[string]string, error) {
+// applyOps applies incremental operations to a copy of cur, as Kafka does: APPEND and
+// SUBTRACT only for LIST configs, starting from the built-in default when the config is not
+// set (find looks a config's definition up; unknown names are left to validation).
+func applyOps(cur map[string]string, ops []ConfigOp, find func(string) (*configDef, bool)) (map[string]string, error) {
 	next := map[string]string{}
 	for k, v := range cur {
 		next[k] = v
@@ -93,12 +94,51 @@ func applyOps(cur map[string]string, ops []ConfigOp) (map[string]string, error) 
 		case OpDelete:
 			delete(next, op.Name)
 		case OpAppend, OpSubtract:
-			return nil, fmt.Errorf("%w: %s: APPEND and SUBTRACT are not supported for this config", ErrInvalidConfig, op.Name)
+			d, ok := find(op.Name)
+			if !ok {
+				return nil, fmt.Errorf("%w: unknown config name %q", ErrInvalidConfig, op.Name)
+			}
+			if d.Type != ConfigTypeList {
+				return nil, fmt.Errorf("%w: config value append or subtract is not allowed for config key: %s", ErrInvalidConfig, op.Name)
+			}
+			old, ok := next[op.Name]
+			if !ok {
+				old = d.Default
+			}
+			next[op.Name] = strings.Join(listOp(listItems(old), listItems(op.Value), op.Op == OpAppend), ",")
 		default:
 			return nil, fmt.Errorf("%w: %s: unknown operation %d", ErrInvalidConfig, op.Name, op.Op)
 		}
 	}
 	return next, nil
+}
+
+// listOp appends the items of b not in a, or removes from a the items in b.
+func listOp(a, b []string, appendB bool) []string {
+	in := func(list []string, x string) bool {
+		for _, y := range list {
+			if x == y {
+				return true
+			}
+		}
+		return false
+	}
+	out := []string{}
+	if appendB {
+		out = append(out, a...)
+		for _, x := range b {
+			if !in(out, x) {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
+	for _, x := range a {
+		if !in(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // AlterTopicConfigs replaces a topic's whole set of topic-level configs (Kafka's legacy
@@ -109,7 +149,7 @@ func (m *Manager) AlterTopicConfigs(name string, configs map[string]string, vali
 
 // IncrementalAlterTopicConfigs applies operations to a topic's configs.
 func (m *Manager) IncrementalAlterTopicConfigs(name string, ops []ConfigOp, validateOnly bool) error {
-	return m.alterTopic(name, func(cur map[string]string) (map[string]string, error) { return applyOps(cur, ops) }, validateOnly)
+	return m.alterTopic(name, func(cur map[string]string) (map[string]string, error) { return applyOps(cur, ops, findDef) }, validateOnly)
 }
 
 func (m *Manager) alterTopic(name string, change func(map[string]string) (map[string]string, error), validateOnly bool) error {
@@ -124,7 +164,10 @@ func (m *Manager) alterTopic(name string, change func(map[string]string) (map[st
 	if err != nil {
 		return err
 	}
-	if err := ValidateTopicConfigs(next); err != nil {
+	if next, err = normalizeTopicConfigs(next); err != nil {
+		return err
+	}
+	if err := checkTopicConfigs(next, m.cat.Snapshot().BrokerConfigs); err != nil {
 		return err
 	}
 	if validateOnly {
@@ -150,7 +193,7 @@ func (m *Manager) AlterBrokerConfigs(configs map[string]string, validateOnly boo
 
 // IncrementalAlterBrokerConfigs applies operations to the dynamic broker defaults.
 func (m *Manager) IncrementalAlterBrokerConfigs(ops []ConfigOp, validateOnly bool) error {
-	return m.alterBroker(func(cur map[string]string) (map[string]string, error) { return applyOps(cur, ops) }, validateOnly)
+	return m.alterBroker(func(cur map[string]string) (map[string]string, error) { return applyOps(cur, ops, findBrokerDef) }, validateOnly)
 }
 
 func (m *Manager) alterBroker(change func(map[string]string) (map[string]string, error), validateOnly bool) error {
@@ -160,8 +203,13 @@ func (m *Manager) alterBroker(change func(map[string]string) (map[string]string,
 	if err != nil {
 		return err
 	}
-	if err := ValidateBrokerConfigs(next); err != nil {
+	if next, err = normalizeBrokerConfigs(next); err != nil {
 		return err
+	}
+	for _, ct := range m.cat.Snapshot().Topics { // a new default must not make a topic's configs conflict
+		if err := checkTopicConfigs(ct.Configs, next); err != nil {
+			return fmt.Errorf("%w (topic %q)", err, ct.Name)
+		}
 	}
 	if validateOnly {
 		return nil

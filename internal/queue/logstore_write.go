@@ -82,6 +82,7 @@ func (s *LogStore) Append(seq uint64, m *Message) (Waiter, error) {
 	s.wn++
 	s.pbytes += persistentSize(m)
 	size := len(s.wq)
+	unwritten := size + s.wflight // what waits for the disk, a write under way included
 	if size < writeBufferBytes && !s.wArmed {
 		s.wArmed = true
 		s.wtimer.Reset(s.flushDelay)
@@ -89,7 +90,7 @@ func (s *LogStore) Append(seq uint64, m *Message) (Waiter, error) {
 	s.wmu.Unlock()
 	w := Waiter{l: s.msgs, off: int64(seq), f: s}
 	switch {
-	case size >= writeBufferMax:
+	case unwritten >= writeBufferMax:
 		// The message is buffered, at its position: a failed write is the next Append's to
 		// report (above) and this message's Wait's.
 		_ = s.writeMessages()

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/yardmq/yard/internal/log"
+	"github.com/yardmq/yard/internal/ratelog"
 )
 
 // Defaults, Kafka's where it has one.
@@ -117,6 +118,7 @@ func (cfg *Config) fill() {
 type Coordinator struct {
 	cfg     Config
 	log     *slog.Logger
+	rl      *ratelog.Limiter // for lines a client can repeat per request (a failed commit)
 	offsets *offsetStore
 
 	mu     sync.Mutex // guards groups and closed
@@ -142,7 +144,7 @@ func Open(cfg Config) (*Coordinator, error) {
 		st.close()
 		return nil, fmt.Errorf("cannot open group coordinator: %w", err)
 	}
-	c := &Coordinator{cfg: cfg, log: cfg.Logger, offsets: st, groups: map[string]*group{}, stop: make(chan struct{})}
+	c := &Coordinator{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), offsets: st, groups: map[string]*group{}, stop: make(chan struct{})}
 	c.wg.Add(1)
 	go c.maintenanceLoop()
 	return c, nil

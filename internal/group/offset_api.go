@@ -48,7 +48,7 @@ func (c *Coordinator) Commit(ctx context.Context, req CommitRequest) (map[TopicP
 		}
 	}
 	if err := c.offsets.commit(ctx, req.Group, ok); err != nil {
-		c.log.Warn("cannot commit offsets", "group", req.Group, "err", err)
+		c.rl.Warn("cannot commit offsets", "cannot commit offsets", "group", req.Group, "err", err)
 		for tp := range ok {
 			out[tp] = err
 		}

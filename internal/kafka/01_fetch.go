@@ -147,7 +147,7 @@ func (r *fetchReply) gather(targets []*fetchTarget, maxResponseBytes int32) (int
 		if err != nil {
 			fp.errCode = errorCode(err)
 			if !errors.Is(err, log.ErrOffsetOutOfRange) && !errors.Is(err, log.ErrClosed) {
-				r.rc.c.log.Warn("fetch read failed", "topic", tg.p.Topic.Name, "partition", tg.p.Index, "err", err)
+				r.rc.s.rl.Warn("fetch read failed", "fetch read failed", "topic", tg.p.Topic.Name, "partition", tg.p.Index, "err", err)
 			}
 			anyErr = true
 			continue

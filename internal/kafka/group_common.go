@@ -7,11 +7,13 @@ import (
 	"context"
 	"errors"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/yardmq/yard/internal/group"
+	"github.com/yardmq/yard/internal/log"
 )
 
 // groupErrorTable maps the coordinator's errors to Kafka error codes.
@@ -42,6 +44,12 @@ var groupErrorTable = []struct {
 	{group.ErrInvalidRegex, kerr.InvalidRegularExpression},
 	{context.Canceled, kerr.CoordinatorNotAvailable},
 	{context.DeadlineExceeded, kerr.RequestTimedOut},
+	// The offsets log refused a write (full disk, failed fsync): Kafka's coordinator answers
+	// KAFKA_STORAGE_ERROR from its log as NOT_COORDINATOR, which clients retry.
+	{syscall.ENOSPC, kerr.NotCoordinator},
+	{syscall.EDQUOT, kerr.NotCoordinator},
+	{log.ErrFailed, kerr.NotCoordinator},
+	{syscall.EIO, kerr.NotCoordinator},
 }
 
 // groupErrorCode is the Kafka code of a coordinator error (0 for nil).

@@ -3,10 +3,12 @@ package kafka
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -96,5 +98,22 @@ func TestProduceOnFullDisk(t *testing.T) {
 	fsys.SetFull(false)
 	if p := produce("after"); p.ErrorCode != 0 || p.BaseOffset != 1 {
 		t.Fatalf("produce once space is back: error %d, offset %d; want 0 at offset 1", p.ErrorCode, p.BaseOffset)
+	}
+}
+
+// Storage errors of the offsets log are NOT_COORDINATOR to group clients, as Kafka's
+// coordinator answers them; elsewhere they are KAFKA_STORAGE_ERROR.
+func TestStorageErrorCodes(t *testing.T) {
+	t.Parallel()
+	for _, err := range []error{
+		fmt.Errorf("cannot append: %w", syscall.ENOSPC),
+		fmt.Errorf("cannot append: %w: %w", log.ErrFailed, syscall.EIO),
+	} {
+		if got := errorCode(err); got != kerr.KafkaStorageError.Code {
+			t.Errorf("errorCode(%v) = %d, want KAFKA_STORAGE_ERROR", err, got)
+		}
+		if got := groupErrorCode(err); got != kerr.NotCoordinator.Code {
+			t.Errorf("groupErrorCode(%v) = %d, want NOT_COORDINATOR", err, got)
+		}
 	}
 }

@@ -101,6 +101,7 @@ func (ch *channel) dispatch(m wire.Method) error {
 	case *wire.ChannelOpen:
 		return connErr(wire.ChannelError, m, "second 'channel.open' seen on channel %d", ch.id)
 	case *wire.ChannelClose:
+		ch.sendPendingConfirms()
 		ch.release()
 		ch.send(&wire.ChannelCloseOk{})
 		delete(ch.c.channels, ch.id)
@@ -166,6 +167,18 @@ func (ch *channel) dispatch(m wire.Method) error {
 		return ch.txRollback(m)
 	}
 	return connErr(wire.CommandInvalid, m, "method %s is not valid on a channel from a client", m.Name())
+}
+
+// sendPendingConfirms sends every confirm the channel owes before a client-requested close:
+// as RabbitMQ, close-ok comes after them, and a client must never see a frame on a channel
+// it has closed. Confirms waiting for the disk are waited for, up to closeOkTimeout; those
+// still pending then are dropped with the channel.
+func (ch *channel) sendPendingConfirms() {
+	if !ch.confirm {
+		return
+	}
+	ch.flushConfirms()
+	ch.confirms.drain(closeOkTimeout)
 }
 
 // closeWithError sends channel.close for a channel error and frees the channel's resources

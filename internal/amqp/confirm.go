@@ -15,6 +15,7 @@ package amqp
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/yardmq/yard/internal/amqp/wire"
 	"github.com/yardmq/yard/internal/queue"
@@ -36,6 +37,7 @@ type confirmer struct {
 	sparePending []pendingConfirm
 	spareWaits   []queue.Waiter
 	running      bool
+	idle         chan struct{} // closed when run returns; made by the add that starts run
 	closed       bool
 	ctx          context.Context
 	cancel       context.CancelFunc
@@ -64,7 +66,27 @@ func (cf *confirmer) add(seq uint64, ok bool, waits []queue.Waiter) {
 	cf.waits = append(cf.waits, waits...)
 	if !cf.running {
 		cf.running = true
+		cf.idle = make(chan struct{})
 		go cf.run()
+	}
+}
+
+// drain waits until the confirmer has sent every confirm it holds, or until timeout
+// passes; it reports whether it drained. Only the reader calls it, so no add races it.
+func (cf *confirmer) drain(timeout time.Duration) bool {
+	cf.mu.Lock()
+	running, idle := cf.running, cf.idle
+	cf.mu.Unlock()
+	if !running {
+		return true
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-idle:
+		return true
+	case <-t.C:
+		return false
 	}
 }
 
@@ -76,6 +98,7 @@ func (cf *confirmer) run() {
 		cf.sparePending, cf.spareWaits = nil, nil
 		if len(batch) == 0 || cf.closed {
 			cf.running = false
+			close(cf.idle)
 			cf.mu.Unlock()
 			return
 		}

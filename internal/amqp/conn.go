@@ -46,7 +46,8 @@ type conn struct {
 	consumedMu sync.Mutex // guards consumed
 	consumed   map[*queue.Queue]int
 
-	writerDone chan struct{}
+	writerDone    chan struct{}
+	heartbeatTick <-chan time.Time // tests: replaces the heartbeat ticker of writeLoop
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -86,6 +87,31 @@ func (c *conn) serve() {
 	c.srv.alarm.unregister(c)
 	c.release()
 	c.stopWriter()
+	if err == nil {
+		c.linger()
+	}
+}
+
+// linger ends a connection whose close handshake is done (or whose stream is out of step
+// after connection.close was sent) without resetting it. Closing a socket that still has
+// unread input makes the kernel send RST instead of FIN, and a client whose frames were in
+// flight when it sent connection.close (or that sends more after it) then gets ECONNRESET
+// or EPIPE, possibly before it read close-ok. As RabbitMQ, the server reads and discards
+// what the client still sends: it shuts down its side of the stream (the client reads EOF
+// after close-ok) and reads until the client closes too, or closeOkTimeout passes.
+func (c *conn) linger() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		if cw.CloseWrite() != nil {
+			return
+		}
+	}
+	c.nc.SetReadDeadline(time.Now().Add(closeOkTimeout))
+	var buf [4096]byte
+	for {
+		if _, err := c.nc.Read(buf[:]); err != nil {
+			return
+		}
+	}
 }
 
 // send queues a method frame.
@@ -249,8 +275,13 @@ func (c *conn) whileClosing(f wire.Frame) error {
 func (c *conn) handleConnMethod(m wire.Method) error {
 	switch m := m.(type) {
 	case *wire.ConnectionClose:
-		// Release first, so that a client that sees close-ok sees its consumers gone and
-		// its unacknowledged messages requeued.
+		// Confirms owed go first; then release, so that a client that sees close-ok sees
+		// its consumers gone and its unacknowledged messages requeued.
+		for _, ch := range c.channels {
+			if !ch.closing {
+				ch.sendPendingConfirms()
+			}
+		}
 		c.release()
 		c.send(0, &wire.ConnectionCloseOk{})
 		c.closed = true

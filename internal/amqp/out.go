@@ -249,20 +249,26 @@ func (w *rawWriter) tryWrite(b []byte) int {
 
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
-	var tick <-chan time.Time
-	if c.heartbeat > 0 {
+	// Heartbeats as RabbitMQ's: the ticker runs at half the negotiated interval, and a tick
+	// sends one unless something was written since the previous tick. A heartbeat itself
+	// does not count as a write, or every other tick would be skipped and an idle peer
+	// would hear from us only once per interval (the Java client gives up after one).
+	tick := c.heartbeatTick
+	if tick == nil && c.heartbeat > 0 {
 		t := time.NewTicker(c.heartbeat / 2)
 		defer t.Stop()
 		tick = t.C
 	}
 	o := &c.out
 	for {
+		heartbeat := false
 		select {
 		case <-o.wake:
 		case <-tick:
 			o.mu.Lock()
 			if !o.wrote && len(o.buf) == 0 {
 				o.buf = wire.AppendHeartbeat(o.buf)
+				heartbeat = true
 			}
 			o.wrote = false
 			o.mu.Unlock()
@@ -271,6 +277,7 @@ func (c *conn) writeLoop() {
 		o.mu.Lock()
 		closed := o.closed
 		buf := o.take()
+		heartbeatOnly := heartbeat && len(buf) == wire.FrameOverhead
 		o.mu.Unlock()
 		var err error
 		n := 0
@@ -282,6 +289,9 @@ func (c *conn) writeLoop() {
 			o.closed = true
 		}
 		starved := o.written(buf, n)
+		if heartbeatOnly {
+			o.wrote = false
+		}
 		pending := len(o.buf) > 0
 		o.mu.Unlock()
 		o.wmu.Unlock()

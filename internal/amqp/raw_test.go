@@ -306,3 +306,20 @@ func TestGeneratedTagAndNoCancelNotifyWithoutCapability(t *testing.T) {
 	must(t, err)
 	rc.call(1, &wire.ChannelClose{ReplyCode: 200}, wire.IDChannelCloseOk) // a basic.cancel first would fail here
 }
+
+// expectAny returns the next method, skipping heartbeats.
+func (rc *rawClient) expectAny() wire.Method {
+	rc.t.Helper()
+	for {
+		f := rc.next()
+		if f.Type == wire.FrameHeartbeat {
+			continue
+		}
+		if f.Type != wire.FrameMethod {
+			rc.t.Fatalf("got frame type %d on channel %d, want a method", f.Type, f.Channel)
+		}
+		m, err := wire.DecodeMethod(f.Payload)
+		must(rc.t, err)
+		return m
+	}
+}

@@ -171,10 +171,10 @@ func TestMissingTopologyKeepsMessages(t *testing.T) {
 	}
 }
 
-// TestCorruptTopologyExitsNonZero: one flipped byte in amqp-topology.json makes the start exit
+// TestCorruptMetadataExitsNonZero: one flipped byte in amqp-topology.json makes the start exit
 // non-zero, naming the file, instead of serving Kafka with AMQP down (it used to hang, with
-// SIGTERM ignored, most of the time).
-func TestCorruptTopologyExitsNonZero(t *testing.T) {
+// SIGTERM ignored, most of the time); so does one in catalog.json.
+func TestCorruptMetadataExitsNonZero(t *testing.T) {
 	t.Parallel()
 	y := harness.Start(t)
 	conn, err := amqp091.Dial("amqp://guest:guest@" + y.AMQPAddr + "/")
@@ -195,7 +195,8 @@ func TestCorruptTopologyExitsNonZero(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data[strings.Index(string(data), "durable-q")] ^= 0x01
+	flip := strings.Index(string(data), "durable-q")
+	data[flip] ^= 0x01
 	if err := os.WriteFile(topoPath, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -204,6 +205,24 @@ func TestCorruptTopologyExitsNonZero(t *testing.T) {
 		if code == 0 || !strings.Contains(out, "amqp-topology.json") {
 			t.Fatalf("start with a corrupt amqp-topology.json: exit %d, want non-zero naming the file; output:\n%s", code, out)
 		}
+	}
+	// The same for catalog.json (opened first): nothing has been opened before it fails.
+	data[flip] ^= 0x01
+	if err := os.WriteFile(topoPath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	catPath := filepath.Join(y.DataDir, "catalog.json")
+	cat, err := os.ReadFile(catPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat[strings.Index(string(cat), "next_producer_id")] ^= 0x01
+	if err := os.WriteFile(catPath, cat, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out := y.RunUntilExit(failedStartTimeout)
+	if code == 0 || !strings.Contains(out, "catalog.json") {
+		t.Fatalf("start with a corrupt catalog.json: exit %d, want non-zero naming the file; output:\n%s", code, out)
 	}
 }
 

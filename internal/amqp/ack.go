@@ -29,23 +29,34 @@ func requeueOrDrop(requeue bool) settleMode {
 
 func (ch *channel) settle(m wire.Method, tag uint64, multiple bool, mode settleMode) error {
 	if ch.tx != nil {
-		ch.tx.acks = append(ch.tx.acks, txAck{m: m, tag: tag, multiple: multiple, mode: mode})
+		// As RabbitMQ: the tag is checked now (an unknown one closes the channel at once,
+		// not at tx.commit) and the deliveries leave the channel's books, so basic.recover
+		// does not redeliver them; the queues hear of it at tx.commit, and tx.rollback puts
+		// them back.
+		picked, err := ch.pick(m, tag, multiple)
+		if err != nil {
+			return err
+		}
+		ch.tx.acks = append(ch.tx.acks, txAck{picked: slices.Clone(picked), mode: mode})
+		clear(picked)
+		ch.pickBuf = picked[:0]
 		return nil
 	}
 	return ch.settleNow(m, tag, multiple, mode)
 }
 
-// settleNow acks, requeues or drops one delivery or, with multiple, every delivery up to tag
-// (all of them for tag 0). An unknown tag, including one already settled, is 406.
-func (ch *channel) settleNow(m wire.Method, tag uint64, multiple bool, mode settleMode) error {
+// pick takes one delivery or, with multiple, every delivery up to tag (all of them for
+// tag 0) off the channel's books, in delivery order. As in RabbitMQ, the tag named must be
+// outstanding, multiple or not: an unknown tag, including one already settled, is 406.
+// The result is ch.pickBuf: the caller clears it when done.
+func (ch *channel) pick(m wire.Method, tag uint64, multiple bool) ([]*unackedMsg, error) {
 	ch.mu.Lock()
+	defer ch.mu.Unlock()
 	picked := ch.pickBuf[:0]
-	defer func() { clear(picked); ch.pickBuf = picked[:0] }()
+	if _, ok := ch.unacked[tag]; !ok && !(multiple && tag == 0) {
+		return picked, channelErr(wire.PreconditionFailed, m, "unknown delivery tag %d", tag)
+	}
 	if multiple {
-		if tag > ch.nextTag {
-			ch.mu.Unlock()
-			return channelErr(wire.PreconditionFailed, m, "unknown delivery tag %d", tag)
-		}
 		i := 0
 		for ; i < len(ch.tags) && (tag == 0 || ch.tags[i] <= tag); i++ {
 			if u, ok := ch.unacked[ch.tags[i]]; ok {
@@ -55,26 +66,56 @@ func (ch *channel) settleNow(m wire.Method, tag uint64, multiple bool, mode sett
 		}
 		ch.tags = ch.tags[i:]
 	} else {
-		u, ok := ch.unacked[tag]
-		if !ok {
-			ch.mu.Unlock()
-			return channelErr(wire.PreconditionFailed, m, "unknown delivery tag %d", tag)
-		}
+		u := ch.unacked[tag]
 		picked = append(picked, u)
 		delete(ch.unacked, tag)
 	}
+	return picked, nil
+}
+
+// settleNow acks, requeues or drops the deliveries pick selects.
+func (ch *channel) settleNow(m wire.Method, tag uint64, multiple bool, mode settleMode) error {
+	picked, err := ch.pick(m, tag, multiple)
+	defer func() { clear(picked); ch.pickBuf = picked[:0] }()
+	if err != nil {
+		return err
+	}
+	ch.settlePicked(picked, mode)
+	return nil
+}
+
+// settlePicked releases the prefetch credit of deliveries taken off the books and tells
+// their queues (acks deferred, see deferAcks).
+func (ch *channel) settlePicked(picked []*unackedMsg, mode settleMode) {
+	ch.mu.Lock()
 	ch.forgetLocked(picked)
 	global := ch.globalPrefetch > 0
 	ch.mu.Unlock()
 	if mode == settleAck {
 		ch.deferAcks(picked)
-		return nil
+		return
 	}
 	applySettle(picked, mode)
 	if global {
 		ch.kickConsumers()
 	}
-	return nil
+}
+
+// unpick puts deliveries taken off the books by a transaction back (tx.rollback, or a
+// channel released with a transaction open, whose deliveries are then requeued).
+func (ch *channel) unpickLocked(acks []txAck) {
+	n := 0
+	for _, a := range acks {
+		for _, u := range a.picked {
+			ch.unacked[u.tag] = u
+			ch.tags = append(ch.tags, u.tag)
+			n++
+		}
+	}
+	if n > 0 {
+		slices.Sort(ch.tags)
+		ch.tags = slices.Compact(ch.tags)
+	}
 }
 
 // deferAcks holds acks, already taken off the channel's books, until the reader has drained

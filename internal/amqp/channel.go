@@ -278,6 +278,9 @@ func (ch *channel) release() {
 		return
 	}
 	ch.released = true
+	if ch.tx != nil {
+		ch.unpickLocked(ch.tx.acks) // acked in a transaction never committed: requeued
+	}
 	ch.confirms.close()
 	consumers := ch.consumers
 	ch.consumers = map[string]*chConsumer{}

@@ -20,11 +20,11 @@ type txState struct {
 	acks []txAck
 }
 
+// txAck is an ack, nack or reject in a transaction: its deliveries, already off the
+// channel's books (channel.settle).
 type txAck struct {
-	m        wire.Method
-	tag      uint64
-	multiple bool
-	mode     settleMode
+	picked []*unackedMsg
+	mode   settleMode
 }
 
 func (ch *channel) basicPublish(m *wire.BasicPublish) error {
@@ -56,6 +56,9 @@ func (p *publishing) Headers() map[string]any {
 
 // publish routes a fully assembled message, or holds it for tx.commit.
 func (ch *channel) publish(p *publishing) error {
+	if e := ch.checkUserID(p); e != nil {
+		return e
+	}
 	if ch.tx != nil {
 		ch.tx.pubs = append(ch.tx.pubs, p)
 		return nil
@@ -92,6 +95,23 @@ func (ch *channel) publish(p *publishing) error {
 	}
 	clear(waits)
 	ch.waitBuf = waits[:0]
+	return nil
+}
+
+// checkUserID refuses a message whose user-id property names another user than the one
+// logged in, as RabbitMQ (which lets only its "impersonator" users do that; yard has none).
+// The properties are decoded only when the flag says a user-id is there.
+func (ch *channel) checkUserID(p *publishing) *amqpError {
+	if len(p.props) < 2 || (uint16(p.props[0])<<8|uint16(p.props[1]))&wire.FlagBasicUserId == 0 {
+		return nil
+	}
+	var props wire.BasicProperties
+	if err := props.Decode(p.props); err != nil {
+		return connErr(wire.FrameError, p.m, "cannot decode content header properties: %v", err)
+	}
+	if props.UserId != ch.c.user {
+		return channelErr(wire.PreconditionFailed, p.m, "user_id property set to '%s' but authenticated user was '%s'", props.UserId, ch.c.user)
+	}
 	return nil
 }
 
@@ -212,9 +232,7 @@ func (ch *channel) txCommit(m *wire.TxCommit) error {
 		}
 	}()
 	for _, a := range tx.acks {
-		if err := ch.settleNow(a.m, a.tag, a.multiple, a.mode); err != nil {
-			return err
-		}
+		ch.settlePicked(a.picked, a.mode)
 	}
 	ch.flushAcks() // commit-ok says the acks are done
 	ch.committing, ch.txWaits = true, ch.txWaits[:0]
@@ -243,6 +261,9 @@ func (ch *channel) txRollback(m *wire.TxRollback) error {
 	if ch.tx == nil {
 		return channelErr(wire.PreconditionFailed, m, "channel is not transactional")
 	}
+	ch.mu.Lock()
+	ch.unpickLocked(ch.tx.acks)
+	ch.mu.Unlock()
 	ch.tx = &txState{}
 	ch.send(&wire.TxRollbackOk{})
 	return nil

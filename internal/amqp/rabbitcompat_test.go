@@ -6,10 +6,13 @@ package amqp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"testing"
 	"time"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/yardmq/yard/internal/amqp/wire"
 )
@@ -141,5 +144,130 @@ func TestHeartbeatEveryHalfInterval(t *testing.T) {
 	tick <- time.Now()
 	if f := next(); f.Type != wire.FrameHeartbeat {
 		t.Fatalf("frame type %d, want a heartbeat", f.Type)
+	}
+}
+
+// wantChannelClosed checks that ch is already closed (a synchronous method on it fails)
+// and that the server closed it with 406 and text.
+func wantChannelClosed(t *testing.T, ch *amqp091.Channel, closed <-chan *amqp091.Error, q, text string) {
+	t.Helper()
+	if _, err := ch.QueueDeclarePassive(q, false, false, false, false, nil); err == nil {
+		t.Fatal("the channel is still open")
+	}
+	e := <-closed
+	if e == nil || e.Code != 406 || e.Reason != text {
+		t.Fatalf("channel closed with %v, want 406 %q", e, text)
+	}
+}
+
+// getN publishes n messages to a fresh queue and basic.gets them on ch (tags 1..n).
+func getN(t *testing.T, ch *amqp091.Channel, q string, n int) {
+	t.Helper()
+	_, err := ch.QueueDeclare(q, false, false, false, false, nil)
+	must(t, err)
+	for i := range n {
+		must(t, ch.Publish("", q, false, false, amqp091.Publishing{Body: []byte{byte('a' + i)}}))
+	}
+	for i := range n {
+		d, ok, err := ch.Get(q, false)
+		must(t, err)
+		if !ok || d.DeliveryTag != uint64(i+1) {
+			t.Fatalf("get %d: ok=%v tag %d", i, ok, d.DeliveryTag)
+		}
+	}
+}
+
+// TestTxUnknownAckClosesAtOnce: in a transaction, an ack of an unknown or already acked
+// tag closes the channel when it arrives, as RabbitMQ, not at tx.commit.
+func TestTxUnknownAckClosesAtOnce(t *testing.T) {
+	t.Parallel()
+	_, url := startServer(t, Config{})
+	conn := dial(t, url)
+	for _, twice := range []bool{false, true} {
+		ch := openCh(t, conn)
+		q := fmt.Sprintf("tx-unknown-%v", twice)
+		getN(t, ch, q, 2)
+		closed := ch.NotifyClose(make(chan *amqp091.Error, 1))
+		must(t, ch.Tx())
+		tag := uint64(7)
+		if twice {
+			tag = 1
+			must(t, ch.Ack(1, false))
+		}
+		must(t, ch.Ack(tag, false))
+		// Not a tx.commit: the channel must already be closed.
+		wantChannelClosed(t, ch, closed, q, fmt.Sprintf("PRECONDITION_FAILED - unknown delivery tag %d", tag))
+	}
+}
+
+// TestTxAckedNotRecovered: a delivery acked inside an open transaction is off the channel's
+// books: basic.recover requeues only the others; tx.rollback puts it back.
+func TestTxAckedNotRecovered(t *testing.T) {
+	t.Parallel()
+	_, url := startServer(t, Config{})
+	conn := dial(t, url)
+	ch := openCh(t, conn)
+	getN(t, ch, "tx-recover", 3)
+	must(t, ch.Tx())
+	must(t, ch.Ack(1, false))
+	must(t, ch.Recover(true)) // requeues 2 and 3, not 1
+	other := openCh(t, conn)
+	for _, want := range []string{"b", "c"} {
+		d, ok, err := other.Get("tx-recover", true)
+		must(t, err)
+		if !ok || string(d.Body) != want || !d.Redelivered {
+			t.Fatalf("got ok=%v %q redelivered=%v, want %q redelivered", ok, d.Body, d.Redelivered, want)
+		}
+	}
+	if _, ok, err := other.Get("tx-recover", true); err != nil || ok {
+		t.Fatalf("queue not empty (ok=%v, err %v): the ack in the transaction was recovered", ok, err)
+	}
+	must(t, ch.TxRollback()) // the ack is undone: tag 1 is outstanding again
+	must(t, ch.Ack(1, false))
+	must(t, ch.TxCommit())
+	q, err := other.QueueDeclarePassive("tx-recover", false, false, false, false, nil)
+	must(t, err)
+	if q.Messages != 0 {
+		t.Fatalf("%d messages left after commit", q.Messages)
+	}
+}
+
+// TestMultipleAckOfSettledTag: an ack or nack with multiple=true naming a tag that is not
+// outstanding closes the channel with 406, as RabbitMQ, even if earlier tags are.
+func TestMultipleAckOfSettledTag(t *testing.T) {
+	t.Parallel()
+	_, url := startServer(t, Config{})
+	conn := dial(t, url)
+	for i, settle := range []func(ch *amqp091.Channel) error{
+		func(ch *amqp091.Channel) error { return ch.Ack(2, true) },
+		func(ch *amqp091.Channel) error { return ch.Nack(2, true, true) },
+	} {
+		ch := openCh(t, conn)
+		q := fmt.Sprintf("multi-settled-%d", i)
+		getN(t, ch, q, 3)
+		closed := ch.NotifyClose(make(chan *amqp091.Error, 1))
+		must(t, ch.Ack(2, false))
+		must(t, settle(ch))
+		wantChannelClosed(t, ch, closed, q, "PRECONDITION_FAILED - unknown delivery tag 2")
+	}
+}
+
+// TestUserIDChecked: a message whose user_id property is not the logged-in user's name is
+// refused with 406, as RabbitMQ; the user's own name passes.
+func TestUserIDChecked(t *testing.T) {
+	t.Parallel()
+	_, url := startServer(t, Config{})
+	conn := dial(t, url)
+	ch := openCh(t, conn)
+	_, err := ch.QueueDeclare("user-id", false, false, false, false, nil)
+	must(t, err)
+	must(t, ch.Publish("", "user-id", false, false, amqp091.Publishing{UserId: "guest", Body: []byte("mine")}))
+	closed := ch.NotifyClose(make(chan *amqp091.Error, 1))
+	must(t, ch.Publish("", "user-id", false, false, amqp091.Publishing{UserId: "x", Body: []byte("forged")}))
+	wantChannelClosed(t, ch, closed, "user-id", "PRECONDITION_FAILED - user_id property set to 'x' but authenticated user was 'guest'")
+	q, err := openCh(t, conn).QueueDeclarePassive("user-id", false, false, false, false, nil)
+	must(t, err)
+	if q.Messages != 1 {
+		t.Fatalf("%d messages in the queue, want only the one with the right user_id", q.Messages)
 	}
 }

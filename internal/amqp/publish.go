@@ -278,5 +278,5 @@ func (ch *channel) publishStream(qs *vhost.Queue, routingKey string, props, body
 	if err != nil {
 		return queue.Waiter{}, err
 	}
-	return queue.NewWaiter(part.Log(), res.LastOffset), nil
+	return queue.NewWaiter(part, res.LastOffset), nil
 }

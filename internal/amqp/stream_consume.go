@@ -6,7 +6,7 @@ package amqp
 // every partition (and so every key) is delivered in order and a busy partition cannot starve
 // the others: partitions are interleaved round-robin by read. When the consumer has no prefetch
 // room it waits for an ack (streamCursor.wake); when every partition is read to its high
-// watermark it waits for any of them to grow (log.Changed), for cancellation, or for the
+// watermark it waits for any of them to grow (stream.Changes), for cancellation, or for the
 // periodic check that picks up partitions added to the topic since.
 //
 // x-stream-offset applies to each partition: first, last, next and a timestamp are resolved
@@ -16,16 +16,12 @@ package amqp
 // written after the consumer started.
 
 import (
-	"errors"
 	"fmt"
-	"reflect"
 	"sync"
 	"time"
 
 	"github.com/yardmq/yard/internal/amqp/wire"
-	"github.com/yardmq/yard/internal/log"
 	"github.com/yardmq/yard/internal/queue"
-	rb "github.com/yardmq/yard/internal/recordbatch"
 	"github.com/yardmq/yard/internal/stream"
 	"github.com/yardmq/yard/internal/vhost"
 )
@@ -44,18 +40,12 @@ const (
 	streamPartitionPoll = time.Second
 )
 
-// partCursor is a consumer's position in one partition.
-type partCursor struct {
-	part *stream.Partition
-	next int64
-}
-
 // streamCursor is a stream consumer's positions and its goroutine's signals. parts is owned
 // by the consumer's goroutine once it runs.
 type streamCursor struct {
 	sq     *vhost.Stream
-	parts  []partCursor
-	single bool // x-stream-partition: read only that partition, never add others
+	parts  []*stream.RecordReader // one per partition, each at the consumer's position
+	single bool                   // x-stream-partition: read only that partition, never add others
 	filter *streamFilter
 	wake   chan struct{} // an ack returned credit
 	stop   chan struct{}
@@ -71,11 +61,11 @@ func (sc *streamCursor) signal() {
 	}
 }
 
-// startOffset resolves x-stream-offset against one partition's log.
-func startOffset(l *log.Log, spec any) (int64, error) {
+// startOffset resolves x-stream-offset against one partition.
+func startOffset(p *stream.Partition, spec any) (int64, error) {
 	// Positions are resolved against the log end (what was written, even if not yet durable):
 	// the consumer then waits for the high watermark to pass them.
-	start, hw := l.StartOffset(), l.EndOffset()
+	start, hw := p.StartOffset(), p.EndOffset()
 	switch v := spec.(type) {
 	case nil:
 		return hw, nil
@@ -90,7 +80,7 @@ func startOffset(l *log.Log, spec any) (int64, error) {
 		}
 		return 0, fmt.Errorf("unknown x-stream-offset %q (want first, last, next, an offset or a timestamp)", v)
 	case time.Time:
-		off, err := l.OffsetForTimestamp(v.UnixMilli())
+		off, err := p.BatchOffsetForTimestamp(v.UnixMilli())
 		if err != nil || off < 0 {
 			return hw, nil
 		}
@@ -123,11 +113,11 @@ func newStreamCursor(sq *vhost.Stream, queueName string, args map[string]any) (*
 		return nil, fmt.Errorf("x-stream-offset %v is an offset within one partition, and stream queue '%s' has %d partitions: give x-stream-partition too, or use first, last, next or a timestamp", spec, queueName, len(parts))
 	}
 	for _, p := range parts {
-		next, err := startOffset(p.Log(), spec)
+		next, err := startOffset(p, spec)
 		if err != nil {
 			return nil, err
 		}
-		sc.parts = append(sc.parts, partCursor{part: p, next: next})
+		sc.parts = append(sc.parts, p.NewRecordReader(next))
 	}
 	return sc, nil
 }
@@ -139,7 +129,7 @@ func (sc *streamCursor) addNewPartitions() {
 	}
 	parts := sc.sq.Topic().Partitions()
 	for _, p := range parts[min(len(sc.parts), len(parts)):] {
-		sc.parts = append(sc.parts, partCursor{part: p, next: p.Log().StartOffset()})
+		sc.parts = append(sc.parts, p.NewRecordReader(p.StartOffset()))
 	}
 }
 
@@ -187,33 +177,25 @@ func (ch *channel) consumeStream(m *wire.BasicConsume, qs *vhost.Queue) error {
 	return nil
 }
 
-// streamReader is the state of runStream that outlives one read.
-type streamReader struct {
-	buf     []byte
-	inflate []byte            // decompressed records of one batch
-	changed []<-chan struct{} // per partition: closed when its high watermark advances
-	cases   []reflect.SelectCase
-}
-
 // runStream is a stream consumer's goroutine.
 func (cons *chConsumer) runStream() {
 	sc := cons.stream
-	rd := &streamReader{}
+	var changes stream.Changes
 	for {
 		sc.addNewPartitions()
-		rd.changed = rd.changed[:0]
+		changes.Reset()
 		progressed := false
-		for i := range sc.parts {
-			// Changed is taken before the high watermark is looked at, so that growth
-			// after the look closes a channel we wait on.
-			rd.changed = append(rd.changed, sc.parts[i].part.Log().Changed())
-			read, ok := cons.readPartition(rd, &sc.parts[i])
+		for _, r := range sc.parts {
+			// The partition is added before it is read, so that growth after the read wakes
+			// the wait.
+			changes.Add(r.Partition())
+			read, ok := cons.readPartition(r)
 			if !ok {
 				return
 			}
 			progressed = progressed || read
 		}
-		if !progressed && !cons.waitData(rd) {
+		if !progressed && !cons.waitData(&changes) {
 			return
 		}
 	}
@@ -221,7 +203,7 @@ func (cons *chConsumer) runStream() {
 
 // waitData waits until a partition grows or it is time to look for new partitions; false once
 // the consumer is cancelled.
-func (cons *chConsumer) waitData(rd *streamReader) bool {
+func (cons *chConsumer) waitData(changes *stream.Changes) bool {
 	sc := cons.stream
 	var poll <-chan time.Time // nil, never ready, for a consumer pinned to one partition
 	if !sc.single {
@@ -229,78 +211,36 @@ func (cons *chConsumer) waitData(rd *streamReader) bool {
 		defer t.Stop()
 		poll = t.C
 	}
-	if len(rd.changed) == 1 { // the common case, without reflection
-		select {
-		case <-rd.changed[0]:
-		case <-poll:
-		case <-sc.stop:
-			return false
-		}
-		return true
-	}
-	rd.cases = rd.cases[:0]
-	for _, c := range rd.changed {
-		rd.cases = append(rd.cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
-	}
-	rd.cases = append(rd.cases,
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(poll)},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(sc.stop)})
-	chosen, _, _ := reflect.Select(rd.cases)
-	return chosen != len(rd.cases)-1
+	return !changes.Wait(sc.stop, poll)
 }
 
-// readPartition delivers one read's worth of records from pc. read says whether there was
+// readPartition delivers one read's worth of records from r. read says whether there was
 // anything to read; ok is false once the consumer is gone.
-func (cons *chConsumer) readPartition(rd *streamReader, pc *partCursor) (read, ok bool) {
+func (cons *chConsumer) readPartition(r *stream.RecordReader) (read, ok bool) {
 	sc := cons.stream
-	l := pc.part.Log()
-	if pc.next < l.StartOffset() {
-		pc.next = l.StartOffset() // retention removed what we had not read yet
-	}
-	if pc.next >= l.HighWatermark() {
-		return false, true
-	}
-	rr, err := l.Read(pc.next, max(streamReadBytes/len(sc.parts), streamMinReadBytes))
-	if errors.Is(err, log.ErrOffsetOutOfRange) {
-		return true, true // raced with retention; the next turn starts from the new start
-	}
-	if err == nil {
-		rd.buf, err = rr.AppendTo(rd.buf[:0])
-		rr.Release()
-	}
-	if err != nil {
-		cons.ch.c.srv.rl.Warn("cannot read stream", "cannot read stream", "remote", cons.ch.c.nc.RemoteAddr().String(), "queue", cons.qs.Queue.Name(), "partition", pc.part.Index, "err", err)
-		cons.cancelBroken()
-		return false, false
-	}
+	p := r.Partition()
 	stopped := false
-	limit := rb.InflateLimit(pc.part.Topic.Config().MaxMessageBytes)
-	err = parseStreamBatches(rd.buf, &rd.inflate, limit, func(r *streamRecord) bool {
-		if r.offset < pc.next {
-			return true
-		}
-		if sc.filter.match(r) {
-			msg := &queue.Message{RoutingKey: string(r.Key), Properties: deliveryProperties(r, pc.part.Index), Body: append([]byte(nil), r.Value...)}
-			for !cons.TryDeliver(queue.Delivery{Queue: cons.qs.Queue, ID: uint64(r.offset), Message: msg, ConsumerTag: cons.tag}) {
+	read, err := r.Read(max(streamReadBytes/len(sc.parts), streamMinReadBytes), func(rec *stream.Record) bool {
+		if sc.filter.match(rec) {
+			msg := &queue.Message{RoutingKey: string(rec.Key), Properties: deliveryProperties(rec, p.Index), Body: append([]byte(nil), rec.Value...)}
+			for !cons.TryDeliver(queue.Delivery{Queue: cons.qs.Queue, ID: uint64(rec.Offset), Message: msg, ConsumerTag: cons.tag}) {
 				if !cons.waitRoom() {
 					stopped = true
 					return false
 				}
 			}
 		}
-		pc.next = r.offset + 1
 		return true
 	})
 	if stopped {
 		return true, false
 	}
 	if err != nil {
-		cons.ch.c.srv.rl.Warn("cannot decode stream", "cannot decode stream", "remote", cons.ch.c.nc.RemoteAddr().String(), "queue", cons.qs.Queue.Name(), "partition", pc.part.Index, "offset", pc.next, "err", err)
+		cons.ch.c.srv.rl.Warn("cannot read stream", "cannot read stream", "remote", cons.ch.c.nc.RemoteAddr().String(), "queue", cons.qs.Queue.Name(), "partition", p.Index, "offset", r.Offset(), "err", err)
 		cons.cancelBroken()
 		return true, false
 	}
-	pc.next = max(pc.next, batchesEnd(rd.buf))
-	return true, true
+	return read, true
 }
 
 // cancelBroken ends a stream consumer that cannot go on (a batch it cannot read), as the

@@ -13,6 +13,8 @@ package amqp
 import (
 	"errors"
 	"fmt"
+
+	"github.com/yardmq/yard/internal/stream"
 )
 
 const streamFilterValueHeader = "x-stream-filter-value"
@@ -71,7 +73,7 @@ func parseStreamFilter(args map[string]any) (*streamFilter, error) {
 }
 
 // match reports whether the record goes to the consumer.
-func (f *streamFilter) match(r *streamRecord) bool {
+func (f *streamFilter) match(r *stream.Record) bool {
 	if f == nil {
 		return true
 	}

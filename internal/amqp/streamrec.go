@@ -16,21 +16,14 @@ package amqp
 // partition, as RabbitMQ streams do, and "x-stream-partition" (long), the partition.
 
 import (
-	"fmt"
 	"strconv"
 
 	"github.com/yardmq/yard/internal/amqp/wire"
 	rb "github.com/yardmq/yard/internal/recordbatch"
+	"github.com/yardmq/yard/internal/stream"
 )
 
 const amqpPropertiesHeader = "amqp-properties"
-
-// streamRecord is one record read from a stream; its slices alias the read buffer.
-type streamRecord struct {
-	offset int64
-	tsMs   int64
-	rb.Record
-}
 
 // appendStreamBatch appends a one-record batch for an AMQP publish.
 func appendStreamBatch(dst []byte, tsMs int64, routingKey string, props, body []byte) []byte {
@@ -74,58 +67,8 @@ func headerText(v any) (string, bool) {
 	return "", false
 }
 
-// batchesEnd is the offset after the last batch in b (whole batches as the log stores them),
-// or -1 if b holds none: a reader moves past batches that deliver nothing (transaction markers,
-// offsets removed by compaction, records filtered out) by it.
-func batchesEnd(b []byte) int64 {
-	end := int64(-1)
-	for {
-		_, rest, h, err := rb.Split(b)
-		if err != nil {
-			return end
-		}
-		end, b = h.LastOffset()+1, rest
-	}
-}
-
-// parseStreamBatches calls fn for every record in b (whole batches as the log stores them),
-// decompressing each batch into *scratch (at most limit bytes); control batches are skipped.
-// It never reads past b.
-func parseStreamBatches(b []byte, scratch *[]byte, limit int, fn func(r *streamRecord) bool) error {
-	var r streamRecord
-	for len(b) > 0 {
-		batch, rest, h, err := rb.Split(b)
-		if err != nil {
-			return err
-		}
-		b = rest
-		if h.Control() {
-			continue
-		}
-		body, err := rb.Body(batch, &h, *scratch, limit)
-		if err != nil {
-			return fmt.Errorf("cannot read batch at %d: %w", h.BaseOffset, err)
-		}
-		if h.Codec() != rb.CodecNone {
-			*scratch = body[:0]
-		}
-		it := rb.NewRecords(body, h.RecordCount)
-		for it.Next(&r.Record) {
-			r.offset = h.BaseOffset + int64(r.OffsetDelta)
-			r.tsMs = h.BaseTimestamp + r.TimestampDelta
-			if !fn(&r) {
-				return nil
-			}
-		}
-		if err := it.Err(); err != nil {
-			return fmt.Errorf("cannot read batch at %d: %w", h.BaseOffset, err)
-		}
-	}
-	return nil
-}
-
 // deliveryProperties builds the AMQP property list for a record of the given partition.
-func deliveryProperties(r *streamRecord, partition int32) []byte {
+func deliveryProperties(r *stream.Record, partition int32) []byte {
 	var p wire.BasicProperties
 	decoded := false
 	for _, h := range r.Headers {
@@ -142,15 +85,15 @@ func deliveryProperties(r *streamRecord, partition int32) []byte {
 				p.Headers[string(h.Key)] = string(h.Value)
 			}
 		}
-		if r.tsMs >= 0 {
-			p.Timestamp = uint64(r.tsMs / 1000)
+		if r.Timestamp >= 0 {
+			p.Timestamp = uint64(r.Timestamp / 1000)
 			p.Flags |= wire.FlagBasicTimestamp
 		}
 	}
 	if p.Headers == nil {
 		p.Headers = wire.Table{}
 	}
-	p.Headers["x-stream-offset"] = r.offset
+	p.Headers["x-stream-offset"] = r.Offset
 	p.Headers["x-stream-partition"] = partition
 	p.Flags |= wire.FlagBasicHeaders
 	return p.AppendTo(nil)

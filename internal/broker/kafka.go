@@ -82,7 +82,6 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 		Groups:            groups,
 		Logger:            b.log.With("component", "kafka"),
 		ClusterID:         b.ClusterID(),
-		NodeID:            b.cfg.NodeID,
 		AdvertisedHost:    kc.AdvertisedHost,
 		AdvertisedPort:    kc.AdvertisedPort,
 		MaxRequestBytes:   kc.MaxRequestBytes,

@@ -26,6 +26,7 @@ func (b *Broker) sharedStreams() (*stream.Manager, func() error, error) {
 			Logger:                 b.log.With("component", "stream"),
 			RetentionCheckInterval: b.cfg.RetentionCheckInterval,
 			FileCache:              b.files,
+			NodeID:                 b.cfg.NodeID,
 		}, cat)
 		if err != nil {
 			return nil, nil, err

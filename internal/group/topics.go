@@ -25,7 +25,7 @@ func (s streamTopics) EndOffset(topic string, partition int32) (int64, bool) {
 	if p == nil {
 		return 0, false
 	}
-	return p.Log().HighWatermark(), true
+	return p.HighWatermark(), true
 }
 
 func (s streamTopics) Names() []string {

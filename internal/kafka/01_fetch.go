@@ -13,9 +13,7 @@ package kafka
 // and a long poll delays only the replies behind it on the same connection.
 
 import (
-	"context"
 	"errors"
-	"reflect"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -53,13 +51,14 @@ func (r *fetchReply) writeTo(c *conn, hdr *reqHeader) error {
 	}
 	targets := r.resolve(plan)
 	deadline := time.Now().Add(min(time.Duration(req.MaxWaitMillis)*time.Millisecond, maxFetchMaxWait))
+	var changes stream.Changes
 	for {
 		// Take the change channels before reading, so that an append landing between the read
 		// and the wait still wakes us.
-		chans := make([]<-chan struct{}, 0, len(targets))
+		changes.Reset()
 		for _, t := range targets {
 			if t.p != nil {
-				chans = append(chans, t.p.Log().Changed())
+				changes.Add(t.p)
 			}
 		}
 		total, anyErr := r.gather(targets, req.MaxBytes)
@@ -70,10 +69,11 @@ func (r *fetchReply) writeTo(c *conn, hdr *reqHeader) error {
 		for _, t := range targets {
 			t.out.release()
 		}
-		if !waitAny(c.ctx, chans, time.Until(deadline)) {
-			if c.ctx.Err() != nil {
-				return c.ctx.Err()
-			}
+		timer := time.NewTimer(time.Until(deadline))
+		stopped := changes.Wait(c.ctx.Done(), timer.C)
+		timer.Stop()
+		if stopped {
+			return c.ctx.Err()
 		}
 		// Re-check the condition after a wake-up or at the deadline (then respond anyway).
 	}
@@ -105,15 +105,19 @@ func (r *fetchReply) resolve(plan *fetchPlan) []*fetchTarget {
 			fp := &ft.parts[j]
 			*fp = fetchPart{partition: rp.Partition, hwm: -1, lso: -1, logStart: -1}
 			tg := &fetchTarget{offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, out: fp}
+			var p *stream.Partition
+			if ok {
+				p = t.Partition(rp.Partition)
+			}
 			switch {
 			case !ok:
 				fp.errCode = topicErr
-			case rp.CurrentLeaderEpoch > leaderEpoch:
+			case p == nil:
+				fp.errCode = kerr.UnknownTopicOrPartition.Code
+			case rp.CurrentLeaderEpoch > p.LeaderEpoch():
 				fp.errCode = kerr.UnknownLeaderEpoch.Code
 			default:
-				if tg.p = t.Partition(rp.Partition); tg.p == nil {
-					fp.errCode = kerr.UnknownTopicOrPartition.Code
-				}
+				tg.p = p
 			}
 			targets = append(targets, tg)
 		}
@@ -133,17 +137,17 @@ func (r *fetchReply) gather(targets []*fetchTarget, maxResponseBytes int32) (int
 			anyErr = anyErr || fp.errCode != 0
 			continue
 		}
-		l := tg.p.Log()
+		p := tg.p
 		fp.errCode = 0
 		var rr *log.ReadResult
 		var err error
 		limit := min(int64(tg.maxBytes), budget)
 		if limit > 0 || total == 0 {
-			rr, err = l.Read(tg.offset, int(max(limit, 1)))
+			rr, err = p.Read(tg.offset, int(max(limit, 1)))
 		}
 		// The high watermark is read after the data so that it is never below what we return.
-		hwm := l.HighWatermark()
-		fp.hwm, fp.lso, fp.logStart = hwm, hwm, l.StartOffset()
+		hwm := p.HighWatermark()
+		fp.hwm, fp.lso, fp.logStart = hwm, hwm, p.StartOffset()
 		if err != nil {
 			fp.errCode = errorCode(err)
 			if !errors.Is(err, log.ErrOffsetOutOfRange) && !errors.Is(err, log.ErrClosed) {
@@ -166,25 +170,3 @@ func (r *fetchReply) gather(targets []*fetchTarget, maxResponseBytes int32) (int
 	}
 	return total, anyErr
 }
-
-// waitAny waits until one of chans is closed, the timeout passes or ctx ends; false means
-// it was not a channel.
-func waitAny(ctx context.Context, chans []<-chan struct{}, timeout time.Duration) bool {
-	if timeout <= 0 {
-		return false
-	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	cases := make([]reflect.SelectCase, 0, len(chans)+2)
-	cases = append(cases,
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)})
-	for _, ch := range chans {
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
-	}
-	i, _, _ := reflect.Select(cases)
-	return i >= 2
-}
-
-// leaderEpoch is the leader epoch of every partition (one node, never re-elected).
-const leaderEpoch = 0

@@ -24,7 +24,7 @@ func handleListOffsets(rc *reqCtx, req *kmsg.ListOffsetsRequest) (reply, error) 
 			rp := &rt.Partitions[j]
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
-			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, leaderEpoch
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, rc.s.st.Node().LeaderEpoch(nil)
 			var p *stream.Partition
 			if ok {
 				p = t.Partition(rp.Partition)
@@ -32,7 +32,7 @@ func handleListOffsets(rc *reqCtx, req *kmsg.ListOffsetsRequest) (reply, error) 
 			switch {
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case rp.CurrentLeaderEpoch > leaderEpoch:
+			case rp.CurrentLeaderEpoch > p.LeaderEpoch():
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			default:
 				var err error
@@ -48,12 +48,11 @@ func handleListOffsets(rc *reqCtx, req *kmsg.ListOffsetsRequest) (reply, error) 
 
 // listOffset answers one partition: (timestamp, offset).
 func listOffset(p *stream.Partition, ts int64) (int64, int64, error) {
-	l := p.Log()
 	switch {
 	case ts == -2 || ts == -4:
-		return -1, l.StartOffset(), nil
+		return -1, p.StartOffset(), nil
 	case ts == -1:
-		return -1, l.HighWatermark(), nil
+		return -1, p.HighWatermark(), nil
 	case ts == -3:
 		return p.MaxTimestamp()
 	case ts < 0: // -5 (earliest pending upload: nothing is tiered) and unknown specials

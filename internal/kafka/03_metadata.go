@@ -22,10 +22,10 @@ func handleMetadata(rc *reqCtx, req *kmsg.MetadataRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	host, port := rc.advertisedHostPort()
 	b := kmsg.NewMetadataResponseBroker()
-	b.NodeID, b.Host, b.Port = rc.s.cfg.NodeID, host, port
+	b.NodeID, b.Host, b.Port = rc.s.st.Node().ID(), host, port
 	resp.Brokers = []kmsg.MetadataResponseBroker{b}
 	resp.ClusterID = &rc.s.cfg.ClusterID
-	resp.ControllerID = rc.s.cfg.NodeID
+	resp.ControllerID = rc.s.st.Node().ID()
 
 	if req.Version >= 8 && req.Version <= 10 && req.IncludeClusterAuthorizedOperations {
 		resp.AuthorizedOperations = rc.authorizedOperations(kmsg.ACLResourceTypeCluster, clusterResourceName)
@@ -84,14 +84,13 @@ func (rc *reqCtx) metadataTopic(t *stream.Topic, version int16) kmsg.MetadataRes
 	name := t.Name
 	mt.Topic = &name
 	mt.TopicID = t.ID
-	node := rc.s.cfg.NodeID
 	for _, p := range t.Partitions() {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.Index
-		mp.Leader = node
-		mp.LeaderEpoch = 0
-		mp.Replicas = []int32{node}
-		mp.ISR = []int32{node}
+		mp.Leader = rc.s.st.Node().Leader(p)
+		mp.LeaderEpoch = p.LeaderEpoch()
+		mp.Replicas = rc.s.st.Node().Replicas(p)
+		mp.ISR = rc.s.st.Node().Replicas(p)
 		mp.OfflineReplicas = []int32{}
 		mt.Partitions = append(mt.Partitions, mp)
 	}

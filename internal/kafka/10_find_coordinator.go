@@ -35,7 +35,7 @@ func handleFindCoordinator(rc *reqCtx, req *kmsg.FindCoordinatorRequest) (reply,
 		case key == "":
 			c.ErrorCode = kerr.InvalidGroupID.Code // Kafka refuses an empty group id here too
 		default:
-			c.NodeID, c.Host, c.Port = rc.s.cfg.NodeID, host, port
+			c.NodeID, c.Host, c.Port = rc.s.st.Node().ID(), host, port
 		}
 		resp.Coordinators = append(resp.Coordinators, c)
 	}

@@ -52,7 +52,7 @@ func handleCreateTopics(rc *reqCtx, req *kmsg.CreateTopicsRequest) (reply, error
 
 func (rc *reqCtx) createTopic(rt *kmsg.CreateTopicsRequestTopic, validateOnly bool) (int32, error) {
 	n := rt.NumPartitions
-	node := rc.s.cfg.NodeID
+	node := rc.s.st.Node().ID()
 	if len(rt.ReplicaAssignment) > 0 {
 		if n != -1 || rt.ReplicationFactor != -1 {
 			return 0, &kerrWithMsg{kerr.InvalidRequest.Code, "both a replica assignment and partitions/replication factor were given"}

@@ -30,20 +30,10 @@ func handleDeleteRecords(rc *reqCtx, req *kmsg.DeleteRecordsRequest) (reply, err
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			l := p.Log()
-			off := rp.Offset
-			if off == -1 {
-				off = l.HighWatermark()
-			}
-			switch {
-			case off < 0 || off > l.HighWatermark():
-				sp.ErrorCode = kerr.OffsetOutOfRange.Code
-			default:
-				if err := l.DeleteRecordsBefore(off); err != nil {
-					sp.ErrorCode = errorCode(err)
-				} else {
-					sp.LowWatermark = l.StartOffset()
-				}
+			if low, err := p.DeleteRecords(rp.Offset); err != nil {
+				sp.ErrorCode = errorCode(err)
+			} else {
+				sp.LowWatermark = low
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

@@ -29,12 +29,12 @@ func handleOffsetForLeaderEpoch(rc *reqCtx, req *kmsg.OffsetForLeaderEpochReques
 			switch {
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case rp.CurrentLeaderEpoch > leaderEpoch:
+			case rp.CurrentLeaderEpoch > p.LeaderEpoch():
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-			case rp.LeaderEpoch > leaderEpoch:
+			case rp.LeaderEpoch > p.LeaderEpoch():
 				// UNDEFINED_EPOCH_OFFSET: -1/-1 with no error, as Kafka answers.
 			default:
-				sp.LeaderEpoch, sp.EndOffset = leaderEpoch, p.Log().HighWatermark()
+				sp.LeaderEpoch, sp.EndOffset = p.LeaderEpoch(), p.HighWatermark()
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

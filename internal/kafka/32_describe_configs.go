@@ -74,10 +74,10 @@ func describeEntry(e stream.ConfigEntry, synonyms, doc bool) kmsg.DescribeConfig
 
 // checkBrokerResource accepts "" (cluster-wide default) and this node's ID.
 func (rc *reqCtx) checkBrokerResource(name string) error {
-	if name == "" || name == strconv.Itoa(int(rc.s.cfg.NodeID)) {
+	if name == "" || name == strconv.Itoa(int(rc.s.st.Node().ID())) {
 		return nil
 	}
-	return &kerrWithMsg{kerr.InvalidRequest.Code, fmt.Sprintf("unknown broker %q: this cluster has one broker, id %d", name, rc.s.cfg.NodeID)}
+	return &kerrWithMsg{kerr.InvalidRequest.Code, fmt.Sprintf("unknown broker %q: this cluster has one broker, id %d", name, rc.s.st.Node().ID())}
 }
 
 // checkGroupResource refuses an empty group name, as Kafka does.

@@ -17,9 +17,9 @@ func handleCreatePartitions(rc *reqCtx, req *kmsg.CreatePartitionsRequest) (repl
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
 		for _, a := range rt.Assignment {
-			if len(a.Replicas) != 1 || a.Replicas[0] != rc.s.cfg.NodeID {
+			if len(a.Replicas) != 1 || a.Replicas[0] != rc.s.st.Node().ID() {
 				st.ErrorCode = kerr.InvalidReplicaAssignment.Code
-				st.ErrorMessage = errorMessage(fmt.Errorf("this cluster has one broker (id %d); every partition must have exactly that replica", rc.s.cfg.NodeID))
+				st.ErrorMessage = errorMessage(fmt.Errorf("this cluster has one broker (id %d); every partition must have exactly that replica", rc.s.st.Node().ID()))
 				break
 			}
 		}

@@ -31,7 +31,7 @@ func handleElectLeaders(rc *reqCtx, req *kmsg.ElectLeadersRequest) (reply, error
 				rp.ErrorMessage = strPtr(fmt.Sprintf("no partition %d of topic %q", p, rt.Topic))
 			} else {
 				rp.ErrorCode = kerr.ElectionNotNeeded.Code
-				rp.ErrorMessage = strPtr(fmt.Sprintf("broker %d, the only replica, already leads it", rc.s.cfg.NodeID))
+				rp.ErrorMessage = strPtr(fmt.Sprintf("broker %d, the only replica, already leads it", rc.s.st.Node().ID()))
 			}
 			out.Partitions = append(out.Partitions, rp)
 		}

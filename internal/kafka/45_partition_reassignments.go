@@ -29,9 +29,9 @@ func handleAlterPartitionReassignments(rc *reqCtx, req *kmsg.AlterPartitionAssig
 			case p.Replicas == nil:
 				rp.ErrorCode = kerr.NoReassignmentInProgress.Code
 				rp.ErrorMessage = strPtr("no reassignment is in progress for this partition")
-			case len(p.Replicas) != 1 || p.Replicas[0] != rc.s.cfg.NodeID:
+			case len(p.Replicas) != 1 || p.Replicas[0] != rc.s.st.Node().ID():
 				rp.ErrorCode = kerr.InvalidReplicaAssignment.Code
-				rp.ErrorMessage = strPtr(fmt.Sprintf("replicas %v: this cluster has one broker (id %d), the only replica of every partition", p.Replicas, rc.s.cfg.NodeID))
+				rp.ErrorMessage = strPtr(fmt.Sprintf("replicas %v: this cluster has one broker (id %d), the only replica of every partition", p.Replicas, rc.s.st.Node().ID()))
 			}
 			out.Partitions = append(out.Partitions, rp)
 		}

@@ -16,12 +16,12 @@ func handleDescribeCluster(rc *reqCtx, req *kmsg.DescribeClusterRequest) (reply,
 	host, port := rc.advertisedHostPort()
 	resp.EndpointType = 1
 	resp.ClusterID = rc.s.cfg.ClusterID
-	resp.ControllerID = rc.s.cfg.NodeID
+	resp.ControllerID = rc.s.st.Node().ID()
 	if req.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = rc.authorizedOperations(kmsg.ACLResourceTypeCluster, clusterResourceName)
 	}
 	b := kmsg.NewDescribeClusterResponseBroker()
-	b.NodeID, b.Host, b.Port = rc.s.cfg.NodeID, host, port
+	b.NodeID, b.Host, b.Port = rc.s.st.Node().ID(), host, port
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{b}
 	return respond(resp), nil
 }

@@ -35,7 +35,6 @@ func handleDescribeTopicPartitions(rc *reqCtx, req *kmsg.DescribeTopicPartitions
 	if req.Cursor != nil {
 		startTopic, startPart = req.Cursor.Topic, req.Cursor.Partition
 	}
-	node := rc.s.cfg.NodeID
 	var count int32
 	for _, name := range names {
 		if name < startTopic {
@@ -63,8 +62,8 @@ func handleDescribeTopicPartitions(rc *reqCtx, req *kmsg.DescribeTopicPartitions
 				break
 			}
 			rp := kmsg.NewDescribeTopicPartitionsResponseTopicPartition()
-			rp.Partition, rp.LeaderID, rp.LeaderEpoch = p.Index, node, leaderEpoch
-			rp.Replicas, rp.ISR = []int32{node}, []int32{node}
+			rp.Partition, rp.LeaderID, rp.LeaderEpoch = p.Index, rc.s.st.Node().Leader(p), p.LeaderEpoch()
+			rp.Replicas, rp.ISR = rc.s.st.Node().Replicas(p), rc.s.st.Node().Replicas(p)
 			rp.EligibleLeaderReplicas, rp.LastKnownELR, rp.OfflineReplicas = []int32{}, []int32{}, []int32{}
 			rt.Partitions = append(rt.Partitions, rp)
 			count++

@@ -208,7 +208,7 @@ func TestUnservedAPIsAnswered(t *testing.T) {
 	ar := kmsg.NewPtrAlterPartitionAssignmentsRequest()
 	at := kmsg.NewAlterPartitionAssignmentsRequestTopic()
 	at.Topic = "placed"
-	for _, replicas := range [][]int32{{ts.srv.cfg.NodeID}, {ts.srv.cfg.NodeID + 1}, nil} {
+	for _, replicas := range [][]int32{{ts.srv.st.Node().ID()}, {ts.srv.st.Node().ID() + 1}, nil} {
 		p := kmsg.NewAlterPartitionAssignmentsRequestTopicPartition()
 		p.Partition, p.Replicas = 0, replicas
 		at.Partitions = append(at.Partitions, p)

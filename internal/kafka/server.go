@@ -49,8 +49,7 @@ type Config struct {
 	Streams   *stream.Manager
 	Groups    *group.Coordinator // consumer groups and committed offsets; nil = not served
 	Logger    *slog.Logger
-	ClusterID string
-	NodeID    int32
+	ClusterID string // this node's identity and partition leadership are the streams' Node
 	// AdvertisedHost and AdvertisedPort are what Metadata tells clients to connect to; empty
 	// and 0 mean "the local address of the client's own connection", right for one node.
 	AdvertisedHost string

@@ -2,8 +2,6 @@ package queue
 
 import (
 	"context"
-
-	"github.com/yardmq/yard/internal/log"
 )
 
 // Store records a queue's messages outside memory. The queue calls every method except
@@ -81,7 +79,7 @@ type Stored struct {
 
 // Waiter waits until an appended message is durable. The zero Waiter is already durable.
 type Waiter struct {
-	l   *log.Log
+	l   durable
 	off int64
 	// f, if set, holds offset off in a write buffer (LogStore's append coalescing): Wait
 	// writes it to the log first, or it would never become durable.
@@ -128,6 +126,11 @@ func (MemoryStore) Level(int) (Store, error)      { return MemoryStore{}, nil }
 func (MemoryStore) Close() error                  { return nil }
 func (MemoryStore) Drop() error                   { return nil }
 
-// NewWaiter waits for offset of l: for front ends that append to a log themselves (stream
-// queues) and confirm through the same path as queue publishes.
-func NewWaiter(l *log.Log, offset int64) Waiter { return Waiter{l: l, off: offset} }
+// durable is a log, or a partition over one, whose appends become durable.
+type durable interface {
+	WaitDurable(ctx context.Context, offset int64) error
+}
+
+// NewWaiter waits for offset of l: for front ends that append to a partition themselves
+// (stream queues) and confirm through the same path as queue publishes.
+func NewWaiter(l durable, offset int64) Waiter { return Waiter{l: l, off: offset} }

@@ -10,9 +10,6 @@ import (
 // Batches are Kafka's RecordBatch v2 (see internal/recordbatch for the byte layout); this
 // package checks what producers send and stamps it for the log.
 
-// leaderEpoch is the partition leader epoch of every partition: one node, never re-elected.
-const leaderEpoch = 0
-
 func idempotent(h *rb.Header) bool { return h.ProducerID >= 0 }
 
 // lastSequence is the sequence of the batch's last record; sequences wrap at MaxInt32 as in

@@ -27,10 +27,6 @@ type Partition struct {
 	snapshotEnd int64 // log end offset of the last snapshot written (snapshot.go)
 }
 
-// Log is the partition's log, for reads (Read, HighWatermark, Changed, OffsetForTimestamp...).
-// Writes must go through Append.
-func (p *Partition) Log() *log.Log { return p.log }
-
 func openPartition(t *Topic, i int32) (*Partition, error) {
 	m := t.m
 	if m.failOpen != nil {
@@ -90,7 +86,7 @@ func (p *Partition) Append(batch []byte) (AppendResult, error) {
 				LogStartOffset: p.log.StartOffset(), Duplicate: true}, nil
 		}
 	}
-	rb.Stamp(batch, leaderEpoch, appendTime)
+	rb.Stamp(batch, p.LeaderEpoch(), appendTime)
 	res, err := p.log.AppendCheckedNoWait(batch)
 	if err != nil {
 		if errors.Is(err, log.ErrCorruptBatch) {

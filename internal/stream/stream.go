@@ -1,11 +1,16 @@
 // Package stream is yard's event-streaming core: named topics split into partitions, each
 // partition one internal/log.Log in <data-dir>/topics/<topic>-<partition>/ (internal/datadir
-// lays the directory out), described durably
-// by the catalog (internal/catalog). It knows record batches only as far as it must to keep
-// Kafka's promises on the write path: it validates what producers send (CRC-32C, size,
-// max.message.bytes), stamps LogAppendTime, and tracks idempotent producers so that a retried
-// batch is written once (see producer.go). It never decompresses or rewrites records: batches
-// are stored as sent. Front ends (internal/kafka) translate protocol requests into calls here.
+// lays the directory out), described durably by the catalog (internal/catalog). On the write path it keeps Kafka's promises: it validates
+// what producers send as Kafka does (header, CRC-32C, max.message.bytes, and every record,
+// decompressed within a bound), stamps the leader epoch and LogAppendTime, and tracks
+// idempotent producers so that a retried batch is written once (see producer.go). Batches are
+// stored as sent, never recompressed or rewritten.
+//
+// It owns reading a partition (read.go): front ends get file ranges for sendfile, decoded
+// records (RecordReader, through internal/recordbatch), positions, change notification
+// (Changes) and DeleteRecords, never the log itself. Node (node.go) is the one place that
+// says which node this is and who leads each partition in which epoch. Front ends
+// (internal/kafka, internal/amqp) translate protocol requests into calls here.
 //
 // Locking: Manager.adminMu serializes topic administration (create, delete, add partitions,
 // config changes) so that the catalog and the open logs change together; Manager.mu guards
@@ -75,6 +80,8 @@ type Config struct {
 	// FileCache bounds the segment files open at once across every partition (and the
 	// broker's other logs); nil = each partition's log has its own.
 	FileCache *log.FileCache
+	// NodeID is this broker's id, reported wherever a protocol names a broker (see Node).
+	NodeID int32
 }
 
 // Manager owns every topic and partition of one data directory.

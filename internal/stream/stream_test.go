@@ -82,7 +82,7 @@ func TestValidateProducedBatch(t *testing.T) {
 func TestStampLogAppendTimeKeepsCRCValid(t *testing.T) {
 	t.Parallel()
 	b := batch(-1, -1, -1, 2, 20)
-	rb.Stamp(b, leaderEpoch, 123456)
+	rb.Stamp(b, singleLeaderEpoch, 123456)
 	if _, err := validateProducedBatch(b, 1<<20); err != nil {
 		t.Fatalf("stamped batch invalid: %v", err)
 	}
@@ -283,7 +283,7 @@ func TestInterruptedDeletion(t *testing.T) {
 	if !ok {
 		t.Fatal("topic lost")
 	}
-	if end := tp2.Partition(0).Log().EndOffset(); end != 5 {
+	if end := tp2.Partition(0).EndOffset(); end != 5 {
 		t.Fatalf("restored partition ends at %d, want 5", end)
 	}
 }
@@ -393,7 +393,7 @@ func TestRetentionDeletesOldSegments(t *testing.T) {
 	}
 	now = now.Add(2 * time.Minute)
 	m.EnforceRetention()
-	if start := p.Log().StartOffset(); start == 0 {
+	if start := p.StartOffset(); start == 0 {
 		t.Fatal("retention deleted nothing")
 	}
 	if len(p.producers) != 1 {
@@ -420,7 +420,7 @@ func FuzzValidateProducedBatch(f *testing.F) {
 		if h.Length != len(b) {
 			t.Fatalf("accepted length %d for %d bytes", h.Length, len(b))
 		}
-		rb.Stamp(b, leaderEpoch, 42)
+		rb.Stamp(b, singleLeaderEpoch, 42)
 		if _, err := validateProducedBatch(b, max); err != nil {
 			t.Fatalf("stamped batch no longer valid: %v", err)
 		}

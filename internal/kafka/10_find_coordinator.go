@@ -26,7 +26,7 @@ func handleFindCoordinator(rc *reqCtx, req *kmsg.FindCoordinatorRequest) (reply,
 		switch {
 		case req.CoordinatorType == 1:
 			c.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-			c.ErrorMessage = strPtr("transactions are not supported by this broker")
+			c.ErrorMessage = strPtr("yard does not support Kafka transactions; unset transactional.id (an idempotent producer still writes each record once)")
 		case req.CoordinatorType != 0:
 			c.ErrorCode = kerr.InvalidRequest.Code
 			c.ErrorMessage = strPtr("yard coordinates consumer groups only (key type 0)")

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -33,6 +35,8 @@ type conn struct {
 	user            string
 	capCancelNotify bool
 	capBlocked      bool
+	// capAuthFailureClose: the client announced authentication_failure_close.
+	capAuthFailureClose bool
 
 	channels     map[uint16]*channel
 	closing      bool // connection.close sent; waiting for close-ok
@@ -63,9 +67,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 			c.out.raw = newRawWriter(rc)
 		}
 	}
-	// Before tuning the specification allows 4096-byte frames; accepting up to our own
-	// frame_max instead admits clients with large client-properties tables.
-	c.fr.SetFrameMax(s.cfg.FrameMax)
+	// Before tuning, frames are limited to the specification's minimum frame_max (4096
+	// bytes), as RabbitMQ's initial_frame_max; a larger one ends the handshake.
+	c.fr.SetFrameMax(wire.FrameMinSize)
 	return c
 }
 
@@ -210,7 +214,9 @@ func (c *conn) handleFrame(f wire.Frame) error {
 	switch f.Type {
 	case wire.FrameHeartbeat:
 		if f.Channel != 0 {
-			return errWithID(wire.FrameError, 0, "heartbeat frame on channel %d", f.Channel)
+			// RabbitMQ's reply, in its words (an Erlang binary for the payload).
+			which, octets := payloadSnippet(f.Payload)
+			return errWithID(wire.UnexpectedFrame, 0, "type %d, %s octets = %s", f.Type, which, octets)
 		}
 		return nil
 	case wire.FrameMethod:
@@ -350,4 +356,23 @@ func (c *conn) flushConfirms() {
 	}
 	clear(c.confirmDirty)
 	c.confirmDirty = c.confirmDirty[:0]
+}
+
+// payloadSnippet describes a frame payload as RabbitMQ's reply texts do: "all" or "first
+// 16" octets, written as an Erlang binary.
+func payloadSnippet(p []byte) (which, octets string) {
+	which = "all"
+	if len(p) > 16 {
+		which, p = "first 16", p[:16]
+	}
+	var b strings.Builder
+	b.WriteString("<<")
+	for i, x := range p {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(int(x)))
+	}
+	b.WriteString(">>")
+	return which, b.String()
 }

@@ -50,7 +50,12 @@ func (c *conn) handshake() error {
 	c.clientCapabilities(startOk.ClientProperties)
 	if e := c.authenticate(startOk); e != nil {
 		c.srv.rl.Info("AMQP login refused", "AMQP login refused", "remote", c.nc.RemoteAddr().String(), "err", e.text)
-		c.refuse(e)
+		// As RabbitMQ: a client that announced authentication_failure_close is told why
+		// (403 in connection.close); to any other the server just closes the socket, as
+		// the specification before that capability had it.
+		if c.capAuthFailureClose {
+			c.refuse(e)
+		}
 		return fmt.Errorf("cannot log in: %s: %w", e.text, errLoginRefused)
 	}
 	if err := c.writeNow(&wire.ConnectionTune{
@@ -61,7 +66,10 @@ func (c *conn) handshake() error {
 	if m, err = c.readHandshake(wire.IDConnectionTuneOk); err != nil {
 		return err
 	}
-	c.negotiate(m.(*wire.ConnectionTuneOk))
+	if e := c.negotiate(m.(*wire.ConnectionTuneOk)); e != nil {
+		c.refuse(e)
+		return fmt.Errorf("cannot tune connection: %s: %w", e.text, errHandshake)
+	}
 	if m, err = c.readHandshake(wire.IDConnectionOpen); err != nil {
 		return err
 	}
@@ -109,6 +117,7 @@ func (c *conn) clientCapabilities(props wire.Table) {
 	caps, _ := props["capabilities"].(wire.Table)
 	c.capCancelNotify, _ = caps["consumer_cancel_notify"].(bool)
 	c.capBlocked, _ = caps["connection.blocked"].(bool)
+	c.capAuthFailureClose, _ = caps["authentication_failure_close"].(bool)
 }
 
 // authenticate checks start-ok's credentials; the guest-like users may come only from
@@ -171,17 +180,23 @@ func (c *conn) refuse(e *amqpError) {
 	}
 }
 
-func (c *conn) negotiate(m *wire.ConnectionTuneOk) {
+// negotiate applies tune-ok. A frame_max below the specification's minimum (4096) is
+// refused with 530, in RabbitMQ's words.
+func (c *conn) negotiate(m *wire.ConnectionTuneOk) *amqpError {
+	if m.FrameMax != 0 && m.FrameMax < wire.FrameMinSize {
+		return errWithID(wire.NotAllowed, wire.IDConnectionTune, "negotiated frame_max = %d is lower than the minimum allowed value (%d)", m.FrameMax, wire.FrameMinSize)
+	}
 	c.channelMax = c.srv.cfg.ChannelMax
 	if m.ChannelMax != 0 && m.ChannelMax < c.channelMax {
 		c.channelMax = m.ChannelMax
 	}
 	c.frameMax = c.srv.cfg.FrameMax
 	if m.FrameMax != 0 && m.FrameMax < c.frameMax {
-		c.frameMax = max(m.FrameMax, wire.FrameMinSize)
+		c.frameMax = m.FrameMax
 	}
 	c.fr.SetFrameMax(c.frameMax)
 	c.heartbeat = time.Duration(m.Heartbeat) * time.Second
+	return nil
 }
 
 func (c *conn) writeNow(m wire.Method) error {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -270,4 +271,82 @@ func TestUserIDChecked(t *testing.T) {
 	if q.Messages != 1 {
 		t.Fatalf("%d messages in the queue, want only the one with the right user_id", q.Messages)
 	}
+}
+
+// rawStart connects and reads connection.start.
+func rawStart(t *testing.T, url string) *rawClient {
+	t.Helper()
+	addr := strings.TrimSuffix(strings.TrimPrefix(url, "amqp://guest:guest@"), "/")
+	nc, err := net.Dial("tcp", addr)
+	must(t, err)
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	rc := &rawClient{t: t, nc: nc, fr: wire.NewFrameReader(nc, 4096)}
+	rc.fr.SetFrameMax(0)
+	rc.write(wire.ProtocolHeader)
+	rc.expect(wire.IDConnectionStart)
+	return rc
+}
+
+// expectEOF checks that the server closes the connection without sending another frame.
+func (rc *rawClient) expectEOF() {
+	rc.t.Helper()
+	f, err := rc.fr.ReadFrame()
+	if err == nil {
+		m, _ := wire.DecodeMethod(f.Payload)
+		rc.t.Fatalf("got frame type %d (%v), want the connection closed", f.Type, m)
+	}
+	if !errors.Is(err, io.EOF) {
+		rc.t.Fatalf("got %v, want EOF", err)
+	}
+}
+
+// TestAuthFailureCloseOnlyWithCapability: a refused login is answered with connection.close
+// 403 only to a client that announced authentication_failure_close; any other is
+// disconnected without a word, as RabbitMQ does.
+func TestAuthFailureCloseOnlyWithCapability(t *testing.T) {
+	t.Parallel()
+	_, url := startServer(t, Config{})
+	for _, capable := range []bool{true, false} {
+		rc := rawStart(t, url)
+		props := wire.Table{"product": "test", "capabilities": wire.Table{"authentication_failure_close": capable}}
+		rc.send(0, &wire.ConnectionStartOk{ClientProperties: props, Mechanism: "PLAIN", Response: "\x00guest\x00wrong", Locale: "en_US"})
+		if !capable {
+			rc.expectEOF()
+			continue
+		}
+		m := rc.expect(wire.IDConnectionClose).(*wire.ConnectionClose)
+		if m.ReplyCode != 403 || m.ReplyText != "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile." {
+			t.Fatalf("connection.close %d %q", m.ReplyCode, m.ReplyText)
+		}
+		rc.send(0, &wire.ConnectionCloseOk{})
+	}
+}
+
+// TestTuneOkFrameMaxBelowMinimum: tune-ok's frame_max below 4096 is refused with 530, in
+// RabbitMQ's words, naming connection.tune.
+func TestTuneOkFrameMaxBelowMinimum(t *testing.T) {
+	t.Parallel()
+	_, url := startServer(t, Config{})
+	rc := rawStart(t, url)
+	rc.send(0, &wire.ConnectionStartOk{Mechanism: "PLAIN", Response: "\x00guest\x00guest", Locale: "en_US"})
+	rc.expect(wire.IDConnectionTune)
+	rc.send(0, &wire.ConnectionTuneOk{ChannelMax: 2047, FrameMax: 1024, Heartbeat: 0})
+	rc.send(0, &wire.ConnectionOpen{VirtualHost: "/"})
+	m := rc.expect(wire.IDConnectionClose).(*wire.ConnectionClose)
+	if m.ReplyCode != 530 || m.ReplyText != "NOT_ALLOWED - negotiated frame_max = 1024 is lower than the minimum allowed value (4096)" || m.ClassId != 10 || m.MethodId != 30 {
+		t.Fatalf("connection.close %d %q %d.%d", m.ReplyCode, m.ReplyText, m.ClassId, m.MethodId)
+	}
+	rc.send(0, &wire.ConnectionCloseOk{})
+}
+
+// TestHandshakeFrameLimit: before tune-ok frames are limited to 4096 bytes, as RabbitMQ's
+// initial_frame_max; a larger one ends the connection.
+func TestHandshakeFrameLimit(t *testing.T) {
+	t.Parallel()
+	_, url := startServer(t, Config{})
+	rc := rawStart(t, url)
+	props := wire.Table{"product": "test", "padding": strings.Repeat("x", 5000)}
+	rc.send(0, &wire.ConnectionStartOk{ClientProperties: props, Mechanism: "PLAIN", Response: "\x00guest\x00guest", Locale: "en_US"})
+	rc.expectEOF()
 }

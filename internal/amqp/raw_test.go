@@ -158,7 +158,7 @@ func TestConnectionErrors(t *testing.T) {
 		}, wire.UnexpectedFrame, "UNEXPECTED_FRAME"},
 		{"heartbeat on a channel", func(rc *rawClient) {
 			rc.write([]byte{wire.FrameHeartbeat, 0, 1, 0, 0, 0, 0, wire.FrameEnd})
-		}, wire.FrameError, "heartbeat frame on channel 1"},
+		}, wire.UnexpectedFrame, "UNEXPECTED_FRAME - type 8, all octets = <<>>"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -193,8 +193,12 @@ func TestLogin(t *testing.T) {
 	t.Parallel()
 	_, url := startServer(t, Config{Users: map[string]string{"guest": "guest", "alice": "s3cret"}})
 	addr := strings.TrimSuffix(strings.TrimPrefix(url, "amqp://guest:guest@"), "/")
+	// amqp091 does not announce authentication_failure_close: the socket is just closed,
+	// which it reports as bad credentials (TestAuthFailureCloseOnlyWithCapability).
 	_, err := amqp091.Dial("amqp://guest:wrong@" + addr + "/")
-	wantCode(t, err, 403, "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.")
+	if !errors.Is(err, amqp091.ErrCredentials) {
+		t.Fatalf("wrong password: %v, want ErrCredentials", err)
+	}
 	c, err := amqp091.DialConfig("amqp://"+addr+"/", amqp091.Config{SASL: []amqp091.Authentication{&amqp091.AMQPlainAuth{Username: "alice", Password: "s3cret"}}})
 	must(t, err)
 	must(t, c.UpdateSecret("s3cret", "rotation"))
@@ -228,7 +232,7 @@ func TestGuestOnlyFromLoopback(t *testing.T) {
 	go s.Serve(ln)
 	defer s.Shutdown(t.Context())
 	_, err = amqp091.Dial("amqp://guest:guest@" + ln.Addr().String() + "/")
-	wantCode(t, err, 403, "ACCESS_REFUSED - user 'guest' can only connect via localhost")
+	wantCode(t, err, 403, "") // amqp091 does not announce authentication_failure_close: no text
 	c, err := amqp091.Dial("amqp://bob:pw@" + ln.Addr().String() + "/")
 	must(t, err)
 	c.Close()

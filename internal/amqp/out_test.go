@@ -88,24 +88,7 @@ func TestGetRepliesToClientNotReadingAreBounded(t *testing.T) {
 	}
 	rc.write(reqs) // 3 KiB: fits the socket buffers whatever the server does
 
-	const bound = 4 << 20 // outReplyMax, one reply, and slack
-	deadline := time.Now().Add(20 * time.Second)
-	for waiting := false; !waiting; {
-		var pending int
-		for _, c := range s.connections() {
-			c.out.mu.Lock()
-			pending = max(pending, len(c.out.buf)+c.out.inflight)
-			waiting = waiting || c.out.readerWaiting
-			c.out.mu.Unlock()
-		}
-		if pending > bound {
-			t.Fatalf("%d bytes of output queued for a client that does not read (bound %d)", pending, bound)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the server neither stopped reading nor queued the output")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitReaderHeld(t, s)
 
 	// The client reads again: every get-ok arrives, in order, and the message stays queued.
 	for tag := uint64(1); tag <= pairs; tag++ {
@@ -140,4 +123,68 @@ func TestGetRepliesToClientNotReadingAreBounded(t *testing.T) {
 	if decl.MessageCount != 1 {
 		t.Fatalf("queue holds %d messages after the gets and rejects, want 1", decl.MessageCount)
 	}
+}
+
+// waitReaderHeld waits until the server stops reading a client that does not read its
+// replies, failing if it queues more than outReplyMax, one reply and slack meanwhile.
+func waitReaderHeld(t *testing.T, s *Server) {
+	t.Helper()
+	const bound = 4 << 20
+	deadline := time.Now().Add(20 * time.Second)
+	for waiting := false; !waiting; {
+		var pending int
+		for _, c := range s.connections() {
+			c.out.mu.Lock()
+			pending = max(pending, len(c.out.buf)+c.out.inflight)
+			waiting = waiting || c.out.readerWaiting
+			c.out.mu.Unlock()
+		}
+		if pending > bound {
+			t.Fatalf("%d bytes of output queued for a client that does not read (bound %d)", pending, bound)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server neither stopped reading nor queued the output")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestReturnsToClientNotReadingAreBounded: as TestGetRepliesToClientNotReadingAreBounded, for
+// basic.return: a client publishing large unroutable mandatory messages and never reading
+// makes the server stop reading it, not queue every return; once it reads, each arrives.
+func TestReturnsToClientNotReadingAreBounded(t *testing.T) {
+	t.Parallel()
+	s, url := startServer(t, Config{})
+	rc := rawDial(t, url, 0)
+	rc.call(1, &wire.ChannelOpen{}, wire.IDChannelOpenOk)
+	body := bytes.Repeat([]byte("r"), 1<<20)
+	var publish []byte
+	publish = wire.AppendMethodFrame(publish, 1, &wire.BasicPublish{RoutingKey: "nowhere", Mandatory: true})
+	publish = wire.AppendHeaderFrame(publish, 1, wire.ClassBasic, uint64(len(body)), (&wire.BasicProperties{}).AppendTo(nil))
+	publish = wire.AppendBodyFrames(publish, 1, body, 131072)
+	const n = 64
+	wrote := make(chan error, 1)
+	go func() { // blocks once the server stops reading, until the client reads below
+		var err error
+		for i := 0; i < n && err == nil; i++ {
+			_, err = rc.nc.Write(publish)
+		}
+		wrote <- err
+	}()
+	waitReaderHeld(t, s)
+	for i := range n {
+		for {
+			f := rc.next()
+			if f.Type != wire.FrameMethod {
+				continue
+			}
+			m, err := wire.DecodeMethod(f.Payload)
+			must(t, err)
+			if _, ok := m.(*wire.BasicReturn); !ok {
+				t.Fatalf("got %s, want basic.return %d", m.Name(), i)
+			}
+			break
+		}
+	}
+	must(t, <-wrote)
 }

@@ -105,24 +105,6 @@ func decodeTimeIndex(b []byte) ([]timeEntry, error) {
 	return es, nil
 }
 
-// floorByRel returns the last entry with rel <= rel, or the implicit entry {0,0}.
-func floorByRel(es []offsetEntry, rel uint32) offsetEntry {
-	i := sort.Search(len(es), func(i int) bool { return es[i].rel > rel })
-	if i == 0 {
-		return offsetEntry{}
-	}
-	return es[i-1]
-}
-
-// floorByPos returns the last entry with pos <= pos, or the implicit entry {0,0}.
-func floorByPos(es []offsetEntry, pos int64) offsetEntry {
-	i := sort.Search(len(es), func(i int) bool { return int64(es[i].pos) > pos })
-	if i == 0 {
-		return offsetEntry{}
-	}
-	return es[i-1]
-}
-
 // timeStartRel returns the relative offset from which to scan for the first batch
 // with maxTimestamp >= ts: the rel of the last entry with timestamp < ts, else 0.
 func timeStartRel(es []timeEntry, ts int64) uint32 {

@@ -105,10 +105,11 @@ func batchStartFor(s *segment, offset int64) (int64, int64, error) {
 		return 0, 0, err
 	}
 	defer s.release()
-	w := headerWalker{f: f, buf: make([]byte, readAheadBytes), limit: s.size}
-	pos := int64(floorByRel(s.idx, uint32(offset-s.base)).pos)
+	w := headerWalker{f: f, buf: make([]byte, readAheadBytes), limit: s.size, base: s.base}
+	pos, next, _ := w.startAt(s.idx, floorIndexByRel(s.idx, uint32(offset-s.base)))
 	for pos < s.size {
-		b, err := w.at(pos)
+		b, err := w.next(pos, next)
+		next = b.lastOffset() + 1
 		if err != nil {
 			return 0, 0, fmt.Errorf("cannot read %s at %d: %w", s.path(".log"), pos, err)
 		}

@@ -49,6 +49,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/yardmq/yard/internal/ratelog"
 	"github.com/yardmq/yard/internal/recordbatch"
 )
 
@@ -76,6 +77,7 @@ type Log struct {
 	fsys   FS
 	files  *FileCache
 	logger *slog.Logger
+	rate   *ratelog.Limiter // for lines a reader can repeat at will (corrupt data on the read path)
 
 	syncMu sync.Mutex // see the package comment
 	mu     sync.Mutex

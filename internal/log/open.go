@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"sort"
 	"strings"
+
+	"github.com/yardmq/yard/internal/ratelog"
 )
 
 // Open opens (creating if needed) the log in dir and recovers it: after a clean
@@ -19,6 +21,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		changed: make(chan struct{}), syncDone: make(chan struct{}),
 		kick: make(chan struct{}, 1), lazyKick: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
+	l.rate = ratelog.New(l.logger, 0)
 	l.bufPool.New = func() any { b := make([]byte, readAheadBytes); return &b }
 	if err := l.fsys.MkdirAll(dir, dirPerm); err != nil {
 		return nil, fmt.Errorf("cannot create log directory %s: %w", dir, err)

@@ -85,9 +85,15 @@ func (l *Log) Read(offset int64, maxBytes int) (*ReadResult, error) {
 		}
 		idx = v.idx
 	}
-	r, err := l.readSegment(s, idx, offset, limit, int64(maxBytes))
+	r, badIndex, err := l.readSegment(s, idx, offset, limit, int64(maxBytes))
+	if badIndex {
+		l.badIndex(s, active)
+	}
 	if err != nil {
 		s.decRef()
+		if errors.Is(err, ErrCorruptBatch) {
+			l.rate.Warn("corrupt batch "+s.path(".log"), "corrupt record batch in segment", "err", err)
+		}
 		return nil, err
 	}
 	if r == nil {
@@ -113,10 +119,16 @@ func (l *Log) segmentForLocked(offset int64) int {
 
 // readSegment returns the ranges holding offset with s's file pinned (released with the
 // ReadResult), or nil, with nothing pinned, when there is nothing to read.
-func (l *Log) readSegment(s *segment, idx []offsetEntry, offset, limit, maxBytes int64) (r *ReadResult, err error) {
+//
+// Nothing read from the file is trusted to frame the range (see readcheck.go): the walk
+// starts at an index entry only if the batch there has the entry's offset (badIndex says one
+// did not), every batch walked must start at the offset after its predecessor, and the first
+// batch must be followed by its successor or by the end of the readable bytes, so that a
+// damaged length field is an ErrCorruptBatch rather than misframed bytes for a consumer.
+func (l *Log) readSegment(s *segment, idx []offsetEntry, offset, limit, maxBytes int64) (r *ReadResult, badIndex bool, err error) {
 	f, err := s.acquire()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer func() {
 		if r == nil {
@@ -125,17 +137,19 @@ func (l *Log) readSegment(s *segment, idx []offsetEntry, offset, limit, maxBytes
 	}()
 	bp := l.bufPool.Get().(*[]byte)
 	defer l.bufPool.Put(bp)
-	w := headerWalker{f: f, buf: *bp, limit: limit}
-	pos := int64(floorByRel(idx, uint32(offset-s.base)).pos)
+	w := headerWalker{f: f, buf: *bp, limit: limit, base: s.base}
+	defer func() { *bp = w.buf }()
+	pos, next, badIndex := w.startAt(idx, floorIndexByRel(idx, uint32(offset-s.base)))
 	var first batchInfo
 	for {
 		if pos >= limit {
-			return nil, nil
+			return nil, badIndex, nil
 		}
-		b, err := w.at(pos)
+		b, err := w.next(pos, next)
 		if err != nil {
-			return nil, fmt.Errorf("cannot read %s at %d: %w", s.path(".log"), pos, err)
+			return nil, badIndex, fmt.Errorf("cannot read %s at %d: %w", s.path(".log"), pos, err)
 		}
+		next = b.lastOffset() + 1
 		if b.lastOffset() >= offset {
 			first = b
 			break
@@ -143,21 +157,34 @@ func (l *Log) readSegment(s *segment, idx []offsetEntry, offset, limit, maxBytes
 		pos += b.size
 	}
 	start, end := pos, pos+first.size
-	if target := start + maxBytes; target >= limit {
-		end = limit
-	} else if end < target {
-		p := max(end, int64(floorByPos(idx, target).pos))
+	if end < limit {
+		if err := w.followsAt(end, next); err != nil {
+			return nil, badIndex, fmt.Errorf("cannot read %s at %d: %w: the batch's length does not lead to the next batch (%v)",
+				s.path(".log"), start, ErrCorruptBatch, err)
+		}
+	}
+	target := min(start+maxBytes, limit)
+	if end < target {
+		// Walk from the last index entry at or below the target that holds, else from end.
+		p, pNext := end, next
+		if i := floorIndexByPos(idx, target); i >= 0 && int64(idx[i].pos) > end {
+			if q, qNext, bad := w.startAt(idx, i); !bad {
+				p, pNext = q, qNext
+			} else {
+				badIndex = true
+			}
+		}
 		for p < target {
-			b, err := w.at(p)
+			b, err := w.next(p, pNext)
 			if err != nil || p+b.size > target {
-				break
+				break // an error is the next read's to report, at its first batch
 			}
 			p += b.size
+			pNext = b.lastOffset() + 1
 		}
 		end = max(end, p)
 	}
-	*bp = w.buf
-	return &ReadResult{Ranges: []Range{{File: f, Pos: start, Len: end - start}}, Bytes: end - start, segs: []*segment{s}}, nil
+	return &ReadResult{Ranges: []Range{{File: f, Pos: start, Len: end - start}}, Bytes: end - start, segs: []*segment{s}}, badIndex, nil
 }
 
 // headerWalker reads batch headers through a read-ahead buffer.
@@ -166,6 +193,7 @@ type headerWalker struct {
 	buf            []byte
 	bufPos, bufLen int64
 	limit          int64
+	base           int64 // the segment's base offset, for startAt
 }
 
 func (w *headerWalker) at(pos int64) (batchInfo, error) {
@@ -207,29 +235,13 @@ func (l *Log) ensureLoaded(s *segment) (segmentView, error) {
 	if why == nil {
 		s.idx, s.tidx, s.maxTS, s.loaded = idx, tidx, tidx[len(tidx)-1].ts, true
 		s.idxFlushed, s.tidxFlushed = len(idx), len(tidx)
+		s.idxFromFile = true
 		return segmentView{s.idx, s.tidx, s.maxTS}, nil
 	}
 	l.logger.Warn("rebuilding index from its segment", "file", s.path(".index"), "reason", why.Error())
-	f, err := s.acquire()
-	if err != nil {
+	if err := l.reindexLocked(s); err != nil {
 		return segmentView{}, err
 	}
-	defer s.release()
-	s.idx, s.tidx, s.lastIndexedPos, s.maxTS = nil, nil, 0, -1
-	ix := indexer{s: s, interval: int64(l.opts.IndexIntervalBytes)}
-	r := scanBatches(f, 0, s.size, s.base, func(p int64, b batchInfo) {
-		ix.add(p, b, s.maxTS)
-		s.maxTS = max(s.maxTS, b.maxTS)
-	})
-	if r.err != nil || r.next != s.end {
-		return segmentView{}, fmt.Errorf("cannot rebuild index: %w: %s at position %d: %v (segment should end at offset %d)",
-			ErrCorruptBatch, s.path(".log"), r.end, r.err, s.end)
-	}
-	s.tidx = append(s.tidx, s.finalTimeEntry())
-	if err := s.rewriteIndexes(s.idx, s.tidx); err != nil {
-		return segmentView{}, err
-	}
-	s.loaded = true
 	return segmentView{s.idx, s.tidx, s.maxTS}, nil
 }
 

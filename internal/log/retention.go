@@ -274,9 +274,11 @@ func findTimestamp(s *segment, idx []offsetEntry, tidx []timeEntry, ts, start, l
 	if start > s.base && uint32(start-s.base) > rel {
 		rel = uint32(start - s.base)
 	}
-	w := headerWalker{f: f, buf: make([]byte, readAheadBytes), limit: limit}
-	for pos := int64(floorByRel(idx, rel).pos); pos < limit; {
-		b, err := w.at(pos)
+	w := headerWalker{f: f, buf: make([]byte, readAheadBytes), limit: limit, base: s.base}
+	pos, next, _ := w.startAt(idx, floorIndexByRel(idx, rel))
+	for pos < limit {
+		b, err := w.next(pos, next)
+		next = b.lastOffset() + 1
 		if err != nil {
 			return -1, fmt.Errorf("cannot read %s at %d: %w", s.path(".log"), pos, err)
 		}

@@ -44,8 +44,11 @@ type segment struct {
 	// slice headers under Log.mu: entries are never modified).
 	loadMu sync.Mutex
 	loaded bool // idx/tidx/maxTS valid
-	idx    []offsetEntry
-	tidx   []timeEntry
+	// idxFromFile: idx/tidx were loaded from the index files as they were (not built by
+	// appends or a scan), so a read that finds an entry pointing elsewhere rebuilds them.
+	idxFromFile bool
+	idx         []offsetEntry
+	tidx        []timeEntry
 
 	cache cacheEntry // the open .log file, if any; guarded by files.mu
 

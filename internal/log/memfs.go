@@ -28,13 +28,19 @@ import (
 // Faults: FailNextWrite makes the next write to any file write half its bytes and
 // return the error; FailNextSync makes the next File.Sync fail. Like Linux after a
 // failed fsync, the file's dirty data is then considered lost: later Syncs of that
-// file report success but never make that data durable ("fsyncgate").
+// file report success but never make that data durable ("fsyncgate"). FailWriteAt,
+// FailSyncAt and FailSyncDirAt arm the same faults for the n-th such call from now, so
+// that a test can fail every step of a sequence in turn; Faults counts the faults fired.
 type MemFS struct {
 	mu        sync.Mutex
 	dirs      map[string]*memDir
 	failWrite error
 	failSync  error
-	now       func() time.Time
+	failDir   error
+	// Calls of each kind to let through before the armed fault fires.
+	skipWrite, skipSync, skipDir int
+	fired                        int // faults fired so far
+	now                          func() time.Time
 }
 
 type memDir struct {
@@ -68,14 +74,60 @@ func newMemDir() *memDir {
 func (m *MemFS) FailNextWrite(err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.failWrite = err
+	m.failWrite, m.skipWrite = err, 0
+}
+
+// FailWriteAt makes the n-th write from now (0: the next) to any file write half of its
+// bytes and fail with err.
+func (m *MemFS) FailWriteAt(n int, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.failWrite, m.skipWrite = err, n
+}
+
+// FailSyncAt makes the n-th File.Sync from now (0: the next) fail with err, losing the
+// file's dirty data as FailNextSync does.
+func (m *MemFS) FailSyncAt(n int, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.failSync, m.skipSync = err, n
+}
+
+// FailSyncDirAt makes the n-th SyncDir from now (0: the next) fail with err; the
+// directory's changes since its last successful SyncDir stay undurable.
+func (m *MemFS) FailSyncDirAt(n int, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.failDir, m.skipDir = err, n
+}
+
+// Faults returns how many armed faults have fired.
+func (m *MemFS) Faults() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.fired
+}
+
+// armed says whether the fault armed by err and skip fires on this call, counting it.
+func (m *MemFS) armed(err *error, skip *int) error {
+	if *err == nil {
+		return nil
+	}
+	if *skip > 0 {
+		*skip--
+		return nil
+	}
+	e := *err
+	*err = nil
+	m.fired++
+	return e
 }
 
 // FailNextSync makes the next File.Sync fail with err (and lose the file's dirty data).
 func (m *MemFS) FailNextSync(err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.failSync = err
+	m.failSync, m.skipSync = err, 0
 }
 
 // Crash returns the file system as a crash could leave it. keep(n) chooses how
@@ -297,6 +349,9 @@ func (m *MemFS) SyncDir(dir string) error {
 	if !ok {
 		return &fs.PathError{Op: "sync", Path: dir, Err: fs.ErrNotExist}
 	}
+	if err := m.armed(&m.failDir, &m.skipDir); err != nil {
+		return &fs.PathError{Op: "sync", Path: dir, Err: err}
+	}
 	d.synced = map[string]*memInode{}
 	for n, ino := range d.entries {
 		d.synced[n] = ino
@@ -419,9 +474,8 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 		return 0, &fs.PathError{Op: "write", Path: f.name, Err: errors.New("file opened read-only")}
 	}
 	var err error
-	if f.fs.failWrite != nil {
-		err = &fs.PathError{Op: "write", Path: f.name, Err: f.fs.failWrite}
-		f.fs.failWrite = nil
+	if ferr := f.fs.armed(&f.fs.failWrite, &f.fs.skipWrite); ferr != nil {
+		err = &fs.PathError{Op: "write", Path: f.name, Err: ferr}
 		p = p[:len(p)/2]
 	}
 	if need := off + int64(len(p)); need > int64(len(f.ino.data)) {
@@ -438,9 +492,8 @@ func (f *memFile) Sync() error {
 	if f.closed {
 		return os.ErrClosed
 	}
-	if f.fs.failSync != nil {
-		err := &fs.PathError{Op: "sync", Path: f.name, Err: f.fs.failSync}
-		f.fs.failSync = nil
+	if ferr := f.fs.armed(&f.fs.failSync, &f.fs.skipSync); ferr != nil {
+		err := &fs.PathError{Op: "sync", Path: f.name, Err: ferr}
 		f.ino.poisoned = true
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -91,6 +92,38 @@ func heartbeatSeconds(d time.Duration) uint16 {
 	return uint16(min(d/time.Second, 65535))
 }
 
+// buildVersion is the version the binary was built as, from the build information the Go
+// toolchain records: the main module's version without its "v" (a tagged release
+// "1.2.3", or a pseudo-version naming the commit), else a development version naming the
+// commit, else "0.0.0-dev".
+func buildVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "0.0.0-dev"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return strings.TrimPrefix(v, "v")
+	}
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = ".dirty"
+			}
+		}
+	}
+	if rev == "" {
+		return "0.0.0-dev"
+	}
+	return "0.0.0-dev+" + rev[:min(len(rev), 12)] + dirty
+}
+
+// serverProperties are connection.start's, as RabbitMQ's: product, version, platform,
+// copyright, information, cluster_name, and the capabilities table, each true because
+// yard does it.
 func (c *conn) serverProperties() wire.Table {
 	return wire.Table{
 		"product":      "yard",

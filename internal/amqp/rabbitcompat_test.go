@@ -350,3 +350,32 @@ func TestHandshakeFrameLimit(t *testing.T) {
 	rc.send(0, &wire.ConnectionStartOk{ClientProperties: props, Mechanism: "PLAIN", Response: "\x00guest\x00guest", Locale: "en_US"})
 	rc.expectEOF()
 }
+
+// TestServerProperties: connection.start names yard and the version it was built as, and
+// advertises RabbitMQ's capabilities table.
+func TestServerProperties(t *testing.T) {
+	t.Parallel()
+	_, url := startServer(t, Config{})
+	conn := dial(t, url)
+	p := conn.Properties
+	v, _ := p["version"].(string)
+	if p["product"] != "yard" || v == "" || v == "0.1.0" || v != buildVersion() || v[0] < '0' || v[0] > '9' {
+		t.Fatalf("product %v version %q", p["product"], v)
+	}
+	for _, k := range []string{"platform", "copyright", "information", "cluster_name"} {
+		if s, _ := p[k].(string); s == "" {
+			t.Errorf("no %s", k)
+		}
+	}
+	caps, _ := p["capabilities"].(amqp091.Table)
+	want := []string{"publisher_confirms", "exchange_exchange_bindings", "basic.nack", "consumer_cancel_notify",
+		"connection.blocked", "consumer_priorities", "authentication_failure_close", "per_consumer_qos", "direct_reply_to"}
+	for _, k := range want {
+		if caps[k] != true {
+			t.Errorf("capability %s: %v", k, caps[k])
+		}
+	}
+	if len(caps) != len(want) {
+		t.Errorf("capabilities %v", caps)
+	}
+}

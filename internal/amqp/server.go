@@ -82,7 +82,7 @@ type Config struct {
 	// MemoryUsed and DiskFree override the probes (tests); nil uses the runtime and statfs.
 	MemoryUsed func() uint64
 	DiskFree   func() (uint64, error)
-	Version    string // advertised in server properties; "" means "0.1.0"
+	Version    string // advertised in server properties; "" means the binary's (buildVersion)
 }
 
 // Server serves AMQP connections.
@@ -125,7 +125,7 @@ func NewServer(cfg Config) *Server {
 		cfg.Heartbeat = DefaultHeartbeat
 	}
 	if cfg.Version == "" {
-		cfg.Version = "0.1.0"
+		cfg.Version = buildVersion()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), vhosts: cfg.VHosts, conns: map[*conn]struct{}{}, stop: make(chan struct{})}
 	s.alarm = newAlarm(s)

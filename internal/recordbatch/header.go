@@ -239,16 +239,79 @@ func SetBaseOffset(batch []byte, offset int64) {
 // Stamp prepares a checked batch for the log as a broker does: its partition leader epoch,
 // and for LogAppendTime topics (logAppendTimeMs >= 0) the append time in maxTimestamp with the
 // timestamp-type bit set (the records keep their deltas; readers use maxTimestamp). The CRC
-// covers attributes and timestamps, so it is recomputed only when they change.
+// covers attributes and timestamps, so it is updated when they change, from the old CRC and
+// the changed bytes alone, without reading the records again (see crcShift): a valid batch
+// stays valid (and an invalid one invalid).
 func Stamp(batch []byte, leaderEpoch int32, logAppendTimeMs int64) {
 	binary.BigEndian.PutUint32(batch[OffLeaderEpoch:], uint32(leaderEpoch))
 	if logAppendTimeMs < 0 {
 		return
 	}
-	attrs := binary.BigEndian.Uint16(batch[OffAttributes:]) | AttrLogAppendTime
-	binary.BigEndian.PutUint16(batch[OffAttributes:], attrs)
+	head := batch[OffAttributes : OffAttributes+stampedLen]
+	var old [stampedLen]byte
+	copy(old[:], head)
+	attrs := binary.BigEndian.Uint16(head) | AttrLogAppendTime
+	binary.BigEndian.PutUint16(head, attrs)
 	binary.BigEndian.PutUint64(batch[OffMaxTimestamp:], uint64(logAppendTimeMs))
-	binary.BigEndian.PutUint32(batch[OffCRC:], Checksum(batch))
+	// A CRC is affine in its input: for messages of equal length, crc(A) ^ crc(B) is the CRC
+	// of A ^ B with zero initial and final values, which is crc(A ^ B) ^ crc(zeros). A ^ B is
+	// nonzero only in head; the bytes after it multiply that CRC by x^(8 * their count).
+	for i := range head {
+		head[i] ^= old[i]
+	}
+	raw := crc32.Checksum(head, castagnoli) ^ crcStampedZeros
+	for i := range head {
+		head[i] ^= old[i]
+	}
+	crc := binary.BigEndian.Uint32(batch[OffCRC:]) ^ crcShift(raw, len(batch)-OffAttributes-stampedLen)
+	binary.BigEndian.PutUint32(batch[OffCRC:], crc)
+}
+
+// stampedLen is the span of the CRC's range that Stamp may change: attributes to
+// maxTimestamp.
+const stampedLen = OffMaxTimestamp + 8 - OffAttributes
+
+var crcStampedZeros = crc32.Checksum(make([]byte, stampedLen), castagnoli)
+
+// castagnoliReversed is the CRC-32C polynomial, bit-reversed as the table-driven CRC uses it:
+// bit 31 is x^0 and bit 0 is x^31.
+const castagnoliReversed = 0x82f63b78
+
+// gfMul multiplies a and b modulo the polynomial, in the reversed representation.
+func gfMul(a, b uint32) uint32 {
+	var p uint32
+	for m := uint32(1) << 31; m != 0 && a != 0; m >>= 1 {
+		if a&m != 0 {
+			p ^= b
+			a &^= m
+		}
+		if b&1 != 0 {
+			b = b>>1 ^ castagnoliReversed
+		} else {
+			b >>= 1
+		}
+	}
+	return p
+}
+
+// x8pow2 holds x^(8 * 2^k) modulo the polynomial for k = 0..62.
+var x8pow2 = func() (t [63]uint32) {
+	t[0] = 1 << (31 - 8) // x^8
+	for k := 1; k < len(t); k++ {
+		t[k] = gfMul(t[k-1], t[k-1])
+	}
+	return t
+}()
+
+// crcShift is what a zero-initialised, unfinalised CRC c becomes after n more zero bytes:
+// c * x^(8n) modulo the polynomial, in O(log n).
+func crcShift(c uint32, n int) uint32 {
+	for k := 0; n > 0; k, n = k+1, n>>1 {
+		if n&1 != 0 {
+			c = gfMul(x8pow2[k], c)
+		}
+	}
+	return c
 }
 
 // CRC32C is the CRC-32C (Castagnoli) of b, the checksum of batches and of yard's own small

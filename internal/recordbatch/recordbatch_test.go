@@ -252,3 +252,79 @@ func FuzzBatch(f *testing.F) {
 		}
 	})
 }
+
+// Stamp's CRC update equals a full recomputation, for any batch size and stamp.
+func TestStampCRCUpdate(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{0, 1, 7, 100, 4096, 1 << 20} {
+		b := rawBatch(1, 0, bytes.Repeat([]byte{0xa5, 0x3c, 0x00}, n/3+1)[:n])
+		for _, ts := range []int64{0, 1, -1 << 40, 1<<62 + 12345} {
+			c := append([]byte(nil), b...)
+			Stamp(c, 3, ts)
+			if ts >= 0 {
+				if err := CheckCRC(c); err != nil {
+					t.Fatalf("%d-byte body stamped %d: %v", n, ts, err)
+				}
+			}
+		}
+	}
+}
+
+func FuzzStampCRC(f *testing.F) {
+	f.Add([]byte("records"), int64(5), int16(0))
+	f.Fuzz(func(t *testing.T, body []byte, ts int64, attrs int16) {
+		if ts < 0 {
+			ts = -ts - 1
+		}
+		b := rawBatch(1, attrs, body)
+		Stamp(b, 0, ts)
+		if err := CheckCRC(b); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// benchBatch is what a producer with the default batch.size sends: 16 records of 1 KiB.
+func benchBatch(b *testing.B, c Codec) []byte {
+	recs := make([]Record, 16)
+	for i := range recs {
+		recs[i] = Record{OffsetDelta: int32(i), Value: bytes.Repeat([]byte{byte(i)}, 1024)}
+	}
+	return buildBatch(b, c, recs)
+}
+
+// BenchmarkProduceChecks: the per-batch work of the produce path (CRC check, record walk,
+// stamp), against the CRC alone.
+func BenchmarkProduceChecks(b *testing.B) {
+	for _, c := range []Codec{CodecNone, CodecZstd} {
+		batch := benchBatch(b, c)
+		h, _ := ParseHeader(batch)
+		b.Run("crc/"+c.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := CheckCRC(batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("records/"+c.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			var scratch []byte
+			for b.Loop() {
+				var err error
+				if scratch, err = CheckRecords(batch, &h, scratch, 64<<20); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("stamp-logappendtime/"+c.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			for b.Loop() {
+				Stamp(batch, 0, 12345)
+			}
+		})
+	}
+}

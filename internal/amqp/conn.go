@@ -296,9 +296,14 @@ func (c *conn) handleConnMethod(m wire.Method) error {
 		c.closed = true
 		return nil
 	case *wire.ConnectionUpdateSecret:
-		if _, ok := c.srv.cfg.Users[c.user]; !ok || c.srv.cfg.Users[c.user] != m.NewSecret {
+		// As RabbitMQ: the user backend re-checks the connection's user with the new
+		// secret (a token that replaces one about to expire); refused, the connection is
+		// closed with 530 in RabbitMQ's words.
+		if err := c.srv.cfg.Auth.Authenticate(c.user, m.NewSecret); err != nil {
+			c.srv.rl.Info("AMQP secret update refused", "AMQP secret update refused", "remote", c.nc.RemoteAddr().String(), "user", c.user, "reason", m.Reason, "err", err)
 			return connErr(wire.NotAllowed, m, "New secret was refused by one of the backends")
 		}
+		c.log.Debug("AMQP connection updated its secret", "user", c.user, "reason", m.Reason)
 		c.send(0, &wire.ConnectionUpdateSecretOk{})
 		return nil
 	case *wire.ConnectionBlocked, *wire.ConnectionUnblocked:

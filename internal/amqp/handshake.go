@@ -175,8 +175,8 @@ func (c *conn) authenticate(m *wire.ConnectionStartOk) *amqpError {
 	default:
 		return connErr(wire.AccessRefused, m, "unknown authentication mechanism '%s'; this server offers PLAIN and AMQPLAIN", m.Mechanism)
 	}
-	want, ok := c.srv.cfg.Users[user]
-	if !ok || want != pass {
+	if err := c.srv.cfg.Auth.Authenticate(user, pass); err != nil {
+		c.srv.rl.Info("AMQP authentication failed", "AMQP authentication failed", "remote", c.nc.RemoteAddr().String(), "user", user, "err", err)
 		return connErr(wire.AccessRefused, m, "Login was refused using authentication mechanism %s. For details see the broker logfile.", m.Mechanism)
 	}
 	if slices.Contains(c.srv.cfg.LoopbackUsers, user) && !isLoopback(c.nc.RemoteAddr()) {

@@ -379,3 +379,34 @@ func TestServerProperties(t *testing.T) {
 		t.Errorf("capabilities %v", caps)
 	}
 }
+
+// tokens is a user backend of tokens: any listed token logs its user in.
+type tokens map[string]string // token -> user
+
+func (tk tokens) Authenticate(user, secret string) error {
+	if tk[secret] != user {
+		return errors.New("invalid token")
+	}
+	return nil
+}
+
+// TestUpdateSecretRechecksBackend: connection.update-secret re-authenticates the
+// connection's user with the new secret through the user backend, as RabbitMQ: a valid new
+// token is accepted (a token is not a fixed password), an invalid one closes the connection
+// with 530 in RabbitMQ's words.
+func TestUpdateSecretRechecksBackend(t *testing.T) {
+	t.Parallel()
+	_, url := startServer(t, Config{Auth: tokens{"token-1": "svc", "token-2": "svc", "token-other": "other"}})
+	addr := strings.TrimSuffix(strings.TrimPrefix(url, "amqp://guest:guest@"), "/")
+	c, err := amqp091.Dial("amqp://svc:token-1@" + addr + "/")
+	must(t, err)
+	defer c.Close()
+	must(t, c.UpdateSecret("token-2", "token refreshed"))
+	ch := openCh(t, c) // still usable
+	_, err = ch.QueueDeclare("", false, true, true, false, nil)
+	must(t, err)
+	wantCode(t, c.UpdateSecret("token-other", "someone else's"), 530, "NOT_ALLOWED - New secret was refused by one of the backends")
+	if !c.IsClosed() {
+		t.Fatal("connection still open after a refused secret")
+	}
+}

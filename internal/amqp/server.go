@@ -59,8 +59,12 @@ const (
 type Config struct {
 	Logger  *slog.Logger
 	DataDir string // disk-free alarm checks this file system; "" disables the check
-	// Users maps user names to passwords; nil means {"guest": "guest"}.
+	// Users maps user names to passwords; nil means {"guest": "guest"}. Used when Auth is nil.
 	Users map[string]string
+	// Auth is the user backend that checks a user's secret at login and again when a
+	// connection updates it (connection.update-secret, for expiring tokens); nil checks
+	// Users.
+	Auth Authenticator
 	// LoopbackUsers may log in only from a loopback address; nil means {"guest"}.
 	LoopbackUsers []string
 	// VHosts is the AMQP domain served; nil means one vhost "/" keeping every queue in
@@ -83,6 +87,23 @@ type Config struct {
 	MemoryUsed func() uint64
 	DiskFree   func() (uint64, error)
 	Version    string // advertised in server properties; "" means the binary's (buildVersion)
+}
+
+// Authenticator is a user backend: it checks a user's secret (a password, or a token for a
+// backend that issues them). A nil error accepts; any error refuses, and is logged, never
+// sent to the client.
+type Authenticator interface {
+	Authenticate(user, secret string) error
+}
+
+// passwords is the Authenticator of Config.Users.
+type passwords map[string]string
+
+func (p passwords) Authenticate(user, secret string) error {
+	if want, ok := p[user]; !ok || want != secret {
+		return errors.New("unknown user or wrong password")
+	}
+	return nil
 }
 
 // Server serves AMQP connections.
@@ -108,6 +129,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if cfg.Users == nil {
 		cfg.Users = map[string]string{"guest": "guest"}
+	}
+	if cfg.Auth == nil {
+		cfg.Auth = passwords(cfg.Users)
 	}
 	if cfg.LoopbackUsers == nil {
 		cfg.LoopbackUsers = []string{"guest"}

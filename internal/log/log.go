@@ -6,7 +6,8 @@
 // offset of its first batch, with a sparse offset index and a time index beside it
 // (see index.go), plus small checkpoint files (checkpoint.go). Appends go to the
 // last ("active") segment, one write system call per append, after validating
-// every batch's header and CRC-32C and assigning offsets by rewriting each batch's
+// every batch's header and CRC-32C (AppendCheckedNoWait: the header only, for a caller that
+// has just checked the CRC itself) and assigning offsets by rewriting each batch's
 // baseOffset in place. The active segment rolls when it would exceed
 // SegmentBytesMax or is older than SegmentMaxAge.
 //

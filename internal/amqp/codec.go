@@ -2,12 +2,11 @@ package amqp
 
 // The AMQP message format as the domain (internal/vhost) and the queue engine need it:
 // reading priority and expiration from message properties, the field tables arguments are
-// kept as in the catalog, RabbitMQ's x-death headers on dead-lettered messages, and
+// kept as in the catalog, reading and rewriting headers (the domain's x-death), and
 // x-delivery-count on redeliveries.
 
 import (
 	"strconv"
-	"time"
 
 	"github.com/yardmq/yard/internal/amqp/wire"
 	"github.com/yardmq/yard/internal/queue"
@@ -28,12 +27,25 @@ func (Codec) DecodeTable(b []byte) (map[string]any, error) { return wire.DecodeT
 // ParseMessage fills m's priority and per-message TTL from its properties.
 func (Codec) ParseMessage(m *queue.Message) { parseMessage(m) }
 
-// DeadLettered returns m's properties with RabbitMQ's dead-lettering headers, and the headers.
-func (Codec) DeadLettered(m *queue.Message, reason, queueName string, now time.Time) ([]byte, map[string]any) {
-	props := withDeath(m, reason, queueName, now)
+// Headers returns the headers and the expiration of encoded basic properties. Properties
+// that do not decode give what decoded before the fault, as a publish's would.
+func (Codec) Headers(props []byte) (map[string]any, string, bool) {
 	var p wire.BasicProperties
 	_ = p.Decode(props)
-	return props, p.Headers
+	return p.Headers, p.Expiration, p.Flags&wire.FlagBasicExpiration != 0
+}
+
+// WithHeaders returns props with headers as their headers, without expiration if asked.
+func (Codec) WithHeaders(props []byte, headers map[string]any, dropExpiration bool) []byte {
+	var p wire.BasicProperties
+	_ = p.Decode(props)
+	p.Headers = headers
+	p.Flags |= wire.FlagBasicHeaders
+	if dropExpiration {
+		p.Flags &^= wire.FlagBasicExpiration
+		p.Expiration = ""
+	}
+	return p.AppendTo(nil)
 }
 
 // parseMessage fills m's priority and per-message TTL from its properties.
@@ -55,52 +67,6 @@ func parseMessage(m *queue.Message) {
 			m.HasExpiration, m.ExpirationMs = true, ms
 		}
 	}
-}
-
-// withDeath returns the properties of m with RabbitMQ's dead-lettering headers: x-death (one
-// table per queue and reason, most recent first, with count, reason, queue, time, exchange,
-// routing-keys and original-expiration), x-first-death-* and x-last-death-*; the expiration
-// property is removed so that the message does not expire again.
-func withDeath(m *queue.Message, reason, queueName string, now time.Time) []byte {
-	var p wire.BasicProperties
-	_ = p.Decode(m.Properties)
-	if p.Headers == nil {
-		p.Headers = wire.Table{}
-	}
-	deaths, _ := p.Headers["x-death"].([]any)
-	var entry wire.Table
-	rest := make([]any, 0, len(deaths)+1)
-	for _, d := range deaths {
-		t, ok := d.(wire.Table)
-		if ok && entry == nil && t["queue"] == queueName && t["reason"] == reason {
-			entry = t
-			continue
-		}
-		rest = append(rest, d)
-	}
-	if entry == nil {
-		entry = wire.Table{"count": int64(0), "reason": reason, "queue": queueName,
-			"exchange": m.Exchange, "routing-keys": []any{m.RoutingKey}}
-		if p.Flags&wire.FlagBasicExpiration != 0 {
-			entry["original-expiration"] = p.Expiration
-		}
-	}
-	n, _ := entry["count"].(int64)
-	entry["count"] = n + 1
-	entry["time"] = now.Truncate(time.Second)
-	p.Headers["x-death"] = append([]any{entry}, rest...)
-	if _, ok := p.Headers["x-first-death-reason"]; !ok {
-		p.Headers["x-first-death-reason"] = reason
-		p.Headers["x-first-death-queue"] = queueName
-		p.Headers["x-first-death-exchange"] = m.Exchange
-	}
-	p.Headers["x-last-death-reason"] = reason
-	p.Headers["x-last-death-queue"] = queueName
-	p.Headers["x-last-death-exchange"] = m.Exchange
-	p.Flags |= wire.FlagBasicHeaders
-	p.Flags &^= wire.FlagBasicExpiration
-	p.Expiration = ""
-	return p.AppendTo(nil)
 }
 
 // withDeliveryCount returns props with the x-delivery-count header.

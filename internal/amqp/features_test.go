@@ -208,3 +208,44 @@ func TestPriorityQueueAndExpires(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestDeadLetterTwiceCountsInOneEntry: a message rejected from a, then b, then a again carries
+// one x-death entry per queue and reason, most recent first, a's with count 2, as RabbitMQ's.
+func TestDeadLetterTwiceCountsInOneEntry(t *testing.T) {
+	t.Parallel()
+	_, url := startServer(t, Config{})
+	ch := openCh(t, dial(t, url))
+	for _, q := range [][2]string{{"ping", "pong"}, {"pong", "ping"}} {
+		_, err := ch.QueueDeclare(q[0], false, false, false, false, amqp091.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": q[1]})
+		must(t, err)
+	}
+	must(t, ch.Publish("", "ping", false, false, amqp091.Publishing{Body: []byte("ball")}))
+	for _, q := range []string{"ping", "pong", "ping"} {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got, ok, err := ch.Get(q, false)
+			must(t, err)
+			if ok {
+				must(t, got.Reject(false))
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("nothing arrived in %s", q)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	m := waitGet(t, ch, "pong")
+	deaths, _ := m.Headers["x-death"].([]any)
+	if len(deaths) != 2 {
+		t.Fatalf("x-death %v, want two entries", deaths)
+	}
+	first, _ := deaths[0].(amqp091.Table)
+	second, _ := deaths[1].(amqp091.Table)
+	if first["queue"] != "ping" || first["count"] != int64(2) || second["queue"] != "pong" || second["count"] != int64(1) {
+		t.Fatalf("x-death %v", deaths)
+	}
+	if m.Headers["x-first-death-queue"] != "ping" || m.Headers["x-last-death-queue"] != "ping" {
+		t.Fatalf("x-first/last-death-* %v", m.Headers)
+	}
+}

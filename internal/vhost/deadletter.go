@@ -3,7 +3,8 @@ package vhost
 // Dead-lettering and the other hooks the queue engine calls back: a dead-lettered message is
 // republished through its queue's dead-letter exchange (x-dead-letter-exchange, with
 // x-dead-letter-routing-key or its own routing key) carrying RabbitMQ's x-death headers
-// (written by the Codec); a queue that expired (x-expires) is deleted.
+// (withDeath; the Codec reads and writes the properties); a queue that expired (x-expires) is
+// deleted.
 
 import (
 	"time"
@@ -39,7 +40,7 @@ func (v *VHost) deadLetter(args map[string]any, dls []queue.DeadLetter) {
 		if hasKey {
 			key = dlrk
 		}
-		props, headers := codec.DeadLettered(dl.Msg, dl.Reason, dl.Queue, time.Now())
+		props, headers := withDeath(codec, dl.Msg, dl.Reason, dl.Queue, time.Now())
 		names, err := v.topo.Route(dlx, key, route.HeaderMap(headers), nil)
 		if err != nil {
 			continue // the dead-letter exchange does not exist: dropped, as in RabbitMQ
@@ -54,4 +55,47 @@ func (v *VHost) deadLetter(args map[string]any, dls []queue.DeadLetter) {
 			}
 		}
 	}
+}
+
+// withDeath returns the properties of m with RabbitMQ's dead-lettering headers, and those
+// headers: x-death (one table per queue and reason, most recent first, with count, reason,
+// queue, time, exchange, routing-keys and original-expiration), x-first-death-* and
+// x-last-death-*; the expiration property is removed so that the message does not expire
+// again.
+func withDeath(codec Codec, m *queue.Message, reason, queueName string, now time.Time) ([]byte, map[string]any) {
+	headers, expiration, hasExpiration := codec.Headers(m.Properties)
+	if headers == nil {
+		headers = map[string]any{}
+	}
+	deaths, _ := headers["x-death"].([]any)
+	var entry map[string]any
+	rest := make([]any, 0, len(deaths)+1)
+	for _, d := range deaths {
+		t, ok := d.(map[string]any)
+		if ok && entry == nil && t["queue"] == queueName && t["reason"] == reason {
+			entry = t
+			continue
+		}
+		rest = append(rest, d)
+	}
+	if entry == nil {
+		entry = map[string]any{"count": int64(0), "reason": reason, "queue": queueName,
+			"exchange": m.Exchange, "routing-keys": []any{m.RoutingKey}}
+		if hasExpiration {
+			entry["original-expiration"] = expiration
+		}
+	}
+	n, _ := entry["count"].(int64)
+	entry["count"] = n + 1
+	entry["time"] = now.Truncate(time.Second)
+	headers["x-death"] = append([]any{entry}, rest...)
+	if _, ok := headers["x-first-death-reason"]; !ok {
+		headers["x-first-death-reason"] = reason
+		headers["x-first-death-queue"] = queueName
+		headers["x-first-death-exchange"] = m.Exchange
+	}
+	headers["x-last-death-reason"] = reason
+	headers["x-last-death-queue"] = queueName
+	headers["x-last-death-exchange"] = m.Exchange
+	return codec.WithHeaders(m.Properties, headers, true), headers
 }

@@ -22,7 +22,6 @@ package vhost
 import (
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/yardmq/yard/internal/queue"
 	"github.com/yardmq/yard/internal/route"
@@ -39,10 +38,12 @@ type Codec interface {
 	DecodeTable(b []byte) (map[string]any, error)
 	// ParseMessage fills m's priority and per-message TTL from its properties.
 	ParseMessage(m *queue.Message)
-	// DeadLettered returns m's properties as a message dead-lettered from queueName for
-	// reason carries them (RabbitMQ's x-death headers), and their headers, which headers
-	// exchanges route on.
-	DeadLettered(m *queue.Message, reason, queueName string, now time.Time) (props []byte, headers map[string]any)
+	// Headers returns the headers of encoded message properties (a map of the caller's, nil
+	// if there are none; nested tables are map[string]any too) and their expiration property.
+	Headers(props []byte) (headers map[string]any, expiration string, hasExpiration bool)
+	// WithHeaders returns props with headers as their headers, without the expiration
+	// property if dropExpiration.
+	WithHeaders(props []byte, headers map[string]any, dropExpiration bool) []byte
 }
 
 // Config configures Hosts.

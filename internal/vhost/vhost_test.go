@@ -1,6 +1,8 @@
 package vhost
 
 import (
+	"bytes"
+	"encoding/gob"
 	"encoding/json"
 	"errors"
 	"go/parser"
@@ -18,25 +20,64 @@ import (
 	"github.com/yardmq/yard/internal/route"
 )
 
-// jsonCodec stands in for the front end's codec: the domain must not care how tables are
-// encoded or what dead-lettering writes.
-type jsonCodec struct{}
+// testCodec stands in for the front end's codec: the domain must not care how tables and
+// properties are encoded. Tables are JSON; properties are gob (which keeps int64 and
+// time.Time, as field tables do).
+type testCodec struct{}
 
-func (jsonCodec) AppendTable(dst []byte, t map[string]any) []byte {
+type testProps struct {
+	Headers       map[string]any
+	Expiration    string
+	HasExpiration bool
+}
+
+func init() {
+	gob.Register(map[string]any{})
+	gob.Register([]any{})
+	gob.Register(time.Time{})
+}
+
+func (testCodec) AppendTable(dst []byte, t map[string]any) []byte {
 	b, _ := json.Marshal(t)
 	return append(dst, b...)
 }
 
-func (jsonCodec) DecodeTable(b []byte) (map[string]any, error) {
+func (testCodec) DecodeTable(b []byte) (map[string]any, error) {
 	var t map[string]any
 	err := json.Unmarshal(b, &t)
 	return t, err
 }
 
-func (jsonCodec) ParseMessage(*queue.Message) {}
+func (testCodec) ParseMessage(*queue.Message) {}
 
-func (jsonCodec) DeadLettered(m *queue.Message, reason, queueName string, _ time.Time) ([]byte, map[string]any) {
-	return []byte(reason + "@" + queueName), map[string]any{"reason": reason}
+func decodeProps(b []byte) testProps {
+	var p testProps
+	if len(b) > 0 {
+		_ = gob.NewDecoder(bytes.NewReader(b)).Decode(&p)
+	}
+	return p
+}
+
+func encodeProps(p testProps) []byte {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(p); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
+}
+
+func (testCodec) Headers(props []byte) (map[string]any, string, bool) {
+	p := decodeProps(props)
+	return p.Headers, p.Expiration, p.HasExpiration
+}
+
+func (testCodec) WithHeaders(props []byte, headers map[string]any, dropExpiration bool) []byte {
+	p := decodeProps(props)
+	p.Headers = headers
+	if dropExpiration {
+		p.Expiration, p.HasExpiration = "", false
+	}
+	return encodeProps(p)
 }
 
 // memTopology is a TopologyStore that keeps the last save.
@@ -46,7 +87,7 @@ func (m *memTopology) Save(t catalog.AMQPTopology) error { m.last = t; return ni
 
 func newHosts(t *testing.T, cfg Config) *Hosts {
 	t.Helper()
-	cfg.Codec = jsonCodec{}
+	cfg.Codec = testCodec{}
 	h := New(cfg)
 	t.Cleanup(func() { h.Close() })
 	return h
@@ -162,8 +203,44 @@ func TestDeadLetterRoutesThroughTheExchange(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("nothing dead-lettered: %v", err)
 	}
-	if string(d.Message.Body) != "0" || string(d.Message.Properties) != "maxlen@src" || d.Message.Exchange != "dlx" {
-		t.Fatalf("dead letter %+v", d.Message)
+	h, _, _ := testCodec{}.Headers(d.Message.Properties)
+	if string(d.Message.Body) != "0" || h["x-first-death-reason"] != "maxlen" || h["x-first-death-queue"] != "src" || d.Message.Exchange != "dlx" {
+		t.Fatalf("dead letter %+v with headers %v", d.Message, h)
+	}
+}
+
+// TestXDeath: RabbitMQ's x-death keeps one entry per queue and reason, most recent first,
+// counting repeats; x-first-death-* never changes; the expiration goes, kept in the entry.
+func TestXDeath(t *testing.T) {
+	t.Parallel()
+	codec := testCodec{}
+	now := time.Unix(1700000000, 0)
+	m := &queue.Message{Exchange: "ex", RoutingKey: "rk", Properties: encodeProps(testProps{Expiration: "60000", HasExpiration: true,
+		Headers: map[string]any{"app": "kept"}})}
+	props, _ := withDeath(codec, m, queue.ReasonExpired, "a", now)
+	m = &queue.Message{Exchange: "dlx", RoutingKey: "rk", Properties: props}
+	props, _ = withDeath(codec, m, queue.ReasonRejected, "b", now)
+	m.Properties = props
+	props, headers := withDeath(codec, m, queue.ReasonExpired, "a", now.Add(time.Minute))
+
+	h, _, hasExpiration := codec.Headers(props)
+	if hasExpiration {
+		t.Fatal("the expiration was kept")
+	}
+	if h["app"] != "kept" || h["x-first-death-queue"] != "a" || h["x-first-death-reason"] != "expired" || h["x-last-death-queue"] != "a" {
+		t.Fatalf("headers %v", h)
+	}
+	deaths := h["x-death"].([]any)
+	first, second := deaths[0].(map[string]any), deaths[1].(map[string]any)
+	if len(deaths) != 2 || first["queue"] != "a" || first["count"] != int64(2) || first["original-expiration"] != "60000" ||
+		first["exchange"] != "ex" || !first["time"].(time.Time).Equal(now.Add(time.Minute)) {
+		t.Fatalf("x-death %v", deaths)
+	}
+	if second["queue"] != "b" || second["reason"] != "rejected" || second["count"] != int64(1) {
+		t.Fatalf("x-death %v", deaths)
+	}
+	if headers["x-last-death-queue"] != "a" {
+		t.Fatalf("routing headers %v", headers)
 	}
 }
 

@@ -16,8 +16,9 @@ import (
 //
 // 's' is a signed 16-bit integer, as RabbitMQ and every client in use read it (the 0-9-1
 // document's "short string" meaning for 's' was never implemented). When encoding, int is
-// written as 'l' and uint64 as 'l' (two's complement).
-type Table map[string]any
+// written as 'l' and uint64 as 'l' (two's complement). Table is a plain map (an alias), so that
+// code outside the codec (internal/vhost's x-death headers) reads nested tables without it.
+type Table = map[string]any
 
 // Decimal is the 'D' field type: Value × 10^-Scale.
 type Decimal struct {
@@ -211,8 +212,6 @@ func appendFieldValue(dst []byte, v any) []byte {
 		return appendLonglong(append(dst, 'T'), uint64(v.Unix()))
 	case Table:
 		return appendTable(append(dst, 'F'), v)
-	case map[string]any:
-		return appendTable(append(dst, 'F'), Table(v))
 	default:
 		return append(dst, 'V')
 	}

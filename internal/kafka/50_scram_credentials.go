@@ -1,8 +1,10 @@
 package kafka
 
 // DescribeUserScramCredentials 0 (50) and AlterUserScramCredentials 0 (51). yard does not
-// serve SASL/SCRAM yet, so both are answered UNSUPPORTED_SASL_MECHANISM with a message: a
-// clear error at once instead of a dropped connection.
+// serve SASL/SCRAM yet: every named user is answered UNSUPPORTED_SASL_MECHANISM with a message,
+// a clear error at once instead of a dropped connection, and a description of every user is
+// empty (there are none). The error is per user, never response-wide: librdkafka 2.16 frees a
+// response-wide error message it did not allocate and crashes.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -13,7 +15,15 @@ const noScramMessage = "SASL/SCRAM is not supported by this broker yet: there ar
 
 func handleDescribeUserScramCredentials(rc *reqCtx, req *kmsg.DescribeUserSCRAMCredentialsRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
-	resp.ErrorCode, resp.ErrorMessage = kerr.UnsupportedSaslMechanism.Code, strPtr(noScramMessage)
+	if len(req.Users) == 0 { // every user: there are none
+		resp.Results = []kmsg.DescribeUserSCRAMCredentialsResponseResult{}
+		return respond(resp), nil
+	}
+	for _, u := range req.Users {
+		r := kmsg.NewDescribeUserSCRAMCredentialsResponseResult()
+		r.User, r.ErrorCode, r.ErrorMessage = u.Name, kerr.UnsupportedSaslMechanism.Code, strPtr(noScramMessage)
+		resp.Results = append(resp.Results, r)
+	}
 	return respond(resp), nil
 }
 

@@ -245,8 +245,19 @@ func TestUnservedAPIsAnswered(t *testing.T) {
 	}
 	check("AlterClientQuotas", aqr.Entries[0].ErrorCode, kerr.InvalidRequest.Code)
 
-	ds := must(kmsg.NewPtrDescribeUserSCRAMCredentialsRequest().RequestWith(ctx, cl)).(*kmsg.DescribeUserSCRAMCredentialsResponse)
-	check("DescribeUserScramCredentials", ds.ErrorCode, kerr.UnsupportedSaslMechanism.Code)
+	dsAll := must(kmsg.NewPtrDescribeUserSCRAMCredentialsRequest().RequestWith(ctx, cl)).(*kmsg.DescribeUserSCRAMCredentialsResponse)
+	if dsAll.ErrorCode != 0 || len(dsAll.Results) != 0 {
+		t.Errorf("DescribeUserScramCredentials of every user: %+v, want none", dsAll)
+	}
+	dsReq := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
+	dsUser := kmsg.NewDescribeUserSCRAMCredentialsRequestUser()
+	dsUser.Name = "alice"
+	dsReq.Users = append(dsReq.Users, dsUser)
+	ds := must(dsReq.RequestWith(ctx, cl)).(*kmsg.DescribeUserSCRAMCredentialsResponse)
+	if ds.ErrorCode != 0 || len(ds.Results) != 1 || ds.Results[0].User != "alice" {
+		t.Fatalf("DescribeUserScramCredentials: %+v", ds)
+	}
+	check("DescribeUserScramCredentials", ds.Results[0].ErrorCode, kerr.UnsupportedSaslMechanism.Code)
 	as := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
 	del := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
 	del.Name, del.Mechanism = "alice", 1

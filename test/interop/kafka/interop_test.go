@@ -1,7 +1,7 @@
 // Package kafka_test drives a real `yard serve` process (test/harness) with Kafka clients from
 // other ecosystems, installed from the package registries by setup.sh: kcat (librdkafka), the
-// Java kafka-clients 4.x producer, consumer and Admin client (java/), kafka-python (interop.py)
-// and kafkajs (interop.js).
+// Java kafka-clients 4.x producer, consumer and Admin client (java/), kafka-python (interop.py),
+// confluent-kafka's admin client (librdkafka_admin.py) and kafkajs (interop.js).
 package kafka_test
 
 import (
@@ -27,7 +27,7 @@ import (
 
 // tools are the clients setup.sh installed.
 var tools struct {
-	kcat, python, javaCP, kafkajsModules string
+	kcat, python, confluentPython, javaCP, kafkajsModules string
 }
 
 func TestMain(m *testing.M) {
@@ -39,6 +39,7 @@ func TestMain(m *testing.M) {
 	}
 	tools.kcat = env["KCAT"]
 	tools.python = env["PYTHON"]
+	tools.confluentPython = env["CONFLUENT_PYTHON"]
 	tools.javaCP = env["JAVA_CP"]
 	tools.kafkajsModules = env["KAFKAJS_MODULES"]
 	os.Exit(m.Run())
@@ -263,6 +264,31 @@ func TestJavaAdmin(t *testing.T) {
 	} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("Java admin output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestLibrdkafkaAdmin: librdkafka 2.x's admin client (confluent-kafka) gets the authorized
+// operations it asks for (its DescribeTopics and DescribeCluster fail on Kafka's "not
+// provided"), answers from the ACL and SCRAM APIs instead of a dropped connection, and a
+// transactional producer fails at once (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, fatal) instead of
+// retrying FindCoordinator until its 30 s timeout.
+func TestLibrdkafkaAdmin(t *testing.T) {
+	y := harness.Start(t)
+	_, file, _, _ := runtime.Caller(0)
+	out := string(runOutput(t, "", tools.confluentPython, filepath.Join(filepath.Dir(file), "librdkafka_admin.py"), "admin", y.KafkaAddr, "rd-admin"))
+	for _, want := range []string{
+		"topic.partitions=2",
+		"topic.ops=ALTER,ALTER_CONFIGS,CREATE,DELETE,DESCRIBE,DESCRIBE_CONFIGS,READ,WRITE",
+		"cluster.nodes=1", "cluster.controller=1",
+		"cluster.ops=ALTER,ALTER_CONFIGS,CLUSTER_ACTION,CREATE,DESCRIBE,DESCRIBE_CONFIGS,IDEMPOTENT_WRITE",
+		"group.ops=ALTER_CONFIGS,DELETE,DESCRIBE,DESCRIBE_CONFIGS,READ",
+		"acls=none", // librdkafka reports DescribeAcls' SECURITY_DISABLED as no ACLs, as against Kafka
+		"scram=UNSUPPORTED_SASL_MECHANISM",
+		"txn=TRANSACTIONAL_ID_AUTHORIZATION_FAILED", "txn.fast=true",
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("librdkafka admin output lacks %q:\n%s", want, out)
 		}
 	}
 }

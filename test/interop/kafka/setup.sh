@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real Kafka clients the interop tests drive, from the package registries:
-#   kcat (librdkafka) from Debian; kafka-python (+ codec libraries) into a venv; kafkajs (npm);
-#   the Java program in java/ (kafka-clients 4.x) built with Maven.
+#   kcat (librdkafka) from Debian; kafka-python (+ codec libraries) into a venv; confluent-kafka
+#   (a recent librdkafka, for its admin API) into another; kafkajs (npm); the Java program in
+#   java/ (kafka-clients 4.x) built with Maven.
 # Idempotent and cached under $HOME/.cache/yard-interop; prints the env lines the tests read.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -23,6 +24,14 @@ if ! "$venv/bin/python" -c 'import kafka, snappy, zstandard, lz4' >/dev/null 2>&
   echo "setup: creating $venv" >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check kafka-python==3.0.12 python-snappy zstandard lz4 >&2
+fi
+
+# confluent-kafka: its wheel carries librdkafka 2.x, whose admin API kcat 1.7.1 lacks.
+ckvenv="$cache/confluent-kafka-venv"
+if ! "$ckvenv/bin/python" -c 'import confluent_kafka' >/dev/null 2>&1; then
+  echo "setup: creating $ckvenv" >&2
+  python3 -m venv "$ckvenv"
+  "$ckvenv/bin/pip" install -q --disable-pip-version-check confluent-kafka==2.16.1 >&2
 fi
 
 # kafkajs with the snappy and lz4 codec plugins (its zstd plugin needs a native build: not used).
@@ -48,5 +57,6 @@ fi
 
 echo "KCAT=$(command -v kcat)"
 echo "PYTHON=$venv/bin/python"
+echo "CONFLUENT_PYTHON=$ckvenv/bin/python"
 echo "KAFKAJS_MODULES=$jsdir/node_modules"
 echo "JAVA_CP=$javaout/src/target/yard-kafka-interop-1.0.jar:$javaout/src/target/lib/*"

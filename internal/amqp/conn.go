@@ -104,10 +104,8 @@ func (c *conn) serve() {
 // what the client still sends: it shuts down its side of the stream (the client reads EOF
 // after close-ok) and reads until the client closes too, or closeOkTimeout passes.
 func (c *conn) linger() {
-	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
-		if cw.CloseWrite() != nil {
-			return
-		}
+	if closeWrite(c.nc) != nil {
+		return
 	}
 	c.nc.SetReadDeadline(time.Now().Add(closeOkTimeout))
 	var buf [4096]byte
@@ -188,8 +186,9 @@ func (c *conn) readLoop() error {
 	return nil
 }
 
-// armDeadline bounds the wait for the next frame to two heartbeat intervals, as RabbitMQ.
-// The reader calls it only before a read that touches the network.
+// armDeadline bounds the wait for the next frame to two heartbeat intervals, as RabbitMQ
+// (whose receiver gives up after two intervals without data). The reader calls it only
+// before a read that touches the network.
 func (c *conn) armDeadline() {
 	if c.closing || c.heartbeat <= 0 {
 		return // sendConnClose armed the close-ok deadline once; it is not extended
@@ -197,14 +196,27 @@ func (c *conn) armDeadline() {
 	// A deadline matters only to a read that touches the network: a frame already buffered
 	// needs none, and skipping the clock for it matters (reading the clock for each of
 	// 100,000 frames a second was 4% of the broker's CPU). Before a network read the
-	// deadline is re-armed if it is over a second old, so however long a run of buffered
-	// frames lasts, the next wait gets a fresh bound. Re-arming costs a timer update; once a
-	// second is plenty for deadlines of seconds.
+	// deadline is re-armed if it is older than rearmAfter, so however long a run of
+	// buffered frames lasts, the next wait gets a fresh bound. Re-arming costs a timer
+	// update; a few times per interval is plenty.
 	now := time.Now()
-	if now.Sub(c.lastDeadline) > time.Second {
+	if d, ok := readDeadline(now, c.lastDeadline, c.heartbeat); ok {
 		c.lastDeadline = now
-		c.nc.SetReadDeadline(now.Add(2 * c.heartbeat))
+		c.nc.SetReadDeadline(d)
 	}
+}
+
+// readDeadline returns the read deadline to arm at now, given when it was last armed, for
+// a heartbeat interval hb, and false if the armed one still serves. A deadline armed
+// rearmAfter ago is that much later than two intervals from its arming, so the one in
+// force is never sooner than two full intervals after now: a peer is dropped after two
+// missed intervals, never after fewer.
+func readDeadline(now, lastArmed time.Time, hb time.Duration) (time.Time, bool) {
+	rearmAfter := min(time.Second, hb/4)
+	if now.Sub(lastArmed) <= rearmAfter {
+		return time.Time{}, false
+	}
+	return now.Add(2*hb + rearmAfter), true
 }
 
 func (c *conn) handleFrame(f wire.Frame) error {
@@ -361,6 +373,23 @@ func (c *conn) flushConfirms() {
 	}
 	clear(c.confirmDirty)
 	c.confirmDirty = c.confirmDirty[:0]
+}
+
+// closeWrite shuts down the writing side of nc (a TCP or TLS connection, or a wrapper
+// that exposes the connection it wraps), so that the peer reads EOF. A connection that
+// cannot do it is left as it is: clients close on close-ok anyway.
+func closeWrite(nc net.Conn) error {
+	for range 4 {
+		switch c := nc.(type) {
+		case interface{ CloseWrite() error }:
+			return c.CloseWrite()
+		case interface{ NetConn() net.Conn }:
+			nc = c.NetConn()
+		default:
+			return nil
+		}
+	}
+	return nil
 }
 
 // payloadSnippet describes a frame payload as RabbitMQ's reply texts do: "all" or "first

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,8 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/yardmq/yard/internal/amqp/wire"
+	"github.com/yardmq/yard/internal/queue"
+	"github.com/yardmq/yard/internal/vhost"
 )
 
 // rawPublish appends one basic.publish with its content to b.
@@ -27,44 +30,61 @@ func rawPublish(b []byte, ch uint16, exchange, key string, props wire.BasicPrope
 
 // TestConfirmsBeforeChannelCloseOk: a publisher that closes its channel right after
 // publishing gets every confirm before channel.close-ok and nothing on the channel after it
-// (amqplib fails with "Frame on unknown channel" otherwise).
+// (amqplib fails with "Frame on unknown channel" otherwise): confirms the reader coalesces
+// (transient messages) and confirms that wait for an fsync (persistent messages on a
+// durable queue) alike.
 func TestConfirmsBeforeChannelCloseOk(t *testing.T) {
 	t.Parallel()
-	_, url := startServer(t, Config{})
-	rc := rawDial(t, url, 0)
-	rc.call(1, &wire.ChannelOpen{}, wire.IDChannelOpenOk)
-	rc.call(1, &wire.QueueDeclare{Queue: "confirm-close"}, wire.IDQueueDeclareOk)
-	rc.call(1, &wire.ConfirmSelect{}, wire.IDConfirmSelectOk)
-	const n = 10
-	var b []byte
-	for range n {
-		b = rawPublish(b, 1, "", "confirm-close", wire.BasicProperties{}, []byte("m"))
-	}
-	b = wire.AppendMethodFrame(b, 1, &wire.ChannelClose{ReplyCode: 200, ReplyText: "bye"})
-	rc.write(b)
-	var confirmed uint64
-	for {
-		m := rc.expectAny()
-		if ack, ok := m.(*wire.BasicAck); ok {
-			confirmed = ack.DeliveryTag
-			continue
+	dir := t.TempDir()
+	_, url := startServer(t, Config{VHosts: newVHosts(vhost.Config{QueueStore: func(_, name string, o queue.Options) (queue.Store, error) {
+		if !o.Durable {
+			return queue.MemoryStore{}, nil
 		}
-		if _, ok := m.(*wire.ChannelCloseOk); !ok {
-			t.Fatalf("got %s, want basic.ack or channel.close-ok", m.Name())
-		}
-		break
-	}
-	if confirmed != n {
-		t.Fatalf("confirmed up to %d before close-ok, want %d", confirmed, n)
-	}
-	// Nothing more may come on channel 1: the next frame is channel 2's open-ok.
-	rc.send(2, &wire.ChannelOpen{})
-	f := rc.next()
-	for f.Type == wire.FrameHeartbeat {
-		f = rc.next()
-	}
-	if m, _ := wire.DecodeMethod(f.Payload); f.Channel != 2 || m == nil || m.ID() != wire.IDChannelOpenOk {
-		t.Fatalf("got frame type %d on channel %d (%v) after channel.close-ok, want channel.open-ok on 2", f.Type, f.Channel, m)
+		return queue.OpenLogStore(filepath.Join(dir, name), queue.LogStoreOptions{})
+	}})})
+	for _, durable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("durable=%v", durable), func(t *testing.T) {
+			rc := rawDial(t, url, 0)
+			q := fmt.Sprintf("confirm-close-%v", durable)
+			var props wire.BasicProperties
+			if durable {
+				props = wire.BasicProperties{Flags: wire.FlagBasicDeliveryMode, DeliveryMode: 2}
+			}
+			rc.call(1, &wire.ChannelOpen{}, wire.IDChannelOpenOk)
+			rc.call(1, &wire.QueueDeclare{Queue: q, Durable: durable}, wire.IDQueueDeclareOk)
+			rc.call(1, &wire.ConfirmSelect{}, wire.IDConfirmSelectOk)
+			const n = 10
+			var b []byte
+			for range n {
+				b = rawPublish(b, 1, "", q, props, []byte("m"))
+			}
+			b = wire.AppendMethodFrame(b, 1, &wire.ChannelClose{ReplyCode: 200, ReplyText: "bye"})
+			rc.write(b)
+			var confirmed uint64
+			for {
+				m := rc.expectAny()
+				if ack, ok := m.(*wire.BasicAck); ok {
+					confirmed = ack.DeliveryTag
+					continue
+				}
+				if _, ok := m.(*wire.ChannelCloseOk); !ok {
+					t.Fatalf("got %s, want basic.ack or channel.close-ok", m.Name())
+				}
+				break
+			}
+			if confirmed != n {
+				t.Fatalf("confirmed up to %d before close-ok, want %d", confirmed, n)
+			}
+			// Nothing more may come on channel 1: the next frame is channel 2's open-ok.
+			rc.send(2, &wire.ChannelOpen{})
+			f := rc.next()
+			for f.Type == wire.FrameHeartbeat {
+				f = rc.next()
+			}
+			if m, _ := wire.DecodeMethod(f.Payload); f.Channel != 2 || m == nil || m.ID() != wire.IDChannelOpenOk {
+				t.Fatalf("got frame type %d on channel %d (%v) after channel.close-ok, want channel.open-ok on 2", f.Type, f.Channel, m)
+			}
+		})
 	}
 }
 
@@ -408,5 +428,28 @@ func TestUpdateSecretRechecksBackend(t *testing.T) {
 	wantCode(t, c.UpdateSecret("token-other", "someone else's"), 530, "NOT_ALLOWED - New secret was refused by one of the backends")
 	if !c.IsClosed() {
 		t.Fatal("connection still open after a refused secret")
+	}
+}
+
+// TestReadDeadlineTwoIntervals: whenever the reader waits, the read deadline in force is at
+// least two heartbeat intervals away, however recently it was armed; a peer is dropped
+// after two missed intervals, as RabbitMQ, never after fewer.
+func TestReadDeadlineTwoIntervals(t *testing.T) {
+	t.Parallel()
+	base := time.Unix(1_000_000, 0)
+	for _, hb := range []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 60 * time.Second} {
+		var armed, deadline time.Time
+		for step := time.Duration(0); step < 3*hb; step += 50 * time.Millisecond {
+			now := base.Add(step)
+			if d, ok := readDeadline(now, armed, hb); ok {
+				armed, deadline = now, d
+			}
+			if deadline.Before(now.Add(2 * hb)) {
+				t.Fatalf("heartbeat %s: at %s the deadline is %s away, want at least %s", hb, step, deadline.Sub(now), 2*hb)
+			}
+			if deadline.After(now.Add(2*hb + 2*time.Second)) {
+				t.Fatalf("heartbeat %s: at %s the deadline is %s away", hb, step, deadline.Sub(now))
+			}
+		}
 	}
 }

@@ -25,11 +25,12 @@ package amqp
 // from being written (conn.waitOutput). A client that sends requests and never reads their
 // replies is then held by TCP, as any peer that does not read is, and yard holds at most
 // outReplyMax plus one reply (a basic.get-ok carries a whole message) for it. The
-// connection is not closed for it: a slow reader is not a faulty one, nothing it is owed is
-// lost, and a client that truly went away is caught by heartbeats, by the socket's own
-// errors, or by shutdown closing the socket, any of which wakes the reader. Output appended
-// after the reader's last reply does not hold the reader (sentThrough tracks positions): a
-// client whose consumer lags must still be able to publish and ack on the same connection.
+// connection is not closed for it: a slow reader is not a faulty one and nothing it is owed
+// is lost. A client that truly went away fails the writer's blocked write once TCP gives up
+// on the unacknowledged data, and shutdown closes the socket; either wakes the reader.
+// Output appended after the reader's last reply does not hold the reader (sent and replyEnd
+// are stream positions): a client whose consumer lags must still be able to publish and ack
+// on the same connection.
 
 import (
 	"sync"

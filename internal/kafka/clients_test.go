@@ -115,3 +115,38 @@ func TestKafkaGo(t *testing.T) {
 		}
 	}
 }
+
+// TestKafkaGoDeleteTopics is kafka-go's own testDeleteTopics: after DeleteTopics,
+// ReadPartitions on a connection to another topic's leader (Metadata, which auto-creates)
+// must list no partitions. Kafka creates the topics again but answers LEADER_NOT_AVAILABLE
+// without partitions in that response, which kafka-go ignores for topics other than the
+// connection's; yard does the same.
+func TestKafkaGoDeleteTopics(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, nil)
+	ctx := testCtx(t)
+	if _, err := ts.admin(t).CreateTopics(ctx, 1, 1, nil, "kgo-conn"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := kafkago.DialLeader(ctx, "tcp", ts.addr, "kgo-conn", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.CreateTopics(
+		kafkago.TopicConfig{Topic: "kgo-del-1", NumPartitions: 1, ReplicationFactor: 1},
+		kafkago.TopicConfig{Topic: "kgo-del-2", NumPartitions: 1, ReplicationFactor: 1},
+	); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.DeleteTopics("kgo-del-1", "kgo-del-2"); err != nil {
+		t.Fatal(err)
+	}
+	partitions, err := conn.ReadPartitions("kgo-del-1", "kgo-del-2")
+	if err != nil {
+		t.Fatalf("ReadPartitions after DeleteTopics: %v", err)
+	}
+	if len(partitions) != 0 {
+		t.Fatalf("ReadPartitions after DeleteTopics: %d partitions, want none", len(partitions))
+	}
+}

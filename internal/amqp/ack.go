@@ -33,25 +33,24 @@ func (ch *channel) settle(m wire.Method, tag uint64, multiple bool, mode settleM
 		// not at tx.commit) and the deliveries leave the channel's books, so basic.recover
 		// does not redeliver them; the queues hear of it at tx.commit, and tx.rollback puts
 		// them back.
-		picked, err := ch.pick(m, tag, multiple)
-		if err != nil {
-			return err
+		ch.mu.Lock()
+		picked, err := ch.pickLocked(m, tag, multiple)
+		ch.mu.Unlock()
+		if err == nil {
+			ch.tx.acks = append(ch.tx.acks, txAck{picked: slices.Clone(picked), mode: mode})
 		}
-		ch.tx.acks = append(ch.tx.acks, txAck{picked: slices.Clone(picked), mode: mode})
 		clear(picked)
 		ch.pickBuf = picked[:0]
-		return nil
+		return err
 	}
 	return ch.settleNow(m, tag, multiple, mode)
 }
 
-// pick takes one delivery or, with multiple, every delivery up to tag (all of them for
-// tag 0) off the channel's books, in delivery order. As in RabbitMQ, the tag named must be
-// outstanding, multiple or not: an unknown tag, including one already settled, is 406.
-// The result is ch.pickBuf: the caller clears it when done.
-func (ch *channel) pick(m wire.Method, tag uint64, multiple bool) ([]*unackedMsg, error) {
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
+// pickLocked takes one delivery or, with multiple, every delivery up to tag (all of them
+// for tag 0) off the channel's books, in delivery order. As in RabbitMQ, the tag named must
+// be outstanding, multiple or not: an unknown tag, including one already settled, is 406.
+// The result is ch.pickBuf: the caller clears it when done. ch.mu is held.
+func (ch *channel) pickLocked(m wire.Method, tag uint64, multiple bool) ([]*unackedMsg, error) {
 	picked := ch.pickBuf[:0]
 	if _, ok := ch.unacked[tag]; !ok && !(multiple && tag == 0) {
 		return picked, channelErr(wire.PreconditionFailed, m, "unknown delivery tag %d", tag)
@@ -73,24 +72,35 @@ func (ch *channel) pick(m wire.Method, tag uint64, multiple bool) ([]*unackedMsg
 	return picked, nil
 }
 
-// settleNow acks, requeues or drops the deliveries pick selects.
+// settleNow acks, requeues or drops the deliveries pickLocked selects, in one hold of
+// ch.mu (this is the path of every ack).
 func (ch *channel) settleNow(m wire.Method, tag uint64, multiple bool, mode settleMode) error {
-	picked, err := ch.pick(m, tag, multiple)
+	ch.mu.Lock()
+	picked, err := ch.pickLocked(m, tag, multiple)
 	defer func() { clear(picked); ch.pickBuf = picked[:0] }()
 	if err != nil {
+		ch.mu.Unlock()
 		return err
 	}
-	ch.settlePicked(picked, mode)
+	ch.forgetLocked(picked)
+	global := ch.globalPrefetch > 0
+	ch.mu.Unlock()
+	ch.applyPicked(picked, mode, global)
 	return nil
 }
 
-// settlePicked releases the prefetch credit of deliveries taken off the books and tells
-// their queues (acks deferred, see deferAcks).
+// settlePicked settles deliveries a transaction took off the books (tx.commit): their
+// prefetch credit is released now, and their queues told.
 func (ch *channel) settlePicked(picked []*unackedMsg, mode settleMode) {
 	ch.mu.Lock()
 	ch.forgetLocked(picked)
 	global := ch.globalPrefetch > 0
 	ch.mu.Unlock()
+	ch.applyPicked(picked, mode, global)
+}
+
+// applyPicked tells the queues of settled deliveries (acks deferred, see deferAcks).
+func (ch *channel) applyPicked(picked []*unackedMsg, mode settleMode, global bool) {
 	if mode == settleAck {
 		ch.deferAcks(picked)
 		return
@@ -101,8 +111,9 @@ func (ch *channel) settlePicked(picked []*unackedMsg, mode settleMode) {
 	}
 }
 
-// unpick puts deliveries taken off the books by a transaction back (tx.rollback, or a
-// channel released with a transaction open, whose deliveries are then requeued).
+// unpickLocked puts deliveries a transaction took off the books back (tx.rollback, or a
+// channel released with a transaction open, whose deliveries are then requeued). ch.mu is
+// held.
 func (ch *channel) unpickLocked(acks []txAck) {
 	n := 0
 	for _, a := range acks {

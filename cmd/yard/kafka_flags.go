@@ -16,7 +16,9 @@ func addKafkaFlags(f *pflag.FlagSet, cfg *broker.KafkaConfig) {
 	f.Int32Var(&cfg.MaxRequestBytes, "kafka-max-request-bytes", cfg.MaxRequestBytes,
 		"largest request frame accepted; a larger one closes the connection (Kafka's socket.request.max.bytes)")
 	f.IntVar(&cfg.MaxConnections, "kafka-max-connections", cfg.MaxConnections,
-		"Kafka connections beyond this many are closed at once")
+		"Kafka connections beyond this many (per listener) are closed at once")
+	f.IntVar(&cfg.MaxConnectionsPerIP, "kafka-max-connections-per-ip", cfg.MaxConnectionsPerIP,
+		"Kafka connections from one source address beyond this many are closed at once (Kafka's max.connections.per.ip; 0: no limit)")
 	f.StringVar(&cfg.AdvertisedHost, "kafka-advertised-host", cfg.AdvertisedHost,
 		"host clients are told to connect to (default: the address each client connected to)")
 	f.Int32Var(&cfg.AdvertisedPort, "kafka-advertised-port", cfg.AdvertisedPort,

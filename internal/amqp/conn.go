@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/yardmq/yard/internal/amqp/wire"
+	"github.com/yardmq/yard/internal/listener"
 	"github.com/yardmq/yard/internal/platform"
 	"github.com/yardmq/yard/internal/queue"
 	"github.com/yardmq/yard/internal/vhost"
@@ -24,6 +25,7 @@ import (
 type conn struct {
 	srv *Server
 	nc  net.Conn
+	lc  *listener.Conn // its registry entry; nil in tests that build a conn by hand
 	log *slog.Logger
 	fr  *wire.FrameReader
 	out outBuf
@@ -81,6 +83,9 @@ func (c *conn) serve() {
 			c.srv.rl.Info("AMQP handshake failed", "AMQP handshake failed", "remote", c.nc.RemoteAddr().String(), "err", err)
 		}
 		return
+	}
+	if c.lc != nil {
+		c.lc.SetIdentity(c.user, c.vh.Name())
 	}
 	c.srv.alarm.register(c)
 	go c.writeLoop()

@@ -24,13 +24,13 @@ package amqp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/yardmq/yard/internal/listener"
 	"github.com/yardmq/yard/internal/ratelog"
 	"github.com/yardmq/yard/internal/vhost"
 )
@@ -87,6 +87,15 @@ type Config struct {
 	MemoryUsed func() uint64
 	DiskFree   func() (uint64, error)
 	Version    string // advertised in server properties; "" means the binary's (buildVersion)
+	// MaxConnections: connections on one listener beyond it are closed at once; 0: no limit
+	// (RabbitMQ's connection_max default, infinity).
+	MaxConnections int
+	// MaxConnectionsPerIP: connections from one source address beyond it are closed at
+	// once; 0: no limit.
+	MaxConnectionsPerIP int
+	// Registry lists the live connections (shared with the other front ends); nil: a
+	// private one.
+	Registry *listener.Registry
 }
 
 // Authenticator is a user backend: it checks a user's secret (a password, or a token for a
@@ -114,11 +123,11 @@ type Server struct {
 	vhosts *vhost.Hosts
 	alarm  *alarm
 
-	mu     sync.Mutex // guards conns, lns, closed
+	lsrv   *listener.Server // accept loops, limits, registry, shutdown
+	mu     sync.Mutex       // guards conns, closed
 	conns  map[*conn]struct{}
-	lns    []net.Listener
 	closed bool
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // the alarm's goroutine
 	stop   chan struct{}
 }
 
@@ -152,6 +161,17 @@ func NewServer(cfg Config) *Server {
 		cfg.Version = buildVersion()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), vhosts: cfg.VHosts, conns: map[*conn]struct{}{}, stop: make(chan struct{})}
+	lsrv, err := listener.NewServer(listener.Config{
+		Protocol:            "amqp",
+		Handler:             s.serveConn,
+		Logger:              cfg.Logger,
+		Registry:            cfg.Registry,
+		MaxConnectionsPerIP: max(cfg.MaxConnectionsPerIP, 0),
+	})
+	if err != nil {
+		panic("BUG: " + err.Error()) // its only errors are a nil handler and a negative limit
+	}
+	s.lsrv = lsrv
 	s.alarm = newAlarm(s)
 	s.wg.Add(1)
 	go func() {
@@ -161,49 +181,28 @@ func NewServer(cfg Config) *Server {
 	return s
 }
 
-// Serve accepts connections on ln until Shutdown. It returns nil after Shutdown.
+// Serve accepts connections on ln until Shutdown. It returns nil after Shutdown. It may be
+// called for several listeners; MaxConnections applies to each.
 func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return errors.New("cannot serve: server shut down")
-	}
-	s.lns = append(s.lns, ln)
-	s.mu.Unlock()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if closed {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return fmt.Errorf("cannot accept AMQP connection: %w", err)
-		}
-		c := newConn(s, nc)
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			nc.Close()
-			return nil
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			c.serve()
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-		}()
-	}
+	return s.lsrv.Serve(ln, listener.ListenerConfig{MaxConnections: max(s.cfg.MaxConnections, 0)})
 }
+
+// serveConn is the listener's Handler: one connection, to its end.
+func (s *Server) serveConn(lc *listener.Conn) {
+	c := newConn(s, lc.NetConn())
+	c.lc = lc
+	lc.SetCloser(func(reason string) { c.forceClose("CONNECTION_FORCED - " + reason) })
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	c.serve()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Registry lists the live connections.
+func (s *Server) Registry() *listener.Registry { return s.lsrv.Registry() }
 
 // Shutdown stops accepting, closes every connection with 320 CONNECTION_FORCED, and waits for
 // them until ctx is done.
@@ -213,31 +212,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.closed = true
 		close(s.stop)
 	}
-	for _, ln := range s.lns {
-		ln.Close()
-	}
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
 	s.mu.Unlock()
-	for _, c := range conns {
-		c.forceClose("CONNECTION_FORCED - broker shutdown")
+	if err := s.lsrv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("cannot shut down AMQP server: %w", err)
 	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		if err := s.vhosts.Close(); err != nil {
-			return fmt.Errorf("cannot close queues: %w", err)
-		}
-		return nil
-	case <-ctx.Done():
-		for _, c := range conns {
-			c.nc.Close()
-		}
-		return fmt.Errorf("cannot shut down AMQP server: %w", ctx.Err())
+	s.wg.Wait()
+	if err := s.vhosts.Close(); err != nil {
+		return fmt.Errorf("cannot close queues: %w", err)
 	}
+	return nil
 }
 
 // connections returns a snapshot of the open connections.

@@ -30,6 +30,12 @@ type AMQPConfig struct {
 	Heartbeat  time.Duration
 	FrameMax   uint32 // offered in connection.tune
 	ChannelMax uint16 // offered in connection.tune
+	// MaxConnections: connections beyond this many are closed at once; 0: no limit
+	// (RabbitMQ's connection_max default).
+	MaxConnections int
+	// MaxConnectionsPerIP: connections from one source address beyond this many are closed
+	// at once; 0: no limit.
+	MaxConnectionsPerIP int
 }
 
 // DefaultAMQPConfig is RabbitMQ's defaults: guest/guest, heartbeat 60 s, frame_max 128 KiB,
@@ -91,6 +97,9 @@ func (b *Broker) openAMQP() (*frontEnd, error) {
 		MemoryHighWatermarkBytes: c.MemoryHighWatermarkBytes,
 		DiskFreeLimitBytes:       c.DiskFreeLimitBytes,
 		PaceBacklogBytes:         c.PaceBacklogBytes,
+		MaxConnections:           c.MaxConnections,
+		MaxConnectionsPerIP:      c.MaxConnectionsPerIP,
+		Registry:                 b.conns,
 	})
 	return &frontEnd{
 		serve: func(ln net.Listener) func(context.Context) error {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/yardmq/yard/internal/datadir"
+	"github.com/yardmq/yard/internal/listener"
 	"github.com/yardmq/yard/internal/log"
 	"github.com/yardmq/yard/internal/stream"
 )
@@ -77,6 +78,8 @@ type Broker struct {
 	data   *dataDir
 	// files is the one segment-file cache of every log the broker opens.
 	files *log.FileCache
+	// conns lists the live connections of every protocol front end (for the admin plane).
+	conns *listener.Registry
 
 	mu        sync.Mutex // guards listeners and stops
 	listeners map[string]net.Listener
@@ -105,7 +108,7 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Broker{cfg: cfg, log: cfg.Logger, layout: layout, data: dd, files: log.NewFileCache(cfg.MaxOpenSegmentFiles),
+	return &Broker{cfg: cfg, log: cfg.Logger, layout: layout, data: dd, files: log.NewFileCache(cfg.MaxOpenSegmentFiles), conns: listener.NewRegistry(),
 		listeners: map[string]net.Listener{}}, nil
 }
 
@@ -117,6 +120,9 @@ type frontEnd struct {
 	// abort releases what opening took, when the front end will not serve after all.
 	abort func() error
 }
+
+// Connections lists the live Kafka and AMQP connections and closes them by id.
+func (b *Broker) Connections() *listener.Registry { return b.conns }
 
 // Start binds every enabled listener first (so a busy port fails fast, before any front end has
 // touched the data), then opens every front end (the catalog, the AMQP topology and every log

@@ -24,6 +24,9 @@ type KafkaConfig struct {
 	MaxRequestBytes int32
 	// MaxConnections: connections beyond this many are closed at once.
 	MaxConnections int
+	// MaxConnectionsPerIP: connections from one source address beyond this many are closed
+	// at once (max.connections.per.ip); 0: no limit.
+	MaxConnectionsPerIP int
 	// AdvertisedHost/AdvertisedPort override the address Metadata gives clients (default: the
 	// address each client connected to).
 	AdvertisedHost string
@@ -78,16 +81,18 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 		return nil, err
 	}
 	srv, err := kafka.NewServer(kafka.Config{
-		Streams:           streams,
-		Groups:            groups,
-		Logger:            b.log.With("component", "kafka"),
-		ClusterID:         b.ClusterID(),
-		AdvertisedHost:    kc.AdvertisedHost,
-		AdvertisedPort:    kc.AdvertisedPort,
-		MaxRequestBytes:   kc.MaxRequestBytes,
-		MaxConnections:    kc.MaxConnections,
-		AutoCreateTopics:  kc.AutoCreateTopics,
-		DefaultPartitions: kc.DefaultPartitions,
+		Streams:             streams,
+		Groups:              groups,
+		Logger:              b.log.With("component", "kafka"),
+		ClusterID:           b.ClusterID(),
+		AdvertisedHost:      kc.AdvertisedHost,
+		AdvertisedPort:      kc.AdvertisedPort,
+		MaxRequestBytes:     kc.MaxRequestBytes,
+		MaxConnections:      kc.MaxConnections,
+		MaxConnectionsPerIP: kc.MaxConnectionsPerIP,
+		Registry:            b.conns,
+		AutoCreateTopics:    kc.AutoCreateTopics,
+		DefaultPartitions:   kc.DefaultPartitions,
 	})
 	if err != nil {
 		groups.Close()

@@ -22,11 +22,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/yardmq/yard/internal/group"
 	"github.com/yardmq/yard/internal/ratelog"
+	"github.com/yardmq/yard/internal/listener"
 	"github.com/yardmq/yard/internal/stream"
 )
 
@@ -56,8 +56,14 @@ type Config struct {
 	AdvertisedPort int32
 	// MaxRequestBytes: a frame whose size prefix exceeds it closes the connection.
 	MaxRequestBytes int32
-	// MaxConnections: connections beyond it are closed at once.
+	// MaxConnections: connections on one listener beyond it are closed at once.
 	MaxConnections int
+	// MaxConnectionsPerIP: connections from one source address beyond it are closed at once
+	// (max.connections.per.ip); 0: no limit.
+	MaxConnectionsPerIP int
+	// Registry lists the live connections (shared with the other front ends); nil: a
+	// private one.
+	Registry *listener.Registry
 	// IdleTimeout closes a connection that sends nothing for this long.
 	IdleTimeout time.Duration
 	// AutoCreateTopics: Metadata (and Produce) for an unknown topic creates it with
@@ -77,10 +83,7 @@ type Server struct {
 	ctx    context.Context // cancelled on shutdown: aborts long polls and durability waits
 	cancel context.CancelFunc
 
-	mu    sync.Mutex // guards conns and ln
-	conns map[*conn]struct{}
-	ln    net.Listener
-	wg    sync.WaitGroup
+	lsrv *listener.Server // accept loops, limits, registry, shutdown
 }
 
 // NewServer checks cfg and fills defaults.
@@ -104,65 +107,47 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.DefaultPartitions = DefaultPartitions
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), st: cfg.Streams, apis: newAPITable(), ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{}}, nil
-}
-
-// Serve accepts connections on ln until Shutdown; it returns nil after Shutdown.
-func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	s.ln = ln
-	s.mu.Unlock()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if s.ctx.Err() != nil {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return fmt.Errorf("cannot accept kafka connection: %w", err)
-		}
-		s.mu.Lock()
-		if len(s.conns) >= s.cfg.MaxConnections {
-			s.mu.Unlock()
-			s.log.Warn("kafka connection refused: MaxConnections reached", "remote", nc.RemoteAddr().String(), "max_connections", s.cfg.MaxConnections)
-			nc.Close()
-			continue
-		}
-		c := newConn(s, nc)
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			c.serve()
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-		}()
+	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), st: cfg.Streams, apis: newAPITable(), ctx: ctx, cancel: cancel}
+	lsrv, err := listener.NewServer(listener.Config{
+		Protocol:            "kafka",
+		Handler:             s.serveConn,
+		Logger:              cfg.Logger,
+		Registry:            cfg.Registry,
+		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP,
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("cannot create kafka server: %w", err)
 	}
+	s.lsrv = lsrv
+	return s, nil
 }
 
-// Shutdown stops accepting, aborts waits, closes every connection and waits for their
-// goroutines (or ctx).
+// Serve accepts connections on ln until Shutdown; it returns nil after Shutdown. It may be
+// called for several listeners; MaxConnections applies to each.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.lsrv.Serve(ln, listener.ListenerConfig{MaxConnections: s.cfg.MaxConnections})
+}
+
+// serveConn is the listener's Handler: one connection, to its end.
+func (s *Server) serveConn(lc *listener.Conn) {
+	c := newConn(s, lc.NetConn())
+	lc.SetCloser(func(string) {
+		c.cancel()
+		c.nc.Close()
+	})
+	c.serve()
+}
+
+// Registry lists the live connections.
+func (s *Server) Registry() *listener.Registry { return s.lsrv.Registry() }
+
+// Shutdown stops accepting, aborts waits (long polls, durability waits), closes every
+// connection and waits for their goroutines (or ctx). Appends already made stay made.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel()
-	s.mu.Lock()
-	if s.ln != nil {
-		s.ln.Close()
+	if err := s.lsrv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("cannot stop kafka server: %w", err)
 	}
-	for c := range s.conns {
-		c.nc.Close()
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("cannot stop kafka server: %w", ctx.Err())
-	}
+	return nil
 }

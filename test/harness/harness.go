@@ -89,6 +89,7 @@ type Yard struct {
 	AMQPAddr  string
 	HTTPAddr  string
 	logPath   string
+	nofile    int // RLIMIT_NOFILE for the process; 0: inherited
 
 	mu   sync.Mutex // guards cmd and done
 	cmd  *exec.Cmd
@@ -100,6 +101,10 @@ type Option func(*Yard)
 
 // WithArgs appends extra `yard serve` flags.
 func WithArgs(args ...string) Option { return func(y *Yard) { y.args = append(y.args, args...) } }
+
+// WithNofileLimit runs the process under `ulimit -n n` (soft and hard), so that it runs out
+// of file descriptors early.
+func WithNofileLimit(n int) Option { return func(y *Yard) { y.nofile = n } }
 
 // WithDataDir serves an existing data directory instead of a new empty one.
 func WithDataDir(dir string) Option { return func(y *Yard) { y.DataDir = dir } }
@@ -133,6 +138,11 @@ func (y *Yard) start() {
 		y.t.Fatal(err)
 	}
 	cmd := exec.Command(y.bin, args...)
+	if y.nofile > 0 {
+		// exec keeps the pid, so signals reach yard itself.
+		script := fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, y.nofile)
+		cmd = exec.Command("/bin/sh", append([]string{"-c", script, y.bin}, args...)...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()

@@ -151,8 +151,9 @@ func NewServer(cfg Config) (*Server, error) {
 // Registry is the registry the Server records its connections in.
 func (s *Server) Registry() *Registry { return s.reg }
 
-// Serve accepts connections on ln until Shutdown, then returns nil. It returns an error only
-// if the Server is already shut down or if ln is closed by someone else; accept errors are
+// Serve accepts connections on ln until Shutdown, then returns nil; called after Shutdown it
+// returns nil at once (so that a Serve started just before a Shutdown needs no care). It
+// returns an error only if ln is closed by someone else, or for a bad lc; accept errors are
 // retried (see the package doc). ln is closed when Serve returns.
 func (s *Server) Serve(ln net.Listener, lc ListenerConfig) error {
 	if lc.Name == "" {
@@ -167,7 +168,7 @@ func (s *Server) Serve(ln net.Listener, lc ListenerConfig) error {
 	if s.closing {
 		s.mu.Unlock()
 		ln.Close()
-		return fmt.Errorf("cannot serve %s listener %s: server shut down", s.cfg.Protocol, lc.Name)
+		return nil
 	}
 	s.lns[a] = struct{}{}
 	s.acceptWG.Add(1)

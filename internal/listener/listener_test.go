@@ -365,8 +365,12 @@ func TestShutdownClosesGracefullyThenStopsAccepting(t *testing.T) {
 	if _, err := net.Dial("tcp", ln1.Addr().String()); err == nil {
 		t.Fatal("listener still accepts after Shutdown")
 	}
-	if err := s.Serve(listen(t), ListenerConfig{}); err == nil {
-		t.Fatal("Serve after Shutdown succeeded")
+	late := listen(t)
+	if err := s.Serve(late, ListenerConfig{}); err != nil {
+		t.Fatalf("Serve after Shutdown: %v", err)
+	}
+	if _, err := net.Dial("tcp", late.Addr().String()); err == nil {
+		t.Fatal("Serve after Shutdown left its listener open")
 	}
 }
 

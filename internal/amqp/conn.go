@@ -84,9 +84,6 @@ func (c *conn) serve() {
 		}
 		return
 	}
-	if c.lc != nil {
-		c.lc.SetIdentity(c.user, c.vh.Name())
-	}
 	c.srv.alarm.register(c)
 	go c.writeLoop()
 	err := c.readLoop()

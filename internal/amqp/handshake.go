@@ -82,6 +82,9 @@ func (c *conn) handshake() error {
 		return fmt.Errorf("cannot open vhost %q: %w", open.VirtualHost, errHandshake)
 	}
 	c.vh = vh
+	if c.lc != nil {
+		c.lc.SetIdentity(c.user, vh.Name()) // before open-ok: a client that is open is listed
+	}
 	return c.writeNow(&wire.ConnectionOpenOk{})
 }
 

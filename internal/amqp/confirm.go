@@ -108,8 +108,12 @@ func (cf *confirmer) run() {
 		for _, p := range batch {
 			ok := p.ok
 			for _, w := range rest[:p.nwaits] {
-				if w.Wait(cf.ctx) != nil {
+				if err := w.Wait(cf.ctx); err != nil {
 					ok = false
+					if cf.ctx.Err() == nil { // not merely the channel closing
+						c := cf.ch.c
+						c.srv.rl.Warn("cannot make a message durable", "cannot make a message durable: nacked", "remote", c.nc.RemoteAddr().String(), "err", err)
+					}
 				}
 			}
 			rest = rest[p.nwaits:]

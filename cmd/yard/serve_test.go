@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -67,7 +68,8 @@ func TestConfigFileAndEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(harness.Binary(t), "serve", "--config", conf)
-	cmd.Env = append(os.Environ(), "YARD_DATA_DIR="+filepath.Join(dir, "data"), "YARD_HTTP_LISTEN="+httpAddr)
+	cmd.Env = append(os.Environ(), "YARD_DATA_DIR="+filepath.Join(dir, "data"), "YARD_HTTP_LISTEN="+httpAddr,
+		"YARD_MAX_OPEN_SEGMENT_FILES=7")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +88,15 @@ func TestConfigFileAndEnvironment(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data", "yard.meta")); err != nil {
 		t.Fatalf("YARD_DATA_DIR not used: %v", err)
+	}
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !strings.Contains(string(metrics), "\nyard_segment_files_open_max 7\n") {
+		t.Fatalf("YARD_MAX_OPEN_SEGMENT_FILES=7 not in /metrics (err %v)", err)
 	}
 }
 

@@ -23,6 +23,7 @@ const httpReadHeaderTimeout = 10 * time.Second
 func (b *Broker) openHTTP() (*frontEnd, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	b.registerFileCacheMetrics(reg)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
@@ -51,4 +52,23 @@ func (b *Broker) openHTTP() (*frontEnd, error) {
 		},
 		abort: func() error { return nil },
 	}, nil
+}
+
+// registerFileCacheMetrics exposes the segment-file cache: a cache too small for the working
+// set shows as a steadily growing eviction count.
+func (b *Broker) registerFileCacheMetrics(reg *prometheus.Registry) {
+	open := func() float64 { n, _, _ := b.files.Stats(); return float64(n) }
+	opened := func() float64 { _, n, _ := b.files.Stats(); return float64(n) }
+	evicted := func() float64 { _, _, n := b.files.Stats(); return float64(n) }
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "yard_segment_files_open",
+			Help: "Log segment files open now."}, open),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "yard_segment_files_open_max",
+			Help: "Bound on log segment files open at once (--max-open-segment-files)."},
+			func() float64 { return float64(b.files.MaxOpenFiles()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "yard_segment_files_opened_total",
+			Help: "Log segment files opened."}, opened),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "yard_segment_files_evicted_total",
+			Help: "Log segment files closed to stay under the bound."}, evicted),
+	)
 }

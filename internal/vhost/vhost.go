@@ -3,8 +3,8 @@
 // durable topology saved in the catalog (internal/catalog) and restored at start; queue
 // types (classic, quorum, stream) and the one list of the queue arguments yard knows, with
 // their validation; dead-lettering; stream queues attached to the Kafka topics of
-// internal/stream; and the layout of durable queue stores on disk, with the clean-up of
-// stores a crash left behind.
+// internal/stream; and durable queue stores on disk (store.go: their layout, and their check
+// against the topology at start).
 //
 // internal/amqp is its wire front end: it decodes methods, calls the domain and encodes what
 // it answers. The domain never imports the front end. A refusal is an *Error whose Kind

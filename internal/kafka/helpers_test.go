@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"encoding/binary"
-	"hash/crc32"
 	"io"
 	"net"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/yardmq/yard/internal/catalog"
 	"github.com/yardmq/yard/internal/datadir"
 	"github.com/yardmq/yard/internal/log"
+	rb "github.com/yardmq/yard/internal/recordbatch"
 	"github.com/yardmq/yard/internal/stream"
 )
 
@@ -156,8 +156,6 @@ func (r *rawConn) roundTrip(req kmsg.Request) kmsg.Response {
 	return resp
 }
 
-var castagnoliTest = crc32.MakeTable(crc32.Castagnoli)
-
 // makeBatch encodes an uncompressed v2 batch of values, as a producer would.
 func makeBatch(pid int64, epoch int16, seq int32, values ...string) []byte {
 	var recs []byte
@@ -176,7 +174,7 @@ func makeBatch(pid int64, epoch int16, seq int32, values ...string) []byte {
 	}
 	raw := b.AppendTo(nil)
 	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], castagnoliTest))
+	binary.BigEndian.PutUint32(raw[17:], rb.Checksum(raw))
 	return raw
 }
 

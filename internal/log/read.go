@@ -239,7 +239,8 @@ func (l *Log) ensureLoaded(s *segment) (segmentView, error) {
 		return segmentView{s.idx, s.tidx, s.maxTS}, nil
 	}
 	l.logger.Warn("rebuilding index from its segment", "file", s.path(".index"), "reason", why.Error())
-	if err := l.reindexLocked(s); err != nil {
+	// Log.mu may be held by the caller (TruncateTo): the interval is read as before it.
+	if err := l.reindexLocked(s, int64(l.opts.IndexIntervalBytes)); err != nil {
 		return segmentView{}, err
 	}
 	return segmentView{s.idx, s.tidx, s.maxTS}, nil

@@ -85,28 +85,29 @@ func (l *Log) badIndex(s *segment, active bool) {
 		l.rate.Warn("bad index", "index entry does not point at a batch; reading around it", "file", s.path(".index"))
 		return
 	}
+	l.mu.Lock()
+	interval := int64(l.opts.IndexIntervalBytes)
+	l.mu.Unlock()
 	s.loadMu.Lock()
 	defer s.loadMu.Unlock()
 	if !s.idxFromFile {
 		return
 	}
 	l.rate.Warn("bad index", "index entry does not point at a batch; rebuilding the index", "file", s.path(".index"))
-	if err := l.reindexLocked(s); err != nil {
+	if err := l.reindexLocked(s, interval); err != nil {
 		l.logger.Error("cannot rebuild index", "file", s.path(".index"), "err", err)
 	}
 }
 
-// reindexLocked rebuilds a rolled segment's indexes from its data and rewrites their files.
-// Called with s.loadMu held.
-func (l *Log) reindexLocked(s *segment) error {
+// reindexLocked rebuilds a rolled segment's indexes from its data (an entry every interval
+// bytes) and rewrites their files. Called with s.loadMu held, and maybe Log.mu (TruncateTo),
+// so it must not take Log.mu.
+func (l *Log) reindexLocked(s *segment, interval int64) error {
 	f, err := s.acquire()
 	if err != nil {
 		return err
 	}
 	defer s.release()
-	l.mu.Lock()
-	interval := int64(l.opts.IndexIntervalBytes)
-	l.mu.Unlock()
 	// Fresh slices: readers may hold the old ones.
 	s.idx, s.tidx, s.lastIndexedPos, s.maxTS, s.idxFromFile = nil, nil, 0, -1, false
 	ix := indexer{s: s, interval: interval}

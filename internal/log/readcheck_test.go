@@ -145,3 +145,22 @@ func TestReadRebuildsIndexPointingMidBatch(t *testing.T) {
 		})
 	}
 }
+
+// TestTruncateIntoSegmentWithMissingIndex: truncating into a rolled segment whose index
+// files are gone rebuilds them on the way (TruncateTo holds the log's lock meanwhile).
+func TestTruncateIntoSegmentWithMissingIndex(t *testing.T) {
+	t.Parallel()
+	fsys, dir := NewMemFS(), "/d/log"
+	want, _ := cleanLogWithSegments(t, fsys, dir, 10, 6)
+	for _, ext := range []string{".index", ".timeindex"} {
+		if err := fsys.Remove(filepath.Join(dir, segmentName(0, ext))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := mustOpen(t, dir, Options{FS: fsys})
+	defer l.Close()
+	if err := l.TruncateTo(5); err != nil { // inside batch 2 of the rolled segment 0
+		t.Fatal(err)
+	}
+	checkBatches(t, readAll(t, l), want[:2])
+}

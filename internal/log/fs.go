@@ -61,7 +61,7 @@ func (f OSFile) Sync() error { return platform.Fsync(f.File) }
 
 // OpenFile implements FS.
 func (OSFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
-	f, err := os.OpenFile(name, flag, perm)
+	f, err := platform.OpenFile(name, flag, perm) // shared for deletion on Windows too
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,8 @@
 //     is false and callers write from a goroutine that may block);
 //   - LockFile takes the exclusive, non-blocking lock that keeps a second process out of a
 //     data directory (flock on Unix, LockFileEx on Windows);
+//   - OpenFile opens a file that others may remove or rename over while it is open, as on
+//     Unix (Windows needs FILE_SHARE_DELETE for that, which os.OpenFile does not ask for);
 //   - Fsync and SyncDir make data and directory entries durable. On macOS fsync(2) only hands
 //     the data to the drive, whose volatile cache may still lose it at a power cut, so Fsync
 //     uses fcntl(F_FULLFSYNC) there: an acknowledgement means durable on every system.

@@ -135,3 +135,47 @@ func mustDial(t *testing.T, ln net.Listener) syscall.Conn {
 	t.Cleanup(func() { c.Close() })
 	return c.(syscall.Conn)
 }
+
+// TestOpenFileSharesDeletion: a file opened with OpenFile can be renamed over and removed
+// while open, and stays readable through the open file (Windows needs FILE_SHARE_DELETE).
+func TestOpenFileSharesDeletion(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	name := filepath.Join(dir, "seg")
+	f, err := OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte("data"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("O_EXCL on an existing file: %v", err)
+	}
+	if _, err := OpenFile(filepath.Join(dir, "missing"), os.O_RDONLY, 0); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+	other := filepath.Join(dir, "other")
+	if err := os.WriteFile(other, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(other, name); err != nil {
+		t.Fatalf("rename over an open file: %v", err)
+	}
+	if err := os.Remove(name); err != nil {
+		t.Fatalf("remove of an open file: %v", err)
+	}
+	buf := make([]byte, 4)
+	if _, err := f.ReadAt(buf, 0); err != nil || string(buf) != "data" {
+		t.Fatalf("read after removal: %q %v", buf, err)
+	}
+	g, err := OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		t.Fatalf("recreate after removal: %v", err)
+	}
+	if n, _ := g.Seek(0, 2); n != 0 {
+		t.Fatalf("recreated file holds %d bytes", n)
+	}
+	g.Close()
+}

@@ -105,10 +105,11 @@ func (ch *channel) applyPicked(picked []*unackedMsg, mode settleMode, global boo
 		ch.deferAcks(picked)
 		return
 	}
-	applySettle(picked, mode)
 	if global {
-		ch.kickConsumers()
+		ch.settleInTurn(picked, mode)
+		return
 	}
+	applySettle(picked, mode)
 }
 
 // unpickLocked puts deliveries a transaction took off the books back (tx.rollback, or a
@@ -151,15 +152,9 @@ func (ch *channel) flushAcks() {
 	if len(ch.ackBatch) == 0 {
 		return
 	}
-	applySettle(ch.ackBatch, settleAck)
+	ch.settleInTurn(ch.ackBatch, settleAck)
 	clear(ch.ackBatch)
 	ch.ackBatch = ch.ackBatch[:0]
-	ch.mu.Lock()
-	global := ch.globalPrefetch > 0
-	ch.mu.Unlock()
-	if global {
-		ch.kickConsumers()
-	}
 }
 
 // forgetLocked releases the prefetch credit of settled deliveries and compacts the tag list

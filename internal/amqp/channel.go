@@ -32,6 +32,7 @@ type channel struct {
 	pubSlot    publishing     // reused for each publishing outside transactions
 	waitBuf    []queue.Waiter // route's result, reused
 	pickBuf    []*unackedMsg  // settleNow's, reused
+	turnNext   int            // kickConsumers: the queue whose turn comes first
 
 	mu             sync.Mutex // guards everything below; TryDeliver takes it under a queue lock
 	released       bool
@@ -44,6 +45,10 @@ type channel struct {
 	globalInflight int
 	unackSlab      []unackedMsg      // newUnacked's current slab
 	deliverScratch wire.BasicDeliver // the method TryDeliver encodes
+	// Turns under a channel-wide prefetch (kickConsumers): while turnOn, only turn may
+	// deliver, once (turnUsed); turn nil lets no queue deliver.
+	turnOn, turnUsed bool
+	turn             *queue.Queue
 }
 
 type unackedMsg struct {
@@ -61,6 +66,7 @@ type publishing struct {
 	props    []byte
 	body     []byte
 	received uint64
+	extra    []string // routing keys from the CC and BCC headers (sender.go)
 }
 
 func newChannel(c *conn, id uint16) *channel {

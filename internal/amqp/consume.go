@@ -3,6 +3,9 @@ package amqp
 // basic.qos, basic.consume, basic.cancel, and deliveries to consumers (basic.deliver).
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/yardmq/yard/internal/amqp/wire"
 	"github.com/yardmq/yard/internal/queue"
 	"github.com/yardmq/yard/internal/vhost"
@@ -48,6 +51,9 @@ func (ch *channel) basicConsume(m *wire.BasicConsume) error {
 	if e != nil {
 		return e
 	}
+	if err := ch.c.vh.CheckConsumeArgs(qs.Name(), m.Arguments); err != nil {
+		return refused(m, err)
+	}
 	if qs.Stream != nil {
 		return ch.consumeStream(m, qs)
 	}
@@ -89,6 +95,7 @@ func (ch *channel) basicCancel(m *wire.BasicCancel) error {
 	ch.mu.Unlock()
 	if cons != nil {
 		ch.dropConsumer(cons)
+		ch.forgetReplyQueue(cons.qs)
 	}
 	ch.replyUnlessNowait(m.Nowait, &wire.BasicCancelOk{ConsumerTag: m.ConsumerTag})
 	return nil
@@ -110,16 +117,71 @@ func (ch *channel) dropConsumer(cons *chConsumer) {
 }
 
 // kickConsumers retries dispatch on every queue this channel consumes from, after the
-// channel gained room (qos raised, messages settled under a global limit).
+// channel gained room (qos raised, messages settled under a global limit). Under a
+// channel-wide prefetch (basic.qos global) the queues take turns, one delivery each per
+// round, starting after the one served last, so that none starves the others.
 func (ch *channel) kickConsumers() {
 	ch.mu.Lock()
 	qs := make([]*queue.Queue, 0, len(ch.consumers))
 	for _, cons := range ch.consumers {
-		qs = append(qs, cons.qs.Queue)
+		if !slices.Contains(qs, cons.qs.Queue) {
+			qs = append(qs, cons.qs.Queue)
+		}
 	}
+	global := ch.globalPrefetch > 0
+	ch.mu.Unlock()
+	if global && len(qs) > 1 {
+		slices.SortFunc(qs, func(a, b *queue.Queue) int { return strings.Compare(a.Name(), b.Name()) })
+		ch.kickInTurn(qs)
+	}
+	ch.mu.Lock()
+	ch.turnOn, ch.turn = false, nil
 	ch.mu.Unlock()
 	for _, q := range qs {
-		q.Kick()
+		q.Kick() // and whatever was refused while the turns ran
+	}
+}
+
+// kickInTurn gives the channel's free credit to its queues one delivery at a time, in turn.
+func (ch *channel) kickInTurn(qs []*queue.Queue) {
+	start := ch.turnNext
+	for progressed := true; progressed; {
+		progressed = false
+		for i := range qs {
+			q := qs[(start+i)%len(qs)]
+			ch.mu.Lock()
+			full := ch.globalInflight >= ch.globalPrefetch
+			ch.turnOn, ch.turn, ch.turnUsed = true, q, false
+			ch.mu.Unlock()
+			if full {
+				return
+			}
+			q.Kick()
+			ch.mu.Lock()
+			used := ch.turnUsed
+			ch.mu.Unlock()
+			if used {
+				progressed = true
+				ch.turnNext = (start + i + 1) % len(qs)
+			}
+		}
+		start = ch.turnNext
+	}
+}
+
+// settleInTurn tells the queues of settled deliveries; under a channel-wide prefetch the
+// credit this frees is handed out by kickConsumers, in turn, instead of going to whichever
+// queue hears of its settlement first.
+func (ch *channel) settleInTurn(settled []*unackedMsg, mode settleMode) {
+	ch.mu.Lock()
+	global := ch.globalPrefetch > 0
+	if global {
+		ch.turnOn, ch.turn = true, nil // no queue's turn: settling delivers nothing
+	}
+	ch.mu.Unlock()
+	applySettle(settled, mode)
+	if global {
+		ch.kickConsumers()
 	}
 }
 
@@ -138,6 +200,9 @@ func (cons *chConsumer) TryDeliver(d queue.Delivery) bool {
 		if ch.globalPrefetch > 0 && ch.globalInflight >= ch.globalPrefetch {
 			return false
 		}
+		if ch.turnOn && (d.Queue != ch.turn || ch.turnUsed) {
+			return false // another queue's turn (kickConsumers)
+		}
 	}
 	// The delivery is encoded straight into the connection's output, under its lock, with
 	// the channel's scratch method: no allocation per delivery but the unacked record's.
@@ -153,6 +218,7 @@ func (cons *chConsumer) TryDeliver(d queue.Delivery) bool {
 		ch.tags = append(ch.tags, tag)
 		cons.inflight++
 		ch.globalInflight++
+		ch.turnUsed = ch.turnOn
 	}
 	ch.deliverScratch = wire.BasicDeliver{ConsumerTag: cons.tag, DeliveryTag: tag, Redelivered: d.Redelivered, Exchange: d.Message.Exchange, RoutingKey: d.Message.RoutingKey}
 	content := d.Message

@@ -6,11 +6,13 @@ package amqp
 import (
 	"github.com/yardmq/yard/internal/amqp/wire"
 	"github.com/yardmq/yard/internal/route"
+	"github.com/yardmq/yard/internal/vhost"
 )
 
 func (ch *channel) vhostName() string { return ch.c.vh.Name() }
 
 func (ch *channel) exchangeDeclare(m *wire.ExchangeDeclare) error {
+	m.Exchange = vhost.StripName(m.Exchange)
 	if m.Passive {
 		if _, err := ch.c.vh.LookupExchange(m.Exchange); err != nil {
 			return refused(m, err)
@@ -27,6 +29,7 @@ func (ch *channel) exchangeDeclare(m *wire.ExchangeDeclare) error {
 }
 
 func (ch *channel) exchangeDelete(m *wire.ExchangeDelete) error {
+	m.Exchange = vhost.StripName(m.Exchange)
 	if err := ch.c.vh.DeleteExchange(m.Exchange, m.IfUnused); err != nil {
 		return refused(m, err)
 	}
@@ -35,7 +38,7 @@ func (ch *channel) exchangeDelete(m *wire.ExchangeDelete) error {
 }
 
 func (ch *channel) exchangeBind(m *wire.ExchangeBind) error {
-	b := route.Binding{Source: m.Source, Dest: route.Dest{Exchange: true, Name: m.Destination}, Key: m.RoutingKey, Args: m.Arguments}
+	b := route.Binding{Source: vhost.StripName(m.Source), Dest: route.Dest{Exchange: true, Name: vhost.StripName(m.Destination)}, Key: m.RoutingKey, Args: m.Arguments}
 	if err := ch.c.vh.Bind(b, ch.c); err != nil {
 		return refused(m, err)
 	}
@@ -44,7 +47,7 @@ func (ch *channel) exchangeBind(m *wire.ExchangeBind) error {
 }
 
 func (ch *channel) exchangeUnbind(m *wire.ExchangeUnbind) error {
-	b := route.Binding{Source: m.Source, Dest: route.Dest{Exchange: true, Name: m.Destination}, Key: m.RoutingKey, Args: m.Arguments}
+	b := route.Binding{Source: vhost.StripName(m.Source), Dest: route.Dest{Exchange: true, Name: vhost.StripName(m.Destination)}, Key: m.RoutingKey, Args: m.Arguments}
 	if err := ch.c.vh.Unbind(b, ch.c); err != nil {
 		return refused(m, err)
 	}

@@ -59,6 +59,9 @@ func (ch *channel) publish(p *publishing) error {
 	if e := ch.checkUserID(p); e != nil {
 		return e
 	}
+	if e := ch.checkContent(p); e != nil {
+		return e
+	}
 	if ch.tx != nil {
 		ch.tx.pubs = append(ch.tx.pubs, p)
 		return nil
@@ -121,7 +124,7 @@ func (ch *channel) checkUserID(p *publishing) *amqpError {
 func (ch *channel) route(p *publishing) (routed int, failed bool, waits []queue.Waiter, e *amqpError) {
 	vh := ch.c.vh
 	m := p.m
-	names, err := vh.Route(m.Exchange, m.RoutingKey, p, ch.routeBuf[:0])
+	names, err := vh.Route(m.Exchange, m.RoutingKey, p.extra, p, ch.routeBuf[:0])
 	if err != nil {
 		return 0, false, nil, refused(m, err)
 	}

@@ -16,6 +16,7 @@ import (
 // lookupQueue finds a queue this connection may use ("" is the channel's last declared
 // queue): 404 if missing, 405 if another connection's exclusive queue.
 func (ch *channel) lookupQueue(m wire.Method, name string) (*vhost.Queue, *amqpError) {
+	name = vhost.StripName(name)
 	if name == "" {
 		if ch.lastQueue == "" {
 			return nil, channelErr(wire.NotFound, m, "no previously declared queue")
@@ -37,12 +38,13 @@ func serverNamed(prefix string) string {
 }
 
 func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
-	name := m.Queue
+	name := vhost.StripName(m.Queue)
 	if m.Passive {
 		qs, e := ch.lookupQueue(m, name)
 		if e != nil {
 			return e
 		}
+		qs.Touch() // a passive declare renews an x-expires lease, as in RabbitMQ
 		ch.replyDeclareOk(m.Nowait, qs.Name(), qs)
 		return nil
 	}
@@ -69,16 +71,20 @@ func (ch *channel) replyDeclareOk(nowait bool, name string, qs *vhost.Queue) {
 	ch.replyUnlessNowait(nowait, &wire.QueueDeclareOk{Queue: name, MessageCount: uint32(ready), ConsumerCount: uint32(consumers)})
 }
 
-// queueBinding resolves "" to the channel's last declared queue.
+// queueBinding resolves "" to the channel's last declared queue and, with it, an empty
+// routing key to that queue's name, as RabbitMQ does.
 func (ch *channel) queueBinding(m wire.Method, queueName, exchange, key string, args map[string]any) (route.Binding, *amqpError) {
+	queueName = vhost.StripName(queueName)
 	if queueName == "" {
-		qs, e := ch.lookupQueue(m, "")
-		if e != nil {
-			return route.Binding{}, e
+		if ch.lastQueue == "" {
+			return route.Binding{}, channelErr(wire.NotFound, m, "no previously declared queue")
 		}
-		queueName = qs.Name()
+		queueName = ch.lastQueue
+		if key == "" {
+			key = queueName
+		}
 	}
-	return route.Binding{Source: exchange, Dest: route.Dest{Name: queueName}, Key: key, Args: args}, nil
+	return route.Binding{Source: vhost.StripName(exchange), Dest: route.Dest{Name: queueName}, Key: key, Args: args}, nil
 }
 
 func (ch *channel) queueBind(m *wire.QueueBind) error {
@@ -116,6 +122,7 @@ func (ch *channel) queuePurge(m *wire.QueuePurge) error {
 }
 
 func (ch *channel) queueDelete(m *wire.QueueDelete) error {
+	m.Queue = vhost.StripName(m.Queue)
 	if m.Queue == "" {
 		m.Queue = ch.lastQueue
 	}

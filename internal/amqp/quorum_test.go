@@ -26,7 +26,7 @@ func TestQuorumQueueDeclare(t *testing.T) {
 		{"q5", true, false, false, amqp091.Table{"x-queue-type": "quorum", "x-overflow": "reject-publish-dlx"},
 			"PRECONDITION_FAILED - invalid arg 'x-overflow' for queue 'q5' in vhost '/' of queue type quorum: reject-publish-dlx is not supported"},
 		{"q6", true, false, false, amqp091.Table{"x-queue-type": "fancy"},
-			"PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue 'q6' in vhost '/': unknown queue type fancy (classic, quorum or stream)"},
+			`PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue 'q6' in vhost '/': "unsupported queue type 'fancy'"`},
 	} {
 		ch := openCh(t, c)
 		_, err := ch.QueueDeclare(tc.name, tc.durable, tc.autoDelete, tc.exclusv, false, tc.args)
@@ -40,10 +40,10 @@ func TestQuorumQueueDeclare(t *testing.T) {
 		t.Fatalf("redeclaring the same quorum queue: %v", err)
 	}
 	_, err := ch.QueueDeclare("work", true, false, false, false, nil)
-	wantCode(t, err, 406, "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'work' in vhost '/': received 'none' but current is 'quorum'")
+	wantCode(t, err, 406, "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'work' in vhost '/': received none but current is the value 'quorum' of type 'longstr'")
 	ch = openCh(t, c)
 	_, err = ch.QueueDeclare("work", true, false, false, false, amqp091.Table{"x-queue-type": "classic"})
-	wantCode(t, err, 406, "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'work' in vhost '/': received 'classic' but current is 'quorum'")
+	wantCode(t, err, 406, "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'work' in vhost '/': received the value 'classic' of type 'longstr' but current is the value 'quorum' of type 'longstr'")
 	// A classic queue is the same whether its type is spelt out or not.
 	ch = openCh(t, c)
 	if _, err := ch.QueueDeclare("plain", true, false, false, false, nil); err != nil {

@@ -50,3 +50,13 @@ func (ch *channel) rewriteReplyTo(m wire.Method, props []byte) ([]byte, *amqpErr
 	p.ReplyTo = ch.replyTo
 	return p.AppendTo(nil), nil
 }
+
+// forgetReplyQueue ends the channel's direct reply-to once its consumer is cancelled (the
+// queue, auto-delete, is gone): the channel may consume amq.rabbitmq.reply-to again, and gets
+// a new name, as in RabbitMQ.
+func (ch *channel) forgetReplyQueue(qs *vhost.Queue) {
+	if ch.replyTo != "" && qs.Name() == ch.replyTo {
+		delete(ch.c.exclusive, ch.replyTo)
+		ch.replyTo = ""
+	}
+}

@@ -259,7 +259,13 @@ func (q *Queue) Publish(m *Message) (Waiter, error) {
 		l.diskBytes += int64(m.Size())
 		q.spillLocked(l, &entry{seq: seq, level: uint8(l.level), msg: m, enqMs: enqMs})
 	} else {
-		q.appendReadyLocked(l, &entry{seq: seq, level: uint8(l.level), msg: m, enqMs: enqMs})
+		e := &entry{seq: seq, level: uint8(l.level), msg: m, enqMs: enqMs}
+		q.appendReadyLocked(l, e)
+		// As RabbitMQ, a message a waiting consumer can take at once is delivered whatever
+		// its TTL: even a TTL of 0 only expires messages that would have to wait.
+		if len(q.consumers) > 0 && l.ready[l.head] == e && q.headLaneLocked() == l {
+			q.offerLocked(l, e)
+		}
 	}
 	q.dispatchLocked()
 	q.overflowLocked()

@@ -75,6 +75,7 @@ func (q *Queue) Requeue(ids ...uint64) {
 		}
 	}
 	q.requeueLocked(back)
+	q.overflowLocked() // as RabbitMQ, drop-head applies the length limits to requeued messages too
 	q.dispatchLocked()
 }
 

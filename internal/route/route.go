@@ -1,6 +1,7 @@
 // Package route is yard's exchange routing: the exchanges of one virtual host, the bindings
 // from exchanges to queues and to other exchanges, and the matching rules of the four exchange
-// types (direct, fanout, topic with '*' and '#', headers with x-match all/any).
+// types (direct, fanout, topic with '*' and '#', headers with x-match all/any), alternate
+// exchanges (the alternate-exchange argument) and extra routing keys (CC and BCC).
 //
 // A Topology is guarded by one RWMutex: publishes take the read lock, declarations, bindings
 // and deletions the write lock. Queues are outside this package: a binding's destination is a
@@ -22,6 +23,10 @@ const (
 	Topic   = "topic"
 	Headers = "headers"
 )
+
+// AlternateExchange is the exchange argument naming where messages the exchange cannot route
+// go (RabbitMQ's alternate exchanges).
+const AlternateExchange = "alternate-exchange"
 
 // Errors.
 var (
@@ -265,12 +270,25 @@ type HeaderMap map[string]any
 func (h HeaderMap) Headers() map[string]any { return h }
 
 // Route appends to dst the names of the queues a message published to exchange with key and
-// headers reaches, each once, following exchange-to-exchange bindings. headers may be nil.
-// The default exchange routes to the queue named by the key (the caller checks that it
-// exists).
+// headers reaches, each once, following exchange-to-exchange bindings and alternate
+// exchanges. headers may be nil. The default exchange routes to the queue named by the key
+// (the caller checks that it exists).
 func (t *Topology) Route(exchange, key string, headers HeaderSource, dst []string) ([]string, error) {
+	return t.RouteKeys(exchange, key, nil, headers, dst)
+}
+
+// RouteKeys is Route for a message with extra routing keys (RabbitMQ's sender-selected
+// distribution, the CC and BCC headers): a binding matches if it matches any of the keys.
+// An exchange none of whose bindings match hands the message to its alternate exchange
+// (argument alternate-exchange), if that exists, and so on; no exchange is visited twice.
+func (t *Topology) RouteKeys(exchange, key string, extra []string, headers HeaderSource, dst []string) ([]string, error) {
 	if exchange == "" {
-		return append(dst, key), nil
+		start := len(dst)
+		dst = append(dst, key)
+		for _, k := range extra {
+			dst = appendOnce(dst, start, k)
+		}
+		return dst, nil
 	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -278,15 +296,25 @@ func (t *Topology) Route(exchange, key string, headers HeaderSource, dst []strin
 	if !ok {
 		return dst, fmt.Errorf("cannot route through exchange %q: %w", exchange, ErrNotFound)
 	}
-	r := router{t: t, key: key, headerSrc: headers, dst: dst, start: len(dst)}
+	r := router{t: t, key: key, extra: extra, headerSrc: headers, dst: dst, start: len(dst)}
 	r.visit(e)
 	return r.dst, nil
+}
+
+// appendOnce appends name to dst unless dst[start:] holds it.
+func appendOnce(dst []string, start int, name string) []string {
+	if slices.Contains(dst[start:], name) {
+		return dst
+	}
+	return append(dst, name)
 }
 
 type router struct {
 	t         *Topology
 	key       string
-	words     []string
+	extra     []string   // CC and BCC keys
+	words     []string   // key split on '.'
+	extraWds  [][]string // extra's, split on first need
 	headerSrc HeaderSource
 	headers   map[string]any
 	gotHdrs   bool
@@ -308,15 +336,31 @@ func (r *router) visit(e *Exchange) {
 	default:
 		r.more = append(r.more, e)
 	}
+	matched := false
 	if e.Type == Direct {
 		for _, b := range e.direct[r.key] {
+			matched = true
 			r.deliver(b.Dest)
 		}
-		return
+		for _, k := range r.extra {
+			for _, b := range e.direct[k] {
+				matched = true
+				r.deliver(b.Dest)
+			}
+		}
+	} else {
+		for _, b := range e.bindings {
+			if r.matches(e.Type, b) {
+				matched = true
+				r.deliver(b.Dest)
+			}
+		}
 	}
-	for _, b := range e.bindings {
-		if r.matches(e.Type, b) {
-			r.deliver(b.Dest)
+	if !matched {
+		if ae, ok := e.Args[AlternateExchange].(string); ok {
+			if x, ok := r.t.exchanges[ae]; ok {
+				r.visit(x)
+			}
 		}
 	}
 }
@@ -329,7 +373,20 @@ func (r *router) matches(typ string, b *Binding) bool {
 		if r.words == nil {
 			r.words = strings.Split(r.key, ".")
 		}
-		return topicMatch(b.words, r.words)
+		if topicMatch(b.words, r.words) {
+			return true
+		}
+		if len(r.extra) > 0 && r.extraWds == nil {
+			for _, k := range r.extra {
+				r.extraWds = append(r.extraWds, strings.Split(k, "."))
+			}
+		}
+		for _, w := range r.extraWds {
+			if topicMatch(b.words, w) {
+				return true
+			}
+		}
+		return false
 	case Headers:
 		if !r.gotHdrs {
 			r.gotHdrs = true
@@ -349,12 +406,7 @@ func (r *router) deliver(d Dest) {
 		}
 		return
 	}
-	for _, q := range r.dst[r.start:] {
-		if q == d.Name {
-			return
-		}
-	}
-	r.dst = append(r.dst, d.Name)
+	r.dst = appendOnce(r.dst, r.start, d.Name)
 }
 
 // Snapshot returns a copy of every exchange (without bindings) and every binding.

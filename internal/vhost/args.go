@@ -9,7 +9,10 @@ package vhost
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/yardmq/yard/internal/queue"
 	"github.com/yardmq/yard/internal/stream"
@@ -18,74 +21,303 @@ import (
 // queueArg is one known queue argument.
 type queueArg struct {
 	name                  string
-	classic, quorum, strm bool              // the queue types that interpret it
-	check                 func(v any) error // a classic or quorum declaration's check; nil accepts anything
-	topicConfig           string            // stream queues: the topic config it sets
-	toTopic               func(v any) (string, error)
+	classic, quorum, strm bool // the queue types that interpret it
+	// check is a classic or quorum declaration's check, RabbitMQ's: "" accepts, anything
+	// else is the reason RabbitMQ prints after "invalid arg 'x-...' for queue '...' in vhost
+	// '...': " (an Erlang term: {value_negative,-1}). nil accepts anything.
+	check       func(v any, args map[string]any) string
+	topicConfig string // stream queues: the topic config it sets
+	toTopic     func(v any) (string, error)
 }
 
-// queueArgs is the list. The order is the order checks run in, so that a declaration with
-// several bad arguments always hears about the same one.
+// queueArgs is the list, in RabbitMQ's order of checks (rabbit_amqqueue:declare_args), so
+// that a declaration with several bad arguments hears about the one RabbitMQ names.
 var queueArgs = []queueArg{
-	{name: "x-queue-type", classic: true, quorum: true, strm: true}, // checkQueueType
-	{name: "x-message-ttl", classic: true, quorum: true, check: nonNegative("x-message-ttl")},
-	{name: "x-max-length", classic: true, quorum: true, check: nonNegative("x-max-length")},
-	{name: "x-max-length-bytes", classic: true, quorum: true, strm: true, check: nonNegative("x-max-length-bytes"),
+	{name: "x-expires", classic: true, quorum: true, check: checkExpires},
+	{name: "x-message-ttl", classic: true, quorum: true, check: checkMessageTTL},
+	{name: "x-dead-letter-exchange", classic: true, quorum: true, check: checkString},
+	{name: "x-dead-letter-routing-key", classic: true, quorum: true, check: checkDLRoutingKey},
+	{name: "x-max-length", classic: true, quorum: true, check: checkNonNegInt},
+	{name: "x-max-length-bytes", classic: true, quorum: true, strm: true, check: checkNonNegInt,
 		topicConfig: "retention.bytes", toTopic: streamInt("x-max-length-bytes", 0, "a non-negative integer")},
-	{name: "x-delivery-limit", classic: true, quorum: true, check: nonNegative("x-delivery-limit")},
-	{name: "x-max-priority", classic: true, check: nonNegative("x-max-priority")},
-	{name: "x-expires", classic: true, quorum: true, check: positive("x-expires")},
-	{name: "x-overflow", classic: true, quorum: true, check: overflow},
-	{name: "x-dead-letter-exchange", classic: true, quorum: true},
-	{name: "x-dead-letter-routing-key", classic: true, quorum: true},
-	{name: "x-single-active-consumer", classic: true, quorum: true},
-	{name: "x-queue-mode", classic: true},
-	{name: "x-queue-version", classic: true},
+	{name: "x-max-priority", classic: true, check: checkMaxPriority},
+	{name: "x-overflow", classic: true, quorum: true, check: oneOf(queue.OverflowDropHead, queue.OverflowRejectPublish, queue.OverflowRejectPublishDLX)},
+	{name: "x-queue-mode", classic: true, check: checkQueueMode},
+	{name: "x-queue-version", classic: true, check: checkQueueVersion},
+	{name: "x-single-active-consumer", classic: true, quorum: true, check: checkBool},
+	{name: "x-queue-type", classic: true, quorum: true, strm: true}, // checkQueueType
+	{name: "x-delivery-limit", classic: true, quorum: true, check: checkNonNegInt},
 	{name: "x-stream-max-segment-size-bytes", strm: true,
 		topicConfig: "segment.bytes", toTopic: streamInt("x-stream-max-segment-size-bytes", 1, "a positive integer")},
 	{name: "x-max-age", strm: true, topicConfig: "retention.ms", toTopic: maxAgeMs},
 	{name: "x-stream-partitions", strm: true}, // streamPartitionsArg
 }
 
-// validateArgs checks a classic or quorum declaration's arguments.
-func validateArgs(args map[string]any) error {
+// argError is an argument a declaration cannot have, and RabbitMQ's reason.
+type argError struct{ name, reason string }
+
+// validateArgs checks a classic or quorum declaration's arguments; nil if they are good.
+func validateArgs(args map[string]any) *argError {
 	for _, a := range queueArgs {
 		if v, ok := args[a.name]; ok && a.check != nil {
-			if err := a.check(v); err != nil {
-				return err
+			if r := a.check(v, args); r != "" {
+				return &argError{a.name, r}
 			}
 		}
 	}
 	return nil
 }
 
-func isString(v any) bool { _, ok := v.(string); return ok }
+// knownFor reports whether a queue of type typ interprets the argument.
+func (a *queueArg) knownFor(typ string) bool {
+	switch typ {
+	case queueTypeQuorum:
+		return a.quorum
+	case queueTypeStream:
+		return a.strm
+	}
+	return a.classic
+}
 
-// nonNegative and positive read numbers as the queue engine does (queue.ArgInt).
-func nonNegative(name string) func(any) error {
-	return func(v any) error {
-		if queue.ArgInt(v) < 0 || isString(v) {
-			return errors.New("invalid arg '" + name + "': must be a non-negative integer")
+// maxExpiry is RabbitMQ's bound on TTLs and x-expires: ten years in milliseconds.
+const maxExpiry = 315_360_000_000
+
+// checkInt is RabbitMQ's check_int_arg: an integer of any width, never a float or a string.
+func checkInt(v any) string {
+	if _, ok := IntArg(v); !ok {
+		return `"expected integer, got ` + FieldType(v) + `"`
+	}
+	return ""
+}
+
+func checkNonNegInt(v any, _ map[string]any) string {
+	if r := checkInt(v); r != "" {
+		return r
+	}
+	if n, _ := IntArg(v); n < 0 {
+		return "{value_negative," + strconv.Itoa(n) + "}"
+	}
+	return ""
+}
+
+// checkExpiry is rabbit_misc:check_expiry, for milliseconds.
+func checkExpiry(n int) string {
+	switch {
+	case n < 0:
+		return "{value_negative," + strconv.Itoa(n) + "}"
+	case n > maxExpiry:
+		return "{value_too_large," + strconv.Itoa(n) + "}"
+	}
+	return ""
+}
+
+func checkExpires(v any, _ map[string]any) string {
+	if r := checkInt(v); r != "" {
+		return r
+	}
+	n, _ := IntArg(v)
+	if n == 0 {
+		return "{value_zero,0}"
+	}
+	return checkExpiry(n)
+}
+
+func checkMessageTTL(v any, _ map[string]any) string {
+	if r := checkInt(v); r != "" {
+		return r
+	}
+	n, _ := IntArg(v)
+	return checkExpiry(n)
+}
+
+func checkMaxPriority(v any, args map[string]any) string {
+	if r := checkNonNegInt(v, args); r != "" {
+		return r
+	}
+	if n, _ := IntArg(v); n > 255 {
+		return "{max_value_exceeded," + strconv.Itoa(n) + "}"
+	}
+	return ""
+}
+
+func checkString(v any, _ map[string]any) string {
+	if _, ok := v.(string); !ok {
+		return "{unacceptable_type," + FieldType(v) + "}"
+	}
+	return ""
+}
+
+func checkDLRoutingKey(v any, args map[string]any) string {
+	if r := checkString(v, args); r != "" {
+		return r
+	}
+	if _, ok := args["x-dead-letter-exchange"]; !ok {
+		return "routing_key_but_no_dlx_defined"
+	}
+	return ""
+}
+
+func checkBool(v any, _ map[string]any) string {
+	if _, ok := v.(bool); !ok {
+		return "{unacceptable_type," + FieldType(v) + "}"
+	}
+	return ""
+}
+
+func oneOf(values ...string) func(any, map[string]any) string {
+	return func(v any, args map[string]any) string {
+		if r := checkString(v, args); r != "" {
+			return r
 		}
-		return nil
+		for _, ok := range values {
+			if v == ok {
+				return ""
+			}
+		}
+		return "invalid_overflow"
 	}
 }
 
-func positive(name string) func(any) error {
-	return func(v any) error {
-		if queue.ArgInt(v) < 1 || isString(v) {
-			return errors.New("invalid arg '" + name + "': must be a positive integer")
+func checkQueueMode(v any, args map[string]any) string {
+	if r := checkString(v, args); r != "" {
+		return r
+	}
+	if s := v.(string); s != "default" && s != "lazy" {
+		return `"unsupported queue mode '` + s + `'"`
+	}
+	return ""
+}
+
+func checkQueueVersion(v any, args map[string]any) string {
+	if r := checkNonNegInt(v, args); r != "" {
+		return r
+	}
+	if n, _ := IntArg(v); n != 1 && n != 2 {
+		return `"unsupported queue version '` + strconv.Itoa(n) + `'"`
+	}
+	return ""
+}
+
+// checkConsumeArgs checks basic.consume's arguments as RabbitMQ does (x-priority: an integer).
+func checkConsumeArgs(args map[string]any) *argError {
+	if v, ok := args["x-priority"]; ok {
+		if r := checkInt(v); r != "" {
+			return &argError{"x-priority", r}
 		}
-		return nil
+	}
+	return nil
+}
+
+// FieldType is RabbitMQ's name for the AMQP field type a decoded field value has (longstr,
+// long, double, ...), as its error texts print it.
+func FieldType(v any) string {
+	switch v.(type) {
+	case bool:
+		return "bool"
+	case int8:
+		return "byte"
+	case uint8:
+		return "unsignedbyte"
+	case int16:
+		return "short"
+	case uint16:
+		return "unsignedshort"
+	case int32:
+		return "signedint"
+	case uint32:
+		return "unsignedint"
+	case int64, int:
+		return "long"
+	case float32:
+		return "float"
+	case float64:
+		return "double"
+	case string:
+		return "longstr"
+	case []byte:
+		return "binary"
+	case []any:
+		return "array"
+	case time.Time:
+		return "timestamp"
+	case map[string]any:
+		return "table"
+	case nil:
+		return "void"
+	}
+	if t := reflect.TypeOf(v); t.Kind() == reflect.Struct && t.Name() == "Decimal" {
+		return "decimal" // the wire codec's type, which the domain does not import
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// typeClass is rabbit_misc:type_class: integer widths compare alike, and so do float widths,
+// but an integer is never a float.
+func typeClass(v any) string {
+	switch t := FieldType(v); t {
+	case "byte", "unsignedbyte", "short", "unsignedshort", "signedint", "unsignedint", "long", "decimal":
+		return "int"
+	case "float", "double":
+		return "float"
+	default:
+		return t
 	}
 }
 
-func overflow(v any) error {
-	switch v {
-	case queue.OverflowDropHead, queue.OverflowRejectPublish, queue.OverflowRejectPublishDLX:
-		return nil
+// sameArg is RabbitMQ's equivalence of two argument values: the same type class and equal.
+func sameArg(a, b any) bool {
+	if typeClass(a) != typeClass(b) {
+		return false
 	}
-	return errors.New("invalid arg 'x-overflow': must be drop-head, reject-publish or reject-publish-dlx")
+	if x, ok := IntArg(a); ok {
+		y, _ := IntArg(b)
+		return x == y
+	}
+	return reflect.DeepEqual(normalise(a), normalise(b))
+}
+
+func normalise(v any) any {
+	switch v := v.(type) {
+	case float32:
+		return float64(v)
+	case []byte:
+		return string(v)
+	}
+	return v
+}
+
+// describeArg is how RabbitMQ prints an argument in an equivalence failure.
+func describeArg(v any, present bool) string {
+	if !present {
+		return "none"
+	}
+	return "the value '" + erlangValue(v) + "' of type '" + FieldType(v) + "'"
+}
+
+// erlangValue prints a field value as Erlang's ~s (binaries) or ~p (the rest) would.
+func erlangValue(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []byte:
+		return string(v)
+	case float32:
+		return erlangFloat(float64(v))
+	case float64:
+		return erlangFloat(v)
+	}
+	if n, ok := IntArg(v); ok {
+		return strconv.Itoa(n)
+	}
+	return fmt.Sprint(v)
+}
+
+func erlangFloat(f float64) string {
+	s := strconv.FormatFloat(f, 'g', -1, 64)
+	if !strings.ContainsAny(s, ".eEn") { // n: NaN, Inf
+		s += ".0"
+	}
+	return s
 }
 
 // streamTopicConfigs maps a stream's arguments to its topic's configs: x-max-length-bytes
@@ -179,3 +411,5 @@ func IntArg(v any) (int, bool) {
 	}
 	return 0, false
 }
+
+func isString(v any) bool { _, ok := v.(string); return ok }

@@ -1,6 +1,9 @@
 package vhost
 
-import "testing"
+import (
+	"strconv"
+	"testing"
+)
 
 func TestStreamArgumentsBecomeTopicConfigs(t *testing.T) {
 	t.Parallel()
@@ -19,25 +22,41 @@ func TestValidateArgs(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		args map[string]any
-		want string // "" accepts
+		want string // "" accepts; else the argument and RabbitMQ's reason
 	}{
 		{map[string]any{"x-message-ttl": int32(0), "x-expires": int64(1), "x-overflow": "reject-publish", "x-whatever": "kept"}, ""},
-		{map[string]any{"x-max-length": float64(3)}, ""}, // read as the queue engine reads it
-		{map[string]any{"x-message-ttl": int32(-1)}, "invalid arg 'x-message-ttl': must be a non-negative integer"},
-		{map[string]any{"x-max-priority": "10"}, "invalid arg 'x-max-priority': must be a non-negative integer"},
-		{map[string]any{"x-expires": int32(0)}, "invalid arg 'x-expires': must be a positive integer"},
-		{map[string]any{"x-overflow": "drop-tail"}, "invalid arg 'x-overflow': must be drop-head, reject-publish or reject-publish-dlx"},
-		// checks run in the list's order
-		{map[string]any{"x-expires": int32(0), "x-message-ttl": int32(-1)}, "invalid arg 'x-message-ttl': must be a non-negative integer"},
+		{map[string]any{"x-max-length": float64(3)}, `x-max-length: "expected integer, got double"`},
+		{map[string]any{"x-message-ttl": int32(-1)}, "x-message-ttl: {value_negative,-1}"},
+		{map[string]any{"x-message-ttl": int64(315_360_000_001)}, "x-message-ttl: {value_too_large,315360000001}"},
+		{map[string]any{"x-max-priority": "10"}, `x-max-priority: "expected integer, got longstr"`},
+		{map[string]any{"x-expires": int32(0)}, "x-expires: {value_zero,0}"},
+		{map[string]any{"x-overflow": "drop-tail"}, "x-overflow: invalid_overflow"},
+		{map[string]any{"x-queue-version": int8(3)}, `x-queue-version: "unsupported queue version '3'"`},
+		// checks run in RabbitMQ's order
+		{map[string]any{"x-expires": int32(0), "x-message-ttl": int32(-1)}, "x-expires: {value_zero,0}"},
 	} {
-		err := validateArgs(tc.args)
-		if got := ""; err != nil {
-			got = err.Error()
-			if got != tc.want {
-				t.Errorf("%v: got %q, want %q", tc.args, got, tc.want)
-			}
-		} else if tc.want != "" {
-			t.Errorf("%v accepted, want %q", tc.args, tc.want)
+		got := ""
+		if e := validateArgs(tc.args); e != nil {
+			got = e.name + ": " + e.reason
+		}
+		if got != tc.want {
+			t.Errorf("%v: got %q, want %q", tc.args, got, tc.want)
 		}
 	}
+}
+
+// FuzzCheckExpiration: an expiration is accepted exactly when it is an optionally signed
+// decimal integer from 0 to ten years of milliseconds, and nothing else follows.
+func FuzzCheckExpiration(f *testing.F) {
+	for _, s := range []string{"0", "60000", "-1", "+5", "abc", "1.5", "", "315360000001", "99999999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		err := CheckExpiration(s)
+		n, perr := strconv.ParseInt(s, 10, 64)
+		want := perr == nil && n >= 0 && n <= maxExpiry
+		if (err == nil) != want {
+			t.Fatalf("%q: got %v, want accepted=%v", s, err, want)
+		}
+	})
 }

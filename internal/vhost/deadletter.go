@@ -30,24 +30,40 @@ func (v *VHost) queueOptions(name string, opts queue.Options, qs *Queue) queue.O
 	return opts
 }
 
-// deadLetter republishes messages through the dead-letter exchange of the queue with args.
+// deadLetter republishes messages through the dead-letter exchange of the queue with args,
+// with the message's routing keys (its own and CC's) or x-dead-letter-routing-key (which
+// drops CC). As RabbitMQ, a message that would come back to a queue it already left for a
+// reason other than rejected, with no rejection on the way, is dropped there: a cycle of
+// expiries or length limits would otherwise never end.
 func (v *VHost) deadLetter(args map[string]any, dls []queue.DeadLetter) {
 	dlx, _ := args["x-dead-letter-exchange"].(string)
 	dlrk, hasKey := args["x-dead-letter-routing-key"].(string)
 	codec := v.hosts.cfg.Codec
 	for _, dl := range dls {
 		key := dl.Msg.RoutingKey
+		props, headers := withDeath(codec, dl.Msg, dl.Reason, dl.Queue, time.Now())
+		var extra []string
 		if hasKey {
 			key = dlrk
+			if _, ok := headers["CC"]; ok {
+				delete(headers, "CC")
+				props = codec.WithHeaders(props, headers, true)
+			}
+		} else {
+			extra, _, _ = SenderRoutes(headers)
 		}
-		props, headers := withDeath(codec, dl.Msg, dl.Reason, dl.Queue, time.Now())
-		names, err := v.topo.Route(dlx, key, route.HeaderMap(headers), nil)
+		names, err := v.topo.RouteKeys(dlx, key, extra, route.HeaderMap(headers), nil)
 		if err != nil {
 			continue // the dead-letter exchange does not exist: dropped, as in RabbitMQ
 		}
 		m := &queue.Message{Exchange: dlx, RoutingKey: key, Properties: props, Body: dl.Msg.Body, Persistent: dl.Msg.Persistent}
 		codec.ParseMessage(m)
+		deaths, _ := headers["x-death"].([]any)
 		for _, n := range names {
+			if dl.Reason != queue.ReasonRejected && isCycle(n, deaths) {
+				v.log.Debug("dropping dead-lettered message in a cycle", "queue", n, "from", dl.Queue, "reason", dl.Reason)
+				continue
+			}
 			if qs := v.Queue(n); qs != nil && qs.Stream == nil {
 				if _, err := qs.Publish(m); err != nil {
 					v.log.Debug("cannot dead-letter message", "queue", n, "err", err)
@@ -55,6 +71,26 @@ func (v *VHost) deadLetter(args map[string]any, dls []queue.DeadLetter) {
 			}
 		}
 	}
+}
+
+// isCycle is RabbitMQ's cycle test: the message's x-death (most recent first) names the
+// queue, and no death up to and including that one was a rejection (nor something a client
+// wrote instead of a table).
+func isCycle(queueName string, deaths []any) bool {
+	for i, d := range deaths {
+		t, ok := d.(map[string]any)
+		if !ok || t["queue"] != queueName {
+			continue
+		}
+		for _, d := range deaths[:i+1] {
+			t, ok := d.(map[string]any)
+			if !ok || t["reason"] == queue.ReasonRejected {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // withDeath returns the properties of m with RabbitMQ's dead-lettering headers, and those
@@ -79,8 +115,15 @@ func withDeath(codec Codec, m *queue.Message, reason, queueName string, now time
 		rest = append(rest, d)
 	}
 	if entry == nil {
+		keys := []any{m.RoutingKey}
+		cc, _ := headers["CC"].([]any)
+		for _, k := range cc {
+			if s, ok := k.(string); ok {
+				keys = append(keys, s)
+			}
+		}
 		entry = map[string]any{"count": int64(0), "reason": reason, "queue": queueName,
-			"exchange": m.Exchange, "routing-keys": []any{m.RoutingKey}}
+			"exchange": m.Exchange, "routing-keys": keys}
 		if hasExpiration {
 			entry["original-expiration"] = expiration
 		}

@@ -1,10 +1,12 @@
 package vhost
 
 // Exchanges and bindings: declare, delete, bind and unbind (queue and exchange-to-exchange
-// bindings) over the vhost's route.Topology, saving the durable ones; and routing a publish.
+// bindings) over the vhost's route.Topology, saving the durable ones; and routing a publish,
+// with what RabbitMQ checks of a message first (its expiration, its CC and BCC headers).
 
 import (
 	"errors"
+	"math/big"
 	"strings"
 
 	"github.com/yardmq/yard/internal/route"
@@ -51,6 +53,11 @@ func (v *VHost) DeclareExchange(want route.Exchange) error {
 	if !route.ValidType(want.Type) {
 		return refuse(ErrInvalid, "unknown exchange type '%s'", want.Type)
 	}
+	if ae, ok := want.Args[route.AlternateExchange]; ok && !isString(ae) {
+		if _, exists := v.topo.Lookup(want.Name); !exists {
+			return refuse(ErrPrecondition, "invalid type '%s' for arg '%s' in exchange '%s' in vhost '%s'", FieldType(ae), route.AlternateExchange, want.Name, v.name)
+		}
+	}
 	got, created, err := v.topo.Declare(want)
 	if err != nil {
 		return refuse(ErrInvalid, "unknown exchange type '%s'", want.Type)
@@ -75,8 +82,13 @@ func (v *VHost) exchangeEquivalent(got, want route.Exchange) error {
 		return diff("auto_delete", want.AutoDelete, got.AutoDelete)
 	case got.Internal != want.Internal:
 		return diff("internal", want.Internal, got.Internal)
-	case !route.ArgsEqual(got.Args, want.Args):
-		return diff("arguments", want.Args, got.Args)
+	}
+	// As RabbitMQ: of the arguments, only alternate-exchange takes part.
+	received, inDecl := want.Args[route.AlternateExchange]
+	current, inX := got.Args[route.AlternateExchange]
+	if inDecl != inX || inDecl && !sameArg(received, current) {
+		return refuse(ErrPrecondition, "inequivalent arg '%s' for exchange '%s' in vhost '%s': received %s but current is %s",
+			route.AlternateExchange, want.Name, v.name, describeArg(received, inDecl), describeArg(current, inX))
 	}
 	return nil
 }
@@ -104,9 +116,10 @@ func (v *VHost) DeleteExchange(name string, ifUnused bool) error {
 }
 
 // Route appends to dst the names of the queues a message published to exchange ("" is the
-// default exchange) with this routing key and headers goes to. A client may not publish to an
+// default exchange) with this routing key, extra routing keys (SenderRoutes) and headers goes
+// to, through alternate exchanges when bindings do not match. A client may not publish to an
 // internal exchange.
-func (v *VHost) Route(exchange, key string, headers route.HeaderSource, dst []string) ([]string, error) {
+func (v *VHost) Route(exchange, key string, extra []string, headers route.HeaderSource, dst []string) ([]string, error) {
 	if exchange != "" {
 		ex, ok := v.topo.Lookup(exchange)
 		if !ok {
@@ -116,7 +129,7 @@ func (v *VHost) Route(exchange, key string, headers route.HeaderSource, dst []st
 			return nil, refuse(ErrAccessRefused, "cannot publish to internal exchange '%s' in vhost '%s'", exchange, v.name)
 		}
 	}
-	names, err := v.topo.Route(exchange, key, headers, dst)
+	names, err := v.topo.RouteKeys(exchange, key, extra, headers, dst)
 	if err != nil {
 		return nil, v.noExchange(exchange)
 	}
@@ -128,19 +141,37 @@ func (v *VHost) Bind(b route.Binding, owner any) error {
 	if err := v.bindable(b, owner); err != nil {
 		return err
 	}
+	if src, _ := v.topo.Lookup(b.Source); src.Type == route.Headers {
+		if err := checkXMatch(b.Args); err != nil {
+			return err
+		}
+	}
 	if err := v.topo.Bind(b); err != nil {
 		return v.noExchange(b.Source)
 	}
 	return v.hosts.persist(true)
 }
 
-// Unbind removes a binding; removing one that does not exist is no error.
+// Unbind removes a binding. As in RabbitMQ 3.x, removing one that does not exist, or whose
+// queue or exchange does not exist, is no error.
 func (v *VHost) Unbind(b route.Binding, owner any) error {
-	if err := v.bindable(b, owner); err != nil {
-		return err
+	if b.Source == "" || b.Dest.Exchange && b.Dest.Name == "" {
+		return errDefaultExchange
+	}
+	if !b.Dest.Exchange {
+		qs := v.Queue(b.Dest.Name)
+		if qs == nil {
+			return nil
+		}
+		if err := v.access(qs, owner); err != nil {
+			return err
+		}
+	}
+	if _, ok := v.topo.Lookup(b.Source); !ok {
+		return nil
 	}
 	if err := v.topo.Unbind(b); err != nil {
-		return v.noExchange(b.Source)
+		return nil // deleted meanwhile
 	}
 	return v.hosts.persist(true)
 }
@@ -163,4 +194,94 @@ func (v *VHost) bindable(b route.Binding, owner any) error {
 		}
 	}
 	return nil
+}
+
+// checkXMatch checks a headers binding's x-match as RabbitMQ does (406 with its text).
+func checkXMatch(args map[string]any) error {
+	v, ok := args["x-match"]
+	if !ok {
+		return nil
+	}
+	s, isStr := v.(string)
+	if !isStr {
+		return refuse(ErrPrecondition, "Invalid x-match field type %s (value %s); expected longstr", FieldType(v), erlangValue(v))
+	}
+	switch s {
+	case "all", "any", "all-with-x", "any-with-x":
+		return nil
+	}
+	return refuse(ErrPrecondition, "Invalid x-match field value <<\"%s\">>; expected all, any, all-with-x, or any-with-x", s)
+}
+
+// StripName removes line feeds and carriage returns from a queue or exchange name, as
+// RabbitMQ does with every name a client sends.
+func StripName(name string) string {
+	if !strings.ContainsAny(name, "\r\n") {
+		return name
+	}
+	return strings.NewReplacer("\n", "", "\r", "").Replace(name)
+}
+
+// SenderRoutes reads RabbitMQ's sender-selected distribution headers: the routing keys in CC
+// and BCC (arrays of strings; yard also takes one string) are routed to as well as the
+// publish's own. bcc reports a BCC header, which must not reach consumers (WithoutBCC).
+// Another type is refused as RabbitMQ refuses it.
+func SenderRoutes(headers map[string]any) (extra []string, bcc bool, err error) {
+	for _, h := range [...]string{"CC", "BCC"} {
+		v, ok := headers[h]
+		if !ok {
+			continue
+		}
+		bcc = bcc || h == "BCC"
+		switch v := v.(type) {
+		case []any:
+			for _, k := range v {
+				if s, ok := k.(string); ok {
+					extra = append(extra, s)
+				}
+			}
+		case string:
+			extra = append(extra, v)
+		default:
+			return nil, false, refuse(ErrPrecondition, "invalid message: {unacceptable_type_in_header,\"%s\",%s}", h, FieldType(v))
+		}
+	}
+	return extra, bcc, nil
+}
+
+// CheckExpiration checks a message's expiration property as RabbitMQ does
+// (rabbit_basic:parse_expiration): an integer string, not negative, at most ten years of
+// milliseconds, nothing after it. A refusal carries RabbitMQ's text.
+func CheckExpiration(s string) error {
+	reason := expirationReason(s)
+	if reason == "" {
+		return nil
+	}
+	return refuse(ErrPrecondition, "invalid expiration '%s': %s", s, reason)
+}
+
+// expirationReason is Erlang's string:to_integer followed by rabbit_misc:check_expiry.
+func expirationReason(s string) string {
+	i := 0
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	j := i
+	for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+		j++
+	}
+	if j == i {
+		return "no_integer"
+	}
+	n, _ := new(big.Int).SetString(s[:j], 10)
+	if j < len(s) {
+		return `{leftover_string,"` + s[j:] + `"}`
+	}
+	switch {
+	case n.Sign() < 0:
+		return "{value_negative," + n.String() + "}"
+	case n.Cmp(big.NewInt(maxExpiry)) > 0:
+		return "{value_too_large," + n.String() + "}"
+	}
+	return ""
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 
 	"github.com/yardmq/yard/internal/queue"
-	"github.com/yardmq/yard/internal/route"
 	"github.com/yardmq/yard/internal/stream"
 )
 
@@ -41,13 +40,17 @@ func (v *VHost) DeclareQueue(d QueueDeclaration) (qs *Queue, created bool, err e
 		v.mu.Unlock()
 		return v.declareStream(d)
 	}
+	if dlx, ok := d.Args["x-dead-letter-exchange"]; ok && !isString(dlx) {
+		v.mu.Unlock()
+		return nil, false, refuse(ErrPrecondition, "invalid type '%s' for arg 'x-dead-letter-exchange' in queue '%s' in vhost '%s'", FieldType(dlx), d.Name, v.name)
+	}
 	if err := v.checkQueueType(d); err != nil {
 		v.mu.Unlock()
 		return nil, false, err
 	}
-	if err := validateArgs(d.Args); err != nil {
+	if e := validateArgs(d.Args); e != nil {
 		v.mu.Unlock()
-		return nil, false, refuse(ErrPrecondition, "%v for queue '%s' in vhost '%s'", err, d.Name, v.name)
+		return nil, false, v.invalidArg(e, d.Name)
 	}
 	var owner any
 	if d.Exclusive {
@@ -106,7 +109,9 @@ func newStreamQueue(name string, args map[string]any, part *Stream) *Queue {
 	return &Queue{Queue: queue.New(name, queue.Options{Durable: true, Args: args}), Stream: part}
 }
 
-// equivalent checks a redeclaration against the queue's options, as RabbitMQ does.
+// equivalent checks a redeclaration against the queue's options, as RabbitMQ does: the
+// properties, then each argument the queue's type knows (queueArgs), compared by type class
+// and value (10 and 10.0 differ). Arguments the type does not know take no part.
 func (v *VHost) equivalent(d QueueDeclaration, got queue.Options) error {
 	diff := func(arg string, received, current any) error {
 		return refuse(ErrPrecondition, "inequivalent arg '%s' for queue '%s' in vhost '%s': received '%v' but current is '%v'",
@@ -120,28 +125,40 @@ func (v *VHost) equivalent(d QueueDeclaration, got queue.Options) error {
 	case got.AutoDelete != d.AutoDelete:
 		return diff("auto_delete", d.AutoDelete, got.AutoDelete)
 	}
-	if declared, current := queueType(d.Args), queueType(got.Args); declared != current {
-		received, cur := any(declared), any(current)
-		if _, ok := d.Args["x-queue-type"]; !ok {
-			received = "none"
+	typ := queueType(got.Args)
+	for i := range queueArgs {
+		a := &queueArgs[i]
+		if !a.knownFor(typ) {
+			continue
 		}
-		if _, ok := got.Args["x-queue-type"]; !ok {
-			cur = "none"
+		received, inDecl := d.Args[a.name]
+		current, inQueue := got.Args[a.name]
+		switch {
+		case inDecl && inQueue && sameArg(received, current):
+			continue
+		case !inDecl && !inQueue:
+			continue
+		case a.name == "x-queue-type" && queueType(d.Args) == typ:
+			continue // classic, spelt out or not
+		case !inDecl && defaultedArg(a.name, current, got.Args):
+			continue
 		}
-		return diff("x-queue-type", received, cur)
+		return refuse(ErrPrecondition, "inequivalent arg '%s' for queue '%s' in vhost '%s': received %s but current is %s",
+			a.name, d.Name, v.name, describeArg(received, inDecl), describeArg(current, inQueue))
 	}
-	for k, val := range d.Args {
-		if k == "x-queue-type" {
-			continue // the same type, spelt out or not
-		}
-		if cur, ok := got.Args[k]; !ok || !route.ArgsEqual(map[string]any{k: val}, map[string]any{k: cur}) {
-			return diff(k, val, cur)
-		}
-	}
-	for k, cur := range got.Args {
-		if _, ok := d.Args[k]; !ok && k != "x-queue-type" && !defaultedArg(k, cur, got.Args) {
-			return diff(k, "none", cur)
-		}
+	return nil
+}
+
+// invalidArg is RabbitMQ's refusal of a bad argument.
+func (v *VHost) invalidArg(e *argError, queueName string) error {
+	return refuse(ErrPrecondition, "invalid arg '%s' for queue '%s' in vhost '%s': %s", e.name, queueName, v.name, e.reason)
+}
+
+// CheckConsumeArgs checks basic.consume's arguments on the named queue as RabbitMQ does
+// (x-priority must be an integer).
+func (v *VHost) CheckConsumeArgs(queueName string, args map[string]any) error {
+	if e := checkConsumeArgs(args); e != nil {
+		return v.invalidArg(e, queueName)
 	}
 	return nil
 }

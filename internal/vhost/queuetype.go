@@ -15,10 +15,6 @@ package vhost
 //     carry x-delivery-count.
 // Its storage is the durable queue store every durable classic queue uses.
 
-import (
-	"github.com/yardmq/yard/internal/route"
-)
-
 const (
 	queueTypeClassic = "classic"
 	queueTypeQuorum  = "quorum"
@@ -37,9 +33,13 @@ func queueType(args map[string]any) string {
 
 // checkQueueType refuses what a queue of the declared type cannot be, before it exists.
 func (v *VHost) checkQueueType(d QueueDeclaration) error {
-	arg, set := d.Args["x-queue-type"]
-	if s, ok := arg.(string); set && (!ok || s != queueTypeClassic && s != queueTypeQuorum && s != queueTypeStream) {
-		return refuse(ErrPrecondition, "invalid arg 'x-queue-type' for queue '%s' in vhost '%s': unknown queue type %v (classic, quorum or stream)", d.Name, v.name, arg)
+	if arg, set := d.Args["x-queue-type"]; set {
+		if r := checkString(arg, nil); r != "" {
+			return v.invalidArg(&argError{"x-queue-type", r}, d.Name)
+		}
+		if s := arg.(string); s != queueTypeClassic && s != queueTypeQuorum && s != queueTypeStream {
+			return v.invalidArg(&argError{"x-queue-type", `"unsupported queue type '` + s + `'"`}, d.Name)
+		}
 	}
 	if queueType(d.Args) != queueTypeQuorum {
 		return nil
@@ -93,5 +93,5 @@ func defaultedArg(k string, current any, args map[string]any) bool {
 	if k != "x-delivery-limit" || queueType(args) != queueTypeQuorum {
 		return false
 	}
-	return route.ArgsEqual(map[string]any{k: current}, map[string]any{k: quorumDeliveryLimit})
+	return sameArg(current, quorumDeliveryLimit)
 }

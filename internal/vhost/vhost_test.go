@@ -115,7 +115,7 @@ func TestDurableTopologySurvivesRestore(t *testing.T) {
 	}
 	must(vh.DeclareExchange(route.Exchange{Name: "orders", Type: "topic", Durable: true}))
 	must(vh.DeclareExchange(route.Exchange{Name: "scratch", Type: "fanout"}))
-	_, created, err := vh.DeclareQueue(QueueDeclaration{Name: "q", Durable: true, Args: map[string]any{"x-max-length": float64(5)}})
+	_, created, err := vh.DeclareQueue(QueueDeclaration{Name: "q", Durable: true, Args: map[string]any{"x-max-length": int64(5)}})
 	must(err)
 	if !created {
 		t.Fatal("a new queue was not created")
@@ -161,7 +161,7 @@ func TestRefusals(t *testing.T) {
 		text string
 	}{
 		{quorumErr, ErrPrecondition, "invalid property 'non-durable' for queue 'qq' in vhost '/'"},
-		{typeErr, ErrPrecondition, "invalid arg 'x-queue-type' for queue 't' in vhost '/': unknown queue type lazy (classic, quorum or stream)"},
+		{typeErr, ErrPrecondition, `invalid arg 'x-queue-type' for queue 't' in vhost '/': "unsupported queue type 'lazy'"`},
 		{streamErr, ErrPrecondition, "cannot declare stream queue 's' in vhost '/': stream queues need the topic manager, which this server was not given"},
 		{redeclareErr, ErrPrecondition, "inequivalent arg 'durable' for queue 'mine' in vhost '/': received 'true' but current is 'false'"},
 		{lockedErr, ErrLocked, "cannot obtain exclusive access to locked queue 'mine' in vhost '/'"},

@@ -19,6 +19,10 @@ func addKafkaFlags(f *pflag.FlagSet, cfg *broker.KafkaConfig) {
 		"Kafka connections beyond this many (per listener) are closed at once")
 	f.IntVar(&cfg.MaxConnectionsPerIP, "kafka-max-connections-per-ip", cfg.MaxConnectionsPerIP,
 		"Kafka connections from one source address beyond this many are closed at once (Kafka's max.connections.per.ip; 0: no limit)")
+	f.DurationVar(&cfg.RequestReadTimeout, "kafka-request-read-timeout", cfg.RequestReadTimeout,
+		"once a request's first byte has arrived, all of it must arrive within this, or the connection is closed")
+	f.Int64Var(&cfg.QueuedMaxRequestBytes, "kafka-queued-max-request-bytes", cfg.QueuedMaxRequestBytes,
+		"memory all in-flight requests may reserve; reading pauses while it is spent (Kafka's queued.max.request.bytes)")
 	f.StringVar(&cfg.AdvertisedHost, "kafka-advertised-host", cfg.AdvertisedHost,
 		"host clients are told to connect to (default: the address each client connected to)")
 	f.Int32Var(&cfg.AdvertisedPort, "kafka-advertised-port", cfg.AdvertisedPort,

@@ -27,6 +27,12 @@ type KafkaConfig struct {
 	// MaxConnectionsPerIP: connections from one source address beyond this many are closed
 	// at once (max.connections.per.ip); 0: no limit.
 	MaxConnectionsPerIP int
+	// RequestReadTimeout: once a request's first byte has arrived, all of it must arrive
+	// within this, or the connection is closed.
+	RequestReadTimeout time.Duration
+	// QueuedMaxRequestBytes bounds the memory in-flight requests reserve; reading pauses
+	// while it is spent (queued.max.request.bytes).
+	QueuedMaxRequestBytes int64
 	// AdvertisedHost/AdvertisedPort override the address Metadata gives clients (default: the
 	// address each client connected to).
 	AdvertisedHost string
@@ -43,13 +49,15 @@ type KafkaConfig struct {
 // DefaultKafkaConfig is the embedded default (Kafka's defaults).
 func DefaultKafkaConfig() KafkaConfig {
 	return KafkaConfig{
-		AutoCreateTopics:  true,
-		DefaultPartitions: kafka.DefaultPartitions,
-		MaxRequestBytes:   kafka.DefaultMaxRequestBytes,
-		MaxConnections:    kafka.DefaultMaxConnections,
-		OffsetsRetention:  group.DefaultOffsetsRetention,
-		MinSessionTimeout: group.DefaultMinSessionTimeout,
-		MaxSessionTimeout: group.DefaultMaxSessionTimeout,
+		AutoCreateTopics:      true,
+		DefaultPartitions:     kafka.DefaultPartitions,
+		MaxRequestBytes:       kafka.DefaultMaxRequestBytes,
+		MaxConnections:        kafka.DefaultMaxConnections,
+		RequestReadTimeout:    kafka.DefaultRequestReadTimeout,
+		QueuedMaxRequestBytes: kafka.DefaultQueuedMaxRequestBytes,
+		OffsetsRetention:      group.DefaultOffsetsRetention,
+		MinSessionTimeout:     group.DefaultMinSessionTimeout,
+		MaxSessionTimeout:     group.DefaultMaxSessionTimeout,
 	}
 }
 
@@ -81,18 +89,20 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 		return nil, err
 	}
 	srv, err := kafka.NewServer(kafka.Config{
-		Streams:             streams,
-		Groups:              groups,
-		Logger:              b.log.With("component", "kafka"),
-		ClusterID:           b.ClusterID(),
-		AdvertisedHost:      kc.AdvertisedHost,
-		AdvertisedPort:      kc.AdvertisedPort,
-		MaxRequestBytes:     kc.MaxRequestBytes,
-		MaxConnections:      kc.MaxConnections,
-		MaxConnectionsPerIP: kc.MaxConnectionsPerIP,
-		Registry:            b.conns,
-		AutoCreateTopics:    kc.AutoCreateTopics,
-		DefaultPartitions:   kc.DefaultPartitions,
+		Streams:               streams,
+		Groups:                groups,
+		Logger:                b.log.With("component", "kafka"),
+		ClusterID:             b.ClusterID(),
+		AdvertisedHost:        kc.AdvertisedHost,
+		AdvertisedPort:        kc.AdvertisedPort,
+		MaxRequestBytes:       kc.MaxRequestBytes,
+		MaxConnections:        kc.MaxConnections,
+		MaxConnectionsPerIP:   kc.MaxConnectionsPerIP,
+		RequestReadTimeout:    kc.RequestReadTimeout,
+		QueuedMaxRequestBytes: kc.QueuedMaxRequestBytes,
+		Registry:              b.conns,
+		AutoCreateTopics:      kc.AutoCreateTopics,
+		DefaultPartitions:     kc.DefaultPartitions,
 	})
 	if err != nil {
 		groups.Close()

@@ -47,6 +47,6 @@ func (r v0Reply) writeTo(c *conn, hdr *reqHeader) error {
 	b := binary.BigEndian.AppendUint32(make([]byte, 4, 512), uint32(hdr.correlationID))
 	b = resp.AppendTo(b)
 	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	_, err := c.bw.Write(b)
+	_, err := c.writer().Write(b)
 	return err
 }

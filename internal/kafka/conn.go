@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -41,9 +40,9 @@ type conn struct {
 	s      *Server
 	nc     net.Conn
 	log    *slog.Logger
-	br     *bufio.Reader
-	bw     *bufio.Writer
-	wbuf   []byte // response encoding buffer, owned by the writer
+	br     *bufio.Reader // pooled; nil while idle (read.go); owned by the reader
+	bw     *bufio.Writer // pooled; nil between bursts of replies (writer); owned by the writer
+	wbuf   []byte        // response encoding buffer, owned by the writer
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -54,8 +53,6 @@ func newConn(s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
 	return &conn{
 		s: s, nc: nc, log: s.log.With("remote", nc.RemoteAddr().String()),
-		br:  bufio.NewReaderSize(nc, connReadBufferBytes),
-		bw:  bufio.NewWriterSize(nc, connWriteBufferBytes),
 		ctx: ctx, cancel: cancel,
 		replies: make(chan queued, maxInFlightPerConn),
 	}
@@ -85,43 +82,38 @@ func (c *conn) serve() {
 
 // readLoop reads and handles frames until EOF (nil) or a violation (an error).
 func (c *conn) readLoop() error {
-	var size [4]byte
+	defer c.releaseReader()
 	for {
-		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
-		if _, err := io.ReadFull(c.br, size[:]); err != nil {
-			return quietReadError(err)
-		}
-		n := int32(binary.BigEndian.Uint32(size[:]))
-		if n < minRequestFrameBytes || n > c.s.cfg.MaxRequestBytes {
-			return fmt.Errorf("request size prefix %d is outside [%d, MaxRequestBytes %d]", n, minRequestFrameBytes, c.s.cfg.MaxRequestBytes)
-		}
-		frame := make([]byte, n)
-		if _, err := io.ReadFull(c.br, frame); err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return fmt.Errorf("connection closed in the middle of a %d-byte request", n)
-			}
-			return quietReadError(err)
-		}
-		hdr, req, err := c.s.apis.decodeRequest(frame)
-		var r reply
-		switch {
-		case errors.Is(err, errUnsupportedApiVersions):
-			r = unsupportedApiVersions(c.s)
-		case err != nil:
+		frame, reserved, err := c.readRequest()
+		if frame == nil {
 			return err
-		default:
-			if c.log.Enabled(c.ctx, slog.LevelDebug) {
-				c.log.Debug("kafka request", "api", kmsg.NameForKey(hdr.key), "version", hdr.version, "client_id", hdr.clientID)
-			}
-			r, err = c.handle(&hdr, req)
-			if err != nil {
-				return err
-			}
+		}
+		hdr, r, err := c.handleFrame(frame)
+		c.s.reqMem.release(reserved)
+		if err != nil {
+			return err
 		}
 		if r != nil {
 			c.replies <- queued{hdr, r}
 		}
 	}
+}
+
+// handleFrame decodes a request and does its immediate work, returning the reply to queue
+// (nil: none); the frame's memory may be reused once it returns.
+func (c *conn) handleFrame(frame []byte) (reqHeader, reply, error) {
+	hdr, req, err := c.s.apis.decodeRequest(frame)
+	switch {
+	case errors.Is(err, errUnsupportedApiVersions):
+		return hdr, unsupportedApiVersions(c.s), nil
+	case err != nil:
+		return hdr, nil, err
+	}
+	if c.log.Enabled(c.ctx, slog.LevelDebug) {
+		c.log.Debug("kafka request", "api", kmsg.NameForKey(hdr.key), "version", hdr.version, "client_id", hdr.clientID)
+	}
+	r, err := c.handle(&hdr, req)
+	return hdr, r, err
 }
 
 // quietReadError turns the ordinary ways a connection ends into nil.
@@ -148,13 +140,13 @@ func (c *conn) writeLoop() {
 			return
 		}
 		if len(c.replies) == 0 {
-			if err := c.bw.Flush(); err != nil {
+			if err := c.flush(); err != nil {
 				c.drainAfterWriteError()
 				return
 			}
 		}
 	}
-	_ = c.bw.Flush()
+	_ = c.flush()
 }
 
 // drainAfterWriteError drops the connection and consumes the rest of the queue so that the
@@ -193,7 +185,7 @@ func (c *conn) writeResponse(hdr *reqHeader, resp kmsg.Response) error {
 	if cap(c.wbuf) > 4<<20 { // do not pin a huge buffer after one big response
 		c.wbuf = nil
 	}
-	if _, err := c.bw.Write(b); err != nil {
+	if _, err := c.writer().Write(b); err != nil {
 		return fmt.Errorf("cannot write response: %w", err)
 	}
 	return nil

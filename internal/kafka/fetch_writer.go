@@ -165,7 +165,7 @@ func (p *fetchPlan) write(c *conn, hdr *reqHeader) error {
 	c.wbuf = b
 	prev := 0
 	for _, s := range splits {
-		if _, err := c.bw.Write(b[prev:s.at]); err != nil {
+		if _, err := c.writer().Write(b[prev:s.at]); err != nil {
 			return fmt.Errorf("cannot write fetch response: %w", err)
 		}
 		if _, err := c.writeRanges(s.rr.Ranges); err != nil {
@@ -173,7 +173,7 @@ func (p *fetchPlan) write(c *conn, hdr *reqHeader) error {
 		}
 		prev = s.at
 	}
-	if _, err := c.bw.Write(b[prev:]); err != nil {
+	if _, err := c.writer().Write(b[prev:]); err != nil {
 		return fmt.Errorf("cannot write fetch response: %w", err)
 	}
 	return nil
@@ -194,7 +194,7 @@ func (c *conn) writeRanges(ranges []log.Range) (int64, error) {
 		f, isOS := r.File.(fdFile)
 		sc, isTCP := c.nc.(syscall.Conn)
 		if isOS && isTCP && platform.SendfileSupported && r.Len >= sendfileMinBytes {
-			if err := c.bw.Flush(); err != nil {
+			if err := c.writer().Flush(); err != nil {
 				return sent, fmt.Errorf("cannot write fetch response: %w", err)
 			}
 			if err := platform.Sendfile(sc, f.Fd(), r.Pos, r.Len); err != nil {
@@ -203,7 +203,7 @@ func (c *conn) writeRanges(ranges []log.Range) (int64, error) {
 			sent += r.Len
 			continue
 		}
-		if _, err := io.Copy(c.bw, io.NewSectionReader(r.File, r.Pos, r.Len)); err != nil {
+		if _, err := io.Copy(c.writer(), io.NewSectionReader(r.File, r.Pos, r.Len)); err != nil {
 			return sent, fmt.Errorf("cannot copy records: %w", err)
 		}
 	}

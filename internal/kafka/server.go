@@ -25,8 +25,8 @@ import (
 	"time"
 
 	"github.com/yardmq/yard/internal/group"
-	"github.com/yardmq/yard/internal/ratelog"
 	"github.com/yardmq/yard/internal/listener"
+	"github.com/yardmq/yard/internal/ratelog"
 	"github.com/yardmq/yard/internal/stream"
 )
 
@@ -66,6 +66,13 @@ type Config struct {
 	Registry *listener.Registry
 	// IdleTimeout closes a connection that sends nothing for this long.
 	IdleTimeout time.Duration
+	// RequestReadTimeout: once a request's first byte has arrived, the whole request must
+	// arrive within this, or the connection is closed (read.go). Kafka has no exact
+	// equivalent; 0: DefaultRequestReadTimeout.
+	RequestReadTimeout time.Duration
+	// QueuedMaxRequestBytes bounds the memory all in-flight requests reserve; reading pauses
+	// while it is spent (Kafka's queued.max.request.bytes); 0: DefaultQueuedMaxRequestBytes.
+	QueuedMaxRequestBytes int64
 	// AutoCreateTopics: Metadata (and Produce) for an unknown topic creates it with
 	// DefaultPartitions partitions, as Kafka's auto.create.topics.enable.
 	AutoCreateTopics  bool
@@ -83,7 +90,9 @@ type Server struct {
 	ctx    context.Context // cancelled on shutdown: aborts long polls and durability waits
 	cancel context.CancelFunc
 
-	lsrv *listener.Server // accept loops, limits, registry, shutdown
+	lsrv   *listener.Server // accept loops, limits, registry, shutdown
+	reqMem *reqBudget       // memory in-flight requests reserve (read.go)
+	bufs   *bufPools        // connection read and write buffers
 }
 
 // NewServer checks cfg and fills defaults.
@@ -103,11 +112,18 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
+	if cfg.RequestReadTimeout <= 0 {
+		cfg.RequestReadTimeout = DefaultRequestReadTimeout
+	}
+	if cfg.QueuedMaxRequestBytes <= 0 {
+		cfg.QueuedMaxRequestBytes = DefaultQueuedMaxRequestBytes
+	}
 	if cfg.DefaultPartitions <= 0 {
 		cfg.DefaultPartitions = DefaultPartitions
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), st: cfg.Streams, apis: newAPITable(), ctx: ctx, cancel: cancel}
+	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), st: cfg.Streams, apis: newAPITable(), ctx: ctx, cancel: cancel,
+		reqMem: newReqBudget(cfg.QueuedMaxRequestBytes), bufs: newBufPools()}
 	lsrv, err := listener.NewServer(listener.Config{
 		Protocol:            "kafka",
 		Handler:             s.serveConn,

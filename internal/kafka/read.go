@@ -1,0 +1,233 @@
+package kafka
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// Reading requests. Three bounds apply to a request frame, besides MaxRequestBytes:
+//
+//   - time: once its first byte has arrived, the whole frame must arrive within
+//     RequestReadTimeout (a client trickling bytes cannot hold a connection slot for the
+//     idle timeout per byte). Waiting for the first byte is bounded by IdleTimeout instead.
+//   - memory, per request: the frame buffer grows as bytes arrive (reqChunkBytes first,
+//     doubling), so a size prefix reserves no memory by itself.
+//   - memory, all requests: a frame's announced size is reserved from reqBudget
+//     (QueuedMaxRequestBytes, Kafka's queued.max.request.bytes) before its body is read and
+//     given back once the request has been handled. When the budget is spent, reading pauses
+//     (backpressure; the client is not failed) until requests finish. Reserving the announced
+//     size rather than the bytes received is what keeps this deadlock-free: an admitted frame
+//     never waits for memory, so it completes or times out and its reservation returns.
+//
+// An idle connection holds no read or write buffer: the reader waits for the next request
+// reading its size prefix straight from the socket, and takes a pooled bufio.Reader only
+// once a request has begun; the writer takes a pooled bufio.Writer per burst of replies.
+
+// Named limits of the request reader.
+const (
+	DefaultRequestReadTimeout    = 30 * time.Second // the clients' own request.timeout.ms default
+	DefaultQueuedMaxRequestBytes = 500 << 20        // queued.max.request.bytes
+	reqChunkBytes                = 64 << 10         // first size of a frame buffer not yet received
+)
+
+// bufPools are a Server's pools of connection read and write buffers.
+type bufPools struct {
+	readers sync.Pool // *bufio.Reader of connReadBufferBytes
+	writers sync.Pool // *bufio.Writer of connWriteBufferBytes
+}
+
+func newBufPools() *bufPools {
+	p := &bufPools{}
+	p.readers.New = func() any { return bufio.NewReaderSize(nil, connReadBufferBytes) }
+	p.writers.New = func() any { return bufio.NewWriterSize(nil, connWriteBufferBytes) }
+	return p
+}
+
+// reqBudget is the memory all in-flight request frames of a Server may reserve.
+type reqBudget struct {
+	max int64
+
+	mu      sync.Mutex // guards used, waiting
+	cond    *sync.Cond
+	used    int64
+	waiting int // readers paused for memory (tests watch it)
+}
+
+func newReqBudget(max int64) *reqBudget {
+	b := &reqBudget{max: max}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+// acquire reserves n bytes, waiting while that would exceed the budget; a frame larger than
+// the whole budget waits until nothing else is reserved. It reports whether it waited, and
+// fails only when ctx ends.
+func (b *reqBudget) acquire(ctx context.Context, n int64) (waited bool, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used == 0 || b.used+n <= b.max {
+		b.used += n
+		return false, nil
+	}
+	stop := context.AfterFunc(ctx, func() {
+		b.mu.Lock()
+		b.cond.Broadcast()
+		b.mu.Unlock()
+	})
+	defer stop()
+	b.waiting++
+	defer func() { b.waiting-- }()
+	for b.used != 0 && b.used+n > b.max {
+		if err := ctx.Err(); err != nil {
+			return true, fmt.Errorf("cannot reserve memory for a %d-byte request: %w", n, err)
+		}
+		b.cond.Wait()
+	}
+	b.used += n
+	return true, nil
+}
+
+func (b *reqBudget) release(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	if b.used < 0 {
+		b.mu.Unlock()
+		panic("BUG: request memory released twice")
+	}
+	b.cond.Broadcast()
+	b.mu.Unlock()
+}
+
+func (b *reqBudget) state() (used int64, waiting int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used, b.waiting
+}
+
+// errRequestTimeout: a request's bytes did not all arrive within RequestReadTimeout.
+var errRequestTimeout = errors.New("request not received within the request read timeout")
+
+// readRequest reads the next request frame. It returns the frame and its reservation from
+// the budget (to release once handled), or nil and nil at the ordinary end of the
+// connection (EOF, idle timeout, shutdown), or an error that says why to drop it.
+func (c *conn) readRequest() (frame []byte, reserved int64, err error) {
+	var size [4]byte
+	got := 0
+	if c.br == nil || c.br.Buffered() == 0 {
+		// Idle: wait for the next request without holding a read buffer.
+		c.releaseReader()
+		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+		for got == 0 {
+			n, err := c.nc.Read(size[:])
+			if n == 0 && err != nil {
+				return nil, 0, quietReadError(err)
+			}
+			got = n
+		}
+		c.br = c.s.bufs.readers.Get().(*bufio.Reader)
+		c.br.Reset(c.nc)
+	}
+	// The request has begun: the rest of it is due within RequestReadTimeout.
+	armed := false
+	arm := func(need int) {
+		if !armed && c.br.Buffered() < need {
+			c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.RequestReadTimeout))
+			armed = true
+		}
+	}
+	arm(len(size) - got)
+	if _, err := io.ReadFull(c.br, size[got:]); err != nil {
+		return nil, 0, c.midRequestError(err, 0)
+	}
+	n := int32(binary.BigEndian.Uint32(size[:]))
+	if n < minRequestFrameBytes || n > c.s.cfg.MaxRequestBytes {
+		return nil, 0, fmt.Errorf("request size prefix %d is outside [%d, MaxRequestBytes %d]", n, minRequestFrameBytes, c.s.cfg.MaxRequestBytes)
+	}
+	waited, err := c.s.reqMem.acquire(c.ctx, int64(n))
+	if err != nil {
+		return nil, 0, nil // shutdown, or closed by id
+	}
+	if waited {
+		armed = false // the time spent waiting for memory is not the client's
+	}
+	arm(int(n))
+	frame, err = c.readFrame(int(n))
+	if err != nil {
+		c.s.reqMem.release(int64(n))
+		return nil, 0, c.midRequestError(err, int(n))
+	}
+	return frame, int64(n), nil
+}
+
+// readFrame reads n bytes into a buffer grown as they arrive.
+func (c *conn) readFrame(n int) ([]byte, error) {
+	buf := make([]byte, 0, min(n, max(reqChunkBytes, c.br.Buffered())))
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(n, 2*cap(buf)))
+			copy(grown, buf)
+			buf = grown
+		}
+		k, err := io.ReadFull(c.br, buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+// midRequestError explains a read error after a request has begun.
+func (c *conn) midRequestError(err error, n int) error {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		if c.ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("%w (%s; %d-byte request)", errRequestTimeout, c.s.cfg.RequestReadTimeout, n)
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("connection closed in the middle of a request (%d bytes announced)", n)
+	}
+	return quietReadError(err)
+}
+
+// releaseReader gives the read buffer back to the pool; only when nothing is buffered.
+func (c *conn) releaseReader() {
+	if c.br == nil {
+		return
+	}
+	c.br.Reset(nil)
+	c.s.bufs.readers.Put(c.br)
+	c.br = nil
+}
+
+// writer is the buffered writer of the current burst of replies, taken from the pool.
+func (c *conn) writer() *bufio.Writer {
+	if c.bw == nil {
+		c.bw = c.s.bufs.writers.Get().(*bufio.Writer)
+		c.bw.Reset(c.nc)
+	}
+	return c.bw
+}
+
+// flush writes what is buffered and gives the writer back to the pool.
+func (c *conn) flush() error {
+	if c.bw == nil {
+		return nil
+	}
+	err := c.bw.Flush()
+	if err == nil {
+		c.bw.Reset(nil)
+		c.s.bufs.writers.Put(c.bw)
+		c.bw = nil
+	}
+	return err
+}

@@ -29,6 +29,8 @@ func addAMQPFlags(f *pflag.FlagSet, cfg *broker.AMQPConfig) {
 	f.Var(heartbeatFlag{&cfg.Heartbeat}, "amqp-heartbeat", "heartbeat interval offered to AMQP clients (0: none)")
 	f.Uint32Var(&cfg.FrameMax, "amqp-frame-max", cfg.FrameMax, "largest AMQP frame in bytes offered to clients")
 	f.Uint16Var(&cfg.ChannelMax, "amqp-channel-max", cfg.ChannelMax, "most AMQP channels per connection")
+	f.DurationVar(&cfg.FrameReadTimeout, "amqp-frame-read-timeout", cfg.FrameReadTimeout,
+		"once an AMQP frame's first byte has arrived, all of it must arrive within this, or the connection is dropped")
 	f.IntVar(&cfg.MaxConnections, "amqp-max-connections", cfg.MaxConnections,
 		"AMQP connections beyond this many (per listener) are closed at once (0: no limit, as RabbitMQ's connection_max)")
 	f.IntVar(&cfg.MaxConnectionsPerIP, "amqp-max-connections-per-ip", cfg.MaxConnectionsPerIP,

@@ -48,6 +48,7 @@ type conn struct {
 	ackDirty     []*channel     // channels holding deferred acks (channel.deferAcks)
 	paced        []*queue.Queue // queues to wait for before reading on (pace.go)
 	lastDeadline time.Time
+	frameArmed   bool // the read deadline is FrameReadTimeout's, for the rest of a frame
 
 	consumedMu sync.Mutex // guards consumed
 	consumed   map[*queue.Queue]int
@@ -156,10 +157,7 @@ func (c *conn) readLoop() error {
 				c.waitPaced()
 			}
 		}
-		if wait {
-			c.armDeadline()
-		}
-		f, err := c.fr.ReadFrame()
+		f, err := c.nextFrame(wait)
 		if wait {
 			c.setActive()
 		}
@@ -169,6 +167,9 @@ func (c *conn) readLoop() error {
 				return nil // the stream is out of step: no close-ok will be readable
 			}
 			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && c.frameArmed {
+				return fmt.Errorf("cannot read frame: not received within %s of its first byte: %w", c.srv.cfg.FrameReadTimeout, err)
+			}
 			if errors.As(err, &ne) && ne.Timeout() && !c.closing {
 				return fmt.Errorf("cannot read frame: missed heartbeats from client (timeout %s): %w", 2*c.heartbeat, err)
 			}
@@ -188,12 +189,44 @@ func (c *conn) readLoop() error {
 	return nil
 }
 
+// nextFrame reads the next frame. When that needs the network (wait), the wait for its first
+// byte is bounded by the heartbeat rule (armDeadline), and once that byte is in, the rest of
+// the frame by FrameReadTimeout: a peer trickling a frame byte by byte, heartbeats or not,
+// cannot hold the connection.
+func (c *conn) nextFrame(wait bool) (wire.Frame, error) {
+	if !wait {
+		return c.fr.ReadFrame()
+	}
+	c.armDeadline()
+	if c.fr.Buffered() == 0 {
+		if err := c.fr.Fill(); err != nil {
+			return wire.Frame{}, err
+		}
+	}
+	if !c.closing && !c.fr.Ready() {
+		c.frameArmed = true
+		c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.FrameReadTimeout))
+	}
+	return c.fr.ReadFrame()
+}
+
 // armDeadline bounds the wait for the next frame to two heartbeat intervals, as RabbitMQ
 // (whose receiver gives up after two intervals without data). The reader calls it only
 // before a read that touches the network.
 func (c *conn) armDeadline() {
-	if c.closing || c.heartbeat <= 0 {
+	if c.closing {
 		return // sendConnClose armed the close-ok deadline once; it is not extended
+	}
+	if c.frameArmed {
+		// The last wait bounded the rest of a frame: this one waits for a new frame.
+		c.frameArmed = false
+		c.lastDeadline = time.Time{}
+		if c.heartbeat <= 0 {
+			c.nc.SetReadDeadline(time.Time{})
+		}
+	}
+	if c.heartbeat <= 0 {
+		return
 	}
 	// A deadline matters only to a read that touches the network: a frame already buffered
 	// needs none, and skipping the clock for it matters (reading the clock for each of

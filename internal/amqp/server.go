@@ -41,6 +41,9 @@ const (
 	DefaultChannelMax = 2047
 	DefaultFrameMax   = 131072
 	DefaultHeartbeat  = 60 * time.Second
+	// DefaultFrameReadTimeout: a frame whose first byte has arrived must arrive whole within
+	// this (RabbitMQ has no equivalent; 30 s is the Kafka side's request read timeout).
+	DefaultFrameReadTimeout = 30 * time.Second
 	// HeartbeatNone as a Heartbeat setting offers no heartbeat (connection.tune heartbeat 0).
 	// A Heartbeat of 0 means DefaultHeartbeat, in every config struct (Config here and the
 	// broker's AMQPConfig); only the --amqp-heartbeat flag spells "none" as 0, as RabbitMQ's
@@ -88,6 +91,9 @@ type Config struct {
 	MemoryUsed func() uint64
 	DiskFree   func() (uint64, error)
 	Version    string // advertised in server properties; "" means the binary's (buildVersion)
+	// FrameReadTimeout: once a frame's first byte has arrived, the whole frame must arrive
+	// within this, or the connection is dropped; 0: DefaultFrameReadTimeout.
+	FrameReadTimeout time.Duration
 	// MaxConnections: connections on one listener beyond it are closed at once; 0: no limit
 	// (RabbitMQ's connection_max default, infinity).
 	MaxConnections int
@@ -154,6 +160,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if cfg.FrameMax == 0 {
 		cfg.FrameMax = DefaultFrameMax
+	}
+	if cfg.FrameReadTimeout <= 0 {
+		cfg.FrameReadTimeout = DefaultFrameReadTimeout
 	}
 	if cfg.Heartbeat == 0 {
 		cfg.Heartbeat = DefaultHeartbeat

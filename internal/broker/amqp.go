@@ -30,6 +30,8 @@ type AMQPConfig struct {
 	Heartbeat  time.Duration
 	FrameMax   uint32 // offered in connection.tune
 	ChannelMax uint16 // offered in connection.tune
+	// FrameReadTimeout: a frame whose first byte has arrived must arrive whole within this.
+	FrameReadTimeout time.Duration
 	// MaxConnections: connections beyond this many are closed at once; 0: no limit
 	// (RabbitMQ's connection_max default).
 	MaxConnections int
@@ -49,6 +51,7 @@ func DefaultAMQPConfig() AMQPConfig {
 		Heartbeat:          amqp.DefaultHeartbeat,
 		FrameMax:           amqp.DefaultFrameMax,
 		ChannelMax:         amqp.DefaultChannelMax,
+		FrameReadTimeout:   amqp.DefaultFrameReadTimeout,
 	}
 }
 
@@ -98,6 +101,7 @@ func (b *Broker) openAMQP() (*frontEnd, error) {
 		DiskFreeLimitBytes:       c.DiskFreeLimitBytes,
 		PaceBacklogBytes:         c.PaceBacklogBytes,
 		MaxConnections:           c.MaxConnections,
+		FrameReadTimeout:         c.FrameReadTimeout,
 		MaxConnectionsPerIP:      c.MaxConnectionsPerIP,
 		Registry:                 b.conns,
 	})

@@ -65,6 +65,16 @@ func (fr *FrameReader) Ready() bool {
 	return uint64(n) >= uint64(binary.BigEndian.Uint32(hdr[3:]))+FrameOverhead
 }
 
+// Buffered is the number of bytes read from the stream and not yet consumed.
+func (fr *FrameReader) Buffered() int { return fr.r.Buffered() }
+
+// Fill waits until at least one byte is buffered (the start of the next frame), so that a
+// caller can bound the wait for a frame and the reading of it separately.
+func (fr *FrameReader) Fill() error {
+	_, err := fr.r.Peek(1)
+	return err
+}
+
 // ReadFull reads exactly len(p) bytes (used for the protocol header).
 func (fr *FrameReader) ReadFull(p []byte) error {
 	_, err := io.ReadFull(fr.r, p)

@@ -72,6 +72,14 @@ func TestAmqplibFeatures(t *testing.T) {
 		"node", filepath.Join(here, "node", "features.js"), "amqp://guest:guest@"+y.AMQPAddr)
 }
 
+// TestAmqplibClosing: channels and connections end as amqplib expects of RabbitMQ (confirms
+// before channel.close-ok; close-ok and a clean end of stream with publishes in flight).
+func TestAmqplibClosing(t *testing.T) {
+	y := harness.Start(t)
+	runChecks(t, []string{"confirm-close", "close-in-flight"},
+		"node", filepath.Join(here, "node", "closing.js"), "amqp://guest:guest@"+y.AMQPAddr)
+}
+
 func TestAmqpTools(t *testing.T) {
 	y := harness.Start(t)
 	url := "amqp://guest:guest@" + y.AMQPAddr

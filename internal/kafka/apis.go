@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/yardmq/yard/internal/auth"
 )
 
 // reqCtx is what a handler gets besides its request.
@@ -14,6 +16,10 @@ type reqCtx struct {
 	s   *Server
 	hdr *reqHeader
 }
+
+// Principal is who the request's connection authenticated as (auth.Anonymous without
+// authentication): what an authorizer checks.
+func (rc *reqCtx) Principal() auth.Principal { return rc.c.principal }
 
 // api is one served API: the versions decoded and served, and the handler.
 type api struct {

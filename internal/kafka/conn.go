@@ -11,6 +11,8 @@ import (
 	"net"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/yardmq/yard/internal/auth"
 )
 
 // reqHeader is a decoded request header (v1, or v2 when the request is flexible).
@@ -47,6 +49,11 @@ type conn struct {
 	cancel context.CancelFunc
 
 	replies chan queued
+
+	// principal is who the connection authenticated as (SASL, TLS client certificate);
+	// auth.Anonymous on a listener without authentication. Read and written only by the
+	// reader goroutine (handlers run there).
+	principal auth.Principal
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -54,7 +61,8 @@ func newConn(s *Server, nc net.Conn) *conn {
 	return &conn{
 		s: s, nc: nc, log: s.log.With("remote", nc.RemoteAddr().String()),
 		ctx: ctx, cancel: cancel,
-		replies: make(chan queued, maxInFlightPerConn),
+		replies:   make(chan queued, maxInFlightPerConn),
+		principal: auth.Anonymous,
 	}
 }
 

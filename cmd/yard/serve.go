@@ -81,8 +81,8 @@ An empty listen address disables that listener.`,
 	f.StringVar(&syncPolicy, "sync-policy", "always",
 		"when acknowledged data is fsynced: always (before every acknowledgement, group-committed), interval, never (opt-in, weaker)")
 	f.DurationVar(&cfg.SyncInterval, "sync-interval", cfg.SyncInterval, "fsync period for --sync-policy=interval")
-	f.IntVar(&cfg.MaxOpenSegmentFiles, "max-open-segment-files", log.DefaultMaxOpenSegmentFiles,
-		"log segment files kept open at once across all topics and queues; the least recently used is closed past it")
+	f.IntVar(&cfg.MaxOpenSegmentFiles, "max-open-segment-files", 0,
+		"log segment files kept open at once across all topics and queues; the least recently used is closed past it (0: a quarter of the open-file limit, 64 to 65536)")
 	f.Uint64Var(&gcHeadroom, "gc-headroom-bytes", defaultGCHeadroom,
 		"least heap growth between garbage collections (0: Go's GOGC policy alone; a GOGC environment variable also turns it off)")
 	f.BoolVar(&schedBatch, "sched-batch", true,

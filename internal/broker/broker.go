@@ -22,6 +22,7 @@ import (
 	"github.com/yardmq/yard/internal/datadir"
 	"github.com/yardmq/yard/internal/listener"
 	"github.com/yardmq/yard/internal/log"
+	"github.com/yardmq/yard/internal/platform"
 	"github.com/yardmq/yard/internal/stream"
 )
 
@@ -39,7 +40,7 @@ type Config struct {
 	RetentionCheckInterval time.Duration
 	Logger                 *slog.Logger
 	// MaxOpenSegmentFiles bounds the log segment files open at once across every topic,
-	// queue and offsets log (0: log.DefaultMaxOpenSegmentFiles).
+	// queue and offsets log (0: from the process's open-file limit, see segmentFileBound).
 	MaxOpenSegmentFiles int
 	// NodeID is this broker's id, reported wherever a protocol names a broker (Kafka's
 	// node.id; 1 as in Kafka's quick start).
@@ -100,6 +101,9 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.NodeID < 0 {
 		return nil, fmt.Errorf("cannot start broker: node id %d is negative", cfg.NodeID)
 	}
+	if cfg.MaxOpenSegmentFiles < 0 {
+		return nil, fmt.Errorf("cannot start broker: --max-open-segment-files %d is negative", cfg.MaxOpenSegmentFiles)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -108,7 +112,9 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Broker{cfg: cfg, log: cfg.Logger, layout: layout, data: dd, files: log.NewFileCache(cfg.MaxOpenSegmentFiles), conns: listener.NewRegistry(),
+	files := log.NewFileCache(segmentFileBound(cfg.MaxOpenSegmentFiles))
+	cfg.Logger.Debug("segment file cache", "max_open_files", files.MaxOpenFiles())
+	return &Broker{cfg: cfg, log: cfg.Logger, layout: layout, data: dd, files: files, conns: listener.NewRegistry(),
 		listeners: map[string]net.Listener{}}, nil
 }
 
@@ -214,4 +220,19 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// segmentFileBound is the segment-file cache's bound: the configured one, else a quarter of
+// the process's open-file limit (the rest is for connections, index flushes and everything
+// else), between 64 and 65,536, and log.DefaultMaxOpenSegmentFiles where the limit is
+// unknown (Windows).
+func segmentFileBound(configured int) int {
+	if configured > 0 {
+		return configured
+	}
+	limit, err := platform.OpenFileLimit()
+	if err != nil || limit == 0 {
+		return log.DefaultMaxOpenSegmentFiles
+	}
+	return int(min(max(limit/4, 64), 65536))
 }

@@ -7,6 +7,7 @@
 //     through user space, see SendfileSupported);
 //   - WriteNonBlocking writes to a socket without waiting (Unix; elsewhere RawWriteSupported
 //     is false and callers write from a goroutine that may block);
+//   - OpenFileLimit says how many files the process may have open (Unix), for sizing caches;
 //   - LockFile takes the exclusive, non-blocking lock that keeps a second process out of a
 //     data directory (flock on Unix, LockFileEx on Windows);
 //   - OpenFile opens a file that others may remove or rename over while it is open, as on

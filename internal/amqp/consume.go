@@ -175,7 +175,8 @@ func (ch *channel) kickInTurn(qs []*queue.Queue) {
 func (ch *channel) settleInTurn(settled []*unackedMsg, mode settleMode) {
 	ch.mu.Lock()
 	global := ch.globalPrefetch > 0
-	if global {
+	turns := global && ch.severalQueuesLocked()
+	if turns {
 		ch.turnOn, ch.turn = true, nil // no queue's turn: settling delivers nothing
 	}
 	ch.mu.Unlock()
@@ -183,6 +184,20 @@ func (ch *channel) settleInTurn(settled []*unackedMsg, mode settleMode) {
 	if global {
 		ch.kickConsumers()
 	}
+}
+
+// severalQueuesLocked reports whether the channel consumes from more than one queue.
+func (ch *channel) severalQueuesLocked() bool {
+	var first *queue.Queue
+	for _, cons := range ch.consumers {
+		switch {
+		case first == nil:
+			first = cons.qs.Queue
+		case cons.qs.Queue != first:
+			return true
+		}
+	}
+	return false
 }
 
 // TryDeliver implements queue.Consumer. It runs under the queue's lock.

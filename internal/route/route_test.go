@@ -119,3 +119,56 @@ func TestAutoDeleteExchange(t *testing.T) {
 		t.Fatal("auto-delete exchange survived losing its last binding")
 	}
 }
+
+// TestAlternateExchangesAndExtraKeys: an exchange none of whose bindings match hands the
+// message to its alternate exchange, recursively, each exchange once; an exchange whose
+// binding to another exchange matched does not, even if that one routes nowhere (its own
+// alternate does); extra keys (CC, BCC) match like the routing key, in every exchange type.
+func TestAlternateExchangesAndExtraKeys(t *testing.T) {
+	t.Parallel()
+	tp := NewTopology()
+	decl := func(name, typ, ae string) {
+		var args map[string]any
+		if ae != "" {
+			args = map[string]any{AlternateExchange: ae}
+		}
+		if _, _, err := tp.Declare(Exchange{Name: name, Type: typ, Args: args}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bind := func(src string, dest Dest, key string) {
+		if err := tp.Bind(Binding{Source: src, Dest: dest, Key: key}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	decl("ae", "fanout", "")
+	decl("mid", "direct", "ae")
+	decl("inner", "direct", "")
+	decl("t", "topic", "mid")
+	decl("c1", "direct", "c2")
+	decl("c2", "direct", "c1")
+	bind("ae", Dest{Name: "unrouted"}, "")
+	bind("mid", Dest{Name: "mid-q"}, "m")
+	bind("t", Dest{Name: "eu"}, "eu.#")
+	bind("t", Dest{Name: "us"}, "us.*")
+	bind("t", Dest{Exchange: true, Name: "inner"}, "to.inner")
+	for _, tc := range []struct {
+		ex, key string
+		extra   []string
+		want    []string
+	}{
+		{"t", "eu.de", nil, []string{"eu"}},
+		{"t", "asia", nil, []string{"unrouted"}}, // t -> mid -> ae
+		{"t", "eu.de", []string{"us.ny", "eu.fr"}, []string{"eu", "us"}},
+		{"t", "asia", []string{"us.ny"}, []string{"us"}},
+		{"t", "to.inner", nil, nil}, // matched a binding to inner: no alternate
+		{"mid", "x", []string{"m"}, []string{"mid-q"}},
+		{"c1", "x", nil, nil}, // a cycle of alternates ends
+		{"", "q1", []string{"q2", "q1"}, []string{"q1", "q2"}},
+	} {
+		got, err := tp.RouteKeys(tc.ex, tc.key, tc.extra, nil, nil)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%s %q %v: got %v, %v; want %v", tc.ex, tc.key, tc.extra, got, err, tc.want)
+		}
+	}
+}

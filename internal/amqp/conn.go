@@ -343,10 +343,17 @@ func (c *conn) handleConnMethod(m wire.Method) error {
 		c.closed = true
 		return nil
 	case *wire.ConnectionUpdateSecret:
-		// As RabbitMQ: the user backend re-checks the connection's user with the new
-		// secret (a token that replaces one about to expire); refused, the connection is
-		// closed with 530 in RabbitMQ's words.
-		if err := c.srv.cfg.Auth.Authenticate(c.user, m.NewSecret); err != nil {
+		// As RabbitMQ: a backend whose secrets expire (tokens) re-checks the connection's
+		// user with the new secret, and a refusal closes the connection with 530 in
+		// RabbitMQ's words; any other backend (passwords) accepts it unchecked, as
+		// RabbitMQ's internal one does.
+		su, ok := c.srv.cfg.Auth.(SecretUpdater)
+		if !ok {
+			c.log.Debug("AMQP connection updated its secret (not checked: the user backend's secrets do not expire)", "user", c.user, "reason", m.Reason)
+			c.send(0, &wire.ConnectionUpdateSecretOk{})
+			return nil
+		}
+		if err := su.UpdateSecret(c.user, m.NewSecret); err != nil {
 			c.srv.rl.Info("AMQP secret update refused", "AMQP secret update refused", "remote", c.nc.RemoteAddr().String(), "user", c.user, "reason", m.Reason, "err", err)
 			return connErr(wire.NotAllowed, m, "New secret was refused by one of the backends")
 		}

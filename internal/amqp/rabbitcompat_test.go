@@ -400,7 +400,8 @@ func TestServerProperties(t *testing.T) {
 	}
 }
 
-// tokens is a user backend of tokens: any listed token logs its user in.
+// tokens is a user backend of tokens: any listed token logs its user in, and, as tokens
+// expire, it re-checks a new one (a SecretUpdater).
 type tokens map[string]string // token -> user
 
 func (tk tokens) Authenticate(user, secret string) error {
@@ -410,11 +411,13 @@ func (tk tokens) Authenticate(user, secret string) error {
 	return nil
 }
 
-// TestUpdateSecretRechecksBackend: connection.update-secret re-authenticates the
-// connection's user with the new secret through the user backend, as RabbitMQ: a valid new
-// token is accepted (a token is not a fixed password), an invalid one closes the connection
-// with 530 in RabbitMQ's words.
-func TestUpdateSecretRechecksBackend(t *testing.T) {
+func (tk tokens) UpdateSecret(user, secret string) error { return tk.Authenticate(user, secret) }
+
+// TestUpdateSecretRechecksTokens: connection.update-secret re-authenticates the
+// connection's user with the new secret through a user backend whose secrets expire, as
+// RabbitMQ (its OAuth 2 backend): a valid new token is accepted, an invalid one closes the
+// connection with 530 in RabbitMQ's words.
+func TestUpdateSecretRechecksTokens(t *testing.T) {
 	t.Parallel()
 	_, url := startServer(t, Config{Auth: tokens{"token-1": "svc", "token-2": "svc", "token-other": "other"}})
 	addr := strings.TrimSuffix(strings.TrimPrefix(url, "amqp://guest:guest@"), "/")
@@ -429,6 +432,20 @@ func TestUpdateSecretRechecksBackend(t *testing.T) {
 	if !c.IsClosed() {
 		t.Fatal("connection still open after a refused secret")
 	}
+}
+
+// TestUpdateSecretPasswordUser: a password user's connection.update-secret is accepted
+// whatever the new secret, as RabbitMQ's internal backend (whose credentials do not
+// expire) does; clients' own tests (the .NET client's, for one) send an arbitrary secret
+// to RabbitMQ and expect update-secret-ok. The connection goes on.
+func TestUpdateSecretPasswordUser(t *testing.T) {
+	t.Parallel()
+	_, url := startServer(t, Config{})
+	c := dial(t, url)
+	must(t, c.UpdateSecret("new secret", "no reason"))
+	ch := openCh(t, c)
+	_, err := ch.QueueDeclare("", false, true, true, false, nil)
+	must(t, err)
 }
 
 // TestReadDeadlineTwoIntervals: whenever the reader waits, the read deadline in force is at

@@ -202,7 +202,6 @@ func TestLogin(t *testing.T) {
 	c, err := amqp091.DialConfig("amqp://"+addr+"/", amqp091.Config{SASL: []amqp091.Authentication{&amqp091.AMQPlainAuth{Username: "alice", Password: "s3cret"}}})
 	must(t, err)
 	must(t, c.UpdateSecret("s3cret", "rotation"))
-	wantCode(t, c.UpdateSecret("not-the-password", "rotation"), 530, "NOT_ALLOWED - New secret was refused by one of the backends")
 	_, err = amqp091.DialConfig("amqp://"+addr+"/", amqp091.Config{SASL: []amqp091.Authentication{&amqp091.AMQPlainAuth{Username: "alice", Password: "nope"}}})
 	wantCode(t, err, 403, "")
 	_, err = amqp091.Dial("amqp://guest:guest@" + addr + "/nosuchvhost")

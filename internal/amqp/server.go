@@ -65,9 +65,9 @@ type Config struct {
 	DataDir string // disk-free alarm checks this file system; "" disables the check
 	// Users maps user names to passwords; nil means {"guest": "guest"}. Used when Auth is nil.
 	Users map[string]string
-	// Auth is the user backend that checks a user's secret at login and again when a
-	// connection updates it (connection.update-secret, for expiring tokens); nil checks
-	// Users.
+	// Auth is the user backend that checks a user's secret at login and, if its secrets
+	// expire (a SecretUpdater), again when a connection updates it
+	// (connection.update-secret); nil checks Users.
 	Auth Authenticator
 	// LoopbackUsers may log in only from a loopback address; nil means {"guest"}.
 	LoopbackUsers []string
@@ -110,6 +110,15 @@ type Config struct {
 // sent to the client.
 type Authenticator interface {
 	Authenticate(user, secret string) error
+}
+
+// SecretUpdater is implemented by a user backend whose secrets expire (tokens): it
+// re-checks a logged-in user's new secret (connection.update-secret); an error refuses it
+// and closes the connection. As in RabbitMQ, a backend that does not implement it (such as
+// passwords, which do not expire) accepts any new secret and keeps the connection as it
+// logged in.
+type SecretUpdater interface {
+	UpdateSecret(user, secret string) error
 }
 
 // passwords is the Authenticator of Config.Users.

@@ -165,9 +165,10 @@ func (l *Log) readSegment(s *segment, idx []offsetEntry, offset, limit, maxBytes
 	}
 	target := min(start+maxBytes, limit)
 	if end < target {
-		// Walk from the last index entry at or below the target that holds, else from end.
+		// Walk from the last index entry below the target that holds, else from end. (The
+		// active segment's index may already name batches at or past limit, not yet readable.)
 		p, pNext := end, next
-		if i := floorIndexByPos(idx, target); i >= 0 && int64(idx[i].pos) > end {
+		if i := floorIndexByPos(idx, target-1); i >= 0 && int64(idx[i].pos) > end {
 			if q, qNext, bad := w.startAt(idx, i); !bad {
 				p, pNext = q, qNext
 			} else {

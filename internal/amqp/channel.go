@@ -5,6 +5,7 @@ package amqp
 
 import (
 	"sync"
+	"time"
 
 	"github.com/yardmq/yard/internal/amqp/wire"
 	"github.com/yardmq/yard/internal/queue"
@@ -107,7 +108,7 @@ func (ch *channel) dispatch(m wire.Method) error {
 	case *wire.ChannelOpen:
 		return connErr(wire.ChannelError, m, "second 'channel.open' seen on channel %d", ch.id)
 	case *wire.ChannelClose:
-		ch.sendPendingConfirms()
+		ch.sendPendingConfirms(time.Now().Add(closeOkTimeout))
 		ch.release()
 		ch.send(&wire.ChannelCloseOk{})
 		delete(ch.c.channels, ch.id)
@@ -177,14 +178,14 @@ func (ch *channel) dispatch(m wire.Method) error {
 
 // sendPendingConfirms sends every confirm the channel owes before a client-requested close:
 // as RabbitMQ, close-ok comes after them, and a client must never see a frame on a channel
-// it has closed. Confirms waiting for the disk are waited for, up to closeOkTimeout; those
+// it has closed. Confirms waiting for the disk are waited for until the deadline; those
 // still pending then are dropped with the channel.
-func (ch *channel) sendPendingConfirms() {
+func (ch *channel) sendPendingConfirms(deadline time.Time) {
 	if !ch.confirm {
 		return
 	}
 	ch.flushConfirms()
-	ch.confirms.drain(closeOkTimeout)
+	ch.confirms.drain(time.Until(deadline))
 }
 
 // closeWithError sends channel.close for a channel error and frees the channel's resources

@@ -80,6 +80,9 @@ func (cf *confirmer) drain(timeout time.Duration) bool {
 	if !running {
 		return true
 	}
+	if timeout <= 0 {
+		return false
+	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {

@@ -330,9 +330,10 @@ func (c *conn) handleConnMethod(m wire.Method) error {
 	case *wire.ConnectionClose:
 		// Confirms owed go first; then release, so that a client that sees close-ok sees
 		// its consumers gone and its unacknowledged messages requeued.
+		deadline := time.Now().Add(closeOkTimeout) // for all channels together
 		for _, ch := range c.channels {
 			if !ch.closing {
-				ch.sendPendingConfirms()
+				ch.sendPendingConfirms(deadline)
 			}
 		}
 		c.release()

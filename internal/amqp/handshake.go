@@ -247,6 +247,13 @@ func (c *conn) readHandshake(want uint32) (wire.Method, error) {
 	for {
 		f, err := c.fr.ReadFrame()
 		if err != nil {
+			// As RabbitMQ: once tuned, a malformed or oversized frame is answered with
+			// 501 FRAME_ERROR (the stream is out of step: no close-ok is awaited); before,
+			// the socket is just closed.
+			if want == wire.IDConnectionOpen && (errors.Is(err, wire.ErrFrameTooLarge) || errors.Is(err, wire.ErrFrameEnd)) {
+				e := errWithID(wire.FrameError, 0, "%v", err)
+				c.writeNow(&wire.ConnectionClose{ReplyCode: e.code, ReplyText: e.text})
+			}
 			return nil, fmt.Errorf("cannot read handshake frame: %w", err)
 		}
 		if f.Type == wire.FrameHeartbeat {

@@ -470,3 +470,19 @@ func TestReadDeadlineTwoIntervals(t *testing.T) {
 		}
 	}
 }
+
+// TestFrameErrorAfterTuning: an oversized frame between tune-ok and open-ok is answered with
+// 501 FRAME_ERROR, as RabbitMQ answers frame errors once tuned.
+func TestFrameErrorAfterTuning(t *testing.T) {
+	t.Parallel()
+	_, url := startServer(t, Config{})
+	rc := rawStart(t, url)
+	rc.send(0, &wire.ConnectionStartOk{Mechanism: "PLAIN", Response: "\x00guest\x00guest", Locale: "en_US"})
+	rc.expect(wire.IDConnectionTune)
+	rc.send(0, &wire.ConnectionTuneOk{ChannelMax: 2047, FrameMax: 4096, Heartbeat: 0})
+	rc.write([]byte{wire.FrameMethod, 0, 0, 0, 0, 0x13, 0x88}) // a 5000-byte payload announced
+	m := rc.expect(wire.IDConnectionClose).(*wire.ConnectionClose)
+	if m.ReplyCode != 501 || !strings.HasPrefix(m.ReplyText, "FRAME_ERROR - ") {
+		t.Fatalf("connection.close %d %q", m.ReplyCode, m.ReplyText)
+	}
+}

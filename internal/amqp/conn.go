@@ -60,7 +60,7 @@ type conn struct {
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{
 		srv: s, nc: nc, log: s.log.With("remote", nc.RemoteAddr().String()),
-		fr:       wire.NewFrameReader(nc, 64<<10),
+		fr:       wire.NewPooledFrameReader(nc, s.readers),
 		channels: map[uint16]*channel{}, exclusive: map[string]*vhost.Queue{},
 		consumed: map[*queue.Queue]int{}, writerDone: make(chan struct{}),
 	}
@@ -78,6 +78,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 
 // serve runs the connection to its end.
 func (c *conn) serve() {
+	defer c.fr.Release() // after the socket is closed: nobody reads any more
 	defer c.nc.Close()
 	if err := c.handshake(); err != nil {
 		if !errors.Is(err, io.EOF) && !errors.Is(err, errLoginRefused) {
@@ -197,9 +198,8 @@ func (c *conn) nextFrame(wait bool) (wire.Frame, error) {
 	if !wait {
 		return c.fr.ReadFrame()
 	}
-	c.armDeadline()
 	if c.fr.Buffered() == 0 {
-		if err := c.fr.Fill(); err != nil {
+		if err := c.awaitFrame(); err != nil {
 			return wire.Frame{}, err
 		}
 	}
@@ -208,6 +208,27 @@ func (c *conn) nextFrame(wait bool) (wire.Frame, error) {
 		c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.FrameReadTimeout))
 	}
 	return c.fr.ReadFrame()
+}
+
+// awaitFrame waits for the first byte of the next frame. A reader that holds a buffer
+// waits keepReadBufferFor with it (a busy peer's next frame usually comes sooner); past
+// that, or without one, it gives the buffer back and waits under the heartbeat rule, so an
+// idle connection costs no read buffer.
+func (c *conn) awaitFrame() error {
+	if c.closing {
+		return c.fr.Fill(false) // under the close-ok deadline
+	}
+	if c.fr.Holding() {
+		c.frameArmed = true // not the heartbeat rule's deadline: armDeadline re-arms it
+		c.nc.SetReadDeadline(time.Now().Add(keepReadBufferFor))
+		err := c.fr.Fill(false)
+		var ne net.Error
+		if err == nil || !errors.As(err, &ne) || !ne.Timeout() {
+			return err
+		}
+	}
+	c.armDeadline()
+	return c.fr.Fill(true)
 }
 
 // armDeadline bounds the wait for the next frame to two heartbeat intervals, as RabbitMQ

@@ -31,6 +31,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/yardmq/yard/internal/amqp/wire"
 	"github.com/yardmq/yard/internal/listener"
 	"github.com/yardmq/yard/internal/ratelog"
 	"github.com/yardmq/yard/internal/vhost"
@@ -44,6 +45,10 @@ const (
 	// DefaultFrameReadTimeout: a frame whose first byte has arrived must arrive whole within
 	// this (RabbitMQ has no equivalent; 30 s is the Kafka side's request read timeout).
 	DefaultFrameReadTimeout = 30 * time.Second
+	connReadBufferBytes     = 64 << 10 // a connection's read buffer, while it reads
+	// keepReadBufferFor: a connection waits this long for its next frame with its read
+	// buffer, then lends it back to the pool and waits without.
+	keepReadBufferFor = 100 * time.Millisecond
 	// HeartbeatNone as a Heartbeat setting offers no heartbeat (connection.tune heartbeat 0).
 	// A Heartbeat of 0 means DefaultHeartbeat, in every config struct (Config here and the
 	// broker's AMQPConfig); only the --amqp-heartbeat flag spells "none" as 0, as RabbitMQ's
@@ -139,12 +144,13 @@ type Server struct {
 	vhosts *vhost.Hosts
 	alarm  *alarm
 
-	lsrv   *listener.Server // accept loops, limits, registry, shutdown
-	mu     sync.Mutex       // guards conns, closed
-	conns  map[*conn]struct{}
-	closed bool
-	wg     sync.WaitGroup // the alarm's goroutine
-	stop   chan struct{}
+	lsrv    *listener.Server // accept loops, limits, registry, shutdown
+	readers *wire.ReaderPool // connections' read buffers, lent while a frame is read
+	mu      sync.Mutex       // guards conns, closed
+	conns   map[*conn]struct{}
+	closed  bool
+	wg      sync.WaitGroup // the alarm's goroutine
+	stop    chan struct{}
 }
 
 // NewServer builds a server; it starts serving on Serve.
@@ -191,6 +197,7 @@ func NewServer(cfg Config) *Server {
 		panic("BUG: " + err.Error()) // its only errors are a nil handler and a negative limit
 	}
 	s.lsrv = lsrv
+	s.readers = wire.NewReaderPool(connReadBufferBytes)
 	s.alarm = newAlarm(s)
 	s.wg.Add(1)
 	go func() {

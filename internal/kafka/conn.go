@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -39,14 +40,15 @@ type queued struct {
 // conn is one client connection: a reader goroutine (serve) and a writer goroutine
 // (writeLoop) joined by the bounded replies queue.
 type conn struct {
-	s      *Server
-	nc     net.Conn
-	log    *slog.Logger
-	br     *bufio.Reader // pooled; nil while idle (read.go); owned by the reader
-	bw     *bufio.Writer // pooled; nil between bursts of replies (writer); owned by the writer
-	wbuf   []byte        // response encoding buffer, owned by the writer
-	ctx    context.Context
-	cancel context.CancelFunc
+	s        *Server
+	nc       net.Conn
+	log      *slog.Logger
+	br       *bufio.Reader // pooled; nil while idle (read.go); owned by the reader
+	bw       *bufio.Writer // pooled; nil between bursts of replies (writer); owned by the writer
+	wbuf     []byte        // response encoding buffer, owned by the writer
+	lastWait time.Time     // when the reader last waited for a request (read.go)
+	ctx      context.Context
+	cancel   context.CancelFunc
 
 	replies chan queued
 

@@ -35,6 +35,9 @@ const (
 	DefaultRequestReadTimeout    = 30 * time.Second // the clients' own request.timeout.ms default
 	DefaultQueuedMaxRequestBytes = 500 << 20        // queued.max.request.bytes
 	reqChunkBytes                = 64 << 10         // first size of a frame buffer not yet received
+	// keepReadBufferFor: a connection waits this long for its next request with its read
+	// buffer, then gives it back to the pool and waits without.
+	keepReadBufferFor = 100 * time.Millisecond
 )
 
 // bufPools are a Server's pools of connection read and write buffers.
@@ -119,20 +122,9 @@ var errRequestTimeout = errors.New("request not received within the request read
 // connection (EOF, idle timeout, shutdown), or an error that says why to drop it.
 func (c *conn) readRequest() (frame []byte, reserved int64, err error) {
 	var size [4]byte
-	got := 0
-	if c.br == nil || c.br.Buffered() == 0 {
-		// Idle: wait for the next request without holding a read buffer.
-		c.releaseReader()
-		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
-		for got == 0 {
-			n, err := c.nc.Read(size[:])
-			if n == 0 && err != nil {
-				return nil, 0, quietReadError(err)
-			}
-			got = n
-		}
-		c.br = c.s.bufs.readers.Get().(*bufio.Reader)
-		c.br.Reset(c.nc)
+	got, err := c.awaitRequest(&size)
+	if err != nil || got < 0 {
+		return nil, 0, err
 	}
 	// The request has begun: the rest of it is due within RequestReadTimeout.
 	armed := false
@@ -164,6 +156,41 @@ func (c *conn) readRequest() (frame []byte, reserved int64, err error) {
 		return nil, 0, c.midRequestError(err, int(n))
 	}
 	return frame, int64(n), nil
+}
+
+// awaitRequest waits, within IdleTimeout, for the next request to begin. A reader that
+// holds a buffer waits keepReadBufferFor with it (a busy client's next request usually comes
+// sooner); past that, or without one, it gives the buffer back and waits reading the size
+// prefix (or its first bytes) straight into size. It returns how many bytes it read there;
+// -1 and nil mean the ordinary end of the connection.
+func (c *conn) awaitRequest(size *[4]byte) (int, error) {
+	if c.br != nil && c.br.Buffered() > 0 {
+		return 0, nil
+	}
+	if c.br != nil {
+		c.nc.SetReadDeadline(time.Now().Add(keepReadBufferFor))
+		_, err := c.br.Peek(1)
+		var ne net.Error
+		if err == nil {
+			return 0, nil
+		}
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			return -1, quietReadError(err)
+		}
+	}
+	c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+	c.releaseReader()
+	for {
+		n, err := c.nc.Read(size[:])
+		if n > 0 {
+			c.br = c.s.bufs.readers.Get().(*bufio.Reader)
+			c.br.Reset(c.nc)
+			return n, nil // an error with it comes back from the next read
+		}
+		if err != nil {
+			return -1, quietReadError(err)
+		}
+	}
 }
 
 // readFrame reads n bytes into a buffer grown as they arrive.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // Frame layout (all big-endian):
@@ -38,17 +39,96 @@ type Frame struct {
 }
 
 // FrameReader reads frames from a buffered stream, rejecting frames over frame_max.
+//
+// A reader made by NewPooledFrameReader holds its read buffer only while a frame is being
+// read: Fill, called when nothing is buffered, gives the buffer back to the pool and waits
+// for the next frame's first bytes reading straight into hdr (early), so an idle
+// connection costs no read buffer.
 type FrameReader struct {
-	r        *bufio.Reader
+	src      io.Reader
+	r        *bufio.Reader // nil while given back to pool
+	pool     *ReaderPool   // nil: r is the reader's own and never given back
 	frameMax uint32
 	buf      []byte
 	hdr      [FrameHeaderSize]byte // a field: a local would escape through io.ReadFull
+	early    int                   // bytes of the next frame header already in hdr (Fill)
 }
 
 // NewFrameReader reads from r with a read buffer of bufSize bytes. frameMax starts at
 // FrameMinSize, as the specification requires before tuning.
 func NewFrameReader(r io.Reader, bufSize int) *FrameReader {
-	return &FrameReader{r: bufio.NewReaderSize(r, bufSize), frameMax: FrameMinSize}
+	return &FrameReader{src: r, r: bufio.NewReaderSize(r, bufSize), frameMax: FrameMinSize}
+}
+
+// ReaderPool lends read buffers to the FrameReaders of mostly idle connections.
+type ReaderPool struct{ p sync.Pool }
+
+// NewReaderPool lends buffers of bufSize bytes.
+func NewReaderPool(bufSize int) *ReaderPool {
+	rp := &ReaderPool{}
+	rp.p.New = func() any { return bufio.NewReaderSize(nil, bufSize) }
+	return rp
+}
+
+// NewPooledFrameReader reads from r with read buffers borrowed from pool while reading.
+func NewPooledFrameReader(r io.Reader, pool *ReaderPool) *FrameReader {
+	return &FrameReader{src: r, pool: pool, frameMax: FrameMinSize}
+}
+
+// reader is the read buffer, borrowed if need be.
+func (fr *FrameReader) reader() *bufio.Reader {
+	if fr.r == nil {
+		fr.r = fr.pool.p.Get().(*bufio.Reader)
+		fr.r.Reset(fr.src)
+	}
+	return fr.r
+}
+
+// Release gives a pooled reader's buffer back, dropping whatever it holds: for a
+// connection that ends. The reader stays usable.
+func (fr *FrameReader) Release() {
+	if fr.pool == nil || fr.r == nil {
+		return
+	}
+	fr.r.Reset(nil)
+	fr.pool.p.Put(fr.r)
+	fr.r = nil
+}
+
+// Holding reports whether the reader holds a read buffer.
+func (fr *FrameReader) Holding() bool { return fr.r != nil }
+
+// Buffered is the number of bytes read from the stream and not yet consumed.
+func (fr *FrameReader) Buffered() int {
+	if fr.r == nil {
+		return fr.early
+	}
+	return fr.early + fr.r.Buffered()
+}
+
+// Fill waits until at least one byte is buffered (the start of the next frame), so that a
+// caller can bound the wait for a frame and the reading of it separately. With release, a
+// pooled reader waits without a buffer; that costs one more read once the frame begins, so
+// callers keep the buffer (release false) for short waits.
+func (fr *FrameReader) Fill(release bool) error {
+	if fr.Buffered() > 0 {
+		return nil
+	}
+	if fr.pool == nil || !release {
+		_, err := fr.reader().Peek(1)
+		return err
+	}
+	fr.Release()
+	for {
+		n, err := fr.src.Read(fr.hdr[:])
+		if n > 0 {
+			fr.early = n // an error with it comes back from the next read
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // SetFrameMax sets the largest accepted frame, overhead included; 0 means no limit.
@@ -57,34 +137,42 @@ func (fr *FrameReader) SetFrameMax(n uint32) { fr.frameMax = n }
 // Ready reports whether a whole frame is buffered, so that ReadFrame will not touch the
 // network.
 func (fr *FrameReader) Ready() bool {
-	n := fr.r.Buffered()
-	if n < FrameHeaderSize {
+	if fr.r == nil {
 		return false
 	}
-	hdr, _ := fr.r.Peek(FrameHeaderSize)
-	return uint64(n) >= uint64(binary.BigEndian.Uint32(hdr[3:]))+FrameOverhead
-}
-
-// Buffered is the number of bytes read from the stream and not yet consumed.
-func (fr *FrameReader) Buffered() int { return fr.r.Buffered() }
-
-// Fill waits until at least one byte is buffered (the start of the next frame), so that a
-// caller can bound the wait for a frame and the reading of it separately.
-func (fr *FrameReader) Fill() error {
-	_, err := fr.r.Peek(1)
-	return err
+	n := fr.r.Buffered()
+	if fr.early == 0 {
+		if n < FrameHeaderSize {
+			return false
+		}
+		hdr, _ := fr.r.Peek(FrameHeaderSize)
+		return uint64(n) >= uint64(binary.BigEndian.Uint32(hdr[3:]))+FrameOverhead
+	}
+	if fr.early+n < FrameHeaderSize {
+		return false
+	}
+	var hdr [FrameHeaderSize]byte
+	copy(hdr[:], fr.hdr[:fr.early])
+	rest, _ := fr.r.Peek(FrameHeaderSize - fr.early)
+	copy(hdr[fr.early:], rest)
+	return uint64(fr.early+n) >= uint64(binary.BigEndian.Uint32(hdr[3:]))+FrameOverhead
 }
 
 // ReadFull reads exactly len(p) bytes (used for the protocol header).
 func (fr *FrameReader) ReadFull(p []byte) error {
-	_, err := io.ReadFull(fr.r, p)
+	k := copy(p, fr.hdr[:fr.early])
+	copy(fr.hdr[:], fr.hdr[k:fr.early])
+	fr.early -= k
+	_, err := io.ReadFull(fr.reader(), p[k:])
 	return err
 }
 
 // ReadFrame reads one frame.
 func (fr *FrameReader) ReadFrame() (Frame, error) {
 	hdr := fr.hdr[:]
-	if _, err := io.ReadFull(fr.r, hdr); err != nil {
+	early := fr.early
+	fr.early = 0
+	if _, err := io.ReadFull(fr.reader(), hdr[early:]); err != nil {
 		return Frame{}, err
 	}
 	f := Frame{Type: hdr[0], Channel: binary.BigEndian.Uint16(hdr[1:])}

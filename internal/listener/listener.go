@@ -243,10 +243,10 @@ func (s *Server) admit(a *acceptor, nc net.Conn) {
 	}
 	if refused != "" {
 		s.mu.Unlock()
-		nc.Close()
 		s.rl.Warn("refused "+refused+" "+a.cfg.Name, "connection refused: "+refused,
 			"protocol", s.cfg.Protocol, "listener", a.cfg.Name, "remote", nc.RemoteAddr().String(),
 			"max_connections", a.cfg.MaxConnections, "max_connections_per_ip", s.cfg.MaxConnectionsPerIP)
+		nc.Close()
 		return
 	}
 	a.active++

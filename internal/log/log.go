@@ -31,14 +31,23 @@
 // reported as ErrCorruptBatch and nothing is truncated. Old segments are never read
 // at open, and their index files are loaded (and, if missing or corrupt, rebuilt)
 // lazily on first use. A file that is not part of a log makes Open fail
-// (ErrForeignFile).
+// (ErrForeignFile). Since a clean open reads no data, damage that happens on disk
+// later is first met by a read, which checks what frames its range (readcheck.go).
+//
+// Files (filecache.go). Segment files are opened on use through a FileCache, which
+// may be shared by many logs and keeps at most its bound open, closing the least
+// recently used file nobody is using; an append, fsync, scan or unreleased
+// ReadResult pins its file open. Fsync works on the file, not the descriptor, so
+// closing a file with unsynced writes loses nothing: the log tracks what is unsynced
+// per segment, and its next fsync, through a new descriptor, covers it.
 //
 // Locking. Log.mu guards the segment list and every field of the log and of the
 // active segment; it is held only for memory updates and the append's single write.
 // Log.syncMu serialises fsync rounds, checkpoints and structural changes (retention,
 // truncation, close); lock order is syncMu, then mu, then a segment's loadMu, then
-// its flushMu. Segments are reference counted so that files stay open for readers
-// after retention removes their names.
+// its flushMu; the FileCache's lock is a leaf under all of them. Segments are
+// reference counted, and their files pinned by readers, so that files stay open for
+// readers after retention removes their names.
 package log
 
 import (

@@ -66,6 +66,14 @@ func TestPikaFeatures(t *testing.T) {
 		tools["PYTHON"], filepath.Join(here, "python", "features.py"), h, p)
 }
 
+// TestPikaConnection: the connection-level behaviours pika's own tests expect of RabbitMQ.
+func TestPikaConnection(t *testing.T) {
+	y := harness.Start(t)
+	h, p := hostPort(y.AMQPAddr)
+	runChecks(t, []string{"server-version", "update-secret", "tx-ack-unknown", "auth-failure-close"},
+		tools["PYTHON"], filepath.Join(here, "python", "connection_features.py"), h, p)
+}
+
 func TestAmqplibFeatures(t *testing.T) {
 	y := harness.Start(t)
 	runChecks(t, []string{"confirms", "fanout-a", "consume-all", "headers-route"},

@@ -28,20 +28,26 @@ func (l *Log) path(name string) string { return filepath.Join(l.dir, name) }
 //	4       1     version (1)
 //	5       8     log start offset, int64 big-endian
 //	13      4     CRC-32C of bytes 0..13, big-endian
-func encodeStartOffset(start int64) []byte {
-	b := append([]byte("YLSO"), checkpointVersion)
-	b = binary.BigEndian.AppendUint64(b, uint64(start))
+func encodeStartOffset(start int64) []byte { return encodeOffsetCheckpoint("YLSO", start) }
+
+func decodeStartOffset(b []byte) (int64, error) { return decodeOffsetCheckpoint(b, "YLSO") }
+
+// encodeOffsetCheckpoint encodes one offset in the layout above with the given magic
+// (cleaner-offset.checkpoint, the end of the last cleaned range, uses "YCLN").
+func encodeOffsetCheckpoint(magic string, v int64) []byte {
+	b := append([]byte(magic), checkpointVersion)
+	b = binary.BigEndian.AppendUint64(b, uint64(v))
 	return binary.BigEndian.AppendUint32(b, recordbatch.CRC32C(b))
 }
 
-func decodeStartOffset(b []byte) (int64, error) {
-	fields, err := checkFrame(b, "YLSO", 8)
+func decodeOffsetCheckpoint(b []byte, magic string) (int64, error) {
+	fields, err := checkFrame(b, magic, 8)
 	if err != nil {
 		return 0, err
 	}
 	v := int64(binary.BigEndian.Uint64(fields))
 	if v < 0 {
-		return 0, fmt.Errorf("negative log start offset %d", v)
+		return 0, fmt.Errorf("negative offset %d", v)
 	}
 	return v, nil
 }

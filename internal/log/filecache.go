@@ -69,6 +69,21 @@ type cacheEntry struct {
 	pins       int
 	prev, next *cacheEntry
 	closed     bool // the segment is gone: no more opens
+	// sticky: never evicted (a segment replaced by a cleaned one, whose name now holds other
+	// data: its file stays open until its last reference goes).
+	sticky bool
+}
+
+// keepOpen opens s's file if needed and keeps it open until the segment is closed for good.
+func (c *FileCache) keepOpen(s *segment) error {
+	if _, err := c.acquire(s); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	s.cache.sticky = true
+	c.mu.Unlock()
+	c.release(s)
+	return nil
 }
 
 // acquire returns s's .log file, opened if needed, pinned until release.
@@ -177,7 +192,7 @@ func (c *FileCache) evictLocked() []File {
 	var victims []File
 	for e := c.tail; e != nil && c.open > c.maxOpenFiles; {
 		prev := e.prev
-		if e.pins == 0 {
+		if e.pins == 0 && !e.sticky {
 			victims = append(victims, e.file)
 			c.removeLocked(e)
 			c.closes++

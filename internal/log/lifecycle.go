@@ -105,7 +105,7 @@ func batchStartFor(s *segment, offset int64) (int64, int64, error) {
 		return 0, 0, err
 	}
 	defer s.release()
-	w := headerWalker{f: f, buf: make([]byte, readAheadBytes), limit: s.size, base: s.base}
+	w := headerWalker{f: f, buf: make([]byte, readAheadBytes), limit: s.size, base: s.base, gaps: s.cleaned.Load()}
 	pos, next, _ := w.startAt(s.idx, floorIndexByRel(s.idx, uint32(offset-s.base)))
 	for pos < s.size {
 		b, err := w.next(pos, next)
@@ -151,7 +151,7 @@ func (l *Log) cutSegment(s *segment, pos, newEnd int64) error {
 		scanFrom, scanNext = s.lastIndexedPos, s.base+int64(s.idx[n-1].rel)
 		s.maxTS = s.tidx[n-1].ts // the largest timestamp before that batch
 	}
-	r := scanBatches(f, scanFrom, pos, scanNext, nil)
+	r := scanBatches(f, scanFrom, pos, scanNext, s.cleaned.Load(), nil)
 	if r.err != nil {
 		return fmt.Errorf("cannot truncate %s: %w", s.path(".log"), r.err)
 	}

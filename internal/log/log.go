@@ -89,8 +89,9 @@ type Log struct {
 	logger *slog.Logger
 	rate   *ratelog.Limiter // for lines a reader can repeat at will (corrupt data on the read path)
 
-	syncMu sync.Mutex // see the package comment
-	mu     sync.Mutex
+	syncMu  sync.Mutex // see the package comment
+	mu      sync.Mutex
+	cleanMu sync.Mutex // one Clean at a time (clean.go)
 
 	opts    Options
 	segs    []*segment // sorted by base; the last one is active
@@ -103,6 +104,9 @@ type Log struct {
 	lastCP  durablePoint // the last recovery point written
 	maxTS   int64
 	maxTSOf int64
+	// cleanedTo: the end of the last cleaned range (cleaner-offset.checkpoint); segments
+	// below it may have offset gaps.
+	cleanedTo int64
 	failed  error // sticky: set by a failed fsync (or failed undo of a failed write)
 	closing bool  // Close has started: no more appends
 	closed  bool

@@ -83,6 +83,9 @@ func (l *Log) load() error {
 	if l.start < bases[0] {
 		l.start = bases[0]
 	}
+	if err := l.readCleanerCheckpoint(); err != nil {
+		return err
+	}
 	ok, err := l.openClean()
 	if err == nil && !ok {
 		err = l.recover()
@@ -124,15 +127,20 @@ func (l *Log) listDir() ([]int64, error) {
 		return nil, fmt.Errorf("cannot list directory: %w", err)
 	}
 	logs := map[int64]bool{}
-	var indexes []string
+	var indexes, cleaning []string
 	for _, name := range names {
 		switch {
-		case name == startOffsetFile || name == recoveryPointFile || name == cleanShutdownFile:
+		case name == startOffsetFile || name == recoveryPointFile || name == cleanShutdownFile ||
+			name == cleanerCheckpointFile:
 			continue
 		case strings.HasSuffix(name, ".tmp") && isOurs(strings.TrimSuffix(name, ".tmp")):
 			if err := l.fsys.Remove(l.path(name)); err != nil {
 				return nil, fmt.Errorf("cannot remove leftover %s: %w", name, err)
 			}
+			continue
+		}
+		if _, _, _, ok := parseCleanFileName(name); ok {
+			cleaning = append(cleaning, name)
 			continue
 		}
 		base, ext, ok := parseSegmentName(name)
@@ -145,12 +153,15 @@ func (l *Log) listDir() ([]int64, error) {
 			indexes = append(indexes, name)
 		}
 	}
+	if err := l.recoverCleaning(cleaning, logs); err != nil {
+		return nil, err
+	}
 	for _, name := range indexes {
 		// An index without its segment is left by an interrupted segment deletion
 		// (which removes the .log first).
 		if base, _, _ := parseSegmentName(name); !logs[base] {
 			l.logger.Info("removing orphan index", "file", l.path(name))
-			if err := l.fsys.Remove(l.path(name)); err != nil {
+			if err := l.fsys.Remove(l.path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("cannot remove orphan index %s: %w", name, err)
 			}
 		}
@@ -164,7 +175,7 @@ func (l *Log) listDir() ([]int64, error) {
 }
 
 func isOurs(name string) bool {
-	if name == startOffsetFile || name == recoveryPointFile || name == cleanShutdownFile {
+	if name == startOffsetFile || name == recoveryPointFile || name == cleanShutdownFile || name == cleanerCheckpointFile {
 		return true
 	}
 	_, _, ok := parseSegmentName(name)

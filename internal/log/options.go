@@ -53,6 +53,9 @@ const (
 	DefaultIndexIntervalBytes = 4096
 	DefaultSyncInterval       = time.Second
 	DefaultRetentionMs        = 7 * 24 * 60 * 60 * 1000
+	DefaultDeleteRetentionMs  = 24 * 60 * 60 * 1000
+	// DefaultMinCleanableDirtyRatio is Kafka's min.cleanable.dirty.ratio default.
+	DefaultMinCleanableDirtyRatio = 0.5
 	// segmentBytesLimit bounds SegmentBytesMax: index positions are uint32 and the
 	// batch length field is int32, so a segment never grows past 2 GiB.
 	segmentBytesLimit = math.MaxInt32
@@ -69,6 +72,21 @@ type Options struct {
 	SyncInterval       time.Duration // for SyncInterval (default 1s)
 	RetentionMs        int64         // -1 = unlimited (default 7 days)
 	RetentionBytes     int64         // -1 = unlimited (default)
+	// Compaction (clean.go): Compact is cleanup.policy containing compact; NoDelete is
+	// cleanup.policy without delete (retention then deletes nothing, as in Kafka).
+	Compact  bool
+	NoDelete bool
+	// DeleteRetentionMs: tombstones (null values) are removed by cleaning once their batch's
+	// max timestamp is older than this (default 1 day; -1 = never).
+	DeleteRetentionMs int64
+	// MinCleanableDirtyRatio: the share of not yet cleaned bytes above which a log is cleaned
+	// (0 = Kafka's default 0.5; a negative value means 0, clean whenever anything is dirty).
+	MinCleanableDirtyRatio float64
+	// MinCompactionLagMs: a segment whose newest record is younger than this is not cleaned.
+	MinCompactionLagMs int64
+	// MaxCompactionLagMs: a log whose oldest uncleaned record is older than this is cleaned
+	// whatever its dirty ratio, and its active segment is rolled once older (0 = unlimited).
+	MaxCompactionLagMs int64
 	FS                 FS            // nil = the real OS file system
 	// FileCache bounds the segment files open at once across the logs that share it
 	// (the broker passes one to all of its logs); nil = a cache of this log's own with
@@ -99,6 +117,18 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RetentionBytes == 0 {
 		o.RetentionBytes = -1
+	}
+	if o.DeleteRetentionMs == 0 {
+		o.DeleteRetentionMs = DefaultDeleteRetentionMs
+	}
+	if o.MinCleanableDirtyRatio == 0 {
+		o.MinCleanableDirtyRatio = DefaultMinCleanableDirtyRatio
+	}
+	if o.MinCleanableDirtyRatio < 0 {
+		o.MinCleanableDirtyRatio = 0
+	}
+	if o.MaxCompactionLagMs <= 0 {
+		o.MaxCompactionLagMs = math.MaxInt64
 	}
 	if o.FS == nil {
 		o.FS = OSFS{}

@@ -68,6 +68,30 @@ func (l *Log) Read(offset int64, maxBytes int) (*ReadResult, error) {
 		return &ReadResult{}, nil
 	}
 	i := l.segmentForLocked(offset)
+	for {
+		r, err := l.readFrom(i, offset, maxBytes)
+		if r != nil || err != nil {
+			return r, err
+		}
+		// Nothing at or after offset in segment i: cleaning removed its last batches (or
+		// all of them). Read on from the next segment, as Kafka does.
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			return nil, ErrClosed
+		}
+		i = l.segmentForLocked(offset) + 1
+		if i >= len(l.segs) || l.segs[i].base >= l.hw {
+			l.mu.Unlock()
+			return &ReadResult{}, nil
+		}
+		offset = l.segs[i].base
+	}
+}
+
+// readFrom reads from segment i at offset, with l.mu held (and released); a nil result and
+// error mean that segment i holds nothing at or after offset below the high watermark.
+func (l *Log) readFrom(i int, offset int64, maxBytes int) (*ReadResult, error) {
 	s := l.segs[i]
 	limit := s.hwSize
 	active := i == len(l.segs)-1
@@ -98,7 +122,10 @@ func (l *Log) Read(offset int64, maxBytes int) (*ReadResult, error) {
 	}
 	if r == nil {
 		s.decRef()
-		return &ReadResult{}, nil
+		if active {
+			return &ReadResult{}, nil
+		}
+		return nil, nil
 	}
 	return r, nil
 }
@@ -137,7 +164,7 @@ func (l *Log) readSegment(s *segment, idx []offsetEntry, offset, limit, maxBytes
 	}()
 	bp := l.bufPool.Get().(*[]byte)
 	defer l.bufPool.Put(bp)
-	w := headerWalker{f: f, buf: *bp, limit: limit, base: s.base}
+	w := headerWalker{f: f, buf: *bp, limit: limit, base: s.base, gaps: s.cleaned.Load()}
 	defer func() { *bp = w.buf }()
 	pos, next, badIndex := w.startAt(idx, floorIndexByRel(idx, uint32(offset-s.base)))
 	var first batchInfo
@@ -195,6 +222,7 @@ type headerWalker struct {
 	bufPos, bufLen int64
 	limit          int64
 	base           int64 // the segment's base offset, for startAt
+	gaps           bool  // a cleaned segment: batches may start past the expected offset
 }
 
 func (w *headerWalker) at(pos int64) (batchInfo, error) {

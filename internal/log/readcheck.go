@@ -62,7 +62,7 @@ func (w *headerWalker) baseAt(pos int64) (int64, error) {
 // next parses the batch at pos, which must start at offset want.
 func (w *headerWalker) next(pos, want int64) (batchInfo, error) {
 	b, err := w.at(pos)
-	if err == nil && b.baseOffset != want {
+	if err == nil && b.baseOffset != want && !(w.gaps && b.baseOffset > want) {
 		err = fmt.Errorf("%w: batch at position %d has base offset %d, expected %d", ErrCorruptBatch, pos, b.baseOffset, want)
 	}
 	return b, err
@@ -71,7 +71,7 @@ func (w *headerWalker) next(pos, want int64) (batchInfo, error) {
 // followsAt checks that a batch starting at offset want starts at pos.
 func (w *headerWalker) followsAt(pos, want int64) error {
 	base, err := w.baseAt(pos)
-	if err == nil && base != want {
+	if err == nil && base != want && !(w.gaps && base > want) {
 		err = fmt.Errorf("base offset %d at position %d, expected %d", base, pos, want)
 	}
 	return err
@@ -87,7 +87,11 @@ func (l *Log) badIndex(s *segment, active bool) {
 	}
 	l.mu.Lock()
 	interval := int64(l.opts.IndexIntervalBytes)
+	removed := s.removed // replaced by a cleaned segment: the index files are not its own
 	l.mu.Unlock()
+	if removed {
+		return
+	}
 	s.loadMu.Lock()
 	defer s.loadMu.Unlock()
 	if !s.idxFromFile {
@@ -111,11 +115,11 @@ func (l *Log) reindexLocked(s *segment, interval int64) error {
 	// Fresh slices: readers may hold the old ones.
 	s.idx, s.tidx, s.lastIndexedPos, s.maxTS, s.idxFromFile = nil, nil, 0, -1, false
 	ix := indexer{s: s, interval: interval}
-	r := scanBatches(f, 0, s.size, s.base, func(p int64, b batchInfo) {
+	r := scanBatches(f, 0, s.size, s.base, s.cleaned.Load(), func(p int64, b batchInfo) {
 		ix.add(p, b, s.maxTS)
 		s.maxTS = max(s.maxTS, b.maxTS)
 	})
-	if r.err != nil || r.next != s.end {
+	if r.err != nil || r.next > s.end || (r.next != s.end && !s.cleaned.Load()) {
 		s.loaded = false
 		return fmt.Errorf("cannot rebuild index: %w: %s at position %d: %v (segment should end at offset %d)",
 			ErrCorruptBatch, s.path(".log"), r.end, r.err, s.end)

@@ -84,7 +84,7 @@ func (l *Log) scanTail(from int, pos, next int64) (int64, error) {
 			return 0, err
 		}
 		ix := indexer{s: s, interval: int64(l.opts.IndexIntervalBytes)}
-		r := scanBatches(f, pos, s.size, next, func(p int64, b batchInfo) {
+		r := scanBatches(f, pos, s.size, next, s.cleaned.Load(), func(p int64, b batchInfo) {
 			ix.add(p, b, s.maxTS)
 			s.maxTS = max(s.maxTS, b.maxTS)
 		})
@@ -93,6 +93,10 @@ func (l *Log) scanTail(from int, pos, next int64) (int64, error) {
 			l.maxTS, l.maxTSOf = r.maxTS, r.maxTSOf
 		}
 		s.end, next = r.next, r.next
+		if s.cleaned.Load() && r.err == nil && i+1 < len(l.segs) && l.segs[i+1].base >= r.next {
+			// A cleaned segment ends where the next one starts, whatever the cleaner removed.
+			s.end, next = l.segs[i+1].base, l.segs[i+1].base
+		}
 		s.loaded = true
 		s.rollMaxTS, s.rollMaxTSOf = l.maxTS, l.maxTSOf
 		if r.err != nil {

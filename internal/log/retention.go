@@ -27,6 +27,9 @@ func (l *Log) EnforceRetention() error {
 		}
 		s, total, opts := l.segs[0], l.size, l.opts
 		l.mu.Unlock()
+		if opts.NoDelete {
+			break // cleanup.policy=compact: retention deletes nothing
+		}
 		expired := opts.RetentionBytes >= 0 && total-s.size >= opts.RetentionBytes
 		if !expired && opts.RetentionMs >= 0 {
 			ts, err := l.segmentTimestamp(s)
@@ -139,7 +142,7 @@ func (l *Log) recomputeMaxTimestamp() error {
 		if err != nil {
 			return err
 		}
-		r := scanBatches(f, 0, limit, best.base, nil)
+		r := scanBatches(f, 0, limit, best.base, best.cleaned.Load(), nil)
 		best.release()
 		ts, of = r.maxTS, r.maxTSOf
 	}
@@ -274,7 +277,7 @@ func findTimestamp(s *segment, idx []offsetEntry, tidx []timeEntry, ts, start, l
 	if start > s.base && uint32(start-s.base) > rel {
 		rel = uint32(start - s.base)
 	}
-	w := headerWalker{f: f, buf: make([]byte, readAheadBytes), limit: limit, base: s.base}
+	w := headerWalker{f: f, buf: make([]byte, readAheadBytes), limit: limit, base: s.base, gaps: s.cleaned.Load()}
 	pos, next, _ := w.startAt(idx, floorIndexByRel(idx, rel))
 	for pos < limit {
 		b, err := w.next(pos, next)

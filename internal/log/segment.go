@@ -58,6 +58,9 @@ type segment struct {
 	idxFlushed  int
 	tidxFlushed int
 	dirSynced   atomic.Bool // the .log name is durable (directory fsynced after create)
+	// cleaned: the segment was written by the cleaner (or lies below the cleaner checkpoint)
+	// and may have offset gaps between its batches and before its end.
+	cleaned atomic.Bool
 }
 
 func segmentName(base int64, ext string) string {
@@ -134,7 +137,10 @@ const scanBufBytes = 1 << 20
 // scanBatches reads batches from pos to size, checking each header, offset
 // continuity (baseOffset must equal the expected next offset) and CRC, and calls fn
 // for each valid batch. It stops at the first invalid one.
-func scanBatches(f File, pos, size, next int64, fn func(pos int64, b batchInfo)) scanResult {
+//
+// In a cleaned segment (gaps) a batch may start past the expected offset: compaction removes
+// records and batches and keeps the offsets of the rest.
+func scanBatches(f File, pos, size, next int64, gaps bool, fn func(pos int64, b batchInfo)) scanResult {
 	r := scanResult{end: pos, next: next, maxTS: -1, maxTSOf: -1}
 	buf := make([]byte, scanBufBytes)
 	var bufPos, bufLen int64 // buf holds file bytes [bufPos, bufPos+bufLen)
@@ -157,7 +163,7 @@ func scanBatches(f File, pos, size, next int64, fn func(pos int64, b batchInfo))
 			r.err = fmt.Errorf("%w: batch of %d bytes runs past the end of the file", ErrCorruptBatch, info.size)
 			return r
 		}
-		if info.baseOffset != r.next {
+		if info.baseOffset != r.next && !(gaps && info.baseOffset > r.next) {
 			r.err = fmt.Errorf("%w: base offset %d, expected %d", ErrCorruptBatch, info.baseOffset, r.next)
 			return r
 		}

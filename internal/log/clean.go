@@ -1,0 +1,658 @@
+package log
+
+// Compaction: Kafka's log cleaner for cleanup.policy=compact (and compact,delete).
+//
+// What is cleaned. The cleanable range is the rolled segments from the log start up to, not
+// including, the first segment that is not yet durable (the recovery-point segment, or one
+// the syncer has not fsynced), or whose newest record is younger than MinCompactionLagMs.
+// The active segment is never cleaned; Clean rolls it once it is older than segment.ms
+// (SegmentMaxAge) or MaxCompactionLagMs, so that a quiet log becomes cleanable.
+//
+// When. The bytes of the range above the cleaner checkpoint (the end of the last cleaned
+// range, "cleaner-offset.checkpoint") are dirty; a log is cleaned when dirty/total reaches
+// MinCleanableDirtyRatio, or when its oldest dirty batch is older than MaxCompactionLagMs.
+//
+// How. A first pass over the range maps each key (its MD5, as Kafka's SkimpyOffsetMap) to its
+// latest offset (at most CleanConfig.MaxKeys keys: the range is cut after the segment that
+// fills the map). A second pass, one group of consecutive segments at a time (a group fits
+// in SegmentBytesMax), copies what stays into a new file: a record stays if no later record
+// has its key, except a tombstone (null value) whose batch is older than DeleteRetentionMs.
+// Records without a key stay (producers cannot write them to a compacted topic). A batch
+// keeps its baseOffset, lastOffsetDelta, timestamps and producer id/epoch/base sequence:
+// offsets are preserved and readers meet gaps. A batch whose records all stay is copied
+// byte for byte; one that loses some is rewritten uncompressed (Kafka recompresses with the
+// batch's codec: a deliberate difference, the data is the same); one that loses all is
+// dropped, unless it is the last batch of its producer in the range, which stays as an
+// empty batch so that the producer's last sequence survives (as Kafka does). Control
+// batches stay (yard has no transactions yet, so there are no aborted records to remove
+// and no markers that could go).
+//
+// Crash safety. The group is written to "<base>.<end>.cleaned" and fsynced; the checkpoint
+// is written; then the file is renamed to "<base>.<end>.swap" (directory fsynced), the old
+// segments of the group are removed, the new indexes written, and the swap file renamed
+// over "<base>.log" (directory fsynced). At open a ".cleaned" file is deleted (the old
+// segments are intact) and a ".swap" file finishes its swap: every segment in (base, end)
+// and base's indexes are removed and the file becomes "<base>.log". Either way no record is
+// lost: a crash leaves the old segments or the cleaned ones, never neither.
+//
+// Readers. The cleaning reads immutable segments without any lock; only the swap takes the
+// sync lock (a few renames and two directory fsyncs, as retention does). Readers holding an
+// old segment keep reading it: its file stays open (never evicted from the file cache) until
+// its last reference goes. I/O goes through CleanConfig.Throttle.
+
+import (
+	"context"
+	"crypto/md5"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/yardmq/yard/internal/recordbatch"
+)
+
+const (
+	cleanerCheckpointFile = "cleaner-offset.checkpoint"
+	cleanedExt            = ".cleaned"
+	swapExt               = ".swap"
+	// DefaultCleanerMaxKeys bounds the key map of one cleaning (about 40 bytes a key).
+	DefaultCleanerMaxKeys = 1 << 20
+	cleanWriteBufBytes    = 1 << 20
+)
+
+// CleanConfig configures one Clean call.
+type CleanConfig struct {
+	Throttle *Throttle // bounds the cleaner's reads and writes; nil: unbounded
+	MaxKeys  int       // keys mapped per cleaning (0: DefaultCleanerMaxKeys)
+	Force    bool      // clean whatever the dirty ratio (not the lag limits)
+}
+
+// CleanStats says what a Clean call did.
+type CleanStats struct {
+	Cleaned        bool  // a cleaning ran (at least one group was swapped)
+	Segments       int   // segments replaced
+	BytesRead      int64 // bytes of the cleanable range read (both passes)
+	BytesBefore    int64 // bytes of the replaced segments
+	BytesAfter     int64 // bytes of what replaced them
+	RecordsRemoved int64
+}
+
+// Clean runs one cleaning of the log if its policy compacts and it is due (see above).
+// It is safe to call concurrently with everything else; calls on one log run one at a time.
+func (l *Log) Clean(ctx context.Context, cc CleanConfig) (CleanStats, error) {
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
+	var st CleanStats
+	if cc.MaxKeys <= 0 {
+		cc.MaxKeys = DefaultCleanerMaxKeys
+	}
+	cand, opts, cleanedTo, err := l.cleanable()
+	if err != nil || len(cand) == 0 {
+		return st, err
+	}
+	defer func() {
+		for _, s := range cand {
+			s.decRef()
+		}
+	}()
+	now := opts.Now().UnixMilli()
+	n := len(cand)
+	for i, s := range cand {
+		v, err := l.ensureLoaded(s)
+		if err != nil {
+			return st, fmt.Errorf("cannot clean %s: %w", l.dir, err)
+		}
+		if v.maxTS >= 0 && now-v.maxTS < opts.MinCompactionLagMs {
+			n = i
+			break
+		}
+	}
+	work := cand[:n]
+	if len(work) == 0 {
+		return st, nil
+	}
+	var dirty, total int64
+	firstDirty := -1
+	for i, s := range work {
+		total += s.size
+		if s.end > cleanedTo {
+			dirty += s.size
+			if firstDirty < 0 {
+				firstDirty = i
+			}
+		}
+	}
+	if firstDirty < 0 || dirty == 0 {
+		return st, nil
+	}
+	due := cc.Force || float64(dirty)/float64(total) >= opts.MinCleanableDirtyRatio
+	if !due && opts.MaxCompactionLagMs < math.MaxInt64 {
+		ts, err := firstBatchTimestamp(work[firstDirty])
+		if err != nil {
+			return st, fmt.Errorf("cannot clean %s: %w", l.dir, err)
+		}
+		due = ts >= 0 && now-ts > opts.MaxCompactionLagMs
+	}
+	if !due {
+		return st, nil
+	}
+	m, err := l.buildOffsetMap(ctx, cc, &work, &st)
+	if err != nil {
+		return st, fmt.Errorf("cannot clean %s: %w", l.dir, err)
+	}
+	// The checkpoint first: after a crash, segments swapped in below it are read as cleaned
+	// (gaps allowed). Advancing it over segments a failed swap left uncleaned only relaxes
+	// that check for them.
+	end := work[len(work)-1].end
+	if err := writeFileAtomic(l.fsys, l.path(cleanerCheckpointFile), encodeOffsetCheckpoint("YCLN", end)); err != nil {
+		return st, fmt.Errorf("cannot clean %s: %w", l.dir, err)
+	}
+	horizon := int64(math.MinInt64)
+	if opts.DeleteRetentionMs >= 0 {
+		horizon = now - opts.DeleteRetentionMs
+	}
+	for _, g := range groupSegments(work, opts.SegmentBytesMax) {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		if err := l.cleanGroup(ctx, cc, g, m, horizon, &st); err != nil {
+			return st, fmt.Errorf("cannot clean %s: %w", l.dir, err)
+		}
+	}
+	l.mu.Lock()
+	l.cleanedTo = max(l.cleanedTo, end)
+	l.mu.Unlock()
+	return st, nil
+}
+
+// cleanable rolls an old active segment and returns the rolled, durable segments from the
+// log start (each with a reference the caller drops).
+func (l *Log) cleanable() ([]*segment, Options, int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.closing {
+		return nil, l.opts, 0, ErrClosed
+	}
+	opts := l.opts
+	if !opts.Compact {
+		return nil, opts, 0, nil
+	}
+	a := l.segs[len(l.segs)-1]
+	if age := opts.Now().Sub(a.created); a.size > 0 && l.failed == nil &&
+		(age >= opts.SegmentMaxAge || age.Milliseconds() >= opts.MaxCompactionLagMs) {
+		if err := l.rollLocked(); err != nil {
+			return nil, opts, 0, err
+		}
+	}
+	var cand []*segment
+	for _, s := range l.segs[:len(l.segs)-1] {
+		if s == l.dp.seg || slices.Contains(l.unsynced, s) || slices.Contains(l.pendingIdx, s) {
+			break
+		}
+		s.incRef()
+		cand = append(cand, s)
+	}
+	return cand, opts, l.cleanedTo, nil
+}
+
+// firstBatchTimestamp returns the max timestamp of s's first batch (-1 if none).
+func firstBatchTimestamp(s *segment) (int64, error) {
+	if s.size < batchPrefixReadSize {
+		return -1, nil
+	}
+	f, err := s.acquire()
+	if err != nil {
+		return -1, err
+	}
+	defer s.release()
+	var buf [batchPrefixReadSize]byte
+	b, err := readBatchPrefix(f, 0, &buf)
+	return b.maxTS, err
+}
+
+// offsetMap maps key digests to the latest offset of the key, and producers to the base
+// offset of their last batch.
+type offsetMap struct {
+	keys    map[[16]byte]int64
+	lastPID map[int64]int64
+}
+
+// buildOffsetMap reads *work and maps its keys; if the map fills, *work is cut after the
+// segment that filled it (the map keeps that segment's keys: records of earlier segments
+// superseded in later ones still go).
+func (l *Log) buildOffsetMap(ctx context.Context, cc CleanConfig, work *[]*segment, st *CleanStats) (*offsetMap, error) {
+	m := &offsetMap{keys: map[[16]byte]int64{}, lastPID: map[int64]int64{}}
+	for i, s := range *work {
+		err := forEachBatch(ctx, cc.Throttle, s, func(batch []byte, h *recordbatch.Header) error {
+			st.BytesRead += int64(len(batch))
+			if h.ProducerID >= 0 {
+				m.lastPID[h.ProducerID] = h.BaseOffset
+			}
+			if h.Control() {
+				return nil
+			}
+			return forEachRecord(batch, h, func(r *recordbatch.Record) {
+				if r.Key != nil {
+					m.keys[md5.Sum(r.Key)] = h.BaseOffset + int64(r.OffsetDelta)
+				}
+			})
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(m.keys) >= cc.MaxKeys {
+			*work = (*work)[:i+1]
+			break
+		}
+	}
+	return m, nil
+}
+
+// forEachBatch calls fn for each batch of s (immutable: rolled), checking its CRC.
+func forEachBatch(ctx context.Context, t *Throttle, s *segment, fn func(batch []byte, h *recordbatch.Header) error) error {
+	f, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.release()
+	buf := make([]byte, scanBufBytes)
+	var bufPos, bufLen int64
+	for pos := int64(0); pos < s.size; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hdr, err := window(f, &buf, &bufPos, &bufLen, pos, batchPrefixReadSize, s.size)
+		if err != nil {
+			return fmt.Errorf("cannot read %s: %w", s.path(".log"), err)
+		}
+		info, err := parseBatchPrefix(hdr)
+		if err != nil {
+			return fmt.Errorf("cannot read %s at %d: %w", s.path(".log"), pos, err)
+		}
+		if err := t.Wait(ctx, int(info.size)); err != nil {
+			return err
+		}
+		whole, err := window(f, &buf, &bufPos, &bufLen, pos, info.size, s.size)
+		if err != nil {
+			return fmt.Errorf("cannot read %s: %w", s.path(".log"), err)
+		}
+		h, err := recordbatch.ParseHeader(whole)
+		if err == nil {
+			err = checkBatchCRC(whole)
+		}
+		if err != nil {
+			return fmt.Errorf("cannot read %s at %d: %w", s.path(".log"), pos, err)
+		}
+		if err := fn(whole, &h); err != nil {
+			return err
+		}
+		pos += info.size
+	}
+	return nil
+}
+
+// forEachRecord calls fn for each record of a (non-control) batch.
+func forEachRecord(batch []byte, h *recordbatch.Header, fn func(r *recordbatch.Record)) error {
+	body, err := recordbatch.Body(batch, h, nil, recordbatch.InflateLimit(len(batch)))
+	if err != nil {
+		return fmt.Errorf("cannot read batch at offset %d: %w", h.BaseOffset, err)
+	}
+	it := recordbatch.NewRecords(body, h.RecordCount)
+	var r recordbatch.Record
+	for it.Next(&r) {
+		fn(&r)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("cannot read batch at offset %d: %w", h.BaseOffset, err)
+	}
+	return nil
+}
+
+// groupSegments splits segs into runs of consecutive segments whose sizes add up to at most
+// maxBytes (and whose offsets fit a segment's 32-bit relative offsets).
+func groupSegments(segs []*segment, maxBytes int64) [][]*segment {
+	var groups [][]*segment
+	for i := 0; i < len(segs); {
+		j, size := i+1, segs[i].size
+		for j < len(segs) && size+segs[j].size <= maxBytes && segs[j].end-segs[i].base < math.MaxUint32 {
+			size += segs[j].size
+			j++
+		}
+		groups = append(groups, segs[i:j])
+		i = j
+	}
+	return groups
+}
+
+func cleanFileName(base, end int64, ext string) string {
+	return fmt.Sprintf("%020d.%020d%s", base, end, ext)
+}
+
+// parseCleanFileName parses "<20 digits>.<20 digits><ext>" for ext .cleaned or .swap.
+func parseCleanFileName(name string) (base, end int64, ext string, ok bool) {
+	for _, e := range []string{cleanedExt, swapExt} {
+		if !strings.HasSuffix(name, e) {
+			continue
+		}
+		stem := strings.TrimSuffix(name, e)
+		if len(stem) != 41 || stem[20] != '.' {
+			return 0, 0, "", false
+		}
+		b, err1 := strconv.ParseUint(stem[:20], 10, 63)
+		n, err2 := strconv.ParseUint(stem[21:], 10, 63)
+		if err1 != nil || err2 != nil || n <= b {
+			return 0, 0, "", false
+		}
+		return int64(b), int64(n), e, true
+	}
+	return 0, 0, "", false
+}
+
+// cleanGroup writes the cleaned copy of g and swaps it in.
+func (l *Log) cleanGroup(ctx context.Context, cc CleanConfig, g []*segment, m *offsetMap, horizon int64, st *CleanStats) error {
+	base, end := g[0].base, g[len(g)-1].end
+	l.mu.Lock()
+	interval := int64(l.opts.IndexIntervalBytes)
+	l.mu.Unlock()
+	ns := l.newSegment(base)
+	ns.end, ns.loaded = end, true
+	ns.dirSynced.Store(true)
+	ns.cleaned.Store(true)
+	abandon := func() { ns.decRef() }
+	cleanedPath := l.path(cleanFileName(base, end, cleanedExt))
+	out, err := l.fsys.OpenFile(cleanedPath, osCreateTrunc, filePerm)
+	if err != nil {
+		abandon()
+		return fmt.Errorf("cannot create %s: %w", cleanedPath, err)
+	}
+	fail := func(err error) error {
+		_ = out.Close()
+		_ = l.fsys.Remove(cleanedPath)
+		abandon()
+		return err
+	}
+	ix := indexer{s: ns, interval: interval}
+	var wbuf, rbuf []byte
+	var removed, before int64
+	flush := func() error {
+		if len(wbuf) == 0 {
+			return nil
+		}
+		if err := cc.Throttle.Wait(ctx, len(wbuf)); err != nil {
+			return err
+		}
+		if _, err := out.WriteAt(wbuf, ns.size); err != nil {
+			return fmt.Errorf("cannot write %s: %w", cleanedPath, err)
+		}
+		ns.size += int64(len(wbuf))
+		wbuf = wbuf[:0]
+		return nil
+	}
+	emit := func(b []byte) error {
+		info, err := parseBatchPrefix(b)
+		if err != nil {
+			panic("BUG: the cleaner wrote a batch it cannot parse: " + err.Error())
+		}
+		ix.add(ns.size+int64(len(wbuf)), info, ns.maxTS)
+		ns.maxTS = max(ns.maxTS, info.maxTS)
+		wbuf = append(wbuf, b...)
+		if len(wbuf) >= cleanWriteBufBytes {
+			return flush()
+		}
+		return nil
+	}
+	for _, s := range g {
+		before += s.size
+		err := forEachBatch(ctx, cc.Throttle, s, func(batch []byte, h *recordbatch.Header) error {
+			st.BytesRead += int64(len(batch))
+			if h.Control() {
+				return emit(batch)
+			}
+			keep, kept, err := filterBatch(batch, h, m, horizon, rbuf[:0])
+			rbuf = kept
+			if err != nil {
+				return err
+			}
+			removed += int64(h.RecordCount) - int64(keep)
+			switch {
+			case keep == int(h.RecordCount):
+				return emit(batch)
+			case keep > 0 || (h.ProducerID >= 0 && m.lastPID[h.ProducerID] == h.BaseOffset):
+				return emit(kept)
+			}
+			return nil
+		})
+		if err != nil {
+			return fail(err)
+		}
+	}
+	if err := flush(); err != nil {
+		return fail(err)
+	}
+	if removed == 0 && len(g) == 1 {
+		return fail(nil) // nothing to gain
+	}
+	if err := out.Sync(); err != nil {
+		return fail(fmt.Errorf("cannot sync %s: %w", cleanedPath, err))
+	}
+	if err := out.Close(); err != nil {
+		_ = l.fsys.Remove(cleanedPath)
+		abandon()
+		return fmt.Errorf("cannot close %s: %w", cleanedPath, err)
+	}
+	ns.hwSize = ns.size
+	ns.tidx = append(ns.tidx, ns.finalTimeEntry())
+	swapped, err := l.swapIn(g, ns, cleanedPath)
+	if err != nil || !swapped {
+		abandon()
+		return err
+	}
+	st.Cleaned = true
+	st.Segments += len(g)
+	st.BytesBefore += before
+	st.BytesAfter += ns.size
+	st.RecordsRemoved += removed
+	l.logger.Info("cleaned segments", "first", g[0].path(".log"), "segments", len(g),
+		"bytes_before", before, "bytes_after", ns.size, "records_removed", removed)
+	return nil
+}
+
+// filterBatch decides which records of batch stay. It returns how many, and, when that is
+// not all of them, the rewritten batch (appended to dst): same header fields, records
+// uncompressed.
+func filterBatch(batch []byte, h *recordbatch.Header, m *offsetMap, horizon int64, dst []byte) (int, []byte, error) {
+	body, err := recordbatch.Body(batch, h, nil, recordbatch.InflateLimit(len(batch)))
+	if err != nil {
+		return 0, dst, fmt.Errorf("cannot read batch at offset %d: %w", h.BaseOffset, err)
+	}
+	stays := func(r *recordbatch.Record) bool {
+		if r.Key == nil {
+			return true
+		}
+		if latest, ok := m.keys[md5.Sum(r.Key)]; ok && h.BaseOffset+int64(r.OffsetDelta) < latest {
+			return false
+		}
+		return r.Value != nil || h.MaxTimestamp >= horizon
+	}
+	keep := 0
+	it := recordbatch.NewRecords(body, h.RecordCount)
+	var r recordbatch.Record
+	for it.Next(&r) {
+		if stays(&r) {
+			keep++
+		}
+	}
+	if err := it.Err(); err != nil {
+		return 0, dst, fmt.Errorf("cannot read batch at offset %d: %w", h.BaseOffset, err)
+	}
+	if keep == int(h.RecordCount) {
+		return keep, dst, nil
+	}
+	nh := *h
+	nh.Attributes &^= recordbatch.AttrCodecMask
+	nh.RecordCount = int32(keep)
+	start := len(dst)
+	dst = recordbatch.AppendHeader(dst, &nh)
+	it = recordbatch.NewRecords(body, h.RecordCount)
+	for it.Next(&r) {
+		if stays(&r) {
+			dst = r.AppendTo(dst)
+		}
+	}
+	return keep, recordbatch.Finish(dst, start), nil
+}
+
+// swapIn replaces the segments g (still in the log, consecutive, not active) by ns, whose
+// data is in cleanedPath, fsynced. It reports false (and removes the file) if g is no longer
+// in the log (retention, truncation or a close came first).
+func (l *Log) swapIn(g []*segment, ns *segment, cleanedPath string) (bool, error) {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	i := slices.Index(l.segs, g[0])
+	ok := !l.closed && !l.closing && i >= 0 && i+len(g) < len(l.segs)
+	for k := 0; ok && k < len(g); k++ {
+		ok = l.segs[i+k] == g[k] && !g[k].removed
+	}
+	l.mu.Unlock()
+	if !ok {
+		_ = l.fsys.Remove(cleanedPath)
+		return false, nil
+	}
+	for _, s := range g {
+		// Readers that hold s keep its data once the name holds the cleaned copy.
+		if err := s.files.keepOpen(s); err != nil {
+			_ = l.fsys.Remove(cleanedPath)
+			return false, err
+		}
+	}
+	base, end := g[0].base, g[len(g)-1].end
+	swapPath := l.path(cleanFileName(base, end, swapExt))
+	if err := l.fsys.Rename(cleanedPath, swapPath); err != nil {
+		_ = l.fsys.Remove(cleanedPath)
+		return false, fmt.Errorf("cannot rename %s: %w", cleanedPath, err)
+	}
+	// From here on the swap is decided: a crash is finished by the next open, and so must
+	// an error be (the log fails: reopening it finishes the swap).
+	err := l.fsys.SyncDir(l.dir)
+	if err == nil {
+		err = finishSwapFiles(l.fsys, l.dir, base, end, g[1:])
+	}
+	if err == nil {
+		err = ns.rewriteIndexes(ns.idx, ns.tidx)
+	}
+	if err == nil {
+		if rerr := l.fsys.Rename(swapPath, ns.path(".log")); rerr != nil {
+			err = fmt.Errorf("cannot rename %s: %w", swapPath, rerr)
+		}
+	}
+	if err == nil {
+		if derr := l.fsys.SyncDir(l.dir); derr != nil {
+			err = fmt.Errorf("cannot sync directory %s: %w", l.dir, derr)
+		}
+	}
+	l.mu.Lock()
+	if err != nil {
+		l.failed = fmt.Errorf("cannot swap in cleaned segment %s: %w", swapPath, err)
+		l.logger.Error("log failed", "dir", l.dir, "err", l.failed)
+		l.mu.Unlock()
+		return false, err
+	}
+	i = slices.Index(l.segs, g[0])
+	for _, s := range g {
+		s.removed = true
+		l.size -= s.size
+	}
+	l.size += ns.size
+	l.segs = slices.Replace(l.segs, i, i+len(g), ns)
+	l.mu.Unlock()
+	for _, s := range g {
+		s.decRef()
+	}
+	return true, l.recomputeMaxTimestamp()
+}
+
+// finishSwapFiles removes the files a swap replaces: the segments after base (later, given
+// or found in the directory) and base's indexes, which are rewritten.
+func finishSwapFiles(fsys FS, dir string, base, end int64, later []*segment) error {
+	for _, s := range later {
+		if err := removeSegmentFiles(fsys, s); err != nil {
+			return err
+		}
+	}
+	for _, ext := range []string{".index", ".timeindex"} {
+		p := filepath.Join(dir, segmentName(base, ext))
+		if err := fsys.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("cannot remove %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// recoverCleaning handles the cleaner's files found at open (see the package comment of
+// this file): ".cleaned" files are removed, ".swap" files finish their swap. logs is the set
+// of segment bases found, updated.
+func (l *Log) recoverCleaning(names []string, logs map[int64]bool) error {
+	for _, name := range names {
+		base, end, ext, _ := parseCleanFileName(name)
+		p := l.path(name)
+		if ext == cleanedExt {
+			l.logger.Info("removing interrupted cleaning output", "file", p)
+			if err := l.fsys.Remove(p); err != nil {
+				return fmt.Errorf("cannot remove %s: %w", p, err)
+			}
+			continue
+		}
+		l.logger.Info("finishing interrupted swap of a cleaned segment", "file", p)
+		var later []*segment
+		for b := range logs {
+			if b > base && b < end {
+				later = append(later, &segment{base: b, dir: l.dir, fsys: l.fsys})
+				delete(logs, b)
+			}
+		}
+		if err := finishSwapFiles(l.fsys, l.dir, base, end, later); err != nil {
+			return err
+		}
+		if err := l.fsys.Rename(p, l.path(segmentName(base, ".log"))); err != nil {
+			return fmt.Errorf("cannot rename %s: %w", p, err)
+		}
+		logs[base] = true
+	}
+	if len(names) > 0 {
+		if err := l.fsys.SyncDir(l.dir); err != nil {
+			return fmt.Errorf("cannot sync directory: %w", err)
+		}
+	}
+	return nil
+}
+
+// readCleanerCheckpoint reads the end of the last cleaned range (0 if none) and marks the
+// segments below it as cleaned.
+func (l *Log) readCleanerCheckpoint() error {
+	b, err := readFileAll(l.fsys, l.path(cleanerCheckpointFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %w", l.path(cleanerCheckpointFile), err)
+	}
+	v, err := decodeOffsetCheckpoint(b, "YCLN")
+	if err != nil {
+		// Without it cleaned segments would read as damaged: read every rolled one as cleaned.
+		l.logger.Warn("damaged cleaner checkpoint; every rolled segment may have offset gaps",
+			"file", l.path(cleanerCheckpointFile), "err", err)
+		v = l.segs[len(l.segs)-1].base
+	}
+	l.cleanedTo = v
+	for _, s := range l.segs {
+		if s.base < v {
+			s.cleaned.Store(true)
+		}
+	}
+	return nil
+}

@@ -70,9 +70,10 @@ func TestKafkaCLI(t *testing.T) {
 	if _, _, err := runYard(t, "", append([]string{"topics", "create", "--topic", "bad name"}, bs...)...); err == nil || !strings.Contains(err.Error(), "INVALID_TOPIC_EXCEPTION") {
 		t.Fatalf("bad name: %v", err)
 	}
-	if _, _, err := runYard(t, "", append([]string{"topics", "alter", "--topic", "cli", "--config", "cleanup.policy=compact"}, bs...)...); err == nil || !strings.Contains(err.Error(), "compact") {
-		t.Fatalf("compact: %v", err)
+	if _, _, err := runYard(t, "", append([]string{"topics", "alter", "--topic", "cli", "--config", "cleanup.policy=compacted"}, bs...)...); err == nil || !strings.Contains(err.Error(), "compact") {
+		t.Fatalf("compacted: %v", err)
 	}
+	must("", "topics", "alter", "--topic", "cli", "--config", "cleanup.policy=compact,delete")
 	if _, _, err := runYard(t, "", append([]string{"consume", "--topic", "nope", "-n", "1"}, bs...)...); err == nil || !strings.Contains(err.Error(), "UNKNOWN_TOPIC_OR_PARTITION") {
 		t.Fatalf("consume unknown topic: %v", err)
 	}

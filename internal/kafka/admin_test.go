@@ -57,9 +57,9 @@ func TestTopicAdministration(t *testing.T) {
 	if err != nil || ar[0].Err != nil {
 		t.Fatalf("alter: %v %+v", err, ar)
 	}
-	ar, err = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "cleanup.policy", Value: kadm.StringPtr("compact")}}, "orders")
+	ar, err = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "cleanup.policy", Value: kadm.StringPtr("compact,purge")}}, "orders")
 	if err != nil || !errors.Is(ar[0].Err, kerr.InvalidConfig) || !strings.Contains(ar[0].ErrMessage, "compact") {
-		t.Fatalf("compact accepted? %v %+v", err, ar)
+		t.Fatalf("compact,purge accepted? %v %+v", err, ar)
 	}
 	ar, err = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "no.such.config", Value: kadm.StringPtr("1")}}, "orders")
 	if err != nil || !errors.Is(ar[0].Err, kerr.InvalidConfig) {

@@ -30,12 +30,22 @@ type testServer struct {
 
 func startServer(t testing.TB, mod func(*Config)) *testServer {
 	t.Helper()
+	return startServerStreams(t, nil, mod)
+}
+
+// startServerStreams is startServer with the topic manager's configuration changed by smod.
+func startServerStreams(t testing.TB, smod func(*stream.Config), mod func(*Config)) *testServer {
+	t.Helper()
 	dir := t.TempDir()
 	cat, err := catalog.Open(datadir.New(dir).Catalog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := stream.Open(stream.Config{Layout: datadir.New(dir), SyncPolicy: log.SyncAlways}, cat)
+	scfg := stream.Config{Layout: datadir.New(dir), SyncPolicy: log.SyncAlways}
+	if smod != nil {
+		smod(&scfg)
+	}
+	st, err := stream.Open(scfg, cat)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,6 +86,15 @@ type CleanStats struct {
 func (l *Log) Clean(ctx context.Context, cc CleanConfig) (CleanStats, error) {
 	l.cleanMu.Lock()
 	defer l.cleanMu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { // Close stops a cleaning
+		select {
+		case <-l.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	var st CleanStats
 	if cc.MaxKeys <= 0 {
 		cc.MaxKeys = DefaultCleanerMaxKeys
@@ -151,10 +160,7 @@ func (l *Log) Clean(ctx context.Context, cc CleanConfig) (CleanStats, error) {
 	if err := writeFileAtomic(l.fsys, l.path(cleanerCheckpointFile), encodeOffsetCheckpoint("YCLN", end)); err != nil {
 		return st, fmt.Errorf("cannot clean %s: %w", l.dir, err)
 	}
-	horizon := int64(math.MinInt64)
-	if opts.DeleteRetentionMs >= 0 {
-		horizon = now - opts.DeleteRetentionMs
-	}
+	horizon := now - max(opts.DeleteRetentionMs, 0) // tombstones in batches older go
 	for _, g := range groupSegments(work, opts.SegmentBytesMax) {
 		if err := ctx.Err(); err != nil {
 			return st, err

@@ -178,6 +178,9 @@ func (l *Log) Close() error {
 	l.mu.Unlock()
 	close(l.stop)
 	l.wg.Wait()
+	// A cleaning stops at l.stop (its output removed); wait for it to be gone.
+	l.cleanMu.Lock()
+	l.cleanMu.Unlock() //nolint:staticcheck // waiting, not guarding
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()

@@ -77,7 +77,7 @@ type Options struct {
 	Compact  bool
 	NoDelete bool
 	// DeleteRetentionMs: tombstones (null values) are removed by cleaning once their batch's
-	// max timestamp is older than this (default 1 day; -1 = never).
+	// max timestamp is older than this (0: the default, 1 day; negative: at once).
 	DeleteRetentionMs int64
 	// MinCleanableDirtyRatio: the share of not yet cleaned bytes above which a log is cleaned
 	// (0 = Kafka's default 0.5; a negative value means 0, clean whenever anything is dirty).

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,11 +58,12 @@ type configDef struct {
 const ignored = " (stored and reported; yard does not act on it)"
 
 // configDefs is every topic config Kafka defines (its LogConfig), sorted by name, with Kafka's
-// defaults and validation. Those yard acts on: cleanup.policy, max.message.bytes,
-// message.timestamp.type, retention.bytes, retention.ms, segment.bytes, segment.ms.
+// defaults and validation. Those yard acts on: cleanup.policy, delete.retention.ms,
+// max.compaction.lag.ms, max.message.bytes, message.timestamp.type, min.cleanable.dirty.ratio,
+// min.compaction.lag.ms, retention.bytes, retention.ms, segment.bytes, segment.ms.
 var configDefs = []configDef{
 	{"cleanup.policy", "log.cleanup.policy", "delete", ConfigTypeList,
-		"delete: old segments are deleted by retention.ms and retention.bytes; compact is not supported (log compaction is not implemented)",
+		"delete: old segments are deleted by retention.ms and retention.bytes; compact: the cleaner keeps the latest record per key (records need a key); compact,delete: both",
 		cleanupPolicy},
 	{"compression.gzip.level", "compression.gzip.level", "-1", ConfigTypeInt,
 		"gzip level for compression.type=gzip" + ignored, gzipLevel},
@@ -73,7 +75,7 @@ var configDefs = []configDef{
 	{"compression.zstd.level", "compression.zstd.level", "3", ConfigTypeInt,
 		"zstd level for compression.type=zstd" + ignored, intBetween(-131072, 22)},
 	{"delete.retention.ms", "log.cleaner.delete.retention.ms", "86400000", ConfigTypeLong,
-		"how long delete tombstones are kept on compacted topics" + ignored, longAtLeast(0)},
+		"how long delete tombstones are kept on compacted topics", longAtLeast(0)},
 	{"file.delete.delay.ms", "log.segment.delete.delay.ms", "60000", ConfigTypeLong,
 		"delay before a deleted segment's file is removed; yard removes it at once" + ignored, longAtLeast(0)},
 	{"flush.messages", "log.flush.interval.messages", "9223372036854775807", ConfigTypeLong,
@@ -91,7 +93,7 @@ var configDefs = []configDef{
 	{"local.retention.ms", "log.local.retention.ms", "-2", ConfigTypeLong,
 		"local retention under tiered storage (-2: retention.ms)" + ignored, longAtLeast(-2)},
 	{"max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", "9223372036854775807", ConfigTypeLong,
-		"longest time a record stays uncompacted" + ignored, longAtLeast(1)},
+		"longest time a record stays uncompacted", longAtLeast(1)},
 	{"max.message.bytes", "message.max.bytes", "1048588", ConfigTypeInt,
 		"largest record batch accepted, in bytes", intAtLeast(0)},
 	{"message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms", "3600000", ConfigTypeLong,
@@ -101,9 +103,9 @@ var configDefs = []configDef{
 	{"message.timestamp.type", "log.message.timestamp.type", "CreateTime", ConfigTypeString,
 		"CreateTime keeps the producer's timestamps, LogAppendTime stamps the append time", oneOf("CreateTime", "LogAppendTime")},
 	{"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", "0.5", ConfigTypeDouble,
-		"dirty ratio above which a compacted log is cleaned" + ignored, doubleBetween(0, 1)},
+		"dirty ratio above which a compacted log is cleaned", doubleBetween(0, 1)},
 	{"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", "0", ConfigTypeLong,
-		"shortest time a record stays uncompacted" + ignored, longAtLeast(0)},
+		"shortest time a record stays uncompacted", longAtLeast(0)},
 	{"min.insync.replicas", "min.insync.replicas", "1", ConfigTypeInt,
 		"replicas that must acknowledge an acks=all write; one node has one" + ignored, intAtLeast(1)},
 	{"preallocate", "log.preallocate", "false", ConfigTypeBoolean,
@@ -242,19 +244,24 @@ func listItems(s string) []string {
 	return items
 }
 
-// cleanupPolicy accepts what Kafka accepts (a list of compact and delete) and of it what yard
-// serves: delete.
+// cleanupPolicy accepts what Kafka accepts: a non-empty list of compact and delete, each at
+// most once, stored as given (trimmed).
 func cleanupPolicy(s string) (string, error) {
 	items := listItems(s)
+	seen := map[string]bool{}
 	for _, it := range items {
 		if it != "compact" && it != "delete" {
 			return "", fmt.Errorf("%q is not a list of compact and delete", s)
 		}
+		if seen[it] {
+			return "", fmt.Errorf("%q names %s twice", s, it)
+		}
+		seen[it] = true
 	}
-	if len(items) != 1 || items[0] != "delete" {
-		return "", fmt.Errorf("%q is not supported: only delete (log compaction is not implemented)", s)
+	if len(items) == 0 {
+		return "", fmt.Errorf("%q is not a list of compact and delete", s)
 	}
-	return "delete", nil
+	return strings.Join(items, ","), nil
 }
 
 // throttledReplicas is Kafka's ThrottledReplicaListValidator: "*" or partition:broker pairs.
@@ -450,7 +457,13 @@ type TopicConfig struct {
 	SegmentMs        int64
 	MaxMessageBytes  int
 	LogAppendTime    bool
-	CleanupPolicyDel bool
+	CleanupPolicyDel bool // cleanup.policy holds delete: retention deletes old segments
+	Compact          bool // cleanup.policy holds compact: the cleaner compacts the partitions
+	// The cleaner's settings (see internal/log Options).
+	DeleteRetentionMs      int64
+	MinCleanableDirtyRatio float64
+	MinCompactionLagMs     int64
+	MaxCompactionLagMs     int64
 }
 
 // parseTopicConfig turns validated effective entries into TopicConfig.
@@ -472,7 +485,17 @@ func parseTopicConfig(entries []ConfigEntry) TopicConfig {
 		case "message.timestamp.type":
 			c.LogAppendTime = e.Value == "LogAppendTime"
 		case "cleanup.policy":
-			c.CleanupPolicyDel = e.Value == "delete"
+			items := listItems(e.Value)
+			c.CleanupPolicyDel = slices.Contains(items, "delete")
+			c.Compact = slices.Contains(items, "compact")
+		case "delete.retention.ms":
+			c.DeleteRetentionMs = n
+		case "min.cleanable.dirty.ratio":
+			c.MinCleanableDirtyRatio, _ = strconv.ParseFloat(e.Value, 64)
+		case "min.compaction.lag.ms":
+			c.MinCompactionLagMs = n
+		case "max.compaction.lag.ms":
+			c.MaxCompactionLagMs = n
 		}
 	}
 	return c
@@ -487,9 +510,33 @@ func (c TopicConfig) logOptions(m *Manager) log.Options {
 		SyncInterval:    m.cfg.SyncInterval,
 		RetentionMs:     c.RetentionMs,
 		RetentionBytes:  c.RetentionBytes,
+		Compact:         c.Compact,
+		NoDelete:        !c.CleanupPolicyDel,
+		// 0 means the engine's default there: ask for what the topic says.
+		DeleteRetentionMs:      nonZero(c.DeleteRetentionMs, -1),
+		MinCleanableDirtyRatio: nonZeroRatio(c.MinCleanableDirtyRatio),
+		MinCompactionLagMs:     c.MinCompactionLagMs,
+		MaxCompactionLagMs:     c.MaxCompactionLagMs,
 		Now:             m.cfg.Now,
 		Logger:          m.log,
 		FS:              m.cfg.FS,
 		FileCache:       m.cfg.FileCache,
 	}
+}
+
+// nonZero maps 0 (which the engine reads as "its default") to zero, a value with the same
+// meaning for the engine.
+func nonZero(v, zero int64) int64 {
+	if v == 0 {
+		return zero
+	}
+	return v
+}
+
+// nonZeroRatio maps a ratio of 0 (clean as soon as anything is dirty) to the engine's negative.
+func nonZeroRatio(r float64) float64 {
+	if r == 0 {
+		return -1
+	}
+	return r
 }

@@ -70,6 +70,11 @@ func (p *Partition) Append(batch []byte) (AppendResult, error) {
 	if err := p.Topic.m.checkRecords(batch, &h, cfg.MaxMessageBytes); err != nil {
 		return AppendResult{}, err
 	}
+	if cfg.Compact {
+		if err := p.checkKeys(batch, &h, cfg.MaxMessageBytes); err != nil {
+			return AppendResult{}, err
+		}
+	}
 	appendTime := int64(-1)
 	if cfg.LogAppendTime {
 		appendTime = p.Topic.m.cfg.Now().UnixMilli()
@@ -121,6 +126,25 @@ func (m *Manager) checkRecords(batch []byte, h *rb.Header, maxMessageBytes int) 
 		return fmt.Errorf("%w: %v (%d times max.message.bytes)", ErrMessageTooLarge, err, rb.DecompressRatioMax)
 	}
 	return err
+}
+
+// checkKeys refuses a batch with a record without a key on a compacted topic, as Kafka does
+// (INVALID_RECORD, "Compacted topic cannot accept message without key"): the cleaner keeps
+// records by key. The records were checked by checkRecords.
+func (p *Partition) checkKeys(batch []byte, h *rb.Header, maxMessageBytes int) error {
+	body, err := rb.Body(batch, h, nil, rb.InflateLimit(maxMessageBytes))
+	if err != nil {
+		return err
+	}
+	it := rb.NewRecords(body, h.RecordCount)
+	var r rb.Record
+	for it.Next(&r) {
+		if r.Key == nil {
+			return fmt.Errorf("%w: Compacted topic cannot accept message without key in topic partition %s-%d",
+				ErrInvalidRecord, p.Topic.Name, p.Index)
+		}
+	}
+	return it.Err()
 }
 
 // inflateLimit bounds what one batch of this partition may inflate to when read.

@@ -82,6 +82,12 @@ type Config struct {
 	FileCache *log.FileCache
 	// NodeID is this broker's id, reported wherever a protocol names a broker (see Node).
 	NodeID int32
+	// The log cleaner (cleaner.go): goroutines (default 1), time between rounds (default
+	// 15s) and the bytes per second they read and write together (0: the default, 64 MiB/s;
+	// negative: unlimited).
+	CleanerThreads          int
+	CleanerBackoff          time.Duration
+	CleanerIOBytesPerSecond int64
 }
 
 // Manager owns every topic and partition of one data directory.
@@ -106,6 +112,8 @@ type Manager struct {
 
 	inflateBufs sync.Pool // *[]byte, scratch for the records of compressed produced batches
 
+	cleaned cleanerCounters // cleaner.go
+
 	failOpen func(topic string, p int32) error // tests only: fails opening a partition
 }
 
@@ -129,6 +137,15 @@ func Open(cfg Config, cat *catalog.Catalog) (*Manager, error) {
 	}
 	if cfg.ProducerSnapshotInterval <= 0 {
 		cfg.ProducerSnapshotInterval = defaultProducerSnapshotInterval
+	}
+	if cfg.CleanerThreads <= 0 {
+		cfg.CleanerThreads = defaultCleanerThreads
+	}
+	if cfg.CleanerBackoff <= 0 {
+		cfg.CleanerBackoff = defaultCleanerBackoff
+	}
+	if cfg.CleanerIOBytesPerSecond == 0 {
+		cfg.CleanerIOBytesPerSecond = DefaultCleanerIOBytesPerSecond
 	}
 	m := &Manager{
 		cfg: cfg, log: cfg.Logger, cat: cat, layout: cfg.Layout,
@@ -163,8 +180,9 @@ func Open(cfg Config, cat *catalog.Catalog) (*Manager, error) {
 		m.closeAll()
 		return nil, err
 	}
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go m.retentionLoop()
+	go m.cleanerLoop()
 	return m, nil
 }
 

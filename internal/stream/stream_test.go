@@ -112,8 +112,8 @@ func TestTopicLifecycleAndIdempotence(t *testing.T) {
 	if _, err := m.CreateTopic("t", 0, nil, false); !errors.Is(err, ErrInvalidPartitions) {
 		t.Fatalf("0 partitions: %v", err)
 	}
-	if _, err := m.CreateTopic("t", 1, map[string]string{"cleanup.policy": "compact"}, false); !errors.Is(err, ErrInvalidConfig) {
-		t.Fatalf("compact: %v", err)
+	if _, err := m.CreateTopic("t", 1, map[string]string{"cleanup.policy": "compact,compact"}, false); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("compact twice: %v", err)
 	}
 	tp, err := m.CreateTopic("t", 2, map[string]string{"message.timestamp.type": "LogAppendTime"}, false)
 	if err != nil {
@@ -352,8 +352,11 @@ func TestConfigResolution(t *testing.T) {
 	if c := tp.Config(); c.RetentionMs != 604800000 {
 		t.Fatalf("after delete: %+v", c)
 	}
-	if err := m.IncrementalAlterTopicConfigs("c", []ConfigOp{{Name: "cleanup.policy", Op: OpAppend, Value: "compact"}}, false); !errors.Is(err, ErrInvalidConfig) {
+	if err := m.IncrementalAlterTopicConfigs("c", []ConfigOp{{Name: "cleanup.policy", Op: OpAppend, Value: "compact"}}, false); err != nil {
 		t.Fatalf("append: %v", err)
+	}
+	if c := tp.Config(); !c.Compact || !c.CleanupPolicyDel {
+		t.Fatalf("after appending compact: %+v", c)
 	}
 }
 

@@ -1,0 +1,117 @@
+package stream
+
+// The log cleaner's scheduling (Kafka's LogCleaner): every CleanerBackoff, the partitions of
+// topics whose cleanup.policy holds compact are handed to CleanerThreads goroutines, which
+// clean each one that is due (internal/log clean.go decides, from the topic's
+// min.cleanable.dirty.ratio, min/max.compaction.lag.ms, delete.retention.ms and segment.ms).
+// The cleaners share one I/O throttle (CleanerIOBytesPerSecond) and run off the append path:
+// a partition's appends never wait for its cleaning, only for the moment it swaps files.
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/yardmq/yard/internal/log"
+)
+
+const (
+	// defaultCleanerThreads is Kafka's log.cleaner.threads.
+	defaultCleanerThreads = 1
+	// defaultCleanerBackoff is Kafka's log.cleaner.backoff.ms.
+	defaultCleanerBackoff = 15 * time.Second
+	// DefaultCleanerIOBytesPerSecond bounds the cleaners' reads and writes together. Kafka's
+	// log.cleaner.io.max.bytes.per.second is unlimited by default; yard bounds it so that a
+	// cleaning never takes the disk from producers and consumers.
+	DefaultCleanerIOBytesPerSecond = 64 << 20
+)
+
+// CleanerStats counts what the cleaners did since the manager opened.
+type CleanerStats struct {
+	Passes         int64 // cleanings that replaced segments
+	Segments       int64 // segments replaced
+	RecordsRemoved int64
+	BytesFreed     int64
+	Errors         int64
+}
+
+type cleanerCounters struct {
+	passes, segments, removed, freed, errors atomic.Int64
+}
+
+// CleanerStats returns the cleaners' counters.
+func (m *Manager) CleanerStats() CleanerStats {
+	c := &m.cleaned
+	return CleanerStats{Passes: c.passes.Load(), Segments: c.segments.Load(), RecordsRemoved: c.removed.Load(),
+		BytesFreed: c.freed.Load(), Errors: c.errors.Load()}
+}
+
+// cleanerLoop runs a cleaning round every CleanerBackoff until the manager closes.
+func (m *Manager) cleanerLoop() {
+	defer m.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-m.stop
+		cancel()
+	}()
+	throttle := log.NewThrottle(m.cfg.CleanerIOBytesPerSecond)
+	tick := time.NewTicker(m.cfg.CleanerBackoff)
+	defer tick.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-tick.C:
+			m.cleanRound(ctx, throttle)
+		}
+	}
+}
+
+// cleanRound cleans every compacted partition that is due, CleanerThreads at a time.
+func (m *Manager) cleanRound(ctx context.Context, throttle *log.Throttle) {
+	work := make(chan *Partition)
+	var wg sync.WaitGroup
+	for range m.cfg.CleanerThreads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				m.cleanPartition(ctx, p, throttle)
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer close(work)
+	for _, t := range m.Topics() {
+		if !t.Config().Compact {
+			continue
+		}
+		for _, p := range t.Partitions() {
+			select {
+			case work <- p:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+func (m *Manager) cleanPartition(ctx context.Context, p *Partition, throttle *log.Throttle) {
+	st, err := p.log.Clean(ctx, log.CleanConfig{Throttle: throttle})
+	if err != nil {
+		if !errors.Is(err, log.ErrClosed) && !errors.Is(err, context.Canceled) {
+			m.cleaned.errors.Add(1)
+			m.log.Warn("cleaning failed", "topic", p.Topic.Name, "partition", p.Index, "err", err)
+		}
+		return
+	}
+	if st.Cleaned {
+		m.cleaned.passes.Add(1)
+		m.cleaned.segments.Add(int64(st.Segments))
+		m.cleaned.removed.Add(st.RecordsRemoved)
+		m.cleaned.freed.Add(st.BytesBefore - st.BytesAfter)
+	}
+}

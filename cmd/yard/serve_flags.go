@@ -20,6 +20,12 @@ func addBrokerFlags(f *pflag.FlagSet, cfg *broker.Config) {
 	f.DurationVar(&cfg.RetentionCheckInterval, "kafka-retention-check-interval", cfg.RetentionCheckInterval,
 		"old name of --retention-check-interval")
 	_ = f.MarkDeprecated("kafka-retention-check-interval", "use --retention-check-interval")
+	f.IntVar(&cfg.CleanerThreads, "log-cleaner-threads", cfg.CleanerThreads,
+		"goroutines compacting the logs of cleanup.policy=compact topics (Kafka's log.cleaner.threads)")
+	f.DurationVar(&cfg.CleanerBackoff, "log-cleaner-backoff", cfg.CleanerBackoff,
+		"pause between the log cleaner's rounds over the compacted topics (Kafka's log.cleaner.backoff.ms)")
+	f.Int64Var(&cfg.CleanerIOBytesPerSecond, "log-cleaner-io-max-bytes-per-second", cfg.CleanerIOBytesPerSecond,
+		"bytes per second the log cleaners read and write together; negative: unlimited (Kafka's log.cleaner.io.max.bytes.per.second)")
 	addKafkaFlags(f, &cfg.Kafka)
 	addAMQPFlags(f, &cfg.AMQP)
 }

@@ -38,7 +38,14 @@ type Config struct {
 	// RetentionCheckInterval is how often time and size retention run on every log: Kafka
 	// topics and AMQP stream queues alike (Kafka's log.retention.check.interval.ms).
 	RetentionCheckInterval time.Duration
-	Logger                 *slog.Logger
+	// The log cleaner of compacted topics (cleanup.policy=compact): goroutines (Kafka's
+	// log.cleaner.threads), pause between rounds (log.cleaner.backoff.ms) and the bytes per
+	// second they read and write together (log.cleaner.io.max.bytes.per.second; 0: 64 MiB/s,
+	// negative: unlimited).
+	CleanerThreads          int
+	CleanerBackoff          time.Duration
+	CleanerIOBytesPerSecond int64
+	Logger                  *slog.Logger
 	// MaxOpenSegmentFiles bounds the log segment files open at once across every topic,
 	// queue and offsets log (0: from the process's open-file limit, see segmentFileBound).
 	MaxOpenSegmentFiles int
@@ -65,9 +72,12 @@ func DefaultConfig() Config {
 		SyncInterval: time.Second,
 		NodeID:       DefaultNodeID,
 		// Kafka's default; stream queues are topics, so RabbitMQ streams get the same.
-		RetentionCheckInterval: 5 * time.Minute,
-		Kafka:                  DefaultKafkaConfig(),
-		AMQP:                   DefaultAMQPConfig(),
+		RetentionCheckInterval:  5 * time.Minute,
+		CleanerThreads:          1,
+		CleanerBackoff:          15 * time.Second,
+		CleanerIOBytesPerSecond: stream.DefaultCleanerIOBytesPerSecond,
+		Kafka:                   DefaultKafkaConfig(),
+		AMQP:                    DefaultAMQPConfig(),
 	}
 }
 

@@ -20,13 +20,16 @@ func (b *Broker) sharedStreams() (*stream.Manager, func() error, error) {
 			return nil, nil, err
 		}
 		streams, err := stream.Open(stream.Config{
-			Layout:                 b.layout,
-			SyncPolicy:             b.cfg.SyncPolicy,
-			SyncInterval:           b.cfg.SyncInterval,
-			Logger:                 b.log.With("component", "stream"),
-			RetentionCheckInterval: b.cfg.RetentionCheckInterval,
-			FileCache:              b.files,
-			NodeID:                 b.cfg.NodeID,
+			Layout:                  b.layout,
+			SyncPolicy:              b.cfg.SyncPolicy,
+			SyncInterval:            b.cfg.SyncInterval,
+			Logger:                  b.log.With("component", "stream"),
+			RetentionCheckInterval:  b.cfg.RetentionCheckInterval,
+			CleanerThreads:          b.cfg.CleanerThreads,
+			CleanerBackoff:          b.cfg.CleanerBackoff,
+			CleanerIOBytesPerSecond: b.cfg.CleanerIOBytesPerSecond,
+			FileCache:               b.files,
+			NodeID:                  b.cfg.NodeID,
 		}, cat)
 		if err != nil {
 			return nil, nil, err

@@ -475,4 +475,3 @@ func cleanFaultRun(t *testing.T, arm func(*MemFS, int), n int, what string) bool
 	_ = l.Close()
 	return fired
 }
-

@@ -107,9 +107,9 @@ type Log struct {
 	// cleanedTo: the end of the last cleaned range (cleaner-offset.checkpoint); segments
 	// below it may have offset gaps.
 	cleanedTo int64
-	failed  error // sticky: set by a failed fsync (or failed undo of a failed write)
-	closing bool  // Close has started: no more appends
-	closed  bool
+	failed    error // sticky: set by a failed fsync (or failed undo of a failed write)
+	closing   bool  // Close has started: no more appends
+	closed    bool
 
 	pendingIdx []*segment // rolled segments whose indexes are not yet flushed and fsynced
 	unsynced   []*segment // rolled segments whose data is not yet fsynced

@@ -87,7 +87,7 @@ type Options struct {
 	// MaxCompactionLagMs: a log whose oldest uncleaned record is older than this is cleaned
 	// whatever its dirty ratio, and its active segment is rolled once older (0 = unlimited).
 	MaxCompactionLagMs int64
-	FS                 FS            // nil = the real OS file system
+	FS                 FS // nil = the real OS file system
 	// FileCache bounds the segment files open at once across the logs that share it
 	// (the broker passes one to all of its logs); nil = a cache of this log's own with
 	// DefaultMaxOpenSegmentFiles.

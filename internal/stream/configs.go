@@ -517,10 +517,10 @@ func (c TopicConfig) logOptions(m *Manager) log.Options {
 		MinCleanableDirtyRatio: nonZeroRatio(c.MinCleanableDirtyRatio),
 		MinCompactionLagMs:     c.MinCompactionLagMs,
 		MaxCompactionLagMs:     c.MaxCompactionLagMs,
-		Now:             m.cfg.Now,
-		Logger:          m.log,
-		FS:              m.cfg.FS,
-		FileCache:       m.cfg.FileCache,
+		Now:                    m.cfg.Now,
+		Logger:                 m.log,
+		FS:                     m.cfg.FS,
+		FileCache:              m.cfg.FileCache,
 	}
 }
 

@@ -1,0 +1,164 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/yardmq/yard/test/harness"
+)
+
+// TestKill9MidCompaction: a franz-go producer (acks=all, idempotent) keeps updating 40 keys of
+// a cleanup.policy=compact topic with small segments while the yard process is killed with
+// SIGKILL each time a cleaning is in flight (a ".cleaned" or ".swap" file is in the partition
+// directory), three times, and restarted. Afterwards, and once the cleaner has run again, a
+// consumer from the start finds for every key a value at least as new as the newest one
+// acknowledged, and no key's values out of production order.
+func TestKill9MidCompaction(t *testing.T) {
+	// A slow cleaner (256 KiB/s) over 16 KiB segments makes each cleaning last long enough to
+	// be caught in the act.
+	y := harness.Start(t, harness.WithArgs("--log-cleaner-backoff", "20ms",
+		"--log-cleaner-io-max-bytes-per-second", "262144"))
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	const topic, keys, kills = "changelog", 40, 3
+
+	adm := kadm.NewClient(newClient(t, y.KafkaAddr))
+	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{
+		"cleanup.policy":            kadm.StringPtr("compact"),
+		"segment.bytes":             kadm.StringPtr("16384"),
+		"segment.ms":                kadm.StringPtr("200"),
+		"min.cleanable.dirty.ratio": kadm.StringPtr("0.1"),
+	}, topic); err != nil {
+		t.Fatal(err)
+	}
+	prod := newClient(t, y.KafkaAddr,
+		kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(time.Millisecond),
+		kgo.RequestRetries(1000),
+		kgo.RetryTimeout(2*time.Minute),
+	)
+	pad := strings.Repeat(".", 200)
+	var mu sync.Mutex
+	newest := map[string]int{} // key -> newest acknowledged sequence number
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			k := fmt.Sprintf("key-%02d", i%keys)
+			rec := &kgo.Record{Key: []byte(k), Value: []byte(strconv.Itoa(i) + pad)}
+			if err := prod.ProduceSync(ctx, rec).FirstErr(); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				continue // not acknowledged: nothing is promised
+			}
+			mu.Lock()
+			newest[k] = max(newest[k], i)
+			mu.Unlock()
+		}
+	}()
+
+	partDir := filepath.Join(y.DataDir, "topics", topic+"-0")
+	inFlight := func() bool {
+		for _, pat := range []string{"*.cleaned", "*.swap"} {
+			if m, _ := filepath.Glob(filepath.Join(partDir, pat)); len(m) > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for kill := range kills {
+		for !inFlight() {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("no cleaning seen before kill %d", kill+1)
+			case <-time.After(time.Millisecond):
+			}
+		}
+		mu.Lock()
+		t.Logf("kill -9 #%d mid-cleaning, %d keys acknowledged", kill+1, len(newest))
+		mu.Unlock()
+		y.Kill()
+		y.Restart()
+	}
+	// One more cleaning completes after the last restart.
+	before := strings.Count(y.Log(), "cleaned segments")
+	for strings.Count(y.Log(), "cleaned segments") == before {
+		select {
+		case <-ctx.Done():
+			t.Fatal("no cleaning after the last restart")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	close(stop)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+
+	hw := highWatermark(t, ctx, adm, topic)
+	cons := newClient(t, y.KafkaAddr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	last := map[string]int{}
+	for off := int64(-1); off < hw-1; {
+		fs := cons.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			t.Fatalf("fetch: %v", err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			off = r.Offset
+			i, err := strconv.Atoi(strings.TrimRight(string(r.Value), "."))
+			if err != nil {
+				t.Fatalf("record at %d: value %q", r.Offset, r.Value)
+			}
+			if prev, ok := last[string(r.Key)]; ok && i <= prev {
+				t.Fatalf("key %s: value %d at offset %d after value %d", r.Key, i, r.Offset, prev)
+			}
+			last[string(r.Key)] = i
+		})
+	}
+	for k, want := range newest {
+		if got, ok := last[k]; !ok || got < want {
+			t.Errorf("key %s: newest value read %d (present %v), but %d was acknowledged", k, got, ok, want)
+		}
+	}
+	t.Logf("cleanings finished: %d; interrupted ones found at start-up: %d swaps finished, %d outputs removed",
+		strings.Count(y.Log(), "cleaned segments"), strings.Count(y.Log(), "finishing interrupted swap"),
+		strings.Count(y.Log(), "removing interrupted cleaning output"))
+	for _, bad := range []string{"cleaning failed", "log failed"} {
+		if strings.Contains(y.Log(), bad) {
+			t.Errorf("yard logged %q", bad)
+		}
+	}
+	if len(newest) != keys {
+		t.Errorf("only %d of %d keys acknowledged", len(newest), keys)
+	}
+}
+
+func highWatermark(t *testing.T, ctx context.Context, adm *kadm.Client, topic string) int64 {
+	t.Helper()
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, ok := ends.Lookup(topic, 0)
+	if !ok || o.Err != nil {
+		t.Fatalf("end offset: %+v", o)
+	}
+	return o.Offset
+}

@@ -290,3 +290,42 @@ func tail(b []byte, n int) string {
 	}
 	return string(b)
 }
+
+// Pid is the running process's id (0 if it is not running).
+func (y *Yard) Pid() int {
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	if y.cmd == nil || y.cmd.Process == nil {
+		return 0
+	}
+	return y.cmd.Process.Pid
+}
+
+// Exited reports whether the process has ended (crashed, or stopped).
+func (y *Yard) Exited() bool {
+	y.mu.Lock()
+	done := y.done
+	y.mu.Unlock()
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}
+
+// RSSBytes is the process's resident set size, read from /proc (Linux only; 0 elsewhere).
+func (y *Yard) RSSBytes() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", y.Pid()))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb)
+			return kb << 10
+		}
+	}
+	return 0
+}

@@ -124,6 +124,12 @@ func TestSenderSelectedDistribution(t *testing.T) {
 	closed := ch.NotifyClose(make(chan *amqp091.Error, 1))
 	must(t, ch.Publish("amq.topic", "key.to", false, false, amqp091.Publishing{Headers: amqp091.Table{"CC": int32(1)}}))
 	wantChannelClosed(t, ch, closed, "to", `PRECONDITION_FAILED - invalid message: {unacceptable_type_in_header,"CC",signedint}`)
+
+	// A single routing key as a plain string is refused too: only an array is taken.
+	ch = openCh(t, c)
+	closed = ch.NotifyClose(make(chan *amqp091.Error, 1))
+	must(t, ch.Publish("amq.topic", "key.to", false, false, amqp091.Publishing{Headers: amqp091.Table{"BCC": "key.cc"}}))
+	wantChannelClosed(t, ch, closed, "to", `PRECONDITION_FAILED - invalid message: {unacceptable_type_in_header,"BCC",longstr}`)
 }
 
 // TestDirectReplyToConsumeAgain: consuming amq.rabbitmq.reply-to, cancelling and consuming

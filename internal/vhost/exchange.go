@@ -223,7 +223,7 @@ func StripName(name string) string {
 }
 
 // SenderRoutes reads RabbitMQ's sender-selected distribution headers: the routing keys in CC
-// and BCC (arrays of strings; yard also takes one string) are routed to as well as the
+// and BCC (arrays of strings, as RabbitMQ requires) are routed to as well as the
 // publish's own. bcc reports a BCC header, which must not reach consumers (WithoutBCC).
 // Another type is refused as RabbitMQ refuses it.
 func SenderRoutes(headers map[string]any) (extra []string, bcc bool, err error) {
@@ -240,9 +240,7 @@ func SenderRoutes(headers map[string]any) (extra []string, bcc bool, err error) 
 					extra = append(extra, s)
 				}
 			}
-		case string:
-			extra = append(extra, v)
-		default:
+		default: // a plain string too: RabbitMQ takes only an array of longstr
 			return nil, false, refuse(ErrPrecondition, "invalid message: {unacceptable_type_in_header,\"%s\",%s}", h, FieldType(v))
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 )
@@ -19,12 +20,15 @@ import (
 //     idle timeout per byte). Waiting for the first byte is bounded by IdleTimeout instead.
 //   - memory, per request: the frame buffer grows as bytes arrive (reqChunkBytes first,
 //     doubling), so a size prefix reserves no memory by itself.
-//   - memory, all requests: a frame's announced size is reserved from reqBudget
-//     (QueuedMaxRequestBytes, Kafka's queued.max.request.bytes) before its body is read and
-//     given back once the request has been handled. When the budget is spent, reading pauses
-//     (backpressure; the client is not failed) until requests finish. Reserving the announced
-//     size rather than the bytes received is what keeps this deadlock-free: an admitted frame
-//     never waits for memory, so it completes or times out and its reservation returns.
+//   - memory, all requests: a frame's buffer is reserved from reqBudget (QueuedMaxRequestBytes,
+//     Kafka's queued.max.request.bytes) as it grows, and given back once the request has been
+//     handled. When the budget is spent, reading pauses (backpressure; the client is not
+//     failed) until requests finish. What is reserved is what is held, not what a size prefix
+//     announces: sizes announced and never sent cannot spend the budget and stall every other
+//     client (fifty 100 MiB prefixes would otherwise stop all reading for the read timeout).
+//     A frame waiting for memory is still bound by RequestReadTimeout: if every reservation
+//     were held by frames waiting to grow, they time out, their connections are dropped and
+//     the memory returns, so the budget cannot deadlock.
 //
 // An idle connection holds no read or write buffer: the reader waits for the next request
 // reading its size prefix straight from the socket, and takes a pooled bufio.Reader only
@@ -142,20 +146,16 @@ func (c *conn) readRequest() (frame []byte, reserved int64, err error) {
 	if n < minRequestFrameBytes || n > c.s.cfg.MaxRequestBytes {
 		return nil, 0, fmt.Errorf("request size prefix %d is outside [%d, MaxRequestBytes %d]", n, minRequestFrameBytes, c.s.cfg.MaxRequestBytes)
 	}
-	waited, err := c.s.reqMem.acquire(c.ctx, int64(n))
-	if err != nil {
-		return nil, 0, nil // shutdown, or closed by id
-	}
-	if waited {
-		armed = false // the time spent waiting for memory is not the client's
-	}
 	arm(int(n))
-	frame, err = c.readFrame(int(n))
+	frame, reserved, err = c.readFrame(int(n), time.Now().Add(c.s.cfg.RequestReadTimeout))
 	if err != nil {
-		c.s.reqMem.release(int64(n))
+		c.s.reqMem.release(reserved)
+		if c.ctx.Err() != nil {
+			return nil, 0, nil // shutdown, or closed by id
+		}
 		return nil, 0, c.midRequestError(err, int(n))
 	}
-	return frame, int64(n), nil
+	return frame, reserved, nil
 }
 
 // awaitRequest waits, within IdleTimeout, for the next request to begin. A reader that
@@ -193,22 +193,38 @@ func (c *conn) awaitRequest(size *[4]byte) (int, error) {
 	}
 }
 
-// readFrame reads n bytes into a buffer grown as they arrive.
-func (c *conn) readFrame(n int) ([]byte, error) {
-	buf := make([]byte, 0, min(n, max(reqChunkBytes, c.br.Buffered())))
+// readFrame reads n bytes into a buffer grown as they arrive, reserving each size of the
+// buffer from the budget before allocating it (waiting for memory until deadline). It returns
+// what it reserved, which the caller releases, also on error.
+func (c *conn) readFrame(n int, deadline time.Time) (buf []byte, reserved int64, err error) {
+	ctx, cancel := context.WithDeadline(c.ctx, deadline)
+	defer cancel()
+	grow := func(size int) error {
+		if _, err := c.s.reqMem.acquire(ctx, int64(size-cap(buf))); err != nil {
+			return fmt.Errorf("%w: %w", os.ErrDeadlineExceeded, err)
+		}
+		reserved += int64(size - cap(buf))
+		grown := make([]byte, len(buf), size)
+		copy(grown, buf)
+		buf = grown
+		return nil
+	}
+	if err := grow(min(n, max(reqChunkBytes, c.br.Buffered()))); err != nil {
+		return nil, reserved, err
+	}
 	for len(buf) < n {
 		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), min(n, 2*cap(buf)))
-			copy(grown, buf)
-			buf = grown
+			if err := grow(min(n, 2*cap(buf))); err != nil {
+				return nil, reserved, err
+			}
 		}
 		k, err := io.ReadFull(c.br, buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+k]
 		if err != nil {
-			return nil, err
+			return nil, reserved, err
 		}
 	}
-	return buf, nil
+	return buf, reserved, nil
 }
 
 // midRequestError explains a read error after a request has begun.

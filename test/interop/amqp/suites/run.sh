@@ -123,6 +123,8 @@ if [ "${1:-}" = __inner ]; then
   exit 0
 fi
 
+# One compound command, read whole before it runs: editing this file during a run is harmless.
+{
 pika_dir="" amqplib_dir="" brokers="rabbitmq yard"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -180,3 +182,5 @@ for b in $brokers; do
   unshare --net bash "$0" __inner "$b" "$out" "${suites[@]}"
 done
 python3 "$here/compare.py" "$out" "${suites[@]}"
+exit
+}

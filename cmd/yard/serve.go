@@ -73,9 +73,17 @@ An empty listen address disables that listener.`,
 	f.StringVar(&configFile, "config", "", "optional config file of key = value lines")
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory holding all of yard's data")
 	f.Int32Var(&cfg.NodeID, "node-id", cfg.NodeID, "this broker's id, reported to clients wherever a broker is named (Kafka's node.id)")
-	f.StringVar(&cfg.KafkaListen, "kafka-listen", cfg.KafkaListen, "Kafka protocol listen address (empty: disabled)")
+	f.StringVar(&cfg.KafkaListen, "kafka-listen", cfg.KafkaListen,
+		"Kafka listeners, comma-separated, in Kafka's syntax: PLAINTEXT://H:P, SSL://H:P, SASL_PLAINTEXT://H:P, SASL_SSL://H:P; a bare H:P is PLAINTEXT (empty: disabled)")
 	f.StringVar(&cfg.AMQPListen, "amqp-listen", cfg.AMQPListen, "AMQP 0-9-1 listen address (empty: disabled)")
+	f.StringVar(&cfg.AMQPSListen, "amqps-listen", cfg.AMQPSListen, "AMQP 0-9-1 over TLS listen address, e.g. :5671 (empty: disabled)")
 	f.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, "HTTP admin listen address (empty: disabled)")
+	f.StringVar(&cfg.HTTPSListen, "https-listen", cfg.HTTPSListen, "HTTP admin over TLS listen address (empty: disabled)")
+	f.StringVar(&cfg.TLS.CertFile, "tls-cert-file", "", "PEM certificate chain of every TLS listener (reloaded on SIGHUP)")
+	f.StringVar(&cfg.TLS.KeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file (reloaded on SIGHUP)")
+	f.StringVar(&cfg.TLS.ClientCAFile, "tls-client-ca-file", "", "PEM CA certificates that client certificates must chain to (mTLS; reloaded on SIGHUP)")
+	f.StringVar((*string)(&cfg.TLS.ClientAuth), "tls-client-auth", "none",
+		"client certificates on TLS listeners, as Kafka's ssl.client.auth: none, requested (verified if given) or required")
 	f.BoolVar(&cfg.HTTPPprof, "http-pprof", cfg.HTTPPprof, "serve Go's profiler under /debug/pprof/ on the HTTP listener")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&syncPolicy, "sync-policy", "always",
@@ -107,7 +115,22 @@ func serve(ctx context.Context, cfg broker.Config) error {
 		defer cancel()
 		return errors.Join(err, b.Shutdown(sctx))
 	}
-	<-ctx.Done()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-hup:
+			// New TLS handshakes take the reloaded certificate; connections stay.
+			if err := b.ReloadTLS(); err != nil {
+				cfg.Logger.Error("cannot reload TLS material; keeping the previous one", "err", err)
+			} else {
+				cfg.Logger.Info("TLS material reloaded")
+			}
+		}
+	}
 	cfg.Logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()

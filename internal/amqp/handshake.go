@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/yardmq/yard/internal/amqp/wire"
+	"github.com/yardmq/yard/internal/tlsconf"
 )
 
 var (
@@ -39,7 +40,7 @@ func (c *conn) handshake() error {
 	}
 	if err := c.writeNow(&wire.ConnectionStart{
 		VersionMajor: 0, VersionMinor: 9, ServerProperties: c.serverProperties(),
-		Mechanisms: "PLAIN AMQPLAIN", Locales: "en_US",
+		Mechanisms: c.mechanisms(), Locales: "en_US",
 	}); err != nil {
 		return err
 	}
@@ -156,11 +157,49 @@ func (c *conn) clientCapabilities(props wire.Table) {
 	c.capAuthFailureClose, _ = caps["authentication_failure_close"].(bool)
 }
 
+// mechanisms is connection.start's list: EXTERNAL first on a TLS connection whose client
+// presented a verified certificate (as RabbitMQ with rabbitmq_auth_mechanism_ssl), then
+// PLAIN and AMQPLAIN.
+func (c *conn) mechanisms() string {
+	if _, ok := tlsconf.PeerCertificate(c.nc); ok {
+		return "EXTERNAL PLAIN AMQPLAIN"
+	}
+	return "PLAIN AMQPLAIN"
+}
+
+// authenticateExternal logs in as the client certificate's CN (RabbitMQ's default
+// ssl_cert_login_from = common_name), if the user backend knows that user.
+func (c *conn) authenticateExternal(m *wire.ConnectionStartOk) *amqpError {
+	cert, ok := tlsconf.PeerCertificate(c.nc)
+	if !ok {
+		return connErr(wire.AccessRefused, m, "EXTERNAL login refused: no peer certificate")
+	}
+	user := tlsconf.SubjectCN(cert)
+	var ext ExternalAuthenticator
+	if c.srv.cfg.Auth != nil {
+		ext, _ = c.srv.cfg.Auth.(ExternalAuthenticator)
+	}
+	if ext == nil {
+		return connErr(wire.AccessRefused, m, "EXTERNAL login refused: the user backend does not accept certificate logins")
+	}
+	if err := ext.AuthenticateExternal(user); err != nil {
+		c.srv.rl.Info("AMQP authentication failed", "AMQP authentication failed", "remote", c.nc.RemoteAddr().String(), "user", user, "err", err)
+		return connErr(wire.AccessRefused, m, "Login was refused using authentication mechanism EXTERNAL. For details see the broker logfile.")
+	}
+	if slices.Contains(c.srv.cfg.LoopbackUsers, user) && !isLoopback(c.nc.RemoteAddr()) {
+		return connErr(wire.AccessRefused, m, "user '%s' can only connect via localhost", user)
+	}
+	c.user = user
+	return nil
+}
+
 // authenticate checks start-ok's credentials; the guest-like users may come only from
 // loopback, as in RabbitMQ.
 func (c *conn) authenticate(m *wire.ConnectionStartOk) *amqpError {
 	var user, pass string
 	switch m.Mechanism {
+	case "EXTERNAL":
+		return c.authenticateExternal(m)
 	case "PLAIN":
 		parts := strings.Split(m.Response, "\x00")
 		if len(parts) != 3 {
@@ -176,7 +215,7 @@ func (c *conn) authenticate(m *wire.ConnectionStartOk) *amqpError {
 		user, _ = t["LOGIN"].(string)
 		pass, _ = t["PASSWORD"].(string)
 	default:
-		return connErr(wire.AccessRefused, m, "unknown authentication mechanism '%s'; this server offers PLAIN and AMQPLAIN", m.Mechanism)
+		return connErr(wire.AccessRefused, m, "unknown authentication mechanism '%s'; this server offers %s", m.Mechanism, c.mechanisms())
 	}
 	if err := c.srv.cfg.Auth.Authenticate(user, pass); err != nil {
 		c.srv.rl.Info("AMQP authentication failed", "AMQP authentication failed", "remote", c.nc.RemoteAddr().String(), "user", user, "err", err)

@@ -34,6 +34,7 @@ import (
 	"github.com/yardmq/yard/internal/amqp/wire"
 	"github.com/yardmq/yard/internal/listener"
 	"github.com/yardmq/yard/internal/ratelog"
+	"github.com/yardmq/yard/internal/tlsconf"
 	"github.com/yardmq/yard/internal/vhost"
 )
 
@@ -126,8 +127,24 @@ type SecretUpdater interface {
 	UpdateSecret(user, secret string) error
 }
 
+// ExternalAuthenticator is implemented by a user backend that accepts the EXTERNAL
+// mechanism: the user named by a verified TLS client certificate logs in without a secret
+// if the backend knows it (RabbitMQ's rabbitmq_auth_mechanism_ssl). A backend that does not
+// implement it refuses every EXTERNAL login.
+type ExternalAuthenticator interface {
+	AuthenticateExternal(user string) error
+}
+
 // passwords is the Authenticator of Config.Users.
 type passwords map[string]string
+
+// AuthenticateExternal accepts a user the map knows.
+func (p passwords) AuthenticateExternal(user string) error {
+	if _, ok := p[user]; !ok {
+		return errors.New("unknown user")
+	}
+	return nil
+}
 
 func (p passwords) Authenticate(user, secret string) error {
 	if want, ok := p[user]; !ok || want != secret {
@@ -211,6 +228,18 @@ func NewServer(cfg Config) *Server {
 // called for several listeners; MaxConnections applies to each.
 func (s *Server) Serve(ln net.Listener) error {
 	return s.lsrv.Serve(ln, listener.ListenerConfig{MaxConnections: max(s.cfg.MaxConnections, 0)})
+}
+
+// ServeTLS serves AMQPS on ln (RabbitMQ's 5671): each connection's TLS handshake runs on its
+// own goroutine with the listener's handshake timeout, then AMQP as on Serve. A client that
+// presented a verified certificate may log in with EXTERNAL as the certificate's CN.
+func (s *Server) ServeTLS(ln net.Listener, tc *tlsconf.Store) error {
+	if tc == nil {
+		ln.Close()
+		return errors.New("cannot serve AMQPS: no TLS certificate configured (--tls-cert-file, --tls-key-file)")
+	}
+	return s.lsrv.Serve(ln, listener.ListenerConfig{Name: "amqps " + ln.Addr().String(),
+		MaxConnections: max(s.cfg.MaxConnections, 0), Handshake: tc.Handshake()})
 }
 
 // serveConn is the listener's Handler: one connection, to its end.

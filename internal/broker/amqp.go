@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/yardmq/yard/internal/amqp"
@@ -106,19 +105,32 @@ func (b *Broker) openAMQP() (*frontEnd, error) {
 		Registry:                 b.conns,
 	})
 	return &frontEnd{
-		serve: func(ln net.Listener) func(context.Context) error {
-			done := make(chan error, 1)
-			go func() { done <- srv.Serve(ln) }()
+		serve: func(lns []boundListener) func(context.Context) error {
+			done := make(chan error, len(lns))
+			for _, l := range lns {
+				go func() {
+					if l.tls {
+						done <- srv.ServeTLS(l.ln, b.tls)
+					} else {
+						done <- srv.Serve(l.ln)
+					}
+				}()
+			}
 			return func(ctx context.Context) error {
 				defer releaseStreams()
 				if err := srv.Shutdown(ctx); err != nil {
 					return fmt.Errorf("cannot stop AMQP front end: %w", err)
 				}
-				ln.Close() // the broker owns ln: ends Serve even if it had not recorded ln yet
-				if err := <-done; err != nil {
-					return fmt.Errorf("cannot stop AMQP front end: %w", err)
+				var errs []error
+				for _, l := range lns {
+					l.ln.Close() // the broker owns ln: ends Serve even if it had not recorded ln yet
 				}
-				return nil
+				for range lns {
+					if err := <-done; err != nil {
+						errs = append(errs, fmt.Errorf("cannot stop AMQP front end: %w", err))
+					}
+				}
+				return errors.Join(errs...)
 			}
 		},
 		// Shutdown closes the queues of hosts (amqp.Config.VHosts) even if Serve never ran.

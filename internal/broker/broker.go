@@ -20,19 +20,26 @@ import (
 	"time"
 
 	"github.com/yardmq/yard/internal/datadir"
+	"github.com/yardmq/yard/internal/kafka"
 	"github.com/yardmq/yard/internal/listener"
 	"github.com/yardmq/yard/internal/log"
 	"github.com/yardmq/yard/internal/platform"
 	"github.com/yardmq/yard/internal/stream"
+	"github.com/yardmq/yard/internal/tlsconf"
 )
 
 // Config is everything `yard serve` can be told.
 type Config struct {
-	DataDir      string
-	KafkaListen  string // empty: Kafka listener disabled
-	AMQPListen   string // empty: AMQP listener disabled
-	HTTPListen   string // empty: HTTP listener disabled
-	HTTPPprof    bool   // serve Go's profiler under /debug/pprof/ on the HTTP listener
+	DataDir     string
+	KafkaListen string // empty: Kafka listener disabled
+	AMQPListen  string // empty: AMQP listener disabled
+	HTTPListen  string // empty: HTTP listener disabled
+	AMQPSListen string // AMQP over TLS (RabbitMQ's 5671); empty: disabled
+	HTTPSListen string // the admin HTTP plane over TLS; empty: disabled
+	HTTPPprof   bool   // serve Go's profiler under /debug/pprof/ on the HTTP listener
+	// TLS names the certificate, key and client CA of every TLS listener (Kafka SSL and
+	// SASL_SSL, AMQPS, HTTPS); reloaded by ReloadTLS (SIGHUP).
+	TLS          tlsconf.Config
 	SyncPolicy   log.SyncPolicy
 	SyncInterval time.Duration
 	// RetentionCheckInterval is how often time and size retention run on every log: Kafka
@@ -92,8 +99,10 @@ type Broker struct {
 	// conns lists the live connections of every protocol front end (for the admin plane).
 	conns *listener.Registry
 
-	mu        sync.Mutex // guards listeners and stops
-	listeners map[string]net.Listener
+	tls *tlsconf.Store // nil without TLS material
+
+	mu        sync.Mutex              // guards listeners and stops
+	listeners map[string]net.Listener // by listenerKey
 	stops     []namedStop
 
 	streamsMu   sync.Mutex // guards streams and streamsRefs (streams.go)
@@ -117,6 +126,13 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	var tlsStore *tlsconf.Store
+	if cfg.TLS.Enabled() {
+		var err error
+		if tlsStore, err = tlsconf.Open(cfg.TLS); err != nil {
+			return nil, fmt.Errorf("cannot start broker: %w", err)
+		}
+	}
 	layout := datadir.New(cfg.DataDir)
 	dd, err := openDataDir(layout)
 	if err != nil {
@@ -124,15 +140,15 @@ func New(cfg Config) (*Broker, error) {
 	}
 	files := log.NewFileCache(segmentFileBound(cfg.MaxOpenSegmentFiles))
 	cfg.Logger.Debug("segment file cache", "max_open_files", files.MaxOpenFiles())
-	return &Broker{cfg: cfg, log: cfg.Logger, layout: layout, data: dd, files: files, conns: listener.NewRegistry(),
+	return &Broker{cfg: cfg, log: cfg.Logger, layout: layout, data: dd, files: files, conns: listener.NewRegistry(), tls: tlsStore,
 		listeners: map[string]net.Listener{}}, nil
 }
 
 // frontEnd is a front end that is open (its storage loaded and validated) but not serving.
 type frontEnd struct {
-	// serve starts serving on ln and returns how to stop. It cannot fail: whatever could
-	// fail was done when the front end was opened.
-	serve func(ln net.Listener) (stop func(ctx context.Context) error)
+	// serve starts serving on its bound listeners and returns how to stop. It cannot fail:
+	// whatever could fail was done when the front end was opened.
+	serve func(lns []boundListener) (stop func(ctx context.Context) error)
 	// abort releases what opening took, when the front end will not serve after all.
 	abort func() error
 }
@@ -140,41 +156,115 @@ type frontEnd struct {
 // Connections lists the live Kafka and AMQP connections and closes them by id.
 func (b *Broker) Connections() *listener.Registry { return b.conns }
 
+// listenSpec is one address a front end listens on.
+type listenSpec struct {
+	name string // the listener's name within its front end: "" for the plain one, "tls", or a Kafka listener name
+	addr string
+	tls  bool
+}
+
+// boundListener is a listenSpec bound.
+type boundListener struct {
+	listenSpec
+	ln net.Listener
+}
+
+// listenerKey is how Addr names a listener: the front end, then ":" and the listener's name
+// if it has one ("kafka", "kafka:SSL", "amqp:tls").
+func listenerKey(front, name string) string {
+	if name == "" {
+		return front
+	}
+	return front + ":" + name
+}
+
+// listenSpecs is every listener of the configuration, by front end.
+func (b *Broker) listenSpecs() (map[string][]listenSpec, error) {
+	out := map[string][]listenSpec{}
+	kls, err := kafka.ParseListeners(b.cfg.KafkaListen)
+	if err != nil {
+		return nil, err
+	}
+	for i, l := range kls {
+		name := l.Name
+		if i == 0 {
+			name = "" // the first Kafka listener is also plain "kafka"
+		}
+		out["kafka"] = append(out["kafka"], listenSpec{name: name, addr: l.Addr, tls: l.Protocol.TLS()})
+	}
+	for _, p := range []struct{ front, plain, secure string }{
+		{"amqp", b.cfg.AMQPListen, b.cfg.AMQPSListen},
+		{"http", b.cfg.HTTPListen, b.cfg.HTTPSListen},
+	} {
+		if p.plain != "" {
+			out[p.front] = append(out[p.front], listenSpec{addr: p.plain})
+		}
+		if p.secure != "" {
+			out[p.front] = append(out[p.front], listenSpec{name: "tls", addr: p.secure, tls: true})
+		}
+	}
+	needTLS := false
+	for _, specs := range out {
+		for _, sp := range specs {
+			needTLS = needTLS || sp.tls
+		}
+	}
+	if needTLS && b.tls == nil {
+		return nil, errors.New("cannot start broker: a TLS listener needs --tls-cert-file and --tls-key-file")
+	}
+	return out, nil
+}
+
+// ReloadTLS reads the TLS certificate, key and client CA files again (SIGHUP): new
+// handshakes use them, established connections are untouched. A failed reload keeps the
+// previous material. Without TLS configured it does nothing.
+func (b *Broker) ReloadTLS() error {
+	if b.tls == nil {
+		return nil
+	}
+	return b.tls.Reload()
+}
+
 // Start binds every enabled listener first (so a busy port fails fast, before any front end has
 // touched the data), then opens every front end (the catalog, the AMQP topology and every log
 // are loaded and validated), and only then lets them serve. If any step fails, everything
 // taken so far is released and the error is returned: no front end has served.
 func (b *Broker) Start() error {
 	type front struct {
-		name, addr string
-		open       func() (*frontEnd, error)
+		name string
+		open func() (*frontEnd, error)
 	}
 	fronts := []front{
-		{"kafka", b.cfg.KafkaListen, b.openKafka},
-		{"amqp", b.cfg.AMQPListen, b.openAMQP},
-		{"http", b.cfg.HTTPListen, b.openHTTP},
+		{"kafka", b.openKafka},
+		{"amqp", b.openAMQP},
+		{"http", b.openHTTP},
 	}
-	bound := map[string]net.Listener{}
+	specs, err := b.listenSpecs()
+	if err != nil {
+		return err
+	}
+	bound := map[string][]boundListener{}
 	closeBound := func() {
-		for _, l := range bound {
-			l.Close()
+		for _, ls := range bound {
+			for _, l := range ls {
+				l.ln.Close()
+			}
 		}
 	}
 	for _, f := range fronts {
-		if f.addr == "" {
-			continue
+		for _, sp := range specs[f.name] {
+			ln, err := net.Listen("tcp", sp.addr)
+			if err != nil {
+				closeBound()
+				return fmt.Errorf("cannot listen for %s on %s: %w", listenerKey(f.name, sp.name), sp.addr, err)
+			}
+			bound[f.name] = append(bound[f.name], boundListener{sp, ln})
 		}
-		ln, err := net.Listen("tcp", f.addr)
-		if err != nil {
-			closeBound()
-			return fmt.Errorf("cannot listen for %s on %s: %w", f.name, f.addr, err)
-		}
-		bound[f.name] = ln
 	}
 	opened := map[string]*frontEnd{}
 	var order []string
 	for _, f := range fronts {
-		if _, ok := bound[f.name]; !ok {
+		if len(bound[f.name]) == 0 {
 			continue
 		}
 		fe, err := f.open()
@@ -192,18 +282,24 @@ func (b *Broker) Start() error {
 		order = append(order, f.name)
 	}
 	for _, name := range order {
-		ln := bound[name]
-		stop := opened[name].serve(ln)
+		lns := bound[name]
+		stop := opened[name].serve(lns)
 		b.mu.Lock()
-		b.listeners[name] = ln
+		for _, l := range lns {
+			b.listeners[listenerKey(name, l.name)] = l.ln
+		}
 		b.stops = append(b.stops, namedStop{name, stop})
 		b.mu.Unlock()
-		b.log.Info("listening", "protocol", name, "addr", ln.Addr().String())
+		for _, l := range lns {
+			b.log.Info("listening", "protocol", name, "listener", l.name, "tls", l.tls, "addr", l.ln.Addr().String())
+		}
 	}
 	return nil
 }
 
-// Addr is the bound address of a front end ("kafka", "amqp", "http"), or nil if it is disabled.
+// Addr is the bound address of a listener, or nil if it is disabled: "kafka", "amqp",
+// "http" (the first Kafka listener, the plain AMQP and HTTP ones), "kafka:SSL" (a Kafka
+// listener by name), "amqp:tls", "http:tls".
 func (b *Broker) Addr(name string) net.Addr {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -2,8 +2,8 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"runtime"
@@ -42,12 +42,19 @@ func (b *Broker) openHTTP() (*frontEnd, error) {
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: httpReadHeaderTimeout}
 	return &frontEnd{
-		serve: func(ln net.Listener) func(context.Context) error {
-			go func() {
-				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-					b.log.Error("http server stopped", "err", err)
+		serve: func(lns []boundListener) func(context.Context) error {
+			for _, l := range lns {
+				ln := l.ln
+				if l.tls {
+					// HTTPS: the handshake runs on net/http's connection goroutine.
+					ln = tls.NewListener(ln, b.tls.ServerConfig("http/1.1"))
 				}
-			}()
+				go func() {
+					if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+						b.log.Error("http server stopped", "err", err)
+					}
+				}()
+			}
 			return srv.Shutdown
 		},
 		abort: func() error { return nil },

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/yardmq/yard/internal/group"
@@ -103,6 +102,7 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 		Registry:              b.conns,
 		AutoCreateTopics:      kc.AutoCreateTopics,
 		DefaultPartitions:     kc.DefaultPartitions,
+		TLS:                   b.tls,
 	})
 	if err != nil {
 		groups.Close()
@@ -110,9 +110,12 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 		return nil, err
 	}
 	return &frontEnd{
-		serve: func(ln net.Listener) func(context.Context) error {
-			served := make(chan error, 1)
-			go func() { served <- srv.Serve(ln) }()
+		serve: func(lns []boundListener) func(context.Context) error {
+			specs, _ := kafka.ParseListeners(b.cfg.KafkaListen) // parsed by Start: same order as lns
+			served := make(chan error, len(lns))
+			for i, l := range lns {
+				go func() { served <- srv.ServeListener(l.ln, specs[i], i == 0) }()
+			}
 			return func(ctx context.Context) error {
 				var errs []error
 				if err := srv.Shutdown(ctx); err != nil {
@@ -120,9 +123,13 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 				}
 				// The broker owns ln: closing it here ends Serve even if Shutdown ran before
 				// Serve had recorded ln (Serve returns nil once Shutdown has run).
-				ln.Close()
-				if err := <-served; err != nil {
-					errs = append(errs, err)
+				for _, l := range lns {
+					l.ln.Close()
+				}
+				for range lns {
+					if err := <-served; err != nil {
+						errs = append(errs, err)
+					}
 				}
 				if err := groups.Close(); err != nil {
 					errs = append(errs, fmt.Errorf("cannot close group coordinator: %w", err))

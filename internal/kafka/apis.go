@@ -112,6 +112,11 @@ func newAPITable() apiTable {
 // already reached us at).
 func (rc *reqCtx) advertisedHostPort() (string, int32) {
 	host, port := rc.s.cfg.AdvertisedHost, rc.s.cfg.AdvertisedPort
+	if !rc.c.listener.primary {
+		// Every listener but the primary one advertises its own address: a client that
+		// came in over SSL is sent back to the SSL port.
+		port = 0
+	}
 	if host != "" && port != 0 {
 		return host, port
 	}

@@ -56,6 +56,8 @@ type conn struct {
 	// auth.Anonymous on a listener without authentication. Read and written only by the
 	// reader goroutine (handlers run there).
 	principal auth.Principal
+	// listener is the listener the connection came through.
+	listener listenerInfo
 }
 
 func newConn(s *Server, nc net.Conn) *conn {

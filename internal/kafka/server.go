@@ -22,12 +22,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
+	"github.com/yardmq/yard/internal/auth"
 	"github.com/yardmq/yard/internal/group"
 	"github.com/yardmq/yard/internal/listener"
 	"github.com/yardmq/yard/internal/ratelog"
 	"github.com/yardmq/yard/internal/stream"
+	"github.com/yardmq/yard/internal/tlsconf"
 )
 
 // Defaults of the named limits (Kafka's own defaults where it has one).
@@ -77,6 +80,9 @@ type Config struct {
 	// DefaultPartitions partitions, as Kafka's auto.create.topics.enable.
 	AutoCreateTopics  bool
 	DefaultPartitions int32
+	// TLS is the certificate material of SSL and SASL_SSL listeners; nil: only PLAINTEXT
+	// and SASL_PLAINTEXT listeners can be served.
+	TLS *tlsconf.Store
 }
 
 // Server is a running Kafka front end.
@@ -90,9 +96,12 @@ type Server struct {
 	ctx    context.Context // cancelled on shutdown: aborts long polls and durability waits
 	cancel context.CancelFunc
 
-	lsrv   *listener.Server // accept loops, limits, registry, shutdown
-	reqMem *reqBudget       // memory in-flight requests reserve (read.go)
-	bufs   *bufPools        // connection read and write buffers
+	lsrv *listener.Server // accept loops, limits, registry, shutdown
+
+	mu        sync.Mutex              // guards listeners
+	listeners map[string]listenerInfo // by listener name
+	reqMem    *reqBudget              // memory in-flight requests reserve (read.go)
+	bufs      *bufPools               // connection read and write buffers
 }
 
 // NewServer checks cfg and fills defaults.
@@ -123,7 +132,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), st: cfg.Streams, apis: newAPITable(), ctx: ctx, cancel: cancel,
-		reqMem: newReqBudget(cfg.QueuedMaxRequestBytes), bufs: newBufPools()}
+		reqMem: newReqBudget(cfg.QueuedMaxRequestBytes), bufs: newBufPools(), listeners: map[string]listenerInfo{}}
 	lsrv, err := listener.NewServer(listener.Config{
 		Protocol:            "kafka",
 		Handler:             s.serveConn,
@@ -142,12 +151,46 @@ func NewServer(cfg Config) (*Server, error) {
 // Serve accepts connections on ln until Shutdown; it returns nil after Shutdown. It may be
 // called for several listeners; MaxConnections applies to each.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.lsrv.Serve(ln, listener.ListenerConfig{MaxConnections: s.cfg.MaxConnections})
+	return s.ServeListener(ln, ListenerSpec{Name: string(Plaintext), Protocol: Plaintext}, true)
+}
+
+// ServeListener serves one listener of the --kafka-listen list: over TLS for SSL and
+// SASL_SSL (the handshake runs on the connection's goroutine, bounded by the listener's
+// handshake timeout). Metadata on a connection of a primary listener advertises
+// Config.AdvertisedHost/Port where set; every other listener advertises its own address
+// (Kafka's advertised address per listener name).
+func (s *Server) ServeListener(ln net.Listener, spec ListenerSpec, primary bool) error {
+	lc := listener.ListenerConfig{Name: spec.Name, MaxConnections: s.cfg.MaxConnections}
+	if spec.Protocol.TLS() {
+		if s.cfg.TLS == nil {
+			ln.Close()
+			return fmt.Errorf("cannot serve kafka listener %s: no TLS certificate configured (--tls-cert-file, --tls-key-file)", spec.Name)
+		}
+		lc.Handshake = s.cfg.TLS.Handshake()
+	}
+	s.mu.Lock()
+	s.listeners[lc.Name] = listenerInfo{spec: spec, primary: primary}
+	s.mu.Unlock()
+	return s.lsrv.Serve(ln, lc)
+}
+
+// listenerInfo is what a connection needs to know about the listener it came through.
+type listenerInfo struct {
+	spec    ListenerSpec
+	primary bool
 }
 
 // serveConn is the listener's Handler: one connection, to its end.
 func (s *Server) serveConn(lc *listener.Conn) {
 	c := newConn(s, lc.NetConn())
+	s.mu.Lock()
+	c.listener = s.listeners[lc.Info().Listener]
+	s.mu.Unlock()
+	if cert, ok := tlsconf.PeerCertificate(c.nc); ok {
+		// Kafka's default principal builder: the certificate subject's full DN.
+		c.principal = auth.UserPrincipal(tlsconf.SubjectDN(cert))
+		lc.SetIdentity(c.principal.Name, "")
+	}
 	lc.SetCloser(func(string) {
 		c.cancel()
 		c.nc.Close()

@@ -78,8 +78,9 @@ func (c *conn) serve() {
 	}()
 	err := c.readLoop()
 	if err != nil {
-		// A protocol violation: say why, then drop the connection without finishing replies.
-		c.log.Warn("closing kafka connection", "reason", err)
+		// A protocol violation: say why (rate-limited: a client can repeat it at will), then
+		// drop the connection without finishing replies.
+		c.s.rl.Warn("closing kafka connection", "closing kafka connection", "remote", c.nc.RemoteAddr().String(), "reason", err)
 		c.nc.Close()
 	}
 	// Whatever ended the reader (EOF, idle timeout, violation), nobody will read the replies

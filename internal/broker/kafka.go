@@ -8,6 +8,7 @@ import (
 
 	"github.com/yardmq/yard/internal/group"
 	"github.com/yardmq/yard/internal/kafka"
+	"github.com/yardmq/yard/internal/txn"
 )
 
 // KafkaConfig holds the Kafka front end's settings (flags in cmd/yard/kafka_flags.go).
@@ -43,6 +44,12 @@ type KafkaConfig struct {
 	// ask for (group.min.session.timeout.ms, group.max.session.timeout.ms).
 	MinSessionTimeout time.Duration
 	MaxSessionTimeout time.Duration
+	// TransactionMaxTimeout bounds the timeout a transactional producer may ask for
+	// (transaction.max.timeout.ms); TransactionAbortCheckInterval is how often timed-out
+	// transactions are looked for and aborted
+	// (transaction.abort.timed.out.transaction.cleanup.interval.ms).
+	TransactionMaxTimeout         time.Duration
+	TransactionAbortCheckInterval time.Duration
 }
 
 // DefaultKafkaConfig is the embedded default (Kafka's defaults).
@@ -57,6 +64,9 @@ func DefaultKafkaConfig() KafkaConfig {
 		OffsetsRetention:      group.DefaultOffsetsRetention,
 		MinSessionTimeout:     group.DefaultMinSessionTimeout,
 		MaxSessionTimeout:     group.DefaultMaxSessionTimeout,
+
+		TransactionMaxTimeout:         txn.DefaultMaxTimeout,
+		TransactionAbortCheckInterval: txn.DefaultAbortCheckInterval,
 	}
 }
 
@@ -87,9 +97,16 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 		releaseStreams()
 		return nil, err
 	}
+	txc, err := b.openTxn(streams, groups)
+	if err != nil {
+		groups.Close()
+		releaseStreams()
+		return nil, err
+	}
 	srv, err := kafka.NewServer(kafka.Config{
 		Streams:               streams,
 		Groups:                groups,
+		Txn:                   txc,
 		Logger:                b.log.With("component", "kafka"),
 		ClusterID:             b.ClusterID(),
 		AdvertisedHost:        kc.AdvertisedHost,
@@ -105,6 +122,7 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 		TLS:                   b.tls,
 	})
 	if err != nil {
+		txc.Close()
 		groups.Close()
 		releaseStreams()
 		return nil, err
@@ -131,6 +149,9 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 						errs = append(errs, err)
 					}
 				}
+				if err := txc.Close(); err != nil {
+					errs = append(errs, fmt.Errorf("cannot close transaction coordinator: %w", err))
+				}
 				if err := groups.Close(); err != nil {
 					errs = append(errs, fmt.Errorf("cannot close group coordinator: %w", err))
 				}
@@ -141,7 +162,7 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 			}
 		},
 		abort: func() error {
-			return errors.Join(srv.Shutdown(context.Background()), groups.Close(), releaseStreams())
+			return errors.Join(srv.Shutdown(context.Background()), txc.Close(), groups.Close(), releaseStreams())
 		},
 	}, nil
 }

@@ -13,6 +13,7 @@
 //	├── producer-snapshots/
 //	│   └── <topic>-<partition>.json       idempotent-producer state, a cache of the log (stream)
 //	├── __consumer_offsets/                the committed-offsets log (group)
+//	├── __transaction_state/               the transaction coordinator's log (txn)
 //	└── queues/
 //	    └── <vhost>/                       names escaped, see EscapeName
 //	        ├── <queue>/                   one durable queue's store (queue):
@@ -63,6 +64,7 @@ const (
 	snapshotsName       = "producer-snapshots"
 	snapshotExt         = ".json"
 	consumerOffsetsName = "__consumer_offsets"
+	txnStateName        = "__transaction_state"
 	queuesName          = "queues"
 	queueMessagesName   = "messages"
 	queueSettledName    = "settled"
@@ -141,6 +143,9 @@ func ParseProducerSnapshotName(name string) (topic string, p int32, ok bool) {
 
 // ConsumerOffsets is the log of committed offsets and group metadata.
 func (l Layout) ConsumerOffsets() string { return filepath.Join(l.root, consumerOffsetsName) }
+
+// TransactionState is the transaction coordinator's log (internal/txn).
+func (l Layout) TransactionState() string { return filepath.Join(l.root, txnStateName) }
 
 // Queues holds one directory per vhost, and in it one store per durable queue.
 func (l Layout) Queues() string { return filepath.Join(l.root, queuesName) }

@@ -11,6 +11,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -18,7 +19,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/yardmq/yard/internal/catalog"
+	rb "github.com/yardmq/yard/internal/recordbatch"
 	"github.com/yardmq/yard/internal/stream"
+	"github.com/yardmq/yard/internal/txn"
 )
 
 // appended is a partition written by a produce request, to wait for before answering.
@@ -35,8 +38,6 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 	switch {
 	case req.Version < 3:
 		failAll, failMsg = kerr.UnsupportedVersion, "Produce versions 0-2 (message formats v0/v1) are not supported; use v3 or later"
-	case req.TransactionID != nil:
-		failAll, failMsg = kerr.TransactionalIDAuthorizationFailed, "transactions are not supported by yard"
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 		failAll, failMsg = kerr.InvalidRequiredAcks, "acks must be 0, 1 or -1"
 	}
@@ -66,7 +67,7 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				continue
 			}
-			res, err := p.Append(rp.Records)
+			res, err := rc.appendBatch(p, rp.Records)
 			if err != nil {
 				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
 				rc.logProduceError(t.Name, rp.Partition, sp.ErrorCode, err)
@@ -87,6 +88,35 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 		return silentReply(func() { rc.waitDurable(rc.s.ctx, waits, timeout) }), nil
 	}
 	return &kmsgReply{resp: resp, before: func() { rc.waitDurable(rc.c.ctx, waits, timeout) }}, nil
+}
+
+// appendBatch appends a produced batch; a transactional one only if the producer's
+// transaction is ongoing and holds the partition (else INVALID_TXN_STATE, or
+// INVALID_PRODUCER_EPOCH for a fenced producer), checked and appended as one step with
+// respect to the transaction's end (txn.Coordinator.Produce).
+func (rc *reqCtx) appendBatch(p *stream.Partition, batch []byte) (stream.AppendResult, error) {
+	if len(batch) < rb.HeaderLen || batch[rb.OffMagic] != rb.MagicV2 {
+		return p.Append(batch) // refused there
+	}
+	h, err := rb.ParseHeader(batch)
+	if err != nil || !h.Transactional() || h.Control() {
+		return p.Append(batch)
+	}
+	if rc.txn() == nil {
+		return stream.AppendResult{}, &kerrWithMsg{kerr.TransactionalIDAuthorizationFailed.Code, "transactions are not served"}
+	}
+	var res stream.AppendResult
+	err = rc.txn().Produce(h.ProducerID, h.ProducerEpoch, txn.TopicPartition{Topic: p.Topic.Name, Partition: p.Index}, func() error {
+		var err error
+		res, err = p.Append(batch)
+		return err
+	})
+	if err != nil && !errors.Is(err, stream.ErrInvalidRecord) {
+		if code := txnErrorCode(err); code != errorCode(err) {
+			return res, &kerrWithMsg{code, err.Error()}
+		}
+	}
+	return res, err
 }
 
 // logProduceError logs a refused produce: storage errors (the operator's business: a full

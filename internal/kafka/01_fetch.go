@@ -6,7 +6,8 @@ package kafka
 // is always returned whole (KIP-74) so that a batch bigger than the limits cannot stall a
 // consumer. Fetch sessions (KIP-227) are declined: the response's session ID is 0, so clients
 // keep sending full fetch requests. Record bytes go from the segment files to the socket with
-// sendfile (fetch_writer.go).
+// sendfile (fetch_writer.go). IsolationLevel read_committed (1) reads below the last stable
+// offset only and lists the aborted transactions of the range returned (stream.ReadCommitted).
 //
 // The handler only records the request; all the work happens in the connection's writer when
 // the reply's turn comes (fetchReply.writeTo), so that the data read is as fresh as possible
@@ -142,12 +143,24 @@ func (r *fetchReply) gather(targets []*fetchTarget, maxResponseBytes int32) (int
 		var rr *log.ReadResult
 		var err error
 		limit := min(int64(tg.maxBytes), budget)
-		if limit > 0 || total == 0 {
+		committed := r.req.IsolationLevel == 1
+		lso := int64(-1)
+		fp.committed, fp.aborted = committed, nil
+		if committed {
+			if limit > 0 || total == 0 {
+				rr, lso, fp.aborted, err = p.ReadCommitted(tg.offset, int(max(limit, 1)))
+			} else {
+				lso = p.LastStableOffset()
+			}
+		} else if limit > 0 || total == 0 {
 			rr, err = p.Read(tg.offset, int(max(limit, 1)))
 		}
 		// The high watermark is read after the data so that it is never below what we return.
 		hwm := p.HighWatermark()
-		fp.hwm, fp.lso, fp.logStart = hwm, hwm, p.StartOffset()
+		if lso < 0 {
+			lso = p.LastStableOffset()
+		}
+		fp.hwm, fp.lso, fp.logStart = hwm, min(lso, hwm), p.StartOffset()
 		if err != nil {
 			fp.errCode = errorCode(err)
 			if !errors.Is(err, log.ErrOffsetOutOfRange) && !errors.Is(err, log.ErrClosed) {

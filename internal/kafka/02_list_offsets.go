@@ -1,7 +1,7 @@
 package kafka
 
 // ListOffsets, versions 1-11. Timestamps: -2 earliest (log start), -1 latest (high
-// watermark; the same for read_committed since there are no transactions), -3 max timestamp
+// watermark; the last stable offset for read_committed, v2+), -3 max timestamp
 // (KIP-734: the first record with the largest timestamp), -4 earliest local (= earliest: all
 // data is local), -5 earliest pending upload (none: -1), and t >= 0: the first record whose
 // timestamp is >= t (stream.Partition.OffsetForTimestamp).
@@ -37,6 +37,9 @@ func handleListOffsets(rc *reqCtx, req *kmsg.ListOffsetsRequest) (reply, error) 
 			default:
 				var err error
 				sp.Timestamp, sp.Offset, err = listOffset(p, rp.Timestamp)
+				if rp.Timestamp == -1 && req.Version >= 2 && req.IsolationLevel == 1 {
+					sp.Offset = p.LastStableOffset()
+				}
 				sp.ErrorCode = errorCode(err)
 			}
 			st.Partitions = append(st.Partitions, sp)

@@ -1,11 +1,10 @@
 package kafka
 
-// FindCoordinator, versions 0-6. Every group's coordinator is this broker (one node), so
-// the answer is the address Metadata advertises. Key type 0 (group) only. Transactions are not
-// served: key type 1 is answered TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Kafka answers a
-// client not permitted to use that transactional ID, a fatal error on which the Java producer
-// and librdkafka fail at once (COORDINATOR_NOT_AVAILABLE or INVALID_REQUEST would be retried
-// until the client's timeout). Share groups (key type 2) do not exist here: INVALID_REQUEST,
+// FindCoordinator, versions 0-6. Every group's and every transactional ID's coordinator is
+// this broker (one node), so the answer is the address Metadata advertises: key type 0
+// (group) and 1 (transaction, internal/txn; a server without a transaction coordinator
+// answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED, fatal for clients, rather than a retriable
+// error). Share groups (key type 2) do not exist here: INVALID_REQUEST,
 // as Kafka answers when they are not enabled.
 
 import (
@@ -25,11 +24,18 @@ func handleFindCoordinator(rc *reqCtx, req *kmsg.FindCoordinatorRequest) (reply,
 		c.Key, c.NodeID, c.Host, c.Port = key, -1, "", -1
 		switch {
 		case req.CoordinatorType == 1:
-			c.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-			c.ErrorMessage = strPtr("yard does not support Kafka transactions; unset transactional.id (an idempotent producer still writes each record once)")
+			switch {
+			case rc.txn() == nil:
+				c.ErrorCode = errNoTxnCoordinator
+				c.ErrorMessage = strPtr("this server has no transaction coordinator")
+			case key == "":
+				c.ErrorCode = kerr.InvalidRequest.Code
+			default:
+				c.NodeID, c.Host, c.Port = rc.s.st.Node().ID(), host, port
+			}
 		case req.CoordinatorType != 0:
 			c.ErrorCode = kerr.InvalidRequest.Code
-			c.ErrorMessage = strPtr("yard coordinates consumer groups only (key type 0)")
+			c.ErrorMessage = strPtr("yard coordinates consumer groups and transactions only (key types 0 and 1)")
 		case rc.groups() == nil:
 			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		case key == "":

@@ -89,6 +89,8 @@ func newAPITable() apiTable {
 		{key: 49, advertisedMin: 0, min: 0, max: 1, handle: typed(handleAlterClientQuotas)},
 		{key: 50, advertisedMin: 0, min: 0, max: 0, handle: typed(handleDescribeUserScramCredentials)},
 		{key: 51, advertisedMin: 0, min: 0, max: 0, handle: typed(handleAlterUserScramCredentials)},
+		{key: 65, advertisedMin: 0, min: 0, max: 0, handle: typed(handleDescribeTransactions)},
+		{key: 66, advertisedMin: 0, min: 0, max: 1, handle: typed(handleListTransactions)},
 		{key: 60, advertisedMin: 0, min: 0, max: 2, handle: typed(handleDescribeCluster)},
 		{key: 68, advertisedMin: 0, min: 0, max: 1, handle: typed(handleConsumerGroupHeartbeat)},
 		{key: 69, advertisedMin: 0, min: 0, max: 1, handle: typed(handleConsumerGroupDescribe)},

@@ -18,7 +18,8 @@ package kafka
 //	  Topic string (v4-12) | TopicID [16]byte (v13+)
 //	  Partitions: array of
 //	    Partition int32 | ErrorCode int16 | HighWatermark int64 | LastStableOffset int64
-//	    LogStartOffset int64 (v5+) | AbortedTransactions nullable array (always null)
+//	    LogStartOffset int64 (v5+) | AbortedTransactions nullable array of
+//	      (ProducerID int64 | FirstOffset int64 | tags): null for read_uncommitted
 //	    PreferredReadReplica int32 (v11+, always -1) | RecordBatches nullable bytes | tags
 //	  tags
 //	tags
@@ -31,6 +32,7 @@ import (
 
 	"github.com/yardmq/yard/internal/log"
 	"github.com/yardmq/yard/internal/platform"
+	"github.com/yardmq/yard/internal/stream"
 )
 
 type fetchPlan struct {
@@ -51,6 +53,8 @@ type fetchPart struct {
 	errCode            int16
 	hwm, lso, logStart int64
 	rr                 *log.ReadResult // nil: no records
+	committed          bool            // read_committed: aborted is sent (even empty)
+	aborted            []stream.AbortedTxn
 }
 
 func (p *fetchPart) release() {
@@ -114,9 +118,19 @@ func (p *fetchPlan) encode(dst []byte) ([]byte, []split, int64) {
 			if p.version >= 5 {
 				b = binary.BigEndian.AppendUint64(b, uint64(fp.logStart))
 			}
-			if flexible { // AbortedTransactions: null
+			switch {
+			case fp.committed:
+				b = appendArrayLen(b, len(fp.aborted), flexible)
+				for _, a := range fp.aborted {
+					b = binary.BigEndian.AppendUint64(b, uint64(a.ProducerID))
+					b = binary.BigEndian.AppendUint64(b, uint64(a.FirstOffset))
+					if flexible {
+						b = append(b, 0)
+					}
+				}
+			case flexible: // AbortedTransactions: null
 				b = append(b, 0)
-			} else {
+			default:
 				b = binary.BigEndian.AppendUint32(b, 0xffffffff)
 			}
 			if p.version >= 11 {

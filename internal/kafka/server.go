@@ -31,6 +31,7 @@ import (
 	"github.com/yardmq/yard/internal/ratelog"
 	"github.com/yardmq/yard/internal/stream"
 	"github.com/yardmq/yard/internal/tlsconf"
+	"github.com/yardmq/yard/internal/txn"
 )
 
 // Defaults of the named limits (Kafka's own defaults where it has one).
@@ -51,6 +52,7 @@ const (
 type Config struct {
 	Streams   *stream.Manager
 	Groups    *group.Coordinator // consumer groups and committed offsets; nil = not served
+	Txn       *txn.Coordinator   // transactions; nil = not served (TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
 	Logger    *slog.Logger
 	ClusterID string // this node's identity and partition leadership are the streams' Node
 	// AdvertisedHost and AdvertisedPort are what Metadata tells clients to connect to; empty

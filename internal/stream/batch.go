@@ -54,8 +54,12 @@ func validateProducedBatch(b []byte, maxBytes int) (rb.Header, error) {
 	if h.RecordCount <= 0 || h.LastOffsetDelta != h.RecordCount-1 {
 		return h, fmt.Errorf("%w: record count %d does not match last offset delta %d", ErrCorruptBatch, h.RecordCount, h.LastOffsetDelta)
 	}
-	if h.Transactional() || h.Control() {
-		return h, fmt.Errorf("%w: transactional and control batches are not supported", ErrInvalidRecord)
+	if h.Control() {
+		// Only the transaction coordinator writes markers (Kafka's InvalidRecordException).
+		return h, fmt.Errorf("%w: a producer may not write control batches", ErrInvalidRecord)
+	}
+	if h.Transactional() && h.ProducerID < 0 {
+		return h, fmt.Errorf("%w: transactional batch without a producer ID", ErrInvalidRecord)
 	}
 	if idempotent(&h) && (h.ProducerEpoch < 0 || h.BaseSequence < 0) {
 		return h, fmt.Errorf("%w: idempotent batch without epoch or sequence", ErrInvalidRecord)

@@ -24,7 +24,9 @@ type Partition struct {
 
 	mu          sync.Mutex
 	producers   map[int64]*producerState
-	snapshotEnd int64 // log end offset of the last snapshot written (snapshot.go)
+	snapshotEnd int64           // log end offset of the last snapshot written (snapshot.go)
+	ongoing     map[int64]int64 // open transactions: producer ID -> first offset (txn.go)
+	aborted     []AbortedTxn    // aborted transactions in marker order (txn.go)
 }
 
 func openPartition(t *Topic, i int32) (*Partition, error) {
@@ -38,7 +40,8 @@ func openPartition(t *Topic, i int32) (*Partition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open partition %s-%d: %w", t.Name, i, err)
 	}
-	p := &Partition{Topic: t, Index: i, log: l, producers: map[int64]*producerState{}, snapshotEnd: -1}
+	p := &Partition{Topic: t, Index: i, log: l, producers: map[int64]*producerState{}, snapshotEnd: -1,
+		ongoing: map[int64]int64{}}
 	if err := p.rebuildProducerState(p.loadSnapshot()); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("cannot rebuild producer state of %s-%d: %w", t.Name, i, err)
@@ -102,6 +105,9 @@ func (p *Partition) Append(batch []byte) (AppendResult, error) {
 	if idempotent(&h) {
 		p.recordBatch(&h, res.BaseOffset, appendTime, p.Topic.m.cfg.Now().UnixMilli())
 	}
+	if h.Transactional() {
+		p.beginTxnLocked(h.ProducerID, res.BaseOffset)
+	}
 	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, LogAppendTime: appendTime,
 		LogStartOffset: p.log.StartOffset()}, nil
 }
@@ -150,8 +156,9 @@ func (p *Partition) checkKeys(batch []byte, h *rb.Header, maxMessageBytes int) e
 // inflateLimit bounds what one batch of this partition may inflate to when read.
 func (p *Partition) inflateLimit() int { return rb.InflateLimit(p.Topic.Config().MaxMessageBytes) }
 
-// forEachBatchHeader walks batch headers in the ranges of a read without copying the records.
-func forEachBatchHeader(rr *log.ReadResult, fn func(h *rb.Header, baseOffset int64)) error {
+// forEachBatchHeader walks batch headers in the ranges of a read without copying the records;
+// fn gets the file and position of each batch.
+func forEachBatchHeader(rr *log.ReadResult, fn func(h *rb.Header, f log.File, pos int64) error) error {
 	var buf [rb.HeaderLen]byte
 	for _, r := range rr.Ranges {
 		for pos := r.Pos; pos < r.Pos+r.Len; {
@@ -162,7 +169,9 @@ func forEachBatchHeader(rr *log.ReadResult, fn func(h *rb.Header, baseOffset int
 			if err != nil {
 				return err
 			}
-			fn(&h, h.BaseOffset)
+			if err := fn(&h, r.File, pos); err != nil {
+				return err
+			}
 			pos += int64(h.Length)
 		}
 	}

@@ -40,6 +40,10 @@ type producerState struct {
 // nil) or refused. p.mu must be held.
 func (p *Partition) checkSequence(h *rb.Header) (*seqEntry, error) {
 	s := p.producers[h.ProducerID]
+	if s != nil && h.ProducerEpoch < s.epoch {
+		// Fenced: a newer epoch wrote here (a batch or a transaction marker).
+		return nil, fmt.Errorf("%w: producer %d epoch %d is older than the current epoch %d", ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, s.epoch)
+	}
 	if s == nil || len(s.batches) == 0 {
 		// Unknown producer: new, or idle beyond the rebuild window. Accept any sequence, as
 		// Kafka does when a producer's state has expired.
@@ -104,15 +108,32 @@ func (p *Partition) rebuildProducerState(from int64) error {
 			return err
 		}
 		next := off
-		err = forEachBatchHeader(rr, func(h *rb.Header, base int64) {
-			if idempotent(h) {
+		err = forEachBatchHeader(rr, func(h *rb.Header, f log.File, pos int64) error {
+			base := h.BaseOffset
+			next = base + int64(h.LastOffsetDelta) + 1
+			switch {
+			case h.Control():
+				if h.ProducerID < 0 {
+					return nil
+				}
+				b := make([]byte, h.Length)
+				if _, err := f.ReadAt(b, pos); err != nil {
+					return fmt.Errorf("cannot read control batch at %d: %w", base, err)
+				}
+				if typ, ok := controlType(b, h); ok {
+					p.endTxnLocked(h.ProducerID, h.ProducerEpoch, typ == ControlCommit, base, now)
+				}
+			case idempotent(h):
 				t := int64(-1)
 				if h.LogAppendTime() {
 					t = h.MaxTimestamp
 				}
 				p.recordBatch(h, base, t, now)
+				if h.Transactional() {
+					p.beginTxnLocked(h.ProducerID, base)
+				}
 			}
-			next = base + int64(h.LastOffsetDelta) + 1
+			return nil
 		})
 		rr.Release()
 		if err != nil {

@@ -26,7 +26,11 @@ import (
 //
 //	{"format": 1, "crc32c": <uint32>, "state": {"end_offset": N, "producers": [
 //	  {"id": PID, "epoch": E, "last_seen_ms": T,
-//	   "batches": [[firstSeq, lastSeq, firstOffset, lastOffset, appendTimeMs], ...]}, ...]}}
+//	   "batches": [[firstSeq, lastSeq, firstOffset, lastOffset, appendTimeMs], ...]}, ...],
+//	  "ongoing": [[PID, firstOffset], ...], "aborted": [[PID, firstOffset, markerOffset], ...]}}
+//
+// (ongoing and aborted: the transaction state of txn.go; absent in snapshots of older
+// versions, which then describe a log without transactions.)
 //
 // crc32c (Castagnoli) covers the compact bytes of "state"; a file that fails it is ignored.
 
@@ -35,6 +39,14 @@ const snapshotFormat = 1
 type snapshotState struct {
 	EndOffset int64              `json:"end_offset"`
 	Producers []snapshotProducer `json:"producers"`
+	Ongoing   [][2]int64         `json:"ongoing,omitempty"`
+	Aborted   [][3]int64         `json:"aborted,omitempty"`
+}
+
+// txnSnapshot is the transaction part of a decoded snapshot.
+type txnSnapshot struct {
+	ongoing map[int64]int64
+	aborted []AbortedTxn
 }
 
 type snapshotProducer struct {
@@ -65,6 +77,13 @@ func (p *Partition) encodeSnapshot(endOffset int64) ([]byte, error) {
 		st.Producers = append(st.Producers, sp)
 	}
 	sort.Slice(st.Producers, func(i, j int) bool { return st.Producers[i].ID < st.Producers[j].ID })
+	for id, first := range p.ongoing {
+		st.Ongoing = append(st.Ongoing, [2]int64{id, first})
+	}
+	sort.Slice(st.Ongoing, func(i, j int) bool { return st.Ongoing[i][0] < st.Ongoing[j][0] })
+	for _, a := range p.aborted {
+		st.Aborted = append(st.Aborted, [3]int64{a.ProducerID, a.FirstOffset, a.LastOffset})
+	}
 	raw, err := json.Marshal(st)
 	if err != nil {
 		return nil, fmt.Errorf("cannot encode producer snapshot: %w", err)
@@ -73,40 +92,63 @@ func (p *Partition) encodeSnapshot(endOffset int64) ([]byte, error) {
 }
 
 // decodeSnapshot parses and checks a snapshot file into producer states.
-func decodeSnapshot(data []byte) (int64, map[int64]*producerState, error) {
+func decodeSnapshot(data []byte) (int64, map[int64]*producerState, txnSnapshot, error) {
+	end, producers, st, err := decodeSnapshotState(data)
+	if err != nil {
+		return 0, nil, txnSnapshot{}, err
+	}
+	txs := txnSnapshot{ongoing: make(map[int64]int64, len(st.Ongoing))}
+	for _, o := range st.Ongoing {
+		if o[0] < 0 || o[1] < 0 || o[1] >= end {
+			return 0, nil, txnSnapshot{}, fmt.Errorf("producer snapshot: bad open transaction of producer %d", o[0])
+		}
+		txs.ongoing[o[0]] = o[1]
+	}
+	prev := int64(-1)
+	for _, a := range st.Aborted {
+		if a[0] < 0 || a[1] < 0 || a[2] < a[1] || a[2] >= end || a[2] <= prev {
+			return 0, nil, txnSnapshot{}, fmt.Errorf("producer snapshot: bad aborted transaction of producer %d", a[0])
+		}
+		prev = a[2]
+		txs.aborted = append(txs.aborted, AbortedTxn{ProducerID: a[0], FirstOffset: a[1], LastOffset: a[2]})
+	}
+	return end, producers, txs, nil
+}
+
+func decodeSnapshotState(data []byte) (int64, map[int64]*producerState, *snapshotState, error) {
 	var f snapshotFile
 	if err := json.Unmarshal(data, &f); err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	if f.Format != snapshotFormat {
-		return 0, nil, fmt.Errorf("producer snapshot format %d, want %d", f.Format, snapshotFormat)
+		return 0, nil, nil, fmt.Errorf("producer snapshot format %d, want %d", f.Format, snapshotFormat)
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, f.State); err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	if rb.CRC32C(compact.Bytes()) != f.CRC32C {
-		return 0, nil, errors.New("producer snapshot checksum mismatch")
+		return 0, nil, nil, errors.New("producer snapshot checksum mismatch")
 	}
 	var st snapshotState
 	if err := json.Unmarshal(compact.Bytes(), &st); err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	out := make(map[int64]*producerState, len(st.Producers))
 	for _, sp := range st.Producers {
 		if sp.ID < 0 || len(sp.Batches) > producerBatchWindow {
-			return 0, nil, fmt.Errorf("producer snapshot: bad producer %d", sp.ID)
+			return 0, nil, nil, fmt.Errorf("producer snapshot: bad producer %d", sp.ID)
 		}
 		s := &producerState{epoch: sp.Epoch, lastSeenMs: sp.LastSeenMs, batches: make([]seqEntry, 0, producerBatchWindow)}
 		for _, b := range sp.Batches {
 			if b[0] < 0 || b[0] > 0x7fffffff || b[1] < 0 || b[1] > 0x7fffffff || b[2] < 0 || b[3] < b[2] || b[3] >= st.EndOffset {
-				return 0, nil, fmt.Errorf("producer snapshot: bad batch of producer %d", sp.ID)
+				return 0, nil, nil, fmt.Errorf("producer snapshot: bad batch of producer %d", sp.ID)
 			}
 			s.batches = append(s.batches, seqEntry{firstSeq: int32(b[0]), lastSeq: int32(b[1]), firstOffset: b[2], lastOffset: b[3], appendTime: b[4]})
 		}
 		out[sp.ID] = s
 	}
-	return st.EndOffset, out, nil
+	return st.EndOffset, out, &st, nil
 }
 
 // loadSnapshot installs the partition's snapshot if it can describe a prefix of the log as
@@ -117,7 +159,7 @@ func (p *Partition) loadSnapshot() int64 {
 	if err != nil {
 		return 0
 	}
-	end, producers, err := decodeSnapshot(data)
+	end, producers, txs, err := decodeSnapshot(data)
 	if err != nil {
 		m.log.Warn("ignoring producer snapshot", "topic", p.Topic.Name, "partition", p.Index, "err", err)
 		return 0
@@ -128,6 +170,7 @@ func (p *Partition) loadSnapshot() int64 {
 		return 0
 	}
 	p.producers = producers
+	p.ongoing, p.aborted = txs.ongoing, txs.aborted
 	return end
 }
 

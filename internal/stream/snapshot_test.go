@@ -91,7 +91,7 @@ func FuzzDecodeSnapshot(f *testing.F) {
 	f.Add([]byte(`{"format":1,"crc32c":0,"state":{}}`))
 	f.Add([]byte(`{`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		end, producers, err := decodeSnapshot(data)
+		end, producers, _, err := decodeSnapshot(data)
 		if err != nil {
 			return
 		}
@@ -100,7 +100,7 @@ func FuzzDecodeSnapshot(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		end2, producers2, err := decodeSnapshot(again)
+		end2, producers2, _, err := decodeSnapshot(again)
 		if err != nil || end2 != end || len(producers2) != len(producers) {
 			t.Fatalf("round trip changed the snapshot: %v", err)
 		}

@@ -1,0 +1,62 @@
+package kafka
+
+// TxnOffsetCommit, versions 0-5: offsets a transaction commits for a group. v3+ name the
+// group member (KIP-447), checked as OffsetCommit checks it, so that a consumer of an earlier
+// generation cannot commit. The offsets are held by the transaction coordinator until the
+// transaction ends: committed with it, dropped if it aborts; OffsetFetch does not see them
+// before.
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/yardmq/yard/internal/group"
+	"github.com/yardmq/yard/internal/txn"
+)
+
+func handleTxnOffsetCommit(rc *reqCtx, req *kmsg.TxnOffsetCommitRequest) (reply, error) {
+	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	fill := func(out map[txn.TopicPartition]error, all int16) {
+		for _, rt := range req.Topics {
+			st := kmsg.NewTxnOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, p := range rt.Partitions {
+				sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = p.Partition, all
+				if all == 0 {
+					sp.ErrorCode = txnErrorCode(out[txn.TopicPartition{Topic: rt.Topic, Partition: p.Partition}])
+				}
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+	}
+	if rc.txn() == nil || rc.groups() == nil {
+		fill(nil, errNoTxnCoordinator)
+		return respond(resp), nil
+	}
+	cr := group.CommitRequest{Group: req.Group, Generation: -1}
+	if req.Version >= 3 {
+		cr.Generation, cr.MemberID, cr.InstanceID = req.Generation, req.MemberID, grpDeref(req.InstanceID)
+	}
+	if err := rc.groups().ValidateTxnCommit(rc.c.ctx, cr); err != nil {
+		fill(nil, groupErrorCode(err))
+		return respond(resp), nil
+	}
+	offs := map[txn.TopicPartition]txn.Offset{}
+	for _, rt := range req.Topics {
+		for _, p := range rt.Partitions {
+			epoch := int32(-1)
+			if req.Version >= 2 {
+				epoch = p.LeaderEpoch
+			}
+			offs[txn.TopicPartition{Topic: rt.Topic, Partition: p.Partition}] = txn.Offset{Offset: p.Offset, LeaderEpoch: epoch, Metadata: grpDeref(p.Metadata)}
+		}
+	}
+	out, err := rc.txn().CommitOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, offs)
+	if err != nil {
+		fill(nil, txnErrorCode(err))
+		return respond(resp), nil
+	}
+	fill(out, 0)
+	return respond(resp), nil
+}

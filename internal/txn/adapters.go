@@ -1,0 +1,49 @@
+package txn
+
+// Adapters from the topic manager and the group coordinator to what the coordinator needs.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/yardmq/yard/internal/group"
+	"github.com/yardmq/yard/internal/stream"
+)
+
+// StreamPartitions is Partitions over a topic manager.
+func StreamPartitions(st *stream.Manager) Partitions { return txnPartitions{st} }
+
+// GroupOffsets is Offsets over a group coordinator.
+func GroupOffsets(g *group.Coordinator) Offsets { return txnOffsets{g} }
+
+// txnPartitions adapts the topic manager to txn.Partitions.
+type txnPartitions struct{ st *stream.Manager }
+
+func (t txnPartitions) partition(tp TopicPartition) *stream.Partition {
+	topic, ok := t.st.Topic(tp.Topic)
+	if !ok {
+		return nil
+	}
+	return topic.Partition(tp.Partition)
+}
+
+func (t txnPartitions) Exists(tp TopicPartition) bool { return t.partition(tp) != nil }
+
+func (t txnPartitions) WriteMarker(ctx context.Context, tp TopicPartition, pid int64, epoch int16, coordinatorEpoch int32, commit bool) error {
+	p := t.partition(tp)
+	if p == nil {
+		return fmt.Errorf("cannot write transaction marker to %s-%d: %w", tp.Topic, tp.Partition, stream.ErrUnknownTopic)
+	}
+	return p.WriteMarker(ctx, pid, epoch, coordinatorEpoch, commit)
+}
+
+// txnOffsets adapts the group coordinator to Offsets.
+type txnOffsets struct{ g *group.Coordinator }
+
+func (t txnOffsets) CommitTxnOffsets(ctx context.Context, g string, offs map[TopicPartition]Offset) error {
+	m := make(map[group.TopicPartition]group.OffsetValue, len(offs))
+	for tp, o := range offs {
+		m[group.TopicPartition{Topic: tp.Topic, Partition: tp.Partition}] = group.OffsetValue{Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata}
+	}
+	return t.g.CommitTxnOffsets(ctx, g, m)
+}

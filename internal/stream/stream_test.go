@@ -65,8 +65,9 @@ func TestValidateProducedBatch(t *testing.T) {
 		"bad crc":     {func() []byte { b := append([]byte(nil), good...); b[len(b)-1]++; return b }(), 1 << 20, ErrCorruptBatch},
 		"magic 1":     {func() []byte { b := append([]byte(nil), good...); b[rb.OffMagic] = 1; return b }(), 1 << 20, ErrInvalidRecord},
 		"count 0":     {batch(-1, -1, -1, 0, 10), 1 << 20, ErrCorruptBatch},
-		"transactional": {func() []byte {
-			b := batch(5, 0, 0, 1, 10)
+		"control":     {appendControlBatch(nil, 5, 0, 0, true, 0), 1 << 20, ErrInvalidRecord},
+		"transactional without producer": {func() []byte {
+			b := batch(-1, -1, -1, 1, 10)
 			b[rb.OffAttributes+1] |= rb.AttrTransactional
 			binary.BigEndian.PutUint32(b[rb.OffCRC:], rb.Checksum(b))
 			return b

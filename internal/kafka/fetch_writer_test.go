@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/yardmq/yard/internal/log"
+	"github.com/yardmq/yard/internal/stream"
 )
 
 // memRange is an in-memory log.File for building ReadResults in tests.
@@ -53,6 +54,18 @@ func TestFetchEncodingMatchesKmsg(t *testing.T) {
 					kp := kmsg.NewFetchResponseTopicPartition()
 					kp.Partition, kp.ErrorCode, kp.HighWatermark, kp.LastStableOffset, kp.LogStartOffset = fp.partition, fp.errCode, fp.hwm, fp.lso, fp.logStart
 					kp.RecordBatches = data
+					if rng.IntN(2) == 0 { // read_committed: an aborted-transaction list, maybe empty
+						fp.committed, fp.aborted = true, []stream.AbortedTxn{}
+						kp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+						for range rng.IntN(3) {
+							a := stream.AbortedTxn{ProducerID: rng.Int64N(1e6), FirstOffset: rng.Int64N(1e9)}
+							fp.aborted = append(fp.aborted, a)
+							ka := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+							ka.ProducerID, ka.FirstOffset = a.ProducerID, a.FirstOffset
+							kp.AbortedTransactions = append(kp.AbortedTransactions, ka)
+						}
+						ft.parts[len(ft.parts)-1] = fp
+					}
 					kt.Partitions = append(kt.Partitions, kp)
 				}
 				plan.topics = append(plan.topics, ft)

@@ -29,11 +29,13 @@ package log
 //
 // Crash safety. The group is written to "<base>.<end>.cleaned" and fsynced; the checkpoint
 // is written; then the file is renamed to "<base>.<end>.swap" (directory fsynced), the old
-// segments of the group are removed, the new indexes written, and the swap file renamed
-// over "<base>.log" (directory fsynced). At open a ".cleaned" file is deleted (the old
-// segments are intact) and a ".swap" file finishes its swap: every segment in (base, end)
-// and base's indexes are removed and the file becomes "<base>.log". Either way no record is
-// lost: a crash leaves the old segments or the cleaned ones, never neither.
+// segments after base are renamed to "<b>.log.deleted" (and their indexes removed), the new
+// indexes written, and the swap file renamed over "<base>.log" (directory fsynced); the
+// ".deleted" files are removed once the sync lock is released. At open a ".cleaned" file is
+// deleted (the old segments are intact), a ".deleted" one too, and a ".swap" file finishes
+// its swap: every segment in (base, end) and base's indexes are removed and the file becomes
+// "<base>.log". Either way no record is lost: a crash leaves the old segments or the cleaned
+// ones, never neither.
 //
 // Readers. The cleaning reads immutable segments without any lock; only the swap takes the
 // sync lock (a few renames and two directory fsyncs, as retention does). Readers holding an
@@ -59,6 +61,7 @@ const (
 	cleanerCheckpointFile = "cleaner-offset.checkpoint"
 	cleanedExt            = ".cleaned"
 	swapExt               = ".swap"
+	deletedExt            = ".deleted" // a replaced segment's .log, removed after the swap
 	// DefaultCleanerMaxKeys bounds the key map of one cleaning (about 40 bytes a key).
 	DefaultCleanerMaxKeys = 1 << 20
 	cleanWriteBufBytes    = 1 << 20
@@ -544,7 +547,21 @@ func (l *Log) swapIn(g []*segment, ns *segment, cleanedPath string) (bool, error
 	}
 	// From here on the swap is decided: a crash is finished by the next open, and so must
 	// an error be (the log fails: reopening it finishes the swap).
+	// The old segments after base are renamed aside (unlinking a large file takes a while:
+	// that happens after the sync lock is released) and their indexes removed.
 	err := l.fsys.SyncDir(l.dir)
+	var aside []string
+	for _, s := range g[1:] {
+		if err != nil {
+			break
+		}
+		p := s.path(".log") + deletedExt
+		if rerr := l.fsys.Rename(s.path(".log"), p); rerr != nil {
+			err = fmt.Errorf("cannot rename %s: %w", s.path(".log"), rerr)
+			break
+		}
+		aside = append(aside, p)
+	}
 	if err == nil {
 		err = finishSwapFiles(l.fsys, l.dir, base, end, g[1:])
 	}
@@ -579,11 +596,20 @@ func (l *Log) swapIn(g []*segment, ns *segment, cleanedPath string) (bool, error
 	for _, s := range g {
 		s.decRef()
 	}
-	return true, l.recomputeMaxTimestamp()
+	err = l.recomputeMaxTimestamp()
+	l.syncMu.Unlock()
+	defer l.syncMu.Lock()
+	for _, p := range aside { // a leftover is removed at the next open
+		if rerr := l.fsys.Remove(p); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			l.logger.Warn("cannot remove a replaced segment", "file", p, "err", rerr)
+		}
+	}
+	return true, err
 }
 
 // finishSwapFiles removes the files a swap replaces: the segments after base (later, given
-// or found in the directory) and base's indexes, which are rewritten.
+// or found in the directory; a .log already renamed aside is gone) and base's indexes, which
+// are rewritten.
 func finishSwapFiles(fsys FS, dir string, base, end int64, later []*segment) error {
 	for _, s := range later {
 		if err := removeSegmentFiles(fsys, s); err != nil {

@@ -464,7 +464,7 @@ func cleanFaultRun(t *testing.T, arm func(*MemFS, int), n int, what string) bool
 		}
 		names, _ := after.ReadDir(dir)
 		for _, name := range names {
-			if strings.HasSuffix(name, cleanedExt) || strings.HasSuffix(name, swapExt) {
+			if strings.HasSuffix(name, cleanedExt) || strings.HasSuffix(name, swapExt) || strings.HasSuffix(name, deletedExt) {
 				t.Fatalf("%s, %s: %s left after reopen", what, how, name)
 			}
 		}

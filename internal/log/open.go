@@ -139,6 +139,13 @@ func (l *Log) listDir() ([]int64, error) {
 			}
 			continue
 		}
+		if strings.HasSuffix(name, deletedExt) && isOurs(strings.TrimSuffix(name, deletedExt)) {
+			// A segment a cleaning replaced, renamed aside for removal (clean.go).
+			if err := l.fsys.Remove(l.path(name)); err != nil {
+				return nil, fmt.Errorf("cannot remove replaced segment %s: %w", name, err)
+			}
+			continue
+		}
 		if _, _, _, ok := parseCleanFileName(name); ok {
 			cleaning = append(cleaning, name)
 			continue

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/yardmq/yard/internal/stream"
 )
 
 // httpReadHeaderTimeout bounds slow clients on the admin port.
@@ -24,6 +26,7 @@ func (b *Broker) openHTTP() (*frontEnd, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	b.registerFileCacheMetrics(reg)
+	b.registerCleanerMetrics(reg)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
@@ -77,5 +80,37 @@ func (b *Broker) registerFileCacheMetrics(reg *prometheus.Registry) {
 			Help: "Log segment files opened."}, opened),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "yard_segment_files_evicted_total",
 			Help: "Log segment files closed to stay under the bound."}, evicted),
+	)
+}
+
+// registerCleanerMetrics exposes what the log cleaner of compacted topics did since start.
+func (b *Broker) registerCleanerMetrics(reg *prometheus.Registry) {
+	stat := func(f func(stream.CleanerStats) int64) func() float64 {
+		return func() float64 {
+			b.streamsMu.Lock()
+			s := b.streams
+			b.streamsMu.Unlock()
+			if s == nil {
+				return 0
+			}
+			return float64(f(s.CleanerStats()))
+		}
+	}
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "yard_log_cleaner_cleanings_total",
+			Help: "Cleanings of compacted partitions that replaced segments."},
+			stat(func(c stream.CleanerStats) int64 { return c.Passes })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "yard_log_cleaner_segments_total",
+			Help: "Segments the log cleaner replaced by cleaned ones."},
+			stat(func(c stream.CleanerStats) int64 { return c.Segments })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "yard_log_cleaner_records_removed_total",
+			Help: "Records the log cleaner removed (superseded values and expired tombstones)."},
+			stat(func(c stream.CleanerStats) int64 { return c.RecordsRemoved })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "yard_log_cleaner_bytes_freed_total",
+			Help: "Bytes of segments the log cleaner freed."},
+			stat(func(c stream.CleanerStats) int64 { return c.BytesFreed })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "yard_log_cleaner_errors_total",
+			Help: "Cleanings that failed (logged); the next round retries."},
+			stat(func(c stream.CleanerStats) int64 { return c.Errors })),
 	)
 }

@@ -3,6 +3,8 @@ package kafka_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -98,17 +100,16 @@ func TestKill9MidCompaction(t *testing.T) {
 		y.Kill()
 		y.Restart()
 	}
-	// One more cleaning completes after the last restart.
-	before := strings.Count(y.Log(), "cleaned segments")
-	for strings.Count(y.Log(), "cleaned segments") == before {
+	close(stop)
+	wg.Wait()
+	// One more cleaning completes after the last restart (the counter starts at 0 there).
+	for metric(t, y.HTTPAddr, "yard_log_cleaner_cleanings_total") < 1 {
 		select {
 		case <-ctx.Done():
 			t.Fatal("no cleaning after the last restart")
-		case <-time.After(time.Millisecond):
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	close(stop)
-	wg.Wait()
 	mu.Lock()
 	defer mu.Unlock()
 
@@ -161,4 +162,29 @@ func highWatermark(t *testing.T, ctx context.Context, adm *kadm.Client, topic st
 		t.Fatalf("end offset: %+v", o)
 	}
 	return o.Offset
+}
+
+// metric reads one unlabelled value from yard's /metrics.
+func metric(t *testing.T, addr, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no %s in /metrics", name)
+	return 0
 }

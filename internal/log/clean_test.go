@@ -426,7 +426,19 @@ func cleanFaultRun(t *testing.T, arm func(*MemFS, int), n int, what string) bool
 	fsys, clock := NewMemFS(), newFakeClock()
 	dir := "/d/log"
 	l := mustOpen(t, dir, compactOpts(fsys, clock))
-	all := appendUpdates(t, l, clock, 0, 30, 4)
+	// Keys written once, among updates of others: their only record is in the segments
+	// cleaned, so losing any part of the cleaned copy loses some of them.
+	var all []logRecord
+	for i := range 12 {
+		k := fmt.Sprintf("once-%d", i)
+		res := mustAppend(t, l, keyedBatch(clock.Now().UnixMilli(), -1, 0, rec(k, "v")))
+		all = append(all, logRecord{res.BaseOffset, k, "v", false})
+		all = append(all, appendUpdates(t, l, clock, 3*i, 3, 4)...)
+	}
+	// A first cleaning leaves small segments, which the second one (the one faulted) merges:
+	// its swap replaces several segments by one.
+	mustClean(t, l, CleanConfig{})
+	all = append(all, appendUpdates(t, l, clock, 36, 16, 4)...)
 	if err := l.Sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -434,8 +446,12 @@ func cleanFaultRun(t *testing.T, arm func(*MemFS, int), n int, what string) bool
 	if arm != nil {
 		arm(fsys, n)
 	}
-	_, cerr := l.Clean(context.Background(), CleanConfig{})
+	segsBefore := l.segmentCountForTest()
+	st, cerr := l.Clean(context.Background(), CleanConfig{Force: true})
 	fired := fsys.Faults() > 0
+	if arm == nil && l.segmentCountForTest() >= segsBefore-1 {
+		t.Fatalf("the cleaning merged no segments: %d segments before, %d after (%+v)", segsBefore, l.segmentCountForTest(), st)
+	}
 	if arm != nil && !fired && cerr != nil {
 		t.Fatalf("%s: clean failed with no fault: %v", what, cerr)
 	}
@@ -474,4 +490,10 @@ func cleanFaultRun(t *testing.T, arm func(*MemFS, int), n int, what string) bool
 	check(fsys.Crash(keepAll), "process crash")
 	_ = l.Close()
 	return fired
+}
+
+func (l *Log) segmentCountForTest() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.segs)
 }

@@ -187,7 +187,10 @@ func (c *conn) authenticateExternal(m *wire.ConnectionStartOk) *amqpError {
 		return connErr(wire.AccessRefused, m, "Login was refused using authentication mechanism EXTERNAL. For details see the broker logfile.")
 	}
 	if slices.Contains(c.srv.cfg.LoopbackUsers, user) && !isLoopback(c.nc.RemoteAddr()) {
-		return connErr(wire.AccessRefused, m, "user '%s' can only connect via localhost", user)
+		// The reason is logged; the client is told no more than for a wrong password, as
+		// RabbitMQ tells it.
+		c.srv.rl.Info("AMQP authentication failed", "AMQP authentication failed", "remote", c.nc.RemoteAddr().String(), "user", user, "err", fmt.Sprintf("user '%s' can only connect via localhost", user))
+		return connErr(wire.AccessRefused, m, "Login was refused using authentication mechanism %s. For details see the broker logfile.", m.Mechanism)
 	}
 	c.user = user
 	return nil
@@ -222,7 +225,10 @@ func (c *conn) authenticate(m *wire.ConnectionStartOk) *amqpError {
 		return connErr(wire.AccessRefused, m, "Login was refused using authentication mechanism %s. For details see the broker logfile.", m.Mechanism)
 	}
 	if slices.Contains(c.srv.cfg.LoopbackUsers, user) && !isLoopback(c.nc.RemoteAddr()) {
-		return connErr(wire.AccessRefused, m, "user '%s' can only connect via localhost", user)
+		// The reason is logged; the client is told no more than for a wrong password, as
+		// RabbitMQ tells it.
+		c.srv.rl.Info("AMQP authentication failed", "AMQP authentication failed", "remote", c.nc.RemoteAddr().String(), "user", user, "err", fmt.Sprintf("user '%s' can only connect via localhost", user))
+		return connErr(wire.AccessRefused, m, "Login was refused using authentication mechanism %s. For details see the broker logfile.", m.Mechanism)
 	}
 	c.user = user
 	return nil

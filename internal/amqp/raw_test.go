@@ -232,6 +232,11 @@ func TestGuestOnlyFromLoopback(t *testing.T) {
 	defer s.Shutdown(t.Context())
 	_, err = amqp091.Dial("amqp://guest:guest@" + ln.Addr().String() + "/")
 	wantCode(t, err, 403, "") // amqp091 does not announce authentication_failure_close: no text
+	// A client that announces it is told what a wrong password would tell it, as RabbitMQ.
+	rc := rawStart(t, "amqp://guest:guest@"+ln.Addr().String()+"/")
+	props := wire.Table{"capabilities": wire.Table{"authentication_failure_close": true}}
+	rc.send(0, &wire.ConnectionStartOk{ClientProperties: props, Mechanism: "PLAIN", Response: "\x00guest\x00guest", Locale: "en_US"})
+	rc.expectConnClose(403, "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.")
 	c, err := amqp091.Dial("amqp://bob:pw@" + ln.Addr().String() + "/")
 	must(t, err)
 	c.Close()

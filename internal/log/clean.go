@@ -24,8 +24,10 @@ package log
 // batch's codec: a deliberate difference, the data is the same); one that loses all is
 // dropped, unless it is the last batch of its producer in the range, which stays as an
 // empty batch so that the producer's last sequence survives (as Kafka does). Control
-// batches stay (yard has no transactions yet, so there are no aborted records to remove
-// and no markers that could go).
+// batches (transaction markers) always stay. Transactions (CleanConfig): only offsets below
+// the partition's last stable offset are cleaned (an open transaction's records wait until it
+// ends), and the records of aborted transactions map no key and are removed, as Kafka's
+// cleaner does, so an aborted write never supersedes a committed one.
 //
 // Crash safety. The group is written to "<base>.<end>.cleaned" and fsynced; the checkpoint
 // is written; then the file is renamed to "<base>.<end>.swap" (directory fsynced), the old
@@ -72,6 +74,17 @@ type CleanConfig struct {
 	Throttle *Throttle // bounds the cleaner's reads and writes; nil: unbounded
 	MaxKeys  int       // keys mapped per cleaning (0: DefaultCleanerMaxKeys)
 	Force    bool      // clean whatever the dirty ratio (not the lag limits)
+	// StableOffset: only segments wholly below it are cleaned (the last stable offset);
+	// <= 0: no bound.
+	StableOffset int64
+	// Aborted reports whether producer pid's transactional batch at baseOffset belongs to an
+	// aborted transaction; nil: none does.
+	Aborted func(pid, baseOffset int64) bool
+}
+
+// aborted is cc.Aborted for a batch header.
+func (cc *CleanConfig) aborted(h *recordbatch.Header) bool {
+	return cc.Aborted != nil && h.Transactional() && !h.Control() && cc.Aborted(h.ProducerID, h.BaseOffset)
 }
 
 // CleanStats says what a Clean call did.
@@ -121,6 +134,14 @@ func (l *Log) Clean(ctx context.Context, cc CleanConfig) (CleanStats, error) {
 		if v.maxTS >= 0 && now-v.maxTS < opts.MinCompactionLagMs {
 			n = i
 			break
+		}
+	}
+	if cc.StableOffset > 0 {
+		for i, s := range cand[:n] {
+			if s.end > cc.StableOffset {
+				n = i
+				break
+			}
 		}
 	}
 	work := cand[:n]
@@ -241,7 +262,7 @@ func (l *Log) buildOffsetMap(ctx context.Context, cc CleanConfig, work *[]*segme
 			if h.ProducerID >= 0 {
 				m.lastPID[h.ProducerID] = h.BaseOffset
 			}
-			if h.Control() {
+			if h.Control() || cc.aborted(h) {
 				return nil
 			}
 			return forEachRecord(batch, h, func(r *recordbatch.Record) {
@@ -420,6 +441,10 @@ func (l *Log) cleanGroup(ctx context.Context, cc CleanConfig, g []*segment, m *o
 			st.BytesRead += int64(len(batch))
 			if h.Control() {
 				return emit(batch)
+			}
+			if cc.aborted(h) && m.lastPID[h.ProducerID] != h.BaseOffset {
+				removed += int64(h.RecordCount)
+				return nil
 			}
 			keep, kept, err := filterBatch(batch, h, m, horizon, rbuf[:0])
 			rbuf = kept

@@ -100,7 +100,11 @@ func (m *Manager) cleanRound(ctx context.Context, throttle *log.Throttle) {
 }
 
 func (m *Manager) cleanPartition(ctx context.Context, p *Partition, throttle *log.Throttle) {
-	st, err := p.log.Clean(ctx, log.CleanConfig{Throttle: throttle})
+	lso := p.LastStableOffset()
+	if lso == 0 {
+		return // nothing stable yet (an open transaction at the start)
+	}
+	st, err := p.log.Clean(ctx, log.CleanConfig{Throttle: throttle, StableOffset: lso, Aborted: p.isAborted})
 	if err != nil {
 		if !errors.Is(err, log.ErrClosed) && !errors.Is(err, context.Canceled) {
 			m.cleaned.errors.Add(1)

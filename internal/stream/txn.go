@@ -127,6 +127,21 @@ func (p *Partition) beginTxnLocked(pid int64, baseOffset int64) {
 	}
 }
 
+// isAborted reports whether producer pid's transactional batch at offset belongs to an
+// aborted transaction (for the log cleaner, which removes such records).
+func (p *Partition) isAborted(pid, offset int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// A producer's transactions follow one another: its first entry ending at or after
+	// offset is the only one that can hold it.
+	for _, a := range p.aborted[sort.Search(len(p.aborted), func(i int) bool { return p.aborted[i].LastOffset >= offset }):] {
+		if a.ProducerID == pid {
+			return a.FirstOffset <= offset
+		}
+	}
+	return false
+}
+
 // LastStableOffset is the first offset of the earliest transaction still open on the
 // partition, or the high watermark if it is lower (or no transaction is open).
 func (p *Partition) LastStableOffset() int64 {

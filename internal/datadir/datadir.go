@@ -7,6 +7,7 @@
 //	├── yard.lock                          flock'ed by the one serving process; holds its pid (broker)
 //	├── catalog.json                       topics, broker config defaults, producer-ID allocator (catalog)
 //	├── amqp-topology.json                 durable AMQP exchanges, queues and bindings (catalog)
+//	├── users.json                         users, SCRAM credentials, vhosts, AMQP permissions (auth)
 //	├── topics/
 //	│   ├── <topic>-<partition>/           one log per partition (stream over internal/log)
 //	│   └── <topic>-<partition>.<topic-id>.deleted/   a deletion in progress (tombstone)
@@ -60,6 +61,7 @@ const (
 	lockName            = "yard.lock"
 	catalogName         = "catalog.json"
 	amqpTopologyName    = "amqp-topology.json"
+	usersName           = "users.json"
 	topicsName          = "topics"
 	snapshotsName       = "producer-snapshots"
 	snapshotExt         = ".json"
@@ -98,6 +100,9 @@ func (l Layout) Catalog() string { return filepath.Join(l.root, catalogName) }
 
 // AMQPTopology is amqp-topology.json.
 func (l Layout) AMQPTopology() string { return filepath.Join(l.root, amqpTopologyName) }
+
+// Users is users.json: the user store (internal/auth).
+func (l Layout) Users() string { return filepath.Join(l.root, usersName) }
 
 // Topics holds one directory per partition.
 func (l Layout) Topics() string { return filepath.Join(l.root, topicsName) }

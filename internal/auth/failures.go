@@ -1,0 +1,67 @@
+package auth
+
+// Brute-force slowing: each failed login from a source (an IP address) makes that source's
+// next failure answer later, doubling from FailureDelayMin up to FailureDelayMax; a success
+// or FailureMemory without failures forgets the source. Only failures wait: a right
+// password is answered at once.
+
+import (
+	"sync"
+	"time"
+)
+
+// Bounds of the per-source failure delay.
+const (
+	FailureDelayMin = 100 * time.Millisecond
+	FailureDelayMax = 5 * time.Second
+	FailureMemory   = 10 * time.Minute
+	maxSources      = 10000
+)
+
+type failure struct {
+	delay time.Duration
+	last  time.Time
+}
+
+type failures struct {
+	mu  sync.Mutex
+	src map[string]failure
+	now func() time.Time
+}
+
+func newFailures() *failures { return &failures{src: map[string]failure{}, now: time.Now} }
+
+// FailureDelay records a failed login from source and returns how long to wait before
+// answering it.
+func (s *Store) FailureDelay(source string) time.Duration {
+	f := s.failures
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.now()
+	e, ok := f.src[source]
+	if !ok || now.Sub(e.last) > FailureMemory {
+		e.delay = FailureDelayMin
+	} else {
+		e.delay = min(e.delay*2, FailureDelayMax)
+	}
+	e.last = now
+	if len(f.src) >= maxSources {
+		for k, v := range f.src {
+			if now.Sub(v.last) > FailureMemory {
+				delete(f.src, k)
+			}
+		}
+		if len(f.src) >= maxSources {
+			clear(f.src)
+		}
+	}
+	f.src[source] = e
+	return e.delay
+}
+
+// LoginSucceeded forgets source's failures.
+func (s *Store) LoginSucceeded(source string) {
+	s.failures.mu.Lock()
+	delete(s.failures.src, source)
+	s.failures.mu.Unlock()
+}

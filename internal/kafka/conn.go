@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/yardmq/yard/internal/auth"
+	"github.com/yardmq/yard/internal/listener"
 )
 
 // reqHeader is a decoded request header (v1, or v2 when the request is flexible).
@@ -58,6 +59,8 @@ type conn struct {
 	principal auth.Principal
 	// listener is the listener the connection came through.
 	listener listenerInfo
+	sasl      saslState      // sasl.go; reader goroutine only
+	lc        *listener.Conn // the registry's entry; nil in tests that build a conn alone
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -121,6 +124,9 @@ func (c *conn) handleFrame(frame []byte) (reqHeader, reply, error) {
 		return hdr, unsupportedApiVersions(c.s), nil
 	case err != nil:
 		return hdr, nil, err
+	}
+	if r, err := c.gate(&hdr); r != nil || err != nil {
+		return hdr, r, err
 	}
 	if c.log.Enabled(c.ctx, slog.LevelDebug) {
 		c.log.Debug("kafka request", "api", kmsg.NameForKey(hdr.key), "version", hdr.version, "client_id", hdr.clientID)

@@ -85,6 +85,20 @@ type Config struct {
 	// TLS is the certificate material of SSL and SASL_SSL listeners; nil: only PLAINTEXT
 	// and SASL_PLAINTEXT listeners can be served.
 	TLS *tlsconf.Store
+	// Users is the user store SASL authenticates against and the SCRAM credential APIs
+	// manage; nil: SaslHandshake offers no mechanism and those APIs answer errors.
+	Users *auth.Store
+	// SASL makes Serve serve SASL_PLAINTEXT instead of PLAINTEXT (ServeListener takes the
+	// security protocol of each listener).
+	SASL bool
+	// ReauthMaxAge is connections.max.reauth.ms (KIP-368): a SASL session lasts this long,
+	// after which the client must re-authenticate before any other request; 0: forever.
+	ReauthMaxAge time.Duration
+	// AllowUnauthenticated lets a listener without SASL serve clients from any address;
+	// otherwise (protected mode) it serves loopback clients only.
+	AllowUnauthenticated bool
+
+	isLoopback func(net.Addr) bool // tests: who counts as a local client; nil: loopback addresses
 }
 
 // Server is a running Kafka front end.
@@ -104,6 +118,8 @@ type Server struct {
 	listeners map[string]listenerInfo // by listener name
 	reqMem    *reqBudget              // memory in-flight requests reserve (read.go)
 	bufs      *bufPools               // connection read and write buffers
+	// isLoopback decides protected mode's "local client"; tests replace it.
+	isLoopback func(net.Addr) bool
 }
 
 // NewServer checks cfg and fills defaults.
@@ -132,9 +148,12 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.DefaultPartitions <= 0 {
 		cfg.DefaultPartitions = DefaultPartitions
 	}
+	if cfg.isLoopback == nil {
+		cfg.isLoopback = isLoopbackAddr
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), st: cfg.Streams, apis: newAPITable(), ctx: ctx, cancel: cancel,
-		reqMem: newReqBudget(cfg.QueuedMaxRequestBytes), bufs: newBufPools(), listeners: map[string]listenerInfo{}}
+		reqMem: newReqBudget(cfg.QueuedMaxRequestBytes), bufs: newBufPools(), listeners: map[string]listenerInfo{}, isLoopback: cfg.isLoopback}
 	lsrv, err := listener.NewServer(listener.Config{
 		Protocol:            "kafka",
 		Handler:             s.serveConn,
@@ -153,6 +172,9 @@ func NewServer(cfg Config) (*Server, error) {
 // Serve accepts connections on ln until Shutdown; it returns nil after Shutdown. It may be
 // called for several listeners; MaxConnections applies to each.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.cfg.SASL {
+		return s.ServeListener(ln, ListenerSpec{Name: string(SASLPlaintext), Protocol: SASLPlaintext}, true)
+	}
 	return s.ServeListener(ln, ListenerSpec{Name: string(Plaintext), Protocol: Plaintext}, true)
 }
 
@@ -193,6 +215,8 @@ func (s *Server) serveConn(lc *listener.Conn) {
 		c.principal = auth.UserPrincipal(tlsconf.SubjectDN(cert))
 		lc.SetIdentity(c.principal.Name, "")
 	}
+	c.lc = lc
+	c.initSecurity(c.listener.spec.Protocol.SASL())
 	lc.SetCloser(func(string) {
 		c.cancel()
 		c.nc.Close()

@@ -104,6 +104,9 @@ func (ch *channel) handle(m wire.Method) error {
 }
 
 func (ch *channel) dispatch(m wire.Method) error {
+	if e := ch.permit(m); e != nil {
+		return e
+	}
 	switch m := m.(type) {
 	case *wire.ChannelOpen:
 		return connErr(wire.ChannelError, m, "second 'channel.open' seen on channel %d", ch.id)

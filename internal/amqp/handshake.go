@@ -82,6 +82,13 @@ func (c *conn) handshake() error {
 		c.refuse(e)
 		return fmt.Errorf("cannot open vhost %q: %w", open.VirtualHost, errHandshake)
 	}
+	if p := c.srv.cfg.Permissions; p != nil && !p.CanAccessVhost(c.user, vh.Name()) {
+		// RabbitMQ's words and code (530 NOT_ALLOWED) for a vhost the user has no permissions in.
+		e := connErr(wire.NotAllowed, open, "access to vhost '%s' refused for user '%s'", vh.Name(), c.user)
+		c.srv.rl.Info("AMQP vhost access refused", "AMQP vhost access refused", "remote", c.nc.RemoteAddr().String(), "user", c.user, "vhost", vh.Name())
+		c.refuse(e)
+		return fmt.Errorf("cannot open vhost %q: %w", open.VirtualHost, errHandshake)
+	}
 	c.vh = vh
 	if c.lc != nil {
 		c.lc.SetIdentity(c.user, vh.Name()) // before open-ok: a client that is open is listed
@@ -222,6 +229,15 @@ func (c *conn) authenticate(m *wire.ConnectionStartOk) *amqpError {
 	}
 	if err := c.srv.cfg.Auth.Authenticate(user, pass); err != nil {
 		c.srv.rl.Info("AMQP authentication failed", "AMQP authentication failed", "remote", c.nc.RemoteAddr().String(), "user", user, "err", err)
+		if d, ok := c.srv.cfg.Auth.(interface{ FailureDelay(string) time.Duration }); ok {
+			// Slow down guessing from this source (internal/auth); shutdown ends the wait.
+			t := time.NewTimer(d.FailureDelay(remoteHost(c.nc.RemoteAddr())))
+			select {
+			case <-t.C:
+			case <-c.srv.stop:
+				t.Stop()
+			}
+		}
 		return connErr(wire.AccessRefused, m, "Login was refused using authentication mechanism %s. For details see the broker logfile.", m.Mechanism)
 	}
 	if slices.Contains(c.srv.cfg.LoopbackUsers, user) && !isLoopback(c.nc.RemoteAddr()) {
@@ -232,6 +248,13 @@ func (c *conn) authenticate(m *wire.ConnectionStartOk) *amqpError {
 	}
 	c.user = user
 	return nil
+}
+
+func remoteHost(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String()
+	}
+	return a.String()
 }
 
 func isLoopback(a net.Addr) bool {

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 
 	"github.com/yardmq/yard/internal/amqp/wire"
+	"github.com/yardmq/yard/internal/auth"
 	"github.com/yardmq/yard/internal/route"
 	"github.com/yardmq/yard/internal/vhost"
 )
@@ -50,6 +51,9 @@ func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
 	}
 	if name == "" {
 		name = serverNamed("amq.gen-")
+		if e := ch.checkAccess(m, auth.Configure, "queue", name); e != nil {
+			return e
+		}
 	} else if err := vhost.ReservedQueueName(name); err != nil {
 		return refused(m, err)
 	}

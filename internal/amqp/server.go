@@ -75,6 +75,9 @@ type Config struct {
 	// expire (a SecretUpdater), again when a connection updates it
 	// (connection.update-secret); nil checks Users.
 	Auth Authenticator
+	// Permissions, if not nil, checks vhost access at connection.open and permissions on
+	// every method (access.go), as RabbitMQ's; nil allows everything.
+	Permissions Permissions
 	// LoopbackUsers may log in only from a loopback address; nil means {"guest"}.
 	LoopbackUsers []string
 	// VHosts is the AMQP domain served; nil means one vhost "/" keeping every queue in

@@ -44,7 +44,7 @@ func (h *Hosts) Save() error {
 	h.topoMu.Lock()
 	defer h.topoMu.Unlock()
 	var t catalog.AMQPTopology
-	for _, vh := range h.hosts {
+	for _, vh := range h.list() {
 		durableQ := map[string]bool{}
 		vh.mu.RLock()
 		for name, qs := range vh.queues {
@@ -94,7 +94,7 @@ func (h *Hosts) persist(durable bool) error {
 // previous run. Call it once, before serving.
 func (h *Hosts) Restore(t catalog.AMQPTopology) error {
 	for _, e := range t.Exchanges {
-		vh := h.hosts[e.VHost]
+		vh := h.Get(e.VHost)
 		if vh == nil {
 			continue
 		}
@@ -107,7 +107,7 @@ func (h *Hosts) Restore(t catalog.AMQPTopology) error {
 		}
 	}
 	for _, q := range t.Queues {
-		vh := h.hosts[q.VHost]
+		vh := h.Get(q.VHost)
 		if vh == nil {
 			continue
 		}
@@ -135,7 +135,7 @@ func (h *Hosts) Restore(t catalog.AMQPTopology) error {
 		vh.mu.Unlock()
 	}
 	for _, b := range t.Bindings {
-		vh := h.hosts[b.VHost]
+		vh := h.Get(b.VHost)
 		if vh == nil {
 			continue
 		}

@@ -61,12 +61,14 @@ type Config struct {
 	Streams *stream.Manager
 }
 
-// Hosts is the set of virtual hosts, fixed at construction.
+// Hosts is the set of virtual hosts: those of Config.Names, then Add and Delete.
 type Hosts struct {
 	cfg    Config
 	log    *slog.Logger
-	hosts  map[string]*VHost
 	topoMu sync.Mutex // serialises topology snapshots and saves
+
+	hostsMu sync.RWMutex // guards hosts
+	hosts   map[string]*VHost
 }
 
 // VHost is one virtual host: its exchanges and bindings, and its queues.
@@ -107,13 +109,72 @@ func New(cfg Config) *Hosts {
 	}
 	h := &Hosts{cfg: cfg, log: cfg.Logger, hosts: map[string]*VHost{}}
 	for _, name := range cfg.Names {
-		h.hosts[name] = &VHost{name: name, topo: route.NewTopology(), log: cfg.Logger, hosts: h, queues: map[string]*Queue{}}
+		h.hosts[name] = h.newVHost(name)
 	}
 	return h
 }
 
+func (h *Hosts) newVHost(name string) *VHost {
+	return &VHost{name: name, topo: route.NewTopology(), log: h.cfg.Logger, hosts: h, queues: map[string]*Queue{}}
+}
+
 // Get returns the virtual host of that name, nil if there is none.
-func (h *Hosts) Get(name string) *VHost { return h.hosts[name] }
+func (h *Hosts) Get(name string) *VHost {
+	h.hostsMu.RLock()
+	defer h.hostsMu.RUnlock()
+	return h.hosts[name]
+}
+
+// list is a snapshot of the virtual hosts.
+func (h *Hosts) list() []*VHost {
+	h.hostsMu.RLock()
+	defer h.hostsMu.RUnlock()
+	vs := make([]*VHost, 0, len(h.hosts))
+	for _, v := range h.hosts {
+		vs = append(vs, v)
+	}
+	return vs
+}
+
+// Names lists the virtual hosts' names.
+func (h *Hosts) Names() []string {
+	var ns []string
+	for _, v := range h.list() {
+		ns = append(ns, v.name)
+	}
+	return ns
+}
+
+// Add creates an empty virtual host; false if it exists already.
+func (h *Hosts) Add(name string) bool {
+	h.hostsMu.Lock()
+	defer h.hostsMu.Unlock()
+	if _, ok := h.hosts[name]; ok {
+		return false
+	}
+	h.hosts[name] = h.newVHost(name)
+	return true
+}
+
+// Delete removes a virtual host with its exchanges, bindings and queues (their stored
+// messages too); false if there is none. Connections open on it keep a VHost that is no
+// longer listed: their front end should close them.
+func (h *Hosts) Delete(name string) bool {
+	h.hostsMu.Lock()
+	v, ok := h.hosts[name]
+	delete(h.hosts, name)
+	h.hostsMu.Unlock()
+	if !ok {
+		return false
+	}
+	for _, q := range v.queueList() {
+		v.deleteQueue(q, false, false)
+	}
+	if err := h.Save(); err != nil {
+		h.log.Error("cannot save durable topology", "err", err)
+	}
+	return true
+}
 
 // Name is the virtual host's name.
 func (v *VHost) Name() string { return v.name }
@@ -144,7 +205,7 @@ func (v *VHost) queueList() []*Queue {
 // uses the queues any more.
 func (h *Hosts) Close() error {
 	var first error
-	for _, vh := range h.hosts {
+	for _, vh := range h.list() {
 		for _, q := range vh.queueList() {
 			if err := q.Close(); err != nil && first == nil {
 				first = err

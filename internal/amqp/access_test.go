@@ -108,7 +108,10 @@ func TestPermissionRefusals(t *testing.T) {
 		{"exchange.bind write on destination", func(ch *amqp091.Channel) error { return ch.ExchangeBind("b-ex", "k", "a-ex", false, nil) }, "exchange 'b-ex'"},
 		{"exchange.bind read on source", func(ch *amqp091.Channel) error { return ch.ExchangeBind("a-ex", "k", "b-ex", false, nil) }, "exchange 'b-ex'"},
 		{"basic.get", func(ch *amqp091.Channel) error { _, _, err := ch.Get("b-q", true); return err }, "queue 'b-q'"},
-		{"basic.consume", func(ch *amqp091.Channel) error { _, err := ch.Consume("b-q", "", true, false, false, false, nil); return err }, "queue 'b-q'"},
+		{"basic.consume", func(ch *amqp091.Channel) error {
+			_, err := ch.Consume("b-q", "", true, false, false, false, nil)
+			return err
+		}, "queue 'b-q'"},
 		{"basic.publish", func(ch *amqp091.Channel) error {
 			closed := ch.NotifyClose(make(chan *amqp091.Error, 1))
 			if err := ch.Publish("b-ex", "k", false, false, amqp091.Publishing{Body: []byte("x")}); err != nil {

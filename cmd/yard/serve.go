@@ -85,6 +85,8 @@ An empty listen address disables that listener.`,
 	f.StringVar((*string)(&cfg.TLS.ClientAuth), "tls-client-auth", "none",
 		"client certificates on TLS listeners, as Kafka's ssl.client.auth: none, requested (verified if given) or required")
 	f.BoolVar(&cfg.HTTPPprof, "http-pprof", cfg.HTTPPprof, "serve Go's profiler under /debug/pprof/ on the HTTP listener")
+	f.BoolVar(&cfg.AllowUnauthenticated, "allow-unauthenticated", cfg.AllowUnauthenticated,
+		"let listeners without authentication (Kafka PLAINTEXT) serve clients from any address; without it they serve loopback clients only")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&syncPolicy, "sync-policy", "always",
 		"when acknowledged data is fsynced: always (before every acknowledgement, group-committed), interval, never (opt-in, weaker)")

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/yardmq/yard/internal/amqp"
+	"github.com/yardmq/yard/internal/auth"
 	"github.com/yardmq/yard/internal/catalog"
 	"github.com/yardmq/yard/internal/queue"
 	"github.com/yardmq/yard/internal/vhost"
@@ -59,10 +60,6 @@ func DefaultAMQPConfig() AMQPConfig {
 // serving AMQP starts later.
 func (b *Broker) openAMQP() (*frontEnd, error) {
 	c := b.cfg.AMQP
-	users := map[string]string{}
-	if c.DefaultUser != "" {
-		users[c.DefaultUser] = c.DefaultPass
-	}
 	topoStore, topo, err := catalog.OpenAMQP(b.layout.AMQPTopology())
 	if err != nil {
 		return nil, err
@@ -83,7 +80,23 @@ func (b *Broker) openAMQP() (*frontEnd, error) {
 	if err != nil {
 		return nil, err
 	}
-	hosts := vhost.New(vhost.Config{Logger: log, Codec: amqp.Codec{}, QueueStore: stores.Open, Topology: topoStore, Streams: streams})
+	var names []string
+	for _, v := range b.users.Vhosts() {
+		names = append(names, v.Name)
+	}
+	if len(names) == 0 {
+		names = []string{"/"} // vhost.New's default would be the same; keep it explicit
+	}
+	hosts := vhost.New(vhost.Config{Names: names, Logger: log, Codec: amqp.Codec{}, QueueStore: stores.Open, Topology: topoStore, Streams: streams})
+	// Vhosts added and deleted in the user store (CLI, admin API) are served at once.
+	b.users.Watch(func(e auth.Event) {
+		switch e.Kind {
+		case "vhost-added":
+			hosts.Add(e.Name)
+		case "vhost-deleted":
+			hosts.Delete(e.Name)
+		}
+	})
 	if err := hosts.Restore(topo); err != nil {
 		return nil, errors.Join(fmt.Errorf("cannot restore durable AMQP topology: %w", err), hosts.Close(), releaseStreams())
 	}
@@ -91,7 +104,8 @@ func (b *Broker) openAMQP() (*frontEnd, error) {
 		VHosts:                   hosts,
 		Logger:                   log,
 		DataDir:                  b.layout.Root(),
-		Users:                    users,
+		Auth:                     b.users,
+		Permissions:              b.users,
 		LoopbackUsers:            []string{"guest"},
 		ChannelMax:               c.ChannelMax,
 		FrameMax:                 c.FrameMax,

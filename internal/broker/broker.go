@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/yardmq/yard/internal/auth"
 	"github.com/yardmq/yard/internal/datadir"
 	"github.com/yardmq/yard/internal/kafka"
 	"github.com/yardmq/yard/internal/listener"
@@ -60,6 +61,10 @@ type Config struct {
 	// node.id; 1 as in Kafka's quick start).
 	NodeID int32
 
+	// AllowUnauthenticated lets listeners without authentication (Kafka PLAINTEXT) serve
+	// clients from any address; otherwise they serve loopback clients only.
+	AllowUnauthenticated bool
+
 	Kafka KafkaConfig
 	AMQP  AMQPConfig
 }
@@ -98,6 +103,8 @@ type Broker struct {
 	files *log.FileCache
 	// conns lists the live connections of every protocol front end (for the admin plane).
 	conns *listener.Registry
+	// users is the user store of every protocol and the admin plane (users.json).
+	users *auth.Store
 
 	tls *tlsconf.Store // nil without TLS material
 
@@ -138,10 +145,15 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	users, err := auth.Open(auth.Options{Path: layout.Users(), DefaultUser: cfg.AMQP.DefaultUser, DefaultPass: cfg.AMQP.DefaultPass,
+		Logger: cfg.Logger.With("component", "auth")})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("cannot open the user store: %w", err), dd.close())
+	}
 	files := log.NewFileCache(segmentFileBound(cfg.MaxOpenSegmentFiles))
 	cfg.Logger.Debug("segment file cache", "max_open_files", files.MaxOpenFiles())
 	return &Broker{cfg: cfg, log: cfg.Logger, layout: layout, data: dd, files: files, conns: listener.NewRegistry(), tls: tlsStore,
-		listeners: map[string]net.Listener{}}, nil
+		users: users, listeners: map[string]net.Listener{}}, nil
 }
 
 // frontEnd is a front end that is open (its storage loaded and validated) but not serving.
@@ -152,6 +164,9 @@ type frontEnd struct {
 	// abort releases what opening took, when the front end will not serve after all.
 	abort func() error
 }
+
+// Users is the user store.
+func (b *Broker) Users() *auth.Store { return b.users }
 
 // Connections lists the live Kafka and AMQP connections and closes them by id.
 func (b *Broker) Connections() *listener.Registry { return b.conns }

@@ -5,8 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"net/http"
-	"net/http/pprof"
-	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,35 +12,26 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/yardmq/yard/internal/stream"
+	"github.com/yardmq/yard/internal/admin"
 )
 
 // httpReadHeaderTimeout bounds slow clients on the admin port.
 const httpReadHeaderTimeout = 10 * time.Second
 
-// openHTTP prepares the admin plane. For now: /healthz (200 once the broker is serving: it
-// serves after every other front end has opened) and /metrics (Prometheus, process and Go
-// runtime metrics); the admin API and console come later.
+// openHTTP prepares the admin plane (internal/admin): /healthz (200 once the broker is
+// serving: it serves after every other front end has opened), /metrics (Prometheus, process
+// and Go runtime metrics) and the management API over the user store.
 func (b *Broker) openHTTP() (*frontEnd, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	b.registerFileCacheMetrics(reg)
 	b.registerCleanerMetrics(reg)
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok\n"))
+	mux := admin.New(admin.Config{
+		Users:   b.users,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Pprof:   b.cfg.HTTPPprof,
+		Logger:  b.log.With("component", "admin"),
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	if b.cfg.HTTPPprof {
-		// Off by default: profiles reveal internals and cost CPU while they run. With it on,
-		// contended locks and blocking (over 100 µs) are sampled too, for /debug/pprof/mutex
-		// and /debug/pprof/block.
-		runtime.SetMutexProfileFraction(100)
-		runtime.SetBlockProfileRate(int(100 * time.Microsecond))
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: httpReadHeaderTimeout}
 	return &frontEnd{
 		serve: func(lns []boundListener) func(context.Context) error {

@@ -50,6 +50,8 @@ type KafkaConfig struct {
 	// (transaction.abort.timed.out.transaction.cleanup.interval.ms).
 	TransactionMaxTimeout         time.Duration
 	TransactionAbortCheckInterval time.Duration
+	// ReauthMaxAge is connections.max.reauth.ms (KIP-368); 0: sessions never expire.
+	ReauthMaxAge time.Duration
 }
 
 // DefaultKafkaConfig is the embedded default (Kafka's defaults).
@@ -120,6 +122,9 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 		AutoCreateTopics:      kc.AutoCreateTopics,
 		DefaultPartitions:     kc.DefaultPartitions,
 		TLS:                   b.tls,
+		Users:                 b.users,
+		ReauthMaxAge:          kc.ReauthMaxAge,
+		AllowUnauthenticated:  b.cfg.AllowUnauthenticated,
 	})
 	if err != nil {
 		txc.Close()

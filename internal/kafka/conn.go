@@ -59,8 +59,8 @@ type conn struct {
 	principal auth.Principal
 	// listener is the listener the connection came through.
 	listener listenerInfo
-	sasl      saslState      // sasl.go; reader goroutine only
-	lc        *listener.Conn // the registry's entry; nil in tests that build a conn alone
+	sasl     saslState      // sasl.go; reader goroutine only
+	lc       *listener.Conn // the registry's entry; nil in tests that build a conn alone
 }
 
 func newConn(s *Server, nc net.Conn) *conn {

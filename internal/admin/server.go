@@ -1,0 +1,159 @@
+// Package admin is yard's HTTP admin plane: /healthz, /metrics (Prometheus), optionally Go's
+// profiler, and the RabbitMQ-shaped management API under /api/ (users, permissions,
+// vhosts, limits, whoami here; one file per resource family), with HTTP basic auth against
+// the user store (auth.go). Errors are RabbitMQ's JSON: {"error": "...", "reason": "..."}.
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
+	"net/url"
+	"regexp"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/yardmq/yard/internal/auth"
+	"github.com/yardmq/yard/internal/ratelog"
+)
+
+// Config configures the admin plane.
+type Config struct {
+	Users   *auth.Store  // required for /api/
+	Metrics http.Handler // /metrics; nil: not served
+	Pprof   bool         // serve Go's profiler under /debug/pprof/
+	Logger  *slog.Logger
+	// LoopbackUsers may authenticate only from loopback addresses (RabbitMQ's
+	// loopback_users); nil means {"guest"}.
+	LoopbackUsers []string
+}
+
+// Server is the admin plane's HTTP handler.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+	rl  *ratelog.Limiter
+	mux *http.ServeMux
+}
+
+// maxBodyBytes bounds a request body.
+const maxBodyBytes = 1 << 20
+
+// New builds the handler.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.LoopbackUsers == nil {
+		cfg.LoopbackUsers = []string{"guest"}
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	if cfg.Metrics != nil {
+		s.mux.Handle("GET /metrics", cfg.Metrics)
+	}
+	if cfg.Pprof {
+		// Off by default: profiles reveal internals and cost CPU while they run. With it on,
+		// contended locks and blocking (over 100 µs) are sampled too, for /debug/pprof/mutex
+		// and /debug/pprof/block.
+		runtime.SetMutexProfileFraction(100)
+		runtime.SetBlockProfileRate(int(100 * time.Microsecond))
+		s.mux.HandleFunc("/debug/pprof/", pprof.Index)
+		s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		s.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	}
+	if cfg.Users != nil {
+		s.routeUsers()
+		s.routePermissions()
+		s.routeVhosts()
+		s.mux.Handle("GET /api/whoami", s.authed(anyTag, func(w http.ResponseWriter, r *http.Request, u auth.User) {
+			writeJSON(w, http.StatusOK, map[string]any{"name": u.Name, "tags": tagsOf(u)})
+		}))
+	}
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "Object Not Found", "Not Found")
+	})
+	return s
+}
+
+// ServeHTTP serves the admin plane.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Names in paths may hold "/" written %2F (the vhost "/" is /api/vhosts/%2F, as in
+	// RabbitMQ's API); ServeMux would split on it, so it travels as NUL (which no name may
+	// contain) until pathValue turns it back.
+	if raw := r.URL.RawPath; raw != "" && strings.Contains(strings.ToUpper(raw), "%2F") {
+		if p, err := url.PathUnescape(slashRE.ReplaceAllString(raw, "%00")); err == nil {
+			r2 := *r
+			u := *r.URL
+			u.Path, u.RawPath = p, ""
+			r2.URL = &u
+			r = &r2
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+var slashRE = regexp.MustCompile(`%2[fF]`)
+
+// pathValue is r.PathValue with "/" restored (see ServeHTTP).
+func pathValue(r *http.Request, name string) string {
+	return strings.ReplaceAll(r.PathValue(name), "\x00", "/")
+}
+
+// Handle registers another endpoint (for the rest of the management API).
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers RabbitMQ's error shape.
+func writeError(w http.ResponseWriter, code int, errText, reason string) {
+	writeJSON(w, code, map[string]string{"error": errText, "reason": reason})
+}
+
+func notFound(w http.ResponseWriter) {
+	writeError(w, http.StatusNotFound, "Object Not Found", "Not Found")
+}
+
+func badRequest(w http.ResponseWriter, reason string) {
+	writeError(w, http.StatusBadRequest, "bad_request", reason)
+}
+
+// storeError maps a store error to RabbitMQ's status and shape.
+func storeError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, auth.ErrNotFound):
+		notFound(w)
+	case errors.Is(err, auth.ErrInvalid), errors.Is(err, auth.ErrExists):
+		badRequest(w, err.Error())
+	default:
+		writeError(w, http.StatusInternalServerError, "internal_error", err.Error())
+	}
+}
+
+// readBody decodes a JSON body into v; an empty body leaves v as it is.
+func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		badRequest(w, "cannot read the request body: "+err.Error())
+		return false
+	}
+	if len(data) == 0 {
+		return true
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		badRequest(w, "cannot decode the request body as JSON: "+err.Error())
+		return false
+	}
+	return true
+}

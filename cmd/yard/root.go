@@ -17,6 +17,9 @@ func newRootCmd() *cobra.Command {
 		newProduceCmd(),
 		newConsumeCmd(),
 		newGroupsCmd(),
+		newUsersCmd(),
+		newPermissionsCmd(),
+		newVhostsCmd(),
 	)
 	return root
 }

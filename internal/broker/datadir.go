@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/yardmq/yard/internal/atomicfile"
+	"github.com/yardmq/yard/internal/auth"
 	"github.com/yardmq/yard/internal/datadir"
 	"github.com/yardmq/yard/internal/platform"
 )
@@ -56,6 +57,29 @@ func openDataDir(l datadir.Layout) (*dataDir, error) {
 	return &dataDir{meta: meta, lock: lock}, nil
 }
 
+// DataDirInUseError is returned when another process holds the data directory's lock.
+type DataDirInUseError struct{ Dir, PID string }
+
+func (e *DataDirInUseError) Error() string {
+	return fmt.Sprintf("data dir %s is in use by another yard process (pid %s); stop it or choose another --data-dir", e.Dir, e.PID)
+}
+
+// OpenUsers opens the user store of a data directory no server is using (the CLI's offline
+// mode), holding the directory's lock until release. A directory in use is refused with a
+// *DataDirInUseError. A new store gets the default user (guest/guest) as at a first start.
+func OpenUsers(dir string) (users *auth.Store, release func() error, err error) {
+	l := datadir.New(dir)
+	dd, err := openDataDir(l)
+	if err != nil {
+		return nil, nil, err
+	}
+	users, err = auth.Open(auth.Options{Path: l.Users()})
+	if err != nil {
+		return nil, nil, errors.Join(err, dd.close())
+	}
+	return users, dd.close, nil
+}
+
 func lockDataDir(l datadir.Layout) (*os.File, error) {
 	dir, name := l.Root(), l.Lock()
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, datadir.FilePerm)
@@ -66,8 +90,7 @@ func lockDataDir(l datadir.Layout) (*os.File, error) {
 		holder, _ := os.ReadFile(name)
 		f.Close()
 		if errors.Is(err, platform.ErrLocked) {
-			return nil, fmt.Errorf("data dir %s is in use by another yard process (pid %s); stop it or choose another --data-dir",
-				dir, strings.TrimSpace(string(holder)))
+			return nil, &DataDirInUseError{Dir: dir, PID: strings.TrimSpace(string(holder))}
 		}
 		return nil, fmt.Errorf("cannot lock %s: %w", name, err)
 	}

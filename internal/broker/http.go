@@ -11,8 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/yardmq/yard/internal/stream"
 	"github.com/yardmq/yard/internal/admin"
+	"github.com/yardmq/yard/internal/stream"
 )
 
 // httpReadHeaderTimeout bounds slow clients on the admin port.

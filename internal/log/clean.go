@@ -259,7 +259,7 @@ func (l *Log) buildOffsetMap(ctx context.Context, cc CleanConfig, work *[]*segme
 	for i, s := range *work {
 		err := forEachBatch(ctx, cc.Throttle, s, func(batch []byte, h *recordbatch.Header) error {
 			st.BytesRead += int64(len(batch))
-			if h.ProducerID >= 0 {
+			if h.ProducerID >= 0 && !h.Control() { // the last data batch: markers stay anyway
 				m.lastPID[h.ProducerID] = h.BaseOffset
 			}
 			if h.Control() || cc.aborted(h) {
@@ -446,7 +446,9 @@ func (l *Log) cleanGroup(ctx context.Context, cc CleanConfig, g []*segment, m *o
 				removed += int64(h.RecordCount)
 				return nil
 			}
-			keep, kept, err := filterBatch(batch, h, m, horizon, rbuf[:0])
+			// An aborted batch that is its producer's last stays, empty, for the producer's
+			// sequence: none of its records.
+			keep, kept, err := filterBatch(batch, h, m, horizon, cc.aborted(h), rbuf[:0])
 			rbuf = kept
 			if err != nil {
 				return err
@@ -498,12 +500,15 @@ func (l *Log) cleanGroup(ctx context.Context, cc CleanConfig, g []*segment, m *o
 // filterBatch decides which records of batch stay. It returns how many, and, when that is
 // not all of them, the rewritten batch (appended to dst): same header fields, records
 // uncompressed.
-func filterBatch(batch []byte, h *recordbatch.Header, m *offsetMap, horizon int64, dst []byte) (int, []byte, error) {
+func filterBatch(batch []byte, h *recordbatch.Header, m *offsetMap, horizon int64, dropAll bool, dst []byte) (int, []byte, error) {
 	body, err := recordbatch.Body(batch, h, nil, recordbatch.InflateLimit(len(batch)))
 	if err != nil {
 		return 0, dst, fmt.Errorf("cannot read batch at offset %d: %w", h.BaseOffset, err)
 	}
 	stays := func(r *recordbatch.Record) bool {
+		if dropAll {
+			return false
+		}
 		if r.Key == nil {
 			return true
 		}

@@ -35,4 +35,8 @@ func addKafkaFlags(f *pflag.FlagSet, cfg *broker.KafkaConfig) {
 		"longest session timeout a group member may ask for (Kafka's group.max.session.timeout.ms)")
 	f.DurationVar(&cfg.ReauthMaxAge, "kafka-connections-max-reauth", cfg.ReauthMaxAge,
 		"a SASL session lasts this long; the client must re-authenticate before it ends (Kafka's connections.max.reauth.ms; 0: forever)")
+	f.StringVar(&cfg.Authorizer, "kafka-authorizer", cfg.Authorizer,
+		"Kafka authorizer (Kafka's authorizer.class.name): none (everything allowed) or acl (Kafka ACLs enforced; no matching ACL denies)")
+	f.StringSliceVar(&cfg.SuperUsers, "super-users", cfg.SuperUsers,
+		"principals allowed everything by the ACL authorizer, comma-separated: NAME or User:NAME (Kafka's super.users)")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/yardmq/yard/internal/auth/acl"
 	"github.com/yardmq/yard/internal/group"
 	"github.com/yardmq/yard/internal/kafka"
 	"github.com/yardmq/yard/internal/txn"
@@ -52,6 +53,12 @@ type KafkaConfig struct {
 	TransactionAbortCheckInterval time.Duration
 	// ReauthMaxAge is connections.max.reauth.ms (KIP-368); 0: sessions never expire.
 	ReauthMaxAge time.Duration
+	// Authorizer is "none" (or ""): everything allowed, or "acl": Kafka ACLs
+	// (internal/auth/acl) enforced, as Kafka's authorizer.class.name.
+	Authorizer string
+	// SuperUsers may do everything under the ACL authorizer (super.users): user names or
+	// principals.
+	SuperUsers []string
 }
 
 // DefaultKafkaConfig is the embedded default (Kafka's defaults).
@@ -79,6 +86,17 @@ func DefaultKafkaConfig() KafkaConfig {
 // topics): see sharedStreams.
 func (b *Broker) openKafka() (*frontEnd, error) {
 	kc := b.cfg.Kafka
+	var authz *acl.Authorizer
+	switch kc.Authorizer {
+	case "", "none":
+	case "acl":
+		var err error
+		if authz, err = acl.Open(b.layout.KafkaACLs(), kc.SuperUsers); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("cannot start kafka: unknown --kafka-authorizer %q (want none or acl)", kc.Authorizer)
+	}
 	streams, releaseStreams, err := b.sharedStreams() // shared with AMQP stream queues
 	if err != nil {
 		return nil, err
@@ -125,6 +143,7 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 		Users:                 b.users,
 		ReauthMaxAge:          kc.ReauthMaxAge,
 		AllowUnauthenticated:  b.cfg.AllowUnauthenticated,
+		Authorizer:            authz,
 	})
 	if err != nil {
 		txc.Close()

@@ -8,6 +8,7 @@
 //	├── catalog.json                       topics, broker config defaults, producer-ID allocator (catalog)
 //	├── amqp-topology.json                 durable AMQP exchanges, queues and bindings (catalog)
 //	├── users.json                         users, SCRAM credentials, vhosts, AMQP permissions (auth)
+//	├── kafka-acls.json                    Kafka ACLs (auth/acl)
 //	├── topics/
 //	│   ├── <topic>-<partition>/           one log per partition (stream over internal/log)
 //	│   └── <topic>-<partition>.<topic-id>.deleted/   a deletion in progress (tombstone)
@@ -62,6 +63,7 @@ const (
 	catalogName         = "catalog.json"
 	amqpTopologyName    = "amqp-topology.json"
 	usersName           = "users.json"
+	kafkaACLsName       = "kafka-acls.json"
 	topicsName          = "topics"
 	snapshotsName       = "producer-snapshots"
 	snapshotExt         = ".json"
@@ -103,6 +105,9 @@ func (l Layout) AMQPTopology() string { return filepath.Join(l.root, amqpTopolog
 
 // Users is users.json: the user store (internal/auth).
 func (l Layout) Users() string { return filepath.Join(l.root, usersName) }
+
+// KafkaACLs is the file of Kafka ACLs (internal/auth/acl), written atomically.
+func (l Layout) KafkaACLs() string { return filepath.Join(l.root, kafkaACLsName) }
 
 // Topics holds one directory per partition.
 func (l Layout) Topics() string { return filepath.Join(l.root, topicsName) }

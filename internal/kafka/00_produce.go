@@ -38,6 +38,8 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 	switch {
 	case req.Version < 3:
 		failAll, failMsg = kerr.UnsupportedVersion, "Produce versions 0-2 (message formats v0/v1) are not supported; use v3 or later"
+	case req.TransactionID != nil && !rc.authorizedTxn(kmsg.ACLOperationWrite, *req.TransactionID):
+		failAll, failMsg = kerr.TransactionalIDAuthorizationFailed, "not authorized to write with this transactional id"
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 		failAll, failMsg = kerr.InvalidRequiredAcks, "acks must be 0, 1 or -1"
 	}
@@ -47,6 +49,9 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		t, topicErr := rc.produceTopic(req.Version, rt)
+		if topicErr == nil && !rc.authorizedTopic(kmsg.ACLOperationWrite, t.Name) {
+			t, topicErr = nil, kerr.TopicAuthorizationFailed
+		}
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]

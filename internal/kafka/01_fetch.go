@@ -26,12 +26,40 @@ import (
 )
 
 func handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (reply, error) {
-	return &fetchReply{rc: rc, req: req}, nil
+	r := &fetchReply{rc: rc, req: req}
+	if rc.s.cfg.Authorizer == nil {
+		return r, nil
+	}
+	// Decided here, on the reader goroutine, where the connection's principal lives.
+	if req.Version < 15 && req.ReplicaID >= 0 || req.Version >= 15 && req.ReplicaState.ID >= 0 {
+		if !rc.authorizedCluster(kmsg.ACLOperationClusterAction) {
+			r.clusterDenied = true
+		}
+		return r, nil
+	}
+	r.deniedTopics = make([]bool, len(req.Topics))
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		name := rt.Topic
+		if req.Version >= 13 {
+			t, ok := rc.s.st.TopicByID(catalog.UUID(rt.TopicID))
+			if !ok {
+				continue // answered UNKNOWN_TOPIC_ID
+			}
+			name = t.Name
+		}
+		r.deniedTopics[i] = !rc.authorizedTopic(kmsg.ACLOperationRead, name)
+	}
+	return r, nil
 }
 
 type fetchReply struct {
 	rc  *reqCtx
 	req *kmsg.FetchRequest
+	// clusterDenied: a follower fetch without ClusterAction; deniedTopics[i]: no Read on
+	// the request's i-th topic (nil: no authorizer).
+	clusterDenied bool
+	deniedTopics  []bool
 }
 
 // fetchTarget is one requested partition, resolved.
@@ -45,6 +73,10 @@ type fetchTarget struct {
 func (r *fetchReply) writeTo(c *conn, hdr *reqHeader) error {
 	req := r.req
 	plan := &fetchPlan{version: req.Version}
+	if r.clusterDenied {
+		plan.errCode = kerr.ClusterAuthorizationFailed.Code
+		return plan.write(c, hdr)
+	}
 	if req.SessionID != 0 {
 		// We never hand out a session, so any session ID is unknown.
 		plan.errCode = kerr.FetchSessionIDNotFound.Code
@@ -111,6 +143,8 @@ func (r *fetchReply) resolve(plan *fetchPlan) []*fetchTarget {
 				p = t.Partition(rp.Partition)
 			}
 			switch {
+			case r.deniedTopics != nil && r.deniedTopics[i]:
+				fp.errCode = kerr.TopicAuthorizationFailed.Code
 			case !ok:
 				fp.errCode = topicErr
 			case p == nil:

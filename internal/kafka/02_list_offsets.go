@@ -20,6 +20,7 @@ func handleListOffsets(rc *reqCtx, req *kmsg.ListOffsetsRequest) (reply, error) 
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
 		t, ok := rc.s.st.Topic(rt.Topic)
+		denied := !rc.authorizedTopic(kmsg.ACLOperationDescribe, rt.Topic)
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
@@ -30,6 +31,8 @@ func handleListOffsets(rc *reqCtx, req *kmsg.ListOffsetsRequest) (reply, error) 
 				p = t.Partition(rp.Partition)
 			}
 			switch {
+			case denied:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case rp.CurrentLeaderEpoch > p.LeaderEpoch():

@@ -45,11 +45,21 @@ func (rc *reqCtx) metadataTopics(req *kmsg.MetadataRequest, resp *kmsg.MetadataR
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
 		for _, t := range rc.s.st.Topics() {
-			resp.Topics = append(resp.Topics, rc.metadataTopic(t, req.Version))
+			// As Kafka: topics the principal may not Describe are left out silently.
+			if rc.authorizedTopic(kmsg.ACLOperationDescribe, t.Name) {
+				resp.Topics = append(resp.Topics, rc.metadataTopic(t, req.Version))
+			}
 		}
 		return
 	}
 	autoCreate := rc.s.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	denied := func(name *string, id [16]byte) {
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.Topic, mt.TopicID = name, id
+		mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+		mt.Partitions = []kmsg.MetadataResponseTopicPartition{}
+		resp.Topics = append(resp.Topics, mt)
+	}
 	for _, rt := range req.Topics {
 		var t *stream.Topic
 		var err error
@@ -62,6 +72,17 @@ func (rc *reqCtx) metadataTopics(req *kmsg.MetadataRequest, resp *kmsg.MetadataR
 				resp.Topics = append(resp.Topics, mt)
 				continue
 			}
+			if !rc.authorizedTopic(kmsg.ACLOperationDescribe, t.Name) {
+				denied(nil, rt.TopicID) // as Kafka: the name is not revealed
+				continue
+			}
+		} else if !rc.authorizedTopic(kmsg.ACLOperationDescribe, *rt.Topic) {
+			denied(rt.Topic, rt.TopicID)
+			continue
+		} else if _, exists := rc.s.st.Topic(*rt.Topic); !exists && autoCreate && !rc.mayCreateTopic(*rt.Topic) {
+			// Auto-creation needs Create on the cluster or on the topic.
+			denied(rt.Topic, rt.TopicID)
+			continue
 		} else if t, err = rc.topic(*rt.Topic, autoCreate); err != nil {
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.Topic = rt.Topic
@@ -74,6 +95,12 @@ func (rc *reqCtx) metadataTopics(req *kmsg.MetadataRequest, resp *kmsg.MetadataR
 		}
 		resp.Topics = append(resp.Topics, rc.metadataTopic(t, req.Version))
 	}
+}
+
+// mayCreateTopic reports whether the principal may create topic: Create on the cluster or
+// on the topic, as Kafka checks for CreateTopics and auto-creation.
+func (rc *reqCtx) mayCreateTopic(topic string) bool {
+	return rc.authorizedCluster(kmsg.ACLOperationCreate) || rc.authorizedTopic(kmsg.ACLOperationCreate, topic)
 }
 
 // errTopicCreated answers a Metadata request that created the topic, as Kafka answers it.

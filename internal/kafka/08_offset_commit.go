@@ -24,7 +24,13 @@ func handleOffsetCommit(rc *reqCtx, req *kmsg.OffsetCommitRequest) (reply, error
 	if req.Version == 0 {
 		cr.Generation = -1
 	}
+	groupDenied := !rc.authorizedGroup(kmsg.ACLOperationRead, req.Group)
+	deniedTopic := map[string]bool{}
 	for _, t := range req.Topics {
+		if !rc.authorizedTopic(kmsg.ACLOperationRead, t.Topic) {
+			deniedTopic[t.Topic] = true
+			continue
+		}
 		for _, p := range t.Partitions {
 			epoch := int32(-1)
 			if req.Version >= 6 {
@@ -43,6 +49,9 @@ func handleOffsetCommit(rc *reqCtx, req *kmsg.OffsetCommitRequest) (reply, error
 				rp := kmsg.NewOffsetCommitResponseTopicPartition()
 				rp.Partition = p.Partition
 				err := all
+				if err == nil && deniedTopic[t.Topic] {
+					err = errTopicAuthorization
+				}
 				if err == nil {
 					err = perPartition[group.TopicPartition{Topic: t.Topic, Partition: p.Partition}]
 				}
@@ -54,6 +63,10 @@ func handleOffsetCommit(rc *reqCtx, req *kmsg.OffsetCommitRequest) (reply, error
 			}
 			resp.Topics = append(resp.Topics, rt)
 		}
+	}
+	if groupDenied {
+		fill(nil, errGroupAuthorization)
+		return respond(resp), nil
 	}
 	if rc.groups() == nil {
 		fill(nil, group.ErrCoordinatorNotAvailable)

@@ -49,6 +49,10 @@ func handleOffsetFetch(rc *reqCtx, req *kmsg.OffsetFetchRequest) (reply, error) 
 func (rc *reqCtx) fetchGroupOffsets(groupID string, topics []kmsg.OffsetFetchRequestGroupTopic, all bool) kmsg.OffsetFetchResponseGroup {
 	out := kmsg.NewOffsetFetchResponseGroup()
 	out.Group = groupID
+	if !rc.authorizedGroup(kmsg.ACLOperationDescribe, groupID) {
+		out.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return out
+	}
 	if rc.groups() == nil {
 		out.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return out
@@ -63,7 +67,19 @@ func (rc *reqCtx) fetchGroupOffsets(groupID string, topics []kmsg.OffsetFetchReq
 		}
 	}
 	byTopic := map[string]int{}
+	describable := map[string]bool{}
 	for _, f := range rc.groups().FetchOffsets(groupID, tps) {
+		ok, seen := describable[f.Topic]
+		if !seen {
+			ok = rc.authorizedTopic(kmsg.ACLOperationDescribe, f.Topic)
+			describable[f.Topic] = ok
+		}
+		if !ok && all {
+			continue // as Kafka: topics the principal may not Describe are left out
+		}
+		if !ok {
+			f.Offset, f.LeaderEpoch, f.Metadata = -1, -1, ""
+		}
 		i, ok := byTopic[f.Topic]
 		if !ok {
 			i = len(out.Topics)
@@ -75,6 +91,9 @@ func (rc *reqCtx) fetchGroupOffsets(groupID string, topics []kmsg.OffsetFetchReq
 		p := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 		p.Partition, p.Offset, p.LeaderEpoch = f.Partition, f.Offset, f.LeaderEpoch
 		p.Metadata = strPtr(f.Metadata)
+		if !describable[f.Topic] {
+			p.ErrorCode = kerr.TopicAuthorizationFailed.Code
+		}
 		out.Topics[i].Partitions = append(out.Topics[i].Partitions, p)
 	}
 	return out

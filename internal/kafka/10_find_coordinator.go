@@ -23,6 +23,10 @@ func handleFindCoordinator(rc *reqCtx, req *kmsg.FindCoordinatorRequest) (reply,
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key, c.NodeID, c.Host, c.Port = key, -1, "", -1
 		switch {
+		case req.CoordinatorType == 0 && !rc.authorizedGroup(kmsg.ACLOperationDescribe, key):
+			c.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		case req.CoordinatorType == 1 && !rc.authorizedTxn(kmsg.ACLOperationDescribe, key):
+			c.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		case req.CoordinatorType == 1:
 			switch {
 			case rc.txn() == nil:

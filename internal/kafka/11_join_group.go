@@ -16,6 +16,10 @@ import (
 func handleJoinGroup(rc *reqCtx, req *kmsg.JoinGroupRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 	resp.Generation, resp.MemberID = -1, req.MemberID
+	if !rc.authorizedGroup(kmsg.ACLOperationRead, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return respond(resp), nil
+	}
 	if rc.groups() == nil {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return respond(resp), nil

@@ -12,6 +12,10 @@ import (
 
 func handleHeartbeat(rc *reqCtx, req *kmsg.HeartbeatRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+	if !rc.authorizedGroup(kmsg.ACLOperationRead, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return respond(resp), nil
+	}
 	if rc.groups() == nil {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return respond(resp), nil

@@ -13,6 +13,10 @@ import (
 
 func handleLeaveGroup(rc *reqCtx, req *kmsg.LeaveGroupRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
+	if !rc.authorizedGroup(kmsg.ACLOperationRead, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return respond(resp), nil
+	}
 	if rc.groups() == nil {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return respond(resp), nil

@@ -13,6 +13,10 @@ import (
 
 func handleSyncGroup(rc *reqCtx, req *kmsg.SyncGroupRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+	if !rc.authorizedGroup(kmsg.ACLOperationRead, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return respond(resp), nil
+	}
 	if rc.groups() == nil {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return respond(resp), nil

@@ -18,6 +18,11 @@ func handleDescribeGroups(rc *reqCtx, req *kmsg.DescribeGroupsRequest) (reply, e
 	for _, id := range req.Groups {
 		rg := kmsg.NewDescribeGroupsResponseGroup()
 		rg.Group, rg.AuthorizedOperations = id, authorizedOperationsNone
+		if !rc.authorizedGroup(kmsg.ACLOperationDescribe, id) {
+			rg.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			resp.Groups = append(resp.Groups, rg)
+			continue
+		}
 		if rc.groups() == nil {
 			rg.ErrorCode = kerr.CoordinatorNotAvailable.Code
 			resp.Groups = append(resp.Groups, rg)

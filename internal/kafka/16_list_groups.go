@@ -28,8 +28,14 @@ func handleListGroups(rc *reqCtx, req *kmsg.ListGroupsRequest) (reply, error) {
 		}
 		return false
 	}
+	// As Kafka: Describe on the cluster lists every group, else the groups the principal
+	// may Describe.
+	all := rc.authorizedCluster(kmsg.ACLOperationDescribe)
 	for _, l := range rc.groups().List(rc.c.ctx) {
 		if !matches(req.StatesFilter, l.State.String()) || !matches(req.TypesFilter, l.Type) {
+			continue
+		}
+		if !all && !rc.authorizedGroup(kmsg.ACLOperationDescribe, l.Group) {
 			continue
 		}
 		rg := kmsg.NewListGroupsResponseGroup()

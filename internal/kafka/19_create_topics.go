@@ -28,6 +28,11 @@ func handleCreateTopics(rc *reqCtx, req *kmsg.CreateTopicsRequest) (reply, error
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
+		if !rc.mayCreateTopic(rt.Topic) {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		n, err := rc.createTopic(rt, req.ValidateOnly)
 		if err != nil {
 			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)

@@ -32,6 +32,14 @@ func handleDeleteTopics(rc *reqCtx, req *kmsg.DeleteTopicsRequest) (reply, error
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
+		if !rc.authorizedTopic(kmsg.ACLOperationDelete, name) {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			if rt.Topic == nil || *rt.Topic == "" {
+				st.Topic = nil // named by ID: the name is not revealed
+			}
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		if t, ok := rc.s.st.Topic(name); ok {
 			st.TopicID = t.ID
 		}

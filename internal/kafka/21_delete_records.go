@@ -17,6 +17,7 @@ func handleDeleteRecords(rc *reqCtx, req *kmsg.DeleteRecordsRequest) (reply, err
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
 		t, ok := rc.s.st.Topic(rt.Topic)
+		denied := !rc.authorizedTopic(kmsg.ACLOperationDelete, rt.Topic)
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
@@ -25,8 +26,11 @@ func handleDeleteRecords(rc *reqCtx, req *kmsg.DeleteRecordsRequest) (reply, err
 			if ok {
 				p = t.Partition(rp.Partition)
 			}
-			if p == nil {
+			if denied || p == nil {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				if denied {
+					sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				}
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}

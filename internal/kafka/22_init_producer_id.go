@@ -9,12 +9,24 @@ package kafka
 // (PRODUCER_FENCED).
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func handleInitProducerID(rc *reqCtx, req *kmsg.InitProducerIDRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if req.TransactionalID != nil && *req.TransactionalID != "" && !rc.authorizedTxn(kmsg.ACLOperationWrite, *req.TransactionalID) {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return respond(resp), nil
+	}
+	// An idempotent producer needs IdempotentWrite on the cluster or, as Kafka 2.8+,
+	// Write on some topic.
+	if (req.TransactionalID == nil || *req.TransactionalID == "") && !rc.authorizedCluster(kmsg.ACLOperationIdempotentWrite) &&
+		!rc.authorizedAny(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return respond(resp), nil
+	}
 	if req.TransactionalID != nil && *req.TransactionalID != "" {
 		if rc.txn() == nil {
 			resp.ErrorCode = errNoTxnCoordinator

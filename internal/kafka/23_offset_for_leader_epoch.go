@@ -18,6 +18,7 @@ func handleOffsetForLeaderEpoch(rc *reqCtx, req *kmsg.OffsetForLeaderEpochReques
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
 		t, ok := rc.s.st.Topic(rt.Topic)
+		denied := !rc.authorizedTopic(kmsg.ACLOperationDescribe, rt.Topic)
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
@@ -27,6 +28,8 @@ func handleOffsetForLeaderEpoch(rc *reqCtx, req *kmsg.OffsetForLeaderEpochReques
 				p = t.Partition(rp.Partition)
 			}
 			switch {
+			case denied:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case rp.CurrentLeaderEpoch > p.LeaderEpoch():

@@ -7,6 +7,7 @@ package kafka
 // as Kafka does.
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/yardmq/yard/internal/txn"
@@ -15,6 +16,11 @@ import (
 func handleAddPartitionsToTxn(rc *reqCtx, req *kmsg.AddPartitionsToTxnRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 	if req.Version >= 4 {
+		// v4+ is the brokers' own (KIP-890 verification): ClusterAction, as Kafka.
+		if !rc.authorizedCluster(kmsg.ACLOperationClusterAction) {
+			resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+			return respond(resp), nil
+		}
 		if rc.txn() == nil {
 			resp.ErrorCode = errNoTxnCoordinator
 			return respond(resp), nil
@@ -56,7 +62,25 @@ func handleAddPartitionsToTxn(rc *reqCtx, req *kmsg.AddPartitionsToTxnRequest) (
 	}
 	var out map[txn.TopicPartition]error
 	var err error
-	if rc.txn() == nil {
+	// As Kafka: Write on the transactional id, then on every topic; if any topic is denied,
+	// its partitions are TOPIC_AUTHORIZATION_FAILED and the others OPERATION_NOT_ATTEMPTED.
+	deniedTopic := map[string]bool{}
+	for _, rt := range req.Topics {
+		if !rc.authorizedTopic(kmsg.ACLOperationWrite, rt.Topic) {
+			deniedTopic[rt.Topic] = true
+		}
+	}
+	if !rc.authorizedTxn(kmsg.ACLOperationWrite, req.TransactionalID) {
+		err = errTxnAuthorization
+	} else if len(deniedTopic) > 0 {
+		out = map[txn.TopicPartition]error{}
+		for _, tp := range tps {
+			out[tp] = errOperationNotAttempted
+			if deniedTopic[tp.Topic] {
+				out[tp] = errTopicAuthorization
+			}
+		}
+	} else if rc.txn() == nil {
 		err = txn.ErrCoordinatorUnavailable
 	} else {
 		out, err = rc.txn().AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, tps, false)

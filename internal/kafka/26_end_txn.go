@@ -7,12 +7,17 @@ package kafka
 // advertised), so v5 behaves as v4 and the response carries no new epoch (-1).
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func handleEndTxn(rc *reqCtx, req *kmsg.EndTxnRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if !rc.authorizedTxn(kmsg.ACLOperationWrite, req.TransactionalID) {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return respond(resp), nil
+	}
 	if rc.txn() == nil {
 		resp.ErrorCode = errNoTxnCoordinator
 		return respond(resp), nil

@@ -7,6 +7,7 @@ package kafka
 // before.
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/yardmq/yard/internal/group"
@@ -15,6 +16,12 @@ import (
 
 func handleTxnOffsetCommit(rc *reqCtx, req *kmsg.TxnOffsetCommitRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	deniedTopic := map[string]bool{}
+	for _, rt := range req.Topics {
+		if !rc.authorizedTopic(kmsg.ACLOperationRead, rt.Topic) {
+			deniedTopic[rt.Topic] = true
+		}
+	}
 	fill := func(out map[txn.TopicPartition]error, all int16) {
 		for _, rt := range req.Topics {
 			st := kmsg.NewTxnOffsetCommitResponseTopic()
@@ -24,11 +31,22 @@ func handleTxnOffsetCommit(rc *reqCtx, req *kmsg.TxnOffsetCommitRequest) (reply,
 				sp.Partition, sp.ErrorCode = p.Partition, all
 				if all == 0 {
 					sp.ErrorCode = txnErrorCode(out[txn.TopicPartition{Topic: rt.Topic, Partition: p.Partition}])
+					if deniedTopic[rt.Topic] {
+						sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+					}
 				}
 				st.Partitions = append(st.Partitions, sp)
 			}
 			resp.Topics = append(resp.Topics, st)
 		}
+	}
+	switch {
+	case !rc.authorizedTxn(kmsg.ACLOperationWrite, req.TransactionalID):
+		fill(nil, kerr.TransactionalIDAuthorizationFailed.Code)
+		return respond(resp), nil
+	case !rc.authorizedGroup(kmsg.ACLOperationRead, req.Group):
+		fill(nil, kerr.GroupAuthorizationFailed.Code)
+		return respond(resp), nil
 	}
 	if rc.txn() == nil || rc.groups() == nil {
 		fill(nil, errNoTxnCoordinator)
@@ -44,6 +62,9 @@ func handleTxnOffsetCommit(rc *reqCtx, req *kmsg.TxnOffsetCommitRequest) (reply,
 	}
 	offs := map[txn.TopicPartition]txn.Offset{}
 	for _, rt := range req.Topics {
+		if deniedTopic[rt.Topic] {
+			continue
+		}
 		for _, p := range rt.Partitions {
 			epoch := int32(-1)
 			if req.Version >= 2 {

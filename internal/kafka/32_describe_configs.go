@@ -22,15 +22,16 @@ func handleDescribeConfigs(rc *reqCtx, req *kmsg.DescribeConfigsRequest) (reply,
 		out := kmsg.NewDescribeConfigsResponseResource()
 		out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
 		var entries []stream.ConfigEntry
-		var err error
-		switch rr.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
+		err := rc.authorizeConfigResource(kmsg.ACLOperationDescribeConfigs, rr.ResourceType, rr.ResourceName)
+		switch {
+		case err != nil:
+		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
 			entries, err = rc.s.st.TopicConfigs(rr.ResourceName)
-		case kmsg.ConfigResourceTypeBroker:
+		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
 			if err = rc.checkBrokerResource(rr.ResourceName); err == nil {
 				entries = rc.s.st.BrokerConfigs()
 			}
-		case kmsg.ConfigResourceTypeGroupConfig:
+		case rr.ResourceType == kmsg.ConfigResourceTypeGroupConfig:
 			if err = checkGroupResource(rr.ResourceName); err == nil {
 				entries = rc.s.st.GroupConfigs(rr.ResourceName)
 			}

@@ -23,15 +23,16 @@ func handleAlterConfigs(rc *reqCtx, req *kmsg.AlterConfigsRequest) (reply, error
 				set[c.Name] = *c.Value
 			}
 		}
-		var err error
-		switch rr.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
+		err := rc.authorizeConfigResource(kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName)
+		switch {
+		case err != nil:
+		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
 			err = rc.s.st.AlterTopicConfigs(rr.ResourceName, set, req.ValidateOnly)
-		case kmsg.ConfigResourceTypeBroker:
+		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
 			if err = rc.checkBrokerResource(rr.ResourceName); err == nil {
 				err = rc.s.st.AlterBrokerConfigs(set, req.ValidateOnly)
 			}
-		case kmsg.ConfigResourceTypeGroupConfig:
+		case rr.ResourceType == kmsg.ConfigResourceTypeGroupConfig:
 			if err = checkGroupResource(rr.ResourceName); err == nil {
 				err = rc.s.st.AlterGroupConfigs(rr.ResourceName, set, req.ValidateOnly)
 			}

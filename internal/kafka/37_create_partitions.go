@@ -16,6 +16,11 @@ func handleCreatePartitions(rc *reqCtx, req *kmsg.CreatePartitionsRequest) (repl
 		rt := &req.Topics[i]
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
+		if !rc.authorizedTopic(kmsg.ACLOperationAlter, rt.Topic) {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		for _, a := range rt.Assignment {
 			if len(a.Replicas) != 1 || a.Replicas[0] != rc.s.st.Node().ID() {
 				st.ErrorCode = kerr.InvalidReplicaAssignment.Code

@@ -11,11 +11,17 @@ import (
 
 func handleDeleteGroups(rc *reqCtx, req *kmsg.DeleteGroupsRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	denied := make([]bool, len(req.Groups))
+	for i, id := range req.Groups {
+		denied[i] = !rc.authorizedGroup(kmsg.ACLOperationDelete, id)
+	}
 	return &kmsgReply{resp: resp, before: func() {
-		for _, id := range req.Groups {
+		for i, id := range req.Groups {
 			rg := kmsg.NewDeleteGroupsResponseGroup()
 			rg.Group = id
-			if rc.groups() == nil {
+			if denied[i] {
+				rg.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			} else if rc.groups() == nil {
 				rg.ErrorCode = kerr.CoordinatorNotAvailable.Code
 			} else {
 				rg.ErrorCode = groupErrorCode(rc.groups().DeleteGroup(rc.c.ctx, id))

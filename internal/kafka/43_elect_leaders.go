@@ -15,6 +15,10 @@ import (
 
 func handleElectLeaders(rc *reqCtx, req *kmsg.ElectLeadersRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
+	if !rc.authorizedCluster(kmsg.ACLOperationAlter) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return respond(resp), nil
+	}
 	if req.Version >= 1 && req.ElectionType != 0 && req.ElectionType != 1 { // 0 preferred, 1 unclean
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return respond(resp), nil

@@ -27,15 +27,16 @@ func handleIncrementalAlterConfigs(rc *reqCtx, req *kmsg.IncrementalAlterConfigs
 			}
 			ops = append(ops, op)
 		}
-		var err error
-		switch rr.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
+		err := rc.authorizeConfigResource(kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName)
+		switch {
+		case err != nil:
+		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
 			err = rc.s.st.IncrementalAlterTopicConfigs(rr.ResourceName, ops, req.ValidateOnly)
-		case kmsg.ConfigResourceTypeBroker:
+		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
 			if err = rc.checkBrokerResource(rr.ResourceName); err == nil {
 				err = rc.s.st.IncrementalAlterBrokerConfigs(ops, req.ValidateOnly)
 			}
-		case kmsg.ConfigResourceTypeGroupConfig:
+		case rr.ResourceType == kmsg.ConfigResourceTypeGroupConfig:
 			if err = checkGroupResource(rr.ResourceName); err == nil {
 				err = rc.s.st.IncrementalAlterGroupConfigs(rr.ResourceName, ops, req.ValidateOnly)
 			}

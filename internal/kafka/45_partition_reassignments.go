@@ -15,6 +15,10 @@ import (
 func handleAlterPartitionReassignments(rc *reqCtx, req *kmsg.AlterPartitionAssignmentsRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 	resp.AllowReplicationFactorChange = req.AllowReplicationFactorChange
+	if !rc.authorizedCluster(kmsg.ACLOperationAlter) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return respond(resp), nil
+	}
 	for _, rt := range req.Topics {
 		out := kmsg.NewAlterPartitionAssignmentsResponseTopic()
 		out.Topic = rt.Topic
@@ -43,5 +47,8 @@ func handleAlterPartitionReassignments(rc *reqCtx, req *kmsg.AlterPartitionAssig
 func handleListPartitionReassignments(rc *reqCtx, req *kmsg.ListPartitionReassignmentsRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
 	resp.Topics = []kmsg.ListPartitionReassignmentsResponseTopic{}
+	if !rc.authorizedCluster(kmsg.ACLOperationDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+	}
 	return respond(resp), nil
 }

@@ -13,12 +13,21 @@ import (
 
 func handleOffsetDelete(rc *reqCtx, req *kmsg.OffsetDeleteRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	if !rc.authorizedGroup(kmsg.ACLOperationDelete, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return respond(resp), nil
+	}
 	if rc.groups() == nil {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return respond(resp), nil
 	}
 	var tps []group.TopicPartition
+	deniedTopic := map[string]bool{}
 	for _, t := range req.Topics {
+		if !rc.authorizedTopic(kmsg.ACLOperationRead, t.Topic) {
+			deniedTopic[t.Topic] = true
+			continue
+		}
 		for _, p := range t.Partitions {
 			tps = append(tps, group.TopicPartition{Topic: t.Topic, Partition: p.Partition})
 		}
@@ -36,6 +45,9 @@ func handleOffsetDelete(rc *reqCtx, req *kmsg.OffsetDeleteRequest) (reply, error
 				rp := kmsg.NewOffsetDeleteResponseTopicPartition()
 				rp.Partition = p.Partition
 				rp.ErrorCode = groupErrorCode(per[group.TopicPartition{Topic: t.Topic, Partition: p.Partition}])
+				if deniedTopic[t.Topic] {
+					rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				}
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			resp.Topics = append(resp.Topics, rt)

@@ -12,6 +12,9 @@ import (
 func handleDescribeClientQuotas(rc *reqCtx, req *kmsg.DescribeClientQuotasRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeClientQuotasResponse)
 	resp.Entries = []kmsg.DescribeClientQuotasResponseEntry{}
+	if !rc.authorizedCluster(kmsg.ACLOperationDescribeConfigs) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+	}
 	return respond(resp), nil
 }
 
@@ -21,6 +24,9 @@ func handleAlterClientQuotas(rc *reqCtx, req *kmsg.AlterClientQuotasRequest) (re
 		out := kmsg.NewAlterClientQuotasResponseEntry()
 		out.ErrorCode = kerr.InvalidRequest.Code
 		out.ErrorMessage = strPtr("client quotas are not supported: yard throttles no client")
+		if !rc.authorizedCluster(kmsg.ACLOperationAlterConfigs) {
+			out.ErrorCode, out.ErrorMessage = kerr.ClusterAuthorizationFailed.Code, nil
+		}
 		for _, ent := range e.Entity {
 			oe := kmsg.NewAlterClientQuotasResponseEntryEntity()
 			oe.Type, oe.Name = ent.Type, ent.Name

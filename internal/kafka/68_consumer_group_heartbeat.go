@@ -19,6 +19,9 @@ func handleConsumerGroupHeartbeat(rc *reqCtx, req *kmsg.ConsumerGroupHeartbeatRe
 	resp.MemberEpoch = req.MemberEpoch
 	resp.MemberID = strPtr(req.MemberID)
 	switch {
+	case !rc.authorizedGroup(kmsg.ACLOperationRead, req.Group):
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return respond(resp), nil
 	case rc.groups() == nil:
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return respond(resp), nil

@@ -16,6 +16,11 @@ func handleConsumerGroupDescribe(rc *reqCtx, req *kmsg.ConsumerGroupDescribeRequ
 	for _, id := range req.Groups {
 		rg := kmsg.NewConsumerGroupDescribeResponseGroup()
 		rg.Group, rg.AuthorizedOperations = id, authorizedOperationsNone
+		if !rc.authorizedGroup(kmsg.ACLOperationDescribe, id) {
+			rg.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			resp.Groups = append(resp.Groups, rg)
+			continue
+		}
 		if rc.groups() == nil {
 			rg.ErrorCode = kerr.CoordinatorNotAvailable.Code
 			resp.Groups = append(resp.Groups, rg)

@@ -18,7 +18,10 @@ func handleDescribeTopicPartitions(rc *reqCtx, req *kmsg.DescribeTopicPartitions
 	var names []string
 	if len(req.Topics) == 0 {
 		for _, t := range rc.s.st.Topics() {
-			names = append(names, t.Name)
+			// As Metadata: topics the principal may not Describe are left out.
+			if rc.authorizedTopic(kmsg.ACLOperationDescribe, t.Name) {
+				names = append(names, t.Name)
+			}
 		}
 	} else {
 		for _, t := range req.Topics {
@@ -42,6 +45,11 @@ func handleDescribeTopicPartitions(rc *reqCtx, req *kmsg.DescribeTopicPartitions
 		}
 		rt := kmsg.NewDescribeTopicPartitionsResponseTopic()
 		rt.Topic = strPtr(name)
+		if !rc.authorizedTopic(kmsg.ACLOperationDescribe, name) {
+			rt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, rt)
+			continue
+		}
 		t, ok := rc.s.st.Topic(name)
 		if !ok {
 			rt.ErrorCode = kerr.UnknownTopicOrPartition.Code

@@ -4,8 +4,8 @@ package kafka
 // ConsumerGroupDescribe and DescribeTopicPartitions report, when asked, the bitfield of ACL
 // operations the client may perform on a resource (bit n set = operation code n allowed).
 // Kafka without an authorizer allows every operation it defines for the resource type, and so
-// does yard until it has ACLs: authorizedOperations is the one place where that is decided,
-// and where an authorizer will filter the operations by the client's principal.
+// does yard without --kafka-authorizer; with the ACL authorizer, the operations the client's
+// principal is allowed. authorizedOperations is the one place where that is decided.
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -29,19 +29,21 @@ var supportedOperations = map[kmsg.ACLResourceType][]kmsg.ACLOperation{
 		kmsg.ACLOperationCreate, kmsg.ACLOperationClusterAction, kmsg.ACLOperationDescribeConfigs,
 		kmsg.ACLOperationAlterConfigs, kmsg.ACLOperationIdempotentWrite, kmsg.ACLOperationAlter, kmsg.ACLOperationDescribe,
 	},
+	kmsg.ACLResourceTypeTransactionalId: {kmsg.ACLOperationDescribe, kmsg.ACLOperationWrite},
 }
 
 // clusterResourceName is the name of the one CLUSTER resource, as in Kafka.
 const clusterResourceName = "kafka-cluster"
 
 // authorizedOperations is the bitfield of operations this request's client may perform on the
-// resource (rt, name). With no authorizer that is every supported operation; an authorizer
-// plugs in here, keeping only the operations it allows the connection's principal.
+// resource (rt, name). With no authorizer that is every supported operation; with one, the
+// supported operations it allows the connection's principal.
 func (rc *reqCtx) authorizedOperations(rt kmsg.ACLResourceType, name string) int32 {
-	_ = name // used once ACLs exist
 	var bits int32
 	for _, op := range supportedOperations[rt] {
-		bits |= 1 << uint(op)
+		if rc.authorized(op, rt, name) {
+			bits |= 1 << uint(op)
+		}
 	}
 	return bits
 }

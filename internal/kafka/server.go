@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/yardmq/yard/internal/auth"
+	"github.com/yardmq/yard/internal/auth/acl"
 	"github.com/yardmq/yard/internal/group"
 	"github.com/yardmq/yard/internal/listener"
 	"github.com/yardmq/yard/internal/ratelog"
@@ -99,6 +100,10 @@ type Config struct {
 	AllowUnauthenticated bool
 
 	isLoopback func(net.Addr) bool // tests: who counts as a local client; nil: loopback addresses
+	// Authorizer, if not nil, enforces Kafka ACLs on every API and serves
+	// Create/Describe/DeleteAcls (--kafka-authorizer=acl); nil allows everything and answers
+	// the ACL APIs SECURITY_DISABLED, as Kafka without an authorizer.
+	Authorizer *acl.Authorizer
 }
 
 // Server is a running Kafka front end.

@@ -388,7 +388,7 @@ func newUsersCmd() *cobra.Command {
 		})
 	}}
 	limits.Flags().Int64Var(&maxConns, "max-connections", -1, "AMQP connections the user may have open (-1: no limit)")
-	limits.Flags().Int64Var(&maxChans, "max-channels", -1, "AMQP channels per connection of the user (-1: no limit)")
+	limits.Flags().Int64Var(&maxChans, "max-channels", -1, "AMQP channels the user may have open across its connections (-1: no limit)")
 	cmd.AddCommand(add, passwd, del, list, limits)
 	return cmd
 }

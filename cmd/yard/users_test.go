@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
@@ -92,7 +93,20 @@ func TestUsersCLIOnline(t *testing.T) {
 	if out := must("", "users", "list"); !strings.Contains(out, "max-connections=5") {
 		t.Fatalf("limits not listed:\n%s", out)
 	}
+	live, err := amqp091.Dial("amqp://carol:new@" + y.AMQPAddr + "/v2")
+	if err != nil {
+		t.Fatalf("carol with her new password: %v", err)
+	}
+	closed := live.NotifyClose(make(chan *amqp091.Error, 1))
 	must("", "users", "delete", "carol")
+	select {
+	case e := <-closed:
+		if e == nil || e.Code != amqp091.ConnectionForced || !strings.Contains(e.Reason, "carol") {
+			t.Fatalf("carol's connection closed with %v", e)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a deleted user's connection stayed open")
+	}
 	must("", "vhosts", "delete", "v2")
 	if out := must("", "vhosts", "list"); strings.Contains(out, "v2") {
 		t.Fatalf("v2 still listed:\n%s", out)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
@@ -151,4 +152,53 @@ func TestPermissionRefusals(t *testing.T) {
 	}
 	_, err = ch.QueuePurge("a-new", false)
 	must(t, err)
+}
+
+func TestUserAndVhostLimits(t *testing.T) {
+	users, err := auth.Open(auth.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := "alice-pw"
+	if _, err := users.PutUser("alice", &pw, nil); err != nil {
+		t.Fatal(err)
+	}
+	must(t, users.SetPermission("alice", "/", auth.FullPermission))
+	must(t, users.SetUserLimit("alice", auth.LimitMaxConnections, 1))
+	must(t, users.SetUserLimit("alice", auth.LimitMaxChannels, 2))
+	must(t, users.SetVhostLimit("/", auth.LimitMaxQueues, 1))
+	_, url := startServer(t, Config{Auth: users, Permissions: users, Limits: users})
+	aliceURL := userURL(url, "alice", "alice-pw", "")
+	c := dial(t, aliceURL)
+	_, err = amqp091.Dial(aliceURL)
+	wantCode(t, err, wire.NotAllowed, "NOT_ALLOWED - Connection refused for user 'alice': user connection limit (1) is reached")
+	ch1 := openCh(t, c)
+	openCh(t, c)
+	if _, err := c.Channel(); err == nil {
+		t.Fatal("third channel opened over max-channels 2")
+	} else {
+		wantCode(t, err, wire.NotAllowed, "NOT_ALLOWED - number of channels opened for user 'alice' has reached the maximum allowed user limit of (2)")
+	}
+	// The connection closed, so alice may connect again (once the server has let it go),
+	// and her channels were uncounted.
+	var c2 *amqp091.Connection
+	for deadline := time.Now().Add(10 * time.Second); c2 == nil; {
+		if c2, err = amqp091.Dial(aliceURL); err != nil && time.Now().After(deadline) {
+			t.Fatalf("alice cannot connect again: %v", err)
+		}
+	}
+	t.Cleanup(func() { c2.Close() })
+	ch := openCh(t, c2)
+	openCh(t, c2)
+	_ = ch1
+	_, err = ch.QueueDeclare("q1", false, true, false, false, nil)
+	must(t, err)
+	_, err = ch.QueueDeclare("q1", false, true, false, false, nil) // redeclare: not a new queue
+	must(t, err)
+	_, err = ch.QueueDeclare("q2", false, true, false, false, nil)
+	wantCode(t, err, wire.PreconditionFailed, "PRECONDITION_FAILED - cannot declare queue 'q2': queue limit in vhost '/' (1) is reached")
+	// vhost max-connections
+	must(t, users.SetVhostLimit("/", auth.LimitMaxConnections, 1))
+	_, err = amqp091.Dial(url)
+	wantCode(t, err, wire.NotAllowed, "NOT_ALLOWED - access to vhost '/' refused for user 'guest': connection limit (1) is reached")
 }

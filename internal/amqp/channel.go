@@ -84,6 +84,7 @@ func (ch *channel) handle(m wire.Method) error {
 		switch m.(type) {
 		case *wire.ChannelCloseOk:
 			delete(ch.c.channels, ch.id)
+			ch.c.channelGone()
 		case *wire.ChannelClose:
 			ch.send(&wire.ChannelCloseOk{})
 		}
@@ -115,6 +116,7 @@ func (ch *channel) dispatch(m wire.Method) error {
 		ch.release()
 		ch.send(&wire.ChannelCloseOk{})
 		delete(ch.c.channels, ch.id)
+		ch.c.channelGone()
 		return nil
 	case *wire.ChannelCloseOk:
 		return nil

@@ -26,6 +26,10 @@ type conn struct {
 	srv *Server
 	nc  net.Conn
 	lc  *listener.Conn // its registry entry; nil in tests that build a conn by hand
+
+	counted      bool   // counted against user and vhost connection limits (limits.go)
+	countedVhost string // the vhost it was counted in
+	countedChans int    // channels counted against the user's max-channels
 	log *slog.Logger
 	fr  *wire.FrameReader
 	out outBuf
@@ -80,6 +84,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 func (c *conn) serve() {
 	defer c.fr.Release() // after the socket is closed: nobody reads any more
 	defer c.nc.Close()
+	defer c.releaseCounts()
 	if err := c.handshake(); err != nil {
 		if !errors.Is(err, io.EOF) && !errors.Is(err, errLoginRefused) {
 			c.srv.rl.Info("AMQP handshake failed", "AMQP handshake failed", "remote", c.nc.RemoteAddr().String(), "err", err)
@@ -319,6 +324,9 @@ func (c *conn) channelMethod(id uint16, m wire.Method) error {
 		if id > c.channelMax {
 			return connErr(wire.ChannelError, m, "channel %d exceeds channel_max %d", id, c.channelMax)
 		}
+		if e := c.acquireChannel(m); e != nil {
+			return e
+		}
 		ch = newChannel(c, id)
 		c.channels[id] = ch
 		c.send(id, &wire.ChannelOpenOk{})
@@ -414,6 +422,7 @@ func (c *conn) release() {
 	for id, ch := range c.channels {
 		ch.release()
 		delete(c.channels, id)
+		c.channelGone()
 	}
 	for name, qs := range c.exclusive {
 		c.vh.DeleteQueue(qs)

@@ -89,6 +89,11 @@ func (c *conn) handshake() error {
 		c.refuse(e)
 		return fmt.Errorf("cannot open vhost %q: %w", open.VirtualHost, errHandshake)
 	}
+	if e := c.acquireConn(open, vh.Name()); e != nil {
+		c.srv.rl.Info("AMQP connection limit", "AMQP connection refused by a limit", "remote", c.nc.RemoteAddr().String(), "user", c.user, "vhost", vh.Name())
+		c.refuse(e)
+		return fmt.Errorf("cannot open vhost %q: %s: %w", open.VirtualHost, e.text, errHandshake)
+	}
 	c.vh = vh
 	if c.lc != nil {
 		c.lc.SetIdentity(c.user, vh.Name()) // before open-ok: a client that is open is listed

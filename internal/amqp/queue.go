@@ -57,6 +57,9 @@ func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
 	} else if err := vhost.ReservedQueueName(name); err != nil {
 		return refused(m, err)
 	}
+	if e := ch.checkQueueLimit(m, name); e != nil {
+		return e
+	}
 	qs, created, err := ch.c.vh.DeclareQueue(vhost.QueueDeclaration{Name: name, Durable: m.Durable, Exclusive: m.Exclusive,
 		AutoDelete: m.AutoDelete, Args: m.Arguments, Owner: ch.c})
 	if created && qs.Owner == ch.c {

@@ -78,6 +78,8 @@ type Config struct {
 	// Permissions, if not nil, checks vhost access at connection.open and permissions on
 	// every method (access.go), as RabbitMQ's; nil allows everything.
 	Permissions Permissions
+	// Limits, if not nil, are RabbitMQ's user and vhost limits (limits.go).
+	Limits Limits
 	// LoopbackUsers may log in only from a loopback address; nil means {"guest"}.
 	LoopbackUsers []string
 	// VHosts is the AMQP domain served; nil means one vhost "/" keeping every queue in
@@ -171,6 +173,7 @@ type Server struct {
 	closed  bool
 	wg      sync.WaitGroup // the alarm's goroutine
 	stop    chan struct{}
+	usage   *usage // what user and vhost limits count (limits.go)
 }
 
 // NewServer builds a server; it starts serving on Serve.
@@ -205,7 +208,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.Version == "" {
 		cfg.Version = buildVersion()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), vhosts: cfg.VHosts, conns: map[*conn]struct{}{}, stop: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), vhosts: cfg.VHosts, conns: map[*conn]struct{}{}, stop: make(chan struct{}), usage: newUsage()}
 	lsrv, err := listener.NewServer(listener.Config{
 		Protocol:            "amqp",
 		Handler:             s.serveConn,

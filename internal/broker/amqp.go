@@ -106,6 +106,7 @@ func (b *Broker) openAMQP() (*frontEnd, error) {
 		DataDir:                  b.layout.Root(),
 		Auth:                     b.users,
 		Permissions:              b.users,
+		Limits:                   b.users,
 		LoopbackUsers:            []string{"guest"},
 		ChannelMax:               c.ChannelMax,
 		FrameMax:                 c.FrameMax,

@@ -150,9 +150,11 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("cannot open the user store: %w", err), dd.close())
 	}
+	conns := listener.NewRegistry()
+	users.Watch(func(e auth.Event) { closeRevoked(conns, e) })
 	files := log.NewFileCache(segmentFileBound(cfg.MaxOpenSegmentFiles))
 	cfg.Logger.Debug("segment file cache", "max_open_files", files.MaxOpenFiles())
-	return &Broker{cfg: cfg, log: cfg.Logger, layout: layout, data: dd, files: files, conns: listener.NewRegistry(), tls: tlsStore,
+	return &Broker{cfg: cfg, log: cfg.Logger, layout: layout, data: dd, files: files, conns: conns, tls: tlsStore,
 		users: users, listeners: map[string]net.Listener{}}, nil
 }
 
@@ -163,6 +165,19 @@ type frontEnd struct {
 	serve func(lns []boundListener) (stop func(ctx context.Context) error)
 	// abort releases what opening took, when the front end will not serve after all.
 	abort func() error
+}
+
+// closeRevoked closes the connections of a deleted user (every protocol) or of a deleted
+// vhost (AMQP), as RabbitMQ does.
+func closeRevoked(conns *listener.Registry, e auth.Event) {
+	for _, c := range conns.List() {
+		switch {
+		case e.Kind == "user-deleted" && c.User == e.Name:
+			_ = conns.Close(c.ID, "user '"+e.Name+"' was deleted")
+		case e.Kind == "vhost-deleted" && c.Protocol == "amqp" && c.VHost == e.Name:
+			_ = conns.Close(c.ID, "vhost '"+e.Name+"' is deleted")
+		}
+	}
 }
 
 // Users is the user store.

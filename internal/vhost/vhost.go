@@ -190,6 +190,13 @@ func (v *VHost) Queue(name string) *Queue {
 	return v.queues[name]
 }
 
+// QueueCount is the number of queues in the vhost.
+func (v *VHost) QueueCount() int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return len(v.queues)
+}
+
 // queueList returns a snapshot of the vhost's queues.
 func (v *VHost) queueList() []*Queue {
 	v.mu.RLock()

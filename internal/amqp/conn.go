@@ -30,6 +30,7 @@ type conn struct {
 	counted      bool   // counted against user and vhost connection limits (limits.go)
 	countedVhost string // the vhost it was counted in
 	countedChans int    // channels counted against the user's max-channels
+
 	log *slog.Logger
 	fr  *wire.FrameReader
 	out outBuf

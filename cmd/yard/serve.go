@@ -106,6 +106,7 @@ An empty listen address disables that listener.`,
 func serve(ctx context.Context, cfg broker.Config) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	cfg.Version = version
 	b, err := broker.New(cfg)
 	if err != nil {
 		return err

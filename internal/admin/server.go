@@ -1,7 +1,11 @@
 // Package admin is yard's HTTP admin plane: /healthz, /metrics (Prometheus), optionally Go's
 // profiler, and the RabbitMQ-shaped management API under /api/ (users, permissions,
 // vhosts, limits, whoami here; one file per resource family), with HTTP basic auth against
-// the user store (auth.go). Errors are RabbitMQ's JSON: {"error": "...", "reason": "..."}.
+// the user store (auth.go). api.go routes the rest: overview.go, queues.go, exchanges.go
+// (and bindings), connections.go, kafka.go (/api/kafka/topics and groups with lag) over the
+// broker's state, and metrics.go, the scrape-time Prometheus collector. Tools written for
+// RabbitMQ's management plugin (rabbitmqadmin, monitoring plugins, KEDA's scaler) read it
+// unchanged. Errors are RabbitMQ's JSON: {"error": "...", "reason": "..."}.
 package admin
 
 import (
@@ -18,7 +22,11 @@ import (
 	"time"
 
 	"github.com/yardmq/yard/internal/auth"
+	"github.com/yardmq/yard/internal/group"
+	"github.com/yardmq/yard/internal/listener"
 	"github.com/yardmq/yard/internal/ratelog"
+	"github.com/yardmq/yard/internal/stream"
+	"github.com/yardmq/yard/internal/vhost"
 )
 
 // Config configures the admin plane.
@@ -30,6 +38,16 @@ type Config struct {
 	// LoopbackUsers may authenticate only from loopback addresses (RabbitMQ's
 	// loopback_users); nil means {"guest"}.
 	LoopbackUsers []string
+
+	// The broker's state the rest of the API shows (api.go); any may be nil (that front end
+	// is disabled): its endpoints then list nothing.
+	VHosts  *vhost.Hosts
+	Streams *stream.Manager
+	Groups  *group.Coordinator
+	Conns   *listener.Registry
+	Ready   func() bool // /readyz; nil: always ready
+	Version string      // yard's version, in /api/overview
+	Node    string      // this node's name, as RabbitMQ's "rabbit@host"
 }
 
 // Server is the admin plane's HTTP handler.
@@ -48,11 +66,21 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Node == "" {
+		cfg.Node = "yard@localhost"
+	}
 	if cfg.LoopbackUsers == nil {
 		cfg.LoopbackUsers = []string{"guest"}
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if cfg.Ready != nil && !cfg.Ready() {
+			http.Error(w, "not ready\n", http.StatusServiceUnavailable)
+			return
+		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	if cfg.Metrics != nil {
@@ -73,6 +101,7 @@ func New(cfg Config) *Server {
 		s.routeUsers()
 		s.routePermissions()
 		s.routeVhosts()
+		s.routeAPI()
 		s.mux.Handle("GET /api/whoami", s.authed(anyTag, func(w http.ResponseWriter, r *http.Request, u auth.User) {
 			writeJSON(w, http.StatusOK, map[string]any{"name": u.Name, "tags": tagsOf(u)})
 		}))

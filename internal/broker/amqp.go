@@ -100,6 +100,7 @@ func (b *Broker) openAMQP() (*frontEnd, error) {
 	if err := hosts.Restore(topo); err != nil {
 		return nil, errors.Join(fmt.Errorf("cannot restore durable AMQP topology: %w", err), hosts.Close(), releaseStreams())
 	}
+	b.hosts = hosts
 	srv := amqp.NewServer(amqp.Config{
 		VHosts:                   hosts,
 		Logger:                   log,

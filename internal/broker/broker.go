@@ -21,12 +21,14 @@ import (
 
 	"github.com/yardmq/yard/internal/auth"
 	"github.com/yardmq/yard/internal/datadir"
+	"github.com/yardmq/yard/internal/group"
 	"github.com/yardmq/yard/internal/kafka"
 	"github.com/yardmq/yard/internal/listener"
 	"github.com/yardmq/yard/internal/log"
 	"github.com/yardmq/yard/internal/platform"
 	"github.com/yardmq/yard/internal/stream"
 	"github.com/yardmq/yard/internal/tlsconf"
+	"github.com/yardmq/yard/internal/vhost"
 )
 
 // Config is everything `yard serve` can be told.
@@ -60,6 +62,8 @@ type Config struct {
 	// NodeID is this broker's id, reported wherever a protocol names a broker (Kafka's
 	// node.id; 1 as in Kafka's quick start).
 	NodeID int32
+	// Version is yard's version, reported by the admin API (/api/overview).
+	Version string
 
 	// AllowUnauthenticated lets listeners without authentication (Kafka PLAINTEXT) serve
 	// clients from any address; otherwise they serve loopback clients only.
@@ -111,6 +115,11 @@ type Broker struct {
 	mu        sync.Mutex              // guards listeners and stops
 	listeners map[string]net.Listener // by listenerKey
 	stops     []namedStop
+
+	// Set by openKafka and openAMQP (nil while that front end is disabled) for the admin
+	// plane, which Start opens after them.
+	groups *group.Coordinator
+	hosts  *vhost.Hosts
 
 	streamsMu   sync.Mutex // guards streams and streamsRefs (streams.go)
 	streams     *stream.Manager

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -20,7 +21,9 @@ const httpReadHeaderTimeout = 10 * time.Second
 
 // openHTTP prepares the admin plane (internal/admin): /healthz (200 once the broker is
 // serving: it serves after every other front end has opened), /metrics (Prometheus, process
-// and Go runtime metrics) and the management API over the user store.
+// and Go runtime metrics, and the broker's state collected at scrape time: consumer lag,
+// partition offsets, queue depths, connections) and the management API (RabbitMQ-shaped,
+// plus /api/kafka/) over the user store and the broker's state.
 func (b *Broker) openHTTP() (*frontEnd, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -31,7 +34,14 @@ func (b *Broker) openHTTP() (*frontEnd, error) {
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Pprof:   b.cfg.HTTPPprof,
 		Logger:  b.log.With("component", "admin"),
+		VHosts:  b.hosts,
+		Streams: b.streamsNow(),
+		Groups:  b.groups,
+		Conns:   b.conns,
+		Version: b.cfg.Version,
+		Node:    fmt.Sprintf("yard@%d", b.cfg.NodeID),
 	})
+	reg.MustRegister(mux.Collector())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: httpReadHeaderTimeout}
 	return &frontEnd{
 		serve: func(lns []boundListener) func(context.Context) error {
@@ -102,4 +112,11 @@ func (b *Broker) registerCleanerMetrics(reg *prometheus.Registry) {
 			Help: "Cleanings that failed (logged); the next round retries."},
 			stat(func(c stream.CleanerStats) int64 { return c.Errors })),
 	)
+}
+
+// streamsNow is the shared stream manager if a front end holds it open, else nil.
+func (b *Broker) streamsNow() *stream.Manager {
+	b.streamsMu.Lock()
+	defer b.streamsMu.Unlock()
+	return b.streams
 }

@@ -151,6 +151,7 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 		releaseStreams()
 		return nil, err
 	}
+	b.groups = groups
 	return &frontEnd{
 		serve: func(lns []boundListener) func(context.Context) error {
 			specs, _ := kafka.ParseListeners(b.cfg.KafkaListen) // parsed by Start: same order as lns

@@ -210,3 +210,6 @@ func (c *Changes) Wait(done <-chan struct{}, timer <-chan time.Time) (stopped bo
 	chosen, _, _ := reflect.Select(c.cases)
 	return chosen == 0
 }
+
+// Size is the bytes of the partition's log on disk (for the admin plane's metrics).
+func (p *Partition) Size() int64 { return p.log.Size() }

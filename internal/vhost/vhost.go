@@ -21,6 +21,8 @@ package vhost
 
 import (
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/yardmq/yard/internal/queue"
@@ -220,4 +222,11 @@ func (h *Hosts) Close() error {
 		}
 	}
 	return first
+}
+
+// Queues returns a snapshot of the vhost's queues sorted by name (for the admin plane).
+func (v *VHost) Queues() []*Queue {
+	qs := v.queueList()
+	slices.SortFunc(qs, func(a, b *Queue) int { return strings.Compare(a.Name(), b.Name()) })
+	return qs
 }

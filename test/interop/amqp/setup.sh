@@ -17,6 +17,13 @@ if ! command -v amqp-publish >/dev/null || ! command -v amqp-consume >/dev/null;
   apt-get install -y -qq amqp-tools >/dev/null
 fi
 
+# amqplib_suite_test.go brings up the loopback of a network namespace of its own with ip.
+if ! command -v ip >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq iproute2 >/dev/null
+fi
+
 venv="$cache/venv-amqp"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pika' 2>/dev/null; then
   python3 -m venv "$venv"

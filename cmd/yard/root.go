@@ -20,6 +20,10 @@ func newRootCmd() *cobra.Command {
 		newUsersCmd(),
 		newPermissionsCmd(),
 		newVhostsCmd(),
+		newQueuesCmd(),
+		newExchangesCmd(),
+		newBindingsCmd(),
+		newConnectionsCmd(),
 	)
 	return root
 }

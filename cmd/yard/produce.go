@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/spf13/cobra"
@@ -18,11 +19,14 @@ const maxProduceLineBytes = 16 << 20
 // Keyed records go to the partition Kafka's Java client would choose (murmur2 of the key);
 // unkeyed ones are spread over partitions batch by batch (the sticky partitioner).
 func newProduceCmd() *cobra.Command {
-	var bootstrap, topic, key string
+	var bootstrap, topic, key, file string
 	cmd := &cobra.Command{
-		Use:   "produce --topic T [--key K]",
+		Use:   "produce --topic T [--key K] [--file F]",
 		Short: "Produce stdin lines as records (acks=all, idempotent)",
-		Args:  cobra.NoArgs,
+		Long: "Produce every line of stdin (or --file) as one record. Reading a file of 1 MiB or more\n" +
+			"with stderr on a terminal shows a progress bar.",
+		Example: "  echo hello | yard produce --topic events\n  yard produce --topic events --file big.ndjson\n  yard produce --topic events --key k1 < lines.txt",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := newKafkaClient(bootstrap,
 				kgo.DefaultProduceTopic(topic),
@@ -38,7 +42,21 @@ func newProduceCmd() *cobra.Command {
 			defer cl.Close()
 			ctx, cancel := interruptible(cmd)
 			defer cancel()
-			n, err := produceLines(ctx, cl, bufio.NewScanner(cmd.InOrStdin()), key, cmd.Flags().Changed("key"))
+			in := cmd.InOrStdin()
+			if file != "" {
+				f, err := os.Open(file)
+				if err != nil {
+					return fmt.Errorf("cannot read records: %w", err)
+				}
+				defer f.Close()
+				in = f
+			}
+			var onRecord func()
+			if p := newProgress(in, cmd.ErrOrStderr()); p != nil {
+				in, onRecord = p, p.record
+				defer p.finish()
+			}
+			n, err := produceLines(ctx, cl, bufio.NewScanner(in), key, cmd.Flags().Changed("key"), onRecord)
 			fmt.Fprintf(cmd.ErrOrStderr(), "produced %d records to %s\n", n, topic)
 			return err
 		},
@@ -46,13 +64,15 @@ func newProduceCmd() *cobra.Command {
 	addBootstrapFlag(cmd.Flags(), &bootstrap)
 	cmd.Flags().StringVar(&topic, "topic", "", "topic to produce to (required)")
 	cmd.Flags().StringVar(&key, "key", "", "key of every record (default: no key)")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "read records from this file instead of stdin")
 	_ = cmd.MarkFlagRequired("topic")
 	return cmd
 }
 
 // produceLines sends each line asynchronously and waits for every acknowledgement; it
 // returns how many were acknowledged and the first failure.
-func produceLines(ctx context.Context, cl *kgo.Client, sc *bufio.Scanner, key string, keyed bool) (int, error) {
+// onRecord, if not nil, is called after each record is handed to the client (progress).
+func produceLines(ctx context.Context, cl *kgo.Client, sc *bufio.Scanner, key string, keyed bool, onRecord func()) (int, error) {
 	sc.Buffer(make([]byte, 64<<10), maxProduceLineBytes)
 	var mu sync.Mutex
 	var firstErr error
@@ -72,6 +92,9 @@ func produceLines(ctx context.Context, cl *kgo.Client, sc *bufio.Scanner, key st
 				acked++
 			}
 		})
+		if onRecord != nil {
+			onRecord()
+		}
 	}
 	if err := cl.Flush(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return acked, err

@@ -39,4 +39,6 @@ func addKafkaFlags(f *pflag.FlagSet, cfg *broker.KafkaConfig) {
 		"Kafka authorizer (Kafka's authorizer.class.name): none (everything allowed) or acl (Kafka ACLs enforced; no matching ACL denies)")
 	f.StringSliceVar(&cfg.SuperUsers, "super-users", cfg.SuperUsers,
 		"principals allowed everything by the ACL authorizer, comma-separated: NAME or User:NAME (Kafka's super.users)")
+	f.DurationVar(&cfg.TransactionMaxTimeout, "kafka-transaction-max-timeout", cfg.TransactionMaxTimeout,
+		"longest transaction timeout a transactional producer may ask for (Kafka's transaction.max.timeout.ms)")
 }

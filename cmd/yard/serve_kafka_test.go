@@ -93,3 +93,33 @@ func TestServeNodeIDFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestServeTransactionMaxTimeoutFlag: --kafka-transaction-max-timeout bounds the timeout a
+// transactional producer may ask for (INVALID_TRANSACTION_TIMEOUT beyond it).
+func TestServeTransactionMaxTimeoutFlag(t *testing.T) {
+	t.Parallel()
+	y := harness.Start(t, harness.WithArgs("--kafka-transaction-max-timeout", "1m"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(y.KafkaAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	init := func(timeout time.Duration) int16 {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		id := "flag"
+		req.TransactionalID, req.TransactionTimeoutMillis = &id, int32(timeout.Milliseconds())
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.ErrorCode
+	}
+	if code := init(2 * time.Minute); code != kerr.InvalidTransactionTimeout.Code {
+		t.Fatalf("2m under a 1m maximum: error %d, want INVALID_TRANSACTION_TIMEOUT", code)
+	}
+	if code := init(time.Minute); code != 0 {
+		t.Fatalf("1m under a 1m maximum: error %d", code)
+	}
+}

@@ -268,6 +268,21 @@ func TestJavaAdmin(t *testing.T) {
 	}
 }
 
+// TestJavaTransactions: the Java client's transactional producer commits, aborts and commits
+// again; a read_committed consumer sees the committed records only, a read_uncommitted one all.
+func TestJavaTransactions(t *testing.T) {
+	y := harness.Start(t)
+	out := string(runOutput(t, "", "java", "-cp", tools.javaCP, "dev.yard.interop.Main", "txn", y.KafkaAddr, "java-txn"))
+	for _, want := range []string{
+		"read_committed.records=10", "read_committed.aborted=0",
+		"read_uncommitted.records=15", "read_uncommitted.aborted=5",
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("Java transactions output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 // TestLibrdkafkaAdmin: librdkafka 2.x's admin client (confluent-kafka) gets the authorized
 // operations it asks for (its DescribeTopics and DescribeCluster fail on Kafka's "not
 // provided"), answers from the ACL and SCRAM APIs instead of a dropped connection, and a

@@ -36,6 +36,9 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *   produce BOOTSTRAP TOPIC COUNT CODEC  -- keyed records PKG-<n>, JSON values, acks=all, idempotent
  *   consume BOOTSTRAP TOPIC COUNT        -- reads COUNT records from the beginning of every partition
  *   admin BOOTSTRAP TOPIC                -- the Admin client's topic life cycle, printing name=value facts
+ *   txn BOOTSTRAP TOPIC                  -- a transactional producer commits, aborts and commits again;
+ *                                           read_committed and read_uncommitted consumers count what
+ *                                           they see (name=value facts)
  * produce and consume print one line per record: partition TAB offset TAB key TAB value.
  * The consumer assigns partitions itself (no consumer group).
  */
@@ -45,6 +48,7 @@ public final class Main {
             case "produce" -> produce(args[1], args[2], Integer.parseInt(args[3]), args[4]);
             case "consume" -> consume(args[1], args[2], Integer.parseInt(args[3]));
             case "admin" -> admin(args[1], args[2]);
+            case "txn" -> txn(args[1], args[2]);
             default -> throw new IllegalArgumentException("unknown mode " + args[0]);
         }
     }
@@ -98,6 +102,71 @@ public final class Main {
             if (got < count) {
                 throw new IllegalStateException("consumed " + got + " of " + count + " records");
             }
+        }
+    }
+
+    static void txn(String bootstrap, String topic) throws Exception {
+        Properties props = new Properties();
+        props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        props.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "java-txn");
+        try (KafkaProducer<String, String> producer = new KafkaProducer<>(props)) {
+            producer.initTransactions();
+            String[][] rounds = {{"committed", "0"}, {"aborted", "0"}, {"committed", "5"}};
+            for (String[] round : rounds) {
+                producer.beginTransaction();
+                for (int i = 0; i < 5; i++) {
+                    int n = Integer.parseInt(round[1]) + i;
+                    producer.send(new ProducerRecord<>(topic, "k" + n, round[0] + "-" + n));
+                }
+                if (round[0].equals("committed")) {
+                    producer.commitTransaction();
+                } else {
+                    producer.flush();
+                    producer.abortTransaction();
+                }
+            }
+        }
+        for (String level : new String[] {"read_committed", "read_uncommitted"}) {
+            List<String> seen = readToEnd(bootstrap, topic, level);
+            long aborted = seen.stream().filter(v -> v.startsWith("aborted")).count();
+            System.out.println(level + ".records=" + seen.size());
+            System.out.println(level + ".aborted=" + aborted);
+        }
+    }
+
+    /** Reads every partition of topic from the beginning to its end offset at isolation level. */
+    static List<String> readToEnd(String bootstrap, String topic, String level) {
+        Properties props = new Properties();
+        props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, level);
+        List<String> out = new ArrayList<>();
+        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(props)) {
+            List<TopicPartition> parts = new ArrayList<>();
+            for (PartitionInfo p : consumer.partitionsFor(topic, Duration.ofSeconds(30))) {
+                parts.add(new TopicPartition(topic, p.partition()));
+            }
+            consumer.assign(parts);
+            consumer.seekToBeginning(parts);
+            Map<TopicPartition, Long> end = consumer.endOffsets(parts);
+            long deadline = System.currentTimeMillis() + 60_000;
+            while (System.currentTimeMillis() < deadline) {
+                boolean done = true;
+                for (TopicPartition tp : parts) {
+                    done &= consumer.position(tp) >= end.get(tp);
+                }
+                if (done) {
+                    return out;
+                }
+                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(500))) {
+                    out.add(r.value());
+                }
+            }
+            throw new IllegalStateException(level + ": did not reach the end offsets " + end);
         }
     }
 

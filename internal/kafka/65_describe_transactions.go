@@ -2,9 +2,11 @@ package kafka
 
 // DescribeTransactions, version 0 (kafka-transactions.sh describe): state, producer ID and
 // epoch, timeout, start time and partitions of each transactional ID asked for;
-// TRANSACTIONAL_ID_NOT_FOUND for an unknown one.
+// TRANSACTIONAL_ID_NOT_FOUND for an unknown one; with an authorizer, each ID needs DESCRIBE on
+// it (else TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -13,6 +15,11 @@ func handleDescribeTransactions(rc *reqCtx, req *kmsg.DescribeTransactionsReques
 	for _, id := range req.TransactionalIDs {
 		st := kmsg.NewDescribeTransactionsResponseTransactionState()
 		st.TransactionalID, st.ProducerID, st.ProducerEpoch, st.StartTimestamp = id, -1, -1, -1
+		if !rc.authorizedTxn(kmsg.ACLOperationDescribe, id) {
+			st.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			resp.TransactionStates = append(resp.TransactionStates, st)
+			continue
+		}
 		if rc.txn() == nil {
 			st.ErrorCode = errNoTxnCoordinator
 			resp.TransactionStates = append(resp.TransactionStates, st)

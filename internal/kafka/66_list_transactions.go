@@ -32,6 +32,9 @@ func handleListTransactions(rc *reqCtx, req *kmsg.ListTransactionsRequest) (repl
 		minDuration = req.DurationFilterMillis
 	}
 	for _, d := range rc.txn().List(states, req.ProducerIDFilters, minDuration) {
+		if !rc.authorizedTxn(kmsg.ACLOperationDescribe, d.ID) {
+			continue // as Kafka: only the IDs the principal may describe
+		}
 		ts := kmsg.NewListTransactionsResponseTransactionState()
 		ts.TransactionalID, ts.ProducerID, ts.TransactionState = d.ID, d.PID, d.State.String()
 		resp.TransactionStates = append(resp.TransactionStates, ts)

@@ -139,8 +139,18 @@ func TestAMQPResources(t *testing.T) {
 		MessagesReady          int    `json:"messages_ready"`
 		MessagesUnacknowledged int    `json:"messages_unacknowledged"`
 		Consumers              int    `json:"consumers"`
+		MessageStats           struct {
+			Publish        int64 `json:"publish"`
+			PublishDetails struct {
+				Rate *float64 `json:"rate"`
+			} `json:"publish_details"`
+			DeliverGet int64 `json:"deliver_get"`
+		} `json:"message_stats"`
 	}
 	tb.get(t, "/api/queues/%2F/q1", &q)
+	if q.MessageStats.Publish != 3 || q.MessageStats.DeliverGet != 1 || q.MessageStats.PublishDetails.Rate == nil {
+		t.Fatalf("message_stats: %+v", q.MessageStats)
+	}
 	if q.Name != "q1" || q.VHost != "/" || !q.Durable || q.Messages != 3 || q.MessagesReady != 2 || q.MessagesUnacknowledged != 1 || q.Consumers != 1 {
 		t.Fatalf("queue: %+v", q)
 	}
@@ -203,6 +213,8 @@ func TestAMQPResources(t *testing.T) {
 		`rabbitmq_queue_messages_unacked{queue="q1",vhost="/"} 1`,
 		`rabbitmq_queue_consumers{queue="q1",vhost="/"} 1`,
 		`yard_connections{protocol="amqp"} 1`,
+		`rabbitmq_queue_messages_published_total{queue="q1",vhost="/"} 3`,
+		`rabbitmq_queue_messages_delivered_total{queue="q1",vhost="/"} 1`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)

@@ -46,6 +46,17 @@ var (
 	descQueueConsumers = prometheus.NewDesc("rabbitmq_queue_consumers",
 		"Consumers of the queue.", queueLabels, nil)
 
+	descQueuePublished = prometheus.NewDesc("rabbitmq_queue_messages_published_total",
+		"Messages published to the queue.", queueLabels, nil)
+	descQueueDelivered = prometheus.NewDesc("rabbitmq_queue_messages_delivered_total",
+		"Deliveries to consumers and basic.get, redeliveries included.", queueLabels, nil)
+	descQueueRedelivered = prometheus.NewDesc("rabbitmq_queue_messages_redelivered_total",
+		"Deliveries of messages delivered before.", queueLabels, nil)
+	descQueueAcked = prometheus.NewDesc("rabbitmq_queue_messages_acked_total",
+		"Deliveries acknowledged.", queueLabels, nil)
+	descQueueDeadLettered = prometheus.NewDesc("rabbitmq_queue_messages_dead_lettered_total",
+		"Messages dead-lettered from the queue.", queueLabels, nil)
+
 	descConnections = prometheus.NewDesc("yard_connections",
 		"Live client connections, per protocol.", []string{"protocol"}, nil)
 	descRabbitConnections = prometheus.NewDesc("rabbitmq_connections",
@@ -62,7 +73,8 @@ func (s *Server) Collector() *Collector { return &Collector{s: s} }
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descGroupLag, descGroupLagSum, descGroupLagTotal, descGroupOffset, descGroupMembers,
 		descPartitions, descPartEnd, descPartStart, descPartSize,
-		descQueueReady, descQueueUnacked, descQueueMessages, descQueueConsumers, descConnections, descRabbitConnections} {
+		descQueueReady, descQueueUnacked, descQueueMessages, descQueueConsumers,
+		descQueuePublished, descQueueDelivered, descQueueRedelivered, descQueueAcked, descQueueDeadLettered, descConnections, descRabbitConnections} {
 		ch <- d
 	}
 }
@@ -72,6 +84,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.s
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
 	itoa := func(i int32) string { return formatInt(int64(i)) }
 	if s.cfg.Streams != nil {
@@ -129,6 +144,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				gauge(descQueueUnacked, float64(unacked), n, q.Name())
 				gauge(descQueueMessages, float64(ready+unacked), n, q.Name())
 				gauge(descQueueConsumers, float64(consumers), n, q.Name())
+				st := q.Stats()
+				counter(descQueuePublished, st.Published, n, q.Name())
+				counter(descQueueDelivered, st.Delivered, n, q.Name())
+				counter(descQueueRedelivered, st.Redelivered, n, q.Name())
+				counter(descQueueAcked, st.Acked, n, q.Name())
+				counter(descQueueDeadLettered, st.DeadLettered, n, q.Name())
 			}
 		}
 	}

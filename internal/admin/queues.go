@@ -24,6 +24,7 @@ type Queue struct {
 	MessagesReady          int64          `json:"messages_ready"`
 	MessagesUnacknowledged int64          `json:"messages_unacknowledged"`
 	Consumers              int            `json:"consumers"`
+	MessageStats           MessageStats   `json:"message_stats"`
 }
 
 func (s *Server) queueJSON(v *vhost.VHost, q *vhost.Queue) Queue {
@@ -42,7 +43,7 @@ func (s *Server) queueJSON(v *vhost.VHost, q *vhost.Queue) Queue {
 		Durable: o.Durable, AutoDelete: o.AutoDelete, Exclusive: o.Exclusive, Arguments: args,
 		Node: s.cfg.Node, State: "running",
 		Messages: int64(ready + unacked), MessagesReady: int64(ready), MessagesUnacknowledged: int64(unacked),
-		Consumers: consumers,
+		Consumers: consumers, MessageStats: s.rates.messageStats(q),
 	}
 }
 

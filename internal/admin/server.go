@@ -56,6 +56,8 @@ type Server struct {
 	log *slog.Logger
 	rl  *ratelog.Limiter
 	mux *http.ServeMux
+	// rates derives message_stats rates from queue counters (rates.go).
+	rates rates
 }
 
 // maxBodyBytes bounds a request body.
@@ -72,7 +74,8 @@ func New(cfg Config) *Server {
 	if cfg.LoopbackUsers == nil {
 		cfg.LoopbackUsers = []string{"guest"}
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), mux: http.NewServeMux(),
+		rates: rates{by: map[*vhost.Queue]*[2]rateSample{}, now: time.Now}}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

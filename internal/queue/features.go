@@ -124,6 +124,7 @@ func (q *Queue) deadLetterLocked(e *entry, reason string) {
 	q.settleLocked(e)
 	if q.lim.deadLetter && q.opts.DeadLetter != nil {
 		q.dl = append(q.dl, DeadLetter{Msg: e.msg, Reason: reason, Queue: q.name})
+		q.stats.DeadLettered++
 	}
 }
 

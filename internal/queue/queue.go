@@ -150,6 +150,7 @@ type Queue struct {
 	opts Options
 
 	mu          sync.Mutex        // guards everything below
+	stats       Stats             // counters for the admin plane (stats.go)
 	lanes       []*lane           // by priority level (lane.go); one for a plain queue
 	readyBytes  int64             // in-memory ready payload, all lanes
 	tailBytes   int64             // payload of the lanes' tails (lane.tail)
@@ -233,6 +234,7 @@ func (q *Queue) Publish(m *Message) (Waiter, error) {
 	if q.lim.overflow != OverflowDropHead && q.overLimitLocked(1, int64(m.Size())) {
 		if q.lim.overflow == OverflowRejectPublishDLX && q.lim.deadLetter && q.opts.DeadLetter != nil {
 			q.dl = append(q.dl, DeadLetter{Msg: m, Reason: ReasonMaxLen, Queue: q.name})
+			q.stats.DeadLettered++
 		}
 		return Waiter{}, fmt.Errorf("cannot publish to queue %q: %w", q.name, ErrRejected)
 	}
@@ -250,6 +252,7 @@ func (q *Queue) Publish(m *Message) (Waiter, error) {
 		return Waiter{}, fmt.Errorf("cannot publish to queue %q: %w", q.name, err)
 	}
 	l.nextSeq++
+	q.stats.Published++
 	if q.paged && (l.diskNext < l.diskEnd || q.readyBytes+int64(m.Size()) > readyWindowBytes) {
 		if l.diskNext == l.diskEnd {
 			l.diskNext = seq
@@ -377,6 +380,7 @@ func (q *Queue) offerLocked(l *lane, e *entry) bool {
 		if !c.Consumer.TryDeliver(d) {
 			continue
 		}
+		q.countDeliveryLocked(e)
 		q.popReadyLocked(l)
 		if c.NoAck {
 			q.settleLocked(e)

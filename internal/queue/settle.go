@@ -26,6 +26,7 @@ func (q *Queue) Get(noAck bool) (d Delivery, remaining int, ok bool, err error) 
 	}
 	q.markDeliveredLocked(l, e.seq+1)
 	d = Delivery{Queue: q, ID: e.id(), Message: e.msg, Redelivered: e.redelivered, DeliveryCount: e.deliveries}
+	q.countDeliveryLocked(e)
 	return d, q.readyCountLocked(), true, nil
 }
 
@@ -41,6 +42,7 @@ func (q *Queue) Ack(ids ...uint64) {
 			es = append(es, e)
 		}
 	}
+	q.stats.Acked += int64(len(es))
 	q.settleLocked(es...)
 	clear(es)
 	q.entBuf = es[:0]

@@ -183,13 +183,20 @@ func TestUserAndVhostLimits(t *testing.T) {
 	// and her channels were uncounted.
 	var c2 *amqp091.Connection
 	for deadline := time.Now().Add(10 * time.Second); c2 == nil; {
-		if c2, err = amqp091.Dial(aliceURL); err != nil && time.Now().After(deadline) {
+		conn, err := amqp091.Dial(aliceURL)
+		switch {
+		case err == nil:
+			c2 = conn
+		case time.Now().After(deadline):
 			t.Fatalf("alice cannot connect again: %v", err)
 		}
 	}
 	t.Cleanup(func() { c2.Close() })
+	c2closed := c2.NotifyClose(make(chan *amqp091.Error, 1))
 	ch := openCh(t, c2)
-	openCh(t, c2)
+	if _, err := c2.Channel(); err != nil {
+		t.Fatalf("second channel: %v (connection closed with %v)", err, <-c2closed)
+	}
 	_ = ch1
 	_, err = ch.QueueDeclare("q1", false, true, false, false, nil)
 	must(t, err)

@@ -90,6 +90,7 @@ type Yard struct {
 	HTTPAddr  string
 	logPath   string
 	nofile    int // RLIMIT_NOFILE for the process; 0: inherited
+	kafkaSec  string // the Kafka listener's security protocol; "": PLAINTEXT
 
 	mu   sync.Mutex // guards cmd and done
 	cmd  *exec.Cmd
@@ -105,6 +106,10 @@ func WithArgs(args ...string) Option { return func(y *Yard) { y.args = append(y.
 // WithNofileLimit runs the process under `ulimit -n n` (soft and hard), so that it runs out
 // of file descriptors early.
 func WithNofileLimit(n int) Option { return func(y *Yard) { y.nofile = n } }
+
+// WithKafkaSecurityProtocol serves the Kafka listener as proto (SASL_PLAINTEXT, ...);
+// KafkaAddr stays its HOST:PORT.
+func WithKafkaSecurityProtocol(proto string) Option { return func(y *Yard) { y.kafkaSec = proto } }
 
 // WithDataDir serves an existing data directory instead of a new empty one.
 func WithDataDir(dir string) Option { return func(y *Yard) { y.DataDir = dir } }
@@ -160,9 +165,13 @@ func (y *Yard) start() {
 }
 
 func (y *Yard) serveArgs() []string {
+	kafka := y.KafkaAddr
+	if y.kafkaSec != "" {
+		kafka = y.kafkaSec + "://" + kafka
+	}
 	return append([]string{"serve",
 		"--data-dir", y.DataDir,
-		"--kafka-listen", y.KafkaAddr,
+		"--kafka-listen", kafka,
 		"--amqp-listen", y.AMQPAddr,
 		"--http-listen", y.HTTPAddr,
 		"--log-level", "debug",

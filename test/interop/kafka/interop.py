@@ -2,6 +2,8 @@
 
   produce BOOTSTRAP TOPIC COUNT CODEC  -- keyed records PKG-<n>, JSON values, acks=all
   consume BOOTSTRAP TOPIC COUNT        -- COUNT records from the beginning of every partition
+  sasl BOOTSTRAP TOPIC MECH USER PASS  -- one record over SASL_PLAINTEXT (PLAIN, SCRAM-SHA-256/512);
+                                          exits 2 printing "AUTH-FAILED <error>" when refused
 
 Both print one line per record: partition TAB offset TAB key TAB value (produce prints the
 sequence number as the value). The consumer assigns partitions itself (no consumer group).
@@ -26,6 +28,19 @@ def produce(bootstrap, topic, count, codec):
         md = f.get(timeout=60)
         print("%d\t%d\t%s\t%d" % (md.partition, md.offset, key, i))
     p.close()
+
+
+def sasl(bootstrap, topic, mech, user, password):
+    try:
+        p = KafkaProducer(bootstrap_servers=bootstrap, acks="all", security_protocol="SASL_PLAINTEXT",
+                          sasl_mechanism=mech, sasl_plain_username=user, sasl_plain_password=password,
+                          max_block_ms=20000)
+        md = p.send(topic, key=b"k", value=b"v").get(timeout=30)
+        print("%d\t%d\tk\tv" % (md.partition, md.offset))
+        p.close()
+    except Exception as e:  # kafka-python raises KafkaError subclasses, or its timeout
+        print("AUTH-FAILED %r" % (e,))
+        sys.exit(2)
 
 
 def consume(bootstrap, topic, count):
@@ -53,6 +68,9 @@ def consume(bootstrap, topic, count):
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "sasl":
+        sasl(*sys.argv[2:7])
+        sys.exit(0)
     mode, bootstrap, topic, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     if mode == "produce":
         produce(bootstrap, topic, count, sys.argv[5])

@@ -89,7 +89,7 @@ type Yard struct {
 	AMQPAddr  string
 	HTTPAddr  string
 	logPath   string
-	nofile    int // RLIMIT_NOFILE for the process; 0: inherited
+	nofile    int    // RLIMIT_NOFILE for the process; 0: inherited
 	kafkaSec  string // the Kafka listener's security protocol; "": PLAINTEXT
 
 	mu   sync.Mutex // guards cmd and done

@@ -28,7 +28,9 @@
 #
 # Bounds: every test file runs under `timeout` (SUITE_FILE_TIMEOUT, default 900 s); pika's
 # tests each under pytest-timeout (SUITE_TEST_TIMEOUT, default 60 s); amqplib's under its
-# runner's per-test timeout (SUITE_JS_TIMEOUT_MS, default 10000: the machine may be loaded).
+# runner's per-test timeout (mocha: SUITE_JS_TIMEOUT_MS, default 10000: the machine may be
+# loaded; node's test runner: SUITE_NODE_TIMEOUT_MS, default 300000, since node applies it to
+# each file as a whole too).
 # A file killed by its timeout is reported, and its unreported tests count as failed only if
 # they passed on the other broker (they are listed).
 #
@@ -49,6 +51,7 @@ cache="${HOME}/.cache/yard-interop/suites"
 file_timeout="${SUITE_FILE_TIMEOUT:-900}"
 test_timeout="${SUITE_TEST_TIMEOUT:-60}"
 js_timeout="${SUITE_JS_TIMEOUT_MS:-10000}"
+node_timeout="${SUITE_NODE_TIMEOUT_MS:-300000}"
 
 if [ "${1:-}" = __inner ]; then
   # In a network namespace of our own: bring loopback up, start one broker on 5672, run the
@@ -107,7 +110,7 @@ if [ "${1:-}" = __inner ]; then
     amqplib-repo)
       for f in "$AMQPLIB_DIR"/test/*.test.js; do
         rc=0
-        (cd "$AMQPLIB_DIR" && timeout -k 10 "$file_timeout" node --test --test-timeout="$js_timeout" \
+        (cd "$AMQPLIB_DIR" && timeout -k 10 "$file_timeout" node --test --test-timeout="$node_timeout" \
           --test-reporter=tap "test/$(basename "$f")") > "$tmp/out" 2>&1 || rc=$?
         cat "$tmp/out" >> "$dir/$suite.log"
         [ "$rc" = 124 ] && printf 'TIMEOUT\t%s\n' "$(basename "$f")" >> "$dir/$suite.tsv"

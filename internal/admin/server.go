@@ -105,6 +105,7 @@ func New(cfg Config) *Server {
 		s.routePermissions()
 		s.routeVhosts()
 		s.routeAPI()
+		s.routeConsole()
 		s.mux.Handle("GET /api/whoami", s.authed(anyTag, func(w http.ResponseWriter, r *http.Request, u auth.User) {
 			writeJSON(w, http.StatusOK, map[string]any{"name": u.Name, "tags": tagsOf(u)})
 		}))

@@ -103,7 +103,6 @@ async function poll() {
   const ms = overview?.message_stats || {};
   record("amqp:publish", t, ms.publish !== undefined ? rate("amqp:publish", t, ms.publish) : null);
   record("amqp:deliver", t, ms.deliver_get !== undefined ? rate("amqp:deliver", t, ms.deliver_get) : null);
-  record("amqp:pubbytes", t, ms.publish_bytes !== undefined ? rate("amqp:publish_bytes", t, ms.publish_bytes) : null);
 }
 
 // ---- charts ---------------------------------------------------------------------------------
@@ -125,12 +124,18 @@ function fmtBytes(v) {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
   while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-  return (i === 0 ? Math.round(v) : v.toFixed(1)) + " " + units[i];
+  const digits = i === 0 || Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2;
+  return v.toFixed(digits) + " " + units[i];
 }
 
-// chart draws (or updates) a time chart in the element with the given id. lines:
-// [{key, label, bytes?}]; a line with bytes: true goes on a second axis in bytes.
-function chart(id, lines) {
+function yRange(u, min, max) {
+  const lo = Math.min(0, min ?? 0), hi = Math.max(1, max ?? 0);
+  return [lo < 0 ? lo * 1.1 : 0, hi * 1.1];
+}
+
+// chart draws (or updates) a time chart of the series lines ([{key, label}]) in the element
+// with the given id; bytes: the values are bytes.
+function chart(id, lines, bytes = false) {
   const el = document.getElementById(id);
   if (!el) return;
   const sig = lines.map((l) => l.key + "|" + l.label).join(",");
@@ -138,18 +143,19 @@ function chart(id, lines) {
   let c = charts.get(id);
   if (c && (c.sig !== sig || c.plot.root.parentNode !== el)) { c.plot.destroy(); c = null; }
   if (!c) {
-    const twoAxes = lines.some((l) => l.bytes);
     const opts = {
       width: Math.max(300, el.clientWidth), height: 220,
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true } },
+      legend: { live: false },
+      scales: {
+        // At least a minute wide, so that a fresh page has sensible ticks; y from zero.
+        x: { time: true, range: (u, min, max) => [Math.min(min, max - 60), max] },
+        y: { range: yRange },
+      },
       series: [{}, ...lines.map((l, i) => ({
         label: l.label, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: true,
-        scale: l.bytes ? "bytes" : "y",
-        value: (u, v) => (l.bytes ? fmtBytes(v) + "/s" : fmtNum(v)),
       }))],
-      axes: [{}, { scale: "y", values: (u, vs) => vs.map(fmtNum), size: 56 }]
-        .concat(twoAxes ? [{ scale: "bytes", side: 1, values: (u, vs) => vs.map(fmtBytes), size: 70, grid: { show: false } }] : []),
+      axes: [{}, { values: (u, vs) => vs.map(bytes ? fmtBytes : fmtNum), size: bytes ? 72 : 56 }],
     };
     el.innerHTML = "";
     c = { plot: new uPlot(opts, data, el), sig };
@@ -194,10 +200,12 @@ const pages = {
         ${tile("Total lag", fmtNum(lag), "total-lag")}
         ${tile("Queues", state.queues.length)}
         ${tile("Queued messages", fmtNum(o.queue_totals?.messages ?? last("amqp:depth")))}
-        ${tile("Connections", `${state.connections.length - kafkaConns} AMQP · ${kafkaConns} Kafka`)}
+        ${tile("AMQP connections", state.connections.length - kafkaConns)}
+        ${tile("Kafka connections", kafkaConns)}
       </div>
       <div class="grid2">
-        <div class="panel"><h2>Kafka: produced and consumed</h2><div class="chart" id="c-kafka"></div></div>
+        <div class="panel"><h2>Kafka: messages per second</h2><div class="chart" id="c-kafka"></div></div>
+        <div class="panel"><h2>Kafka: bytes produced per second</h2><div class="chart" id="c-kafka-bytes"></div></div>
         <div class="panel"><h2>AMQP: messages</h2><div class="chart" id="c-amqp"></div></div>
       </div>
       <p class="muted">${esc(o.product_name || "yard")} ${esc(o.product_version || "")} · node ${esc(o.node || "")} · updated every ${POLL_MS / 1000} s</p>`,
@@ -205,13 +213,12 @@ const pages = {
         chart("c-kafka", [
           { key: "kafka:in", label: "produced msg/s" },
           { key: "kafka:out", label: "committed msg/s" },
-          { key: "kafka:bytes", label: "produced bytes/s", bytes: true },
         ]);
+        chart("c-kafka-bytes", [{ key: "kafka:bytes", label: "produced bytes/s" }], true);
         const lines = [{ key: "amqp:depth", label: "queued" }];
         const ms = state.overview?.message_stats || {};
         if (ms.publish !== undefined) lines.push({ key: "amqp:publish", label: "published/s" });
         if (ms.deliver_get !== undefined) lines.push({ key: "amqp:deliver", label: "delivered/s" });
-        if (ms.publish_bytes !== undefined) lines.push({ key: "amqp:pubbytes", label: "published bytes/s", bytes: true });
         chart("c-amqp", lines);
       },
     };

@@ -106,6 +106,7 @@ func New(cfg Config) *Server {
 		s.routeVhosts()
 		s.routeAPI()
 		s.routeConsole()
+		s.routeGroupReset()
 		s.mux.Handle("GET /api/whoami", s.authed(anyTag, func(w http.ResponseWriter, r *http.Request, u auth.User) {
 			writeJSON(w, http.StatusOK, map[string]any{"name": u.Name, "tags": tagsOf(u)})
 		}))

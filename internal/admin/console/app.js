@@ -306,7 +306,7 @@ const pages = {
 
   connections() {
     const rows = state.connections.map((c) => `<tr data-connection="${esc(c.name)}">
-      <td>${esc(c.name)}</td><td>${esc(c.protocol)}</td><td>${esc(c.user)}</td><td>${esc(c.vhost)}</td>
+      <td>${esc(c.name)}</td><td>${esc(c.protocol)}</td><td>${esc(c.user || "–")}</td><td>${esc(c.vhost || "–")}</td>
       <td>${new Date(c.connected_at).toLocaleTimeString()}</td>
       <td><button class="danger" data-action="close-connection" data-name="${esc(c.name)}">Close</button></td></tr>`);
     return {

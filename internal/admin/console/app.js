@@ -56,6 +56,7 @@ function aligned(keys) {
 // ---- the poll -------------------------------------------------------------------------------
 
 let state = { overview: null, topics: [], groups: [], queues: [], connections: [], at: 0 };
+let lastSample = 0;
 
 async function poll() {
   const [overview, topics, groups, queues, connections] = await Promise.all([
@@ -64,6 +65,10 @@ async function poll() {
   ]);
   const t = Date.now() / 1000;
   state = { overview, topics: topics || [], groups: groups || [], queues: queues || [], connections: connections || [], at: t };
+  // A poll right after another (an action, a page change) shows the news but adds no point:
+  // a rate over a fraction of a second is mostly noise.
+  if (t - lastSample < 1) return;
+  lastSample = t;
 
   // Kafka: produced messages and bytes from the log end offsets and sizes; consumed from the
   // groups' committed offsets.
@@ -88,21 +93,22 @@ async function poll() {
   record("kafka:bytes", t, rate("kafka:size", t, bytes));
   record("kafka:out", t, rate("kafka:committed", t, committed));
 
-  // AMQP: depth of every queue and its net rate; published and delivered rates when the
-  // overview carries RabbitMQ's message_stats counters.
-  let depth = 0;
+  // AMQP: every queue's depth, and its published and delivered rates from the counters of
+  // RabbitMQ's message_stats; summed over the queues for the overview.
+  let depth = 0, published = 0, delivered = 0;
   for (const q of state.queues) {
     const k = `queue:${q.vhost}:${q.name}`;
+    const ms = q.message_stats || {};
     depth += q.messages;
+    published += ms.publish || 0;
+    delivered += ms.deliver_get || 0;
     record(`${k}:depth`, t, q.messages);
-    const prev = series.get(`${k}:depth`);
-    const n = prev.v.length;
-    record(`${k}:rate`, t, n > 1 ? (prev.v[n - 1] - prev.v[n - 2]) / (prev.t[n - 1] - prev.t[n - 2]) : null);
+    record(`${k}:in`, t, rate(`${k}:publish`, t, ms.publish || 0));
+    record(`${k}:out`, t, rate(`${k}:deliver`, t, ms.deliver_get || 0));
   }
   record("amqp:depth", t, depth);
-  const ms = overview?.message_stats || {};
-  record("amqp:publish", t, ms.publish !== undefined ? rate("amqp:publish", t, ms.publish) : null);
-  record("amqp:deliver", t, ms.deliver_get !== undefined ? rate("amqp:deliver", t, ms.deliver_get) : null);
+  record("amqp:publish", t, rate("amqp:publish", t, published));
+  record("amqp:deliver", t, rate("amqp:deliver", t, delivered));
 }
 
 // ---- charts ---------------------------------------------------------------------------------
@@ -194,6 +200,7 @@ const pages = {
       <div class="tiles">
         ${tile("Kafka msg/s in", fmtNum(last("kafka:in")))}
         ${tile("Kafka bytes/s in", fmtBytes(last("kafka:bytes")))}
+        ${tile("AMQP msg/s in", fmtNum(last("amqp:publish")))}
         ${tile("Topics", state.topics.length)}
         ${tile("Partitions", partitions)}
         ${tile("Consumer groups", state.groups.length)}
@@ -206,7 +213,8 @@ const pages = {
       <div class="grid2">
         <div class="panel"><h2>Kafka: messages per second</h2><div class="chart" id="c-kafka"></div></div>
         <div class="panel"><h2>Kafka: bytes produced per second</h2><div class="chart" id="c-kafka-bytes"></div></div>
-        <div class="panel"><h2>AMQP: messages</h2><div class="chart" id="c-amqp"></div></div>
+        <div class="panel"><h2>AMQP: messages per second</h2><div class="chart" id="c-amqp"></div></div>
+        <div class="panel"><h2>AMQP: messages queued</h2><div class="chart" id="c-amqp-depth"></div></div>
       </div>
       <p class="muted">${esc(o.product_name || "yard")} ${esc(o.product_version || "")} · node ${esc(o.node || "")} · updated every ${POLL_MS / 1000} s</p>`,
       charts() {
@@ -215,11 +223,11 @@ const pages = {
           { key: "kafka:out", label: "committed msg/s" },
         ]);
         chart("c-kafka-bytes", [{ key: "kafka:bytes", label: "produced bytes/s" }], true);
-        const lines = [{ key: "amqp:depth", label: "queued" }];
-        const ms = state.overview?.message_stats || {};
-        if (ms.publish !== undefined) lines.push({ key: "amqp:publish", label: "published/s" });
-        if (ms.deliver_get !== undefined) lines.push({ key: "amqp:deliver", label: "delivered/s" });
-        chart("c-amqp", lines);
+        chart("c-amqp", [
+          { key: "amqp:publish", label: "published msg/s" },
+          { key: "amqp:deliver", label: "delivered msg/s" },
+        ]);
+        chart("c-amqp-depth", [{ key: "amqp:depth", label: "queued" }]);
       },
     };
   },
@@ -284,7 +292,8 @@ const pages = {
     const rows = state.queues.map((q) => `<tr data-queue="${esc(q.name)}">
       <td>${esc(q.name)}</td><td>${esc(q.vhost)}</td><td>${esc(q.type)}</td>
       <td class="num depth">${q.messages}</td><td class="num">${q.messages_ready}</td><td class="num">${q.messages_unacknowledged}</td>
-      <td class="num">${fmtNum(last(`queue:${q.vhost}:${q.name}:rate`))}</td><td class="num">${q.consumers}</td>
+      <td class="num">${fmtNum(q.message_stats?.publish_details?.rate ?? last(`queue:${q.vhost}:${q.name}:in`))}</td>
+      <td class="num">${fmtNum(q.message_stats?.deliver_get_details?.rate ?? last(`queue:${q.vhost}:${q.name}:out`))}</td><td class="num">${q.consumers}</td>
       <td class="actions">
         <button data-action="purge-queue" data-vhost="${esc(q.vhost)}" data-name="${esc(q.name)}">Purge</button>
         <button class="danger" data-action="delete-queue" data-vhost="${esc(q.vhost)}" data-name="${esc(q.name)}">Delete</button>
@@ -294,12 +303,12 @@ const pages = {
       html: `<h1>Queues</h1>
       <div class="grid2">
         <div class="panel"><h2>Depth</h2><div class="chart" id="c-qdepth"></div></div>
-        <div class="panel"><h2>Net rate (messages/s in minus out)</h2><div class="chart" id="c-qrate"></div></div>
+        <div class="panel"><h2>Published per second</h2><div class="chart" id="c-qrate"></div></div>
       </div>
-      <div class="panel">${table(["Queue", "Vhost", "Type", { label: "Messages", num: 1 }, { label: "Ready", num: 1 }, { label: "Unacked", num: 1 }, { label: "Net/s", num: 1 }, { label: "Consumers", num: 1 }, ""], rows, "No queues.")}</div>`,
+      <div class="panel">${table(["Queue", "Vhost", "Type", { label: "Messages", num: 1 }, { label: "Ready", num: 1 }, { label: "Unacked", num: 1 }, { label: "In/s", num: 1 }, { label: "Out/s", num: 1 }, { label: "Consumers", num: 1 }, ""], rows, "No queues.")}</div>`,
       charts() {
         chart("c-qdepth", top.map((q) => ({ key: `queue:${q.vhost}:${q.name}:depth`, label: q.name })));
-        chart("c-qrate", top.map((q) => ({ key: `queue:${q.vhost}:${q.name}:rate`, label: q.name })));
+        chart("c-qrate", top.map((q) => ({ key: `queue:${q.vhost}:${q.name}:in`, label: q.name })));
       },
     };
   },

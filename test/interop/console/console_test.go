@@ -116,6 +116,39 @@ func TestConsole(t *testing.T) {
 		}
 	}
 
+	// And live AMQP traffic through another queue with a consumer (publish and deliver rates).
+	live, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := live.QueueDeclare("events", false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	deliveries, err := live.Consume("events", "", true, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for range deliveries { // until the connection closes
+		}
+	}()
+	wg.Go(func() {
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				for i := range 10 {
+					if live.PublishWithContext(ctx, "", "events", false, false, amqp.Publishing{Body: []byte("event " + strconv.Itoa(i))}) != nil {
+						return // the console closed the connection
+					}
+				}
+			}
+		}
+	})
+
 	shots := os.Getenv("YARD_SCREENSHOT_DIR")
 	if shots == "" {
 		shots = t.TempDir()

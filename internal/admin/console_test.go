@@ -31,8 +31,18 @@ func TestConsoleServed(t *testing.T) {
 	if code, _ := call(t, ts, "GET", "/console/nothing-here.js", "mon", "mon-pw", ""); code != http.StatusNotFound {
 		t.Errorf("a missing console file: %d, want 404", code)
 	}
+	req, _ := http.NewRequest("GET", ts.URL+"/console/", nil)
+	req.SetBasicAuth("mon", "mon-pw")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+		t.Errorf("the console's Content-Security-Policy: %q", csp)
+	}
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Get(ts.URL + "/")
+	resp, err = client.Get(ts.URL + "/")
 	if err != nil {
 		t.Fatal(err)
 	}

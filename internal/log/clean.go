@@ -30,7 +30,7 @@ package log
 // cleaner does, so an aborted write never supersedes a committed one.
 //
 // Crash safety. The group is written to "<base>.<end>.cleaned" and fsynced; the checkpoint
-// is written; then the file is renamed to "<base>.<end>.swap" (directory fsynced), the old
+// is advanced to <end>; then the file is renamed to "<base>.<end>.swap" (directory fsynced), the old
 // segments after base are renamed to "<b>.log.deleted" (and their indexes removed), the new
 // indexes written, and the swap file renamed over "<base>.log" (directory fsynced); the
 // ".deleted" files are removed once the sync lock is released. At open a ".cleaned" file is
@@ -177,13 +177,7 @@ func (l *Log) Clean(ctx context.Context, cc CleanConfig) (CleanStats, error) {
 	if err != nil {
 		return st, fmt.Errorf("cannot clean %s: %w", l.dir, err)
 	}
-	// The checkpoint first: after a crash, segments swapped in below it are read as cleaned
-	// (gaps allowed). Advancing it over segments a failed swap left uncleaned only relaxes
-	// that check for them.
 	end := work[len(work)-1].end
-	if err := writeFileAtomic(l.fsys, l.path(cleanerCheckpointFile), encodeOffsetCheckpoint("YCLN", end)); err != nil {
-		return st, fmt.Errorf("cannot clean %s: %w", l.dir, err)
-	}
 	horizon := now - max(opts.DeleteRetentionMs, 0) // tombstones in batches older go
 	for _, g := range groupSegments(work, opts.SegmentBytesMax) {
 		if err := ctx.Err(); err != nil {
@@ -193,10 +187,31 @@ func (l *Log) Clean(ctx context.Context, cc CleanConfig) (CleanStats, error) {
 			return st, fmt.Errorf("cannot clean %s: %w", l.dir, err)
 		}
 	}
+	if err := l.advanceCleanedTo(end); err != nil {
+		return st, fmt.Errorf("cannot clean %s: %w", l.dir, err)
+	}
+	return st, nil
+}
+
+// advanceCleanedTo records durably that the log is cleaned up to offset end (the
+// cleaner-offset checkpoint): the dirty ratio counts from there, and after a crash the
+// segments below it are read as cleaned (offset gaps allowed). A swap writes it before its
+// .swap rename, so that a swap finished at open is covered; a cleaning that a crash cuts
+// short leaves the rest of its range dirty, to be cleaned again.
+func (l *Log) advanceCleanedTo(end int64) error {
+	l.mu.Lock()
+	cur := l.cleanedTo
+	l.mu.Unlock()
+	if end <= cur {
+		return nil
+	}
+	if err := writeFileAtomic(l.fsys, l.path(cleanerCheckpointFile), encodeOffsetCheckpoint("YCLN", end)); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	l.cleanedTo = max(l.cleanedTo, end)
 	l.mu.Unlock()
-	return st, nil
+	return nil
 }
 
 // cleanable rolls an old active segment and returns the rolled, durable segments from the
@@ -482,6 +497,11 @@ func (l *Log) cleanGroup(ctx context.Context, cc CleanConfig, g []*segment, m *o
 	}
 	ns.hwSize = ns.size
 	ns.tidx = append(ns.tidx, ns.finalTimeEntry())
+	if err := l.advanceCleanedTo(end); err != nil {
+		_ = l.fsys.Remove(cleanedPath)
+		abandon()
+		return err
+	}
 	swapped, err := l.swapIn(g, ns, cleanedPath)
 	if err != nil || !swapped {
 		abandon()

@@ -25,10 +25,10 @@ import (
 // consumer from the start finds for every key a value at least as new as the newest one
 // acknowledged, and no key's values out of production order.
 func TestKill9MidCompaction(t *testing.T) {
-	// A slow cleaner (256 KiB/s) over 16 KiB segments makes each cleaning last long enough to
+	// A slow cleaner (1 MiB/s) over 16 KiB segments makes each cleaning last long enough to
 	// be caught in the act.
 	y := harness.Start(t, harness.WithArgs("--log-cleaner-backoff", "20ms",
-		"--log-cleaner-io-max-bytes-per-second", "262144"))
+		"--log-cleaner-io-max-bytes-per-second", "1048576"))
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	const topic, keys, kills = "changelog", 40, 3

@@ -4,8 +4,9 @@ package kafka
 // records are available, woken by appends (each partition log's Changed channel). Limits:
 // PartitionMaxBytes per partition and MaxBytes per response, except that the first batch found
 // is always returned whole (KIP-74) so that a batch bigger than the limits cannot stall a
-// consumer. Fetch sessions (KIP-227) are declined: the response's session ID is 0, so clients
-// keep sending full fetch requests. Record bytes go from the segment files to the socket with
+// consumer. Fetch sessions (KIP-227) as Kafka does them: the request's session fields are
+// applied when the request is read (fetch_session.go), and an incremental response carries
+// only the partitions that changed. Record bytes go from the segment files to the socket with
 // sendfile (fetch_writer.go). IsolationLevel read_committed (1) reads below the last stable
 // offset only and lists the aborted transactions of the range returned (stream.ReadCommitted).
 //
@@ -27,22 +28,24 @@ import (
 
 func handleFetch(rc *reqCtx, req *kmsg.FetchRequest) (reply, error) {
 	r := &fetchReply{rc: rc, req: req}
-	if rc.s.cfg.Authorizer == nil {
-		return r, nil
-	}
-	// Decided here, on the reader goroutine, where the connection's principal lives.
-	if req.Version < 15 && req.ReplicaID >= 0 || req.Version >= 15 && req.ReplicaState.ID >= 0 {
+	if rc.s.cfg.Authorizer != nil && (req.Version < 15 && req.ReplicaID >= 0 || req.Version >= 15 && req.ReplicaState.ID >= 0) {
+		// Decided here, on the reader goroutine, where the connection's principal lives.
 		if !rc.authorizedCluster(kmsg.ACLOperationClusterAction) {
 			r.clusterDenied = true
 		}
 		return r, nil
 	}
-	r.deniedTopics = make([]bool, len(req.Topics))
-	for i := range req.Topics {
-		rt := &req.Topics[i]
-		name := rt.Topic
+	// The session is applied in request order, before the next request on the connection.
+	r.fc = rc.s.fetchSessions.newContext(req)
+	if rc.s.cfg.Authorizer == nil {
+		return r, nil
+	}
+	r.deniedTopics = make([]bool, len(r.fc.topics))
+	for i := range r.fc.topics {
+		wt := &r.fc.topics[i]
+		name := wt.name
 		if req.Version >= 13 {
-			t, ok := rc.s.st.TopicByID(catalog.UUID(rt.TopicID))
+			t, ok := rc.s.st.TopicByID(catalog.UUID(wt.id))
 			if !ok {
 				continue // answered UNKNOWN_TOPIC_ID
 			}
@@ -59,7 +62,8 @@ type fetchReply struct {
 	// clusterDenied: a follower fetch without ClusterAction; deniedTopics[i]: no Read on
 	// the request's i-th topic (nil: no authorizer).
 	clusterDenied bool
-	deniedTopics  []bool
+	deniedTopics  []bool // by index in fc.topics
+	fc            *fetchContext
 }
 
 // fetchTarget is one requested partition, resolved.
@@ -68,6 +72,7 @@ type fetchTarget struct {
 	offset   int64
 	maxBytes int32
 	out      *fetchPart
+	sp       *sessionPart // in a fetch session
 }
 
 func (r *fetchReply) writeTo(c *conn, hdr *reqHeader) error {
@@ -77,11 +82,11 @@ func (r *fetchReply) writeTo(c *conn, hdr *reqHeader) error {
 		plan.errCode = kerr.ClusterAuthorizationFailed.Code
 		return plan.write(c, hdr)
 	}
-	if req.SessionID != 0 {
-		// We never hand out a session, so any session ID is unknown.
-		plan.errCode = kerr.FetchSessionIDNotFound.Code
+	if r.fc.errCode != 0 {
+		plan.errCode = r.fc.errCode
 		return plan.write(c, hdr)
 	}
+	plan.sessionID = r.fc.sessionID
 	targets := r.resolve(plan)
 	deadline := time.Now().Add(min(time.Duration(req.MaxWaitMillis)*time.Millisecond, maxFetchMaxWait))
 	var changes stream.Changes
@@ -111,36 +116,69 @@ func (r *fetchReply) writeTo(c *conn, hdr *reqHeader) error {
 		// Re-check the condition after a wake-up or at the deadline (then respond anyway).
 	}
 	defer plan.release()
+	if s := r.fc.session; s != nil {
+		r.recordSession(plan, targets)
+	}
 	return plan.write(c, hdr)
 }
 
-// resolve builds the response skeleton and the list of partitions to read.
+// recordSession notes in the session what the response says of each partition and, for an
+// incremental fetch, leaves out the partitions that did not change.
+func (r *fetchReply) recordSession(plan *fetchPlan, targets []*fetchTarget) {
+	k := 0
+	for i := range plan.topics {
+		ft := &plan.topics[i]
+		parts := ft.parts[:0]
+		for j := range ft.parts {
+			tg := targets[k]
+			k++
+			if !r.fc.session.record(tg.sp, &ft.parts[j]) && r.fc.incremental {
+				ft.parts[j].release()
+				continue
+			}
+			parts = append(parts, ft.parts[j])
+		}
+		ft.parts = parts
+	}
+	if r.fc.incremental {
+		topics := plan.topics[:0]
+		for _, ft := range plan.topics {
+			if len(ft.parts) > 0 {
+				topics = append(topics, ft)
+			}
+		}
+		plan.topics = topics
+	}
+}
+
+// resolve builds the response skeleton and the list of partitions to read, in response order.
 func (r *fetchReply) resolve(plan *fetchPlan) []*fetchTarget {
 	st := r.rc.s.st
 	var targets []*fetchTarget
-	plan.topics = make([]fetchTopic, len(r.req.Topics))
-	for i := range r.req.Topics {
-		rt := &r.req.Topics[i]
+	wants := r.fc.topics
+	plan.topics = make([]fetchTopic, len(wants))
+	for i := range wants {
+		wt := &wants[i]
 		ft := &plan.topics[i]
-		ft.name, ft.id = rt.Topic, rt.TopicID
+		ft.name, ft.id = wt.name, wt.id
 		var t *stream.Topic
 		var ok bool
 		topicErr := kerr.UnknownTopicOrPartition.Code
 		if r.req.Version >= 13 {
-			t, ok = st.TopicByID(catalog.UUID(rt.TopicID))
+			t, ok = st.TopicByID(catalog.UUID(wt.id))
 			topicErr = kerr.UnknownTopicID.Code
 		} else {
-			t, ok = st.Topic(rt.Topic)
+			t, ok = st.Topic(wt.name)
 		}
-		ft.parts = make([]fetchPart, len(rt.Partitions))
-		for j := range rt.Partitions {
-			rp := &rt.Partitions[j]
+		ft.parts = make([]fetchPart, len(wt.parts))
+		for j := range wt.parts {
+			wp := &wt.parts[j]
 			fp := &ft.parts[j]
-			*fp = fetchPart{partition: rp.Partition, hwm: -1, lso: -1, logStart: -1}
-			tg := &fetchTarget{offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, out: fp}
+			*fp = fetchPart{partition: wp.partition, hwm: -1, lso: -1, logStart: -1}
+			tg := &fetchTarget{offset: wp.fetchOffset, maxBytes: wp.maxBytes, out: fp, sp: wp.sp}
 			var p *stream.Partition
 			if ok {
-				p = t.Partition(rp.Partition)
+				p = t.Partition(wp.partition)
 			}
 			switch {
 			case r.deniedTopics != nil && r.deniedTopics[i]:
@@ -149,7 +187,7 @@ func (r *fetchReply) resolve(plan *fetchPlan) []*fetchTarget {
 				fp.errCode = topicErr
 			case p == nil:
 				fp.errCode = kerr.UnknownTopicOrPartition.Code
-			case rp.CurrentLeaderEpoch > p.LeaderEpoch():
+			case wp.leaderEpoch > p.LeaderEpoch():
 				fp.errCode = kerr.UnknownLeaderEpoch.Code
 			default:
 				tg.p = p

@@ -123,6 +123,8 @@ type Server struct {
 	listeners map[string]listenerInfo // by listener name
 	reqMem    *reqBudget              // memory in-flight requests reserve (read.go)
 	bufs      *bufPools               // connection read and write buffers
+	// fetchSessions is the broker's cache of incremental fetch sessions (KIP-227).
+	fetchSessions *fetchSessionCache
 	// isLoopback decides protected mode's "local client"; tests replace it.
 	isLoopback func(net.Addr) bool
 }
@@ -158,7 +160,8 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), st: cfg.Streams, apis: newAPITable(), ctx: ctx, cancel: cancel,
-		reqMem: newReqBudget(cfg.QueuedMaxRequestBytes), bufs: newBufPools(), listeners: map[string]listenerInfo{}, isLoopback: cfg.isLoopback}
+		reqMem: newReqBudget(cfg.QueuedMaxRequestBytes), bufs: newBufPools(), listeners: map[string]listenerInfo{}, isLoopback: cfg.isLoopback,
+		fetchSessions: newFetchSessionCache(fetchSessionSlots)}
 	lsrv, err := listener.NewServer(listener.Config{
 		Protocol:            "kafka",
 		Handler:             s.serveConn,

@@ -126,12 +126,19 @@ func (r *fetchReply) writeTo(c *conn, hdr *reqHeader) error {
 // incremental fetch, leaves out the partitions that did not change.
 func (r *fetchReply) recordSession(plan *fetchPlan, targets []*fetchTarget) {
 	k := 0
+	var sent map[*sessionPart]bool
 	for i := range plan.topics {
 		ft := &plan.topics[i]
 		parts := ft.parts[:0]
 		for j := range ft.parts {
 			tg := targets[k]
 			k++
+			if ft.parts[j].rr != nil && tg.sp != nil {
+				if sent == nil {
+					sent = map[*sessionPart]bool{}
+				}
+				sent[tg.sp] = true
+			}
 			if !r.fc.session.record(tg.sp, &ft.parts[j]) && r.fc.incremental {
 				ft.parts[j].release()
 				continue
@@ -140,6 +147,7 @@ func (r *fetchReply) recordSession(plan *fetchPlan, targets []*fetchTarget) {
 		}
 		ft.parts = parts
 	}
+	r.fc.session.rotate(sent)
 	if r.fc.incremental {
 		topics := plan.topics[:0]
 		for _, ft := range plan.topics {

@@ -377,3 +377,34 @@ func (s *fetchSession) record(sp *sessionPart, fp *fetchPart) bool {
 	}
 	return must
 }
+
+// rotate moves the partitions that returned records to the end of their topic, and their
+// topics to the end of the session, so that the next incremental fetch reads the others first
+// and a busy partition cannot starve the rest of the response's byte budget: in a session the
+// client no longer orders partitions itself (Kafka moves such partitions to the end of the
+// session in the same way).
+func (s *fetchSession) rotate(sent map[*sessionPart]bool) {
+	if len(sent) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var quiet, busy []*sessionTopic
+	for _, st := range s.topics {
+		var keep, moved []*sessionPart
+		for _, sp := range st.parts {
+			if sent[sp] {
+				moved = append(moved, sp)
+			} else {
+				keep = append(keep, sp)
+			}
+		}
+		if len(moved) == 0 {
+			quiet = append(quiet, st)
+			continue
+		}
+		st.parts = append(keep, moved...)
+		busy = append(busy, st)
+	}
+	s.topics = append(quiet, busy...)
+}

@@ -331,3 +331,30 @@ func TestFetchSessionBandwidth(t *testing.T) {
 		t.Fatalf("session saved too little: %d vs %d", incr, full)
 	}
 }
+
+// TestFetchSessionRotation: in a session, partitions that returned records move behind the
+// others, so that a partition with a steady stream of data cannot take every response's byte
+// budget (the client cannot reorder a session's partitions itself).
+func TestFetchSessionRotation(t *testing.T) {
+	ts := startServer(t, nil)
+	if _, err := ts.admin(t).CreateTopic(testCtx(t), 3, 1, nil, "rot"); err != nil {
+		t.Fatal(err)
+	}
+	pcl := ts.client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for _, p := range []int32{0, 0, 1, 2} {
+		produceTo(t, pcl, "rot", p) // one batch each
+	}
+	rc := ts.raw(t)
+	req := sessFetch(12, [16]byte{}, "rot", 0, 0, map[int32]int64{0: 0, 1: 0, 2: 0})
+	req.MaxBytes = 1 // only the first batch found is returned (KIP-74)
+	resp, _ := fetchRaw(t, rc, req)
+	if got := fmt.Sprint(respParts(resp)); got != "[0:true:0 1:false:0 2:false:0]" || resp.SessionID == 0 {
+		t.Fatalf("full fetch: %s session %d", got, resp.SessionID)
+	}
+	req = sessFetch(12, [16]byte{}, "rot", resp.SessionID, 1, map[int32]int64{0: 1})
+	req.MaxBytes = 1
+	resp, _ = fetchRaw(t, rc, req)
+	if got := fmt.Sprint(respParts(resp)); got != "[1:true:0]" {
+		t.Fatalf("incremental fetch after p0 returned data: %s, want p1's records first", got)
+	}
+}

@@ -2,8 +2,9 @@ package kafka
 
 // OffsetFetch, versions 0-9. v0-7 ask for one group, v8+ for several. A nil topic list
 // (v2+) asks for every committed offset of the group. A partition without a committed offset
-// answers -1, as does an unknown group (Kafka's empty answer). v7's RequireStable is met
-// trivially: a commit is visible only once appended, and there are no transactions. v9's
+// answers -1, as does an unknown group (Kafka's empty answer). v7's RequireStable: a
+// partition for which an open transaction holds offsets (TxnOffsetCommit, not yet ended)
+// answers UNSTABLE_OFFSET_COMMIT, which clients retry, as Kafka does. v9's
 // member id and epoch (KIP-848) are not checked.
 
 import (
@@ -11,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/yardmq/yard/internal/group"
+	"github.com/yardmq/yard/internal/txn"
 )
 
 func handleOffsetFetch(rc *reqCtx, req *kmsg.OffsetFetchRequest) (reply, error) {
@@ -23,7 +25,7 @@ func handleOffsetFetch(rc *reqCtx, req *kmsg.OffsetFetchRequest) (reply, error) 
 		if req.Topics == nil && req.Version < 2 {
 			topics = []kmsg.OffsetFetchRequestGroupTopic{}
 		}
-		g := rc.fetchGroupOffsets(req.Group, topics, req.Topics == nil)
+		g := rc.fetchGroupOffsets(req.Group, topics, req.Topics == nil, req.Version >= 7 && req.RequireStable)
 		resp.ErrorCode = g.ErrorCode
 		for _, t := range g.Topics {
 			rt := kmsg.NewOffsetFetchResponseTopic()
@@ -41,12 +43,12 @@ func handleOffsetFetch(rc *reqCtx, req *kmsg.OffsetFetchRequest) (reply, error) 
 		return respond(resp), nil
 	}
 	for _, rg := range req.Groups {
-		resp.Groups = append(resp.Groups, rc.fetchGroupOffsets(rg.Group, rg.Topics, rg.Topics == nil))
+		resp.Groups = append(resp.Groups, rc.fetchGroupOffsets(rg.Group, rg.Topics, rg.Topics == nil, req.RequireStable))
 	}
 	return respond(resp), nil
 }
 
-func (rc *reqCtx) fetchGroupOffsets(groupID string, topics []kmsg.OffsetFetchRequestGroupTopic, all bool) kmsg.OffsetFetchResponseGroup {
+func (rc *reqCtx) fetchGroupOffsets(groupID string, topics []kmsg.OffsetFetchRequestGroupTopic, all, requireStable bool) kmsg.OffsetFetchResponseGroup {
 	out := kmsg.NewOffsetFetchResponseGroup()
 	out.Group = groupID
 	if !rc.authorizedGroup(kmsg.ACLOperationDescribe, groupID) {
@@ -65,6 +67,10 @@ func (rc *reqCtx) fetchGroupOffsets(groupID string, topics []kmsg.OffsetFetchReq
 				tps = append(tps, group.TopicPartition{Topic: t.Topic, Partition: p})
 			}
 		}
+	}
+	var pending map[txn.TopicPartition]bool
+	if requireStable && rc.txn() != nil {
+		pending = rc.txn().PendingOffsets(groupID)
 	}
 	byTopic := map[string]int{}
 	describable := map[string]bool{}
@@ -93,6 +99,8 @@ func (rc *reqCtx) fetchGroupOffsets(groupID string, topics []kmsg.OffsetFetchReq
 		p.Metadata = strPtr(f.Metadata)
 		if !describable[f.Topic] {
 			p.ErrorCode = kerr.TopicAuthorizationFailed.Code
+		} else if pending[txn.TopicPartition{Topic: f.Topic, Partition: f.Partition}] {
+			p.ErrorCode, p.Offset = kerr.UnstableOffsetCommit.Code, -1
 		}
 		out.Topics[i].Partitions = append(out.Topics[i].Partitions, p)
 	}

@@ -457,3 +457,50 @@ func setTransactional(b []byte) {
 	b[rb.OffAttributes+1] |= rb.AttrTransactional
 	binary.BigEndian.PutUint32(b[rb.OffCRC:], rb.Checksum(b))
 }
+
+// TestTxnOffsetsHeldUntilCommit: offsets a transaction commits are invisible until it
+// commits (OffsetFetch with RequireStable answers UNSTABLE_OFFSET_COMMIT meanwhile), dropped
+// when it aborts, and committed when it commits.
+func TestTxnOffsetsHeldUntilCommit(t *testing.T) {
+	ts, tc := startTxnServer(t, nil)
+	createTopic(t, ts, "in", 1)
+	rc := ts.raw(t)
+	fetch := func(stable bool) (int64, int16) {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Version, req.Group, req.RequireStable = 7, "g", stable
+		rt := kmsg.NewOffsetFetchRequestTopic()
+		rt.Topic, rt.Partitions = "in", []int32{0}
+		req.Topics = append(req.Topics, rt)
+		p := rc.roundTrip(req).(*kmsg.OffsetFetchResponse).Topics[0].Partitions[0]
+		return p.Offset, p.ErrorCode
+	}
+	pid, epoch, err := tc.InitProducerID("offs", 60000, -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := txn.TopicPartition{Topic: "in", Partition: 0}
+	for _, commit := range []bool{false, true} {
+		if err := tc.AddOffsets("offs", pid, epoch, "g"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tc.CommitOffsets("offs", pid, epoch, "g", map[txn.TopicPartition]txn.Offset{tp: {Offset: 7, LeaderEpoch: -1}}); err != nil {
+			t.Fatal(err)
+		}
+		if off, code := fetch(true); code != kerr.UnstableOffsetCommit.Code {
+			t.Fatalf("stable fetch with offsets pending: offset %d, error %v", off, kerr.ErrorForCode(code))
+		}
+		if off, code := fetch(false); off != -1 || code != 0 {
+			t.Fatalf("fetch with offsets pending: offset %d, error %v", off, kerr.ErrorForCode(code))
+		}
+		if err := tc.End("offs", pid, epoch, commit); err != nil {
+			t.Fatal(err)
+		}
+		want := int64(-1)
+		if commit {
+			want = 7
+		}
+		if off, code := fetch(true); off != want || code != 0 {
+			t.Fatalf("after end (commit %v): offset %d, error %v; want %d", commit, off, kerr.ErrorForCode(code), want)
+		}
+	}
+}

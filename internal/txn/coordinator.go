@@ -542,6 +542,30 @@ func (c *Coordinator) Produce(pid int64, epoch int16, tp TopicPartition, appendF
 	return appendFn()
 }
 
+// PendingOffsets is the partitions for which an open transaction holds offsets of group
+// (OffsetFetch's RequireStable answers them UNSTABLE_OFFSET_COMMIT). A transaction being
+// completed is waited for.
+func (c *Coordinator) PendingOffsets(group string) map[TopicPartition]bool {
+	c.mu.Lock()
+	metas := make([]*meta, 0, len(c.byID))
+	for _, m := range c.byID {
+		metas = append(metas, m)
+	}
+	c.mu.Unlock()
+	var out map[TopicPartition]bool
+	for _, m := range metas {
+		m.mu.Lock()
+		for tp := range m.offsets[group] {
+			if out == nil {
+				out = map[TopicPartition]bool{}
+			}
+			out[tp] = true
+		}
+		m.mu.Unlock()
+	}
+	return out
+}
+
 // Description is one transactional ID as DescribeTransactions shows it.
 type Description struct {
 	ID         string

@@ -3,6 +3,7 @@ package kafka
 import (
 	"crypto/tls"
 	"crypto/x509/pkix"
+	"errors"
 	"net"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/yardmq/yard/internal/auth/acl"
 	"github.com/yardmq/yard/internal/tlsconf"
@@ -252,5 +255,52 @@ func TestACLsPlaintextAnonymous(t *testing.T) {
 	}
 	if r := must(kmsg.NewPtrDescribeACLsRequest().RequestWith(ctx, cl)).(*kmsg.DescribeACLsResponse); r.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
 		t.Fatalf("anonymous DescribeAcls: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+}
+
+// TestACLsWithSASLPrincipals: principals from SASL (User:alice), a super user managing ACLs
+// with kadm, allow/deny/prefixed, and Metadata filtering for the SASL user.
+func TestACLsWithSASLPrincipals(t *testing.T) {
+	authz, err := acl.Open(filepath.Join(t.TempDir(), "kafka-acls.json"), []string{"root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, users := saslServer(t, func(c *Config) { c.Authorizer = authz })
+	pw := "root-secret"
+	if _, err := users.PutUser("root", &pw, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	root := kadm.NewClient(ts.client(t, kgo.SASL(plain.Auth{User: "root", Pass: pw}.AsMechanism())))
+	if _, err := root.CreateTopics(ctx, 1, 1, nil, "orders", "orders-eu", "payroll"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.CreateACLs(ctx, kadm.NewACLs().Allow("User:alice").Topics("orders").
+		ResourcePatternType(kadm.ACLPatternPrefixed).Operations(kadm.OpRead, kadm.OpWrite)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.CreateACLs(ctx, kadm.NewACLs().Deny("User:alice").Topics("orders-eu").
+		ResourcePatternType(kadm.ACLPatternLiteral).Operations(kadm.OpWrite)); err != nil {
+		t.Fatal(err)
+	}
+	alice := ts.client(t, kgo.SASL(scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha256Mechanism()), kgo.RequestRetries(0))
+	adm := kadm.NewClient(alice)
+	md, err := adm.Metadata(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := md.Topics.Names(); !slices.Equal(names, []string{"orders", "orders-eu"}) {
+		t.Fatalf("alice sees %v", names)
+	}
+	if err := alice.ProduceSync(ctx, &kgo.Record{Topic: "orders", Value: []byte("1")}).FirstErr(); err != nil {
+		t.Fatalf("produce to orders: %v", err)
+	}
+	if err := alice.ProduceSync(ctx, &kgo.Record{Topic: "orders-eu", Value: []byte("1")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("produce to orders-eu (denied): %v", err)
+	}
+	res, err := adm.DescribeACLs(ctx, kadm.NewACLs().AnyResource().Allow().Deny().AllowHosts().DenyHosts().
+		Operations(kadm.OpAny).ResourcePatternType(kadm.ACLPatternAny))
+	if err != nil || len(res) == 0 || !errors.Is(res[0].Err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("alice describing ACLs: %v %+v", err, res)
 	}
 }

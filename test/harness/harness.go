@@ -88,9 +88,11 @@ type Yard struct {
 	KafkaAddr string
 	AMQPAddr  string
 	HTTPAddr  string
-	logPath   string
-	nofile    int    // RLIMIT_NOFILE for the process; 0: inherited
-	kafkaSec  string // the Kafka listener's security protocol; "": PLAINTEXT
+	// KafkaListeners are the extra Kafka listeners (WithKafkaListener), by security protocol.
+	KafkaListeners map[string]string
+	logPath        string
+	nofile         int    // RLIMIT_NOFILE for the process; 0: inherited
+	kafkaSec       string // the Kafka listener's security protocol; "": PLAINTEXT
 
 	mu   sync.Mutex // guards cmd and done
 	cmd  *exec.Cmd
@@ -102,6 +104,17 @@ type Option func(*Yard)
 
 // WithArgs appends extra `yard serve` flags.
 func WithArgs(args ...string) Option { return func(y *Yard) { y.args = append(y.args, args...) } }
+
+// WithKafkaListener adds a Kafka listener of the security protocol proto (SSL, SASL_SSL,
+// ...) on a free port, besides the PLAINTEXT one; its address is KafkaListeners[proto].
+func WithKafkaListener(proto string) Option {
+	return func(y *Yard) {
+		if y.KafkaListeners == nil {
+			y.KafkaListeners = map[string]string{}
+		}
+		y.KafkaListeners[proto] = ""
+	}
+}
 
 // WithNofileLimit runs the process under `ulimit -n n` (soft and hard), so that it runs out
 // of file descriptors early.
@@ -123,6 +136,9 @@ func Start(t testing.TB, opts ...Option) *Yard {
 		o(y)
 	}
 	y.KafkaAddr, y.AMQPAddr, y.HTTPAddr = freeAddr(t), freeAddr(t), freeAddr(t)
+	for proto := range y.KafkaListeners {
+		y.KafkaListeners[proto] = freeAddr(t)
+	}
 	y.logPath = filepath.Join(t.TempDir(), "yard.log")
 	t.Cleanup(func() {
 		y.Stop()
@@ -165,13 +181,16 @@ func (y *Yard) start() {
 }
 
 func (y *Yard) serveArgs() []string {
-	kafka := y.KafkaAddr
+	kafkaListen := y.KafkaAddr
 	if y.kafkaSec != "" {
-		kafka = y.kafkaSec + "://" + kafka
+		kafkaListen = y.kafkaSec + "://" + kafkaListen
+	}
+	for proto, addr := range y.KafkaListeners {
+		kafkaListen += "," + proto + "://" + addr
 	}
 	return append([]string{"serve",
 		"--data-dir", y.DataDir,
-		"--kafka-listen", kafka,
+		"--kafka-listen", kafkaListen,
 		"--amqp-listen", y.AMQPAddr,
 		"--http-listen", y.HTTPAddr,
 		"--log-level", "debug",

@@ -279,6 +279,16 @@ func (y *Yard) Log() string {
 
 // signal delivers sig and waits for exit; it returns the exit code, or -1 if not running or
 // killed by the signal.
+// Hangup sends SIGHUP (reload the TLS material) to the running process; it keeps running.
+func (y *Yard) Hangup() {
+	y.mu.Lock()
+	cmd := y.cmd
+	y.mu.Unlock()
+	if cmd != nil {
+		_ = cmd.Process.Signal(syscall.SIGHUP)
+	}
+}
+
 func (y *Yard) signal(sig syscall.Signal) int {
 	y.mu.Lock()
 	cmd, done := y.cmd, y.done

@@ -215,6 +215,7 @@ func TestAMQPResources(t *testing.T) {
 		`yard_connections{protocol="amqp"} 1`,
 		`rabbitmq_queue_messages_published_total{queue="q1",vhost="/"} 3`,
 		`rabbitmq_queue_messages_delivered_total{queue="q1",vhost="/"} 1`,
+		"rabbitmq_alarms_memory_used_watermark 0",
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
@@ -334,6 +335,9 @@ func TestKafkaResources(t *testing.T) {
 		`kafka_topic_partition_current_offset{partition="0",topic="t"} 5`,
 		`kafka_topic_partition_oldest_offset{partition="1",topic="t"} 0`,
 		`kafka_topic_partitions{topic="t"} 2`,
+		`yard_kafka_request_duration_seconds_count{api="Produce"}`,
+		`yard_log_group_commit_records_count`,
+		`yard_log_fsync_duration_seconds_bucket`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)

@@ -170,3 +170,11 @@ func (a *alarm) waitUnblocked(beforeWait func()) {
 func blockedMethod(reason string) *wire.ConnectionBlocked {
 	return &wire.ConnectionBlocked{Reason: reason}
 }
+
+// Alarms reports the resource alarms on now (for the admin plane's metrics).
+func (s *Server) Alarms() (memory, disk bool) {
+	s.alarm.mu.Lock()
+	r := s.alarm.reason
+	s.alarm.mu.Unlock()
+	return r == "low on memory" || r == "low on memory and disk", r == "low on disk" || r == "low on memory and disk"
+}

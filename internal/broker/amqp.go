@@ -65,7 +65,7 @@ func (b *Broker) openAMQP() (*frontEnd, error) {
 		return nil, err
 	}
 	log := b.log.With("component", "amqp")
-	stores := vhost.NewStores(b.layout, queue.LogStoreOptions{SyncPolicy: b.cfg.SyncPolicy, SyncInterval: b.cfg.SyncInterval, FileCache: b.files}, log)
+	stores := vhost.NewStores(b.layout, queue.LogStoreOptions{SyncPolicy: b.cfg.SyncPolicy, SyncInterval: b.cfg.SyncInterval, FileCache: b.files, SyncObserver: b.metrics}, log)
 	if err := stores.Check(topo, topoStore.Existed()); err != nil {
 		return nil, err
 	}
@@ -120,6 +120,7 @@ func (b *Broker) openAMQP() (*frontEnd, error) {
 		MaxConnectionsPerIP:      c.MaxConnectionsPerIP,
 		Registry:                 b.conns,
 	})
+	b.alarms = srv.Alarms
 	return &frontEnd{
 		serve: func(lns []boundListener) func(context.Context) error {
 			done := make(chan error, len(lns))

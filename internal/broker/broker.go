@@ -120,6 +120,10 @@ type Broker struct {
 	// plane, which Start opens after them.
 	groups *group.Coordinator
 	hosts  *vhost.Hosts
+	// metrics are fed by the hot paths (metrics.go), registered by openHTTP.
+	metrics *brokerMetrics
+	// alarms reports the AMQP front end's resource alarms; nil while it is disabled.
+	alarms func() (memory, disk bool)
 
 	streamsMu   sync.Mutex // guards streams and streamsRefs (streams.go)
 	streams     *stream.Manager
@@ -164,7 +168,7 @@ func New(cfg Config) (*Broker, error) {
 	files := log.NewFileCache(segmentFileBound(cfg.MaxOpenSegmentFiles))
 	cfg.Logger.Debug("segment file cache", "max_open_files", files.MaxOpenFiles())
 	return &Broker{cfg: cfg, log: cfg.Logger, layout: layout, data: dd, files: files, conns: conns, tls: tlsStore,
-		users: users, listeners: map[string]net.Listener{}}, nil
+		users: users, listeners: map[string]net.Listener{}, metrics: newBrokerMetrics()}, nil
 }
 
 // frontEnd is a front end that is open (its storage loaded and validated) but not serving.

@@ -42,6 +42,23 @@ func (b *Broker) openHTTP() (*frontEnd, error) {
 		Node:    fmt.Sprintf("yard@%d", b.cfg.NodeID),
 	})
 	reg.MustRegister(mux.Collector())
+	b.metrics.register(reg)
+	if b.alarms != nil {
+		alarm := func(disk bool) func() float64 {
+			return func() float64 {
+				m, d := b.alarms()
+				if disk && d || !disk && m {
+					return 1
+				}
+				return 0
+			}
+		}
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rabbitmq_alarms_memory_used_watermark",
+				Help: "1 while the memory alarm blocks publishers (--amqp-memory-high-watermark)."}, alarm(false)),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rabbitmq_alarms_free_disk_space_watermark",
+				Help: "1 while the disk alarm blocks publishers (--amqp-disk-free-limit)."}, alarm(true)))
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: httpReadHeaderTimeout}
 	return &frontEnd{
 		serve: func(lns []boundListener) func(context.Context) error {

@@ -137,6 +137,7 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 		RequestReadTimeout:    kc.RequestReadTimeout,
 		QueuedMaxRequestBytes: kc.QueuedMaxRequestBytes,
 		Registry:              b.conns,
+		RequestObserver:       b.metrics,
 		AutoCreateTopics:      kc.AutoCreateTopics,
 		DefaultPartitions:     kc.DefaultPartitions,
 		TLS:                   b.tls,

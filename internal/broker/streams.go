@@ -29,6 +29,7 @@ func (b *Broker) sharedStreams() (*stream.Manager, func() error, error) {
 			CleanerBackoff:          b.cfg.CleanerBackoff,
 			CleanerIOBytesPerSecond: b.cfg.CleanerIOBytesPerSecond,
 			FileCache:               b.files,
+			SyncObserver:            b.metrics,
 			NodeID:                  b.cfg.NodeID,
 		}, cat)
 		if err != nil {

@@ -23,7 +23,8 @@ type reqHeader struct {
 	version       int16
 	correlationID int32
 	clientID      string
-	flexible      bool // request header v2; the response header is then v1 (except ApiVersions)
+	flexible      bool      // request header v2; the response header is then v1 (except ApiVersions)
+	received      time.Time // when the request was read, if a RequestObserver wants it
 }
 
 // reply is a handler's answer, completed and written by the connection's writer goroutine in
@@ -104,7 +105,12 @@ func (c *conn) readLoop() error {
 		if frame == nil {
 			return err
 		}
+		var received time.Time
+		if c.s.cfg.RequestObserver != nil {
+			received = time.Now()
+		}
 		hdr, r, err := c.handleFrame(frame)
+		hdr.received = received
 		c.s.reqMem.release(reserved)
 		if err != nil {
 			return err
@@ -157,6 +163,9 @@ func (c *conn) writeLoop() {
 			}
 			c.drainAfterWriteError()
 			return
+		}
+		if o := c.s.cfg.RequestObserver; o != nil {
+			o.ObserveRequest(q.hdr.key, time.Since(q.hdr.received))
 		}
 		if len(c.replies) == 0 {
 			if err := c.flush(); err != nil {

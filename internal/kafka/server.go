@@ -50,6 +50,13 @@ const (
 )
 
 // Config configures a Server.
+// RequestObserver receives, for each request answered, its API key and the time from its
+// arrival to its response written (durability and long-poll waits included). Called on
+// the connection's writer goroutine: it must be cheap and never block.
+type RequestObserver interface {
+	ObserveRequest(apiKey int16, d time.Duration)
+}
+
 type Config struct {
 	Streams   *stream.Manager
 	Groups    *group.Coordinator // consumer groups and committed offsets; nil = not served
@@ -70,6 +77,8 @@ type Config struct {
 	// Registry lists the live connections (shared with the other front ends); nil: a
 	// private one.
 	Registry *listener.Registry
+	// RequestObserver is told about every request answered (metrics); nil: nobody.
+	RequestObserver RequestObserver
 	// IdleTimeout closes a connection that sends nothing for this long.
 	IdleTimeout time.Duration
 	// RequestReadTimeout: once a request's first byte has arrived, the whole request must

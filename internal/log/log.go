@@ -427,6 +427,7 @@ func (l *Log) SetOptions(opts Options) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	opts.FS, opts.FileCache, opts.Now, opts.Logger = l.opts.FS, l.opts.FileCache, l.opts.Now, l.opts.Logger
+	opts.SyncObserver = l.opts.SyncObserver
 	l.opts = opts.withDefaults()
 	if l.opts.SyncPolicy != SyncAlways && !l.closed {
 		s := l.segs[len(l.segs)-1]

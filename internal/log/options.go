@@ -94,6 +94,16 @@ type Options struct {
 	FileCache *FileCache
 	Now       func() time.Time // nil = time.Now
 	Logger    *slog.Logger     // nil = discard
+	// SyncObserver is told about every group commit that made data durable (metrics);
+	// nil = nobody.
+	SyncObserver SyncObserver
+}
+
+// SyncObserver receives group-commit measurements: how long the fsync of the active
+// segment took and how many records it made durable at once. Called on the syncing
+// goroutine after the fsync, outside the log's locks: it must be cheap and never block.
+type SyncObserver interface {
+	ObserveSync(fsync time.Duration, records int64)
 }
 
 func (o Options) withDefaults() Options {

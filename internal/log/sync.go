@@ -115,10 +115,14 @@ func (l *Log) syncRoundLocked(data bool) error {
 	defer s.decRef()
 
 	err := l.syncRolled(rolled)
+	var took time.Duration
 	if err == nil && data {
+		start := time.Now()
 		err = l.syncSegment(s)
+		took = time.Since(start)
 	}
 	l.mu.Lock()
+	records := snap.offset - l.durable
 	if err != nil {
 		l.failed = err
 		l.logger.Error("fsync failed; the log refuses appends until reopened", "dir", l.dir, "err", err)
@@ -128,9 +132,13 @@ func (l *Log) syncRoundLocked(data bool) error {
 	}
 	l.wakeSyncWaitersLocked()
 	dp, last := l.dp, l.lastCP
+	obs := l.opts.SyncObserver
 	l.mu.Unlock()
 	if err != nil {
 		return err
+	}
+	if data && obs != nil {
+		obs.ObserveSync(took, records)
 	}
 	if dp.seg != nil && (dp.seg != last.seg || dp.pos-last.pos >= recoveryCheckpointBytes) {
 		if err := l.writeRecoveryPoint(); err != nil && !IsNoSpace(err) {

@@ -87,6 +87,8 @@ type LogStoreOptions struct {
 	// FileCache bounds the segment files open at once, shared with the broker's other logs
 	// (nil: each log has its own).
 	FileCache *log.FileCache
+	// SyncObserver is told about the message logs' group commits (metrics); nil = nobody.
+	SyncObserver log.SyncObserver
 }
 
 type settleChunk struct {
@@ -163,7 +165,7 @@ func OpenLogStore(dir string, o LogStoreOptions) (*LogStore, error) {
 	if o.SegmentBytes <= 0 {
 		o.SegmentBytes = messageSegmentBytes
 	}
-	lo := log.Options{SegmentBytesMax: o.SegmentBytes, SyncPolicy: o.SyncPolicy, SyncInterval: o.SyncInterval, RetentionMs: -1, RetentionBytes: -1, FS: o.FS, FileCache: o.FileCache}
+	lo := log.Options{SegmentBytesMax: o.SegmentBytes, SyncPolicy: o.SyncPolicy, SyncInterval: o.SyncInterval, RetentionMs: -1, RetentionBytes: -1, FS: o.FS, FileCache: o.FileCache, SyncObserver: o.SyncObserver}
 	msgs, err := log.Open(datadir.QueueMessages(dir), lo)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open queue messages: %w", err)

@@ -521,6 +521,7 @@ func (c TopicConfig) logOptions(m *Manager) log.Options {
 		Logger:                 m.log,
 		FS:                     m.cfg.FS,
 		FileCache:              m.cfg.FileCache,
+		SyncObserver:           m.cfg.SyncObserver,
 	}
 }
 

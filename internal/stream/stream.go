@@ -80,6 +80,8 @@ type Config struct {
 	// FileCache bounds the segment files open at once across every partition (and the
 	// broker's other logs); nil = each partition's log has its own.
 	FileCache *log.FileCache
+	// SyncObserver is told about every partition's group commits (metrics); nil = nobody.
+	SyncObserver log.SyncObserver
 	// NodeID is this broker's id, reported wherever a protocol names a broker (see Node).
 	NodeID int32
 	// The log cleaner (cleaner.go): goroutines (default 1), time between rounds (default

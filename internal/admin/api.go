@@ -38,6 +38,13 @@ func (s *Server) routeAPI() {
 	m.Handle("GET /api/bindings", h(anyTag, s.listBindings))
 	m.Handle("GET /api/bindings/{vhost}", h(anyTag, s.listBindings))
 
+	m.Handle("POST /api/bindings/{vhost}/e/{source}/{dtype}/{dest}", h(admin, s.createBinding))
+	m.Handle("GET /api/bindings/{vhost}/e/{source}/{dtype}/{dest}", h(anyTag, s.listBindingsBetween))
+	m.Handle("DELETE /api/bindings/{vhost}/e/{source}/{dtype}/{dest}/{props}", h(admin, s.deleteBinding))
+
+	m.Handle("GET /api/definitions", h(admin, s.exportDefinitions))
+	m.Handle("POST /api/definitions", h(admin, s.importDefinitions))
+
 	m.Handle("GET /api/connections", h(anyTag, s.listConnections))
 	m.Handle("GET /api/connections/{name}", h(anyTag, s.getConnection))
 	m.Handle("DELETE /api/connections/{name}", h(admin, s.closeConnection))

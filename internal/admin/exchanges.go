@@ -78,9 +78,9 @@ func (s *Server) getExchange(w http.ResponseWriter, r *http.Request) {
 
 type exchangeDecl struct {
 	Type       string         `json:"type"`
-	Durable    *bool          `json:"durable"`
-	AutoDelete bool           `json:"auto_delete"`
-	Internal   bool           `json:"internal"`
+	Durable    *flexBool      `json:"durable"`
+	AutoDelete flexBool       `json:"auto_delete"`
+	Internal   flexBool       `json:"internal"`
 	Arguments  map[string]any `json:"arguments"`
 }
 
@@ -100,8 +100,8 @@ func (s *Server) putExchange(w http.ResponseWriter, r *http.Request) {
 	}
 	name := exchangeName(r)
 	_, existed := v.Topology().Lookup(name)
-	err := v.DeclareExchange(route.Exchange{Name: name, Type: d.Type, Durable: d.Durable == nil || *d.Durable,
-		AutoDelete: d.AutoDelete, Internal: d.Internal, Args: amqpArgs(d.Arguments)})
+	err := v.DeclareExchange(route.Exchange{Name: name, Type: d.Type, Durable: d.Durable.or(true),
+		AutoDelete: bool(d.AutoDelete), Internal: bool(d.Internal), Args: amqpArgs(d.Arguments)})
 	if err != nil {
 		domainError(w, err)
 		return

@@ -4,6 +4,7 @@ package admin
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/yardmq/yard/internal/vhost"
@@ -99,9 +100,33 @@ func (s *Server) getQueue(w http.ResponseWriter, r *http.Request) {
 
 // queueDecl is the body of PUT /api/queues/{vhost}/{name}.
 type queueDecl struct {
-	Durable    *bool          `json:"durable"`
-	AutoDelete bool           `json:"auto_delete"`
+	Durable    *flexBool      `json:"durable"`
+	AutoDelete flexBool       `json:"auto_delete"`
 	Arguments  map[string]any `json:"arguments"`
+}
+
+// flexBool is a JSON boolean that may also come as a string ("true", "false"), as
+// rabbitmqadmin sends them and RabbitMQ accepts.
+type flexBool bool
+
+func (b *flexBool) UnmarshalJSON(data []byte) error {
+	switch string(data) {
+	case "true", `"true"`:
+		*b = true
+	case "false", `"false"`, "null", `""`:
+		*b = false
+	default:
+		return fmt.Errorf("not a boolean: %s", data)
+	}
+	return nil
+}
+
+// or returns the value, or def when it was not given.
+func (b *flexBool) or(def bool) bool {
+	if b == nil {
+		return def
+	}
+	return bool(*b)
 }
 
 // decodeBody reads a JSON body into v; numbers stay exact (integers become int64, as
@@ -157,13 +182,13 @@ func (s *Server) putQueue(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "cannot decode queue declaration: "+err.Error())
 		return
 	}
-	durable := d.Durable == nil || *d.Durable // RabbitMQ's management API defaults to durable
+	durable := d.Durable.or(true) // RabbitMQ's management API defaults to durable
 	name := pathValue(r, "name")
 	if name == "" {
 		badRequest(w, "queue name is empty")
 		return
 	}
-	_, created, err := v.DeclareQueue(vhost.QueueDeclaration{Name: name, Durable: durable, AutoDelete: d.AutoDelete, Args: amqpArgs(d.Arguments)})
+	_, created, err := v.DeclareQueue(vhost.QueueDeclaration{Name: name, Durable: durable, AutoDelete: bool(d.AutoDelete), Args: amqpArgs(d.Arguments)})
 	if err != nil {
 		domainError(w, err)
 		return

@@ -17,6 +17,14 @@ if ! command -v amqp-publish >/dev/null || ! command -v amqp-consume >/dev/null;
   apt-get install -y -qq amqp-tools >/dev/null
 fi
 
+# rabbitmqadmin (management_api_test.go) ships with RabbitMQ's management plugin, in Debian's
+# rabbitmq-server package; its service is not used.
+if ! command -v rabbitmqadmin >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq rabbitmq-server >/dev/null
+fi
+
 # amqplib_suite_test.go brings up the loopback of a network namespace of its own with ip.
 if ! command -v ip >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
@@ -62,4 +70,5 @@ echo "yard-interop amqp clients ready in $cache"
   echo "JAVA_CP=$jar_dir/target/classes:$(ls "$jar_dir"/target/lib/*.jar | tr '\n' ':')"
   echo "AMQP_PUBLISH=$(command -v amqp-publish)"
   echo "AMQP_CONSUME=$(command -v amqp-consume)"
+  echo "RABBITMQADMIN=$(command -v rabbitmqadmin)"
 } >&3

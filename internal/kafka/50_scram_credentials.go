@@ -52,6 +52,10 @@ func handleDescribeUserScramCredentials(rc *reqCtx, req *kmsg.DescribeUserSCRAMC
 	resp := req.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
 	users := rc.s.cfg.Users
 	resp.Results = []kmsg.DescribeUserSCRAMCredentialsResponseResult{}
+	if !rc.authorizedCluster(kmsg.ACLOperationDescribe) { // as Kafka: Describe on the cluster
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return respond(resp), nil
+	}
 	if len(req.Users) == 0 {
 		if users != nil {
 			for _, u := range users.Users() {
@@ -90,6 +94,18 @@ func handleDescribeUserScramCredentials(rc *reqCtx, req *kmsg.DescribeUserSCRAMC
 
 func handleAlterUserScramCredentials(rc *reqCtx, req *kmsg.AlterUserSCRAMCredentialsRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
+	if !rc.authorizedCluster(kmsg.ACLOperationAlter) { // as Kafka: Alter on the cluster
+		seen := map[string]bool{}
+		for _, n := range append(scramNames(req.Deletions, nil), scramNames(nil, req.Upsertions)...) {
+			if !seen[n] {
+				seen[n] = true
+				r := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
+				r.User, r.ErrorCode = n, kerr.ClusterAuthorizationFailed.Code
+				resp.Results = append(resp.Results, r)
+			}
+		}
+		return respond(resp), nil
+	}
 	users := rc.s.cfg.Users
 	// One result per user, in first-seen order; the first error of a user is its result.
 	type result struct {
@@ -185,4 +201,16 @@ func handleAlterUserScramCredentials(rc *reqCtx, req *kmsg.AlterUserSCRAMCredent
 		resp.Results = append(resp.Results, r)
 	}
 	return respond(resp), nil
+}
+
+// scramNames lists the users an AlterUserScramCredentials request names, in order.
+func scramNames(dels []kmsg.AlterUserSCRAMCredentialsRequestDeletion, ups []kmsg.AlterUserSCRAMCredentialsRequestUpsertion) []string {
+	var out []string
+	for _, d := range dels {
+		out = append(out, d.Name)
+	}
+	for _, u := range ups {
+		out = append(out, u.Name)
+	}
+	return out
 }

@@ -298,6 +298,18 @@ func TestACLsWithSASLPrincipals(t *testing.T) {
 	if err := alice.ProduceSync(ctx, &kgo.Record{Topic: "orders-eu", Value: []byte("1")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
 		t.Fatalf("produce to orders-eu (denied): %v", err)
 	}
+	// Changing SCRAM credentials needs Alter on the cluster: alice cannot change root's.
+	alter := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+	up := kmsg.NewAlterUserSCRAMCredentialsRequestUpsertion()
+	up.Name, up.Mechanism, up.Iterations, up.Salt, up.SaltedPassword = "root", 1, 4096, []byte("salt"), make([]byte, 32)
+	alter.Upsertions = append(alter.Upsertions, up)
+	ar, err := alter.RequestWith(ctx, alice)
+	if err != nil || len(ar.Results) != 1 || ar.Results[0].ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Fatalf("alice altering root's credentials: %v %+v", err, ar)
+	}
+	if dr, err := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest().RequestWith(ctx, alice); err != nil || dr.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Fatalf("alice describing credentials: %v %+v", err, dr)
+	}
 	res, err := adm.DescribeACLs(ctx, kadm.NewACLs().AnyResource().Allow().Deny().AllowHosts().DenyHosts().
 		Operations(kadm.OpAny).ResourcePatternType(kadm.ACLPatternAny))
 	if err != nil || len(res) == 0 || !errors.Is(res[0].Err, kerr.ClusterAuthorizationFailed) {

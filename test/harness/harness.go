@@ -135,10 +135,6 @@ func Start(t testing.TB, opts ...Option) *Yard {
 	for _, o := range opts {
 		o(y)
 	}
-	y.KafkaAddr, y.AMQPAddr, y.HTTPAddr = freeAddr(t), freeAddr(t), freeAddr(t)
-	for proto := range y.KafkaListeners {
-		y.KafkaListeners[proto] = freeAddr(t)
-	}
 	y.logPath = filepath.Join(t.TempDir(), "yard.log")
 	t.Cleanup(func() {
 		y.Stop()
@@ -147,11 +143,58 @@ func Start(t testing.TB, opts ...Option) *Yard {
 			t.Logf("yard log (%s):\n%s", y.logPath, tail(out, 8000))
 		}
 	})
+	// freeAddr releases each port before yard binds it, so a test running beside this one may
+	// take it in between: a first start that fails on a taken port is retried on new ports.
+	for attempt := 1; ; attempt++ {
+		y.KafkaAddr, y.AMQPAddr, y.HTTPAddr = freeAddr(t), freeAddr(t), freeAddr(t)
+		for proto := range y.KafkaListeners {
+			y.KafkaListeners[proto] = freeAddr(t)
+		}
+		if attempt == startAttempts || !y.startLostPortRace() {
+			break
+		}
+		t.Logf("yard lost a port to another process at start-up; retrying on new ports")
+	}
 	y.start()
 	return y
 }
 
+// startAttempts bounds the retries of a first start that lost a port race.
+const startAttempts = 3
+
+// startLostPortRace starts the process; if it exits during start-up because an address was
+// taken, it reports true and leaves nothing running. Any other outcome is handled by start's
+// waitReady (the process is running and ready, or the test fails).
+func (y *Yard) startLostPortRace() bool {
+	y.t.Helper()
+	before, _ := os.ReadFile(y.logPath)
+	y.launch()
+	err := y.waitReady(y.done)
+	if err == nil {
+		return false
+	}
+	out, _ := os.ReadFile(y.logPath)
+	if y.Exited() && strings.Contains(string(out[len(before):]), "address already in use") {
+		return true
+	}
+	y.t.Fatalf("yard did not become ready: %v\n%s", err, tail(out, 4000))
+	return false
+}
+
 func (y *Yard) start() {
+	y.t.Helper()
+	if y.Pid() != 0 && !y.Exited() {
+		return // already started and ready (Start's first attempt)
+	}
+	y.launch()
+	if err := y.waitReady(y.done); err != nil {
+		out, _ := os.ReadFile(y.logPath)
+		y.t.Fatalf("yard did not become ready: %v\n%s", err, tail(out, 4000))
+	}
+}
+
+// launch starts the process with its log appended to y.logPath.
+func (y *Yard) launch() {
 	y.t.Helper()
 	args := y.serveArgs()
 	logf, err := os.OpenFile(y.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
@@ -174,10 +217,6 @@ func (y *Yard) start() {
 	y.mu.Lock()
 	y.cmd, y.done = cmd, done
 	y.mu.Unlock()
-	if err := y.waitReady(done); err != nil {
-		out, _ := os.ReadFile(y.logPath)
-		y.t.Fatalf("yard did not become ready: %v\n%s", err, tail(out, 4000))
-	}
 }
 
 func (y *Yard) serveArgs() []string {

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 old=${1:?usage: bench/ab.sh OLD_REV [NEW_REV] [ROUNDS]}
 new=${2:-}
 rounds=${3:-3}
-out=bench/out/ab-$(date +%Y%m%d-%H%M%S)
+out=$PWD/bench/out/ab-$(date +%Y%m%d-%H%M%S) # absolute: build() cds into a temporary worktree
 mkdir -p "$out"
 
 # package, benchmark regexp, -benchtime

@@ -43,7 +43,7 @@ for r in $(seq 1 "$rounds"); do
       IFS='|' read -r pkg re bt <<<"$b"
       name=$(basename "$pkg")
       dir=$(mktemp -d)
-      (cd "$dir" && "$OLDPWD/$out/$side/$name.test" -test.run XXX -test.bench "$re" \
+      (cd "$dir" && "$out/$side/$name.test" -test.run XXX -test.bench "$re" \
         -test.benchtime "$bt" -test.benchmem) | tee -a "$out/$side.txt"
       rm -rf "$dir"
     done

@@ -15,11 +15,11 @@ rounds=${3:-3}
 out=$PWD/bench/out/ab-$(date +%Y%m%d-%H%M%S) # absolute: build() cds into a temporary worktree
 mkdir -p "$out"
 
-# package, benchmark regexp, -benchtime
+# package; benchmark regexp; -benchtime (";"-separated: the regexp holds "|")
 benches=(
-  "./internal/log|Append/(never|always-1$|always-64)|2s"
-  "./internal/kafka|Produce|200000x"
-  "./internal/amqp|DurableConfirmAck|2s"
+  "./internal/log;Append/(never|always-1$|always-64);2s"
+  "./internal/kafka;Produce;200000x"
+  "./internal/amqp;DurableConfirmAck;2s"
 )
 
 build() { # rev dir
@@ -29,7 +29,7 @@ build() { # rev dir
     git worktree add -q --detach "$src" "$rev"
   fi
   for b in "${benches[@]}"; do
-    pkg=${b%%|*}
+    pkg=${b%%;*}
     (cd "$src" && go test -c -o "$dir/$(basename "$pkg").test" "$pkg")
   done
   if [ -n "$rev" ]; then git worktree remove --force "$src"; fi
@@ -40,7 +40,7 @@ build "$new" "$out/new"
 for r in $(seq 1 "$rounds"); do
   for side in old new; do
     for b in "${benches[@]}"; do
-      IFS='|' read -r pkg re bt <<<"$b"
+      IFS=';' read -r pkg re bt <<<"$b"
       name=$(basename "$pkg")
       dir=$(mktemp -d)
       (cd "$dir" && "$out/$side/$name.test" -test.run XXX -test.bench "$re" \

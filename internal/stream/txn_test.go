@@ -127,4 +127,3 @@ func TestTransactionStateAcrossRestarts(t *testing.T) {
 		})
 	}
 }
-

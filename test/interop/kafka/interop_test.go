@@ -297,7 +297,7 @@ func TestLibrdkafkaAdmin(t *testing.T) {
 		"cluster.nodes=1", "cluster.controller=1",
 		"cluster.ops=ALTER,ALTER_CONFIGS,CLUSTER_ACTION,CREATE,DESCRIBE,DESCRIBE_CONFIGS,IDEMPOTENT_WRITE",
 		"group.ops=ALTER_CONFIGS,DELETE,DESCRIBE,DESCRIBE_CONFIGS,READ",
-		"acls=none", // librdkafka reports DescribeAcls' SECURITY_DISABLED as no ACLs, as against Kafka
+		"acls=none",                // librdkafka reports DescribeAcls' SECURITY_DISABLED as no ACLs, as against Kafka
 		"scram=RESOURCE_NOT_FOUND", // no user alice: the user store answers as Kafka
 		"txn=none",
 	} {

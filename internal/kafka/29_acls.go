@@ -63,27 +63,15 @@ func handleDescribeAcls(rc *reqCtx, req *kmsg.DescribeACLsRequest) (reply, error
 
 func handleCreateAcls(rc *reqCtx, req *kmsg.CreateACLsRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.CreateACLsResponse)
-	a := rc.s.cfg.Authorizer
-	fail := func(code int16, msg *string) {
-		for range req.Creations {
-			r := kmsg.NewCreateACLsResponseResult()
-			r.ErrorCode, r.ErrorMessage = code, msg
-			resp.Results = append(resp.Results, r)
-		}
-	}
-	switch {
-	case a == nil:
-		fail(kerr.SecurityDisabled.Code, strPtr(noAuthorizerMessage))
-		return respond(resp), nil
-	case !rc.authorizedCluster(kmsg.ACLOperationAlter):
-		fail(kerr.ClusterAuthorizationFailed.Code, nil)
-		return respond(resp), nil
-	}
 	resp.Results = make([]kmsg.CreateACLsResponseResult, len(req.Creations))
-	var valid []acl.Binding
-	var validIdx []int
-	for i, c := range req.Creations {
+	for i := range resp.Results {
 		resp.Results[i] = kmsg.NewCreateACLsResponseResult()
+	}
+	setErr := func(i int, code int16, msg *string) {
+		resp.Results[i].ErrorCode, resp.Results[i].ErrorMessage = code, msg
+	}
+	valid, validIdx, ok := aclAlterEntries(rc, len(req.Creations), setErr, func(i int) acl.Binding {
+		c := req.Creations[i]
 		b := acl.Binding{
 			ResourceType: c.ResourceType, ResourceName: c.ResourceName, PatternType: c.ResourcePatternType,
 			Principal: c.Principal, Host: c.Host, Operation: c.Operation, Permission: c.PermissionType,
@@ -91,18 +79,13 @@ func handleCreateAcls(rc *reqCtx, req *kmsg.CreateACLsRequest) (reply, error) {
 		if req.Version == 0 {
 			b.PatternType = kmsg.ACLResourcePatternTypeLiteral
 		}
-		if err := b.Validate(); err != nil {
-			resp.Results[i].ErrorCode, resp.Results[i].ErrorMessage = kerr.InvalidRequest.Code, strPtr(err.Error())
-			continue
-		}
-		valid = append(valid, b)
-		validIdx = append(validIdx, i)
-	}
-	if len(valid) > 0 {
-		if err := a.Create(valid); err != nil {
+		return b
+	})
+	if ok && len(valid) > 0 {
+		if err := rc.s.cfg.Authorizer.Create(valid); err != nil {
 			rc.s.rl.Warn("kafka acls", "cannot create ACLs", "err", err)
 			for _, i := range validIdx {
-				resp.Results[i].ErrorCode, resp.Results[i].ErrorMessage = kerr.UnknownServerError.Code, strPtr(err.Error())
+				setErr(i, kerr.UnknownServerError.Code, strPtr(err.Error()))
 			}
 		}
 	}
@@ -111,27 +94,15 @@ func handleCreateAcls(rc *reqCtx, req *kmsg.CreateACLsRequest) (reply, error) {
 
 func handleDeleteAcls(rc *reqCtx, req *kmsg.DeleteACLsRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.DeleteACLsResponse)
-	a := rc.s.cfg.Authorizer
-	fail := func(code int16, msg *string) {
-		for range req.Filters {
-			r := kmsg.NewDeleteACLsResponseResult()
-			r.ErrorCode, r.ErrorMessage = code, msg
-			resp.Results = append(resp.Results, r)
-		}
-	}
-	switch {
-	case a == nil:
-		fail(kerr.SecurityDisabled.Code, strPtr(noAuthorizerMessage))
-		return respond(resp), nil
-	case !rc.authorizedCluster(kmsg.ACLOperationAlter):
-		fail(kerr.ClusterAuthorizationFailed.Code, nil)
-		return respond(resp), nil
-	}
 	resp.Results = make([]kmsg.DeleteACLsResponseResult, len(req.Filters))
-	var filters []acl.Filter
-	var idx []int
-	for i, rf := range req.Filters {
+	for i := range resp.Results {
 		resp.Results[i] = kmsg.NewDeleteACLsResponseResult()
+	}
+	setErr := func(i int, code int16, msg *string) {
+		resp.Results[i].ErrorCode, resp.Results[i].ErrorMessage = code, msg
+	}
+	filters, idx, ok := aclAlterEntries(rc, len(req.Filters), setErr, func(i int) acl.Filter {
+		rf := req.Filters[i]
 		f := acl.Filter{
 			ResourceType: rf.ResourceType, ResourceName: rf.ResourceName, PatternType: rf.ResourcePatternType,
 			Principal: rf.Principal, Host: rf.Host, Operation: rf.Operation, Permission: rf.PermissionType,
@@ -139,21 +110,16 @@ func handleDeleteAcls(rc *reqCtx, req *kmsg.DeleteACLsRequest) (reply, error) {
 		if req.Version == 0 {
 			f.PatternType = kmsg.ACLResourcePatternTypeLiteral
 		}
-		if err := f.Validate(); err != nil {
-			resp.Results[i].ErrorCode, resp.Results[i].ErrorMessage = kerr.InvalidRequest.Code, strPtr(err.Error())
-			continue
-		}
-		filters = append(filters, f)
-		idx = append(idx, i)
-	}
-	if len(filters) == 0 {
+		return f
+	})
+	if !ok || len(filters) == 0 {
 		return respond(resp), nil
 	}
-	deleted, err := a.Delete(filters)
+	deleted, err := rc.s.cfg.Authorizer.Delete(filters)
 	if err != nil {
 		rc.s.rl.Warn("kafka acls", "cannot delete ACLs", "err", err)
 		for _, i := range idx {
-			resp.Results[i].ErrorCode, resp.Results[i].ErrorMessage = kerr.UnknownServerError.Code, strPtr(err.Error())
+			setErr(i, kerr.UnknownServerError.Code, strPtr(err.Error()))
 		}
 		return respond(resp), nil
 	}
@@ -166,4 +132,33 @@ func handleDeleteAcls(rc *reqCtx, req *kmsg.DeleteACLsRequest) (reply, error) {
 		}
 	}
 	return respond(resp), nil
+}
+
+// aclAlterEntries is what CreateAcls and DeleteAcls share. Without an authorizer, or without
+// Alter on the cluster, every one of the n entries carries the error (ok is false). Else each
+// entry, as entry(i) makes it, is validated on its own: an invalid one is INVALID_REQUEST with
+// the reason, and the valid ones are returned in order with their positions in the request.
+func aclAlterEntries[V interface{ Validate() error }](rc *reqCtx, n int, setErr func(i int, code int16, msg *string), entry func(i int) V) (valid []V, idx []int, ok bool) {
+	refuse := func(code int16, msg *string) ([]V, []int, bool) {
+		for i := 0; i < n; i++ {
+			setErr(i, code, msg)
+		}
+		return nil, nil, false
+	}
+	switch {
+	case rc.s.cfg.Authorizer == nil:
+		return refuse(kerr.SecurityDisabled.Code, strPtr(noAuthorizerMessage))
+	case !rc.authorizedCluster(kmsg.ACLOperationAlter):
+		return refuse(kerr.ClusterAuthorizationFailed.Code, nil)
+	}
+	for i := 0; i < n; i++ {
+		v := entry(i)
+		if err := v.Validate(); err != nil {
+			setErr(i, kerr.InvalidRequest.Code, strPtr(err.Error()))
+			continue
+		}
+		valid = append(valid, v)
+		idx = append(idx, i)
+	}
+	return valid, idx, true
 }

@@ -48,20 +48,14 @@ func (s *Server) routeAPI() {
 	m.Handle("GET /api/connections", h(anyTag, s.listConnections))
 	m.Handle("GET /api/connections/{name}", h(anyTag, s.getConnection))
 	m.Handle("DELETE /api/connections/{name}", h(admin, s.closeConnection))
-	m.Handle("GET /api/channels", h(anyTag, s.emptyList))
-	m.Handle("GET /api/consumers", h(anyTag, s.emptyList))
-	m.Handle("GET /api/consumers/{vhost}", h(anyTag, s.emptyList))
+	m.Handle("GET /api/channels", h(anyTag, s.listChannels))
+	m.Handle("GET /api/consumers", h(anyTag, s.listConsumers))
+	m.Handle("GET /api/consumers/{vhost}", h(anyTag, s.listConsumers))
 
 	m.Handle("GET /api/kafka/topics", h(anyTag, s.listTopics))
 	m.Handle("GET /api/kafka/topics/{name}", h(anyTag, s.getTopic))
 	m.Handle("GET /api/kafka/groups", h(anyTag, s.listGroups))
 	m.Handle("GET /api/kafka/groups/{name}", h(anyTag, s.getGroup))
-}
-
-// emptyList answers endpoints yard does not track yet (channels, consumers) with [] so
-// that tools listing them keep working.
-func (s *Server) emptyList(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, []any{})
 }
 
 // domainError maps a refusal of the vhost domain to RabbitMQ's management status codes.

@@ -61,6 +61,8 @@ var (
 		"Live client connections, per protocol.", []string{"protocol"}, nil)
 	descRabbitConnections = prometheus.NewDesc("rabbitmq_connections",
 		"Live AMQP connections.", nil, nil)
+	descChannels = prometheus.NewDesc("yard_channels",
+		"Open channels, per protocol (AMQP's; Kafka has none).", []string{"protocol"}, nil)
 )
 
 // Collector is the scrape-time collector of s's state.
@@ -74,7 +76,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descGroupLag, descGroupLagSum, descGroupLagTotal, descGroupOffset, descGroupMembers,
 		descPartitions, descPartEnd, descPartStart, descPartSize,
 		descQueueReady, descQueueUnacked, descQueueMessages, descQueueConsumers,
-		descQueuePublished, descQueueDelivered, descQueueRedelivered, descQueueAcked, descQueueDeadLettered, descConnections, descRabbitConnections} {
+		descQueuePublished, descQueueDelivered, descQueueRedelivered, descQueueAcked, descQueueDeadLettered, descConnections, descRabbitConnections, descChannels} {
 		ch <- d
 	}
 }
@@ -161,4 +163,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descConnections, float64(n), p)
 	}
 	gauge(descRabbitConnections, float64(byProto["amqp"]))
+	if s.cfg.AMQP != nil {
+		gauge(descChannels, float64(s.cfg.AMQP.Channels()), "amqp")
+	}
 }

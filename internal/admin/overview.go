@@ -42,6 +42,9 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Conns != nil {
 		o.ObjectTotals["connections"] = s.cfg.Conns.Len()
 	}
+	if s.cfg.AMQP != nil {
+		o.ObjectTotals["channels"] = s.cfg.AMQP.Channels()
+	}
 	vs, _ := s.vhosts(w, r)
 	for _, v := range vs {
 		exs, _ := v.Topology().Snapshot()

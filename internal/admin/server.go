@@ -2,7 +2,7 @@
 // profiler, and the RabbitMQ-shaped management API under /api/ (users, permissions,
 // vhosts, limits, whoami here; one file per resource family), with HTTP basic auth against
 // the user store (auth.go). api.go routes the rest: overview.go, queues.go, exchanges.go
-// (and bindings), connections.go, kafka.go (/api/kafka/topics and groups with lag) over the
+// (and bindings), connections.go, channels.go (channels and consumers), kafka.go (/api/kafka/topics and groups with lag) over the
 // broker's state, and metrics.go, the scrape-time Prometheus collector. Tools written for
 // RabbitMQ's management plugin (rabbitmqadmin, monitoring plugins, KEDA's scaler) read it
 // unchanged. Errors are RabbitMQ's JSON: {"error": "...", "reason": "..."}.
@@ -45,9 +45,10 @@ type Config struct {
 	Streams *stream.Manager
 	Groups  *group.Coordinator
 	Conns   *listener.Registry
-	Ready   func() bool // /readyz; nil: always ready
-	Version string      // yard's version, in /api/overview
-	Node    string      // this node's name, as RabbitMQ's "rabbit@host"
+	AMQP    AMQPChannels // /api/channels, /api/consumers, yard_channels
+	Ready   func() bool  // /readyz; nil: always ready
+	Version string       // yard's version, in /api/overview
+	Node    string       // this node's name, as RabbitMQ's "rabbit@host"
 }
 
 // Server is the admin plane's HTTP handler.

@@ -84,7 +84,7 @@ func (ch *channel) handle(m wire.Method) error {
 		switch m.(type) {
 		case *wire.ChannelCloseOk:
 			delete(ch.c.channels, ch.id)
-			ch.c.channelGone()
+			ch.c.channelGone(ch)
 		case *wire.ChannelClose:
 			ch.send(&wire.ChannelCloseOk{})
 		}
@@ -116,7 +116,7 @@ func (ch *channel) dispatch(m wire.Method) error {
 		ch.release()
 		ch.send(&wire.ChannelCloseOk{})
 		delete(ch.c.channels, ch.id)
-		ch.c.channelGone()
+		ch.c.channelGone(ch)
 		return nil
 	case *wire.ChannelCloseOk:
 		return nil

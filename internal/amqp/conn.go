@@ -301,6 +301,10 @@ func (c *conn) handleFrame(f wire.Frame) error {
 		if err != nil {
 			return errWithID(wire.FrameError, 0, "cannot decode method frame: %v", err)
 		}
+		if o := c.srv.cfg.MethodObserver; o != nil {
+			start := time.Now()
+			defer func() { o.ObserveMethod(m.ID(), time.Since(start)) }()
+		}
 		if f.Channel == 0 {
 			return c.handleConnMethod(m)
 		}
@@ -330,6 +334,7 @@ func (c *conn) channelMethod(id uint16, m wire.Method) error {
 		}
 		ch = newChannel(c, id)
 		c.channels[id] = ch
+		c.channelOpened(ch)
 		c.send(id, &wire.ChannelOpenOk{})
 		return nil
 	}
@@ -423,7 +428,7 @@ func (c *conn) release() {
 	for id, ch := range c.channels {
 		ch.release()
 		delete(c.channels, id)
-		c.channelGone()
+		c.channelGone(ch)
 	}
 	for name, qs := range c.exclusive {
 		c.vh.DeleteQueue(qs)

@@ -25,10 +25,11 @@ type usage struct {
 	userConns  map[string]int
 	vhostConns map[string]int
 	userChans  map[string]int
+	chans      map[*channel]struct{} // open channels, for the management API (Channels)
 }
 
 func newUsage() *usage {
-	return &usage{userConns: map[string]int{}, vhostConns: map[string]int{}, userChans: map[string]int{}}
+	return &usage{userConns: map[string]int{}, vhostConns: map[string]int{}, userChans: map[string]int{}, chans: map[*channel]struct{}{}}
 }
 
 // acquireConn counts an opening connection against its user's and vhost's limits.
@@ -66,13 +67,22 @@ func (c *conn) acquireChannel(m wire.Method) *amqpError {
 	return nil
 }
 
+// channelOpened lists ch, counted by acquireChannel, among the open channels.
+func (c *conn) channelOpened(ch *channel) {
+	u := c.srv.usage
+	u.mu.Lock()
+	u.chans[ch] = struct{}{}
+	u.mu.Unlock()
+}
+
 // channelGone uncounts a channel removed from c.channels.
-func (c *conn) channelGone() {
+func (c *conn) channelGone(ch *channel) {
 	if c.countedChans == 0 {
 		return
 	}
 	u := c.srv.usage
 	u.mu.Lock()
+	delete(u.chans, ch)
 	c.countedChans--
 	if u.userChans[c.user]--; u.userChans[c.user] <= 0 {
 		delete(u.userChans, c.user)
@@ -85,6 +95,9 @@ func (c *conn) releaseCounts() {
 	u := c.srv.usage
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	for _, ch := range c.channels {
+		delete(u.chans, ch)
+	}
 	if c.countedChans > 0 {
 		if u.userChans[c.user] -= c.countedChans; u.userChans[c.user] <= 0 {
 			delete(u.userChans, c.user)

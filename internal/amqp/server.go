@@ -65,6 +65,15 @@ const (
 	defaultResourceInterval               = time.Second
 )
 
+// MethodObserver receives, for each method frame a client sent, its ID (wire.Method.ID) and
+// the time the connection's reader spent handling it: the method's own work (a declare, a
+// bind, routing a publish's method frame), not content frames nor the durability wait of a
+// confirm, which complete later. Called on the reader goroutine: it must be cheap and never
+// block.
+type MethodObserver interface {
+	ObserveMethod(id uint32, d time.Duration)
+}
+
 // Config configures a Server. The zero value plus a Logger is usable.
 type Config struct {
 	Logger  *slog.Logger
@@ -114,6 +123,8 @@ type Config struct {
 	// Registry lists the live connections (shared with the other front ends); nil: a
 	// private one.
 	Registry *listener.Registry
+	// MethodObserver is told about every method frame handled (metrics); nil: nobody.
+	MethodObserver MethodObserver
 }
 
 // Authenticator is a user backend: it checks a user's secret (a password, or a token for a

@@ -119,8 +119,10 @@ func (b *Broker) openAMQP() (*frontEnd, error) {
 		FrameReadTimeout:         c.FrameReadTimeout,
 		MaxConnectionsPerIP:      c.MaxConnectionsPerIP,
 		Registry:                 b.conns,
+		MethodObserver:           b.metrics,
 	})
 	b.alarms = srv.Alarms
+	b.amqp = srv
 	return &frontEnd{
 		serve: func(lns []boundListener) func(context.Context) error {
 			done := make(chan error, len(lns))

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/yardmq/yard/internal/amqp"
 	"github.com/yardmq/yard/internal/auth"
 	"github.com/yardmq/yard/internal/datadir"
 	"github.com/yardmq/yard/internal/group"
@@ -124,6 +125,8 @@ type Broker struct {
 	metrics *brokerMetrics
 	// alarms reports the AMQP front end's resource alarms; nil while it is disabled.
 	alarms func() (memory, disk bool)
+	// amqp is the AMQP front end, for the admin plane's channel listings; nil while disabled.
+	amqp *amqp.Server
 
 	streamsMu   sync.Mutex // guards streams and streamsRefs (streams.go)
 	streams     *stream.Manager

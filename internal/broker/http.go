@@ -29,6 +29,10 @@ func (b *Broker) openHTTP() (*frontEnd, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	b.registerFileCacheMetrics(reg)
 	b.registerCleanerMetrics(reg)
+	var amqpChans admin.AMQPChannels
+	if b.amqp != nil {
+		amqpChans = b.amqp
+	}
 	mux := admin.New(admin.Config{
 		Users:   b.users,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
@@ -38,6 +42,7 @@ func (b *Broker) openHTTP() (*frontEnd, error) {
 		Streams: b.streamsNow(),
 		Groups:  b.groups,
 		Conns:   b.conns,
+		AMQP:    amqpChans,
 		Version: b.cfg.Version,
 		Node:    fmt.Sprintf("yard@%d", b.cfg.NodeID),
 	})

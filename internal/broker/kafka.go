@@ -138,6 +138,7 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 		QueuedMaxRequestBytes: kc.QueuedMaxRequestBytes,
 		Registry:              b.conns,
 		RequestObserver:       b.metrics,
+		TopicObserver:         b.metrics,
 		AutoCreateTopics:      kc.AutoCreateTopics,
 		DefaultPartitions:     kc.DefaultPartitions,
 		TLS:                   b.tls,

@@ -79,6 +79,9 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 				continue
 			}
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+			if o := rc.s.cfg.TopicObserver; o != nil && !res.Duplicate {
+				o.ObserveProduce(t.Name, int64(len(rp.Records)), res.LastOffset-res.BaseOffset+1)
+			}
 			waits = append(waits, appended{p, res.LastOffset, sp})
 		}
 		resp.Topics = append(resp.Topics, st)

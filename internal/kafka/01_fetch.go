@@ -119,7 +119,28 @@ func (r *fetchReply) writeTo(c *conn, hdr *reqHeader) error {
 	if s := r.fc.session; s != nil {
 		r.recordSession(plan, targets)
 	}
-	return plan.write(c, hdr)
+	if err := plan.write(c, hdr); err != nil {
+		return err
+	}
+	if o := c.s.cfg.TopicObserver; o != nil {
+		plan.observe(o)
+	}
+	return nil
+}
+
+// observe tells o the record bytes the response sent, per topic.
+func (p *fetchPlan) observe(o TopicObserver) {
+	for i := range p.topics {
+		var n int64
+		for j := range p.topics[i].parts {
+			if rr := p.topics[i].parts[j].rr; rr != nil {
+				n += rr.Bytes
+			}
+		}
+		if n > 0 {
+			o.ObserveFetch(p.topics[i].topic, n)
+		}
+	}
 }
 
 // recordSession notes in the session what the response says of each partition and, for an
@@ -177,6 +198,9 @@ func (r *fetchReply) resolve(plan *fetchPlan) []*fetchTarget {
 			topicErr = kerr.UnknownTopicID.Code
 		} else {
 			t, ok = st.Topic(wt.name)
+		}
+		if ok {
+			ft.topic = t.Name // for metrics: v13+ names the topic by ID only
 		}
 		ft.parts = make([]fetchPart, len(wt.parts))
 		for j := range wt.parts {

@@ -43,7 +43,8 @@ type fetchPlan struct {
 }
 
 type fetchTopic struct {
-	name  string
+	name  string // as the request named it: empty in v13+
+	topic string // the topic's name, whatever the version
 	id    [16]byte
 	parts []fetchPart
 }

@@ -57,6 +57,14 @@ type RequestObserver interface {
 	ObserveRequest(apiKey int16, d time.Duration)
 }
 
+// TopicObserver counts, per topic, the record bytes and records produced (counted once
+// appended) and the record bytes fetched (counted once written to the socket). Called once
+// per partition per request on the connection's goroutines: it must be cheap and never block.
+type TopicObserver interface {
+	ObserveProduce(topic string, bytes, records int64)
+	ObserveFetch(topic string, bytes int64)
+}
+
 type Config struct {
 	Streams   *stream.Manager
 	Groups    *group.Coordinator // consumer groups and committed offsets; nil = not served
@@ -79,6 +87,9 @@ type Config struct {
 	Registry *listener.Registry
 	// RequestObserver is told about every request answered (metrics); nil: nobody.
 	RequestObserver RequestObserver
+	// TopicObserver is told the bytes and records in and out of each topic (metrics); nil:
+	// nobody.
+	TopicObserver TopicObserver
 	// IdleTimeout closes a connection that sends nothing for this long.
 	IdleTimeout time.Duration
 	// RequestReadTimeout: once a request's first byte has arrived, the whole request must

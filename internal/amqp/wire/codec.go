@@ -35,6 +35,18 @@ type Method interface {
 func ClassOf(id uint32) uint16  { return uint16(id >> 16) }
 func MethodOf(id uint32) uint16 { return uint16(id) }
 
+// MethodIDs lists every method of the specification (class ID high, method ID low); the
+// caller must not modify it.
+func MethodIDs() []uint32 { return methodIDs }
+
+// MethodName is the "class.method" name of a method ID, or "" if it is unknown.
+func MethodName(id uint32) string {
+	if m := newMethod(id); m != nil {
+		return m.Name()
+	}
+	return ""
+}
+
 // DecodeMethod decodes a method frame payload. The returned method does not alias payload.
 func DecodeMethod(payload []byte) (Method, error) {
 	if len(payload) < 4 {

@@ -1,0 +1,106 @@
+package admin
+
+// /api/channels and /api/consumers from the AMQP front end's open channels, in RabbitMQ's
+// shapes: a channel is named "peer -> local (number)" after its connection.
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/yardmq/yard/internal/amqp"
+)
+
+// AMQPChannels is the AMQP front end's view of its channels (amqp.Server).
+type AMQPChannels interface {
+	Channels() int
+	ChannelList() []amqp.ChannelInfo
+}
+
+// ChannelDetails names a channel and its connection, as RabbitMQ's channel_details.
+type ChannelDetails struct {
+	Name           string `json:"name"`
+	Number         uint16 `json:"number"`
+	ConnectionName string `json:"connection_name"`
+	PeerHost       string `json:"peer_host"`
+	User           string `json:"user"`
+	Node           string `json:"node"`
+}
+
+// ConnectionDetails names a channel's connection, as RabbitMQ's connection_details.
+type ConnectionDetails struct {
+	Name     string `json:"name"`
+	PeerHost string `json:"peer_host"`
+}
+
+// Channel is one open AMQP channel as /api/channels shows it.
+type Channel struct {
+	Name                   string            `json:"name"`
+	Number                 uint16            `json:"number"`
+	User                   string            `json:"user"`
+	VHost                  string            `json:"vhost"`
+	Node                   string            `json:"node"`
+	State                  string            `json:"state"`
+	ConnectionDetails      ConnectionDetails `json:"connection_details"`
+	PrefetchCount          int               `json:"prefetch_count"`
+	GlobalPrefetchCount    int               `json:"global_prefetch_count"`
+	MessagesUnacknowledged int               `json:"messages_unacknowledged"`
+	ConsumerCount          int               `json:"consumer_count"`
+}
+
+// QueueRef names a queue, as a consumer's queue field.
+type QueueRef struct {
+	Name  string `json:"name"`
+	VHost string `json:"vhost"`
+}
+
+// Consumer is one consumer as /api/consumers shows it.
+type Consumer struct {
+	ConsumerTag    string         `json:"consumer_tag"`
+	Queue          QueueRef       `json:"queue"`
+	ChannelDetails ChannelDetails `json:"channel_details"`
+	AckRequired    bool           `json:"ack_required"`
+	PrefetchCount  int            `json:"prefetch_count"`
+	Exclusive      bool           `json:"exclusive"`
+	Active         bool           `json:"active"`
+	Arguments      map[string]any `json:"arguments"`
+}
+
+func (s *Server) channelList() []amqp.ChannelInfo {
+	if s.cfg.AMQP == nil {
+		return nil
+	}
+	return s.cfg.AMQP.ChannelList()
+}
+
+func (s *Server) listChannels(w http.ResponseWriter, _ *http.Request) {
+	out := []Channel{}
+	for _, c := range s.channelList() {
+		conn := c.Remote + " -> " + c.Local
+		out = append(out, Channel{Name: channelName(c), Number: c.Number, User: c.User, VHost: c.VHost, Node: s.cfg.Node, State: "running",
+			ConnectionDetails: ConnectionDetails{Name: conn, PeerHost: c.Remote}, PrefetchCount: c.Prefetch,
+			GlobalPrefetchCount: c.GlobalPrefetch, MessagesUnacknowledged: c.Unacked, ConsumerCount: len(c.Consumers)})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func channelName(c amqp.ChannelInfo) string {
+	return c.Remote + " -> " + c.Local + " (" + strconv.Itoa(int(c.Number)) + ")"
+}
+
+// listConsumers answers /api/consumers and /api/consumers/{vhost}.
+func (s *Server) listConsumers(w http.ResponseWriter, r *http.Request) {
+	vh := pathValue(r, "vhost")
+	out := []Consumer{}
+	for _, c := range s.channelList() {
+		if vh != "" && c.VHost != vh {
+			continue
+		}
+		cd := ChannelDetails{Name: channelName(c), Number: c.Number, ConnectionName: c.Remote + " -> " + c.Local,
+			PeerHost: c.Remote, User: c.User, Node: s.cfg.Node}
+		for _, k := range c.Consumers {
+			out = append(out, Consumer{ConsumerTag: k.Tag, Queue: QueueRef{Name: k.Queue, VHost: c.VHost}, ChannelDetails: cd,
+				AckRequired: k.AckRequired, PrefetchCount: k.Prefetch, Active: true, Arguments: map[string]any{}})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}

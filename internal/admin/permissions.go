@@ -22,13 +22,7 @@ func permJSON(p auth.UserPermission) map[string]string {
 
 func (s *Server) routePermissions() {
 	users := s.cfg.Users
-	s.mux.Handle("GET /api/permissions", s.authed(monitor, func(w http.ResponseWriter, r *http.Request, _ auth.User) {
-		out := []map[string]string{}
-		for _, p := range users.Permissions() {
-			out = append(out, permJSON(p))
-		}
-		writeJSON(w, http.StatusOK, out)
-	}))
+	routeList(s, "GET /api/permissions", users.Permissions, permJSON)
 	s.mux.Handle("GET /api/permissions/{vhost}/{user}", s.authed(monitor, func(w http.ResponseWriter, r *http.Request, _ auth.User) {
 		vh, user := pathValue(r, "vhost"), pathValue(r, "user")
 		p, ok := users.Permission(user, vh)

@@ -49,13 +49,7 @@ func (t *tagsField) UnmarshalJSON(b []byte) error {
 
 func (s *Server) routeUsers() {
 	users := s.cfg.Users
-	s.mux.Handle("GET /api/users", s.authed(monitor, func(w http.ResponseWriter, r *http.Request, _ auth.User) {
-		out := []map[string]any{}
-		for _, u := range users.Users() {
-			out = append(out, userJSON(u))
-		}
-		writeJSON(w, http.StatusOK, out)
-	}))
+	routeList(s, "GET /api/users", users.Users, userJSON)
 	s.mux.Handle("GET /api/users/{name}", s.authed(monitor, func(w http.ResponseWriter, r *http.Request, _ auth.User) {
 		u, ok := users.User(pathValue(r, "name"))
 		if !ok {
@@ -137,28 +131,5 @@ func (s *Server) routeUsers() {
 		}
 		writeJSON(w, http.StatusOK, out)
 	}))
-	s.mux.Handle("PUT /api/user-limits/{user}/{name}", s.authed(admin, func(w http.ResponseWriter, r *http.Request, _ auth.User) {
-		var body struct {
-			Value *int64 `json:"value"`
-		}
-		if !readBody(w, r, &body) {
-			return
-		}
-		if body.Value == nil {
-			badRequest(w, "missing value")
-			return
-		}
-		if err := users.SetUserLimit(pathValue(r, "user"), pathValue(r, "name"), *body.Value); err != nil {
-			storeError(w, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	s.mux.Handle("DELETE /api/user-limits/{user}/{name}", s.authed(admin, func(w http.ResponseWriter, r *http.Request, _ auth.User) {
-		if err := users.SetUserLimit(pathValue(r, "user"), pathValue(r, "name"), -1); err != nil {
-			storeError(w, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}))
+	s.routeLimitWrites("user", users.SetUserLimit)
 }

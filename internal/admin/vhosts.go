@@ -101,28 +101,5 @@ func (s *Server) routeVhosts() {
 		}
 		notFound(w)
 	}))
-	s.mux.Handle("PUT /api/vhost-limits/{vhost}/{name}", s.authed(admin, func(w http.ResponseWriter, r *http.Request, _ auth.User) {
-		var body struct {
-			Value *int64 `json:"value"`
-		}
-		if !readBody(w, r, &body) {
-			return
-		}
-		if body.Value == nil {
-			badRequest(w, "missing value")
-			return
-		}
-		if err := users.SetVhostLimit(pathValue(r, "vhost"), pathValue(r, "name"), *body.Value); err != nil {
-			storeError(w, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	s.mux.Handle("DELETE /api/vhost-limits/{vhost}/{name}", s.authed(admin, func(w http.ResponseWriter, r *http.Request, _ auth.User) {
-		if err := users.SetVhostLimit(pathValue(r, "vhost"), pathValue(r, "name"), -1); err != nil {
-			storeError(w, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}))
+	s.routeLimitWrites("vhost", users.SetVhostLimit)
 }

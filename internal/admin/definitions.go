@@ -280,14 +280,37 @@ func bindingDest(r *http.Request) (route.Dest, bool) {
 	return route.Dest{}, false
 }
 
-func (s *Server) createBinding(w http.ResponseWriter, r *http.Request) {
+// bindingPath is the vhost and the destination a /api/bindings/{vhost}/e/{source}/{dtype}/{dest}
+// path names. The vhost is nil when the response is written already: 404 for an unknown vhost
+// or destination type.
+func (s *Server) bindingPath(w http.ResponseWriter, r *http.Request) (*vhost.VHost, route.Dest) {
 	v := s.vhostOf(w, r)
 	if v == nil {
-		return
+		return nil, route.Dest{}
 	}
 	dest, ok := bindingDest(r)
 	if !ok {
 		notFound(w)
+		return nil, route.Dest{}
+	}
+	return v, dest
+}
+
+// bindingsBetween is v's bindings from the path's {source} exchange to dest ([] if none).
+func (s *Server) bindingsBetween(v *vhost.VHost, r *http.Request, dest route.Dest) []Binding {
+	typ := map[bool]string{false: "queue", true: "exchange"}[dest.Exchange]
+	out := []Binding{}
+	for _, b := range s.bindingsOf(v) {
+		if b.Source == pathValue(r, "source") && b.Destination == dest.Name && b.DestinationType == typ {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func (s *Server) createBinding(w http.ResponseWriter, r *http.Request) {
+	v, dest := s.bindingPath(w, r)
+	if v == nil {
 		return
 	}
 	var body struct {
@@ -312,40 +335,22 @@ func (s *Server) createBinding(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listBindingsBetween(w http.ResponseWriter, r *http.Request) {
-	v := s.vhostOf(w, r)
+	v, dest := s.bindingPath(w, r)
 	if v == nil {
 		return
 	}
-	dest, ok := bindingDest(r)
-	if !ok {
-		notFound(w)
-		return
-	}
-	typ := map[bool]string{false: "queue", true: "exchange"}[dest.Exchange]
-	out := []Binding{}
-	for _, b := range s.bindingsOf(v) {
-		if b.Source == pathValue(r, "source") && b.Destination == dest.Name && b.DestinationType == typ {
-			out = append(out, b)
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, s.bindingsBetween(v, r, dest))
 }
 
 // deleteBinding deletes the binding whose properties_key is {props} (the routing key, "~"
 // for an empty one; yard does not tell bindings apart by arguments).
 func (s *Server) deleteBinding(w http.ResponseWriter, r *http.Request) {
-	v := s.vhostOf(w, r)
+	v, dest := s.bindingPath(w, r)
 	if v == nil {
 		return
 	}
-	dest, ok := bindingDest(r)
-	if !ok {
-		notFound(w)
-		return
-	}
-	typ := map[bool]string{false: "queue", true: "exchange"}[dest.Exchange]
-	for _, b := range s.bindingsOf(v) {
-		if b.Source != "" && b.Source == pathValue(r, "source") && b.Destination == dest.Name && b.DestinationType == typ && b.PropertiesKey == pathValue(r, "props") {
+	for _, b := range s.bindingsBetween(v, r, dest) {
+		if b.Source != "" && b.PropertiesKey == pathValue(r, "props") {
 			if err := v.Unbind(route.Binding{Source: b.Source, Dest: dest, Key: b.RoutingKey, Args: amqpArgs(b.Arguments)}, nil); err != nil {
 				domainError(w, err)
 				return

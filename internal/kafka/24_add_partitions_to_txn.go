@@ -30,9 +30,7 @@ func handleAddPartitionsToTxn(rc *reqCtx, req *kmsg.AddPartitionsToTxnRequest) (
 			rt.TransactionalID = t.TransactionalID
 			var tps []txn.TopicPartition
 			for _, tt := range t.Topics {
-				for _, p := range tt.Partitions {
-					tps = append(tps, txn.TopicPartition{Topic: tt.Topic, Partition: p})
-				}
+				tps = appendTopicPartitions(tps, tt.Topic, tt.Partitions)
 			}
 			out, err := rc.txn().AddPartitions(t.TransactionalID, t.ProducerID, t.ProducerEpoch, tps, t.VerifyOnly)
 			for _, tt := range t.Topics {
@@ -41,11 +39,7 @@ func handleAddPartitionsToTxn(rc *reqCtx, req *kmsg.AddPartitionsToTxnRequest) (
 				for _, p := range tt.Partitions {
 					sp := kmsg.NewAddPartitionsToTxnResponseTransactionTopicPartition()
 					sp.Partition = p
-					if err != nil {
-						sp.ErrorCode = txnErrorCode(err)
-					} else {
-						sp.ErrorCode = txnErrorCode(out[txn.TopicPartition{Topic: tt.Topic, Partition: p}])
-					}
+					sp.ErrorCode = addedPartitionCode(err, out, tt.Topic, p)
 					st.Partitions = append(st.Partitions, sp)
 				}
 				rt.Topics = append(rt.Topics, st)
@@ -56,9 +50,7 @@ func handleAddPartitionsToTxn(rc *reqCtx, req *kmsg.AddPartitionsToTxnRequest) (
 	}
 	var tps []txn.TopicPartition
 	for _, rt := range req.Topics {
-		for _, p := range rt.Partitions {
-			tps = append(tps, txn.TopicPartition{Topic: rt.Topic, Partition: p})
-		}
+		tps = appendTopicPartitions(tps, rt.Topic, rt.Partitions)
 	}
 	var out map[txn.TopicPartition]error
 	var err error
@@ -91,14 +83,27 @@ func handleAddPartitionsToTxn(rc *reqCtx, req *kmsg.AddPartitionsToTxnRequest) (
 		for _, p := range rt.Partitions {
 			sp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
 			sp.Partition = p
-			if err != nil {
-				sp.ErrorCode = txnErrorCode(err)
-			} else {
-				sp.ErrorCode = txnErrorCode(out[txn.TopicPartition{Topic: rt.Topic, Partition: p}])
-			}
+			sp.ErrorCode = addedPartitionCode(err, out, rt.Topic, p)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
 	return respond(resp), nil
+}
+
+// appendTopicPartitions appends topic's partitions to tps (v0-3 and v4+ name them alike).
+func appendTopicPartitions(tps []txn.TopicPartition, topic string, partitions []int32) []txn.TopicPartition {
+	for _, p := range partitions {
+		tps = append(tps, txn.TopicPartition{Topic: topic, Partition: p})
+	}
+	return tps
+}
+
+// addedPartitionCode is a partition's error code in the response: err, the transaction's own
+// error, if any (given on every partition, as Kafka does), else the partition's from out.
+func addedPartitionCode(err error, out map[txn.TopicPartition]error, topic string, p int32) int16 {
+	if err != nil {
+		return txnErrorCode(err)
+	}
+	return txnErrorCode(out[txn.TopicPartition{Topic: topic, Partition: p}])
 }

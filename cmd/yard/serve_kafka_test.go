@@ -18,13 +18,7 @@ import (
 func TestServeGroupSessionBoundsFlag(t *testing.T) {
 	t.Parallel()
 	y := harness.Start(t, harness.WithArgs("--kafka-group-min-session-timeout", "20s"))
-	cl, err := kgo.NewClient(kgo.SeedBrokers(y.KafkaAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	cl, ctx := kafkaClient(t, y)
 	join := func(session time.Duration) int16 {
 		req := kmsg.NewPtrJoinGroupRequest()
 		req.Group = "bounds"
@@ -57,13 +51,7 @@ func TestServeNodeIDFlag(t *testing.T) {
 		want int32
 	}{{nil, 1}, {[]string{"--node-id", "7"}, 7}} {
 		y := harness.Start(t, harness.WithArgs(tc.args...))
-		cl, err := kgo.NewClient(kgo.SeedBrokers(y.KafkaAddr))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
+		cl, ctx := kafkaClient(t, y)
 		meta, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
 		if err != nil {
 			t.Fatal(err)
@@ -99,13 +87,7 @@ func TestServeNodeIDFlag(t *testing.T) {
 func TestServeTransactionMaxTimeoutFlag(t *testing.T) {
 	t.Parallel()
 	y := harness.Start(t, harness.WithArgs("--kafka-transaction-max-timeout", "1m"))
-	cl, err := kgo.NewClient(kgo.SeedBrokers(y.KafkaAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	cl, ctx := kafkaClient(t, y)
 	init := func(timeout time.Duration) int16 {
 		req := kmsg.NewPtrInitProducerIDRequest()
 		id := "flag"
@@ -122,4 +104,18 @@ func TestServeTransactionMaxTimeoutFlag(t *testing.T) {
 	if code := init(time.Minute); code != 0 {
 		t.Fatalf("1m under a 1m maximum: error %d", code)
 	}
+}
+
+// kafkaClient is a client of y's Kafka listener and a 30-second context for its requests,
+// both ended when the test ends.
+func kafkaClient(t *testing.T, y *harness.Yard) (*kgo.Client, context.Context) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(y.KafkaAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return cl, ctx
 }

@@ -6,12 +6,10 @@ package amqp_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -155,47 +153,14 @@ func bodyFor(id string) []byte {
 	return bytes.Repeat([]byte(id+";"), 1024/(len(id)+1)+1)[:1024]
 }
 
-// publishUntilDead publishes persistent messages with confirms until the connection dies,
-// recording every confirmed message.
+// publishUntilDead publishes persistent messages to "kq", each with headers "id" and "n", with
+// confirms until the connection dies, recording every confirmed message (publishKindUntilDead,
+// for a classic queue).
 func publishUntilDead(y *harness.Yard, prefix string, conf *confirmedSet, sent *atomic.Int64) {
-	c, err := amqp091.Dial("amqp://guest:guest@" + y.AMQPAddr + "/")
-	if err != nil {
-		return
-	}
-	defer c.Close()
-	ch, err := c.Channel()
-	if err != nil || ch.Confirm(false) != nil {
-		return
-	}
-	confirms := ch.NotifyPublish(make(chan amqp091.Confirmation, 4096))
-	var mu sync.Mutex
-	bySeq := map[uint64]string{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for cf := range confirms {
-			mu.Lock()
-			id := bySeq[cf.DeliveryTag]
-			delete(bySeq, cf.DeliveryTag)
-			mu.Unlock()
-			if cf.Ack {
-				conf.add(id)
-			}
-		}
-	}()
-	for i := 0; ; i++ {
-		id := prefix + "-" + strconv.Itoa(i)
-		mu.Lock()
-		bySeq[ch.GetNextPublishSeqNo()] = id
-		mu.Unlock()
-		err := ch.PublishWithContext(context.Background(), "", "kq", false, false, amqp091.Publishing{
-			DeliveryMode: 2, Headers: amqp091.Table{"id": id, "n": int64(i)}, MessageId: id, Body: bodyFor(id)})
-		if err != nil {
-			break
-		}
-		sent.Add(1)
-	}
-	<-done
+	persistent := kill9Kind{name: "classic", publishing: func(p *amqp091.Publishing, i int) {
+		p.DeliveryMode, p.Headers = 2, amqp091.Table{"id": p.MessageId, "n": int64(i)}
+	}}
+	publishKindUntilDead(y, persistent, "kq", prefix, conf, sent)
 }
 
 // consumeUntilDead consumes kq with manual acks until the connection dies, recording every

@@ -272,17 +272,7 @@ func scrape(t *testing.T, tb *testBroker) string {
 
 func TestKafkaResources(t *testing.T) {
 	tb := startBroker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(tb.b.Addr("kafka").String()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "t"); err != nil {
-		t.Fatal(err)
-	}
+	ctx, cl, adm := kafkaTopicT(t, tb)
 	for i := range 5 {
 		r := &kgo.Record{Topic: "t", Partition: 0, Value: []byte(fmt.Sprint(i))}
 		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
@@ -346,4 +336,23 @@ func TestKafkaResources(t *testing.T) {
 	if t.Failed() {
 		t.Log(metrics)
 	}
+}
+
+// kafkaTopicT is a client of tb's Kafka listener (partitions chosen by the records), its admin
+// client, and a 60-second context, all ended when the test ends, with the topic "t" of two
+// partitions created.
+func kafkaTopicT(t *testing.T, tb *testBroker) (context.Context, *kgo.Client, *kadm.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(tb.b.Addr("kafka").String()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, cl, adm
 }

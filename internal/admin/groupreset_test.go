@@ -1,9 +1,7 @@
 package admin_test
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -13,17 +11,7 @@ import (
 // member is refused and keeps its offsets.
 func TestGroupResetOffsets(t *testing.T) {
 	tb := startBroker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(tb.b.Addr("kafka").String()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "t"); err != nil {
-		t.Fatal(err)
-	}
+	ctx, cl, adm := kafkaTopicT(t, tb)
 	for i := range 5 {
 		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "t", Partition: int32(i % 2), Value: []byte{byte(i)}}).FirstErr(); err != nil {
 			t.Fatal(err)

@@ -67,13 +67,7 @@ func (s *aclServer) as(t *testing.T, name string, opts ...kgo.Opt) *kgo.Client {
 func TestACLEnforcement(t *testing.T) {
 	s := startACLServer(t)
 	ctx := testCtx(t)
-	must := func(r kmsg.Response, err error) kmsg.Response {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	must := mustResponse(t)
 	admin := kadm.NewClient(s.as(t, "admin"))
 	if _, err := admin.CreateTopics(ctx, 1, 1, nil, "t", "app-x", "secret"); err != nil {
 		t.Fatal(err)
@@ -241,13 +235,7 @@ func TestACLsPlaintextAnonymous(t *testing.T) {
 	// On a PLAINTEXT listener the principal is User:ANONYMOUS: denied without ACLs.
 	s := startACLServer(t)
 	ctx := testCtx(t)
-	must := func(r kmsg.Response, err error) kmsg.Response {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	must := mustResponse(t)
 	cl := s.client(t)
 	md := must(kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)).(*kmsg.MetadataResponse)
 	if len(md.Topics) != 0 {
@@ -314,5 +302,17 @@ func TestACLsWithSASLPrincipals(t *testing.T) {
 		Operations(kadm.OpAny).ResourcePatternType(kadm.ACLPatternAny))
 	if err != nil || len(res) == 0 || !errors.Is(res[0].Err, kerr.ClusterAuthorizationFailed) {
 		t.Fatalf("alice describing ACLs: %v %+v", err, res)
+	}
+}
+
+// mustResponse is a check for a request's answer: it fails t on an error, else returns the
+// response, as in must(req.RequestWith(ctx, cl)).
+func mustResponse(t *testing.T) func(kmsg.Response, error) kmsg.Response {
+	return func(r kmsg.Response, err error) kmsg.Response {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
 	}
 }

@@ -164,13 +164,7 @@ func TestUnservedAPIsAnswered(t *testing.T) {
 			t.Errorf("%s: error %d, want %d (%s)", what, got, want, kerr.ErrorForCode(want))
 		}
 	}
-	must := func(r kmsg.Response, err error) kmsg.Response {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	must := mustResponse(t)
 
 	da := must(kmsg.NewPtrDescribeACLsRequest().RequestWith(ctx, cl)).(*kmsg.DescribeACLsResponse)
 	check("DescribeAcls", da.ErrorCode, kerr.SecurityDisabled.Code)

@@ -2,10 +2,8 @@ package groups_test
 
 import (
 	"context"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
@@ -15,16 +13,8 @@ import (
 // kafkaACLs runs Kafka's own kafka-acls tool (org.apache.kafka.tools.AclCommand).
 func kafkaACLs(t *testing.T, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "java", append([]string{"-cp", tools.kafkaToolsCP, "org.apache.kafka.tools.AclCommand"}, args...)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("kafka-acls %s: %v\n%s\n%s", strings.Join(args, " "), err, out, stderr.String())
-	}
-	return string(out)
+	out, _ := kafkaTool(t, "kafka-acls", "org.apache.kafka.tools.AclCommand", args...)
+	return out
 }
 
 // TestKafkaACLsTool: Kafka's kafka-acls adds, lists and removes ACLs on yard run with

@@ -259,24 +259,31 @@ func startMember(t *testing.T, name string, args ...string) *pyMember {
 // consumerGroups runs Kafka's kafka-consumer-groups tool.
 func consumerGroups(t *testing.T, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "java", append([]string{"-cp", tools.kafkaToolsCP,
-		"org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"}, args...)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("kafka-consumer-groups %s: %v\n%s\n%s", strings.Join(args, " "), err, out, stderr.String())
-	}
+	out, stderr := kafkaTool(t, "kafka-consumer-groups", "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", args...)
 	// The tool prints its errors ("Error: ...") on stderr; its SLF4J chatter is dropped.
 	var lines []string
-	for _, l := range strings.Split(stderr.String(), "\n") {
+	for _, l := range strings.Split(stderr, "\n") {
 		if !strings.HasPrefix(l, "SLF4J:") {
 			lines = append(lines, l)
 		}
 	}
-	return string(out) + strings.Join(lines, "\n")
+	return out + strings.Join(lines, "\n")
+}
+
+// kafkaTool runs one of Kafka's command-line tools, name (for messages) being its main class,
+// with a two-minute limit; it fails t if the tool fails, else returns its stdout and stderr.
+func kafkaTool(t *testing.T, name, class string, args ...string) (stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "java", append([]string{"-cp", tools.kafkaToolsCP, class}, args...)...)
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s\n%s", name, strings.Join(args, " "), err, out, errb.String())
+	}
+	return string(out), errb.String()
 }
 
 // describeRows parses kafka-consumer-groups --describe: partition -> columns.

@@ -2,7 +2,6 @@ package groups_test
 
 import (
 	"context"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -16,17 +15,8 @@ import (
 // kafkaTransactions runs Kafka's kafka-transactions tool.
 func kafkaTransactions(t *testing.T, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "java", append([]string{"-cp", tools.kafkaToolsCP,
-		"org.apache.kafka.tools.TransactionsCommand"}, args...)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("kafka-transactions %s: %v\n%s\n%s", strings.Join(args, " "), err, out, stderr.String())
-	}
-	return string(out)
+	out, _ := kafkaTool(t, "kafka-transactions", "org.apache.kafka.tools.TransactionsCommand", args...)
+	return out
 }
 
 // TestKafkaTransactionsTool: kafka-transactions list and describe show a franz-go

@@ -78,21 +78,13 @@ func TestConsole(t *testing.T) {
 	consumeAndCommitSome(ctx, t, y.KafkaAddr)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				recs := make([]*kgo.Record, 20)
-				for i := range recs {
-					recs[i] = &kgo.Record{Key: []byte("k" + strconv.Itoa(i%7)), Value: []byte(fmt.Sprintf("live %d", i))}
-				}
-				_ = cl.ProduceSync(ctx, recs...).FirstErr()
-			}
+	everyTick(&wg, stop, func() bool {
+		recs := make([]*kgo.Record, 20)
+		for i := range recs {
+			recs[i] = &kgo.Record{Key: []byte("k" + strconv.Itoa(i%7)), Value: []byte(fmt.Sprintf("live %d", i))}
 		}
+		_ = cl.ProduceSync(ctx, recs...).FirstErr()
+		return true
 	})
 	defer func() { close(stop); wg.Wait() }()
 
@@ -132,21 +124,13 @@ func TestConsole(t *testing.T) {
 		for range deliveries { // until the connection closes
 		}
 	}()
-	wg.Go(func() {
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				for i := range 10 {
-					if live.PublishWithContext(ctx, "", "events", false, false, amqp.Publishing{Body: []byte("event " + strconv.Itoa(i))}) != nil {
-						return // the console closed the connection
-					}
-				}
+	everyTick(&wg, stop, func() bool {
+		for i := range 10 {
+			if live.PublishWithContext(ctx, "", "events", false, false, amqp.Publishing{Body: []byte("event " + strconv.Itoa(i))}) != nil {
+				return false // the console closed the connection
 			}
 		}
+		return true
 	})
 
 	shots := os.Getenv("YARD_SCREENSHOT_DIR")
@@ -335,4 +319,23 @@ func confirmDialogs(b context.Context) {
 			}()
 		}
 	}()
+}
+
+// everyTick runs f in wg every 200ms, the live traffic the console shows, until stop is
+// closed or f returns false.
+func everyTick(wg *sync.WaitGroup, stop <-chan struct{}, f func() bool) {
+	wg.Go(func() {
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if !f() {
+					return
+				}
+			}
+		}
+	})
 }

@@ -36,16 +36,22 @@ const (
 
 var errCorruptState = errors.New("corrupt transaction state record")
 
+// stateScalars is the part of a state record that encodeState writes and decodeState reads
+// alike; embedded in both, its fields come first in the JSON, as they are promoted.
+type stateScalars struct {
+	V         int    `json:"v"`
+	PID       int64  `json:"pid"`
+	Epoch     int16  `json:"epoch"`
+	LastPID   int64  `json:"last_pid"`
+	LastEpoch int16  `json:"last_epoch"`
+	TimeoutMs int32  `json:"timeout_ms"`
+	State     string `json:"state"`
+	StartMs   int64  `json:"start_ms"`
+	UpdateMs  int64  `json:"update_ms"`
+}
+
 type stateValue struct {
-	V          int                 `json:"v"`
-	PID        int64               `json:"pid"`
-	Epoch      int16               `json:"epoch"`
-	LastPID    int64               `json:"last_pid"`
-	LastEpoch  int16               `json:"last_epoch"`
-	TimeoutMs  int32               `json:"timeout_ms"`
-	State      string              `json:"state"`
-	StartMs    int64               `json:"start_ms"`
-	UpdateMs   int64               `json:"update_ms"`
+	stateScalars
 	Partitions [][2]any            `json:"partitions,omitempty"`
 	Groups     []string            `json:"groups,omitempty"`
 	Offsets    map[string][][5]any `json:"offsets,omitempty"`
@@ -53,8 +59,8 @@ type stateValue struct {
 
 // encodeState renders m's durable part. m.mu held.
 func encodeState(m *meta) ([]byte, error) {
-	v := stateValue{V: stateValueVersion, PID: m.pid, Epoch: m.epoch, LastPID: m.lastPID, LastEpoch: m.lastEpoch,
-		TimeoutMs: m.timeoutMs, State: m.state.String(), StartMs: m.startMs, UpdateMs: m.updateMs}
+	v := stateValue{stateScalars: stateScalars{V: stateValueVersion, PID: m.pid, Epoch: m.epoch, LastPID: m.lastPID, LastEpoch: m.lastEpoch,
+		TimeoutMs: m.timeoutMs, State: m.state.String(), StartMs: m.startMs, UpdateMs: m.updateMs}}
 	for _, tp := range m.sortedPartitions() {
 		v.Partitions = append(v.Partitions, [2]any{tp.Topic, tp.Partition})
 	}
@@ -76,15 +82,7 @@ func encodeState(m *meta) ([]byte, error) {
 // decodeState rebuilds a meta from a record value.
 func decodeState(id string, b []byte) (*meta, error) {
 	var raw struct {
-		V          int    `json:"v"`
-		PID        int64  `json:"pid"`
-		Epoch      int16  `json:"epoch"`
-		LastPID    int64  `json:"last_pid"`
-		LastEpoch  int16  `json:"last_epoch"`
-		TimeoutMs  int32  `json:"timeout_ms"`
-		State      string `json:"state"`
-		StartMs    int64  `json:"start_ms"`
-		UpdateMs   int64  `json:"update_ms"`
+		stateScalars
 		Partitions []struct {
 			Topic     string
 			Partition int32

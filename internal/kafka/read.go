@@ -51,6 +51,44 @@ const (
 type bufPools struct {
 	readers sync.Pool // *bufio.Reader of connReadBufferBytes
 	writers sync.Pool // *bufio.Writer of connWriteBufferBytes
+	// steps holds the request buffers a frame passes through on its way to its full size
+	// (reqChunkBytes, then reqGrowFactor times that, ...), indexed by step. Only those are
+	// pooled: a frame's final buffer goes to the handlers, which may keep slices of it.
+	steps [reqPooledSteps]sync.Pool
+}
+
+// reqPooledSteps is how many sizes of intermediate request buffers are pooled (64 KiB, 512 KiB,
+// 4 MiB); larger steps are rare and allocated.
+const reqPooledSteps = 3
+
+// stepOf is the pool index of a buffer of capacity size, or -1 if it is not a pooled step.
+func stepOf(size int) int {
+	for i, s := 0, reqChunkBytes; i < reqPooledSteps; i, s = i+1, s*reqGrowFactor {
+		if size == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// frame returns an empty buffer of capacity size for a frame of n bytes: from the pool when
+// it is an intermediate step (size < n), else newly allocated.
+func (p *bufPools) frame(size, n int) []byte {
+	if i := stepOf(size); i >= 0 && size < n {
+		if b, ok := p.steps[i].Get().(*[]byte); ok {
+			return (*b)[:0]
+		}
+	}
+	return make([]byte, 0, size)
+}
+
+// putFrame gives back an intermediate buffer once its bytes have been copied on; any other
+// buffer (nil, a frame's final one) is left to the garbage collector.
+func (p *bufPools) putFrame(b []byte) {
+	if i := stepOf(cap(b)); i >= 0 {
+		b = b[:0]
+		p.steps[i].Put(&b)
+	}
 }
 
 func newBufPools() *bufPools {
@@ -79,6 +117,22 @@ func newReqBudget(max int64) *reqBudget {
 // acquire reserves n bytes, waiting while that would exceed the budget; a frame larger than
 // the whole budget waits until nothing else is reserved. It reports whether it waited, and
 // fails only when ctx ends.
+// acquireBy reserves n bytes, waiting while that would exceed the budget until ctx ends or
+// deadline passes. The deadline's timer is made only if it has to wait.
+func (b *reqBudget) acquireBy(ctx context.Context, deadline time.Time, n int64) error {
+	b.mu.Lock()
+	if b.used == 0 || b.used+n <= b.max {
+		b.used += n
+		b.mu.Unlock()
+		return nil
+	}
+	b.mu.Unlock()
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	_, err := b.acquire(ctx, n)
+	return err
+}
+
 func (b *reqBudget) acquire(ctx context.Context, n int64) (waited bool, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -200,15 +254,14 @@ func (c *conn) awaitRequest(size *[4]byte) (int, error) {
 // buffer from the budget before allocating it (waiting for memory until deadline). It returns
 // what it reserved, which the caller releases, also on error.
 func (c *conn) readFrame(n int, deadline time.Time) (buf []byte, reserved int64, err error) {
-	ctx, cancel := context.WithDeadline(c.ctx, deadline)
-	defer cancel()
 	grow := func(size int) error {
-		if _, err := c.s.reqMem.acquire(ctx, int64(size-cap(buf))); err != nil {
+		if err := c.s.reqMem.acquireBy(c.ctx, deadline, int64(size-cap(buf))); err != nil {
 			return fmt.Errorf("%w: %w", os.ErrDeadlineExceeded, err)
 		}
 		reserved += int64(size - cap(buf))
-		grown := make([]byte, len(buf), size)
-		copy(grown, buf)
+		grown := c.s.bufs.frame(size, n)
+		grown = append(grown[:0], buf...)
+		c.s.bufs.putFrame(buf)
 		buf = grown
 		return nil
 	}
@@ -218,12 +271,14 @@ func (c *conn) readFrame(n int, deadline time.Time) (buf []byte, reserved int64,
 	for len(buf) < n {
 		if len(buf) == cap(buf) {
 			if err := grow(min(n, reqGrowFactor*cap(buf))); err != nil {
+				c.s.bufs.putFrame(buf)
 				return nil, reserved, err
 			}
 		}
 		k, err := io.ReadFull(c.br, buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+k]
 		if err != nil {
+			c.s.bufs.putFrame(buf)
 			return nil, reserved, err
 		}
 	}

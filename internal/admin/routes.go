@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"maps"
 	"net/http"
 
 	"github.com/yardmq/yard/internal/auth"
@@ -48,4 +49,13 @@ func (s *Server) routeLimitWrites(owner string, set func(owner, name string, val
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}))
+}
+
+// limitsJSON is one entry of /api/user-limits or /api/vhost-limits in RabbitMQ's shape:
+// {"user"|"vhost": name, "value": {limit: n, ...}}. The limits are copied (the store's map
+// must not be read while the response is encoded) and never null.
+func limitsJSON(kind, name string, l auth.Limits) map[string]any {
+	v := make(map[string]int64, len(l))
+	maps.Copy(v, l)
+	return map[string]any{kind: name, "value": v}
 }

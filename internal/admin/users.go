@@ -103,13 +103,7 @@ func (s *Server) routeUsers() {
 		}
 		writeJSON(w, http.StatusOK, out)
 	}))
-	limitsOf := func(u auth.User) map[string]any {
-		v := map[string]int64{}
-		for k, x := range u.Limits {
-			v[k] = x
-		}
-		return map[string]any{"user": u.Name, "value": v}
-	}
+	limitsOf := func(u auth.User) map[string]any { return limitsJSON("user", u.Name, u.Limits) }
 	s.mux.Handle("GET /api/user-limits", s.authed(monitor, func(w http.ResponseWriter, r *http.Request, _ auth.User) {
 		out := []map[string]any{}
 		for _, u := range users.Users() {

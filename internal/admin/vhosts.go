@@ -71,13 +71,7 @@ func (s *Server) routeVhosts() {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	limitsOf := func(v auth.Vhost) map[string]any {
-		x := map[string]int64{}
-		for k, n := range v.Limits {
-			x[k] = n
-		}
-		return map[string]any{"vhost": v.Name, "value": x}
-	}
+	limitsOf := func(v auth.Vhost) map[string]any { return limitsJSON("vhost", v.Name, v.Limits) }
 	s.mux.Handle("GET /api/vhost-limits", s.authed(monitor, func(w http.ResponseWriter, r *http.Request, _ auth.User) {
 		out := []map[string]any{}
 		for _, v := range users.Vhosts() {

@@ -1,16 +1,15 @@
 package admin
 
-// HTTP basic auth against the user store, as RabbitMQ's management plugin: the user must
-// carry a tag allowing the endpoint (administrator for every change; monitoring or
-// administrator for reads of users, permissions and limits; any management tag for the
-// rest). A failure is 401 with RabbitMQ's body and a WWW-Authenticate challenge, answered
+// HTTP basic auth, or the console's session (session.go), against the user store, as
+// RabbitMQ's management plugin: the user must carry a tag allowing the endpoint
+// (administrator for every change; monitoring or administrator for reads of users,
+// permissions and limits; any management tag for the rest). A failure is 401 with RabbitMQ's body and a WWW-Authenticate challenge, answered
 // after the source's failure delay, and logged rate-limited (without the password).
 
 import (
 	"net"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/yardmq/yard/internal/auth"
 )
@@ -49,35 +48,48 @@ func remoteHost(r *http.Request) string {
 	return host
 }
 
+func loopbackAllowed(loopbackUsers []string, name, src string) bool {
+	ip := net.ParseIP(src)
+	return !slices.Contains(loopbackUsers, name) || (ip != nil && ip.IsLoopback())
+}
+
+// authed authenticates a request by HTTP basic auth (tools) or by the console's session
+// cookie (session.go), refuses cross-origin browser requests that change state and, for
+// the session, those without its CSRF token, then checks the user's tags against need.
 func (s *Server) authed(need level, h func(http.ResponseWriter, *http.Request, auth.User)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name, pass, ok := r.BasicAuth()
-		src := remoteHost(r)
-		var u auth.User
-		var err error
-		if ok {
-			u, err = s.cfg.Users.CheckPassword(name, pass)
-		}
-		if !ok || err != nil {
-			if ok {
-				s.rl.Info("admin login failed", "HTTP API login failed", "remote", r.RemoteAddr, "user", name)
-				t := time.NewTimer(s.cfg.Users.FailureDelay(src))
-				select {
-				case <-t.C:
-				case <-r.Context().Done():
-					t.Stop()
-				}
+		if !safeMethod(r.Method) {
+			if err := s.xorigin.Check(r); err != nil {
+				writeError(w, http.StatusForbidden, "forbidden", "Cross-origin request refused")
+				return
 			}
-			w.Header().Set("WWW-Authenticate", `Basic realm="RabbitMQ Management"`)
+		}
+		var u auth.User
+		if name, pass, ok := r.BasicAuth(); ok {
+			var reason string
+			if u, ok, reason = s.checkLogin(r, name, pass, "basic"); !ok {
+				w.Header().Set("WWW-Authenticate", `Basic realm="RabbitMQ Management"`)
+				writeError(w, http.StatusUnauthorized, "not_authorised", reason)
+				return
+			}
+		} else if su, sess, reason, ok := s.fromSession(r); ok {
+			if sess == nil {
+				// No challenge: the console's fetches would raise the browser's prompt.
+				writeError(w, http.StatusUnauthorized, "not_authorised", reason)
+				return
+			}
+			if !csrfOK(r, sess) {
+				writeError(w, http.StatusForbidden, "forbidden", "Missing or wrong "+csrfHeader+" header")
+				return
+			}
+			u = su
+		} else {
+			if r.Header.Get(csrfHeader) == "" {
+				w.Header().Set("WWW-Authenticate", `Basic realm="RabbitMQ Management"`)
+			}
 			writeError(w, http.StatusUnauthorized, "not_authorised", "Login failed")
 			return
 		}
-		if ip := net.ParseIP(src); slices.Contains(s.cfg.LoopbackUsers, name) && (ip == nil || !ip.IsLoopback()) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="RabbitMQ Management"`)
-			writeError(w, http.StatusUnauthorized, "not_authorised", "User can only log in via localhost")
-			return
-		}
-		s.cfg.Users.LoginSucceeded(src)
 		if !need.allows(u) {
 			reason := "Not management user"
 			switch need {

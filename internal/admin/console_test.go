@@ -10,8 +10,11 @@ import (
 // to them. (test/interop/console drives them in a browser.)
 func TestConsoleServed(t *testing.T) {
 	ts, _ := newTestServer(t)
-	if code, _ := call(t, ts, "GET", "/console/", "", "", ""); code != http.StatusUnauthorized {
-		t.Fatalf("the console without credentials: %d, want 401", code)
+	if code, body := call(t, ts, "GET", "/console/", "", "", ""); code != http.StatusOK || !strings.Contains(body, `action="/console/login"`) {
+		t.Fatalf("the console without credentials: %d, want the login page", code)
+	}
+	if code, _ := call(t, ts, "GET", "/console/app.js", "", "", ""); code != http.StatusUnauthorized {
+		t.Fatalf("the console's script without credentials: %d, want 401", code)
 	}
 	if code, _ := call(t, ts, "GET", "/console/app.js", "mon", "wrong", ""); code != http.StatusUnauthorized {
 		t.Fatalf("the console with a wrong password: %d, want 401", code)

@@ -59,6 +59,9 @@ type Server struct {
 	mux *http.ServeMux
 	// rates derives message_stats rates from queue counters (rates.go).
 	rates rates
+	// sessions and xorigin: the console's login sessions and CSRF checks (session.go).
+	sessions *sessions
+	xorigin  *http.CrossOriginProtection
 }
 
 // maxBodyBytes bounds a request body.
@@ -76,7 +79,8 @@ func New(cfg Config) *Server {
 		cfg.LoopbackUsers = []string{"guest"}
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), mux: http.NewServeMux(),
-		rates: rates{by: map[*vhost.Queue]*[2]rateSample{}, now: time.Now}}
+		rates:    rates{by: map[*vhost.Queue]*[2]rateSample{}, now: time.Now},
+		sessions: newSessions(), xorigin: http.NewCrossOriginProtection()}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

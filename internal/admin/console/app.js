@@ -7,8 +7,17 @@ const HISTORY = 150; // points kept per series: five minutes at one poll every t
 
 // ---- the API ------------------------------------------------------------------------------
 
+// The session (GET /console/session): the user, their tags and the CSRF token every request
+// carries (state-changing requests made with the session cookie need it).
+let session = { name: "", tags: [], csrf_token: "" };
+
 async function api(path, init = {}) {
-  const resp = await fetch(path, { credentials: "same-origin", ...init });
+  const headers = { ...(init.headers || {}), "X-CSRF-Token": session.csrf_token || "-" };
+  const resp = await fetch(path, { credentials: "same-origin", ...init, headers });
+  if (resp.status === 401 && !resp.headers.get("WWW-Authenticate")) {
+    location.href = "/console/login"; // the session ended
+    throw new Error("logged out");
+  }
   if (resp.status === 404 && !init.method) return null; // endpoint or object missing
   if (!resp.ok) {
     let reason = resp.statusText;
@@ -408,5 +417,24 @@ async function loop() {
   timer = setTimeout(loop, POLL_MS);
 }
 
-window.addEventListener("hashchange", () => { clearTimeout(timer); loop(); });
-loop();
+async function start() {
+  try {
+    session = await api("/console/session");
+  } catch (err) {
+    document.getElementById("status").textContent = err.message;
+    return;
+  }
+  document.getElementById("user").textContent = session.name;
+  // Tags decide what the user may do (as RabbitMQ's management tags): actions need
+  // administrator; the server checks it too.
+  document.body.classList.toggle("readonly", !session.tags.includes("administrator"));
+  const out = document.getElementById("logout");
+  out.hidden = !session.csrf_token; // basic auth has no session to end
+  out.addEventListener("click", async () => {
+    await fetch("/console/logout", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": session.csrf_token } });
+    location.href = "/console/login";
+  });
+  window.addEventListener("hashchange", () => { clearTimeout(timer); loop(); });
+  loop();
+}
+start();

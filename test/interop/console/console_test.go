@@ -8,8 +8,8 @@ package console_test
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -141,7 +141,6 @@ func TestConsole(t *testing.T) {
 	}
 	b := browser(ctx, t)
 	base := "http://" + y.HTTPAddr + "/console/"
-	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("guest:guest"))
 	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(b, actions...); err != nil {
@@ -174,13 +173,26 @@ func TestConsole(t *testing.T) {
 		})
 	}
 
-	run("open the overview",
-		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := cdp.Call(ctx, tg, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": auth}})
-			return err
-		}),
+	// Log in through the login page: a wrong password is refused, the right one leads to the
+	// console with a session cookie.
+	run("login refused",
 		chromedp.EmulateViewport(1280, 900),
-		chromedp.Navigate(base+"#/"),
+		chromedp.Navigate(base),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/console/login"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#username`), "guest"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), "wrong"),
+		chromedp.Click(chromedp.CSS(`#login`), chromedp.NodeVisible),
+		chromedp.WaitVisible(chromedp.CSS(`#login-error`)),
+		wait(`document.querySelector("#login-error").textContent.includes("Login failed")`),
+		screenshot("login-failed"),
+	)
+	run("open the overview",
+		// The refused login answered a fresh, empty form.
+		chromedp.SendKeys(chromedp.CSS(`#username`), "guest"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), "guest"),
+		chromedp.Click(chromedp.CSS(`#login`), chromedp.NodeVisible),
+		chromedp.WaitVisible(chromedp.CSS(`#nav`)),
+		wait(`document.querySelector("#user").textContent === "guest"`),
 		wait(`document.querySelector("#c-kafka canvas") !== null`),
 		polls(4),
 		wait(`[...document.querySelectorAll(".tile")].some(e => e.textContent.includes("Topics") && e.querySelector(".value").textContent === "1")`),
@@ -253,6 +265,53 @@ func TestConsole(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the AMQP connection closed from the console stayed open")
 	}
+
+	// Log out: back to the login page, and the old cookie opens nothing.
+	var sessionID string
+	run("the session cookie", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		res, err := cdp.Call(ctx, tg, network.GetCookies, network.GetCookiesParams{})
+		if err != nil {
+			return err
+		}
+		for _, c := range res.Cookies {
+			if c.Name == "yard_session" {
+				if !c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict || c.Path != "/" {
+					return fmt.Errorf("session cookie %+v: want HttpOnly, SameSite=Strict, Path=/", c)
+				}
+				sessionID = c.Value
+			}
+		}
+		if sessionID == "" {
+			return fmt.Errorf("no yard_session cookie in %d cookies", len(res.Cookies))
+		}
+		return nil
+	}))
+	if code := apiStatus(t, y.HTTPAddr, sessionID); code != http.StatusOK {
+		t.Fatalf("GET /api/overview with the browser's session cookie: %d", code)
+	}
+	run("logout",
+		chromedp.Navigate(base+"#/"),
+		chromedp.WaitVisible(chromedp.CSS(`#logout`)),
+		chromedp.Click(chromedp.CSS(`#logout`), chromedp.NodeVisible),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/console/login"]`)),
+		screenshot("logged-out"),
+	)
+	if code := apiStatus(t, y.HTTPAddr, sessionID); code != http.StatusUnauthorized {
+		t.Fatalf("GET /api/overview with the session cookie after logout: %d, want 401", code)
+	}
+}
+
+// apiStatus is the status of GET /api/overview with a session cookie.
+func apiStatus(t *testing.T, addr, session string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+"/api/overview", nil)
+	req.AddCookie(&http.Cookie{Name: "yard_session", Value: session})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // consumeAndCommitSome consumes from the topic as the group and commits about a third of

@@ -1,8 +1,10 @@
 package kafka
 
-// SaslHandshake, version 1 (version 0's unframed tokens are not served: every client since
-// Kafka 1.0 sends SaslAuthenticate). Chooses the mechanism of the next SaslAuthenticate:
-// PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 over the user store. Sent again after
+// SaslHandshake, versions 0-1. Chooses the mechanism of the next SaslAuthenticate: PLAIN,
+// SCRAM-SHA-256 or SCRAM-SHA-512 over the user store. After version 1 the tokens travel in
+// SaslAuthenticate requests; after version 0 (clients before Kafka 1.0) they follow as bare
+// size-prefixed frames without a request header, answered the same way, and a failure closes
+// the connection without an answer (sasl.go), as Kafka's broker does. Sent again after
 // authentication it starts a re-authentication (KIP-368).
 
 import (
@@ -34,5 +36,6 @@ func handleSaslHandshake(rc *reqCtx, req *kmsg.SASLHandshakeRequest) (reply, err
 		return respond(resp), nil
 	}
 	c.sasl.mechanism = req.Mechanism
+	c.sasl.rawTokens = rc.hdr.version == 0
 	return respond(resp), nil
 }

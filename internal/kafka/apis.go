@@ -61,7 +61,7 @@ func newAPITable() apiTable {
 		{key: 14, advertisedMin: 0, min: 0, max: 5, handle: typed(handleSyncGroup)},
 		{key: 15, advertisedMin: 0, min: 0, max: 6, handle: typed(handleDescribeGroups)},
 		{key: 16, advertisedMin: 0, min: 0, max: 5, handle: typed(handleListGroups)},
-		{key: 17, advertisedMin: 1, min: 1, max: 1, handle: typed(handleSaslHandshake)},
+		{key: 17, advertisedMin: 0, min: 0, max: 1, handle: typed(handleSaslHandshake)},
 		{key: 18, advertisedMin: 0, min: 0, max: 4, handle: typed(handleApiVersions)},
 		{key: 19, advertisedMin: 0, min: 0, max: 7, handle: typed(handleCreateTopics)},
 		{key: 20, advertisedMin: 0, min: 0, max: 6, handle: typed(handleDeleteTopics)},

@@ -124,6 +124,9 @@ func (c *conn) readLoop() error {
 // handleFrame decodes a request and does its immediate work, returning the reply to queue
 // (nil: none); the frame's memory may be reused once it returns.
 func (c *conn) handleFrame(frame []byte) (reqHeader, reply, error) {
+	if c.sasl.rawTokens {
+		return c.rawSaslToken(frame)
+	}
 	hdr, req, err := c.s.apis.decodeRequest(frame)
 	switch {
 	case errors.Is(err, errUnsupportedApiVersions):

@@ -200,8 +200,12 @@ func (c *conn) readRequest() (frame []byte, reserved int64, err error) {
 		return nil, 0, c.midRequestError(err, 0)
 	}
 	n := int32(binary.BigEndian.Uint32(size[:]))
-	if n < minRequestFrameBytes || n > c.s.cfg.MaxRequestBytes {
-		return nil, 0, fmt.Errorf("request size prefix %d is outside [%d, MaxRequestBytes %d]", n, minRequestFrameBytes, c.s.cfg.MaxRequestBytes)
+	minBytes := int32(minRequestFrameBytes)
+	if c.sasl.rawTokens { // SaslHandshake v0: a bare SASL token (sasl.go)
+		minBytes = 1
+	}
+	if n < minBytes || n > c.s.cfg.MaxRequestBytes {
+		return nil, 0, fmt.Errorf("request size prefix %d is outside [%d, MaxRequestBytes %d]", n, minBytes, c.s.cfg.MaxRequestBytes)
 	}
 	arm(int(n))
 	frame, reserved, err = c.readFrame(int(n), time.Now().Add(c.s.cfg.RequestReadTimeout))

@@ -4,6 +4,11 @@ package kafka
 // session expiry, and protected mode (a listener without authentication serves loopback
 // clients only unless AllowUnauthenticated).
 //
+// After SaslHandshake v0 the mechanism's tokens come as bare size-prefixed frames (no request
+// header) and are answered the same way (PLAIN's success is an empty token); a failure closes
+// the connection without an answer, as Kafka's broker does for clients that predate
+// SaslAuthenticate (Kafka 0.10 to 0.11).
+//
 // On a SASL listener a connection may send ApiVersions, SaslHandshake and SaslAuthenticate
 // until it has authenticated; anything else closes it, as Kafka's broker does ("Unexpected
 // Kafka request of type X during SASL handshake"). After a failed authentication the
@@ -11,6 +16,8 @@ package kafka
 // connection is closed.
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -28,6 +35,7 @@ type saslState struct {
 	mechanism     string // chosen by SaslHandshake, "" before
 	scram         *auth.ScramServer
 	authenticated bool
+	rawTokens     bool      // after SaslHandshake v0: the next frames are bare SASL tokens
 	expiry        time.Time // session end (KIP-368); zero: none
 }
 
@@ -106,12 +114,54 @@ func (r *closingReply) writeTo(c *conn, hdr *reqHeader) error {
 			t.Stop()
 		}
 	}
-	if err := c.writeResponse(hdr, r.resp); err != nil {
-		return err
-	}
-	if err := c.flush(); err != nil {
-		return err
+	if r.resp != nil { // nil: close without an answer
+		if err := c.writeResponse(hdr, r.resp); err != nil {
+			return err
+		}
+		if err := c.flush(); err != nil {
+			return err
+		}
 	}
 	c.nc.SetReadDeadline(time.Now()) // end the reader; the writer drops the connection
 	return errClosedAfterReply
+}
+
+// rawSaslToken handles a bare token after SaslHandshake v0 with SaslAuthenticate's logic,
+// answering the token bare, or closing without an answer on failure.
+func (c *conn) rawSaslToken(frame []byte) (reqHeader, reply, error) {
+	hdr := reqHeader{key: int16(kmsg.SASLAuthenticate)}
+	req := kmsg.NewPtrSASLAuthenticateRequest()
+	req.SASLAuthBytes = bytes.Clone(frame) // the frame's memory is reused
+	r, err := handleSaslAuthenticate(&reqCtx{c: c, s: c.s, hdr: &hdr}, req)
+	if err != nil {
+		return hdr, nil, err
+	}
+	switch r := r.(type) {
+	case *kmsgReply:
+		resp := r.resp.(*kmsg.SASLAuthenticateResponse)
+		if c.sasl.authenticated && c.sasl.mechanism == "" {
+			c.sasl.rawTokens = false // done: Kafka requests follow
+		}
+		return hdr, &rawTokenReply{token: resp.SASLAuthBytes}, nil
+	case *closingReply:
+		c.sasl.rawTokens = false
+		return hdr, &closingReply{delay: r.delay}, nil
+	}
+	panic(fmt.Sprintf("BUG: SaslAuthenticate answered %T", r))
+}
+
+// rawTokenReply writes a bare size-prefixed SASL token (SaslHandshake v0).
+type rawTokenReply struct{ token []byte }
+
+func (r *rawTokenReply) writeTo(c *conn, _ *reqHeader) error {
+	w := c.writer()
+	var size [4]byte
+	binary.BigEndian.PutUint32(size[:], uint32(len(r.token)))
+	if _, err := w.Write(size[:]); err != nil {
+		return fmt.Errorf("cannot write SASL token: %w", err)
+	}
+	if _, err := w.Write(r.token); err != nil {
+		return fmt.Errorf("cannot write SASL token: %w", err)
+	}
+	return nil
 }

@@ -41,4 +41,6 @@ func addKafkaFlags(f *pflag.FlagSet, cfg *broker.KafkaConfig) {
 		"principals allowed everything by the ACL authorizer, comma-separated: NAME or User:NAME (Kafka's super.users)")
 	f.DurationVar(&cfg.TransactionMaxTimeout, "kafka-transaction-max-timeout", cfg.TransactionMaxTimeout,
 		"longest transaction timeout a transactional producer may ask for (Kafka's transaction.max.timeout.ms)")
+	f.Int16Var(&cfg.TransactionVersion, "kafka-transaction-version", cfg.TransactionVersion,
+		"transaction.version feature level finalized (KIP-890): 2 lets Kafka 4 clients use transaction version 2 (implicit AddPartitionsToTxn, an epoch bump per transaction); 0 or 1 keep every client on version 1")
 }

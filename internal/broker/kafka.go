@@ -51,6 +51,9 @@ type KafkaConfig struct {
 	// (transaction.abort.timed.out.transaction.cleanup.interval.ms).
 	TransactionMaxTimeout         time.Duration
 	TransactionAbortCheckInterval time.Duration
+	// TransactionVersion is the transaction.version feature level finalized (KIP-890): 2
+	// lets Kafka 4 clients use transaction version 2; 0 or 1 keep them on version 1.
+	TransactionVersion int16
 	// ReauthMaxAge is connections.max.reauth.ms (KIP-368); 0: sessions never expire.
 	ReauthMaxAge time.Duration
 	// Authorizer is "none" (or ""): everything allowed, or "acl": Kafka ACLs
@@ -76,6 +79,7 @@ func DefaultKafkaConfig() KafkaConfig {
 
 		TransactionMaxTimeout:         txn.DefaultMaxTimeout,
 		TransactionAbortCheckInterval: txn.DefaultAbortCheckInterval,
+		TransactionVersion:            txn.MaxTransactionVersion,
 	}
 }
 

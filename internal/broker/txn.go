@@ -20,6 +20,7 @@ func (b *Broker) openTxn(streams *stream.Manager, groups *group.Coordinator) (*t
 		CoordinatorEpoch:   streams.Node().LeaderEpoch(nil),
 		MaxTimeout:         b.cfg.Kafka.TransactionMaxTimeout,
 		AbortCheckInterval: b.cfg.Kafka.TransactionAbortCheckInterval,
+		TransactionVersion: b.cfg.Kafka.TransactionVersion,
 		Logger:             b.log.With("component", "txn"),
 	})
 }

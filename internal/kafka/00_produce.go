@@ -72,7 +72,7 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				continue
 			}
-			res, err := rc.appendBatch(p, rp.Records)
+			res, err := rc.appendBatch(p, rp.Records, req.Version >= 12)
 			if err != nil {
 				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
 				rc.logProduceError(t.Name, rp.Partition, sp.ErrorCode, err)
@@ -101,8 +101,9 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 // appendBatch appends a produced batch; a transactional one only if the producer's
 // transaction is ongoing and holds the partition (else INVALID_TXN_STATE, or
 // INVALID_PRODUCER_EPOCH for a fenced producer), checked and appended as one step with
-// respect to the transaction's end (txn.Coordinator.Produce).
-func (rc *reqCtx) appendBatch(p *stream.Partition, batch []byte) (stream.AppendResult, error) {
+// respect to the transaction's end (txn.Coordinator.Produce). txnV2 (Produce v12+) adds the
+// partition to the transaction if it is not in it yet, under transaction version 2 (KIP-890).
+func (rc *reqCtx) appendBatch(p *stream.Partition, batch []byte, txnV2 bool) (stream.AppendResult, error) {
 	if len(batch) < rb.HeaderLen || batch[rb.OffMagic] != rb.MagicV2 {
 		return p.Append(batch) // refused there
 	}
@@ -114,7 +115,7 @@ func (rc *reqCtx) appendBatch(p *stream.Partition, batch []byte) (stream.AppendR
 		return stream.AppendResult{}, &kerrWithMsg{kerr.TransactionalIDAuthorizationFailed.Code, "transactions are not served"}
 	}
 	var res stream.AppendResult
-	err = rc.txn().Produce(h.ProducerID, h.ProducerEpoch, txn.TopicPartition{Topic: p.Topic.Name, Partition: p.Index}, func() error {
+	err = rc.txn().Produce(h.ProducerID, h.ProducerEpoch, txn.TopicPartition{Topic: p.Topic.Name, Partition: p.Index}, txnV2, func() error {
 		var err error
 		res, err = p.Append(batch)
 		return err

@@ -2,9 +2,11 @@ package kafka
 
 // EndTxn, versions 0-5: commit or abort. The answer comes once the outcome is durable in the
 // coordinator's log and, normally, the markers are written to every partition of the
-// transaction and its offsets committed (internal/txn). Transaction version 2 (KIP-890 part
-// 2: an epoch bump per transaction) is not enabled (the transaction.version feature is not
-// advertised), so v5 behaves as v4 and the response carries no new epoch (-1).
+// transaction and its offsets committed (internal/txn). v5 under transaction version 2
+// (KIP-890 part 2, the transaction.version feature finalized at 2 in ApiVersions) bumps the
+// producer epoch: the markers carry the new one and the response gives the producer its new
+// ID and epoch (a retry gets them again); v0-4, or v5 with the feature below 2, keep the epoch
+// and answer -1.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -22,9 +24,11 @@ func handleEndTxn(rc *reqCtx, req *kmsg.EndTxnRequest) (reply, error) {
 		resp.ErrorCode = errNoTxnCoordinator
 		return respond(resp), nil
 	}
-	err := rc.txn().End(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)
+	pid, epoch, err := rc.txn().End(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, req.Version >= 5)
 	resp.ErrorCode = txnErrorCode(err)
-	if err != nil {
+	if err == nil {
+		resp.ProducerID, resp.ProducerEpoch = pid, epoch
+	} else {
 		rc.c.log.Debug("EndTxn refused", "transactional_id", req.TransactionalID, "commit", req.Commit, "err", err)
 	}
 	return respond(resp), nil

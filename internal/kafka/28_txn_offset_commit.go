@@ -1,6 +1,8 @@
 package kafka
 
-// TxnOffsetCommit, versions 0-5: offsets a transaction commits for a group. v3+ name the
+// TxnOffsetCommit, versions 0-5: offsets a transaction commits for a group; v5 under
+// transaction version 2 (KIP-890) adds the group to the transaction itself, without
+// AddOffsetsToTxn. v3+ name the
 // group member (KIP-447), checked as OffsetCommit checks it, so that a consumer of an earlier
 // generation cannot commit. The offsets are held by the transaction coordinator until the
 // transaction ends: committed with it, dropped if it aborts; OffsetFetch does not see them
@@ -73,7 +75,7 @@ func handleTxnOffsetCommit(rc *reqCtx, req *kmsg.TxnOffsetCommitRequest) (reply,
 			offs[txn.TopicPartition{Topic: rt.Topic, Partition: p.Partition}] = txn.Offset{Offset: p.Offset, LeaderEpoch: epoch, Metadata: grpDeref(p.Metadata)}
 		}
 	}
-	out, err := rc.txn().CommitOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, offs)
+	out, err := rc.txn().CommitOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, offs, req.Version >= 5)
 	if err != nil {
 		fill(nil, txnErrorCode(err))
 		return respond(resp), nil

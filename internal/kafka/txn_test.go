@@ -41,6 +41,7 @@ func startTxnServer(t *testing.T, mod func(*txn.Config)) (*testServer, *txn.Coor
 			Partitions:         txn.StreamPartitions(cfg.Streams),
 			Offsets:            txn.GroupOffsets(g),
 			AllocateProducerID: cfg.Streams.AllocateProducerID,
+			TransactionVersion: txn.MaxTransactionVersion, // the broker's default
 		}
 		if mod != nil {
 			mod(&tcfg)
@@ -483,7 +484,7 @@ func TestTxnOffsetsHeldUntilCommit(t *testing.T) {
 		if err := tc.AddOffsets("offs", pid, epoch, "g"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tc.CommitOffsets("offs", pid, epoch, "g", map[txn.TopicPartition]txn.Offset{tp: {Offset: 7, LeaderEpoch: -1}}); err != nil {
+		if _, err := tc.CommitOffsets("offs", pid, epoch, "g", map[txn.TopicPartition]txn.Offset{tp: {Offset: 7, LeaderEpoch: -1}}, false); err != nil {
 			t.Fatal(err)
 		}
 		if off, code := fetch(true); code != kerr.UnstableOffsetCommit.Code {
@@ -492,7 +493,7 @@ func TestTxnOffsetsHeldUntilCommit(t *testing.T) {
 		if off, code := fetch(false); off != -1 || code != 0 {
 			t.Fatalf("fetch with offsets pending: offset %d, error %v", off, kerr.ErrorForCode(code))
 		}
-		if err := tc.End("offs", pid, epoch, commit); err != nil {
+		if err := endErr(tc.End("offs", pid, epoch, commit, false)); err != nil {
 			t.Fatal(err)
 		}
 		want := int64(-1)
@@ -504,3 +505,6 @@ func TestTxnOffsetsHeldUntilCommit(t *testing.T) {
 		}
 	}
 }
+
+// endErr is End's error alone.
+func endErr(_ int64, _ int16, err error) error { return err }

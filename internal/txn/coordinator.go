@@ -21,6 +21,9 @@ const (
 	DefaultAbortCheckInterval = 10 * time.Second
 	// DefaultIDExpiration is transactional.id.expiration.ms.
 	DefaultIDExpiration = 7 * 24 * time.Hour
+	// MaxTransactionVersion is the highest transaction.version (KIP-890) served, and the
+	// level a broker finalizes by default, as Kafka 4 does for a new cluster.
+	MaxTransactionVersion int16 = 2
 )
 
 // Partitions is what the coordinator needs of the partitions: whether one exists, and
@@ -47,6 +50,10 @@ type Config struct {
 	MaxTimeout         time.Duration // transaction.max.timeout.ms
 	AbortCheckInterval time.Duration
 	IDExpiration       time.Duration
+	// TransactionVersion is the transaction.version feature level finalized (ApiVersions
+	// tells clients): 2 turns on KIP-890 part 2 for the request versions that carry it; 0
+	// or 1 keep every request at version 1's rules.
+	TransactionVersion int16
 	Logger             *slog.Logger
 	Now                func() time.Time
 }
@@ -93,6 +100,9 @@ func Open(cfg Config) (*Coordinator, error) {
 	}
 	if cfg.IDExpiration <= 0 {
 		cfg.IDExpiration = DefaultIDExpiration
+	}
+	if cfg.TransactionVersion < 0 || cfg.TransactionVersion > MaxTransactionVersion {
+		return nil, fmt.Errorf("cannot open transaction coordinator: transaction.version %d is not in 0-%d", cfg.TransactionVersion, MaxTransactionVersion)
 	}
 	sl, err := openStateLog(cfg.Dir, cfg.LogOptions, cfg.Now, cfg.Logger)
 	if err != nil {
@@ -147,6 +157,12 @@ func (c *Coordinator) Close() error {
 }
 
 func (c *Coordinator) nowMs() int64 { return c.cfg.Now().UnixMilli() }
+
+// TransactionVersion is the transaction.version feature level finalized (Config).
+func (c *Coordinator) TransactionVersion() int16 { return c.cfg.TransactionVersion }
+
+// v2 reports whether a request whose version carries KIP-890 part 2 gets its rules.
+func (c *Coordinator) v2(requestV2 bool) bool { return requestV2 && c.cfg.TransactionVersion >= 2 }
 
 // lockMeta returns id's meta locked, creating it if asked; nil if there is none.
 func (c *Coordinator) lockMeta(id string, create bool) *meta {
@@ -204,16 +220,39 @@ func (c *Coordinator) bump(m *meta) error {
 	return nil
 }
 
+// bumpToEnd bumps m's epoch to end its transaction with markers at the new epoch (a fenced
+// abort, or any end under transaction version 2). If the bump had to allocate a new producer
+// ID, the markers name the producer ID that wrote the records, at the epoch past its last
+// (which no producer can hold: the bump happens one short of the maximum). m.mu held.
+func (c *Coordinator) bumpToEnd(m *meta) error {
+	if err := c.bump(m); err != nil {
+		return err
+	}
+	if m.pid != m.lastPID {
+		m.markerPID, m.markerEpoch = m.lastPID, m.lastEpoch+1
+	}
+	return nil
+}
+
+// markerProducer is the producer ID and epoch the markers of m's transaction carry. m.mu held.
+func (m *meta) markerProducer() (int64, int16) {
+	if m.markerPID >= 0 {
+		return m.markerPID, m.markerEpoch
+	}
+	return m.pid, m.epoch
+}
+
 // complete writes the markers of a transaction in PrepareCommit or PrepareAbort, commits its
 // offsets if it commits, and records it complete. m.mu held. On error the transaction stays
 // prepared and the loop retries.
 func (c *Coordinator) complete(m *meta) error {
 	commit := m.state == PrepareCommit
+	pid, epoch := m.markerProducer()
 	for _, tp := range m.sortedPartitions() {
 		if !c.cfg.Partitions.Exists(tp) {
 			continue // deleted since: nothing to mark
 		}
-		if err := c.cfg.Partitions.WriteMarker(c.ctx, tp, m.pid, m.epoch, c.cfg.CoordinatorEpoch, commit); err != nil {
+		if err := c.cfg.Partitions.WriteMarker(c.ctx, tp, pid, epoch, c.cfg.CoordinatorEpoch, commit); err != nil {
 			return err
 		}
 	}
@@ -229,14 +268,18 @@ func (c *Coordinator) complete(m *meta) error {
 			}
 		}
 	}
-	prev := m.state
+	prev, prevMarkerPID, prevMarkerEpoch := m.state, m.markerPID, m.markerEpoch
 	m.state = CompleteAbort
 	if commit {
 		m.state = CompleteCommit
 	}
+	partitions, groups, offsets := m.partitions, m.groups, m.offsets
 	m.clear()
+	m.markerPID, m.markerEpoch = -1, -1
 	if err := c.persist(m); err != nil {
-		m.state = prev // markers again next time: harmless
+		// Markers again next time (harmless): the transaction stays as it was.
+		m.state, m.markerPID, m.markerEpoch = prev, prevMarkerPID, prevMarkerEpoch
+		m.partitions, m.groups, m.offsets = partitions, groups, offsets
 		return err
 	}
 	return nil
@@ -246,7 +289,7 @@ func (c *Coordinator) complete(m *meta) error {
 // producer instance), which fences the old producer on every partition. m.mu held.
 func (c *Coordinator) abort(m *meta, fence bool) error {
 	if fence {
-		if err := c.bump(m); err != nil {
+		if err := c.bumpToEnd(m); err != nil {
 			return err
 		}
 	}
@@ -440,8 +483,11 @@ func (c *Coordinator) AddOffsets(id string, pid int64, epoch int16, group string
 }
 
 // CommitOffsets is TxnOffsetCommit: the offsets are held (durably) until the transaction
-// ends, committed to the group if it commits.
-func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group string, offsets map[TopicPartition]Offset) (map[TopicPartition]error, error) {
+// ends, committed to the group if it commits. With v2 (TxnOffsetCommit v5+ under transaction
+// version 2) a group not yet in the transaction is added to it, beginning the transaction if
+// none is open (KIP-890's implicit AddOffsetsToTxn).
+func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group string, offsets map[TopicPartition]Offset, v2 bool) (map[TopicPartition]error, error) {
+	v2 = c.v2(v2)
 	m := c.lockMeta(id, false)
 	if m == nil {
 		return nil, ErrInvalidProducerIDMapping
@@ -451,7 +497,13 @@ func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group str
 		return nil, err
 	}
 	if _, ok := m.groups[group]; !ok || m.state != Ongoing {
-		return nil, ErrInvalidTxnState
+		if !v2 {
+			return nil, ErrInvalidTxnState
+		}
+		if err := c.begin(m, pid, epoch); err != nil {
+			return nil, err
+		}
+		m.groups[group] = struct{}{}
 	}
 	out := make(map[TopicPartition]error, len(offsets))
 	for tp, o := range offsets {
@@ -470,56 +522,143 @@ func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group str
 
 // End is EndTxn: commit or abort the ongoing transaction. It returns once the outcome is
 // durable (the markers are normally written by then too; if one cannot be written, the
-// transaction stays prepared and is completed later).
-func (c *Coordinator) End(id string, pid int64, epoch int16, commit bool) error {
+// transaction stays prepared and is completed later). With v2 (EndTxn v5+ under transaction
+// version 2) the epoch is bumped first and the producer's new ID and epoch are returned;
+// otherwise they are -1.
+func (c *Coordinator) End(id string, pid int64, epoch int16, commit, v2 bool) (int64, int16, error) {
+	v2 = c.v2(v2)
 	m := c.lockMeta(id, false)
 	if m == nil {
-		return ErrInvalidProducerIDMapping
+		return -1, -1, ErrInvalidProducerIDMapping
 	}
 	defer m.mu.Unlock()
+	if v2 {
+		return c.endV2(m, pid, epoch, commit)
+	}
 	if err := checkProducer(m, pid, epoch); err != nil {
 		// A producer whose transaction timed out (the epoch was bumped when it was aborted)
 		// may still abort it.
 		if pid == m.lastPID && epoch == m.lastEpoch && m.state == CompleteAbort && !commit {
-			return nil
+			return -1, -1, nil
 		}
-		return err
+		return -1, -1, err
 	}
 	switch m.state {
 	case Ongoing:
-		m.state = PrepareAbort
-		if commit {
-			m.state = PrepareCommit
-		}
-		if err := c.persist(m); err != nil {
-			m.state = Ongoing
-			return err
-		}
-		if err := c.complete(m); err != nil {
-			c.log.Warn("cannot complete transaction; will retry", "transactional_id", id, "err", err)
-		}
-		return nil
+		return -1, -1, c.prepareAndComplete(m, commit)
 	case PrepareCommit, PrepareAbort:
 		if (m.state == PrepareCommit) == commit {
-			return ErrConcurrentTransactions
+			return -1, -1, ErrConcurrentTransactions
 		}
-		return ErrInvalidTxnState
+		return -1, -1, ErrInvalidTxnState
 	case CompleteCommit:
 		if commit {
-			return nil // a retry
+			return -1, -1, nil // a retry
 		}
 	case CompleteAbort:
 		if !commit {
-			return nil
+			return -1, -1, nil
 		}
 	}
-	return fmt.Errorf("%w: cannot %s a transaction in state %s", ErrInvalidTxnState, map[bool]string{true: "commit", false: "abort"}[commit], m.state)
+	return -1, -1, endStateError(m.state, commit)
+}
+
+func endStateError(st State, commit bool) error {
+	return fmt.Errorf("%w: cannot %s a transaction in state %s", ErrInvalidTxnState, map[bool]string{true: "commit", false: "abort"}[commit], st)
+}
+
+// prepareAndComplete records the outcome of m's ongoing transaction and completes it. m.mu
+// held.
+func (c *Coordinator) prepareAndComplete(m *meta, commit bool) error {
+	m.state = PrepareAbort
+	if commit {
+		m.state = PrepareCommit
+	}
+	if err := c.persist(m); err != nil {
+		m.state = Ongoing
+		return err
+	}
+	if err := c.complete(m); err != nil {
+		c.log.Warn("cannot complete transaction; will retry", "transactional_id", m.id, "err", err)
+	}
+	return nil
+}
+
+// endV2 is End under transaction version 2. m.mu held.
+func (c *Coordinator) endV2(m *meta, pid int64, epoch int16, commit bool) (int64, int16, error) {
+	if err := checkProducer(m, pid, epoch); err != nil {
+		if pid != m.lastPID || epoch != m.lastEpoch || m.lastPID < 0 {
+			return -1, -1, err
+		}
+		// The producer's epoch before the last bump: a retry of the EndTxn that made it, or
+		// the end of a transaction that timed out (its abort bumped the epoch).
+		switch {
+		case m.state == PrepareCommit || m.state == PrepareAbort:
+			return -1, -1, ErrConcurrentTransactions
+		case m.state == CompleteCommit && commit, m.state == CompleteAbort && !commit:
+			return m.pid, m.epoch, nil
+		case m.state == CompleteCommit || m.state == CompleteAbort:
+			return -1, -1, endStateError(m.state, commit)
+		}
+		return -1, -1, err
+	}
+	switch m.state {
+	case Ongoing:
+		prevPID, prevEpoch, prevLastPID, prevLastEpoch := m.pid, m.epoch, m.lastPID, m.lastEpoch
+		if err := c.bumpToEnd(m); err != nil {
+			return -1, -1, err
+		}
+		if err := c.prepareAndComplete(m, commit); err != nil {
+			c.unbump(m, prevPID, prevEpoch, prevLastPID, prevLastEpoch)
+			return -1, -1, err
+		}
+		return m.pid, m.epoch, nil
+	case PrepareCommit, PrepareAbort:
+		return -1, -1, ErrConcurrentTransactions
+	case Empty, CompleteCommit, CompleteAbort:
+		if commit {
+			if m.state == CompleteCommit {
+				return m.pid, m.epoch, nil // nothing since the last commit
+			}
+			return -1, -1, endStateError(m.state, commit)
+		}
+		// Aborting when nothing is open is allowed under version 2 (a producer that failed
+		// before it wrote anything); it bumps the epoch like any end.
+		prevPID, prevEpoch, prevLastPID, prevLastEpoch := m.pid, m.epoch, m.lastPID, m.lastEpoch
+		if err := c.bump(m); err != nil {
+			return -1, -1, err
+		}
+		prevState := m.state
+		m.state = CompleteAbort
+		if err := c.persist(m); err != nil {
+			m.state = prevState
+			c.unbump(m, prevPID, prevEpoch, prevLastPID, prevLastEpoch)
+			return -1, -1, err
+		}
+		return m.pid, m.epoch, nil
+	}
+	return -1, -1, endStateError(m.state, commit)
+}
+
+// unbump undoes a bump whose outcome could not be recorded. m.mu held.
+func (c *Coordinator) unbump(m *meta, pid int64, epoch int16, lastPID int64, lastEpoch int16) {
+	if m.pid != pid {
+		c.mu.Lock()
+		delete(c.byPID, m.pid)
+		c.byPID[pid] = m
+		c.mu.Unlock()
+	}
+	m.pid, m.epoch, m.lastPID, m.lastEpoch = pid, epoch, lastPID, lastEpoch
+	m.markerPID, m.markerEpoch = -1, -1
 }
 
 // Produce runs appendFn (the append of a transactional batch to tp) if the producer's
 // transaction is ongoing and holds tp; the check and the append are one step with respect to
-// the transaction's end.
-func (c *Coordinator) Produce(pid int64, epoch int16, tp TopicPartition, appendFn func() error) error {
+// the transaction's end. With v2 (Produce v12+ under transaction version 2) a partition not
+// yet in the transaction is added to it, beginning the transaction if none is open (KIP-890's
+// implicit AddPartitionsToTxn).
+func (c *Coordinator) Produce(pid int64, epoch int16, tp TopicPartition, v2 bool, appendFn func() error) error {
+	v2 = c.v2(v2)
 	c.mu.Lock()
 	m := c.byPID[pid]
 	c.mu.Unlock()
@@ -529,15 +668,27 @@ func (c *Coordinator) Produce(pid int64, epoch int16, tp TopicPartition, appendF
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch {
-	case m.pid != pid:
+	case m.removed || m.pid != pid:
 		return fmt.Errorf("%w: producer %d has no transaction", ErrInvalidTxnState, pid)
 	case epoch != m.epoch:
 		return fmt.Errorf("%w: producer %d epoch %d, current epoch %d", ErrInvalidProducerEpoch, pid, epoch, m.epoch)
-	case m.state != Ongoing:
-		return fmt.Errorf("%w: transaction of producer %d is %s", ErrInvalidTxnState, pid, m.state)
 	}
-	if _, ok := m.partitions[tp]; !ok {
+	if _, ok := m.partitions[tp]; ok && m.state == Ongoing {
+		return appendFn()
+	}
+	if !v2 {
+		if m.state != Ongoing {
+			return fmt.Errorf("%w: transaction of producer %d is %s", ErrInvalidTxnState, pid, m.state)
+		}
 		return fmt.Errorf("%w: %s-%d was not added to the transaction", ErrInvalidTxnState, tp.Topic, tp.Partition)
+	}
+	if err := c.begin(m, pid, epoch); err != nil {
+		return err
+	}
+	m.partitions[tp] = struct{}{}
+	if err := c.persist(m); err != nil {
+		delete(m.partitions, tp)
+		return err
 	}
 	return appendFn()
 }

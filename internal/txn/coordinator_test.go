@@ -87,7 +87,7 @@ func TestRecoveryCompletesPreparedTransaction(t *testing.T) {
 	if err := c.AddOffsets("a", pid, epoch, "g"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CommitOffsets("a", pid, epoch, "g", map[TopicPartition]Offset{{"in", 0}: {Offset: 42, LeaderEpoch: -1}}); err != nil {
+	if _, err := c.CommitOffsets("a", pid, epoch, "g", map[TopicPartition]Offset{{"in", 0}: {Offset: 42, LeaderEpoch: -1}}, false); err != nil {
 		t.Fatal(err)
 	}
 	pidB, epochB, _ := c.InitProducerID("b", 60000, -1, -1)
@@ -95,7 +95,7 @@ func TestRecoveryCompletesPreparedTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	parts.fail = true
-	if err := c.End("a", pid, epoch, true); err != nil {
+	if err := endV1(c, "a", pid, epoch, true); err != nil {
 		t.Fatal(err) // the outcome is durable: the client is told it committed
 	}
 	if d, _ := c.Describe("a"); d.State != PrepareCommit {
@@ -122,7 +122,7 @@ func TestRecoveryCompletesPreparedTransaction(t *testing.T) {
 		t.Fatalf("ongoing transaction after recovery: %+v", d)
 	}
 	// The ongoing one can still commit.
-	if err := c.End("b", pidB, epochB, true); err != nil {
+	if err := endV1(c, "b", pidB, epochB, true); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -139,7 +139,7 @@ func TestFencingAndRetries(t *testing.T) {
 	if _, err := c.AddPartitions("x", pid, e0, []TopicPartition{tp}, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Produce(pid, e0, TopicPartition{"t", 9}, func() error { return nil }); !errors.Is(err, ErrInvalidTxnState) {
+	if err := c.Produce(pid, e0, TopicPartition{"t", 9}, false, func() error { return nil }); !errors.Is(err, ErrInvalidTxnState) {
 		t.Fatalf("produce to a partition not added: %v", err)
 	}
 	pid2, e1, err := c.InitProducerID("x", 60000, -1, -1)
@@ -149,10 +149,10 @@ func TestFencingAndRetries(t *testing.T) {
 	if fmt.Sprint(parts.markers) != fmt.Sprint([]marker{{tp, pid, e0 + 1, false}}) {
 		t.Fatalf("fencing markers %v", parts.markers)
 	}
-	if err := c.Produce(pid, e0, tp, func() error { return nil }); !errors.Is(err, ErrInvalidProducerEpoch) {
+	if err := c.Produce(pid, e0, tp, false, func() error { return nil }); !errors.Is(err, ErrInvalidProducerEpoch) {
 		t.Fatalf("zombie produce: %v", err)
 	}
-	if err := c.End("x", pid, e0, true); !errors.Is(err, ErrProducerFenced) {
+	if err := endV1(c, "x", pid, e0, true); !errors.Is(err, ErrProducerFenced) {
 		t.Fatalf("zombie commit: %v", err)
 	}
 	if _, err := c.AddPartitions("x", pid, e0, []TopicPartition{tp}, false); !errors.Is(err, ErrProducerFenced) {
@@ -172,13 +172,13 @@ func TestFencingAndRetries(t *testing.T) {
 	if _, err := c.AddPartitions("x", pid, e2, []TopicPartition{tp}, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.End("x", pid, e2, false); err != nil {
+	if err := endV1(c, "x", pid, e2, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.End("x", pid, e2, false); err != nil {
+	if err := endV1(c, "x", pid, e2, false); err != nil {
 		t.Fatalf("retried abort: %v", err)
 	}
-	if err := c.End("x", pid, e2, true); !errors.Is(err, ErrInvalidTxnState) {
+	if err := endV1(c, "x", pid, e2, true); !errors.Is(err, ErrInvalidTxnState) {
 		t.Fatalf("commit after abort: %v", err)
 	}
 	if _, _, err := c.InitProducerID("x", int32((DefaultMaxTimeout + time.Second).Milliseconds()), -1, -1); !errors.Is(err, ErrInvalidTimeout) {
@@ -197,7 +197,7 @@ func TestStateLogCompaction(t *testing.T) {
 		if _, err := c.AddPartitions("x", pid, e, []TopicPartition{{"t", int32(i % 3)}}, false); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.End("x", pid, e, i%2 == 0); err != nil {
+		if err := endV1(c, "x", pid, e, i%2 == 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -234,4 +234,10 @@ func FuzzDecodeState(f *testing.F) {
 			t.Fatalf("round trip: %v", err)
 		}
 	})
+}
+
+// endV1 is End as EndTxn v0-4 calls it.
+func endV1(c *Coordinator, id string, pid int64, epoch int16, commit bool) error {
+	_, _, err := c.End(id, pid, epoch, commit, false)
+	return err
 }

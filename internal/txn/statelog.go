@@ -11,7 +11,9 @@ package txn
 // Value, JSON: {"v": 1, "pid": P, "epoch": E, "last_pid": P, "last_epoch": E,
 // "timeout_ms": T, "state": "Ongoing", "start_ms": T, "update_ms": T,
 // "partitions": [["topic", 0], ...], "groups": ["g", ...],
-// "offsets": {"group": [["topic", 0, offset, leaderEpoch, "metadata"], ...]}}
+// "offsets": {"group": [["topic", 0, offset, leaderEpoch, "metadata"], ...]},
+// "marker_pid": P, "marker_epoch": E}; the last two only while a transaction is being
+// completed with markers that name another producer ID than pid (see meta.markerPID).
 
 import (
 	"context"
@@ -48,6 +50,9 @@ type stateScalars struct {
 	State     string `json:"state"`
 	StartMs   int64  `json:"start_ms"`
 	UpdateMs  int64  `json:"update_ms"`
+	// MarkerPID and MarkerEpoch: meta.markerPID/markerEpoch, absent when -1.
+	MarkerPID   *int64 `json:"marker_pid,omitempty"`
+	MarkerEpoch *int16 `json:"marker_epoch,omitempty"`
 }
 
 type stateValue struct {
@@ -61,6 +66,10 @@ type stateValue struct {
 func encodeState(m *meta) ([]byte, error) {
 	v := stateValue{stateScalars: stateScalars{V: stateValueVersion, PID: m.pid, Epoch: m.epoch, LastPID: m.lastPID, LastEpoch: m.lastEpoch,
 		TimeoutMs: m.timeoutMs, State: m.state.String(), StartMs: m.startMs, UpdateMs: m.updateMs}}
+	if m.markerPID >= 0 {
+		pid, epoch := m.markerPID, m.markerEpoch
+		v.MarkerPID, v.MarkerEpoch = &pid, &epoch
+	}
 	for _, tp := range m.sortedPartitions() {
 		v.Partitions = append(v.Partitions, [2]any{tp.Topic, tp.Partition})
 	}
@@ -104,6 +113,9 @@ func decodeState(id string, b []byte) (*meta, error) {
 	m := newMeta(id)
 	m.pid, m.epoch, m.lastPID, m.lastEpoch = raw.PID, raw.Epoch, raw.LastPID, raw.LastEpoch
 	m.timeoutMs, m.state, m.startMs, m.updateMs = raw.TimeoutMs, st, raw.StartMs, raw.UpdateMs
+	if raw.MarkerPID != nil && raw.MarkerEpoch != nil && *raw.MarkerPID >= 0 {
+		m.markerPID, m.markerEpoch = *raw.MarkerPID, *raw.MarkerEpoch
+	}
 	for _, p := range raw.PartitionsRaw {
 		var tp TopicPartition
 		if json.Unmarshal(p[0], &tp.Topic) != nil || json.Unmarshal(p[1], &tp.Partition) != nil {

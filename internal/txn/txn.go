@@ -14,6 +14,15 @@
 // completed (their markers written again: a marker written twice is harmless, the second one
 // ends nothing), ongoing ones continue until their timeout aborts them.
 //
+// Transaction version 2 (KIP-890 part 2, the transaction.version feature at level 2, which
+// Kafka 4 clients use when a broker finalizes it): a transactional Produce v12+ adds its
+// partition to the transaction itself (no AddPartitionsToTxn), a TxnOffsetCommit v5+ its group
+// (no AddOffsetsToTxn), and EndTxn v5+ bumps the producer epoch on every transaction end: the
+// markers carry the new epoch, which fences whatever the producer still had in flight at the
+// old one, and the response gives the producer its new ID and epoch. A retried EndTxn (the
+// epoch before the bump, the outcome already recorded) gets the same answer again. Older
+// request versions keep version 1's rules, so older clients work alongside.
+//
 // It is one transaction coordinator for one node: every transactional ID is coordinated here
 // (FindCoordinator key type 1 answers this node), and the coordinator epoch in markers is the
 // node's leader epoch.
@@ -91,11 +100,17 @@ type Offset struct {
 type meta struct {
 	id string
 
-	mu                sync.Mutex
-	pid               int64
-	epoch             int16
-	lastPID           int64 // before the last epoch bump (KIP-360 retries)
-	lastEpoch         int16
+	mu        sync.Mutex
+	pid       int64
+	epoch     int16
+	lastPID   int64 // before the last epoch bump (KIP-360 retries, KIP-890 EndTxn retries)
+	lastEpoch int16
+	// markerPID/markerEpoch are the producer ID and epoch of the markers of a transaction
+	// being completed when they are not pid/epoch: after an epoch bump that had to allocate
+	// a new producer ID, the markers still name the producer ID that wrote the records
+	// (with the epoch past its last), as Kafka writes them. -1: pid/epoch.
+	markerPID         int64
+	markerEpoch       int16
 	timeoutMs         int32
 	state             State
 	startMs, updateMs int64
@@ -106,7 +121,7 @@ type meta struct {
 }
 
 func newMeta(id string) *meta {
-	return &meta{id: id, pid: -1, epoch: -1, lastPID: -1, lastEpoch: -1, partitions: map[TopicPartition]struct{}{},
+	return &meta{id: id, pid: -1, epoch: -1, lastPID: -1, lastEpoch: -1, markerPID: -1, markerEpoch: -1, partitions: map[TopicPartition]struct{}{},
 		groups: map[string]struct{}{}, offsets: map[string]map[TopicPartition]Offset{}}
 }
 

@@ -269,17 +269,44 @@ func TestJavaAdmin(t *testing.T) {
 }
 
 // TestJavaTransactions: the Java client's transactional producer commits, aborts and commits
-// again; a read_committed consumer sees the committed records only, a read_uncommitted one all.
+// again, sending offsets with each transaction; a read_committed consumer sees the committed
+// records only, a read_uncommitted one all, and the group's offset is the last committed one.
+// With transaction.version 2 finalized (the default) the client uses KIP-890's version 2: the
+// epoch is bumped at every transaction end, three times here; finalized at 1, never.
 func TestJavaTransactions(t *testing.T) {
-	y := harness.Start(t)
-	out := string(runOutput(t, "", "java", "-cp", tools.javaCP, "dev.yard.interop.Main", "txn", y.KafkaAddr, "java-txn"))
-	for _, want := range []string{
-		"read_committed.records=10", "read_committed.aborted=0",
-		"read_uncommitted.records=15", "read_uncommitted.aborted=5",
-	} {
-		if !strings.Contains(out, want+"\n") {
-			t.Errorf("Java transactions output lacks %q:\n%s", want, out)
-		}
+	for _, tc := range []struct {
+		version   string
+		wantEpoch int16
+	}{{"2", 3}, {"1", 0}} {
+		t.Run("tv"+tc.version, func(t *testing.T) {
+			y := harness.Start(t, harness.WithArgs("--kafka-transaction-version", tc.version))
+			out := string(runOutput(t, "", "java", "-cp", tools.javaCP, "dev.yard.interop.Main", "txn", y.KafkaAddr, "java-txn"))
+			for _, want := range []string{
+				"read_committed.records=10", "read_committed.aborted=0",
+				"read_uncommitted.records=15", "read_uncommitted.aborted=5",
+			} {
+				if !strings.Contains(out, want+"\n") {
+					t.Errorf("Java transactions output lacks %q:\n%s", want, out)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			adm := kadm.NewClient(newClient(t, y.KafkaAddr))
+			d, err := adm.DescribeTransactions(ctx, "java-txn")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := d["java-txn"]; s.ProducerEpoch != tc.wantEpoch || s.State != "CompleteCommit" {
+				t.Errorf("transaction state %s epoch %d, want CompleteCommit epoch %d", s.State, s.ProducerEpoch, tc.wantEpoch)
+			}
+			offs, err := adm.FetchOffsets(ctx, "java-txn-group")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o, ok := offs.Lookup("java-txn", 0); !ok || o.At != 5 {
+				t.Errorf("group offset %+v, want 5 (the last committed transaction's)", o)
+			}
+		})
 	}
 }
 

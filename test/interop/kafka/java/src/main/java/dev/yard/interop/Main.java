@@ -18,6 +18,8 @@ import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -36,7 +38,9 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *   produce BOOTSTRAP TOPIC COUNT CODEC  -- keyed records PKG-<n>, JSON values, acks=all, idempotent
  *   consume BOOTSTRAP TOPIC COUNT        -- reads COUNT records from the beginning of every partition
  *   admin BOOTSTRAP TOPIC                -- the Admin client's topic life cycle, printing name=value facts
- *   txn BOOTSTRAP TOPIC                  -- a transactional producer commits, aborts and commits again;
+ *   txn BOOTSTRAP TOPIC                  -- a transactional producer commits, aborts and commits again,
+ *                                           each transaction also committing an offset of partition 0
+ *                                           for group TOPIC-group (its round's first number);
  *                                           read_committed and read_uncommitted consumers count what
  *                                           they see (name=value facts)
  * produce and consume print one line per record: partition TAB offset TAB key TAB value.
@@ -120,6 +124,9 @@ public final class Main {
                     int n = Integer.parseInt(round[1]) + i;
                     producer.send(new ProducerRecord<>(topic, "k" + n, round[0] + "-" + n));
                 }
+                long offset = Long.parseLong(round[1]) + (round[0].equals("aborted") ? 100 : 0);
+                producer.sendOffsetsToTransaction(Map.of(new TopicPartition(topic, 0), new OffsetAndMetadata(offset)),
+                        new ConsumerGroupMetadata(topic + "-group"));
                 if (round[0].equals("committed")) {
                     producer.commitTransaction();
                 } else {

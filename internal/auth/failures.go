@@ -21,6 +21,7 @@ const (
 type failure struct {
 	delay time.Duration
 	last  time.Time
+	count int // failures in a row
 }
 
 type failures struct {
@@ -40,11 +41,12 @@ func (s *Store) FailureDelay(source string) time.Duration {
 	now := f.now()
 	e, ok := f.src[source]
 	if !ok || now.Sub(e.last) > FailureMemory {
-		e.delay = FailureDelayMin
+		e.delay, e.count = FailureDelayMin, 0
 	} else {
 		e.delay = min(e.delay*2, FailureDelayMax)
 	}
 	e.last = now
+	e.count++
 	if len(f.src) >= maxSources {
 		for k, v := range f.src {
 			if now.Sub(v.last) > FailureMemory {
@@ -64,4 +66,18 @@ func (s *Store) LoginSucceeded(source string) {
 	s.failures.mu.Lock()
 	delete(s.failures.src, source)
 	s.failures.mu.Unlock()
+}
+
+// Failures returns how many failed logins in a row source has made (within FailureMemory)
+// and the delay its last one was answered after: what every listener's brute-force slowing
+// is checked by.
+func (s *Store) Failures(source string) (n int, delay time.Duration) {
+	f := s.failures
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, ok := f.src[source]
+	if !ok || f.now().Sub(e.last) > FailureMemory {
+		return 0, 0
+	}
+	return e.count, e.delay
 }

@@ -1,0 +1,73 @@
+package kafka
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/yardmq/yard/internal/auth"
+)
+
+// logBuf is a log destination safe for the server's goroutines.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Failed SASL logins are slowed per source (each answered after the store's growing
+// failure delay, shared with AMQP and HTTP) and logged, without the password.
+func TestSASLBruteForceSlowedAndLogged(t *testing.T) {
+	var out logBuf
+	ts, users := saslServer(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&out, nil)) })
+	const guess = "guess-Zq81"
+	for i := range 3 {
+		if resp := plainAuth(t, ts.raw(t), "alice", guess); resp.ErrorCode != kerr.SaslAuthenticationFailed.Code {
+			t.Fatalf("attempt %d: %d", i, resp.ErrorCode)
+		}
+	}
+	cl := ts.client(t, kgo.SASL(mechanisms("alice", guess)["SCRAM-SHA-512"]), kgo.RequestRetries(0))
+	if err := cl.Ping(testCtx(t)); err == nil {
+		t.Fatal("SCRAM with a wrong password succeeded")
+	}
+	r := ts.raw(t)
+	handshakeV0(t, r, "PLAIN")
+	r.writeToken([]byte("\x00alice\x00" + guess))
+	if _, err := r.readToken(); err == nil {
+		t.Fatal("a wrong v0 token was answered")
+	}
+	n, delay := users.Failures("127.0.0.1")
+	if n != 5 || delay != auth.FailureDelayMin<<4 {
+		t.Fatalf("after 5 failed logins: %d failures recorded, last delayed %v; want 5 and %v", n, delay, auth.FailureDelayMin<<4)
+	}
+	logs := out.String()
+	if !strings.Contains(logs, "kafka SASL authentication failed") || !strings.Contains(logs, "user=alice") {
+		t.Errorf("failed logins not logged:\n%s", logs)
+	}
+	if strings.Contains(logs, guess) {
+		t.Errorf("the log holds the password:\n%s", logs)
+	}
+	// A success forgets the source.
+	if resp := plainAuth(t, ts.raw(t), "alice", "alice-secret"); resp.ErrorCode != 0 {
+		t.Fatal(resp.ErrorCode)
+	}
+	if n, _ := users.Failures("127.0.0.1"); n != 0 {
+		t.Errorf("%d failures remembered after a success", n)
+	}
+}

@@ -1,0 +1,344 @@
+package cluster
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"google.golang.org/protobuf/proto"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
+)
+
+// Errors of proposals.
+var (
+	ErrNoLeader    = errors.New("raft group has no leader")
+	ErrClosed      = errors.New("raft host closed")
+	ErrBusy        = errors.New("raft group has too many proposals waiting")
+	ErrGroupExists = errors.New("raft group already exists")
+)
+
+// Entry is one committed command handed to a StateMachine.
+type Entry struct {
+	Index, Term uint64
+	Data        []byte
+}
+
+// StateMachine is what a group replicates. Apply is called in log order with every committed
+// command, on every member, from one goroutine at a time; its error is the proposer's result
+// and must be deterministic (the same on every member). After a restart the host restores
+// the last snapshot and applies every committed entry after it again, so Apply must treat an
+// index it has already applied as a no-op if its state outlives the process.
+type StateMachine interface {
+	Apply(e Entry) error
+	// Snapshot returns the state after the last applied entry.
+	Snapshot() ([]byte, error)
+	// Restore replaces the state with a snapshot's.
+	Restore(data []byte) error
+}
+
+// Proposal payload framing inside a Raft entry: uint8 version (1), uint64 proposing node,
+// uint64 proposal sequence (unique on that node), then the command. The proposer learns its
+// result when its own node applies the entry, whichever node led when it committed.
+const (
+	propVersion     = 1
+	propHeaderBytes = 17
+	mailboxMsgsMax  = 4096 // inbound raft messages waiting for one group; more are dropped
+	mailboxPropsMax = 4096 // proposals waiting for one group; more fail with ErrBusy
+)
+
+// Group is one Raft group on this host: a RawNode, its storage and its state machine.
+// Everything but the mailbox and the published status is touched only by the host's
+// round that processes the group, one at a time.
+type Group struct {
+	id      uint64
+	h       *Host
+	sm      StateMachine
+	storage *raft.MemoryStorage
+	rn      *raft.RawNode
+
+	confState *pb.ConfState
+	hs        *pb.HardState // last persisted, for WAL segment rolls
+	snapIndex uint64
+	applied   uint64
+	active    bool // guarded by h.mu: ticked (not quiesced)
+
+	mbMu sync.Mutex // guards mb
+	mb   mailbox
+
+	waitMu sync.Mutex // guards waits
+	waits  map[uint64]chan error
+
+	leader    atomic.Uint64
+	term      atomic.Uint64
+	compacted atomic.Uint64 // entries at or below are in the snapshot file: WAL may drop them
+}
+
+type mailbox struct {
+	ticks   int
+	msgs    []*pb.Message
+	quiesce []heartbeat // from the leader, with its id in quiesceFrom
+	qFrom   []uint64
+	props   [][]byte
+	reports []report
+}
+
+type report struct {
+	to       uint64
+	snapshot bool // else unreachable
+	failed   bool
+}
+
+// ID is the group's id.
+func (g *Group) ID() uint64 { return g.id }
+
+// Leader is the node id the group last knew as leader (0: none known).
+func (g *Group) Leader() uint64 { return g.leader.Load() }
+
+// Term is the group's current Raft term.
+func (g *Group) Term() uint64 { return g.term.Load() }
+
+// Propose replicates cmd and waits until this node has applied it, returning the state
+// machine's result. A proposal on a follower is forwarded to the leader; if it is lost on
+// the way (leader change) only ctx ends the wait, and the command may still commit later.
+func (g *Group) Propose(ctx context.Context, cmd []byte) error {
+	seq := g.h.seq.Add(1)
+	data := make([]byte, propHeaderBytes, propHeaderBytes+len(cmd))
+	data[0] = propVersion
+	binary.BigEndian.PutUint64(data[1:], g.h.id)
+	binary.BigEndian.PutUint64(data[9:], seq)
+	data = append(data, cmd...)
+	done := make(chan error, 1)
+	g.waitMu.Lock()
+	if g.waits == nil {
+		g.waitMu.Unlock()
+		return ErrClosed
+	}
+	g.waits[seq] = done
+	g.waitMu.Unlock()
+	g.mbMu.Lock()
+	if len(g.mb.props) >= mailboxPropsMax {
+		g.mbMu.Unlock()
+		g.finish(seq, ErrBusy)
+		return ErrBusy
+	}
+	g.mb.props = append(g.mb.props, data)
+	g.mbMu.Unlock()
+	g.h.schedule(g, true)
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		g.waitMu.Lock()
+		delete(g.waits, seq)
+		g.waitMu.Unlock()
+		return fmt.Errorf("cannot replicate command in group %d: %w", g.id, ctx.Err())
+	}
+}
+
+// finish hands a proposal its result, if it is still waited for.
+func (g *Group) finish(seq uint64, err error) {
+	g.waitMu.Lock()
+	done := g.waits[seq]
+	delete(g.waits, seq)
+	g.waitMu.Unlock()
+	if done != nil {
+		done <- err
+	}
+}
+
+func (g *Group) failAll(err error) {
+	g.waitMu.Lock()
+	waits := g.waits
+	g.waits = nil
+	g.waitMu.Unlock()
+	for _, done := range waits {
+		done <- err
+	}
+}
+
+// prepare feeds the mailbox to the RawNode and returns its Ready, if any.
+func (g *Group) prepare() *raft.Ready {
+	g.mbMu.Lock()
+	mb := g.mb
+	g.mb = mailbox{}
+	g.mbMu.Unlock()
+	// An idle leader quiesces instead of ticking (a tick would send heartbeats).
+	if mb.ticks > 0 && len(mb.msgs)+len(mb.props)+len(mb.quiesce)+len(mb.reports) == 0 && g.canQuiesce() && g.h.quiesce(g) {
+		return nil
+	}
+	for range mb.ticks {
+		g.rn.Tick()
+	}
+	for _, m := range mb.msgs {
+		_ = g.rn.Step(m) // a stale or misdirected message is Raft's to ignore
+	}
+	for i, q := range mb.quiesce {
+		g.stepQuiesce(mb.qFrom[i], q)
+	}
+	for _, data := range mb.props {
+		if err := g.rn.Propose(data); err != nil {
+			if errors.Is(err, raft.ErrProposalDropped) {
+				err = ErrNoLeader
+			} else {
+				err = fmt.Errorf("cannot propose in group %d: %w", g.id, err)
+			}
+			g.finish(binary.BigEndian.Uint64(data[9:]), err)
+		}
+	}
+	for _, r := range mb.reports {
+		if r.snapshot {
+			st := raft.SnapshotFinish
+			if r.failed {
+				st = raft.SnapshotFailure
+			}
+			g.rn.ReportSnapshot(r.to, st)
+		} else {
+			g.rn.ReportUnreachable(r.to)
+		}
+	}
+	if g.rn.HasReady() {
+		rd := g.rn.Ready()
+		return &rd
+	}
+	return nil
+}
+
+// stepQuiesce handles a leader's quiesce row: it is a heartbeat (which advances the commit
+// index) after which the follower stops ticking if it follows that leader in that term.
+func (g *Group) stepQuiesce(from uint64, q heartbeat) {
+	last, _ := g.storage.LastIndex()
+	_ = g.rn.Step(&pb.Message{Type: pb.MsgHeartbeat.Enum(), From: new(from), To: new(g.h.id),
+		Term: new(q.term), Commit: new(min(q.commit, last))})
+	st := g.rn.BasicStatus()
+	if st.RaftState == raft.StateFollower && st.Lead == from && st.GetTerm() == q.term {
+		g.h.quiesce(g)
+	}
+}
+
+// canQuiesce says whether this leader may stop ticking: every entry is committed, applied
+// and on every voter, and no leadership transfer runs.
+func (g *Group) canQuiesce() bool {
+	st := g.rn.BasicStatus()
+	if st.RaftState != raft.StateLeader || st.LeadTransferee != 0 || st.Applied != st.GetCommit() {
+		return false
+	}
+	ok := true
+	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if pr.Match != st.GetCommit() {
+			ok = false
+		}
+	})
+	return ok
+}
+
+// finishReady runs after the round's WAL write: it updates storage, sends messages,
+// applies committed entries and advances the RawNode. It reports whether the group has
+// more to do.
+func (g *Group) finishReady(rd *raft.Ready) error {
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := g.storage.ApplySnapshot(rd.Snapshot); err != nil {
+			return fmt.Errorf("cannot apply snapshot to group %d: %w", g.id, err)
+		}
+		if err := g.sm.Restore(rd.Snapshot.Data); err != nil {
+			return fmt.Errorf("cannot restore snapshot of group %d: %w", g.id, err)
+		}
+		md := rd.Snapshot.GetMetadata()
+		g.confState = md.GetConfState()
+		g.snapIndex, g.applied = md.GetIndex(), md.GetIndex()
+		g.compacted.Store(md.GetIndex())
+	}
+	if err := g.storage.Append(rd.Entries); err != nil {
+		return fmt.Errorf("cannot append to group %d: %w", g.id, err)
+	}
+	if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
+		if err := g.storage.SetHardState(rd.HardState); err != nil {
+			return fmt.Errorf("cannot set hard state of group %d: %w", g.id, err)
+		}
+		g.hs = rd.HardState
+	}
+	for _, m := range rd.Messages {
+		g.h.tr.send(g.id, m)
+	}
+	if err := g.apply(rd.CommittedEntries); err != nil {
+		return err
+	}
+	g.rn.Advance(*rd)
+	st := g.rn.BasicStatus()
+	g.leader.Store(st.Lead)
+	g.term.Store(st.GetTerm())
+	return g.maybeSnapshot()
+}
+
+func (g *Group) apply(ents []*pb.Entry) error {
+	for _, e := range ents {
+		switch e.GetType() {
+		case pb.EntryNormal:
+			if len(e.Data) > 0 {
+				g.applyCommand(e)
+			}
+		case pb.EntryConfChange:
+			var cc pb.ConfChange
+			if err := proto.Unmarshal(e.Data, &cc); err != nil {
+				return fmt.Errorf("cannot decode conf change in group %d: %w", g.id, err)
+			}
+			g.confState = g.rn.ApplyConfChange(&cc)
+		case pb.EntryConfChangeV2:
+			var cc pb.ConfChangeV2
+			if err := proto.Unmarshal(e.Data, &cc); err != nil {
+				return fmt.Errorf("cannot decode conf change in group %d: %w", g.id, err)
+			}
+			g.confState = g.rn.ApplyConfChange(&cc)
+		}
+		g.applied = e.GetIndex()
+	}
+	return nil
+}
+
+func (g *Group) applyCommand(e *pb.Entry) {
+	d := e.Data
+	if len(d) < propHeaderBytes || d[0] != propVersion {
+		g.h.log.Error("cluster: skipping an entry of unknown format", "group", g.id, "index", e.GetIndex())
+		return
+	}
+	err := g.sm.Apply(Entry{Index: e.GetIndex(), Term: e.GetTerm(), Data: d[propHeaderBytes:]})
+	if binary.BigEndian.Uint64(d[1:]) == g.h.id {
+		g.finish(binary.BigEndian.Uint64(d[9:]), err)
+	}
+}
+
+// maybeSnapshot takes a snapshot once SnapshotEntries entries were applied since the last,
+// writes it, and compacts the in-memory log, keeping CatchUpEntries for slow followers.
+func (g *Group) maybeSnapshot() error {
+	cfg := &g.h.cfg
+	if g.applied < g.snapIndex+cfg.SnapshotEntries {
+		return nil
+	}
+	data, err := g.sm.Snapshot()
+	if err != nil {
+		return fmt.Errorf("cannot take snapshot of group %d: %w", g.id, err)
+	}
+	snap, err := g.storage.CreateSnapshot(g.applied, g.confState, data)
+	if err != nil {
+		return fmt.Errorf("cannot take snapshot of group %d: %w", g.id, err)
+	}
+	if err := writeSnapshotFile(cfg.Dir, g.id, snap); err != nil {
+		return err
+	}
+	g.snapIndex = g.applied
+	g.compacted.Store(g.applied)
+	if g.applied > cfg.CatchUpEntries {
+		first, _ := g.storage.FirstIndex()
+		if c := g.applied - cfg.CatchUpEntries; c > first {
+			if err := g.storage.Compact(c); err != nil {
+				return fmt.Errorf("cannot compact group %d: %w", g.id, err)
+			}
+		}
+	}
+	return nil
+}

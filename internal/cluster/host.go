@@ -1,0 +1,575 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+// Config configures a Host. Zero durations and counts take the defaults named below.
+type Config struct {
+	NodeID uint64
+	// Dir holds the WAL (dir/wal) and the snapshots (dir/snap).
+	Dir string
+	// Listener accepts the peers' connections; the host closes it.
+	Listener net.Listener
+	// Peers names every member, this node included: node id -> host:port.
+	Peers map[uint64]string
+
+	TickInterval    time.Duration // default 50ms
+	ElectionTicks   int           // default 10: a follower campaigns after 10-20 silent ticks
+	HeartbeatTicks  int           // default 1
+	SnapshotEntries uint64        // default 10,000 applied entries between snapshots
+	CatchUpEntries  uint64        // default 5,000 entries kept in memory after a snapshot
+	WALSegmentBytes int64         // default 64 MiB
+	Workers         int           // default GOMAXPROCS: groups prepared/finished in parallel
+	Logger          *slog.Logger
+}
+
+// Raft limits per group.
+const (
+	maxSizePerMsg      = 1 << 20  // bytes of entries in one MsgApp
+	maxInflightMsgs    = 256      // MsgApps in flight to one follower
+	maxUncommittedSize = 64 << 20 // bytes proposed but not committed; more are dropped
+)
+
+func (c *Config) setDefaults() {
+	if c.TickInterval <= 0 {
+		c.TickInterval = 50 * time.Millisecond
+	}
+	if c.ElectionTicks <= 0 {
+		c.ElectionTicks = 10
+	}
+	if c.HeartbeatTicks <= 0 {
+		c.HeartbeatTicks = 1
+	}
+	if c.SnapshotEntries == 0 {
+		c.SnapshotEntries = 10_000
+	}
+	if c.CatchUpEntries == 0 {
+		c.CatchUpEntries = 5_000
+	}
+	if c.WALSegmentBytes <= 0 {
+		c.WALSegmentBytes = 64 << 20
+	}
+	if c.Workers <= 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Host runs every Raft group of one node (see the package comment for the model).
+type Host struct {
+	cfg Config
+	id  uint64
+	log *slog.Logger
+	tr  *transport
+	wal *wal // the loop goroutine's only
+	seq atomic.Uint64
+
+	mu        sync.Mutex // guards everything below
+	groups    map[uint64]*Group
+	recovered map[uint64]*recoveredGroup
+	snaps     map[uint64]*pb.Snapshot
+	work      map[uint64]*Group // groups with something to do
+	active    map[uint64]*Group // groups that are ticked
+	err       error             // the failure that stopped the host
+	closed    bool
+
+	kick   chan struct{}
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	ticks  atomic.Uint64 // tick rounds done, for tests
+	rounds atomic.Uint64 // processing rounds done, for tests
+	walBuf []byte
+	alive  map[uint64]bool // peer liveness as last seen by the ticker
+}
+
+// Open recovers the host's WAL and snapshots from cfg.Dir and starts its transport, ticker
+// and processing loop. Groups are then added with CreateGroup.
+func Open(cfg Config) (*Host, error) {
+	cfg.setDefaults()
+	if cfg.NodeID == 0 || cfg.Peers[cfg.NodeID] == "" {
+		return nil, fmt.Errorf("cannot open raft host: node %d is not among the peers", cfg.NodeID)
+	}
+	snaps, err := readSnapshotFiles(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	w, rec, err := openWAL(cfg.Dir+"/wal", cfg.WALSegmentBytes, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	h := &Host{cfg: cfg, id: cfg.NodeID, log: cfg.Logger, wal: w,
+		groups: make(map[uint64]*Group), recovered: rec, snaps: snaps,
+		work: make(map[uint64]*Group), active: make(map[uint64]*Group),
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), alive: make(map[uint64]bool)}
+	h.tr = newTransport(cfg.NodeID, cfg.Listener, cfg.Peers, cfg.TickInterval, cfg.Logger)
+	h.tr.deliver = h.deliver
+	h.tr.dropped = func(group, to uint64, m *pb.Message) {
+		h.report(group, report{to: to, snapshot: m.GetType() == pb.MsgSnap, failed: true})
+	}
+	h.tr.sentOK = func(group, to uint64, m *pb.Message) {
+		h.report(group, report{to: to, snapshot: true})
+	}
+	h.tr.start()
+	h.wg.Add(2)
+	go h.loop()
+	go h.ticker()
+	return h, nil
+}
+
+// ID is this node's id.
+func (h *Host) ID() uint64 { return h.id }
+
+// Close stops the host; every waiting proposal fails with ErrClosed.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	h.mu.Unlock()
+	h.tr.stop()
+	close(h.stop)
+	h.wg.Wait()
+	h.mu.Lock()
+	groups := slices.Collect(maps.Values(h.groups))
+	h.mu.Unlock()
+	for _, g := range groups {
+		g.failAll(ErrClosed)
+	}
+	return h.wal.close()
+}
+
+// Err is the failure that stopped the host, if any (a failed WAL write or fsync).
+func (h *Host) Err() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
+}
+
+// Group returns group id, or nil.
+func (h *Host) Group(id uint64) *Group {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.groups[id]
+}
+
+// CreateGroup starts group id with state machine sm. voters are its members when the group
+// is new (every member must name the same ones); a group recovered from disk keeps its own.
+func (h *Host) CreateGroup(id uint64, sm StateMachine, voters []uint64) (*Group, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	if h.groups[id] != nil {
+		return nil, fmt.Errorf("cannot create raft group %d: %w", id, ErrGroupExists)
+	}
+	g := &Group{id: id, h: h, sm: sm, storage: raft.NewMemoryStorage(), waits: make(map[uint64]chan error)}
+	if err := g.recover(h.snaps[id], h.recovered[id], voters); err != nil {
+		return nil, err
+	}
+	rn, err := raft.NewRawNode(&raft.Config{
+		ID: h.id, ElectionTick: h.cfg.ElectionTicks, HeartbeatTick: h.cfg.HeartbeatTicks,
+		Storage: g.storage, Applied: g.applied,
+		MaxSizePerMsg: maxSizePerMsg, MaxInflightMsgs: maxInflightMsgs,
+		MaxUncommittedEntriesSize: maxUncommittedSize,
+		CheckQuorum:               true, PreVote: true,
+		Logger: &raftLogger{log: h.log.With("group", id)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot create raft group %d: %w", id, err)
+	}
+	g.rn = rn
+	delete(h.recovered, id)
+	delete(h.snaps, id)
+	h.groups[id] = g
+	g.active = true
+	h.active[id] = g
+	h.work[id] = g
+	h.kickLocked()
+	return g, nil
+}
+
+// recover loads the group's snapshot (or the bootstrap state: index 1, term 1, voters) and
+// the WAL's entries and HardState into its storage and state machine.
+func (g *Group) recover(snap *pb.Snapshot, rec *recoveredGroup, voters []uint64) error {
+	if snap == nil {
+		if len(voters) == 0 {
+			return fmt.Errorf("cannot create raft group %d: no voters", g.id)
+		}
+		snap = pb.EnsureSnapshot(&pb.Snapshot{Metadata: &pb.SnapshotMetadata{
+			Index: new(uint64(1)), Term: new(uint64(1)),
+			ConfState: &pb.ConfState{Voters: slices.Clone(voters)}}})
+	} else if err := g.sm.Restore(snap.Data); err != nil {
+		return fmt.Errorf("cannot restore snapshot of group %d: %w", g.id, err)
+	}
+	if err := g.storage.ApplySnapshot(snap); err != nil {
+		return fmt.Errorf("cannot load snapshot of group %d: %w", g.id, err)
+	}
+	md := snap.GetMetadata()
+	g.confState, g.snapIndex, g.applied = md.GetConfState(), md.GetIndex(), md.GetIndex()
+	g.compacted.Store(md.GetIndex())
+	hs := &pb.HardState{Term: new(md.GetTerm()), Vote: new(uint64(0)), Commit: new(md.GetIndex())}
+	if rec != nil {
+		ents := rec.ents
+		for len(ents) > 0 && ents[0].GetIndex() <= md.GetIndex() {
+			ents = ents[1:]
+		}
+		if len(ents) > 0 && ents[0].GetIndex() != md.GetIndex()+1 {
+			return fmt.Errorf("%w: group %d resumes at index %d after a snapshot at %d", ErrCorruptWAL, g.id, ents[0].GetIndex(), md.GetIndex())
+		}
+		if err := g.storage.Append(ents); err != nil {
+			return fmt.Errorf("cannot load entries of group %d: %w", g.id, err)
+		}
+		if rec.hs != nil && rec.hs.GetTerm() >= hs.GetTerm() {
+			hs = rec.hs
+		}
+	}
+	last, _ := g.storage.LastIndex()
+	if hs.GetCommit() < md.GetIndex() {
+		hs.Commit = new(md.GetIndex()) // the snapshot was written, its HardState not yet
+	}
+	if hs.GetCommit() > last {
+		return fmt.Errorf("%w: group %d committed %d but holds entries up to %d", ErrCorruptWAL, g.id, hs.GetCommit(), last)
+	}
+	g.hs = hs
+	return g.storage.SetHardState(hs)
+}
+
+func (h *Host) kickLocked() {
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
+// schedule queues g for the next round; wake also resumes ticking a quiesced group.
+func (h *Host) schedule(g *Group, wake bool) {
+	h.mu.Lock()
+	if wake && !g.active {
+		g.active = true
+		h.active[g.id] = g
+	}
+	h.work[g.id] = g
+	h.kickLocked()
+	h.mu.Unlock()
+}
+
+// quiesce stops ticking g unless something arrived for it meanwhile (or, for a leader, it
+// has a Ready to handle), and reports whether it did.
+func (h *Host) quiesce(g *Group) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g.mbMu.Lock()
+	busy := len(g.mb.msgs)+len(g.mb.props)+len(g.mb.quiesce) > 0
+	g.mbMu.Unlock()
+	st := g.rn.BasicStatus()
+	leader := st.RaftState == raft.StateLeader
+	if busy || !g.active || (leader && g.rn.HasReady()) {
+		return false
+	}
+	if leader {
+		for _, v := range g.confState.GetVoters() {
+			if v != h.id {
+				h.tr.sendQuiesce(g.id, v, st.GetTerm(), st.GetCommit())
+			}
+		}
+	}
+	g.active = false
+	delete(h.active, g.id)
+	return true
+}
+
+func (h *Host) report(group uint64, r report) {
+	g := h.Group(group)
+	if g == nil {
+		return
+	}
+	g.mbMu.Lock()
+	g.mb.reports = append(g.mb.reports, r)
+	g.mbMu.Unlock()
+	h.schedule(g, false)
+}
+
+// deliver hands a peer's frame to its groups (called by the transport's readers).
+func (h *Host) deliver(from uint64, hbs []heartbeat, msgs []groupMsg) {
+	for _, hb := range hbs {
+		g := h.Group(hb.group)
+		if g == nil {
+			continue
+		}
+		wake := hb.flags&hbResponse == 0
+		g.mbMu.Lock()
+		switch {
+		case hb.flags&hbQuiesce != 0:
+			wake = false
+			g.mb.quiesce = append(g.mb.quiesce, hb)
+			g.mb.qFrom = append(g.mb.qFrom, from)
+		case len(g.mb.msgs) >= mailboxMsgsMax:
+		case hb.flags&hbResponse != 0:
+			g.mb.msgs = append(g.mb.msgs, &pb.Message{Type: pb.MsgHeartbeatResp.Enum(), From: new(from), To: new(h.id), Term: new(hb.term)})
+		default:
+			g.mb.msgs = append(g.mb.msgs, &pb.Message{Type: pb.MsgHeartbeat.Enum(), From: new(from), To: new(h.id), Term: new(hb.term), Commit: new(hb.commit)})
+		}
+		g.mbMu.Unlock()
+		h.schedule(g, wake)
+	}
+	for _, gm := range msgs {
+		g := h.Group(gm.group)
+		if g == nil || gm.msg.GetFrom() != from || gm.msg.GetTo() != h.id {
+			continue
+		}
+		g.mbMu.Lock()
+		full := len(g.mb.msgs) >= mailboxMsgsMax
+		if !full {
+			g.mb.msgs = append(g.mb.msgs, gm.msg)
+		}
+		g.mbMu.Unlock()
+		if !full {
+			h.schedule(g, gm.msg.GetType() != pb.MsgHeartbeatResp)
+		}
+	}
+}
+
+// ticker ticks the active groups and follows the peers' liveness: a peer that falls silent
+// wakes the quiesced groups it leads (their followers must be able to elect a new leader);
+// a peer that comes back wakes the groups this node leads (so it hears from them again).
+func (h *Host) ticker() {
+	defer h.wg.Done()
+	t := time.NewTicker(h.cfg.TickInterval)
+	defer t.Stop()
+	livenessTimeout := time.Duration(h.cfg.ElectionTicks) * h.cfg.TickInterval
+	for {
+		select {
+		case <-h.stop:
+			return
+		case now := <-t.C:
+			h.mu.Lock()
+			// Ticks do not pile up: a host too slow to process a tick before the next one
+			// slows Raft's clock rather than letting elections fire in a burst.
+			for id, g := range h.active {
+				g.mbMu.Lock()
+				g.mb.ticks = 1
+				g.mbMu.Unlock()
+				h.work[id] = g
+			}
+			if len(h.active) > 0 {
+				h.kickLocked()
+			}
+			for pid := range h.tr.peers {
+				alive := h.tr.alive(pid, livenessTimeout, now)
+				if alive != h.alive[pid] {
+					h.alive[pid] = alive
+					h.wakeLocked(pid, alive)
+				}
+			}
+			h.mu.Unlock()
+			h.ticks.Add(1)
+		}
+	}
+}
+
+// wakeLocked resumes ticking the groups led by peer (it died) or by this node (peer is back).
+func (h *Host) wakeLocked(peer uint64, alive bool) {
+	for id, g := range h.groups {
+		if g.active {
+			continue
+		}
+		l := g.leader.Load()
+		if (!alive && l == peer) || (alive && l == h.id) {
+			g.active = true
+			h.active[id] = g
+			h.work[id] = g
+		}
+	}
+	h.kickLocked()
+}
+
+// loop runs processing rounds: prepare every group with work (in parallel), persist all
+// their Ready batches with one WAL write and at most one fsync, then finish them (in
+// parallel): send, apply, advance.
+func (h *Host) loop() {
+	defer h.wg.Done()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-h.kick:
+		}
+		h.mu.Lock()
+		batch := slices.Collect(maps.Values(h.work))
+		clear(h.work)
+		h.mu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		if err := h.round(batch); err != nil {
+			h.fail(err)
+			return
+		}
+		h.rounds.Add(1)
+	}
+}
+
+func (h *Host) round(batch []*Group) error {
+	rds := make([]*raft.Ready, len(batch))
+	h.parallel(len(batch), func(i int) error {
+		rds[i] = batch[i].prepare()
+		return nil
+	})
+	if err := h.persist(batch, rds); err != nil {
+		return err
+	}
+	if err := h.parallel(len(batch), func(i int) error {
+		if rds[i] == nil {
+			return nil
+		}
+		if err := batch[i].finishReady(rds[i]); err != nil {
+			return err
+		}
+		if batch[i].rn.HasReady() {
+			h.schedule(batch[i], false)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if h.wal.full() {
+		var states []byte
+		h.mu.Lock()
+		for id, g := range h.groups {
+			states = appendHardStateRecord(states, id, g.hs)
+		}
+		for id, r := range h.recovered {
+			if r.hs != nil {
+				states = appendHardStateRecord(states, id, r.hs)
+			}
+		}
+		h.mu.Unlock()
+		if err := h.wal.roll(states); err != nil {
+			return err
+		}
+	}
+	return h.wal.gc(h.compactedIndex)
+}
+
+// compactedIndex is the highest index of group that the WAL no longer needs.
+func (h *Host) compactedIndex(group uint64) uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if g := h.groups[group]; g != nil {
+		return g.compacted.Load()
+	}
+	if s := h.snaps[group]; s != nil {
+		return s.GetMetadata().GetIndex()
+	}
+	return 0
+}
+
+// persist writes received snapshots, then every entry and HardState of the round in one
+// WAL write, fsynced once if any Ready needs it.
+func (h *Host) persist(batch []*Group, rds []*raft.Ready) error {
+	buf := h.walBuf[:0]
+	maxIndex := make(map[uint64]uint64)
+	sync := false
+	for i, rd := range rds {
+		if rd == nil {
+			continue
+		}
+		g := batch[i]
+		if !raft.IsEmptySnap(rd.Snapshot) {
+			if err := writeSnapshotFile(h.cfg.Dir, g.id, rd.Snapshot); err != nil {
+				return err
+			}
+		}
+		if n := len(rd.Entries); n > 0 {
+			buf = appendEntriesRecord(buf, g.id, rd.Entries)
+			maxIndex[g.id] = rd.Entries[n-1].GetIndex()
+		}
+		if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
+			buf = appendHardStateRecord(buf, g.id, rd.HardState)
+		}
+		sync = sync || rd.MustSync
+	}
+	if len(buf) > 0 || sync {
+		if err := h.wal.write(buf, maxIndex, sync); err != nil {
+			return err
+		}
+	}
+	if cap(buf) <= 2*batchBytesMax {
+		h.walBuf = buf
+	}
+	return nil
+}
+
+// parallel runs f(0..n-1) on up to Workers goroutines and returns the first error.
+func (h *Host) parallel(n int, f func(i int) error) error {
+	if n == 1 {
+		return f(0)
+	}
+	var (
+		next  atomic.Int64
+		wg    sync.WaitGroup
+		errMu sync.Mutex
+		first error
+	)
+	for range min(n, h.cfg.Workers) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				if err := f(i); err != nil {
+					errMu.Lock()
+					if first == nil {
+						first = err
+					}
+					errMu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// fail stops the host after a storage failure: continuing could acknowledge what is lost.
+func (h *Host) fail(err error) {
+	h.log.Error("cluster: raft host stopped", "error", err)
+	h.mu.Lock()
+	h.err = err
+	groups := slices.Collect(maps.Values(h.groups))
+	h.mu.Unlock()
+	for _, g := range groups {
+		g.failAll(fmt.Errorf("cannot replicate: %w", errors.Join(ErrClosed, err)))
+	}
+}
+
+// raftLogger sends etcd raft's log lines to slog; its routine Info lines become Debug.
+type raftLogger struct{ log *slog.Logger }
+
+func (l *raftLogger) Debug(v ...any)              { l.log.Debug(fmt.Sprint(v...)) }
+func (l *raftLogger) Debugf(f string, v ...any)   { l.log.Debug(fmt.Sprintf(f, v...)) }
+func (l *raftLogger) Info(v ...any)               { l.log.Debug(fmt.Sprint(v...)) }
+func (l *raftLogger) Infof(f string, v ...any)    { l.log.Debug(fmt.Sprintf(f, v...)) }
+func (l *raftLogger) Warning(v ...any)            { l.log.Warn(fmt.Sprint(v...)) }
+func (l *raftLogger) Warningf(f string, v ...any) { l.log.Warn(fmt.Sprintf(f, v...)) }
+func (l *raftLogger) Error(v ...any)              { l.log.Error(fmt.Sprint(v...)) }
+func (l *raftLogger) Errorf(f string, v ...any)   { l.log.Error(fmt.Sprintf(f, v...)) }
+func (l *raftLogger) Fatal(v ...any)              { panic("BUG: raft: " + fmt.Sprint(v...)) }
+func (l *raftLogger) Fatalf(f string, v ...any)   { panic("BUG: raft: " + fmt.Sprintf(f, v...)) }
+func (l *raftLogger) Panic(v ...any)              { panic("BUG: raft: " + fmt.Sprint(v...)) }
+func (l *raftLogger) Panicf(f string, v ...any)   { panic("BUG: raft: " + fmt.Sprintf(f, v...)) }

@@ -176,6 +176,15 @@ func (g *Group) prepare() *raft.Ready {
 		g.rn.Tick()
 	}
 	for _, m := range mb.msgs {
+		if m.GetType() == pb.MsgHeartbeat {
+			// A leader sends min(match, commit); a node that lost its disk has a shorter
+			// log than its old match, and Raft would panic on the commit index. Clamping
+			// keeps the process up; such a node still needs to rejoin as a new replica.
+			if last, _ := g.storage.LastIndex(); m.GetCommit() > last {
+				g.h.log.Error("cluster: leader's commit index beyond this node's log: was its data lost?", "group", g.id, "commit", m.GetCommit(), "last", last)
+				m.Commit = new(last)
+			}
+		}
 		_ = g.rn.Step(m) // a stale or misdirected message is Raft's to ignore
 	}
 	for i, q := range mb.quiesce {

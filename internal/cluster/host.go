@@ -385,14 +385,16 @@ func (h *Host) ticker() {
 	}
 }
 
-// wakeLocked resumes ticking the groups led by peer (it died) or by this node (peer is back).
+// wakeLocked resumes ticking the groups led by peer, if it died (their followers must elect
+// another leader), and those led by this node (if peer died, a lost quorum must make it
+// step down, as CheckQuorum does; if it is back, it must hear from them again).
 func (h *Host) wakeLocked(peer uint64, alive bool) {
 	for id, g := range h.groups {
 		if g.active {
 			continue
 		}
 		l := g.leader.Load()
-		if (!alive && l == peer) || (alive && l == h.id) {
+		if l == h.id || (!alive && l == peer) {
 			g.active = true
 			h.active[id] = g
 			h.work[id] = g

@@ -33,6 +33,8 @@ func addKafkaFlags(f *pflag.FlagSet, cfg *broker.KafkaConfig) {
 		"shortest session timeout a group member may ask for (Kafka's group.min.session.timeout.ms)")
 	f.DurationVar(&cfg.MaxSessionTimeout, "kafka-group-max-session-timeout", cfg.MaxSessionTimeout,
 		"longest session timeout a group member may ask for (Kafka's group.max.session.timeout.ms)")
+	f.DurationVar(&cfg.InitialRebalanceDelay, "kafka-group-initial-rebalance-delay", cfg.InitialRebalanceDelay,
+		"the first rebalance of an empty classic group waits this long for more members to join (Kafka's group.initial.rebalance.delay.ms; 0: none)")
 	f.DurationVar(&cfg.ReauthMaxAge, "kafka-connections-max-reauth", cfg.ReauthMaxAge,
 		"a SASL session lasts this long; the client must re-authenticate before it ends (Kafka's connections.max.reauth.ms; 0: forever)")
 	f.StringVar(&cfg.Authorizer, "kafka-authorizer", cfg.Authorizer,

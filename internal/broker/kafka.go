@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,6 +46,9 @@ type KafkaConfig struct {
 	// ask for (group.min.session.timeout.ms, group.max.session.timeout.ms).
 	MinSessionTimeout time.Duration
 	MaxSessionTimeout time.Duration
+	// InitialRebalanceDelay: the first rebalance of an empty classic group waits this long
+	// for more members (group.initial.rebalance.delay.ms); 0: none.
+	InitialRebalanceDelay time.Duration
 	// TransactionMaxTimeout bounds the timeout a transactional producer may ask for
 	// (transaction.max.timeout.ms); TransactionAbortCheckInterval is how often timed-out
 	// transactions are looked for and aborted
@@ -76,6 +80,7 @@ func DefaultKafkaConfig() KafkaConfig {
 		OffsetsRetention:      group.DefaultOffsetsRetention,
 		MinSessionTimeout:     group.DefaultMinSessionTimeout,
 		MaxSessionTimeout:     group.DefaultMaxSessionTimeout,
+		InitialRebalanceDelay: group.DefaultInitialRebalanceDelay,
 
 		TransactionMaxTimeout:         txn.DefaultMaxTimeout,
 		TransactionAbortCheckInterval: txn.DefaultAbortCheckInterval,
@@ -116,6 +121,8 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 		OffsetsRetention:  kc.OffsetsRetention,
 		MinSessionTimeout: kc.MinSessionTimeout,
 		MaxSessionTimeout: kc.MaxSessionTimeout,
+		// group.Config's zero is its default; no delay is negative there.
+		InitialRebalanceDelay: cmp.Or(kc.InitialRebalanceDelay, -1),
 	})
 	if err != nil {
 		releaseStreams()

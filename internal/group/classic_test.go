@@ -344,3 +344,32 @@ func TestCooperativeRebalancesInARow(t *testing.T) {
 		gen++
 	}
 }
+
+// TestMemberCommitAfterRestart: yard keeps no members across a restart, so a member's commit
+// to a group known only by its committed offsets is UNKNOWN_MEMBER_ID (the member rejoins),
+// as Kafka answers for a member missing from an empty group; GROUP_ID_NOT_FOUND stays for a
+// group with no offsets either (the Java consumer treats that as fatal: a Kafka Streams
+// thread died of it after a restart of yard).
+func TestMemberCommitAfterRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c := openTest(t, dir, nil)
+	m := mustJoin(t, c, joinReq("", "", time.Minute, "range"))
+	mustSync(t, c, m.MemberID, 1, nil)
+	commit := func(c *Coordinator) error {
+		_, err := c.Commit(ctx, CommitRequest{Group: "g", MemberID: m.MemberID, Generation: 1,
+			Offsets: map[TopicPartition]OffsetValue{{"t", 0}: {Offset: 5}}})
+		return err
+	}
+	if err := commit(c); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	c = openTest(t, dir, nil)
+	if err := commit(c); !errors.Is(err, ErrUnknownMemberID) {
+		t.Fatalf("member's commit after a restart: %v, want %v", err, ErrUnknownMemberID)
+	}
+	if got := c.FetchOffsets("g", []TopicPartition{{"t", 0}}); len(got) != 1 || got[0].Offset != 5 {
+		t.Fatalf("offsets after the refused commit: %+v", got)
+	}
+}

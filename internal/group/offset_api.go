@@ -22,6 +22,13 @@ func (c *Coordinator) Commit(ctx context.Context, req CommitRequest) (map[TopicP
 		return nil, err
 	}
 	if g == nil {
+		if c.offsets.hasGroup(req.Group) {
+			// The group exists, empty, by its committed offsets: yard keeps no members across
+			// a restart, so a member of the generation before it is unknown, as in an empty
+			// Kafka group. It rejoins on this error; on GROUP_ID_NOT_FOUND the Java client
+			// gives up (and a Kafka Streams thread dies).
+			return nil, ErrUnknownMemberID
+		}
 		return nil, ErrGroupIDNotFound
 	}
 	verr, err := call(ctx, g, func() error { return g.validateCommit(req) })

@@ -24,8 +24,9 @@ import (
 // a FileStreamSource (exactly once required) copies a file into a topic it creates, which a
 // FileStreamSink writes back out. The worker is killed with SIGKILL while lines are being
 // appended, more are appended while it is down, and a new worker resumes from the offsets it
-// stored: the topic (read_committed) holds every line exactly once and in order, and the
-// sink's file every line at least once, in order.
+// stored; then yard is killed with SIGKILL and restarted under the running worker. The topic
+// (read_committed) holds every line exactly once and in order, and the sink's file every line
+// at least once, in order.
 func TestConnectDistributed(t *testing.T) {
 	needJava(t)
 	t.Parallel()
@@ -127,7 +128,14 @@ func TestConnectDistributed(t *testing.T) {
 	waitRunning(t, rest, "file-source", "file-sink")
 	waitFileLines(t, out, 300)
 
-	want := strings.Split(strings.TrimSuffix(lines(0, 300), "\n"), "\n")
+	// yard dies while lines arrive; the worker reconnects to the restarted yard.
+	appendFile(t, in, lines(300, 400))
+	y.Kill()
+	y.Restart()
+	appendFile(t, in, lines(400, 500))
+	waitFileLines(t, out, 500)
+
+	want := strings.Split(strings.TrimSuffix(lines(0, 500), "\n"), "\n")
 	// The topic: every line exactly once, in order (the source's offsets and records were
 	// written in one transaction).
 	cl := client(t, y.KafkaAddr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),

@@ -18,7 +18,7 @@ done
 . "$here/../install-lock.sh"
 
 out="$cache/ecosystem-java"
-stamp="$(cat "$here/java/pom.xml" "$here"/java/src/main/java/dev/yard/ecosystem/*.java | sha256sum | cut -c1-16)"
+stamp="$(find "$here/java" -type f | sort | xargs cat | sha256sum | cut -c1-16)"
 if [ ! -f "$out/$stamp.ok" ]; then
   echo "setup: building the Kafka Streams and Connect programs (Maven)" >&2
   rm -rf "$out" && mkdir -p "$out"

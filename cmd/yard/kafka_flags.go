@@ -27,6 +27,8 @@ func addKafkaFlags(f *pflag.FlagSet, cfg *broker.KafkaConfig) {
 		"host clients are told to connect to (default: the address each client connected to)")
 	f.Int32Var(&cfg.AdvertisedPort, "kafka-advertised-port", cfg.AdvertisedPort,
 		"port clients are told to connect to (default: the port each client connected to)")
+	f.Int32Var(&cfg.OffsetsTopicPartitions, "kafka-offsets-topic-partitions", cfg.OffsetsTopicPartitions,
+		"partitions of the internal topic __consumer_offsets when it is created; fixed afterwards (Kafka's offsets.topic.num.partitions)")
 	f.DurationVar(&cfg.OffsetsRetention, "kafka-offsets-retention", cfg.OffsetsRetention,
 		"committed offsets of a group empty this long expire (Kafka's offsets.retention.minutes)")
 	f.DurationVar(&cfg.MinSessionTimeout, "kafka-group-min-session-timeout", cfg.MinSessionTimeout,

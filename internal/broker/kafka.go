@@ -39,6 +39,9 @@ type KafkaConfig struct {
 	// address each client connected to).
 	AdvertisedHost string
 	AdvertisedPort int32
+	// OffsetsTopicPartitions is the partition count __consumer_offsets is created with
+	// (offsets.topic.num.partitions); an existing topic keeps its count.
+	OffsetsTopicPartitions int32
 	// OffsetsRetention: committed offsets of a group that has been empty this long expire
 	// (offsets.retention.minutes).
 	OffsetsRetention time.Duration
@@ -71,16 +74,17 @@ type KafkaConfig struct {
 // DefaultKafkaConfig is the embedded default (Kafka's defaults).
 func DefaultKafkaConfig() KafkaConfig {
 	return KafkaConfig{
-		AutoCreateTopics:      true,
-		DefaultPartitions:     kafka.DefaultPartitions,
-		MaxRequestBytes:       kafka.DefaultMaxRequestBytes,
-		MaxConnections:        kafka.DefaultMaxConnections,
-		RequestReadTimeout:    kafka.DefaultRequestReadTimeout,
-		QueuedMaxRequestBytes: kafka.DefaultQueuedMaxRequestBytes,
-		OffsetsRetention:      group.DefaultOffsetsRetention,
-		MinSessionTimeout:     group.DefaultMinSessionTimeout,
-		MaxSessionTimeout:     group.DefaultMaxSessionTimeout,
-		InitialRebalanceDelay: group.DefaultInitialRebalanceDelay,
+		AutoCreateTopics:       true,
+		DefaultPartitions:      kafka.DefaultPartitions,
+		MaxRequestBytes:        kafka.DefaultMaxRequestBytes,
+		MaxConnections:         kafka.DefaultMaxConnections,
+		RequestReadTimeout:     kafka.DefaultRequestReadTimeout,
+		QueuedMaxRequestBytes:  kafka.DefaultQueuedMaxRequestBytes,
+		OffsetsTopicPartitions: group.DefaultOffsetsTopicPartitions,
+		OffsetsRetention:       group.DefaultOffsetsRetention,
+		MinSessionTimeout:      group.DefaultMinSessionTimeout,
+		MaxSessionTimeout:      group.DefaultMaxSessionTimeout,
+		InitialRebalanceDelay:  group.DefaultInitialRebalanceDelay,
 
 		TransactionMaxTimeout:         txn.DefaultMaxTimeout,
 		TransactionAbortCheckInterval: txn.DefaultAbortCheckInterval,
@@ -110,13 +114,21 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 	if err != nil {
 		return nil, err
 	}
+	offsetsParts, err := group.StreamOffsetsPartitions(streams, kc.OffsetsTopicPartitions)
+	if err != nil {
+		releaseStreams()
+		return nil, err
+	}
+	if n := int32(len(offsetsParts)); n != kc.OffsetsTopicPartitions {
+		b.log.Warn("the offsets topic keeps the partition count it was created with", "topic", group.OffsetsTopic,
+			"partitions", n, "configured", kc.OffsetsTopicPartitions)
+	}
 	groups, err := group.Open(group.Config{
-		Dir:          b.layout.ConsumerOffsets(),
-		SyncPolicy:   b.cfg.SyncPolicy,
-		SyncInterval: b.cfg.SyncInterval,
-		Topics:       group.StreamTopics(streams),
-		Logger:       b.log.With("component", "group"),
-		FileCache:    b.files,
+		OffsetsPartitions: offsetsParts,
+		LegacyOffsetsDir:  b.layout.ConsumerOffsets(),
+		SyncPolicy:        b.cfg.SyncPolicy,
+		Topics:            group.StreamTopics(streams),
+		Logger:            b.log.With("component", "group"),
 
 		OffsetsRetention:  kc.OffsetsRetention,
 		MinSessionTimeout: kc.MinSessionTimeout,

@@ -64,6 +64,9 @@ type Topic struct {
 	Partitions int32             `json:"partitions"`
 	Configs    map[string]string `json:"configs,omitempty"` // only values set on the topic
 	CreatedMs  int64             `json:"created_ms"`
+	// Internal marks a topic the broker made for itself (__consumer_offsets): clients read
+	// it but do not write, delete or repartition it.
+	Internal bool `json:"internal,omitempty"`
 }
 
 // Clone deep-copies s.

@@ -28,7 +28,11 @@ func (c *Coordinator) Describe(ctx context.Context, id string) (GroupDescription
 		}
 	}
 	if c.offsets.hasGroup(id) {
-		return GroupDescription{Group: id, State: StateEmpty, Type: TypeClassic}, nil
+		d := GroupDescription{Group: id, State: StateEmpty, Type: TypeClassic}
+		if m := c.offsets.groupMeta(id); m != nil {
+			d.ProtocolType = m.ProtocolType
+		}
+		return d, nil
 	}
 	return GroupDescription{Group: id, State: StateDead}, ErrGroupIDNotFound
 }
@@ -71,7 +75,11 @@ func (c *Coordinator) List(ctx context.Context) []GroupListing {
 	}
 	for _, name := range c.offsets.groupNames() {
 		if !seen[name] {
-			out = append(out, GroupListing{Group: name, State: StateEmpty, Type: TypeClassic})
+			l := GroupListing{Group: name, State: StateEmpty, Type: TypeClassic}
+			if m := c.offsets.groupMeta(name); m != nil {
+				l.ProtocolType = m.ProtocolType
+			}
+			out = append(out, l)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
@@ -108,7 +116,7 @@ func (c *Coordinator) DeleteGroup(ctx context.Context, id string) error {
 	if !found {
 		return ErrGroupIDNotFound
 	}
-	return c.offsets.deleteOffsets(ctx, id, nil)
+	return c.offsets.deleteGroup(ctx, id)
 }
 
 // subscribedTopics are the topics the group's current members subscribe to (Kafka refuses

@@ -353,6 +353,7 @@ func (g *group) completeJoin() {
 	if len(g.members) == 0 {
 		g.protocol, g.leader = "", ""
 		g.setEmpty()
+		g.recordGeneration()
 		return
 	}
 	g.protocol = g.selectProtocol()
@@ -526,6 +527,7 @@ func (g *group) sync(req SyncRequest, ch chan SyncResult) {
 			o.assignment = req.Assignments[id]
 		}
 		g.state = StateStable
+		g.recordGeneration()
 		for _, o := range g.members {
 			if o.syncCh != nil {
 				o.syncCh <- SyncResult{ProtocolType: g.protocolType, Protocol: g.protocol, Assignment: o.assignment}
@@ -587,4 +589,26 @@ func (g *group) leave(members []LeaveMember) []error {
 		g.afterRemoval()
 	}
 	return errs
+}
+
+// recordGeneration writes the group's GroupMetadata record to __consumer_offsets, as Kafka
+// does once the leader's assignment is in (and when a generation ends empty): what readers
+// of the topic see of the group. A failure is logged; the group goes on.
+func (g *group) recordGeneration() {
+	m := &GroupMetadata{ProtocolType: g.protocolType, Generation: g.generation, Protocol: g.protocol,
+		Leader: g.leader, CurrentStateMs: g.c.now().UnixMilli()}
+	for _, mb := range g.sortedMembers() {
+		if len(mb.id) > maxStringLen { // a client id near the limit makes a member id over it
+			g.c.rl.Warn("cannot record group metadata", "cannot record group metadata: member id too long", "group", g.id)
+			return
+		}
+		m.Members = append(m.Members, MemberMetadata{
+			MemberID: mb.id, InstanceID: mb.instanceID, ClientID: mb.clientID, ClientHost: mb.clientHost,
+			RebalanceTimeoutMs: int32(mb.rebalanceTimeout.Milliseconds()), SessionTimeoutMs: int32(mb.sessionTimeout.Milliseconds()),
+			Subscription: mb.metadataFor(g.protocol), Assignment: mb.assignment,
+		})
+	}
+	if err := g.c.offsets.storeGroup(g.id, m); err != nil {
+		g.c.rl.Warn("cannot record group metadata", "cannot record group metadata", "group", g.id, "err", err)
+	}
 }

@@ -44,7 +44,7 @@ func (f *fakeTopics) EndOffset(topic string, p int32) (int64, bool) {
 func openTest(t *testing.T, dir string, mod func(*Config)) *Coordinator {
 	t.Helper()
 	cfg := Config{
-		Dir:                   dir,
+		OffsetsPartitions:     openOffsetsTopic(t, dir, nil, 5),
 		Topics:                &fakeTopics{ends: map[string][]int64{"t": {10, 20, 30}}},
 		MinSessionTimeout:     time.Millisecond,
 		InitialRebalanceDelay: -1,

@@ -8,9 +8,11 @@
 // The classic protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) lives in classic.go,
 // KIP-848 consumer groups (ConsumerGroupHeartbeat) in consumer.go.
 //
-// Committed offsets are not group state: they live in offsetStore, an in-memory map backed by
-// an append-only log (offsetlog.go describes its bytes) that is replayed on open, so that an
-// acknowledged OffsetCommit survives a crash. Committing validates the member against its
+// Committed offsets are not group state: they live in offsetStore (offsets.go), in-memory maps
+// backed by the partitions of the internal topic __consumer_offsets, in Kafka's own record
+// schemas (records.go), replayed on open, so that an acknowledged OffsetCommit survives a
+// crash and tools that read the topic understand it. Classic groups also record each
+// completed generation there (GroupMetadata), as Kafka does. Committing validates the member against its
 // group's goroutine, then appends and waits for durability on the caller's goroutine, so
 // commits of many groups share fsyncs.
 //
@@ -45,6 +47,23 @@ const (
 	DefaultConsumerHeartbeatInterval     = 5 * time.Second  // group.consumer.heartbeat.interval.ms
 )
 
+// The internal topic of committed offsets and group metadata, as Kafka names and configures
+// it (offsets.topic.num.partitions, offsets.topic.segment.bytes; compacted; the coordinator
+// writes its records uncompressed, offsets.topic.compression.codec none).
+const (
+	OffsetsTopic                  = "__consumer_offsets"
+	DefaultOffsetsTopicPartitions = 50
+)
+
+// OffsetsTopicConfigs are the topic configs __consumer_offsets is created with.
+func OffsetsTopicConfigs() map[string]string {
+	return map[string]string{
+		"cleanup.policy":   "compact",
+		"compression.type": "producer",
+		"segment.bytes":    "104857600",
+	}
+}
+
 // Topics is what the coordinator needs from the stream layer.
 type Topics interface {
 	// Partitions returns the number of partitions of topic, false if it does not exist.
@@ -58,14 +77,18 @@ type Topics interface {
 
 // Config configures a Coordinator.
 type Config struct {
-	Dir          string // the offsets log directory, e.g. <data-dir>/__consumer_offsets
-	SyncPolicy   log.SyncPolicy
-	SyncInterval time.Duration
-	Topics       Topics
-	Logger       *slog.Logger
-	Now          func() time.Time // nil = time.Now
-	FS           log.FS           // nil = the OS file system; tests inject faults and crashes
-	FileCache    *log.FileCache   // bounds open segment files, shared with other logs (nil: own)
+	// OffsetsPartitions are the partitions of __consumer_offsets, in order; group g's records
+	// are in OffsetsPartitions[PartitionFor(g, len)]. Their number must not change once
+	// records are written (Kafka's offsets.topic.num.partitions is fixed likewise).
+	OffsetsPartitions []OffsetsPartition
+	// LegacyOffsetsDir is the one-partition offsets log of earlier versions
+	// (<data-dir>/__consumer_offsets); if it exists, Open migrates it (legacy.go). "" = none.
+	LegacyOffsetsDir string
+	SyncPolicy       log.SyncPolicy // of the legacy log, read once
+	FS               log.FS         // of the legacy log; nil = the OS file system
+	Topics           Topics
+	Logger           *slog.Logger
+	Now              func() time.Time // nil = time.Now
 
 	OffsetsRetention              time.Duration // offsets of an empty group expire after this
 	OffsetsRetentionCheckInterval time.Duration
@@ -135,13 +158,14 @@ func Open(cfg Config) (*Coordinator, error) {
 	if cfg.Topics == nil {
 		return nil, fmt.Errorf("cannot open group coordinator: no Topics")
 	}
-	st, err := openOffsetStore(cfg.Dir, log.Options{SyncPolicy: cfg.SyncPolicy, SyncInterval: cfg.SyncInterval, FS: cfg.FS, FileCache: cfg.FileCache}, cfg.Now, cfg.Logger)
+	st, err := newOffsetStore(cfg.OffsetsPartitions, cfg.Now, cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open group coordinator: %w", err)
 	}
-	// A log that grew long since its last snapshot is compacted before serving.
-	if err := st.maybeCompact(context.Background()); err != nil {
-		st.close()
+	if err := st.migrateLegacy(cfg.LegacyOffsetsDir, log.Options{SyncPolicy: cfg.SyncPolicy, FS: cfg.FS}); err != nil {
+		return nil, fmt.Errorf("cannot open group coordinator: %w", err)
+	}
+	if err := st.replay(); err != nil {
 		return nil, fmt.Errorf("cannot open group coordinator: %w", err)
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), offsets: st, groups: map[string]*group{}, stop: make(chan struct{})}
@@ -150,7 +174,8 @@ func Open(cfg Config) (*Coordinator, error) {
 	return c, nil
 }
 
-// Close stops every group goroutine and closes the offsets log.
+// Close stops every group goroutine. The partitions of __consumer_offsets are their owner's
+// to close.
 func (c *Coordinator) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -161,7 +186,7 @@ func (c *Coordinator) Close() error {
 	close(c.stop)
 	c.mu.Unlock()
 	c.wg.Wait()
-	return c.offsets.close()
+	return nil
 }
 
 func (c *Coordinator) now() time.Time { return c.cfg.Now() }

@@ -184,6 +184,12 @@ func (c *Coordinator) expireOffsets(ctx context.Context) {
 			}
 			c.log.Info("committed offsets expired", "group", name, "partitions", len(expired))
 		}
+		// As Kafka: an empty group left without offsets is dead; its metadata gets a tombstone.
+		if !c.offsets.hasOffsets(name) && c.offsets.groupMeta(name) != nil {
+			if err := c.offsets.deleteGroup(ctx, name); err != nil {
+				c.log.Warn("cannot remove the metadata of an empty group", "group", name, "err", err)
+			}
+		}
 	}
 }
 
@@ -220,13 +226,11 @@ func (c *Coordinator) maintenanceLoop() {
 	}
 }
 
-// maintain runs one round of expiry, idle-group removal and compaction.
+// maintain runs one round of expiry and idle-group removal (the log cleaner compacts
+// __consumer_offsets).
 func (c *Coordinator) maintain(ctx context.Context) {
 	c.expireOffsets(ctx)
 	c.dropIdleGroups(ctx)
-	if err := c.offsets.maybeCompact(ctx); err != nil {
-		c.log.Warn("cannot compact offsets log", "err", err)
-	}
 }
 
 // sortTPs orders partitions by topic, then partition.

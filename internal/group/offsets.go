@@ -1,172 +1,451 @@
 package group
 
+// The committed-offsets store over __consumer_offsets (records.go describes its records).
+//
+// Every group's records live in one partition of the topic, PartitionFor(group); the
+// in-memory state is sharded the same way, one offsetShard per partition, each with its own
+// lock, so commits of groups in different partitions never wait for each other and commits
+// in one partition share its group commit (fsync).
+//
+// Replay on open reads every partition from its start: an offset commit record sets (or, as
+// a tombstone, removes) one committed offset; a group metadata record sets (or removes) the
+// group's last recorded generation. A transactional batch (TxnOffsetCommit) holds its
+// offsets aside under its producer ID until that producer's control batch (the transaction
+// marker) in the same partition makes them committed (commit) or drops them (abort), as
+// Kafka's coordinator does. Compaction is the log cleaner's (the topic is
+// cleanup.policy=compact): the last record of each key survives.
+
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/yardmq/yard/internal/log"
+	rb "github.com/yardmq/yard/internal/recordbatch"
 )
 
 const (
-	// offsetsSegmentBytes is small so that a snapshot frees the segments it supersedes soon.
-	offsetsSegmentBytes = 16 << 20
-	// snapshotChunkRecords bounds one snapshot batch.
-	snapshotChunkRecords = 1000
-	// compactMinRecords: below this many records since the last snapshot, never compact.
-	compactMinRecords = 10000
-	replayReadBytes   = 1 << 20
+	// chunkRecords bounds one batch written by the migration.
+	chunkRecords    = 1000
+	replayReadBytes = 1 << 20
 )
 
-// offsetStore holds committed offsets in memory, backed by the offsets log (offsetlog.go).
-//
-// mu guards groups, live and sinceSnapshot, and is held around AppendNoWait so that the log's
-// order is the map's order; it is never held across WaitDurable, so concurrent commits share
-// one fsync.
-type offsetStore struct {
-	log    *log.Log
-	now    func() time.Time
-	logger *slog.Logger
-
-	mu            sync.Mutex
-	groups        map[string]map[TopicPartition]OffsetValue
-	live          int // entries in groups
-	sinceSnapshot int // records in the log after the last snapshot (or since the start)
-	buf           []byte
+// OffsetsPartition is one partition of __consumer_offsets as the coordinator writes and
+// reads it. *stream.Partition implements it.
+type OffsetsPartition interface {
+	// AppendInternal appends a batch the coordinator built, without waiting for durability.
+	AppendInternal(batch []byte) (lastOffset int64, err error)
+	// WriteMarker writes a transaction marker (control batch) and waits until it is durable.
+	WriteMarker(ctx context.Context, pid int64, epoch int16, coordinatorEpoch int32, commit bool) error
+	WaitDurable(ctx context.Context, offset int64) error
+	Sync() error
+	Read(offset int64, maxBytes int) (*log.ReadResult, error)
+	StartOffset() int64
+	EndOffset() int64
 }
 
-func openOffsetStore(dir string, opts log.Options, now func() time.Time, logger *slog.Logger) (*offsetStore, error) {
-	opts.SegmentBytesMax = offsetsSegmentBytes
-	opts.RetentionMs, opts.RetentionBytes = -1, -1 // we decide what is dropped
-	opts.Now, opts.Logger = now, logger
-	l, err := log.Open(dir, opts)
-	if err != nil {
-		return nil, fmt.Errorf("cannot open offsets log: %w", err)
+// offsetStore holds committed offsets and recorded group metadata in memory, backed by the
+// partitions of __consumer_offsets.
+type offsetStore struct {
+	shards []*offsetShard
+	now    func() time.Time
+	logger *slog.Logger
+}
+
+// offsetShard is the state of the groups of one partition.
+//
+// mu guards the maps and buf, and is held around the append so that the partition's order is
+// the maps' order; it is not held across WaitDurable, so concurrent commits share one fsync.
+type offsetShard struct {
+	p OffsetsPartition
+
+	mu      sync.Mutex
+	groups  map[string]map[TopicPartition]OffsetValue
+	meta    map[string]*GroupMetadata
+	pending map[int64]map[string]map[TopicPartition]OffsetValue // open transactions by producer ID
+	buf     []byte
+}
+
+func newOffsetStore(parts []OffsetsPartition, now func() time.Time, logger *slog.Logger) (*offsetStore, error) {
+	if len(parts) == 0 {
+		return nil, fmt.Errorf("cannot open offsets: no partitions of __consumer_offsets")
 	}
-	s := &offsetStore{log: l, now: now, logger: logger, groups: map[string]map[TopicPartition]OffsetValue{}}
-	if err := s.replay(); err != nil {
-		l.Close()
-		return nil, err
+	s := &offsetStore{now: now, logger: logger}
+	for _, p := range parts {
+		s.shards = append(s.shards, &offsetShard{p: p, groups: map[string]map[TopicPartition]OffsetValue{},
+			meta: map[string]*GroupMetadata{}, pending: map[int64]map[string]map[TopicPartition]OffsetValue{}})
 	}
 	return s, nil
 }
 
-// replay rebuilds the map from the log start to its end.
+func (s *offsetStore) shard(group string) *offsetShard {
+	return s.shards[PartitionFor(group, int32(len(s.shards)))]
+}
+
+// replay rebuilds every shard from its partition.
 func (s *offsetStore) replay() error {
-	off, end := s.log.StartOffset(), s.log.HighWatermark()
+	var offsets, groups, records int
+	for i, sh := range s.shards {
+		n, err := sh.replay()
+		if err != nil {
+			return fmt.Errorf("cannot replay __consumer_offsets-%d: %w", i, err)
+		}
+		records += n
+		groups += len(sh.groups)
+		for _, g := range sh.groups {
+			offsets += len(g)
+		}
+	}
+	s.logger.Info("committed offsets loaded", "groups", groups, "offsets", offsets, "records", records)
+	return nil
+}
+
+func (sh *offsetShard) replay() (records int, err error) {
+	off, end := sh.p.StartOffset(), sh.p.EndOffset()
 	var buf []byte
 	for off < end {
-		rr, err := s.log.Read(off, replayReadBytes)
+		rr, err := sh.p.Read(off, replayReadBytes)
 		if err != nil {
-			return fmt.Errorf("cannot read offsets log at %d: %w", off, err)
+			return records, fmt.Errorf("cannot read at %d: %w", off, err)
 		}
 		buf, err = rr.AppendTo(buf[:0])
 		rr.Release()
 		if err != nil {
-			return fmt.Errorf("cannot read offsets log at %d: %w", off, err)
+			return records, fmt.Errorf("cannot read at %d: %w", off, err)
 		}
-		if len(buf) == 0 {
-			return fmt.Errorf("cannot read offsets log at %d: no batch below the end %d", off, end)
-		}
-		used, next, err := decodeBatches(buf, s.apply)
+		used, next, err := walkBatches(buf, func(h *rb.Header, batch []byte) error {
+			n, err := sh.applyBatch(h, batch)
+			records += n
+			return err
+		})
 		if err != nil {
-			return fmt.Errorf("cannot replay offsets log at %d: %w", next, err)
+			return records, fmt.Errorf("at %d: %w", off, err)
 		}
 		if used == 0 || next <= off {
-			return fmt.Errorf("cannot replay offsets log at %d: no progress", off)
+			return records, fmt.Errorf("no progress at %d (end %d)", off, end)
 		}
 		off = next
 	}
-	s.logger.Info("committed offsets loaded", "groups", len(s.groups), "offsets", s.live, "records", s.sinceSnapshot)
-	return nil
+	return records, nil
 }
 
-// apply changes the map for one replayed or written record; s.mu held or single-threaded.
-func (s *offsetStore) apply(r offsetRecord) {
-	s.sinceSnapshot++
-	g := s.groups[r.Group]
-	if r.Value == nil {
-		if g == nil {
+// walkBatches calls fn for each whole batch in b. It returns the bytes consumed by whole
+// batches (a trailing partial batch is left), the offset after the last whole batch (-1 if
+// none) and fn's error or one for a batch that is whole but corrupt.
+func walkBatches(b []byte, fn func(h *rb.Header, batch []byte) error) (used int, next int64, err error) {
+	next = -1
+	for len(b)-used >= rb.HeaderLen {
+		h, err := rb.ParseHeader(b[used:])
+		if err != nil {
+			return used, next, fmt.Errorf("%w: %w", errCorruptRecord, err)
+		}
+		if h.Length > len(b)-used {
+			return used, next, nil
+		}
+		batch := b[used : used+h.Length]
+		if err := rb.CheckCRC(batch); err != nil {
+			return used, next, fmt.Errorf("%w: %w", errCorruptRecord, err)
+		}
+		if err := fn(&h, batch); err != nil {
+			return used, next, err
+		}
+		next = h.LastOffset() + 1
+		used += h.Length
+	}
+	return used, next, nil
+}
+
+// forEachRecord decodes the records of an uncompressed data batch.
+func forEachRecord(h *rb.Header, batch []byte, fn func(coordRecord)) (int, error) {
+	if h.Codec() != rb.CodecNone {
+		return 0, fmt.Errorf("%w: compressed batch", errCorruptRecord)
+	}
+	it := rb.NewRecords(batch[rb.HeaderLen:], h.RecordCount)
+	var rec rb.Record
+	n := 0
+	for it.Next(&rec) {
+		if rec.Key == nil {
+			return n, fmt.Errorf("%w: record %d has no key", errCorruptRecord, n)
+		}
+		r, err := decodeRecord(rec.Key, rec.Value)
+		if err != nil {
+			return n, fmt.Errorf("record %d: %w", n, err)
+		}
+		n++
+		if r.Kind != kindUnknown {
+			fn(r)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return n, fmt.Errorf("%w: %w", errCorruptRecord, err)
+	}
+	return n, nil
+}
+
+// applyBatch applies one replayed batch. sh.mu held or the shard not yet shared.
+func (sh *offsetShard) applyBatch(h *rb.Header, batch []byte) (int, error) {
+	if h.Control() {
+		typ, ok := controlType(h, batch)
+		if ok {
+			sh.endTxnLocked(h.ProducerID, typ == controlCommit)
+		}
+		return 1, nil
+	}
+	if h.Transactional() {
+		return forEachRecord(h, batch, func(r coordRecord) {
+			if r.Kind == kindOffset && r.Offset != nil {
+				sh.addPendingLocked(h.ProducerID, r.Group, map[TopicPartition]OffsetValue{r.TopicPartition: *r.Offset})
+			}
+		})
+	}
+	return forEachRecord(h, batch, sh.applyLocked)
+}
+
+// Control record types (the key's second int16), as internal/stream writes them.
+const (
+	controlAbort  = 0
+	controlCommit = 1
+)
+
+// controlType decodes a marker's type; ok is false for another control record.
+func controlType(h *rb.Header, batch []byte) (typ int16, ok bool) {
+	if h.Codec() != rb.CodecNone || h.RecordCount != 1 {
+		return 0, false
+	}
+	it := rb.NewRecords(batch[rb.HeaderLen:], 1)
+	var r rb.Record
+	if !it.Next(&r) || len(r.Key) < 4 {
+		return 0, false
+	}
+	typ = int16(uint16(r.Key[2])<<8 | uint16(r.Key[3]))
+	return typ, typ == controlAbort || typ == controlCommit
+}
+
+// applyLocked applies one record. sh.mu held.
+func (sh *offsetShard) applyLocked(r coordRecord) {
+	switch r.Kind {
+	case kindOffset:
+		g := sh.groups[r.Group]
+		if r.Offset == nil {
+			if g != nil {
+				delete(g, r.TopicPartition)
+				if len(g) == 0 {
+					delete(sh.groups, r.Group)
+				}
+			}
 			return
 		}
-		if _, ok := g[r.TopicPartition]; ok {
-			delete(g, r.TopicPartition)
-			s.live--
+		if g == nil {
+			g = map[TopicPartition]OffsetValue{}
+			sh.groups[r.Group] = g
 		}
-		if len(g) == 0 {
-			delete(s.groups, r.Group)
+		g[r.TopicPartition] = *r.Offset
+	case kindGroup:
+		if r.Meta == nil {
+			delete(sh.meta, r.Group)
+		} else {
+			sh.meta[r.Group] = r.Meta
 		}
-		return
 	}
-	if g == nil {
-		g = map[TopicPartition]OffsetValue{}
-		s.groups[r.Group] = g
-	}
-	if _, ok := g[r.TopicPartition]; !ok {
-		s.live++
-	}
-	g[r.TopicPartition] = *r.Value
 }
 
-// write appends recs as one batch and applies them, then waits for durability outside the
-// lock.
-func (s *offsetStore) write(ctx context.Context, recs []offsetRecord) error {
+func (sh *offsetShard) addPendingLocked(pid int64, group string, offs map[TopicPartition]OffsetValue) {
+	byGroup := sh.pending[pid]
+	if byGroup == nil {
+		byGroup = map[string]map[TopicPartition]OffsetValue{}
+		sh.pending[pid] = byGroup
+	}
+	g := byGroup[group]
+	if g == nil {
+		g = map[TopicPartition]OffsetValue{}
+		byGroup[group] = g
+	}
+	maps.Copy(g, offs)
+}
+
+// endTxnLocked applies a marker of producer pid: on commit its pending offsets (of every
+// group in this partition) become committed; on abort they are dropped.
+func (sh *offsetShard) endTxnLocked(pid int64, commit bool) {
+	byGroup := sh.pending[pid]
+	delete(sh.pending, pid)
+	if !commit {
+		return
+	}
+	for _, g := range sortedKeys(byGroup) {
+		for tp, v := range byGroup[g] {
+			v := v
+			sh.applyLocked(coordRecord{Kind: kindOffset, Group: g, TopicPartition: tp, Offset: &v})
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// appendLocked appends recs as one batch and applies them (unless transactional: those wait
+// for their marker). sh.mu held. It returns the batch's last offset.
+func (sh *offsetShard) appendLocked(recs []coordRecord, nowMs int64, prod batchProducer) (int64, error) {
+	sh.buf = appendBatch(sh.buf[:0], recs, nowMs, prod)
+	last, err := sh.p.AppendInternal(sh.buf)
+	if err != nil {
+		// Retriable for clients, as Kafka answers when its offsets topic cannot be written.
+		return -1, fmt.Errorf("cannot append to __consumer_offsets: %w (%w)", err, ErrCoordinatorNotAvailable)
+	}
+	if prod.ID < 0 {
+		for _, r := range recs {
+			sh.applyLocked(r)
+		}
+	}
+	return last, nil
+}
+
+// write appends recs of one group as one batch, then waits for durability outside the lock.
+func (s *offsetStore) write(ctx context.Context, group string, recs []coordRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	s.mu.Lock()
-	s.buf = appendBatch(s.buf[:0], recs, s.now().UnixMilli())
-	res, err := s.log.AppendNoWait(s.buf)
+	sh := s.shard(group)
+	sh.mu.Lock()
+	last, err := sh.appendLocked(recs, s.now().UnixMilli(), noProducer)
+	sh.mu.Unlock()
 	if err != nil {
-		s.mu.Unlock()
-		// Retriable for clients, as Kafka answers when its offsets log cannot be written.
-		return fmt.Errorf("cannot append to offsets log: %w (%w)", err, ErrCoordinatorNotAvailable)
+		return err
 	}
-	for _, r := range recs {
-		s.apply(r)
-	}
-	s.mu.Unlock()
-	if err := s.log.WaitDurable(ctx, res.LastOffset); err != nil {
+	if err := sh.p.WaitDurable(ctx, last); err != nil {
 		return fmt.Errorf("cannot make offsets durable: %w (%w)", err, ErrCoordinatorNotAvailable)
 	}
 	return nil
 }
 
-func (s *offsetStore) commit(ctx context.Context, group string, offs map[TopicPartition]OffsetValue) error {
-	recs := make([]offsetRecord, 0, len(offs))
+func offsetRecords(group string, offs map[TopicPartition]OffsetValue) []coordRecord {
+	recs := make([]coordRecord, 0, len(offs))
 	for tp, v := range offs {
 		v := v
-		recs = append(recs, offsetRecord{Group: group, TopicPartition: tp, Value: &v})
+		recs = append(recs, coordRecord{Kind: kindOffset, Group: group, TopicPartition: tp, Offset: &v})
 	}
 	sortRecords(recs)
-	return s.write(ctx, recs)
+	return recs
+}
+
+func (s *offsetStore) commit(ctx context.Context, group string, offs map[TopicPartition]OffsetValue) error {
+	return s.write(ctx, group, offsetRecords(group, offs))
 }
 
 // deleteOffsets writes tombstones for tps of group (all of them when tps is nil).
 func (s *offsetStore) deleteOffsets(ctx context.Context, group string, tps []TopicPartition) error {
-	s.mu.Lock()
-	var recs []offsetRecord
-	g := s.groups[group]
+	return s.deleteGroupRecords(ctx, group, tps, false)
+}
+
+// deleteGroup writes tombstones for every offset of group and for its metadata.
+func (s *offsetStore) deleteGroup(ctx context.Context, group string) error {
+	return s.deleteGroupRecords(ctx, group, nil, true)
+}
+
+func (s *offsetStore) deleteGroupRecords(ctx context.Context, group string, tps []TopicPartition, meta bool) error {
+	sh := s.shard(group)
+	sh.mu.Lock()
+	var recs []coordRecord
+	g := sh.groups[group]
 	if tps == nil {
 		for tp := range g {
-			recs = append(recs, offsetRecord{Group: group, TopicPartition: tp})
+			recs = append(recs, coordRecord{Kind: kindOffset, Group: group, TopicPartition: tp})
 		}
 	} else {
 		for _, tp := range tps {
 			if _, ok := g[tp]; ok {
-				recs = append(recs, offsetRecord{Group: group, TopicPartition: tp})
+				recs = append(recs, coordRecord{Kind: kindOffset, Group: group, TopicPartition: tp})
 			}
 		}
 	}
-	s.mu.Unlock()
 	sortRecords(recs)
-	return s.write(ctx, recs)
+	if meta && sh.meta[group] != nil {
+		recs = append(recs, coordRecord{Kind: kindGroup, Group: group})
+	}
+	if len(recs) == 0 {
+		sh.mu.Unlock()
+		return nil
+	}
+	last, err := sh.appendLocked(recs, s.now().UnixMilli(), noProducer)
+	sh.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return sh.p.WaitDurable(ctx, last)
 }
 
-func sortRecords(recs []offsetRecord) {
+// storeGroup records a classic group's generation (Kafka's GroupMetadata record). It does not
+// wait for durability: membership is not restored from it (members rejoin after a restart),
+// so it is information for readers of the topic, made durable with the next fsync.
+func (s *offsetStore) storeGroup(group string, m *GroupMetadata) error {
+	sh := s.shard(group)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	_, err := sh.appendLocked([]coordRecord{{Kind: kindGroup, Group: group, Meta: m}}, s.now().UnixMilli(), noProducer)
+	return err
+}
+
+// writeTxnOffsets writes a transaction's offsets for group as a transactional batch of the
+// producer; they stay pending until the transaction's marker (completeTxn).
+func (s *offsetStore) writeTxnOffsets(ctx context.Context, group string, pid int64, epoch int16, offs map[TopicPartition]OffsetValue) error {
+	if len(offs) == 0 {
+		return nil
+	}
+	sh := s.shard(group)
+	sh.mu.Lock()
+	last, err := sh.appendLocked(offsetRecords(group, offs), s.now().UnixMilli(), batchProducer{pid, epoch})
+	if err == nil {
+		sh.addPendingLocked(pid, group, offs)
+	}
+	sh.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return sh.p.WaitDurable(ctx, last)
+}
+
+// completeTxn ends producer pid's transaction in group's partition with a marker. On commit,
+// the pending offsets become committed. offs is the transaction coordinator's copy of the
+// group's offsets (authoritative): those the partition lacks as pending records (their write
+// failed after the coordinator took them, or the transaction is completed again after a
+// restart) are written first, in the transaction, so that memory and a replay agree.
+func (s *offsetStore) completeTxn(ctx context.Context, group string, pid int64, epoch int16, coordinatorEpoch int32, commit bool, offs map[TopicPartition]OffsetValue) error {
+	sh := s.shard(group)
+	sh.mu.Lock()
+	defer sh.mu.Unlock() // held across the marker's fsync: markers are rare, order is exact
+	if commit {
+		missing := map[TopicPartition]OffsetValue{}
+		have := sh.pending[pid][group]
+		for tp, v := range offs {
+			hv, ok := have[tp]
+			if !ok || hv.Offset != v.Offset || hv.LeaderEpoch != v.LeaderEpoch || hv.Metadata != v.Metadata {
+				missing[tp] = v
+			}
+		}
+		if len(missing) > 0 {
+			if _, err := sh.appendLocked(offsetRecords(group, missing), s.now().UnixMilli(), batchProducer{pid, epoch}); err != nil {
+				return err
+			}
+			sh.addPendingLocked(pid, group, missing)
+		}
+	}
+	if err := sh.p.WriteMarker(ctx, pid, epoch, coordinatorEpoch, commit); err != nil {
+		return fmt.Errorf("cannot write transaction marker to __consumer_offsets: %w (%w)", err, ErrCoordinatorNotAvailable)
+	}
+	sh.endTxnLocked(pid, commit)
+	return nil
+}
+
+func sortRecords(recs []coordRecord) {
 	sort.Slice(recs, func(i, j int) bool {
 		if recs[i].Topic != recs[j].Topic {
 			return recs[i].Topic < recs[j].Topic
@@ -177,9 +456,10 @@ func sortRecords(recs []offsetRecord) {
 
 // fetch returns the committed offsets of group for tps, or all of them when tps is nil.
 func (s *offsetStore) fetch(group string, tps []TopicPartition) []FetchedOffset {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g := s.groups[group]
+	sh := s.shard(group)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	g := sh.groups[group]
 	var out []FetchedOffset
 	if tps == nil {
 		for tp, v := range g {
@@ -203,18 +483,44 @@ func (s *offsetStore) fetch(group string, tps []TopicPartition) []FetchedOffset 
 	return out
 }
 
+// hasGroup: the group has committed offsets or recorded metadata.
 func (s *offsetStore) hasGroup(group string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.groups[group]) > 0
+	sh := s.shard(group)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return len(sh.groups[group]) > 0 || sh.meta[group] != nil
 }
 
+// hasOffsets: the group has committed offsets.
+func (s *offsetStore) hasOffsets(group string) bool {
+	sh := s.shard(group)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return len(sh.groups[group]) > 0
+}
+
+// groupMeta is the group's last recorded metadata (nil if none).
+func (s *offsetStore) groupMeta(group string) *GroupMetadata {
+	sh := s.shard(group)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.meta[group]
+}
+
+// groupNames lists every group with offsets or metadata.
 func (s *offsetStore) groupNames() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	names := make([]string, 0, len(s.groups))
-	for g := range s.groups {
-		names = append(names, g)
+	var names []string
+	for _, sh := range s.shards {
+		sh.mu.Lock()
+		for g := range sh.groups {
+			names = append(names, g)
+		}
+		for g := range sh.meta {
+			if sh.groups[g] == nil {
+				names = append(names, g)
+			}
+		}
+		sh.mu.Unlock()
 	}
 	sort.Strings(names)
 	return names
@@ -222,76 +528,12 @@ func (s *offsetStore) groupNames() []string {
 
 // lastCommitMs is the newest commit timestamp of group (0 if none).
 func (s *offsetStore) lastCommitMs(group string) int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	sh := s.shard(group)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	var last int64
-	for _, v := range s.groups[group] {
+	for _, v := range sh.groups[group] {
 		last = max(last, v.CommitMs)
 	}
 	return last
 }
-
-// maybeCompact writes a snapshot of the live offsets and drops the log before it, when the
-// records since the last snapshot far outnumber the live entries.
-func (s *offsetStore) maybeCompact(ctx context.Context) error {
-	s.mu.Lock()
-	if s.sinceSnapshot < compactMinRecords || s.sinceSnapshot < 2*s.live {
-		s.mu.Unlock()
-		return nil
-	}
-	start := s.log.EndOffset()
-	var recs []offsetRecord
-	var buf []byte
-	nowMs := s.now().UnixMilli()
-	flush := func() {
-		if len(recs) > 0 {
-			buf = appendBatch(buf, recs, nowMs)
-			recs = recs[:0]
-		}
-	}
-	for _, g := range s.sortedGroupsLocked() {
-		for tp, v := range s.groups[g] {
-			v := v
-			recs = append(recs, offsetRecord{Group: g, TopicPartition: tp, Value: &v})
-			if len(recs) == snapshotChunkRecords {
-				flush()
-			}
-		}
-	}
-	flush()
-	var last int64 = -1
-	if len(buf) > 0 {
-		res, err := s.log.AppendNoWait(buf)
-		if err != nil {
-			s.mu.Unlock()
-			return fmt.Errorf("cannot append offsets snapshot: %w", err)
-		}
-		start, last = res.BaseOffset, res.LastOffset
-	}
-	s.sinceSnapshot = s.live
-	s.mu.Unlock()
-	if last >= 0 {
-		if err := s.log.WaitDurable(ctx, last); err != nil {
-			return fmt.Errorf("cannot make offsets snapshot durable: %w", err)
-		}
-		if err := s.log.Sync(); err != nil { // the snapshot must be on disk before the old records go
-			return fmt.Errorf("cannot sync offsets snapshot: %w", err)
-		}
-	}
-	if err := s.log.DeleteRecordsBefore(start); err != nil {
-		return fmt.Errorf("cannot drop offsets before snapshot: %w", err)
-	}
-	s.logger.Info("committed offsets compacted", "offsets", s.live, "log_start", start)
-	return nil
-}
-
-func (s *offsetStore) sortedGroupsLocked() []string {
-	names := make([]string, 0, len(s.groups))
-	for g := range s.groups {
-		names = append(names, g)
-	}
-	sort.Strings(names)
-	return names
-}
-
-func (s *offsetStore) close() error { return s.log.Close() }

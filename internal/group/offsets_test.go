@@ -1,8 +1,6 @@
 package group
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"reflect"
@@ -12,73 +10,8 @@ import (
 	"time"
 
 	"github.com/yardmq/yard/internal/log"
+	"github.com/yardmq/yard/internal/stream"
 )
-
-func sampleRecords() []offsetRecord {
-	return []offsetRecord{
-		{Group: "g", TopicPartition: TopicPartition{"t", 0}, Value: &OffsetValue{Offset: 42, LeaderEpoch: 3, Metadata: "meta", CommitMs: 1700000000000}},
-		{Group: "g", TopicPartition: TopicPartition{"t", 1}},
-		{Group: "", TopicPartition: TopicPartition{"", -1}, Value: &OffsetValue{Offset: -1, LeaderEpoch: -1}},
-	}
-}
-
-func TestOffsetLogRoundTrip(t *testing.T) {
-	recs := sampleRecords()
-	b := appendBatch(nil, recs, 1234)
-	b = appendBatch(b, recs[:1], 1235)
-	binary.BigEndian.PutUint64(b, 100) // the log assigns base offsets
-	var got []offsetRecord
-	used, next, err := decodeBatches(b, func(r offsetRecord) { got = append(got, r) })
-	if err != nil || used != len(b) || next != 1 {
-		t.Fatalf("decode: used %d of %d, next %d, err %v", used, len(b), next, err)
-	}
-	if want := append(append([]offsetRecord{}, recs...), recs[0]); !reflect.DeepEqual(got, want) {
-		t.Fatalf("round trip:\n got %+v\nwant %+v", got, want)
-	}
-	// A partial trailing batch is left for the next read; a flipped byte is caught by the CRC.
-	if used, _, err := decodeBatches(b[:len(b)-1], func(offsetRecord) {}); err != nil || used >= len(b)-1 {
-		t.Fatalf("partial: used %d err %v", used, err)
-	}
-	bad := bytes.Clone(b)
-	bad[70] ^= 1
-	if _, _, err := decodeBatches(bad, func(offsetRecord) {}); err == nil {
-		t.Fatal("corrupt batch decoded")
-	}
-}
-
-// FuzzDecodeBatches: the offsets-log decoder never panics or reads past its input, and
-// whatever it accepts re-encodes to records that decode the same.
-func FuzzDecodeBatches(f *testing.F) {
-	valid := appendBatch(nil, sampleRecords(), 1)
-	f.Add(valid)
-	f.Add(valid[:len(valid)-3])
-	f.Add(append(bytes.Clone(valid), valid...))
-	f.Add([]byte{})
-	f.Add(make([]byte, 61))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var recs []offsetRecord
-		used, _, err := decodeBatches(b, func(r offsetRecord) { recs = append(recs, r) })
-		if used > len(b) {
-			t.Fatalf("used %d of %d", used, len(b))
-		}
-		if err != nil || len(recs) == 0 {
-			return
-		}
-		var again []offsetRecord
-		for _, r := range recs {
-			if len(r.Group) > maxStringLen || len(r.Topic) > maxStringLen {
-				return
-			}
-		}
-		enc := appendBatch(nil, recs, 0)
-		if _, _, err := decodeBatches(enc, func(r offsetRecord) { again = append(again, r) }); err != nil {
-			t.Fatalf("re-decode: %v", err)
-		}
-		if !reflect.DeepEqual(recs, again) {
-			t.Fatalf("round trip differs")
-		}
-	})
-}
 
 // clock is a settable Now.
 type clock struct {
@@ -101,20 +34,25 @@ func bigTopics(n int) *fakeTopics {
 	return &fakeTopics{ends: map[string][]int64{"t": {10, 20, 30}, "big": make([]int64, n)}}
 }
 
-// TestOffsetsSurviveReopenAndCompaction: committed offsets are replayed on open, deletions
-// too, and a compaction (snapshot + drop of the older log) keeps the same state.
-func TestOffsetsSurviveReopenAndCompaction(t *testing.T) {
+// TestOffsetsSurviveReopen: committed offsets are replayed on open, deletions too; each
+// group's records are in its own partition of __consumer_offsets.
+func TestOffsetsSurviveReopen(t *testing.T) {
 	dir := t.TempDir()
 	topics := bigTopics(500)
-	open := func() *Coordinator {
-		c, err := Open(Config{Dir: dir, Topics: topics, InitialRebalanceDelay: -1})
+	open := func() (*Coordinator, *stream.Manager, func()) {
+		m, closeM := openTopicManager(t, dir, nil)
+		parts, err := StreamOffsetsPartitions(m, 50)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c
+		c, err := Open(Config{OffsetsPartitions: parts, Topics: topics, InitialRebalanceDelay: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, m, closeM
 	}
-	c := open()
-	for round := 0; round < 25; round++ {
+	c, m, closeM := open()
+	for round := 0; round < 5; round++ {
 		offs := offsets(500)
 		for tp, v := range offs {
 			v.Offset += int64(round)
@@ -132,33 +70,35 @@ func TestOffsetsSurviveReopenAndCompaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := c.FetchOffsets("big-group", nil)
-	if len(want) != 500 || want[7].Offset != 7+24 || want[7].Metadata != "24" {
+	if len(want) != 500 || want[7].Offset != 7+4 || want[7].Metadata != "4" {
 		t.Fatalf("before reopen: %d offsets, %+v", len(want), want[7])
 	}
+	ot, _ := m.Topic(OffsetsTopic)
+	for i, p := range ot.Partitions() {
+		wantRecords := int64(0)
+		switch int32(i) {
+		case PartitionFor("big-group", 50):
+			wantRecords = 5 * 500
+		case PartitionFor("doomed", 50):
+			wantRecords = 3 + 3
+		}
+		if p.EndOffset() != wantRecords {
+			t.Errorf("partition %d holds %d records, want %d", i, p.EndOffset(), wantRecords)
+		}
+	}
 	c.Close()
+	closeM()
 
-	c = open()
+	c, _, _ = open()
+	defer c.Close()
 	if got := c.FetchOffsets("big-group", nil); !reflect.DeepEqual(got, want) {
 		t.Fatal("offsets differ after reopen")
 	}
 	if got := c.FetchOffsets("doomed", nil); len(got) != 0 {
 		t.Fatalf("deleted group came back: %v", got)
 	}
-	// 12,506 records for 500 live offsets: Open compacted (snapshot, then drop what precedes).
-	if start := c.offsets.log.StartOffset(); start != 12506 {
-		c.Close()
-		t.Fatalf("log start after compaction on open: %d, want 12506", start)
-	}
-	c.maintain(ctx) // nothing more to compact
-	c.Close()
-
-	c = open()
-	defer c.Close()
-	if got := c.FetchOffsets("big-group", nil); !reflect.DeepEqual(got, want) {
-		t.Fatal("offsets differ after compaction and reopen")
-	}
 	if names := c.offsets.groupNames(); !reflect.DeepEqual(names, []string{"big-group"}) {
-		t.Fatalf("groups after compaction: %v", names)
+		t.Fatalf("groups after reopen: %v", names)
 	}
 }
 
@@ -217,7 +157,7 @@ func TestOffsetsExpire(t *testing.T) {
 // sharing fsyncs (SyncAlways). Compare with BenchmarkLogAppendParallel, the bare log engine
 // doing the same appends, in the same run.
 func BenchmarkCommitParallel(b *testing.B) {
-	c, err := Open(Config{Dir: b.TempDir(), Topics: bigTopics(64), InitialRebalanceDelay: -1})
+	c, err := Open(Config{OffsetsPartitions: openOffsetsTopic(b, b.TempDir(), nil, 50), Topics: bigTopics(64), InitialRebalanceDelay: -1})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -255,7 +195,7 @@ func BenchmarkLogAppendParallel(b *testing.B) {
 		i := n.Add(1)
 		for pb.Next() {
 			v := OffsetValue{Offset: i}
-			batch := appendBatch(nil, []offsetRecord{{Group: fmt.Sprintf("group-%d", i), TopicPartition: TopicPartition{"big", int32(i % 64)}, Value: &v}}, 0)
+			batch := appendBatch(nil, []coordRecord{{Kind: kindOffset, Group: fmt.Sprintf("group-%d", i), TopicPartition: TopicPartition{"big", int32(i % 64)}, Offset: &v}}, 0, noProducer)
 			res, err := l.AppendNoWait(batch)
 			if err == nil {
 				err = l.WaitDurable(ctx, res.LastOffset)
@@ -273,7 +213,8 @@ func BenchmarkLogAppendParallel(b *testing.B) {
 func TestAcknowledgedCommitsSurviveCrash(t *testing.T) {
 	for seed := 0; seed < 20; seed++ {
 		fs := log.NewMemFS()
-		cfg := Config{Dir: "/data/__consumer_offsets", FS: fs, Topics: bigTopics(8), InitialRebalanceDelay: -1}
+		root := t.TempDir()
+		cfg := Config{OffsetsPartitions: openOffsetsTopic(t, root, fs, 3), Topics: bigTopics(8), InitialRebalanceDelay: -1}
 		c, err := Open(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -301,7 +242,7 @@ func TestAcknowledgedCommitsSurviveCrash(t *testing.T) {
 		n := seed
 		crashed := fs.Crash(func(k int) int { n = (n*7 + 3) % (k + 1); return n })
 		c.Close()
-		cfg.FS = crashed
+		cfg.OffsetsPartitions = openOffsetsTopic(t, root, crashed, 3)
 		c2, err := Open(cfg)
 		if err != nil {
 			t.Fatalf("seed %d: reopen after crash: %v", seed, err)
@@ -322,7 +263,7 @@ func TestAcknowledgedCommitsSurviveCrash(t *testing.T) {
 // retriable COORDINATOR_NOT_AVAILABLE.
 func TestCommitFsyncFailure(t *testing.T) {
 	fs := log.NewMemFS()
-	c, err := Open(Config{Dir: "/data/offsets", FS: fs, Topics: bigTopics(2), InitialRebalanceDelay: -1})
+	c, err := Open(Config{OffsetsPartitions: openOffsetsTopic(t, t.TempDir(), fs, 1), Topics: bigTopics(2), InitialRebalanceDelay: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

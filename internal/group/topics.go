@@ -1,6 +1,10 @@
 package group
 
-import "github.com/yardmq/yard/internal/stream"
+import (
+	"fmt"
+
+	"github.com/yardmq/yard/internal/stream"
+)
 
 // streamTopics answers Topics from a stream.Manager.
 type streamTopics struct{ m *stream.Manager }
@@ -30,9 +34,26 @@ func (s streamTopics) EndOffset(topic string, partition int32) (int64, bool) {
 
 func (s streamTopics) Names() []string {
 	ts := s.m.Topics()
-	out := make([]string, len(ts))
-	for i, t := range ts {
-		out[i] = t.Name
+	out := make([]string, 0, len(ts))
+	for _, t := range ts {
+		if !t.Internal { // as Kafka: regular expressions never match internal topics
+			out = append(out, t.Name)
+		}
 	}
 	return out
+}
+
+// StreamOffsetsPartitions returns the partitions of __consumer_offsets in m, creating the
+// internal topic with n partitions (and OffsetsTopicConfigs) if it does not exist yet.
+func StreamOffsetsPartitions(m *stream.Manager, n int32) ([]OffsetsPartition, error) {
+	t, err := m.EnsureInternalTopic(OffsetsTopic, n, OffsetsTopicConfigs())
+	if err != nil {
+		return nil, fmt.Errorf("cannot open %s: %w", OffsetsTopic, err)
+	}
+	ps := t.Partitions()
+	out := make([]OffsetsPartition, len(ps))
+	for i, p := range ps {
+		out[i] = p
+	}
+	return out, nil
 }

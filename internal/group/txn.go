@@ -33,8 +33,35 @@ func (c *Coordinator) ValidateTxnCommit(ctx context.Context, req CommitRequest) 
 	return verr
 }
 
-// CommitTxnOffsets makes the offsets of a committed transaction durable, without member
-// checks (they were made when the offsets were sent).
+// WriteTxnOffsets writes offsets a transaction commits for group (TxnOffsetCommit) to the
+// group's partition of __consumer_offsets as a transactional batch of the producer, as Kafka
+// does; they are not committed until the transaction's marker (CompleteTxnOffsets).
+func (c *Coordinator) WriteTxnOffsets(ctx context.Context, group string, pid int64, epoch int16, offs map[TopicPartition]OffsetValue) error {
+	nowMs := c.now().UnixMilli()
+	for tp, v := range offs {
+		v.CommitMs = nowMs
+		offs[tp] = v
+	}
+	return c.offsets.writeTxnOffsets(ctx, group, pid, epoch, offs)
+}
+
+// CompleteTxnOffsets ends producer pid's transaction for group: it writes the commit or abort
+// marker to the group's partition of __consumer_offsets and, on commit, makes offs (the
+// transaction's offsets for the group, as the transaction coordinator holds them) the
+// group's committed offsets, without member checks (they were made when the offsets were
+// sent). Completing again (after a crash, the transaction coordinator retries) is harmless.
+func (c *Coordinator) CompleteTxnOffsets(ctx context.Context, group string, pid int64, epoch int16, coordinatorEpoch int32, commit bool, offs map[TopicPartition]OffsetValue) error {
+	nowMs := c.now().UnixMilli()
+	for tp, v := range offs {
+		v.CommitMs = nowMs
+		offs[tp] = v
+	}
+	return c.offsets.completeTxn(ctx, group, pid, epoch, coordinatorEpoch, commit, offs)
+}
+
+// CommitTxnOffsets makes the offsets of a committed transaction the group's committed
+// offsets as plain (non-transactional) records, without member checks. The transaction
+// coordinator uses CompleteTxnOffsets instead; this serves callers without a producer.
 func (c *Coordinator) CommitTxnOffsets(ctx context.Context, group string, offs map[TopicPartition]OffsetValue) error {
 	nowMs := c.now().UnixMilli()
 	for tp, v := range offs {

@@ -111,6 +111,7 @@ func (rc *reqCtx) metadataTopic(t *stream.Topic, version int16) kmsg.MetadataRes
 	name := t.Name
 	mt.Topic = &name
 	mt.TopicID = t.ID
+	mt.IsInternal = t.Internal
 	for _, p := range t.Partitions() {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.Index

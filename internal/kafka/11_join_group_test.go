@@ -23,8 +23,12 @@ func startGroupServer(t *testing.T) (*testServer, *group.Coordinator) {
 	t.Helper()
 	var coord *group.Coordinator
 	ts := startServer(t, func(cfg *Config) {
+		parts, err := group.StreamOffsetsPartitions(cfg.Streams, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
 		c, err := group.Open(group.Config{
-			Dir:                   t.TempDir(),
+			OffsetsPartitions:     parts,
 			Topics:                group.StreamTopics(cfg.Streams),
 			MinSessionTimeout:     100 * time.Millisecond,
 			InitialRebalanceDelay: 200 * time.Millisecond,

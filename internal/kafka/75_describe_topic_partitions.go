@@ -60,6 +60,7 @@ func handleDescribeTopicPartitions(rc *reqCtx, req *kmsg.DescribeTopicPartitions
 			continue
 		}
 		rt.TopicID = t.ID
+		rt.IsInternal = t.Internal
 		rt.AuthorizedOperations = rc.authorizedOperations(kmsg.ACLResourceTypeTopic, name)
 		for _, p := range t.Partitions() {
 			if name == startTopic && p.Index < startPart {

@@ -21,6 +21,11 @@ var errorTable = []struct {
 	{log.ErrClosed, kerr.UnknownTopicOrPartition}, // the topic was deleted under the request
 	{stream.ErrTopicExists, kerr.TopicAlreadyExists},
 	{stream.ErrInvalidTopic, kerr.InvalidTopicException},
+	// As Kafka's ReplicaManager: "Cannot append to (delete records of) internal topic".
+	{stream.ErrInternalTopic, kerr.InvalidTopicException},
+	// Kafka's controller would delete or repartition __consumer_offsets, losing every
+	// group's offsets; yard refuses, as Kafka's own kafka-topics tool does.
+	{stream.ErrInternalTopicAdmin, kerr.InvalidRequest},
 	{stream.ErrInvalidPartitions, kerr.InvalidPartitions},
 	{stream.ErrInvalidConfig, kerr.InvalidConfig},
 	{stream.ErrCorruptBatch, kerr.CorruptMessage},

@@ -26,8 +26,12 @@ func startTxnServer(t *testing.T, mod func(*txn.Config)) (*testServer, *txn.Coor
 	t.Helper()
 	var tc *txn.Coordinator
 	ts := startServer(t, func(cfg *Config) {
+		parts, err := group.StreamOffsetsPartitions(cfg.Streams, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
 		g, err := group.Open(group.Config{
-			Dir:                   t.TempDir(),
+			OffsetsPartitions:     parts,
 			Topics:                group.StreamTopics(cfg.Streams),
 			MinSessionTimeout:     100 * time.Millisecond,
 			InitialRebalanceDelay: 100 * time.Millisecond,

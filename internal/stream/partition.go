@@ -65,6 +65,9 @@ type AppendResult struct {
 // durability; callers that acknowledge must WaitDurable(res.LastOffset) afterwards. The batch
 // is modified in place (offsets, leader epoch, LogAppendTime) and must not be used afterwards.
 func (p *Partition) Append(batch []byte) (AppendResult, error) {
+	if p.Topic.Internal {
+		return AppendResult{}, fmt.Errorf("cannot append to internal topic %s: %w", p.Topic.Name, ErrInternalTopic)
+	}
 	cfg := p.Topic.Config()
 	h, err := validateProducedBatch(batch, cfg.MaxMessageBytes)
 	if err != nil {
@@ -111,6 +114,32 @@ func (p *Partition) Append(batch []byte) (AppendResult, error) {
 	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, LogAppendTime: appendTime,
 		LogStartOffset: p.log.StartOffset()}, nil
 }
+
+// AppendInternal appends a batch the broker built for one of its internal topics (the group
+// coordinator's records): no producer-sequence check, no validation beyond the log's own
+// (length, CRC). A transactional batch opens its producer's transaction here, as a produced
+// one does, so that the marker (WriteMarker) ends it and read_committed readers stop at it.
+// It does not wait for durability; see WaitDurable.
+func (p *Partition) AppendInternal(batch []byte) (lastOffset int64, err error) {
+	h, err := rb.ParseHeader(batch)
+	if err != nil {
+		return -1, fmt.Errorf("BUG: internal batch for %s-%d: %w", p.Topic.Name, p.Index, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rb.Stamp(batch, p.LeaderEpoch(), -1)
+	res, err := p.log.AppendCheckedNoWait(batch)
+	if err != nil {
+		return -1, fmt.Errorf("cannot append to %s-%d: %w", p.Topic.Name, p.Index, err)
+	}
+	if h.Transactional() && !h.Control() {
+		p.beginTxnLocked(h.ProducerID, res.BaseOffset)
+	}
+	return res.LastOffset, nil
+}
+
+// Sync forces the partition's appended records to disk, whatever the sync policy.
+func (p *Partition) Sync() error { return p.log.Sync() }
 
 // checkRecords walks the records of a produced batch as Kafka does before storing it, so that
 // no batch any client would fail to read reaches the log: decompressed within

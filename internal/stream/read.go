@@ -40,6 +40,9 @@ func (p *Partition) Read(offset int64, maxBytes int) (*log.ReadResult, error) {
 // watermark) and returns the new start offset. An offset beyond the high watermark is
 // log.ErrOffsetOutOfRange.
 func (p *Partition) DeleteRecords(offset int64) (int64, error) {
+	if p.Topic.Internal {
+		return -1, fmt.Errorf("cannot delete records of internal topic %s: %w", p.Topic.Name, ErrInternalTopic)
+	}
 	hw := p.log.HighWatermark()
 	if offset == -1 {
 		offset = hw

@@ -60,6 +60,10 @@ var (
 	ErrTopicExists       = errors.New("topic already exists")
 	ErrInvalidTopic      = errors.New("invalid topic name")
 	ErrInvalidPartitions = errors.New("invalid number of partitions")
+	// ErrInternalTopic refuses a client's write or record deletion on an internal topic.
+	ErrInternalTopic = errors.New("internal topic")
+	// ErrInternalTopicAdmin refuses deleting an internal topic or changing its partitions.
+	ErrInternalTopicAdmin = errors.New("internal topics cannot be deleted or get new partitions")
 )
 
 // Config configures a Manager.
@@ -268,7 +272,7 @@ func (m *Manager) finishDeletion(st catalog.State, name string) error {
 }
 
 func (m *Manager) openTopic(ct catalog.Topic, brokerCfg map[string]string) (*Topic, error) {
-	t := &Topic{Name: ct.Name, ID: ct.ID, m: m}
+	t := &Topic{Name: ct.Name, ID: ct.ID, Internal: ct.Internal, m: m}
 	t.setConfig(ct.Configs, brokerCfg)
 	parts, err := m.openPartitions(t, 0, ct.Partitions)
 	if err != nil {
@@ -392,6 +396,29 @@ func (m *Manager) Topics() []*Topic {
 // CreateTopic creates a topic with n partitions and the given topic-level configs. With
 // validateOnly it only checks that it could.
 func (m *Manager) CreateTopic(name string, n int32, configs map[string]string, validateOnly bool) (*Topic, error) {
+	return m.createTopic(name, n, configs, validateOnly, false)
+}
+
+// EnsureInternalTopic returns the internal topic name, creating it with n partitions and
+// configs if it does not exist. Its partition count is fixed once created: an existing topic
+// is returned as it is (its count may differ from n). A topic of that name that a client
+// created as an ordinary topic is refused: its records are not the broker's.
+func (m *Manager) EnsureInternalTopic(name string, n int32, configs map[string]string) (*Topic, error) {
+	if t, ok := m.Topic(name); ok {
+		if !t.Internal {
+			return nil, fmt.Errorf("cannot use %q as the internal topic: a client created an ordinary topic of that name; "+
+				"delete it (its records are lost) with the yard that created it, or restore a backup", name)
+		}
+		return t, nil
+	}
+	t, err := m.createTopic(name, n, configs, false, true)
+	if errors.Is(err, ErrTopicExists) {
+		return m.EnsureInternalTopic(name, n, configs)
+	}
+	return t, err
+}
+
+func (m *Manager) createTopic(name string, n int32, configs map[string]string, validateOnly, internal bool) (*Topic, error) {
 	if err := ValidTopicName(name); err != nil {
 		return nil, err
 	}
@@ -413,7 +440,7 @@ func (m *Manager) CreateTopic(name string, n int32, configs map[string]string, v
 	if validateOnly {
 		return nil, nil
 	}
-	ct := catalog.Topic{Name: name, ID: catalog.NewUUID(), Partitions: n, Configs: configs, CreatedMs: m.cfg.Now().UnixMilli()}
+	ct := catalog.Topic{Name: name, ID: catalog.NewUUID(), Partitions: n, Configs: configs, CreatedMs: m.cfg.Now().UnixMilli(), Internal: internal}
 	err = m.cat.Update(func(s *catalog.State) error {
 		s.Topics[name] = ct
 		return nil
@@ -421,7 +448,7 @@ func (m *Manager) CreateTopic(name string, n int32, configs map[string]string, v
 	if err != nil {
 		return nil, fmt.Errorf("cannot create topic %q: %w", name, err)
 	}
-	t := &Topic{Name: ct.Name, ID: ct.ID, m: m}
+	t := &Topic{Name: ct.Name, ID: ct.ID, Internal: internal, m: m}
 	t.setConfig(ct.Configs, m.cat.Snapshot().BrokerConfigs)
 	parts, err := m.createPartitions(t, 0, n)
 	if err != nil {
@@ -453,6 +480,9 @@ func (m *Manager) DeleteTopic(name string) error {
 	t, ok := m.Topic(name)
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	if t.Internal {
+		return fmt.Errorf("cannot delete %q: %w", name, ErrInternalTopicAdmin)
 	}
 	m.mu.Lock()
 	delete(m.topics, name)
@@ -525,6 +555,9 @@ func (m *Manager) CreatePartitions(name string, total int32, validateOnly bool) 
 	t, ok := m.Topic(name)
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	if t.Internal {
+		return fmt.Errorf("cannot add partitions to %q: %w: the number of partitions of the offsets topic cannot be changed", name, ErrInternalTopicAdmin)
 	}
 	cur := t.NumPartitions()
 	if total <= cur || total > MaxPartitionsPerTopic {

@@ -13,7 +13,10 @@ import (
 type Topic struct {
 	Name string
 	ID   catalog.UUID
-	m    *Manager
+	// Internal: made by the broker for itself (see EnsureInternalTopic); reported as
+	// internal in Metadata, closed to clients' writes, deletion and new partitions.
+	Internal bool
+	m        *Manager
 
 	parts atomic.Pointer[[]*Partition]
 	cfg   atomic.Pointer[TopicConfig]

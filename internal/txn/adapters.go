@@ -40,10 +40,26 @@ func (t txnPartitions) WriteMarker(ctx context.Context, tp TopicPartition, pid i
 // txnOffsets adapts the group coordinator to Offsets.
 type txnOffsets struct{ g *group.Coordinator }
 
-func (t txnOffsets) CommitTxnOffsets(ctx context.Context, g string, offs map[TopicPartition]Offset) error {
+func groupOffsets(offs map[TopicPartition]Offset) map[group.TopicPartition]group.OffsetValue {
 	m := make(map[group.TopicPartition]group.OffsetValue, len(offs))
 	for tp, o := range offs {
 		m[group.TopicPartition{Topic: tp.Topic, Partition: tp.Partition}] = group.OffsetValue{Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata}
 	}
-	return t.g.CommitTxnOffsets(ctx, g, m)
+	return m
+}
+
+// CommitTxnOffsets is not called (txnOffsets is an OffsetsLog); it commits plainly.
+func (t txnOffsets) CommitTxnOffsets(ctx context.Context, g string, offs map[TopicPartition]Offset) error {
+	return t.g.CommitTxnOffsets(ctx, g, groupOffsets(offs))
+}
+
+func (t txnOffsets) WriteTxnOffsets(ctx context.Context, g string, pid int64, epoch int16, offs map[TopicPartition]Offset) error {
+	if err := t.g.WriteTxnOffsets(ctx, g, pid, epoch, groupOffsets(offs)); err != nil {
+		return fmt.Errorf("%w: %w", ErrCoordinatorUnavailable, err)
+	}
+	return nil
+}
+
+func (t txnOffsets) CompleteTxnOffsets(ctx context.Context, g string, pid int64, epoch int16, coordinatorEpoch int32, commit bool, offs map[TopicPartition]Offset) error {
+	return t.g.CompleteTxnOffsets(ctx, g, pid, epoch, coordinatorEpoch, commit, groupOffsets(offs))
 }

@@ -38,6 +38,16 @@ type Offsets interface {
 	CommitTxnOffsets(ctx context.Context, group string, offsets map[TopicPartition]Offset) error
 }
 
+// OffsetsLog is implemented by an Offsets that keeps transactional offsets in a log as Kafka
+// does in __consumer_offsets: the offsets go there as the producer's transactional records
+// when sent (WriteTxnOffsets, called with the transaction's lock held, after they are held
+// here durably), and every group of the transaction gets its marker there when it ends
+// (CompleteTxnOffsets, commit or abort, instead of CommitTxnOffsets).
+type OffsetsLog interface {
+	WriteTxnOffsets(ctx context.Context, group string, pid int64, epoch int16, offsets map[TopicPartition]Offset) error
+	CompleteTxnOffsets(ctx context.Context, group string, pid int64, epoch int16, coordinatorEpoch int32, commit bool, offsets map[TopicPartition]Offset) error
+}
+
 // Config configures a Coordinator.
 type Config struct {
 	Dir        string      // the state log's directory
@@ -256,7 +266,18 @@ func (c *Coordinator) complete(m *meta) error {
 			return err
 		}
 	}
-	if commit && c.cfg.Offsets != nil {
+	if ol, ok := c.cfg.Offsets.(OffsetsLog); ok {
+		groups := make([]string, 0, len(m.groups))
+		for g := range m.groups {
+			groups = append(groups, g)
+		}
+		sort.Strings(groups)
+		for _, g := range groups {
+			if err := ol.CompleteTxnOffsets(c.ctx, g, m.pid, m.epoch, c.cfg.CoordinatorEpoch, commit, m.offsets[g]); err != nil {
+				return fmt.Errorf("cannot complete offsets of group %s: %w", g, err)
+			}
+		}
+	} else if commit && c.cfg.Offsets != nil {
 		groups := make([]string, 0, len(m.offsets))
 		for g := range m.offsets {
 			groups = append(groups, g)
@@ -516,6 +537,17 @@ func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group str
 	}
 	if err := c.persist(m); err != nil {
 		return nil, err
+	}
+	if ol, ok := c.cfg.Offsets.(OffsetsLog); ok {
+		sent := make(map[TopicPartition]Offset, len(out))
+		for tp, err := range out {
+			if err == nil {
+				sent[tp] = offsets[tp]
+			}
+		}
+		if err := ol.WriteTxnOffsets(c.ctx, group, pid, epoch, sent); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

@@ -10,11 +10,15 @@
 //	├── users.json                         users, SCRAM credentials, vhosts, AMQP permissions (auth)
 //	├── kafka-acls.json                    Kafka ACLs (auth/acl)
 //	├── topics/
-//	│   ├── <topic>-<partition>/           one log per partition (stream over internal/log)
+//	│   ├── <topic>-<partition>/           one log per partition (stream over internal/log);
+//	│   │                                  __consumer_offsets-<n>/ are the internal topic's (group)
 //	│   └── <topic>-<partition>.<topic-id>.deleted/   a deletion in progress (tombstone)
 //	├── producer-snapshots/
 //	│   └── <topic>-<partition>.json       idempotent-producer state, a cache of the log (stream)
-//	├── __consumer_offsets/                the committed-offsets log (group)
+//	├── __consumer_offsets/                LEGACY: the one-partition offsets log of earlier versions,
+//	│                                      converted at start-up into the topic __consumer_offsets,
+//	│                                      then renamed to __consumer_offsets.deleted and removed
+//	│                                      (group/legacy.go; absent in a directory made since)
 //	├── __transaction_state/               the transaction coordinator's log (txn)
 //	└── queues/
 //	    └── <vhost>/                       names escaped, see EscapeName
@@ -151,7 +155,8 @@ func ParseProducerSnapshotName(name string) (topic string, p int32, ok bool) {
 	return ParsePartitionName(base)
 }
 
-// ConsumerOffsets is the log of committed offsets and group metadata.
+// ConsumerOffsets is the one-partition offsets log of earlier versions, which start-up
+// converts into the internal topic __consumer_offsets (under Topics) and removes.
 func (l Layout) ConsumerOffsets() string { return filepath.Join(l.root, consumerOffsetsName) }
 
 // TransactionState is the transaction coordinator's log (internal/txn).

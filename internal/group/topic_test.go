@@ -201,7 +201,9 @@ func writeOldOffsetsLog(t *testing.T, dir string) map[string][]FetchedOffset {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := func(o int64) *OffsetValue { return &OffsetValue{Offset: o, LeaderEpoch: 2, Metadata: "md", CommitMs: 1700000000000} }
+	v := func(o int64) *OffsetValue {
+		return &OffsetValue{Offset: o, LeaderEpoch: 2, Metadata: "md", CommitMs: 1700000000000}
+	}
 	batches := [][]coordRecord{
 		{{Group: "g1", TopicPartition: TopicPartition{"t", 0}, Offset: v(1)}, {Group: "g1", TopicPartition: TopicPartition{"t", 1}, Offset: v(2)}},
 		{{Group: "g2", TopicPartition: TopicPartition{"t", 0}, Offset: v(5)}},

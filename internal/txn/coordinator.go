@@ -273,7 +273,7 @@ func (c *Coordinator) complete(m *meta) error {
 		}
 		sort.Strings(groups)
 		for _, g := range groups {
-			if err := ol.CompleteTxnOffsets(c.ctx, g, m.pid, m.epoch, c.cfg.CoordinatorEpoch, commit, m.offsets[g]); err != nil {
+			if err := ol.CompleteTxnOffsets(c.ctx, g, pid, epoch, c.cfg.CoordinatorEpoch, commit, m.offsets[g]); err != nil {
 				return fmt.Errorf("cannot complete offsets of group %s: %w", g, err)
 			}
 		}

@@ -27,7 +27,7 @@ import (
 
 // tools are the clients setup.sh installed.
 var tools struct {
-	kcat, python, confluentPython, javaCP, kafkajsModules string
+	kcat, python, confluentPython, javaCP, javaSaslCP, kafkajsModules string
 }
 
 func TestMain(m *testing.M) {
@@ -41,6 +41,7 @@ func TestMain(m *testing.M) {
 	tools.python = env["PYTHON"]
 	tools.confluentPython = env["CONFLUENT_PYTHON"]
 	tools.javaCP = env["JAVA_CP"]
+	tools.javaSaslCP = env["JAVA_SASL_CP"]
 	tools.kafkajsModules = env["KAFKAJS_MODULES"]
 	os.Exit(m.Run())
 }

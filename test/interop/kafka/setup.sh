@@ -2,7 +2,7 @@
 # Installs the real Kafka clients the interop tests drive, from the package registries:
 #   kcat (librdkafka) from Debian; kafka-python (+ codec libraries) into a venv; confluent-kafka
 #   (a recent librdkafka, for its admin API) into another; kafkajs (npm); the Java program in
-#   java/ (kafka-clients 4.x) built with Maven.
+#   java/ (kafka-clients 4.x) and java-sasl/ (kafka-clients 4.4 over SASL_SSL) built with Maven.
 # Idempotent and cached under $HOME/.cache/yard-interop; prints the env lines the tests read.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -55,8 +55,20 @@ if [ ! -f "$javaout/$stamp.ok" ]; then
   touch "$javaout/$stamp.ok"
 fi
 
+# The SASL_SSL program (kafka-clients 4.4): rebuilt when its sources change.
+saslout="$cache/java-sasl"
+stamp="$(cat "$here/java-sasl/pom.xml" "$here"/java-sasl/src/main/java/dev/yard/interop/*.java | sha256sum | cut -c1-16)"
+if [ ! -f "$saslout/$stamp.ok" ]; then
+  echo "setup: building the Java SASL_SSL program (kafka-clients 4.4)" >&2
+  rm -rf "$saslout" && mkdir -p "$saslout"
+  cp -r "$here/java-sasl/." "$saslout/src"
+  (cd "$saslout/src" && mvn -q -B -Dmaven.repo.local="$cache/m2" package >&2)
+  touch "$saslout/$stamp.ok"
+fi
+
 echo "KCAT=$(command -v kcat)"
 echo "PYTHON=$venv/bin/python"
 echo "CONFLUENT_PYTHON=$ckvenv/bin/python"
 echo "KAFKAJS_MODULES=$jsdir/node_modules"
+echo "JAVA_SASL_CP=$saslout/src/target/yard-kafka-sasl-ssl-1.0.jar:$saslout/src/target/lib/*"
 echo "JAVA_CP=$javaout/src/target/yard-kafka-interop-1.0.jar:$javaout/src/target/lib/*"

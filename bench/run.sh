@@ -43,7 +43,7 @@ broker_on() { [[ ",$brokers," == *",$1,"* ]]; }
 if [ -n "$quick" ]; then
   dur="${duration:-5}" warm=1 ptsec=12 ptwarm=6 ppn=300000 e2en=300
 else
-  dur="${duration:-20}" warm=3 ptsec=30 ptwarm=10 ppn=3000000 e2en=3000
+  dur="${duration:-15}" warm=3 ptsec=30 ptwarm=10 ppn=3000000 e2en=1000
 fi
 out="${out:-$root/bench/out/$(date -u +%Y%m%d-%H%M%S)}"
 mkdir -p "$out/results" "$out/logs"
@@ -119,7 +119,7 @@ kafka_tools() { # broker bootstrap pid
   "${wrap[@]}" -tool ConsumerPerformance -workload "consume the flat-out topic" -consumers 1 -timeout 120s \
     -log "$out/logs/$b-cp.log" -out "$out/results/kafka-cp-$b.json" -- \
     java -cp "$cp" org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$boot" --topic "$t" \
-    --num-records "$ppn" --timeout 30000 --group "cp-$RANDOM" || log "$b: ConsumerPerformance failed"
+    --num-records "$ppn" --timeout 15000 --group "cp-$RANDOM" || log "$b: ConsumerPerformance failed"
   "$driver" topic -brokers "$boot" -delete "$t" || true
   t="pp-50k-$RANDOM"
   "$driver" topic -brokers "$boot" -create "$t" -partitions 6

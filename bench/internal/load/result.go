@@ -26,7 +26,7 @@ type Result struct {
 	Size      int    `json:"record_bytes"`
 
 	Seconds        float64      `json:"seconds"` // measured window, after the warm-up
-	Records        uint64       `json:"records"` // acknowledged in the window
+	Records        uint64       `json:"records"` // the drivers: acknowledged in the window; the Java tools: every record sent (read)
 	RecordsPerSec  float64      `json:"records_per_sec"`
 	ConsumedPerSec float64      `json:"consumed_per_sec,omitempty"`
 	Ack            *Percentiles `json:"ack_latency,omitempty"` // produce (publish) to acknowledgement (confirm)

@@ -73,6 +73,9 @@ An empty listen address disables that listener.`,
 	f.StringVar(&configFile, "config", "", "optional config file of key = value lines")
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory holding all of yard's data")
 	f.Int32Var(&cfg.NodeID, "node-id", cfg.NodeID, "this broker's id, reported to clients wherever a broker is named (Kafka's node.id)")
+	f.StringVar(&cfg.Peers, "peers", "",
+		"every member of the cluster, this node included, as 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT (empty: a single node); experimental, see README's Cluster")
+	f.StringVar(&cfg.ClusterListen, "cluster-listen", "", "where this node accepts its peers' connections, HOST:PORT (default: its own address in --peers)")
 	f.StringVar(&cfg.KafkaListen, "kafka-listen", cfg.KafkaListen,
 		"Kafka listeners, comma-separated, in Kafka's syntax: PLAINTEXT://H:P, SSL://H:P, SASL_PLAINTEXT://H:P, SASL_SSL://H:P; a bare H:P is PLAINTEXT (empty: disabled)")
 	f.StringVar(&cfg.AMQPListen, "amqp-listen", cfg.AMQPListen, "AMQP 0-9-1 listen address (empty: disabled)")

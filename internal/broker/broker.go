@@ -63,6 +63,12 @@ type Config struct {
 	// NodeID is this broker's id, reported wherever a protocol names a broker (Kafka's
 	// node.id; 1 as in Kafka's quick start).
 	NodeID int32
+	// Peers, when set, makes this node a member of a cluster (cluster.go): every member,
+	// this one included, as "1=host:port,2=host:port,3=host:port" (--peers); ClusterListen is
+	// where this node accepts its peers' connections (--cluster-listen; empty: its own
+	// address in Peers).
+	Peers         string
+	ClusterListen string
 	// Version is yard's version, reported by the admin API (/api/overview).
 	Version string
 
@@ -127,6 +133,9 @@ type Broker struct {
 	alarms func() (memory, disk bool)
 	// amqp is the AMQP front end, for the admin plane's channel listings; nil while disabled.
 	amqp *amqp.Server
+
+	// clusterLn is the bound cluster listener, from Start to openCluster; nil on a single node.
+	clusterLn net.Listener
 
 	streamsMu   sync.Mutex // guards streams and streamsRefs (streams.go)
 	streams     *stream.Manager
@@ -249,6 +258,13 @@ func (b *Broker) listenSpecs() (map[string][]listenSpec, error) {
 			out[p.front] = append(out[p.front], listenSpec{name: "tls", addr: p.secure, tls: true})
 		}
 	}
+	if b.cfg.Peers != "" {
+		addr, err := b.clusterListenAddr()
+		if err != nil {
+			return nil, err
+		}
+		out["cluster"] = []listenSpec{{addr: addr}}
+	}
 	needTLS := false
 	for _, specs := range out {
 		for _, sp := range specs {
@@ -283,6 +299,7 @@ func (b *Broker) Start() error {
 	fronts := []front{
 		{"kafka", b.openKafka},
 		{"amqp", b.openAMQP},
+		{"cluster", b.openCluster},
 		{"http", b.openHTTP},
 	}
 	specs, err := b.listenSpecs()
@@ -306,6 +323,9 @@ func (b *Broker) Start() error {
 			}
 			bound[f.name] = append(bound[f.name], boundListener{sp, ln})
 		}
+	}
+	if cl := bound["cluster"]; len(cl) > 0 {
+		b.clusterLn = cl[0].ln
 	}
 	opened := map[string]*frontEnd{}
 	var order []string

@@ -17,10 +17,13 @@ import (
 
 // Errors of proposals.
 var (
-	ErrNoLeader    = errors.New("raft group has no leader")
-	ErrClosed      = errors.New("raft host closed")
-	ErrBusy        = errors.New("raft group has too many proposals waiting")
-	ErrGroupExists = errors.New("raft group already exists")
+	ErrNoLeader = errors.New("raft group has no leader")
+	// ErrLeaderChanged: the leader changed while a proposal waited; it may or may not have
+	// been applied (as a timeout): a retry must expect either.
+	ErrLeaderChanged = errors.New("raft group's leader changed; the proposal's outcome is unknown")
+	ErrClosed        = errors.New("raft host closed")
+	ErrBusy          = errors.New("raft group has too many proposals waiting")
+	ErrGroupExists   = errors.New("raft group already exists")
 )
 
 // Entry is one committed command handed to a StateMachine.
@@ -152,10 +155,14 @@ func (g *Group) finish(seq uint64, err error) {
 	}
 }
 
+// failAll fails every waiting proposal; with ErrClosed no proposal is accepted any more.
 func (g *Group) failAll(err error) {
 	g.waitMu.Lock()
 	waits := g.waits
 	g.waits = nil
+	if !errors.Is(err, ErrClosed) {
+		g.waits = make(map[uint64]chan error)
+	}
 	g.waitMu.Unlock()
 	for _, done := range waits {
 		done <- err
@@ -279,7 +286,11 @@ func (g *Group) finishReady(rd *raft.Ready) error {
 	}
 	g.rn.Advance(*rd)
 	st := g.rn.BasicStatus()
-	g.leader.Store(st.Lead)
+	if old := g.leader.Swap(st.Lead); old != st.Lead && old != 0 {
+		// A proposal forwarded to (or appended by) the old leader may be lost without
+		// any answer: its waiters learn now rather than at their deadline.
+		g.failAll(ErrLeaderChanged)
+	}
 	g.term.Store(st.GetTerm())
 	return g.maybeSnapshot()
 }

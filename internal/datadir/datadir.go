@@ -20,6 +20,7 @@
 //	│                                      then renamed to __consumer_offsets.deleted and removed
 //	│                                      (group/legacy.go; absent in a directory made since)
 //	├── __transaction_state/               the transaction coordinator's log (txn)
+//	├── raft/                              a cluster node's Raft state (cluster): wal/, snap/
 //	└── queues/
 //	    └── <vhost>/                       names escaped, see EscapeName
 //	        ├── <queue>/                   one durable queue's store (queue):
@@ -74,6 +75,7 @@ const (
 	consumerOffsetsName = "__consumer_offsets"
 	txnStateName        = "__transaction_state"
 	queuesName          = "queues"
+	raftName            = "raft"
 	queueMessagesName   = "messages"
 	queueSettledName    = "settled"
 	queueLevelPrefix    = "level-"
@@ -91,6 +93,9 @@ type Layout struct{ root string }
 
 // New returns the layout of the data directory at root.
 func New(root string) Layout { return Layout{root: root} }
+
+// Raft is a cluster node's Raft directory (internal/cluster decides the names inside).
+func (l Layout) Raft() string { return filepath.Join(l.root, raftName) }
 
 // Root is the data directory itself.
 func (l Layout) Root() string { return l.root }

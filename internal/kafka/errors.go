@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/yardmq/yard/internal/cluster"
 	"github.com/yardmq/yard/internal/log"
 	"github.com/yardmq/yard/internal/stream"
 )
@@ -28,6 +29,11 @@ var errorTable = []struct {
 	{stream.ErrInternalTopicAdmin, kerr.InvalidRequest},
 	{stream.ErrInvalidPartitions, kerr.InvalidPartitions},
 	{stream.ErrInvalidConfig, kerr.InvalidConfig},
+	{stream.ErrNotReplicated, kerr.PolicyViolation}, // a cluster node refuses what it cannot replicate yet
+	// The metadata group has no leader, or lost it while the change waited: retriable, as
+	// Kafka's answer from a broker that is not the controller.
+	{cluster.ErrNoLeader, kerr.NotController},
+	{cluster.ErrLeaderChanged, kerr.NotController},
 	{stream.ErrCorruptBatch, kerr.CorruptMessage},
 	{log.ErrCorruptBatch, kerr.CorruptMessage},
 	{stream.ErrInvalidRecord, kerr.InvalidRecord},

@@ -28,6 +28,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/yardmq/yard/internal/catalog"
@@ -119,6 +120,8 @@ type Manager struct {
 	inflateBufs sync.Pool // *[]byte, scratch for the records of compressed produced batches
 
 	cleaned cleanerCounters // cleaner.go
+
+	repl atomic.Pointer[CatalogReplicator] // replicate.go; nil on a single node
 
 	failOpen func(topic string, p int32) error // tests only: fails opening a partition
 }
@@ -441,14 +444,32 @@ func (m *Manager) createTopic(name string, n int32, configs map[string]string, v
 		return nil, nil
 	}
 	ct := catalog.Topic{Name: name, ID: catalog.NewUUID(), Partitions: n, Configs: configs, CreatedMs: m.cfg.Now().UnixMilli(), Internal: internal}
-	err = m.cat.Update(func(s *catalog.State) error {
+	if r := m.replicator(); r != nil {
+		m.adminMu.Unlock() // the command is applied, here too, under adminMu
+		defer m.adminMu.Lock()
+		if err := m.replicate(r, catalogCmd{Op: opCreateTopic, Topic: &ct}); err != nil {
+			return nil, fmt.Errorf("cannot create topic %q: %w", name, err)
+		}
+		t, ok := m.Topic(name)
+		if !ok {
+			return nil, fmt.Errorf("cannot create topic %q: %w", name, ErrUnknownTopic)
+		}
+		return t, nil
+	}
+	return m.createTopicLocked(ct)
+}
+
+// createTopicLocked creates the topic ct describes: catalog entry, then partitions.
+func (m *Manager) createTopicLocked(ct catalog.Topic) (*Topic, error) {
+	name, n := ct.Name, ct.Partitions
+	err := m.cat.Update(func(s *catalog.State) error {
 		s.Topics[name] = ct
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot create topic %q: %w", name, err)
 	}
-	t := &Topic{Name: ct.Name, ID: ct.ID, Internal: internal, m: m}
+	t := &Topic{Name: ct.Name, ID: ct.ID, Internal: ct.Internal, m: m}
 	t.setConfig(ct.Configs, m.cat.Snapshot().BrokerConfigs)
 	parts, err := m.createPartitions(t, 0, n)
 	if err != nil {
@@ -475,6 +496,9 @@ func (m *Manager) createTopic(name string, n int32, configs map[string]string, v
 // tombstones are removed. A crash before the catalog write leaves tombstones that Open renames
 // back (the topic still exists); a crash after it leaves tombstones that Open removes.
 func (m *Manager) DeleteTopic(name string) error {
+	if m.replicator() != nil {
+		return fmt.Errorf("cannot delete topic %q: %w", name, ErrNotReplicated)
+	}
 	m.adminMu.Lock()
 	defer m.adminMu.Unlock()
 	t, ok := m.Topic(name)
@@ -550,6 +574,9 @@ func (m *Manager) undoDelete(t *Topic, tombs []string) error {
 
 // CreatePartitions raises the partition count of a topic to total.
 func (m *Manager) CreatePartitions(name string, total int32, validateOnly bool) error {
+	if m.replicator() != nil {
+		return fmt.Errorf("cannot add partitions to %q: %w", name, ErrNotReplicated)
+	}
 	m.adminMu.Lock()
 	defer m.adminMu.Unlock()
 	t, ok := m.Topic(name)

@@ -176,7 +176,20 @@ func (m *Manager) alterTopic(name string, change func(map[string]string) (map[st
 	if validateOnly {
 		return nil
 	}
-	err = m.cat.Update(func(s *catalog.State) error {
+	if r := m.replicator(); r != nil {
+		m.adminMu.Unlock() // the command is applied, here too, under adminMu
+		defer m.adminMu.Lock()
+		if err := m.replicate(r, catalogCmd{Op: opSetTopicConfigs, Name: name, ID: t.ID, Configs: next}); err != nil {
+			return fmt.Errorf("cannot alter configs of %q: %w", name, err)
+		}
+		return nil
+	}
+	return m.setTopicConfigsLocked(t, next)
+}
+
+func (m *Manager) setTopicConfigsLocked(t *Topic, next map[string]string) error {
+	name := t.Name
+	err := m.cat.Update(func(s *catalog.State) error {
 		ct := s.Topics[name]
 		ct.Configs = next
 		s.Topics[name] = ct
@@ -217,6 +230,18 @@ func (m *Manager) alterBroker(change func(map[string]string) (map[string]string,
 	if validateOnly {
 		return nil
 	}
+	if r := m.replicator(); r != nil {
+		m.adminMu.Unlock() // the command is applied, here too, under adminMu
+		defer m.adminMu.Lock()
+		if err := m.replicate(r, catalogCmd{Op: opSetBrokerConfigs, Configs: next}); err != nil {
+			return fmt.Errorf("cannot alter broker configs: %w", err)
+		}
+		return nil
+	}
+	return m.setBrokerConfigsLocked(next)
+}
+
+func (m *Manager) setBrokerConfigsLocked(next map[string]string) error {
 	if err := m.cat.Update(func(s *catalog.State) error { s.BrokerConfigs = next; return nil }); err != nil {
 		return fmt.Errorf("cannot alter broker configs: %w", err)
 	}

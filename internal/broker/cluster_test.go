@@ -1,0 +1,215 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func TestParsePeers(t *testing.T) {
+	t.Parallel()
+	got, err := ParsePeers("1=127.0.0.1:7001, 2=host-b:7002,3=[::1]:7003")
+	if err != nil || len(got) != 3 || got[2] != "host-b:7002" || got[3] != "[::1]:7003" {
+		t.Fatalf("%v %v", got, err)
+	}
+	for _, bad := range []string{"", "1=a", "0=a:1", "x=a:1", "1=a:1,1=b:2", "1:a:1"} {
+		if _, err := ParsePeers(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// testNodes runs a cluster of n brokers in this process, each with its own data directory.
+type testNodes struct {
+	t      *testing.T
+	peers  string
+	dirs   []string
+	kafka  []string // fixed Kafka addresses, so that a restarted node keeps its address
+	broker []*Broker
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startNodes(t *testing.T, n int) *testNodes {
+	c := &testNodes{t: t, broker: make([]*Broker, n)}
+	var peers []string
+	for i := range n {
+		peers = append(peers, fmt.Sprintf("%d=%s", i+1, freeAddr(t)))
+		c.dirs = append(c.dirs, t.TempDir())
+		c.kafka = append(c.kafka, freeAddr(t))
+	}
+	c.peers = strings.Join(peers, ",")
+	for i := range n {
+		c.start(i)
+	}
+	t.Cleanup(func() {
+		for _, b := range c.broker {
+			if b != nil {
+				b.Shutdown(context.Background())
+			}
+		}
+	})
+	return c
+}
+
+func (c *testNodes) start(i int) {
+	c.t.Helper()
+	cfg := DefaultConfig()
+	cfg.DataDir = c.dirs[i]
+	cfg.NodeID = int32(i + 1)
+	cfg.Peers = c.peers
+	cfg.KafkaListen = c.kafka[i]
+	cfg.AMQPListen, cfg.HTTPListen = "", ""
+	b, err := New(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.broker[i] = b
+}
+
+func (c *testNodes) stop(i int) {
+	c.t.Helper()
+	if err := c.broker[i].Shutdown(context.Background()); err != nil {
+		c.t.Fatal(err)
+	}
+	c.broker[i] = nil
+}
+
+func (c *testNodes) admin(i int) *kadm.Client {
+	c.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.kafka[i]))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+// waitTopic waits until every running node has topic, with the same id, and the config
+// key=value (if key is set).
+func (c *testNodes) waitTopic(topic, key, value string) {
+	c.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ok := true
+		var id [16]byte
+		for i, b := range c.broker {
+			if b == nil {
+				continue
+			}
+			tp, found := b.streams.Topic(topic)
+			if !found || (i > 0 && id != [16]byte{} && tp.ID != id) {
+				ok = false
+				break
+			}
+			id = tp.ID
+			if key != "" && configValue(b, topic, key) != value {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("topic %q (%s=%s) did not reach every node", topic, key, value)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// retry runs f until it stops failing with a retriable cluster condition (no leader yet).
+func retry(t *testing.T, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestClusterReplicatesCatalog(t *testing.T) {
+	t.Parallel()
+	c := startNodes(t, 3)
+	ctx := context.Background()
+	// A topic created through node 2 appears, with one id and its configs, on every node.
+	retry(t, func() error {
+		r, err := c.admin(1).CreateTopic(ctx, 3, -1, map[string]*string{"retention.ms": kadm.StringPtr("3600000")}, "orders")
+		if err == nil {
+			err = r.Err
+		}
+		return err
+	})
+	c.waitTopic("orders", "retention.ms", "3600000")
+	// A config changed through node 3 changes everywhere.
+	retry(t, func() error {
+		rs, err := c.admin(2).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "retention.ms", Value: kadm.StringPtr("7200000")}}, "orders")
+		if err == nil {
+			err = rs[0].Err
+		}
+		return err
+	})
+	c.waitTopic("orders", "retention.ms", "7200000")
+	// Creating it again through node 1 is refused as Kafka does.
+	r, err := c.admin(0).CreateTopic(ctx, 1, -1, nil, "orders")
+	if err == nil {
+		err = r.Err
+	}
+	if err != kerr.TopicAlreadyExists {
+		t.Fatalf("second creation: %v, want TOPIC_ALREADY_EXISTS", err)
+	}
+	// What is not replicated yet is refused, not done on one node.
+	dr, err := c.admin(0).DeleteTopics(ctx, "orders")
+	if err == nil {
+		err = dr["orders"].Err
+	}
+	if err != kerr.PolicyViolation {
+		t.Fatalf("delete: %v, want POLICY_VIOLATION", err)
+	}
+	// A node that was down catches up on what it missed, and keeps it across a restart.
+	c.stop(0)
+	retry(t, func() error {
+		r, err := c.admin(2).CreateTopic(ctx, 1, -1, nil, "while-down")
+		if err == nil {
+			err = r.Err
+		}
+		return err
+	})
+	c.start(0)
+	c.waitTopic("while-down", "", "")
+	c.waitTopic("orders", "retention.ms", "7200000")
+}
+
+func configValue(b *Broker, topic, key string) string {
+	cfgs, _ := b.streams.TopicConfigs(topic)
+	for _, c := range cfgs {
+		if c.Name == key {
+			return c.Value
+		}
+	}
+	return ""
+}

@@ -1,0 +1,159 @@
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/yardmq/yard/internal/catalog"
+)
+
+// CatalogReplicator carries catalog changes to every node of a cluster: the metadata Raft
+// group (internal/cluster, assembled by internal/broker). Replicate returns once this node has
+// applied cmd (through ApplyCatalogCommand), with the result of applying it.
+type CatalogReplicator interface {
+	Replicate(ctx context.Context, cmd []byte) error
+}
+
+// ErrNotReplicated refuses, on a cluster node, a change the cluster does not replicate yet:
+// applied on one node only, it would make the nodes' catalogs differ.
+var ErrNotReplicated = errors.New("not supported in a cluster yet (it is not replicated)")
+
+// replicateTimeoutMs bounds the wait for a catalog change to commit (no leader, no quorum).
+const replicateTimeoutMs = 15_000
+
+// Catalog commands, JSON, one per Raft entry of the metadata group:
+//
+//	{"op": "create_topic", "topic": <catalog.Topic, with its id and creation time>}
+//	{"op": "set_topic_configs", "name": "...", "id": "<topic id>", "configs": {...}}
+//	{"op": "set_broker_configs", "configs": {...}}
+//
+// The proposer validates and decides everything (the topic ID, the normalised configs); every
+// node applies the same bytes in the same order. Applying a command again (a node replays
+// its log after a restart) leaves the catalog as it was.
+const (
+	opCreateTopic      = "create_topic"
+	opSetTopicConfigs  = "set_topic_configs"
+	opSetBrokerConfigs = "set_broker_configs"
+)
+
+type catalogCmd struct {
+	Op      string            `json:"op"`
+	Topic   *catalog.Topic    `json:"topic,omitempty"`
+	Name    string            `json:"name,omitempty"`
+	ID      catalog.UUID      `json:"id,omitzero"`
+	Configs map[string]string `json:"configs,omitempty"`
+}
+
+// SetCatalogReplicator makes every later catalog change go through r (set once, before
+// serving, on a cluster node).
+func (m *Manager) SetCatalogReplicator(r CatalogReplicator) { m.repl.Store(&r) }
+
+func (m *Manager) replicator() CatalogReplicator {
+	if p := m.repl.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (m *Manager) replicate(r CatalogReplicator, c catalogCmd) error {
+	cmd, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("cannot encode catalog command: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), replicateTimeoutMs*time.Millisecond)
+	defer cancel()
+	return r.Replicate(ctx, cmd)
+}
+
+// ApplyCatalogCommand applies one committed catalog command (the metadata group's state
+// machine). Its error is the proposer's result.
+func (m *Manager) ApplyCatalogCommand(cmd []byte) error {
+	var c catalogCmd
+	if err := json.Unmarshal(cmd, &c); err != nil {
+		return fmt.Errorf("cannot decode catalog command: %w", err)
+	}
+	m.adminMu.Lock()
+	defer m.adminMu.Unlock()
+	switch c.Op {
+	case opCreateTopic:
+		if c.Topic == nil {
+			return errors.New("cannot apply catalog command: create_topic without a topic")
+		}
+		if t, ok := m.Topic(c.Topic.Name); ok {
+			if t.ID == c.Topic.ID {
+				return nil // applied before this restart
+			}
+			return fmt.Errorf("%w: %q", ErrTopicExists, c.Topic.Name)
+		}
+		_, err := m.createTopicLocked(*c.Topic)
+		return err
+	case opSetTopicConfigs:
+		t, ok := m.Topic(c.Name)
+		if !ok || t.ID != c.ID {
+			return fmt.Errorf("%w: %q", ErrUnknownTopic, c.Name)
+		}
+		return m.setTopicConfigsLocked(t, c.Configs)
+	case opSetBrokerConfigs:
+		return m.setBrokerConfigsLocked(c.Configs)
+	default:
+		return fmt.Errorf("cannot apply catalog command: unknown op %q", c.Op)
+	}
+}
+
+// catalogImage is the metadata group's snapshot: the replicated part of the catalog.
+type catalogImage struct {
+	Topics        map[string]catalog.Topic `json:"topics"`
+	BrokerConfigs map[string]string        `json:"broker_configs,omitempty"`
+}
+
+// CatalogSnapshot is the replicated part of the catalog, for the metadata group's snapshots.
+func (m *Manager) CatalogSnapshot() ([]byte, error) {
+	m.adminMu.Lock()
+	st := m.cat.Snapshot()
+	m.adminMu.Unlock()
+	return json.Marshal(catalogImage{Topics: st.Topics, BrokerConfigs: st.BrokerConfigs})
+}
+
+// RestoreCatalog brings the catalog to a snapshot received from the metadata group's leader:
+// missing topics are created, configs are set. A topic this node has and the snapshot lacks
+// (or has under another ID) is kept and logged: deleting data is never guessed.
+func (m *Manager) RestoreCatalog(data []byte) error {
+	var img catalogImage
+	if err := json.Unmarshal(data, &img); err != nil {
+		return fmt.Errorf("cannot decode catalog snapshot: %w", err)
+	}
+	m.adminMu.Lock()
+	defer m.adminMu.Unlock()
+	if !maps.Equal(img.BrokerConfigs, m.cat.Snapshot().BrokerConfigs) {
+		if err := m.setBrokerConfigsLocked(img.BrokerConfigs); err != nil {
+			return err
+		}
+	}
+	for name, ct := range img.Topics {
+		t, ok := m.Topic(name)
+		switch {
+		case !ok:
+			if _, err := m.createTopicLocked(ct); err != nil {
+				return err
+			}
+		case t.ID != ct.ID:
+			m.log.Error("catalog snapshot names a topic this node holds under another id; keeping this node's", "topic", name)
+		default:
+			if cur, _ := m.cat.Topic(name); !maps.Equal(cur.Configs, ct.Configs) {
+				if err := m.setTopicConfigsLocked(t, ct.Configs); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, t := range m.Topics() {
+		if _, ok := img.Topics[t.Name]; !ok {
+			m.log.Error("topic not in the cluster's catalog snapshot; kept on this node only", "topic", t.Name)
+		}
+	}
+	return nil
+}

@@ -48,7 +48,11 @@ func (s *Server) routeAPI() {
 	m.Handle("GET /api/connections", h(anyTag, s.listConnections))
 	m.Handle("GET /api/connections/{name}", h(anyTag, s.getConnection))
 	m.Handle("DELETE /api/connections/{name}", h(admin, s.closeConnection))
+	m.Handle("GET /api/connections/{name}/channels", h(anyTag, s.connectionChannels))
 	m.Handle("GET /api/channels", h(anyTag, s.listChannels))
+	m.Handle("GET /api/channels/{name}", h(anyTag, s.getChannel))
+	m.Handle("GET /api/nodes", h(anyTag, s.listNodes))
+	m.Handle("GET /api/nodes/{name}", h(anyTag, s.getNode))
 	m.Handle("GET /api/consumers", h(anyTag, s.listConsumers))
 	m.Handle("GET /api/consumers/{vhost}", h(anyTag, s.listConsumers))
 

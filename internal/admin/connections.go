@@ -23,6 +23,13 @@ type Connection struct {
 	ConnectedAt int64  `json:"connected_at"` // Unix ms, as RabbitMQ
 	Node        string `json:"node"`
 	State       string `json:"state"`
+	// Bytes received and sent (acknowledged by the peer) as the kernel counts them, with
+	// their rates per second (check_rabbitmq_connections sums the rates); left out where the
+	// platform does not tell.
+	RecvOct        *uint64 `json:"recv_oct,omitempty"`
+	RecvOctDetails *Rate   `json:"recv_oct_details,omitempty"`
+	SendOct        *uint64 `json:"send_oct,omitempty"`
+	SendOctDetails *Rate   `json:"send_oct_details,omitempty"`
 }
 
 func connName(c listener.Info) string { return c.Remote + " -> " + c.Local }
@@ -35,8 +42,15 @@ func (s *Server) connectionJSON(c listener.Info) Connection {
 	case "kafka":
 		proto = "Kafka"
 	}
-	return Connection{Name: connName(c), ID: c.ID, Protocol: proto, Listener: c.Listener, PeerHost: c.Remote, Host: c.Local,
+	out := Connection{Name: connName(c), ID: c.ID, Protocol: proto, Listener: c.Listener, PeerHost: c.Remote, Host: c.Local,
 		User: c.User, VHost: c.VHost, ConnectedAt: c.ConnectedAt.UnixMilli(), Node: s.cfg.Node, State: "running"}
+	if c.BytesKnown {
+		recv, send := c.RecvBytes, c.SentBytes
+		recvRate, sendRate := s.connRates.rates(c.ID, recv, send)
+		out.RecvOct, out.SendOct = &recv, &send
+		out.RecvOctDetails, out.SendOctDetails = &Rate{recvRate}, &Rate{sendRate}
+	}
+	return out
 }
 
 func (s *Server) connections() []listener.Info {

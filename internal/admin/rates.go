@@ -86,3 +86,50 @@ func (r *rates) messageStats(q *vhost.Queue) MessageStats {
 		DeadLettered: st.DeadLettered, DeadLetteredDetails: rate(st.DeadLettered, prev.stats.DeadLettered),
 	}
 }
+
+// byteRates derives connections' byte rates as rates does queues': against a sample of each
+// connection's counters kept from at least rateWindow ago.
+type byteRates struct {
+	mu   sync.Mutex // guards by
+	by   map[uint64]*[2]byteSample
+	now  func() time.Time
+	seen int
+}
+
+type byteSample struct {
+	at         time.Time
+	recv, send uint64
+}
+
+// rates records connection id's counters now and returns its receive and send rates.
+func (r *byteRates) rates(id, recv, send uint64) (recvRate, sendRate float64) {
+	now := r.now()
+	r.mu.Lock()
+	if r.by == nil {
+		r.by = map[uint64]*[2]byteSample{}
+	}
+	s := r.by[id]
+	if s == nil {
+		s = &[2]byteSample{{now, recv, send}, {now, recv, send}}
+		r.by[id] = s
+	}
+	prev := s[0]
+	s[1] = byteSample{now, recv, send}
+	if now.Sub(s[0].at) >= rateWindow {
+		s[0] = s[1]
+	}
+	r.seen++
+	if r.seen%1024 == 0 { // forget closed connections now and then: samples a day old
+		for k, v := range r.by {
+			if now.Sub(v[1].at) > 24*time.Hour {
+				delete(r.by, k)
+			}
+		}
+	}
+	r.mu.Unlock()
+	dt := now.Sub(prev.at).Seconds()
+	if dt <= 0 || recv < prev.recv || send < prev.send {
+		return 0, 0
+	}
+	return float64(recv-prev.recv) / dt, float64(send-prev.send) / dt
+}

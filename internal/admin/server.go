@@ -2,7 +2,7 @@
 // profiler, and the RabbitMQ-shaped management API under /api/ (users, permissions,
 // vhosts, limits, whoami here; one file per resource family), with HTTP basic auth against
 // the user store (auth.go). api.go routes the rest: overview.go, queues.go, exchanges.go
-// (and bindings), connections.go, channels.go (channels and consumers), kafka.go (/api/kafka/topics and groups with lag) over the
+// (and bindings), connections.go, channels.go (channels and consumers), nodes.go (the node's figures), kafka.go (/api/kafka/topics and groups with lag) over the
 // broker's state, and metrics.go, the scrape-time Prometheus collector. Tools written for
 // RabbitMQ's management plugin (rabbitmqadmin, monitoring plugins, KEDA's scaler) read it
 // unchanged. Errors are RabbitMQ's JSON: {"error": "...", "reason": "..."}.
@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yardmq/yard/internal/amqp"
 	"github.com/yardmq/yard/internal/auth"
 	"github.com/yardmq/yard/internal/group"
 	"github.com/yardmq/yard/internal/listener"
@@ -49,6 +50,9 @@ type Config struct {
 	Ready   func() bool  // /readyz; nil: always ready
 	Version string       // yard's version, in /api/overview
 	Node    string       // this node's name, as RabbitMQ's "rabbit@host"
+	// Resources measures memory and free disk against the AMQP resource alarms' limits
+	// (/api/nodes); nil: memory is measured here, disk is not.
+	Resources func() amqp.Resources
 }
 
 // Server is the admin plane's HTTP handler.
@@ -62,6 +66,10 @@ type Server struct {
 	// sessions and xorigin: the console's login sessions and CSRF checks (session.go).
 	sessions *sessions
 	xorigin  *http.CrossOriginProtection
+	// connRates derives connections' byte rates (rates.go).
+	connRates byteRates
+	// started is when the server was built: the node's uptime in /api/nodes.
+	started time.Time
 }
 
 // maxBodyBytes bounds a request body.
@@ -80,7 +88,8 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), mux: http.NewServeMux(),
 		rates:    rates{by: map[*vhost.Queue]*[2]rateSample{}, now: time.Now},
-		sessions: newSessions(), xorigin: http.NewCrossOriginProtection()}
+		sessions: newSessions(), xorigin: http.NewCrossOriginProtection(),
+		started: time.Now(), connRates: byteRates{now: time.Now}}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

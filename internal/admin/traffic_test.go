@@ -3,6 +3,7 @@ package admin_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -164,6 +165,9 @@ func TestAMQPChannelsAndMethods(t *testing.T) {
 			cs[0].ChannelDetails.Name != c.Name || cs[0].ChannelDetails.Number != 1 || !cs[0].AckRequired || cs[0].PrefetchCount != 3 {
 			t.Fatalf("%s: %+v", path, cs)
 		}
+	}
+	if status, body := tb.do(t, "PUT", "/api/vhosts/other", ""); status != http.StatusCreated {
+		t.Fatalf("PUT /api/vhosts/other: %d %s", status, body)
 	}
 	var none []consumer
 	tb.get(t, "/api/consumers/other", &none)

@@ -178,3 +178,21 @@ func (s *Server) Alarms() (memory, disk bool) {
 	s.alarm.mu.Unlock()
 	return r == "low on memory" || r == "low on memory and disk", r == "low on disk" || r == "low on memory and disk"
 }
+
+// Resources are the quantities the resource alarms watch, measured now, with their limits
+// and the alarms' state (for the admin plane's /api/nodes).
+type Resources struct {
+	MemUsed, MemLimit       uint64 // bytes in use by the Go runtime; the high watermark
+	DiskFree, DiskFreeLimit uint64 // free bytes on the data directory's file system; the limit
+	DiskFreeKnown           bool   // false when the free space cannot be measured here
+	MemAlarm, DiskFreeAlarm bool
+}
+
+// Resources measures memory and free disk now and reports the alarms' state.
+func (s *Server) Resources() Resources {
+	mem, disk := s.Alarms()
+	r := Resources{MemUsed: s.alarm.memoryUsed(), MemLimit: s.alarm.memWatermark, DiskFreeLimit: s.alarm.diskFreeLimit,
+		MemAlarm: mem, DiskFreeAlarm: disk}
+	r.DiskFree, r.DiskFreeKnown = s.alarm.diskFree()
+	return r
+}

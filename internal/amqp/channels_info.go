@@ -29,6 +29,8 @@ type ConsumerInfo struct {
 	Queue       string
 	AckRequired bool
 	Prefetch    int
+	Exclusive   bool           // basic.consume's exclusive flag
+	Arguments   map[string]any // basic.consume's arguments (not to be modified)
 }
 
 // ChannelList describes every open channel and its consumers, taking each channel's lock
@@ -60,7 +62,8 @@ func (ch *channel) info() ChannelInfo {
 		if !cons.active {
 			continue
 		}
-		ci.Consumers = append(ci.Consumers, ConsumerInfo{Tag: cons.tag, Queue: cons.qs.Name(), AckRequired: !cons.noAck, Prefetch: cons.prefetch})
+		ci.Consumers = append(ci.Consumers, ConsumerInfo{Tag: cons.tag, Queue: cons.qs.Name(), AckRequired: !cons.noAck, Prefetch: cons.prefetch,
+			Exclusive: cons.exclusive, Arguments: cons.args})
 	}
 	return ci
 }

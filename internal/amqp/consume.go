@@ -19,9 +19,12 @@ type chConsumer struct {
 	qs       *vhost.Queue
 	noAck    bool
 	prefetch int
-	inflight int
-	active   bool          // false until consume-ok is queued, and again once cancelled
-	stream   *streamCursor // stream queues: the reading goroutine's state
+	// exclusive and args are basic.consume's, shown by the management API's consumers.
+	exclusive bool
+	args      map[string]any
+	inflight  int
+	active    bool          // false until consume-ok is queued, and again once cancelled
+	stream    *streamCursor // stream queues: the reading goroutine's state
 }
 
 func (ch *channel) basicQos(m *wire.BasicQos) error {
@@ -66,7 +69,7 @@ func (ch *channel) basicConsume(m *wire.BasicConsume) error {
 		ch.mu.Unlock()
 		return connErr(wire.NotAllowed, m, "attempt to reuse consumer tag '%s'", tag)
 	}
-	cons := &chConsumer{ch: ch, tag: tag, qs: qs, noAck: m.NoAck, prefetch: ch.prefetch}
+	cons := &chConsumer{ch: ch, tag: tag, qs: qs, noAck: m.NoAck, prefetch: ch.prefetch, exclusive: m.Exclusive, args: m.Arguments}
 	ch.consumers[tag] = cons
 	ch.mu.Unlock()
 	priority, _ := intArg(m.Arguments["x-priority"])

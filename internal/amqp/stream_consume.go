@@ -156,7 +156,7 @@ func (ch *channel) consumeStream(m *wire.BasicConsume, qs *vhost.Queue) error {
 		ch.mu.Unlock()
 		return connErr(wire.NotAllowed, m, "attempt to reuse consumer tag '%s'", tag)
 	}
-	cons := &chConsumer{ch: ch, tag: tag, qs: qs, prefetch: prefetch, stream: sc}
+	cons := &chConsumer{ch: ch, tag: tag, qs: qs, prefetch: prefetch, stream: sc, exclusive: m.Exclusive, args: m.Arguments}
 	ch.consumers[tag] = cons
 	ch.mu.Unlock()
 	// Registered with the (always empty) queue too, so that exclusive consumers and the

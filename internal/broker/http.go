@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/yardmq/yard/internal/admin"
+	"github.com/yardmq/yard/internal/amqp"
 	"github.com/yardmq/yard/internal/stream"
 )
 
@@ -30,8 +31,10 @@ func (b *Broker) openHTTP() (*frontEnd, error) {
 	b.registerFileCacheMetrics(reg)
 	b.registerCleanerMetrics(reg)
 	var amqpChans admin.AMQPChannels
+	var resources func() amqp.Resources
 	if b.amqp != nil {
 		amqpChans = b.amqp
+		resources = b.amqp.Resources
 	}
 	mux := admin.New(admin.Config{
 		Users:   b.users,
@@ -45,6 +48,8 @@ func (b *Broker) openHTTP() (*frontEnd, error) {
 		AMQP:    amqpChans,
 		Version: b.cfg.Version,
 		Node:    fmt.Sprintf("yard@%d", b.cfg.NodeID),
+
+		Resources: resources,
 	})
 	reg.MustRegister(mux.Collector())
 	b.metrics.register(reg)

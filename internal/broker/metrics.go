@@ -134,6 +134,15 @@ func (m *brokerMetrics) topic(name string) *topicCounters {
 	return tc.(*topicCounters)
 }
 
+// forgetTopic drops a deleted topic's series, so that /metrics stops showing it and a topic
+// created later under the same name counts from zero.
+func (m *brokerMetrics) forgetTopic(name string) {
+	m.topics.Delete(name)
+	m.topicBytesIn.DeleteLabelValues(name)
+	m.topicBytesOut.DeleteLabelValues(name)
+	m.topicMsgsIn.DeleteLabelValues(name)
+}
+
 // ObserveProduce implements kafka.TopicObserver.
 func (m *brokerMetrics) ObserveProduce(topic string, bytes, records int64) {
 	tc := m.topic(topic)

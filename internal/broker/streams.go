@@ -30,6 +30,7 @@ func (b *Broker) sharedStreams() (*stream.Manager, func() error, error) {
 			CleanerIOBytesPerSecond: b.cfg.CleanerIOBytesPerSecond,
 			FileCache:               b.files,
 			SyncObserver:            b.metrics,
+			TopicDeleted:            b.metrics.forgetTopic,
 			NodeID:                  b.cfg.NodeID,
 		}, cat)
 		if err != nil {

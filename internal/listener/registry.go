@@ -1,12 +1,16 @@
 package listener
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
+
+	"github.com/yardmq/yard/internal/platform"
 )
 
 // ErrNoConnection: Registry.Close was given an id no live connection has.
@@ -33,6 +37,11 @@ type Info struct {
 	ConnectedAt time.Time
 	User        string // set by the front end once authenticated; "" before
 	VHost       string // AMQP's virtual host; "" elsewhere
+	// RecvBytes and SentBytes count the bytes received and the bytes sent and acknowledged
+	// by the peer, as the kernel counts them (TCP_INFO), TLS records included; BytesKnown
+	// is false where the platform does not tell.
+	RecvBytes, SentBytes uint64
+	BytesKnown           bool
 }
 
 // List returns the live connections ordered by id (which is the order they were accepted).
@@ -165,10 +174,18 @@ func (c *Conn) Close(reason string) {
 // Info describes the connection.
 func (c *Conn) Info() Info {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return Info{
+	info := Info{
 		ID: c.id, Protocol: c.protocol, Listener: c.listener,
 		Remote: c.remote.String(), Local: c.local.String(), ConnectedAt: c.connectedAt,
 		User: c.user, VHost: c.vhost,
 	}
+	nc := c.nc
+	c.mu.Unlock()
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	if sc, ok := nc.(syscall.Conn); ok {
+		info.RecvBytes, info.SentBytes, info.BytesKnown = platform.TCPBytes(sc)
+	}
+	return info
 }

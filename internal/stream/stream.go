@@ -87,6 +87,9 @@ type Config struct {
 	FileCache *log.FileCache
 	// SyncObserver is told about every partition's group commits (metrics); nil = nobody.
 	SyncObserver log.SyncObserver
+	// TopicDeleted is called with a topic's name once DeleteTopic has removed it from the
+	// catalog (metrics drop its series); nil = nobody.
+	TopicDeleted func(name string)
 	// NodeID is this broker's id, reported wherever a protocol names a broker (see Node).
 	NodeID int32
 	// The log cleaner (cleaner.go): goroutines (default 1), time between rounds (default
@@ -526,6 +529,9 @@ func (m *Manager) DeleteTopic(name string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("cannot delete topic %q: %w", name, errors.Join(err, m.undoDelete(t, tombs)))
+	}
+	if m.cfg.TopicDeleted != nil {
+		m.cfg.TopicDeleted(name)
 	}
 	var errs []error
 	for _, tomb := range tombs {

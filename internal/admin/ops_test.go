@@ -250,3 +250,52 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestQueuesPaginated: /api/queues with ?page (what KEDA's scaler asks with useRegex):
+// RabbitMQ's page object, filtered by name as a regular expression or a substring.
+func TestQueuesPaginated(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t)
+	for _, q := range []string{"work-1", "work-2", "work-3", "other"} {
+		if status, body := tb.do(t, "PUT", "/api/queues/%2F/"+q, `{"durable":false}`); status != http.StatusCreated {
+			t.Fatalf("PUT %s: %d %s", q, status, body)
+		}
+	}
+	type pageJSON struct {
+		FilteredCount int `json:"filtered_count"`
+		ItemCount     int `json:"item_count"`
+		Items         []struct {
+			Name string `json:"name"`
+		} `json:"items"`
+		Page       int `json:"page"`
+		PageCount  int `json:"page_count"`
+		PageSize   int `json:"page_size"`
+		TotalCount int `json:"total_count"`
+	}
+	names := func(p pageJSON) string {
+		var n []string
+		for _, i := range p.Items {
+			n = append(n, i.Name)
+		}
+		return strings.Join(n, ",")
+	}
+	var p pageJSON
+	tb.get(t, "/api/queues/%2F?page=1&use_regex=true&pagination=false&name="+url.QueryEscape("^work-[12]$")+"&page_size=100", &p)
+	if names(p) != "work-1,work-2" || p.FilteredCount != 2 || p.ItemCount != 2 || p.PageCount != 1 || p.TotalCount != 4 || p.PageSize != 100 {
+		t.Fatalf("regex page: %+v", p)
+	}
+	tb.get(t, "/api/queues?page=2&page_size=2&name=work", &p)
+	if names(p) != "work-3" || p.FilteredCount != 3 || p.PageCount != 2 || p.Page != 2 {
+		t.Fatalf("second page of a substring filter: %+v", p)
+	}
+	var plain []map[string]any
+	tb.get(t, "/api/queues", &plain)
+	if len(plain) != 4 {
+		t.Fatalf("unpaged: %+v", plain)
+	}
+	for _, q := range []string{"page=0", "page=1&page_size=501", "page=1&use_regex=true&name=("} {
+		if status, body := tb.do(t, "GET", "/api/queues?"+q, ""); status != http.StatusBadRequest || !strings.Contains(string(body), `"error":"bad_request"`) {
+			t.Errorf("?%s: %d %s", q, status, body)
+		}
+	}
+}

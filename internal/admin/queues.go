@@ -3,9 +3,11 @@ package admin
 // /api/queues: list, show, declare (PUT), delete and purge, in RabbitMQ's JSON shape.
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/yardmq/yard/internal/vhost"
 )
@@ -70,13 +72,27 @@ func (s *Server) listQueues(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	pg, paged, ok := pageOf(w, r)
+	if !ok {
+		return
+	}
 	out := []Queue{}
+	total := 0
 	for _, v := range vs {
 		for _, q := range v.Queues() {
+			total++
+			if paged && !pg.match(q.Name()) {
+				continue
+			}
 			out = append(out, s.queueJSON(v, q))
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	if !paged {
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	slices.SortFunc(out, func(a, b Queue) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.VHost, b.VHost)) })
+	writeJSON(w, http.StatusOK, cut(pg, out, total))
 }
 
 func (s *Server) lookupQueue(w http.ResponseWriter, r *http.Request) (*vhost.VHost, *vhost.Queue) {

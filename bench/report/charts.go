@@ -209,6 +209,7 @@ func latencyChart(dir, protocol, tool, workload string, rs []*Result) (string, e
 		if i == 0 {
 			p.Y.Label.Text = "ms (log)"
 		}
+		p.X.Tick.Marker = intTicks{}
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 		p.Y.Min, p.Y.Max = lo, hi
@@ -265,4 +266,20 @@ func latencyChart(dir, protocol, tool, workload string, rs []*Result) (string, e
 		return "", fmt.Errorf("cannot save chart: %w", err)
 	}
 	return name, nil
+}
+
+// intTicks are the default ticks of a seconds axis with the fractional ones left out.
+type intTicks struct{}
+
+func (intTicks) Ticks(lo, hi float64) []plot.Tick {
+	var out []plot.Tick
+	for _, t := range (plot.DefaultTicks{}).Ticks(lo, hi) {
+		if t.Value == math.Trunc(t.Value) {
+			if t.Label != "" {
+				t.Label = fmt.Sprintf("%.0f", t.Value)
+			}
+			out = append(out, t)
+		}
+	}
+	return out
 }

@@ -61,10 +61,10 @@ var brokerOrder = []string{"yard", "kafka", "kafka-durable", "rabbitmq", "nats",
 
 // fsyncs says when each broker makes an acknowledged record durable, as run here.
 var fsyncs = map[string]string{
-	"yard":          "fsync (group commit) before every acknowledgement (`--sync-policy always`, the default); AMQP: persistent messages on a durable queue before the confirm, transient ones not at all",
+	"yard":          "Kafka protocol: fsync before every acknowledgement, concurrent writers sharing each fsync (group commit; `--sync-policy always`, the default). AMQP: a persistent message on a durable queue is fsynced before its confirm (group commit); transient messages on a non-durable queue stay in memory",
 	"kafka":         "Kafka 4.4 as shipped: no fsync before acknowledging; the OS writes dirty pages back (log.flush.interval.messages and .ms unset); fsync at segment roll and shutdown",
 	"kafka-durable": "Kafka 4.4 with log.flush.interval.messages=1: flush (fsync) of the partition log after every append, before the acknowledgement",
-	"rabbitmq":      "RabbitMQ (Debian) classic queues: persistent messages are fsynced in batches before the publisher confirm is sent; transient ones are not",
+	"rabbitmq":      "RabbitMQ (Debian) classic queues: a persistent message on a durable queue is fsynced (in batches) before its publisher confirm; transient messages on a non-durable queue stay in memory (paged out under memory pressure)",
 	"nats":          "NATS JetStream as shipped: sync_interval 2 min, the ack does not wait for an fsync",
 	"nats-durable":  "NATS JetStream with sync_interval: always: fsync after every write, before the ack",
 }

@@ -54,6 +54,7 @@ type Result struct {
 	CPUSecPerMillion float64      `json:"broker_cpu_seconds_per_million"`
 	PeakRSSMiB       float64      `json:"broker_peak_rss_mib"`
 	Note             string       `json:"note"`
+	Started          string       `json:"started"`
 }
 
 // brokerOrder is the order of columns and panels; brokers not listed come after.
@@ -107,29 +108,35 @@ func load(dir string) ([]*Result, error) {
 	if len(rs) == 0 {
 		return nil, fmt.Errorf("cannot report: no results in %s/results", dir)
 	}
+	// Protocols, tools and workloads in the order they ran (run.sh runs the same ones in the same order against
+	// every broker), brokers in brokerOrder.
+	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Started < rs[j].Started })
+	order := map[string]int{}
+	for i, r := range rs {
+		if _, ok := order[r.Protocol]; !ok {
+			order[r.Protocol] = i
+		}
+		if _, ok := order[r.Protocol+"\x00"+r.Tool]; !ok {
+			order[r.Protocol+"\x00"+r.Tool] = i
+		}
+		if _, ok := order[r.Protocol+"\x00"+r.Tool+"\x00"+r.Workload]; !ok {
+			order[r.Protocol+"\x00"+r.Tool+"\x00"+r.Workload] = i
+		}
+	}
 	sort.SliceStable(rs, func(i, j int) bool {
 		a, b := rs[i], rs[j]
 		if a.Protocol != b.Protocol {
-			return a.Protocol < b.Protocol
+			return order[a.Protocol] < order[b.Protocol]
 		}
 		if a.Tool != b.Tool {
-			return a.Tool < b.Tool
+			return order[a.Protocol+"\x00"+a.Tool] < order[b.Protocol+"\x00"+b.Tool]
 		}
 		if a.Workload != b.Workload {
-			return workloadKey(a.Workload) < workloadKey(b.Workload)
+			return order[a.Protocol+"\x00"+a.Tool+"\x00"+a.Workload] < order[b.Protocol+"\x00"+b.Tool+"\x00"+b.Workload]
 		}
 		return rank(a.Broker) < rank(b.Broker)
 	})
 	return rs, nil
-}
-
-// workloadKey sorts flat-out workloads first, then fixed rates by rate.
-func workloadKey(w string) string {
-	var n int
-	if _, err := fmt.Sscanf(w, "%dk", &n); err == nil {
-		return fmt.Sprintf("1%06d %s", n, w)
-	}
-	return "0 " + w
 }
 
 func run(dir string) error {

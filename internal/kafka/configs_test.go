@@ -168,7 +168,6 @@ func TestTopicConfigsAcceptedAndValidated(t *testing.T) {
 		{"preallocate", "1"},
 		{"min.cleanable.dirty.ratio", "1.5"},
 		{"cleanup.policy", "compact,compact"},
-		{"cleanup.policy", ""},
 		{"cleanup.policy", "purge"},
 		{"remote.storage.enable", "true"},
 		{"follower.replication.throttled.replicas", "0-1"},
@@ -193,6 +192,44 @@ func TestTopicConfigsAcceptedAndValidated(t *testing.T) {
 	for _, c := range res.Configs {
 		if c.Name == "compression.type" && deref(c.Value) != "lz4" {
 			t.Errorf("a refused alteration changed compression.type to %q", deref(c.Value))
+		}
+	}
+}
+
+// TestCleanupPolicyEmpty: an empty cleanup.policy is accepted, as Kafka 4.4 accepts it, whether
+// set, given at creation or left by SUBTRACT (confluent-kafka-python's integration tests do
+// that): DescribeConfigs reports it empty, and the log is neither deleted by retention nor
+// compacted.
+func TestCleanupPolicyEmpty(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, nil)
+	ctx := testCtx(t)
+	adm := ts.admin(t)
+	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "sub", "set"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := adm.CreateTopics(ctx, 1, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("")}, "created"); err != nil || r.Error() != nil {
+		t.Fatalf("create with an empty cleanup.policy: %v %v", err, r.Error())
+	}
+	for _, a := range []struct {
+		topic string
+		op    kadm.IncrementalOp
+		value string
+	}{{"sub", kadm.SubtractConfig, "delete"}, {"set", kadm.SetConfig, ""}} {
+		r, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: a.op, Name: "cleanup.policy", Value: kadm.StringPtr(a.value)}}, a.topic)
+		if err != nil || r[0].Err != nil {
+			t.Fatalf("%s: %v %v %s", a.topic, err, r[0].Err, r[0].ErrMessage)
+		}
+	}
+	for _, topic := range []string{"sub", "set", "created"} {
+		for _, c := range describeConfigs(t, ts, kmsg.ConfigResourceTypeTopic, topic).Configs {
+			if c.Name == "cleanup.policy" && (deref(c.Value) != "" || c.Source != kmsg.ConfigSourceDynamicTopicConfig) {
+				t.Errorf("%s: cleanup.policy %q from %v, want \"\" from DYNAMIC_TOPIC_CONFIG", topic, deref(c.Value), c.Source)
+			}
+		}
+		tp, _ := ts.st.Topic(topic)
+		if c := tp.Config(); c.CleanupPolicyDel || c.Compact {
+			t.Errorf("%s: delete %v compact %v with an empty cleanup.policy", topic, c.CleanupPolicyDel, c.Compact)
 		}
 	}
 }

@@ -11,7 +11,7 @@
 # SCRAM-SHA-512 for adminscram512/admin-secret-512), whatever the environment says. So each
 # broker runs in a network namespace of its own (unshare --net, root), listening on 9092 and
 # 9093 there, with the tests run inside it: no port of the machine is taken. The environment
-# is kafka-go's CI's: KAFKA_VERSION=4.0.0 (tests of features a 4.0 broker lacks skip
+# is kafka-go's CI's: KAFKA_VERSION=4.0.0 (SUITE_KAFKA_VERSION; tests of features a 4.0 broker lacks skip
 # themselves), KAFKA_SKIP_NETTEST=1. Both brokers as in that compose file: topics auto-created,
 # message.max.bytes 200000000, an ACL authorizer that lets everyone do what no ACL forbids
 # (yard: --kafka-authorizer acl with the anonymous and SASL users as super users, which is what
@@ -99,7 +99,7 @@ EOF
     sleep 0.2
   done
   sleep 2 # the broker's metadata (KRaft) settles after the listeners open
-  (cd "$src" && GOFLAGS=-mod=mod KAFKA_VERSION=4.0.0 KAFKA_SKIP_NETTEST=1 go test -v -p 1 -count=1 -timeout "$pkg_timeout" -run "$run" -skip "$skip" $pkgs) \
+  (cd "$src" && GOFLAGS=-mod=mod KAFKA_VERSION="${SUITE_KAFKA_VERSION:-4.0.0}" KAFKA_SKIP_NETTEST=1 go test -v -p 1 -count=1 -timeout "$pkg_timeout" -run "$run" -skip "$skip" $pkgs) \
     > "$out/$broker.log" 2>&1 || true
   exit 0
 fi

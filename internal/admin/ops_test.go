@@ -299,3 +299,27 @@ func TestQueuesPaginated(t *testing.T) {
 		}
 	}
 }
+
+// TestPoliciesRefused: yard has no policies; the listings are empty and setting one is a
+// 400 that says what to use instead.
+func TestPoliciesRefused(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t)
+	for _, kind := range []string{"policies", "operator-policies"} {
+		var list []any
+		tb.get(t, "/api/"+kind, &list)
+		tb.get(t, "/api/"+kind+"/%2F", &list)
+		if list == nil || len(list) != 0 {
+			t.Fatalf("%s: %v", kind, list)
+		}
+		status, body := tb.do(t, "PUT", "/api/"+kind+"/%2F/ha", `{"pattern":".*","definition":{"max-length":10}}`)
+		if status != http.StatusBadRequest || !strings.Contains(string(body), `"error":"bad_request"`) || !strings.Contains(string(body), "x-max-length") {
+			t.Errorf("PUT %s: %d %s", kind, status, body)
+		}
+		for _, path := range []string{"/api/" + kind + "/%2F/ha", "/api/" + kind + "/nope"} {
+			if status, body := tb.do(t, "GET", path, ""); status != http.StatusNotFound {
+				t.Errorf("GET %s: %d %s", path, status, body)
+			}
+		}
+	}
+}

@@ -119,6 +119,7 @@ func New(cfg Config) *Server {
 		s.routePermissions()
 		s.routeVhosts()
 		s.routeAPI()
+		s.routePolicies()
 		s.routeConsole()
 		s.routeGroupReset()
 		s.mux.Handle("GET /api/whoami", s.authed(anyTag, func(w http.ResponseWriter, r *http.Request, u auth.User) {

@@ -12,12 +12,18 @@ exec 3>&1 1>&2
 here="$(cd "$(dirname "$0")" && pwd)"
 cache="${HOME}/.cache/yard-interop"
 mkdir -p "$cache"
-. "$here/../install-lock.sh"
 
 if ! command -v check_rabbitmq_queue >/dev/null; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq nagios-plugins-rabbitmq >/dev/null
+  # Under the install lock (in a subshell, which releases it on exit: the Go builds below
+  # need no lock and must not hold up the other suites' setups for minutes).
+  (
+    . "$here/../install-lock.sh"
+    if ! command -v check_rabbitmq_queue >/dev/null; then
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq
+      apt-get install -y -qq nagios-plugins-rabbitmq >/dev/null
+    fi
+  )
 fi
 
 # Versions (README's compatibility table names them).
@@ -37,8 +43,8 @@ build_module() {
   echo "setup: building $modver ($pkg); this takes minutes the first time"
   dir="$(go mod download -json "$modver" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
   [ -n "$dir" ] || { echo "setup: cannot download $modver"; exit 1; }
-  (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -o "$out.tmp" "$pkg")
-  mv "$out.tmp" "$out"
+  (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -o "$out.tmp.$$" "$pkg")
+  mv "$out.tmp.$$" "$out"
   echo "$modver" >"$out.version"
 }
 
@@ -48,8 +54,8 @@ if [ "${YARD_OPS_TOOLS:-}" = "1" ]; then
   keda="$bin/keda-rabbitmq"
   if [ ! -x "$keda" ] || [ -n "$(find "$here/keda" -newer "$keda" -type f)" ]; then
     echo "setup: building KEDA's RabbitMQ scaler (test/interop/ops/keda); this takes minutes the first time"
-    (cd "$here/keda" && go build -trimpath -o "$keda.tmp" .)
-    mv "$keda.tmp" "$keda"
+    (cd "$here/keda" && go build -trimpath -o "$keda.tmp.$$" .)
+    mv "$keda.tmp.$$" "$keda"
   fi
 fi
 

@@ -323,3 +323,30 @@ func TestPoliciesRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestMethodNotAllowed: a path served for other methods answers 405 with Allow, in
+// RabbitMQ's error shape; an unknown path 404.
+func TestMethodNotAllowed(t *testing.T) {
+	t.Parallel()
+	tb := startBroker(t)
+	for path, allow := range map[string]string{"/api/overview": "GET", "/api/queues/%2F/q": "GET, PUT, DELETE", "/api/definitions": "GET, POST"} {
+		req, err := http.NewRequest("PATCH", tb.http+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("guest", "guest")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct{ Error, Reason string }
+		err = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != allow || err != nil || e.Error != "Method Not Allowed" || e.Reason == "" {
+			t.Errorf("PATCH %s: %d Allow %q %+v %v", path, resp.StatusCode, resp.Header.Get("Allow"), e, err)
+		}
+	}
+	if status, body := tb.do(t, "GET", "/api/nothing/here", ""); status != http.StatusNotFound || !strings.Contains(string(body), `"error":"Object Not Found"`) {
+		t.Errorf("unknown path: %d %s", status, body)
+	}
+}

@@ -126,10 +126,27 @@ func New(cfg Config) *Server {
 			writeJSON(w, http.StatusOK, map[string]any{"name": u.Name, "tags": tagsOf(u)})
 		}))
 	}
-	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "Object Not Found", "Not Found")
-	})
+	s.mux.HandleFunc("/api/", s.unrouted)
 	return s
+}
+
+// unrouted answers an /api/ request no route took: 405 with Allow when the path is served
+// for other methods, else 404; both in RabbitMQ's error shape.
+func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete} {
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		if _, pattern := s.mux.Handler(r2); pattern != "" && pattern != "/api/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		notFound(w)
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeError(w, http.StatusMethodNotAllowed, "Method Not Allowed", r.Method+" is not allowed here: "+strings.Join(allow, ", ")+" is")
 }
 
 // ServeHTTP serves the admin plane.

@@ -136,6 +136,7 @@ type Broker struct {
 
 	// clusterLn is the bound cluster listener, from Start to openCluster; nil on a single node.
 	clusterLn net.Listener
+	kafkaAddr net.Addr // the first Kafka listener's bound address, from Start
 
 	streamsMu   sync.Mutex // guards streams and streamsRefs (streams.go)
 	streams     *stream.Manager
@@ -326,6 +327,9 @@ func (b *Broker) Start() error {
 	}
 	if cl := bound["cluster"]; len(cl) > 0 {
 		b.clusterLn = cl[0].ln
+	}
+	if kl := bound["kafka"]; len(kl) > 0 {
+		b.kafkaAddr = kl[0].ln.Addr()
 	}
 	opened := map[string]*frontEnd{}
 	var order []string

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"net"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/yardmq/yard/internal/cluster"
 	"github.com/yardmq/yard/internal/stream"
@@ -83,31 +85,176 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("cannot open the cluster's raft host: %w", err), release())
 	}
-	g, err := host.CreateGroup(metadataGroup, catalogSM{streams}, slices.Sorted(maps.Keys(peers)))
+	voters := slices.Sorted(maps.Keys(peers))
+	attach := func(t *stream.Topic) error {
+		if t.Internal { // the group coordinator's topics stay local for now
+			return nil
+		}
+		for _, p := range t.Partitions() {
+			if err := attachPartition(host, p, voters); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, t := range streams.Topics() {
+		if err := attach(t); err != nil {
+			return nil, errors.Join(err, host.Close(), release())
+		}
+	}
+	streams.SetTopicHook(attach)
+	g, err := host.CreateGroup(metadataGroup, catalogSM{streams}, voters)
 	if err != nil {
 		return nil, errors.Join(err, host.Close(), release())
 	}
 	streams.SetCatalogReplicator(groupReplicator{g})
 	b.log.Info("cluster member", "node", b.cfg.NodeID, "peers", b.cfg.Peers)
-	closeAll := func() error { return errors.Join(host.Close(), release()) }
+	ctx, cancel := context.WithCancel(context.Background())
+	registered := make(chan struct{})
+	closeAll := func() error {
+		cancel()
+		<-registered
+		return errors.Join(host.Close(), release())
+	}
 	return &frontEnd{
 		serve: func([]boundListener) func(context.Context) error {
+			go func() {
+				defer close(registered)
+				b.registerBroker(ctx, streams)
+			}()
 			return func(context.Context) error { return closeAll() }
 		},
-		abort: closeAll,
+		abort: func() error {
+			close(registered)
+			return closeAll()
+		},
 	}, nil
 }
+
+// registerBroker records this node's advertised Kafka address in the replicated catalog,
+// retrying until the metadata group commits it (or ctx ends), so that every node's Metadata
+// lists every broker.
+func (b *Broker) registerBroker(ctx context.Context, streams *stream.Manager) {
+	host, port, ok := b.advertisedKafka()
+	if !ok {
+		return
+	}
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := streams.RegisterBroker(rctx, b.cfg.NodeID, host, port)
+		cancel()
+		if err == nil {
+			b.log.Info("broker registered in the cluster", "node", b.cfg.NodeID, "host", host, "port", port)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(registerRetryMs * time.Millisecond):
+		}
+	}
+}
+
+// registerRetryMs is the pause between two attempts to register this broker.
+const registerRetryMs = 200
+
+// advertisedKafka is the address this node's Metadata gives for itself to a client that
+// connected to the first Kafka listener: --advertised-host/port, else the listener's bound
+// address, with a wildcard host replaced by this node's host in --peers.
+func (b *Broker) advertisedKafka() (string, int32, bool) {
+	if b.kafkaAddr == nil {
+		return "", 0, false
+	}
+	host, portStr, err := net.SplitHostPort(b.kafkaAddr.String())
+	if err != nil {
+		return "", 0, false
+	}
+	port, _ := strconv.Atoi(portStr)
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if peers, err := ParsePeers(b.cfg.Peers); err == nil {
+			host, _, _ = net.SplitHostPort(peers[uint64(b.cfg.NodeID)])
+		}
+	}
+	if b.cfg.Kafka.AdvertisedHost != "" {
+		host = b.cfg.Kafka.AdvertisedHost
+	}
+	if b.cfg.Kafka.AdvertisedPort != 0 {
+		port = int(b.cfg.Kafka.AdvertisedPort)
+	}
+	return host, int32(port), true
+}
+
+// partitionGroupID is the Raft group of a partition: derived from its topic's id (random,
+// replicated) and its index, so every node computes the same one. Never metadataGroup.
+func partitionGroupID(topicID [16]byte, index int32) uint64 {
+	h := fnv.New64a()
+	h.Write(topicID[:])
+	h.Write([]byte{byte(index >> 24), byte(index >> 16), byte(index >> 8), byte(index)})
+	if id := h.Sum64(); id != metadataGroup {
+		return id
+	}
+	return metadataGroup + 1
+}
+
+// attachPartition makes p a replicated partition: its log is cut back to its checkpoint and
+// its Raft group (all voters) replays what follows.
+func attachPartition(host *cluster.Host, p *stream.Partition, voters []uint64) error {
+	applied, err := p.PrepareReplica()
+	if err != nil {
+		return err
+	}
+	g, err := host.CreateGroup(partitionGroupID(p.Topic.ID, p.Index), &partitionSM{p: p, applied: applied}, voters)
+	if err != nil {
+		return fmt.Errorf("cannot replicate %s-%d: %w", p.Topic.Name, p.Index, err)
+	}
+	p.SetReplica(partitionReplica{g: g, self: host.ID()})
+	return nil
+}
+
+// partitionSM is a replicated partition's state machine: its log.
+type partitionSM struct {
+	p       *stream.Partition
+	applied uint64
+}
+
+func (s *partitionSM) Apply(e cluster.Entry) (any, error) {
+	return s.p.ApplyReplicated(e.Index, e.Term, e.Data)
+}
+func (s *partitionSM) AppliedIndex() uint64      { return s.applied }
+func (s *partitionSM) Snapshot() ([]byte, error) { return nil, cluster.ErrNoSnapshot }
+func (s *partitionSM) Restore([]byte) error {
+	return errors.New("cannot restore a partition from a snapshot: not supported yet")
+}
+
+// partitionReplica is stream's view of a partition's group.
+type partitionReplica struct {
+	g    *cluster.Group
+	self uint64
+}
+
+func (r partitionReplica) Propose(ctx context.Context, cmd []byte) (any, error) {
+	v, err := r.g.Propose(ctx, cmd)
+	if errors.Is(err, cluster.ErrNoLeader) || errors.Is(err, cluster.ErrLeaderChanged) {
+		err = fmt.Errorf("%w: %w", stream.ErrNotLeader, err)
+	}
+	return v, err
+}
+func (r partitionReplica) Leader() uint64   { return r.g.Leader() }
+func (r partitionReplica) Term() uint64     { return r.g.Term() }
+func (r partitionReplica) Voters() []uint64 { return r.g.Voters() }
+func (r partitionReplica) Self() uint64     { return r.self }
 
 // catalogSM is the metadata group's state machine: the topic manager's catalog.
 type catalogSM struct{ m *stream.Manager }
 
-func (s catalogSM) Apply(e cluster.Entry) error { return s.m.ApplyCatalogCommand(e.Data) }
-func (s catalogSM) Snapshot() ([]byte, error)   { return s.m.CatalogSnapshot() }
-func (s catalogSM) Restore(data []byte) error   { return s.m.RestoreCatalog(data) }
+func (s catalogSM) Apply(e cluster.Entry) (any, error) { return nil, s.m.ApplyCatalogCommand(e.Data) }
+func (s catalogSM) Snapshot() ([]byte, error)          { return s.m.CatalogSnapshot() }
+func (s catalogSM) Restore(data []byte) error          { return s.m.RestoreCatalog(data) }
 
 // groupReplicator proposes catalog commands to the metadata group.
 type groupReplicator struct{ g *cluster.Group }
 
 func (r groupReplicator) Replicate(ctx context.Context, cmd []byte) error {
-	return r.g.Propose(ctx, cmd)
+	_, err := r.g.Propose(ctx, cmd)
+	return err
 }

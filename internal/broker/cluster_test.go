@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/yardmq/yard/internal/stream"
 )
 
 func TestParsePeers(t *testing.T) {
@@ -212,4 +215,120 @@ func configValue(b *Broker, topic, key string) string {
 		}
 	}
 	return ""
+}
+
+// TestClusterReplicatedPartition produces with acks=all to a replicated partition, stops its
+// leader, and checks that another node takes over and that no acknowledged record is lost.
+func TestClusterReplicatedPartition(t *testing.T) {
+	t.Parallel()
+	c := startNodes(t, 3)
+	ctx := context.Background()
+	retry(t, func() error {
+		r, err := c.admin(0).CreateTopic(ctx, 1, -1, nil, "events")
+		if err == nil {
+			err = r.Err
+		}
+		return err
+	})
+	c.waitTopic("events", "", "")
+	leader := func(exclude int) int32 {
+		var l int32
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			l = -2
+			agree := true
+			for i, b := range c.broker {
+				if b == nil || i == exclude {
+					continue
+				}
+				tp, _ := b.streams.Topic("events")
+				nl := b.streams.Node().Leader(tp.Partition(0))
+				if nl < 1 || int(nl-1) == exclude || (l != -2 && nl != l) {
+					agree = false
+				}
+				l = nl
+			}
+			if agree {
+				return l
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no agreed leader")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	l := leader(-1)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.kafka...), kgo.DefaultProduceTopic("events"),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(100), kgo.RetryTimeout(60*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	acked := map[string]bool{}
+	produce := func(prefix string, n int) {
+		t.Helper()
+		var recs []*kgo.Record
+		for i := range n {
+			recs = append(recs, &kgo.Record{Value: []byte(fmt.Sprintf("%s-%d", prefix, i))})
+		}
+		pctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+		defer cancel()
+		for _, r := range cl.ProduceSync(pctx, recs...) {
+			if r.Err != nil {
+				t.Fatalf("produce: %v", r.Err)
+			}
+			acked[string(r.Record.Value)] = true
+		}
+	}
+	produce("before", 300)
+	// Every member's log holds the same records: the followers applied the committed batches.
+	for i, b := range c.broker {
+		tp, _ := b.streams.Topic("events")
+		p := tp.Partition(0)
+		deadline := time.Now().Add(30 * time.Second)
+		for p.HighWatermark() < 300 {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d holds %d records", i+1, p.HighWatermark())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	stopped := time.Now()
+	c.stop(int(l - 1))
+	nl := leader(int(l - 1))
+	t.Logf("leader %d stopped; node %d leads after %v", l, nl, time.Since(stopped))
+	produce("after", 300)
+	// Read everything back from a survivor: every acknowledged record, once.
+	cons, err := kgo.NewClient(kgo.SeedBrokers(c.kafka[nl-1]), kgo.ConsumeTopics("events"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	seen := map[string]int{}
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for len(seen) < len(acked) {
+		fs := cons.PollFetches(cctx)
+		if cctx.Err() != nil {
+			t.Fatalf("read %d of %d acknowledged records", len(seen), len(acked))
+		}
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)]++ })
+	}
+	for v := range acked {
+		if seen[v] != 1 {
+			t.Fatalf("acknowledged record %q read %d times", v, seen[v])
+		}
+	}
+	// A produce to a follower is refused with NOT_LEADER_OR_FOLLOWER (the client retried it).
+	for i, b := range c.broker {
+		if b == nil || int32(i+1) == nl {
+			continue
+		}
+		ftp, _ := b.streams.Topic("events")
+		_, err := ftp.Partition(0).Append([]byte("x"))
+		if !errors.Is(err, stream.ErrNotLeader) {
+			t.Fatalf("append on follower %d: %v", i+1, err)
+		}
+	}
 }

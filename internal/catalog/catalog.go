@@ -55,6 +55,15 @@ type State struct {
 	// NextProducerID is the first producer ID not yet handed out; allocators reserve blocks by
 	// raising it durably before using the IDs below it, so IDs are never reused across crashes.
 	NextProducerID int64 `json:"next_producer_id"`
+	// Brokers are a cluster's members as Kafka clients reach them, by node id (registered by
+	// each node through the metadata group); empty on a single node.
+	Brokers map[int32]Broker `json:"brokers,omitempty"`
+}
+
+// Broker is one cluster member's advertised Kafka address.
+type Broker struct {
+	Host string `json:"host"`
+	Port int32  `json:"port"`
 }
 
 // Topic describes one topic. Partitions live in <data-dir>/topics/<name>-<partition>/.
@@ -75,6 +84,12 @@ func (s *State) Clone() State {
 		Topics:         make(map[string]Topic, len(s.Topics)),
 		BrokerConfigs:  cloneMap(s.BrokerConfigs),
 		NextProducerID: s.NextProducerID,
+	}
+	if s.Brokers != nil {
+		c.Brokers = make(map[int32]Broker, len(s.Brokers))
+		for id, b := range s.Brokers {
+			c.Brokers[id] = b
+		}
 	}
 	if s.GroupConfigs != nil {
 		c.GroupConfigs = make(map[string]map[string]string, len(s.GroupConfigs))
@@ -206,6 +221,21 @@ func (c *Catalog) Snapshot() State {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.state.Clone()
+}
+
+// Brokers returns the registered cluster members (none on a single node), without copying
+// the rest of the state: Metadata asks on every request.
+func (c *Catalog) Brokers() map[int32]Broker {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.state.Brokers) == 0 {
+		return nil
+	}
+	out := make(map[int32]Broker, len(c.state.Brokers))
+	for id, b := range c.state.Brokers {
+		out[id] = b
+	}
+	return out
 }
 
 // Topic returns one topic's entry.

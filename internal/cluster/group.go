@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -33,17 +34,29 @@ type Entry struct {
 }
 
 // StateMachine is what a group replicates. Apply is called in log order with every committed
-// command, on every member, from one goroutine at a time; its error is the proposer's result
-// and must be deterministic (the same on every member). After a restart the host restores
-// the last snapshot and applies every committed entry after it again, so Apply must treat an
-// index it has already applied as a no-op if its state outlives the process.
+// command, on every member, from one goroutine at a time; its result and error are the
+// proposer's and must be deterministic (the same on every member). After a restart the host
+// restores the last snapshot and applies every committed entry after it again (after
+// AppliedIndex, for a state machine that has one), so Apply must treat an index it has
+// already applied as a no-op if its state outlives the process.
 type StateMachine interface {
-	Apply(e Entry) error
-	// Snapshot returns the state after the last applied entry.
+	Apply(e Entry) (any, error)
+	// Snapshot returns the state after the last applied entry, or ErrNoSnapshot.
 	Snapshot() ([]byte, error)
 	// Restore replaces the state with a snapshot's.
 	Restore(data []byte) error
 }
+
+// DurableStateMachine is a StateMachine whose state survives restarts on its own: the host
+// applies only the committed entries after AppliedIndex (read once, when the group is created).
+type DurableStateMachine interface {
+	StateMachine
+	AppliedIndex() uint64
+}
+
+// ErrNoSnapshot is a state machine's answer to Snapshot when it takes none: its group keeps
+// its whole log (a follower that falls behind the leader's memory cannot catch up).
+var ErrNoSnapshot = errors.New("state machine takes no snapshots")
 
 // Proposal payload framing inside a Raft entry: uint8 version (1), uint64 proposing node,
 // uint64 proposal sequence (unique on that node), then the command. The proposer learns its
@@ -65,6 +78,7 @@ type Group struct {
 	storage *raft.MemoryStorage
 	rn      *raft.RawNode
 
+	voters    []uint64 // fixed at creation
 	confState *pb.ConfState
 	hs        *pb.HardState // last persisted, for WAL segment rolls
 	snapIndex uint64
@@ -75,7 +89,8 @@ type Group struct {
 	mb   mailbox
 
 	waitMu sync.Mutex // guards waits
-	waits  map[uint64]chan error
+	waits  map[uint64]chan result
+	noSnap bool // the state machine takes no snapshots
 
 	leader    atomic.Uint64
 	term      atomic.Uint64
@@ -106,52 +121,60 @@ func (g *Group) Leader() uint64 { return g.leader.Load() }
 // Term is the group's current Raft term.
 func (g *Group) Term() uint64 { return g.term.Load() }
 
+// Voters are the group's voting members, as created (membership is static so far).
+func (g *Group) Voters() []uint64 { return slices.Clone(g.voters) }
+
+type result struct {
+	v   any
+	err error
+}
+
 // Propose replicates cmd and waits until this node has applied it, returning the state
-// machine's result. A proposal on a follower is forwarded to the leader; if it is lost on
-// the way (leader change) only ctx ends the wait, and the command may still commit later.
-func (g *Group) Propose(ctx context.Context, cmd []byte) error {
+// machine's result. A proposal on a follower is forwarded to the leader. If the leader
+// changes meanwhile it fails with ErrLeaderChanged: the command may still commit.
+func (g *Group) Propose(ctx context.Context, cmd []byte) (any, error) {
 	seq := g.h.seq.Add(1)
 	data := make([]byte, propHeaderBytes, propHeaderBytes+len(cmd))
 	data[0] = propVersion
 	binary.BigEndian.PutUint64(data[1:], g.h.id)
 	binary.BigEndian.PutUint64(data[9:], seq)
 	data = append(data, cmd...)
-	done := make(chan error, 1)
+	done := make(chan result, 1)
 	g.waitMu.Lock()
 	if g.waits == nil {
 		g.waitMu.Unlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	g.waits[seq] = done
 	g.waitMu.Unlock()
 	g.mbMu.Lock()
 	if len(g.mb.props) >= mailboxPropsMax {
 		g.mbMu.Unlock()
-		g.finish(seq, ErrBusy)
-		return ErrBusy
+		g.finish(seq, nil, ErrBusy)
+		return nil, ErrBusy
 	}
 	g.mb.props = append(g.mb.props, data)
 	g.mbMu.Unlock()
 	g.h.schedule(g, true)
 	select {
-	case err := <-done:
-		return err
+	case r := <-done:
+		return r.v, r.err
 	case <-ctx.Done():
 		g.waitMu.Lock()
 		delete(g.waits, seq)
 		g.waitMu.Unlock()
-		return fmt.Errorf("cannot replicate command in group %d: %w", g.id, ctx.Err())
+		return nil, fmt.Errorf("cannot replicate command in group %d: %w", g.id, ctx.Err())
 	}
 }
 
 // finish hands a proposal its result, if it is still waited for.
-func (g *Group) finish(seq uint64, err error) {
+func (g *Group) finish(seq uint64, v any, err error) {
 	g.waitMu.Lock()
 	done := g.waits[seq]
 	delete(g.waits, seq)
 	g.waitMu.Unlock()
 	if done != nil {
-		done <- err
+		done <- result{v, err}
 	}
 }
 
@@ -161,11 +184,11 @@ func (g *Group) failAll(err error) {
 	waits := g.waits
 	g.waits = nil
 	if !errors.Is(err, ErrClosed) {
-		g.waits = make(map[uint64]chan error)
+		g.waits = make(map[uint64]chan result)
 	}
 	g.waitMu.Unlock()
 	for _, done := range waits {
-		done <- err
+		done <- result{nil, err}
 	}
 }
 
@@ -204,7 +227,7 @@ func (g *Group) prepare() *raft.Ready {
 			} else {
 				err = fmt.Errorf("cannot propose in group %d: %w", g.id, err)
 			}
-			g.finish(binary.BigEndian.Uint64(data[9:]), err)
+			g.finish(binary.BigEndian.Uint64(data[9:]), nil, err)
 		}
 	}
 	for _, r := range mb.reports {
@@ -326,9 +349,9 @@ func (g *Group) applyCommand(e *pb.Entry) {
 		g.h.log.Error("cluster: skipping an entry of unknown format", "group", g.id, "index", e.GetIndex())
 		return
 	}
-	err := g.sm.Apply(Entry{Index: e.GetIndex(), Term: e.GetTerm(), Data: d[propHeaderBytes:]})
+	v, err := g.sm.Apply(Entry{Index: e.GetIndex(), Term: e.GetTerm(), Data: d[propHeaderBytes:]})
 	if binary.BigEndian.Uint64(d[1:]) == g.h.id {
-		g.finish(binary.BigEndian.Uint64(d[9:]), err)
+		g.finish(binary.BigEndian.Uint64(d[9:]), v, err)
 	}
 }
 
@@ -336,10 +359,14 @@ func (g *Group) applyCommand(e *pb.Entry) {
 // writes it, and compacts the in-memory log, keeping CatchUpEntries for slow followers.
 func (g *Group) maybeSnapshot() error {
 	cfg := &g.h.cfg
-	if g.applied < g.snapIndex+cfg.SnapshotEntries {
+	if g.noSnap || g.applied < g.snapIndex+cfg.SnapshotEntries {
 		return nil
 	}
 	data, err := g.sm.Snapshot()
+	if errors.Is(err, ErrNoSnapshot) {
+		g.noSnap = true
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("cannot take snapshot of group %d: %w", g.id, err)
 	}

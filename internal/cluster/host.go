@@ -180,9 +180,18 @@ func (h *Host) CreateGroup(id uint64, sm StateMachine, voters []uint64) (*Group,
 	if h.groups[id] != nil {
 		return nil, fmt.Errorf("cannot create raft group %d: %w", id, ErrGroupExists)
 	}
-	g := &Group{id: id, h: h, sm: sm, storage: raft.NewMemoryStorage(), waits: make(map[uint64]chan error)}
+	g := &Group{id: id, h: h, sm: sm, storage: raft.NewMemoryStorage(), waits: make(map[uint64]chan result)}
 	if err := g.recover(h.snaps[id], h.recovered[id], voters); err != nil {
 		return nil, err
+	}
+	g.voters = slices.Clone(g.confState.GetVoters())
+	if d, ok := sm.(DurableStateMachine); ok {
+		if a := d.AppliedIndex(); a > g.applied {
+			if a > g.hs.GetCommit() {
+				return nil, fmt.Errorf("cannot create raft group %d: its state machine applied index %d, beyond the commit index %d", id, a, g.hs.GetCommit())
+			}
+			g.applied = a
+		}
 	}
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID: h.id, ElectionTick: h.cfg.ElectionTicks, HeartbeatTick: h.cfg.HeartbeatTicks,

@@ -19,14 +19,14 @@ type listSM struct {
 	cmd []string
 }
 
-func (s *listSM) Apply(e Entry) error {
+func (s *listSM) Apply(e Entry) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if string(e.Data) == "refuse" {
-		return fmt.Errorf("refused at %d", e.Index)
+		return nil, fmt.Errorf("refused at %d", e.Index)
 	}
 	s.cmd = append(s.cmd, string(e.Data))
-	return nil
+	return len(s.cmd), nil
 }
 
 func (s *listSM) Snapshot() ([]byte, error) {
@@ -182,7 +182,10 @@ func (c *testCluster) propose(node, group uint64, cmds ...string) {
 	var wg sync.WaitGroup
 	errs := make(chan error, len(cmds))
 	for _, cmd := range cmds {
-		wg.Go(func() { errs <- c.hosts[node].Group(group).Propose(ctx, []byte(cmd)) })
+		wg.Go(func() {
+			_, err := c.hosts[node].Group(group).Propose(ctx, []byte(cmd))
+			errs <- err
+		})
 	}
 	wg.Wait()
 	close(errs)
@@ -235,15 +238,18 @@ func TestElectProposeCommit(t *testing.T) {
 	}
 	c.propose(f, 1, "b") // forwarded to the leader, result learnt when f applies it
 	c.converged(1, []string{"a", "b"})
-	// A state machine's refusal is the proposer's result, on every node alike.
-	err := c.hosts[f].Group(1).Propose(context.Background(), []byte("refuse"))
+	// A state machine's result and refusal is the proposer's result, on every node alike.
+	if n, err := c.hosts[f].Group(1).Propose(context.Background(), []byte("c")); err != nil || n != 3 {
+		t.Fatalf("third command: result %v, %v; want 3", n, err)
+	}
+	_, err := c.hosts[f].Group(1).Propose(context.Background(), []byte("refuse"))
 	if err == nil {
 		t.Fatal("a refused command succeeded")
 	}
 	many := cmds("x", 200)
 	c.propose(l, 1, many...)
 	got := c.sms[l][1].list()
-	if len(got) != 202 || !sameSet(got[2:], many) {
+	if len(got) != 203 || !sameSet(got[3:], many) {
 		t.Fatalf("leader applied %d commands", len(got))
 	}
 	c.converged(1, got)
@@ -307,7 +313,7 @@ func TestPartition(t *testing.T) {
 	// The cut-off old leader cannot commit.
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if err := c.hosts[l].Group(1).Propose(ctx, []byte("lost")); err == nil {
+	if _, err := c.hosts[l].Group(1).Propose(ctx, []byte("lost")); err == nil {
 		t.Fatal("a partitioned node committed a proposal")
 	}
 	c.heal()

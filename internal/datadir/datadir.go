@@ -20,7 +20,9 @@
 //	│                                      then renamed to __consumer_offsets.deleted and removed
 //	│                                      (group/legacy.go; absent in a directory made since)
 //	├── __transaction_state/               the transaction coordinator's log (txn)
-//	├── raft/                              a cluster node's Raft state (cluster): wal/, snap/
+//	├── raft/                              a cluster node's Raft state:
+//	│   ├── host/                          its groups' WAL and snapshots (cluster): wal/, snap/
+//	│   └── applied/<topic>-<partition>.json   how far a replicated partition's log holds its group's entries (stream)
 //	└── queues/
 //	    └── <vhost>/                       names escaped, see EscapeName
 //	        ├── <queue>/                   one durable queue's store (queue):
@@ -76,6 +78,8 @@ const (
 	txnStateName        = "__transaction_state"
 	queuesName          = "queues"
 	raftName            = "raft"
+	raftHostName        = "host"
+	raftAppliedName     = "applied"
 	queueMessagesName   = "messages"
 	queueSettledName    = "settled"
 	queueLevelPrefix    = "level-"
@@ -94,8 +98,14 @@ type Layout struct{ root string }
 // New returns the layout of the data directory at root.
 func New(root string) Layout { return Layout{root: root} }
 
-// Raft is a cluster node's Raft directory (internal/cluster decides the names inside).
-func (l Layout) Raft() string { return filepath.Join(l.root, raftName) }
+// Raft is a cluster node's Raft host directory (internal/cluster decides the names inside).
+func (l Layout) Raft() string { return filepath.Join(l.root, raftName, raftHostName) }
+
+// ReplicaCheckpoint is a replicated partition's checkpoint: how far its log holds its Raft
+// group's entries (stream).
+func (l Layout) ReplicaCheckpoint(topic string, p int32) string {
+	return filepath.Join(l.root, raftName, raftAppliedName, topic+"-"+strconv.Itoa(int(p))+".json")
+}
 
 // Root is the data directory itself.
 func (l Layout) Root() string { return l.root }

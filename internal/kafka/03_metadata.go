@@ -1,7 +1,9 @@
 package kafka
 
 // Metadata, versions 0-13. One broker (this node), the leader and only replica of every
-// partition, leader epoch 0. Topics are looked up by name or (v10+) by topic ID; unknown
+// partition, leader epoch 0; on a cluster node (README's Cluster) every registered broker,
+// and for a replicated partition its Raft group's leader (LEADER_NOT_AVAILABLE while it
+// elects one), term as leader epoch, and voters as replicas and ISR. Topics are looked up by name or (v10+) by topic ID; unknown
 // topics are created when auto-creation is on and the request allows it (always before v4).
 // As in Kafka, whose controller creates the topic asynchronously, the response that creates a
 // topic answers LEADER_NOT_AVAILABLE for it, with no partitions; the next request sees it.
@@ -24,6 +26,13 @@ func handleMetadata(rc *reqCtx, req *kmsg.MetadataRequest) (reply, error) {
 	b := kmsg.NewMetadataResponseBroker()
 	b.NodeID, b.Host, b.Port = rc.s.st.Node().ID(), host, port
 	resp.Brokers = []kmsg.MetadataResponseBroker{b}
+	for _, cb := range rc.s.st.Brokers() { // a cluster's other members
+		if cb.ID != b.NodeID {
+			ob := kmsg.NewMetadataResponseBroker()
+			ob.NodeID, ob.Host, ob.Port = cb.ID, cb.Host, cb.Port
+			resp.Brokers = append(resp.Brokers, ob)
+		}
+	}
 	resp.ClusterID = &rc.s.cfg.ClusterID
 	resp.ControllerID = rc.s.st.Node().ID()
 
@@ -116,6 +125,9 @@ func (rc *reqCtx) metadataTopic(t *stream.Topic, version int16) kmsg.MetadataRes
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.Index
 		mp.Leader = rc.s.st.Node().Leader(p)
+		if mp.Leader < 0 { // a replicated partition electing its leader
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
 		mp.LeaderEpoch = p.LeaderEpoch()
 		mp.Replicas = rc.s.st.Node().Replicas(p)
 		mp.ISR = rc.s.st.Node().Replicas(p)

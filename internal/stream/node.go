@@ -1,5 +1,7 @@
 package stream
 
+import "slices"
+
 // Node is this broker's identity in the cluster and what it knows of partition leadership:
 // the one place that answers "which node am I", "who leads this partition" and "in which
 // leader epoch". yard runs as a single node: it is node Config.NodeID and leads every
@@ -16,16 +18,65 @@ func (m *Manager) Node() Node { return Node{id: m.cfg.NodeID} }
 // ID is this node's broker ID.
 func (n Node) ID() int32 { return n.id }
 
-// Leader is the broker ID of the leader of p: this node, the only replica.
-func (n Node) Leader(*Partition) int32 { return n.id }
+// Leader is the broker ID of the leader of p: this node, the only replica, or on a cluster
+// node the leader of p's Raft group (-1 while none is known).
+func (n Node) Leader(p *Partition) int32 {
+	if r := replicaOrNil(p); r != nil {
+		if l := r.Leader(); l != 0 {
+			return int32(l)
+		}
+		return -1
+	}
+	return n.id
+}
 
-// Replicas are the broker IDs of p's replicas: this node.
-func (n Node) Replicas(*Partition) []int32 { return []int32{n.id} }
+// Replicas are the broker IDs of p's replicas: this node, or its Raft group's voters.
+func (n Node) Replicas(p *Partition) []int32 {
+	if r := replicaOrNil(p); r != nil {
+		var out []int32
+		for _, v := range r.Voters() {
+			out = append(out, int32(v))
+		}
+		return out
+	}
+	return []int32{n.id}
+}
 
 // LeaderEpoch is the current leader epoch of p: what Kafka clients send back as
 // CurrentLeaderEpoch, and what is stamped into every batch appended. p may be nil for a
-// partition this node does not know, for the epoch a response reports beside its error.
-func (Node) LeaderEpoch(*Partition) int32 { return singleLeaderEpoch }
+// partition this node does not know, for the epoch a response reports beside its error. On
+// a replicated partition it is its Raft group's term.
+func (Node) LeaderEpoch(p *Partition) int32 {
+	if r := replicaOrNil(p); r != nil {
+		return int32(r.Term())
+	}
+	return singleLeaderEpoch
+}
+
+func replicaOrNil(p *Partition) PartitionReplica {
+	if p == nil {
+		return nil
+	}
+	return p.replicaOf()
+}
 
 // LeaderEpoch is p's current leader epoch (Node.LeaderEpoch).
 func (p *Partition) LeaderEpoch() int32 { return p.Topic.m.Node().LeaderEpoch(p) }
+
+// BrokerInfo is a cluster member as Kafka clients reach it.
+type BrokerInfo struct {
+	ID   int32
+	Host string
+	Port int32
+}
+
+// Brokers are the cluster's members that registered their Kafka address, by id; none on a
+// single node.
+func (m *Manager) Brokers() []BrokerInfo {
+	var out []BrokerInfo
+	for id, b := range m.cat.Brokers() {
+		out = append(out, BrokerInfo{ID: id, Host: b.Host, Port: b.Port})
+	}
+	slices.SortFunc(out, func(a, b BrokerInfo) int { return int(a.ID - b.ID) })
+	return out
+}

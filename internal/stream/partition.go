@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/yardmq/yard/internal/log"
 	rb "github.com/yardmq/yard/internal/recordbatch"
@@ -27,6 +28,11 @@ type Partition struct {
 	snapshotEnd int64           // log end offset of the last snapshot written (snapshot.go)
 	ongoing     map[int64]int64 // open transactions: producer ID -> first offset (txn.go)
 	aborted     []AbortedTxn    // aborted transactions in marker order (txn.go)
+
+	// A replicated partition's group (replica.go); nil on a single node.
+	replica                atomic.Pointer[PartitionReplica]
+	appliedIndex           atomic.Uint64 // Raft index of the last entry applied to the log
+	appliedSinceCheckpoint atomic.Uint64
 }
 
 func openPartition(t *Topic, i int32) (*Partition, error) {
@@ -68,6 +74,19 @@ func (p *Partition) Append(batch []byte) (AppendResult, error) {
 	if p.Topic.Internal {
 		return AppendResult{}, fmt.Errorf("cannot append to internal topic %s: %w", p.Topic.Name, ErrInternalTopic)
 	}
+	if r := p.replicaOf(); r != nil {
+		return p.appendReplicated(r, batch)
+	}
+	appendTime := int64(-1)
+	if p.Topic.Config().LogAppendTime {
+		appendTime = p.Topic.m.cfg.Now().UnixMilli()
+	}
+	return p.appendLocal(batch, p.LeaderEpoch(), appendTime)
+}
+
+// appendLocal validates and appends batch to this node's log, stamped with epoch and
+// appendTime (-1: CreateTime).
+func (p *Partition) appendLocal(batch []byte, epoch int32, appendTime int64) (AppendResult, error) {
 	cfg := p.Topic.Config()
 	h, err := validateProducedBatch(batch, cfg.MaxMessageBytes)
 	if err != nil {
@@ -81,10 +100,6 @@ func (p *Partition) Append(batch []byte) (AppendResult, error) {
 			return AppendResult{}, err
 		}
 	}
-	appendTime := int64(-1)
-	if cfg.LogAppendTime {
-		appendTime = p.Topic.m.cfg.Now().UnixMilli()
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if idempotent(&h) {
@@ -97,7 +112,7 @@ func (p *Partition) Append(batch []byte) (AppendResult, error) {
 				LogStartOffset: p.log.StartOffset(), Duplicate: true}, nil
 		}
 	}
-	rb.Stamp(batch, p.LeaderEpoch(), appendTime)
+	rb.Stamp(batch, epoch, appendTime)
 	res, err := p.log.AppendCheckedNoWait(batch)
 	if err != nil {
 		if errors.Is(err, log.ErrCorruptBatch) {

@@ -30,6 +30,7 @@ const replicateTimeoutMs = 15_000
 //	{"op": "create_topic", "topic": <catalog.Topic, with its id and creation time>}
 //	{"op": "set_topic_configs", "name": "...", "id": "<topic id>", "configs": {...}}
 //	{"op": "set_broker_configs", "configs": {...}}
+//	{"op": "register_broker", "node": <id>, "broker": {"host": "...", "port": <port>}}
 //
 // The proposer validates and decides everything (the topic ID, the normalised configs); every
 // node applies the same bytes in the same order. Applying a command again (a node replays
@@ -38,6 +39,7 @@ const (
 	opCreateTopic      = "create_topic"
 	opSetTopicConfigs  = "set_topic_configs"
 	opSetBrokerConfigs = "set_broker_configs"
+	opRegisterBroker   = "register_broker"
 )
 
 type catalogCmd struct {
@@ -46,11 +48,17 @@ type catalogCmd struct {
 	Name    string            `json:"name,omitempty"`
 	ID      catalog.UUID      `json:"id,omitzero"`
 	Configs map[string]string `json:"configs,omitempty"`
+	Node    int32             `json:"node,omitempty"`
+	Broker  *catalog.Broker   `json:"broker,omitempty"`
 }
 
 // SetCatalogReplicator makes every later catalog change go through r (set once, before
 // serving, on a cluster node).
 func (m *Manager) SetCatalogReplicator(r CatalogReplicator) { m.repl.Store(&r) }
+
+// SetTopicHook has hook called with every topic created from then on, before it is visible
+// (set once, before serving; a cluster node attaches the new partitions' Raft groups).
+func (m *Manager) SetTopicHook(hook func(*Topic) error) { m.topicHook.Store(&hook) }
 
 func (m *Manager) replicator() CatalogReplicator {
 	if p := m.repl.Load(); p != nil {
@@ -99,15 +107,44 @@ func (m *Manager) ApplyCatalogCommand(cmd []byte) error {
 		return m.setTopicConfigsLocked(t, c.Configs)
 	case opSetBrokerConfigs:
 		return m.setBrokerConfigsLocked(c.Configs)
+	case opRegisterBroker:
+		if c.Broker == nil || c.Node < 1 {
+			return errors.New("cannot apply catalog command: register_broker without a node")
+		}
+		return m.setBrokers(func(bs map[int32]catalog.Broker) { bs[c.Node] = *c.Broker })
 	default:
 		return fmt.Errorf("cannot apply catalog command: unknown op %q", c.Op)
 	}
+}
+
+// RegisterBroker records, through the metadata group, where Kafka clients reach node.
+func (m *Manager) RegisterBroker(ctx context.Context, node int32, host string, port int32) error {
+	r := m.replicator()
+	if r == nil {
+		return errors.New("cannot register a broker: not a cluster node")
+	}
+	cmd, err := json.Marshal(catalogCmd{Op: opRegisterBroker, Node: node, Broker: &catalog.Broker{Host: host, Port: port}})
+	if err != nil {
+		return err
+	}
+	return r.Replicate(ctx, cmd)
+}
+
+func (m *Manager) setBrokers(change func(map[int32]catalog.Broker)) error {
+	return m.cat.Update(func(s *catalog.State) error {
+		if s.Brokers == nil {
+			s.Brokers = map[int32]catalog.Broker{}
+		}
+		change(s.Brokers)
+		return nil
+	})
 }
 
 // catalogImage is the metadata group's snapshot: the replicated part of the catalog.
 type catalogImage struct {
 	Topics        map[string]catalog.Topic `json:"topics"`
 	BrokerConfigs map[string]string        `json:"broker_configs,omitempty"`
+	Brokers       map[int32]catalog.Broker `json:"brokers,omitempty"`
 }
 
 // CatalogSnapshot is the replicated part of the catalog, for the metadata group's snapshots.
@@ -115,7 +152,7 @@ func (m *Manager) CatalogSnapshot() ([]byte, error) {
 	m.adminMu.Lock()
 	st := m.cat.Snapshot()
 	m.adminMu.Unlock()
-	return json.Marshal(catalogImage{Topics: st.Topics, BrokerConfigs: st.BrokerConfigs})
+	return json.Marshal(catalogImage{Topics: st.Topics, BrokerConfigs: st.BrokerConfigs, Brokers: st.Brokers})
 }
 
 // RestoreCatalog brings the catalog to a snapshot received from the metadata group's leader:
@@ -130,6 +167,11 @@ func (m *Manager) RestoreCatalog(data []byte) error {
 	defer m.adminMu.Unlock()
 	if !maps.Equal(img.BrokerConfigs, m.cat.Snapshot().BrokerConfigs) {
 		if err := m.setBrokerConfigsLocked(img.BrokerConfigs); err != nil {
+			return err
+		}
+	}
+	if len(img.Brokers) > 0 {
+		if err := m.setBrokers(func(bs map[int32]catalog.Broker) { maps.Copy(bs, img.Brokers) }); err != nil {
 			return err
 		}
 	}

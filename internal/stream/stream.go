@@ -92,6 +92,9 @@ type Config struct {
 	TopicDeleted func(name string)
 	// NodeID is this broker's id, reported wherever a protocol names a broker (see Node).
 	NodeID int32
+	// ReplicaCheckpointEntries: a replicated partition checkpoints how far its log holds its
+	// Raft group's entries every this many applied entries (default 1,000; replica.go).
+	ReplicaCheckpointEntries uint64
 	// The log cleaner (cleaner.go): goroutines (default 1), time between rounds (default
 	// 15s) and the bytes per second they read and write together (0: the default, 64 MiB/s;
 	// negative: unlimited).
@@ -124,7 +127,8 @@ type Manager struct {
 
 	cleaned cleanerCounters // cleaner.go
 
-	repl atomic.Pointer[CatalogReplicator] // replicate.go; nil on a single node
+	repl      atomic.Pointer[CatalogReplicator]  // replicate.go; nil on a single node
+	topicHook atomic.Pointer[func(*Topic) error] // replicate.go; nil on a single node
 
 	failOpen func(topic string, p int32) error // tests only: fails opening a partition
 }
@@ -143,6 +147,9 @@ func Open(cfg Config, cat *catalog.Catalog) (*Manager, error) {
 	}
 	if cfg.RetentionCheckInterval <= 0 {
 		cfg.RetentionCheckInterval = defaultRetentionCheckInterval
+	}
+	if cfg.ReplicaCheckpointEntries == 0 {
+		cfg.ReplicaCheckpointEntries = defaultReplicaCheckpointEntries
 	}
 	if cfg.ProducerStateWindow <= 0 {
 		cfg.ProducerStateWindow = defaultProducerStateWindow
@@ -485,6 +492,11 @@ func (m *Manager) createTopicLocked(ct catalog.Topic) (*Topic, error) {
 		return nil, fmt.Errorf("cannot create topic %q: %w", name, err)
 	}
 	t.parts.Store(&parts)
+	if hook := m.topicHook.Load(); hook != nil {
+		if err := (*hook)(t); err != nil {
+			m.log.Error("topic created but not attached to the cluster", "topic", name, "err", err)
+		}
+	}
 	m.mu.Lock()
 	m.topics[name] = t
 	m.byID[t.ID] = t

@@ -1,0 +1,183 @@
+package stream
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/yardmq/yard/internal/atomicfile"
+	"github.com/yardmq/yard/internal/datadir"
+)
+
+// PartitionReplica is a partition's Raft group on a cluster node (internal/cluster, set by
+// internal/broker). On a replicated partition a produced batch is proposed to the group by
+// the leader and appended to the log by every member when it commits (ApplyReplicated), so
+// every member's log holds the same batches at the same offsets.
+type PartitionReplica interface {
+	// Propose replicates cmd and returns ApplyReplicated's result on this node.
+	Propose(ctx context.Context, cmd []byte) (any, error)
+	Leader() uint64 // the leader's node id, 0 if none is known
+	Term() uint64   // the group's Raft term: the partition's leader epoch
+	Voters() []uint64
+	Self() uint64 // this node's id
+}
+
+// ErrNotLeader refuses a write on a replica that is not its partition's leader.
+var ErrNotLeader = errors.New("this node is not the partition's leader")
+
+// replicateProduceTimeoutMs bounds the wait for a produced batch to commit.
+const replicateProduceTimeoutMs = 30_000
+
+// A replicated produce command, one per Raft entry of the partition's group:
+//
+//	0  uint8   version (1)
+//	1  int64   LogAppendTime decided by the leader (-1: the topic uses CreateTime)
+//	9  ...     the record batch as the producer sent it
+const (
+	produceCmdVersion     = 1
+	produceCmdHeaderBytes = 9
+)
+
+// SetReplica makes p a replicated partition (before it serves).
+func (p *Partition) SetReplica(r PartitionReplica) { p.replica.Store(&r) }
+
+func (p *Partition) replicaOf() PartitionReplica {
+	if r := p.replica.Load(); r != nil {
+		return *r
+	}
+	return nil
+}
+
+// appendReplicated proposes a produced batch to the partition's group, on its leader only,
+// after the checks that need no state; the rest happens in ApplyReplicated on every member.
+func (p *Partition) appendReplicated(r PartitionReplica, batch []byte) (AppendResult, error) {
+	if r.Leader() != r.Self() {
+		return AppendResult{}, fmt.Errorf("cannot append to %s-%d: %w (leader: node %d)", p.Topic.Name, p.Index, ErrNotLeader, r.Leader())
+	}
+	cfg := p.Topic.Config()
+	h, err := validateProducedBatch(batch, cfg.MaxMessageBytes)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if h.Transactional() {
+		// Markers (WriteMarker) are not replicated yet: a transaction would end on one node.
+		return AppendResult{}, fmt.Errorf("cannot append a transactional batch to %s-%d: %w", p.Topic.Name, p.Index, ErrNotReplicated)
+	}
+	if err := p.Topic.m.checkRecords(batch, &h, cfg.MaxMessageBytes); err != nil {
+		return AppendResult{}, err
+	}
+	appendTime := int64(-1)
+	if cfg.LogAppendTime {
+		appendTime = p.Topic.m.cfg.Now().UnixMilli()
+	}
+	cmd := make([]byte, produceCmdHeaderBytes, produceCmdHeaderBytes+len(batch))
+	cmd[0] = produceCmdVersion
+	binary.BigEndian.PutUint64(cmd[1:], uint64(appendTime))
+	cmd = append(cmd, batch...)
+	ctx, cancel := context.WithTimeout(context.Background(), replicateProduceTimeoutMs*time.Millisecond)
+	defer cancel()
+	v, err := r.Propose(ctx, cmd)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("cannot append to %s-%d: %w", p.Topic.Name, p.Index, err)
+	}
+	res, ok := v.(AppendResult)
+	if !ok {
+		return AppendResult{}, fmt.Errorf("BUG: replicated append to %s-%d returned %T", p.Topic.Name, p.Index, v)
+	}
+	return res, nil
+}
+
+// ApplyReplicated appends a committed produce command to the log (the partition group's state
+// machine), stamped with the group's term as leader epoch. Every member gets the same result.
+func (p *Partition) ApplyReplicated(index, term uint64, cmd []byte) (AppendResult, error) {
+	if len(cmd) < produceCmdHeaderBytes || cmd[0] != produceCmdVersion {
+		return AppendResult{}, fmt.Errorf("cannot apply to %s-%d: unknown command format", p.Topic.Name, p.Index)
+	}
+	appendTime := int64(binary.BigEndian.Uint64(cmd[1:]))
+	batch := append([]byte(nil), cmd[produceCmdHeaderBytes:]...) // Stamp writes into it
+	res, err := p.appendLocal(batch, int32(term), appendTime)
+	p.appliedIndex.Store(index)
+	if n := p.appliedSinceCheckpoint.Add(1); n >= p.Topic.m.cfg.ReplicaCheckpointEntries {
+		if cerr := p.writeReplicaCheckpoint(); cerr != nil {
+			p.Topic.m.log.Warn("cannot checkpoint a replicated partition", "topic", p.Topic.Name, "partition", p.Index, "err", cerr)
+		}
+	}
+	return res, err
+}
+
+// defaultReplicaCheckpointEntries is how many applied entries go between two checkpoints: a
+// restart re-applies at most this many from the Raft log.
+const defaultReplicaCheckpointEntries = 1000
+
+// replicaCheckpoint is <data-dir>/raft/applied/<topic>-<partition>.json: the Raft index of the
+// last entry whose batch is durably in the log, and the log end offset after it.
+type replicaCheckpoint struct {
+	Index uint64 `json:"index"`
+	End   int64  `json:"end"`
+}
+
+func (p *Partition) checkpointPath() string {
+	return p.Topic.m.layout.ReplicaCheckpoint(p.Topic.Name, p.Index)
+}
+
+// writeReplicaCheckpoint fsyncs the log, then records how far it holds the group's entries.
+// Called by the group's apply goroutine only.
+func (p *Partition) writeReplicaCheckpoint() error {
+	cp := replicaCheckpoint{Index: p.appliedIndex.Load(), End: p.log.EndOffset()}
+	if err := p.log.Sync(); err != nil {
+		return err
+	}
+	data, err := json.Marshal(cp)
+	if err != nil {
+		return err
+	}
+	path := p.checkpointPath()
+	if err := datadir.MkdirAll(filepath.Dir(path)); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(path, data, datadir.FilePerm); err != nil {
+		return err
+	}
+	p.appliedSinceCheckpoint.Store(0)
+	return nil
+}
+
+// PrepareReplica readies the log for its group's replay and returns the Raft index it holds
+// up to: the log is cut back to its last checkpoint (what lies beyond was applied after it
+// and will be applied again, identically, from the Raft log), or to nothing without one.
+func (p *Partition) PrepareReplica() (uint64, error) {
+	var cp replicaCheckpoint
+	data, err := os.ReadFile(p.checkpointPath())
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return 0, fmt.Errorf("cannot read checkpoint of %s-%d: %w", p.Topic.Name, p.Index, err)
+	default:
+		if err := json.Unmarshal(data, &cp); err != nil {
+			return 0, fmt.Errorf("cannot read checkpoint of %s-%d: %w", p.Topic.Name, p.Index, err)
+		}
+	}
+	if end := p.log.EndOffset(); end < cp.End {
+		p.Topic.m.log.Error("replicated partition lost data its checkpoint says was durable; replaying it all", "topic", p.Topic.Name, "partition", p.Index, "end", end, "checkpoint", cp.End)
+		cp = replicaCheckpoint{}
+	}
+	if p.log.EndOffset() > cp.End {
+		if err := p.log.TruncateTo(cp.End); err != nil {
+			return 0, fmt.Errorf("cannot prepare %s-%d for replay: %w", p.Topic.Name, p.Index, err)
+		}
+		p.mu.Lock()
+		p.producers, p.ongoing, p.aborted, p.snapshotEnd = map[int64]*producerState{}, map[int64]int64{}, nil, -1
+		err := p.rebuildProducerState(0)
+		p.mu.Unlock()
+		if err != nil {
+			return 0, fmt.Errorf("cannot rebuild producer state of %s-%d: %w", p.Topic.Name, p.Index, err)
+		}
+	}
+	p.appliedIndex.Store(cp.Index)
+	return cp.Index, nil
+}

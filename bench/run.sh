@@ -8,7 +8,7 @@
 # Kafka protocol (yard, Kafka as shipped, Kafka with log.flush.interval.messages=1), 1 KiB
 # records, 6 partitions:
 #   franz-go (bench/driver): flat out with acks=all and acks=1, each with lz4 and without
-#   compression; acks=all at fixed 10k, 50k and 100k records/s; produce-to-ack and end-to-end
+#   compression; acks=all at fixed 10k, 50k (also with lz4) and 100k records/s; produce-to-ack and end-to-end
 #   latency, per second;
 #   Kafka's own tools (kafka-tools 4.4): ProducerPerformance flat out and at 50k records/s,
 #   ConsumerPerformance reading the flat-out topic, EndToEndLatency (one record at a time).
@@ -146,6 +146,7 @@ kafka_workloads() { # broker bootstrap pid
   franz "$b" "$boot" "$pid" "flat acks=all none" -acks all -compression none
   franz "$b" "$boot" "$pid" "50k acks=all none" -rate 50000 -acks all -compression none
   if [ -z "$quick" ]; then
+    franz "$b" "$boot" "$pid" "50k acks=all lz4" -rate 50000 -acks all -compression lz4
     franz "$b" "$boot" "$pid" "flat acks=all lz4" -acks all -compression lz4
     franz "$b" "$boot" "$pid" "flat acks=1 none" -acks 1 -compression none
     franz "$b" "$boot" "$pid" "flat acks=1 lz4" -acks 1 -compression lz4

@@ -2,7 +2,8 @@
 // (bench/run.sh). It maps the Kafka-side workload onto JetStream: one file-backed stream with
 // one subject (a stream has one leader, as a partition does), publishes with acks (async,
 // at most -window unacknowledged), and an ordered consumer reading the stream (no per-message
-// acks, as a Kafka consumer). It writes the same JSON result as bench/driver.
+// acks, as a Kafka consumer; it pulls up to 5,000 messages ahead, as a Kafka consumer fetches
+// megabytes at once). It writes the same JSON result as bench/driver.
 //
 // This is a module of its own so that yard's go.mod does not carry NATS: it also pins the
 // nats-server that run.sh builds (go build github.com/nats-io/nats-server/v2 in this directory).
@@ -96,7 +97,7 @@ func run(args []string) error {
 				e2e.Record(t, t.Sub(load.Stamped(d)))
 			}
 			consumed.Add(1)
-		})
+		}, jetstream.PullMaxMessages(5000))
 		if err != nil {
 			return fmt.Errorf("cannot consume: %w", err)
 		}

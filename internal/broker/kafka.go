@@ -126,6 +126,7 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 	groups, err := group.Open(group.Config{
 		OffsetsPartitions: offsetsParts,
 		LegacyOffsetsDir:  b.layout.ConsumerOffsets(),
+		JournalDir:        b.layout.OffsetsJournal(),
 		SyncPolicy:        b.cfg.SyncPolicy,
 		Topics:            group.StreamTopics(streams),
 		Logger:            b.log.With("component", "group"),

@@ -19,6 +19,8 @@
 //	│                                      converted at start-up into the topic __consumer_offsets,
 //	│                                      then renamed to __consumer_offsets.deleted and removed
 //	│                                      (group/legacy.go; absent in a directory made since)
+//	├── offsets-journal/                   a log journaling every append to __consumer_offsets, so
+//	│                                      that commits to many partitions share one fsync (group)
 //	├── __transaction_state/               the transaction coordinator's log (txn)
 //	├── raft/                              a cluster node's Raft state:
 //	│   ├── host/                          its groups' WAL and snapshots (cluster): wal/, snap/
@@ -76,6 +78,7 @@ const (
 	snapshotExt         = ".json"
 	consumerOffsetsName = "__consumer_offsets"
 	txnStateName        = "__transaction_state"
+	offsetsJournalName  = "offsets-journal"
 	queuesName          = "queues"
 	raftName            = "raft"
 	raftHostName        = "host"
@@ -173,6 +176,9 @@ func ParseProducerSnapshotName(name string) (topic string, p int32, ok bool) {
 // ConsumerOffsets is the one-partition offsets log of earlier versions, which start-up
 // converts into the internal topic __consumer_offsets (under Topics) and removes.
 func (l Layout) ConsumerOffsets() string { return filepath.Join(l.root, consumerOffsetsName) }
+
+// OffsetsJournal is the group coordinator's journal of appends to __consumer_offsets.
+func (l Layout) OffsetsJournal() string { return filepath.Join(l.root, offsetsJournalName) }
 
 // TransactionState is the transaction coordinator's log (internal/txn).
 func (l Layout) TransactionState() string { return filepath.Join(l.root, txnStateName) }

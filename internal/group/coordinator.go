@@ -84,11 +84,14 @@ type Config struct {
 	// LegacyOffsetsDir is the one-partition offsets log of earlier versions
 	// (<data-dir>/__consumer_offsets); if it exists, Open migrates it (legacy.go). "" = none.
 	LegacyOffsetsDir string
-	SyncPolicy       log.SyncPolicy // of the legacy log, read once
-	FS               log.FS         // of the legacy log; nil = the OS file system
-	Topics           Topics
-	Logger           *slog.Logger
-	Now              func() time.Time // nil = time.Now
+	// JournalDir is the offsets journal (journal.go), e.g. <data-dir>/offsets-journal: one
+	// fsync for commits to many partitions. "" = none: commits wait for their partition.
+	JournalDir string
+	SyncPolicy log.SyncPolicy // of the journal (and of the legacy log, read once)
+	FS         log.FS         // of the journal and the legacy log; nil = the OS file system
+	Topics     Topics
+	Logger     *slog.Logger
+	Now        func() time.Time // nil = time.Now
 
 	OffsetsRetention              time.Duration // offsets of an empty group expire after this
 	OffsetsRetentionCheckInterval time.Duration
@@ -148,8 +151,9 @@ type Coordinator struct {
 	groups map[string]*group
 	closed bool
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	flushDone chan struct{} // closed when the journal's flush loop has ended (nil: no journal)
 }
 
 // Open replays the offsets log and starts the expiry loop.
@@ -162,15 +166,39 @@ func Open(cfg Config) (*Coordinator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open group coordinator: %w", err)
 	}
-	if err := st.migrateLegacy(cfg.LegacyOffsetsDir, log.Options{SyncPolicy: cfg.SyncPolicy, FS: cfg.FS}); err != nil {
+	fail := func(err error) (*Coordinator, error) {
+		if st.journal != nil {
+			st.journal.log.Close()
+		}
 		return nil, fmt.Errorf("cannot open group coordinator: %w", err)
 	}
+	if cfg.JournalDir != "" {
+		if st.journal, err = openJournal(cfg.JournalDir, log.Options{SyncPolicy: cfg.SyncPolicy, FS: cfg.FS}); err != nil {
+			return fail(err)
+		}
+		for _, sh := range st.shards {
+			sh.j = st.journal
+		}
+		if err := st.recoverJournal(); err != nil {
+			return fail(err)
+		}
+	}
+	if err := st.migrateLegacy(cfg.LegacyOffsetsDir, log.Options{SyncPolicy: cfg.SyncPolicy, FS: cfg.FS}); err != nil {
+		return fail(err)
+	}
 	if err := st.replay(); err != nil {
-		return nil, fmt.Errorf("cannot open group coordinator: %w", err)
+		return fail(err)
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), offsets: st, groups: map[string]*group{}, stop: make(chan struct{})}
 	c.wg.Add(1)
 	go c.maintenanceLoop()
+	if st.journal != nil {
+		c.flushDone = make(chan struct{})
+		go func() {
+			defer close(c.flushDone)
+			st.flushLoop(c.stop, c.log)
+		}()
+	}
 	return c, nil
 }
 
@@ -186,6 +214,13 @@ func (c *Coordinator) Close() error {
 	close(c.stop)
 	c.mu.Unlock()
 	c.wg.Wait()
+	if c.offsets.journal == nil {
+		return nil
+	}
+	<-c.flushDone // its last flush made the partitions durable
+	if err := c.offsets.journal.log.Close(); err != nil {
+		return fmt.Errorf("cannot close offsets journal: %w", err)
+	}
 	return nil
 }
 

@@ -152,7 +152,7 @@ func (s *offsetStore) migrateLegacy(dir string, opts log.Options) error {
 		return err
 	}
 	nowMs := s.now().UnixMilli()
-	touched := map[*offsetShard]int64{}
+	touched := map[*offsetShard]bool{}
 	offsets := 0
 	for _, group := range sortedKeys(state) {
 		sh := s.shard(group)
@@ -161,12 +161,12 @@ func (s *offsetStore) migrateLegacy(dir string, opts log.Options) error {
 		for len(recs) > 0 {
 			n := min(len(recs), chunkRecords)
 			sh.mu.Lock()
-			last, err := sh.appendLocked(recs[:n], nowMs, noProducer)
+			_, err := sh.appendLocked(recs[:n], nowMs, noProducer)
 			sh.mu.Unlock()
 			if err != nil {
 				return fmt.Errorf("cannot migrate the offsets of group %s: %w", group, err)
 			}
-			touched[sh] = last
+			touched[sh] = true
 			recs = recs[n:]
 		}
 	}

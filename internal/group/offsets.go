@@ -39,9 +39,10 @@ const (
 type OffsetsPartition interface {
 	// AppendInternal appends a batch the coordinator built, without waiting for durability.
 	AppendInternal(batch []byte) (lastOffset int64, err error)
-	// WriteMarker writes a transaction marker (control batch) and waits until it is durable.
+	// WriteMarker writes a transaction marker (control batch).
 	WriteMarker(ctx context.Context, pid int64, epoch int16, coordinatorEpoch int32, commit bool) error
 	WaitDurable(ctx context.Context, offset int64) error
+	// Sync fsyncs the partition: its log does not on its own (see stream.Topic.logOptions).
 	Sync() error
 	Read(offset int64, maxBytes int) (*log.ReadResult, error)
 	StartOffset() int64
@@ -51,9 +52,10 @@ type OffsetsPartition interface {
 // offsetStore holds committed offsets and recorded group metadata in memory, backed by the
 // partitions of __consumer_offsets.
 type offsetStore struct {
-	shards []*offsetShard
-	now    func() time.Time
-	logger *slog.Logger
+	shards  []*offsetShard
+	journal *journal // nil: commits wait for their partition's own fsync (journal.go)
+	now     func() time.Time
+	logger  *slog.Logger
 }
 
 // offsetShard is the state of the groups of one partition.
@@ -61,7 +63,9 @@ type offsetStore struct {
 // mu guards the maps and buf, and is held around the append so that the partition's order is
 // the maps' order; it is not held across WaitDurable, so concurrent commits share one fsync.
 type offsetShard struct {
-	p OffsetsPartition
+	p   OffsetsPartition
+	idx int      // the partition's number
+	j   *journal // the store's (nil: none)
 
 	mu      sync.Mutex
 	groups  map[string]map[TopicPartition]OffsetValue
@@ -75,8 +79,8 @@ func newOffsetStore(parts []OffsetsPartition, now func() time.Time, logger *slog
 		return nil, fmt.Errorf("cannot open offsets: no partitions of __consumer_offsets")
 	}
 	s := &offsetStore{now: now, logger: logger}
-	for _, p := range parts {
-		s.shards = append(s.shards, &offsetShard{p: p, groups: map[string]map[TopicPartition]OffsetValue{},
+	for i, p := range parts {
+		s.shards = append(s.shards, &offsetShard{p: p, idx: i, groups: map[string]map[TopicPartition]OffsetValue{},
 			meta: map[string]*GroupMetadata{}, pending: map[int64]map[string]map[TopicPartition]OffsetValue{}})
 	}
 	return s, nil
@@ -293,20 +297,44 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // appendLocked appends recs as one batch and applies them (unless transactional: those wait
-// for their marker). sh.mu held. It returns the batch's last offset.
-func (sh *offsetShard) appendLocked(recs []coordRecord, nowMs int64, prod batchProducer) (int64, error) {
+// for their marker). sh.mu held. It returns where the batch's durability is to be waited for
+// (waitDurable).
+func (sh *offsetShard) appendLocked(recs []coordRecord, nowMs int64, prod batchProducer) (durable, error) {
 	sh.buf = appendBatch(sh.buf[:0], recs, nowMs, prod)
 	last, err := sh.p.AppendInternal(sh.buf)
 	if err != nil {
 		// Retriable for clients, as Kafka answers when its offsets topic cannot be written.
-		return -1, fmt.Errorf("cannot append to __consumer_offsets: %w (%w)", err, ErrCoordinatorNotAvailable)
+		return durable{}, fmt.Errorf("cannot append to __consumer_offsets: %w (%w)", err, ErrCoordinatorNotAvailable)
+	}
+	d := durable{last: last, journal: -1}
+	if sh.j != nil {
+		if d.journal, err = sh.j.append(sh.idx, last-int64(len(recs))+1, sh.buf, nowMs); err != nil {
+			return durable{}, fmt.Errorf("%w (%w)", err, ErrCoordinatorNotAvailable)
+		}
 	}
 	if prod.ID < 0 {
 		for _, r := range recs {
 			sh.applyLocked(r)
 		}
 	}
-	return last, nil
+	return d, nil
+}
+
+// durable is where an appended batch becomes durable: its offset in the journal, or (no
+// journal) in the partition.
+type durable struct{ last, journal int64 }
+
+func (sh *offsetShard) waitDurable(ctx context.Context, d durable) error {
+	var err error
+	if sh.j != nil {
+		err = sh.j.wait(ctx, d.journal)
+	} else {
+		err = sh.p.Sync() // no journal (tests): one fsync per write
+	}
+	if err != nil {
+		return fmt.Errorf("cannot make offsets durable: %w (%w)", err, ErrCoordinatorNotAvailable)
+	}
+	return nil
 }
 
 // write appends recs of one group as one batch, then waits for durability outside the lock.
@@ -316,15 +344,12 @@ func (s *offsetStore) write(ctx context.Context, group string, recs []coordRecor
 	}
 	sh := s.shard(group)
 	sh.mu.Lock()
-	last, err := sh.appendLocked(recs, s.now().UnixMilli(), noProducer)
+	d, err := sh.appendLocked(recs, s.now().UnixMilli(), noProducer)
 	sh.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	if err := sh.p.WaitDurable(ctx, last); err != nil {
-		return fmt.Errorf("cannot make offsets durable: %w (%w)", err, ErrCoordinatorNotAvailable)
-	}
-	return nil
+	return sh.waitDurable(ctx, d)
 }
 
 func offsetRecords(group string, offs map[TopicPartition]OffsetValue) []coordRecord {
@@ -375,12 +400,12 @@ func (s *offsetStore) deleteGroupRecords(ctx context.Context, group string, tps 
 		sh.mu.Unlock()
 		return nil
 	}
-	last, err := sh.appendLocked(recs, s.now().UnixMilli(), noProducer)
+	d, err := sh.appendLocked(recs, s.now().UnixMilli(), noProducer)
 	sh.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	return sh.p.WaitDurable(ctx, last)
+	return sh.waitDurable(ctx, d)
 }
 
 // storeGroup records a classic group's generation (Kafka's GroupMetadata record). It does not
@@ -402,7 +427,7 @@ func (s *offsetStore) writeTxnOffsets(ctx context.Context, group string, pid int
 	}
 	sh := s.shard(group)
 	sh.mu.Lock()
-	last, err := sh.appendLocked(offsetRecords(group, offs), s.now().UnixMilli(), batchProducer{pid, epoch})
+	d, err := sh.appendLocked(offsetRecords(group, offs), s.now().UnixMilli(), batchProducer{pid, epoch})
 	if err == nil {
 		sh.addPendingLocked(pid, group, offs)
 	}
@@ -410,7 +435,7 @@ func (s *offsetStore) writeTxnOffsets(ctx context.Context, group string, pid int
 	if err != nil {
 		return err
 	}
-	return sh.p.WaitDurable(ctx, last)
+	return sh.waitDurable(ctx, d)
 }
 
 // completeTxn ends producer pid's transaction in group's partition with a marker. On commit,
@@ -438,7 +463,13 @@ func (s *offsetStore) completeTxn(ctx context.Context, group string, pid int64, 
 			sh.addPendingLocked(pid, group, missing)
 		}
 	}
-	if err := sh.p.WriteMarker(ctx, pid, epoch, coordinatorEpoch, commit); err != nil {
+	// The partition's log does not fsync on its own; the marker is not journaled (journal.go):
+	// fsyncing the partition makes it and everything before it durable.
+	err := sh.p.WriteMarker(ctx, pid, epoch, coordinatorEpoch, commit)
+	if err == nil {
+		err = sh.p.Sync()
+	}
+	if err != nil {
 		return fmt.Errorf("cannot write transaction marker to __consumer_offsets: %w (%w)", err, ErrCoordinatorNotAvailable)
 	}
 	sh.endTxnLocked(pid, commit)

@@ -3,6 +3,7 @@ package group
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -157,7 +158,9 @@ func TestOffsetsExpire(t *testing.T) {
 // sharing fsyncs (SyncAlways). Compare with BenchmarkLogAppendParallel, the bare log engine
 // doing the same appends, in the same run.
 func BenchmarkCommitParallel(b *testing.B) {
-	c, err := Open(Config{OffsetsPartitions: openOffsetsTopic(b, b.TempDir(), nil, 50), Topics: bigTopics(64), InitialRebalanceDelay: -1})
+	dir := b.TempDir()
+	c, err := Open(Config{OffsetsPartitions: openOffsetsTopic(b, dir, nil, 50), JournalDir: filepath.Join(dir, "offsets-journal"),
+		Topics: bigTopics(64), InitialRebalanceDelay: -1})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -214,7 +217,8 @@ func TestAcknowledgedCommitsSurviveCrash(t *testing.T) {
 	for seed := 0; seed < 20; seed++ {
 		fs := log.NewMemFS()
 		root := t.TempDir()
-		cfg := Config{OffsetsPartitions: openOffsetsTopic(t, root, fs, 3), Topics: bigTopics(8), InitialRebalanceDelay: -1}
+		cfg := Config{OffsetsPartitions: openOffsetsTopic(t, root, fs, 3), JournalDir: filepath.Join(root, "offsets-journal"), FS: fs,
+			Topics: bigTopics(8), InitialRebalanceDelay: -1}
 		c, err := Open(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -242,7 +246,7 @@ func TestAcknowledgedCommitsSurviveCrash(t *testing.T) {
 		n := seed
 		crashed := fs.Crash(func(k int) int { n = (n*7 + 3) % (k + 1); return n })
 		c.Close()
-		cfg.OffsetsPartitions = openOffsetsTopic(t, root, crashed, 3)
+		cfg.OffsetsPartitions, cfg.FS = openOffsetsTopic(t, root, crashed, 3), crashed
 		c2, err := Open(cfg)
 		if err != nil {
 			t.Fatalf("seed %d: reopen after crash: %v", seed, err)

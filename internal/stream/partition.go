@@ -42,7 +42,7 @@ func openPartition(t *Topic, i int32) (*Partition, error) {
 			return nil, fmt.Errorf("cannot open partition %s-%d: %w", t.Name, i, err)
 		}
 	}
-	l, err := log.Open(m.partitionDir(t.Name, i), t.Config().logOptions(m))
+	l, err := log.Open(m.partitionDir(t.Name, i), t.logOptions())
 	if err != nil {
 		return nil, fmt.Errorf("cannot open partition %s-%d: %w", t.Name, i, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/yardmq/yard/internal/catalog"
+	"github.com/yardmq/yard/internal/log"
 )
 
 // Topic is one topic. Its partition list and configuration are replaced atomically (copy on
@@ -255,8 +256,20 @@ func (m *Manager) setBrokerConfigsLocked(next map[string]string) error {
 // applyTopicConfig makes a config change take effect on the open logs.
 func (m *Manager) applyTopicConfig(t *Topic, topicCfg, brokerCfg map[string]string) {
 	t.setConfig(topicCfg, brokerCfg)
-	opts := t.Config().logOptions(m)
+	opts := t.logOptions()
 	for _, p := range t.Partitions() {
 		p.log.SetOptions(opts)
 	}
+}
+
+// logOptions are the options of t's partitions' logs. An internal topic's appends are made
+// durable by the broker component that owns it (the group coordinator's offsets journal and
+// its explicit Syncs), so its logs never fsync on their own: under the always policy every
+// append would otherwise cost its partition an fsync of its own.
+func (t *Topic) logOptions() log.Options {
+	o := t.Config().logOptions(t.m)
+	if t.Internal {
+		o.SyncPolicy = log.SyncNever
+	}
+	return o
 }

@@ -14,6 +14,8 @@ import (
 func (l *Log) TruncateTo(offset int64) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
+	l.cpMu.Lock() // a checkpoint taken before the cut must not be written after it
+	defer l.cpMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.writableLocked(); err != nil {
@@ -183,6 +185,8 @@ func (l *Log) Close() error {
 	l.cleanMu.Unlock() //nolint:staticcheck // waiting, not guarding
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
+	l.cpMu.Lock()
+	defer l.cpMu.Unlock()
 	l.mu.Lock()
 	err := l.failed
 	l.mu.Unlock()

@@ -43,9 +43,12 @@
 //
 // Locking. Log.mu guards the segment list and every field of the log and of the
 // active segment; it is held only for memory updates and the append's single write.
-// Log.syncMu serialises fsync rounds, checkpoints and structural changes (retention,
-// truncation, close); lock order is syncMu, then mu, then a segment's loadMu, then
-// its flushMu; the FileCache's lock is a leaf under all of them. Segments are
+// Log.syncMu serialises fsync rounds and structural changes (retention, truncation,
+// close); Log.cpMu serialises writing the recovery point (index flushes, the checkpoint
+// file) with those structural changes, but not with fsync rounds: the periodic checkpoint
+// runs on a goroutine of its own (checkpointLoop) so that the appenders waiting for the next
+// round do not wait for its fsyncs as well. Lock order is syncMu, then cpMu, then mu, then a
+// segment's loadMu, then its flushMu; the FileCache's lock is a leaf under all of them. Segments are
 // reference counted, and their files pinned by readers, so that files stay open for
 // readers after retention removes their names.
 package log
@@ -90,6 +93,7 @@ type Log struct {
 	rate   *ratelog.Limiter // for lines a reader can repeat at will (corrupt data on the read path)
 
 	syncMu  sync.Mutex // see the package comment
+	cpMu    sync.Mutex // held while writing the recovery point; see the package comment
 	mu      sync.Mutex
 	cleanMu sync.Mutex // one Clean at a time (clean.go)
 
@@ -120,6 +124,7 @@ type Log struct {
 	syncDone     chan struct{} // closed after each sync round
 	kick         chan struct{} // wakes the syncer; buffered 1
 	lazyKick     chan struct{} // wakes the syncer after lazySyncDelay; buffered 1
+	cpKick       chan struct{} // wakes checkpointLoop; buffered 1
 	bufPool      sync.Pool     // *[]byte read-ahead buffers for Read
 	stop         chan struct{}
 	wg           sync.WaitGroup

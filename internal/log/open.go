@@ -19,7 +19,8 @@ func Open(dir string, opts Options) (*Log, error) {
 		dir: dir, fsys: opts.FS, files: opts.FileCache, logger: opts.Logger.With("log", dir), opts: opts,
 		maxTS: -1, maxTSOf: -1,
 		changed: make(chan struct{}), syncDone: make(chan struct{}),
-		kick: make(chan struct{}, 1), lazyKick: make(chan struct{}, 1), stop: make(chan struct{}),
+		kick: make(chan struct{}, 1), lazyKick: make(chan struct{}, 1), cpKick: make(chan struct{}, 1),
+		stop: make(chan struct{}),
 	}
 	l.rate = ratelog.New(l.logger, 0)
 	l.bufPool.New = func() any { b := make([]byte, readAheadBytes); return &b }
@@ -38,8 +39,9 @@ func Open(dir string, opts Options) (*Log, error) {
 	if l.opts.SyncPolicy == SyncAlways {
 		l.hw = l.durable
 	}
-	l.wg.Add(1)
+	l.wg.Add(2)
 	go l.syncLoop()
+	go l.checkpointLoop()
 	return l, nil
 }
 

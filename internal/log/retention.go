@@ -14,6 +14,8 @@ import (
 func (l *Log) EnforceRetention() error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
+	l.cpMu.Lock() // segments go: no recovery point may be being written for one of them
+	defer l.cpMu.Unlock()
 	deleted := 0
 	for {
 		l.mu.Lock()
@@ -194,6 +196,8 @@ func (l *Log) DeleteSegmentsBefore(offset int64) (bool, error) {
 func (l *Log) raiseStart(offset int64) ([]*segment, error) {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
+	l.cpMu.Lock()
+	defer l.cpMu.Unlock()
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()

@@ -9,9 +9,9 @@ import (
 
 const (
 	osCreateTrunc = os.O_RDWR | os.O_CREATE | os.O_TRUNC
-	// recoveryCheckpointBytes: the syncer rewrites the recovery point after this many
-	// newly durable bytes in the active segment (and after every roll), bounding how
-	// much an unclean open must scan without costing a checkpoint per fsync.
+	// recoveryCheckpointBytes: checkpointLoop rewrites the recovery point after this many
+	// newly durable bytes in the active segment (and the syncer after every roll), bounding
+	// how much an unclean open must scan without costing a checkpoint per fsync.
 	recoveryCheckpointBytes = 32 << 20
 	// lazySyncDelay: after an AppendNoWait under SyncAlways the syncer waits this
 	// long before syncing on its own, so that an appender about to call WaitDurable
@@ -84,11 +84,11 @@ func (l *Log) syncLoop() {
 // syncRound is one group commit. It fsyncs the rolled segments not yet synced,
 // then (if they were any) writes the recovery point at the start of the active
 // segment, then (if data is set) fsyncs the active segment up to what is written
-// now, advances the durable point and wakes the waiters, and finally rewrites the
-// recovery point when it lags far enough. Because the recovery point passes a
-// rolled segment before anything after it is acknowledged, recovery never has to
-// scan a non-last segment whose successors hold acknowledged data. It returns the
-// sticky failure, if any.
+// now, advances the durable point and wakes the waiters, and finally asks
+// checkpointLoop to rewrite the recovery point when it lags far enough. Because the
+// recovery point passes a rolled segment before anything after it is acknowledged,
+// recovery never has to scan a non-last segment whose successors hold acknowledged
+// data. It returns the sticky failure, if any.
 func (l *Log) syncRound(data bool) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
@@ -140,12 +140,48 @@ func (l *Log) syncRoundLocked(data bool) error {
 	if data && obs != nil {
 		obs.ObserveSync(took, records)
 	}
-	if dp.seg != nil && (dp.seg != last.seg || dp.pos-last.pos >= recoveryCheckpointBytes) {
-		if err := l.writeRecoveryPoint(); err != nil && !IsNoSpace(err) {
-			return err
+	if checkpointDue(dp, last) {
+		select {
+		case l.cpKick <- struct{}{}:
+		default:
 		}
 	}
-	return nil // a checkpoint a full disk refused is retried next round (see syncRolled)
+	return nil
+}
+
+// checkpointDue reports whether the recovery point written last lags the durable point far
+// enough to write it again.
+func checkpointDue(dp, last durablePoint) bool {
+	return dp.seg != nil && (dp.seg != last.seg || dp.pos-last.pos >= recoveryCheckpointBytes)
+}
+
+// checkpointLoop writes the periodic recovery point when a sync round asks for it. It used to
+// be the round's last step, under syncMu: the index flushes, the checkpoint file and the
+// directory fsync it takes (several fsyncs, every 32 MiB of a partition) then delayed the
+// next round and every acknowledgement waiting for it. It runs beside the rounds now: the
+// recovery point only bounds how much an unclean open scans, and a late one is as valid as
+// an early one (everything below it is durable).
+func (l *Log) checkpointLoop() {
+	defer l.wg.Done()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-l.cpKick:
+		}
+		l.cpMu.Lock()
+		l.mu.Lock()
+		due := !l.closed && !l.closing && l.failed == nil && checkpointDue(l.dp, l.lastCP)
+		l.mu.Unlock()
+		if due {
+			if err := l.writeRecoveryPoint(); err != nil && !IsNoSpace(err) {
+				// Durability does not depend on it: the previous recovery point stays valid and
+				// the next round asks again. A full disk is retried the same way, silently.
+				l.rate.Warn("recovery point", "cannot write the recovery point; retrying after the next fsync", "dir", l.dir, "err", err)
+			}
+		}
+		l.cpMu.Unlock()
+	}
 }
 
 // syncRolled fsyncs rolled segments (oldest first) and moves the durable point
@@ -167,6 +203,8 @@ func (l *Log) syncRolled(rolled []*segment) error {
 	l.advanceDurableLocked(durablePoint{seg: segmentAt(l.segs, last.end), offset: last.end,
 		segMaxTS: -1, maxTS: last.rollMaxTS, maxTSOf: last.rollMaxTSOf})
 	l.mu.Unlock()
+	l.cpMu.Lock()
+	defer l.cpMu.Unlock()
 	if err := l.writeRecoveryPoint(); err != nil && !IsNoSpace(err) {
 		return err
 	}
@@ -260,7 +298,9 @@ func (l *Log) Sync() error {
 // same (read-only in effect until space returns): the previous recovery point, if any, stays
 // valid and the next open only scans more.
 func (l *Log) checkpointAtOpen() error {
+	l.cpMu.Lock()
 	err := l.writeRecoveryPoint()
+	l.cpMu.Unlock()
 	if err != nil && IsNoSpace(err) {
 		l.logger.Warn("cannot write the recovery point: file system full; opening anyway", "err", err)
 		return nil
@@ -269,7 +309,7 @@ func (l *Log) checkpointAtOpen() error {
 }
 
 // writeRecoveryPoint flushes and fsyncs the indexes below the durable point, then
-// writes it as the recovery-point checkpoint. Called with syncMu held.
+// writes it as the recovery-point checkpoint. Called with cpMu held.
 func (l *Log) writeRecoveryPoint() error {
 	l.mu.Lock()
 	dp := l.dp

@@ -107,6 +107,9 @@ func (r *fetchReply) writeTo(c *conn, hdr *reqHeader) error {
 		for _, t := range targets {
 			t.out.release()
 		}
+		if err := c.flushBeforeWait(); err != nil {
+			return err
+		}
 		timer := time.NewTimer(time.Until(deadline))
 		stopped := changes.Wait(c.ctx.Done(), timer.C)
 		timer.Stop()

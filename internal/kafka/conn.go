@@ -226,13 +226,34 @@ func (c *conn) writeResponse(hdr *reqHeader, resp kmsg.Response) error {
 type kmsgReply struct {
 	resp   kmsg.Response
 	before func()
+	// ready, if set, says without blocking that before would return at once; a reply whose
+	// before may block first sends the responses buffered ahead of it (see flushBeforeWait).
+	ready func() bool
 }
 
 func (r *kmsgReply) writeTo(c *conn, hdr *reqHeader) error {
 	if r.before != nil {
+		if r.ready == nil || !r.ready() {
+			if err := c.flushBeforeWait(); err != nil {
+				return err
+			}
+		}
 		r.before()
 	}
 	return c.writeResponse(hdr, r.resp)
+}
+
+// flushBeforeWait sends the responses buffered so far, before the writer blocks on the next
+// one's wait (a durability wait, a long poll). The writer otherwise flushes only once its
+// queue is empty, which is right for replies that are ready, but a response held in the buffer
+// while a later request waits for its fsync is a response the client waits for in vain: a
+// producer pipelining requests (max.in.flight) would get each window's answers only once all of
+// them were durable, and send nothing new meanwhile.
+func (c *conn) flushBeforeWait() error {
+	if c.bw == nil || c.bw.Buffered() == 0 {
+		return nil
+	}
+	return c.flush()
 }
 
 func respond(resp kmsg.Response) reply { return &kmsgReply{resp: resp} }

@@ -157,6 +157,21 @@ func TestScramCredentialsAdmin(t *testing.T) {
 	if badResp.Results[0].ErrorCode != kerr.UnacceptableCredential.Code {
 		t.Fatalf("10 iterations: %+v", badResp.Results[0])
 	}
+	// A salted password that is not the hash's size is taken, as Kafka takes it (kafka-go's
+	// own tests upsert 18 bytes for SCRAM-SHA-512); an empty one is not.
+	for _, salted := range []string{"my-salted-password", ""} {
+		odd := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+		up := kmsg.NewAlterUserSCRAMCredentialsRequestUpsertion()
+		up.Name, up.Mechanism, up.Iterations, up.Salt, up.SaltedPassword = "dave", 2, 15000, []byte("my-salt"), []byte(salted)
+		odd.Upsertions = append(odd.Upsertions, up)
+		r, err := odd.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]int16{true: 0, false: kerr.UnacceptableCredential.Code}[salted != ""]; r.Results[0].ErrorCode != want {
+			t.Fatalf("salted password %q: %+v, want code %d", salted, r.Results[0], want)
+		}
+	}
 	res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{
 		{User: "bob", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "bob-pw"},
 		{User: "bob", Mechanism: kadm.ScramSha512, Iterations: 8192, Password: "bob-pw"},

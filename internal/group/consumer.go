@@ -96,6 +96,7 @@ type consumerMember struct {
 	assignor                                     string
 	rebalanceTimeout                             time.Duration
 	assigned                                     map[TopicPartition]bool
+	assignedAt                                   map[TopicPartition]int32 // member epoch each assigned partition came with (KIP-1251)
 	revoking                                     map[TopicPartition]bool
 	revokeDeadline                               time.Time
 	lastSent                                     string // the assignment last sent, canonical
@@ -175,6 +176,7 @@ func (g *group) consumerHeartbeat(req ConsumerHeartbeatRequest) ConsumerHeartbea
 	case req.MemberEpoch == 0:
 		// A known member rejoining (it was fenced, or restarted): it owns nothing any more.
 		m.assigned, m.revoking, m.lastSent = map[TopicPartition]bool{}, map[TopicPartition]bool{}, ""
+		m.assignedAt = map[TopicPartition]int32{}
 		m.epoch = 0
 	case req.MemberEpoch != m.epoch && !(req.MemberEpoch == m.prevEpoch && req.OwnedSet && subset(req.Owned, m.assigned)):
 		return fail(ErrFencedMemberEpoch)
@@ -220,7 +222,8 @@ func (cg *consumerGroup) join(req ConsumerHeartbeatRequest) (*consumerMember, er
 	if req.MemberID == "" {
 		req.MemberID = newMemberID("")[1:]
 	}
-	m := &consumerMember{id: req.MemberID, instanceID: req.InstanceID, assigned: map[TopicPartition]bool{}, revoking: map[TopicPartition]bool{}}
+	m := &consumerMember{id: req.MemberID, instanceID: req.InstanceID, assigned: map[TopicPartition]bool{}, revoking: map[TopicPartition]bool{},
+		assignedAt: map[TopicPartition]int32{}}
 	for _, o := range cg.members {
 		if req.InstanceID == "" || o.instanceID != req.InstanceID {
 			continue
@@ -229,6 +232,7 @@ func (cg *consumerGroup) join(req ConsumerHeartbeatRequest) (*consumerMember, er
 			return nil, fmt.Errorf("%w: instance %s is still held by member %s", ErrUnreleasedInstanceID, req.InstanceID, o.id)
 		}
 		m.epoch, m.prevEpoch, m.assigned, m.revoking, m.revokeDeadline = o.epoch, o.prevEpoch, o.assigned, o.revoking, o.revokeDeadline
+		m.assignedAt = o.assignedAt
 		m.subscribed, m.regex, m.re, m.effective = o.subscribed, o.regex, o.re, o.effective
 		m.assignor, m.rebalanceTimeout = o.assignor, o.rebalanceTimeout
 		cg.target[m.id] = cg.target[o.id]
@@ -351,6 +355,7 @@ func (cg *consumerGroup) reconcile(g *group, m *consumerMember, req ConsumerHear
 	if len(m.revoking) > 0 {
 		for tp := range m.revoking {
 			delete(m.assigned, tp)
+			delete(m.assignedAt, tp)
 		}
 		m.revokeDeadline = now.Add(max(m.rebalanceTimeout, time.Second))
 		return
@@ -368,8 +373,9 @@ func (cg *consumerGroup) reconcile(g *group, m *consumerMember, req ConsumerHear
 		}
 	}
 	for tp := range target {
-		if !held[tp] {
+		if !held[tp] && !m.assigned[tp] {
 			m.assigned[tp] = true
+			m.assignedAt[tp] = cg.targetEpoch // the epoch the member has once this returns
 		}
 	}
 	if m.epoch != cg.targetEpoch {
@@ -408,10 +414,27 @@ func (cg *consumerGroup) validateCommit(req CommitRequest) error {
 	if m == nil {
 		return ErrUnknownMemberID
 	}
-	if req.Generation != m.epoch {
+	if req.Generation != m.epoch && !(req.Generation < m.epoch && m.ownedSince(req.Offsets, req.Generation)) {
 		return ErrStaleMemberEpoch
 	}
 	return nil
+}
+
+// ownedSince reports whether the member holds every partition of offs and has held each since
+// epoch or before: then a commit at that older epoch is still the member's to make, as Kafka
+// accepts it since KIP-1251 (a consumer's commit crossing an epoch bump that only added
+// partitions, which franz-go's consumers would otherwise see fail). m's group goroutine.
+func (m *consumerMember) ownedSince(offs map[TopicPartition]OffsetValue, epoch int32) bool {
+	if len(offs) == 0 {
+		return false
+	}
+	for tp := range offs {
+		at, ok := m.assignedAt[tp]
+		if !m.assigned[tp] || !ok || at > epoch {
+			return false
+		}
+	}
+	return true
 }
 
 // describeClassic presents a consumer group to DescribeGroups as Kafka does: protocol type

@@ -3,6 +3,7 @@ package group
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -53,6 +54,20 @@ func TestConsumerGroupRevokesBeforeReassigning(t *testing.T) {
 			a3 := hb(t, c, ConsumerHeartbeatRequest{MemberID: "a", MemberEpoch: a.MemberEpoch, Owned: a2.Assignment, OwnedSet: true})
 			if a3.MemberEpoch <= a.MemberEpoch {
 				t.Fatalf("a after acknowledging: %+v", a3)
+			}
+			// KIP-1251: a commit at a's epoch before the bump is still accepted for a partition
+			// a has held since then, not for one it gave up.
+			kept := map[TopicPartition]OffsetValue{a2.Assignment[0]: {Offset: 3}}
+			if _, err := c.Commit(ctx, CommitRequest{Group: "g", MemberID: "a", Generation: a.MemberEpoch, Offsets: kept}); err != nil {
+				t.Fatalf("commit of a kept partition at the previous epoch: %v", err)
+			}
+			for _, tp := range aOwned {
+				if !slices.Contains(a2.Assignment, tp) {
+					lost := map[TopicPartition]OffsetValue{tp: {Offset: 3}}
+					if _, err := c.Commit(ctx, CommitRequest{Group: "g", MemberID: "a", Generation: a.MemberEpoch, Offsets: lost}); !errors.Is(err, ErrStaleMemberEpoch) {
+						t.Fatalf("commit of a revoked partition at the previous epoch: %v", err)
+					}
+				}
 			}
 			b3 := hb(t, c, ConsumerHeartbeatRequest{MemberID: "b", MemberEpoch: b2.MemberEpoch, OwnedSet: true, Owned: []TopicPartition{}})
 			if !b3.AssignmentSet || len(b3.Assignment)+len(a2.Assignment) != 3 {

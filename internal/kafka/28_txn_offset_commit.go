@@ -58,10 +58,6 @@ func handleTxnOffsetCommit(rc *reqCtx, req *kmsg.TxnOffsetCommitRequest) (reply,
 	if req.Version >= 3 {
 		cr.Generation, cr.MemberID, cr.InstanceID = req.Generation, req.MemberID, grpDeref(req.InstanceID)
 	}
-	if err := rc.groups().ValidateTxnCommit(rc.c.ctx, cr); err != nil {
-		fill(nil, groupErrorCode(err))
-		return respond(resp), nil
-	}
 	offs := map[txn.TopicPartition]txn.Offset{}
 	for _, rt := range req.Topics {
 		if deniedTopic[rt.Topic] {
@@ -74,6 +70,16 @@ func handleTxnOffsetCommit(rc *reqCtx, req *kmsg.TxnOffsetCommitRequest) (reply,
 			}
 			offs[txn.TopicPartition{Topic: rt.Topic, Partition: p.Partition}] = txn.Offset{Offset: p.Offset, LeaderEpoch: epoch, Metadata: grpDeref(p.Metadata)}
 		}
+	}
+	// The partitions go along: a member may commit at its previous epoch the partitions it
+	// has held since (KIP-1251).
+	cr.Offsets = make(map[group.TopicPartition]group.OffsetValue, len(offs))
+	for tp := range offs {
+		cr.Offsets[group.TopicPartition{Topic: tp.Topic, Partition: tp.Partition}] = group.OffsetValue{}
+	}
+	if err := rc.groups().ValidateTxnCommit(rc.c.ctx, cr); err != nil {
+		fill(nil, groupErrorCode(err))
+		return respond(resp), nil
 	}
 	out, err := rc.txn().CommitOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, offs, req.Version >= 5)
 	if err != nil {

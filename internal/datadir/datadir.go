@@ -19,7 +19,7 @@
 //	│                                      converted at start-up into the topic __consumer_offsets,
 //	│                                      then renamed to __consumer_offsets.deleted and removed
 //	│                                      (group/legacy.go; absent in a directory made since)
-//	├── offsets-journal/                   a log journaling every append to __consumer_offsets, so
+//	├── offsets-journal/                   a log journaling the records for __consumer_offsets, so
 //	│                                      that commits to many partitions share one fsync (group)
 //	├── __transaction_state/               the transaction coordinator's log (txn)
 //	├── raft/                              a cluster node's Raft state:

@@ -7,10 +7,12 @@ package group
 // topic expect), and commits of concurrent groups land in different partitions. Waiting for
 // each partition's fsync would cost one fsync per partition touched instead of one shared
 // fsync, which on this kind of disk made concurrent commits about twice as slow as the
-// one-log store of earlier versions. So every batch the coordinator appends to a partition is
-// also appended to the journal, and a commit waits for the journal's group commit only. The
-// partitions are fsynced in the background (every offsetsFlushInterval, each dirty partition
-// once), after which the journal's segments that only hold what they made durable are dropped.
+// one-log store of earlier versions. So every batch the coordinator writes is appended to the
+// journal, and a commit waits for the journal's group commit only; the batch is queued for
+// its partition. Every offsetsFlushInterval the queued batches are written to their
+// partitions (one write per partition for many commits) and each partition written to is
+// fsynced once, after which the journal's segments that only hold what they made durable are
+// dropped. Readers of __consumer_offsets see a commit once it is written there.
 //
 // Journal batches are RecordBatch v2, uncompressed, one record each (no headers):
 //
@@ -23,8 +25,9 @@ package group
 // there. Then the partitions are fsynced and the journal emptied of what they hold.
 //
 // Every append to a partition goes through the journal, so re-appended entries land at the
-// offsets they had. Transaction markers are not journaled: writing one fsyncs its partition,
-// which makes everything before it durable there.
+// offsets they had. Transaction markers are not journaled: before one is written, the queued
+// batches of its partition are, and after it the partition is fsynced, which makes everything
+// before it durable there.
 
 import (
 	"context"
@@ -38,9 +41,9 @@ import (
 )
 
 const (
-	// offsetsFlushInterval: how often dirty partitions are fsynced and the journal trimmed. It
-	// is also how long, at most, a consumer of __consumer_offsets waits to see a commit under
-	// the always sync policy (readers see durable records only).
+	// offsetsFlushInterval: how often queued batches are written to their partitions, those
+	// fsynced and the journal trimmed: how long, at most, a reader of __consumer_offsets
+	// waits to see a commit.
 	offsetsFlushInterval  = 200 * time.Millisecond
 	journalSegmentBytes   = 8 << 20
 	journalEntryHeaderLen = 12
@@ -91,22 +94,34 @@ func (j *journal) wait(ctx context.Context, offset int64) error {
 	return j.log.WaitDurable(ctx, offset)
 }
 
-// flush fsyncs the partitions that journal entries went to since the last flush, then drops
-// the journal segments wholly below what was journaled when it started.
+// flush writes the queued batches of the partitions that journal entries went to since the
+// last flush and fsyncs those partitions, then drops the journal segments wholly below what
+// was journaled when it started. On an error nothing is dropped and the partitions stay
+// dirty.
 func (s *offsetStore) flush() error {
 	j := s.journal
 	j.mu.Lock()
 	dirty, end := j.dirty, j.log.EndOffset()
 	j.dirty = map[int]bool{}
 	j.mu.Unlock()
+	redirty := func() {
+		j.mu.Lock()
+		for p := range dirty {
+			j.dirty[p] = true
+		}
+		j.mu.Unlock()
+	}
 	for part := range dirty {
-		if err := s.shards[part].p.Sync(); err != nil {
-			j.mu.Lock()
-			for p := range dirty {
-				j.dirty[p] = true
-			}
-			j.mu.Unlock()
-			return fmt.Errorf("cannot sync __consumer_offsets-%d: %w", part, err)
+		sh := s.shards[part]
+		sh.mu.Lock()
+		err := sh.writeQueuedLocked(s.logger)
+		sh.mu.Unlock()
+		if err == nil {
+			err = sh.p.Sync()
+		}
+		if err != nil {
+			redirty()
+			return fmt.Errorf("cannot flush __consumer_offsets-%d: %w", part, err)
 		}
 	}
 	if _, err := j.log.DeleteSegmentsBefore(min(end, j.log.HighWatermark())); err != nil {
@@ -171,7 +186,13 @@ func (s *offsetStore) recoverJournal() error {
 	if restored > 0 {
 		s.logger.Info("offsets journal: batches restored to __consumer_offsets", "batches", restored)
 	}
-	return s.flush()
+	if err := s.flush(); err != nil {
+		return err
+	}
+	for _, sh := range s.shards {
+		sh.next = sh.p.EndOffset()
+	}
+	return nil
 }
 
 // flushLoop flushes every offsetsFlushInterval until stop closes, and once more then.

@@ -170,9 +170,15 @@ func (s *offsetStore) migrateLegacy(dir string, opts log.Options) error {
 			recs = recs[n:]
 		}
 	}
-	for sh := range touched {
-		if err := sh.p.Sync(); err != nil {
-			return fmt.Errorf("cannot sync migrated offsets: %w", err)
+	if s.journal != nil {
+		if err := s.flush(); err != nil { // writes the queued batches and fsyncs
+			return fmt.Errorf("cannot write migrated offsets: %w", err)
+		}
+	} else {
+		for sh := range touched {
+			if err := sh.p.Sync(); err != nil {
+				return fmt.Errorf("cannot sync migrated offsets: %w", err)
+			}
 		}
 	}
 	tomb, err = datadir.Tombstone(dir, "")

@@ -17,6 +17,7 @@ package group
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -72,6 +73,10 @@ type offsetShard struct {
 	meta    map[string]*GroupMetadata
 	pending map[int64]map[string]map[TopicPartition]OffsetValue // open transactions by producer ID
 	buf     []byte
+	// With a journal: batches journaled but not yet written to the partition (writeQueued
+	// writes them, in order), and the partition offset the next batch will get.
+	queued [][]byte
+	next   int64
 }
 
 func newOffsetStore(parts []OffsetsPartition, now func() time.Time, logger *slog.Logger) (*offsetStore, error) {
@@ -297,19 +302,25 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // appendLocked appends recs as one batch and applies them (unless transactional: those wait
-// for their marker). sh.mu held. It returns where the batch's durability is to be waited for
-// (waitDurable).
+// for their marker). sh.mu held. With a journal the batch is journaled and queued for the
+// partition (written by the next flush, so that a commit costs one write, to the journal);
+// without, it is written to the partition. It returns where the batch's durability is to be
+// waited for (waitDurable).
 func (sh *offsetShard) appendLocked(recs []coordRecord, nowMs int64, prod batchProducer) (durable, error) {
-	sh.buf = appendBatch(sh.buf[:0], recs, nowMs, prod)
-	last, err := sh.p.AppendInternal(sh.buf)
-	if err != nil {
-		// Retriable for clients, as Kafka answers when its offsets topic cannot be written.
-		return durable{}, fmt.Errorf("cannot append to __consumer_offsets: %w (%w)", err, ErrCoordinatorNotAvailable)
-	}
-	d := durable{last: last, journal: -1}
+	d := durable{journal: -1}
 	if sh.j != nil {
-		if d.journal, err = sh.j.append(sh.idx, last-int64(len(recs))+1, sh.buf, nowMs); err != nil {
+		batch := appendBatch(nil, recs, nowMs, prod)
+		var err error
+		if d.journal, err = sh.j.append(sh.idx, sh.next, batch, nowMs); err != nil {
 			return durable{}, fmt.Errorf("%w (%w)", err, ErrCoordinatorNotAvailable)
+		}
+		sh.queued = append(sh.queued, batch)
+		sh.next += int64(len(recs))
+	} else {
+		sh.buf = appendBatch(sh.buf[:0], recs, nowMs, prod)
+		if _, err := sh.p.AppendInternal(sh.buf); err != nil {
+			// Retriable for clients, as Kafka answers when its offsets topic cannot be written.
+			return durable{}, fmt.Errorf("cannot append to __consumer_offsets: %w (%w)", err, ErrCoordinatorNotAvailable)
 		}
 	}
 	if prod.ID < 0 {
@@ -320,9 +331,32 @@ func (sh *offsetShard) appendLocked(recs []coordRecord, nowMs int64, prod batchP
 	return d, nil
 }
 
-// durable is where an appended batch becomes durable: its offset in the journal, or (no
-// journal) in the partition.
-type durable struct{ last, journal int64 }
+// writeQueuedLocked writes the queued batches to the partition. sh.mu held. A batch that does
+// not land where the journal says it would (the partition changed behind the coordinator's
+// back) is logged; the records are there all the same.
+func (sh *offsetShard) writeQueuedLocked(logger *slog.Logger) error {
+	for len(sh.queued) > 0 {
+		b := sh.queued[0]
+		n := int64(binary.BigEndian.Uint32(b[rb.OffRecordCount:]))
+		want := sh.p.EndOffset()
+		last, err := sh.p.AppendInternal(b)
+		if err != nil {
+			return fmt.Errorf("cannot append to __consumer_offsets-%d: %w", sh.idx, err)
+		}
+		if last != want+n-1 {
+			logger.Warn("__consumer_offsets batch landed at an unexpected offset", "partition", sh.idx, "want", want, "last", last)
+		}
+		sh.queued[0] = nil
+		sh.queued = sh.queued[1:]
+	}
+	sh.queued = nil
+	sh.next = sh.p.EndOffset()
+	return nil
+}
+
+// durable is where an appended batch becomes durable: its offset in the journal (-1: no
+// journal, the partition is fsynced).
+type durable struct{ journal int64 }
 
 func (sh *offsetShard) waitDurable(ctx context.Context, d durable) error {
 	var err error
@@ -463,12 +497,19 @@ func (s *offsetStore) completeTxn(ctx context.Context, group string, pid int64, 
 			sh.addPendingLocked(pid, group, missing)
 		}
 	}
-	// The partition's log does not fsync on its own; the marker is not journaled (journal.go):
-	// fsyncing the partition makes it and everything before it durable.
-	err := sh.p.WriteMarker(ctx, pid, epoch, coordinatorEpoch, commit)
+	// The marker is not journaled (journal.go): the queued batches go to the partition first,
+	// then the marker, then an fsync makes it and everything before it durable.
+	var err error
+	if sh.j != nil {
+		err = sh.writeQueuedLocked(s.logger)
+	}
+	if err == nil {
+		err = sh.p.WriteMarker(ctx, pid, epoch, coordinatorEpoch, commit)
+	}
 	if err == nil {
 		err = sh.p.Sync()
 	}
+	sh.next = sh.p.EndOffset()
 	if err != nil {
 		return fmt.Errorf("cannot write transaction marker to __consumer_offsets: %w (%w)", err, ErrCoordinatorNotAvailable)
 	}

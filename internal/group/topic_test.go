@@ -118,6 +118,12 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // partition as the producer's records, invisible until its commit marker; an aborted or
 // unfinished transaction's offsets are never visible, after a restart either.
 func TestTxnOffsetsBecomeVisibleOnCommit(t *testing.T) {
+	for _, journal := range []bool{false, true} {
+		t.Run(map[bool]string{false: "direct", true: "journal"}[journal], func(t *testing.T) { testTxnOffsets(t, journal) })
+	}
+}
+
+func testTxnOffsets(t *testing.T, journal bool) {
 	dir := t.TempDir()
 	topics := &fakeTopics{ends: map[string][]int64{"t": {10, 20, 30}}}
 	open := func() (*Coordinator, *stream.Manager, func()) {
@@ -126,7 +132,11 @@ func TestTxnOffsetsBecomeVisibleOnCommit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := Open(Config{OffsetsPartitions: parts, Topics: topics, InitialRebalanceDelay: -1})
+		cfg := Config{OffsetsPartitions: parts, Topics: topics, InitialRebalanceDelay: -1}
+		if journal {
+			cfg.JournalDir = filepath.Join(dir, "offsets-journal")
+		}
+		c, err := Open(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,6 +172,11 @@ func TestTxnOffsetsBecomeVisibleOnCommit(t *testing.T) {
 	}
 	if got := committed(c); !reflect.DeepEqual(got, []int64{10, -1, -1}) {
 		t.Fatalf("after commit, abort and an open transaction: %v", got)
+	}
+	if journal {
+		if err := c.offsets.flush(); err != nil { // the queued batches go to the partition
+			t.Fatal(err)
+		}
 	}
 	p := PartitionFor("g", 5)
 	ot, _ := m.Topic(OffsetsTopic)
@@ -241,7 +256,8 @@ func TestMigrateOldOffsetsLog(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := Open(Config{OffsetsPartitions: parts, LegacyOffsetsDir: old, Topics: topics, InitialRebalanceDelay: -1})
+		c, err := Open(Config{OffsetsPartitions: parts, LegacyOffsetsDir: old, JournalDir: filepath.Join(dir, "offsets-journal"),
+			Topics: topics, InitialRebalanceDelay: -1})
 		if err != nil {
 			t.Fatal(err)
 		}

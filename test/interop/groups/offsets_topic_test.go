@@ -3,6 +3,7 @@ package groups_test
 import (
 	"context"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,12 +17,14 @@ import (
 // consoleConsumer runs Kafka's kafka-console-consumer on __consumer_offsets from the
 // beginning with one of Kafka's formatters for it, until no record has come for a few
 // seconds, and returns what it printed and its stderr.
-func consoleConsumer(t *testing.T, addr, formatter string) (stdout, stderr string) {
+func consoleConsumer(t *testing.T, addr, formatter string, partition int32) (stdout, stderr string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	// One partition, assigned (no group to join): quicker, and only the test group's records.
 	cmd := exec.CommandContext(ctx, "java", "-cp", tools.kafkaToolsCP, "org.apache.kafka.tools.consumer.ConsoleConsumer",
-		"--bootstrap-server", addr, "--topic", "__consumer_offsets", "--from-beginning", "--timeout-ms", "5000",
+		"--bootstrap-server", addr, "--topic", "__consumer_offsets", "--partition", strconv.Itoa(int(partition)),
+		"--offset", "earliest", "--timeout-ms", "10000",
 		"--formatter", "org.apache.kafka.tools.consumer."+formatter)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -59,7 +62,8 @@ func TestKafkaFormattersReadConsumerOffsets(t *testing.T) {
 	}
 	member.Close() // leaves: the group's empty generation is recorded too
 
-	out, stderr := consoleConsumer(t, y.KafkaAddr, "OffsetsMessageFormatter")
+	partition := javaHashPartition(group, 50)
+	out, stderr := consoleConsumer(t, y.KafkaAddr, "OffsetsMessageFormatter", partition)
 	t.Logf("OffsetsMessageFormatter:\n%s", out)
 	for _, want := range []string{`"group":"` + group + `"`, `"topic":"` + topic + `"`, `"offset":`, `"commitTimestamp":`} {
 		if !strings.Contains(out, want) {
@@ -70,7 +74,7 @@ func TestKafkaFormattersReadConsumerOffsets(t *testing.T) {
 		t.Errorf("kafka-console-consumer failed to decode:\n%s", stderr)
 	}
 
-	out, stderr = consoleConsumer(t, y.KafkaAddr, "GroupMetadataMessageFormatter")
+	out, stderr = consoleConsumer(t, y.KafkaAddr, "GroupMetadataMessageFormatter", partition)
 	t.Logf("GroupMetadataMessageFormatter:\n%s", out)
 	for _, want := range []string{`"group":"` + group + `"`, `"protocolType":"consumer"`, `"clientId":"formatter-client"`, `"generation":1`} {
 		if !strings.Contains(out, want) {
@@ -80,4 +84,20 @@ func TestKafkaFormattersReadConsumerOffsets(t *testing.T) {
 	if strings.Contains(stderr, "Exception") && !strings.Contains(stderr, "TimeoutException") {
 		t.Errorf("kafka-console-consumer failed to decode:\n%s", stderr)
 	}
+}
+
+// javaHashPartition is Kafka's partition of __consumer_offsets for group:
+// Utils.abs(group.hashCode()) % n (written here again, not taken from yard).
+func javaHashPartition(group string, n int32) int32 {
+	var h int32
+	for _, c := range group { // ASCII group names: one UTF-16 unit per rune
+		h = 31*h + int32(c)
+	}
+	if h == -h { // 0 or Integer.MIN_VALUE, which Utils.abs maps to 0
+		return 0
+	}
+	if h < 0 {
+		h = -h
+	}
+	return h % n
 }

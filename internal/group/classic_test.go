@@ -345,31 +345,69 @@ func TestCooperativeRebalancesInARow(t *testing.T) {
 	}
 }
 
-// TestMemberCommitAfterRestart: yard keeps no members across a restart, so a member's commit
-// to a group known only by its committed offsets is UNKNOWN_MEMBER_ID (the member rejoins),
-// as Kafka answers for a member missing from an empty group; GROUP_ID_NOT_FOUND stays for a
-// group with no offsets either (the Java consumer treats that as fatal: a Kafka Streams
-// thread died of it after a restart of yard).
-func TestMemberCommitAfterRestart(t *testing.T) {
+// TestGroupRestoredAfterRestart: a classic group's last generation (its GroupMetadata record)
+// is restored when the coordinator reopens, as Kafka loads it: the member heartbeats and
+// commits at its generation without rejoining (before, it had to rejoin, and a Kafka Streams
+// application with exactly_once_v2 closed its tasks and restored its state from scratch); a
+// member that does not come back expires. A member's commit to a group known only by its
+// committed offsets is UNKNOWN_MEMBER_ID, so that it rejoins (GROUP_ID_NOT_FOUND, for a
+// group with nothing recorded, is fatal to the Java consumer).
+func TestGroupRestoredAfterRestart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	c := openTest(t, dir, nil)
-	m := mustJoin(t, c, joinReq("", "", time.Minute, "range"))
-	mustSync(t, c, m.MemberID, 1, nil)
-	commit := func(c *Coordinator) error {
-		_, err := c.Commit(ctx, CommitRequest{Group: "g", MemberID: m.MemberID, Generation: 1,
+	stay := mustJoin(t, c, joinReq("", "", time.Minute, "range"))
+	gone := c.Join(ctx, joinReq("", "", 200*time.Millisecond, "range"))
+	stay = mustJoin(t, c, joinReq(stay.MemberID, "", time.Minute, "range"))
+	goneRes := gone(ctx)
+	if goneRes.Err != nil || stay.Generation != 2 {
+		t.Fatalf("joins: %+v %+v", stay, goneRes)
+	}
+	mustSync(t, c, stay.MemberID, 2, map[string][]byte{stay.MemberID: []byte("p0"), goneRes.MemberID: []byte("p1")})
+	mustSync(t, c, goneRes.MemberID, 2, nil)
+	commit := func(c *Coordinator, group, member string, gen int32) error {
+		_, err := c.Commit(ctx, CommitRequest{Group: group, MemberID: member, Generation: gen,
 			Offsets: map[TopicPartition]OffsetValue{{"t", 0}: {Offset: 5}}})
 		return err
 	}
-	if err := commit(c); err != nil {
+	if err := commit(c, "g", stay.MemberID, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Commit(ctx, CommitRequest{Group: "simple", Generation: -1,
+		Offsets: map[TopicPartition]OffsetValue{{"t", 1}: {Offset: 7}}}); err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
+
 	c = openTest(t, dir, nil)
-	if err := commit(c); !errors.Is(err, ErrUnknownMemberID) {
-		t.Fatalf("member's commit after a restart: %v, want %v", err, ErrUnknownMemberID)
+	if err := c.Heartbeat(ctx, HeartbeatRequest{Group: "g", MemberID: stay.MemberID, Generation: 2}); err != nil {
+		t.Fatalf("heartbeat of a member of the last generation after a restart: %v", err)
 	}
-	if got := c.FetchOffsets("g", []TopicPartition{{"t", 0}}); len(got) != 1 || got[0].Offset != 5 {
-		t.Fatalf("offsets after the refused commit: %+v", got)
+	if err := commit(c, "g", stay.MemberID, 2); err != nil {
+		t.Fatalf("commit of a member of the last generation after a restart: %v", err)
+	}
+	if got := mustSync(t, c, stay.MemberID, 2, nil); string(got) != "p0" {
+		t.Fatalf("assignment after a restart: %q", got)
+	}
+	// The member that does not come back expires; the other is told to rejoin.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := c.Heartbeat(ctx, HeartbeatRequest{Group: "g", MemberID: stay.MemberID, Generation: 2})
+		if errors.Is(err, ErrRebalanceInProgress) {
+			break
+		}
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("heartbeat while the other member expires: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if res := mustJoin(t, c, joinReq(stay.MemberID, "", time.Minute, "range")); res.Generation != 3 || len(res.Members) != 1 {
+		t.Fatalf("rejoin after the other member expired: %+v", res)
+	}
+	if err := commit(c, "simple", "m", 3); !errors.Is(err, ErrUnknownMemberID) {
+		t.Fatalf("member's commit to a group known by its offsets only: %v, want %v", err, ErrUnknownMemberID)
+	}
+	if err := commit(c, "nothing", "m", 3); !errors.Is(err, ErrGroupIDNotFound) {
+		t.Fatalf("member's commit to an unknown group: %v, want %v", err, ErrGroupIDNotFound)
 	}
 }

@@ -190,6 +190,7 @@ func Open(cfg Config) (*Coordinator, error) {
 		return fail(err)
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), offsets: st, groups: map[string]*group{}, stop: make(chan struct{})}
+	c.restoreGroups()
 	c.wg.Add(1)
 	go c.maintenanceLoop()
 	if st.journal != nil {

@@ -76,7 +76,7 @@ type jvm struct {
 }
 
 // javaFlags keep a JVM small and quick to start on a busy machine.
-var javaFlags = []string{"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-Xms32m", "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto"}
+var javaFlags = []string{"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-Dorg.slf4j.simpleLogger.showDateTime=true", "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS", "-Xms32m", "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto"}
 
 func startJVM(t *testing.T, name, class string, args ...string) *jvm {
 	t.Helper()
@@ -122,8 +122,8 @@ func startJVM(t *testing.T, name, class string, args ...string) *jvm {
 		j.kill()
 		if t.Failed() {
 			out, _ := os.ReadFile(logPath)
-			if len(out) > 12000 {
-				out = out[len(out)-12000:]
+			if len(out) > 40000 {
+				out = out[len(out)-40000:]
 			}
 			t.Logf("%s stderr (%s):\n%s", name, logPath, out)
 		}
@@ -153,7 +153,7 @@ func (j *jvm) waitLine(want string, timeout time.Duration) {
 	for {
 		select {
 		case line := <-j.lines:
-			j.t.Logf("%s: %s", j.name, line)
+			j.t.Logf("%s %s: %s", time.Now().Format("15:04:05.000"), j.name, line)
 			if line == want {
 				return
 			}

@@ -255,12 +255,22 @@ func waitRunning(t *testing.T, rest string, names ...string) {
 	}
 }
 
-// waitFileLines waits until the file has at least n lines.
+// waitFileLines waits until the file has at least n distinct lines (the sink may write some
+// twice).
 func waitFileLines(t *testing.T, path string, n int) {
 	t.Helper()
-	count := func() int { b, _ := os.ReadFile(path); return bytes.Count(b, []byte("\n")) }
+	count := func() int {
+		b, _ := os.ReadFile(path)
+		distinct := map[string]bool{}
+		for _, l := range strings.SplitAfter(string(b), "\n") {
+			if strings.HasSuffix(l, "\n") {
+				distinct[l] = true
+			}
+		}
+		return len(distinct)
+	}
 	eventually(t, 2*time.Minute, func() bool { return count() >= n },
-		func() string { return fmt.Sprintf("%s has %d lines, want %d", path, count(), n) })
+		func() string { return fmt.Sprintf("%s has %d distinct lines, want %d", path, count(), n) })
 }
 
 func firstDiff(got, want []string) string {

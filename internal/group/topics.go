@@ -32,13 +32,15 @@ func (s streamTopics) EndOffset(topic string, partition int32) (int64, bool) {
 	return p.HighWatermark(), true
 }
 
+// Names lists every topic, internal ones too: a KIP-848 regular expression is matched against
+// all of them, as Kafka 4.4 does (franz-go's Test848RegexBrokerResolves subscribes to
+// __consumer_offsets by regex and expects it assigned). Clients exclude internal topics from
+// the regular expressions they evaluate themselves (classic groups).
 func (s streamTopics) Names() []string {
 	ts := s.m.Topics()
 	out := make([]string, 0, len(ts))
 	for _, t := range ts {
-		if !t.Internal { // as Kafka: regular expressions never match internal topics
-			out = append(out, t.Name)
-		}
+		out = append(out, t.Name)
 	}
 	return out
 }

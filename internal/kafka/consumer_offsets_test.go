@@ -1,7 +1,10 @@
 package kafka
 
 import (
+	"context"
 	"encoding/binary"
+	"regexp"
+	"slices"
 	"testing"
 	"time"
 
@@ -168,4 +171,23 @@ func decodeCommit(key, value []byte) (group, topic string, partition int32, offs
 	}
 	offset = int64(binary.BigEndian.Uint64(value[2:]))
 	return group, topic, partition, offset, true
+}
+
+// TestConsumerOffsetsServerSideRegex: a KIP-848 member whose regular expression (evaluated by
+// the broker) names __consumer_offsets is assigned its partitions, as Kafka 4.4 assigns them
+// (franz-go's own Test848RegexBrokerResolves), beside the ordinary topics it matches.
+func TestConsumerOffsetsServerSideRegex(t *testing.T) {
+	ts, _ := startGroupServer(t)
+	ctx := testCtx(t)
+	if _, err := ts.admin(t).CreateTopic(ctx, 1, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	cl := ts.client(t, kgo.ServerSideBalancer(), kgo.ConsumerGroup("internal-readers"), kgo.ConsumeRegex(),
+		kgo.ConsumeTopics("orders", regexp.QuoteMeta(group.OffsetsTopic)), kgo.DisableAutoCommit())
+	waitFor(t, "__consumer_offsets assigned by the broker's regex", func() bool {
+		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		cl.PollRecords(pctx, 1)
+		cancel()
+		return slices.Contains(cl.GetConsumeTopics(), group.OffsetsTopic) && slices.Contains(cl.GetConsumeTopics(), "orders")
+	})
 }

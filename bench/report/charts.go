@@ -133,6 +133,7 @@ func throughputChart(dir, protocol, tool string, rs []*Result) (string, error) {
 		p.Legend.Add(b, bars)
 	}
 	p.NominalX(workloads...)
+	p.X.Min, p.X.Max = -0.7, float64(len(workloads))-0.3 // room for the outer bars of a group
 	p.X.Tick.Label.Rotation = 0.35
 	p.X.Tick.Label.XAlign = draw.XRight
 	p.Y.Min, p.Y.Max = 0, top*1.1+top*0.12*float64(len(brokers)) // room for the legend

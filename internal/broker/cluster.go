@@ -242,6 +242,7 @@ func (r partitionReplica) Propose(ctx context.Context, cmd []byte) (any, error) 
 func (r partitionReplica) Leader() uint64   { return r.g.Leader() }
 func (r partitionReplica) Term() uint64     { return r.g.Term() }
 func (r partitionReplica) Voters() []uint64 { return r.g.Voters() }
+func (r partitionReplica) InSync() []uint64 { return r.g.InSync() }
 func (r partitionReplica) Self() uint64     { return r.self }
 
 // catalogSM is the metadata group's state machine: the topic manager's catalog.

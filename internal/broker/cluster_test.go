@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -319,6 +320,36 @@ func TestClusterReplicatedPartition(t *testing.T) {
 		if seen[v] != 1 {
 			t.Fatalf("acknowledged record %q read %d times", v, seen[v])
 		}
+	}
+	// The leader's ISR drops the stopped node; restarted, it replays its log from its
+	// checkpoint and the Raft log, holds every record once, and is in sync again.
+	isr := func() []int32 {
+		tp, _ := c.broker[nl-1].streams.Topic("events")
+		return c.broker[nl-1].streams.Node().ISR(tp.Partition(0))
+	}
+	waitISR := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for len(isr()) != n {
+			if time.Now().After(deadline) {
+				t.Fatalf("ISR %v, want %d members", isr(), n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitISR(2)
+	if slices.Contains(isr(), l) {
+		t.Fatalf("ISR %v holds the stopped node %d", isr(), l)
+	}
+	c.start(int(l - 1))
+	waitISR(3)
+	rtp, _ := c.broker[l-1].streams.Topic("events")
+	deadline := time.Now().Add(30 * time.Second)
+	for rtp.Partition(0).HighWatermark() != int64(len(acked)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted node holds %d records, want %d", rtp.Partition(0).HighWatermark(), len(acked))
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	// A produce to a follower is refused with NOT_LEADER_OR_FOLLOWER (the client retried it).
 	for i, b := range c.broker {

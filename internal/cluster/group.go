@@ -94,7 +94,8 @@ type Group struct {
 
 	leader    atomic.Uint64
 	term      atomic.Uint64
-	compacted atomic.Uint64 // entries at or below are in the snapshot file: WAL may drop them
+	inSync    atomic.Pointer[[]uint64] // the leader's view, see InSync
+	compacted atomic.Uint64            // entries at or below are in the snapshot file: WAL may drop them
 }
 
 type mailbox struct {
@@ -123,6 +124,32 @@ func (g *Group) Term() uint64 { return g.term.Load() }
 
 // Voters are the group's voting members, as created (membership is static so far).
 func (g *Group) Voters() []uint64 { return slices.Clone(g.voters) }
+
+// InSync are the voters the leader sees replicating actively (itself, and every follower
+// heard from within an election timeout whose log it is streaming to): Kafka's ISR. On a
+// node that does not lead the group it is every voter, as this node cannot tell.
+func (g *Group) InSync() []uint64 {
+	if g.leader.Load() == g.h.id {
+		if p := g.inSync.Load(); p != nil {
+			return slices.Clone(*p)
+		}
+	}
+	return g.Voters()
+}
+
+// publishInSync records the leader's view of InSync after a Ready, if it changed.
+func (g *Group) publishInSync() {
+	var isr []uint64
+	g.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
+		if typ == raft.ProgressTypePeer && (id == g.h.id || (pr.RecentActive && pr.State == tracker.StateReplicate)) {
+			isr = append(isr, id)
+		}
+	})
+	slices.Sort(isr)
+	if p := g.inSync.Load(); p == nil || !slices.Equal(*p, isr) {
+		g.inSync.Store(&isr)
+	}
+}
 
 type result struct {
 	v   any
@@ -241,6 +268,11 @@ func (g *Group) prepare() *raft.Ready {
 			g.rn.ReportUnreachable(r.to)
 		}
 	}
+	if len(mb.msgs)+mb.ticks > 0 && g.leader.Load() == g.h.id {
+		// Responses and CheckQuorum's periodic reset (on ticks) move followers in and out
+		// of sync without a Ready.
+		g.publishInSync()
+	}
 	if g.rn.HasReady() {
 		rd := g.rn.Ready()
 		return &rd
@@ -315,6 +347,9 @@ func (g *Group) finishReady(rd *raft.Ready) error {
 		g.failAll(ErrLeaderChanged)
 	}
 	g.term.Store(st.GetTerm())
+	if st.RaftState == raft.StateLeader && rd.SoftState != nil {
+		g.publishInSync() // just elected
+	}
 	return g.maybeSnapshot()
 }
 

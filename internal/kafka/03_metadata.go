@@ -3,7 +3,8 @@ package kafka
 // Metadata, versions 0-13. One broker (this node), the leader and only replica of every
 // partition, leader epoch 0; on a cluster node (README's Cluster) every registered broker,
 // and for a replicated partition its Raft group's leader (LEADER_NOT_AVAILABLE while it
-// elects one), term as leader epoch, and voters as replicas and ISR. Topics are looked up by name or (v10+) by topic ID; unknown
+// elects one), term as leader epoch, voters as replicas and, from the leader, the voters it
+// sees replicating as ISR (all voters from a follower, which cannot tell). Topics are looked up by name or (v10+) by topic ID; unknown
 // topics are created when auto-creation is on and the request allows it (always before v4).
 // As in Kafka, whose controller creates the topic asynchronously, the response that creates a
 // topic answers LEADER_NOT_AVAILABLE for it, with no partitions; the next request sees it.
@@ -130,7 +131,7 @@ func (rc *reqCtx) metadataTopic(t *stream.Topic, version int16) kmsg.MetadataRes
 		}
 		mp.LeaderEpoch = p.LeaderEpoch()
 		mp.Replicas = rc.s.st.Node().Replicas(p)
-		mp.ISR = rc.s.st.Node().Replicas(p)
+		mp.ISR = rc.s.st.Node().ISR(p)
 		mp.OfflineReplicas = []int32{}
 		mt.Partitions = append(mt.Partitions, mp)
 	}

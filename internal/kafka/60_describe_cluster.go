@@ -1,6 +1,7 @@
 package kafka
 
-// DescribeCluster, versions 0-2: this one broker, which is also the controller.
+// DescribeCluster, versions 0-2: this broker, which is also the controller, and on a cluster
+// node the other registered members.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -23,5 +24,12 @@ func handleDescribeCluster(rc *reqCtx, req *kmsg.DescribeClusterRequest) (reply,
 	b := kmsg.NewDescribeClusterResponseBroker()
 	b.NodeID, b.Host, b.Port = rc.s.st.Node().ID(), host, port
 	resp.Brokers = []kmsg.DescribeClusterResponseBroker{b}
+	for _, cb := range rc.s.st.Brokers() { // a cluster's other members
+		if cb.ID != b.NodeID {
+			ob := kmsg.NewDescribeClusterResponseBroker()
+			ob.NodeID, ob.Host, ob.Port = cb.ID, cb.Host, cb.Port
+			resp.Brokers = append(resp.Brokers, ob)
+		}
+	}
 	return respond(resp), nil
 }

@@ -42,6 +42,19 @@ func (n Node) Replicas(p *Partition) []int32 {
 	return []int32{n.id}
 }
 
+// ISR are the broker IDs of p's replicas in sync with its leader: this node, or the voters
+// its Raft group's leader sees replicating.
+func (n Node) ISR(p *Partition) []int32 {
+	if r := replicaOrNil(p); r != nil {
+		var out []int32
+		for _, v := range r.InSync() {
+			out = append(out, int32(v))
+		}
+		return out
+	}
+	return []int32{n.id}
+}
+
 // LeaderEpoch is the current leader epoch of p: what Kafka clients send back as
 // CurrentLeaderEpoch, and what is stamped into every batch appended. p may be nil for a
 // partition this node does not know, for the epoch a response reports beside its error. On

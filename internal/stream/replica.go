@@ -24,7 +24,8 @@ type PartitionReplica interface {
 	Leader() uint64 // the leader's node id, 0 if none is known
 	Term() uint64   // the group's Raft term: the partition's leader epoch
 	Voters() []uint64
-	Self() uint64 // this node's id
+	InSync() []uint64 // the voters caught up, as the leader sees them (ISR)
+	Self() uint64     // this node's id
 }
 
 // ErrNotLeader refuses a write on a replica that is not its partition's leader.

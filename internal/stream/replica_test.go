@@ -25,6 +25,7 @@ func (r *fakeReplica) Propose(_ context.Context, cmd []byte) (any, error) {
 func (r *fakeReplica) Leader() uint64   { return r.leader }
 func (r *fakeReplica) Term() uint64     { return 3 }
 func (r *fakeReplica) Voters() []uint64 { return []uint64{1, 2, 3} }
+func (r *fakeReplica) InSync() []uint64 { return []uint64{1, 2} }
 func (r *fakeReplica) Self() uint64     { return 1 }
 
 func openReplicaManager(t *testing.T, dir string) *Manager {

@@ -152,6 +152,11 @@ func (m *Manager) CatalogSnapshot() ([]byte, error) {
 	m.adminMu.Lock()
 	st := m.cat.Snapshot()
 	m.adminMu.Unlock()
+	for name, t := range st.Topics {
+		if t.Internal { // each node's own (the group coordinator's), not replicated
+			delete(st.Topics, name)
+		}
+	}
 	return json.Marshal(catalogImage{Topics: st.Topics, BrokerConfigs: st.BrokerConfigs, Brokers: st.Brokers})
 }
 
@@ -193,7 +198,7 @@ func (m *Manager) RestoreCatalog(data []byte) error {
 		}
 	}
 	for _, t := range m.Topics() {
-		if _, ok := img.Topics[t.Name]; !ok {
+		if _, ok := img.Topics[t.Name]; !ok && !t.Internal {
 			m.log.Error("topic not in the cluster's catalog snapshot; kept on this node only", "topic", t.Name)
 		}
 	}

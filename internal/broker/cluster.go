@@ -103,6 +103,7 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 		}
 	}
 	streams.SetTopicHook(attach)
+	streams.SetClusterSize(len(voters))
 	g, err := host.CreateGroup(metadataGroup, catalogSM{streams}, voters)
 	if err != nil {
 		return nil, errors.Join(err, host.Close(), release())

@@ -1,6 +1,7 @@
 package kafka
 
 // CreateTopics, versions 0-7. One broker: the replication factor must be 1 (or -1, the
+// default; on a cluster node: the cluster's size, as every node holds every partition so far)
 // default), and a manual replica assignment may only name this node. NumPartitions -1 means
 // the broker default. v5+ responses carry the effective configs, v7+ the topic ID.
 
@@ -39,7 +40,7 @@ func handleCreateTopics(rc *reqCtx, req *kmsg.CreateTopicsRequest) (reply, error
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
-		st.NumPartitions, st.ReplicationFactor = n, 1
+		st.NumPartitions, st.ReplicationFactor = n, rc.s.st.Node().ReplicationFactor()
 		if t, ok := rc.s.st.Topic(rt.Topic); ok && !req.ValidateOnly {
 			st.TopicID = t.ID
 			if cfgs, err := rc.s.st.TopicConfigs(rt.Topic); err == nil {
@@ -58,18 +59,28 @@ func handleCreateTopics(rc *reqCtx, req *kmsg.CreateTopicsRequest) (reply, error
 func (rc *reqCtx) createTopic(rt *kmsg.CreateTopicsRequestTopic, validateOnly bool) (int32, error) {
 	n := rt.NumPartitions
 	node := rc.s.st.Node().ID()
+	rf := rc.s.st.Node().ReplicationFactor()
 	if len(rt.ReplicaAssignment) > 0 {
 		if n != -1 || rt.ReplicationFactor != -1 {
 			return 0, &kerrWithMsg{kerr.InvalidRequest.Code, "both a replica assignment and partitions/replication factor were given"}
 		}
 		for _, a := range rt.ReplicaAssignment {
+			if rf > 1 { // a cluster: every node holds every partition
+				if len(a.Replicas) != int(rf) {
+					return 0, &kerrWithMsg{kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("this cluster replicates every partition on all its %d brokers", rf)}
+				}
+				continue
+			}
 			if len(a.Replicas) != 1 || a.Replicas[0] != node {
 				return 0, &kerrWithMsg{kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("this cluster has one broker (id %d); every partition must have exactly that replica", node)}
 			}
 		}
 		n = int32(len(rt.ReplicaAssignment))
-	} else if rt.ReplicationFactor != -1 && rt.ReplicationFactor != 1 {
-		return 0, &kerrWithMsg{kerr.InvalidReplicationFactor.Code, fmt.Sprintf("replication factor %d is larger than the 1 available broker", rt.ReplicationFactor)}
+	} else if rt.ReplicationFactor != -1 && rt.ReplicationFactor != rf {
+		if rf == 1 {
+			return 0, &kerrWithMsg{kerr.InvalidReplicationFactor.Code, fmt.Sprintf("replication factor %d is larger than the 1 available broker", rt.ReplicationFactor)}
+		}
+		return 0, &kerrWithMsg{kerr.InvalidReplicationFactor.Code, fmt.Sprintf("replication factor %d: this cluster replicates every partition on all its %d brokers", rt.ReplicationFactor, rf)}
 	}
 	if n == -1 {
 		n = rc.s.cfg.DefaultPartitions

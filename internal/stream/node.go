@@ -7,13 +7,20 @@ import "slices"
 // leader epoch". yard runs as a single node: it is node Config.NodeID and leads every
 // partition in leader epoch 0, which never changes because nothing re-elects. Replication
 // will replace this type with state kept by the replicated metadata.
-type Node struct{ id int32 }
+type Node struct {
+	id       int32
+	replicas int16
+}
 
 // singleLeaderEpoch is the leader epoch of every partition of a single node.
 const singleLeaderEpoch = 0
 
 // Node is this broker's view of the cluster.
-func (m *Manager) Node() Node { return Node{id: m.cfg.NodeID} }
+func (m *Manager) Node() Node { return Node{id: m.cfg.NodeID, replicas: int16(m.clusterSize.Load())} }
+
+// ReplicationFactor is how many copies of a partition there are: 1, or on a cluster node the
+// cluster's size (every node is a replica of every partition so far).
+func (n Node) ReplicationFactor() int16 { return max(n.replicas, 1) }
 
 // ID is this node's broker ID.
 func (n Node) ID() int32 { return n.id }

@@ -56,6 +56,9 @@ type catalogCmd struct {
 // serving, on a cluster node).
 func (m *Manager) SetCatalogReplicator(r CatalogReplicator) { m.repl.Store(&r) }
 
+// SetClusterSize records how many nodes replicate each partition (set once, before serving).
+func (m *Manager) SetClusterSize(n int) { m.clusterSize.Store(int32(n)) }
+
 // SetTopicHook has hook called with every topic created from then on, before it is visible
 // (set once, before serving; a cluster node attaches the new partitions' Raft groups).
 func (m *Manager) SetTopicHook(hook func(*Topic) error) { m.topicHook.Store(&hook) }

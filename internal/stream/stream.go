@@ -127,8 +127,9 @@ type Manager struct {
 
 	cleaned cleanerCounters // cleaner.go
 
-	repl      atomic.Pointer[CatalogReplicator]  // replicate.go; nil on a single node
-	topicHook atomic.Pointer[func(*Topic) error] // replicate.go; nil on a single node
+	repl        atomic.Pointer[CatalogReplicator]  // replicate.go; nil on a single node
+	topicHook   atomic.Pointer[func(*Topic) error] // replicate.go; nil on a single node
+	clusterSize atomic.Int32                       // replicate.go; 0 on a single node
 
 	failOpen func(topic string, p int32) error // tests only: fails opening a partition
 }

@@ -312,6 +312,6 @@ if want nats; then
   done
 fi
 
-echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/machine.txt"
+echo "load average at end ($(date -u +%H:%M) UTC): $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/machine.txt"
 "$bin/report" "$out"
 log "done: $out/results.md"

@@ -68,6 +68,7 @@ dropcache() {
     [ -n "${warned_drop:-}" ] || { log "cannot drop the page cache (needs root): runs start with a warm cache"; warned_drop=1; }
   fi
 }
+note_load() { echo "load average before $1 ($(date -u +%H:%M) UTC): $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/machine.txt"; }
 slug() { echo "$*" | tr 'A-Z' 'a-z' | sed 's/[^a-z0-9]\{1,\}/-/g; s/^-//; s/-$//'; }
 stop_pid() { kill "$1" 2>/dev/null || true; for _ in $(seq 1 200); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; kill -9 "$1" 2>/dev/null || true; }
 
@@ -143,6 +144,7 @@ kafka_tools() { # broker bootstrap pid
 }
 kafka_workloads() { # broker bootstrap pid
   local b="$1" boot="$2" pid="$3"
+  note_load "$b (Kafka protocol)"
   franz "$b" "$boot" "$pid" "flat acks=all none" -acks all -compression none
   franz "$b" "$boot" "$pid" "50k acks=all none" -rate 50000 -acks all -compression none
   if [ -z "$quick" ]; then
@@ -218,6 +220,7 @@ perftest() { # broker url pid n
 }
 amqp_workloads() { # broker url pid
   local b="$1" url="$2" pid="$3"
+  note_load "$b (AMQP)"
   amqp_go "$b" "$url" "$pid" "flat persistent 1/1" -persistent -producers 1 -consumers 1
   amqp_go "$b" "$url" "$pid" "flat persistent 4/4" -persistent -producers 4 -consumers 4
   if [ -z "$quick" ]; then
@@ -296,6 +299,7 @@ if want nats; then
     pids+=("$npid")
     wait_port "$port" || { log "nats-server did not start"; exit 1; }
     log "nats-server ($variant) on 127.0.0.1:$port, pid $npid"
+    note_load "$variant"
     for w in flat 10k 50k 100k; do
       [ -n "$quick" ] && [ "$w" != flat ] && [ "$w" != 50k ] && continue
       rate=0

@@ -236,17 +236,27 @@ func p999(p *Percentiles) float64 { return p.P999 }
 
 func writeBrokers(md *strings.Builder, rs []*Result) {
 	peak := map[string]float64{}
+	cpu := map[string][]float64{}
 	var brokers []string
 	for _, r := range rs {
 		if _, ok := peak[r.Broker]; !ok {
 			brokers = append(brokers, r.Broker)
 		}
 		peak[r.Broker] = max(peak[r.Broker], r.PeakRSSMiB)
+		if r.CPUSecPerMillion > 0 {
+			cpu[r.Broker] = append(cpu[r.Broker], r.CPUSecPerMillion)
+		}
 	}
 	sort.SliceStable(brokers, func(i, j int) bool { return rank(brokers[i]) < rank(brokers[j]) })
-	md.WriteString("## Brokers\n\n| broker | peak RSS (MiB) | when it fsyncs |\n|---|--:|---|\n")
+	md.WriteString("## Brokers\n\nPeak RSS of the broker process over all its runs (VmHWM); CPU seconds (user + system) of the broker process per million records, the median and range over its runs (each run's figure is in the tables above).\n\n")
+	md.WriteString("| broker | peak RSS (MiB) | CPU s / M records: median (min-max) | when it fsyncs |\n|---|--:|--:|---|\n")
 	for _, b := range brokers {
-		fmt.Fprintf(md, "| %s | %.0f | %s |\n", b, peak[b], fsyncs[b])
+		c := "-"
+		if v := cpu[b]; len(v) > 0 {
+			slices.Sort(v)
+			c = fmt.Sprintf("%.1f (%.1f-%.1f)", v[len(v)/2], v[0], v[len(v)-1])
+		}
+		fmt.Fprintf(md, "| %s | %.0f | %s | %s |\n", b, peak[b], c, fsyncs[b])
 	}
 	md.WriteString("\n")
 }

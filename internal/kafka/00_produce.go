@@ -95,19 +95,7 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 		// at once.
 		return silentReply(func() { rc.waitDurable(rc.s.ctx, waits, timeout) }), nil
 	}
-	return &kmsgReply{resp: resp, before: func() { rc.waitDurable(rc.c.ctx, waits, timeout) },
-		ready: func() bool { return durable(waits) }}, nil
-}
-
-// durable reports whether every appended partition is already readable up to its append: then
-// waitDurable returns at once.
-func durable(waits []appended) bool {
-	for _, w := range waits {
-		if w.p.HighWatermark() <= w.lastOffset {
-			return false
-		}
-	}
-	return true
+	return &kmsgReply{resp: resp, before: func() { rc.waitDurable(rc.c.ctx, waits, timeout) }, fsyncWait: true}, nil
 }
 
 // appendBatch appends a produced batch; a transactional one only if the producer's
@@ -154,10 +142,9 @@ func (rc *reqCtx) logProduceError(topic string, partition int32, code int16, err
 // it even when it can no longer write (see writeLoop).
 type silentReply func()
 
-func (r silentReply) writeTo(c *conn, _ *reqHeader) error {
-	err := c.flushBeforeWait() // the wait may be long: send what is ready first
+func (r silentReply) writeTo(*conn, *reqHeader) error {
 	r()
-	return err
+	return nil
 }
 
 // produceTopic resolves a produce request's topic by name (v3-12) or ID (v13+).

@@ -64,40 +64,46 @@ func (f *syncGateFile) Sync() error {
 	return f.File.Sync()
 }
 
-// A response the writer has ready goes out before it waits for a later request's fsync:
-// with a producer pipelining requests (Kafka's max.in.flight.requests.per.connection), the
-// answer to the first must not wait in the connection's buffer until the second is durable,
-// or the producer, its window full, sends nothing meanwhile.
-func TestPipelinedProduceAnsweredBeforeLaterFsync(t *testing.T) {
+// A response the writer holds goes out before it waits for a later request's long poll: a
+// client sharing one connection for producing and fetching (a sarama client given to both a
+// producer and a consumer) would otherwise get its produce answer only when the fetch behind
+// it ends, up to its max wait.
+func TestProduceAnsweredBeforeLaterLongPoll(t *testing.T) {
 	t.Parallel()
 	g := &syncGateFS{FS: log.OSFS{}, gates: map[string]chan struct{}{}}
 	ts := startServerStreams(t, func(c *stream.Config) { c.FS = g }, nil)
 	adm := ts.admin(t)
-	for _, topic := range []string{"fast", "slow"} {
+	for _, topic := range []string{"t", "idle", "marker"} {
 		if _, err := adm.CreateTopic(testCtx(t), 1, 1, nil, topic); err != nil {
 			t.Fatal(err)
 		}
 	}
-	defer g.openGate("slow")
-	defer g.openGate("fast")
-	g.closeGate("fast")
-	g.closeGate("slow")
+	defer g.openGate("t")
+	g.closeGate("t")
 
 	rc := ts.raw(t)
-	c1 := rc.send(produceReq(9, "fast", 0, makeBatch(-1, -1, -1, "one")))
-	c2 := rc.send(produceReq(9, "slow", 0, makeBatch(-1, -1, -1, "two")))
-	// Both appended (and so both replies queued) before the first fsync may end.
-	for _, topic := range []string{"fast", "slow"} {
-		tp, _ := ts.st.Topic(topic)
-		for tp.Partition(0).EndOffset() == 0 {
-			time.Sleep(time.Millisecond)
-		}
+	c1 := rc.send(produceReq(9, "t", 0, makeBatch(-1, -1, -1, "one")))
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.Version, fetch.ReplicaID, fetch.MaxWaitMillis, fetch.MinBytes, fetch.MaxBytes = 11, -1, 20000, 1, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = "idle"
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes = 0, 0, 1<<20
+	ft.Partitions = append(ft.Partitions, fp)
+	fetch.Topics = append(fetch.Topics, ft)
+	rc.send(fetch)
+	rc.send(produceReq(9, "marker", 0, makeBatch(-1, -1, -1, "m")))
+	// The reader handles requests in order: once the third is appended, the fetch's reply is
+	// queued behind the first produce's, which still waits for its fsync.
+	tp, _ := ts.st.Topic("marker")
+	for tp.Partition(0).EndOffset() == 0 {
+		time.Sleep(time.Millisecond)
 	}
-	g.openGate("fast")
-	rc.c.SetReadDeadline(time.Now().Add(10 * time.Second)) // well below the produce timeout (30 s)
+	g.openGate("t")
+	rc.c.SetReadDeadline(time.Now().Add(10 * time.Second)) // well below the fetch's max wait (20 s)
 	b, err := rc.readFrame(c1, true)
 	if err != nil {
-		t.Fatalf("no answer to the first request while the second waits for its fsync: %v", err)
+		t.Fatalf("no answer to the produce while the fetch behind it long-polls: %v", err)
 	}
 	resp := kmsg.NewPtrProduceResponse()
 	resp.Version = 9
@@ -105,10 +111,6 @@ func TestPipelinedProduceAnsweredBeforeLaterFsync(t *testing.T) {
 		t.Fatal(err)
 	}
 	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.BaseOffset != 0 {
-		t.Fatalf("first produce: error %d, offset %d", p.ErrorCode, p.BaseOffset)
-	}
-	g.openGate("slow")
-	if _, err := rc.readFrame(c2, true); err != nil {
-		t.Fatal(err)
+		t.Fatalf("produce: error %d, offset %d", p.ErrorCode, p.BaseOffset)
 	}
 }

@@ -1,10 +1,13 @@
 package ops
 
 import (
+	"encoding/json"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -139,5 +142,20 @@ func TestCheckRabbitMQ(t *testing.T) {
 func TestCheckRabbitMQWatermark(t *testing.T) {
 	t.Parallel()
 	y := harness.Start(t, harness.WithArgs("--amqp-disk-free-limit-bytes", "1000000000000000000"))
+	// The alarm is raised by yard's first resource check, right after start: wait for it.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n struct {
+			DiskFreeAlarm bool `json:"disk_free_alarm"`
+		}
+		code, body := api(t, y, "GET", "/api/nodes/rabbit@localhost", "")
+		if code == http.StatusOK && json.Unmarshal([]byte(body), &n) == nil && n.DiskFreeAlarm {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no disk alarm: %d %s", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	newChecker(t, y).run("watermark", critical, "RABBITMQ_WATERMARK CRITICAL - disk_free_alarm, mem_alarm")
 }

@@ -137,6 +137,9 @@ func (s *Server) exportDefinitions(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.cfg.Streams != nil {
 		for _, t := range s.cfg.Streams.Topics() {
+			if t.Internal { // the broker makes it; importing it would be refused
+				continue
+			}
 			dt := DefTopic{Name: t.Name, Partitions: t.NumPartitions(), Configs: map[string]string{}}
 			if cs, err := s.cfg.Streams.TopicConfigs(t.Name); err == nil {
 				for _, c := range cs {

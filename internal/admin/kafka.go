@@ -20,7 +20,8 @@ type Topic struct {
 	Partitions []TopicPartition  `json:"partitions"`
 	Configs    map[string]string `json:"configs,omitempty"` // only on /api/kafka/topics/{name}
 	SizeBytes  int64             `json:"size_bytes"`
-	Messages   int64             `json:"messages"` // sum of end - start offsets
+	Messages   int64             `json:"messages"`           // sum of end - start offsets
+	Internal   bool              `json:"internal,omitempty"` // __consumer_offsets
 }
 
 // TopicPartition is one partition of a topic.
@@ -32,7 +33,7 @@ type TopicPartition struct {
 }
 
 func topicJSON(t *stream.Topic) Topic {
-	out := Topic{Name: t.Name, ID: t.ID.String(), Partitions: []TopicPartition{}}
+	out := Topic{Name: t.Name, ID: t.ID.String(), Partitions: []TopicPartition{}, Internal: t.Internal}
 	for _, p := range t.Partitions() {
 		tp := TopicPartition{Partition: p.Index, StartOffset: p.StartOffset(), EndOffset: p.EndOffset(), SizeBytes: p.Size()}
 		out.Partitions = append(out.Partitions, tp)

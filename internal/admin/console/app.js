@@ -210,7 +210,7 @@ const pages = {
         ${tile("Kafka msg/s in", fmtNum(last("kafka:in")))}
         ${tile("Kafka bytes/s in", fmtBytes(last("kafka:bytes")))}
         ${tile("AMQP msg/s in", fmtNum(last("amqp:publish")))}
-        ${tile("Topics", state.topics.length)}
+        ${tile("Topics", state.topics.filter((t) => !t.internal).length)}
         ${tile("Partitions", partitions)}
         ${tile("Consumer groups", state.groups.length)}
         ${tile("Total lag", fmtNum(lag), "total-lag")}

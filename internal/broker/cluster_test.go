@@ -345,6 +345,23 @@ func TestClusterReplicatedPartition(t *testing.T) {
 	if slices.Contains(isr(), l) {
 		t.Fatalf("ISR %v holds the stopped node %d", isr(), l)
 	}
+	// min.insync.replicas=3 refuses acks=all while only two replicas are in sync.
+	retry(t, func() error {
+		rs, err := c.admin(int(nl-1)).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "min.insync.replicas", Value: kadm.StringPtr("3")}}, "events")
+		if err == nil {
+			err = rs[0].Err
+		}
+		return err
+	})
+	c.waitTopic("events", "min.insync.replicas", "3")
+	strict, err := kgo.NewClient(kgo.SeedBrokers(c.kafka[nl-1]), kgo.DefaultProduceTopic("events"), kgo.RecordRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer strict.Close()
+	if err := strict.ProduceSync(ctx, &kgo.Record{Value: []byte("refused")}).FirstErr(); !errors.Is(err, kerr.NotEnoughReplicas) {
+		t.Fatalf("acks=all with 2 of 3 in sync under min.insync.replicas=3: %v", err)
+	}
 	c.start(int(l - 1))
 	waitISR(3)
 	rtp, _ := c.broker[l-1].streams.Topic("events")

@@ -3,7 +3,10 @@ package kafka
 // Produce, versions 3-13 served; 0-2 are advertised (librdkafka turns compression off unless
 // the minimum is 0) and answered with UNSUPPORTED_VERSION. acks 0 (no response), 1 and -1
 // (all). On one node "all replicas" is this node, so acks 1 and all are both answered once the
-// batch is durable per the sync policy (fsync before the acknowledgement by default).
+// batch is durable per the sync policy (fsync before the acknowledgement by default). On a
+// cluster node a replicated partition answers once the batch is committed by a majority of
+// its replicas, and refuses acks=all with NOT_ENOUGH_REPLICAS while fewer than
+// min.insync.replicas are in sync.
 //
 // The handler appends in the reader goroutine, in request order; the durability wait runs in
 // the writer goroutine, so consecutive requests on a connection (and concurrent connections)
@@ -72,7 +75,16 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				continue
 			}
-			res, err := rc.appendBatch(p, rp.Records, req.Version >= 12)
+			var (
+				res stream.AppendResult
+				err error
+			)
+			if req.Acks == -1 {
+				err = p.CheckInSync() // min.insync.replicas, on a replicated partition
+			}
+			if err == nil {
+				res, err = rc.appendBatch(p, rp.Records, req.Version >= 12)
+			}
 			if err != nil {
 				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
 				rc.logProduceError(t.Name, rp.Partition, sp.ErrorCode, err)

@@ -33,6 +33,7 @@ var errorTable = []struct {
 	// The metadata group has no leader, or lost it while the change waited: retriable, as
 	// Kafka's answer from a broker that is not the controller.
 	{stream.ErrNotLeader, kerr.NotLeaderForPartition}, // before the cluster's errors it may wrap
+	{stream.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},
 	{cluster.ErrNoLeader, kerr.NotController},
 	{cluster.ErrLeaderChanged, kerr.NotController},
 	{stream.ErrCorruptBatch, kerr.CorruptMessage},

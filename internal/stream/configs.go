@@ -107,7 +107,7 @@ var configDefs = []configDef{
 	{"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", "0", ConfigTypeLong,
 		"shortest time a record stays uncompacted", longAtLeast(0)},
 	{"min.insync.replicas", "min.insync.replicas", "1", ConfigTypeInt,
-		"replicas that must acknowledge an acks=all write; one node has one" + ignored, intAtLeast(1)},
+		"replicas that must be in sync for an acks=all write to a replicated partition (a cluster node's); one node has one", intAtLeast(1)},
 	{"preallocate", "log.preallocate", "false", ConfigTypeBoolean,
 		"preallocate segment files" + ignored, boolean},
 	{"remote.log.copy.disable", "", "false", ConfigTypeBoolean,
@@ -452,14 +452,17 @@ func effectiveBrokerConfigs(broker map[string]string) []ConfigEntry {
 
 // TopicConfig is a topic's effective configuration, parsed.
 type TopicConfig struct {
-	RetentionMs      int64
-	RetentionBytes   int64
-	SegmentBytes     int64
-	SegmentMs        int64
-	MaxMessageBytes  int
-	LogAppendTime    bool
-	CleanupPolicyDel bool // cleanup.policy holds delete: retention deletes old segments
-	Compact          bool // cleanup.policy holds compact: the cleaner compacts the partitions
+	RetentionMs     int64
+	RetentionBytes  int64
+	SegmentBytes    int64
+	SegmentMs       int64
+	MaxMessageBytes int
+	LogAppendTime   bool
+	// MinInsyncReplicas refuses acks=all writes to a replicated partition whose leader sees
+	// fewer replicas in sync (NOT_ENOUGH_REPLICAS).
+	MinInsyncReplicas int
+	CleanupPolicyDel  bool // cleanup.policy holds delete: retention deletes old segments
+	Compact           bool // cleanup.policy holds compact: the cleaner compacts the partitions
 	// The cleaner's settings (see internal/log Options).
 	DeleteRetentionMs      int64
 	MinCleanableDirtyRatio float64
@@ -483,6 +486,8 @@ func parseTopicConfig(entries []ConfigEntry) TopicConfig {
 			c.SegmentMs = n
 		case "max.message.bytes":
 			c.MaxMessageBytes = int(n)
+		case "min.insync.replicas":
+			c.MinInsyncReplicas = int(n)
 		case "message.timestamp.type":
 			c.LogAppendTime = e.Value == "LogAppendTime"
 		case "cleanup.policy":

@@ -31,6 +31,24 @@ type PartitionReplica interface {
 // ErrNotLeader refuses a write on a replica that is not its partition's leader.
 var ErrNotLeader = errors.New("this node is not the partition's leader")
 
+// ErrNotEnoughReplicas refuses an acks=all write while fewer replicas than the topic's
+// min.insync.replicas are in sync.
+var ErrNotEnoughReplicas = errors.New("fewer replicas in sync than min.insync.replicas")
+
+// CheckInSync refuses an acks=all write (ErrNotEnoughReplicas) to a replicated partition whose
+// leader sees fewer replicas in sync than the topic's min.insync.replicas. A single node's
+// partition always passes: it is its only replica.
+func (p *Partition) CheckInSync() error {
+	r := p.replicaOf()
+	if r == nil {
+		return nil
+	}
+	if n, min := len(r.InSync()), p.Topic.Config().MinInsyncReplicas; n < min {
+		return fmt.Errorf("cannot append to %s-%d: %w (%d in sync, %d required)", p.Topic.Name, p.Index, ErrNotEnoughReplicas, n, min)
+	}
+	return nil
+}
+
 // replicateProduceTimeoutMs bounds the wait for a produced batch to commit.
 const replicateProduceTimeoutMs = 30_000
 

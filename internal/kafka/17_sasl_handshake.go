@@ -5,7 +5,9 @@ package kafka
 // SaslAuthenticate requests; after version 0 (clients before Kafka 1.0) they follow as bare
 // size-prefixed frames without a request header, answered the same way, and a failure closes
 // the connection without an answer (sasl.go), as Kafka's broker does. Sent again after
-// authentication it starts a re-authentication (KIP-368).
+// authentication it starts a re-authentication (KIP-368). On a listener without SASL
+// (PLAINTEXT, SSL) it is answered ILLEGAL_SASL_STATE with no mechanisms and the connection
+// stays open, as Kafka's broker answers it there (KafkaApis.handleSaslHandshakeRequest).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -20,6 +22,11 @@ var saslMechanisms = []string{"PLAIN", string(auth.ScramSHA256), string(auth.Scr
 func handleSaslHandshake(rc *reqCtx, req *kmsg.SASLHandshakeRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.SASLHandshakeResponse)
 	c := rc.c
+	if !c.sasl.required {
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+		resp.SupportedMechanisms = []string{}
+		return respond(resp), nil
+	}
 	if rc.s.cfg.Users == nil {
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 		resp.SupportedMechanisms = []string{}

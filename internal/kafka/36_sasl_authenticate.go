@@ -7,6 +7,7 @@ package kafka
 // SaslAuthenticate as the same user) before the session ends. A failure answers
 // SASL_AUTHENTICATION_FAILED with a message, after a per-source delay that grows with
 // repeated failures, and closes the connection; it is logged rate-limited, without secrets.
+// On a listener without SASL it is answered ILLEGAL_SASL_STATE, as Kafka's broker does.
 
 import (
 	"bytes"
@@ -22,6 +23,12 @@ import (
 func handleSaslAuthenticate(rc *reqCtx, req *kmsg.SASLAuthenticateRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.SASLAuthenticateResponse)
 	c, users := rc.c, rc.s.cfg.Users
+	if !c.sasl.required {
+		// A listener without SASL: Kafka's answer there (KafkaApis), the connection stays.
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+		resp.ErrorMessage = strPtr("SaslAuthenticate request received after successful authentication")
+		return respond(resp), nil
+	}
 	if c.sasl.mechanism == "" || users == nil {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		resp.ErrorMessage = strPtr("SaslAuthenticate before a successful SaslHandshake")

@@ -229,3 +229,36 @@ func TestProtectedMode(t *testing.T) {
 		t.Fatalf("SASL from remote: %v", err)
 	}
 }
+
+// TestSaslOnPlaintextListener: a listener without SASL answers SaslHandshake and
+// SaslAuthenticate ILLEGAL_SASL_STATE (no mechanisms) and keeps the connection, as Kafka's
+// broker does there; it does not authenticate, even with users configured.
+func TestSaslOnPlaintextListener(t *testing.T) {
+	users, err := auth.Open(auth.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := "alice-secret"
+	if _, err := users.PutUser("alice", &pw, nil); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, func(c *Config) { c.Users = users })
+	r := ts.raw(t)
+	for _, v := range []int16{0, 1} {
+		hs := kmsg.NewPtrSASLHandshakeRequest()
+		hs.Version, hs.Mechanism = v, "PLAIN"
+		resp := r.roundTrip(hs).(*kmsg.SASLHandshakeResponse)
+		if resp.ErrorCode != kerr.IllegalSaslState.Code || len(resp.SupportedMechanisms) != 0 {
+			t.Fatalf("SaslHandshake v%d on PLAINTEXT: code %d mechanisms %v, want ILLEGAL_SASL_STATE and none", v, resp.ErrorCode, resp.SupportedMechanisms)
+		}
+	}
+	a := kmsg.NewPtrSASLAuthenticateRequest()
+	a.Version, a.SASLAuthBytes = 1, []byte("\x00alice\x00alice-secret")
+	if resp := r.roundTrip(a).(*kmsg.SASLAuthenticateResponse); resp.ErrorCode != kerr.IllegalSaslState.Code {
+		t.Fatalf("SaslAuthenticate on PLAINTEXT: code %d, want ILLEGAL_SASL_STATE", resp.ErrorCode)
+	}
+	// The connection stays open and keeps being served.
+	if resp := r.roundTrip(kmsg.NewPtrMetadataRequest()).(*kmsg.MetadataResponse); len(resp.Brokers) == 0 {
+		t.Fatal("Metadata after SaslHandshake on PLAINTEXT: no brokers")
+	}
+}

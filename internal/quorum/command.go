@@ -1,0 +1,184 @@
+package quorum
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Command kinds, the first byte of an encoded command after the version.
+const (
+	cmdVersion = 1
+
+	kindEnqueue  = 1
+	kindCheckout = 2
+	kindCancel   = 3
+	kindSettle   = 4
+	kindReturn   = 5
+	kindDiscard  = 6
+	kindDown     = 7
+	kindNodeDown = 8
+)
+
+// ErrBadCommand: an entry that does not decode as a command (a newer version, or damage).
+var ErrBadCommand = errors.New("malformed quorum queue command")
+
+// ConsumerID names a consumer cluster-wide: the node whose channel runs it, and a key unique
+// on that node (for example connection, channel and consumer tag).
+type ConsumerID struct {
+	Node uint64
+	Key  string
+}
+
+// Command is one operation on the queue, proposed through its Raft group.
+type Command struct {
+	kind     byte
+	consumer ConsumerID
+	prefetch uint32
+	ids      []uint64
+	msg      Message
+}
+
+// Enqueue adds a message (its encoded properties and body).
+func Enqueue(properties, body []byte) Command {
+	return Command{kind: kindEnqueue, msg: Message{Properties: properties, Body: body}}
+}
+
+// Checkout attaches a consumer with a prefetch (0: unlimited); deliveries to it follow in
+// the results of this and later commands.
+func Checkout(c ConsumerID, prefetch uint32) Command {
+	return Command{kind: kindCheckout, consumer: c, prefetch: prefetch}
+}
+
+// Cancel stops deliveries to a consumer; what it holds stays checked out until settled,
+// returned or discarded, or until Down.
+func Cancel(c ConsumerID) Command { return Command{kind: kindCancel, consumer: c} }
+
+// Settle acknowledges messages a consumer holds.
+func Settle(c ConsumerID, ids ...uint64) Command {
+	return Command{kind: kindSettle, consumer: c, ids: ids}
+}
+
+// Return requeues messages a consumer holds (basic.nack/reject with requeue): their delivery
+// count grows by one.
+func Return(c ConsumerID, ids ...uint64) Command {
+	return Command{kind: kindReturn, consumer: c, ids: ids}
+}
+
+// Discard rejects messages a consumer holds without requeue: they are dead-lettered.
+func Discard(c ConsumerID, ids ...uint64) Command {
+	return Command{kind: kindDiscard, consumer: c, ids: ids}
+}
+
+// Down removes a consumer (its channel closed) and returns everything it held.
+func Down(c ConsumerID) Command { return Command{kind: kindDown, consumer: c} }
+
+// NodeDown removes every consumer of a node (it restarted or left) and returns what they held.
+func NodeDown(node uint64) Command {
+	return Command{kind: kindNodeDown, consumer: ConsumerID{Node: node}}
+}
+
+// Encode is the command as a Raft entry's payload.
+func (c Command) Encode() []byte {
+	b := []byte{cmdVersion, c.kind}
+	b = binary.BigEndian.AppendUint64(b, c.consumer.Node)
+	b = appendBytes(b, []byte(c.consumer.Key))
+	switch c.kind {
+	case kindEnqueue:
+		b = appendBytes(b, c.msg.Properties)
+		b = appendBytes(b, c.msg.Body)
+	case kindCheckout:
+		b = binary.BigEndian.AppendUint32(b, c.prefetch)
+	case kindSettle, kindReturn, kindDiscard:
+		b = binary.BigEndian.AppendUint32(b, uint32(len(c.ids)))
+		for _, id := range c.ids {
+			b = binary.BigEndian.AppendUint64(b, id)
+		}
+	}
+	return b
+}
+
+func appendBytes(b, p []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(p)))
+	return append(b, p...)
+}
+
+// DecodeCommand parses an entry's payload.
+func DecodeCommand(b []byte) (Command, error) {
+	d := decoder{b: b}
+	var c Command
+	if v := d.byte(); v != cmdVersion {
+		return c, fmt.Errorf("%w: version %d", ErrBadCommand, v)
+	}
+	c.kind = d.byte()
+	c.consumer.Node = d.u64()
+	c.consumer.Key = string(d.bytes())
+	switch c.kind {
+	case kindEnqueue:
+		c.msg.Properties = d.bytes()
+		c.msg.Body = d.bytes()
+	case kindCheckout:
+		c.prefetch = d.u32()
+	case kindSettle, kindReturn, kindDiscard:
+		n := d.u32()
+		if uint64(n)*8 > uint64(len(d.b)) {
+			return c, fmt.Errorf("%w: %d ids in %d bytes", ErrBadCommand, n, len(d.b))
+		}
+		c.ids = make([]uint64, n)
+		for i := range c.ids {
+			c.ids[i] = d.u64()
+		}
+	case kindCancel, kindDown, kindNodeDown:
+	default:
+		return c, fmt.Errorf("%w: kind %d", ErrBadCommand, c.kind)
+	}
+	if d.bad || len(d.b) != 0 {
+		return c, fmt.Errorf("%w: bad length", ErrBadCommand)
+	}
+	return c, nil
+}
+
+type decoder struct {
+	b   []byte
+	bad bool
+}
+
+func (d *decoder) take(n int) []byte {
+	if d.bad || n < 0 || n > len(d.b) {
+		d.bad = true
+		return nil
+	}
+	p := d.b[:n:n]
+	d.b = d.b[n:]
+	return p
+}
+
+func (d *decoder) byte() byte {
+	if p := d.take(1); p != nil {
+		return p[0]
+	}
+	return 0
+}
+
+func (d *decoder) u32() uint32 {
+	if p := d.take(4); p != nil {
+		return binary.BigEndian.Uint32(p)
+	}
+	return 0
+}
+
+func (d *decoder) u64() uint64 {
+	if p := d.take(8); p != nil {
+		return binary.BigEndian.Uint64(p)
+	}
+	return 0
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.u32()
+	if d.bad || uint64(n) > uint64(len(d.b)) {
+		d.bad = true
+		return nil
+	}
+	return d.take(int(n))
+}

@@ -31,6 +31,7 @@ const replicateTimeoutMs = 15_000
 //	{"op": "set_topic_configs", "name": "...", "id": "<topic id>", "configs": {...}}
 //	{"op": "set_broker_configs", "configs": {...}}
 //	{"op": "register_broker", "node": <id>, "broker": {"host": "...", "port": <port>}}
+//	{"op": "reserve_producer_ids", "from": <the catalog's next producer id the proposer saw>}
 //
 // The proposer validates and decides everything (the topic ID, the normalised configs); every
 // node applies the same bytes in the same order. Applying a command again (a node replays
@@ -40,6 +41,7 @@ const (
 	opSetTopicConfigs  = "set_topic_configs"
 	opSetBrokerConfigs = "set_broker_configs"
 	opRegisterBroker   = "register_broker"
+	opReserveProducers = "reserve_producer_ids"
 )
 
 type catalogCmd struct {
@@ -50,6 +52,7 @@ type catalogCmd struct {
 	Configs map[string]string `json:"configs,omitempty"`
 	Node    int32             `json:"node,omitempty"`
 	Broker  *catalog.Broker   `json:"broker,omitempty"`
+	From    int64             `json:"from,omitempty"`
 }
 
 // SetCatalogReplicator makes every later catalog change go through r (set once, before
@@ -115,8 +118,39 @@ func (m *Manager) ApplyCatalogCommand(cmd []byte) error {
 			return errors.New("cannot apply catalog command: register_broker without a node")
 		}
 		return m.setBrokers(func(bs map[int32]catalog.Broker) { bs[c.Node] = *c.Broker })
+	case opReserveProducers:
+		// Compare and set: a reservation proposed from a stale view (another node reserved
+		// in between), or replayed after a restart, changes nothing.
+		return m.cat.Update(func(s *catalog.State) error {
+			if s.NextProducerID != c.From {
+				return errProducerIDsMoved
+			}
+			s.NextProducerID += producerIDBlockSize
+			return nil
+		})
 	default:
 		return fmt.Errorf("cannot apply catalog command: unknown op %q", c.Op)
+	}
+}
+
+// errProducerIDsMoved refuses a producer id reservation made from a stale view of the catalog.
+var errProducerIDsMoved = errors.New("the next producer id moved")
+
+// reserveProducerIDs reserves the next block of producer ids through the metadata group, so
+// that no two nodes hand out one id (a replicated partition would take one producer's
+// batches for retries of the other's). It returns the block's first id.
+func (m *Manager) reserveProducerIDs(r CatalogReplicator) (int64, error) {
+	for attempt := 0; ; attempt++ {
+		from := m.cat.Snapshot().NextProducerID
+		err := m.replicate(r, catalogCmd{Op: opReserveProducers, From: from})
+		if err == nil {
+			return from, nil
+		}
+		// Replicate returned after this node applied the reservation that won: the next
+		// attempt sees it.
+		if !errors.Is(err, errProducerIDsMoved) || attempt == 10 {
+			return -1, fmt.Errorf("cannot reserve producer ids: %w", err)
+		}
 	}
 }
 
@@ -148,6 +182,8 @@ type catalogImage struct {
 	Topics        map[string]catalog.Topic `json:"topics"`
 	BrokerConfigs map[string]string        `json:"broker_configs,omitempty"`
 	Brokers       map[int32]catalog.Broker `json:"brokers,omitempty"`
+	// NextProducerID is the first producer id no node has reserved (reserve_producer_ids).
+	NextProducerID int64 `json:"next_producer_id,omitempty"`
 }
 
 // CatalogSnapshot is the replicated part of the catalog, for the metadata group's snapshots.
@@ -160,7 +196,7 @@ func (m *Manager) CatalogSnapshot() ([]byte, error) {
 			delete(st.Topics, name)
 		}
 	}
-	return json.Marshal(catalogImage{Topics: st.Topics, BrokerConfigs: st.BrokerConfigs, Brokers: st.Brokers})
+	return json.Marshal(catalogImage{Topics: st.Topics, BrokerConfigs: st.BrokerConfigs, Brokers: st.Brokers, NextProducerID: st.NextProducerID})
 }
 
 // RestoreCatalog brings the catalog to a snapshot received from the metadata group's leader:
@@ -180,6 +216,11 @@ func (m *Manager) RestoreCatalog(data []byte) error {
 	}
 	if len(img.Brokers) > 0 {
 		if err := m.setBrokers(func(bs map[int32]catalog.Broker) { maps.Copy(bs, img.Brokers) }); err != nil {
+			return err
+		}
+	}
+	if img.NextProducerID > 0 && img.NextProducerID != m.cat.Snapshot().NextProducerID {
+		if err := m.cat.Update(func(s *catalog.State) error { s.NextProducerID = img.NextProducerID; return nil }); err != nil {
 			return err
 		}
 	}

@@ -644,6 +644,13 @@ func (m *Manager) CreatePartitions(name string, total int32, validateOnly bool) 
 func (m *Manager) AllocateProducerID() (int64, error) {
 	m.pidMu.Lock()
 	defer m.pidMu.Unlock()
+	if m.pidNext >= m.pidEnd && m.replicator() != nil {
+		start, err := m.reserveProducerIDs(m.replicator())
+		if err != nil {
+			return -1, err
+		}
+		m.pidNext, m.pidEnd = start, start+producerIDBlockSize
+	}
 	if m.pidNext >= m.pidEnd {
 		var start int64
 		err := m.cat.Update(func(s *catalog.State) error {

@@ -1,0 +1,244 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Fault kinds.
+const (
+	faultKill      = "kill"       // SIGKILL, restart on the same data dir
+	faultPause     = "pause"      // SIGSTOP ... SIGCONT
+	faultIsolate   = "partition"  // every link to and from one node dropped
+	faultOneWay    = "one-way"    // every link from one node dropped, links to it open
+	faultDelay     = "delay"      // 150 ms added to every link of one node
+	faultEmptyDir  = "empty-dir"  // SIGKILL, data dir emptied, restart
+	faultFullDisk  = "full-disk"  // the tmpfs node's file system filled up
+	livenessBound  = 60 * time.Second
+	topicPartition = 3
+)
+
+var allFaults = []string{faultKill, faultPause, faultIsolate, faultOneWay, faultDelay, faultEmptyDir, faultFullDisk}
+
+// createTopic creates topic with n partitions through any node, retrying while the
+// metadata group has no leader, and waits for every partition's leader.
+func createTopic(t *testing.T, c *Cluster, topic string, n int32) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seeds()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(livenessBound)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		r, err := adm.CreateTopic(ctx, n, -1, nil, topic)
+		cancel()
+		if err == nil {
+			err = r.Err
+		}
+		if err == nil || strings.Contains(err.Error(), "TOPIC_ALREADY_EXISTS") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cannot create %s: %v", topic, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// faultRun is one run of rounds against one cluster and its producers.
+type faultRun struct {
+	t     *testing.T
+	c     *Cluster
+	topic string
+	rec   *Recorder
+	rng   *rand.Rand
+	unav  map[string]time.Duration
+	count map[string]int
+}
+
+// inject applies fault kind to node id and returns the function that heals it.
+func (f *faultRun) inject(kind string, id int) func() {
+	c := f.c
+	y := c.Node(id)
+	switch kind {
+	case faultKill:
+		y.Kill()
+		return y.Restart
+	case faultPause:
+		y.Pause()
+		return y.Resume
+	case faultIsolate:
+		c.Isolate(id)
+		return c.HealLinks
+	case faultOneWay:
+		c.MuteOutbound(id)
+		return c.HealLinks
+	case faultDelay:
+		c.DelayNode(id, 150*time.Millisecond)
+		return c.HealLinks
+	case faultEmptyDir:
+		c.Wipe(id)
+		return y.Restart
+	case faultFullDisk:
+		if err := c.FillDisk(); err != nil {
+			f.t.Fatalf("cannot fill the disk: %v", err)
+		}
+		return c.FreeDisk
+	}
+	panic("BUG: unknown fault " + kind)
+}
+
+// round injects one fault for a while under load, heals it and waits until a record is
+// acknowledged again; it returns the longest time without an acknowledgement.
+func (f *faultRun) round(kind string, id int, hold time.Duration) time.Duration {
+	f.t.Helper()
+	start := time.Now()
+	heal := f.inject(kind, id)
+	time.Sleep(hold) // the fault's duration is the point here, not a wait for a condition
+	heal()
+	healed := time.Now()
+	for f.rec.LastAck().Before(healed) {
+		if time.Since(healed) > livenessBound {
+			f.t.Fatalf("%s of node %d: no record acknowledged within %v of healing", kind, id, livenessBound)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return f.rec.LongestGap(start, f.rec.LastAck())
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// TestClusterFaults runs rounds of random faults against 3 nodes while three producers (two
+// idempotent, one not) write to a 3-partition topic with acks=all; after healing it reads
+// everything back and checks the acknowledgements. YARD_CLUSTER_ROUNDS sets the number of
+// rounds (default 3, the CI version), YARD_CLUSTER_SEED the faults' seed, YARD_CLUSTER_FAULTS a
+// comma-separated subset of the kinds.
+func TestClusterFaults(t *testing.T) {
+	rounds := envInt("YARD_CLUSTER_ROUNDS", 3)
+	seed := uint64(envInt("YARD_CLUSTER_SEED", int(time.Now().UnixNano()%1e9)))
+	kinds := allFaults
+	if s := os.Getenv("YARD_CLUSTER_FAULTS"); s != "" {
+		kinds = strings.Split(s, ",")
+	}
+	t.Logf("rounds %d, seed %d (YARD_CLUSTER_SEED), faults %v", rounds, seed, kinds)
+	c := Start(t, 3, Options{TmpfsNode: 3})
+	if c.Tmpfs == 0 {
+		kinds = without(kinds, faultFullDisk)
+	}
+	const topic = "faults"
+	createTopic(t, c, topic, topicPartition)
+
+	f := &faultRun{t: t, c: c, topic: topic, rec: &Recorder{}, rng: rand.New(rand.NewPCG(seed, seed)),
+		unav: map[string]time.Duration{}, count: map[string]int{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	prods := []struct {
+		name string
+		idem bool
+	}{{"idem1", true}, {"idem2", true}, {"plain", false}}
+	for _, p := range prods {
+		pr, err := NewProducer(c.Seeds(), topic, p.name, p.idem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer pr.Close()
+			pr.Run(ctx, topicPartition, 20, f.rec)
+		}()
+	}
+	stopProducers := sync.OnceFunc(func() { cancel(); wg.Wait() })
+	t.Cleanup(stopProducers)
+
+	for f.rec.LastAck().IsZero() {
+		if time.Since(time.Now()) > livenessBound {
+			t.Fatal("no first acknowledgement")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for r := 1; r <= rounds; r++ {
+		kind := kinds[f.rng.IntN(len(kinds))]
+		id := 1 + f.rng.IntN(3)
+		if kind == faultFullDisk {
+			id = c.Tmpfs
+		}
+		hold := time.Duration(1000+f.rng.IntN(2000)) * time.Millisecond
+		gap := f.round(kind, id, hold)
+		f.count[kind]++
+		f.unav[kind] = max(f.unav[kind], gap)
+		t.Logf("round %d: %s of node %d for %v: longest without an ack %v (acks so far %d)", r, kind, id, hold.Round(time.Millisecond), gap.Round(time.Millisecond), len(f.rec.Acks()))
+	}
+	stopProducers()
+
+	// Liveness after healing: everything readable, a new consumer group makes progress.
+	rctx, rcancel := context.WithTimeout(context.Background(), livenessBound)
+	defer rcancel()
+	got, end, err := ReadAll(rctx, c.Seeds(), topic, topicPartition)
+	if err != nil {
+		t.Errorf("read back: %v", err)
+	}
+	rep := Check(f.rec.Acks(), got, end, func(id string) bool { return strings.HasPrefix(id, "idem") })
+	gctx, gcancel := context.WithTimeout(context.Background(), livenessBound)
+	defer gcancel()
+	groupErr := GroupLive(gctx, c.Seeds(), topic, "faults-check")
+
+	failed, why := f.rec.Failed()
+	var b strings.Builder
+	fmt.Fprintf(&b, "rounds %d, records acknowledged %d, failed (not acknowledged) %d, read %d, lost %d (at another offset %d), duplicated %d with the idempotent producer, %d without, offset gaps %d, conflicting acks %d, consumer group: %v\n",
+		rounds, rep.Acked, failed, rep.Read, rep.Lost, rep.Moved, rep.DupIdem, rep.DupPlain, rep.Gaps, rep.Conflicts, errOr(groupErr))
+	names := make([]string, 0, len(f.count))
+	for k := range f.count {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		fmt.Fprintf(&b, "  %-10s rounds %3d, longest unavailability %v\n", k, f.count[k], f.unav[k].Round(time.Millisecond))
+	}
+	for e, n := range why {
+		fmt.Fprintf(&b, "  produce error x%d: %s\n", n, e)
+	}
+	for _, e := range rep.Examples {
+		fmt.Fprintf(&b, "  %s\n", e)
+	}
+	t.Logf("figures:\n%s", b.String())
+	if !rep.OK() || groupErr != nil || err != nil {
+		t.Errorf("cluster faults (seed %d) broke a promise:\n%s", seed, b.String())
+	}
+}
+
+func errOr(err error) string {
+	if err == nil {
+		return "live"
+	}
+	return err.Error()
+}
+
+func without(s []string, x string) []string {
+	var r []string
+	for _, v := range s {
+		if v != x {
+			r = append(r, v)
+		}
+	}
+	return r
+}

@@ -16,15 +16,23 @@ import (
 type Ack struct {
 	Partition int32
 	Offset    int64
-	ID        string // the record's value: "<producer>-<seq>"
-	At        time.Time
+	ID        string    // the record's value: "<producer>-<seq>"
+	Call      time.Time // when it was handed to the client
+	At        time.Time // when it was acknowledged
+}
+
+// Failure is a record whose produce failed: it may or may not have been written.
+type Failure struct {
+	Partition int32
+	ID        string
+	Call      time.Time
 }
 
 // Recorder collects every producer's acknowledgements.
 type Recorder struct {
 	mu     sync.Mutex
 	acks   []Ack
-	failed int
+	failed []Failure
 	errs   map[string]int
 }
 
@@ -34,9 +42,9 @@ func (r *Recorder) add(a Ack) {
 	r.mu.Unlock()
 }
 
-func (r *Recorder) fail(err error) {
+func (r *Recorder) fail(f Failure, err error) {
 	r.mu.Lock()
-	r.failed++
+	r.failed = append(r.failed, f)
 	if r.errs == nil {
 		r.errs = map[string]int{}
 	}
@@ -59,7 +67,14 @@ func (r *Recorder) Acks() []Ack {
 func (r *Recorder) Failed() (int, map[string]int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.failed, maps(r.errs)
+	return len(r.failed), maps(r.errs)
+}
+
+// Failures is a copy of every failed record so far.
+func (r *Recorder) Failures() []Failure {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.failed)
 }
 
 func maps(m map[string]int) map[string]int {
@@ -141,13 +156,14 @@ func (p *Producer) Run(ctx context.Context, partitions int32, batch int, rec *Re
 		var wg sync.WaitGroup
 		wg.Add(len(recs))
 		for _, r := range recs {
+			call := time.Now()
 			p.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
 				defer wg.Done()
 				if err != nil {
-					rec.fail(err)
+					rec.fail(Failure{Partition: r.Partition, ID: string(r.Value), Call: call}, err)
 					return
 				}
-				rec.add(Ack{Partition: r.Partition, Offset: r.Offset, ID: string(r.Value), At: time.Now()})
+				rec.add(Ack{Partition: r.Partition, Offset: r.Offset, ID: string(r.Value), Call: call, At: time.Now()})
 			})
 		}
 		wg.Wait()
@@ -156,15 +172,15 @@ func (p *Producer) Run(ctx context.Context, partitions int32, batch int, rec *Re
 
 // Report is what the checker found.
 type Report struct {
-	Acked      int            // acknowledgements checked
-	Lost       int            // acknowledged, but not at its offset (or not at all)
-	Moved      int            // of Lost: present, at another offset
-	DupIdem    int            // extra copies of idempotent producers' records
-	DupPlain   int            // extra copies of non-idempotent producers' records
-	Gaps       int            // missing offsets below a partition's end
-	Conflicts  int            // two acknowledgements of one offset
-	Read       int            // records read
-	Examples   []string       // the first problems, for the log
+	Acked      int             // acknowledgements checked
+	Lost       int             // acknowledged, but not at its offset (or not at all)
+	Moved      int             // of Lost: present, at another offset
+	DupIdem    int             // extra copies of idempotent producers' records
+	DupPlain   int             // extra copies of non-idempotent producers' records
+	Gaps       int             // missing offsets below a partition's end
+	Conflicts  int             // two acknowledgements of one offset
+	Read       int             // records read
+	Examples   []string        // the first problems, for the log
 	EndOffsets map[int32]int64 // per partition
 }
 

@@ -28,6 +28,8 @@ type Queue struct {
 	MessagesUnacknowledged int64          `json:"messages_unacknowledged"`
 	Consumers              int            `json:"consumers"`
 	MessageStats           MessageStats   `json:"message_stats"`
+	// LeaderNodeID is the cluster node id leading a replicated quorum queue (yard's own).
+	LeaderNodeID uint64 `json:"leader_node_id,omitempty"`
 }
 
 func (s *Server) queueJSON(v *vhost.VHost, q *vhost.Queue) Queue {
@@ -46,7 +48,7 @@ func (s *Server) queueJSON(v *vhost.VHost, q *vhost.Queue) Queue {
 		Durable: o.Durable, AutoDelete: o.AutoDelete, Exclusive: o.Exclusive, Arguments: args,
 		Node: s.cfg.Node, State: "running",
 		Messages: int64(ready + unacked), MessagesReady: int64(ready), MessagesUnacknowledged: int64(unacked),
-		Consumers: consumers, MessageStats: s.rates.messageStats(q),
+		Consumers: consumers, MessageStats: s.rates.messageStats(q), LeaderNodeID: q.LeaderNode(),
 	}
 }
 

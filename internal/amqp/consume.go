@@ -73,7 +73,7 @@ func (ch *channel) basicConsume(m *wire.BasicConsume) error {
 	ch.consumers[tag] = cons
 	ch.mu.Unlock()
 	priority, _ := intArg(m.Arguments["x-priority"])
-	err := qs.Queue.Consume(queue.ConsumerSpec{Tag: tag, NoAck: m.NoAck, Exclusive: m.Exclusive, Priority: priority, Consumer: cons})
+	err := qs.Queue.Consume(queue.ConsumerSpec{Tag: tag, NoAck: m.NoAck, Exclusive: m.Exclusive, Priority: priority, Consumer: cons, Prefetch: cons.prefetch})
 	if err != nil {
 		ch.mu.Lock()
 		delete(ch.consumers, tag)

@@ -109,13 +109,23 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 		return nil, errors.Join(err, host.Close(), release())
 	}
 	streams.SetCatalogReplicator(groupReplicator{g})
+	var qc *quorumCluster
+	if b.hosts != nil { // serving AMQP: quorum queues are replicated (quorum.go)
+		if qc, err = b.openQuorum(host, voters); err != nil {
+			return nil, errors.Join(err, host.Close(), release())
+		}
+	}
 	b.log.Info("cluster member", "node", b.cfg.NodeID, "peers", b.cfg.Peers)
 	ctx, cancel := context.WithCancel(context.Background())
 	registered := make(chan struct{})
 	closeAll := func() error {
 		cancel()
 		<-registered
-		return errors.Join(host.Close(), release())
+		err := host.Close()
+		if qc != nil {
+			qc.close()
+		}
+		return errors.Join(err, release())
 	}
 	return &frontEnd{
 		serve: func([]boundListener) func(context.Context) error {

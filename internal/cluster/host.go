@@ -134,6 +134,18 @@ func Open(cfg Config) (*Host, error) {
 // ID is this node's id.
 func (h *Host) ID() uint64 { return h.id }
 
+// PeerAlive reports whether node id was heard from within an election timeout as of the
+// last tick (always true for this node): for state machines whose leader must act when a
+// member's node dies (a quorum queue returns the messages its consumers held).
+func (h *Host) PeerAlive(id uint64) bool {
+	if id == h.id {
+		return true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.alive[id]
+}
+
 // Close stops the host; every waiting proposal fails with ErrClosed.
 func (h *Host) Close() error {
 	h.mu.Lock()

@@ -104,6 +104,9 @@ type ConsumerSpec struct {
 	Exclusive bool
 	Priority  int
 	Consumer  Consumer
+	// Prefetch is the consumer's prefetch count (0: unlimited), for a Replica that decides
+	// deliveries itself.
+	Prefetch int
 }
 
 // Options configure a queue.
@@ -126,6 +129,11 @@ type Options struct {
 	// Logger reports what the queue cannot tell a client, such as a message log it cannot
 	// read back; nil discards.
 	Logger *slog.Logger
+	// Replica, when set, makes this queue the local face of a replicated queue (a quorum
+	// queue on a cluster, internal/quorum): the replica holds the messages and decides the
+	// deliveries; this queue only registers the local consumers and forwards publishes,
+	// consumers and settlements to it (replica.go).
+	Replica Replica
 }
 
 type entry struct {
@@ -226,6 +234,9 @@ func (q *Queue) Options() Options { return q.opts }
 // Publish appends a message and dispatches what it can. The Waiter says when the message is
 // durable (a publisher confirm for a persistent message waits for it, outside every lock).
 func (q *Queue) Publish(m *Message) (Waiter, error) {
+	if r := q.opts.Replica; r != nil {
+		return r.Publish(m)
+	}
 	q.mu.Lock()
 	defer q.unlock()
 	if q.deleted {
@@ -278,6 +289,9 @@ func (q *Queue) Publish(m *Message) (Waiter, error) {
 
 // Counts returns the number of ready messages, unacknowledged messages and consumers.
 func (q *Queue) Counts() (ready, unacked, consumers int) {
+	if r := q.opts.Replica; r != nil {
+		return r.Counts()
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.readyCountLocked(), len(q.unacked), len(q.consumers)
@@ -315,6 +329,10 @@ func (q *Queue) Consume(spec ConsumerSpec) error {
 	q.consumers[i] = c
 	q.hadConsumer = true
 	q.exclusive = q.exclusive || spec.Exclusive
+	if r := q.opts.Replica; r != nil {
+		r.Consume(q, spec)
+		return nil
+	}
 	q.dispatchLocked()
 	return nil
 }
@@ -331,6 +349,9 @@ func (q *Queue) Cancel(tag string, owner Consumer) (autoDelete bool) {
 			if c.Exclusive {
 				q.exclusive = false
 			}
+			if r := q.opts.Replica; r != nil {
+				r.Cancel(tag, owner)
+			}
 			break
 		}
 	}
@@ -344,6 +365,10 @@ func (q *Queue) Cancel(tag string, owner Consumer) (autoDelete bool) {
 
 // Kick retries dispatch, after a consumer regained room (an ack, a drained socket).
 func (q *Queue) Kick() {
+	if r := q.opts.Replica; r != nil {
+		r.Kick()
+		return
+	}
 	q.mu.Lock()
 	q.dispatchLocked()
 	q.unlock()

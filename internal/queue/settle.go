@@ -5,6 +5,9 @@ import "fmt"
 // Get takes the next ready message for basic.get. ok is false when the queue is empty;
 // remaining is the number of ready messages left. With noAck the message is settled at once.
 func (q *Queue) Get(noAck bool) (d Delivery, remaining int, ok bool, err error) {
+	if q.opts.Replica != nil {
+		return Delivery{}, 0, false, fmt.Errorf("cannot get from replicated queue %q: %w", q.name, ErrReplicaUnsupported)
+	}
 	q.mu.Lock()
 	defer q.unlock()
 	if q.deleted {
@@ -33,6 +36,10 @@ func (q *Queue) Get(noAck bool) (d Delivery, remaining int, ok bool, err error) 
 // Ack settles delivered messages. Unknown IDs (for instance after a purge or delete) are
 // ignored: the front end validates delivery tags itself.
 func (q *Queue) Ack(ids ...uint64) {
+	if r := q.opts.Replica; r != nil {
+		r.Settle(SettleAck, ids)
+		return
+	}
 	q.mu.Lock()
 	defer q.unlock()
 	es := q.entBuf[:0]
@@ -55,6 +62,10 @@ func (q *Queue) Ack(ids ...uint64) {
 // Requeue returns delivered messages to the ready list at their original positions, flagged
 // redelivered, and dispatches them.
 func (q *Queue) Requeue(ids ...uint64) {
+	if r := q.opts.Replica; r != nil {
+		r.Settle(SettleRequeue, ids)
+		return
+	}
 	q.mu.Lock()
 	defer q.unlock()
 	back := make([]*entry, 0, len(ids))
@@ -84,6 +95,10 @@ func (q *Queue) Requeue(ids ...uint64) {
 // Drop discards delivered messages (reject or nack without requeue), dead-lettering them
 // (reason rejected) if the queue has a dead-letter exchange.
 func (q *Queue) Drop(ids ...uint64) {
+	if r := q.opts.Replica; r != nil {
+		r.Settle(SettleDrop, ids)
+		return
+	}
 	q.mu.Lock()
 	defer q.unlock()
 	for _, id := range ids {
@@ -98,6 +113,9 @@ func (q *Queue) Drop(ids ...uint64) {
 // Purge removes every ready message and returns how many it removed. Unacknowledged
 // messages are not affected, as in RabbitMQ.
 func (q *Queue) Purge() int {
+	if q.opts.Replica != nil {
+		return 0 // not replicated yet
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	n := q.readyCountLocked()

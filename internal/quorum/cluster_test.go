@@ -105,7 +105,7 @@ func testKillLeader(t *testing.T, consumerOnLeader bool) {
 	propose(t, nodes[cnode], Checkout(c, 10))
 	seen := map[string]int{}
 	for i := range total / 2 {
-		if r := propose(t, nodes[1], Enqueue(nil, fmt.Appendf(nil, "m%d", i))).(EnqueueResult); !r.Accepted {
+		if r := propose(t, nodes[1], Enqueue("ex", "rk", nil, fmt.Appendf(nil, "m%d", i))).(EnqueueResult); !r.Accepted {
 			t.Fatal("refused")
 		}
 	}
@@ -128,7 +128,7 @@ func testKillLeader(t *testing.T, consumerOnLeader bool) {
 		survivor = nd
 	}
 	for i := total / 2; i < total; i++ {
-		propose(t, survivor, Enqueue(nil, fmt.Appendf(nil, "m%d", i)))
+		propose(t, survivor, Enqueue("ex", "rk", nil, fmt.Appendf(nil, "m%d", i)))
 	}
 	consumer, cid := nodes[cnode], c
 	if consumer == nil { // the consumer's node was the leader: a survivor returns its messages

@@ -39,9 +39,10 @@ type Command struct {
 	msg      Message
 }
 
-// Enqueue adds a message (its encoded properties and body).
-func Enqueue(properties, body []byte) Command {
-	return Command{kind: kindEnqueue, msg: Message{Properties: properties, Body: body}}
+// Enqueue adds a message: the exchange and routing key it was published with, its encoded
+// properties and its body.
+func Enqueue(exchange, routingKey string, properties, body []byte) Command {
+	return Command{kind: kindEnqueue, msg: Message{Exchange: exchange, RoutingKey: routingKey, Properties: properties, Body: body}}
 }
 
 // Checkout attaches a consumer with a prefetch (0: unlimited); deliveries to it follow in
@@ -85,6 +86,8 @@ func (c Command) Encode() []byte {
 	b = appendBytes(b, []byte(c.consumer.Key))
 	switch c.kind {
 	case kindEnqueue:
+		b = appendBytes(b, []byte(c.msg.Exchange))
+		b = appendBytes(b, []byte(c.msg.RoutingKey))
 		b = appendBytes(b, c.msg.Properties)
 		b = appendBytes(b, c.msg.Body)
 	case kindCheckout:
@@ -115,6 +118,8 @@ func DecodeCommand(b []byte) (Command, error) {
 	c.consumer.Key = string(d.bytes())
 	switch c.kind {
 	case kindEnqueue:
+		c.msg.Exchange = string(d.bytes())
+		c.msg.RoutingKey = string(d.bytes())
 		c.msg.Properties = d.bytes()
 		c.msg.Body = d.bytes()
 	case kindCheckout:

@@ -54,6 +54,8 @@ var NoLimits = Config{DeliveryLimit: -1, MaxLength: -1, MaxLengthBytes: -1}
 // Message is one message of the queue.
 type Message struct {
 	ID         uint64 // the Raft index of its enqueue
+	Exchange   string `json:",omitempty"`
+	RoutingKey string `json:",omitempty"`
 	Properties []byte
 	Body       []byte
 	// DeliveryCount is how many times it was returned (x-delivery-count).
@@ -152,11 +154,12 @@ func (q *Queue) Apply(e cluster.Entry) (any, error) {
 func (q *Queue) applyLocked(index uint64, c Command) (any, error) {
 	switch c.kind {
 	case kindEnqueue:
-		m := &Message{ID: index, Properties: c.msg.Properties, Body: c.msg.Body}
+		m := c.msg
+		m.ID = index
 		if q.cfg.Overflow == OverflowRejectPublish && q.full(m.size()) {
 			return EnqueueResult{ID: index}, nil
 		}
-		q.ready = append(q.ready, m)
+		q.ready = append(q.ready, &m)
 		q.readyBytes += m.size()
 		for q.overLimit() {
 			q.discardLocked(q.popReady(), ReasonMaxLen)
@@ -400,4 +403,18 @@ func mapKeys(m map[uint64]*Message) func(func(uint64) bool) {
 			}
 		}
 	}
+}
+
+// ConsumerNodes are the nodes with consumers attached, ascending.
+func (q *Queue) ConsumerNodes() []uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []uint64
+	for _, k := range q.consumers {
+		if !slices.Contains(out, k.id.Node) {
+			out = append(out, k.id.Node)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -63,7 +63,7 @@ func TestDeliverSettleReturn(t *testing.T) {
 	q2 := New(2, NoLimits, r2)
 	l := &log{t: t, qs: []*Queue{q1, q2}}
 	for i := range 4 {
-		res := l.apply(Enqueue([]byte{0}, []byte(fmt.Sprint("m", i)))).(EnqueueResult)
+		res := l.apply(Enqueue("ex", "rk", []byte{0}, []byte(fmt.Sprint("m", i)))).(EnqueueResult)
 		if !res.Accepted || res.ID != uint64(i+1) {
 			t.Fatalf("enqueue %d: %+v", i, res)
 		}
@@ -104,7 +104,7 @@ func TestDeliveryLimit(t *testing.T) {
 	cfg := NoLimits
 	cfg.DeliveryLimit = 2
 	l := &log{t: t, qs: []*Queue{New(1, cfg, r)}}
-	l.apply(Enqueue(nil, []byte("poison")))
+	l.apply(Enqueue("ex", "rk", nil, []byte("poison")))
 	l.apply(Checkout(c1, 0))
 	for range 3 {
 		l.apply(Return(c1, 1))
@@ -115,7 +115,7 @@ func TestDeliveryLimit(t *testing.T) {
 	if !slices.Equal(r.dead, []string{"1:delivery_limit"}) {
 		t.Fatalf("dead %v", r.dead)
 	}
-	l.apply(Enqueue(nil, []byte("bad")))
+	l.apply(Enqueue("ex", "rk", nil, []byte("bad")))
 	l.apply(Discard(c1, 6))
 	if !slices.Equal(r.dead, []string{"1:delivery_limit", "6:rejected"}) {
 		t.Fatalf("dead %v", r.dead)
@@ -128,7 +128,7 @@ func TestOverflow(t *testing.T) {
 	cfg.MaxLength = 2
 	l := &log{t: t, qs: []*Queue{New(1, cfg, r)}}
 	for range 3 {
-		l.apply(Enqueue(nil, []byte("x")))
+		l.apply(Enqueue("ex", "rk", nil, []byte("x")))
 	}
 	if !slices.Equal(r.dead, []string{"1:maxlen"}) {
 		t.Fatalf("drop-head dead %v", r.dead)
@@ -136,10 +136,10 @@ func TestOverflow(t *testing.T) {
 	cfg.Overflow = OverflowRejectPublish
 	cfg.MaxLength, cfg.MaxLengthBytes = -1, 5
 	l = &log{t: t, qs: []*Queue{New(1, cfg, r)}}
-	if res := l.apply(Enqueue(nil, []byte("abc"))).(EnqueueResult); !res.Accepted {
+	if res := l.apply(Enqueue("ex", "rk", nil, []byte("abc"))).(EnqueueResult); !res.Accepted {
 		t.Fatal("refused under the limit")
 	}
-	if res := l.apply(Enqueue(nil, []byte("abc"))).(EnqueueResult); res.Accepted {
+	if res := l.apply(Enqueue("ex", "rk", nil, []byte("abc"))).(EnqueueResult); res.Accepted {
 		t.Fatal("accepted over the byte limit")
 	}
 }
@@ -171,7 +171,7 @@ func TestDeterministic(t *testing.T) {
 		c := consumers[rng.IntN(len(consumers))]
 		switch rng.IntN(8) {
 		case 0, 1, 2:
-			l.apply(Enqueue([]byte{1}, fmt.Appendf(nil, "m%d", step)))
+			l.apply(Enqueue("ex", "rk", []byte{1}, fmt.Appendf(nil, "m%d", step)))
 		case 3:
 			l.apply(Checkout(c, uint32(rng.IntN(4))))
 		case 4:
@@ -237,7 +237,7 @@ func assertSameSnapshots(t *testing.T, qs []*Queue) {
 
 func TestCommandRoundTrip(t *testing.T) {
 	for _, c := range []Command{
-		Enqueue([]byte("p"), []byte("body")), Checkout(c1, 10), Cancel(c2), Settle(c1, 1, 2, 3),
+		Enqueue("ex", "rk", []byte("p"), []byte("body")), Checkout(c1, 10), Cancel(c2), Settle(c1, 1, 2, 3),
 		Return(c1, 7), Discard(c2), Down(c1), NodeDown(3),
 	} {
 		got, err := DecodeCommand(c.Encode())
@@ -256,7 +256,7 @@ func TestCommandRoundTrip(t *testing.T) {
 }
 
 func FuzzDecodeCommand(f *testing.F) {
-	f.Add(Enqueue([]byte("p"), []byte("b")).Encode())
+	f.Add(Enqueue("ex", "rk", []byte("p"), []byte("b")).Encode())
 	f.Add(Settle(c1, 1, 2).Encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := DecodeCommand(b)

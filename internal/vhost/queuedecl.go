@@ -52,6 +52,10 @@ func (v *VHost) DeclareQueue(d QueueDeclaration) (qs *Queue, created bool, err e
 		v.mu.Unlock()
 		return nil, false, v.invalidArg(e, d.Name)
 	}
+	if v.hosts.quorum != nil && queueType(d.Args) == queueTypeQuorum {
+		v.mu.Unlock()
+		return v.declareReplicated(d)
+	}
 	var owner any
 	if d.Exclusive {
 		owner = d.Owner
@@ -202,6 +206,9 @@ func (v *VHost) DeleteQueueIf(name string, owner any, ifUnused, ifEmpty bool) (q
 	}
 	if err := v.access(qs, owner); err != nil {
 		return nil, 0, err
+	}
+	if qs.Replicated {
+		return nil, 0, refuse(ErrPrecondition, "cannot delete quorum queue '%s' in vhost '%s': deleting a replicated queue is not supported on a cluster yet", name, v.name)
 	}
 	n, err = v.deleteQueue(qs, ifUnused, ifEmpty)
 	switch {

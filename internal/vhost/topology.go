@@ -50,7 +50,10 @@ func (h *Hosts) Save() error {
 		for name, qs := range vh.queues {
 			o := qs.Options()
 			if o.Durable && !o.Exclusive {
-				durableQ[name] = true
+				durableQ[name] = true // a replicated queue's bindings are kept here too
+				if qs.Replicated {
+					continue // the cluster keeps its declaration
+				}
 				t.Queues = append(t.Queues, catalog.AMQPQueue{VHost: vh.name, Name: name, AutoDelete: o.AutoDelete, Args: h.encodeArgs(o.Args)})
 			}
 		}

@@ -69,6 +69,8 @@ type Hosts struct {
 	log    *slog.Logger
 	topoMu sync.Mutex // serialises topology snapshots and saves
 
+	quorum QuorumCluster // nil on a single node (quorum.go)
+
 	hostsMu sync.RWMutex // guards hosts
 	hosts   map[string]*VHost
 }
@@ -96,6 +98,9 @@ type Queue struct {
 	Stream *Stream
 	// Quorum marks x-queue-type=quorum: every message is kept as persistent (queuetype.go).
 	Quorum bool
+	// Replicated marks a quorum queue replicated through the cluster (quorum.go): the
+	// cluster, not this node's topology file, keeps its declaration.
+	Replicated bool
 }
 
 // New builds the virtual hosts of cfg, empty until Restore.

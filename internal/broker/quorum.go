@@ -1,0 +1,109 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/yardmq/yard/internal/cluster"
+	"github.com/yardmq/yard/internal/queue"
+	"github.com/yardmq/yard/internal/quorum"
+	"github.com/yardmq/yard/internal/vhost"
+)
+
+// topologyGroup is the Raft group replicating the AMQP quorum queues' declarations.
+const topologyGroup = ^uint64(0) - 1
+
+// quorumGroupID is a quorum queue's Raft group, the same on every node.
+func quorumGroupID(vhostName, name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte("amqp-quorum\x00"))
+	h.Write([]byte(vhostName))
+	h.Write([]byte{0})
+	h.Write([]byte(name))
+	id := h.Sum64()
+	if id == metadataGroup || id == topologyGroup {
+		id = 2
+	}
+	return id
+}
+
+// quorumCluster replicates the AMQP quorum queues of a cluster node (vhost.QuorumCluster).
+type quorumCluster struct {
+	host   *cluster.Host
+	voters []uint64
+	log    *slog.Logger
+	decls  *cluster.Group // set once created
+
+	mu       sync.Mutex
+	replicas []*quorum.Replica
+}
+
+// openQuorum creates the topology group on a cluster node serving AMQP.
+func (b *Broker) openQuorum(host *cluster.Host, voters []uint64) (*quorumCluster, error) {
+	qc := &quorumCluster{host: host, voters: voters, log: b.log.With("component", "quorum")}
+	b.hosts.SetQuorumCluster(qc)
+	decls := quorum.NewDeclarations(func(d quorum.Declaration) error { return b.hosts.AttachQuorum(d.VHost, d.Name, d.Args) })
+	g, err := host.CreateGroup(topologyGroup, decls, voters)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the AMQP topology group: %w", err)
+	}
+	qc.decls = g
+	return qc, nil
+}
+
+func (qc *quorumCluster) Declare(ctx context.Context, vhostName, name string, args []byte) error {
+	cmd := quorum.EncodeDeclare(quorum.Declaration{VHost: vhostName, Name: name, Args: args})
+	for {
+		_, err := qc.decls.Propose(ctx, cmd)
+		if err == nil || !(errors.Is(err, cluster.ErrNoLeader) || errors.Is(err, cluster.ErrLeaderChanged)) {
+			return err // a declaration applied twice is applied once: a retry is safe
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(registerRetryMs * time.Millisecond):
+		}
+	}
+}
+
+func (qc *quorumCluster) Replica(vhostName, name string, args map[string]any, deadLetter func([]queue.DeadLetter)) (queue.Replica, error) {
+	cfg := quorum.NoLimits
+	if n, ok := vhost.IntArg(args["x-delivery-limit"]); ok {
+		cfg.DeliveryLimit = int64(n)
+	}
+	if n, ok := vhost.IntArg(args["x-max-length"]); ok {
+		cfg.MaxLength = int64(n)
+	}
+	if n, ok := vhost.IntArg(args["x-max-length-bytes"]); ok {
+		cfg.MaxLengthBytes = int64(n)
+	}
+	if s, ok := args["x-overflow"].(string); ok {
+		cfg.Overflow = s
+	}
+	r := quorum.NewReplica(name, qc.host.ID(), cfg, deadLetter, qc.log.With("vhost", vhostName, "queue", name))
+	g, err := qc.host.CreateGroup(quorumGroupID(vhostName, name), r.StateMachine(), qc.voters)
+	if err != nil {
+		return nil, fmt.Errorf("cannot replicate quorum queue %q: %w", name, err)
+	}
+	r.SetGroup(g, qc.host.PeerAlive)
+	qc.mu.Lock()
+	qc.replicas = append(qc.replicas, r)
+	qc.mu.Unlock()
+	return r, nil
+}
+
+// close stops the replicas' proposers (after the host closed: their proposals fail).
+func (qc *quorumCluster) close() {
+	qc.mu.Lock()
+	rs := qc.replicas
+	qc.replicas = nil
+	qc.mu.Unlock()
+	for _, r := range rs {
+		r.Close()
+	}
+}

@@ -1,0 +1,102 @@
+package quorum
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/yardmq/yard/internal/cluster"
+)
+
+// Declaration is a quorum queue's replicated declaration: its vhost, name and encoded
+// arguments (as the vhost encodes them).
+type Declaration struct {
+	VHost string `json:"vhost"`
+	Name  string `json:"name"`
+	Args  []byte `json:"args"`
+}
+
+// Declarations is the state machine of the cluster's AMQP topology group: the quorum
+// queues declared anywhere in the cluster, in declaration order. Applying a new one calls
+// attach on every node (it creates the queue's replica and Raft group there); so does a
+// restore, for every declaration (attach must accept a queue it already has).
+type Declarations struct {
+	attach func(Declaration) error
+
+	mu    sync.Mutex
+	decls []Declaration
+}
+
+// NewDeclarations is the empty state machine; attach is called from the group's apply.
+func NewDeclarations(attach func(Declaration) error) *Declarations {
+	return &Declarations{attach: attach}
+}
+
+var _ cluster.StateMachine = (*Declarations)(nil)
+
+// EncodeDeclare is the command declaring d.
+func EncodeDeclare(d Declaration) []byte {
+	b, err := json.Marshal(d)
+	if err != nil {
+		panic("BUG: cannot encode a declaration: " + err.Error())
+	}
+	return append([]byte{cmdVersion}, b...)
+}
+
+// Apply records a declaration (a redeclaration of a known queue changes nothing: the first
+// one's arguments stay) and attaches the queue; the error of attach is the proposer's.
+func (s *Declarations) Apply(e cluster.Entry) (any, error) {
+	if len(e.Data) == 0 || e.Data[0] != cmdVersion {
+		return nil, fmt.Errorf("cannot apply entry %d: %w", e.Index, ErrBadCommand)
+	}
+	var d Declaration
+	if err := json.Unmarshal(e.Data[1:], &d); err != nil {
+		return nil, fmt.Errorf("cannot apply entry %d: %w: %v", e.Index, ErrBadCommand, err)
+	}
+	s.mu.Lock()
+	known := slices.ContainsFunc(s.decls, func(x Declaration) bool { return x.VHost == d.VHost && x.Name == d.Name })
+	if !known {
+		s.decls = append(s.decls, d)
+	}
+	s.mu.Unlock()
+	if known {
+		return nil, nil
+	}
+	return nil, s.attach(d)
+}
+
+// List is the declarations, in order.
+func (s *Declarations) List() []Declaration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.decls)
+}
+
+// Snapshot encodes the declarations.
+func (s *Declarations) Snapshot() ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return json.Marshal(s.decls)
+}
+
+// Restore replaces the declarations and attaches every one.
+func (s *Declarations) Restore(data []byte) error {
+	var decls []Declaration
+	if err := json.Unmarshal(data, &decls); err != nil {
+		return fmt.Errorf("cannot decode quorum queue declarations: %w", err)
+	}
+	s.mu.Lock()
+	s.decls = decls
+	s.mu.Unlock()
+	var errs []error
+	for _, d := range decls {
+		if err := s.attach(d); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("cannot attach restored quorum queues: %v", errs)
+	}
+	return nil
+}

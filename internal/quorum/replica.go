@@ -1,0 +1,438 @@
+package quorum
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/yardmq/yard/internal/cluster"
+	"github.com/yardmq/yard/internal/queue"
+)
+
+// Replica is a quorum queue on one cluster node: the state machine of the queue's Raft
+// group (every node has one), and this node's consumers of it. It is the queue engine's
+// queue.Replica (the AMQP front end's queue forwards publishes, consumers and settlements
+// to it) and the state machine's Effects (it hands this node's deliveries to the consumers).
+//
+// Every command goes through the group: a publish is answered (confirmed) once its enqueue
+// is committed and applied here; consumers, settlements and returns are proposed in order by
+// one goroutine, retried while the group has no leader (each is idempotent).
+type Replica struct {
+	name string
+	self uint64
+	sm   *Queue
+	log  *slog.Logger
+	// deadLetter receives what the queue dead-letters, on the leader only.
+	deadLetter func([]queue.DeadLetter)
+
+	g holder[*cluster.Group]
+
+	mu        sync.Mutex // guards the fields below
+	consumers map[string]*localConsumer
+	held      map[uint64]string // delivered message id -> consumer key
+	pending   []Delivery        // refused by their consumer (no room), retried by Kick
+	seq       uint64
+	boot      int64 // consumer keys are unique across runs of this node
+
+	cmds chan Command
+	kick chan struct{}
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// holder is a tiny typed holder (the group is set once, after the replica exists).
+type holder[T any] struct {
+	mu sync.Mutex
+	v  T
+}
+
+func (a *holder[T]) Load() T {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.v
+}
+
+func (a *holder[T]) Store(v T) {
+	a.mu.Lock()
+	a.v = v
+	a.mu.Unlock()
+}
+
+type localConsumer struct {
+	id        ConsumerID
+	tag       string
+	owner     queue.Consumer
+	q         *queue.Queue
+	noAck     bool
+	prefetch  uint32
+	cancelled bool
+}
+
+// Proposal limits.
+const (
+	cmdQueueMax     = 4096
+	proposeTimeout  = 30 * time.Second
+	retryPause      = 50 * time.Millisecond
+	publishDeadline = 30 * time.Second
+)
+
+// NewReplica makes the replica of queue name on node self; deadLetter (may be nil) performs
+// dead-lettering, called on the group's leader only. Attach its group with SetGroup before
+// use, and Close it when done.
+func NewReplica(name string, self uint64, cfg Config, deadLetter func([]queue.DeadLetter), log *slog.Logger) *Replica {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Replica{name: name, self: self, log: log, deadLetter: deadLetter,
+		consumers: map[string]*localConsumer{}, held: map[uint64]string{},
+		cmds: make(chan Command, cmdQueueMax), kick: make(chan struct{}, 1), stop: make(chan struct{}),
+		boot: time.Now().UnixNano()}
+	r.sm = New(self, cfg, r)
+	return r
+}
+
+// StateMachine is what the queue's Raft group applies.
+func (r *Replica) StateMachine() cluster.StateMachine { return replicaSM{r} }
+
+// SetGroup attaches the replica to its group and starts proposing: first NodeDown for this
+// node, so that what consumers of a previous run of this node held is returned. alive
+// (may be nil) tells whether a node is up: while this node leads, the consumers of a node
+// found down twice in a row (monitorEvery apart) are removed and what they held returned.
+func (r *Replica) SetGroup(g *cluster.Group, alive func(node uint64) bool) {
+	r.g.Store(g)
+	r.cmds <- NodeDown(r.self)
+	r.wg.Add(2)
+	go r.proposer()
+	go r.kicker()
+	if alive != nil {
+		r.wg.Add(1)
+		go r.monitor(alive)
+	}
+}
+
+// monitorEvery is how often the leader checks the nodes of the consumers.
+const monitorEvery = 500 * time.Millisecond
+
+func (r *Replica) monitor(alive func(uint64) bool) {
+	defer r.wg.Done()
+	t := time.NewTicker(monitorEvery)
+	defer t.Stop()
+	suspect := map[uint64]bool{}
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+		}
+		if r.g.Load().Leader() != r.self {
+			clear(suspect)
+			continue
+		}
+		for _, n := range r.sm.ConsumerNodes() {
+			switch {
+			case alive(n):
+				delete(suspect, n)
+			case suspect[n]:
+				delete(suspect, n)
+				r.log.Info("quorum queue: returning the messages of a node found down", "queue", r.name, "node", n)
+				r.enqueue(NodeDown(n))
+			default:
+				suspect[n] = true
+			}
+		}
+	}
+}
+
+// Close stops proposing.
+func (r *Replica) Close() {
+	select {
+	case <-r.stop:
+	default:
+		close(r.stop)
+	}
+	r.wg.Wait()
+}
+
+// State is the replica's state machine, for its counts and tests.
+func (r *Replica) State() *Queue { return r.sm }
+
+// replicaSM applies the group's entries to the state machine, and re-attaches this node's
+// live consumers when the log says this node's consumers went down (NodeDown(self): on
+// start, or if a leader found this node silent), so that they are served again.
+type replicaSM struct{ r *Replica }
+
+func (s replicaSM) Apply(e cluster.Entry) (any, error) {
+	v, err := s.r.sm.Apply(e)
+	if c, derr := DecodeCommand(e.Data); derr == nil && c.kind == kindNodeDown && c.consumer.Node == s.r.self {
+		s.r.reattach()
+	}
+	return v, err
+}
+func (s replicaSM) Snapshot() ([]byte, error) { return s.r.sm.Snapshot() }
+func (s replicaSM) Restore(data []byte) error { return s.r.sm.Restore(data) }
+
+func (r *Replica) reattach() {
+	r.mu.Lock()
+	var cmds []Command
+	for _, lc := range r.consumers {
+		if !lc.cancelled {
+			cmds = append(cmds, Checkout(lc.id, lc.prefetch))
+		}
+	}
+	clear(r.held) // what they held was returned: later settlements of it are ignored
+	r.mu.Unlock()
+	for _, c := range cmds {
+		r.enqueue(c)
+	}
+}
+
+// enqueue hands a command to the proposer; it blocks when cmdQueueMax are waiting.
+func (r *Replica) enqueue(c Command) {
+	select {
+	case r.cmds <- c:
+	case <-r.stop:
+	}
+}
+
+func (r *Replica) proposer() {
+	defer r.wg.Done()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case c := <-r.cmds:
+			r.proposeRetrying(c)
+		}
+	}
+}
+
+// proposeRetrying proposes an idempotent command until it commits (or the replica stops).
+func (r *Replica) proposeRetrying(c Command) {
+	data := c.Encode()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), proposeTimeout)
+		_, err := r.g.Load().Propose(ctx, data)
+		cancel()
+		if err == nil || errors.Is(err, cluster.ErrClosed) {
+			return
+		}
+		r.log.Debug("retrying quorum queue command", "queue", r.name, "err", err)
+		select {
+		case <-r.stop:
+			return
+		case <-time.After(retryPause):
+		}
+	}
+}
+
+// Publish proposes an enqueue; the Waiter returns once it is committed and applied here.
+func (r *Replica) Publish(m *queue.Message) (queue.Waiter, error) {
+	data := Enqueue(m.Exchange, m.RoutingKey, m.Properties, m.Body).Encode()
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), publishDeadline)
+		defer cancel()
+		v, err := r.g.Load().Propose(ctx, data)
+		if err == nil {
+			if res, ok := v.(EnqueueResult); ok && !res.Accepted {
+				err = fmt.Errorf("cannot publish to queue %q: %w", r.name, queue.ErrRejected)
+			}
+		}
+		done <- err
+	}()
+	return queue.NewReplicaWaiter(func(ctx context.Context) error {
+		select {
+		case err := <-done:
+			done <- err // a later Wait gets the same answer
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}), nil
+}
+
+// Consume proposes a checkout for a new local consumer.
+func (r *Replica) Consume(q *queue.Queue, spec queue.ConsumerSpec) {
+	r.mu.Lock()
+	r.seq++
+	lc := &localConsumer{id: ConsumerID{Node: r.self, Key: fmt.Sprintf("%x/%d/%s", r.boot, r.seq, spec.Tag)},
+		tag: spec.Tag, owner: spec.Consumer, q: q, noAck: spec.NoAck}
+	if !spec.NoAck && spec.Prefetch > 0 {
+		lc.prefetch = uint32(spec.Prefetch)
+	}
+	r.consumers[lc.id.Key] = lc
+	r.mu.Unlock()
+	r.enqueue(Checkout(lc.id, lc.prefetch))
+}
+
+// Cancel proposes that a local consumer gets nothing more; what it holds stays its own
+// until settled (its channel's acks, or requeues when the channel closes).
+func (r *Replica) Cancel(tag string, owner queue.Consumer) {
+	r.mu.Lock()
+	var id ConsumerID
+	for _, lc := range r.consumers {
+		if lc.tag == tag && lc.owner == owner && !lc.cancelled {
+			lc.cancelled = true
+			id = lc.id
+			r.forgetIfIdleLocked(lc)
+		}
+	}
+	r.mu.Unlock()
+	if id.Key != "" {
+		r.enqueue(Cancel(id))
+	}
+}
+
+// forgetIfIdleLocked drops a cancelled consumer that holds nothing.
+func (r *Replica) forgetIfIdleLocked(lc *localConsumer) {
+	if !lc.cancelled {
+		return
+	}
+	for _, k := range r.held {
+		if k == lc.id.Key {
+			return
+		}
+	}
+	delete(r.consumers, lc.id.Key)
+}
+
+// Settle proposes acks, returns or discards of delivered messages, per consumer.
+func (r *Replica) Settle(mode queue.SettleMode, ids []uint64) {
+	r.mu.Lock()
+	byKey := map[string][]uint64{}
+	var order []string
+	for _, id := range ids {
+		k, ok := r.held[id]
+		if !ok {
+			continue
+		}
+		delete(r.held, id)
+		if _, seen := byKey[k]; !seen {
+			order = append(order, k)
+		}
+		byKey[k] = append(byKey[k], id)
+	}
+	var cmds []Command
+	for _, k := range order {
+		lc := r.consumers[k]
+		if lc == nil {
+			continue
+		}
+		switch mode {
+		case queue.SettleAck:
+			cmds = append(cmds, Settle(lc.id, byKey[k]...))
+		case queue.SettleRequeue:
+			cmds = append(cmds, Return(lc.id, byKey[k]...))
+		case queue.SettleDrop:
+			cmds = append(cmds, Discard(lc.id, byKey[k]...))
+		}
+		r.forgetIfIdleLocked(lc)
+	}
+	r.mu.Unlock()
+	for _, c := range cmds {
+		r.enqueue(c)
+	}
+	r.Kick() // the consumer has room again
+}
+
+// Counts are the state machine's: ready, checked out, consumers (of every node).
+func (r *Replica) Counts() (ready, unacked, consumers int) { return r.sm.Counts() }
+
+// Kick asks the kicker to retry refused deliveries.
+func (r *Replica) Kick() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Replica) kicker() {
+	defer r.wg.Done()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-r.kick:
+		case <-time.After(200 * time.Millisecond): // a consumer's room may come from elsewhere
+		}
+		r.mu.Lock()
+		ds := r.pending
+		r.pending = nil
+		r.mu.Unlock()
+		for i, d := range ds {
+			if !r.hand(d) {
+				r.mu.Lock()
+				r.pending = append(ds[i:len(ds):len(ds)], r.pending...)
+				r.mu.Unlock()
+				break
+			}
+		}
+	}
+}
+
+// Deliver is the state machine's delivery to a consumer of this node (Effects), on the
+// group's apply goroutine.
+func (r *Replica) Deliver(d Delivery) {
+	r.mu.Lock()
+	lc := r.consumers[d.Consumer.Key]
+	if lc == nil {
+		r.mu.Unlock()
+		r.enqueue(Down(d.Consumer)) // a consumer of a previous run, or gone: give it back
+		return
+	}
+	r.held[d.Message.ID] = lc.id.Key
+	queued := len(r.pending) > 0
+	if queued {
+		r.pending = append(r.pending, d)
+	}
+	r.mu.Unlock()
+	if !queued && !r.hand(d) {
+		r.mu.Lock()
+		r.pending = append(r.pending, d)
+		r.mu.Unlock()
+	}
+}
+
+// hand offers d to its consumer; false if it has no room now. A consumer cancelled
+// meanwhile returns it.
+func (r *Replica) hand(d Delivery) bool {
+	r.mu.Lock()
+	lc := r.consumers[d.Consumer.Key]
+	r.mu.Unlock()
+	if lc == nil || lc.cancelled {
+		r.Settle(queue.SettleRequeue, []uint64{d.Message.ID})
+		return true
+	}
+	qd := queue.Delivery{Queue: lc.q, ID: d.Message.ID, Redelivered: d.Redelivered, ConsumerTag: lc.tag,
+		DeliveryCount: int(d.Message.DeliveryCount),
+		Message: &queue.Message{Exchange: d.Message.Exchange, RoutingKey: d.Message.RoutingKey,
+			Properties: d.Message.Properties, Body: d.Message.Body, Persistent: true}}
+	if !lc.owner.TryDeliver(qd) {
+		return false
+	}
+	if lc.noAck {
+		r.Settle(queue.SettleAck, []uint64{d.Message.ID})
+	}
+	return true
+}
+
+// DeadLetter is the state machine's dead-lettering (Effects): performed by the leader only.
+func (r *Replica) DeadLetter(m *Message, reason string) {
+	g := r.g.Load()
+	if r.deadLetter == nil || g == nil || g.Leader() != r.self {
+		return
+	}
+	r.deadLetter([]queue.DeadLetter{{Reason: reason, Queue: r.name, Msg: &queue.Message{
+		Exchange: m.Exchange, RoutingKey: m.RoutingKey, Properties: m.Properties, Body: m.Body, Persistent: true}}})
+}
+
+// Leader is the node leading the queue's group (0: none known).
+func (r *Replica) Leader() uint64 {
+	if g := r.g.Load(); g != nil {
+		return g.Leader()
+	}
+	return 0
+}

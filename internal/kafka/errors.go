@@ -36,6 +36,10 @@ var errorTable = []struct {
 	{stream.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},
 	{cluster.ErrNoLeader, kerr.NotController},
 	{cluster.ErrLeaderChanged, kerr.NotController},
+	// The node's Raft host stopped after a storage failure (a full disk, a failed fsync):
+	// as Kafka's answer from a broker whose log directory failed, which clients retry
+	// elsewhere once the partition's leadership moved.
+	{cluster.ErrClosed, kerr.KafkaStorageError},
 	{stream.ErrCorruptBatch, kerr.CorruptMessage},
 	{log.ErrCorruptBatch, kerr.CorruptMessage},
 	{stream.ErrInvalidRecord, kerr.InvalidRecord},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -162,13 +163,66 @@ func TestServeClusterQuorumQueue(t *testing.T) {
 		}
 		return nil
 	})
+	// A publisher on a node that survives keeps publishing with confirms while the leader
+	// is killed.
+	survivor := ys[leader%3]
+	var mu sync.Mutex
+	during := map[string]bool{}
+	stop := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		i := 0
+		for {
+			conn, err := amqp.Dial(amqpURL(survivor))
+			if err != nil {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			ch, err := conn.Channel()
+			if err == nil {
+				err = ch.Confirm(false)
+			}
+			for err == nil {
+				select {
+				case <-stop:
+					conn.Close()
+					return
+				default:
+				}
+				body := fmt.Sprintf("during-%d", i)
+				var dc *amqp.DeferredConfirmation
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				if dc, err = ch.PublishWithDeferredConfirmWithContext(ctx, "", "qq", false, false, amqp.Publishing{Body: []byte(body)}); err == nil {
+					var ok bool
+					if ok, err = dc.WaitContext(ctx); err == nil && ok {
+						mu.Lock()
+						during[body] = true
+						mu.Unlock()
+					}
+				}
+				cancel()
+				i++ // a nacked or unanswered message may or may not be there: not counted
+			}
+			conn.Close()
+		}
+	}()
+	confirmedDuring := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(during)
+	}
+	eventually(t, "publishing under way", func() error {
+		if n := confirmedDuring(); n < 50 {
+			return fmt.Errorf("%d confirmed", n)
+		}
+		return nil
+	})
 	start := time.Now()
 	ys[leader-1].Kill()
-	survivor := ys[leader%3]
 	if int(leader-1) != consumerNode {
 		cconn.Close() // its held messages return, as when its node dies
 	}
-	publish(survivor, "after", 200)
 	newLeader := uint64(0)
 	eventually(t, "a new leader", func() error {
 		if newLeader = quorumLeader(survivor, "qq"); newLeader == 0 || newLeader == leader {
@@ -177,6 +231,19 @@ func TestServeClusterQuorumQueue(t *testing.T) {
 		return nil
 	})
 	t.Logf("node %d (leading qq) killed; node %d leads %v later", leader, newLeader, time.Since(start))
+	atKill := confirmedDuring()
+	eventually(t, "publishing after the kill", func() error {
+		if n := confirmedDuring(); n < atKill+50 {
+			return fmt.Errorf("%d confirmed since the kill", n-atKill)
+		}
+		return nil
+	})
+	close(stop)
+	<-stopped
+	for b := range during {
+		confirmed[b] = true
+	}
+	publish(survivor, "after", 200)
 
 	// A new consumer on a survivor gets the rest; the held ones come back redelivered.
 	conn2, err := amqp.Dial(amqpURL(survivor))

@@ -254,6 +254,9 @@ func (ch *channel) basicGet(m *wire.BasicGet) error {
 	if qs.Stream != nil {
 		return channelErr(wire.NotImplemented, m, "basic.get is not supported by stream queue '%s' in vhost '%s': consume with x-stream-offset", qs.Queue.Name(), ch.vhostName())
 	}
+	if qs.Replicated {
+		return channelErr(wire.NotImplemented, m, "basic.get is not supported by replicated quorum queue '%s' in vhost '%s' yet: consume", qs.Queue.Name(), ch.vhostName())
+	}
 	d, remaining, ok, err := qs.Queue.Get(m.NoAck)
 	if err != nil || !ok {
 		ch.send(&wire.BasicGetEmpty{})

@@ -123,6 +123,9 @@ func (ch *channel) queuePurge(m *wire.QueuePurge) error {
 	if e != nil {
 		return e
 	}
+	if qs.Replicated {
+		return channelErr(wire.NotImplemented, m, "queue.purge is not supported by replicated quorum queue '%s' in vhost '%s' yet", qs.Name(), ch.vhostName())
+	}
 	n := qs.Purge()
 	ch.replyUnlessNowait(m.Nowait, &wire.QueuePurgeOk{MessageCount: uint32(n)})
 	return nil

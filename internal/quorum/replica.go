@@ -236,6 +236,16 @@ func (r *Replica) Publish(m *queue.Message) (queue.Waiter, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), publishDeadline)
 		defer cancel()
 		v, err := r.g.Load().Propose(ctx, data)
+		for errors.Is(err, cluster.ErrNoLeader) { // not proposed: safe to retry
+			select {
+			case <-ctx.Done():
+			case <-r.stop:
+			case <-time.After(retryPause):
+				v, err = r.g.Load().Propose(ctx, data)
+				continue
+			}
+			break
+		}
 		if err == nil {
 			if res, ok := v.(EnqueueResult); ok && !res.Accepted {
 				err = fmt.Errorf("cannot publish to queue %q: %w", r.name, queue.ErrRejected)

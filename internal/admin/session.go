@@ -248,17 +248,31 @@ func (s *Server) checkLogin(r *http.Request, name, pass, via string) (auth.User,
 	u, err := s.cfg.Users.CheckPassword(name, pass)
 	if err != nil {
 		s.rl.Info("admin login failed", "HTTP login failed", "via", via, "remote", r.RemoteAddr, "user", name)
-		t := time.NewTimer(s.cfg.Users.FailureDelay(src))
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-		}
+		waitOrDone(r, s.cfg.Users.FailureDelay(src, name))
+		return auth.User{}, false, "Login failed"
+	}
+	// A right password waits behind the failures queued for its source or user
+	// (internal/auth): answered at once, its timing would tell it from a failure.
+	d, ok := s.cfg.Users.LoginSucceeded(src, name)
+	waitOrDone(r, d)
+	if !ok { // too many failures queued: answered as one
 		return auth.User{}, false, "Login failed"
 	}
 	if !loopbackAllowed(s.cfg.LoopbackUsers, name, src) {
 		return auth.User{}, false, "User can only log in via localhost"
 	}
-	s.cfg.Users.LoginSucceeded(src)
 	return u, true, ""
+}
+
+// waitOrDone waits d, or until r's client goes away.
+func waitOrDone(r *http.Request, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+		t.Stop()
+	}
 }

@@ -234,14 +234,9 @@ func (c *conn) authenticate(m *wire.ConnectionStartOk) *amqpError {
 	}
 	if err := c.srv.cfg.Auth.Authenticate(user, pass); err != nil {
 		c.srv.rl.Info("AMQP authentication failed", "AMQP authentication failed", "remote", c.nc.RemoteAddr().String(), "user", user, "err", err)
-		if d, ok := c.srv.cfg.Auth.(interface{ FailureDelay(string) time.Duration }); ok {
-			// Slow down guessing from this source (internal/auth); shutdown ends the wait.
-			t := time.NewTimer(d.FailureDelay(remoteHost(c.nc.RemoteAddr())))
-			select {
-			case <-t.C:
-			case <-c.srv.stop:
-				t.Stop()
-			}
+		if d, ok := c.srv.cfg.Auth.(bruteForceSlowing); ok {
+			// Slow down guessing from this source and at this user (internal/auth).
+			c.srv.waitOrStop(d.FailureDelay(remoteHost(c.nc.RemoteAddr()), user))
 		}
 		return connErr(wire.AccessRefused, m, "Login was refused using authentication mechanism %s. For details see the broker logfile.", m.Mechanism)
 	}
@@ -251,8 +246,37 @@ func (c *conn) authenticate(m *wire.ConnectionStartOk) *amqpError {
 		c.srv.rl.Info("AMQP authentication failed", "AMQP authentication failed", "remote", c.nc.RemoteAddr().String(), "user", user, "err", fmt.Sprintf("user '%s' can only connect via localhost", user))
 		return connErr(wire.AccessRefused, m, "Login was refused using authentication mechanism %s. For details see the broker logfile.", m.Mechanism)
 	}
+	if d, ok := c.srv.cfg.Auth.(bruteForceSlowing); ok {
+		// A success waits behind the failures queued for its source or user: answered at
+		// once, its timing would tell it from a failure.
+		wait, ok := d.LoginSucceeded(remoteHost(c.nc.RemoteAddr()), user)
+		c.srv.waitOrStop(wait)
+		if !ok { // too many failures queued: answered as one
+			return connErr(wire.AccessRefused, m, "Login was refused using authentication mechanism %s. For details see the broker logfile.", m.Mechanism)
+		}
+	}
 	c.user = user
 	return nil
+}
+
+// bruteForceSlowing is what an Authenticator that slows down guessing offers
+// (internal/auth's Store): the wait before answering a failed or a successful login.
+type bruteForceSlowing interface {
+	FailureDelay(source, user string) time.Duration
+	LoginSucceeded(source, user string) (time.Duration, bool)
+}
+
+// waitOrStop waits d, or until the server stops.
+func (s *Server) waitOrStop(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	select {
+	case <-t.C:
+	case <-s.stop:
+		t.Stop()
+	}
 }
 
 func remoteHost(a net.Addr) string {

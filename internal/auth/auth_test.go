@@ -148,18 +148,6 @@ func TestScramExchange(t *testing.T) {
 	}
 }
 
-func TestFailureDelayGrows(t *testing.T) {
-	s, _ := openTemp(t)
-	a, b := s.FailureDelay("1.2.3.4"), s.FailureDelay("1.2.3.4")
-	if a <= 0 || b <= a || s.FailureDelay("5.6.7.8") != a {
-		t.Fatalf("delays %v %v", a, b)
-	}
-	s.LoginSucceeded("1.2.3.4")
-	if s.FailureDelay("1.2.3.4") != a {
-		t.Fatal("success did not reset the delay")
-	}
-}
-
 func FuzzParseClientFirst(f *testing.F) {
 	f.Add("n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL")
 	f.Add("y,a=u,n=u,r=x,tokenauth=true")

@@ -64,7 +64,24 @@ func handleSaslAuthenticate(rc *reqCtx, req *kmsg.SASLAuthenticateRequest) (repl
 	if c.sasl.authenticated && p != c.principal {
 		return c.saslFailed(rc, resp, user, "Cannot change principals during re-authentication from "+c.principal.String()+": "+p.String())
 	}
-	users.LoginSucceeded(remoteIP(c.nc.RemoteAddr()))
+	// A success waits behind the failures queued for its source or user (internal/auth):
+	// answered at once, it would tell itself from a failure by its timing.
+	d, ok := users.LoginSucceeded(remoteIP(c.nc.RemoteAddr()), user)
+	if !ok { // too many failures queued: answered as one
+		msg := "Authentication failed: Invalid username or password"
+		if c.sasl.mechanism != "PLAIN" {
+			msg = "Authentication failed during authentication due to invalid credentials with SASL mechanism " + c.sasl.mechanism
+		}
+		return c.saslDenied(resp, msg, d)
+	}
+	if d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			t.Stop()
+		}
+	}
 	c.sasl.authenticated, c.principal, c.sasl.mechanism, c.sasl.scram = true, p, "", nil
 	if c.lc != nil {
 		c.lc.SetIdentity(user, "")
@@ -81,11 +98,16 @@ func (c *conn) saslFailed(rc *reqCtx, resp *kmsg.SASLAuthenticateResponse, user,
 	src := remoteIP(c.nc.RemoteAddr())
 	c.s.rl.Info("kafka authentication failed", "kafka SASL authentication failed",
 		"remote", c.nc.RemoteAddr().String(), "user", user, "mechanism", c.sasl.mechanism)
+	return c.saslDenied(resp, msg, rc.s.cfg.Users.FailureDelay(src, user))
+}
+
+// saslDenied answers SASL_AUTHENTICATION_FAILED with msg after delay and closes.
+func (c *conn) saslDenied(resp *kmsg.SASLAuthenticateResponse, msg string, delay time.Duration) (reply, error) {
 	resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
 	resp.ErrorMessage = strPtr(msg)
 	resp.SASLAuthBytes = nil
 	c.sasl.mechanism, c.sasl.scram = "", nil
-	return &closingReply{resp: resp, delay: rc.s.cfg.Users.FailureDelay(src)}, nil
+	return &closingReply{resp: resp, delay: delay}, nil
 }
 
 func remoteIP(a net.Addr) string {

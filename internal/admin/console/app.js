@@ -65,6 +65,10 @@ function aligned(keys) {
 // ---- the poll -------------------------------------------------------------------------------
 
 let state = { overview: null, topics: [], groups: [], queues: [], connections: [], at: 0 };
+let showInternal = false; // the Topics page lists internal topics too
+
+// userTopics are the clients' topics: all but the internal ones (__consumer_offsets).
+function userTopics() { return state.topics.filter((t) => !t.internal); }
 let lastSample = 0;
 
 async function poll() {
@@ -202,7 +206,8 @@ const pages = {
   overview() {
     const o = state.overview || {};
     const kafkaConns = state.connections.filter((c) => c.protocol === "Kafka").length;
-    const partitions = state.topics.reduce((n, t) => n + t.partitions.length, 0);
+    // Internal topics (__consumer_offsets, as Kafka's tools mark them) are not counted.
+    const partitions = userTopics().reduce((n, t) => n + t.partitions.length, 0);
     const lag = state.groups.reduce((n, g) => n + Math.max(0, g.lag), 0);
     return {
       html: `<h1>Overview</h1>
@@ -210,7 +215,7 @@ const pages = {
         ${tile("Kafka msg/s in", fmtNum(last("kafka:in")))}
         ${tile("Kafka bytes/s in", fmtBytes(last("kafka:bytes")))}
         ${tile("AMQP msg/s in", fmtNum(last("amqp:publish")))}
-        ${tile("Topics", state.topics.filter((t) => !t.internal).length)}
+        ${tile("Topics", userTopics().length)}
         ${tile("Partitions", partitions)}
         ${tile("Consumer groups", state.groups.length)}
         ${tile("Total lag", fmtNum(lag), "total-lag")}
@@ -242,18 +247,22 @@ const pages = {
   },
 
   topics() {
-    const cards = state.topics.map((t) => `<div class="panel topic" data-topic="${esc(t.name)}">
-      <h2>${esc(t.name)} <span class="badge">${t.partitions.length} partitions</span>
+    // Clients' topics by default; internal ones (internal: true in the API) on demand, marked.
+    const shown = showInternal ? state.topics : userTopics();
+    const nInternal = state.topics.length - userTopics().length;
+    const cards = shown.map((t) => `<div class="panel topic${t.internal ? " internal" : ""}" data-topic="${esc(t.name)}">
+      <h2>${esc(t.name)}${t.internal ? ' <span class="badge internal">internal</span>' : ""} <span class="badge">${t.partitions.length} partitions</span>
         <span class="muted">${fmtNum(t.messages)} messages · ${fmtBytes(t.size_bytes)} · ${fmtNum(last(`topic:${t.name}:msgs`))} msg/s · ${fmtBytes(last(`topic:${t.name}:bytes`))}/s</span></h2>
       ${table(["Partition", { label: "Start offset", num: 1 }, { label: "End offset", num: 1 }, { label: "Messages", num: 1 }, { label: "Size", num: 1 }],
         t.partitions.map((p) => `<tr><td>${p.partition}</td><td class="num">${p.start_offset}</td><td class="num">${p.end_offset}</td><td class="num">${p.end_offset - p.start_offset}</td><td class="num">${fmtBytes(p.size_bytes)}</td></tr>`), "")}
     </div>`);
     return {
       html: `<h1>Topics</h1>
+      <p><button id="toggle-internal" data-action="toggle-internal">${showInternal ? "Hide" : "Show"} internal topics (${nInternal})</button></p>
       <div class="panel"><h2>Produced messages per second</h2><div class="chart" id="c-topics"></div></div>
       ${cards.join("") || '<div class="panel empty">No topics.</div>'}`,
       charts() {
-        chart("c-topics", state.topics.slice(0, COLORS.length).map((t) => ({ key: `topic:${t.name}:msgs`, label: t.name })));
+        chart("c-topics", userTopics().slice(0, COLORS.length).map((t) => ({ key: `topic:${t.name}:msgs`, label: t.name })));
       },
     };
   },
@@ -337,6 +346,7 @@ const pages = {
 // ---- actions --------------------------------------------------------------------------------
 
 const actions = {
+  "toggle-internal": () => { showInternal = !showInternal; },
   "purge-queue": (d) => api(`/api/queues/${enc(d.vhost)}/${enc(d.name)}/contents`, { method: "DELETE" }).then(() => `Purged ${d.name}.`),
   "delete-queue": (d) => confirm(`Delete queue ${d.name} and its messages?`)
     && api(`/api/queues/${enc(d.vhost)}/${enc(d.name)}`, { method: "DELETE" }).then(() => `Deleted ${d.name}.`),

@@ -202,8 +202,15 @@ func TestConsole(t *testing.T) {
 	run("topics",
 		chromedp.Navigate(base+"#/topics"),
 		wait(`document.querySelectorAll('.topic[data-topic="orders"] tbody tr').length === 3`),
+		// Internal topics are left out by default and shown, marked, on demand.
+		wait(`document.querySelector('.topic[data-topic="__consumer_offsets"]') === null`),
 		polls(1),
 		screenshot("topics"),
+		chromedp.Click(chromedp.CSS(`#toggle-internal`), chromedp.NodeVisible),
+		wait(`document.querySelector('.topic[data-topic="__consumer_offsets"] .badge.internal') !== null`),
+		wait(`document.querySelector('.topic[data-topic="orders"] .badge.internal') === null`),
+		chromedp.Click(chromedp.CSS(`#toggle-internal`), chromedp.NodeVisible),
+		wait(`document.querySelector('.topic[data-topic="__consumer_offsets"]') === null`),
 	)
 	lagCond := `Number(document.querySelector("#group-lag .value")?.textContent || 0) > 0`
 	run("group lag",

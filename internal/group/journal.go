@@ -14,7 +14,8 @@ package group
 // fsynced once, after which the journal's segments that only hold what they made durable are
 // dropped. Readers of __consumer_offsets see a commit once it is written there.
 //
-// Journal batches are RecordBatch v2, uncompressed, one record each (no headers):
+// The journal is a log.Journal (its format is documented there) whose ids are the partition
+// of __consumer_offsets as a big-endian int32, so an entry's record is:
 //
 //	key   int32 partition of __consumer_offsets | int64 the batch's first offset there
 //	value the batch as appended to that partition
@@ -37,33 +38,29 @@ import (
 	"time"
 
 	"github.com/yardmq/yard/internal/log"
-	rb "github.com/yardmq/yard/internal/recordbatch"
 )
 
 const (
 	// offsetsFlushInterval: how often queued batches are written to their partitions, those
 	// fsynced and the journal trimmed: how long, at most, a reader of __consumer_offsets
 	// waits to see a commit.
-	offsetsFlushInterval  = 200 * time.Millisecond
-	journalSegmentBytes   = 8 << 20
-	journalEntryHeaderLen = 12
+	offsetsFlushInterval = 200 * time.Millisecond
+	journalSegmentBytes  = 8 << 20
 )
 
 // journal is the offsets journal. mu orders appends and guards dirty and buf: an entry is in
 // the journal only after its partition append, and dirty says which partitions hold entries
 // that no partition fsync has covered yet.
 type journal struct {
-	log *log.Log
+	log *log.Journal
 
 	mu    sync.Mutex
 	dirty map[int]bool
-	buf   []byte
 }
 
 func openJournal(dir string, opts log.Options) (*journal, error) {
 	opts.SegmentBytesMax = journalSegmentBytes
-	opts.RetentionMs, opts.RetentionBytes = -1, -1
-	l, err := log.Open(dir, opts)
+	l, err := log.OpenJournal(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open offsets journal: %w", err)
 	}
@@ -75,19 +72,12 @@ func openJournal(dir string, opts log.Options) (*journal, error) {
 func (j *journal) append(part int, first int64, batch []byte, nowMs int64) (int64, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	key := make([]byte, 0, journalEntryHeaderLen)
-	key = binary.BigEndian.AppendUint32(key, uint32(part))
-	key = binary.BigEndian.AppendUint64(key, uint64(first))
-	h := rb.NewHeader(1, nowMs)
-	j.buf = rb.AppendHeader(j.buf[:0], &h)
-	r := rb.Record{Key: key, Value: batch}
-	j.buf = rb.Finish(r.AppendTo(j.buf), 0)
-	res, err := j.log.AppendNoWait(j.buf)
+	off, err := j.log.Append(binary.BigEndian.AppendUint32(nil, uint32(part)), first, batch, nowMs)
 	if err != nil {
 		return -1, fmt.Errorf("cannot append to offsets journal: %w", err)
 	}
 	j.dirty[part] = true
-	return res.LastOffset, nil
+	return off, nil
 }
 
 func (j *journal) wait(ctx context.Context, offset int64) error {
@@ -101,7 +91,7 @@ func (j *journal) wait(ctx context.Context, offset int64) error {
 func (s *offsetStore) flush() error {
 	j := s.journal
 	j.mu.Lock()
-	dirty, end := j.dirty, j.log.EndOffset()
+	dirty, end := j.dirty, j.log.End()
 	j.dirty = map[int]bool{}
 	j.mu.Unlock()
 	redirty := func() {
@@ -124,7 +114,7 @@ func (s *offsetStore) flush() error {
 			return fmt.Errorf("cannot flush __consumer_offsets-%d: %w", part, err)
 		}
 	}
-	if _, err := j.log.DeleteSegmentsBefore(min(end, j.log.HighWatermark())); err != nil {
+	if err := j.log.Release(end); err != nil {
 		return fmt.Errorf("cannot trim offsets journal: %w", err)
 	}
 	return nil
@@ -134,54 +124,32 @@ func (s *offsetStore) flush() error {
 // file), then flushes.
 func (s *offsetStore) recoverJournal() error {
 	j := s.journal
-	off, end := j.log.StartOffset(), j.log.EndOffset()
-	var buf []byte
 	restored := 0
-	for off < end {
-		rr, err := j.log.Read(off, replayReadBytes)
-		if err != nil {
-			return fmt.Errorf("cannot read offsets journal at %d: %w", off, err)
+	err := j.log.Replay(func(id []byte, first int64, batch []byte) error {
+		if len(id) != 4 {
+			return fmt.Errorf("%w: journal entry id of %d bytes", errCorruptRecord, len(id))
 		}
-		buf, err = rr.AppendTo(buf[:0])
-		rr.Release()
-		if err != nil {
-			return fmt.Errorf("cannot read offsets journal at %d: %w", off, err)
+		part := int(binary.BigEndian.Uint32(id))
+		if part >= len(s.shards) {
+			return fmt.Errorf("%w: journal entry for partition %d of %d", errCorruptRecord, part, len(s.shards))
 		}
-		used, next, err := walkBatches(buf, func(h *rb.Header, batch []byte) error {
-			it := rb.NewRecords(batch[rb.HeaderLen:], h.RecordCount)
-			var rec rb.Record
-			for it.Next(&rec) {
-				if len(rec.Key) != journalEntryHeaderLen {
-					return fmt.Errorf("%w: journal entry key", errCorruptRecord)
-				}
-				part := int(binary.BigEndian.Uint32(rec.Key))
-				first := int64(binary.BigEndian.Uint64(rec.Key[4:]))
-				if part >= len(s.shards) {
-					return fmt.Errorf("%w: journal entry for partition %d of %d", errCorruptRecord, part, len(s.shards))
-				}
-				p := s.shards[part].p
-				pend := p.EndOffset()
-				if first < pend {
-					continue
-				}
-				if first > pend {
-					s.logger.Warn("offsets journal entry past its partition's end; appended at the end", "partition", part, "entry", first, "end", pend)
-				}
-				if _, err := p.AppendInternal(append([]byte(nil), rec.Value...)); err != nil {
-					return err
-				}
-				j.dirty[part] = true
-				restored++
-			}
-			return it.Err()
-		})
-		if err != nil {
-			return fmt.Errorf("cannot replay offsets journal at %d: %w", off, err)
+		p := s.shards[part].p
+		pend := p.EndOffset()
+		if first < pend {
+			return nil
 		}
-		if used == 0 || next <= off {
-			return fmt.Errorf("cannot replay offsets journal at %d: no progress", off)
+		if first > pend {
+			s.logger.Warn("offsets journal entry past its partition's end; appended at the end", "partition", part, "entry", first, "end", pend)
 		}
-		off = next
+		if _, err := p.AppendInternal(append([]byte(nil), batch...)); err != nil {
+			return err
+		}
+		j.dirty[part] = true
+		restored++
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cannot replay offsets journal: %w", err)
 	}
 	if restored > 0 {
 		s.logger.Info("offsets journal: batches restored to __consumer_offsets", "batches", restored)

@@ -51,9 +51,12 @@ type Journal struct {
 }
 
 // OpenJournal opens (and recovers) the journal in dir. opts.SyncPolicy is the journal's own:
-// SyncAlways for a durable journal. Segment size and retention are the journal's.
+// SyncAlways for a durable journal. Retention is the journal's (Release); segments are
+// opts.SegmentBytesMax, 64 MiB if 0.
 func OpenJournal(dir string, opts Options) (*Journal, error) {
-	opts.SegmentBytesMax = journalSegmentBytes
+	if opts.SegmentBytesMax == 0 {
+		opts.SegmentBytesMax = journalSegmentBytes
+	}
 	opts.RetentionMs, opts.RetentionBytes = -1, -1
 	opts.Compact = false
 	l, err := Open(dir, opts)

@@ -72,7 +72,7 @@ func TestServeClusterQuorumQueue(t *testing.T) {
 	})
 
 	confirmed := map[string]bool{}
-	publish := func(y *harness.Yard, prefix string, n int) {
+	publishTo := func(y *harness.Yard, exchange, key, prefix string, n int) {
 		t.Helper()
 		eventually(t, "publish "+prefix, func() error {
 			conn, err := amqp.Dial(amqpURL(y))
@@ -94,7 +94,7 @@ func TestServeClusterQuorumQueue(t *testing.T) {
 				if confirmed[body] {
 					continue
 				}
-				dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", "qq", false, false, amqp.Publishing{Body: []byte(body)})
+				dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false, amqp.Publishing{Body: []byte(body)})
 				if err != nil {
 					return err
 				}
@@ -110,6 +110,24 @@ func TestServeClusterQuorumQueue(t *testing.T) {
 			return nil
 		})
 	}
+	publish := func(y *harness.Yard, prefix string, n int) { publishTo(y, "", "qq", prefix, n) }
+	// An exchange and a binding to qq declared through node 1 route on node 3 too.
+	eventually(t, "bind qq", func() error {
+		conn, err := amqp.Dial(amqpURL(ys[0]))
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		ch, err := conn.Channel()
+		if err != nil {
+			return err
+		}
+		if err := ch.ExchangeDeclare("orders", "direct", true, false, false, false, nil); err != nil {
+			return err
+		}
+		return ch.QueueBind("qq", "eu", "orders", false, nil)
+	})
+	publishTo(ys[2], "orders", "eu", "routed", 20)
 	publish(ys[0], "before", 200)
 
 	// A consumer on node 2 acks 100 messages and holds the next 10 unacknowledged.

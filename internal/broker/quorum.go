@@ -47,7 +47,12 @@ type quorumCluster struct {
 func (b *Broker) openQuorum(host *cluster.Host, voters []uint64) (*quorumCluster, error) {
 	qc := &quorumCluster{host: host, voters: voters, log: b.log.With("component", "quorum")}
 	b.hosts.SetQuorumCluster(qc)
-	decls := quorum.NewDeclarations(func(d quorum.Declaration) error { return b.hosts.AttachQuorum(d.VHost, d.Name, d.Args) })
+	decls := quorum.NewDeclarations(func(d quorum.Declaration) error {
+		if d.Kind == quorum.KindQueue {
+			return b.hosts.AttachQuorum(d.VHost, d.Name, d.Args)
+		}
+		return b.hosts.AttachBinding(d.Kind, d.VHost, d.Args)
+	})
 	g, err := host.CreateGroup(topologyGroup, decls, voters)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create the AMQP topology group: %w", err)
@@ -56,8 +61,8 @@ func (b *Broker) openQuorum(host *cluster.Host, voters []uint64) (*quorumCluster
 	return qc, nil
 }
 
-func (qc *quorumCluster) Declare(ctx context.Context, vhostName, name string, args []byte) error {
-	cmd := quorum.EncodeDeclare(quorum.Declaration{VHost: vhostName, Name: name, Args: args})
+func (qc *quorumCluster) Declare(ctx context.Context, kind, vhostName, name string, args []byte) error {
+	cmd := quorum.EncodeDeclare(quorum.Declaration{Kind: kind, VHost: vhostName, Name: name, Args: args})
 	for {
 		_, err := qc.decls.Propose(ctx, cmd)
 		if err == nil || !(errors.Is(err, cluster.ErrNoLeader) || errors.Is(err, cluster.ErrLeaderChanged)) {

@@ -9,16 +9,25 @@ import (
 	"github.com/yardmq/yard/internal/cluster"
 )
 
-// Declaration is a quorum queue's replicated declaration: its vhost, name and encoded
-// arguments (as the vhost encodes them).
+// Declaration kinds.
+const (
+	KindQueue  = ""       // a quorum queue: Name, Args
+	KindBind   = "bind"   // a binding to a quorum queue: Name identifies it, Args encode it
+	KindUnbind = "unbind" // removes the KindBind of the same Name
+)
+
+// Declaration is a replicated declaration: a quorum queue (its vhost, name and encoded
+// arguments, as the vhost encodes them), or a binding routing to one (with its source
+// exchange), encoded by the vhost.
 type Declaration struct {
+	Kind  string `json:"kind,omitempty"`
 	VHost string `json:"vhost"`
 	Name  string `json:"name"`
 	Args  []byte `json:"args"`
 }
 
 // Declarations is the state machine of the cluster's AMQP topology group: the quorum
-// queues declared anywhere in the cluster, in declaration order. Applying a new one calls
+// queues declared anywhere in the cluster and the bindings to them, in declaration order. Applying a new one calls
 // attach on every node (it creates the queue's replica and Raft group there); so does a
 // restore, for every declaration (attach must accept a queue it already has).
 type Declarations struct {
@@ -54,15 +63,22 @@ func (s *Declarations) Apply(e cluster.Entry) (any, error) {
 	if err := json.Unmarshal(e.Data[1:], &d); err != nil {
 		return nil, fmt.Errorf("cannot apply entry %d: %w: %v", e.Index, ErrBadCommand, err)
 	}
+	kind := d.Kind
+	if kind == KindUnbind {
+		kind = KindBind
+	}
 	s.mu.Lock()
-	known := slices.ContainsFunc(s.decls, func(x Declaration) bool { return x.VHost == d.VHost && x.Name == d.Name })
-	if !known {
+	i := slices.IndexFunc(s.decls, func(x Declaration) bool { return x.Kind == kind && x.VHost == d.VHost && x.Name == d.Name })
+	switch {
+	case d.Kind == KindUnbind && i < 0, d.Kind != KindUnbind && i >= 0:
+		s.mu.Unlock()
+		return nil, nil // nothing changes
+	case d.Kind == KindUnbind:
+		s.decls = slices.Delete(s.decls, i, i+1)
+	default:
 		s.decls = append(s.decls, d)
 	}
 	s.mu.Unlock()
-	if known {
-		return nil, nil
-	}
 	return nil, s.attach(d)
 }
 

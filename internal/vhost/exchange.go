@@ -146,10 +146,22 @@ func (v *VHost) Bind(b route.Binding, owner any) error {
 			return err
 		}
 	}
+	if src, ok := v.topo.Lookup(b.Source); ok && v.replicatedDest(b) {
+		return v.replicateBinding("bind", b, src)
+	}
 	if err := v.topo.Bind(b); err != nil {
 		return v.noExchange(b.Source)
 	}
 	return v.hosts.persist(true)
+}
+
+// replicatedDest reports whether b routes to a replicated quorum queue (quorum.go).
+func (v *VHost) replicatedDest(b route.Binding) bool {
+	if b.Dest.Exchange || v.hosts.quorum == nil {
+		return false
+	}
+	qs := v.Queue(b.Dest.Name)
+	return qs != nil && qs.Replicated
 }
 
 // Unbind removes a binding. As in RabbitMQ 3.x, removing one that does not exist, or whose
@@ -167,8 +179,12 @@ func (v *VHost) Unbind(b route.Binding, owner any) error {
 			return err
 		}
 	}
-	if _, ok := v.topo.Lookup(b.Source); !ok {
+	src, ok := v.topo.Lookup(b.Source)
+	if !ok {
 		return nil
+	}
+	if v.replicatedDest(b) {
+		return v.replicateBinding("unbind", b, src)
 	}
 	if err := v.topo.Unbind(b); err != nil {
 		return nil // deleted meanwhile

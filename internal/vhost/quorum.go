@@ -7,17 +7,21 @@ package vhost
 
 import (
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/yardmq/yard/internal/queue"
+	"github.com/yardmq/yard/internal/route"
 )
 
 // QuorumCluster replicates quorum queues.
 type QuorumCluster interface {
-	// Declare replicates a quorum queue's declaration (args as the vhost encodes them) and
-	// returns once this node has applied it (AttachQuorum ran).
-	Declare(ctx context.Context, vhost, name string, args []byte) error
+	// Declare replicates a quorum queue's declaration (kind "", args as the vhost encodes
+	// them), or a binding to one (kind "bind" or "unbind", encodeBinding), and returns once
+	// this node has applied it (AttachQuorum or AttachBinding ran).
+	Declare(ctx context.Context, kind, vhost, name string, args []byte) error
 	// Replica makes this node's replica of the queue (and its Raft group); deadLetter
 	// performs the queue's dead-lettering.
 	Replica(vhost, name string, args map[string]any, deadLetter func([]queue.DeadLetter)) (queue.Replica, error)
@@ -43,7 +47,7 @@ func (v *VHost) declareReplicated(d QueueDeclaration) (*Queue, bool, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), declareTimeout)
 	defer cancel()
-	if err := v.hosts.quorum.Declare(ctx, v.name, d.Name, v.hosts.encodeArgs(withTypeDefaults(d.Args))); err != nil {
+	if err := v.hosts.quorum.Declare(ctx, "", v.name, d.Name, v.hosts.encodeArgs(withTypeDefaults(d.Args))); err != nil {
 		return nil, false, refuse(ErrInternal, "cannot declare quorum queue '%s' in vhost '%s' through the cluster: %v", d.Name, v.name, err)
 	}
 	qs := v.Queue(d.Name)
@@ -93,4 +97,73 @@ func (qs *Queue) LeaderNode() uint64 {
 		return l.Leader()
 	}
 	return 0
+}
+
+// replicatedBinding is a binding to a replicated queue with its source exchange, as the
+// cluster replicates it: every node declares the exchange if it has none, and binds.
+type replicatedBinding struct {
+	Exchange   string `json:"exchange"`
+	Type       string `json:"type"`
+	AutoDelete bool   `json:"auto_delete,omitempty"`
+	Internal   bool   `json:"internal,omitempty"`
+	XArgs      []byte `json:"xargs,omitempty"`
+	Queue      string `json:"queue"`
+	Key        string `json:"key"`
+	Args       []byte `json:"args,omitempty"`
+}
+
+// replicateBinding binds (kind "bind") or unbinds ("unbind") b, whose destination is a
+// replicated queue, through the cluster; src is its source exchange.
+func (v *VHost) replicateBinding(kind string, b route.Binding, src route.Exchange) error {
+	rb := replicatedBinding{Exchange: src.Name, Type: src.Type, AutoDelete: src.AutoDelete, Internal: src.Internal,
+		XArgs: v.hosts.encodeArgs(src.Args), Queue: b.Dest.Name, Key: b.Key, Args: v.hosts.encodeArgs(b.Args)}
+	data, err := json.Marshal(rb)
+	if err != nil {
+		return refuse(ErrInternal, "cannot encode binding: %v", err)
+	}
+	name := rb.Exchange + "\x00" + rb.Queue + "\x00" + rb.Key + "\x00" + hex.EncodeToString(rb.Args)
+	ctx, cancel := context.WithTimeout(context.Background(), declareTimeout)
+	defer cancel()
+	if err := v.hosts.quorum.Declare(ctx, kind, v.name, name, data); err != nil {
+		return refuse(ErrInternal, "cannot %s queue '%s' in vhost '%s' through the cluster: %v", kind, b.Dest.Name, v.name, err)
+	}
+	return nil
+}
+
+// AttachBinding applies a replicated binding (kind "bind") or unbinding ("unbind") on this
+// node, declaring its source exchange (durable) if this node has none.
+func (h *Hosts) AttachBinding(kind, vhostName string, data []byte) error {
+	v := h.Get(vhostName)
+	if v == nil {
+		return nil
+	}
+	var rb replicatedBinding
+	if err := json.Unmarshal(data, &rb); err != nil {
+		return fmt.Errorf("cannot decode replicated binding: %w", err)
+	}
+	xargs, err := h.decodeArgs(rb.XArgs)
+	if err != nil {
+		return fmt.Errorf("cannot decode replicated binding: %w", err)
+	}
+	args, err := h.decodeArgs(rb.Args)
+	if err != nil {
+		return fmt.Errorf("cannot decode replicated binding: %w", err)
+	}
+	b := route.Binding{Source: rb.Exchange, Dest: route.Dest{Name: rb.Queue}, Key: rb.Key, Args: args}
+	if kind == "unbind" {
+		if err := v.topo.Unbind(b); err != nil {
+			return nil // gone here already
+		}
+	} else {
+		if _, _, err := v.topo.Declare(route.Exchange{Name: rb.Exchange, Type: rb.Type, Durable: true, AutoDelete: rb.AutoDelete, Internal: rb.Internal, Args: xargs}); err != nil {
+			return fmt.Errorf("cannot declare exchange %q of a replicated binding: %w", rb.Exchange, err)
+		}
+		if err := v.topo.Bind(b); err != nil {
+			return fmt.Errorf("cannot apply replicated binding from %q: %w", rb.Exchange, err)
+		}
+	}
+	if err := h.Save(); err != nil {
+		h.log.Error("cannot save durable topology", "err", err)
+	}
+	return nil
 }

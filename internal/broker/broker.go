@@ -34,6 +34,9 @@ import (
 
 // Config is everything `yard serve` can be told.
 type Config struct {
+	// raftLimits, if set, overrides the Raft host's snapshot and retention counts (tests).
+	raftLimits *[3]uint64 // SnapshotEntries, CatchUpEntries, RetainEntries
+
 	DataDir     string
 	KafkaListen string // empty: Kafka listener disabled
 	AMQPListen  string // empty: AMQP listener disabled

@@ -75,13 +75,17 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 	if err != nil {
 		return nil, err
 	}
-	host, err := cluster.Open(cluster.Config{
+	hcfg := cluster.Config{
 		NodeID:   uint64(b.cfg.NodeID),
 		Dir:      b.layout.Raft(),
 		Listener: b.clusterLn,
 		Peers:    peers,
 		Logger:   b.log.With("component", "cluster"),
-	})
+	}
+	if l := b.cfg.raftLimits; l != nil {
+		hcfg.SnapshotEntries, hcfg.CatchUpEntries, hcfg.RetainEntries = l[0], l[1], l[2]
+	}
+	host, err := cluster.Open(hcfg)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("cannot open the cluster's raft host: %w", err), release())
 	}
@@ -231,11 +235,15 @@ type partitionSM struct {
 func (s *partitionSM) Apply(e cluster.Entry) (any, error) {
 	return s.p.ApplyReplicated(e.Index, e.Term, e.Data)
 }
-func (s *partitionSM) AppliedIndex() uint64      { return s.applied }
-func (s *partitionSM) Snapshot() ([]byte, error) { return nil, cluster.ErrNoSnapshot }
-func (s *partitionSM) Restore([]byte) error {
-	return errors.New("cannot restore a partition from a snapshot: not supported yet")
-}
+func (s *partitionSM) AppliedIndex() uint64 { return s.applied }
+
+// Snapshot is by reference: {applied index, log end offset}; the batches are in the log.
+func (s *partitionSM) Snapshot() ([]byte, error) { return s.p.SnapshotReplica() }
+
+// Restore accepts a snapshot only if this member's log already holds what it refers to (its
+// own snapshot after a restart; fetching a missing range from the leader is not built yet).
+func (s *partitionSM) Restore(data []byte) error   { return s.p.HoldsReplicaSnapshot(data) }
+func (s *partitionSM) CanRestore(data []byte) bool { return s.p.HoldsReplicaSnapshot(data) == nil }
 
 // partitionReplica is stream's view of a partition's group.
 type partitionReplica struct {

@@ -33,6 +33,7 @@ func TestParsePeers(t *testing.T) {
 // testNodes runs a cluster of n brokers in this process, each with its own data directory.
 type testNodes struct {
 	t      *testing.T
+	limits *[3]uint64 // the Raft hosts' snapshot and retention counts, if set
 	peers  string
 	dirs   []string
 	kafka  []string // fixed Kafka addresses, so that a restarted node keeps its address
@@ -50,7 +51,11 @@ func freeAddr(t *testing.T) string {
 }
 
 func startNodes(t *testing.T, n int) *testNodes {
-	c := &testNodes{t: t, broker: make([]*Broker, n)}
+	return startNodesWith(t, n, nil)
+}
+
+func startNodesWith(t *testing.T, n int, limits *[3]uint64) *testNodes {
+	c := &testNodes{t: t, broker: make([]*Broker, n), limits: limits}
 	var peers []string
 	for i := range n {
 		peers = append(peers, fmt.Sprintf("%d=%s", i+1, freeAddr(t)))
@@ -79,6 +84,7 @@ func (c *testNodes) start(i int) {
 	cfg.Peers = c.peers
 	cfg.KafkaListen = c.kafka[i]
 	cfg.AMQPListen, cfg.HTTPListen = "", ""
+	cfg.raftLimits = c.limits
 	b, err := New(cfg)
 	if err != nil {
 		c.t.Fatal(err)

@@ -54,6 +54,18 @@ type DurableStateMachine interface {
 	AppliedIndex() uint64
 }
 
+// ReferenceStateMachine is a state machine whose snapshot refers to state each member keeps
+// on its own (a replicated partition's snapshot names the end of the log it already holds)
+// instead of carrying it. A member can only restore such a snapshot if it holds what it
+// refers to: CanRestore says so. A snapshot sent by the leader that this member cannot
+// restore is ignored (the member stays behind rather than pretend to hold the state), so its
+// group's leader keeps the entries back to the slowest voter's match index, up to
+// Config.RetainEntries behind its applied index, for followers to catch up from the log.
+type ReferenceStateMachine interface {
+	StateMachine
+	CanRestore(data []byte) bool
+}
+
 // ErrNoSnapshot is a state machine's answer to Snapshot when it takes none: its group keeps
 // its whole log (a follower that falls behind the leader's memory cannot catch up).
 var ErrNoSnapshot = errors.New("state machine takes no snapshots")
@@ -88,9 +100,10 @@ type Group struct {
 	mbMu sync.Mutex // guards mb
 	mb   mailbox
 
-	waitMu sync.Mutex // guards waits
-	waits  map[uint64]chan result
-	noSnap bool // the state machine takes no snapshots
+	waitMu  sync.Mutex // guards waits
+	waits   map[uint64]chan result
+	noSnap  bool          // the state machine takes no snapshots
+	refused atomic.Uint64 // index of the last snapshot this member could not restore (logged once)
 
 	leader    atomic.Uint64
 	term      atomic.Uint64
@@ -242,6 +255,9 @@ func (g *Group) prepare() *raft.Ready {
 				m.Commit = new(last)
 			}
 		}
+		if m.GetType() == pb.MsgSnap && !g.canRestore(m.GetSnapshot()) {
+			continue
+		}
 		_ = g.rn.Step(m) // a stale or misdirected message is Raft's to ignore
 	}
 	for i, q := range mb.quiesce {
@@ -278,6 +294,19 @@ func (g *Group) prepare() *raft.Ready {
 		return &rd
 	}
 	return nil
+}
+
+// canRestore says whether this member can restore snap: always, unless its state machine's
+// snapshots hold references to state this member lacks.
+func (g *Group) canRestore(snap *pb.Snapshot) bool {
+	rsm, ok := g.sm.(ReferenceStateMachine)
+	if !ok || rsm.CanRestore(snap.GetData()) {
+		return true
+	}
+	if i := snap.GetMetadata().GetIndex(); g.refused.Swap(i) != i {
+		g.h.log.Error("cluster: ignoring a snapshot that refers to state this member lacks; it stays behind until that state is fetched (not built yet)", "group", g.id, "index", i, "applied", g.applied)
+	}
+	return false
 }
 
 // stepQuiesce handles a leader's quiesce row: it is a heartbeat (which advances the commit
@@ -414,13 +443,40 @@ func (g *Group) maybeSnapshot() error {
 	}
 	g.snapIndex = g.applied
 	g.compacted.Store(g.applied)
-	if g.applied > cfg.CatchUpEntries {
-		first, _ := g.storage.FirstIndex()
-		if c := g.applied - cfg.CatchUpEntries; c > first {
+	if c := g.compactionPoint(); c > 0 {
+		if first, _ := g.storage.FirstIndex(); c >= first {
 			if err := g.storage.Compact(c); err != nil {
 				return fmt.Errorf("cannot compact group %d: %w", g.id, err)
 			}
 		}
 	}
 	return nil
+}
+
+// compactionPoint is the index up to which the in-memory log may be dropped after a snapshot
+// (0: none): CatchUpEntries behind the applied index; for a ReferenceStateMachine's leader,
+// no further than the slowest voter's match index, unless that is more than RetainEntries
+// behind (a follower that far behind needs the state the snapshot refers to).
+func (g *Group) compactionPoint() uint64 {
+	cfg := &g.h.cfg
+	if g.applied <= cfg.CatchUpEntries {
+		return 0
+	}
+	c := g.applied - cfg.CatchUpEntries
+	if _, ok := g.sm.(ReferenceStateMachine); !ok {
+		return c
+	}
+	if g.rn.BasicStatus().RaftState != raft.StateLeader {
+		return c
+	}
+	floor := uint64(0)
+	if g.applied > cfg.RetainEntries {
+		floor = g.applied - cfg.RetainEntries
+	}
+	g.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
+		if typ == raft.ProgressTypePeer && id != g.h.id && pr.Match < c {
+			c = max(pr.Match, floor)
+		}
+	})
+	return c
 }

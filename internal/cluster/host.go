@@ -31,8 +31,11 @@ type Config struct {
 	HeartbeatTicks  int           // default 1
 	SnapshotEntries uint64        // default 10,000 applied entries between snapshots
 	CatchUpEntries  uint64        // default 5,000 entries kept in memory after a snapshot
-	WALSegmentBytes int64         // default 64 MiB
-	Workers         int           // default GOMAXPROCS: groups prepared/finished in parallel
+	// RetainEntries bounds how far back a ReferenceStateMachine's leader keeps entries for
+	// its slowest voter: default 50,000 behind the applied index.
+	RetainEntries   uint64
+	WALSegmentBytes int64 // default 64 MiB
+	Workers         int   // default GOMAXPROCS: groups prepared/finished in parallel
 	Logger          *slog.Logger
 }
 
@@ -58,6 +61,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.CatchUpEntries == 0 {
 		c.CatchUpEntries = 5_000
+	}
+	if c.RetainEntries == 0 {
+		c.RetainEntries = 50_000
+	}
+	if c.RetainEntries < c.CatchUpEntries {
+		c.RetainEntries = c.CatchUpEntries
 	}
 	if c.WALSegmentBytes <= 0 {
 		c.WALSegmentBytes = 64 << 20

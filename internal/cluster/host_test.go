@@ -15,13 +15,15 @@ import (
 
 // listSM is a state machine that keeps every command it applied, in order.
 type listSM struct {
-	mu  sync.Mutex
-	cmd []string
+	mu    sync.Mutex
+	cmd   []string
+	index uint64 // last applied entry
 }
 
 func (s *listSM) Apply(e Entry) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.index = e.Index
 	if string(e.Data) == "refuse" {
 		return nil, fmt.Errorf("refused at %d", e.Index)
 	}
@@ -57,12 +59,19 @@ type testCluster struct {
 	hosts  map[uint64]*Host
 	sms    map[uint64]map[uint64]*listSM // node -> group -> state machine
 	groups []uint64
+	// ref makes the groups' state machines refSMs over a listSM that survives restarts.
+	ref bool
 }
 
 func newTestCluster(t *testing.T, n int, cfg Config, groups ...uint64) *testCluster {
 	t.Helper()
+	return newCluster(t, n, cfg, false, groups...)
+}
+
+func newCluster(t *testing.T, n int, cfg Config, ref bool, groups ...uint64) *testCluster {
+	t.Helper()
 	c := &testCluster{t: t, cfg: cfg, addrs: map[uint64]string{}, dirs: map[uint64]string{},
-		hosts: map[uint64]*Host{}, sms: map[uint64]map[uint64]*listSM{}, groups: groups}
+		hosts: map[uint64]*Host{}, sms: map[uint64]map[uint64]*listSM{}, groups: groups, ref: ref}
 	lns := map[uint64]net.Listener{}
 	for id := uint64(1); id <= uint64(n); id++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -110,10 +119,18 @@ func (c *testCluster) start(id uint64, ln net.Listener) {
 		c.t.Fatal(err)
 	}
 	c.hosts[id] = h
+	old := c.sms[id]
 	c.sms[id] = map[uint64]*listSM{}
 	for _, g := range c.groups {
 		sm := &listSM{}
-		if _, err := h.CreateGroup(g, sm, c.voters()); err != nil {
+		var gsm StateMachine = sm
+		if c.ref {
+			if old[g] != nil {
+				sm = old[g]
+			}
+			gsm = refSM{sm}
+		}
+		if _, err := h.CreateGroup(g, gsm, c.voters()); err != nil {
 			c.t.Fatal(err)
 		}
 		c.sms[id][g] = sm

@@ -200,3 +200,29 @@ func (p *Partition) PrepareReplica() (uint64, error) {
 	p.appliedIndex.Store(cp.Index)
 	return cp.Index, nil
 }
+
+// SnapshotReplica is the partition group's snapshot: a reference to the log this member
+// holds, not its data. It checkpoints first (the log fsynced up to the last applied entry),
+// so the snapshot, written after it, never names more than the log durably holds, and a
+// restart resumes from the checkpoint, at or after the snapshot. Called by the group's apply
+// goroutine only.
+func (p *Partition) SnapshotReplica() ([]byte, error) {
+	if err := p.writeReplicaCheckpoint(); err != nil {
+		return nil, fmt.Errorf("cannot snapshot %s-%d: %w", p.Topic.Name, p.Index, err)
+	}
+	return json.Marshal(replicaCheckpoint{Index: p.appliedIndex.Load(), End: p.log.EndOffset()})
+}
+
+// HoldsReplicaSnapshot says whether this member's log holds everything a partition snapshot
+// (SnapshotReplica's bytes, from any member) refers to: it applied the group's entries up to
+// the snapshot's index, so its log is the same up to the snapshot's end offset.
+func (p *Partition) HoldsReplicaSnapshot(data []byte) error {
+	var s replicaCheckpoint
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("cannot read snapshot of %s-%d: %w", p.Topic.Name, p.Index, err)
+	}
+	if a, end := p.appliedIndex.Load(), p.log.EndOffset(); a < s.Index || end < s.End {
+		return fmt.Errorf("cannot restore snapshot of %s-%d: it refers to entries up to %d (log end %d), this member holds up to %d (log end %d)", p.Topic.Name, p.Index, s.Index, s.End, a, end)
+	}
+	return nil
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +37,7 @@ type Replica struct {
 	pending   []Delivery        // refused by their consumer (no room), retried by Kick
 	seq       uint64
 	boot      int64 // consumer keys are unique across runs of this node
+	downSent  map[string]bool
 
 	cmds chan Command
 	kick chan struct{}
@@ -87,7 +89,7 @@ func NewReplica(name string, self uint64, cfg Config, deadLetter func([]queue.De
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Replica{name: name, self: self, log: log, deadLetter: deadLetter,
-		consumers: map[string]*localConsumer{}, held: map[uint64]string{},
+		consumers: map[string]*localConsumer{}, held: map[uint64]string{}, downSent: map[string]bool{},
 		cmds: make(chan Command, cmdQueueMax), kick: make(chan struct{}, 1), stop: make(chan struct{}),
 		boot: time.Now().UnixNano()}
 	r.sm = New(self, cfg, r)
@@ -264,11 +266,14 @@ func (r *Replica) Publish(m *queue.Message) (queue.Waiter, error) {
 	}), nil
 }
 
+// bootPrefix starts the keys of this run's consumers.
+func (r *Replica) bootPrefix() string { return fmt.Sprintf("%x/", r.boot) }
+
 // Consume proposes a checkout for a new local consumer.
 func (r *Replica) Consume(q *queue.Queue, spec queue.ConsumerSpec) {
 	r.mu.Lock()
 	r.seq++
-	lc := &localConsumer{id: ConsumerID{Node: r.self, Key: fmt.Sprintf("%x/%d/%s", r.boot, r.seq, spec.Tag)},
+	lc := &localConsumer{id: ConsumerID{Node: r.self, Key: fmt.Sprintf("%s%d/%s", r.bootPrefix(), r.seq, spec.Tag)},
 		tag: spec.Tag, owner: spec.Consumer, q: q, noAck: spec.NoAck}
 	if !spec.NoAck && spec.Prefetch > 0 {
 		lc.prefetch = uint32(spec.Prefetch)
@@ -389,8 +394,16 @@ func (r *Replica) Deliver(d Delivery) {
 	r.mu.Lock()
 	lc := r.consumers[d.Consumer.Key]
 	if lc == nil {
+		// A consumer of a previous run of this node (replayed: NodeDown(self), proposed
+		// first, returns what it held), or one gone meanwhile: give back what it holds, once.
+		send := strings.HasPrefix(d.Consumer.Key, r.bootPrefix()) && !r.downSent[d.Consumer.Key]
+		if send {
+			r.downSent[d.Consumer.Key] = true
+		}
 		r.mu.Unlock()
-		r.enqueue(Down(d.Consumer)) // a consumer of a previous run, or gone: give it back
+		if send {
+			r.enqueue(Down(d.Consumer))
+		}
 		return
 	}
 	r.held[d.Message.ID] = lc.id.Key

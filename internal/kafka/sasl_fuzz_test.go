@@ -18,9 +18,9 @@ import (
 
 // Modes of FuzzSASLExchange's input after the handshake.
 const (
-	fuzzClient  = iota // a real SCRAM or PLAIN client with the fuzzed user and password
-	fuzzTokens         // the fuzzed tokens, each in a SaslAuthenticate (v1) or bare (v0)
-	fuzzFrames         // the fuzzed bytes as whole frames: garbage, truncated requests
+	fuzzClient = iota // a real SCRAM or PLAIN client with the fuzzed user and password
+	fuzzTokens        // the fuzzed tokens, each in a SaslAuthenticate (v1) or bare (v0)
+	fuzzFrames        // the fuzzed bytes as whole frames: garbage, truncated requests
 	fuzzModes
 )
 

@@ -29,12 +29,13 @@ func (c *testNodes) logBytes(i int, topic string) []byte {
 	return b
 }
 
-// waitEnd waits until node i's partition 0 of topic ends at end.
+// waitEnd waits until node i's partition 0 of topic ends at end, durably (its high
+// watermark, up to which it is read).
 func (c *testNodes) waitEnd(i int, topic string, end int64) {
 	c.t.Helper()
 	tp, _ := c.broker[i].streams.Topic(topic)
 	deadline := time.Now().Add(60 * time.Second)
-	for tp.Partition(0).EndOffset() != end {
+	for p := tp.Partition(0); p.EndOffset() != end || p.HighWatermark() != end; {
 		if time.Now().After(deadline) {
 			c.t.Fatalf("node %d holds %d records, want %d", i+1, tp.Partition(0).EndOffset(), end)
 		}

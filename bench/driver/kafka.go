@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,9 +21,10 @@ func runKafka(args []string) error {
 	var c load.Common
 	fs := flag.NewFlagSet("kafka", flag.ExitOnError)
 	c.Flags(fs)
-	brokers := fs.String("brokers", "127.0.0.1:9092", "bootstrap address")
+	brokers := fs.String("brokers", "127.0.0.1:9092", "bootstrap addresses, comma-separated")
 	topic := fs.String("topic", "", "topic, created with -partitions and deleted afterwards (default: one per run)")
 	partitions := fs.Int("partitions", 6, "partitions of the topic")
+	replication := fs.Int("replication", 1, "replication factor of the topic (-1: the broker's default)")
 	acks := fs.String("acks", "all", "all or 1")
 	codec := fs.String("compression", "none", "none or lz4")
 	consume := fs.Bool("consume", true, "also consume and measure end-to-end latency")
@@ -39,14 +41,14 @@ func runKafka(args []string) error {
 		res.Consumers = 1
 	}
 
-	adm, err := kgo.NewClient(kgo.SeedBrokers(*brokers))
+	adm, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*brokers, ",")...))
 	if err != nil {
 		return fmt.Errorf("cannot create admin client: %w", err)
 	}
 	defer adm.Close()
 	ad := kadm.NewClient(adm)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	cr, err := ad.CreateTopic(ctx, int32(*partitions), 1, nil, *topic)
+	cr, err := ad.CreateTopic(ctx, int32(*partitions), int16(*replication), nil, *topic)
 	cancel()
 	if err == nil {
 		err = cr.Err
@@ -60,7 +62,7 @@ func runKafka(args []string) error {
 		_, _ = ad.DeleteTopics(ctx, *topic)
 	}()
 
-	popts := []kgo.Opt{kgo.SeedBrokers(*brokers), kgo.DefaultProduceTopic(*topic)}
+	popts := []kgo.Opt{kgo.SeedBrokers(strings.Split(*brokers, ",")...), kgo.DefaultProduceTopic(*topic)}
 	switch *acks {
 	case "all", "-1":
 		popts = append(popts, kgo.RequiredAcks(kgo.AllISRAcks()))
@@ -95,7 +97,7 @@ func runKafka(args []string) error {
 	defer ccancel()
 	var cwg sync.WaitGroup
 	if *consume {
-		cons, err := kgo.NewClient(kgo.SeedBrokers(*brokers), kgo.ConsumeTopics(*topic),
+		cons, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*brokers, ",")...), kgo.ConsumeTopics(*topic),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 		if err != nil {
 			return fmt.Errorf("cannot create consumer: %w", err)
@@ -190,12 +192,13 @@ func runKafka(args []string) error {
 // runTopic creates or deletes a topic, for the Java tools' runs: quicker than a JVM.
 func runTopic(args []string) error {
 	fs := flag.NewFlagSet("topic", flag.ExitOnError)
-	brokers := fs.String("brokers", "127.0.0.1:9092", "bootstrap address")
+	brokers := fs.String("brokers", "127.0.0.1:9092", "bootstrap addresses, comma-separated")
 	create := fs.String("create", "", "topic to create")
 	del := fs.String("delete", "", "topic to delete")
 	partitions := fs.Int("partitions", 6, "partitions of a created topic")
+	replication := fs.Int("replication", 1, "replication factor of a created topic (-1: the broker's default)")
 	_ = fs.Parse(args)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(*brokers))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*brokers, ",")...))
 	if err != nil {
 		return fmt.Errorf("cannot create admin client: %w", err)
 	}
@@ -204,7 +207,7 @@ func runTopic(args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if *create != "" {
-		r, err := ad.CreateTopic(ctx, int32(*partitions), 1, nil, *create)
+		r, err := ad.CreateTopic(ctx, int32(*partitions), int16(*replication), nil, *create)
 		if err == nil {
 			err = r.Err
 		}

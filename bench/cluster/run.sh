@@ -9,7 +9,9 @@
 #            default.replication.factor=3, min.insync.replicas=2 and
 #            log.flush.interval.messages=1 (every append flushed before its ack, yard's
 #            durability);
-#   yard-1   one yard node (RF 1), the default fsync-before-ack.
+#   yard-1   one yard node (RF 1), the default fsync-before-ack;
+#   kafka-3-noflush (only when asked for with --only) kafka-3 as shipped: no flush before the
+#            ack, durability from the replicas' page caches.
 # Workload (bench/driver, franz-go): a topic of 6 partitions, RF 3 (1 on yard-1), 1 KiB
 # records, acks=all, idempotent producer, no consumer; flat out, then at a fixed rate. The
 # order yard-3, kafka-3, yard-1 is run --rounds times. CPU seconds of every process of the
@@ -141,9 +143,11 @@ log.retention.hours=168
 log.segment.bytes=1073741824
 log.retention.check.interval.ms=300000
 group.initial.rebalance.delay.ms=0
-# equal durability: flush every append before acknowledging it
-log.flush.interval.messages=1
 EOF
+    if [ "$1" = flush ]; then
+      echo "# equal durability: flush every append before acknowledging it" >> "$d/server.properties"
+      echo "log.flush.interval.messages=1" >> "$d/server.properties"
+    fi
     cat > "$d/log4j2.properties" <<EOF
 rootLogger.level=INFO
 rootLogger.appenderRef.file.ref=file
@@ -170,12 +174,12 @@ EOF
     for _ in $(seq 1 900); do grep -q "Kafka Server started" "$d/server.log" 2>/dev/null && break; sleep 0.2; done
     grep -q "Kafka Server started" "$d/server.log" || { log "kafka-3 node $i did not start"; tail -20 "$d/server.out" >&2; exit 1; }
   done
-  cp "$work/kafka-3/n1/server.properties" "$out/logs/kafka-3-n1-server.properties"
+  cp "$work/kafka-3/n1/server.properties" "$out/logs/$2-n1-server.properties"
 }
 stop_system() {
   stop_pids "${sys_pids[@]}"
-  [ "$1" = kafka-3 ] && for i in 1 2 3; do cp "$work/kafka-3/n$i/server.log" "$out/logs/kafka-3-n$i-r$round.log" 2>/dev/null || true; done
-  rm -rf "${work:?}/$1"
+  [[ "$1" = kafka-3* ]] && for i in 1 2 3; do cp "$work/kafka-3/n$i/server.log" "$out/logs/$1-n$i-r$round.log" 2>/dev/null || true; done
+  rm -rf "${work:?}/${1%-noflush}"
 }
 
 # ready waits until the system creates a replicated topic and accepts a produce to it.
@@ -215,12 +219,13 @@ run() { # system rf workload rate
 }
 
 for round in $(seq 1 "$rounds"); do
-  for s in yard-3 kafka-3 yard-1; do
+  for s in yard-3 kafka-3 yard-1 kafka-3-noflush; do
     [[ ",$only," == *",$s,"* ]] || continue
     rf=3
     case "$s" in
       yard-3) start_yard3 ;;
-      kafka-3) start_kafka3 ;;
+      kafka-3) start_kafka3 flush kafka-3 ;;
+      kafka-3-noflush) start_kafka3 noflush kafka-3-noflush ;;
       yard-1) start_yard1; rf=1 ;;
     esac
     log "$s up on $sys_boot (pids ${sys_pids[*]})"

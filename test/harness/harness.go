@@ -407,12 +407,6 @@ func (y *Yard) RSSBytes() int64 {
 	return 0
 }
 
-// Pause stops the process with SIGSTOP (it keeps its sockets and memory, answers nothing).
-func (y *Yard) Pause() { y.sendOnly(syscall.SIGSTOP) }
-
-// Resume continues a paused process with SIGCONT.
-func (y *Yard) Resume() { y.sendOnly(syscall.SIGCONT) }
-
 func (y *Yard) sendOnly(sig syscall.Signal) {
 	y.mu.Lock()
 	cmd := y.cmd

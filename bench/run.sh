@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # yard side by side with Apache Kafka 4.4, RabbitMQ and NATS JetStream, on this machine, in
 # one run (issue 19). Each broker is started on loopback, the same workloads run against it,
-# it is stopped; the page cache is synced and dropped before every run (as root).
+# it is stopped; the page cache is synced and dropped before every run (as root). Each
+# broker first gets an unreported warm-up run (a JVM's first seconds run interpreted code).
 #
 #   bench/run.sh [--quick] [--only kafka,amqp,nats] [--brokers yard,kafka,...] [--duration S] [--out DIR]
 #
@@ -41,9 +42,9 @@ done
 want() { [[ ",$only," == *",$1,"* ]]; }
 broker_on() { [[ ",$brokers," == *",$1,"* ]]; }
 if [ -n "$quick" ]; then
-  dur="${duration:-5}" warm=1 ptsec=12 ptwarm=6 ppn=300000 e2en=300
+  dur="${duration:-5}" warm=1 warmrun=2 ptsec=12 ptwarm=6 ppn=300000 e2en=300
 else
-  dur="${duration:-15}" warm=3 ptsec=30 ptwarm=10 ppn=3000000 e2en=1000
+  dur="${duration:-15}" warm=3 warmrun=10 ptsec=30 ptwarm=10 ppn=3000000 e2en=1000
 fi
 out="${out:-$root/bench/out/$(date -u +%Y%m%d-%H%M%S)}"
 mkdir -p "$out/results" "$out/logs"
@@ -145,6 +146,9 @@ kafka_tools() { # broker bootstrap pid
 kafka_workloads() { # broker bootstrap pid
   local b="$1" boot="$2" pid="$3"
   note_load "$b (Kafka protocol)"
+  # Unreported: a JVM broker's first seconds run interpreted code; every broker gets the same.
+  log "$b: warm-up run, ${warmrun} s, not reported"
+  "$driver" kafka -broker "$b" -brokers "$boot" -duration "${warmrun}s" -warmup 1s -out /dev/null 2>>"$out/logs/$b-franz-go.log" || true
   franz "$b" "$boot" "$pid" "flat acks=all none" -acks all -compression none
   franz "$b" "$boot" "$pid" "50k acks=all none" -rate 50000 -acks all -compression none
   if [ -z "$quick" ]; then
@@ -221,6 +225,8 @@ perftest() { # broker url pid n
 amqp_workloads() { # broker url pid
   local b="$1" url="$2" pid="$3"
   note_load "$b (AMQP)"
+  log "$b: warm-up run, ${warmrun} s, not reported"
+  "$driver" amqp -broker "$b" -url "$url" -duration "${warmrun}s" -warmup 1s -out /dev/null 2>>"$out/logs/$b-amqp091-go.log" || true
   amqp_go "$b" "$url" "$pid" "flat persistent 1/1" -persistent -producers 1 -consumers 1
   amqp_go "$b" "$url" "$pid" "flat persistent 4/4" -persistent -producers 4 -consumers 4
   if [ -z "$quick" ]; then

@@ -122,7 +122,14 @@ func TestDriversAgainstYard(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := readResult(t, kout)
-	if k.Records == 0 || k.Errors != 0 || k.Ack == nil || k.E2E == nil || k.E2E.Count == 0 || len(k.Series) < 2 {
+	// The end-to-end total covers the measured window only; on a loaded machine (the whole
+	// suite at once) the consumer can start fetching after it, during the drain, which the
+	// per-second series still records.
+	consumedE2E := k.E2E != nil && k.E2E.Count > 0
+	for _, s := range k.Series {
+		consumedE2E = consumedE2E || (s.E2E != nil && s.E2E.Count > 0)
+	}
+	if k.Records == 0 || k.Errors != 0 || k.Ack == nil || !consumedE2E || len(k.Series) < 2 {
 		t.Fatalf("kafka result %+v", k)
 	}
 	if k.BrokerPeakRSSMiB == 0 || k.BrokerCPUSeconds < 0 {

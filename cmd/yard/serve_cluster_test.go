@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -20,12 +19,7 @@ func startCluster(t *testing.T, n int) []*harness.Yard {
 	addrs := make([]string, n)
 	var peers []string
 	for i := range addrs {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addrs[i] = ln.Addr().String()
-		ln.Close()
+		addrs[i] = harness.ReservePort(t)
 		peers = append(peers, fmt.Sprintf("%d=%s", i+1, addrs[i]))
 	}
 	ys := make([]*harness.Yard, n)

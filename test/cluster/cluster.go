@@ -3,7 +3,6 @@ package cluster
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,12 +36,7 @@ func Start(t testing.TB, n int, o Options) *Cluster {
 	c := &Cluster{t: t, links: map[[2]int]*Link{}}
 	real := make([]string, n)
 	for i := range real {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		real[i] = ln.Addr().String()
-		ln.Close()
+		real[i] = harness.ReservePort(t)
 	}
 	for from := 1; from <= n; from++ {
 		for to := 1; to <= n; to++ {

@@ -190,18 +190,7 @@ func runAMQP(args []string) error {
 	default:
 	}
 
-	window2 := (c.Duration - c.Warmup).Seconds()
-	res.Seconds = window2
-	res.Ack = ack.Total()
-	if res.Ack != nil {
-		res.Records = res.Ack.Count
-	}
-	res.RecordsPerSec = float64(res.Records) / window2
-	res.E2E = e2e.Total()
-	if res.E2E != nil {
-		res.ConsumedPerSec = float64(res.E2E.Count) / window2
-	}
-	res.Series = load.FillSeries(ack, e2e)
+	res.Summarize(c.Duration-c.Warmup, ack, e2e)
 	res.Errors += nacked.Load()
 	res.BrokerCost(before, after, res.Records)
 	return res.Write(c.Out)

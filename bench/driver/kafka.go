@@ -165,22 +165,10 @@ func runKafka(args []string) error {
 		cwg.Wait()
 	}
 
-	window := (c.Duration - c.Warmup).Seconds()
-	res.Seconds = window
-	res.Ack = ack.Total()
-	if res.Ack != nil {
-		res.Records = res.Ack.Count
+	if !*consume {
+		e2e = nil
 	}
-	res.RecordsPerSec = float64(res.Records) / window
-	if *consume {
-		res.E2E = e2e.Total()
-		if res.E2E != nil {
-			res.ConsumedPerSec = float64(res.E2E.Count) / window
-		}
-		res.Series = load.FillSeries(ack, e2e)
-	} else {
-		res.Series = load.FillSeries(ack, nil)
-	}
+	res.Summarize(c.Duration-c.Warmup, ack, e2e)
 	res.Errors = errs.Load()
 	if e, ok := lastErr.Load().(string); ok {
 		res.Note = "last error: " + e

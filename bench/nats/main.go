@@ -167,22 +167,10 @@ publish:
 		}
 	}
 
-	window2 := (c.Duration - c.Warmup).Seconds()
-	res.Seconds = window2
-	res.Ack = ack.Total()
-	if res.Ack != nil {
-		res.Records = res.Ack.Count
+	if !*consume {
+		e2e = nil
 	}
-	res.RecordsPerSec = float64(res.Records) / window2
-	if *consume {
-		res.E2E = e2e.Total()
-		if res.E2E != nil {
-			res.ConsumedPerSec = float64(res.E2E.Count) / window2
-		}
-		res.Series = load.FillSeries(ack, e2e)
-	} else {
-		res.Series = load.FillSeries(ack, nil)
-	}
+	res.Summarize(c.Duration-c.Warmup, ack, e2e)
 	res.Errors = errs.Load()
 	if e, ok := lastErr.Load().(string); ok {
 		res.Note = "last error: " + e

@@ -109,3 +109,23 @@ func (r *Result) BrokerCost(before, after ProcSample, messages uint64) {
 }
 
 func Now() string { return time.Now().UTC().Format(time.RFC3339) }
+
+// Summarize fills r's throughput and latency fields from a run's series over its measured
+// window (the duration after the warm-up): acknowledgements, and end-to-end latencies when e2e
+// is not nil (a run with a consumer).
+func (r *Result) Summarize(window time.Duration, ack, e2e *Series) {
+	secs := window.Seconds()
+	r.Seconds = secs
+	r.Ack = ack.Total()
+	if r.Ack != nil {
+		r.Records = r.Ack.Count
+	}
+	r.RecordsPerSec = float64(r.Records) / secs
+	if e2e != nil {
+		r.E2E = e2e.Total()
+		if r.E2E != nil {
+			r.ConsumedPerSec = float64(r.E2E.Count) / secs
+		}
+	}
+	r.Series = FillSeries(ack, e2e)
+}

@@ -16,6 +16,20 @@ import (
 
 func amqpURL(y *harness.Yard) string { return "amqp://guest:guest@" + y.AMQPAddr + "/" }
 
+// onChannel runs f on a channel of a fresh connection to y, closed afterwards.
+func onChannel(y *harness.Yard, f func(ch *amqp.Channel) error) error {
+	conn, err := amqp.Dial(amqpURL(y))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	return f(ch)
+}
+
 // quorumLeader asks y's management API which node leads the quorum queue (0: none known).
 func quorumLeader(y *harness.Yard, queue string) uint64 {
 	req, _ := http.NewRequest("GET", "http://"+y.HTTPAddr+"/api/queues/%2F/"+queue, nil)
@@ -45,87 +59,59 @@ func TestServeClusterQuorumQueue(t *testing.T) {
 	ys := startCluster(t, 3)
 	args := amqp.Table{"x-queue-type": "quorum"}
 	eventually(t, "declare qq", func() error {
-		conn, err := amqp.Dial(amqpURL(ys[0]))
-		if err != nil {
+		return onChannel(ys[0], func(ch *amqp.Channel) error {
+			_, err := ch.QueueDeclare("qq", true, false, false, false, args)
 			return err
-		}
-		defer conn.Close()
-		ch, err := conn.Channel()
-		if err != nil {
-			return err
-		}
-		_, err = ch.QueueDeclare("qq", true, false, false, false, args)
-		return err
+		})
 	})
 	eventually(t, "qq on node 2", func() error {
-		conn, err := amqp.Dial(amqpURL(ys[1]))
-		if err != nil {
+		return onChannel(ys[1], func(ch *amqp.Channel) error {
+			_, err := ch.QueueDeclarePassive("qq", true, false, false, false, args)
 			return err
-		}
-		defer conn.Close()
-		ch, err := conn.Channel()
-		if err != nil {
-			return err
-		}
-		_, err = ch.QueueDeclarePassive("qq", true, false, false, false, args)
-		return err
+		})
 	})
 
 	confirmed := map[string]bool{}
 	publishTo := func(y *harness.Yard, exchange, key, prefix string, n int) {
 		t.Helper()
 		eventually(t, "publish "+prefix, func() error {
-			conn, err := amqp.Dial(amqpURL(y))
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			ch, err := conn.Channel()
-			if err != nil {
-				return err
-			}
-			if err := ch.Confirm(false); err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			for i := range n {
-				body := fmt.Sprintf("%s-%d", prefix, i)
-				if confirmed[body] {
-					continue
-				}
-				dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false, amqp.Publishing{Body: []byte(body)})
-				if err != nil {
+			return onChannel(y, func(ch *amqp.Channel) error {
+				if err := ch.Confirm(false); err != nil {
 					return err
 				}
-				ok, err := dc.WaitContext(ctx)
-				if err != nil {
-					return err
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				for i := range n {
+					body := fmt.Sprintf("%s-%d", prefix, i)
+					if confirmed[body] {
+						continue
+					}
+					dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false, amqp.Publishing{Body: []byte(body)})
+					if err != nil {
+						return err
+					}
+					ok, err := dc.WaitContext(ctx)
+					if err != nil {
+						return err
+					}
+					if !ok {
+						return fmt.Errorf("%s nacked", body)
+					}
+					confirmed[body] = true
 				}
-				if !ok {
-					return fmt.Errorf("%s nacked", body)
-				}
-				confirmed[body] = true
-			}
-			return nil
+				return nil
+			})
 		})
 	}
 	publish := func(y *harness.Yard, prefix string, n int) { publishTo(y, "", "qq", prefix, n) }
 	// An exchange and a binding to qq declared through node 1 route on node 3 too.
 	eventually(t, "bind qq", func() error {
-		conn, err := amqp.Dial(amqpURL(ys[0]))
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		ch, err := conn.Channel()
-		if err != nil {
-			return err
-		}
-		if err := ch.ExchangeDeclare("orders", "direct", true, false, false, false, nil); err != nil {
-			return err
-		}
-		return ch.QueueBind("qq", "eu", "orders", false, nil)
+		return onChannel(ys[0], func(ch *amqp.Channel) error {
+			if err := ch.ExchangeDeclare("orders", "direct", true, false, false, false, nil); err != nil {
+				return err
+			}
+			return ch.QueueBind("qq", "eu", "orders", false, nil)
+		})
 	})
 	publishTo(ys[2], "orders", "eu", "routed", 20)
 	publish(ys[0], "before", 200)

@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
 	"sync"
@@ -15,28 +14,10 @@ import (
 	"github.com/yardmq/yard/internal/auth"
 )
 
-// logBuf is a log destination safe for the server's goroutines.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // Failed SASL logins are slowed per source (each answered after the store's growing
 // failure delay, shared with AMQP and HTTP) and logged, without the password.
 func TestSASLBruteForceSlowedAndLogged(t *testing.T) {
-	var out logBuf
+	var out syncBuf // storage_test.go: a log destination safe for the server's goroutines
 	ts, users := saslServer(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&out, nil)) })
 	const guess = "guess-Zq81"
 	for i := range 3 {

@@ -23,6 +23,22 @@ type testBroker struct {
 	http string
 }
 
+// amqpChannel opens a connection as guest to tb's AMQP listener, closed when the test ends,
+// and a channel on it.
+func (tb *testBroker) amqpChannel(t *testing.T) (*amqp.Connection, *amqp.Channel) {
+	t.Helper()
+	conn, err := amqp.Dial("amqp://guest:guest@" + tb.b.Addr("amqp").String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, ch
+}
+
 func startBroker(t *testing.T) *testBroker {
 	t.Helper()
 	cfg := broker.DefaultConfig()
@@ -78,15 +94,7 @@ func (tb *testBroker) get(t *testing.T, path string, v any) {
 
 func TestAMQPResources(t *testing.T) {
 	tb := startBroker(t)
-	conn, err := amqp.Dial("amqp://guest:guest@" + tb.b.Addr("amqp").String() + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, ch := tb.amqpChannel(t)
 	if _, err := ch.QueueDeclare("q1", true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -38,15 +38,7 @@ func TestDeletedTopicAndQueueLeaveMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	conn, err := amqp.Dial("amqp://guest:guest@" + tb.b.Addr("amqp").String() + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ch := tb.amqpChannel(t)
 	for _, q := range []string{"qgone", "qkept"} {
 		if _, err := ch.QueueDeclare(q, true, false, false, false, nil); err != nil {
 			t.Fatal(err)
@@ -98,15 +90,7 @@ func TestDeletedTopicAndQueueLeaveMetrics(t *testing.T) {
 func TestChannelAndConsumerDetails(t *testing.T) {
 	t.Parallel()
 	tb := startBroker(t)
-	conn, err := amqp.Dial("amqp://guest:guest@" + tb.b.Addr("amqp").String() + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, ch := tb.amqpChannel(t)
 	if _, err := ch.QueueDeclare("q", false, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}

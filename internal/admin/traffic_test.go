@@ -91,15 +91,7 @@ func TestTopicTrafficMetrics(t *testing.T) {
 func TestAMQPChannelsAndMethods(t *testing.T) {
 	t.Parallel()
 	tb := startBroker(t)
-	conn, err := amqp.Dial("amqp://guest:guest@" + tb.b.Addr("amqp").String() + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ch := tb.amqpChannel(t)
 	if _, err := ch.QueueDeclare("q", false, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}

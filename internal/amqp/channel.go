@@ -9,6 +9,7 @@ import (
 
 	"github.com/yardmq/yard/internal/amqp/wire"
 	"github.com/yardmq/yard/internal/queue"
+	"github.com/yardmq/yard/internal/vhost"
 )
 
 type channel struct {
@@ -26,12 +27,11 @@ type channel struct {
 	committing bool           // tx.commit is publishing: collect txWaits
 	txWaits    []queue.Waiter // durability a tx.commit-ok waits for
 	confirms   *confirmer     // confirms that wait for durability
-	routeBuf   []string
+	router     vhost.Router   // routes this channel's publishes (route)
 	lastQueue  string         // the queue last declared on this channel: what "" means in queue methods
 	replyTo    string         // direct reply-to queue, once the channel consumed amq.rabbitmq.reply-to
 	ackBatch   []*unackedMsg  // acks not yet applied to their queues (deferAcks)
 	pubSlot    publishing     // reused for each publishing outside transactions
-	waitBuf    []queue.Waiter // route's result, reused
 	pickBuf    []*unackedMsg  // settleNow's, reused
 	turnNext   int            // kickConsumers: the queue whose turn comes first
 

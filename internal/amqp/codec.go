@@ -27,6 +27,12 @@ func (Codec) DecodeTable(b []byte) (map[string]any, error) { return wire.DecodeT
 // ParseMessage fills m's priority and per-message TTL from its properties.
 func (Codec) ParseMessage(m *queue.Message) { parseMessage(m) }
 
+// AppendStreamRecord appends the one-record batch a message published to a stream queue
+// becomes (streamrec.go).
+func (Codec) AppendStreamRecord(dst []byte, tsMs int64, routingKey string, props, body []byte) []byte {
+	return appendStreamBatch(dst, tsMs, routingKey, props, body)
+}
+
 // Headers returns the headers and the expiration of encoded basic properties. Properties
 // that do not decode give what decoded before the fault, as a publish's would.
 func (Codec) Headers(props []byte) (map[string]any, string, bool) {

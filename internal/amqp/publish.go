@@ -4,8 +4,6 @@ package amqp
 // basic.nack to the publisher) and transactions (tx.select/commit/rollback).
 
 import (
-	"time"
-
 	"github.com/yardmq/yard/internal/amqp/wire"
 	"github.com/yardmq/yard/internal/queue"
 	"github.com/yardmq/yard/internal/vhost"
@@ -96,8 +94,6 @@ func (ch *channel) publish(p *publishing) error {
 			ch.confirmed(seq, !failed)
 		}
 	}
-	clear(waits)
-	ch.waitBuf = waits[:0]
 	return nil
 }
 
@@ -118,60 +114,27 @@ func (ch *channel) checkUserID(p *publishing) *amqpError {
 	return nil
 }
 
-// route delivers the message to every queue its exchange routes it to. It reports how many
-// queues took it, whether any failed to, and, for a persistent message, what to wait for
-// before it is durable everywhere.
+// route publishes the message through the vhost (vhost.Publish: the one routing and
+// delivery every front end shares). It reports how many queues took it, whether any failed
+// to, and, for a persistent message, what to wait for before it is durable everywhere.
 func (ch *channel) route(p *publishing) (routed int, failed bool, waits []queue.Waiter, e *amqpError) {
-	vh := ch.c.vh
 	m := p.m
-	names, err := vh.Route(m.Exchange, m.RoutingKey, p.extra, p, ch.routeBuf[:0])
+	if ch.router.Enqueued == nil {
+		ch.router.Enqueued = ch.c.notePace
+		ch.router.Failed = func(name string, stream bool, err error) {
+			msg := "cannot enqueue message"
+			if stream {
+				msg = "cannot append to stream"
+			}
+			ch.c.srv.rl.Warn(msg, msg, "remote", ch.c.nc.RemoteAddr().String(), "queue", name, "err", err)
+		}
+	}
+	res, err := ch.c.vh.Publish(&ch.router, &vhost.Publishing{Exchange: m.Exchange, RoutingKey: m.RoutingKey,
+		Extra: p.extra, Headers: p, Properties: p.props, Body: p.body, Persistent: deliveryMode(p.props) == 2})
 	if err != nil {
 		return 0, false, nil, refused(m, err)
 	}
-	ch.routeBuf = names
-	waits = ch.waitBuf[:0] // the caller copies what it keeps (confirmer.add, txWaits)
-	persistent := deliveryMode(p.props) == 2
-	msg := &queue.Message{Exchange: m.Exchange, RoutingKey: m.RoutingKey, Properties: p.props, Body: p.body, Persistent: persistent}
-	parseMessage(msg)
-	var asPersistent *queue.Message // msg as quorum queues keep it, made on first need
-	for _, name := range names {
-		qs := vh.Queue(name)
-		if qs == nil {
-			continue
-		}
-		if qs.Stream != nil { // always durable, whatever the delivery mode
-			w, err := ch.publishStream(qs, m.RoutingKey, p.props, p.body)
-			if err != nil {
-				ch.c.srv.rl.Warn("cannot append to stream", "cannot append to stream", "remote", ch.c.nc.RemoteAddr().String(), "queue", name, "err", err)
-				failed = true
-				continue
-			}
-			waits = append(waits, w)
-			routed++
-			continue
-		}
-		qmsg := msg
-		if qs.Quorum && !persistent {
-			if asPersistent == nil {
-				cp := *msg
-				cp.Persistent = true
-				asPersistent = &cp
-			}
-			qmsg = asPersistent
-		}
-		w, err := qs.Queue.Publish(qmsg)
-		if err != nil {
-			ch.c.srv.rl.Warn("cannot enqueue message", "cannot enqueue message", "remote", ch.c.nc.RemoteAddr().String(), "queue", name, "err", err)
-			failed = true
-			continue
-		}
-		ch.c.notePace(qs.Queue)
-		if (persistent || qs.Quorum) && w.Pending() {
-			waits = append(waits, w)
-		}
-		routed++
-	}
-	return routed, failed, waits, nil
+	return res.Queues, res.Failed, res.Waits, nil
 }
 
 // confirmed records the outcome of publish seq. Acks are coalesced into one basic.ack with
@@ -270,16 +233,4 @@ func (ch *channel) txRollback(m *wire.TxRollback) error {
 	ch.tx = &txState{}
 	ch.send(&wire.TxRollbackOk{})
 	return nil
-}
-
-// publishStream appends one message to a stream queue (internal/vhost's stream.go) as one
-// record (streamrec.go) in the partition its routing key picks.
-func (ch *channel) publishStream(qs *vhost.Queue, routingKey string, props, body []byte) (queue.Waiter, error) {
-	part := qs.Stream.PartitionFor(routingKey)
-	b := appendStreamBatch(nil, time.Now().UnixMilli(), routingKey, props, body)
-	res, err := part.Append(b)
-	if err != nil {
-		return queue.Waiter{}, err
-	}
-	return queue.NewWaiter(part, res.LastOffset), nil
 }

@@ -13,7 +13,8 @@
 // properties that dead-lettering rewrites) comes from a Codec the front end supplies.
 //
 // Files: vhost.go (hosts and the queue registry), queuedecl.go (declaring and deleting
-// queues), exchange.go (declaring, deleting and binding exchanges), args.go (known queue
+// queues), exchange.go (declaring, deleting and binding exchanges), publish.go (routing and
+// delivering a published message, for every front end that publishes), args.go (known queue
 // arguments), queuetype.go (classic, quorum, stream), stream.go (stream queues), topology.go
 // (durable topology: save, restore), deadletter.go, store.go (queue stores on disk),
 // errors.go (refusals).
@@ -46,6 +47,9 @@ type Codec interface {
 	// WithHeaders returns props with headers as their headers, without the expiration
 	// property if dropExpiration.
 	WithHeaders(props []byte, headers map[string]any, dropExpiration bool) []byte
+	// AppendStreamRecord appends the one-record Kafka batch (timestamp tsMs) that a message
+	// with these properties and body becomes in a stream queue (publish.go).
+	AppendStreamRecord(dst []byte, tsMs int64, routingKey string, props, body []byte) []byte
 }
 
 // Config configures Hosts.

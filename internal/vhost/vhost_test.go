@@ -50,6 +50,11 @@ func (testCodec) DecodeTable(b []byte) (map[string]any, error) {
 
 func (testCodec) ParseMessage(*queue.Message) {}
 
+// AppendStreamRecord is not a batch: the domain tests publish to no stream queue.
+func (testCodec) AppendStreamRecord(dst []byte, _ int64, _ string, _, body []byte) []byte {
+	return append(dst, body...)
+}
+
 func decodeProps(b []byte) testProps {
 	var p testProps
 	if len(b) > 0 {

@@ -20,7 +20,8 @@ import (
 //	6  uint32  CRC-32C (Castagnoli) of the body
 //	10 ...     body (n-6 bytes)
 //
-// The first frame on a connection is a hello from the dialer; every later one is a batch.
+// The first frame on a connection is a hello from the dialer; every later one is a batch or
+// a range request or response (rangefetch.go), which travel between the batches.
 //
 //	hello: uint64 from (the dialer's node id), uint64 to (the node id it expects to reach)
 //	batch: uint32 h, then h heartbeats, each 25 bytes:
@@ -30,6 +31,10 @@ import (
 //	       uint32 m, then m messages, each: uint64 group, uint32 len, len bytes of a
 //	           raftpb.Message in protobuf encoding
 //
+//	range request/response: uint64 id (the requester's, echoed by the response), uint64 group,
+//	       uint8 status (requests 0; responses: 0, the state machine's bytes follow; 1, an
+//	       error message follows), then the rest of the body: the state machine's bytes
+//
 // Heartbeats are coalesced: all groups' heartbeats to one peer travel as fixed 25-byte rows
 // of one frame (their From/To are the connection's ends), the rest as full messages. A batch
 // with no rows is the node-level ping that keeps the peer's liveness fresh.
@@ -37,6 +42,9 @@ const (
 	frameVersion     = 1
 	frameHello       = 1
 	frameBatch       = 2
+	frameRangeReq    = 3
+	frameRangeResp   = 4
+	rangeHeaderBytes = 17
 	frameHeaderBytes = 10
 	frameBytesMax    = 64 << 20
 	helloBytes       = 16
@@ -96,6 +104,41 @@ func appendBatch(dst []byte, hbs []heartbeat, msgs []encodedMsg) []byte {
 		}
 		return b
 	})
+}
+
+// rangeMsg is a range request or response (rangefetch.go).
+type rangeMsg struct {
+	id, group uint64
+	status    byte
+	data      []byte
+}
+
+// Range response statuses.
+const (
+	rangeOK    = 0
+	rangeError = 1
+)
+
+func appendRange(dst []byte, kind byte, m rangeMsg) []byte {
+	return appendFrame(dst, kind, func(b []byte) []byte {
+		b = binary.BigEndian.AppendUint64(b, m.id)
+		b = binary.BigEndian.AppendUint64(b, m.group)
+		b = append(b, m.status)
+		return append(b, m.data...)
+	})
+}
+
+// decodeRange decodes a range request or response body; its data does not alias body.
+func decodeRange(body []byte) (rangeMsg, error) {
+	if len(body) < rangeHeaderBytes {
+		return rangeMsg{}, fmt.Errorf("%w: range message of %d bytes", errBadFrame, len(body))
+	}
+	m := rangeMsg{id: binary.BigEndian.Uint64(body), group: binary.BigEndian.Uint64(body[8:]), status: body[16],
+		data: append([]byte(nil), body[rangeHeaderBytes:]...)}
+	if m.status > rangeError {
+		return rangeMsg{}, fmt.Errorf("%w: range message status %d", errBadFrame, m.status)
+	}
+	return m, nil
 }
 
 // encodedMsg is a message encoded for the wire, with its size known before framing.

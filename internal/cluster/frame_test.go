@@ -97,6 +97,8 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add(appendHello(nil, 1, 2))
 	f.Add(sampleBatch(f))
 	f.Add(appendBatch(nil, nil, nil))
+	f.Add(appendRange(nil, frameRangeReq, rangeMsg{id: 1, group: 2, data: []byte(`{"from":0}`)}))
+	f.Add(appendRange(nil, frameRangeResp, rangeMsg{id: 1, group: 2, status: rangeError, data: []byte("no")}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		kind, body, _, err := readFrame(bytes.NewReader(b), nil)
 		if err != nil {
@@ -121,6 +123,15 @@ func FuzzReadFrame(f *testing.F) {
 			again := appendBatch(nil, hbs, ems)
 			if _, _, _, err := readFrame(bytes.NewReader(again), nil); err != nil {
 				t.Fatalf("re-encoded batch unreadable: %v", err)
+			}
+		case frameRangeReq, frameRangeResp:
+			m, err := decodeRange(body)
+			if err != nil {
+				return
+			}
+			_, again, _, err := readFrame(bytes.NewReader(appendRange(nil, kind, m)), nil)
+			if err != nil || !bytes.Equal(again, body) {
+				t.Fatalf("re-encoded range message differs: %v", err)
 			}
 		}
 	})

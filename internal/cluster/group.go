@@ -58,9 +58,10 @@ type DurableStateMachine interface {
 // on its own (a replicated partition's snapshot names the end of the log it already holds)
 // instead of carrying it. A member can only restore such a snapshot if it holds what it
 // refers to: CanRestore says so. A snapshot sent by the leader that this member cannot
-// restore is ignored (the member stays behind rather than pretend to hold the state), so its
-// group's leader keeps the entries back to the slowest voter's match index, up to
-// Config.RetainEntries behind its applied index, for followers to catch up from the log.
+// restore is ignored (the member stays behind rather than pretend to hold the state) until a
+// RangeStateMachine has fetched what it lacks (rangefetch.go), so its group's leader keeps
+// the entries back to the slowest voter's match index, up to Config.RetainEntries behind its
+// applied index, for followers to catch up from the log, which is cheaper.
 type ReferenceStateMachine interface {
 	StateMachine
 	CanRestore(data []byte) bool
@@ -104,6 +105,9 @@ type Group struct {
 	waits   map[uint64]chan result
 	noSnap  bool          // the state machine takes no snapshots
 	refused atomic.Uint64 // index of the last snapshot this member could not restore (logged once)
+	// fetching: a goroutine fetches what a snapshot refers to (rangefetch.go).
+	fetching atomic.Bool
+	fetched  atomic.Uint64 // range fetches completed, for tests
 
 	leader    atomic.Uint64
 	term      atomic.Uint64
@@ -256,6 +260,7 @@ func (g *Group) prepare() *raft.Ready {
 			}
 		}
 		if m.GetType() == pb.MsgSnap && !g.canRestore(m.GetSnapshot()) {
+			g.maybeFetch(m)
 			continue
 		}
 		_ = g.rn.Step(m) // a stale or misdirected message is Raft's to ignore
@@ -304,7 +309,12 @@ func (g *Group) canRestore(snap *pb.Snapshot) bool {
 		return true
 	}
 	if i := snap.GetMetadata().GetIndex(); g.refused.Swap(i) != i {
-		g.h.log.Error("cluster: ignoring a snapshot that refers to state this member lacks; it stays behind until that state is fetched (not built yet)", "group", g.id, "index", i, "applied", g.applied)
+		_, fetches := rsm.(RangeStateMachine)
+		if fetches {
+			g.h.log.Info("cluster: a snapshot refers to state this member lacks; fetching it", "group", g.id, "index", i, "applied", g.applied)
+		} else {
+			g.h.log.Error("cluster: ignoring a snapshot that refers to state this member lacks; it stays behind", "group", g.id, "index", i, "applied", g.applied)
+		}
 	}
 	return false
 }

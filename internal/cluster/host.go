@@ -85,7 +85,8 @@ type Host struct {
 	id  uint64
 	log *slog.Logger
 	tr  *transport
-	wal *wal // the loop goroutine's only
+	rng *ranges // range fetches (rangefetch.go)
+	wal *wal    // the loop goroutine's only
 	seq atomic.Uint64
 
 	mu        sync.Mutex // guards everything below
@@ -124,9 +125,10 @@ func Open(cfg Config) (*Host, error) {
 	h := &Host{cfg: cfg, id: cfg.NodeID, log: cfg.Logger, wal: w,
 		groups: make(map[uint64]*Group), recovered: rec, snaps: snaps,
 		work: make(map[uint64]*Group), active: make(map[uint64]*Group),
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), alive: make(map[uint64]bool)}
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), alive: make(map[uint64]bool), rng: newRanges()}
 	h.tr = newTransport(cfg.NodeID, cfg.Listener, cfg.Peers, cfg.TickInterval, cfg.Logger)
 	h.tr.deliver = h.deliver
+	h.tr.deliverRange = h.deliverRange
 	h.tr.dropped = func(group, to uint64, m *pb.Message) {
 		h.report(group, report{to: to, snapshot: m.GetType() == pb.MsgSnap, failed: true})
 	}
@@ -137,6 +139,7 @@ func Open(cfg Config) (*Host, error) {
 	h.wg.Add(2)
 	go h.loop()
 	go h.ticker()
+	h.startRanges()
 	return h, nil
 }
 

@@ -18,6 +18,9 @@ type listSM struct {
 	mu    sync.Mutex
 	cmd   []string
 	index uint64 // last applied entry
+	// A range fetch (refSM) in progress: cmd[from:] was fetched, not applied.
+	pending bool
+	from    int
 }
 
 func (s *listSM) Apply(e Entry) (any, error) {
@@ -59,8 +62,9 @@ type testCluster struct {
 	hosts  map[uint64]*Host
 	sms    map[uint64]map[uint64]*listSM // node -> group -> state machine
 	groups []uint64
-	// ref makes the groups' state machines refSMs over a listSM that survives restarts.
-	ref bool
+	// ref makes the groups' state machines rangeSMs (refSMs if plainRef) over a listSM that
+	// survives restarts.
+	ref, plainRef bool
 }
 
 func newTestCluster(t *testing.T, n int, cfg Config, groups ...uint64) *testCluster {
@@ -128,7 +132,10 @@ func (c *testCluster) start(id uint64, ln net.Listener) {
 			if old[g] != nil {
 				sm = old[g]
 			}
-			gsm = refSM{sm}
+			gsm = rangeSM{refSM{sm, true}}
+			if c.plainRef {
+				gsm = refSM{l: sm}
+			}
 		}
 		if _, err := h.CreateGroup(g, gsm, c.voters()); err != nil {
 			c.t.Fatal(err)

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -10,7 +11,13 @@ import (
 
 // refSM is a durable state machine whose snapshots refer to its state (as a replicated
 // partition's name the end of its log): {index, count of commands}.
-type refSM struct{ l *listSM }
+type refSM struct {
+	l       *listSM
+	fetches bool // it implements RangeStateMachine (rangeSM), else ReferenceStateMachine only
+}
+
+// rangeSM is a refSM that fetches what it lacks.
+type rangeSM struct{ refSM }
 
 type refSnap struct {
 	Index uint64 `json:"index"`
@@ -20,6 +27,9 @@ type refSnap struct {
 func (s refSM) Apply(e Entry) (any, error) {
 	s.l.mu.Lock()
 	done := e.Index <= s.l.index
+	if !done && s.l.pending { // an applied entry wins over a range fetch in progress
+		s.l.cmd, s.l.pending = s.l.cmd[:s.l.from], false
+	}
 	s.l.mu.Unlock()
 	if done {
 		return nil, nil
@@ -40,10 +50,20 @@ func (s refSM) Snapshot() ([]byte, error) {
 }
 
 func (s refSM) Restore(data []byte) error {
-	if !s.CanRestore(data) {
-		return fmt.Errorf("snapshot %s refers to state this member lacks", data)
+	var r refSnap
+	if err := json.Unmarshal(data, &r); err != nil {
+		return err
 	}
-	return nil
+	s.l.mu.Lock()
+	defer s.l.mu.Unlock()
+	switch {
+	case s.l.index >= r.Index && len(s.l.cmd) >= r.N:
+		return nil
+	case s.l.pending && len(s.l.cmd) >= r.N:
+		s.l.cmd, s.l.index, s.l.pending = s.l.cmd[:r.N], r.Index, false
+		return nil
+	}
+	return fmt.Errorf("snapshot %s refers to state this member lacks", data)
 }
 
 func (s refSM) CanRestore(data []byte) bool {
@@ -53,7 +73,65 @@ func (s refSM) CanRestore(data []byte) bool {
 	}
 	s.l.mu.Lock()
 	defer s.l.mu.Unlock()
-	return s.l.index >= r.Index && len(s.l.cmd) >= r.N
+	return (s.l.index >= r.Index || (s.l.pending && s.fetches)) && len(s.l.cmd) >= r.N
+}
+
+// refRange is a refSM range request: commands [From, To).
+type refRange struct {
+	From int `json:"from"`
+	To   int `json:"to"`
+}
+
+// refChunk is how many commands a refSM range response carries at most.
+const refChunk = 7
+
+func (s refSM) RangeRequest(data []byte) ([]byte, error) {
+	var r refSnap
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, err
+	}
+	s.l.mu.Lock()
+	defer s.l.mu.Unlock()
+	if !s.l.pending {
+		s.l.pending, s.l.from = true, len(s.l.cmd)
+	}
+	return json.Marshal(refRange{len(s.l.cmd), r.N})
+}
+
+func (s refSM) ReadRange(req []byte, maxBytes int) ([]byte, error) {
+	var q refRange
+	if err := json.Unmarshal(req, &q); err != nil {
+		return nil, err
+	}
+	s.l.mu.Lock()
+	defer s.l.mu.Unlock()
+	if q.From < 0 || q.From > len(s.l.cmd) || q.To < q.From {
+		return nil, fmt.Errorf("range [%d, %d) beyond %d commands", q.From, q.To, len(s.l.cmd))
+	}
+	end := min(q.To, len(s.l.cmd), q.From+refChunk)
+	return json.Marshal(s.l.cmd[q.From:end])
+}
+
+func (s refSM) WriteRange(snap, resp []byte) ([]byte, bool, error) {
+	var r refSnap
+	var got []string
+	if err := errors.Join(json.Unmarshal(snap, &r), json.Unmarshal(resp, &got)); err != nil {
+		return nil, false, err
+	}
+	s.l.mu.Lock()
+	defer s.l.mu.Unlock()
+	if !s.l.pending {
+		return nil, false, errors.New("an applied entry superseded the fetch")
+	}
+	if len(got) == 0 {
+		return nil, false, errors.New("empty range response")
+	}
+	s.l.cmd = append(s.l.cmd, got...)
+	if len(s.l.cmd) >= r.N {
+		return nil, true, nil
+	}
+	next, err := json.Marshal(refRange{len(s.l.cmd), r.N})
+	return next, false, err
 }
 
 // memEntries is how many entries node's group holds in memory.
@@ -116,8 +194,8 @@ func TestReferenceSnapshotCompaction(t *testing.T) {
 }
 
 // A follower stopped for more entries than the leader retains is sent a snapshot it cannot
-// restore: it ignores it and stays a consistent prefix, never pretending to hold the rest,
-// while the others go on committing.
+// restore from its own state: it fetches the range it lacks (in several responses), restores
+// the snapshot and catches up, in sync again.
 func TestReferenceSnapshotTooFarBehind(t *testing.T) {
 	t.Parallel()
 	c := newRefCluster(t, refConfig())
@@ -131,6 +209,39 @@ func TestReferenceSnapshotTooFarBehind(t *testing.T) {
 		t.Errorf("leader holds %d entries in memory with RetainEntries 80", n)
 	}
 	c.start(f, nil)
+	waitFor(t, "the follower to be sent a snapshot it lacks the state of", func() bool {
+		return c.hosts[f].Group(1).refused.Load() != 0
+	})
+	c.propose(l, 1, "more")
+	want := c.sms[l][1].list()
+	c.converged(1, want)
+	if c.hosts[f].Group(1).fetched.Load() == 0 {
+		t.Fatal("the follower caught up without a range fetch")
+	}
+	waitFor(t, "the follower in sync", func() bool {
+		return slices.Contains(c.hosts[l].Group(1).InSync(), f)
+	})
+	// It applies what follows, and resumes after a restart.
+	c.propose(l, 1, "after")
+	c.stop(f)
+	c.start(f, nil)
+	c.propose(c.leader(1), 1, "restarted")
+	c.converged(1, append(want, "after", "restarted"))
+}
+
+// A state machine that cannot fetch (a ReferenceStateMachine only) ignores such a snapshot and
+// stays a consistent prefix, never pretending to hold the rest, while the others go on.
+func TestReferenceSnapshotWithoutFetch(t *testing.T) {
+	t.Parallel()
+	c := newRefCluster(t, refConfig())
+	c.plainRef = true
+	l := c.leader(1)
+	f := l%3 + 1
+	c.stop(f)
+	for i := range 10 {
+		c.propose(l, 1, cmds(fmt.Sprint(i), 20)...)
+	}
+	c.start(f, nil)
 	waitFor(t, "the follower to refuse a snapshot", func() bool {
 		return c.hosts[f].Group(1).refused.Load() != 0
 	})
@@ -142,6 +253,32 @@ func TestReferenceSnapshotTooFarBehind(t *testing.T) {
 	if slices.Contains(c.hosts[l].Group(1).InSync(), f) {
 		t.Errorf("follower %d counted in sync", f)
 	}
+}
+
+// A restarted leader holds only the entries after its snapshot (the WAL before it is gone), so
+// a follower that was stopped for fewer entries than RetainEntries is still sent a snapshot
+// when it returns: it fetches the range and catches up.
+func TestReferenceSnapshotLeaderRestart(t *testing.T) {
+	t.Parallel()
+	c := newRefCluster(t, refConfig())
+	l := c.leader(1)
+	f := l%3 + 1
+	c.stop(f)
+	for i := range 3 {
+		c.propose(l, 1, cmds(fmt.Sprint("a", i), 20)...) // 60 entries: within RetainEntries
+	}
+	c.stop(l)
+	c.start(l, nil)
+	l = c.leader(1)
+	c.propose(l, 1, "after-restart")
+	c.start(f, nil)
+	want := c.sms[l][1].list()
+	c.converged(1, want)
+	if c.hosts[f].Group(1).fetched.Load() == 0 {
+		t.Fatal("the follower caught up without a range fetch")
+	}
+	c.propose(c.leader(1), 1, "last")
+	c.converged(1, append(want, "last"))
 }
 
 func newRefCluster(t *testing.T, cfg Config) *testCluster {

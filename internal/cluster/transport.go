@@ -33,8 +33,10 @@ type transport struct {
 	log     *slog.Logger
 	ping    time.Duration
 	deliver func(from uint64, hbs []heartbeat, msgs []groupMsg)
-	dropped func(group, to uint64, m *pb.Message) // a message that will not be sent
-	sentOK  func(group, to uint64, m *pb.Message) // a MsgSnap written to the connection
+	// deliverRange hands over a range request or response (rangefetch.go).
+	deliverRange func(from uint64, kind byte, m rangeMsg)
+	dropped      func(group, to uint64, m *pb.Message) // a message that will not be sent
+	sentOK       func(group, to uint64, m *pb.Message) // a MsgSnap written to the connection
 
 	peers map[uint64]*peer // fixed after construction
 
@@ -60,6 +62,7 @@ type outItem struct {
 	group uint64
 	hb    heartbeat
 	msg   *pb.Message // nil for a heartbeat row
+	frame []byte      // a whole range frame, sent after the batch (msg nil)
 }
 
 func newTransport(id uint64, ln net.Listener, peers map[uint64]string, ping time.Duration, log *slog.Logger) *transport {
@@ -155,6 +158,21 @@ func (t *transport) enqueue(p *peer, it outItem) {
 	}
 }
 
+// sendRange queues a range request or response frame for peer to; it never blocks. A frame
+// that finds the queue full is dropped: the requester's timeout covers it.
+func (t *transport) sendRange(to uint64, kind byte, m rangeMsg) bool {
+	p := t.peers[to]
+	if p == nil {
+		return false
+	}
+	select {
+	case p.q <- outItem{group: m.group, frame: appendRange(nil, kind, m)}:
+		return true
+	default:
+		return false
+	}
+}
+
 // alive reports whether a frame came from peer id within d.
 func (t *transport) alive(id uint64, d time.Duration, now time.Time) bool {
 	p := t.peers[id]
@@ -233,6 +251,7 @@ func (t *transport) writeLoop(p *peer, c net.Conn) error {
 		hbs  []heartbeat
 		msgs []encodedMsg
 		sent []outItem // MsgSnap and MsgApp items of the frame, reported after the write
+		rngs [][]byte  // range frames, written after the batch
 	)
 	for {
 		var first outItem
@@ -252,9 +271,14 @@ func (t *transport) writeLoop(p *peer, c net.Conn) error {
 			}
 			return errors.New("blocked")
 		}
-		hbs, msgs, sent = hbs[:0], msgs[:0], sent[:0]
+		hbs, msgs, sent, rngs = hbs[:0], msgs[:0], sent[:0], rngs[:0]
 		size := 0
 		add := func(it outItem) {
+			if it.frame != nil {
+				rngs = append(rngs, it.frame)
+				size += len(it.frame)
+				return
+			}
 			if it.msg == nil {
 				hbs = append(hbs, it.hb)
 				size += heartbeatBytes
@@ -285,6 +309,10 @@ func (t *transport) writeLoop(p *peer, c net.Conn) error {
 			}
 		}
 		buf = appendBatch(buf[:0], hbs, msgs)
+		for _, f := range rngs {
+			buf = append(buf, f...)
+		}
+		clear(rngs)
 		c.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if _, err := c.Write(buf); err != nil {
 			for _, it := range sent {
@@ -362,10 +390,19 @@ func (t *transport) readLoop(c net.Conn) error {
 		if err != nil {
 			return err
 		}
-		if kind != frameBatch {
+		if kind != frameBatch && kind != frameRangeReq && kind != frameRangeResp {
 			return fmt.Errorf("%w: frame of kind %d", errBadFrame, kind)
 		}
 		if t.isBlocked(from) {
+			continue
+		}
+		if kind != frameBatch {
+			m, err := decodeRange(body)
+			if err != nil {
+				return err
+			}
+			p.lastHeard.Store(time.Now().UnixNano())
+			t.deliverRange(from, kind, m)
 			continue
 		}
 		hbs, msgs, err := decodeBatch(body)

@@ -2,7 +2,7 @@
 // profiler, and the RabbitMQ-shaped management API under /api/ (users, permissions,
 // vhosts, limits, whoami here; one file per resource family), with HTTP basic auth against
 // the user store (auth.go). api.go routes the rest: overview.go, queues.go, exchanges.go
-// (and bindings), connections.go, channels.go (channels and consumers), nodes.go (the node's figures), kafka.go (/api/kafka/topics and groups with lag) over the
+// (and bindings), messages.go (publishing and getting messages), connections.go, channels.go (channels and consumers), nodes.go (the node's figures), kafka.go (/api/kafka/topics and groups with lag) over the
 // broker's state, and metrics.go, the scrape-time Prometheus collector. Tools written for
 // RabbitMQ's management plugin (rabbitmqadmin, monitoring plugins, KEDA's scaler) read it
 // unchanged. Errors are RabbitMQ's JSON: {"error": "...", "reason": "..."}.
@@ -119,6 +119,7 @@ func New(cfg Config) *Server {
 		s.routePermissions()
 		s.routeVhosts()
 		s.routeAPI()
+		s.routeMessages()
 		s.routePolicies()
 		s.routeConsole()
 		s.routeGroupReset()

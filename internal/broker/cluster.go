@@ -258,11 +258,12 @@ func (r partitionReplica) Propose(ctx context.Context, cmd []byte) (any, error) 
 	}
 	return v, err
 }
-func (r partitionReplica) Leader() uint64   { return r.g.Leader() }
-func (r partitionReplica) Term() uint64     { return r.g.Term() }
-func (r partitionReplica) Voters() []uint64 { return r.g.Voters() }
-func (r partitionReplica) InSync() []uint64 { return r.g.InSync() }
-func (r partitionReplica) Self() uint64     { return r.self }
+func (r partitionReplica) Leader() uint64    { return r.g.Leader() }
+func (r partitionReplica) Term() uint64      { return r.g.Term() }
+func (r partitionReplica) Voters() []uint64  { return r.g.Voters() }
+func (r partitionReplica) InSync() []uint64  { return r.g.InSync() }
+func (r partitionReplica) Self() uint64      { return r.self }
+func (r partitionReplica) LeaderReady() bool { return r.g.LeaderReady() }
 
 // catalogSM is the metadata group's state machine: the topic manager's catalog.
 type catalogSM struct{ m *stream.Manager }

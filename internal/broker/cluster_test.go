@@ -146,6 +146,35 @@ func (c *testNodes) waitTopic(topic, key, value string) {
 	}
 }
 
+// leader is the node id of the leader of topic's partition 0 once every running node but
+// exclude (an index, -1 for none) agrees on it, and it is not exclude.
+func (c *testNodes) leader(topic string, exclude int) int32 {
+	c.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		l := int32(-2)
+		agree := true
+		for i, b := range c.broker {
+			if b == nil || i == exclude {
+				continue
+			}
+			tp, _ := b.streams.Topic(topic)
+			nl := b.streams.Node().Leader(tp.Partition(0))
+			if nl < 1 || int(nl-1) == exclude || (l != -2 && nl != l) {
+				agree = false
+			}
+			l = nl
+		}
+		if agree {
+			return l
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatal("no agreed leader")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // retry runs f until it stops failing with a retriable cluster condition (no leader yet).
 func retry(t *testing.T, f func() error) {
 	t.Helper()
@@ -242,33 +271,7 @@ func TestClusterReplicatedPartition(t *testing.T) {
 		return err
 	})
 	c.waitTopic("events", "", "")
-	leader := func(exclude int) int32 {
-		var l int32
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			l = -2
-			agree := true
-			for i, b := range c.broker {
-				if b == nil || i == exclude {
-					continue
-				}
-				tp, _ := b.streams.Topic("events")
-				nl := b.streams.Node().Leader(tp.Partition(0))
-				if nl < 1 || int(nl-1) == exclude || (l != -2 && nl != l) {
-					agree = false
-				}
-				l = nl
-			}
-			if agree {
-				return l
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("no agreed leader")
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	l := leader(-1)
+	l := c.leader("events", -1)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.kafka...), kgo.DefaultProduceTopic("events"),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(100), kgo.RetryTimeout(60*time.Second))
 	if err != nil {
@@ -306,7 +309,7 @@ func TestClusterReplicatedPartition(t *testing.T) {
 	}
 	stopped := time.Now()
 	c.stop(int(l - 1))
-	nl := leader(int(l - 1))
+	nl := c.leader("events", int(l-1))
 	t.Logf("leader %d stopped; node %d leads after %v", l, nl, time.Since(stopped))
 	produce("after", 300)
 	// Read everything back from a survivor: every acknowledged record, once.

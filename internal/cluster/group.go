@@ -109,10 +109,11 @@ type Group struct {
 	fetching atomic.Bool
 	fetched  atomic.Uint64 // range fetches completed, for tests
 
-	leader    atomic.Uint64
-	term      atomic.Uint64
-	inSync    atomic.Pointer[[]uint64] // the leader's view, see InSync
-	compacted atomic.Uint64            // entries at or below are in the snapshot file: WAL may drop them
+	leader      atomic.Uint64
+	term        atomic.Uint64
+	appliedTerm atomic.Uint64            // term of the last entry applied (or of the restored snapshot)
+	inSync      atomic.Pointer[[]uint64] // the leader's view, see InSync
+	compacted   atomic.Uint64            // entries at or below are in the snapshot file: WAL may drop them
 }
 
 type mailbox struct {
@@ -138,6 +139,15 @@ func (g *Group) Leader() uint64 { return g.leader.Load() }
 
 // Term is the group's current Raft term.
 func (g *Group) Term() uint64 { return g.term.Load() }
+
+// LeaderReady says whether this node leads the group and has applied an entry of its own
+// term. A new leader holds every committed entry in its Raft log but may not have applied them
+// all yet: until it applies the first entry of its term (the empty one Raft appends on
+// election), its state machine can be behind what the previous leader acknowledged.
+func (g *Group) LeaderReady() bool {
+	t := g.term.Load()
+	return g.leader.Load() == g.h.id && t != 0 && g.appliedTerm.Load() == t
+}
 
 // Voters are the group's voting members, as created (membership is static so far).
 func (g *Group) Voters() []uint64 { return slices.Clone(g.voters) }
@@ -361,6 +371,7 @@ func (g *Group) finishReady(rd *raft.Ready) error {
 		md := rd.Snapshot.GetMetadata()
 		g.confState = md.GetConfState()
 		g.snapIndex, g.applied = md.GetIndex(), md.GetIndex()
+		g.appliedTerm.Store(md.GetTerm())
 		g.compacted.Store(md.GetIndex())
 	}
 	if err := g.storage.Append(rd.Entries); err != nil {
@@ -413,6 +424,7 @@ func (g *Group) apply(ents []*pb.Entry) error {
 			g.confState = g.rn.ApplyConfChange(&cc)
 		}
 		g.applied = e.GetIndex()
+		g.appliedTerm.Store(e.GetTerm())
 	}
 	return nil
 }

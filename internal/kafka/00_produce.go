@@ -47,6 +47,7 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 		failAll, failMsg = kerr.InvalidRequiredAcks, "acks must be 0, 1 or -1"
 	}
 	var waits []appended
+	hinted := map[int32]bool{} // leaders named in NOT_LEADER_OR_FOLLOWER answers (KIP-951)
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := kmsg.NewProduceResponseTopic()
@@ -87,6 +88,12 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 			}
 			if err != nil {
 				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
+				if sp.ErrorCode == kerr.NotLeaderForPartition.Code && req.Version >= 10 {
+					if _, h := rc.s.notLeader(p); h.id >= 0 {
+						sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = h.id, h.epoch
+						hinted[h.id] = true
+					}
+				}
 				rc.logProduceError(t.Name, rp.Partition, sp.ErrorCode, err)
 				continue
 			}
@@ -97,6 +104,11 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 			waits = append(waits, appended{p, res.LastOffset, sp})
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	for _, b := range rc.s.endpoints(hinted) {
+		kb := kmsg.NewProduceResponseBroker()
+		kb.NodeID, kb.Host, kb.Port = b.ID, b.Host, b.Port
+		resp.Brokers = append(resp.Brokers, kb)
 	}
 	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
 	if req.Acks == 0 {

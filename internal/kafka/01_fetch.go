@@ -187,6 +187,7 @@ func (r *fetchReply) recordSession(plan *fetchPlan, targets []*fetchTarget) {
 func (r *fetchReply) resolve(plan *fetchPlan) []*fetchTarget {
 	st := r.rc.s.st
 	var targets []*fetchTarget
+	hinted := map[int32]bool{} // leaders named in NOT_LEADER_OR_FOLLOWER answers (KIP-951)
 	wants := r.fc.topics
 	plan.topics = make([]fetchTopic, len(wants))
 	for i := range wants {
@@ -222,14 +223,23 @@ func (r *fetchReply) resolve(plan *fetchPlan) []*fetchTarget {
 				fp.errCode = topicErr
 			case p == nil:
 				fp.errCode = kerr.UnknownTopicOrPartition.Code
-			case wp.leaderEpoch > p.LeaderEpoch():
-				fp.errCode = kerr.UnknownLeaderEpoch.Code
 			default:
-				tg.p = p
+				fp.errCode = leaderEpochCode(p, wp.leaderEpoch)
+				if fp.errCode == 0 {
+					var h leaderHint
+					if fp.errCode, h = r.rc.s.notLeader(p); fp.errCode != 0 && h.id >= 0 {
+						fp.leader = &h
+						hinted[h.id] = true
+					}
+				}
+				if fp.errCode == 0 {
+					tg.p = p
+				}
 			}
 			targets = append(targets, tg)
 		}
 	}
+	plan.brokers = r.rc.s.endpoints(hinted)
 	return targets
 }
 
@@ -270,6 +280,11 @@ func (r *fetchReply) gather(targets []*fetchTarget, maxResponseBytes int32) (int
 		fp.hwm, fp.lso, fp.logStart = hwm, min(lso, hwm), p.StartOffset()
 		if err != nil {
 			fp.errCode = errorCode(err)
+			if errors.Is(err, log.ErrOffsetOutOfRange) && tg.offset > hwm && !r.rc.s.st.Node().LeaderReady(p) {
+				// A new leader still applying what its predecessor acknowledged: the
+				// offset may well exist; the client retries (KIP-207's answer).
+				fp.errCode = kerr.OffsetNotAvailable.Code
+			}
 			if !errors.Is(err, log.ErrOffsetOutOfRange) && !errors.Is(err, log.ErrClosed) {
 				r.rc.s.rl.Warn("fetch read failed", "fetch read failed", "topic", tg.p.Topic.Name, "partition", tg.p.Index, "err", err)
 			}

@@ -35,13 +35,24 @@ func handleListOffsets(rc *reqCtx, req *kmsg.ListOffsetsRequest) (reply, error) 
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case rp.CurrentLeaderEpoch > p.LeaderEpoch():
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			case leaderEpochCode(p, rp.CurrentLeaderEpoch) != 0:
+				sp.ErrorCode = leaderEpochCode(p, rp.CurrentLeaderEpoch)
+			case !rc.s.st.Node().IsLeader(p):
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+			case rp.Timestamp != -2 && rp.Timestamp != -4 && !rc.s.st.Node().LeaderReady(p):
+				// A new leader still applying what its predecessor acknowledged: its end
+				// is not known yet (KIP-207); the client retries.
+				sp.ErrorCode = kerr.OffsetNotAvailable.Code
 			default:
 				var err error
 				sp.Timestamp, sp.Offset, err = listOffset(p, rp.Timestamp)
 				if rp.Timestamp == -1 && req.Version >= 2 && req.IsolationLevel == 1 {
 					sp.Offset = p.LastStableOffset()
+				}
+				if err == nil && sp.Offset >= 0 {
+					// The epoch the offset was written in: a consumer starting there
+					// validates its position with it (OffsetForLeaderEpoch).
+					sp.LeaderEpoch, err = p.EpochAt(sp.Offset)
 				}
 				sp.ErrorCode = errorCode(err)
 			}

@@ -1,8 +1,12 @@
 package kafka
 
-// OffsetForLeaderEpoch, versions 0-4. There has only ever been leader epoch 0, so the end
-// offset of epoch 0 (or any older epoch a client might name) is the log end visible to
-// readers, and a newer epoch is unknown.
+// OffsetForLeaderEpoch, versions 0-4: the end offset of a leader epoch, with which a consumer
+// checks after a leader change (or an out-of-range fetch) that the records it consumed are
+// still in the log (KIP-320). The answer comes from the epochs stamped in the log's batches
+// (stream.Partition.EndOffsetForEpoch); on a single node every batch is in epoch 0. Only the
+// leader answers, and on a cluster node only once it holds everything acknowledged before
+// its term: a new leader still applying it would name an end below what the consumer read,
+// which the consumer would take for a truncation.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -13,6 +17,7 @@ import (
 
 func handleOffsetForLeaderEpoch(rc *reqCtx, req *kmsg.OffsetForLeaderEpochRequest) (reply, error) {
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	node := rc.s.st.Node()
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
@@ -32,12 +37,20 @@ func handleOffsetForLeaderEpoch(rc *reqCtx, req *kmsg.OffsetForLeaderEpochReques
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case rp.CurrentLeaderEpoch > p.LeaderEpoch():
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-			case rp.LeaderEpoch > p.LeaderEpoch():
-				// UNDEFINED_EPOCH_OFFSET: -1/-1 with no error, as Kafka answers.
+			case leaderEpochCode(p, rp.CurrentLeaderEpoch) != 0:
+				sp.ErrorCode = leaderEpochCode(p, rp.CurrentLeaderEpoch)
+			case !node.IsLeader(p):
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+			case !node.LeaderReady(p):
+				sp.ErrorCode = kerr.OffsetNotAvailable.Code
 			default:
-				sp.LeaderEpoch, sp.EndOffset = p.LeaderEpoch(), p.HighWatermark()
+				// An epoch newer than the leader's or UNDEFINED_EPOCH: -1/-1 with no error
+				// (UNDEFINED_EPOCH_OFFSET), as Kafka answers.
+				var err error
+				sp.LeaderEpoch, sp.EndOffset, err = p.EndOffsetForEpoch(rp.LeaderEpoch)
+				if err != nil {
+					sp.LeaderEpoch, sp.EndOffset, sp.ErrorCode = -1, -1, errorCode(err)
+				}
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

@@ -40,6 +40,7 @@ type fetchPlan struct {
 	errCode   int16
 	sessionID int32
 	topics    []fetchTopic
+	brokers   []stream.BrokerInfo // v16+: NodeEndpoints, the leaders named by CurrentLeader
 }
 
 type fetchTopic struct {
@@ -56,6 +57,7 @@ type fetchPart struct {
 	rr                 *log.ReadResult // nil: no records
 	committed          bool            // read_committed: aborted is sent (even empty)
 	aborted            []stream.AbortedTxn
+	leader             *leaderHint // v16+: CurrentLeader, beside NOT_LEADER_OR_FOLLOWER
 }
 
 func (p *fetchPart) release() {
@@ -150,7 +152,14 @@ func (p *fetchPlan) encode(dst []byte) ([]byte, []split, int64) {
 				splits = append(splits, split{len(b), fp.rr})
 				recBytes += n
 			}
-			if flexible {
+			switch {
+			case fp.leader != nil && p.version >= 16:
+				// One tagged field, CurrentLeader (tag 1): LeaderID, LeaderEpoch, no tags.
+				b = append(b, 1, 1, 9)
+				b = binary.BigEndian.AppendUint32(b, uint32(fp.leader.id))
+				b = binary.BigEndian.AppendUint32(b, uint32(fp.leader.epoch))
+				b = append(b, 0)
+			case flexible:
 				b = append(b, 0) // partition tags
 			}
 		}
@@ -158,7 +167,22 @@ func (p *fetchPlan) encode(dst []byte) ([]byte, []split, int64) {
 			b = append(b, 0) // topic tags
 		}
 	}
-	if flexible {
+	switch {
+	case len(p.brokers) > 0 && p.version >= 16:
+		// One tagged field, NodeEndpoints (tag 0): NodeID, Host, Port, Rack (null), no tags.
+		var ne []byte
+		ne = binary.AppendUvarint(ne, uint64(len(p.brokers))+1)
+		for _, br := range p.brokers {
+			ne = binary.BigEndian.AppendUint32(ne, uint32(br.ID))
+			ne = binary.AppendUvarint(ne, uint64(len(br.Host))+1)
+			ne = append(ne, br.Host...)
+			ne = binary.BigEndian.AppendUint32(ne, uint32(br.Port))
+			ne = append(ne, 0, 0)
+		}
+		b = append(b, 1, 0)
+		b = binary.AppendUvarint(b, uint64(len(ne)))
+		b = append(b, ne...)
+	case flexible:
 		b = append(b, 0) // response tags
 	}
 	return b, splits, recBytes

@@ -3,6 +3,7 @@ package kafka
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -66,10 +67,24 @@ func TestFetchEncodingMatchesKmsg(t *testing.T) {
 						}
 						ft.parts[len(ft.parts)-1] = fp
 					}
+					if v >= 16 && rng.IntN(3) == 0 { // NOT_LEADER_OR_FOLLOWER naming the leader (KIP-951)
+						h := leaderHint{id: rng.Int32N(5), epoch: rng.Int32N(100)}
+						ft.parts[len(ft.parts)-1].leader = &h
+						kp.CurrentLeader.LeaderID, kp.CurrentLeader.LeaderEpoch = h.id, h.epoch
+					}
 					kt.Partitions = append(kt.Partitions, kp)
 				}
 				plan.topics = append(plan.topics, ft)
 				want.Topics = append(want.Topics, kt)
+			}
+			if v >= 16 {
+				for id := range rng.IntN(3) {
+					br := stream.BrokerInfo{ID: int32(id), Host: fmt.Sprintf("node-%d.example", id), Port: 9092 + int32(id)}
+					plan.brokers = append(plan.brokers, br)
+					kb := kmsg.NewFetchResponseBroker()
+					kb.NodeID, kb.Host, kb.Port = br.ID, br.Host, br.Port
+					want.Brokers = append(want.Brokers, kb)
+				}
 			}
 			body, splits, recBytes := plan.encode(nil)
 			var got []byte

@@ -73,6 +73,21 @@ func (Node) LeaderEpoch(p *Partition) int32 {
 	return singleLeaderEpoch
 }
 
+// IsLeader says whether this node leads p: always on a single node, and on a cluster node
+// while it leads p's Raft group.
+func (Node) IsLeader(p *Partition) bool {
+	r := replicaOrNil(p)
+	return r == nil || r.Leader() == r.Self()
+}
+
+// LeaderReady says whether this node leads p and its log holds every batch acknowledged so
+// far: always on a single node; a new Raft leader is not ready until it has applied what was
+// committed before its term (PartitionReplica.LeaderReady).
+func (Node) LeaderReady(p *Partition) bool {
+	r := replicaOrNil(p)
+	return r == nil || r.LeaderReady()
+}
+
 func replicaOrNil(p *Partition) PartitionReplica {
 	if p == nil {
 		return nil

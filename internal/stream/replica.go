@@ -26,6 +26,9 @@ type PartitionReplica interface {
 	Voters() []uint64
 	InSync() []uint64 // the voters caught up, as the leader sees them (ISR)
 	Self() uint64     // this node's id
+	// LeaderReady: this node leads and has applied everything committed before its term, so
+	// its log holds every acknowledged batch (a new leader may still be applying them).
+	LeaderReady() bool
 }
 
 // ErrNotLeader refuses a write on a replica that is not its partition's leader.

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -15,18 +16,20 @@ import (
 type fakeReplica struct {
 	p       *Partition
 	leader  uint64
+	term    uint64 // 0: 3
 	entries [][]byte
 }
 
 func (r *fakeReplica) Propose(_ context.Context, cmd []byte) (any, error) {
 	r.entries = append(r.entries, append([]byte(nil), cmd...))
-	return r.p.ApplyReplicated(uint64(len(r.entries)+1), 3, cmd)
+	return r.p.ApplyReplicated(uint64(len(r.entries)+1), r.Term(), cmd)
 }
-func (r *fakeReplica) Leader() uint64   { return r.leader }
-func (r *fakeReplica) Term() uint64     { return 3 }
-func (r *fakeReplica) Voters() []uint64 { return []uint64{1, 2, 3} }
-func (r *fakeReplica) InSync() []uint64 { return []uint64{1, 2} }
-func (r *fakeReplica) Self() uint64     { return 1 }
+func (r *fakeReplica) Leader() uint64    { return r.leader }
+func (r *fakeReplica) Term() uint64      { return cmp.Or(r.term, 3) }
+func (r *fakeReplica) Voters() []uint64  { return []uint64{1, 2, 3} }
+func (r *fakeReplica) InSync() []uint64  { return []uint64{1, 2} }
+func (r *fakeReplica) Self() uint64      { return 1 }
+func (r *fakeReplica) LeaderReady() bool { return r.leader == 1 }
 
 func openReplicaManager(t *testing.T, dir string) *Manager {
 	t.Helper()

@@ -181,10 +181,11 @@ func inflateSnappy(dst, src []byte, limit int) ([]byte, error) {
 	if total > limit {
 		return nil, ErrTooLarge
 	}
-	if cap(dst) < total {
-		dst = make([]byte, 0, total)
+	// DecodeCapped refuses a zero-capacity buffer even for a stream that inflates to nothing.
+	if c := max(total, 1); cap(dst) < c {
+		dst = make([]byte, 0, c)
 	}
-	return xerial.DecodeCapped(dst[:0:total], src)
+	return xerial.DecodeCapped(dst[:0:max(total, 1)], src)
 }
 
 func inflateZstd(dst, src []byte, limit int) ([]byte, error) {

@@ -80,6 +80,22 @@ type CleanConfig struct {
 	// Aborted reports whether producer pid's transactional batch at baseOffset belongs to an
 	// aborted transaction; nil: none does.
 	Aborted func(pid, baseOffset int64) bool
+	// Producers returns the partition's active producers (Kafka's lastRecordsOfActiveProducers):
+	// a producer's batch holding its last data offset stays, empty if need be, and so does a
+	// marker of its current epoch when it has no data batch left. nil: the producers and their
+	// last batches as the cleaned range shows them.
+	Producers func() map[int64]ProducerLast
+	// LimitMarkers: markers at offsets at or past MarkersBelow stay whatever their delete
+	// horizon (the producer-state snapshot that a restart resumes from must not miss the
+	// end of a transaction it holds open).
+	LimitMarkers bool
+	MarkersBelow int64
+}
+
+// ProducerLast is what the cleaner needs to know of an active producer.
+type ProducerLast struct {
+	LastDataOffset int64 // the last offset of its last data batch; -1: none (only markers)
+	Epoch          int16
 }
 
 // aborted is cc.Aborted for a batch header.
@@ -178,12 +194,17 @@ func (l *Log) Clean(ctx context.Context, cc CleanConfig) (CleanStats, error) {
 		return st, fmt.Errorf("cannot clean %s: %w", l.dir, err)
 	}
 	end := work[len(work)-1].end
-	horizon := now - max(opts.DeleteRetentionMs, 0) // tombstones in batches older go
+	cr := &cleanRound{cc: &cc, m: m, now: now, retention: max(opts.DeleteRetentionMs, 0),
+		committed: map[int64]bool{}, aborted: map[int64]bool{}}
 	for _, g := range groupSegments(work, opts.SegmentBytesMax) {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		if err := l.cleanGroup(ctx, cc, g, m, horizon, &st); err != nil {
+		cr.producers = m.lastOf
+		if cc.Producers != nil {
+			cr.producers = cc.Producers()
+		}
+		if err := l.cleanGroup(ctx, cr, g, &st); err != nil {
 			return st, fmt.Errorf("cannot clean %s: %w", l.dir, err)
 		}
 	}
@@ -259,23 +280,31 @@ func firstBatchTimestamp(s *segment) (int64, error) {
 	return b.maxTS, err
 }
 
-// offsetMap maps key digests to the latest offset of the key, and producers to the base
-// offset of their last batch.
+// offsetMap maps key digests to the latest offset of the key, and producers to their last
+// batch in the range (what CleanConfig.Producers says when it is nil).
 type offsetMap struct {
-	keys    map[[16]byte]int64
-	lastPID map[int64]int64
+	keys   map[[16]byte]int64
+	lastOf map[int64]ProducerLast
 }
 
 // buildOffsetMap reads *work and maps its keys; if the map fills, *work is cut after the
 // segment that filled it (the map keeps that segment's keys: records of earlier segments
 // superseded in later ones still go).
 func (l *Log) buildOffsetMap(ctx context.Context, cc CleanConfig, work *[]*segment, st *CleanStats) (*offsetMap, error) {
-	m := &offsetMap{keys: map[[16]byte]int64{}, lastPID: map[int64]int64{}}
+	m := &offsetMap{keys: map[[16]byte]int64{}, lastOf: map[int64]ProducerLast{}}
 	for i, s := range *work {
 		err := forEachBatch(ctx, cc.Throttle, s, func(batch []byte, h *recordbatch.Header) error {
 			st.BytesRead += int64(len(batch))
-			if h.ProducerID >= 0 && !h.Control() { // the last data batch: markers stay anyway
-				m.lastPID[h.ProducerID] = h.BaseOffset
+			if h.ProducerID >= 0 {
+				// As a producer's state: a new epoch forgets the batches of the old one.
+				p, ok := m.lastOf[h.ProducerID]
+				if !ok || p.Epoch != h.ProducerEpoch {
+					p = ProducerLast{LastDataOffset: -1, Epoch: h.ProducerEpoch}
+				}
+				if !h.Control() {
+					p.LastDataOffset = h.LastOffset()
+				}
+				m.lastOf[h.ProducerID] = p
 			}
 			if h.Control() || cc.aborted(h) {
 				return nil
@@ -398,7 +427,8 @@ func parseCleanFileName(name string) (base, end int64, ext string, ok bool) {
 }
 
 // cleanGroup writes the cleaned copy of g and swaps it in.
-func (l *Log) cleanGroup(ctx context.Context, cc CleanConfig, g []*segment, m *offsetMap, horizon int64, st *CleanStats) error {
+func (l *Log) cleanGroup(ctx context.Context, cr *cleanRound, g []*segment, st *CleanStats) error {
+	cc := cr.cc
 	base, end := g[0].base, g[len(g)-1].end
 	l.mu.Lock()
 	interval := int64(l.opts.IndexIntervalBytes)
@@ -421,8 +451,9 @@ func (l *Log) cleanGroup(ctx context.Context, cc CleanConfig, g []*segment, m *o
 		return err
 	}
 	ix := indexer{s: ns, interval: interval}
-	var wbuf, rbuf []byte
+	var wbuf []byte
 	var removed, before int64
+	changed := false // a batch was dropped or rewritten
 	flush := func() error {
 		if len(wbuf) == 0 {
 			return nil
@@ -454,28 +485,16 @@ func (l *Log) cleanGroup(ctx context.Context, cc CleanConfig, g []*segment, m *o
 		before += s.size
 		err := forEachBatch(ctx, cc.Throttle, s, func(batch []byte, h *recordbatch.Header) error {
 			st.BytesRead += int64(len(batch))
-			if h.Control() {
-				return emit(batch)
-			}
-			if cc.aborted(h) && m.lastPID[h.ProducerID] != h.BaseOffset {
-				removed += int64(h.RecordCount)
-				return nil
-			}
-			// An aborted batch that is its producer's last stays, empty, for the producer's
-			// sequence: none of its records.
-			keep, kept, err := filterBatch(batch, h, m, horizon, cc.aborted(h), rbuf[:0])
-			rbuf = kept
+			out, keep, rewritten, err := cr.filter(batch, h)
 			if err != nil {
 				return err
 			}
 			removed += int64(h.RecordCount) - int64(keep)
-			switch {
-			case keep == int(h.RecordCount):
-				return emit(batch)
-			case keep > 0 || (h.ProducerID >= 0 && m.lastPID[h.ProducerID] == h.BaseOffset):
-				return emit(kept)
+			changed = changed || rewritten || out == nil
+			if out == nil {
+				return nil
 			}
-			return nil
+			return emit(out)
 		})
 		if err != nil {
 			return fail(err)
@@ -484,7 +503,7 @@ func (l *Log) cleanGroup(ctx context.Context, cc CleanConfig, g []*segment, m *o
 	if err := flush(); err != nil {
 		return fail(err)
 	}
-	if removed == 0 && len(g) == 1 {
+	if !changed && len(g) == 1 {
 		return fail(nil) // nothing to gain
 	}
 	if err := out.Sync(); err != nil {
@@ -515,54 +534,6 @@ func (l *Log) cleanGroup(ctx context.Context, cc CleanConfig, g []*segment, m *o
 	l.logger.Info("cleaned segments", "first", g[0].path(".log"), "segments", len(g),
 		"bytes_before", before, "bytes_after", ns.size, "records_removed", removed)
 	return nil
-}
-
-// filterBatch decides which records of batch stay. It returns how many, and, when that is
-// not all of them, the rewritten batch (appended to dst): same header fields, records
-// uncompressed.
-func filterBatch(batch []byte, h *recordbatch.Header, m *offsetMap, horizon int64, dropAll bool, dst []byte) (int, []byte, error) {
-	body, err := recordbatch.Body(batch, h, nil, recordbatch.InflateLimit(len(batch)))
-	if err != nil {
-		return 0, dst, fmt.Errorf("cannot read batch at offset %d: %w", h.BaseOffset, err)
-	}
-	stays := func(r *recordbatch.Record) bool {
-		if dropAll {
-			return false
-		}
-		if r.Key == nil {
-			return true
-		}
-		if latest, ok := m.keys[md5.Sum(r.Key)]; ok && h.BaseOffset+int64(r.OffsetDelta) < latest {
-			return false
-		}
-		return r.Value != nil || h.MaxTimestamp >= horizon
-	}
-	keep := 0
-	it := recordbatch.NewRecords(body, h.RecordCount)
-	var r recordbatch.Record
-	for it.Next(&r) {
-		if stays(&r) {
-			keep++
-		}
-	}
-	if err := it.Err(); err != nil {
-		return 0, dst, fmt.Errorf("cannot read batch at offset %d: %w", h.BaseOffset, err)
-	}
-	if keep == int(h.RecordCount) {
-		return keep, dst, nil
-	}
-	nh := *h
-	nh.Attributes &^= recordbatch.AttrCodecMask
-	nh.RecordCount = int32(keep)
-	start := len(dst)
-	dst = recordbatch.AppendHeader(dst, &nh)
-	it = recordbatch.NewRecords(body, h.RecordCount)
-	for it.Next(&r) {
-		if stays(&r) {
-			dst = r.AppendTo(dst)
-		}
-	}
-	return keep, recordbatch.Finish(dst, start), nil
 }
 
 // swapIn replaces the segments g (still in the log, consecutive, not active) by ns, whose

@@ -69,6 +69,9 @@ const (
 	AttrLogAppendTime = 1 << 3
 	AttrTransactional = 1 << 4
 	AttrControl       = 1 << 5
+	// AttrDeleteHorizon (KIP-534): the log cleaner set the batch's delete horizon, held in
+	// its baseTimestamp; its tombstones and a removable marker go once it is past.
+	AttrDeleteHorizon = 1 << 6
 )
 
 // Codec is the compression of a batch's records (attributes bits 0-2).
@@ -119,6 +122,11 @@ func (h *Header) Control() bool { return h.Attributes&AttrControl != 0 }
 
 // Transactional reports a batch written in a transaction.
 func (h *Header) Transactional() bool { return h.Attributes&AttrTransactional != 0 }
+
+// DeleteHorizon is the delete horizon the log cleaner wrote into the batch (KIP-534), if any.
+func (h *Header) DeleteHorizon() (int64, bool) {
+	return h.BaseTimestamp, h.Attributes&AttrDeleteHorizon != 0
+}
 
 // Prefix is what the first PrefixLen bytes of a header tell.
 type Prefix struct {

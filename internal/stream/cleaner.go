@@ -4,6 +4,11 @@ package stream
 // topics whose cleanup.policy holds compact are handed to CleanerThreads goroutines, which
 // clean each one that is due (internal/log clean.go decides, from the topic's
 // min.cleanable.dirty.ratio, min/max.compaction.lag.ms, delete.retention.ms and segment.ms).
+// Transaction markers go only below the end offset of the producer-state snapshot on disk
+// (snapshot.go), so that a restart, which resumes the producer state from that snapshot and
+// scans the log after it, finds the end of every transaction the snapshot holds open; with no
+// snapshot yet, none goes. The cleaner keeps each active producer's last batch (empty if need
+// be), which a full rebuild reads its sequence and epoch from.
 // The cleaners share one I/O throttle (CleanerIOBytesPerSecond) and run off the append path:
 // a partition's appends never wait for its cleaning, only for the moment it swaps files.
 
@@ -104,7 +109,11 @@ func (m *Manager) cleanPartition(ctx context.Context, p *Partition, throttle *lo
 	if lso == 0 {
 		return // nothing stable yet (an open transaction at the start)
 	}
-	st, err := p.log.Clean(ctx, log.CleanConfig{Throttle: throttle, StableOffset: lso, Aborted: p.isAborted})
+	p.mu.Lock()
+	snap := p.snapshotEnd
+	p.mu.Unlock()
+	st, err := p.log.Clean(ctx, log.CleanConfig{Throttle: throttle, StableOffset: lso, Aborted: p.isAborted,
+		Producers: p.lastOfProducers, LimitMarkers: true, MarkersBelow: max(snap, 0)})
 	if err != nil {
 		if !errors.Is(err, log.ErrClosed) && !errors.Is(err, context.Canceled) {
 			m.cleaned.errors.Add(1)
@@ -118,4 +127,20 @@ func (m *Manager) cleanPartition(ctx context.Context, p *Partition, throttle *lo
 		m.cleaned.removed.Add(st.RecordsRemoved)
 		m.cleaned.freed.Add(st.BytesBefore - st.BytesAfter)
 	}
+}
+
+// lastOfProducers is the cleaner's view of the partition's active producers: the last offset
+// of each one's last data batch (-1 when a marker bumped its epoch since) and its epoch.
+func (p *Partition) lastOfProducers() map[int64]log.ProducerLast {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[int64]log.ProducerLast, len(p.producers))
+	for id, s := range p.producers {
+		last := int64(-1)
+		if len(s.batches) > 0 {
+			last = s.batches[len(s.batches)-1].lastOffset
+		}
+		out[id] = log.ProducerLast{LastDataOffset: last, Epoch: s.epoch}
+	}
+	return out
 }

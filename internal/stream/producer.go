@@ -122,6 +122,9 @@ func (p *Partition) rebuildProducerState(from int64) error {
 				}
 				if typ, ok := controlType(b, h); ok {
 					p.endTxnLocked(h.ProducerID, h.ProducerEpoch, typ == ControlCommit, base, now)
+				} else if h.RecordCount == 0 {
+					// A marker the log cleaner emptied, kept for the producer's epoch.
+					p.noteEpochLocked(h.ProducerID, h.ProducerEpoch, now)
 				}
 			case idempotent(h):
 				t := int64(-1)

@@ -171,6 +171,7 @@ func (p *Partition) loadSnapshot() int64 {
 	}
 	p.producers = producers
 	p.ongoing, p.aborted = txs.ongoing, txs.aborted
+	p.snapshotEnd = end // the file on disk, which the cleaner's marker removal is bounded by
 	return end
 }
 

@@ -101,14 +101,7 @@ func (p *Partition) endTxnLocked(pid int64, epoch int16, commit bool, markerOffs
 			p.aborted = append(p.aborted, AbortedTxn{ProducerID: pid, FirstOffset: first, LastOffset: markerOffset})
 		}
 	}
-	s := p.producers[pid]
-	if s == nil {
-		s = &producerState{epoch: epoch, batches: make([]seqEntry, 0, producerBatchWindow)}
-		p.producers[pid] = s
-	} else if epoch > s.epoch {
-		s.epoch, s.batches = epoch, s.batches[:0]
-	}
-	s.lastSeenMs = nowMs
+	p.noteEpochLocked(pid, epoch, nowMs)
 	// Drop index entries retention has passed.
 	start := p.log.StartOffset()
 	i := 0
@@ -118,6 +111,19 @@ func (p *Partition) endTxnLocked(pid int64, epoch int16, commit bool, markerOffs
 	if i > 0 {
 		p.aborted = append(p.aborted[:0], p.aborted[i:]...)
 	}
+}
+
+// noteEpochLocked applies a marker's producer epoch (a newer one fences the older and
+// forgets its batches). p.mu held (or the partition not yet shared).
+func (p *Partition) noteEpochLocked(pid int64, epoch int16, nowMs int64) {
+	s := p.producers[pid]
+	if s == nil {
+		s = &producerState{epoch: epoch, batches: make([]seqEntry, 0, producerBatchWindow)}
+		p.producers[pid] = s
+	} else if epoch > s.epoch {
+		s.epoch, s.batches = epoch, s.batches[:0]
+	}
+	s.lastSeenMs = nowMs
 }
 
 // beginTxnLocked records a transactional batch written at baseOffset. p.mu held.

@@ -15,19 +15,35 @@ package log
 // How. A first pass over the range maps each key (its MD5, as Kafka's SkimpyOffsetMap) to its
 // latest offset (at most CleanConfig.MaxKeys keys: the range is cut after the segment that
 // fills the map). A second pass, one group of consecutive segments at a time (a group fits
-// in SegmentBytesMax), copies what stays into a new file: a record stays if no later record
-// has its key, except a tombstone (null value) whose batch is older than DeleteRetentionMs.
-// Records without a key stay (producers cannot write them to a compacted topic). A batch
-// keeps its baseOffset, lastOffsetDelta, timestamps and producer id/epoch/base sequence:
-// offsets are preserved and readers meet gaps. A batch whose records all stay is copied
-// byte for byte; one that loses some is rewritten uncompressed (Kafka recompresses with the
-// batch's codec: a deliberate difference, the data is the same); one that loses all is
-// dropped, unless it is the last batch of its producer in the range, which stays as an
-// empty batch so that the producer's last sequence survives (as Kafka does). Control
-// batches (transaction markers) always stay. Transactions (CleanConfig): only offsets below
-// the partition's last stable offset are cleaned (an open transaction's records wait until it
-// ends), and the records of aborted transactions map no key and are removed, as Kafka's
-// cleaner does, so an aborted write never supersedes a committed one.
+// in SegmentBytesMax), copies what stays into a new file (clean_filter.go, Kafka's
+// Cleaner.cleanInto with its CleanedTransactionMetadata; one pass over the groups in offset
+// order, from the log start, so each cleaning sees every batch left):
+//   - A record stays if no later record has its key. Records without a key stay (producers
+//     cannot write them to a compacted topic).
+//   - Delete horizon (KIP-534). The first cleaning that keeps a tombstone (null value), or a
+//     removable marker, writes its horizon into the batch: now + DeleteRetentionMs in the
+//     base timestamp, attribute bit 6 set, the records' timestamp deltas rebased so their
+//     timestamps do not change. A later cleaning at or past the horizon removes the batch's
+//     tombstones, and the marker.
+//   - Transactions (CleanConfig). Only offsets below the partition's last stable offset are
+//     cleaned (an open transaction's records wait until it ends). An aborted transaction's
+//     records map no key and are removed, so an aborted write never supersedes a committed
+//     one. A commit or abort marker is removable when no transactional batch of its producer
+//     is left between its previous marker and it (Kafka checks batches of the same outcome;
+//     any is stricter and keeps a rebuild of producer state from never finding a transaction
+//     without its end); an emptied control batch is removable too. Markers at or past
+//     CleanConfig.MarkersBelow stay when LimitMarkers (the producer-state snapshot bound).
+//   - Producer state. A batch that is its producer's last (CleanConfig.Producers: the one
+//     holding its last data offset, or, for a producer without data batches, a marker of
+//     its current epoch) stays, empty if nothing else of it does: header only, uncompressed,
+//     base timestamp = max timestamp, so that the producer's sequence and epoch survive. A
+//     producer no longer active keeps nothing.
+//   - A batch keeps its baseOffset, lastOffsetDelta, max timestamp and producer
+//     id/epoch/base sequence: offsets are preserved and readers meet gaps. A batch whose
+//     records all stay (and whose horizon needs no writing) is copied byte for byte; one that
+//     loses some, or gets its horizon, is rewritten and recompressed with its own codec, as
+//     Kafka does; one that loses all is dropped unless it is its producer's last.
+// Removal happens only when a cleaning runs, which needs dirty data (as in Kafka).
 //
 // Crash safety. The group is written to "<base>.<end>.cleaned" and fsynced; the checkpoint
 // is advanced to <end>; then the file is renamed to "<base>.<end>.swap" (directory fsynced), the old

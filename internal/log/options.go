@@ -76,8 +76,9 @@ type Options struct {
 	// cleanup.policy without delete (retention then deletes nothing, as in Kafka).
 	Compact  bool
 	NoDelete bool
-	// DeleteRetentionMs: tombstones (null values) are removed by cleaning once their batch's
-	// max timestamp is older than this (0: the default, 1 day; negative: at once).
+	// DeleteRetentionMs: how long tombstones (null values) and removable transaction markers
+	// outlive the cleaning that first kept them (their delete horizon, clean.go; 0: the
+	// default, 1 day; negative: until the next cleaning).
 	DeleteRetentionMs int64
 	// MinCleanableDirtyRatio: the share of not yet cleaned bytes above which a log is cleaned
 	// (0 = Kafka's default 0.5; a negative value means 0, clean whenever anything is dirty).

@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -132,11 +131,6 @@ func TestApplyEnvAndFilePrecedence(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freeAddr is a loopback address for a listener the test hands to yard, reserved outside the
+// kernel's ephemeral range so that no port-0 socket of a parallel test takes it meanwhile.
+func freeAddr(t *testing.T) string { return harness.ReservePort(t) }

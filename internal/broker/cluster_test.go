@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/yardmq/yard/internal/stream"
+	"github.com/yardmq/yard/test/harness"
 )
 
 func TestParsePeers(t *testing.T) {
@@ -40,15 +40,9 @@ type testNodes struct {
 	broker []*Broker
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freeAddr is a loopback address for a listener the test hands to yard, reserved outside the
+// kernel's ephemeral range so that no port-0 socket of a parallel test takes it meanwhile.
+func freeAddr(t *testing.T) string { return harness.ReservePort(t) }
 
 func startNodes(t *testing.T, n int) *testNodes {
 	return startNodesWith(t, n, nil)

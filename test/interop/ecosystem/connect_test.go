@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/yardmq/yard/test/harness"
 )
 
 // TestConnectDistributed runs Kafka Connect 4.4's distributed worker (ConnectDistributed) on
@@ -187,15 +188,7 @@ func appendFile(t *testing.T, path, s string) {
 	}
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freePort(t *testing.T) string { return harness.ReservePort(t) }
 
 // restCall sends a JSON request to Connect's REST API and decodes the answer into res; it
 // returns the HTTP status, 0 if the worker did not answer.

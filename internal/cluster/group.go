@@ -39,6 +39,10 @@ type Entry struct {
 // restores the last snapshot and applies every committed entry after it again (after
 // AppliedIndex, for a state machine that has one), so Apply must treat an index it has
 // already applied as a no-op if its state outlives the process.
+//
+// An Apply error that says the disk is full (ENOSPC, EDQUOT) is not a result: the entry was
+// not applied (Apply must leave the state as it was) and the host applies it again, and the
+// entries after it, once space is freed; meanwhile its rounds are stalled (Host.Stalled).
 type StateMachine interface {
 	Apply(e Entry) (any, error)
 	// Snapshot returns the state after the last applied entry, or ErrNoSnapshot.
@@ -104,6 +108,7 @@ type Group struct {
 	waitMu  sync.Mutex // guards waits
 	waits   map[uint64]chan result
 	noSnap  bool          // the state machine takes no snapshots
+	backlog []*pb.Entry   // committed entries not applied yet: the disk was full
 	refused atomic.Uint64 // index of the last snapshot this member could not restore (logged once)
 	// fetching: a goroutine fetches what a snapshot refers to (rangefetch.go).
 	fetching atomic.Bool
@@ -187,6 +192,9 @@ type result struct {
 // machine's result. A proposal on a follower is forwarded to the leader. If the leader
 // changes meanwhile it fails with ErrLeaderChanged: the command may still commit.
 func (g *Group) Propose(ctx context.Context, cmd []byte) (any, error) {
+	if stalled, err := g.h.Stalled(); stalled {
+		return nil, fmt.Errorf("cannot replicate command in group %d: %w: %w", g.id, ErrStorage, err)
+	}
 	seq := g.h.seq.Add(1)
 	data := make([]byte, propHeaderBytes, propHeaderBytes+len(cmd))
 	data[0] = propVersion
@@ -386,8 +394,11 @@ func (g *Group) finishReady(rd *raft.Ready) error {
 	for _, m := range rd.Messages {
 		g.h.tr.send(g.id, m)
 	}
-	if err := g.apply(rd.CommittedEntries); err != nil {
-		return err
+	// An entry the state machine could not apply (a full disk) stays in the backlog, with
+	// the ones after it, and the round completes: Raft's own state moves on as persisted.
+	applyErr := g.apply(rd.CommittedEntries)
+	if applyErr != nil && !isNoSpace(applyErr) {
+		return applyErr
 	}
 	g.rn.Advance(*rd)
 	st := g.rn.BasicStatus()
@@ -400,15 +411,35 @@ func (g *Group) finishReady(rd *raft.Ready) error {
 	if st.RaftState == raft.StateLeader && rd.SoftState != nil {
 		g.publishInSync() // just elected
 	}
+	if applyErr != nil {
+		return applyErr
+	}
 	return g.maybeSnapshot()
 }
 
+// applyBacklog applies the committed entries a full disk held back, then snapshots if due.
+func (g *Group) applyBacklog() error {
+	if err := g.apply(nil); err != nil {
+		return err
+	}
+	return g.maybeSnapshot()
+}
+
+// apply applies the backlog, then ents. A state machine's no-space error stops it: that
+// entry and the rest become the backlog, and the error is returned.
 func (g *Group) apply(ents []*pb.Entry) error {
-	for _, e := range ents {
+	if len(g.backlog) > 0 {
+		ents = append(g.backlog, ents...)
+		g.backlog = nil
+	}
+	for i, e := range ents {
 		switch e.GetType() {
 		case pb.EntryNormal:
 			if len(e.Data) > 0 {
-				g.applyCommand(e)
+				if err := g.applyCommand(e); err != nil {
+					g.backlog = slices.Clone(ents[i:])
+					return fmt.Errorf("cannot apply entry %d of group %d: %w", e.GetIndex(), g.id, err)
+				}
 			}
 		case pb.EntryConfChange:
 			var cc pb.ConfChange
@@ -429,23 +460,29 @@ func (g *Group) apply(ents []*pb.Entry) error {
 	return nil
 }
 
-func (g *Group) applyCommand(e *pb.Entry) {
+// applyCommand applies one command and hands its result to its proposer if it waits on
+// this node. A no-space error is returned instead: the entry was not applied.
+func (g *Group) applyCommand(e *pb.Entry) error {
 	d := e.Data
 	if len(d) < propHeaderBytes || d[0] != propVersion {
 		g.h.log.Error("cluster: skipping an entry of unknown format", "group", g.id, "index", e.GetIndex())
-		return
+		return nil
 	}
 	v, err := g.sm.Apply(Entry{Index: e.GetIndex(), Term: e.GetTerm(), Data: d[propHeaderBytes:]})
+	if isNoSpace(err) {
+		return err
+	}
 	if binary.BigEndian.Uint64(d[1:]) == g.h.id {
 		g.finish(binary.BigEndian.Uint64(d[9:]), v, err)
 	}
+	return nil
 }
 
 // maybeSnapshot takes a snapshot once SnapshotEntries entries were applied since the last,
 // writes it, and compacts the in-memory log, keeping CatchUpEntries for slow followers.
 func (g *Group) maybeSnapshot() error {
 	cfg := &g.h.cfg
-	if g.noSnap || g.applied < g.snapIndex+cfg.SnapshotEntries {
+	if g.noSnap || len(g.backlog) > 0 || g.applied < g.snapIndex+cfg.SnapshotEntries {
 		return nil
 	}
 	data, err := g.sm.Snapshot()
@@ -453,15 +490,29 @@ func (g *Group) maybeSnapshot() error {
 		g.noSnap = true
 		return nil
 	}
+	if isNoSpace(err) { // a snapshot can wait: taken again after the next entries
+		g.h.log.Warn("cluster: cannot take a snapshot on a full disk", "group", g.id, "error", err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("cannot take snapshot of group %d: %w", g.id, err)
 	}
-	snap, err := g.storage.CreateSnapshot(g.applied, g.confState, data)
+	term, err := g.storage.Term(g.applied)
 	if err != nil {
 		return fmt.Errorf("cannot take snapshot of group %d: %w", g.id, err)
 	}
+	// The file first, then the in-memory snapshot: a file that cannot be written (a full
+	// disk) leaves the group as it was, and the snapshot is taken again later.
+	snap := pb.EnsureSnapshot(&pb.Snapshot{Data: data, Metadata: &pb.SnapshotMetadata{Index: new(g.applied), Term: new(term), ConfState: g.confState}})
 	if err := writeSnapshotFile(cfg.Dir, g.id, snap); err != nil {
+		if isNoSpace(err) {
+			g.h.log.Warn("cluster: cannot write a snapshot on a full disk", "group", g.id, "error", err)
+			return nil
+		}
 		return err
+	}
+	if _, err := g.storage.CreateSnapshot(g.applied, g.confState, data); err != nil {
+		return fmt.Errorf("cannot take snapshot of group %d: %w", g.id, err)
 	}
 	g.snapIndex = g.applied
 	g.compacted.Store(g.applied)

@@ -14,7 +14,23 @@ import (
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/yardmq/yard/internal/log"
 )
+
+// ErrStorage fails the proposals of a host whose storage refused a write (a full disk):
+// their outcome is unknown (they may still commit). The host retries the write with backoff
+// and serves again once it succeeds; meanwhile it neither proposes, votes nor acknowledges.
+var ErrStorage = errors.New("raft host's storage refused a write (a full disk?); retrying")
+
+// Retry delays of a host whose storage refused a write.
+const (
+	storageRetryMin = 50 * time.Millisecond
+	storageRetryMax = 2 * time.Second
+)
+
+// isNoSpace says whether err is a storage failure that passes once space is freed.
+func isNoSpace(err error) bool { return log.IsNoSpace(err) }
 
 // Config configures a Host. Zero durations and counts take the defaults named below.
 type Config struct {
@@ -37,6 +53,8 @@ type Config struct {
 	WALSegmentBytes int64 // default 64 MiB
 	Workers         int   // default GOMAXPROCS: groups prepared/finished in parallel
 	Logger          *slog.Logger
+	// FS writes the WAL's files (nil: the real file system; tests inject a full disk).
+	FS log.FS
 }
 
 // Raft limits per group.
@@ -105,6 +123,22 @@ type Host struct {
 	rounds atomic.Uint64 // processing rounds done, for tests
 	walBuf []byte
 	alive  map[uint64]bool // peer liveness as last seen by the ticker
+
+	// pending is the round the loop could not complete because the storage refused a write
+	// (the loop goroutine's only); while it is set the host is stalled: see stall.
+	pending  *pendingRound
+	stalled  atomic.Bool
+	stallErr atomic.Pointer[error]
+}
+
+// pendingRound is a processing round stopped by a storage failure, resumed where it
+// stopped: its Ready batches not yet persisted (persisted false: nothing of the round was
+// sent or applied), or persisted and finished but with committed entries a state machine
+// could not apply yet (kept in their group's backlog), or a WAL segment roll to redo.
+type pendingRound struct {
+	batch     []*Group
+	rds       []*raft.Ready
+	persisted bool
 }
 
 // Open recovers the host's WAL and snapshots from cfg.Dir and starts its transport, ticker
@@ -118,7 +152,7 @@ func Open(cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, rec, err := openWAL(cfg.Dir+"/wal", cfg.WALSegmentBytes, cfg.Logger)
+	w, rec, err := openWAL(cfg.Dir+"/wal", cfg.WALSegmentBytes, cfg.Logger, cfg.FS)
 	if err != nil {
 		return nil, err
 	}
@@ -438,10 +472,30 @@ func (h *Host) wakeLocked(peer uint64, alive bool) {
 
 // loop runs processing rounds: prepare every group with work (in parallel), persist all
 // their Ready batches with one WAL write and at most one fsync, then finish them (in
-// parallel): send, apply, advance.
+// parallel): send, apply, advance. A round stopped by a full disk stalls the host: it is
+// retried with backoff, and no other round runs until it completes.
 func (h *Host) loop() {
 	defer h.wg.Done()
+	backoff := storageRetryMin
 	for {
+		if h.pending != nil {
+			select {
+			case <-h.stop:
+				return
+			case <-time.After(backoff):
+			}
+			if err := h.complete(); err != nil {
+				if !isNoSpace(err) {
+					h.fail(err)
+					return
+				}
+				backoff = min(2*backoff, storageRetryMax)
+				continue
+			}
+			h.unstall()
+			backoff = storageRetryMin
+			continue
+		}
 		select {
 		case <-h.stop:
 			return
@@ -455,6 +509,10 @@ func (h *Host) loop() {
 			continue
 		}
 		if err := h.round(batch); err != nil {
+			if isNoSpace(err) {
+				h.stall(err)
+				continue
+			}
 			h.fail(err)
 			return
 		}
@@ -468,22 +526,41 @@ func (h *Host) round(batch []*Group) error {
 		rds[i] = batch[i].prepare()
 		return nil
 	})
-	if err := h.persist(batch, rds); err != nil {
-		return err
-	}
-	if err := h.parallel(len(batch), func(i int) error {
-		if rds[i] == nil {
-			return nil
-		}
-		if err := batch[i].finishReady(rds[i]); err != nil {
+	h.pending = &pendingRound{batch: batch, rds: rds}
+	return h.complete()
+}
+
+// complete runs the pending round from where it stopped: persist, finish, apply the
+// backlogs, roll the WAL. It clears h.pending once everything succeeded; an error leaves it
+// for a retry (a full disk) or stops the host (anything else).
+func (h *Host) complete() error {
+	p := h.pending
+	if !p.persisted {
+		if err := h.persist(p.batch, p.rds); err != nil {
 			return err
 		}
-		if batch[i].rn.HasReady() {
-			h.schedule(batch[i], false)
+		p.persisted = true
+		if err := h.parallel(len(p.batch), func(i int) error {
+			if p.rds[i] == nil {
+				return nil
+			}
+			if err := p.batch[i].finishReady(p.rds[i]); err != nil && !isNoSpace(err) {
+				return err
+			}
+			if p.batch[i].rn.HasReady() {
+				h.schedule(p.batch[i], false)
+			}
+			return nil
+		}); err != nil {
+			return err
 		}
-		return nil
-	}); err != nil {
-		return err
+	}
+	for _, g := range p.batch {
+		if len(g.backlog) > 0 {
+			if err := g.applyBacklog(); err != nil {
+				return err
+			}
+		}
 	}
 	if h.wal.full() {
 		var states []byte
@@ -501,7 +578,47 @@ func (h *Host) round(batch []*Group) error {
 			return err
 		}
 	}
+	h.pending = nil
 	return h.wal.gc(h.compactedIndex)
+}
+
+// stall stops the host's rounds after its storage refused a write (a full disk) until the
+// pending round completes: the waiting proposals fail with ErrStorage and new ones are
+// refused, and the transport stops pinging, so that to its peers the node looks down (they
+// elect other leaders) rather than alive and unable to lead. Nothing of the stalled round
+// was sent: an entry whose write failed is neither acknowledged nor voted on.
+func (h *Host) stall(err error) {
+	h.log.Error("cluster: storage refused a write; raft host stalled, retrying", "error", err)
+	h.stallErr.Store(&err)
+	h.stalled.Store(true)
+	h.tr.silent.Store(true)
+	h.mu.Lock()
+	groups := slices.Collect(maps.Values(h.groups))
+	h.mu.Unlock()
+	for _, g := range groups {
+		g.failAll(fmt.Errorf("cannot replicate: %w: %w", ErrStorage, err))
+	}
+}
+
+func (h *Host) unstall() {
+	h.log.Warn("cluster: storage accepts writes again; raft host resumed")
+	h.tr.silent.Store(false)
+	h.stalled.Store(false)
+	h.mu.Lock()
+	h.kickLocked()
+	h.mu.Unlock()
+}
+
+// Stalled reports whether the host's rounds are stopped by a storage failure that it
+// retries (a full disk), and that failure.
+func (h *Host) Stalled() (bool, error) {
+	if !h.stalled.Load() {
+		return false, nil
+	}
+	if p := h.stallErr.Load(); p != nil {
+		return true, *p
+	}
+	return true, nil
 }
 
 // compactedIndex is the highest index of group that the WAL no longer needs.

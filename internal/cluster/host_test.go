@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/yardmq/yard/internal/log"
 )
 
 // listSM is a state machine that keeps every command it applied, in order.
@@ -65,6 +67,10 @@ type testCluster struct {
 	// ref makes the groups' state machines rangeSMs (refSMs if plainRef) over a listSM that
 	// survives restarts.
 	ref, plainRef bool
+	// fs, if set, writes a node's WAL files (fulldisk_test.go); wrap, if set, wraps each
+	// group's state machine.
+	fs   map[uint64]log.FS
+	wrap func(node uint64, sm StateMachine) StateMachine
 }
 
 func newTestCluster(t *testing.T, n int, cfg Config, groups ...uint64) *testCluster {
@@ -118,6 +124,7 @@ func (c *testCluster) start(id uint64, ln net.Listener) {
 	}
 	cfg := c.cfg
 	cfg.NodeID, cfg.Dir, cfg.Listener, cfg.Peers = id, c.dirs[id], ln, c.addrs
+	cfg.FS = c.fs[id]
 	h, err := Open(cfg)
 	if err != nil {
 		c.t.Fatal(err)
@@ -136,6 +143,9 @@ func (c *testCluster) start(id uint64, ln net.Listener) {
 			if c.plainRef {
 				gsm = refSM{l: sm}
 			}
+		}
+		if c.wrap != nil {
+			gsm = c.wrap(id, gsm)
 		}
 		if _, err := h.CreateGroup(g, gsm, c.voters()); err != nil {
 			c.t.Fatal(err)

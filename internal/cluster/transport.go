@@ -42,6 +42,8 @@ type transport struct {
 
 	// blocked, if set, says a peer is cut off (tests: a network partition).
 	blocked atomic.Pointer[func(uint64) bool]
+	// silent stops the pings (the host is stalled by a full disk).
+	silent atomic.Bool
 
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -270,6 +272,9 @@ func (t *transport) writeLoop(p *peer, c net.Conn) error {
 				t.dropped(first.group, p.id, first.msg)
 			}
 			return errors.New("blocked")
+		}
+		if !have && t.silent.Load() {
+			continue // a stalled host does not ping: its peers must see it down
 		}
 		hbs, msgs, sent, rngs = hbs[:0], msgs[:0], sent[:0], rngs[:0]
 		size := 0

@@ -3,7 +3,6 @@ package cluster
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,7 +13,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/yardmq/yard/internal/atomicfile"
-	"github.com/yardmq/yard/internal/platform"
+	"github.com/yardmq/yard/internal/log"
 )
 
 // ErrCorruptWAL reports damage in a WAL segment that is not the torn tail of the last one:
@@ -24,15 +23,22 @@ var ErrCorruptWAL = errors.New("corrupt raft WAL")
 // wal is the host's write-ahead log: one segmented, append-only file sequence shared by every
 // group of the host, so that one write and one fsync persist a whole round of Ready batches
 // (format in walrecord.go). It is owned by the host's loop goroutine and has no lock.
+//
+// A failed write (a full disk) leaves the WAL usable: the next write first cuts the active
+// segment back to its last whole record (the failed write may have left part of one), so a
+// retry once space is freed writes the same records again, whole. A failed fsync breaks it
+// for good: the kernel may have dropped the dirty pages, and a later fsync could lie.
 type wal struct {
 	dir         string
 	segBytesMax int64
 	log         *slog.Logger
+	fs          log.FS // files written (reads go to the os package): OSFS, or a test's
 
 	segs   []*walSegment // ascending; the last is active
-	f      *os.File      // the active segment
-	size   int64         // bytes in the active segment
-	broken error         // set by a failed write or fsync: nothing more is accepted
+	f      log.File      // the active segment
+	size   int64         // bytes of whole records in the active segment
+	torn   bool          // a write failed: the file may hold more than size bytes
+	broken error         // set by a failed fsync: nothing more is accepted
 }
 
 // walSegment is one file of the WAL with, per group, the highest entry index it holds.
@@ -54,11 +60,14 @@ func (w *wal) path(seq uint64) string {
 
 // openWAL opens (or creates) the WAL in dir and replays it. A torn tail of the last segment
 // is cut off; damage anywhere else is ErrCorruptWAL.
-func openWAL(dir string, segBytesMax int64, log *slog.Logger) (*wal, map[uint64]*recoveredGroup, error) {
+func openWAL(dir string, segBytesMax int64, logger *slog.Logger, fsys log.FS) (*wal, map[uint64]*recoveredGroup, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("cannot create WAL directory: %w", err)
 	}
-	w := &wal{dir: dir, segBytesMax: segBytesMax, log: log}
+	if fsys == nil {
+		fsys = log.OSFS{}
+	}
+	w := &wal{dir: dir, segBytesMax: segBytesMax, log: logger, fs: fsys}
 	seqs, err := w.list()
 	if err != nil {
 		return nil, nil, err
@@ -78,7 +87,7 @@ func openWAL(dir string, segBytesMax int64, log *slog.Logger) (*wal, map[uint64]
 		}
 	}
 	if len(seqs) == 0 {
-		if err := w.create(1); err != nil {
+		if err := w.create(1, nil); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -163,7 +172,7 @@ func replayRecord(r walRecord, groups map[uint64]*recoveredGroup, seg *walSegmen
 }
 
 func (w *wal) openActive(seq uint64, valid int64) error {
-	f, err := os.OpenFile(w.path(seq), os.O_RDWR, 0o644)
+	f, err := w.fs.OpenFile(w.path(seq), os.O_RDWR, 0o644)
 	if err != nil {
 		return fmt.Errorf("cannot open WAL segment: %w", err)
 	}
@@ -178,52 +187,61 @@ func (w *wal) openActive(seq uint64, valid int64) error {
 		f.Close()
 		return fmt.Errorf("cannot truncate WAL tail: %w", err)
 	}
-	if err := platform.Fsync(f); err != nil {
+	if err := f.Sync(); err != nil {
 		f.Close()
 		return fmt.Errorf("cannot fsync WAL: %w", err)
-	}
-	if _, err := f.Seek(valid, io.SeekStart); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot seek WAL: %w", err)
 	}
 	w.f, w.size = f, valid
 	return nil
 }
 
-// create starts segment seq with its header, durably, and makes it active.
-func (w *wal) create(seq uint64) error {
-	f, err := os.OpenFile(w.path(seq), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+// create starts segment seq with its header and first records (a roll's HardStates),
+// durably, and makes it active. On failure the new file is removed: the WAL stays as it was.
+func (w *wal) create(seq uint64, first []byte) error {
+	f, err := w.fs.OpenFile(w.path(seq), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("cannot create WAL segment: %w", err)
 	}
-	if _, err := f.Write([]byte(walHeader)); err != nil {
+	b := append([]byte(walHeader), first...)
+	undo := func(err error) error {
 		f.Close()
-		return fmt.Errorf("cannot write WAL header: %w", err)
-	}
-	if err := platform.Fsync(f); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot fsync WAL segment: %w", err)
-	}
-	if err := atomicfile.SyncDir(w.dir); err != nil {
-		f.Close()
+		if rerr := w.fs.Remove(w.path(seq)); rerr != nil {
+			return errors.Join(err, fmt.Errorf("cannot remove the failed WAL segment: %w", rerr))
+		}
 		return err
 	}
-	w.f, w.size = f, walHeaderBytes
+	if _, err := f.WriteAt(b, 0); err != nil {
+		return undo(fmt.Errorf("cannot write WAL segment: %w", err))
+	}
+	if err := f.Sync(); err != nil {
+		return undo(fmt.Errorf("cannot fsync WAL segment: %w", err))
+	}
+	if err := w.fs.SyncDir(w.dir); err != nil {
+		return undo(err)
+	}
+	w.f, w.size = f, int64(len(b))
 	w.segs = append(w.segs, &walSegment{seq: seq, maxIndex: make(map[uint64]uint64)})
 	return nil
 }
 
 // write appends buf (whole records) to the active segment and, if sync, fsyncs it.
-// maxIndex names, per group, the highest entry index in buf. After a failed write or
-// fsync the WAL refuses everything: the kernel may have dropped the dirty pages.
+// maxIndex names, per group, the highest entry index in buf. A failed write may be retried
+// (the WAL cuts what it left first); after a failed fsync the WAL refuses everything: the
+// kernel may have dropped the dirty pages.
 func (w *wal) write(buf []byte, maxIndex map[uint64]uint64, sync bool) error {
 	if w.broken != nil {
 		return w.broken
 	}
+	if w.torn {
+		if err := w.f.Truncate(w.size); err != nil {
+			return fmt.Errorf("cannot cut a failed write off the raft WAL: %w", err)
+		}
+		w.torn = false
+	}
 	if len(buf) > 0 {
-		if _, err := w.f.Write(buf); err != nil {
-			w.broken = fmt.Errorf("cannot write raft WAL: %w", err)
-			return w.broken
+		if _, err := w.f.WriteAt(buf, w.size); err != nil {
+			w.torn = true
+			return fmt.Errorf("cannot write raft WAL: %w", err)
 		}
 		w.size += int64(len(buf))
 		seg := w.segs[len(w.segs)-1]
@@ -232,7 +250,7 @@ func (w *wal) write(buf []byte, maxIndex map[uint64]uint64, sync bool) error {
 		}
 	}
 	if sync {
-		if err := platform.Fsync(w.f); err != nil {
+		if err := w.f.Sync(); err != nil {
 			w.broken = fmt.Errorf("cannot fsync raft WAL: %w", err)
 			return w.broken
 		}
@@ -244,23 +262,20 @@ func (w *wal) write(buf []byte, maxIndex map[uint64]uint64, sync bool) error {
 func (w *wal) full() bool { return w.size >= w.segBytesMax }
 
 // roll closes the active segment and starts the next one with states, the hardstate
-// records of every group (so older segments only ever matter for their entries).
+// records of every group (so older segments only ever matter for their entries). If the
+// next segment cannot be created (a full disk), the active one stays and roll may be retried.
 func (w *wal) roll(states []byte) error {
-	if w.broken != nil {
-		return w.broken
-	}
-	if err := platform.Fsync(w.f); err != nil {
-		w.broken = fmt.Errorf("cannot fsync raft WAL: %w", err)
-		return w.broken
-	}
-	if err := w.f.Close(); err != nil {
-		return fmt.Errorf("cannot close WAL segment: %w", err)
-	}
-	if err := w.create(w.segs[len(w.segs)-1].seq + 1); err != nil {
-		w.broken = err
+	if err := w.write(nil, nil, true); err != nil {
 		return err
 	}
-	return w.write(states, nil, true)
+	old := w.f
+	if err := w.create(w.segs[len(w.segs)-1].seq+1, states); err != nil {
+		return err
+	}
+	if err := old.Close(); err != nil {
+		return fmt.Errorf("cannot close WAL segment: %w", err)
+	}
+	return nil
 }
 
 // gc removes the oldest segments whose entries are all covered by their group's snapshot,

@@ -27,7 +27,7 @@ func hardState(term, vote, commit uint64) *pb.HardState {
 
 func openTestWAL(t *testing.T, dir string, segBytes int64) (*wal, map[uint64]*recoveredGroup) {
 	t.Helper()
-	w, rec, err := openWAL(dir, segBytes, slog.New(slog.DiscardHandler))
+	w, rec, err := openWAL(dir, segBytes, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestWALCorruptOldSegment(t *testing.T) {
 	b, _ := os.ReadFile(p)
 	b[20] ^= 0xff
 	os.WriteFile(p, b, 0o644)
-	if _, _, err := openWAL(dir, 64, slog.New(slog.DiscardHandler)); !errors.Is(err, ErrCorruptWAL) {
+	if _, _, err := openWAL(dir, 64, slog.New(slog.DiscardHandler), nil); !errors.Is(err, ErrCorruptWAL) {
 		t.Fatalf("open: %v, want ErrCorruptWAL", err)
 	}
 }

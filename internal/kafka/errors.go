@@ -40,6 +40,7 @@ var errorTable = []struct {
 	// as Kafka's answer from a broker whose log directory failed, which clients retry
 	// elsewhere once the partition's leadership moved.
 	{cluster.ErrClosed, kerr.KafkaStorageError},
+	{cluster.ErrStorage, kerr.KafkaStorageError}, // stalled by a full disk, retrying
 	{stream.ErrCorruptBatch, kerr.CorruptMessage},
 	{log.ErrCorruptBatch, kerr.CorruptMessage},
 	{stream.ErrInvalidRecord, kerr.InvalidRecord},

@@ -3,6 +3,7 @@ package log
 import (
 	"io/fs"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 )
@@ -15,6 +16,10 @@ import (
 type FullFS struct {
 	FS
 	full atomic.Bool
+
+	mu      sync.Mutex
+	limited bool  // SetSpace was called: at most space more bytes are written
+	space   int64 // guarded by mu
 }
 
 // NewFullFS wraps fsys (nil: the real file system).
@@ -25,8 +30,39 @@ func NewFullFS(fsys FS) *FullFS {
 	return &FullFS{FS: fsys}
 }
 
-// SetFull fills the disk (true) or frees space (false).
-func (f *FullFS) SetFull(full bool) { f.full.Store(full) }
+// SetFull fills the disk (true) or frees space (false, which also lifts SetSpace's limit).
+func (f *FullFS) SetFull(full bool) {
+	f.full.Store(full)
+	if !full {
+		f.mu.Lock()
+		f.limited = false
+		f.mu.Unlock()
+	}
+}
+
+// SetSpace leaves n bytes free: the write that reaches the limit writes what fits (a
+// partial write, as a real full disk does) and fails with ENOSPC, as do the writes after
+// it, until SetFull(false).
+func (f *FullFS) SetSpace(n int64) {
+	f.mu.Lock()
+	f.limited, f.space = true, n
+	f.mu.Unlock()
+}
+
+// take is how many of n bytes fit on the disk (and uses them up).
+func (f *FullFS) take(n int) int {
+	if f.full.Load() {
+		return 0
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.limited {
+		return n
+	}
+	k := int(min(int64(n), f.space))
+	f.space -= int64(k)
+	return k
+}
 
 // OpenFile implements FS.
 func (f *FullFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
@@ -43,15 +79,25 @@ type fullFile struct {
 }
 
 func (f *fullFile) Write(p []byte) (int, error) {
-	if f.fs.full.Load() && len(p) > 0 {
-		return 0, &fs.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
+	k := f.fs.take(len(p))
+	if k == len(p) {
+		return f.File.Write(p)
 	}
-	return f.File.Write(p)
+	n, err := f.File.Write(p[:k])
+	if err == nil {
+		err = &fs.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
+	}
+	return n, err
 }
 
 func (f *fullFile) WriteAt(p []byte, off int64) (int, error) {
-	if f.fs.full.Load() && len(p) > 0 {
-		return 0, &fs.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
+	k := f.fs.take(len(p))
+	if k == len(p) {
+		return f.File.WriteAt(p, off)
 	}
-	return f.File.WriteAt(p, off)
+	n, err := f.File.WriteAt(p[:k], off)
+	if err == nil {
+		err = &fs.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
+	}
+	return n, err
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/yardmq/yard/internal/atomicfile"
 	"github.com/yardmq/yard/internal/datadir"
+	"github.com/yardmq/yard/internal/log"
 )
 
 // PartitionReplica is a partition's Raft group on a cluster node (internal/cluster, set by
@@ -123,6 +124,12 @@ func (p *Partition) ApplyReplicated(index, term uint64, cmd []byte) (AppendResul
 	appendTime := int64(binary.BigEndian.Uint64(cmd[1:]))
 	batch := append([]byte(nil), cmd[produceCmdHeaderBytes:]...) // Stamp writes into it
 	res, err := p.appendLocal(batch, int32(term), appendTime)
+	if log.IsNoSpace(err) {
+		// Not applied (the log undid the write): the group applies the entry again once
+		// space is freed. Taken as a result, it would leave this member's log without the
+		// batch the others hold.
+		return AppendResult{}, err
+	}
 	p.appliedIndex.Store(index)
 	if n := p.appliedSinceCheckpoint.Add(1); n >= p.Topic.m.cfg.ReplicaCheckpointEntries {
 		if cerr := p.writeReplicaCheckpoint(); cerr != nil {

@@ -26,6 +26,8 @@ func addBrokerFlags(f *pflag.FlagSet, cfg *broker.Config) {
 		"pause between the log cleaner's rounds over the compacted topics (Kafka's log.cleaner.backoff.ms)")
 	f.Int64Var(&cfg.CleanerIOBytesPerSecond, "log-cleaner-io-max-bytes-per-second", cfg.CleanerIOBytesPerSecond,
 		"bytes per second the log cleaners read and write together; negative: unlimited (Kafka's log.cleaner.io.max.bytes.per.second)")
+	f.BoolVar(&cfg.KafkaJournal, "kafka-journal", cfg.KafkaJournal,
+		"make appends to topic partitions durable through one node-wide journal: one fsync per group commit for all partitions (single node, --sync-policy always; see docs/performance.md)")
 	addKafkaFlags(f, &cfg.Kafka)
 	addAMQPFlags(f, &cfg.AMQP)
 }

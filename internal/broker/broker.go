@@ -72,6 +72,10 @@ type Config struct {
 	// address in Peers).
 	Peers         string
 	ClusterListen string
+	// KafkaJournal makes appends to topic partitions durable through one node-wide journal
+	// (internal/stream/journal.go, --kafka-journal): one fsync per group commit for every
+	// partition instead of one per partition. Single node and SyncPolicy always only.
+	KafkaJournal bool
 	// Version is yard's version, reported by the admin API (/api/overview).
 	Version string
 
@@ -158,6 +162,12 @@ func New(cfg Config) (*Broker, error) {
 	}
 	if cfg.MaxOpenSegmentFiles < 0 {
 		return nil, fmt.Errorf("cannot start broker: --max-open-segment-files %d is negative", cfg.MaxOpenSegmentFiles)
+	}
+	if cfg.KafkaJournal && cfg.Peers != "" {
+		return nil, errors.New("cannot start broker: --kafka-journal is for a single node; it cannot be used with --peers (replicated partitions are made durable by their Raft group)")
+	}
+	if cfg.KafkaJournal && cfg.SyncPolicy != log.SyncAlways {
+		return nil, fmt.Errorf("cannot start broker: --kafka-journal needs --sync-policy always, not %s (it replaces the per-partition fsync that policy waits for)", cfg.SyncPolicy)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

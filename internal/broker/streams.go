@@ -32,6 +32,8 @@ func (b *Broker) sharedStreams() (*stream.Manager, func() error, error) {
 			SyncObserver:            b.metrics,
 			TopicDeleted:            b.metrics.forgetTopic,
 			NodeID:                  b.cfg.NodeID,
+			JournalDir:              b.layout.KafkaJournal(),
+			Journal:                 b.cfg.KafkaJournal,
 		}, cat)
 		if err != nil {
 			return nil, nil, err

@@ -21,6 +21,9 @@
 //	│                                      (group/legacy.go; absent in a directory made since)
 //	├── offsets-journal/                   a log journaling the records for __consumer_offsets, so
 //	│                                      that commits to many partitions share one fsync (group)
+//	├── kafka-journal/                     a log journaling appends to topic partitions, so that
+//	│                                      produces to many partitions share one fsync (stream,
+//	│                                      --kafka-journal; replayed at start-up whenever present)
 //	├── __transaction_state/               the transaction coordinator's log (txn)
 //	├── raft/                              a cluster node's Raft state:
 //	│   ├── host/                          its groups' WAL and snapshots (cluster): wal/, snap/
@@ -79,6 +82,7 @@ const (
 	consumerOffsetsName = "__consumer_offsets"
 	txnStateName        = "__transaction_state"
 	offsetsJournalName  = "offsets-journal"
+	kafkaJournalName    = "kafka-journal"
 	queuesName          = "queues"
 	raftName            = "raft"
 	raftHostName        = "host"
@@ -179,6 +183,9 @@ func (l Layout) ConsumerOffsets() string { return filepath.Join(l.root, consumer
 
 // OffsetsJournal is the group coordinator's journal of appends to __consumer_offsets.
 func (l Layout) OffsetsJournal() string { return filepath.Join(l.root, offsetsJournalName) }
+
+// KafkaJournal is the produce journal of topic partitions (stream, --kafka-journal).
+func (l Layout) KafkaJournal() string { return filepath.Join(l.root, kafkaJournalName) }
 
 // TransactionState is the transaction coordinator's log (internal/txn).
 func (l Layout) TransactionState() string { return filepath.Join(l.root, txnStateName) }

@@ -102,6 +102,12 @@ func (j *Journal) WaitDurable(ctx context.Context, offset int64) error {
 	return j.log.WaitDurable(ctx, offset)
 }
 
+// Durable is the journal offset below which every entry is fsynced.
+func (j *Journal) Durable() int64 { return j.log.HighWatermark() }
+
+// Changed returns a channel closed when Durable next moves.
+func (j *Journal) Changed() <-chan struct{} { return j.log.Changed() }
+
 // End is the offset the next entry will get: once every log that had entries below End at
 // some moment is fsynced, Release(End-as-of-then) may drop them.
 func (j *Journal) End() int64 { return j.log.EndOffset() }

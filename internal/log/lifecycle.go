@@ -47,6 +47,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	l.end = newEnd
 	l.durable = newEnd
+	l.visible = nil // every append it listed was at or past the new end, or is below it now
 	if l.start > newEnd {
 		// The start was inside the batch that went: the log is now empty at its end.
 		if err := writeFileAtomic(l.fsys, l.path(startOffsetFile), encodeStartOffset(newEnd)); err != nil {

@@ -115,6 +115,10 @@ type Log struct {
 	closing   bool  // Close has started: no more appends
 	closed    bool
 
+	// visible: under SyncJournal, the end of every append not yet below the high watermark,
+	// oldest first (MarkDurable moves the high watermark over them).
+	visible []visiblePoint
+
 	pendingIdx []*segment // rolled segments whose indexes are not yet flushed and fsynced
 	unsynced   []*segment // rolled segments whose data is not yet fsynced
 
@@ -141,6 +145,14 @@ type durablePoint struct {
 	segMaxTS int64 // seg's largest timestamp below pos
 	maxTS    int64 // log's largest timestamp below the point
 	maxTSOf  int64
+}
+
+// visiblePoint is where an append under SyncJournal ended: its segment, the segment's size and
+// the log end after it.
+type visiblePoint struct {
+	seg *segment
+	pos int64
+	end int64
 }
 
 // AppendResult describes what an append wrote.
@@ -216,9 +228,12 @@ func (l *Log) appendNoWait(b []byte, n int) (AppendResult, error) {
 	l.size += int64(len(b))
 	s.end = next
 	l.end = next
-	if l.opts.SyncPolicy == SyncAlways {
+	switch l.opts.SyncPolicy {
+	case SyncAlways:
 		l.kickSyncerLazily()
-	} else {
+	case SyncJournal:
+		l.visible = append(l.visible, visiblePoint{seg: s, pos: s.size, end: next})
+	default:
 		s.hwSize = s.size
 		l.setHWLocked(l.end)
 	}
@@ -345,8 +360,40 @@ func (l *Log) advanceDurableLocked(dp durablePoint) {
 	}
 	l.durable = dp.offset
 	l.dp = dp
-	if l.opts.SyncPolicy == SyncAlways {
+	switch l.opts.SyncPolicy {
+	case SyncAlways:
 		l.setHWLocked(dp.offset)
+	case SyncJournal:
+		l.markDurableLocked(dp.offset)
+	}
+}
+
+// MarkDurable tells a log under SyncJournal that its offsets below end are durable (in the
+// journal): readers may see them. Smaller values than before change nothing.
+func (l *Log) MarkDurable(end int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.markDurableLocked(end)
+}
+
+func (l *Log) markDurableLocked(end int64) {
+	n := 0
+	for n < len(l.visible) && l.visible[n].end <= end {
+		v := l.visible[n]
+		v.seg.hwSize = max(v.seg.hwSize, v.pos)
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	hw := l.visible[n-1].end
+	clear(l.visible[:n])
+	l.visible = l.visible[n:]
+	if len(l.visible) == 0 {
+		l.visible = l.visible[:0:0] // let the backing array go once drained
+	}
+	if hw > l.hw {
+		l.setHWLocked(hw)
 	}
 }
 
@@ -434,7 +481,7 @@ func (l *Log) SetOptions(opts Options) {
 	opts.FS, opts.FileCache, opts.Now, opts.Logger = l.opts.FS, l.opts.FileCache, l.opts.Now, l.opts.Logger
 	opts.SyncObserver = l.opts.SyncObserver
 	l.opts = opts.withDefaults()
-	if l.opts.SyncPolicy != SyncAlways && !l.closed {
+	if l.opts.SyncPolicy != SyncAlways && l.opts.SyncPolicy != SyncJournal && !l.closed {
 		s := l.segs[len(l.segs)-1]
 		s.hwSize = s.size
 		for _, r := range l.segs {

@@ -18,6 +18,11 @@ const (
 	SyncInterval
 	// SyncNever leaves write-back to the OS; the log fsyncs only on roll and close.
 	SyncNever
+	// SyncJournal is for a log whose appends are made durable elsewhere, in a Journal
+	// (journal.go): the log fsyncs on Sync, roll and close only, WaitDurable does not wait,
+	// and readers see offsets below what the owner declared durable with MarkDurable (or
+	// what the log's own fsyncs covered). Not a user-facing policy: ParseSyncPolicy refuses it.
+	SyncJournal
 )
 
 // ParseSyncPolicy parses "always", "interval" or "never".
@@ -42,6 +47,8 @@ func (p SyncPolicy) String() string {
 		return "interval"
 	case SyncNever:
 		return "never"
+	case SyncJournal:
+		return "journal"
 	}
 	return fmt.Sprintf("SyncPolicy(%d)", int(p))
 }

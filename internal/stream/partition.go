@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -29,13 +30,19 @@ type Partition struct {
 	ongoing     map[int64]int64 // open transactions: producer ID -> first offset (txn.go)
 	aborted     []AbortedTxn    // aborted transactions in marker order (txn.go)
 
+	// jq: this partition's journal entries not yet known durable, oldest first; guarded by
+	// the Manager's produceJournal.mu (journal.go).
+	jq []journalPoint
+
 	// A replicated partition's group (replica.go); nil on a single node.
 	replica                atomic.Pointer[PartitionReplica]
 	appliedIndex           atomic.Uint64 // Raft index of the last entry applied to the log
 	appliedSinceCheckpoint atomic.Uint64
 }
 
-func openPartition(t *Topic, i int32) (*Partition, error) {
+// openPartition opens partition i of t; with rebuild, it also rebuilds the producer state
+// (Manager.Open does it after replaying the journal).
+func openPartition(t *Topic, i int32, rebuild bool) (*Partition, error) {
 	m := t.m
 	if m.failOpen != nil {
 		if err := m.failOpen(t.Name, i); err != nil {
@@ -48,11 +55,21 @@ func openPartition(t *Topic, i int32) (*Partition, error) {
 	}
 	p := &Partition{Topic: t, Index: i, log: l, producers: map[int64]*producerState{}, snapshotEnd: -1,
 		ongoing: map[int64]int64{}}
-	if err := p.rebuildProducerState(p.loadSnapshot()); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("cannot rebuild producer state of %s-%d: %w", t.Name, i, err)
+	if rebuild {
+		if err := p.rebuild(); err != nil {
+			l.Close()
+			return nil, err
+		}
 	}
 	return p, nil
+}
+
+// rebuild rebuilds the producer state from the snapshot and the log.
+func (p *Partition) rebuild() error {
+	if err := p.rebuildProducerState(p.loadSnapshot()); err != nil {
+		return fmt.Errorf("cannot rebuild producer state of %s-%d: %w", p.Topic.Name, p.Index, err)
+	}
+	return nil
 }
 
 // AppendResult is what a producer is told.
@@ -113,7 +130,7 @@ func (p *Partition) appendLocal(batch []byte, epoch int32, appendTime int64) (Ap
 		}
 	}
 	rb.Stamp(batch, epoch, appendTime)
-	res, err := p.log.AppendCheckedNoWait(batch)
+	res, err := p.appendLogLocked(batch)
 	if err != nil {
 		if errors.Is(err, log.ErrCorruptBatch) {
 			return AppendResult{}, fmt.Errorf("%w: %v", ErrCorruptBatch, err)
@@ -143,7 +160,7 @@ func (p *Partition) AppendInternal(batch []byte) (lastOffset int64, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rb.Stamp(batch, p.LeaderEpoch(), -1)
-	res, err := p.log.AppendCheckedNoWait(batch)
+	res, err := p.appendLogLocked(batch)
 	if err != nil {
 		return -1, fmt.Errorf("cannot append to %s-%d: %w", p.Topic.Name, p.Index, err)
 	}
@@ -151,6 +168,15 @@ func (p *Partition) AppendInternal(batch []byte) (lastOffset int64, err error) {
 		p.beginTxnLocked(h.ProducerID, res.BaseOffset)
 	}
 	return res.LastOffset, nil
+}
+
+// WaitDurable waits until offset of p is durable per the sync policy: with the produce
+// journal (journal.go), until the journal's fsync covers it.
+func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
+	if pj := p.Topic.m.journal; pj != nil && !p.Topic.Internal {
+		return p.waitJournaled(ctx, pj, offset)
+	}
+	return p.log.WaitDurable(ctx, offset)
 }
 
 // Sync forces the partition's appended records to disk, whatever the sync policy.

@@ -19,7 +19,6 @@
 package stream
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -92,6 +91,11 @@ type Config struct {
 	TopicDeleted func(name string)
 	// NodeID is this broker's id, reported wherever a protocol names a broker (see Node).
 	NodeID int32
+	// JournalDir is the produce journal (journal.go), e.g. <data-dir>/kafka-journal. A
+	// journal found there is always replayed at Open; Journal says whether appends to the
+	// (non-internal) partitions go through it. It needs SyncPolicy always and a single node.
+	JournalDir string
+	Journal    bool
 	// ReplicaCheckpointEntries: a replicated partition checkpoints how far its log holds its
 	// Raft group's entries every this many applied entries (default 1,000; replica.go).
 	ReplicaCheckpointEntries uint64
@@ -132,6 +136,8 @@ type Manager struct {
 	clusterSize atomic.Int32                       // replicate.go; 0 on a single node
 
 	failOpen func(topic string, p int32) error // tests only: fails opening a partition
+
+	journal *produceJournal // journal.go; nil without Config.Journal
 }
 
 // Open opens every topic in the catalog and starts the retention loop. It finishes the topic
@@ -182,13 +188,22 @@ func Open(cfg Config, cat *catalog.Catalog) (*Manager, error) {
 	if err := m.checkTopicsDir(st); err != nil {
 		return nil, err
 	}
+	if cfg.Journal {
+		if cfg.JournalDir == "" || cfg.SyncPolicy != log.SyncAlways {
+			return nil, errors.New("BUG: stream.Open with the journal but without its directory or SyncAlways")
+		}
+		// Set before the partitions open: their logs take log.SyncJournal (Topic.logOptions).
+		m.journal = &produceJournal{pending: map[*Partition]struct{}{}, flush: map[*Partition]struct{}{},
+			stop: make(chan struct{}), done: make(chan struct{})}
+	}
+	replay := cfg.JournalDir != "" && (cfg.Journal || dirExists(cfg.FS, cfg.JournalDir))
 	names := make([]string, 0, len(st.Topics))
 	for n := range st.Topics {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		t, err := m.openTopic(st.Topics[n], st.BrokerConfigs)
+		t, err := m.openTopic(st.Topics[n], st.BrokerConfigs, !replay)
 		if err != nil {
 			m.closeAll()
 			return nil, err
@@ -196,14 +211,73 @@ func Open(cfg Config, cat *catalog.Catalog) (*Manager, error) {
 		m.topics[n] = t
 		m.byID[t.ID] = t
 	}
+	if replay {
+		j, err := m.openJournal()
+		if err == nil {
+			err = m.rebuildAll()
+		}
+		if err != nil {
+			if j != nil {
+				j.Close()
+			}
+			m.closeAll()
+			return nil, err
+		}
+		if m.journal != nil {
+			m.journal.j = j
+		} else if err := j.Close(); err != nil {
+			m.closeAll()
+			return nil, fmt.Errorf("cannot close the journal after replaying it: %w", err)
+		}
+	}
 	if err := m.removeOrphanSnapshots(st); err != nil {
+		m.closeJournal(false)
 		m.closeAll()
 		return nil, err
+	}
+	if m.journal != nil {
+		go m.journal.follow()
+		go m.flushLoop()
 	}
 	m.wg.Add(2)
 	go m.retentionLoop()
 	go m.cleanerLoop()
 	return m, nil
+}
+
+// rebuildAll rebuilds the producer state of every partition (after a journal replay).
+func (m *Manager) rebuildAll() error {
+	for _, t := range m.topics {
+		for _, p := range t.Partitions() {
+			if err := p.rebuild(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// closeJournal closes the journal, if open; with release (every journaled partition closed,
+// and so fsynced) it first drops what it can of it.
+func (m *Manager) closeJournal(release bool) error {
+	pj := m.journal
+	if pj == nil || pj.j == nil {
+		return nil
+	}
+	var err error
+	if release {
+		err = pj.j.Release(pj.j.End())
+	}
+	return errors.Join(err, pj.j.Close())
+}
+
+// dirExists reports whether dir exists in fsys (nil: the OS's).
+func dirExists(fsys log.FS, dir string) bool {
+	if fsys == nil {
+		fsys = log.OSFS{}
+	}
+	_, err := fsys.Stat(dir)
+	return err == nil
 }
 
 // partitionDir is where a partition's log lives.
@@ -285,10 +359,10 @@ func (m *Manager) finishDeletion(st catalog.State, name string) error {
 	return datadir.RemoveTombstone(filepath.Join(dir, name))
 }
 
-func (m *Manager) openTopic(ct catalog.Topic, brokerCfg map[string]string) (*Topic, error) {
+func (m *Manager) openTopic(ct catalog.Topic, brokerCfg map[string]string, rebuild bool) (*Topic, error) {
 	t := &Topic{Name: ct.Name, ID: ct.ID, Internal: ct.Internal, m: m}
 	t.setConfig(ct.Configs, brokerCfg)
-	parts, err := m.openPartitions(t, 0, ct.Partitions)
+	parts, err := m.openPartitions(t, 0, ct.Partitions, rebuild)
 	if err != nil {
 		return nil, err
 	}
@@ -296,11 +370,11 @@ func (m *Manager) openTopic(ct catalog.Topic, brokerCfg map[string]string) (*Top
 	return t, nil
 }
 
-// openPartitions opens partitions [from, to) of t.
-func (m *Manager) openPartitions(t *Topic, from, to int32) ([]*Partition, error) {
+// openPartitions opens partitions [from, to) of t (rebuild: see openPartition).
+func (m *Manager) openPartitions(t *Topic, from, to int32, rebuild bool) ([]*Partition, error) {
 	var parts []*Partition
 	for i := from; i < to; i++ {
-		p, err := openPartition(t, i)
+		p, err := openPartition(t, i, rebuild)
 		if err != nil {
 			for _, q := range parts {
 				q.log.Close()
@@ -328,7 +402,7 @@ func (m *Manager) createPartitions(t *Topic, from, to int32) ([]*Partition, erro
 			m.log.Warn("moved aside a partition directory the catalog did not describe, to create the partition anew", "dir", dir, "now", moved)
 		}
 	}
-	parts, err := m.openPartitions(t, from, to)
+	parts, err := m.openPartitions(t, from, to, true)
 	if err != nil {
 		if rerr := m.removePartitionDirs(t.Name, t.ID, from, to); rerr != nil {
 			m.log.Error("cannot remove the directories of a failed partition creation", "topic", t.Name, "err", rerr)
@@ -580,7 +654,7 @@ func (m *Manager) undoDelete(t *Topic, tombs []string) error {
 	if !ok {
 		return errors.New("BUG: topic left the catalog during a failed deletion")
 	}
-	nt, err := m.openTopic(ct, m.cat.Snapshot().BrokerConfigs)
+	nt, err := m.openTopic(ct, m.cat.Snapshot().BrokerConfigs, true)
 	if err != nil {
 		return fmt.Errorf("cannot reopen the topic after a failed deletion: %w", err)
 	}
@@ -706,8 +780,14 @@ func (m *Manager) EnforceRetention() {
 func (m *Manager) Close() error {
 	close(m.stop)
 	m.wg.Wait()
+	if pj := m.journal; pj != nil {
+		close(pj.stop)
+		<-pj.done
+	}
 	m.writeSnapshots()
-	return m.closeAll()
+	err := m.closeAll()
+	// If a partition did not close cleanly, the journal keeps its entries for the next start.
+	return errors.Join(err, m.closeJournal(err == nil))
 }
 
 func (m *Manager) closeAll() error {
@@ -724,7 +804,3 @@ func (m *Manager) closeAll() error {
 	return errors.Join(errs...)
 }
 
-// WaitDurable waits until offset of p is durable per the sync policy.
-func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
-	return p.log.WaitDurable(ctx, offset)
-}

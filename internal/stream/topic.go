@@ -268,8 +268,11 @@ func (m *Manager) applyTopicConfig(t *Topic, topicCfg, brokerCfg map[string]stri
 // append would otherwise cost its partition an fsync of its own.
 func (t *Topic) logOptions() log.Options {
 	o := t.Config().logOptions(t.m)
-	if t.Internal {
+	switch {
+	case t.Internal:
 		o.SyncPolicy = log.SyncNever
+	case t.m.journal != nil:
+		o.SyncPolicy = log.SyncJournal // made durable by the produce journal (journal.go)
 	}
 	return o
 }

@@ -82,7 +82,7 @@ func (p *Partition) WriteMarker(ctx context.Context, pid int64, epoch int16, coo
 	batch := appendControlBatch(nil, pid, epoch, coordinatorEpoch, commit, now)
 	p.mu.Lock()
 	rb.Stamp(batch, p.LeaderEpoch(), -1)
-	res, err := p.log.AppendCheckedNoWait(batch)
+	res, err := p.appendLogLocked(batch)
 	if err != nil {
 		p.mu.Unlock()
 		return fmt.Errorf("cannot write transaction marker to %s-%d: %w", p.Topic.Name, p.Index, err)

@@ -235,7 +235,7 @@ func TestJournalTopicRecreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 4 {
-		res, err := old.Partition(int32(i%2)).Append(batch(-1, -1, -1, 3, 30))
+		res, err := old.Partition(int32(i % 2)).Append(batch(-1, -1, -1, 3, 30))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -803,4 +803,3 @@ func (m *Manager) closeAll() error {
 	}
 	return errors.Join(errs...)
 }
-

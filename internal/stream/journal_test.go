@@ -271,3 +271,56 @@ func TestJournalTopicRecreated(t *testing.T) {
 		t.Fatalf("recreated topic holds %+v and %+v, want one batch of one record in partition 0", got0, got1)
 	}
 }
+
+// TestJournalConcurrentAndUnwaited: concurrent producers on several partitions share the
+// journal; batches nobody waits for (acks=0 and 1) become visible once the journal's group
+// commit covers them, without any waiter.
+func TestJournalConcurrentAndUnwaited(t *testing.T) {
+	t.Parallel()
+	m := openJournalManager(t, t.TempDir(), nil, true)
+	defer m.Close()
+	tp, err := m.CreateTopic("c", 3, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			for k := range 100 {
+				p := tp.Partition(int32((g + k) % 3))
+				res, err := p.Append(batch(-1, -1, -1, 2, 30))
+				if err == nil && k%2 == 0 {
+					err = p.WaitDurable(context.Background(), res.LastOffset)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var total int64
+	for _, p := range tp.Partitions() {
+		for {
+			ch := p.log.Changed()
+			if p.log.HighWatermark() == p.log.EndOffset() {
+				break
+			}
+			select {
+			case <-ch:
+			case <-t.Context().Done():
+				t.Fatalf("partition %d: high watermark %d stays below the end %d", p.Index, p.log.HighWatermark(), p.log.EndOffset())
+			}
+		}
+		total += p.log.EndOffset()
+	}
+	if total != 800 {
+		t.Fatalf("%d records in all, want 800", total)
+	}
+}

@@ -240,10 +240,22 @@ func (s *partitionSM) AppliedIndex() uint64 { return s.applied }
 // Snapshot is by reference: {applied index, log end offset}; the batches are in the log.
 func (s *partitionSM) Snapshot() ([]byte, error) { return s.p.SnapshotReplica() }
 
-// Restore accepts a snapshot only if this member's log already holds what it refers to (its
-// own snapshot after a restart; fetching a missing range from the leader is not built yet).
-func (s *partitionSM) Restore(data []byte) error   { return s.p.HoldsReplicaSnapshot(data) }
+// Restore accepts a snapshot only if this member's log holds what it refers to: its own
+// snapshot after a restart, or another member's once the missing range was fetched (a
+// cluster.RangeStateMachine: RangeRequest, ReadRange, WriteRange).
+func (s *partitionSM) Restore(data []byte) error   { return s.p.RestoreReplicaSnapshot(data) }
 func (s *partitionSM) CanRestore(data []byte) bool { return s.p.HoldsReplicaSnapshot(data) == nil }
+func (s *partitionSM) RangeRequest(snap []byte) ([]byte, error) {
+	return s.p.ReplicaRangeRequest(snap)
+}
+func (s *partitionSM) ReadRange(req []byte, maxBytes int) ([]byte, error) {
+	return s.p.ReadReplicaRange(req, maxBytes)
+}
+func (s *partitionSM) WriteRange(snap, resp []byte) ([]byte, bool, error) {
+	return s.p.WriteReplicaRange(snap, resp)
+}
+
+var _ cluster.RangeStateMachine = (*partitionSM)(nil)
 
 // partitionReplica is stream's view of a partition's group.
 type partitionReplica struct {

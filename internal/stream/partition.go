@@ -38,6 +38,9 @@ type Partition struct {
 	replica                atomic.Pointer[PartitionReplica]
 	appliedIndex           atomic.Uint64 // Raft index of the last entry applied to the log
 	appliedSinceCheckpoint atomic.Uint64
+	// rangeMu serialises a range fetch (replica_range.go) with the group's applies.
+	rangeMu      sync.Mutex
+	pendingRange atomic.Pointer[replicaRange]
 }
 
 // openPartition opens partition i of t; with rebuild, it also rebuilds the producer state

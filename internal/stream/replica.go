@@ -122,6 +122,14 @@ func (p *Partition) ApplyReplicated(index, term uint64, cmd []byte) (AppendResul
 		return AppendResult{}, fmt.Errorf("cannot apply to %s-%d: unknown command format", p.Topic.Name, p.Index)
 	}
 	appendTime := int64(binary.BigEndian.Uint64(cmd[1:]))
+	p.rangeMu.Lock()
+	defer p.rangeMu.Unlock()
+	if pr := p.pendingRange.Load(); pr != nil {
+		// A leader still had the entries this member lacked: they win over the fetch.
+		if err := p.dropPendingRange(pr); err != nil {
+			return AppendResult{}, err
+		}
+	}
 	batch := append([]byte(nil), cmd[produceCmdHeaderBytes:]...) // Stamp writes into it
 	res, err := p.appendLocal(batch, int32(term), appendTime)
 	if log.IsNoSpace(err) {
@@ -155,9 +163,12 @@ func (p *Partition) checkpointPath() string {
 }
 
 // writeReplicaCheckpoint fsyncs the log, then records how far it holds the group's entries.
-// Called by the group's apply goroutine only.
+// Called with rangeMu held (or before the group runs).
 func (p *Partition) writeReplicaCheckpoint() error {
 	cp := replicaCheckpoint{Index: p.appliedIndex.Load(), End: p.log.EndOffset()}
+	if pr := p.pendingRange.Load(); pr != nil {
+		cp.End = pr.From // the fetched batches beyond it are not applied state yet
+	}
 	if err := p.log.Sync(); err != nil {
 		return err
 	}
@@ -191,6 +202,23 @@ func (p *Partition) PrepareReplica() (uint64, error) {
 			return 0, fmt.Errorf("cannot read checkpoint of %s-%d: %w", p.Topic.Name, p.Index, err)
 		}
 	}
+	pending, err := p.preparePendingRange(cp)
+	if err != nil {
+		return 0, err
+	}
+	if pending {
+		p.appliedIndex.Store(cp.Index)
+		return cp.Index, nil
+	}
+	if p.log.StartOffset() > cp.End {
+		// A range fetch restarted the log past the checkpoint, then its record went.
+		if err := p.log.ResetTo(cp.End); err != nil {
+			return 0, fmt.Errorf("cannot prepare %s-%d for replay: %w", p.Topic.Name, p.Index, err)
+		}
+		if err := p.resetProducerState(); err != nil {
+			return 0, err
+		}
+	}
 	if end := p.log.EndOffset(); end < cp.End {
 		p.Topic.m.log.Error("replicated partition lost data its checkpoint says was durable; replaying it all", "topic", p.Topic.Name, "partition", p.Index, "end", end, "checkpoint", cp.End)
 		cp = replicaCheckpoint{}
@@ -217,21 +245,32 @@ func (p *Partition) PrepareReplica() (uint64, error) {
 // restart resumes from the checkpoint, at or after the snapshot. Called by the group's apply
 // goroutine only.
 func (p *Partition) SnapshotReplica() ([]byte, error) {
+	p.rangeMu.Lock()
+	defer p.rangeMu.Unlock()
 	if err := p.writeReplicaCheckpoint(); err != nil {
 		return nil, fmt.Errorf("cannot snapshot %s-%d: %w", p.Topic.Name, p.Index, err)
 	}
-	return json.Marshal(replicaCheckpoint{Index: p.appliedIndex.Load(), End: p.log.EndOffset()})
+	s := replicaCheckpoint{Index: p.appliedIndex.Load(), End: p.log.EndOffset()}
+	if pr := p.pendingRange.Load(); pr != nil {
+		s.End = pr.From
+	}
+	return json.Marshal(s)
 }
 
 // HoldsReplicaSnapshot says whether this member's log holds everything a partition snapshot
 // (SnapshotReplica's bytes, from any member) refers to: it applied the group's entries up to
-// the snapshot's index, so its log is the same up to the snapshot's end offset.
+// the snapshot's index, so its log is the same up to the snapshot's end offset, or it fetched
+// the range up to that end (replica_range.go).
 func (p *Partition) HoldsReplicaSnapshot(data []byte) error {
-	var s replicaCheckpoint
-	if err := json.Unmarshal(data, &s); err != nil {
-		return fmt.Errorf("cannot read snapshot of %s-%d: %w", p.Topic.Name, p.Index, err)
+	s, err := decodeReplicaSnapshot(p, data)
+	if err != nil {
+		return err
 	}
-	if a, end := p.appliedIndex.Load(), p.log.EndOffset(); a < s.Index || end < s.End {
+	a, end := p.appliedIndex.Load(), p.log.EndOffset()
+	if p.pendingRange.Load() != nil && end >= s.End {
+		return nil
+	}
+	if a < s.Index || end < s.End {
 		return fmt.Errorf("cannot restore snapshot of %s-%d: it refers to entries up to %d (log end %d), this member holds up to %d (log end %d)", p.Topic.Name, p.Index, s.Index, s.End, a, end)
 	}
 	return nil

@@ -426,7 +426,9 @@ func TestCleanCrashAtEveryStep(t *testing.T) {
 func cleanFaultRun(t *testing.T, arm func(*MemFS, int), n int, what string) bool {
 	fsys, clock := NewMemFS(), newFakeClock()
 	dir := "/d/log"
-	l := mustOpen(t, dir, compactOpts(fsys, clock))
+	o := compactOpts(fsys, clock)
+	o.DeleteRetentionMs = -1 // horizons are past at the next cleaning
+	l := mustOpen(t, dir, o)
 	// Keys written once, among updates of others: their only record is in the segments
 	// cleaned, so losing any part of the cleaned copy loses some of them.
 	var all []logRecord
@@ -436,9 +438,27 @@ func cleanFaultRun(t *testing.T, arm func(*MemFS, int), n int, what string) bool
 		all = append(all, logRecord{res.BaseOffset, k, "v", false})
 		all = append(all, appendUpdates(t, l, clock, 3*i, 3, 4)...)
 	}
+	// Batches the faulted cleaning rewrites in each way it can: a committed transaction whose
+	// batch the first cleaning removes (the second writes its marker's horizon), a tombstone
+	// whose horizon the first cleaning writes (the second removes it), and a compressed batch
+	// that loses a record in the second (recompressed).
+	ts := clock.Now().UnixMilli() - 10
+	mustAppend(t, l, txnBatch(ts, 7, 0, rec("t", "1")))
+	mkr := mustAppend(t, l, marker(ts, 7, true)).BaseOffset
+	res := mustAppend(t, l, keyedBatch(ts, 7, 1, rec("p7", "last")))
+	all = append(all, logRecord{res.BaseOffset, "p7", "last", false})
+	mustAppend(t, l, keyedBatch(ts, -1, 0, rec("gone", "1")))
+	mustAppend(t, l, keyedBatch(ts, -1, 0, tomb("gone")))
+	res = mustAppend(t, l, keyedBatch(ts, -1, 0, rec("t", "2")))
+	all = append(all, logRecord{res.BaseOffset, "t", "2", false})
+	all = append(all, appendUpdates(t, l, clock, 100, 4, 4)...)
 	// A first cleaning leaves small segments, which the second one (the one faulted) merges:
 	// its swap replaces several segments by one.
 	mustClean(t, l, CleanConfig{})
+	res = mustAppend(t, l, compressedBatch(t, recordbatch.CodecZstd, ts, rec("z1", "1"), rec("z2", "1"), rec("z3", "1")))
+	all = append(all, logRecord{res.BaseOffset, "z1", "1", false}, logRecord{res.BaseOffset + 2, "z3", "1", false})
+	res = mustAppend(t, l, keyedBatch(ts, -1, 0, rec("z2", "2")))
+	all = append(all, logRecord{res.BaseOffset, "z2", "2", false})
 	all = append(all, appendUpdates(t, l, clock, 36, 16, 4)...)
 	if err := l.Sync(); err != nil {
 		t.Fatal(err)
@@ -453,6 +473,24 @@ func cleanFaultRun(t *testing.T, arm func(*MemFS, int), n int, what string) bool
 	if arm == nil && l.segmentCountForTest() >= segsBefore-1 {
 		t.Fatalf("the cleaning merged no segments: %d segments before, %d after (%+v)", segsBefore, l.segmentCountForTest(), st)
 	}
+	if arm == nil { // the cleaning wrote each kind of batch it can
+		got, hs := readRecords(t, l)
+		if _, ok := latestPerKey(got)["gone"]; ok {
+			t.Fatalf("the tombstone was not removed: %+v", got)
+		}
+		kinds := 0
+		for _, h := range hs {
+			if _, set := h.DeleteHorizon(); set && h.BaseOffset == mkr {
+				kinds++
+			}
+			if h.Codec() == recordbatch.CodecZstd && h.RecordCount == 2 {
+				kinds++
+			}
+		}
+		if kinds != 2 {
+			t.Fatalf("the cleaning did not write a marker's horizon and a recompressed batch: %+v", hs)
+		}
+	}
 	if arm != nil && !fired && cerr != nil {
 		t.Fatalf("%s: clean failed with no fault: %v", what, cerr)
 	}
@@ -462,7 +500,7 @@ func cleanFaultRun(t *testing.T, arm func(*MemFS, int), n int, what string) bool
 			t.Fatalf("%s, %s: reopen: %v", what, how, err)
 		}
 		defer l2.Close()
-		got, _ := readRecords(t, l2)
+		got, hs := readRecords(t, l2)
 		byOffset := map[int64]logRecord{}
 		for _, r := range got {
 			byOffset[r.offset] = r
@@ -470,6 +508,14 @@ func cleanFaultRun(t *testing.T, arm func(*MemFS, int), n int, what string) bool
 		for k, want := range latestPerKey(all) {
 			if byOffset[want.offset] != want {
 				t.Fatalf("%s, %s: latest of %s (%+v) lost; log holds %+v", what, how, k, want, got)
+			}
+		}
+		if r, ok := latestPerKey(got)["gone"]; ok && !r.tombstone {
+			t.Fatalf("%s, %s: a deleted key came back: %+v", what, how, r)
+		}
+		for _, h := range hs {
+			if h.BaseOffset == mkr && !h.Control() {
+				t.Fatalf("%s, %s: the marker's offset holds %+v", what, how, h)
 			}
 		}
 		if _, err := l2.Clean(context.Background(), CleanConfig{Force: true}); err != nil {

@@ -18,12 +18,15 @@ import (
 	"github.com/yardmq/yard/test/harness"
 )
 
-// TestKill9MidCompaction: a franz-go producer (acks=all, idempotent) keeps updating 40 keys of
-// a cleanup.policy=compact topic with small segments while the yard process is killed with
+// TestKill9MidCompaction: a franz-go producer (acks=all, idempotent, zstd) keeps updating 40
+// keys of a cleanup.policy=compact topic with small segments, three records a batch (so the
+// cleaner rewrites batches that lose some records, recompressed), with a tombstone among them
+// now and then (whose delete horizon the cleaner writes), while the yard process is killed with
 // SIGKILL each time a cleaning is in flight (a ".cleaned" or ".swap" file is in the partition
 // directory), three times, and restarted. Afterwards, and once the cleaner has run again, a
-// consumer from the start finds for every key a value at least as new as the newest one
-// acknowledged, and no key's values out of production order.
+// consumer from the start finds for every key a record (value or tombstone) at least as new as
+// the newest one acknowledged, and no key's records out of production order (each record
+// carries its production number in a header).
 func TestKill9MidCompaction(t *testing.T) {
 	// A slow cleaner (1 MiB/s) over 16 KiB segments makes each cleaning last long enough to
 	// be caught in the act.
@@ -48,6 +51,7 @@ func TestKill9MidCompaction(t *testing.T) {
 		kgo.ProducerLinger(time.Millisecond),
 		kgo.RequestRetries(1000),
 		kgo.RetryTimeout(2*time.Minute),
+		kgo.ProducerBatchCompression(kgo.ZstdCompression()),
 	)
 	pad := strings.Repeat(".", 200)
 	var mu sync.Mutex
@@ -57,22 +61,32 @@ func TestKill9MidCompaction(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for i := 0; ; i++ {
+		for i := 0; ; i += 3 {
 			select {
 			case <-stop:
 				return
 			default:
 			}
-			k := fmt.Sprintf("key-%02d", i%keys)
-			rec := &kgo.Record{Key: []byte(k), Value: []byte(strconv.Itoa(i) + pad)}
-			if err := prod.ProduceSync(ctx, rec).FirstErr(); err != nil {
+			var recs []*kgo.Record
+			for n := i; n < i+3; n++ {
+				k := fmt.Sprintf("key-%02d", n%keys)
+				rec := &kgo.Record{Key: []byte(k), Value: []byte(strconv.Itoa(n) + pad),
+					Headers: []kgo.RecordHeader{{Key: "n", Value: []byte(strconv.Itoa(n))}}}
+				if n%13 == 0 {
+					rec.Value = nil // a tombstone
+				}
+				recs = append(recs, rec)
+			}
+			if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 				if ctx.Err() != nil {
 					return
 				}
 				continue // not acknowledged: nothing is promised
 			}
 			mu.Lock()
-			newest[k] = max(newest[k], i)
+			for n, r := range recs {
+				newest[string(r.Key)] = max(newest[string(r.Key)], i+n)
+			}
 			mu.Unlock()
 		}
 	}()
@@ -132,9 +146,12 @@ func TestKill9MidCompaction(t *testing.T) {
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			off = r.Offset
-			i, err := strconv.Atoi(strings.TrimRight(string(r.Value), "."))
-			if err != nil {
-				t.Fatalf("record at %d: value %q", r.Offset, r.Value)
+			if len(r.Headers) != 1 {
+				t.Fatalf("record at %d: headers %v", r.Offset, r.Headers)
+			}
+			i, err := strconv.Atoi(string(r.Headers[0].Value))
+			if err != nil || (r.Value != nil && string(r.Value) != strconv.Itoa(i)+pad) {
+				t.Fatalf("record at %d: value %q, header %q", r.Offset, r.Value, r.Headers[0].Value)
 			}
 			if prev, ok := last[string(r.Key)]; ok && i <= prev {
 				t.Fatalf("key %s: value %d at offset %d after value %d", r.Key, i, r.Offset, prev)

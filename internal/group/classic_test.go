@@ -1,6 +1,7 @@
 package group
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync"
@@ -39,6 +40,27 @@ func (f *fakeTopics) EndOffset(topic string, p int32) (int64, bool) {
 		return 0, false
 	}
 	return e[p], true
+}
+
+// TopicID makes a topic's id of its name (TopicIDs).
+func (f *fakeTopics) TopicID(name string) ([16]byte, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var id [16]byte
+	if _, ok := f.ends[name]; !ok || len(name) > 15 {
+		return id, false
+	}
+	id[0] = 1
+	copy(id[1:], name)
+	return id, true
+}
+
+func (f *fakeTopics) TopicName(id [16]byte) (string, bool) {
+	name := string(bytes.TrimRight(id[1:], "\x00"))
+	if got, ok := f.TopicID(name); !ok || got != id {
+		return "", false
+	}
+	return name, true
 }
 
 func openTest(t *testing.T, dir string, mod func(*Config)) *Coordinator {

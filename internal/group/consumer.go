@@ -9,6 +9,10 @@ package group
 // assignment shrinks, its epoch stays) and it acknowledges by heartbeating without them; only
 // then does its epoch move to the target epoch, and it receives the new partitions that no
 // other member still holds. So a partition is never owned by two members at once.
+//
+// Every change is recorded in __consumer_offsets in Kafka's records (consumer_persist.go)
+// before the heartbeat that made it is answered, and the group is restored from them when
+// yard starts (restore.go): its members heartbeat on at their epochs.
 
 import (
 	"context"
@@ -54,6 +58,8 @@ type ConsumerHeartbeatResult struct {
 	HeartbeatInterval time.Duration
 	Assignment        []TopicPartition
 	AssignmentSet     bool
+
+	persist pendingWrite // the batch recording the heartbeat's effect, to wait for
 }
 
 // ConsumerMemberDescription is one member in ConsumerGroupDescribe.
@@ -82,7 +88,8 @@ type consumerGroup struct {
 	targetEpoch int32
 	target      map[string]map[TopicPartition]bool
 	assignor    string
-	topicsSig   string // subscribed topics and their partition counts, to notice changes
+	topicsHash  int64  // of the subscribed topics and their partition counts, to notice changes
+	lastWrite   pendingWrite
 }
 
 // consumerMember is a KIP-848 member.
@@ -134,6 +141,9 @@ func (c *Coordinator) ConsumerHeartbeat(ctx context.Context, req ConsumerHeartbe
 	if err != nil {
 		return fail(err)
 	}
+	if err := res.persist.wait(ctx); err != nil {
+		return fail(err)
+	}
 	return res
 }
 
@@ -160,12 +170,12 @@ func (g *group) consumerHeartbeat(req ConsumerHeartbeatRequest) ConsumerHeartbea
 		// it for the session timeout, without a rebalance.
 		m.departed = true
 		m.deadline = now.Add(g.c.cfg.ConsumerSessionTimeout)
-		return ConsumerHeartbeatResult{MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
+		return g.persisted(ConsumerHeartbeatResult{MemberID: req.MemberID, MemberEpoch: req.MemberEpoch})
 	case req.MemberEpoch < 0:
 		if m != nil {
 			cg.remove(g, m)
 		}
-		return ConsumerHeartbeatResult{MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
+		return g.persisted(ConsumerHeartbeatResult{MemberID: req.MemberID, MemberEpoch: req.MemberEpoch})
 	case m == nil && req.MemberEpoch != 0:
 		return fail(ErrUnknownMemberID)
 	case m == nil:
@@ -212,6 +222,17 @@ func (g *group) consumerHeartbeat(req ConsumerHeartbeatRequest) ConsumerHeartbea
 		m.lastSent = sig
 		res.Assignment, res.AssignmentSet = sortedTPs(m.assigned), true
 	}
+	return g.persisted(res)
+}
+
+// persisted records the group's state and has res wait for it (or fail: a retriable
+// COORDINATOR_NOT_AVAILABLE; the client heartbeats again and the next write records it).
+func (g *group) persisted(res ConsumerHeartbeatResult) ConsumerHeartbeatResult {
+	w, err := g.persistConsumer()
+	if err != nil {
+		return ConsumerHeartbeatResult{Err: err, MemberID: res.MemberID, MemberEpoch: res.MemberEpoch}
+	}
+	res.persist = w
 	return res
 }
 
@@ -261,6 +282,32 @@ func (cg *consumerGroup) remove(g *group, m *consumerMember) {
 // refreshTarget recomputes the target assignment when the group epoch moved or a subscribed
 // topic's partition count changed.
 func (cg *consumerGroup) refreshTarget(g *group) {
+	cg.resolveSubscriptions(g)
+	counts := map[string]int32{}
+	topics := cg.subscribedTopics()
+	for _, t := range topics {
+		n, _ := g.c.cfg.Topics.Partitions(t)
+		counts[t] = n
+	}
+	if h := hashTopics(topics, counts); h != cg.topicsHash {
+		cg.topicsHash = h
+		cg.epoch++
+	}
+	if cg.targetEpoch == cg.epoch {
+		return
+	}
+	cg.assignor = cg.chooseAssignor()
+	if cg.assignor == AssignorRange {
+		cg.target = assignRange(cg.members, counts)
+	} else {
+		cg.target = assignUniform(cg.members, counts, cg.target)
+	}
+	cg.targetEpoch = cg.epoch
+}
+
+// resolveSubscriptions sets each member's effective topics: its names plus the matches of
+// its regular expression.
+func (cg *consumerGroup) resolveSubscriptions(g *group) {
 	var names []string
 	for _, m := range cg.members {
 		m.effective = m.subscribed
@@ -285,27 +332,6 @@ func (cg *consumerGroup) refreshTarget(g *group) {
 		}
 		sort.Strings(m.effective)
 	}
-	counts := map[string]int32{}
-	var sig strings.Builder
-	for _, t := range cg.subscribedTopics() {
-		n, _ := g.c.cfg.Topics.Partitions(t)
-		counts[t] = n
-		fmt.Fprintf(&sig, "%s:%d,", t, n)
-	}
-	if sig.String() != cg.topicsSig {
-		cg.topicsSig = sig.String()
-		cg.epoch++
-	}
-	if cg.targetEpoch == cg.epoch {
-		return
-	}
-	cg.assignor = cg.chooseAssignor()
-	if cg.assignor == AssignorRange {
-		cg.target = assignRange(cg.members, counts)
-	} else {
-		cg.target = assignUniform(cg.members, counts, cg.target)
-	}
-	cg.targetEpoch = cg.epoch
 }
 
 func (cg *consumerGroup) subscribedTopics() []string {
@@ -397,12 +423,17 @@ func (cg *consumerGroup) state() State {
 
 // expire removes members whose session ended or that did not revoke in time.
 func (cg *consumerGroup) expire(g *group, now time.Time) {
+	removed := false
 	for _, m := range cg.members {
 		late := len(m.revoking) > 0 && !m.revokeDeadline.IsZero() && !now.Before(m.revokeDeadline)
 		if !now.Before(m.deadline) || late {
 			g.c.log.Info("consumer group member removed", "group", g.id, "member", m.id, "revocation_timeout", late)
 			cg.remove(g, m)
+			removed = true
 		}
+	}
+	if removed {
+		_, _ = g.persistConsumer() // logged; no one waits (the next change writes it again)
 	}
 }
 

@@ -185,7 +185,7 @@ func (c *Coordinator) expireOffsets(ctx context.Context) {
 			c.log.Info("committed offsets expired", "group", name, "partitions", len(expired))
 		}
 		// As Kafka: an empty group left without offsets is dead; its metadata gets a tombstone.
-		if !c.offsets.hasOffsets(name) && c.offsets.groupMeta(name) != nil {
+		if !c.offsets.hasOffsets(name) && c.offsets.hasGroupRecords(name) {
 			if err := c.offsets.deleteGroup(ctx, name); err != nil {
 				c.log.Warn("cannot remove the metadata of an empty group", "group", name, "err", err)
 			}

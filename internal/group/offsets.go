@@ -71,6 +71,8 @@ type offsetShard struct {
 	mu      sync.Mutex
 	groups  map[string]map[TopicPartition]OffsetValue
 	meta    map[string]*GroupMetadata
+	cgroups map[string]*cgRecords // KIP-848 groups (consumer_persist.go)
+	skipped int                   // KIP-848 records replay could not decode
 	pending map[int64]map[string]map[TopicPartition]OffsetValue // open transactions by producer ID
 	buf     []byte
 	// With a journal: batches journaled but not yet written to the partition (writeQueued
@@ -86,7 +88,7 @@ func newOffsetStore(parts []OffsetsPartition, now func() time.Time, logger *slog
 	s := &offsetStore{now: now, logger: logger}
 	for i, p := range parts {
 		s.shards = append(s.shards, &offsetShard{p: p, idx: i, groups: map[string]map[TopicPartition]OffsetValue{},
-			meta: map[string]*GroupMetadata{}, pending: map[int64]map[string]map[TopicPartition]OffsetValue{}})
+			meta: map[string]*GroupMetadata{}, cgroups: map[string]*cgRecords{}, pending: map[int64]map[string]map[TopicPartition]OffsetValue{}})
 	}
 	return s, nil
 }
@@ -97,19 +99,24 @@ func (s *offsetStore) shard(group string) *offsetShard {
 
 // replay rebuilds every shard from its partition.
 func (s *offsetStore) replay() error {
-	var offsets, groups, records int
+	var offsets, groups, records, cgroups, skipped int
 	for i, sh := range s.shards {
 		n, err := sh.replay()
 		if err != nil {
 			return fmt.Errorf("cannot replay __consumer_offsets-%d: %w", i, err)
 		}
+		if sh.skipped > 0 {
+			s.logger.Warn("undecodable consumer-group records skipped; their members rejoin", "partition", i, "records", sh.skipped)
+		}
 		records += n
+		cgroups += len(sh.cgroups)
+		skipped += sh.skipped
 		groups += len(sh.groups)
 		for _, g := range sh.groups {
 			offsets += len(g)
 		}
 	}
-	s.logger.Info("committed offsets loaded", "groups", groups, "offsets", offsets, "records", records)
+	s.logger.Info("committed offsets loaded", "groups", groups, "offsets", offsets, "records", records, "consumer_groups", cgroups)
 	return nil
 }
 
@@ -181,7 +188,9 @@ func forEachRecord(h *rb.Header, batch []byte, fn func(coordRecord)) (int, error
 			return n, fmt.Errorf("%w: record %d has no key", errCorruptRecord, n)
 		}
 		r, err := decodeRecord(rec.Key, rec.Value)
-		if err != nil {
+		if err != nil && isConsumerKind(r.Kind) {
+			r = coordRecord{Kind: kindSkipped, Group: r.Group}
+		} else if err != nil {
 			return n, fmt.Errorf("record %d: %w", n, err)
 		}
 		n++
@@ -258,6 +267,12 @@ func (sh *offsetShard) applyLocked(r coordRecord) {
 			delete(sh.meta, r.Group)
 		} else {
 			sh.meta[r.Group] = r.Meta
+		}
+	case kindSkipped:
+		sh.skipped++
+	default:
+		if isConsumerKind(r.Kind) {
+			sh.applyConsumerLocked(r)
 		}
 	}
 }
@@ -430,6 +445,9 @@ func (s *offsetStore) deleteGroupRecords(ctx context.Context, group string, tps 
 	if meta && sh.meta[group] != nil {
 		recs = append(recs, coordRecord{Kind: kindGroup, Group: group})
 	}
+	if meta {
+		recs = append(recs, sh.consumerTombstonesLocked(group)...)
+	}
 	if len(recs) == 0 {
 		sh.mu.Unlock()
 		return nil
@@ -442,14 +460,15 @@ func (s *offsetStore) deleteGroupRecords(ctx context.Context, group string, tps 
 	return sh.waitDurable(ctx, d)
 }
 
-// storeGroup records a classic group's generation (Kafka's GroupMetadata record). It does not
-// wait for durability: membership is not restored from it (members rejoin after a restart),
-// so it is information for readers of the topic, made durable with the next fsync.
+// storeGroup records a classic group's generation (Kafka's GroupMetadata record), after
+// tombstones for the records of the KIP-848 group the name had before, if any (an emptied
+// consumer group that classic members took over). It does not wait for durability.
 func (s *offsetStore) storeGroup(group string, m *GroupMetadata) error {
 	sh := s.shard(group)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	_, err := sh.appendLocked([]coordRecord{{Kind: kindGroup, Group: group, Meta: m}}, s.now().UnixMilli(), noProducer)
+	recs := append(sh.consumerTombstonesLocked(group), coordRecord{Kind: kindGroup, Group: group, Meta: m})
+	_, err := sh.appendLocked(recs, s.now().UnixMilli(), noProducer)
 	return err
 }
 
@@ -560,7 +579,15 @@ func (s *offsetStore) hasGroup(group string) bool {
 	sh := s.shard(group)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return len(sh.groups[group]) > 0 || sh.meta[group] != nil
+	return len(sh.groups[group]) > 0 || sh.meta[group] != nil || sh.cgroups[group] != nil
+}
+
+// hasGroupRecords: the topic holds the group's metadata (classic or KIP-848).
+func (s *offsetStore) hasGroupRecords(group string) bool {
+	sh := s.shard(group)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.meta[group] != nil || sh.cgroups[group] != nil
 }
 
 // hasOffsets: the group has committed offsets.
@@ -589,6 +616,11 @@ func (s *offsetStore) groupNames() []string {
 		}
 		for g := range sh.meta {
 			if sh.groups[g] == nil {
+				names = append(names, g)
+			}
+		}
+		for g := range sh.cgroups {
+			if sh.groups[g] == nil && sh.meta[g] == nil {
 				names = append(names, g)
 			}
 		}

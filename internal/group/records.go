@@ -24,10 +24,9 @@ package group
 //	      string clientHost | [v1+: int32 rebalanceTimeout] | int32 sessionTimeout |
 //	      bytes subscription | bytes assignment
 //
-// A null value is a tombstone: the offset or the group was deleted. Keys of version 3 and
-// above are Kafka's KIP-848 consumer-group records (ConsumerGroupMetadata and its siblings);
-// yard does not write them (its consumer groups are not restored after a restart) and skips
-// them when it reads the topic.
+// A null value is a tombstone: the offset or the group was deleted. Keys of version 3 to 8
+// are Kafka's KIP-848 consumer-group records (consumer_records.go); other key versions (share
+// and streams groups) are skipped when the topic is read.
 
 import (
 	"encoding/binary"
@@ -57,9 +56,18 @@ var errCorruptRecord = errors.New("corrupt __consumer_offsets record")
 type recordKind uint8
 
 const (
-	kindUnknown recordKind = iota // a key version yard does not read (KIP-848 records)
+	kindUnknown recordKind = iota // a key version yard does not read
 	kindOffset
 	kindGroup
+	kindConsumerGroup      // KIP-848 ConsumerGroupMetadata
+	kindConsumerMember     // ConsumerGroupMemberMetadata
+	kindConsumerTargetMeta // ConsumerGroupTargetAssignmentMetadata
+	kindConsumerTarget     // ConsumerGroupTargetAssignmentMember
+	kindConsumerCurrent    // ConsumerGroupCurrentMemberAssignment
+	// kindSkipped: a KIP-848 record whose value could not be decoded. Replay goes on without
+	// it (the group's members are fenced and rejoin where the state is short of it) rather
+	// than refusing to start over a record the offsets do not depend on.
+	kindSkipped
 )
 
 // GroupMetadata is a classic group's state as Kafka records it when a generation completes.
@@ -92,6 +100,7 @@ type coordRecord struct {
 	TopicPartition
 	Offset *OffsetValue
 	Meta   *GroupMetadata
+	C      consumerRecord // KIP-848 kinds
 }
 
 func appendString16(dst []byte, s string) []byte {
@@ -178,7 +187,16 @@ func encodeRecord(scratch []byte, r *coordRecord) (key, value []byte, out []byte
 			value = out[n:]
 		}
 	default:
-		panic("BUG: encoding a record of unknown kind")
+		if !isConsumerKind(r.Kind) {
+			panic("BUG: encoding a record of unknown kind")
+		}
+		out = appendConsumerKey(scratch, r)
+		key = out[len(scratch):]
+		if !consumerValueIsNull(r) {
+			n := len(out)
+			out = appendConsumerValue(out, r)
+			value = out[n:]
+		}
 	}
 	return key, value, out
 }
@@ -232,6 +250,8 @@ func decodeRecord(key, value []byte) (coordRecord, error) {
 	case v == groupKeyVersion:
 		r.Kind = kindGroup
 		r.Group = d.str()
+	case v == keyConsumerGroup || (v >= keyConsumerMember && v <= keyConsumerCurrent):
+		decodeConsumerKey(v, &d, &r)
 	case v > groupKeyVersion:
 		return coordRecord{Kind: kindUnknown}, nil
 	default:
@@ -244,7 +264,9 @@ func decodeRecord(key, value []byte) (coordRecord, error) {
 		return r, nil
 	}
 	var err error
-	if r.Kind == kindOffset {
+	if isConsumerKind(r.Kind) {
+		err = decodeConsumerValue(value, &r)
+	} else if r.Kind == kindOffset {
 		var v OffsetValue
 		v, err = decodeOffsetValue(value)
 		r.Offset = &v

@@ -103,7 +103,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 }
 
 // TestDecodeOtherVersions: values of every version Kafka has defined decode (a topic written
-// by Kafka, or by a later yard, is readable), and keys of KIP-848 records are skipped.
+// by Kafka, or by a later yard, is readable), and keys of records yard does not keep are skipped.
 func TestDecodeOtherVersions(t *testing.T) {
 	key := appendOffsetKey(nil, "g", TopicPartition{"t", 0})
 	be16 := func(v int) []byte { return binary.BigEndian.AppendUint16(nil, uint16(v)) }
@@ -142,18 +142,22 @@ func TestDecodeOtherVersions(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(*r.Meta, want) {
 		t.Errorf("group v4: %+v %v", r.Meta, err)
 	}
-	if r, err := decodeRecord(cat(be16(3), be16(1), []byte("g")), []byte{0, 0}); err != nil || r.Kind != kindUnknown {
-		t.Errorf("KIP-848 key: %+v %v", r, err)
+	// Records yard does not keep: ConsumerGroupPartitionMetadata (no longer written since
+	// Kafka 4.1), ConsumerGroupRegularExpression, share and streams groups.
+	for _, typ := range []int{keyConsumerPartitionMeta, 9, 10, 11, keyConsumerRegex, 17} {
+		if r, err := decodeRecord(cat(be16(typ), be16(1), []byte("g")), []byte{0, 0}); err != nil || r.Kind != kindUnknown {
+			t.Errorf("key %d: %+v %v", typ, r, err)
+		}
 	}
 	if _, err := decodeRecord(cat(be16(0xfff0)), nil); err == nil {
 		t.Error("negative key version accepted")
 	}
 }
 
-// FuzzDecodeRecord: the record decoder never panics or reads past its input, and what it
-// accepts re-encodes (in the versions yard writes) to a record that decodes the same.
+// FuzzDecodeRecord: the record decoder (classic and KIP-848 records) never panics or reads
+// past its input, and what it accepts re-encodes (in the versions yard writes) to a record that decodes the same.
 func FuzzDecodeRecord(f *testing.F) {
-	for _, r := range sampleRecords() {
+	for _, r := range append(sampleRecords(), consumerSampleRecords()...) {
 		k, v, _ := encodeRecord(nil, &r)
 		f.Add(k, v)
 		if len(v) > 3 {
@@ -167,7 +171,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err != nil || r.Kind == kindUnknown {
 			return
 		}
-		if len(r.Group) > maxStringLen || len(r.Topic) > maxStringLen {
+		if len(r.Group) > maxStringLen || len(r.Topic) > maxStringLen || len(r.C.MemberID) > maxStringLen {
 			return
 		}
 		if r.Meta != nil {

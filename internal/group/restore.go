@@ -1,24 +1,34 @@
 package group
 
-// Classic groups across a restart: Kafka's coordinator loads each group from its last
-// GroupMetadata record, so that members carry on at their generation when the coordinator
-// comes back (they reconnect, heartbeat and commit as before, and no rebalance happens).
-// yard does the same from the records it writes in __consumer_offsets (recordGeneration).
+// Groups across a restart: Kafka's coordinator loads each group from its records in
+// __consumer_offsets, so that members carry on when the coordinator comes back (they
+// reconnect, heartbeat and commit as before, and no rebalance happens). yard does the same
+// from the records it writes: a classic group from its last GroupMetadata record
+// (recordGeneration), a KIP-848 group from its ConsumerGroup* records (consumer_persist.go)
+// at its group epoch, target assignment, and each member's epoch, subscription and assignment.
 
-import "time"
+import (
+	"regexp"
+	"time"
+)
 
 // restoreGroups recreates, Stable at their recorded generation, the classic groups whose last
 // GroupMetadata record has members. Each member gets a full session from now: one that does
 // not come back expires and the group rebalances without it, as after any missed heartbeats.
 func (c *Coordinator) restoreGroups() {
-	restored := 0
+	restored, consumers := 0, 0
+	ids, _ := c.cfg.Topics.(TopicIDs)
 	for _, name := range c.offsets.groupNames() {
-		m := c.offsets.groupMeta(name)
-		if m == nil || len(m.Members) == 0 || m.Generation <= 0 || m.Protocol == "" {
+		g := newGroup(c, name)
+		if m := c.offsets.groupMeta(name); m != nil && len(m.Members) > 0 && m.Generation > 0 && m.Protocol != "" {
+			g.restore(m)
+			restored++
+		} else if r := c.offsets.consumerRecords(name); r != nil && r.meta != nil && ids != nil {
+			g.restoreConsumer(r, ids)
+			consumers++
+		} else {
 			continue // an empty group: known from its offsets and metadata alone
 		}
-		g := newGroup(c, name)
-		g.restore(m)
 		c.mu.Lock()
 		c.groups[name] = g
 		c.wg.Add(1)
@@ -27,10 +37,76 @@ func (c *Coordinator) restoreGroups() {
 			defer c.wg.Done()
 			g.run()
 		}()
-		restored++
 	}
 	if restored > 0 {
 		c.log.Info("classic groups restored from their last generation", "groups", restored)
+	}
+	if consumers > 0 {
+		c.log.Info("consumer groups restored", "groups", consumers)
+	}
+}
+
+// restoreConsumer sets a new group (before its goroutine runs) to the KIP-848 state r
+// records. Each member gets a full session from now, as in Kafka after a coordinator moves:
+// one that does not come back expires and the group rebalances without it. A member whose
+// records are incomplete (a record that could not be decoded) is left out: it is fenced when
+// it heartbeats (UNKNOWN_MEMBER_ID) and rejoins.
+func (g *group) restoreConsumer(r *cgRecords, ids TopicIDs) {
+	now := g.c.now()
+	g.typ, g.protocolType = TypeConsumer, ConsumerProtocolType
+	cg := &consumerGroup{members: map[string]*consumerMember{}, target: map[string]map[TopicPartition]bool{},
+		assignor: AssignorUniform, epoch: r.meta.Epoch, topicsHash: r.meta.MetadataHash}
+	if r.tmeta != nil {
+		cg.targetEpoch = r.tmeta.AssignmentEpoch
+	}
+	dropped := false
+	for id, mr := range r.members {
+		if mr.member == nil || mr.current == nil {
+			dropped = true
+			continue
+		}
+		mv, cur := mr.member, mr.current
+		m := &consumerMember{id: id, instanceID: mv.InstanceID, rackID: mv.RackID, clientID: mv.ClientID, clientHost: mv.ClientHost,
+			subscribed: sortedCopy(mv.Subscribed), regex: mv.Regex, assignor: mv.Assignor,
+			epoch: cur.MemberEpoch, prevEpoch: cur.PrevEpoch, assignedAt: map[TopicPartition]int32{},
+			deadline: now.Add(g.c.cfg.ConsumerSessionTimeout)}
+		if len(m.subscribed) == 0 {
+			m.subscribed = nil
+		}
+		if m.regex != "" {
+			re, err := regexp.Compile(m.regex)
+			if err != nil {
+				dropped = true
+				continue // not one yard accepted: the member rejoins
+			}
+			m.re = re
+		}
+		if mv.RebalanceTimeoutMs > 0 {
+			m.rebalanceTimeout = time.Duration(mv.RebalanceTimeoutMs) * time.Millisecond
+		}
+		if cur.MemberEpoch == -2 { // a static member away for a restart
+			m.departed, m.epoch, m.prevEpoch = true, cur.PrevEpoch, cur.PrevEpoch
+		}
+		m.assigned = namedPartitions(ids, cur.Assigned, m.assignedAt, m.epoch)
+		m.revoking = namedPartitions(ids, cur.Revoking, nil, 0)
+		if len(m.revoking) > 0 {
+			m.revokeDeadline = now.Add(max(m.rebalanceTimeout, time.Second))
+		}
+		m.lastSent = tpSig(m.assigned)
+		cg.members[id] = m
+		if mr.hasTarget {
+			cg.target[id] = namedPartitions(ids, mr.target, nil, 0)
+		}
+	}
+	if dropped {
+		cg.epoch++ // the target is computed again without the members left out
+	}
+	cg.assignor = cg.chooseAssignor()
+	cg.resolveSubscriptions(g)
+	g.cg = cg
+	g.state = cg.state()
+	if len(cg.members) == 0 {
+		g.setEmpty()
 	}
 }
 

@@ -59,3 +59,21 @@ func StreamOffsetsPartitions(m *stream.Manager, n int32) ([]OffsetsPartition, er
 	}
 	return out, nil
 }
+
+// TopicID is the topic's Kafka topic id (TopicIDs).
+func (s streamTopics) TopicID(name string) ([16]byte, bool) {
+	t, ok := s.m.Topic(name)
+	if !ok {
+		return [16]byte{}, false
+	}
+	return t.ID, true
+}
+
+// TopicName is the name of the topic with the id (TopicIDs).
+func (s streamTopics) TopicName(id [16]byte) (string, bool) {
+	t, ok := s.m.TopicByID(id)
+	if !ok {
+		return "", false
+	}
+	return t.Name, true
+}

@@ -88,7 +88,7 @@ type consumerGroup struct {
 	targetEpoch int32
 	target      map[string]map[TopicPartition]bool
 	assignor    string
-	topicsHash  int64  // of the subscribed topics and their partition counts, to notice changes
+	topicsHash  int64 // of the subscribed topics and their partition counts, to notice changes
 	lastWrite   pendingWrite
 }
 

@@ -71,8 +71,8 @@ type offsetShard struct {
 	mu      sync.Mutex
 	groups  map[string]map[TopicPartition]OffsetValue
 	meta    map[string]*GroupMetadata
-	cgroups map[string]*cgRecords // KIP-848 groups (consumer_persist.go)
-	skipped int                   // KIP-848 records replay could not decode
+	cgroups map[string]*cgRecords                               // KIP-848 groups (consumer_persist.go)
+	skipped int                                                 // KIP-848 records replay could not decode
 	pending map[int64]map[string]map[TopicPartition]OffsetValue // open transactions by producer ID
 	buf     []byte
 	// With a journal: batches journaled but not yet written to the partition (writeQueued

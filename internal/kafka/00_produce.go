@@ -47,6 +47,7 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 		failAll, failMsg = kerr.InvalidRequiredAcks, "acks must be 0, 1 or -1"
 	}
 	var waits []appended
+	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
 	hinted := map[int32]bool{} // leaders named in NOT_LEADER_OR_FOLLOWER answers (KIP-951)
 	for i := range req.Topics {
 		rt := &req.Topics[i]
@@ -84,7 +85,15 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 				err = p.CheckInSync() // min.insync.replicas, on a replicated partition
 			}
 			if err == nil {
-				res, err = rc.appendBatch(p, rp.Records, req.Version >= 12)
+				res, err = rc.appendBatch(p, rp.Records, req.Version >= 12, timeout)
+			}
+			if err == nil && req.Acks == -1 {
+				// Committed, but the in-sync replicas fell below min.insync.replicas while it
+				// waited: Kafka's leader answers NOT_ENOUGH_REPLICAS_AFTER_APPEND (the batch
+				// is written; a retry may duplicate it unless the producer is idempotent).
+				if cerr := p.CheckInSync(); cerr != nil {
+					err = &kerrWithMsg{kerr.NotEnoughReplicasAfterAppend.Code, cerr.Error()}
+				}
 			}
 			if err != nil {
 				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
@@ -110,7 +119,6 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 		kb.NodeID, kb.Host, kb.Port = b.ID, b.Host, b.Port
 		resp.Brokers = append(resp.Brokers, kb)
 	}
-	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
 	if req.Acks == 0 {
 		// The client expects no response at all, but the records must still become durable:
 		// under SyncAlways readers only see durable data, and nothing else may ask for the
@@ -127,13 +135,17 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 // INVALID_PRODUCER_EPOCH for a fenced producer), checked and appended as one step with
 // respect to the transaction's end (txn.Coordinator.Produce). txnV2 (Produce v12+) adds the
 // partition to the transaction if it is not in it yet, under transaction version 2 (KIP-890).
-func (rc *reqCtx) appendBatch(p *stream.Partition, batch []byte, txnV2 bool) (stream.AppendResult, error) {
+//
+// On a replicated partition the wait for the batch's commit ends after timeout (the request's
+// timeout): REQUEST_TIMED_OUT, as Kafka's leader answers when its followers do not catch up
+// in time.
+func (rc *reqCtx) appendBatch(p *stream.Partition, batch []byte, txnV2 bool, timeout time.Duration) (stream.AppendResult, error) {
 	if len(batch) < rb.HeaderLen || batch[rb.OffMagic] != rb.MagicV2 {
-		return p.Append(batch) // refused there
+		return p.AppendWithin(batch, timeout) // refused there
 	}
 	h, err := rb.ParseHeader(batch)
 	if err != nil || !h.Transactional() || h.Control() {
-		return p.Append(batch)
+		return p.AppendWithin(batch, timeout)
 	}
 	if rc.txn() == nil {
 		return stream.AppendResult{}, &kerrWithMsg{kerr.TransactionalIDAuthorizationFailed.Code, "transactions are not served"}
@@ -141,7 +153,7 @@ func (rc *reqCtx) appendBatch(p *stream.Partition, batch []byte, txnV2 bool) (st
 	var res stream.AppendResult
 	err = rc.txn().Produce(h.ProducerID, h.ProducerEpoch, txn.TopicPartition{Topic: p.Topic.Name, Partition: p.Index}, txnV2, func() error {
 		var err error
-		res, err = p.Append(batch)
+		res, err = p.AppendWithin(batch, timeout)
 		return err
 	})
 	if err != nil && !errors.Is(err, stream.ErrInvalidRecord) {

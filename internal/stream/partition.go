@@ -95,7 +95,7 @@ func (p *Partition) Append(batch []byte) (AppendResult, error) {
 		return AppendResult{}, fmt.Errorf("cannot append to internal topic %s: %w", p.Topic.Name, ErrInternalTopic)
 	}
 	if r := p.replicaOf(); r != nil {
-		return p.appendReplicated(r, batch)
+		return p.appendReplicated(r, batch, 0)
 	}
 	appendTime := int64(-1)
 	if p.Topic.Config().LogAppendTime {

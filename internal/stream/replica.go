@@ -53,8 +53,21 @@ func (p *Partition) CheckInSync() error {
 	return nil
 }
 
-// replicateProduceTimeoutMs bounds the wait for a produced batch to commit.
+// replicateProduceTimeoutMs bounds the wait for a produced batch to commit, unless the
+// Produce request's own timeout is shorter (AppendWithin).
 const replicateProduceTimeoutMs = 30_000
+
+// AppendWithin is Append for a Produce request with a timeout: on a replicated partition the
+// wait for the batch's commit (the leader cannot commit without a majority) ends after
+// timeout (0 or less, or longer than 30 s: 30 s) with an error wrapping
+// context.DeadlineExceeded, Kafka's REQUEST_TIMED_OUT. The batch may still commit later (it
+// is in the leader's Raft log): an idempotent producer's retry is then deduplicated.
+func (p *Partition) AppendWithin(batch []byte, timeout time.Duration) (AppendResult, error) {
+	if r := p.replicaOf(); r != nil && !p.Topic.Internal {
+		return p.appendReplicated(r, batch, timeout)
+	}
+	return p.Append(batch)
+}
 
 // A replicated produce command, one per Raft entry of the partition's group:
 //
@@ -78,7 +91,7 @@ func (p *Partition) replicaOf() PartitionReplica {
 
 // appendReplicated proposes a produced batch to the partition's group, on its leader only,
 // after the checks that need no state; the rest happens in ApplyReplicated on every member.
-func (p *Partition) appendReplicated(r PartitionReplica, batch []byte) (AppendResult, error) {
+func (p *Partition) appendReplicated(r PartitionReplica, batch []byte, timeout time.Duration) (AppendResult, error) {
 	if r.Leader() != r.Self() {
 		return AppendResult{}, fmt.Errorf("cannot append to %s-%d: %w (leader: node %d)", p.Topic.Name, p.Index, ErrNotLeader, r.Leader())
 	}
@@ -102,9 +115,15 @@ func (p *Partition) appendReplicated(r PartitionReplica, batch []byte) (AppendRe
 	cmd[0] = produceCmdVersion
 	binary.BigEndian.PutUint64(cmd[1:], uint64(appendTime))
 	cmd = append(cmd, batch...)
-	ctx, cancel := context.WithTimeout(context.Background(), replicateProduceTimeoutMs*time.Millisecond)
+	if timeout <= 0 || timeout > replicateProduceTimeoutMs*time.Millisecond {
+		timeout = replicateProduceTimeoutMs * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	v, err := r.Propose(ctx, cmd)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return AppendResult{}, fmt.Errorf("cannot append to %s-%d: not committed within %v (no quorum?); it may still be: %w", p.Topic.Name, p.Index, timeout, err)
+	}
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("cannot append to %s-%d: %w", p.Topic.Name, p.Index, err)
 	}

@@ -231,11 +231,8 @@ func (p *Partition) PrepareReplica() (uint64, error) {
 	}
 	if p.log.StartOffset() > cp.End {
 		// A range fetch restarted the log past the checkpoint, then its record went.
-		if err := p.log.ResetTo(cp.End); err != nil {
+		if err := p.cutTo(cp.End); err != nil {
 			return 0, fmt.Errorf("cannot prepare %s-%d for replay: %w", p.Topic.Name, p.Index, err)
-		}
-		if err := p.resetProducerState(); err != nil {
-			return 0, err
 		}
 	}
 	if end := p.log.EndOffset(); end < cp.End {

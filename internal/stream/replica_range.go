@@ -127,19 +127,25 @@ func (p *Partition) clearPendingRange() error {
 // dropPendingRange cuts the log back to where the pending range began, before an entry is
 // applied there. Called with rangeMu held.
 func (p *Partition) dropPendingRange(pr *replicaRange) error {
-	var err error
-	if p.log.StartOffset() > pr.From {
-		err = p.log.ResetTo(pr.From) // the fetch restarted the log past it
-	} else {
-		err = p.log.TruncateTo(pr.From)
-	}
-	if err == nil {
-		err = p.resetProducerState()
-	}
-	if err != nil {
+	if err := p.cutTo(pr.From); err != nil {
 		return fmt.Errorf("cannot drop the fetched range of %s-%d: %w", p.Topic.Name, p.Index, err)
 	}
 	return p.clearPendingRange()
+}
+
+// cutTo makes the log end at offset: truncated there, or, if its start is beyond (a fetch
+// restarted it past offset), empty at offset. The producer state is rebuilt.
+func (p *Partition) cutTo(offset int64) error {
+	var err error
+	if p.log.StartOffset() > offset {
+		err = p.log.ResetTo(offset)
+	} else {
+		err = p.log.TruncateTo(offset)
+	}
+	if err != nil {
+		return err
+	}
+	return p.resetProducerState()
 }
 
 // resetProducerState rebuilds the idempotent-producer and transaction state from the log.
@@ -287,11 +293,8 @@ func (p *Partition) RestoreReplicaSnapshot(data []byte) error {
 		return fmt.Errorf("cannot restore snapshot of %s-%d: it refers to entries up to %d (log end %d), this member holds up to %d (log end %d)", p.Topic.Name, p.Index, s.Index, s.End, a, end)
 	}
 	if end > s.End {
-		if err := p.log.TruncateTo(s.End); err != nil {
+		if err := p.cutTo(s.End); err != nil {
 			return fmt.Errorf("cannot restore snapshot of %s-%d: %w", p.Topic.Name, p.Index, err)
-		}
-		if err := p.resetProducerState(); err != nil {
-			return err
 		}
 	}
 	p.appliedIndex.Store(s.Index)
@@ -320,11 +323,8 @@ func (p *Partition) preparePendingRange(cp replicaCheckpoint) (bool, error) {
 		return false, p.clearPendingRange()
 	}
 	if p.log.EndOffset() > pr.End {
-		if err := p.log.TruncateTo(pr.End); err != nil {
+		if err := p.cutTo(pr.End); err != nil {
 			return false, fmt.Errorf("cannot prepare %s-%d for replay: %w", p.Topic.Name, p.Index, err)
-		}
-		if err := p.resetProducerState(); err != nil {
-			return false, err
 		}
 	}
 	p.pendingRange.Store(&pr)

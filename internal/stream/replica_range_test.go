@@ -267,3 +267,43 @@ func TestReplicaRangeOutOfRange(t *testing.T) {
 		t.Fatalf("restarted at %d, log [%d, %d): %v", applied, f.p.StartOffset(), f.p.EndOffset(), err)
 	}
 }
+
+// A member with an empty log fetches the whole range; one whose fetch restarted its log past
+// the snapshot's end (retention deleted beyond it on the serving member) ends empty there, so
+// that the entries after the snapshot land at their offsets.
+func TestReplicaRangeEmptyMember(t *testing.T) {
+	t.Parallel()
+	l, f, g := newRangeMember(t), newRangeMember(t), newRangeMember(t)
+	for i := range 10 {
+		l.apply(uint64(i+2), 2, produceCmd(int32(i*2), 2))
+	}
+	snap, _ := l.p.SnapshotReplica()
+	if done, _ := f.fetch(l, snap, 0); !done {
+		t.Fatal("fetch not done")
+	}
+	if err := f.p.RestoreReplicaSnapshot(snap); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(f.logBytes(), l.logBytes()) {
+		t.Fatal("the logs differ")
+	}
+	for i := 10; i < 15; i++ {
+		l.apply(uint64(i+2), 2, produceCmd(int32(i*2), 2))
+	}
+	if _, err := l.p.DeleteRecords(26); err != nil {
+		t.Fatal(err)
+	}
+	if done, _ := g.fetch(l, snap, 0); !done { // the snapshot at 20, the serving log from 26
+		t.Fatal("fetch not done")
+	}
+	if err := g.p.RestoreReplicaSnapshot(snap); err != nil {
+		t.Fatal(err)
+	}
+	if g.p.StartOffset() != 20 || g.p.EndOffset() != 20 {
+		t.Fatalf("log [%d, %d), want empty at 20", g.p.StartOffset(), g.p.EndOffset())
+	}
+	g.apply(12, 2, produceCmd(20, 2))
+	if g.p.EndOffset() != 22 {
+		t.Fatalf("log end %d after the next entry, want 22", g.p.EndOffset())
+	}
+}

@@ -17,6 +17,10 @@
 // in memory (etcd raft's MemoryStorage) as well; a snapshot is taken every SnapshotEntries
 // applied entries, written atomically to its own file, and lets the WAL drop the segments
 // whose entries every group has snapshotted. A follower too far behind gets the snapshot.
+// A ReferenceStateMachine's snapshot only names state each member keeps itself (a partition's
+// log end); a member that lacks it fetches it first (rangefetch.go: a RangeStateMachine's
+// requests and bounded responses, one in flight per group, over the same connections), then
+// restores the snapshot.
 //
 // Transport (transport.go, frame.go). One outbound TCP connection per peer carries every
 // group's messages, packed into length-prefixed, versioned, CRC-checked frames; heartbeats

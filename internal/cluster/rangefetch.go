@@ -39,6 +39,7 @@ const (
 	rangeTimeout     = 10 * time.Second // a request unanswered this long is sent elsewhere
 	rangeServeQueue  = 64               // requests waiting to be served; more are dropped
 	rangeServers     = 2                // goroutines serving requests (reading state)
+	rangeFetchesMax  = 4                // groups of one host fetching at once; the rest wait
 	rangeAttemptsMax = 30               // failed requests in a row before a fetch gives up
 	rangeBackoffMin  = 50 * time.Millisecond
 	rangeBackoffMax  = 2 * time.Second
@@ -49,6 +50,7 @@ type ranges struct {
 	mu    sync.Mutex
 	waits map[uint64]chan rangeMsg // by request id
 	serve chan rangeServe
+	slots chan struct{} // one per fetch running
 }
 
 type rangeServe struct {
@@ -57,7 +59,8 @@ type rangeServe struct {
 }
 
 func newRanges() *ranges {
-	return &ranges{waits: make(map[uint64]chan rangeMsg), serve: make(chan rangeServe, rangeServeQueue)}
+	return &ranges{waits: make(map[uint64]chan rangeMsg), serve: make(chan rangeServe, rangeServeQueue),
+		slots: make(chan struct{}, rangeFetchesMax)}
 }
 
 // startRanges starts the goroutines serving the peers' range requests.
@@ -166,6 +169,12 @@ func (g *Group) maybeFetch(m *pb.Message) {
 	go func() {
 		defer h.wg.Done()
 		defer g.fetching.Store(false)
+		select { // at most rangeFetchesMax at once: each has one response in flight
+		case h.rng.slots <- struct{}{}:
+			defer func() { <-h.rng.slots }()
+		case <-h.stop:
+			return
+		}
 		if err := g.fetch(rsm, m); err != nil {
 			h.log.Error("cluster: cannot fetch the state a snapshot refers to; retrying when the snapshot comes again", "group", g.id, "index", m.GetSnapshot().GetMetadata().GetIndex(), "error", err)
 			return

@@ -21,6 +21,7 @@ import (
 
 	"github.com/yardmq/yard/internal/amqp"
 	"github.com/yardmq/yard/internal/auth"
+	"github.com/yardmq/yard/internal/cluster"
 	"github.com/yardmq/yard/internal/datadir"
 	"github.com/yardmq/yard/internal/group"
 	"github.com/yardmq/yard/internal/kafka"
@@ -143,7 +144,8 @@ type Broker struct {
 
 	// clusterLn is the bound cluster listener, from Start to openCluster; nil on a single node.
 	clusterLn net.Listener
-	kafkaAddr net.Addr // the first Kafka listener's bound address, from Start
+	raft      *cluster.Host // the Raft host, from openCluster; nil on a single node
+	kafkaAddr net.Addr      // the first Kafka listener's bound address, from Start
 
 	streamsMu   sync.Mutex // guards streams and streamsRefs (streams.go)
 	streams     *stream.Manager

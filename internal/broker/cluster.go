@@ -89,24 +89,25 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("cannot open the cluster's raft host: %w", err), release())
 	}
+	b.raft = host
 	voters := slices.Sorted(maps.Keys(peers))
-	attach := func(t *stream.Topic) error {
-		if t.Internal { // the group coordinator's topics stay local for now
+	attach := func(p *stream.Partition) error {
+		if p.Topic.Internal { // the group coordinator's topics stay local for now
 			return nil
 		}
-		for _, p := range t.Partitions() {
-			if err := attachPartition(host, p, voters); err != nil {
-				return err
-			}
-		}
-		return nil
+		return attachPartition(host, p, voters)
 	}
 	for _, t := range streams.Topics() {
-		if err := attach(t); err != nil {
-			return nil, errors.Join(err, host.Close(), release())
+		for _, p := range t.Partitions() {
+			if err := attach(p); err != nil {
+				return nil, errors.Join(err, host.Close(), release())
+			}
 		}
 	}
-	streams.SetTopicHook(attach)
+	streams.SetReplicaHooks(stream.ReplicaHooks{
+		Attach: attach,
+		Detach: func(p *stream.Partition) { host.RemoveGroup(partitionGroupID(p.Topic.ID, p.Index)) },
+	})
 	streams.SetClusterSize(len(voters))
 	g, err := host.CreateGroup(metadataGroup, catalogSM{streams}, voters)
 	if err != nil {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"net"
+	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -113,6 +115,7 @@ type Host struct {
 	snaps     map[uint64]*pb.Snapshot
 	work      map[uint64]*Group // groups with something to do
 	active    map[uint64]*Group // groups that are ticked
+	removing  []removal         // groups removed since the last round (RemoveGroup)
 	err       error             // the failure that stopped the host
 	closed    bool
 
@@ -227,6 +230,68 @@ func (h *Host) Group(id uint64) *Group {
 	return h.groups[id]
 }
 
+// removal is a group removed by RemoveGroup, to be recorded by the loop.
+type removal struct {
+	id uint64
+	g  *Group // nil if it was never created in this run
+}
+
+// RemoveGroup stops group id on this node and forgets it for good: its proposals fail with
+// ErrClosed, messages for it are dropped, and the WAL records its removal (fsynced) so that
+// a restart does not recover it and its entries stop holding WAL segments. Every member
+// removes it when it applies the same change (the partitions of a deleted topic). It may be
+// called from a state machine's Apply: it takes effect at the end of the current round. The
+// id must never be used again (group ids are derived from random topic ids).
+func (h *Host) RemoveGroup(id uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g := h.groups[id]
+	_, rec := h.recovered[id]
+	_, snap := h.snaps[id]
+	if g == nil && !rec && !snap {
+		return
+	}
+	delete(h.groups, id)
+	delete(h.work, id)
+	delete(h.active, id)
+	delete(h.recovered, id)
+	delete(h.snaps, id)
+	h.removing = append(h.removing, removal{id, g})
+	h.kickLocked()
+}
+
+// finishRemovals records the groups removed since the last call, in the WAL (fsynced) and by
+// deleting their snapshot files, and fails what their proposers still wait for. Called by
+// the loop between rounds, so no round writes a removed group's entries after its record.
+func (h *Host) finishRemovals() error {
+	h.mu.Lock()
+	rs := h.removing
+	h.removing = nil
+	h.mu.Unlock()
+	if len(rs) == 0 {
+		return nil
+	}
+	var buf []byte
+	for _, r := range rs {
+		buf = appendRemovedRecord(buf, r.id)
+	}
+	if err := h.wal.write(buf, nil, true); err != nil {
+		h.mu.Lock()
+		h.removing = append(rs, h.removing...) // retried with the next round
+		h.mu.Unlock()
+		return err
+	}
+	for _, r := range rs {
+		if err := os.Remove(snapPath(h.cfg.Dir, r.id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			h.log.Warn("cluster: cannot remove the snapshot of a removed group", "group", r.id, "err", err)
+		}
+		if r.g != nil {
+			r.g.failAll(ErrClosed)
+		}
+	}
+	return nil
+}
+
 // CreateGroup starts group id with state machine sm. voters are its members when the group
 // is new (every member must name the same ones); a group recovered from disk keeps its own.
 func (h *Host) CreateGroup(id uint64, sm StateMachine, voters []uint64) (*Group, error) {
@@ -329,6 +394,10 @@ func (h *Host) kickLocked() {
 // schedule queues g for the next round; wake also resumes ticking a quiesced group.
 func (h *Host) schedule(g *Group, wake bool) {
 	h.mu.Lock()
+	if h.groups[g.id] != g { // removed (RemoveGroup)
+		h.mu.Unlock()
+		return
+	}
 	if wake && !g.active {
 		g.active = true
 		h.active[g.id] = g
@@ -505,18 +574,25 @@ func (h *Host) loop() {
 		batch := slices.Collect(maps.Values(h.work))
 		clear(h.work)
 		h.mu.Unlock()
-		if len(batch) == 0 {
-			continue
+		var err error
+		if len(batch) > 0 {
+			err = h.round(batch)
+		} else if err = h.finishRemovals(); err == nil {
+			err = h.wal.gc(h.compactedIndex)
 		}
-		if err := h.round(batch); err != nil {
+		if err != nil {
 			if isNoSpace(err) {
-				h.stall(err)
-				continue
+				if h.pending != nil {
+					h.stall(err)
+				}
+				continue // a removal not recorded yet waits for the next round
 			}
 			h.fail(err)
 			return
 		}
-		h.rounds.Add(1)
+		if len(batch) > 0 {
+			h.rounds.Add(1)
+		}
 	}
 }
 
@@ -578,6 +654,9 @@ func (h *Host) complete() error {
 			return err
 		}
 	}
+	if err := h.finishRemovals(); err != nil {
+		return err
+	}
 	h.pending = nil
 	return h.wal.gc(h.compactedIndex)
 }
@@ -631,7 +710,10 @@ func (h *Host) compactedIndex(group uint64) uint64 {
 	if s := h.snaps[group]; s != nil {
 		return s.GetMetadata().GetIndex()
 	}
-	return 0
+	if _, ok := h.recovered[group]; ok {
+		return 0 // not created yet in this run
+	}
+	return math.MaxUint64 // removed: nothing of it is needed
 }
 
 // persist writes received snapshots, then every entry and HardState of the round in one

@@ -147,6 +147,10 @@ func (w *wal) replaySegment(seq uint64, last bool, groups map[uint64]*recoveredG
 }
 
 func replayRecord(r walRecord, groups map[uint64]*recoveredGroup, seg *walSegment) {
+	if r.typ == recRemoved {
+		delete(groups, r.group)
+		return
+	}
 	g := groups[r.group]
 	if g == nil {
 		g = &recoveredGroup{}

@@ -181,6 +181,7 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add(appendEntriesRecord(nil, 1, ents(1, 2, 4)))
 	f.Add(appendHardStateRecord(nil, 3, hardState(4, 5, 6)))
 	f.Add(appendEntriesRecord(nil, 1, nil))
+	f.Add(appendRemovedRecord(nil, 7))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, n, err := decodeRecord(b)
 		if err != nil {
@@ -195,6 +196,8 @@ func FuzzDecodeRecord(f *testing.F) {
 			again = appendEntriesRecord(nil, r.group, r.ents)
 		case recHardState:
 			again = appendHardStateRecord(nil, r.group, r.hs)
+		case recRemoved:
+			again = appendRemovedRecord(nil, r.group)
 		}
 		if !bytes.Equal(again, b[:n]) {
 			t.Fatalf("round trip: %x became %x", b[:n], again)

@@ -28,6 +28,8 @@ import (
 //	1 entries:   uint64 group, uint32 count, then count times:
 //	             uint64 term, uint64 index, uint8 entry type (raftpb.EntryType), uint32 len, len bytes data
 //	2 hardstate: uint64 group, uint64 term, uint64 vote, uint64 commit
+//	3 removed:   uint64 group: the group was removed (Host.RemoveGroup); recovery forgets
+//	             what came before for it, and nothing comes after
 //
 // An entries record for group g whose first index is at or below g's last logged index
 // replaces g's entries from that index on (Raft overwrote an uncommitted suffix). Every
@@ -44,6 +46,7 @@ const (
 
 	recEntries   = 1
 	recHardState = 2
+	recRemoved   = 3
 
 	entryHeaderBytes = 8 + 8 + 1 + 4
 )
@@ -96,6 +99,13 @@ func appendHardStateRecord(dst []byte, group uint64, hs *pb.HardState) []byte {
 	return finishRecord(dst, start)
 }
 
+// appendRemovedRecord appends one removed record for group to dst.
+func appendRemovedRecord(dst []byte, group uint64) []byte {
+	dst, start := appendRecordHeader(dst, recRemoved)
+	dst = binary.BigEndian.AppendUint64(dst, group)
+	return finishRecord(dst, start)
+}
+
 // walRecord is one decoded record.
 type walRecord struct {
 	typ   byte
@@ -129,6 +139,12 @@ func decodeBody(body []byte) (walRecord, error) {
 	r := walRecord{typ: body[0]}
 	p := body[1:]
 	switch r.typ {
+	case recRemoved:
+		if len(p) != 8 {
+			return r, fmt.Errorf("%w: removed payload of %d bytes", errBadRecord, len(p))
+		}
+		r.group = binary.BigEndian.Uint64(p)
+		return r, nil
 	case recHardState:
 		if len(p) != 32 {
 			return r, fmt.Errorf("%w: hardstate payload of %d bytes", errBadRecord, len(p))

@@ -28,6 +28,8 @@ const replicateTimeoutMs = 15_000
 // Catalog commands, JSON, one per Raft entry of the metadata group:
 //
 //	{"op": "create_topic", "topic": <catalog.Topic, with its id and creation time>}
+//	{"op": "delete_topic", "name": "...", "id": "<topic id>"}
+//	{"op": "create_partitions", "name": "...", "id": "<topic id>", "from": <count>, "partitions": <new total>}
 //	{"op": "set_topic_configs", "name": "...", "id": "<topic id>", "configs": {...}}
 //	{"op": "set_broker_configs", "configs": {...}}
 //	{"op": "register_broker", "node": <id>, "broker": {"host": "...", "port": <port>}}
@@ -38,6 +40,8 @@ const replicateTimeoutMs = 15_000
 // its log after a restart) leaves the catalog as it was.
 const (
 	opCreateTopic      = "create_topic"
+	opDeleteTopic      = "delete_topic"
+	opCreatePartitions = "create_partitions"
 	opSetTopicConfigs  = "set_topic_configs"
 	opSetBrokerConfigs = "set_broker_configs"
 	opRegisterBroker   = "register_broker"
@@ -53,6 +57,8 @@ type catalogCmd struct {
 	Node    int32             `json:"node,omitempty"`
 	Broker  *catalog.Broker   `json:"broker,omitempty"`
 	From    int64             `json:"from,omitempty"`
+	// Partitions is create_partitions' new partition count.
+	Partitions int32 `json:"partitions,omitempty"`
 }
 
 // SetCatalogReplicator makes every later catalog change go through r (set once, before
@@ -62,9 +68,39 @@ func (m *Manager) SetCatalogReplicator(r CatalogReplicator) { m.repl.Store(&r) }
 // SetClusterSize records how many nodes replicate each partition (set once, before serving).
 func (m *Manager) SetClusterSize(n int) { m.clusterSize.Store(int32(n)) }
 
-// SetTopicHook has hook called with every topic created from then on, before it is visible
-// (set once, before serving; a cluster node attaches the new partitions' Raft groups).
-func (m *Manager) SetTopicHook(hook func(*Topic) error) { m.topicHook.Store(&hook) }
+// ReplicaHooks tie a cluster node's partitions to their Raft groups (internal/broker).
+type ReplicaHooks struct {
+	// Attach is called with every partition created (a new topic's, or one added to a
+	// topic) before clients see it.
+	Attach func(*Partition) error
+	// Detach is called with every partition of a topic being deleted, before its log closes.
+	Detach func(*Partition)
+}
+
+// SetReplicaHooks sets the hooks (once, before serving, on a cluster node).
+func (m *Manager) SetReplicaHooks(h ReplicaHooks) { m.hooks.Store(&h) }
+
+func (m *Manager) attachReplicas(parts []*Partition) {
+	h := m.hooks.Load()
+	if h == nil || h.Attach == nil {
+		return
+	}
+	for _, p := range parts {
+		if err := h.Attach(p); err != nil {
+			m.log.Error("partition created but not attached to the cluster", "topic", p.Topic.Name, "partition", p.Index, "err", err)
+		}
+	}
+}
+
+func (m *Manager) detachReplicas(parts []*Partition) {
+	h := m.hooks.Load()
+	if h == nil || h.Detach == nil {
+		return
+	}
+	for _, p := range parts {
+		h.Detach(p)
+	}
+}
 
 func (m *Manager) replicator() CatalogReplicator {
 	if p := m.repl.Load(); p != nil {
@@ -105,6 +141,24 @@ func (m *Manager) ApplyCatalogCommand(cmd []byte) error {
 		}
 		_, err := m.createTopicLocked(*c.Topic)
 		return err
+	case opDeleteTopic:
+		t, ok := m.Topic(c.Name)
+		if !ok || t.ID != c.ID {
+			return nil // deleted before this restart (or never here: nothing to do)
+		}
+		return m.deleteTopicLocked(t)
+	case opCreatePartitions:
+		t, ok := m.Topic(c.Name)
+		if !ok || t.ID != c.ID {
+			return fmt.Errorf("%w: %q", ErrUnknownTopic, c.Name)
+		}
+		switch n := t.NumPartitions(); {
+		case n == c.Partitions:
+			return nil // applied before this restart
+		case int64(n) != c.From: // another change came first
+			return fmt.Errorf("%w: topic %q has %d partitions, cannot change to %d", ErrInvalidPartitions, c.Name, n, c.Partitions)
+		}
+		return m.createPartitionsLocked(t, c.Partitions)
 	case opSetTopicConfigs:
 		t, ok := m.Topic(c.Name)
 		if !ok || t.ID != c.ID {

@@ -131,9 +131,9 @@ type Manager struct {
 
 	cleaned cleanerCounters // cleaner.go
 
-	repl        atomic.Pointer[CatalogReplicator]  // replicate.go; nil on a single node
-	topicHook   atomic.Pointer[func(*Topic) error] // replicate.go; nil on a single node
-	clusterSize atomic.Int32                       // replicate.go; 0 on a single node
+	repl        atomic.Pointer[CatalogReplicator] // replicate.go; nil on a single node
+	hooks       atomic.Pointer[ReplicaHooks]      // replicate.go; nil on a single node
+	clusterSize atomic.Int32                      // replicate.go; 0 on a single node
 
 	failOpen func(topic string, p int32) error // tests only: fails opening a partition
 
@@ -567,11 +567,7 @@ func (m *Manager) createTopicLocked(ct catalog.Topic) (*Topic, error) {
 		return nil, fmt.Errorf("cannot create topic %q: %w", name, err)
 	}
 	t.parts.Store(&parts)
-	if hook := m.topicHook.Load(); hook != nil {
-		if err := (*hook)(t); err != nil {
-			m.log.Error("topic created but not attached to the cluster", "topic", name, "err", err)
-		}
-	}
+	m.attachReplicas(parts)
 	m.mu.Lock()
 	m.topics[name] = t
 	m.byID[t.ID] = t
@@ -584,24 +580,46 @@ func (m *Manager) createTopicLocked(ct catalog.Topic) (*Topic, error) {
 // changes: every partition's log is closed and its directory renamed to a tombstone
 // (<topic>-<partition>.<topic-id>.deleted); then the catalog drops the topic; then the
 // tombstones are removed. A crash before the catalog write leaves tombstones that Open renames
-// back (the topic still exists); a crash after it leaves tombstones that Open removes.
+// back (the topic still exists); a crash after it leaves tombstones that Open removes. On a
+// cluster node the deletion is a command of the metadata group, which every node applies.
 func (m *Manager) DeleteTopic(name string) error {
-	if m.replicator() != nil {
-		return fmt.Errorf("cannot delete topic %q: %w", name, ErrNotReplicated)
+	if r := m.replicator(); r != nil {
+		t, err := m.deletableTopic(name)
+		if err != nil {
+			return err
+		}
+		return m.replicate(r, catalogCmd{Op: opDeleteTopic, Name: name, ID: t.ID})
 	}
 	m.adminMu.Lock()
 	defer m.adminMu.Unlock()
+	t, err := m.deletableTopic(name)
+	if err != nil {
+		return err
+	}
+	return m.deleteTopicLocked(t)
+}
+
+// deletableTopic is topic name, if it exists and clients may delete it.
+func (m *Manager) deletableTopic(name string) (*Topic, error) {
 	t, ok := m.Topic(name)
 	if !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+		return nil, fmt.Errorf("%w: %q", ErrUnknownTopic, name)
 	}
 	if t.Internal {
-		return fmt.Errorf("cannot delete %q: %w", name, ErrInternalTopicAdmin)
+		return nil, fmt.Errorf("cannot delete %q: %w", name, ErrInternalTopicAdmin)
 	}
+	return t, nil
+}
+
+// deleteTopicLocked deletes t (DeleteTopic), with adminMu held; on a cluster node its
+// partitions leave their Raft groups first.
+func (m *Manager) deleteTopicLocked(t *Topic) error {
+	name := t.Name
 	m.mu.Lock()
 	delete(m.topics, name)
 	delete(m.byID, t.ID)
 	m.mu.Unlock()
+	m.detachReplicas(t.Partitions())
 	for _, p := range t.Partitions() {
 		if err := p.log.Close(); err != nil && !errors.Is(err, log.ErrClosed) {
 			m.log.Warn("closing a partition of a deleted topic", "topic", name, "partition", p.Index, "err", err)
@@ -627,8 +645,12 @@ func (m *Manager) DeleteTopic(name string) error {
 		}
 	}
 	for _, p := range t.Partitions() {
-		if err := os.Remove(m.snapshotPath(name, p.Index)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
+		// The producer-state snapshot and, on a cluster node, the replica checkpoint are
+		// named after the topic: a topic created again under the name must not find them.
+		for _, f := range []string{m.snapshotPath(name, p.Index), p.checkpointPath()} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
 		}
 	}
 	m.log.Info("topic deleted", "topic", name)
@@ -665,28 +687,45 @@ func (m *Manager) undoDelete(t *Topic, tombs []string) error {
 	return nil
 }
 
-// CreatePartitions raises the partition count of a topic to total.
+// CreatePartitions raises the partition count of a topic to total; on a cluster node through
+// the metadata group, which every node applies.
 func (m *Manager) CreatePartitions(name string, total int32, validateOnly bool) error {
-	if m.replicator() != nil {
-		return fmt.Errorf("cannot add partitions to %q: %w", name, ErrNotReplicated)
+	if r := m.replicator(); r != nil {
+		t, err := m.growableTopic(name, total)
+		if err != nil || validateOnly {
+			return err
+		}
+		return m.replicate(r, catalogCmd{Op: opCreatePartitions, Name: name, ID: t.ID, From: int64(t.NumPartitions()), Partitions: total})
 	}
 	m.adminMu.Lock()
 	defer m.adminMu.Unlock()
+	t, err := m.growableTopic(name, total)
+	if err != nil || validateOnly {
+		return err
+	}
+	return m.createPartitionsLocked(t, total)
+}
+
+// growableTopic is topic name, if its partition count may be raised to total.
+func (m *Manager) growableTopic(name string, total int32) (*Topic, error) {
 	t, ok := m.Topic(name)
 	if !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+		return nil, fmt.Errorf("%w: %q", ErrUnknownTopic, name)
 	}
 	if t.Internal {
-		return fmt.Errorf("cannot add partitions to %q: %w: the number of partitions of the offsets topic cannot be changed", name, ErrInternalTopicAdmin)
+		return nil, fmt.Errorf("cannot add partitions to %q: %w: the number of partitions of the offsets topic cannot be changed", name, ErrInternalTopicAdmin)
 	}
-	cur := t.NumPartitions()
-	if total <= cur || total > MaxPartitionsPerTopic {
-		return fmt.Errorf("%w: topic %q has %d partitions, cannot change to %d (only increases up to %d)",
+	if cur := t.NumPartitions(); total <= cur || total > MaxPartitionsPerTopic {
+		return nil, fmt.Errorf("%w: topic %q has %d partitions, cannot change to %d (only increases up to %d)",
 			ErrInvalidPartitions, name, cur, total, MaxPartitionsPerTopic)
 	}
-	if validateOnly {
-		return nil
-	}
+	return t, nil
+}
+
+// createPartitionsLocked raises t's partition count to total (CreatePartitions), with
+// adminMu held; on a cluster node the new partitions join their Raft groups.
+func (m *Manager) createPartitionsLocked(t *Topic, total int32) error {
+	name, cur := t.Name, t.NumPartitions()
 	err := m.cat.Update(func(s *catalog.State) error {
 		ct := s.Topics[name]
 		ct.Partitions = total
@@ -708,6 +747,7 @@ func (m *Manager) CreatePartitions(name string, total int32, validateOnly bool) 
 		}
 		return fmt.Errorf("cannot add partitions to %q: %w", name, err)
 	}
+	m.attachReplicas(added)
 	parts := append(append([]*Partition(nil), t.Partitions()...), added...)
 	t.parts.Store(&parts)
 	return nil

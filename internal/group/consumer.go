@@ -90,6 +90,11 @@ type consumerGroup struct {
 	assignor    string
 	topicsHash  int64 // of the subscribed topics and their partition counts, to notice changes
 	lastWrite   pendingWrite
+	// What the last complete write of the group recorded (consumer_persist.go): while the
+	// epochs and the members are the same, a heartbeat can only have changed its own member.
+	membersChanged               bool // a member joined, left or was replaced since
+	savedEpoch, savedTargetEpoch int32
+	saved                        bool
 }
 
 // consumerMember is a KIP-848 member.
@@ -170,12 +175,12 @@ func (g *group) consumerHeartbeat(req ConsumerHeartbeatRequest) ConsumerHeartbea
 		// it for the session timeout, without a rebalance.
 		m.departed = true
 		m.deadline = now.Add(g.c.cfg.ConsumerSessionTimeout)
-		return g.persisted(ConsumerHeartbeatResult{MemberID: req.MemberID, MemberEpoch: req.MemberEpoch})
+		return g.persisted(ConsumerHeartbeatResult{MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}, m)
 	case req.MemberEpoch < 0:
 		if m != nil {
 			cg.remove(g, m)
 		}
-		return g.persisted(ConsumerHeartbeatResult{MemberID: req.MemberID, MemberEpoch: req.MemberEpoch})
+		return g.persisted(ConsumerHeartbeatResult{MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}, nil)
 	case m == nil && req.MemberEpoch != 0:
 		return fail(ErrUnknownMemberID)
 	case m == nil:
@@ -222,13 +227,13 @@ func (g *group) consumerHeartbeat(req ConsumerHeartbeatRequest) ConsumerHeartbea
 		m.lastSent = sig
 		res.Assignment, res.AssignmentSet = sortedTPs(m.assigned), true
 	}
-	return g.persisted(res)
+	return g.persisted(res, m)
 }
 
 // persisted records the group's state and has res wait for it (or fail: a retriable
 // COORDINATOR_NOT_AVAILABLE; the client heartbeats again and the next write records it).
-func (g *group) persisted(res ConsumerHeartbeatResult) ConsumerHeartbeatResult {
-	w, err := g.persistConsumer()
+func (g *group) persisted(res ConsumerHeartbeatResult, m *consumerMember) ConsumerHeartbeatResult {
+	w, err := g.persistConsumer(m)
 	if err != nil {
 		return ConsumerHeartbeatResult{Err: err, MemberID: res.MemberID, MemberEpoch: res.MemberEpoch}
 	}
@@ -260,9 +265,11 @@ func (cg *consumerGroup) join(req ConsumerHeartbeatRequest) (*consumerMember, er
 		delete(cg.target, o.id)
 		delete(cg.members, o.id)
 		cg.members[m.id] = m
+		cg.membersChanged = true
 		return m, nil
 	}
 	cg.members[m.id] = m
+	cg.membersChanged = true
 	cg.epoch++
 	return m, nil
 }
@@ -271,6 +278,7 @@ func (cg *consumerGroup) join(req ConsumerHeartbeatRequest) (*consumerMember, er
 func (cg *consumerGroup) remove(g *group, m *consumerMember) {
 	delete(cg.members, m.id)
 	delete(cg.target, m.id)
+	cg.membersChanged = true
 	cg.epoch++
 	cg.refreshTarget(g)
 	g.state = cg.state()
@@ -433,7 +441,7 @@ func (cg *consumerGroup) expire(g *group, now time.Time) {
 		}
 	}
 	if removed {
-		_, _ = g.persistConsumer() // logged; no one waits (the next change writes it again)
+		_, _ = g.persistConsumer(nil) // logged; no one waits (the next change writes it again)
 	}
 }
 

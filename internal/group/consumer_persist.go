@@ -115,8 +115,9 @@ func memberTombstones(group, id string, m *cgMemberRecords) []coordRecord {
 	return recs
 }
 
-// consumerDiff lists the records that turn old (nil: nothing) into img.
-func consumerDiff(group string, old, img *cgRecords) []coordRecord {
+// consumerDiff lists the records that turn old (nil: nothing) into img. With only set, img
+// holds that member alone and the others are left as they are.
+func consumerDiff(group string, old, img *cgRecords, only string) []coordRecord {
 	if old == nil {
 		old = &cgRecords{}
 	}
@@ -137,7 +138,7 @@ func consumerDiff(group string, old, img *cgRecords) []coordRecord {
 	}
 	// Members that left: their records go first, then the epoch that their leaving bumped.
 	for _, id := range sortedKeys(old.members) {
-		if img.members[id] == nil {
+		if only == "" && img.members[id] == nil {
 			recs = append(recs, memberTombstones(group, id, old.members[id])...)
 		}
 	}
@@ -190,11 +191,11 @@ func (w pendingWrite) wait(ctx context.Context) error {
 }
 
 // syncConsumer writes the records that bring what the topic holds of group to img.
-func (s *offsetStore) syncConsumer(group string, img *cgRecords) (pendingWrite, error) {
+func (s *offsetStore) syncConsumer(group string, img *cgRecords, only string) (pendingWrite, error) {
 	sh := s.shard(group)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	recs := consumerDiff(group, sh.cgroups[group], img)
+	recs := consumerDiff(group, sh.cgroups[group], img, only)
 	if len(recs) == 0 {
 		return pendingWrite{}, nil
 	}
@@ -214,36 +215,52 @@ func (s *offsetStore) consumerRecords(group string) *cgRecords {
 }
 
 // persistConsumer records the group's state in __consumer_offsets; the caller answers its
-// client once the returned write is durable. Without topic ids (a Topics that does not
-// know them) nothing is recorded. g's goroutine.
-func (g *group) persistConsumer() (pendingWrite, error) {
+// client once the returned write is durable. m is the member whose heartbeat it answers
+// (nil: none): while the group's epochs and members are what the last complete write
+// recorded, only m can have changed, and only its records are compared (a heartbeat then
+// costs one member's records, not the whole group's). Without topic ids (a Topics that does
+// not know them) nothing is recorded. g's goroutine.
+func (g *group) persistConsumer(m *consumerMember) (pendingWrite, error) {
 	ids, ok := g.c.cfg.Topics.(TopicIDs)
-	if !ok || g.cg == nil {
+	cg := g.cg
+	if !ok || cg == nil {
 		return pendingWrite{}, nil
 	}
-	w, err := g.c.offsets.syncConsumer(g.id, g.cg.image(ids, g.c.now()))
+	full := m == nil || !cg.saved || cg.membersChanged || cg.epoch != cg.savedEpoch || cg.targetEpoch != cg.savedTargetEpoch
+	only := ""
+	if !full {
+		only = m.id
+	}
+	w, err := g.c.offsets.syncConsumer(g.id, cg.image(ids, g.c.now(), only), only)
 	if err != nil {
 		g.c.rl.Warn("cannot record consumer group", "cannot record consumer group", "group", g.id, "err", err)
+		cg.saved = false
 		return pendingWrite{}, err
 	}
+	if full {
+		cg.saved, cg.membersChanged, cg.savedEpoch, cg.savedTargetEpoch = true, false, cg.epoch, cg.targetEpoch
+	}
 	if w.sh != nil {
-		g.cg.lastWrite = w
-	} else if g.cg.lastWrite.sh != nil && g.cg.lastWrite.sh.j != nil {
+		cg.lastWrite = w
+	} else if cg.lastWrite.sh != nil && cg.lastWrite.sh.j != nil {
 		// Nothing new; the state answered may still be in a batch under way (a journal wait
 		// for what is already durable is free; without a journal it would cost an fsync).
-		w = g.cg.lastWrite
+		w = cg.lastWrite
 	}
 	return w, nil
 }
 
-// image is the group in the records' terms.
-func (cg *consumerGroup) image(ids TopicIDs, now time.Time) *cgRecords {
+// image is the group in the records' terms (with only set, of that member alone).
+func (cg *consumerGroup) image(ids TopicIDs, now time.Time, only string) *cgRecords {
 	img := &cgRecords{
 		meta:    &cgMetaValue{Epoch: cg.epoch, MetadataHash: cg.topicsHash},
 		tmeta:   &cgTargetMetaValue{AssignmentEpoch: cg.targetEpoch, TimestampMs: now.UnixMilli()},
 		members: make(map[string]*cgMemberRecords, len(cg.members)),
 	}
 	for id, m := range cg.members {
+		if only != "" && id != only {
+			continue
+		}
 		rt := int32(-1)
 		if m.rebalanceTimeout > 0 {
 			rt = int32(min(m.rebalanceTimeout.Milliseconds(), int64(1<<31-1)))

@@ -200,3 +200,77 @@ func TestConsumerGroupRestoredAfterRestart(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// shardRecords decodes every record of the __consumer_offsets partition of group.
+func shardRecords(t *testing.T, c *Coordinator, group string) []coordRecord {
+	t.Helper()
+	p := c.offsets.shard(group).p
+	rr, err := p.Read(p.StartOffset(), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := rr.AppendTo(nil)
+	rr.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decodeAll(t, b)
+}
+
+func kinds(recs []coordRecord) string {
+	var b strings.Builder
+	for _, r := range recs {
+		k := map[recordKind]string{kindOffset: "offset", kindGroup: "group", kindConsumerGroup: "3", kindConsumerMember: "5",
+			kindConsumerTargetMeta: "6", kindConsumerTarget: "7", kindConsumerCurrent: "8"}[r.Kind]
+		if isConsumerKind(r.Kind) && consumerValueIsNull(&r) {
+			k += "x"
+		}
+		b.WriteString(k + " ")
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// TestConsumerRecordsWrittenOnChangeOnly: a heartbeat that changes nothing writes nothing; a
+// member's leaving writes its tombstones in the order Kafka's replay requires (current and
+// target assignment before the member's metadata) and then the group's new epoch and target.
+func TestConsumerRecordsWrittenOnChangeOnly(t *testing.T) {
+	t.Parallel()
+	c := openTest(t, t.TempDir(), nil)
+	a := hb(t, c, ConsumerHeartbeatRequest{MemberID: "a", SubscribedTopics: []string{"t"}, OwnedSet: true})
+	if got := kinds(shardRecords(t, c, "g")); got != "5 3 7 6 8" {
+		t.Fatalf("records of a join: %s", got)
+	}
+	for i := 0; i < 3; i++ {
+		hb(t, c, ConsumerHeartbeatRequest{MemberID: "a", MemberEpoch: a.MemberEpoch, Owned: a.Assignment, OwnedSet: true})
+	}
+	if n := len(shardRecords(t, c, "g")); n != 5 {
+		t.Fatalf("heartbeats that change nothing wrote %d records", n-5)
+	}
+	b := hb(t, c, ConsumerHeartbeatRequest{MemberID: "b", SubscribedTopics: []string{"t"}, OwnedSet: true})
+	hb(t, c, ConsumerHeartbeatRequest{MemberID: "b", MemberEpoch: b.MemberEpoch, OwnedSet: true})
+	before := len(shardRecords(t, c, "g"))
+	hb(t, c, ConsumerHeartbeatRequest{MemberID: "b", MemberEpoch: -1})
+	if got := kinds(shardRecords(t, c, "g")[before:]); !strings.HasPrefix(got, "8x 7x 5x 3 ") {
+		t.Fatalf("records of a leave: %s", got)
+	}
+}
+
+// TestStaticConsumerMemberAcrossRestart: a static member away for a restart (epoch -2) is
+// recorded as such; after the coordinator restarts, its successor with the same instance id
+// takes its place, epoch and partitions without a rebalance.
+func TestStaticConsumerMemberAcrossRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c := openTest(t, dir, nil)
+	s := hb(t, c, ConsumerHeartbeatRequest{MemberID: "s1", InstanceID: "i", SubscribedTopics: []string{"t"}, OwnedSet: true})
+	s = hb(t, c, ConsumerHeartbeatRequest{MemberID: "s1", MemberEpoch: s.MemberEpoch, Owned: s.Assignment, OwnedSet: true})
+	hb(t, c, ConsumerHeartbeatRequest{MemberID: "s1", InstanceID: "i", MemberEpoch: -2})
+	before, _ := c.DescribeConsumerGroup(ctx, "g")
+	c.Close()
+	c = openTest(t, dir, nil)
+	s2 := hb(t, c, ConsumerHeartbeatRequest{MemberID: "s2", InstanceID: "i", SubscribedTopics: []string{"t"}, OwnedSet: true})
+	after, _ := c.DescribeConsumerGroup(ctx, "g")
+	if s2.MemberEpoch != s.MemberEpoch || after.Epoch != before.Epoch || len(after.Members) != 1 || len(after.Members[0].Assigned) != 3 {
+		t.Fatalf("successor after a restart: %+v\n%+v\nbefore %+v", s2, after, before)
+	}
+}

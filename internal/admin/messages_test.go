@@ -178,6 +178,30 @@ func TestPublishReachesAMQPConsumers(t *testing.T) {
 		t.Fatal("routed to a queue that does not exist")
 	}
 
+	// A stream queue appends it as a record that AMQP stream consumers (and Kafka's) read.
+	if _, err := ch.QueueDeclare("events-stream", true, false, false, false, amqp.Table{"x-queue-type": "stream"}); err != nil {
+		t.Fatal(err)
+	}
+	if !tb.publish(t, "amq.default", `{"routing_key":"events-stream","payload":"in the log","payload_encoding":"string","properties":{"message_id":"s1"}}`) {
+		t.Fatal("not routed to the stream")
+	}
+	_, sch := tb.amqpChannel(t)
+	if err := sch.Qos(10, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := sch.Consume("events-stream", "", false, false, false, false, amqp.Table{"x-stream-offset": "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-recs:
+		if string(d.Body) != "in the log" || d.MessageId != "s1" {
+			t.Fatalf("stream consumer got %s %+v", d.Body, d)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stream consumer got nothing")
+	}
+
 	// A live consumer gets what is published over HTTP.
 	deliveries, err := ch.Consume("hq", "", true, false, false, false, nil)
 	if err != nil {
@@ -258,6 +282,19 @@ func TestGetAckModes(t *testing.T) {
 	}
 	if ms := tb.getMsgs(t, "q", `{"count":5,"ackmode":"ack_requeue_false","encoding":"auto"}`); len(ms) != 0 {
 		t.Fatalf("empty queue gave %+v", ms)
+	}
+
+	// A quorum queue (on one node) answers gets too; a returned message is counted.
+	if _, err := ch.QueueDeclare("qq", true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
+		t.Fatal(err)
+	}
+	if !tb.publish(t, "amq.default", `{"routing_key":"qq","payload":"quorum","payload_encoding":"string","properties":{}}`) {
+		t.Fatal("not routed")
+	}
+	tb.getMsgs(t, "qq", `{"count":1,"ackmode":"reject_requeue_true","encoding":"auto"}`)
+	ms = tb.getMsgs(t, "qq", `{"count":1,"ackmode":"ack_requeue_false","encoding":"auto"}`)
+	if len(ms) != 1 || ms[0].Payload != "quorum" || !ms[0].Redelivered || string(ms[0].Properties) != `{"headers":{"x-delivery-count":1}}` {
+		t.Fatalf("quorum queue: %+v %s", ms, ms[0].Properties)
 	}
 
 	// What a get answers can be published again as it is (RabbitMQ's publish_test).

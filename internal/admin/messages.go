@@ -43,8 +43,12 @@ import (
 // management publish_timeout default).
 const publishTimeout = 30 * time.Second
 
-// getCountMax bounds how many messages one get takes: the answer is built in memory.
-const getCountMax = 10000
+// getCountMax and getBytesMax bound what one get takes: the answer is built in memory. A
+// get stops at the message that reaches getBytesMax, as if the queue had no more.
+const (
+	getCountMax = 10000
+	getBytesMax = 64 << 20
+)
 
 func (s *Server) routeMessages() {
 	s.mux.Handle("POST /api/exchanges/{vhost}/{name}/publish", s.authed(anyTag, s.publishMessage))
@@ -173,7 +177,7 @@ func (s *Server) publishMessage(w http.ResponseWriter, r *http.Request, u auth.U
 	case "base64":
 		b, err := base64.StdEncoding.DecodeString(payload)
 		if err != nil {
-			badRequest(w, "{not_base64,<<\""+payload+"\">>}")
+			badRequest(w, "{not_base64,payload}: "+err.Error())
 			return
 		}
 		data = b
@@ -491,7 +495,11 @@ func (s *Server) getMessages(w http.ResponseWriter, r *http.Request, u auth.User
 	}
 	out := []gotMessage{}
 	var ids []uint64
+	size := 0
 	for range count {
+		if size >= getBytesMax {
+			break
+		}
 		d, remaining, ok, err := qs.Queue.Get(mode.noAck)
 		if err != nil || !ok {
 			break
@@ -499,7 +507,9 @@ func (s *Server) getMessages(w http.ResponseWriter, r *http.Request, u auth.User
 		if !mode.noAck {
 			ids = append(ids, d.ID)
 		}
-		out = append(out, gotJSON(d, remaining, enc, truncate))
+		g := gotJSON(d, remaining, enc, truncate)
+		size += len(g.Payload)
+		out = append(out, g)
 	}
 	// Settled once all are taken, as RabbitMQ: a message returned at once would be got again.
 	switch {
@@ -518,7 +528,9 @@ func gotJSON(d queue.Delivery, remaining int, encoding string, truncate int64) g
 	m := d.Message
 	var props wire.BasicProperties
 	_ = props.Decode(m.Properties) // what decoded before a fault, as the AMQP front end sends
-	if d.DeliveryCount > 0 { // as AMQP's basic.get (internal/amqp/codec.go withDeliveryCount)
+	// x-delivery-count on a message returned before, as AMQP's basic.get writes it
+	// (internal/amqp/codec.go withDeliveryCount).
+	if d.DeliveryCount > 0 {
 		if props.Headers == nil {
 			props.Headers = wire.Table{}
 		}

@@ -302,8 +302,8 @@ func (c *conn) handleFrame(f wire.Frame) error {
 			return errWithID(wire.FrameError, 0, "cannot decode method frame: %v", err)
 		}
 		if o := c.srv.cfg.MethodObserver; o != nil {
-			start := time.Now()
-			defer func() { o.ObserveMethod(m.ID(), time.Since(start)) }()
+			start := time.Since(c.srv.epoch)
+			defer func() { o.ObserveMethod(m.ID(), time.Since(c.srv.epoch)-start) }()
 		}
 		if f.Channel == 0 {
 			return c.handleConnMethod(m)

@@ -185,6 +185,9 @@ type Server struct {
 	wg      sync.WaitGroup // the alarm's goroutine
 	stop    chan struct{}
 	usage   *usage // what user and vhost limits count (limits.go)
+	// epoch is the server's start: method timings are durations since it, which read only
+	// the monotonic clock (time.Now reads the wall clock too: a third clock read per method).
+	epoch time.Time
 }
 
 // NewServer builds a server; it starts serving on Serve.
@@ -219,7 +222,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.Version == "" {
 		cfg.Version = buildVersion()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), vhosts: cfg.VHosts, conns: map[*conn]struct{}{}, stop: make(chan struct{}), usage: newUsage()}
+	s := &Server{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), vhosts: cfg.VHosts, conns: map[*conn]struct{}{}, stop: make(chan struct{}), usage: newUsage(), epoch: time.Now()}
 	lsrv, err := listener.NewServer(listener.Config{
 		Protocol:            "amqp",
 		Handler:             s.serveConn,

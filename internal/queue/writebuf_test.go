@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/yardmq/yard/internal/log"
 )
 
 // waitFor polls cond (each wake-up is a log change or a short nap) and fails after a generous
@@ -227,4 +229,67 @@ func BenchmarkLogStorePublishConfirm(b *testing.B) {
 	if w0 >= 0 {
 		b.ReportMetric(float64(writeSyscalls()-w0)/float64(b.N), "writes/op")
 	}
+}
+
+// While a write is under way the buffer keeps filling; it must grow by doubling, not by
+// append's quarter steps, each of which copied the whole buffer into a fresh allocation.
+func TestWriteBufferGrowsByDoubling(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, t.TempDir(), time.Hour)
+	defer s.Close()
+	s.fmu.Lock() // a write under way: the writer goroutine cannot take the buffer
+	body := make([]byte, 1024)
+	grows, last := 0, 0
+	for i := range 2048 { // 2 MiB, below writeBufferMax
+		if _, err := s.Append(uint64(i), &Message{Body: body, Persistent: true}); err != nil {
+			t.Fatal(err)
+		}
+		s.wmu.Lock()
+		c := cap(s.wq)
+		s.wmu.Unlock()
+		if c != last {
+			grows, last = grows+1, c
+		}
+	}
+	s.fmu.Unlock()
+	// From nothing to 2 MiB by doubling from the first message's size: about a dozen.
+	if grows > 14 {
+		t.Fatalf("the write buffer was reallocated %d times while filling 2 MiB, want at most 14", grows)
+	}
+}
+
+// BenchmarkLogStoreAppendBuffered: the publish path's encoding of a persistent 1 KiB message
+// into the write buffer while the writer is held back, as by a write under way. Each round
+// buffers a different amount (64 KiB to 1.5 MiB, as the disk's pace varies), then the buffer
+// is written (untimed) and the next round fills the spare.
+func BenchmarkLogStoreAppendBuffered(b *testing.B) {
+	s, err := OpenLogStore(b.TempDir(), LogStoreOptions{FlushDelay: time.Hour, SyncPolicy: log.SyncNever})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	m := &Message{RoutingKey: "bench", Body: make([]byte, 1024), Persistent: true}
+	rounds := []int{64, 1500, 200, 700, 100, 1200} // messages per round
+	b.SetBytes(int64(len(m.Body)))
+	b.ReportAllocs()
+	s.fmu.Lock()
+	left, r := rounds[0], 0
+	for i := range b.N {
+		if left == 0 {
+			b.StopTimer()
+			s.fmu.Unlock()
+			if err := s.writeMessages(); err != nil {
+				b.Fatal(err)
+			}
+			s.fmu.Lock()
+			r = (r + 1) % len(rounds)
+			left = rounds[r]
+			b.StartTimer()
+		}
+		left--
+		if _, err := s.Append(uint64(i), m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s.fmu.Unlock()
 }

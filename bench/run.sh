@@ -6,6 +6,10 @@
 #
 #   bench/run.sh [--quick] [--only kafka,amqp,nats] [--brokers yard,kafka,...] [--duration S] [--out DIR]
 #
+# Brokers: yard, kafka, kafka-durable, rabbitmq, nats, nats-durable (the default set), and
+# yard-journal: yard with --kafka-journal, Kafka protocol only (--brokers yard,yard-journal
+# compares the two in one run).
+#
 # Kafka protocol (yard, Kafka as shipped, Kafka with log.flush.interval.messages=1), 1 KiB
 # records, 6 partitions:
 #   franz-go (bench/driver): flat out with acks=all and acks=1, each with lz4 and without
@@ -161,15 +165,15 @@ kafka_workloads() { # broker bootstrap pid
   fi
   kafka_tools "$b" "$boot" "$pid"
 }
-start_yard() { # protocol -> sets ypid, yaddr
+start_yard() { # protocol [extra yard flags...] -> sets ypid, yaddr
   local port
   port="$(free_port)"
   rm -rf "$work/yard-data"
   local args=(--kafka-listen "" --amqp-listen "")
   [ "$1" = kafka ] && args=(--kafka-listen "127.0.0.1:$port" --amqp-listen "")
   [ "$1" = amqp ] && args=(--kafka-listen "" --amqp-listen "127.0.0.1:$port")
-  "$bin/yard" serve --data-dir "$work/yard-data" "${args[@]}" --http-listen "" --log-level warn \
-    > "$out/logs/yard-$1.out" 2>&1 &
+  "$bin/yard" serve --data-dir "$work/yard-data" "${args[@]}" "${@:2}" --http-listen "" --log-level warn \
+    > "$out/logs/yard-$1$([ $# -gt 1 ] && echo -journal).out" 2>&1 &
   ypid=$!
   pids+=("$ypid")
   wait_port "$port" || { log "yard did not start"; exit 1; }
@@ -177,12 +181,15 @@ start_yard() { # protocol -> sets ypid, yaddr
 }
 
 if want kafka; then
-  if broker_on yard; then
-    start_yard kafka
-    log "yard $("$bin/yard" version 2>/dev/null | head -1) (Kafka protocol) on $yaddr, pid $ypid"
-    kafka_workloads yard "$yaddr" "$ypid"
+  for yv in yard yard-journal; do
+    broker_on "$yv" || continue
+    yflags=()
+    [ "$yv" = yard-journal ] && yflags=(--kafka-journal)
+    start_yard kafka "${yflags[@]}"
+    log "$yv $("$bin/yard" version 2>/dev/null | head -1) (Kafka protocol${yflags:+, ${yflags[*]}}) on $yaddr, pid $ypid"
+    kafka_workloads "$yv" "$yaddr" "$ypid"
     stop_pid "$ypid"; rm -rf "$work/yard-data"
-  fi
+  done
   for variant in kafka kafka-durable; do
     broker_on "$variant" || continue
     kafka_dir="$work/$variant"

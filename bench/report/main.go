@@ -58,11 +58,12 @@ type Result struct {
 }
 
 // brokerOrder is the order of columns and panels; brokers not listed come after.
-var brokerOrder = []string{"yard", "kafka", "kafka-durable", "rabbitmq", "nats", "nats-durable"}
+var brokerOrder = []string{"yard", "yard-journal", "kafka", "kafka-durable", "rabbitmq", "nats", "nats-durable"}
 
 // fsyncs says when each broker makes an acknowledged record durable, as run here.
 var fsyncs = map[string]string{
 	"yard":          "Kafka protocol: fsync before every acknowledgement, concurrent writers sharing each fsync (group commit; `--sync-policy always`, the default). AMQP: a persistent message on a durable queue is fsynced before its confirm (group commit); transient messages on a non-durable queue stay in memory",
+	"yard-journal":  "yard with --kafka-journal (Kafka protocol only): a batch goes to its partition without fsync and to one node-wide journal whose group commit (one fsync for every partition) precedes the acknowledgement; partitions fsynced in the background",
 	"kafka":         "Kafka 4.4 as shipped: no fsync before acknowledging; the OS writes dirty pages back (log.flush.interval.messages and .ms unset); fsync at segment roll and shutdown",
 	"kafka-durable": "Kafka 4.4 with log.flush.interval.messages=1: flush (fsync) of the partition log after every append, before the acknowledgement",
 	"rabbitmq":      "RabbitMQ (Debian) classic queues: a persistent message on a durable queue is fsynced (in batches) before its publisher confirm; transient messages on a non-durable queue stay in memory (paged out under memory pressure)",

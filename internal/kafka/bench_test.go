@@ -51,9 +51,28 @@ func BenchmarkProduceTLS(b *testing.B) {
 	}
 }
 
+// BenchmarkProduceJournal: BenchmarkProduce's windows of 100 and 1000 without and with the
+// produce journal (stream.Config.Journal, --kafka-journal): one journal fsync per group
+// commit instead of one per partition. Run both in one sitting to compare.
+func BenchmarkProduceJournal(b *testing.B) {
+	for _, window := range []int{100, 1000} {
+		for _, journal := range []bool{false, true} {
+			name := fmt.Sprintf("window-%d/journal-off", window)
+			if journal {
+				name = fmt.Sprintf("window-%d/journal-on", window)
+			}
+			b.Run(name, func(b *testing.B) { benchProduceOpts(b, window, log.SyncAlways, false, journal) })
+		}
+	}
+}
+
 func benchProduce(b *testing.B, window int) { benchProduceWith(b, window, log.SyncAlways, false) }
 
 func benchProduceWith(b *testing.B, window int, policy log.SyncPolicy, useTLS bool) {
+	benchProduceOpts(b, window, policy, useTLS, false)
+}
+
+func benchProduceOpts(b *testing.B, window int, policy log.SyncPolicy, useTLS, journal bool) {
 	var store *tlsconf.Store
 	var ca *tlsconftest.CA
 	if useTLS {
@@ -64,7 +83,12 @@ func benchProduceWith(b *testing.B, window int, policy log.SyncPolicy, useTLS bo
 			b.Fatal(err)
 		}
 	}
-	ts := startServerStreams(b, func(c *stream.Config) { c.SyncPolicy = policy }, func(c *Config) { c.TLS = store })
+	ts := startServerStreams(b, func(c *stream.Config) {
+		c.SyncPolicy = policy
+		if journal {
+			c.JournalDir, c.Journal = c.Layout.KafkaJournal(), true
+		}
+	}, func(c *Config) { c.TLS = store })
 	addr := ts.addr
 	var opts []kgo.Opt
 	if useTLS {

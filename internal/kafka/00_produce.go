@@ -215,8 +215,12 @@ func (rc *reqCtx) waitDurable(ctx context.Context, waits []appended, timeout tim
 			rc.logProduceError(w.p.Topic.Name, w.resp.Partition, w.resp.ErrorCode, err)
 		}
 	}
-	if len(waits) == 1 {
-		wait(waits[0])
+	if len(waits) == 1 || waits[0].p.Journaled() {
+		// Journaled partitions share one journal group commit: the first wait covers (nearly)
+		// all of them, so waiting in turn costs no time and no goroutines.
+		for _, w := range waits {
+			wait(w)
+		}
 		return
 	}
 	var wg sync.WaitGroup

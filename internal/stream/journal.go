@@ -45,8 +45,12 @@ import (
 )
 
 const (
-	// journalFlushInterval: how often journaled partitions are fsynced and the journal trimmed.
+	// journalFlushInterval: how often journaled partitions are fsynced and the journal
+	// trimmed; journalFlushBytes: or sooner, once this much was journaled since the last
+	// flush, so that each flush's fsyncs write back little at a time (a large write-back
+	// delays the journal's own fsyncs, and so every acknowledgement, while it lasts).
 	journalFlushInterval = 500 * time.Millisecond
+	journalFlushBytes    = 8 << 20
 	journalIDLen         = 16 + 4
 )
 
@@ -63,9 +67,11 @@ type produceJournal struct {
 
 	// mu makes appending an entry and listing it (Partition.jq, pending, flush) one step, so
 	// that whoever reads Durable or End under mu knows every entry below it.
-	mu      sync.Mutex
-	pending map[*Partition]struct{} // partitions with points in jq
-	flush   map[*Partition]struct{} // partitions written since the last flush
+	mu        sync.Mutex
+	pending   map[*Partition]struct{} // partitions with points in jq
+	flush     map[*Partition]struct{} // partitions written since the last flush
+	unflushed int                     // bytes journaled since the last flush started
+	kick      chan struct{}           // buffered 1: asks flushLoop for a flush now
 
 	stop chan struct{}
 	done chan struct{}
@@ -79,6 +85,10 @@ func journalID(dst []byte, topic catalog.UUID, i int32) []byte {
 
 // journaled reports whether p's appends go through the journal.
 func (p *Partition) journaled() bool { return p.Topic.m.journal != nil && !p.Topic.Internal }
+
+// Journaled reports whether p's appends are made durable by the produce journal, whose
+// group commits cover every journaled partition at once.
+func (p *Partition) Journaled() bool { return p.journaled() }
 
 // appendLogLocked appends batch to p's log, and journals it when p is journaled. p.mu held.
 func (p *Partition) appendLogLocked(batch []byte) (log.AppendResult, error) {
@@ -97,6 +107,12 @@ func (p *Partition) appendLogLocked(batch []byte) (log.AppendResult, error) {
 		}
 		p.jq = append(p.jq, journalPoint{end: res.LastOffset + 1, joff: joff})
 		pj.flush[p] = struct{}{}
+		if pj.unflushed += len(batch); pj.unflushed >= journalFlushBytes {
+			select {
+			case pj.kick <- struct{}{}:
+			default:
+			}
+		}
 	}
 	pj.mu.Unlock()
 	if jerr != nil {
@@ -171,7 +187,7 @@ func (pj *produceJournal) follow() {
 }
 
 // flushLoop fsyncs the partitions written to and trims the journal every
-// journalFlushInterval, and once more when stopped.
+// journalFlushInterval or journalFlushBytes, whichever comes first.
 func (m *Manager) flushLoop() {
 	pj := m.journal
 	defer close(pj.done)
@@ -182,9 +198,10 @@ func (m *Manager) flushLoop() {
 		case <-pj.stop:
 			return
 		case <-t.C:
-			if err := m.flushJournal(); err != nil {
-				m.log.Warn("cannot flush journaled partitions; the journal keeps their entries", "err", err)
-			}
+		case <-pj.kick:
+		}
+		if err := m.flushJournal(); err != nil {
+			m.log.Warn("cannot flush journaled partitions; the journal keeps their entries", "err", err)
 		}
 	}
 }
@@ -196,7 +213,7 @@ func (m *Manager) flushJournal() error {
 	pj := m.journal
 	pj.mu.Lock()
 	end, dirty := pj.j.End(), pj.flush
-	pj.flush = map[*Partition]struct{}{}
+	pj.flush, pj.unflushed = map[*Partition]struct{}{}, 0
 	pj.mu.Unlock()
 	var errs []error
 	for p := range dirty {

@@ -194,7 +194,7 @@ func Open(cfg Config, cat *catalog.Catalog) (*Manager, error) {
 		}
 		// Set before the partitions open: their logs take log.SyncJournal (Topic.logOptions).
 		m.journal = &produceJournal{pending: map[*Partition]struct{}{}, flush: map[*Partition]struct{}{},
-			stop: make(chan struct{}), done: make(chan struct{})}
+			kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	}
 	replay := cfg.JournalDir != "" && (cfg.Journal || dirExists(cfg.FS, cfg.JournalDir))
 	names := make([]string, 0, len(st.Topics))

@@ -135,6 +135,9 @@ func (cr *cleanRound) filter(batch []byte, h *recordbatch.Header) (out []byte, k
 		if !retainEmpty {
 			return nil, 0, false, nil
 		}
+		if h.RecordCount == 0 && h.Attributes&(recordbatch.AttrCodecMask|recordbatch.AttrDeleteHorizon) == 0 {
+			return batch, 0, false, nil // emptied by an earlier cleaning
+		}
 		// Kafka's empty batch: the header alone, uncompressed, stamped with its max timestamp.
 		nh := *h
 		nh.Attributes &^= recordbatch.AttrCodecMask | recordbatch.AttrDeleteHorizon

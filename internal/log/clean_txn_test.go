@@ -288,3 +288,23 @@ func TestCleanMarkersBelowBound(t *testing.T) {
 		t.Fatalf("markers left %v", ms)
 	}
 }
+
+// TestCleanKeepsEmptyBatchAsIs: a batch an earlier cleaning emptied (its producer's last)
+// is kept as it is, not rewritten: a cleaning that changes nothing else leaves its segment be.
+func TestCleanKeepsEmptyBatchAsIs(t *testing.T) {
+	h := recordbatch.NewHeader(0, 1000)
+	h.LastOffsetDelta = 2
+	h.ProducerID, h.ProducerEpoch, h.BaseSequence = 9, 0, 4
+	empty := recordbatch.Finish(recordbatch.AppendHeader(nil, &h), 0)
+	h, _ = recordbatch.ParseHeader(empty)
+	cr := &cleanRound{cc: &CleanConfig{}, m: &offsetMap{keys: map[[16]byte]int64{}}, now: 5000,
+		producers: map[int64]ProducerLast{9: {LastDataOffset: 2}}, committed: map[int64]bool{}, aborted: map[int64]bool{}}
+	out, keep, rewritten, err := cr.filter(empty, &h)
+	if err != nil || keep != 0 || rewritten || &out[0] != &empty[0] {
+		t.Fatalf("empty last batch: keep %d, rewritten %v, err %v", keep, rewritten, err)
+	}
+	cr.producers = nil
+	if out, _, _, _ := cr.filter(empty, &h); out != nil {
+		t.Fatal("an empty batch of a producer no longer active stayed")
+	}
+}

@@ -195,3 +195,34 @@ func TestCleanerRemovesMarkersKeepsTxnState(t *testing.T) {
 		}
 	}
 }
+
+// TestRebuildEpochFromEmptiedMarker: a marker the cleaner emptied (kept as its producer's
+// last entry) still gives the producer its epoch when the state is rebuilt from the log, so
+// the fenced epoch stays fenced.
+func TestRebuildEpochFromEmptiedMarker(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := openManager(t, dir)
+	tp, err := m.CreateTopic("e", 1, map[string]string{"cleanup.policy": "compact"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := tp.Partition(0)
+	h := rb.NewHeader(0, 1000)
+	h.Attributes = rb.AttrTransactional | rb.AttrControl
+	h.ProducerID, h.ProducerEpoch, h.LastOffsetDelta = 4, 3, 0
+	if _, err := p.log.Append(rb.Finish(rb.AppendHeader(nil, &h), 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(datadir.New(dir).ProducerSnapshots(), "e-0.json"))
+	m = openManager(t, dir)
+	defer m.Close()
+	tp, _ = m.Topic("e")
+	p = tp.Partition(0)
+	if _, err := p.Append(keyedTxn(4, 0, false, "k")); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("epoch 0 after an emptied marker of epoch 3: %v", err)
+	}
+}

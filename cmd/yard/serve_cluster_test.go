@@ -13,8 +13,8 @@ import (
 	"github.com/yardmq/yard/test/harness"
 )
 
-// startCluster runs n `yard serve --node-id N --cluster-listen H:P --peers ...` processes.
-func startCluster(t *testing.T, n int) []*harness.Yard {
+// startCluster runs n `yard serve --node-id N --cluster-listen H:P --peers ... [extra]` processes.
+func startCluster(t *testing.T, n int, extra ...string) []*harness.Yard {
 	t.Helper()
 	addrs := make([]string, n)
 	var peers []string
@@ -24,8 +24,8 @@ func startCluster(t *testing.T, n int) []*harness.Yard {
 	}
 	ys := make([]*harness.Yard, n)
 	for i := range ys {
-		ys[i] = harness.Start(t, harness.WithArgs("--node-id", fmt.Sprint(i+1),
-			"--cluster-listen", addrs[i], "--peers", strings.Join(peers, ",")))
+		ys[i] = harness.Start(t, harness.WithArgs(append([]string{"--node-id", fmt.Sprint(i + 1),
+			"--cluster-listen", addrs[i], "--peers", strings.Join(peers, ",")}, extra...)...))
 	}
 	return ys
 }

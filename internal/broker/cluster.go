@@ -92,9 +92,6 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 	b.raft = host
 	voters := slices.Sorted(maps.Keys(peers))
 	attach := func(p *stream.Partition) error {
-		if p.Topic.Internal { // the group coordinator's topics stay local for now
-			return nil
-		}
 		return attachPartition(host, p, voters)
 	}
 	for _, t := range streams.Topics() {
@@ -123,9 +120,11 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 	b.log.Info("cluster member", "node", b.cfg.NodeID, "peers", b.cfg.Peers)
 	ctx, cancel := context.WithCancel(context.Background())
 	registered := make(chan struct{})
+	coordinating := make(chan struct{})
 	closeAll := func() error {
 		cancel()
 		<-registered
+		<-coordinating
 		err := host.Close()
 		if qc != nil {
 			qc.close()
@@ -138,10 +137,15 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 				defer close(registered)
 				b.registerBroker(ctx, streams)
 			}()
+			go func() {
+				defer close(coordinating)
+				b.coordinateGroups(ctx, streams, g)
+			}()
 			return func(context.Context) error { return closeAll() }
 		},
 		abort: func() error {
 			close(registered)
+			close(coordinating)
 			return closeAll()
 		},
 	}, nil

@@ -114,29 +114,34 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 	if err != nil {
 		return nil, err
 	}
-	offsetsParts, err := group.StreamOffsetsPartitions(streams, kc.OffsetsTopicPartitions)
-	if err != nil {
-		releaseStreams()
-		return nil, err
-	}
-	if n := int32(len(offsetsParts)); n != kc.OffsetsTopicPartitions {
-		b.log.Warn("the offsets topic keeps the partition count it was created with", "topic", group.OffsetsTopic,
-			"partitions", n, "configured", kc.OffsetsTopicPartitions)
-	}
-	groups, err := group.Open(group.Config{
-		OffsetsPartitions: offsetsParts,
-		LegacyOffsetsDir:  b.layout.ConsumerOffsets(),
-		JournalDir:        b.layout.OffsetsJournal(),
-		SyncPolicy:        b.cfg.SyncPolicy,
-		Topics:            group.StreamTopics(streams),
-		Logger:            b.log.With("component", "group"),
+	gcfg := group.Config{
+		Topics: group.StreamTopics(streams),
+		Logger: b.log.With("component", "group"),
 
 		OffsetsRetention:  kc.OffsetsRetention,
 		MinSessionTimeout: kc.MinSessionTimeout,
 		MaxSessionTimeout: kc.MaxSessionTimeout,
 		// group.Config's zero is its default; no delay is negative there.
 		InitialRebalanceDelay: cmp.Or(kc.InitialRebalanceDelay, -1),
-	})
+	}
+	if b.cfg.Peers != "" {
+		// A cluster node: __consumer_offsets is created through the metadata group and each
+		// partition's leader coordinates its groups (openCluster, coordinateGroups).
+		gcfg.ClusterPartitions = kc.OffsetsTopicPartitions
+	} else {
+		offsetsParts, err := group.StreamOffsetsPartitions(streams, kc.OffsetsTopicPartitions)
+		if err != nil {
+			releaseStreams()
+			return nil, err
+		}
+		if n := int32(len(offsetsParts)); n != kc.OffsetsTopicPartitions {
+			b.log.Warn("the offsets topic keeps the partition count it was created with", "topic", group.OffsetsTopic,
+				"partitions", n, "configured", kc.OffsetsTopicPartitions)
+		}
+		gcfg.OffsetsPartitions, gcfg.LegacyOffsetsDir, gcfg.JournalDir = offsetsParts, b.layout.ConsumerOffsets(), b.layout.OffsetsJournal()
+		gcfg.SyncPolicy = b.cfg.SyncPolicy
+	}
+	groups, err := group.Open(gcfg)
 	if err != nil {
 		releaseStreams()
 		return nil, err

@@ -81,6 +81,11 @@ type Config struct {
 	// are in OffsetsPartitions[PartitionFor(g, len)]. Their number must not change once
 	// records are written (Kafka's offsets.topic.num.partitions is fixed likewise).
 	OffsetsPartitions []OffsetsPartition
+	// ClusterPartitions > 0 makes this a cluster node's coordinator (placement.go): the
+	// replicated __consumer_offsets has this many partitions, handed over one by one as this
+	// node becomes their leader (SetLeader); OffsetsPartitions, LegacyOffsetsDir and
+	// JournalDir are unused.
+	ClusterPartitions int32
 	// LegacyOffsetsDir is the one-partition offsets log of earlier versions
 	// (<data-dir>/__consumer_offsets); if it exists, Open migrates it (legacy.go). "" = none.
 	LegacyOffsetsDir string
@@ -139,8 +144,8 @@ func (cfg *Config) fill() {
 	}
 }
 
-// Coordinator is the group coordinator of this node (the only one: every group's
-// coordinator is this broker).
+// Coordinator is the group coordinator of this node: of every group on a single node, of the
+// groups of the __consumer_offsets partitions it leads on a cluster node (placement.go).
 type Coordinator struct {
 	cfg     Config
 	log     *slog.Logger
@@ -161,6 +166,9 @@ func Open(cfg Config) (*Coordinator, error) {
 	cfg.fill()
 	if cfg.Topics == nil {
 		return nil, fmt.Errorf("cannot open group coordinator: no Topics")
+	}
+	if cfg.ClusterPartitions > 0 {
+		return openClustered(cfg)
 	}
 	st, err := newOffsetStore(cfg.OffsetsPartitions, cfg.Now, cfg.Logger)
 	if err != nil {
@@ -189,8 +197,8 @@ func Open(cfg Config) (*Coordinator, error) {
 	if err := st.replay(); err != nil {
 		return fail(err)
 	}
-	c := &Coordinator{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), offsets: st, groups: map[string]*group{}, stop: make(chan struct{})}
-	c.restoreGroups()
+	c := newCoordinator(cfg, st)
+	c.restoreGroups(st.groupNames(), func(g *group) bool { return c.adopt(g, 0) })
 	c.wg.Add(1)
 	go c.maintenanceLoop()
 	if st.journal != nil {
@@ -200,6 +208,25 @@ func Open(cfg Config) (*Coordinator, error) {
 			st.flushLoop(c.stop, c.log)
 		}()
 	}
+	return c, nil
+}
+
+func newCoordinator(cfg Config, st *offsetStore) *Coordinator {
+	return &Coordinator{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), offsets: st, groups: map[string]*group{}, stop: make(chan struct{})}
+}
+
+// openClustered opens a cluster node's coordinator: no partition is this node's yet.
+func openClustered(cfg Config) (*Coordinator, error) {
+	st, err := newOffsetStore(make([]OffsetsPartition, cfg.ClusterPartitions), cfg.Now, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open group coordinator: %w", err)
+	}
+	c := newCoordinator(cfg, st)
+	for _, sh := range st.shards {
+		sh.cluster, sh.lost = true, c.lost
+	}
+	c.wg.Add(1)
+	go c.maintenanceLoop()
 	return c, nil
 }
 
@@ -233,6 +260,9 @@ func (c *Coordinator) lookup(id string, create bool) (*group, error) {
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, ErrCoordinatorNotAvailable
+	}
+	if err := c.offsets.shard(id).ownerErr(); err != nil { // a cluster node's (placement.go)
+		return nil, err
 	}
 	g := c.groups[id]
 	if g == nil && create {

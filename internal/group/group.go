@@ -12,6 +12,8 @@ type group struct {
 	id   string
 	ops  chan func()   // bounded by Config.GroupQueueLen
 	done chan struct{} // closed when run returns
+	// unload is closed when this node stops coordinating the group (placement.go).
+	unload chan struct{}
 
 	dead       bool
 	state      State
@@ -42,7 +44,7 @@ func newGroup(c *Coordinator, id string) *group {
 	return &group{
 		c: c, id: id,
 		ops:  make(chan func(), c.cfg.GroupQueueLen),
-		done: make(chan struct{}),
+		done: make(chan struct{}), unload: make(chan struct{}),
 		typ:  TypeClassic, state: StateEmpty, emptySince: c.now(),
 		members: map[string]*member{}, static: map[string]string{}, pending: map[string]time.Time{},
 		pendingSync: map[string]bool{},
@@ -75,6 +77,9 @@ func (g *group) run() {
 			g.onTimer()
 		case <-g.c.stop:
 			g.failAll(ErrCoordinatorNotAvailable)
+			return
+		case <-g.unload: // already out of the coordinator's map
+			g.failAll(ErrNotCoordinator)
 			return
 		}
 	}

@@ -79,6 +79,19 @@ type offsetShard struct {
 	// writes them, in order), and the partition offset the next batch will get.
 	queued [][]byte
 	next   int64
+
+	// On a cluster node (placement.go): whether this node coordinates the shard's groups,
+	// the number of the shard's loads and unloads so far, and what to do after a failed
+	// write. p is nil until the partition is first loaded.
+	cluster bool
+	state   shardState
+	epoch   uint64
+	lost    func(*offsetShard)
+}
+
+func newOffsetShard(p OffsetsPartition, idx int, j *journal) *offsetShard {
+	return &offsetShard{p: p, idx: idx, j: j, groups: map[string]map[TopicPartition]OffsetValue{},
+		meta: map[string]*GroupMetadata{}, cgroups: map[string]*cgRecords{}, pending: map[int64]map[string]map[TopicPartition]OffsetValue{}}
 }
 
 func newOffsetStore(parts []OffsetsPartition, now func() time.Time, logger *slog.Logger) (*offsetStore, error) {
@@ -87,8 +100,7 @@ func newOffsetStore(parts []OffsetsPartition, now func() time.Time, logger *slog
 	}
 	s := &offsetStore{now: now, logger: logger}
 	for i, p := range parts {
-		s.shards = append(s.shards, &offsetShard{p: p, idx: i, groups: map[string]map[TopicPartition]OffsetValue{},
-			meta: map[string]*GroupMetadata{}, cgroups: map[string]*cgRecords{}, pending: map[int64]map[string]map[TopicPartition]OffsetValue{}})
+		s.shards = append(s.shards, newOffsetShard(p, i, nil))
 	}
 	return s, nil
 }
@@ -323,6 +335,9 @@ func sortedKeys[V any](m map[string]V) []string {
 // waited for (waitDurable).
 func (sh *offsetShard) appendLocked(recs []coordRecord, nowMs int64, prod batchProducer) (durable, error) {
 	d := durable{journal: -1}
+	if sh.cluster {
+		return d, sh.appendReplicatedLocked(recs, nowMs, prod)
+	}
 	if sh.j != nil {
 		batch := appendBatch(nil, recs, nowMs, prod)
 		var err error
@@ -374,6 +389,9 @@ func (sh *offsetShard) writeQueuedLocked(logger *slog.Logger) error {
 type durable struct{ journal int64 }
 
 func (sh *offsetShard) waitDurable(ctx context.Context, d durable) error {
+	if sh.cluster {
+		return nil // committed through the partition's Raft group (its WAL is fsynced)
+	}
 	var err error
 	if sh.j != nil {
 		err = sh.j.wait(ctx, d.journal)
@@ -498,6 +516,9 @@ func (s *offsetStore) writeTxnOffsets(ctx context.Context, group string, pid int
 // restart) are written first, in the transaction, so that memory and a replay agree.
 func (s *offsetStore) completeTxn(ctx context.Context, group string, pid int64, epoch int16, coordinatorEpoch int32, commit bool, offs map[TopicPartition]OffsetValue) error {
 	sh := s.shard(group)
+	if sh.cluster {
+		return ErrTxnNotReplicated // placement.go
+	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock() // held across the marker's fsync: markers are rare, order is exact
 	if commit {

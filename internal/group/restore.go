@@ -12,31 +12,31 @@ import (
 	"time"
 )
 
-// restoreGroups recreates, Stable at their recorded generation, the classic groups whose last
-// GroupMetadata record has members. Each member gets a full session from now: one that does
+// restoreGroups recreates, of names, Stable at their recorded generation, the classic groups
+// whose last GroupMetadata record has members (and the KIP-848 groups their records hold). Each member gets a full session from now: one that does
 // not come back expires and the group rebalances without it, as after any missed heartbeats.
-func (c *Coordinator) restoreGroups() {
+func (c *Coordinator) restoreGroups(names []string, adopt func(*group) bool) {
 	restored, consumers := 0, 0
 	ids, _ := c.cfg.Topics.(TopicIDs)
-	for _, name := range c.offsets.groupNames() {
+	for _, name := range names {
 		g := newGroup(c, name)
+		classic := false
 		if m := c.offsets.groupMeta(name); m != nil && len(m.Members) > 0 && m.Generation > 0 && m.Protocol != "" {
 			g.restore(m)
-			restored++
+			classic = true
 		} else if r := c.offsets.consumerRecords(name); r != nil && r.meta != nil && ids != nil {
 			g.restoreConsumer(r, ids)
-			consumers++
 		} else {
 			continue // an empty group: known from its offsets and metadata alone
 		}
-		c.mu.Lock()
-		c.groups[name] = g
-		c.wg.Add(1)
-		c.mu.Unlock()
-		go func() {
-			defer c.wg.Done()
-			g.run()
-		}()
+		if !adopt(g) { // placement.go: started, unless its partition was unloaded meanwhile
+			continue
+		}
+		if classic {
+			restored++
+		} else {
+			consumers++
+		}
 	}
 	if restored > 0 {
 		c.log.Info("classic groups restored from their last generation", "groups", restored)

@@ -16,6 +16,9 @@ func (c *Coordinator) ValidateTxnCommit(ctx context.Context, req CommitRequest) 
 	if req.Group == "" {
 		return ErrInvalidGroupID
 	}
+	if c.Clustered() {
+		return ErrTxnNotReplicated // markers are not replicated yet (placement.go)
+	}
 	if req.Generation < 0 && req.MemberID == "" && req.InstanceID == "" {
 		return nil
 	}

@@ -5,7 +5,8 @@ package kafka
 // answers -1, as does an unknown group (Kafka's empty answer). v7's RequireStable: a
 // partition for which an open transaction holds offsets (TxnOffsetCommit, not yet ended)
 // answers UNSTABLE_OFFSET_COMMIT, which clients retry, as Kafka does. v9's
-// member id and epoch (KIP-848) are not checked.
+// member id and epoch (KIP-848) are not checked. On a cluster node, a group this node does not
+// coordinate answers NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while loading it).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -67,6 +68,20 @@ func (rc *reqCtx) fetchGroupOffsets(groupID string, topics []kmsg.OffsetFetchReq
 				tps = append(tps, group.TopicPartition{Topic: t.Topic, Partition: p})
 			}
 		}
+	}
+	if err := rc.groups().Coordinates(groupID); err != nil { // a cluster node's other groups
+		out.ErrorCode = groupErrorCode(err)
+		for _, t := range topics { // v0-1 have no group error: each partition carries it
+			rt := kmsg.NewOffsetFetchResponseGroupTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.ErrorCode = p, -1, -1, out.ErrorCode
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			out.Topics = append(out.Topics, rt)
+		}
+		return out
 	}
 	var pending map[txn.TopicPartition]bool
 	if requireStable && rc.txn() != nil {

@@ -6,10 +6,18 @@ package kafka
 // answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED, fatal for clients, rather than a retriable
 // error). Share groups (key type 2) do not exist here: INVALID_REQUEST,
 // as Kafka answers when they are not enabled.
+//
+// On a cluster node a group's coordinator is the leader of its partition of the replicated
+// __consumer_offsets (internal/group placement.go), at the address it registered in the
+// cluster's catalog: COORDINATOR_NOT_AVAILABLE while that partition has no leader (or the
+// topic is not created yet, or the leader's address is not known yet), as Kafka answers.
+// Transactions stay on the node asked (they are not replicated yet).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/yardmq/yard/internal/group"
 )
 
 func handleFindCoordinator(rc *reqCtx, req *kmsg.FindCoordinatorRequest) (reply, error) {
@@ -44,6 +52,8 @@ func handleFindCoordinator(rc *reqCtx, req *kmsg.FindCoordinatorRequest) (reply,
 			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		case key == "":
 			c.ErrorCode = kerr.InvalidGroupID.Code // Kafka refuses an empty group id here too
+		case rc.groups().Clustered():
+			c.NodeID, c.Host, c.Port, c.ErrorCode = rc.groupCoordinator(key, host, port)
 		default:
 			c.NodeID, c.Host, c.Port = rc.s.st.Node().ID(), host, port
 		}
@@ -56,4 +66,29 @@ func handleFindCoordinator(rc *reqCtx, req *kmsg.FindCoordinatorRequest) (reply,
 		resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
 	}
 	return respond(resp), nil
+}
+
+// groupCoordinator answers key type 0 on a cluster node: the leader of the group's partition
+// of __consumer_offsets. host and port are this node's advertised address.
+func (rc *reqCtx) groupCoordinator(key, host string, port int32) (int32, string, int32, int16) {
+	none := func() (int32, string, int32, int16) { return -1, "", -1, kerr.CoordinatorNotAvailable.Code }
+	t, ok := rc.s.st.Topic(group.OffsetsTopic)
+	if !ok {
+		return none()
+	}
+	p := t.Partition(rc.groups().OffsetsPartitionFor(key))
+	if p == nil {
+		return none()
+	}
+	node := rc.s.st.Node()
+	leader := node.Leader(p)
+	if leader == node.ID() {
+		return leader, host, port, 0
+	}
+	for _, b := range rc.s.st.Brokers() {
+		if b.ID == leader {
+			return b.ID, b.Host, b.Port, 0
+		}
+	}
+	return none()
 }

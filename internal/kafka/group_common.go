@@ -21,6 +21,9 @@ var groupErrorTable = []struct {
 	err  error
 	kerr *kerr.Error
 }{
+	// First: a failed write on a cluster node wraps the cause and ErrNotCoordinator.
+	{group.ErrNotCoordinator, kerr.NotCoordinator},
+	{group.ErrCoordinatorLoadInProgress, kerr.CoordinatorLoadInProgress},
 	{group.ErrCoordinatorNotAvailable, kerr.CoordinatorNotAvailable},
 	{group.ErrInvalidGroupID, kerr.InvalidGroupID},
 	{group.ErrGroupIDNotFound, kerr.GroupIDNotFound},

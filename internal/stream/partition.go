@@ -154,8 +154,13 @@ func (p *Partition) appendLocal(batch []byte, epoch int32, appendTime int64) (Ap
 // coordinator's records): no producer-sequence check, no validation beyond the log's own
 // (length, CRC). A transactional batch opens its producer's transaction here, as a produced
 // one does, so that the marker (WriteMarker) ends it and read_committed readers stop at it.
-// It does not wait for durability; see WaitDurable.
+// It does not wait for durability; see WaitDurable. On a replicated partition it proposes the
+// batch to the partition's group (leader only) and returns once the batch is committed and
+// applied here (replica_internal.go).
 func (p *Partition) AppendInternal(batch []byte) (lastOffset int64, err error) {
+	if r := p.replicaOf(); r != nil { // a cluster node: through the partition's group
+		return p.appendInternalReplicated(r, batch)
+	}
 	h, err := rb.ParseHeader(batch)
 	if err != nil {
 		return -1, fmt.Errorf("BUG: internal batch for %s-%d: %w", p.Topic.Name, p.Index, err)

@@ -137,10 +137,10 @@ func (p *Partition) appendReplicated(r PartitionReplica, batch []byte, timeout t
 // ApplyReplicated appends a committed produce command to the log (the partition group's state
 // machine), stamped with the group's term as leader epoch. Every member gets the same result.
 func (p *Partition) ApplyReplicated(index, term uint64, cmd []byte) (AppendResult, error) {
-	if len(cmd) < produceCmdHeaderBytes || cmd[0] != produceCmdVersion {
+	internal := len(cmd) >= 1 && (cmd[0] == internalCmdVersion || cmd[0] == barrierCmdVersion) // replica_internal.go
+	if !internal && (len(cmd) < produceCmdHeaderBytes || cmd[0] != produceCmdVersion) {
 		return AppendResult{}, fmt.Errorf("cannot apply to %s-%d: unknown command format", p.Topic.Name, p.Index)
 	}
-	appendTime := int64(binary.BigEndian.Uint64(cmd[1:]))
 	p.rangeMu.Lock()
 	defer p.rangeMu.Unlock()
 	if pr := p.pendingRange.Load(); pr != nil {
@@ -149,8 +149,15 @@ func (p *Partition) ApplyReplicated(index, term uint64, cmd []byte) (AppendResul
 			return AppendResult{}, err
 		}
 	}
-	batch := append([]byte(nil), cmd[produceCmdHeaderBytes:]...) // Stamp writes into it
-	res, err := p.appendLocal(batch, int32(term), appendTime)
+	var res AppendResult
+	var err error
+	if internal {
+		res, err = p.applyInternal(term, cmd)
+	} else {
+		appendTime := int64(binary.BigEndian.Uint64(cmd[1:]))
+		batch := append([]byte(nil), cmd[produceCmdHeaderBytes:]...) // Stamp writes into it
+		res, err = p.appendLocal(batch, int32(term), appendTime)
+	}
 	if log.IsNoSpace(err) {
 		// Not applied (the log undid the write): the group applies the entry again once
 		// space is freed. Taken as a result, it would leave this member's log without the

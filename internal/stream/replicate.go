@@ -245,11 +245,6 @@ func (m *Manager) CatalogSnapshot() ([]byte, error) {
 	m.adminMu.Lock()
 	st := m.cat.Snapshot()
 	m.adminMu.Unlock()
-	for name, t := range st.Topics {
-		if t.Internal { // each node's own (the group coordinator's), not replicated
-			delete(st.Topics, name)
-		}
-	}
 	return json.Marshal(catalogImage{Topics: st.Topics, BrokerConfigs: st.BrokerConfigs, Brokers: st.Brokers, NextProducerID: st.NextProducerID})
 }
 

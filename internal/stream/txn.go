@@ -78,6 +78,9 @@ func controlType(batch []byte, h *rb.Header) (typ int16, ok bool) {
 // older epochs of the producer here. A partition where the producer wrote nothing still gets
 // the marker, as in Kafka.
 func (p *Partition) WriteMarker(ctx context.Context, pid int64, epoch int16, coordinatorEpoch int32, commit bool) error {
+	if p.replicaOf() != nil {
+		return fmt.Errorf("cannot write transaction marker to %s-%d: %w", p.Topic.Name, p.Index, ErrNotReplicated)
+	}
 	now := p.Topic.m.cfg.Now().UnixMilli()
 	batch := appendControlBatch(nil, pid, epoch, coordinatorEpoch, commit, now)
 	p.mu.Lock()

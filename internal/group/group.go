@@ -45,7 +45,7 @@ func newGroup(c *Coordinator, id string) *group {
 		c: c, id: id,
 		ops:  make(chan func(), c.cfg.GroupQueueLen),
 		done: make(chan struct{}), unload: make(chan struct{}),
-		typ:  TypeClassic, state: StateEmpty, emptySince: c.now(),
+		typ: TypeClassic, state: StateEmpty, emptySince: c.now(),
 		members: map[string]*member{}, static: map[string]string{}, pending: map[string]time.Time{},
 		pendingSync: map[string]bool{},
 	}

@@ -139,7 +139,7 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 			}()
 			go func() {
 				defer close(coordinating)
-				b.coordinateGroups(ctx, streams, g)
+				b.coordinateGroups(ctx, streams)
 			}()
 			return func(context.Context) error { return closeAll() }
 		},

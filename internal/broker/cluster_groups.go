@@ -8,44 +8,40 @@ import (
 	"context"
 	"time"
 
-	"github.com/yardmq/yard/internal/cluster"
 	"github.com/yardmq/yard/internal/group"
 	"github.com/yardmq/yard/internal/stream"
 )
 
-// Timing of coordinateGroups: how often partition leadership is looked at (a group's
-// coordinator moves at most this long after its partition's leader does), and how long a node
-// that does not lead the metadata group waits before creating __consumer_offsets itself
-// (its leader normally does, so that two nodes do not race to).
-const (
-	leadershipPollMs       = 50
-	offsetsTopicCreateWait = 5 * time.Second
-)
+// leadershipPollMs is how often coordinateGroups looks at partition leadership: a group's
+// coordinator moves at most this long after its partition's leader does.
+const leadershipPollMs = 50
 
-// coordinateGroups creates the replicated __consumer_offsets once the metadata group has a
-// leader, then, until ctx ends, tells the group coordinator which of its partitions this node
-// leads. meta is the metadata group.
-func (b *Broker) coordinateGroups(ctx context.Context, streams *stream.Manager, meta *cluster.Group) {
+// coordinateGroups creates the replicated __consumer_offsets once a client looks for a group's
+// coordinator (as Kafka, on first use: a cluster without groups runs no Raft group for it),
+// then, until ctx ends, tells the group coordinator which of its partitions this node leads.
+func (b *Broker) coordinateGroups(ctx context.Context, streams *stream.Manager) {
 	groups := b.groups
 	if groups == nil || !groups.Clustered() {
 		return // no Kafka front end on this node
 	}
 	want := b.cfg.Kafka.OffsetsTopicPartitions
 	self := streams.Node().ID()
-	start := time.Now()
 	tick := time.NewTicker(leadershipPollMs * time.Millisecond)
 	defer tick.Stop()
 	var topic *stream.Topic
+	wanted := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-groups.OffsetsTopicWanted():
+			wanted = true
 		case <-tick.C:
 		}
 		if topic == nil {
 			t, ok := streams.Topic(group.OffsetsTopic)
 			if !ok {
-				if l := meta.Leader(); l != 0 && (l == uint64(self) || time.Since(start) > offsetsTopicCreateWait) {
+				if wanted {
 					if _, err := streams.EnsureInternalTopic(group.OffsetsTopic, want, group.OffsetsTopicConfigs()); err != nil {
 						b.log.Debug("cannot create the offsets topic yet", "err", err)
 					}

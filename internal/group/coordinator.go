@@ -159,6 +159,9 @@ type Coordinator struct {
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	flushDone chan struct{} // closed when the journal's flush loop has ended (nil: no journal)
+	// topicWanted: a client looked for a coordinator before a cluster's __consumer_offsets
+	// existed (placement.go).
+	topicWanted chan struct{}
 }
 
 // Open replays the offsets log and starts the expiry loop.
@@ -212,7 +215,8 @@ func Open(cfg Config) (*Coordinator, error) {
 }
 
 func newCoordinator(cfg Config, st *offsetStore) *Coordinator {
-	return &Coordinator{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), offsets: st, groups: map[string]*group{}, stop: make(chan struct{})}
+	return &Coordinator{cfg: cfg, log: cfg.Logger, rl: ratelog.New(cfg.Logger, 0), offsets: st, groups: map[string]*group{}, stop: make(chan struct{}),
+		topicWanted: make(chan struct{}, 1)}
 }
 
 // openClustered opens a cluster node's coordinator: no partition is this node's yet.

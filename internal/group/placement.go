@@ -57,6 +57,19 @@ const barrierRetryMs = 100
 // Clustered says whether the coordinator runs on a cluster node (placement by leadership).
 func (c *Coordinator) Clustered() bool { return c.cfg.ClusterPartitions > 0 }
 
+// WantOffsetsTopic records that a client looked for a group's coordinator while the cluster's
+// __consumer_offsets does not exist yet: as Kafka, the topic is created on first use
+// (OffsetsTopicWanted tells the broker).
+func (c *Coordinator) WantOffsetsTopic() {
+	select {
+	case c.topicWanted <- struct{}{}:
+	default:
+	}
+}
+
+// OffsetsTopicWanted receives once WantOffsetsTopic was called.
+func (c *Coordinator) OffsetsTopicWanted() <-chan struct{} { return c.topicWanted }
+
 // OffsetsPartitionFor is the partition of __consumer_offsets that holds group's records.
 func (c *Coordinator) OffsetsPartitionFor(group string) int32 {
 	return PartitionFor(group, int32(len(c.offsets.shards)))

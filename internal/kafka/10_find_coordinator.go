@@ -10,7 +10,8 @@ package kafka
 // On a cluster node a group's coordinator is the leader of its partition of the replicated
 // __consumer_offsets (internal/group placement.go), at the address it registered in the
 // cluster's catalog: COORDINATOR_NOT_AVAILABLE while that partition has no leader (or the
-// topic is not created yet, or the leader's address is not known yet), as Kafka answers.
+// leader's address is not known yet), as Kafka answers, and while the topic does not exist:
+// the first FindCoordinator has it created, as Kafka does.
 // Transactions stay on the node asked (they are not replicated yet).
 
 import (
@@ -73,7 +74,8 @@ func handleFindCoordinator(rc *reqCtx, req *kmsg.FindCoordinatorRequest) (reply,
 func (rc *reqCtx) groupCoordinator(key, host string, port int32) (int32, string, int32, int16) {
 	none := func() (int32, string, int32, int16) { return -1, "", -1, kerr.CoordinatorNotAvailable.Code }
 	t, ok := rc.s.st.Topic(group.OffsetsTopic)
-	if !ok {
+	if !ok { // created on first use, as in Kafka
+		rc.groups().WantOffsetsTopic()
 		return none()
 	}
 	p := t.Partition(rc.groups().OffsetsPartitionFor(key))

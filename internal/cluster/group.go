@@ -111,8 +111,9 @@ type Group struct {
 	backlog []*pb.Entry   // committed entries not applied yet: the disk was full
 	refused atomic.Uint64 // index of the last snapshot this member could not restore (logged once)
 	// fetching: a goroutine fetches what a snapshot refers to (rangefetch.go).
-	fetching atomic.Bool
-	fetched  atomic.Uint64 // range fetches completed, for tests
+	fetching    atomic.Bool
+	fetched     atomic.Uint64 // range fetches completed, for tests
+	fetchFailed atomic.Uint64 // snapshot index of the last failed fetch (logged once)
 
 	leader      atomic.Uint64
 	term        atomic.Uint64

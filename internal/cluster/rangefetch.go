@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -176,7 +177,12 @@ func (g *Group) maybeFetch(m *pb.Message) {
 			return
 		}
 		if err := g.fetch(rsm, m); err != nil {
-			h.log.Error("cluster: cannot fetch the state a snapshot refers to; retrying when the snapshot comes again", "group", g.id, "index", m.GetSnapshot().GetMetadata().GetIndex(), "error", err)
+			// Logged once per snapshot: the leader sends it again and again meanwhile.
+			lvl, idx := slog.LevelDebug, m.GetSnapshot().GetMetadata().GetIndex()
+			if g.fetchFailed.Swap(idx) != idx && !errors.Is(err, ErrClosed) {
+				lvl = slog.LevelError
+			}
+			h.log.Log(context.Background(), lvl, "cluster: cannot fetch the state a snapshot refers to; retrying when the snapshot comes again", "group", g.id, "index", idx, "error", err)
 			return
 		}
 		// The member holds what the snapshot refers to: Raft restores it now.

@@ -162,6 +162,19 @@ func TestConsole(t *testing.T) {
 	wait := func(cond string) chromedp.Action[chromedp.Void] {
 		return chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(time.Minute))
 	}
+	// click clicks the element sel names from inside the page, once it exists: the console
+	// redraws its tables on every poll, so a node looked up first and clicked after can be
+	// gone by then ("Could not find node with given id").
+	click := func(sel string) chromedp.Action[chromedp.Void] {
+		q := fmt.Sprintf("document.querySelector(%q)", sel)
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			if _, err := wait(q+" !== null")(ctx, tg); err != nil {
+				return err
+			}
+			_, err := chromedp.Evaluate[chromedp.Void](q+".click()")(ctx, tg)
+			return err
+		})
+	}
 	polls := func(n int) chromedp.Action[chromedp.Void] {
 		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			now, err := chromedp.Evaluate[int](`Number(document.body.dataset.polls || 0)`)(ctx, tg)
@@ -206,10 +219,10 @@ func TestConsole(t *testing.T) {
 		wait(`document.querySelector('.topic[data-topic="__consumer_offsets"]') === null`),
 		polls(1),
 		screenshot("topics"),
-		chromedp.Click(chromedp.CSS(`#toggle-internal`), chromedp.NodeVisible),
+		click(`#toggle-internal`),
 		wait(`document.querySelector('.topic[data-topic="__consumer_offsets"] .badge.internal') !== null`),
 		wait(`document.querySelector('.topic[data-topic="orders"] .badge.internal') === null`),
-		chromedp.Click(chromedp.CSS(`#toggle-internal`), chromedp.NodeVisible),
+		click(`#toggle-internal`),
 		wait(`document.querySelector('.topic[data-topic="__consumer_offsets"]') === null`),
 	)
 	lagCond := `Number(document.querySelector("#group-lag .value")?.textContent || 0) > 0`
@@ -230,7 +243,7 @@ func TestConsole(t *testing.T) {
 		wait(depth(queued)),
 		polls(2),
 		screenshot("queues"),
-		chromedp.Click(chromedp.CSS(`button[data-action="purge-queue"][data-name="tasks"]`), chromedp.NodeVisible),
+		click(`button[data-action="purge-queue"][data-name="tasks"]`),
 		wait(depth(0)),
 		screenshot("queues-purged"),
 	)
@@ -249,7 +262,7 @@ func TestConsole(t *testing.T) {
 	run("reset offsets",
 		chromedp.Navigate(base+"#/groups/billing"),
 		wait(lagCond),
-		chromedp.Click(chromedp.CSS(`button[data-action="reset-group"][data-to="latest"]`), chromedp.NodeVisible),
+		click(`button[data-action="reset-group"][data-to="latest"]`),
 		wait(`document.querySelector(".toast:not(.error)")?.textContent.includes("reset")`),
 	)
 	offs, err := adm.FetchOffsets(ctx, groupName)

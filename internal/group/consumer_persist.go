@@ -196,6 +196,11 @@ func (s *offsetStore) syncConsumer(group string, img *cgRecords, only string) (p
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	recs := consumerDiff(group, sh.cgroups[group], img, only)
+	if sh.cgroups[group] == nil && sh.meta[group] != nil && len(recs) > 0 {
+		// The name was an (emptied) classic group's: its metadata goes, as Kafka deletes it
+		// when a consumer group takes the name over.
+		recs = append([]coordRecord{{Kind: kindGroup, Group: group}}, recs...)
+	}
 	if len(recs) == 0 {
 		return pendingWrite{}, nil
 	}

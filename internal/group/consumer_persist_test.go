@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func hexOf(parts ...string) string { return strings.Join(parts, "") }
@@ -272,5 +273,27 @@ func TestStaticConsumerMemberAcrossRestart(t *testing.T) {
 	after, _ := c.DescribeConsumerGroup(ctx, "g")
 	if s2.MemberEpoch != s.MemberEpoch || after.Epoch != before.Epoch || len(after.Members) != 1 || len(after.Members[0].Assigned) != 3 {
 		t.Fatalf("successor after a restart: %+v\n%+v\nbefore %+v", s2, after, before)
+	}
+}
+
+// TestConsumerGroupTakesOverEmptyClassicGroup: when a KIP-848 member joins a group name whose
+// classic group emptied, the classic GroupMetadata gets a tombstone before the consumer
+// group's first records, as Kafka writes it.
+func TestConsumerGroupTakesOverEmptyClassicGroup(t *testing.T) {
+	t.Parallel()
+	c := openTest(t, t.TempDir(), nil)
+	j := mustJoin(t, c, joinReq("", "", time.Minute, "range"))
+	mustSync(t, c, j.MemberID, j.Generation, map[string][]byte{j.MemberID: nil})
+	if _, err := c.Leave(ctx, "g", []LeaveMember{{MemberID: j.MemberID}}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(shardRecords(t, c, "g"))
+	hb(t, c, ConsumerHeartbeatRequest{MemberID: "a", SubscribedTopics: []string{"t"}, OwnedSet: true})
+	recs := shardRecords(t, c, "g")[before:]
+	if got := kinds(recs); got != "group 5 3 7 6 8" || recs[0].Meta != nil {
+		t.Fatalf("records of the takeover: %s", got)
+	}
+	if c.offsets.groupMeta("g") != nil {
+		t.Fatal("classic metadata left after the takeover")
 	}
 }

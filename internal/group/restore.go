@@ -12,9 +12,10 @@ import (
 	"time"
 )
 
-// restoreGroups recreates, of names, Stable at their recorded generation, the classic groups
-// whose last GroupMetadata record has members (and the KIP-848 groups their records hold). Each member gets a full session from now: one that does
-// not come back expires and the group rebalances without it, as after any missed heartbeats.
+// restoreGroups recreates, of names, the classic groups whose last GroupMetadata record has
+// members, Stable at their recorded generation, and the KIP-848 groups their records hold
+// (restoreConsumer). Each member gets a full session from now: one that does not come back
+// expires and the group rebalances without it, as after any missed heartbeats.
 func (c *Coordinator) restoreGroups(names []string, adopt func(*group) bool) {
 	restored, consumers := 0, 0
 	ids, _ := c.cfg.Topics.(TopicIDs)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"sync"
 	"testing"
 )
 
@@ -18,17 +19,35 @@ const (
 	reservedPortMax = 32767
 )
 
+// handedOut are the ports ReservePort returned in this process: a port is never handed out
+// twice, so parallel tests of one package cannot collide (tests of other packages, in other
+// processes, still can, with a few ports each out of 12,768).
+var handedOut struct {
+	sync.Mutex
+	ports map[int]bool
+}
+
 // ReservePort returns "127.0.0.1:PORT" with a port outside the ephemeral range that was free
-// when it was chosen.
+// when it was chosen and was not handed out before in this process.
 func ReservePort(t testing.TB) string {
 	t.Helper()
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	if handedOut.ports == nil {
+		handedOut.ports = map[int]bool{}
+	}
 	for range 1000 {
-		addr := fmt.Sprintf("127.0.0.1:%d", reservedPortMin+rand.IntN(reservedPortMax-reservedPortMin+1))
+		port := reservedPortMin + rand.IntN(reservedPortMax-reservedPortMin+1)
+		if handedOut.ports[port] {
+			continue
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue
 		}
 		ln.Close()
+		handedOut.ports[port] = true
 		return addr
 	}
 	t.Fatal("harness: no free port below the ephemeral range")

@@ -6,7 +6,9 @@ package log
 // and a journal segment is released once every log it covers is fsynced past it (Release).
 // After a crash, Replay hands back every entry still in the journal; the owner re-appends the
 // ones whose first offset is at or past its log's end (idempotent by offset), before anything
-// is served. internal/group's offsets journal is this format with id = uint32 partition.
+// is served. internal/group's offsets journal is this format with id = uint32 partition;
+// internal/stream's produce journal (--kafka-journal) with id = 16-byte topic ID | int32
+// partition, its logs under SyncJournal (readers see what MarkDurable declared durable).
 //
 // The journal is itself a Log (own segments, own torn-tail recovery). Each entry is one
 // RecordBatch v2, uncompressed, holding one record without headers; the batch's CRC-32C

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -105,11 +106,17 @@ type Group struct {
 	mbMu sync.Mutex // guards mb
 	mb   mailbox
 
-	waitMu  sync.Mutex // guards waits
-	waits   map[uint64]chan result
-	noSnap  bool          // the state machine takes no snapshots
-	backlog []*pb.Entry   // committed entries not applied yet: the disk was full
-	refused atomic.Uint64 // index of the last snapshot this member could not restore (logged once)
+	waitMu sync.Mutex // guards waits
+	waits  map[uint64]chan result
+	noSnap bool // the state machine takes no snapshots
+	// recovering: this member lost entries it had acknowledged and catches up to this index
+	// before it votes again (rejoin.go); resetAt: when this leader reset a member's progress.
+	recovering atomic.Uint64
+	resetAt    map[uint64]time.Time // members that lost their log, until added back
+	wentOut    map[uint64]bool      // of those, the ones whose removal applied
+	addAt      time.Time            // when this leader last proposed adding a voter back
+	backlog    []*pb.Entry          // committed entries not applied yet: the disk was full
+	refused    atomic.Uint64        // index of the last snapshot this member could not restore (logged once)
 	// fetching: a goroutine fetches what a snapshot refers to (rangefetch.go).
 	fetching    atomic.Bool
 	fetched     atomic.Uint64 // range fetches completed, for tests
@@ -174,7 +181,8 @@ func (g *Group) InSync() []uint64 {
 func (g *Group) publishInSync() {
 	var isr []uint64
 	g.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
-		if typ == raft.ProgressTypePeer && (id == g.h.id || (pr.RecentActive && pr.State == tracker.StateReplicate)) {
+		_, lost := g.resetAt[id] // its progress is stale: it lost its log (rejoin.go)
+		if typ == raft.ProgressTypePeer && (id == g.h.id || (pr.RecentActive && pr.State == tracker.StateReplicate && !lost)) {
 			isr = append(isr, id)
 		}
 	})
@@ -265,17 +273,28 @@ func (g *Group) prepare() *raft.Ready {
 	if mb.ticks > 0 && len(mb.msgs)+len(mb.props)+len(mb.quiesce)+len(mb.reports) == 0 && g.canQuiesce() && g.h.quiesce(g) {
 		return nil
 	}
-	for range mb.ticks {
-		g.rn.Tick()
+	if g.recovering.Load() == 0 { // a member recovering lost data does not campaign (rejoin.go)
+		for range mb.ticks {
+			g.rn.Tick()
+		}
 	}
 	for _, m := range mb.msgs {
-		if m.GetType() == pb.MsgHeartbeat {
+		switch m.GetType() {
+		case pb.MsgHeartbeat:
 			// A leader sends min(match, commit); a node that lost its disk has a shorter
 			// log than its old match, and Raft would panic on the commit index. Clamping
-			// keeps the process up; such a node still needs to rejoin as a new replica.
+			// keeps the process up; the member recovers (rejoin.go).
 			if last, _ := g.storage.LastIndex(); m.GetCommit() > last {
-				g.h.log.Error("cluster: leader's commit index beyond this node's log: was its data lost?", "group", g.id, "commit", m.GetCommit(), "last", last)
+				g.noteLostLog(m, last)
 				m.Commit = new(last)
+			}
+		case pb.MsgVote, pb.MsgPreVote:
+			if g.recovering.Load() > 0 {
+				continue // it cannot tell whether the candidate misses what it lost
+			}
+		case pb.MsgAppResp:
+			if m.GetReject() {
+				g.noteRejection(m)
 			}
 		}
 		if m.GetType() == pb.MsgSnap && !g.canRestore(m.GetSnapshot()) {
@@ -342,6 +361,9 @@ func (g *Group) canRestore(snap *pb.Snapshot) bool {
 // index) after which the follower stops ticking if it follows that leader in that term.
 func (g *Group) stepQuiesce(from uint64, q heartbeat) {
 	last, _ := g.storage.LastIndex()
+	if q.commit > last {
+		g.noteLostLog(&pb.Message{From: new(from), Term: new(q.term), Commit: new(q.commit)}, last)
+	}
 	_ = g.rn.Step(&pb.Message{Type: pb.MsgHeartbeat.Enum(), From: new(from), To: new(g.h.id),
 		Term: new(q.term), Commit: new(min(q.commit, last))})
 	st := g.rn.BasicStatus()
@@ -402,6 +424,8 @@ func (g *Group) finishReady(rd *raft.Ready) error {
 		return applyErr
 	}
 	g.rn.Advance(*rd)
+	g.checkRecovered()
+	g.maybeAddBack()
 	st := g.rn.BasicStatus()
 	if old := g.leader.Swap(st.Lead); old != st.Lead && old != 0 {
 		// A proposal forwarded to (or appended by) the old leader may be lost without
@@ -410,6 +434,8 @@ func (g *Group) finishReady(rd *raft.Ready) error {
 	}
 	g.term.Store(st.GetTerm())
 	if st.RaftState == raft.StateLeader && rd.SoftState != nil {
+		clear(g.resetAt) // a new leader's progress of every member starts over
+		clear(g.wentOut)
 		g.publishInSync() // just elected
 	}
 	if applyErr != nil {

@@ -24,14 +24,14 @@ const (
 	faultIsolate   = "partition" // every link to and from one node dropped
 	faultOneWay    = "one-way"   // every link from one node dropped, links to it open
 	faultDelay     = "delay"     // 150 ms added to every link of one node
-	faultEmptyDir  = "empty-dir" // SIGKILL, data dir emptied, restart (not in the default set: see TestClusterEmptyDataDir)
+	faultEmptyDir  = "empty-dir" // SIGKILL, data dir emptied, restart (it rejoins: TestClusterEmptyDataDir)
 	faultFullDisk  = "full-disk" // the tmpfs node's file system filled up; healed by freeing it (no restart)
 	livenessBound  = 60 * time.Second
 	topicPartition = 3
 )
 
 // defaultFaults are the kinds a run draws from unless YARD_CLUSTER_FAULTS names others.
-var defaultFaults = []string{faultKill, faultPause, faultIsolate, faultOneWay, faultDelay, faultFullDisk}
+var defaultFaults = []string{faultKill, faultPause, faultIsolate, faultOneWay, faultDelay, faultFullDisk, faultEmptyDir}
 
 // createTopic creates topic with n partitions through any node, retrying while the
 // metadata group has no leader, and waits for every partition's leader.

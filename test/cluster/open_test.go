@@ -3,11 +3,13 @@ package cluster
 import (
 	"context"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // openDefect skips a test that reproduces a defect not fixed yet, unless
@@ -51,26 +53,102 @@ func produceOK(t *testing.T, seeds []string, topic string, bound time.Duration) 
 }
 
 // TestClusterEmptyDataDir restarts a follower of a partition with an empty data dir while
-// the partition's leader stays, then stops the other follower: the wiped node must have
-// caught up (or have refused to start), so that the leader and it commit. The leader
-// remembers how far the follower had replicated (Raft assumes acknowledged entries stay on
-// disk) and never sends below that: in a fault run its probes went on forever ("decreased
-// progress of 1 to [StateProbe match=7 next=8]", rejected with hint index 1). A wiped node may
-// also vote twice in a term it had voted in.
+// the partition's leader stays, then, once it is back in sync, stops the other follower: the
+// leader and the wiped node must commit. The leader remembered how far the follower had
+// replicated (Raft assumes acknowledged entries stay on disk) and never sent below that: in a
+// fault run its probes went on forever ("decreased progress of 1 to [StateProbe match=7
+// next=8]", rejected with hint index 1). Now the leader removes and adds back a member whose
+// rejection shows it lost its log (resetting its progress), and the member neither votes nor
+// campaigns until it caught up (internal/cluster/rejoin.go).
 func TestClusterEmptyDataDir(t *testing.T) {
-	openDefect(t, "a node restarted with an empty data dir rejoins without catching up")
 	t.Parallel()
 	c := Start(t, 3, Options{})
 	createTopic(t, c, "wiped", 1)
-	produceOK(t, c.Seeds(), "wiped", livenessBound)
+	for range 20 {
+		produceOK(t, c.Seeds(), "wiped", livenessBound)
+	}
 	l := leaderOf(t, c, "wiped")
 	f1, f2 := 1+l%3, 1+(l+1)%3
 	c.Wipe(f1)
 	c.Node(f1).Restart()
-	produceOK(t, c.Seeds(), "wiped", livenessBound)
+	// Once the wiped node has the topic again (its catalog caught up), it rejects the
+	// leader's appends (its log is empty); the leader resets it, and it is in sync again
+	// only once it replicates anew (until then its old progress does not count).
+	waitTopicOn(t, c.Node(f1).KafkaAddr, "wiped")
+	for range 3 {
+		produceOK(t, c.Seeds(), "wiped", livenessBound)
+	}
+	waitInSync(t, c, "wiped", l, f1)
 	c.Node(f2).Kill()
 	d := produceOK(t, []string{c.Node(l).KafkaAddr, c.Node(f1).KafkaAddr}, "wiped", livenessBound)
 	t.Logf("leader %d and node %d (wiped) commit %v after node %d's kill", l, f1, d, f2)
+	c.Node(f2).Restart()
+	recs, _, err := ReadAll(context.Background(), []string{c.Node(f1).KafkaAddr}, "wiped", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(recs[0]); n < 24 {
+		t.Fatalf("read %d records back, want 24", n)
+	}
+}
+
+// waitTopicOn waits until the broker at addr itself knows topic and a leader for its
+// partition 0.
+func waitTopicOn(t *testing.T, addr, topic string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	deadline := time.Now().Add(livenessBound)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		req := kmsg.NewPtrMetadataRequest()
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl.SeedBrokers()[0])
+		cancel()
+		if err == nil && len(resp.Topics) == 1 && resp.Topics[0].ErrorCode == 0 && len(resp.Topics[0].Partitions) > 0 && resp.Topics[0].Partitions[0].Leader >= 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not know %s: %v", addr, topic, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitInSync waits until node leader, leading topic's partition 0, lists node among its
+// in-sync replicas (only the leader knows: another node lists every replica).
+func waitInSync(t *testing.T, c *Cluster, topic string, leader, node int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Node(leader).KafkaAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	deadline := time.Now().Add(livenessBound)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		req := kmsg.NewPtrMetadataRequest()
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl.Broker(leader))
+		cancel()
+		if err == nil && len(resp.Topics) == 1 && len(resp.Topics[0].Partitions) > 0 {
+			p := resp.Topics[0].Partitions[0]
+			if p.Leader == int32(leader) && slices.Contains(p.ISR, int32(node)) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d not in sync for %s: %v", node, topic, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // leaderOf is the leader of topic's partition 0 as the cluster's Metadata reports it.

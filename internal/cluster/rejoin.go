@@ -1,0 +1,124 @@
+package cluster
+
+import (
+	"slices"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
+)
+
+// A member that lost its data (restarted with an empty data directory) breaks Raft's
+// assumption that acknowledged entries stay on disk, in two ways that this file handles:
+//
+//   - Its group's leader remembers how far it had replicated (its match index) and never
+//     sends it anything below that: etcd raft takes the member's rejections as stale. The
+//     leader notices a rejection whose hint (the member's last index) is below its match
+//     index, which only a lost log explains, and removes the member (a configuration change),
+//     then adds it back (any leader adds back a voter of the group's static membership that
+//     the configuration lacks): its progress starts over at 0 and it is sent what it lacks,
+//     entries or a snapshot (restored through the range fetch for a partition). Both are
+//     simple changes (one voter each): etcd raft keeps a member's progress through a joint
+//     change that removes and adds it at once.
+//   - It could vote for a candidate that misses entries it had acknowledged. A member learns
+//     that it lost data from its leader's heartbeat (a commit index beyond its log: the
+//     leader sends min(match, commit)) and then recovers: until its log reaches the highest
+//     commit index it was told, it neither votes nor campaigns in that group (vote requests
+//     are dropped, the group is not ticked), and it tells the leader its real last index
+//     (a rejection) so that the leader starts over. Not covered: a vote it grants after its
+//     restart and before any heartbeat of its leader reached it.
+
+// rejoinRetry is how long a leader waits for its progress reset to apply before proposing
+// it again (the proposal may have been dropped).
+const rejoinRetry = 5 * time.Second
+
+// noteHeartbeat runs on a follower for a heartbeat from its leader with commit beyond its log
+// (last): the member lost data it had acknowledged. It enters recovery and answers the leader
+// with a rejection naming its last index.
+func (g *Group) noteLostLog(m *pb.Message, last uint64) {
+	if g.recovering.Load() == 0 {
+		g.h.log.Warn("cluster: this member lost entries it had acknowledged (an emptied data directory?); recovering from the leader without voting", "group", g.id, "leader commit", m.GetCommit(), "last", last)
+	}
+	g.recovering.Store(max(g.recovering.Load(), m.GetCommit()))
+	g.h.tr.send(g.id, &pb.Message{Type: pb.MsgAppResp.Enum(), From: new(g.h.id), To: new(m.GetFrom()),
+		Term: new(m.GetTerm()), Index: new(m.GetCommit()), Reject: new(true), RejectHint: new(last)})
+}
+
+// recovered ends the recovery once the log reaches the commit index the leader reported.
+func (g *Group) checkRecovered() {
+	r := g.recovering.Load()
+	if r == 0 {
+		return
+	}
+	if last, _ := g.storage.LastIndex(); last >= r {
+		g.h.log.Warn("cluster: member caught up after losing its data; it votes again", "group", g.id, "index", last)
+		g.recovering.Store(0)
+	}
+}
+
+// noteRejection runs on the leader for a follower's rejection: a hint below the follower's
+// match index means it lost its log, and its progress is reset (see the file comment).
+func (g *Group) noteRejection(m *pb.Message) {
+	st := g.rn.BasicStatus()
+	if st.RaftState != raft.StateLeader || m.GetTerm() != st.GetTerm() {
+		return
+	}
+	from := m.GetFrom()
+	lost := false
+	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if id == from && m.GetRejectHint() < pr.Match {
+			lost = true
+		}
+	})
+	if !lost || time.Since(g.resetAt[from]) < rejoinRetry {
+		return
+	}
+	cc := &pb.ConfChangeV2{Changes: []*pb.ConfChangeSingle{{Type: pb.ConfChangeRemoveNode.Enum(), NodeId: new(from)}}}
+	if err := g.rn.ProposeConfChange(cc); err != nil {
+		g.h.log.Warn("cluster: cannot propose resetting a member that lost its log", "group", g.id, "member", from, "error", err)
+		return
+	}
+	if g.resetAt == nil {
+		g.resetAt = make(map[uint64]time.Time)
+	}
+	g.resetAt[from] = time.Now()
+	g.h.log.Warn("cluster: a member lost entries it had acknowledged; resetting its progress (remove, then add back)", "group", g.id, "member", from, "its last index", m.GetRejectHint())
+}
+
+// maybeAddBack runs on the leader after each Ready: a voter of the group's static membership
+// missing from its configuration (removed by noteRejection, by this leader or a previous
+// one) is added back, at most once per rejoinRetry while the change is pending.
+//
+// It also ends a member's reset once it is back in the configuration after its removal
+// (until then the leader does not count it in sync: its old progress is stale).
+func (g *Group) maybeAddBack() {
+	for id := range g.resetAt {
+		in := slices.Contains(g.confState.GetVoters(), id)
+		if !in {
+			if g.wentOut == nil {
+				g.wentOut = make(map[uint64]bool)
+			}
+			g.wentOut[id] = true
+		} else if g.wentOut[id] {
+			delete(g.resetAt, id)
+			delete(g.wentOut, id)
+		}
+	}
+	if len(g.confState.GetVoters()) >= len(g.voters) || g.rn.BasicStatus().RaftState != raft.StateLeader {
+		return
+	}
+	for _, v := range g.voters {
+		if slices.Contains(g.confState.GetVoters(), v) || time.Since(g.addAt) < rejoinRetry/5 {
+			continue
+		}
+		cc := &pb.ConfChangeV2{Changes: []*pb.ConfChangeSingle{{Type: pb.ConfChangeAddNode.Enum(), NodeId: new(v)}}}
+		if err := g.rn.ProposeConfChange(cc); err != nil {
+			g.h.log.Warn("cluster: cannot propose adding a member back", "group", g.id, "member", v, "error", err)
+			return
+		}
+		g.addAt = time.Now()
+		g.h.log.Warn("cluster: adding a member back, its progress reset", "group", g.id, "member", v)
+		return
+	}
+}

@@ -42,6 +42,7 @@ import (
 
 	"github.com/yardmq/yard/internal/catalog"
 	"github.com/yardmq/yard/internal/log"
+	"github.com/yardmq/yard/internal/ratelog"
 )
 
 const (
@@ -193,6 +194,8 @@ func (m *Manager) flushLoop() {
 	defer close(pj.done)
 	t := time.NewTicker(journalFlushInterval)
 	defer t.Stop()
+	warn := ratelog.New(m.log, 0) // a failing partition would otherwise log twice a second
+
 	for {
 		select {
 		case <-pj.stop:
@@ -201,7 +204,7 @@ func (m *Manager) flushLoop() {
 		case <-pj.kick:
 		}
 		if err := m.flushJournal(); err != nil {
-			m.log.Warn("cannot flush journaled partitions; the journal keeps their entries", "err", err)
+			warn.Warn("journal flush", "cannot flush journaled partitions; the journal keeps their entries", "err", err)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"syscall"
 	"testing"
 
 	"github.com/yardmq/yard/internal/catalog"
@@ -322,5 +323,50 @@ func TestJournalConcurrentAndUnwaited(t *testing.T) {
 	}
 	if total != 800 {
 		t.Fatalf("%d records in all, want 800", total)
+	}
+}
+
+// TestJournalAppendFailsPartitionFsynced: when the journal cannot take an entry (a full disk),
+// the batch already in the partition's log is fsynced there instead: the produce succeeds, the
+// batch is readable and survives a crash, and the partition's later entries replay after it.
+func TestJournalAppendFailsPartitionFsynced(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fsys := log.NewMemFS()
+	m := openJournalManager(t, dir, fsys, true)
+	tp, err := m.CreateTopic("f", 1, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := tp.Partition(0)
+	ctx := context.Background()
+	fsys.FailWriteAt(1, syscall.ENOSPC) // the partition's write succeeds, the journal's fails
+	res, err := p.Append(batch(-1, -1, -1, 2, 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fsys.Faults() != 1 {
+		t.Fatalf("%d faults fired, want the journal's write to fail", fsys.Faults())
+	}
+	if err := p.WaitDurable(ctx, res.LastOffset); err != nil {
+		t.Fatal(err)
+	}
+	res, err = p.Append(batch(-1, -1, -1, 3, 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitDurable(ctx, res.LastOffset); err != nil {
+		t.Fatal(err)
+	}
+	crashed := fsys.Crash(func(int) int { return 0 }) // nothing unsynced survives
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m2 := openJournalManager(t, dir, crashed, true)
+	defer m2.Close()
+	t2, _ := m2.Topic("f")
+	got := partitionBatches(t, t2.Partition(0))
+	if len(got) != 2 || got[0].base != 0 || got[0].last != 1 || got[1].base != 2 || got[1].last != 4 {
+		t.Fatalf("after the crash: %+v, want batches 0-1 and 2-4", got)
 	}
 }

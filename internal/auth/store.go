@@ -91,6 +91,9 @@ type UserPermission struct {
 }
 
 type state struct {
+	// Revision counts the changes replicated through a cluster's metadata group (replicate.go);
+	// 0 on a single node and on a cluster node before its first replicated change.
+	Revision    uint64                           `json:"revision,omitempty"`
 	Users       map[string]*User                 `json:"users"`
 	Vhosts      map[string]*Vhost                `json:"vhosts"`
 	Permissions map[string]map[string]Permission `json:"permissions"` // vhost -> user -> perms
@@ -122,6 +125,11 @@ type Store struct {
 	re       map[string]*regexp.Regexp // compiled permission patterns
 	fakeKey  []byte
 	watchers []func(Event)
+	repl     Replicator // set once before serving on a cluster node (replicate.go)
+
+	evMu         sync.Mutex // guards evQueue and evDelivering (replicate.go)
+	evQueue      []Event
+	evDelivering bool
 }
 
 // Event tells a watcher what changed (the AMQP domain follows vhost additions/deletions;
@@ -214,6 +222,19 @@ func encode(st *state) ([]byte, error) {
 	return append(out, '\n'), nil
 }
 
+// normalize gives a decoded state's absent maps their empty value.
+func (st *state) normalize() {
+	if st.Users == nil {
+		st.Users = map[string]*User{}
+	}
+	if st.Vhosts == nil {
+		st.Vhosts = map[string]*Vhost{}
+	}
+	if st.Permissions == nil {
+		st.Permissions = map[string]map[string]Permission{}
+	}
+}
+
 func decode(data []byte) (state, error) {
 	var env struct {
 		Format int             `json:"format"`
@@ -237,15 +258,7 @@ func decode(data []byte) (state, error) {
 	if err := json.Unmarshal(compact.Bytes(), &st); err != nil {
 		return st, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if st.Users == nil {
-		st.Users = map[string]*User{}
-	}
-	if st.Vhosts == nil {
-		st.Vhosts = map[string]*Vhost{}
-	}
-	if st.Permissions == nil {
-		st.Permissions = map[string]map[string]Permission{}
-	}
+	st.normalize()
 	return st, nil
 }
 
@@ -266,6 +279,9 @@ func (s *Store) saveLocked() error {
 // update runs f under the lock on a copy-free state and saves; on a save failure the
 // in-memory state is restored from the last saved file contents (f's change undone).
 func (s *Store) update(f func(st *state) error, ev Event) error {
+	if r := s.replicator(); r != nil {
+		return s.updateReplicated(r, f)
+	}
 	s.mu.Lock()
 	before, err := encode(&s.st)
 	if err != nil {
@@ -326,6 +342,7 @@ func (s *Store) PutUser(name string, password *string, tags []string) (created b
 		creds = s.credentials(*password) // outside the lock: PBKDF2 is slow on purpose
 	}
 	err = s.update(func(st *state) error {
+		created = false // f runs again if a concurrent change on another node came first
 		u, ok := st.Users[name]
 		if !ok {
 			if creds == nil {

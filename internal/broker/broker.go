@@ -21,6 +21,7 @@ import (
 
 	"github.com/yardmq/yard/internal/amqp"
 	"github.com/yardmq/yard/internal/auth"
+	"github.com/yardmq/yard/internal/auth/acl"
 	"github.com/yardmq/yard/internal/cluster"
 	"github.com/yardmq/yard/internal/datadir"
 	"github.com/yardmq/yard/internal/group"
@@ -145,7 +146,9 @@ type Broker struct {
 	// clusterLn is the bound cluster listener, from Start to openCluster; nil on a single node.
 	clusterLn net.Listener
 	raft      *cluster.Host // the Raft host, from openCluster; nil on a single node
-	kafkaAddr net.Addr      // the first Kafka listener's bound address, from Start
+	// authz is the Kafka ACL authorizer (--kafka-authorizer acl), from openKafka; else nil.
+	authz     *acl.Authorizer
+	kafkaAddr net.Addr // the first Kafka listener's bound address, from Start
 
 	streamsMu   sync.Mutex // guards streams and streamsRefs (streams.go)
 	streams     *stream.Manager

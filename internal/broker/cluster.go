@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yardmq/yard/internal/auth"
+	"github.com/yardmq/yard/internal/auth/acl"
 	"github.com/yardmq/yard/internal/cluster"
 	"github.com/yardmq/yard/internal/stream"
 )
@@ -106,11 +109,15 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 		Detach: func(p *stream.Partition) { host.RemoveGroup(partitionGroupID(p.Topic.ID, p.Index)) },
 	})
 	streams.SetClusterSize(len(voters))
-	g, err := host.CreateGroup(metadataGroup, catalogSM{streams}, voters)
+	g, err := host.CreateGroup(metadataGroup, catalogSM{m: streams, users: b.users, acls: b.authz}, voters)
 	if err != nil {
 		return nil, errors.Join(err, host.Close(), release())
 	}
 	streams.SetCatalogReplicator(groupReplicator{g})
+	b.users.SetReplicator(groupReplicator{g})
+	if b.authz != nil {
+		b.authz.SetReplicator(groupReplicator{g})
+	}
 	var qc *quorumCluster
 	if b.hosts != nil { // serving AMQP: quorum queues are replicated (quorum.go)
 		if qc, err = b.openQuorum(host, voters); err != nil {
@@ -136,6 +143,7 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 			go func() {
 				defer close(registered)
 				b.registerBroker(ctx, streams)
+				b.seedAuth(ctx, g)
 			}()
 			go func() {
 				defer close(coordinating)
@@ -282,12 +290,117 @@ func (r partitionReplica) InSync() []uint64  { return r.g.InSync() }
 func (r partitionReplica) Self() uint64      { return r.self }
 func (r partitionReplica) LeaderReady() bool { return r.g.LeaderReady() }
 
-// catalogSM is the metadata group's state machine: the topic manager's catalog.
-type catalogSM struct{ m *stream.Manager }
+// catalogSM is the metadata group's state machine: the topic manager's catalog, the user
+// store (users, vhosts, permissions, limits) and the Kafka ACLs (nil without
+// --kafka-authorizer acl: that node ignores ACL changes).
+type catalogSM struct {
+	m     *stream.Manager
+	users *auth.Store
+	acls  *acl.Authorizer
+}
 
-func (s catalogSM) Apply(e cluster.Entry) (any, error) { return nil, s.m.ApplyCatalogCommand(e.Data) }
-func (s catalogSM) Snapshot() ([]byte, error)          { return s.m.CatalogSnapshot() }
-func (s catalogSM) Restore(data []byte) error          { return s.m.RestoreCatalog(data) }
+func (s catalogSM) Apply(e cluster.Entry) (any, error) {
+	var head struct {
+		Op string `json:"op"`
+	}
+	if err := json.Unmarshal(e.Data, &head); err != nil {
+		return nil, fmt.Errorf("cannot decode catalog command: %w", err)
+	}
+	switch head.Op {
+	case auth.ReplicatedOp:
+		return nil, s.users.ApplyReplicated(e.Data)
+	case acl.ReplicatedOp:
+		if s.acls == nil {
+			return nil, nil
+		}
+		return nil, s.acls.ApplyReplicated(e.Data)
+	}
+	return nil, s.m.ApplyCatalogCommand(e.Data)
+}
+
+// Snapshot is the catalog's snapshot (a JSON object) with two more members, "auth_users" and
+// "kafka_acls"; a snapshot without them (taken by an older yard) leaves the users and ACLs as
+// they are on restore.
+func (s catalogSM) Snapshot() ([]byte, error) {
+	data, err := s.m.CatalogSnapshot()
+	if err != nil {
+		return nil, err
+	}
+	var img map[string]json.RawMessage
+	if err := json.Unmarshal(data, &img); err != nil {
+		return nil, fmt.Errorf("cannot extend catalog snapshot: %w", err)
+	}
+	if img[snapUsers], err = s.users.ReplicatedState(); err != nil {
+		return nil, err
+	}
+	if s.acls != nil {
+		if img[snapACLs], err = s.acls.ReplicatedState(); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(img)
+}
+
+// The metadata snapshot's members beside the catalog's.
+const (
+	snapUsers = "auth_users"
+	snapACLs  = "kafka_acls"
+)
+
+func (s catalogSM) Restore(data []byte) error {
+	if err := s.m.RestoreCatalog(data); err != nil {
+		return err
+	}
+	var img map[string]json.RawMessage
+	if err := json.Unmarshal(data, &img); err != nil {
+		return fmt.Errorf("cannot decode catalog snapshot: %w", err)
+	}
+	if raw, ok := img[snapUsers]; ok {
+		if err := s.users.RestoreReplicated(raw); err != nil {
+			return err
+		}
+	}
+	if raw, ok := img[snapACLs]; ok && s.acls != nil {
+		return s.acls.RestoreReplicated(raw)
+	}
+	return nil
+}
+
+// seedAuth makes the users and ACLs of the metadata group's first leader the cluster's, if
+// no replicated change happened yet (every node started with its own users.json): it waits
+// until this node either applied a replicated change or leads, then proposes its state as
+// revision 1. Of several seeds (leadership moved) the first committed wins; later ones are
+// refused by the compare and set.
+func (b *Broker) seedAuth(ctx context.Context, g *cluster.Group) {
+	self := uint64(b.cfg.NodeID)
+	for {
+		pending := false
+		if b.users.Revision() == 0 {
+			pending = true
+			if g.Leader() == self && g.LeaderReady() {
+				if err := b.users.Seed(); err != nil && !errors.Is(err, auth.ErrConflict) {
+					b.log.Warn("cannot seed the cluster's users", "err", err)
+				}
+			}
+		}
+		if b.authz != nil && b.authz.Revision() == 0 {
+			pending = true
+			if g.Leader() == self && g.LeaderReady() {
+				if err := b.authz.Seed(); err != nil && !errors.Is(err, acl.ErrConflict) {
+					b.log.Warn("cannot seed the cluster's kafka ACLs", "err", err)
+				}
+			}
+		}
+		if !pending {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(registerRetryMs * time.Millisecond):
+		}
+	}
+}
 
 // groupReplicator proposes catalog commands to the metadata group.
 type groupReplicator struct{ g *cluster.Group }

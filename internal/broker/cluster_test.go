@@ -33,7 +33,8 @@ func TestParsePeers(t *testing.T) {
 // testNodes runs a cluster of n brokers in this process, each with its own data directory.
 type testNodes struct {
 	t      *testing.T
-	limits *[3]uint64 // the Raft hosts' snapshot and retention counts, if set
+	limits *[3]uint64    // the Raft hosts' snapshot and retention counts, if set
+	config func(*Config) // changes each node's configuration, if set
 	peers  string
 	dirs   []string
 	kafka  []string // fixed Kafka addresses, so that a restarted node keeps its address
@@ -49,7 +50,11 @@ func startNodes(t *testing.T, n int) *testNodes {
 }
 
 func startNodesWith(t *testing.T, n int, limits *[3]uint64) *testNodes {
-	c := &testNodes{t: t, broker: make([]*Broker, n), limits: limits}
+	return startNodesConfig(t, n, limits, nil)
+}
+
+func startNodesConfig(t *testing.T, n int, limits *[3]uint64, config func(*Config)) *testNodes {
+	c := &testNodes{t: t, broker: make([]*Broker, n), limits: limits, config: config}
 	var peers []string
 	for i := range n {
 		peers = append(peers, fmt.Sprintf("%d=%s", i+1, freeAddr(t)))
@@ -79,6 +84,9 @@ func (c *testNodes) start(i int) {
 	cfg.KafkaListen = c.kafka[i]
 	cfg.AMQPListen, cfg.HTTPListen = "", ""
 	cfg.raftLimits = c.limits
+	if c.config != nil {
+		c.config(&cfg)
+	}
 	b, err := New(cfg)
 	if err != nil {
 		c.t.Fatal(err)

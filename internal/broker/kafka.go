@@ -183,6 +183,7 @@ func (b *Broker) openKafka() (*frontEnd, error) {
 		return nil, err
 	}
 	b.groups = groups
+	b.authz = authz
 	return &frontEnd{
 		serve: func(lns []boundListener) func(context.Context) error {
 			specs, _ := kafka.ParseListeners(b.cfg.KafkaListen) // parsed by Start: same order as lns

@@ -182,8 +182,10 @@ type Authorizer struct {
 	path       string          // "" keeps the ACLs in memory only (tests)
 	superUsers map[string]bool // principals, "User:alice"
 
-	mu       sync.RWMutex // guards bindings; writers also hold it across the file write
+	mu       sync.RWMutex // guards bindings and revision; writers also hold it across the file write
 	bindings []Binding
+	revision uint64     // replicated changes held (replicate.go); 0 on a single node
+	repl     Replicator // set once before serving on a cluster node
 }
 
 // SuperUserPrincipal turns a --super-users entry into a principal: "alice" and "User:alice"
@@ -223,22 +225,24 @@ func Open(path string, superUsers []string) (*Authorizer, error) {
 			return nil, fmt.Errorf("cannot load kafka ACLs %s: %w", path, err)
 		}
 	}
-	a.bindings = f.ACLs
+	a.bindings, a.revision = f.ACLs, f.Revision
 	return a, nil
 }
 
 // aclFile is the file's format.
 type aclFile struct {
-	Version int       `json:"version"`
-	ACLs    []Binding `json:"acls"`
+	Version int `json:"version"`
+	// Revision counts the changes replicated through a cluster's metadata group.
+	Revision uint64    `json:"revision,omitempty"`
+	ACLs     []Binding `json:"acls"`
 }
 
-// save writes bindings; the caller holds mu.
-func (a *Authorizer) save(bindings []Binding) error {
+// save writes bindings at revision rev; the caller holds mu.
+func (a *Authorizer) save(bindings []Binding, rev uint64) error {
 	if a.path == "" {
 		return nil
 	}
-	data, err := json.MarshalIndent(aclFile{Version: 1, ACLs: bindings}, "", "  ")
+	data, err := json.MarshalIndent(aclFile{Version: 1, Revision: rev, ACLs: bindings}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("cannot encode kafka ACLs: %w", err)
 	}
@@ -251,19 +255,16 @@ func (a *Authorizer) save(bindings []Binding) error {
 // Create adds bindings (each already validated); one that exists already is not added
 // twice. It returns once they are durable.
 func (a *Authorizer) Create(bs []Binding) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	next := slices.Clone(a.bindings)
-	for _, b := range bs {
-		if !slices.Contains(next, b) {
-			next = append(next, b)
+	_, err := a.change(func(cur []Binding) ([]Binding, [][]Binding) {
+		next := slices.Clone(cur)
+		for _, b := range bs {
+			if !slices.Contains(next, b) {
+				next = append(next, b)
+			}
 		}
-	}
-	if err := a.save(next); err != nil {
-		return err
-	}
-	a.bindings = next
-	return nil
+		return next, nil
+	})
+	return err
 }
 
 // Describe returns the bindings f selects.
@@ -282,23 +283,35 @@ func (a *Authorizer) Describe(f Filter) []Binding {
 // Delete removes the bindings each filter selects and returns them, per filter. It returns
 // once the removal is durable.
 func (a *Authorizer) Delete(fs []Filter) ([][]Binding, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	out := make([][]Binding, len(fs))
-	var next []Binding
-	for _, b := range a.bindings {
-		keep := true
-		for i, f := range fs {
-			if f.Matches(b) {
-				out[i] = append(out[i], b)
-				keep = false
+	return a.change(func(cur []Binding) ([]Binding, [][]Binding) {
+		out := make([][]Binding, len(fs))
+		var next []Binding
+		for _, b := range cur {
+			keep := true
+			for i, f := range fs {
+				if f.Matches(b) {
+					out[i] = append(out[i], b)
+					keep = false
+				}
+			}
+			if keep {
+				next = append(next, b)
 			}
 		}
-		if keep {
-			next = append(next, b)
-		}
+		return next, out
+	})
+}
+
+// change computes the next bindings from the current ones and makes them durable: saved
+// here, or on a cluster node replicated (replicate.go). It returns f's result.
+func (a *Authorizer) change(f func(cur []Binding) (next []Binding, result [][]Binding)) ([][]Binding, error) {
+	if r := a.replicator(); r != nil {
+		return a.changeReplicated(r, f)
 	}
-	if err := a.save(next); err != nil {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	next, out := f(a.bindings)
+	if err := a.save(next, a.revision); err != nil {
 		return nil, err
 	}
 	a.bindings = next

@@ -1,0 +1,178 @@
+package acl
+
+// Replication on a cluster node: the ACLs go through the cluster's metadata Raft group (wired
+// by internal/broker) so that every node enforces the same ones. A change computes the whole
+// next list and proposes it with the revision it was computed from:
+//
+//	{"op": "acls", "revision": <the ACLs' revision before>, "acls": [<binding>, ...]}
+//
+// Every node applies it only if its ACLs are at that revision (compare and set), so of two
+// concurrent changes neither is lost: the second one committed is refused with ErrConflict
+// everywhere and its proposer computes it again.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"syscall"
+	"time"
+)
+
+// Replicator carries a command to every node of a cluster (the metadata group); Replicate
+// returns once this node applied it, with the result of ApplyReplicated.
+type Replicator interface {
+	Replicate(ctx context.Context, cmd []byte) error
+}
+
+// ReplicatedOp is the "op" of the authorizer's commands in the metadata group.
+const ReplicatedOp = "acls"
+
+// ErrConflict refuses a replicated change computed from ACLs another change replaced.
+var ErrConflict = errors.New("ACLs changed concurrently on another node")
+
+const (
+	replicateTimeoutMs = 15_000 // bounds the wait for a change to commit
+	conflictRetries    = 20     // how many times a change refused by ErrConflict is computed again
+)
+
+type replCmd struct {
+	Op       string    `json:"op"`
+	Revision uint64    `json:"revision"`
+	ACLs     []Binding `json:"acls"`
+}
+
+// replImage is the ACLs in the metadata group's snapshot.
+type replImage struct {
+	Revision uint64    `json:"revision"`
+	ACLs     []Binding `json:"acls"`
+}
+
+// SetReplicator makes every later change go through r (once, before serving, on a cluster
+// node).
+func (a *Authorizer) SetReplicator(r Replicator) {
+	a.mu.Lock()
+	a.repl = r
+	a.mu.Unlock()
+}
+
+func (a *Authorizer) replicator() Replicator {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.repl
+}
+
+// Revision is the number of replicated changes the ACLs hold (0: none yet).
+func (a *Authorizer) Revision() uint64 {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.revision
+}
+
+func (a *Authorizer) changeReplicated(r Replicator, f func([]Binding) ([]Binding, [][]Binding)) ([][]Binding, error) {
+	for attempt := 0; ; attempt++ {
+		a.mu.RLock()
+		cur, rev := slices.Clone(a.bindings), a.revision
+		a.mu.RUnlock()
+		next, out := f(cur)
+		err := a.propose(r, rev, next)
+		if err == nil {
+			return out, nil
+		}
+		if !errors.Is(err, ErrConflict) || attempt == conflictRetries {
+			return nil, err
+		}
+		conflictBackoff(attempt)
+	}
+}
+
+func (a *Authorizer) propose(r Replicator, rev uint64, next []Binding) error {
+	cmd, err := json.Marshal(replCmd{Op: ReplicatedOp, Revision: rev, ACLs: next})
+	if err != nil {
+		return fmt.Errorf("cannot encode kafka ACLs change: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), replicateTimeoutMs*time.Millisecond)
+	defer cancel()
+	if err := r.Replicate(ctx, cmd); err != nil {
+		return fmt.Errorf("cannot replicate kafka ACLs change: %w", err)
+	}
+	return nil
+}
+
+// Seed replicates this node's ACLs as the cluster's first revision if no replicated change
+// happened yet (the metadata group's leader, once elected). ErrConflict: another node's came
+// first.
+func (a *Authorizer) Seed() error {
+	r := a.replicator()
+	if r == nil {
+		return errors.New("cannot seed kafka ACLs: not a cluster node")
+	}
+	a.mu.RLock()
+	cur, rev := slices.Clone(a.bindings), a.revision
+	a.mu.RUnlock()
+	if rev != 0 {
+		return nil
+	}
+	return a.propose(r, 0, cur)
+}
+
+// ApplyReplicated applies a committed command of the metadata group. Its error is the
+// proposer's result: ErrConflict if the ACLs moved since the command was computed.
+func (a *Authorizer) ApplyReplicated(data []byte) error {
+	var c replCmd
+	if err := json.Unmarshal(data, &c); err != nil {
+		return fmt.Errorf("cannot decode kafka ACLs change: %w", err)
+	}
+	for _, b := range c.ACLs {
+		if err := b.Validate(); err != nil {
+			return fmt.Errorf("cannot apply kafka ACLs change: %w", err)
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.revision != c.Revision {
+		return fmt.Errorf("%w: the ACLs are at revision %d, the change was made at %d; retry", ErrConflict, a.revision, c.Revision)
+	}
+	return a.installLocked(c.ACLs, c.Revision+1)
+}
+
+// ReplicatedState is the ACLs for the metadata group's snapshot.
+func (a *Authorizer) ReplicatedState() ([]byte, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return json.Marshal(replImage{Revision: a.revision, ACLs: a.bindings})
+}
+
+// RestoreReplicated brings the ACLs to a snapshot's, unless this node holds a later revision.
+func (a *Authorizer) RestoreReplicated(data []byte) error {
+	var img replImage
+	if err := json.Unmarshal(data, &img); err != nil {
+		return fmt.Errorf("cannot decode kafka ACLs snapshot: %w", err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if img.Revision < a.revision || img.Revision == a.revision && slices.Equal(img.ACLs, a.bindings) {
+		return nil
+	}
+	return a.installLocked(img.ACLs, img.Revision)
+}
+
+// installLocked makes next the ACLs at revision rev; the caller holds mu. A full disk changes
+// nothing and returns the error (the entry is applied again later); another save failure is
+// returned with next installed, as on every other node.
+func (a *Authorizer) installLocked(next []Binding, rev uint64) error {
+	err := a.save(next, rev)
+	if err != nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
+		return err
+	}
+	a.bindings, a.revision = next, rev
+	return err
+}
+
+// conflictBackoff pauses a change refused by ErrConflict a random while growing with the
+// attempts, so that changes racing through several nodes do not keep colliding.
+func conflictBackoff(attempt int) {
+	time.Sleep(time.Duration(rand.Int64N(int64(attempt+1) * int64(5*time.Millisecond))))
+}

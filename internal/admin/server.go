@@ -203,6 +203,8 @@ func storeError(w http.ResponseWriter, err error) {
 		notFound(w)
 	case errors.Is(err, auth.ErrInvalid), errors.Is(err, auth.ErrExists):
 		badRequest(w, err.Error())
+	case errors.Is(err, auth.ErrConflict): // changed concurrently through another cluster node
+		writeError(w, http.StatusConflict, "conflict", err.Error())
 	default:
 		writeError(w, http.StatusInternalServerError, "internal_error", err.Error())
 	}

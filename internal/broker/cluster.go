@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"maps"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,6 +78,9 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 	streams, release, err := b.sharedStreams()
 	if err != nil {
 		return nil, err
+	}
+	if err := b.refuseSingleNodeData(streams); err != nil {
+		return nil, errors.Join(err, release())
 	}
 	hcfg := cluster.Config{
 		NodeID:   uint64(b.cfg.NodeID),
@@ -157,6 +161,39 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 			return closeAll()
 		},
 	}, nil
+}
+
+// refuseSingleNodeData refuses to make a cluster member of a data directory that a single
+// node wrote: topics but no Raft host directory. Attached as partition groups, their logs
+// would be cut back to a checkpoint they never had (emptied) and their topics would exist on
+// this node only, outside the replicated catalog. A cluster member's directory always has
+// raft/host once it has started; an empty (new) directory has no topic.
+func (b *Broker) refuseSingleNodeData(streams *stream.Manager) error {
+	if _, err := os.Stat(b.layout.Raft()); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("cannot read the raft directory: %w", err)
+	}
+	var names []string
+	var records int64
+	for _, t := range streams.Topics() {
+		names = append(names, t.Name)
+		for _, p := range t.Partitions() {
+			records += p.EndOffset() - p.StartOffset()
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	slices.Sort(names)
+	list := strings.Join(names, ", ")
+	if len(names) > 5 {
+		list = strings.Join(names[:5], ", ") + fmt.Sprintf(" and %d more", len(names)-5)
+	}
+	return fmt.Errorf("data directory %s was written by a single node "+
+		"(%d topics: %s; %d records) and has no raft/ directory; joining it to a cluster as it is "+
+		"would discard its logs: start it without --peers, or see \"Migrating a single node\" in "+
+		"the README's Cluster section", b.layout.Root(), len(names), list, records)
 }
 
 // registerBroker records this node's advertised Kafka address in the replicated catalog,

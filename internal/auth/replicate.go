@@ -13,6 +13,7 @@ package auth
 // credentials only, never a password. Login failure counters stay per node.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,9 +26,16 @@ import (
 
 // Replicator carries a command to every node of a cluster (the metadata group); Replicate
 // returns once this node applied it, with the result of ApplyReplicated.
+// An error wrapping ErrUnknownOutcome means the command may or may not commit (the leader
+// changed, or there was none yet): the store sends it again, which is safe since a command
+// applies only at its revision.
 type Replicator interface {
 	Replicate(ctx context.Context, cmd []byte) error
 }
+
+// ErrUnknownOutcome marks a Replicate error after which cmd may still commit, or may not have
+// been accepted at all: sending it again is how to learn.
+var ErrUnknownOutcome = errors.New("the change's outcome is unknown")
 
 // ReplicatedOp is the "op" of the store's commands in the metadata group.
 const ReplicatedOp = "users"
@@ -103,7 +111,9 @@ func (s *Store) updateReplicated(r Replicator, f func(st *state) error) error {
 	}
 }
 
-// propose replicates next as the state following the revision it holds.
+// propose replicates next as the state following the revision it holds. A command whose
+// outcome is unknown is sent again; refused then as a conflict, it was the first sending that
+// committed if the store now holds exactly next.
 func (s *Store) propose(r Replicator, next *state) error {
 	from := next.Revision
 	next.Revision = from + 1
@@ -111,12 +121,51 @@ func (s *Store) propose(r Replicator, next *state) error {
 	if err != nil {
 		return fmt.Errorf("cannot encode users change: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), replicateTimeoutMs*time.Millisecond)
-	defer cancel()
-	if err := r.Replicate(ctx, cmd); err != nil {
+	err = Resend(func(ctx context.Context) error { return r.Replicate(ctx, cmd) }, func() bool {
+		return s.holds(next)
+	}, ErrConflict)
+	if err != nil {
 		return fmt.Errorf("cannot replicate users change: %w", err)
 	}
 	return nil
+}
+
+// holds reports whether the store's state is exactly st.
+func (s *Store) holds(st *state) bool {
+	want, err := json.Marshal(st)
+	if err != nil {
+		return false
+	}
+	s.mu.RLock()
+	got, err := json.Marshal(&s.st)
+	s.mu.RUnlock()
+	return err == nil && bytes.Equal(got, want)
+}
+
+// Resend runs send until its outcome is known, within replicateTimeoutMs: again after an
+// ErrUnknownOutcome (pausing a little longer each time); an error wrapping conflict is no
+// error if applied() reports that an earlier sending took effect. (Shared with the ACLs.)
+func Resend(send func(context.Context) error, applied func() bool, conflict error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), replicateTimeoutMs*time.Millisecond)
+	defer cancel()
+	resent := false
+	for attempt := 0; ; attempt++ {
+		err := send(ctx)
+		switch {
+		case err == nil:
+			return nil
+		case resent && errors.Is(err, conflict) && applied():
+			return nil
+		case !errors.Is(err, ErrUnknownOutcome) || ctx.Err() != nil:
+			return err
+		}
+		resent = true
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(min(attempt+1, 10)) * 50 * time.Millisecond):
+		}
+	}
 }
 
 // Seed replicates this node's state as the cluster's first (revision 1) if no replicated

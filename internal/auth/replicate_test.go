@@ -156,3 +156,42 @@ func TestReplicatedStoreConflict(t *testing.T) {
 func bytesReplace(b []byte, old, new string) []byte {
 	return bytes.Replace(b, []byte(old), []byte(new), 1)
 }
+
+// flakyReplicator reports the outcome of its first command unknown, after applying it or not.
+type flakyReplicator struct {
+	inner   memReplicator
+	apply   bool
+	mu      sync.Mutex
+	reports int
+}
+
+func (f *flakyReplicator) Replicate(ctx context.Context, cmd []byte) error {
+	f.mu.Lock()
+	f.reports++
+	first := f.reports == 1
+	f.mu.Unlock()
+	if !first {
+		return f.inner.Replicate(ctx, cmd)
+	}
+	if f.apply {
+		_ = f.inner.Replicate(ctx, cmd)
+	}
+	return ErrUnknownOutcome
+}
+
+// A change whose outcome was unknown (the leader changed) is sent again: applied once either
+// way, and reported as done.
+func TestReplicatedStoreUnknownOutcome(t *testing.T) {
+	t.Parallel()
+	for _, applied := range []bool{false, true} {
+		g, ss := openMembers(t, 2)
+		f := &flakyReplicator{inner: memReplicator{g, 0}, apply: applied}
+		ss[0].SetReplicator(f)
+		if err := ss[0].DeleteUser("guest"); err != nil {
+			t.Fatalf("applied %v: %v", applied, err)
+		}
+		if _, ok := ss[1].User("guest"); ok || ss[1].Revision() != 1 || f.reports != 2 {
+			t.Fatalf("applied %v: guest still there, or revision %d, or %d sendings", applied, ss[1].Revision(), f.reports)
+		}
+	}
+}

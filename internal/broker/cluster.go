@@ -118,9 +118,9 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 		return nil, errors.Join(err, host.Close(), release())
 	}
 	streams.SetCatalogReplicator(groupReplicator{g})
-	b.users.SetReplicator(groupReplicator{g})
+	b.users.SetReplicator(authReplicator{g})
 	if b.authz != nil {
-		b.authz.SetReplicator(groupReplicator{g})
+		b.authz.SetReplicator(authReplicator{g})
 	}
 	var qc *quorumCluster
 	if b.hosts != nil { // serving AMQP: quorum queues are replicated (quorum.go)
@@ -437,6 +437,18 @@ func (b *Broker) seedAuth(ctx context.Context, g *cluster.Group) {
 		case <-time.After(registerRetryMs * time.Millisecond):
 		}
 	}
+}
+
+// authReplicator proposes the user store's and the ACLs' commands to the metadata group,
+// telling them which failures leave the outcome unknown (they send the command again).
+type authReplicator struct{ g *cluster.Group }
+
+func (r authReplicator) Replicate(ctx context.Context, cmd []byte) error {
+	_, err := r.g.Propose(ctx, cmd)
+	if errors.Is(err, cluster.ErrNoLeader) || errors.Is(err, cluster.ErrLeaderChanged) {
+		err = fmt.Errorf("%w: %w", auth.ErrUnknownOutcome, err)
+	}
+	return err
 }
 
 // groupReplicator proposes catalog commands to the metadata group.

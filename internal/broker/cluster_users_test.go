@@ -151,6 +151,30 @@ func TestClusterReplicatesUsersAndACLs(t *testing.T) {
 		t.Fatalf("alice cannot produce on node 2 with an ACL created through node 1: %v", err)
 	}
 
+	// A user deleted through node 1 loses its connection to node 3, as on a single node.
+	davePw := "dave-secret"
+	if _, err := c.broker[0].users.PutUser("dave", &davePw, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.waitUsers(0)
+	dave := c.saslClient(2, "dave", davePw)
+	if err := dave.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	daveConns := func() (n int) {
+		for _, ci := range c.broker[2].conns.List() {
+			if ci.User == "dave" {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, "dave's connection on node 3", func() bool { return daveConns() > 0 })
+	if err := c.broker[0].users.DeleteUser("dave"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "node 3 to close the deleted user's connection", func() bool { return daveConns() == 0 })
+
 	// A node down during changes catches up when it restarts (by a snapshot: more changes
 	// than the metadata group keeps).
 	c.stop(2)

@@ -19,10 +19,13 @@ import (
 	"slices"
 	"syscall"
 	"time"
+
+	"github.com/yardmq/yard/internal/auth"
 )
 
 // Replicator carries a command to every node of a cluster (the metadata group); Replicate
-// returns once this node applied it, with the result of ApplyReplicated.
+// returns once this node applied it, with the result of ApplyReplicated; an error wrapping
+// auth.ErrUnknownOutcome makes the authorizer send the command again.
 type Replicator interface {
 	Replicate(ctx context.Context, cmd []byte) error
 }
@@ -34,8 +37,7 @@ const ReplicatedOp = "acls"
 var ErrConflict = errors.New("ACLs changed concurrently on another node")
 
 const (
-	replicateTimeoutMs = 15_000 // bounds the wait for a change to commit
-	conflictRetries    = 20     // how many times a change refused by ErrConflict is computed again
+	conflictRetries = 20 // how many times a change refused by ErrConflict is computed again
 )
 
 type replCmd struct {
@@ -93,9 +95,14 @@ func (a *Authorizer) propose(r Replicator, rev uint64, next []Binding) error {
 	if err != nil {
 		return fmt.Errorf("cannot encode kafka ACLs change: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), replicateTimeoutMs*time.Millisecond)
-	defer cancel()
-	if err := r.Replicate(ctx, cmd); err != nil {
+	// Sent again while its outcome is unknown; a conflict then means the first sending
+	// committed if the ACLs are now next at rev+1.
+	err = auth.Resend(func(ctx context.Context) error { return r.Replicate(ctx, cmd) }, func() bool {
+		a.mu.RLock()
+		defer a.mu.RUnlock()
+		return a.revision == rev+1 && slices.Equal(a.bindings, next)
+	}, ErrConflict)
+	if err != nil {
 		return fmt.Errorf("cannot replicate kafka ACLs change: %w", err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/yardmq/yard/internal/auth"
 	"github.com/yardmq/yard/internal/group"
+	"github.com/yardmq/yard/internal/stream"
 )
 
 func (s *Server) routeGroupReset() {
@@ -36,10 +37,13 @@ func (s *Server) resetGroupOffsets(w http.ResponseWriter, r *http.Request, _ aut
 	offs := map[group.TopicPartition]group.OffsetValue{}
 	for _, f := range s.cfg.Groups.FetchOffsets(name, nil) {
 		t, ok := s.cfg.Streams.Topic(f.Topic)
-		if !ok || f.Partition < 0 || int(f.Partition) >= len(t.Partitions()) {
-			continue // the topic is gone: nothing to move
+		var p *stream.Partition
+		if ok {
+			p = t.Partition(f.Partition)
 		}
-		p := t.Partitions()[f.Partition]
+		if p == nil {
+			continue // the topic is gone, or this node holds no replica of it: nothing to move
+		}
 		at := p.StartOffset()
 		if req.To == "latest" {
 			at = p.EndOffset()

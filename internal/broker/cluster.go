@@ -99,7 +99,7 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 	b.raft = host
 	voters := slices.Sorted(maps.Keys(peers))
 	attach := func(p *stream.Partition) error {
-		return attachPartition(host, p, voters)
+		return attachPartition(host, p, partitionVoters(p, voters))
 	}
 	for _, t := range streams.Topics() {
 		for _, p := range t.Partitions() {
@@ -112,7 +112,7 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 		Attach: attach,
 		Detach: func(p *stream.Partition) { host.RemoveGroup(partitionGroupID(p.Topic.ID, p.Index)) },
 	})
-	streams.SetClusterSize(len(voters))
+	streams.SetClusterNodes(voters)
 	g, err := host.CreateGroup(metadataGroup, catalogSM{m: streams, users: b.users, acls: b.authz}, voters)
 	if err != nil {
 		return nil, errors.Join(err, host.Close(), release())
@@ -259,6 +259,21 @@ func partitionGroupID(topicID [16]byte, index int32) uint64 {
 		return id
 	}
 	return metadataGroup + 1
+}
+
+// partitionVoters are p's Raft group's voters: its recorded replicas, or every node for a
+// topic created before placement was recorded.
+func partitionVoters(p *stream.Partition, all []uint64) []uint64 {
+	rs := p.Replicas()
+	if rs == nil {
+		return all
+	}
+	out := make([]uint64, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, uint64(r))
+	}
+	slices.Sort(out)
+	return out
 }
 
 // attachPartition makes p a replicated partition: its log is cut back to its checkpoint and

@@ -253,10 +253,6 @@ func TestClusterReplicatedPartition(t *testing.T) {
 	t.Parallel()
 	c := startNodes(t, 3)
 	ctx := context.Background()
-	// The replication factor is the cluster's size: 3 is accepted, 2 is refused.
-	if r, err := c.admin(0).CreateTopic(ctx, 1, 2, nil, "two"); err == nil && r.Err != kerr.InvalidReplicationFactor {
-		t.Fatalf("replication factor 2 on 3 nodes: %v", r.Err)
-	}
 	retry(t, func() error {
 		r, err := c.admin(0).CreateTopic(ctx, 1, 3, nil, "events")
 		if err == nil {

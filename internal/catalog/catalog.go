@@ -76,6 +76,10 @@ type Topic struct {
 	// Internal marks a topic the broker made for itself (__consumer_offsets): clients read
 	// it but do not write, delete or repartition it.
 	Internal bool `json:"internal,omitempty"`
+	// Replicas are the node ids holding each partition, by partition number, the first its
+	// preferred leader; absent on a single node and for a topic created before placement was
+	// recorded, whose every partition is held by every cluster node.
+	Replicas [][]int32 `json:"replicas,omitempty"`
 }
 
 // Clone deep-copies s.
@@ -99,6 +103,13 @@ func (s *State) Clone() State {
 	}
 	for k, t := range s.Topics {
 		t.Configs = cloneMap(t.Configs)
+		if t.Replicas != nil {
+			rs := make([][]int32, len(t.Replicas))
+			for i, r := range t.Replicas {
+				rs[i] = append([]int32(nil), r...)
+			}
+			t.Replicas = rs
+		}
 		c.Topics[k] = t
 	}
 	return c

@@ -74,7 +74,12 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 			}
 			p := t.Partition(rp.Partition)
 			if p == nil {
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				var h leaderHint
+				sp.ErrorCode, h = rc.s.absent(t, rp.Partition)
+				if h.id >= 0 && req.Version >= 10 {
+					sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = h.id, h.epoch
+					hinted[h.id] = true
+				}
 				continue
 			}
 			var (

@@ -222,7 +222,11 @@ func (r *fetchReply) resolve(plan *fetchPlan) []*fetchTarget {
 			case !ok:
 				fp.errCode = topicErr
 			case p == nil:
-				fp.errCode = kerr.UnknownTopicOrPartition.Code
+				var h leaderHint
+				if fp.errCode, h = r.rc.s.absent(t, wp.partition); h.id >= 0 {
+					fp.leader = &h
+					hinted[h.id] = true
+				}
 			default:
 				fp.errCode = leaderEpochCode(p, wp.leaderEpoch)
 				if fp.errCode == 0 {

@@ -34,7 +34,7 @@ func handleListOffsets(rc *reqCtx, req *kmsg.ListOffsetsRequest) (reply, error) 
 			case denied:
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				sp.ErrorCode, _ = rc.s.absent(t, rp.Partition)
 			case leaderEpochCode(p, rp.CurrentLeaderEpoch) != 0:
 				sp.ErrorCode = leaderEpochCode(p, rp.CurrentLeaderEpoch)
 			case !rc.s.st.Node().IsLeader(p):

@@ -4,7 +4,8 @@ package kafka
 // partition, leader epoch 0; on a cluster node (README's Cluster) every registered broker,
 // and for a replicated partition its Raft group's leader (LEADER_NOT_AVAILABLE while it
 // elects one), term as leader epoch, voters as replicas and, from the leader, the voters it
-// sees replicating as ISR (all voters from a follower, which cannot tell). Topics are looked up by name or (v10+) by topic ID; unknown
+// sees replicating as ISR (all voters from a follower, which cannot tell); a node that is
+// not one of a partition's replicas answers what the partition's leader last published. Topics are looked up by name or (v10+) by topic ID; unknown
 // topics are created when auto-creation is on and the request allows it (always before v4).
 // As in Kafka, whose controller creates the topic asynchronously, the response that creates a
 // topic answers LEADER_NOT_AVAILABLE for it, with no partitions; the next request sees it.
@@ -122,16 +123,18 @@ func (rc *reqCtx) metadataTopic(t *stream.Topic, version int16) kmsg.MetadataRes
 	mt.Topic = &name
 	mt.TopicID = t.ID
 	mt.IsInternal = t.Internal
-	for _, p := range t.Partitions() {
+	node := rc.s.st.Node()
+	for i := range t.NumPartitions() {
+		ps := node.State(t, i)
 		mp := kmsg.NewMetadataResponseTopicPartition()
-		mp.Partition = p.Index
-		mp.Leader = rc.s.st.Node().Leader(p)
+		mp.Partition = i
+		mp.Leader = ps.Leader
 		if mp.Leader < 0 { // a replicated partition electing its leader
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
-		mp.LeaderEpoch = p.LeaderEpoch()
-		mp.Replicas = rc.s.st.Node().Replicas(p)
-		mp.ISR = rc.s.st.Node().ISR(p)
+		mp.LeaderEpoch = ps.Epoch
+		mp.Replicas = ps.Replicas
+		mp.ISR = ps.ISR
 		mp.OfflineReplicas = []int32{}
 		mt.Partitions = append(mt.Partitions, mp)
 	}

@@ -1,15 +1,20 @@
 package kafka
 
-// CreateTopics, versions 0-7. One broker: the replication factor must be 1 (or -1, the
-// default; on a cluster node: the cluster's size, as every node holds every partition so far)
-// default), and a manual replica assignment may only name this node. NumPartitions -1 means
-// the broker default. v5+ responses carry the effective configs, v7+ the topic ID.
+// CreateTopics, versions 0-7. The replication factor is at most the number of nodes (one
+// broker: 1; -1 is the default, min(3, nodes)), INVALID_REPLICATION_FACTOR beyond; on a
+// cluster node the replicas are placed as Kafka places them, or as an explicit replica
+// assignment says (stream's placement.go). NumPartitions -1 means the broker default. v5+
+// responses carry the effective configs, v7+ the topic ID.
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/yardmq/yard/internal/stream"
 )
 
 func handleCreateTopics(rc *reqCtx, req *kmsg.CreateTopicsRequest) (reply, error) {
@@ -34,13 +39,13 @@ func handleCreateTopics(rc *reqCtx, req *kmsg.CreateTopicsRequest) (reply, error
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
-		n, err := rc.createTopic(rt, req.ValidateOnly)
+		n, rf, err := rc.createTopic(rt, req.ValidateOnly)
 		if err != nil {
 			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
-		st.NumPartitions, st.ReplicationFactor = n, rc.s.st.Node().ReplicationFactor()
+		st.NumPartitions, st.ReplicationFactor = n, rf
 		if t, ok := rc.s.st.Topic(rt.Topic); ok && !req.ValidateOnly {
 			st.TopicID = t.ID
 			if cfgs, err := rc.s.st.TopicConfigs(rt.Topic); err == nil {
@@ -56,31 +61,24 @@ func handleCreateTopics(rc *reqCtx, req *kmsg.CreateTopicsRequest) (reply, error
 	return respond(resp), nil
 }
 
-func (rc *reqCtx) createTopic(rt *kmsg.CreateTopicsRequestTopic, validateOnly bool) (int32, error) {
+func (rc *reqCtx) createTopic(rt *kmsg.CreateTopicsRequestTopic, validateOnly bool) (int32, int16, error) {
 	n := rt.NumPartitions
-	node := rc.s.st.Node().ID()
-	rf := rc.s.st.Node().ReplicationFactor()
+	pl := stream.Placement{ReplicationFactor: rt.ReplicationFactor}
 	if len(rt.ReplicaAssignment) > 0 {
 		if n != -1 || rt.ReplicationFactor != -1 {
-			return 0, &kerrWithMsg{kerr.InvalidRequest.Code, "both a replica assignment and partitions/replication factor were given"}
+			return 0, 0, &kerrWithMsg{kerr.InvalidRequest.Code, "both a replica assignment and partitions/replication factor were given"}
 		}
-		for _, a := range rt.ReplicaAssignment {
-			if rf > 1 { // a cluster: every node holds every partition
-				if len(a.Replicas) != int(rf) {
-					return 0, &kerrWithMsg{kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("this cluster replicates every partition on all its %d brokers", rf)}
-				}
-				continue
+		as := slices.Clone(rt.ReplicaAssignment)
+		slices.SortFunc(as, func(a, b kmsg.CreateTopicsRequestTopicReplicaAssignment) int {
+			return cmp.Compare(a.Partition, b.Partition)
+		})
+		for i, a := range as {
+			if a.Partition != int32(i) {
+				return 0, 0, &kerrWithMsg{kerr.InvalidReplicaAssignment.Code, "partitions should be a consecutive 0-based integer sequence"}
 			}
-			if len(a.Replicas) != 1 || a.Replicas[0] != node {
-				return 0, &kerrWithMsg{kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("this cluster has one broker (id %d); every partition must have exactly that replica", node)}
-			}
+			pl.Assignment = append(pl.Assignment, a.Replicas)
 		}
 		n = int32(len(rt.ReplicaAssignment))
-	} else if rt.ReplicationFactor != -1 && rt.ReplicationFactor != rf {
-		if rf == 1 {
-			return 0, &kerrWithMsg{kerr.InvalidReplicationFactor.Code, fmt.Sprintf("replication factor %d is larger than the 1 available broker", rt.ReplicationFactor)}
-		}
-		return 0, &kerrWithMsg{kerr.InvalidReplicationFactor.Code, fmt.Sprintf("replication factor %d: this cluster replicates every partition on all its %d brokers", rt.ReplicationFactor, rf)}
 	}
 	if n == -1 {
 		n = rc.s.cfg.DefaultPartitions
@@ -91,10 +89,17 @@ func (rc *reqCtx) createTopic(rt *kmsg.CreateTopicsRequestTopic, validateOnly bo
 			configs[c.Name] = *c.Value
 		}
 	}
-	if _, err := rc.s.st.CreateTopic(rt.Topic, n, configs, validateOnly); err != nil {
-		return 0, err
+	if _, err := rc.s.st.CreatePlacedTopic(rt.Topic, n, pl, configs, validateOnly); err != nil {
+		return 0, 0, err
 	}
-	return n, nil
+	rf := rt.ReplicationFactor
+	switch {
+	case len(pl.Assignment) > 0:
+		rf = int16(len(pl.Assignment[0]))
+	case rf == -1:
+		rf = min(3, rc.s.st.Node().ClusterSize())
+	}
+	return n, rf, nil
 }
 
 func strPtr(s string) *string { return &s }

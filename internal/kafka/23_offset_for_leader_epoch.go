@@ -36,7 +36,7 @@ func handleOffsetForLeaderEpoch(rc *reqCtx, req *kmsg.OffsetForLeaderEpochReques
 			case denied:
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				sp.ErrorCode, _ = rc.s.absent(t, rp.Partition)
 			case leaderEpochCode(p, rp.CurrentLeaderEpoch) != 0:
 				sp.ErrorCode = leaderEpochCode(p, rp.CurrentLeaderEpoch)
 			case !node.IsLeader(p):

@@ -62,17 +62,18 @@ func handleDescribeTopicPartitions(rc *reqCtx, req *kmsg.DescribeTopicPartitions
 		rt.TopicID = t.ID
 		rt.IsInternal = t.Internal
 		rt.AuthorizedOperations = rc.authorizedOperations(kmsg.ACLResourceTypeTopic, name)
-		for _, p := range t.Partitions() {
-			if name == startTopic && p.Index < startPart {
+		for i := range t.NumPartitions() {
+			if name == startTopic && i < startPart {
 				continue
 			}
 			if count == limit {
-				resp.NextCursor = &kmsg.DescribeTopicPartitionsResponseNextCursor{Topic: name, Partition: p.Index}
+				resp.NextCursor = &kmsg.DescribeTopicPartitionsResponseNextCursor{Topic: name, Partition: i}
 				break
 			}
+			ps := rc.s.st.Node().State(t, i)
 			rp := kmsg.NewDescribeTopicPartitionsResponseTopicPartition()
-			rp.Partition, rp.LeaderID, rp.LeaderEpoch = p.Index, rc.s.st.Node().Leader(p), p.LeaderEpoch()
-			rp.Replicas, rp.ISR = rc.s.st.Node().Replicas(p), rc.s.st.Node().Replicas(p)
+			rp.Partition, rp.LeaderID, rp.LeaderEpoch = i, ps.Leader, ps.Epoch
+			rp.Replicas, rp.ISR = ps.Replicas, ps.ISR
 			rp.EligibleLeaderReplicas, rp.LastKnownELR, rp.OfflineReplicas = []int32{}, []int32{}, []int32{}
 			rt.Partitions = append(rt.Partitions, rp)
 			count++

@@ -28,6 +28,8 @@ var errorTable = []struct {
 	// group's offsets; yard refuses, as Kafka's own kafka-topics tool does.
 	{stream.ErrInternalTopicAdmin, kerr.InvalidRequest},
 	{stream.ErrInvalidPartitions, kerr.InvalidPartitions},
+	{stream.ErrInvalidReplicationFactor, kerr.InvalidReplicationFactor},
+	{stream.ErrInvalidReplicaAssignment, kerr.InvalidReplicaAssignment},
 	{stream.ErrInvalidConfig, kerr.InvalidConfig},
 	{stream.ErrNotReplicated, kerr.PolicyViolation}, // a cluster node refuses what it cannot replicate yet
 	// The metadata group has no leader, or lost it while the change waited: retriable, as

@@ -60,3 +60,14 @@ func (s *Server) endpoints(ids map[int32]bool) []stream.BrokerInfo {
 	}
 	return out
 }
+
+// absent answers a request for partition i of t that this node has no Partition of:
+// NOT_LEADER_OR_FOLLOWER with the published leader as hint if the partition exists on other
+// nodes (this one is not among its replicas), else UNKNOWN_TOPIC_OR_PARTITION.
+func (s *Server) absent(t *stream.Topic, i int32) (int16, leaderHint) {
+	if t == nil || !t.IsRemote(i) {
+		return kerr.UnknownTopicOrPartition.Code, leaderHint{id: -1, epoch: -1}
+	}
+	ps := s.st.Node().State(t, i)
+	return kerr.NotLeaderForPartition.Code, leaderHint{id: ps.Leader, epoch: ps.Epoch}
+}

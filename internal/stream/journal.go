@@ -264,11 +264,14 @@ func (m *Manager) replayJournal(j *log.Journal) error {
 		}
 		t, ok := m.byID[catalog.UUID(id[:16])]
 		i := int32(binary.BigEndian.Uint32(id[16:]))
-		if !ok || i < 0 || i >= t.NumPartitions() {
+		var p *Partition
+		if ok {
+			p = t.Partition(i)
+		}
+		if p == nil {
 			skipped++ // a topic deleted since (its partitions went with it)
 			return nil
 		}
-		p := t.Partitions()[i]
 		touched[p] = true
 		end := p.log.EndOffset()
 		if first < end {

@@ -10,17 +10,42 @@ import "slices"
 type Node struct {
 	id       int32
 	replicas int16
+	m        *Manager
 }
 
 // singleLeaderEpoch is the leader epoch of every partition of a single node.
 const singleLeaderEpoch = 0
 
 // Node is this broker's view of the cluster.
-func (m *Manager) Node() Node { return Node{id: m.cfg.NodeID, replicas: int16(m.clusterSize.Load())} }
+func (m *Manager) Node() Node {
+	return Node{id: m.cfg.NodeID, replicas: int16(m.clusterSize.Load()), m: m}
+}
 
-// ReplicationFactor is how many copies of a partition there are: 1, or on a cluster node the
-// cluster's size (every node is a replica of every partition so far).
-func (n Node) ReplicationFactor() int16 { return max(n.replicas, 1) }
+// ClusterSize is how many nodes the cluster has: 1 on a single node.
+func (n Node) ClusterSize() int16 { return max(n.replicas, 1) }
+
+// PartitionState is what Metadata says of a partition: its leader (-1 while none is known),
+// leader epoch (-1 with no leader known), replicas and in-sync replicas.
+type PartitionState struct {
+	Leader, Epoch int32
+	Replicas, ISR []int32
+}
+
+// State is partition i of t as this node knows it: from its own replica, or for a partition
+// this node does not hold from the leadership its leader published (leadership.go).
+func (n Node) State(t *Topic, i int32) PartitionState {
+	if p := t.Partition(i); p != nil {
+		return PartitionState{Leader: n.Leader(p), Epoch: n.LeaderEpoch(p), Replicas: n.Replicas(p), ISR: n.ISR(p)}
+	}
+	st := PartitionState{Leader: -1, Epoch: -1, Replicas: t.Replicas(i)}
+	st.ISR = st.Replicas
+	if n.m != nil {
+		if l, ok := n.m.RemoteLeadership(t, i); ok && slices.Contains(st.Replicas, l.Leader) {
+			st.Leader, st.Epoch, st.ISR = l.Leader, l.Epoch, l.ISR
+		}
+	}
+	return st
+}
 
 // ID is this node's broker ID.
 func (n Node) ID() int32 { return n.id }

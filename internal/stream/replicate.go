@@ -59,11 +59,20 @@ type catalogCmd struct {
 	From    int64             `json:"from,omitempty"`
 	// Partitions is create_partitions' new partition count.
 	Partitions int32 `json:"partitions,omitempty"`
+	// Replicas are create_partitions' new partitions' replicas (placement.go), absent for a
+	// topic held by every node.
+	Replicas [][]int32 `json:"replicas,omitempty"`
+	// Leadership is partition_leader's row (leadership.go).
+	Leadership *leadershipRow `json:"leadership,omitempty"`
 }
 
 // SetCatalogReplicator makes every later catalog change go through r (set once, before
 // serving, on a cluster node).
-func (m *Manager) SetCatalogReplicator(r CatalogReplicator) { m.repl.Store(&r) }
+func (m *Manager) SetCatalogReplicator(r CatalogReplicator) {
+	m.repl.Store(&r)
+	m.wg.Add(1)
+	go m.publishLeadershipLoop(r)
+}
 
 // SetClusterSize records how many nodes replicate each partition (set once, before serving).
 func (m *Manager) SetClusterSize(n int) { m.clusterSize.Store(int32(n)) }
@@ -146,6 +155,7 @@ func (m *Manager) ApplyCatalogCommand(cmd []byte) error {
 		if !ok || t.ID != c.ID {
 			return nil // deleted before this restart (or never here: nothing to do)
 		}
+		m.forgetLeadership(t.ID)
 		return m.deleteTopicLocked(t)
 	case opCreatePartitions:
 		t, ok := m.Topic(c.Name)
@@ -158,7 +168,7 @@ func (m *Manager) ApplyCatalogCommand(cmd []byte) error {
 		case int64(n) != c.From: // another change came first
 			return fmt.Errorf("%w: topic %q has %d partitions, cannot change to %d", ErrInvalidPartitions, c.Name, n, c.Partitions)
 		}
-		return m.createPartitionsLocked(t, c.Partitions)
+		return m.createPartitionsLocked(t, c.Partitions, c.Replicas)
 	case opSetTopicConfigs:
 		t, ok := m.Topic(c.Name)
 		if !ok || t.ID != c.ID {
@@ -167,6 +177,12 @@ func (m *Manager) ApplyCatalogCommand(cmd []byte) error {
 		return m.setTopicConfigsLocked(t, c.Configs)
 	case opSetBrokerConfigs:
 		return m.setBrokerConfigsLocked(c.Configs)
+	case opPartitionLeader:
+		if c.Leadership == nil {
+			return errors.New("cannot apply catalog command: partition_leader without a leadership")
+		}
+		m.applyLeadership(*c.Leadership)
+		return nil
 	case opRegisterBroker:
 		if c.Broker == nil || c.Node < 1 {
 			return errors.New("cannot apply catalog command: register_broker without a node")
@@ -238,6 +254,8 @@ type catalogImage struct {
 	Brokers       map[int32]catalog.Broker `json:"brokers,omitempty"`
 	// NextProducerID is the first producer id no node has reserved (reserve_producer_ids).
 	NextProducerID int64 `json:"next_producer_id,omitempty"`
+	// Leaders are the published partition leaderships (leadership.go).
+	Leaders []leadershipRow `json:"leaders,omitempty"`
 }
 
 // CatalogSnapshot is the replicated part of the catalog, for the metadata group's snapshots.
@@ -245,7 +263,8 @@ func (m *Manager) CatalogSnapshot() ([]byte, error) {
 	m.adminMu.Lock()
 	st := m.cat.Snapshot()
 	m.adminMu.Unlock()
-	return json.Marshal(catalogImage{Topics: st.Topics, BrokerConfigs: st.BrokerConfigs, Brokers: st.Brokers, NextProducerID: st.NextProducerID})
+	return json.Marshal(catalogImage{Topics: st.Topics, BrokerConfigs: st.BrokerConfigs, Brokers: st.Brokers, NextProducerID: st.NextProducerID,
+		Leaders: m.leadershipRows()})
 }
 
 // RestoreCatalog brings the catalog to a snapshot received from the metadata group's leader:
@@ -272,6 +291,9 @@ func (m *Manager) RestoreCatalog(data []byte) error {
 		if err := m.cat.Update(func(s *catalog.State) error { s.NextProducerID = img.NextProducerID; return nil }); err != nil {
 			return err
 		}
+	}
+	for _, r := range img.Leaders {
+		m.applyLeadership(r)
 	}
 	for name, ct := range img.Topics {
 		t, ok := m.Topic(name)

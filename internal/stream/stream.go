@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -134,6 +135,9 @@ type Manager struct {
 	repl        atomic.Pointer[CatalogReplicator] // replicate.go; nil on a single node
 	hooks       atomic.Pointer[ReplicaHooks]      // replicate.go; nil on a single node
 	clusterSize atomic.Int32                      // replicate.go; 0 on a single node
+	nodes       atomic.Pointer[[]int32]           // placement.go; nil on a single node
+	leadMu      sync.Mutex                        // guards leaders
+	leaders     map[leaderKey]Leadership          // leadership.go
 
 	failOpen func(topic string, p int32) error // tests only: fails opening a partition
 
@@ -360,30 +364,56 @@ func (m *Manager) finishDeletion(st catalog.State, name string) error {
 }
 
 func (m *Manager) openTopic(ct catalog.Topic, brokerCfg map[string]string, rebuild bool) (*Topic, error) {
-	t := &Topic{Name: ct.Name, ID: ct.ID, Internal: ct.Internal, m: m}
+	t := newTopic(m, ct)
 	t.setConfig(ct.Configs, brokerCfg)
 	parts, err := m.openPartitions(t, 0, ct.Partitions, rebuild)
 	if err != nil {
 		return nil, err
 	}
-	t.parts.Store(&parts)
+	t.storeParts(parts)
 	return t, nil
 }
 
-// openPartitions opens partitions [from, to) of t (rebuild: see openPartition).
+// newTopic is the Topic ct describes, without partitions yet.
+func newTopic(m *Manager, ct catalog.Topic) *Topic {
+	t := &Topic{Name: ct.Name, ID: ct.ID, Internal: ct.Internal, m: m}
+	rs := replicaLists(ct.Replicas)
+	t.replicas.Store(&rs)
+	return t
+}
+
+// openPartitions opens the partitions of [from, to) of t that this node holds (rebuild: see
+// openPartition); the result is indexed from from, nil where this node is not a replica.
 func (m *Manager) openPartitions(t *Topic, from, to int32, rebuild bool) ([]*Partition, error) {
 	var parts []*Partition
 	for i := from; i < to; i++ {
+		if !hosts(t.placement(), m.cfg.NodeID, i) {
+			parts = append(parts, nil)
+			continue
+		}
 		p, err := openPartition(t, i, rebuild)
 		if err != nil {
 			for _, q := range parts {
-				q.log.Close()
+				if q != nil {
+					q.log.Close()
+				}
 			}
 			return nil, err
 		}
 		parts = append(parts, p)
 	}
 	return parts, nil
+}
+
+// indexes are the partition numbers of parts, leaving out the nil ones.
+func indexes(parts []*Partition) []int32 {
+	var out []int32
+	for _, p := range parts {
+		if p != nil {
+			out = append(out, p.Index)
+		}
+	}
+	return out
 }
 
 // createPartitions creates partitions [from, to) of t, which the catalog already lists. A
@@ -393,6 +423,9 @@ func (m *Manager) openPartitions(t *Topic, from, to int32, rebuild bool) ([]*Par
 // creation leaves no directories behind.
 func (m *Manager) createPartitions(t *Topic, from, to int32) ([]*Partition, error) {
 	for i := from; i < to; i++ {
+		if !hosts(t.placement(), m.cfg.NodeID, i) {
+			continue
+		}
 		dir := m.partitionDir(t.Name, i)
 		if _, err := os.Lstat(dir); err == nil {
 			moved, err := datadir.MoveAside(dir, m.cfg.Now())
@@ -404,7 +437,13 @@ func (m *Manager) createPartitions(t *Topic, from, to int32) ([]*Partition, erro
 	}
 	parts, err := m.openPartitions(t, from, to, true)
 	if err != nil {
-		if rerr := m.removePartitionDirs(t.Name, t.ID, from, to); rerr != nil {
+		var held []int32
+		for i := from; i < to; i++ {
+			if hosts(t.placement(), m.cfg.NodeID, i) {
+				held = append(held, i)
+			}
+		}
+		if rerr := m.removePartitionDirs(t.Name, t.ID, held); rerr != nil {
 			m.log.Error("cannot remove the directories of a failed partition creation", "topic", t.Name, "err", rerr)
 		}
 		return nil, err
@@ -412,20 +451,20 @@ func (m *Manager) createPartitions(t *Topic, from, to int32) ([]*Partition, erro
 	return parts, nil
 }
 
-// removePartitionDirs deletes the directories of partitions [from, to) of a topic whose logs
+// removePartitionDirs deletes the directories of partitions held of a topic whose logs
 // are closed: each is first renamed to a tombstone (datadir.Tombstone), then removed.
-func (m *Manager) removePartitionDirs(topic string, id catalog.UUID, from, to int32) error {
-	tombs, err := m.tombstonePartitions(topic, id, from, to)
+func (m *Manager) removePartitionDirs(topic string, id catalog.UUID, held []int32) error {
+	tombs, err := m.tombstonePartitions(topic, id, held)
 	for _, tomb := range tombs {
 		err = errors.Join(err, datadir.RemoveTombstone(tomb))
 	}
 	return err
 }
 
-// tombstonePartitions renames the directories of partitions [from, to) to tombstones.
-func (m *Manager) tombstonePartitions(topic string, id catalog.UUID, from, to int32) ([]string, error) {
+// tombstonePartitions renames the directories of partitions held to tombstones.
+func (m *Manager) tombstonePartitions(topic string, id catalog.UUID, held []int32) ([]string, error) {
 	var tombs []string
-	for i := from; i < to; i++ {
+	for _, i := range held {
 		tomb, err := datadir.Tombstone(m.partitionDir(topic, i), id.String())
 		if err != nil {
 			return tombs, err
@@ -484,7 +523,13 @@ func (m *Manager) Topics() []*Topic {
 // CreateTopic creates a topic with n partitions and the given topic-level configs. With
 // validateOnly it only checks that it could.
 func (m *Manager) CreateTopic(name string, n int32, configs map[string]string, validateOnly bool) (*Topic, error) {
-	return m.createTopic(name, n, configs, validateOnly, false)
+	return m.createTopic(name, n, configs, validateOnly, false, Placement{ReplicationFactor: -1})
+}
+
+// CreatePlacedTopic is CreateTopic with the replicas asked for (placement.go); with an
+// explicit assignment n is its length.
+func (m *Manager) CreatePlacedTopic(name string, n int32, pl Placement, configs map[string]string, validateOnly bool) (*Topic, error) {
+	return m.createTopic(name, n, configs, validateOnly, false, pl)
 }
 
 // EnsureInternalTopic returns the internal topic name, creating it with n partitions and
@@ -499,14 +544,15 @@ func (m *Manager) EnsureInternalTopic(name string, n int32, configs map[string]s
 		}
 		return t, nil
 	}
-	t, err := m.createTopic(name, n, configs, false, true)
+	// Internal topics stay on every node (no recorded placement).
+	t, err := m.createTopic(name, n, configs, false, true, Placement{})
 	if errors.Is(err, ErrTopicExists) {
 		return m.EnsureInternalTopic(name, n, configs)
 	}
 	return t, err
 }
 
-func (m *Manager) createTopic(name string, n int32, configs map[string]string, validateOnly, internal bool) (*Topic, error) {
+func (m *Manager) createTopic(name string, n int32, configs map[string]string, validateOnly, internal bool, pl Placement) (*Topic, error) {
 	if err := ValidTopicName(name); err != nil {
 		return nil, err
 	}
@@ -525,10 +571,19 @@ func (m *Manager) createTopic(name string, n int32, configs map[string]string, v
 	if err := checkTopicConfigs(configs, m.cat.Snapshot().BrokerConfigs); err != nil {
 		return nil, err
 	}
+	var placed [][]int32
+	if !internal {
+		if placed, err = m.place(0, n, pl); err != nil {
+			return nil, err
+		}
+	}
 	if validateOnly {
 		return nil, nil
 	}
-	ct := catalog.Topic{Name: name, ID: catalog.NewUUID(), Partitions: n, Configs: configs, CreatedMs: m.cfg.Now().UnixMilli(), Internal: internal}
+	if m.replicator() == nil {
+		placed = nil // a single node holds every partition; nothing to record
+	}
+	ct := catalog.Topic{Name: name, ID: catalog.NewUUID(), Partitions: n, Configs: configs, CreatedMs: m.cfg.Now().UnixMilli(), Internal: internal, Replicas: placed}
 	if r := m.replicator(); r != nil {
 		m.adminMu.Unlock() // the command is applied, here too, under adminMu
 		defer m.adminMu.Lock()
@@ -554,7 +609,7 @@ func (m *Manager) createTopicLocked(ct catalog.Topic) (*Topic, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create topic %q: %w", name, err)
 	}
-	t := &Topic{Name: ct.Name, ID: ct.ID, Internal: ct.Internal, m: m}
+	t := newTopic(m, ct)
 	t.setConfig(ct.Configs, m.cat.Snapshot().BrokerConfigs)
 	parts, err := m.createPartitions(t, 0, n)
 	if err != nil {
@@ -566,8 +621,8 @@ func (m *Manager) createTopicLocked(ct catalog.Topic) (*Topic, error) {
 		}
 		return nil, fmt.Errorf("cannot create topic %q: %w", name, err)
 	}
-	t.parts.Store(&parts)
-	m.attachReplicas(parts)
+	t.storeParts(parts)
+	m.attachReplicas(t.Partitions())
 	m.mu.Lock()
 	m.topics[name] = t
 	m.byID[t.ID] = t
@@ -625,7 +680,7 @@ func (m *Manager) deleteTopicLocked(t *Topic) error {
 			m.log.Warn("closing a partition of a deleted topic", "topic", name, "partition", p.Index, "err", err)
 		}
 	}
-	tombs, err := m.tombstonePartitions(name, t.ID, 0, t.NumPartitions())
+	tombs, err := m.tombstonePartitions(name, t.ID, indexes(t.Partitions()))
 	if err == nil {
 		err = m.cat.Update(func(s *catalog.State) error {
 			delete(s.Topics, name)
@@ -664,8 +719,9 @@ func (m *Manager) deleteTopicLocked(t *Topic) error {
 // tombstones get their names back and the partitions are opened again.
 func (m *Manager) undoDelete(t *Topic, tombs []string) error {
 	var errs []error
+	held := indexes(t.Partitions())
 	for i, tomb := range tombs {
-		if err := datadir.Untombstone(tomb, m.partitionDir(t.Name, int32(i))); err != nil {
+		if err := datadir.Untombstone(tomb, m.partitionDir(t.Name, held[i])); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -695,7 +751,11 @@ func (m *Manager) CreatePartitions(name string, total int32, validateOnly bool) 
 		if err != nil || validateOnly {
 			return err
 		}
-		return m.replicate(r, catalogCmd{Op: opCreatePartitions, Name: name, ID: t.ID, From: int64(t.NumPartitions()), Partitions: total})
+		placed, err := m.placeNewPartitions(t, total)
+		if err != nil {
+			return err
+		}
+		return m.replicate(r, catalogCmd{Op: opCreatePartitions, Name: name, ID: t.ID, From: int64(t.NumPartitions()), Partitions: total, Replicas: placed})
 	}
 	m.adminMu.Lock()
 	defer m.adminMu.Unlock()
@@ -703,7 +763,7 @@ func (m *Manager) CreatePartitions(name string, total int32, validateOnly bool) 
 	if err != nil || validateOnly {
 		return err
 	}
-	return m.createPartitionsLocked(t, total)
+	return m.createPartitionsLocked(t, total, nil)
 }
 
 // growableTopic is topic name, if its partition count may be raised to total.
@@ -724,22 +784,41 @@ func (m *Manager) growableTopic(name string, total int32) (*Topic, error) {
 
 // createPartitionsLocked raises t's partition count to total (CreatePartitions), with
 // adminMu held; on a cluster node the new partitions join their Raft groups.
-func (m *Manager) createPartitionsLocked(t *Topic, total int32) error {
+// placed are the new partitions' replicas, nil for a topic whose placement is not recorded
+// (every node holds it).
+func (m *Manager) createPartitionsLocked(t *Topic, total int32, placed [][]int32) error {
 	name, cur := t.Name, t.NumPartitions()
+	old := t.placement()
+	if old == nil {
+		placed = nil
+	} else if int32(len(placed)) != total-cur {
+		return fmt.Errorf("cannot add partitions to %q: %w: %d replica lists for %d new partitions", name, ErrInvalidReplicaAssignment, len(placed), total-cur)
+	}
 	err := m.cat.Update(func(s *catalog.State) error {
 		ct := s.Topics[name]
 		ct.Partitions = total
+		if placed != nil {
+			ct.Replicas = append(slices.Clone(ct.Replicas), placed...)
+		}
 		s.Topics[name] = ct
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("cannot add partitions to %q: %w", name, err)
 	}
+	if placed != nil {
+		next := append(slices.Clone(old), placed...)
+		t.replicas.Store(&next)
+	}
 	added, err := m.createPartitions(t, cur, total)
 	if err != nil {
+		t.replicas.Store(&old)
 		if uerr := m.cat.Update(func(s *catalog.State) error {
 			ct := s.Topics[name]
 			ct.Partitions = cur
+			if placed != nil {
+				ct.Replicas = ct.Replicas[:cur]
+			}
 			s.Topics[name] = ct
 			return nil
 		}); uerr != nil {
@@ -747,10 +826,21 @@ func (m *Manager) createPartitionsLocked(t *Topic, total int32) error {
 		}
 		return fmt.Errorf("cannot add partitions to %q: %w", name, err)
 	}
-	m.attachReplicas(added)
-	parts := append(append([]*Partition(nil), t.Partitions()...), added...)
-	t.parts.Store(&parts)
+	m.attachReplicas(slices.DeleteFunc(slices.Clone(added), func(p *Partition) bool { return p == nil }))
+	parts := slices.Clone(t.parts.Load().all)
+	t.storeParts(append(parts, added...))
 	return nil
+}
+
+// placeNewPartitions decides the replicas of t's partitions [cur, total): as many as its
+// first partition has, nil if t's placement is not recorded.
+func (m *Manager) placeNewPartitions(t *Topic, total int32) ([][]int32, error) {
+	rs := t.placement()
+	if rs == nil || len(rs) == 0 || rs[0] == nil {
+		return nil, nil
+	}
+	cur := t.NumPartitions()
+	return m.place(cur, total-cur, Placement{ReplicationFactor: int16(len(rs[0]))})
 }
 
 // AllocateProducerID returns a producer ID never handed out before, even across crashes:

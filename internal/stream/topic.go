@@ -19,28 +19,58 @@ type Topic struct {
 	Internal bool
 	m        *Manager
 
-	parts atomic.Pointer[[]*Partition]
-	cfg   atomic.Pointer[TopicConfig]
+	parts    atomic.Pointer[partSet]
+	replicas atomic.Pointer[replicaLists] // placement.go
+	cfg      atomic.Pointer[TopicConfig]
 }
 
-// Partitions returns the topic's partitions, indexed by partition number.
+// partSet is a topic's partitions: all of them by index, nil where this node is not a
+// replica (placement.go), and the ones it holds.
+type partSet struct {
+	all   []*Partition
+	local []*Partition
+}
+
+func (t *Topic) storeParts(all []*Partition) {
+	ps := &partSet{all: all}
+	for _, p := range all {
+		if p != nil {
+			ps.local = append(ps.local, p)
+		}
+	}
+	t.parts.Store(ps)
+}
+
+// Partitions returns the partitions this node holds (has a log of), by partition number:
+// every partition on a single node, a partition's replicas only on a cluster node.
 func (t *Topic) Partitions() []*Partition {
 	if p := t.parts.Load(); p != nil {
-		return *p
+		return p.local
 	}
 	return nil
 }
 
-// NumPartitions is len(Partitions()).
-func (t *Topic) NumPartitions() int32 { return int32(len(t.Partitions())) }
+// NumPartitions is the topic's partition count, held here or not.
+func (t *Topic) NumPartitions() int32 {
+	if p := t.parts.Load(); p != nil {
+		return int32(len(p.all))
+	}
+	return 0
+}
 
-// Partition returns partition i, or nil if there is none.
+// Partition returns partition i, or nil if there is none or this node is not one of its
+// replicas (then i < NumPartitions: IsRemote).
 func (t *Topic) Partition(i int32) *Partition {
-	ps := t.Partitions()
-	if i < 0 || int(i) >= len(ps) {
+	p := t.parts.Load()
+	if p == nil || i < 0 || int(i) >= len(p.all) {
 		return nil
 	}
-	return ps[i]
+	return p.all[i]
+}
+
+// IsRemote says whether partition i exists but this node holds no replica of it.
+func (t *Topic) IsRemote(i int32) bool {
+	return i >= 0 && i < t.NumPartitions() && t.Partition(i) == nil
 }
 
 // Config returns the topic's effective configuration.

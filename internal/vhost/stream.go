@@ -65,7 +65,10 @@ func (h *Hosts) attachStream(name string, args map[string]any) (*Stream, error) 
 		if err != nil {
 			return nil, err
 		}
-		t, err = h.cfg.Streams.CreateTopic(name, want, cfg, false)
+		// Every node holds a stream queue's partitions: AMQP publishes and consumes on the
+		// node the client is connected to.
+		all := stream.Placement{ReplicationFactor: h.cfg.Streams.Node().ClusterSize()}
+		t, err = h.cfg.Streams.CreatePlacedTopic(name, want, all, cfg, false)
 		if errors.Is(err, stream.ErrTopicExists) {
 			t, ok = h.cfg.Streams.Topic(name)
 			if !ok {

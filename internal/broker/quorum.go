@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -18,13 +19,19 @@ import (
 // topologyGroup is the Raft group replicating the AMQP quorum queues' declarations.
 const topologyGroup = ^uint64(0) - 1
 
-// quorumGroupID is a quorum queue's Raft group, the same on every node.
-func quorumGroupID(vhostName, name string) uint64 {
+// quorumGroupID is a quorum queue's Raft group, the same on every node: a hash of its vhost,
+// name and declaring entry of the topology group (index; 0 for the queues declared before
+// deletion existed), so that a queue deleted and declared again gets a new group.
+func quorumGroupID(vhostName, name string, index uint64) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte("amqp-quorum\x00"))
 	h.Write([]byte(vhostName))
 	h.Write([]byte{0})
 	h.Write([]byte(name))
+	if index != 0 {
+		h.Write([]byte{0})
+		h.Write(binary.BigEndian.AppendUint64(nil, index))
+	}
 	id := h.Sum64()
 	if id == metadataGroup || id == topologyGroup {
 		id = 2
@@ -40,16 +47,23 @@ type quorumCluster struct {
 	decls  *cluster.Group // set once created
 
 	mu       sync.Mutex
-	replicas []*quorum.Replica
+	replicas map[uint64]*quorum.Replica // by group id
 }
 
 // openQuorum creates the topology group on a cluster node serving AMQP.
 func (b *Broker) openQuorum(host *cluster.Host, voters []uint64) (*quorumCluster, error) {
-	qc := &quorumCluster{host: host, voters: voters, log: b.log.With("component", "quorum")}
+	qc := &quorumCluster{host: host, voters: voters, log: b.log.With("component", "quorum"), replicas: map[uint64]*quorum.Replica{}}
 	b.hosts.SetQuorumCluster(qc)
 	decls := quorum.NewDeclarations(func(d quorum.Declaration) error {
-		if d.Kind == quorum.KindQueue {
-			return b.hosts.AttachQuorum(d.VHost, d.Name, d.Args)
+		switch d.Kind {
+		case quorum.KindQueue:
+			return b.hosts.AttachQuorum(d.VHost, d.Name, d.Index, d.Args)
+		case quorum.KindDelete:
+			// the local queue first (its consumers are cancelled, its bindings go), then its
+			// replica and Raft group, for good
+			b.hosts.DetachQuorum(d.VHost, d.Name)
+			qc.remove(quorumGroupID(d.VHost, d.Name, d.Index))
+			return nil
 		}
 		return b.hosts.AttachBinding(d.Kind, d.VHost, d.Args)
 	})
@@ -76,7 +90,7 @@ func (qc *quorumCluster) Declare(ctx context.Context, kind, vhostName, name stri
 	}
 }
 
-func (qc *quorumCluster) Replica(vhostName, name string, args map[string]any, deadLetter func([]queue.DeadLetter)) (queue.Replica, error) {
+func (qc *quorumCluster) Replica(vhostName, name string, index uint64, args map[string]any, deadLetter func([]queue.DeadLetter)) (queue.Replica, error) {
 	cfg := quorum.NoLimits
 	if n, ok := vhost.IntArg(args["x-delivery-limit"]); ok {
 		cfg.DeliveryLimit = int64(n)
@@ -91,22 +105,37 @@ func (qc *quorumCluster) Replica(vhostName, name string, args map[string]any, de
 		cfg.Overflow = s
 	}
 	r := quorum.NewReplica(name, qc.host.ID(), cfg, deadLetter, qc.log.With("vhost", vhostName, "queue", name))
-	g, err := qc.host.CreateGroup(quorumGroupID(vhostName, name), r.StateMachine(), qc.voters)
+	id := quorumGroupID(vhostName, name, index)
+	g, err := qc.host.CreateGroup(id, r.StateMachine(), qc.voters)
 	if err != nil {
 		return nil, fmt.Errorf("cannot replicate quorum queue %q: %w", name, err)
 	}
 	r.SetGroup(g, qc.host.PeerAlive)
 	qc.mu.Lock()
-	qc.replicas = append(qc.replicas, r)
+	qc.replicas[id] = r
 	qc.mu.Unlock()
 	return r, nil
+}
+
+// remove stops the replica of group id and removes the group from this node for good (a
+// deleted queue; called from the topology group's apply, on every node).
+func (qc *quorumCluster) remove(id uint64) {
+	qc.mu.Lock()
+	r := qc.replicas[id]
+	delete(qc.replicas, id)
+	qc.mu.Unlock()
+	qc.host.RemoveGroup(id)
+	if r != nil {
+		// not here: a proposal the proposer waits for fails once this round ends
+		go r.Close()
+	}
 }
 
 // close stops the replicas' proposers (after the host closed: their proposals fail).
 func (qc *quorumCluster) close() {
 	qc.mu.Lock()
 	rs := qc.replicas
-	qc.replicas = nil
+	qc.replicas = map[uint64]*quorum.Replica{}
 	qc.mu.Unlock()
 	for _, r := range rs {
 		r.Close()

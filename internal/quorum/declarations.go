@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/yardmq/yard/internal/cluster"
@@ -14,6 +15,7 @@ const (
 	KindQueue  = ""       // a quorum queue: Name, Args
 	KindBind   = "bind"   // a binding to a quorum queue: Name identifies it, Args encode it
 	KindUnbind = "unbind" // removes the KindBind of the same Name
+	KindDelete = "delete" // deletes the quorum queue Name and the bindings to it
 )
 
 // Declaration is a replicated declaration: a quorum queue (its vhost, name and encoded
@@ -24,6 +26,11 @@ type Declaration struct {
 	VHost string `json:"vhost"`
 	Name  string `json:"name"`
 	Args  []byte `json:"args"`
+	// Index is, for a queue, the topology group's entry that declared it (0 in declarations
+	// recorded before deletion existed): its Raft group id derives from it, so that a queue
+	// deleted and declared again gets a new group. Attach of a KindDelete carries the deleted
+	// queue's Index.
+	Index uint64 `json:"index,omitempty"`
 }
 
 // Declarations is the state machine of the cluster's AMQP topology group: the quorum
@@ -63,9 +70,15 @@ func (s *Declarations) Apply(e cluster.Entry) (any, error) {
 	if err := json.Unmarshal(e.Data[1:], &d); err != nil {
 		return nil, fmt.Errorf("cannot apply entry %d: %w: %v", e.Index, ErrBadCommand, err)
 	}
+	if d.Kind == KindDelete {
+		return s.applyDelete(d)
+	}
 	kind := d.Kind
 	if kind == KindUnbind {
 		kind = KindBind
+	}
+	if kind == KindQueue {
+		d.Index = e.Index
 	}
 	s.mu.Lock()
 	i := slices.IndexFunc(s.decls, func(x Declaration) bool { return x.Kind == kind && x.VHost == d.VHost && x.Name == d.Name })
@@ -80,6 +93,37 @@ func (s *Declarations) Apply(e cluster.Entry) (any, error) {
 	}
 	s.mu.Unlock()
 	return nil, s.attach(d)
+}
+
+// applyDelete removes a queue's declaration and the bindings to it, and attaches the
+// deletion (with the queue's Index) so every node removes the queue and its group. Deleting
+// a queue the group does not know changes nothing.
+func (s *Declarations) applyDelete(d Declaration) (any, error) {
+	s.mu.Lock()
+	i := slices.IndexFunc(s.decls, func(x Declaration) bool { return x.Kind == KindQueue && x.VHost == d.VHost && x.Name == d.Name })
+	if i < 0 {
+		s.mu.Unlock()
+		return nil, nil
+	}
+	d.Index = s.decls[i].Index
+	s.decls = slices.DeleteFunc(s.decls, func(x Declaration) bool {
+		if x.VHost != d.VHost {
+			return false
+		}
+		return (x.Kind == KindQueue && x.Name == d.Name) || (x.Kind == KindBind && BindingQueue(x.Name) == d.Name)
+	})
+	s.mu.Unlock()
+	return nil, s.attach(d)
+}
+
+// BindingQueue is the queue of a binding declaration's Name (exchange, queue, key and
+// arguments joined by NUL bytes, as the vhost names them).
+func BindingQueue(name string) string {
+	parts := strings.SplitN(name, "\x00", 3)
+	if len(parts) < 2 {
+		return ""
+	}
+	return parts[1]
 }
 
 // List is the declarations, in order.

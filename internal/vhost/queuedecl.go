@@ -208,7 +208,10 @@ func (v *VHost) DeleteQueueIf(name string, owner any, ifUnused, ifEmpty bool) (q
 		return nil, 0, err
 	}
 	if qs.Replicated {
-		return nil, 0, refuse(ErrPrecondition, "cannot delete quorum queue '%s' in vhost '%s': deleting a replicated queue is not supported on a cluster yet", name, v.name)
+		if n, err = v.deleteReplicated(qs, ifUnused, ifEmpty); err != nil {
+			return nil, 0, err
+		}
+		return qs, n, nil
 	}
 	n, err = v.deleteQueue(qs, ifUnused, ifEmpty)
 	switch {

@@ -19,12 +19,13 @@ import (
 // QuorumCluster replicates quorum queues.
 type QuorumCluster interface {
 	// Declare replicates a quorum queue's declaration (kind "", args as the vhost encodes
-	// them), or a binding to one (kind "bind" or "unbind", encodeBinding), and returns once
-	// this node has applied it (AttachQuorum or AttachBinding ran).
+	// them), a binding to one (kind "bind" or "unbind", encodeBinding), or its deletion (kind
+	// "delete", no args), and returns once this node has applied it (AttachQuorum,
+	// AttachBinding or DetachQuorum ran).
 	Declare(ctx context.Context, kind, vhost, name string, args []byte) error
-	// Replica makes this node's replica of the queue (and its Raft group); deadLetter
-	// performs the queue's dead-lettering.
-	Replica(vhost, name string, args map[string]any, deadLetter func([]queue.DeadLetter)) (queue.Replica, error)
+	// Replica makes this node's replica of the queue (and its Raft group, whose id derives
+	// from index, AttachQuorum's); deadLetter performs the queue's dead-lettering.
+	Replica(vhost, name string, index uint64, args map[string]any, deadLetter func([]queue.DeadLetter)) (queue.Replica, error)
 }
 
 // declareTimeout bounds the wait for a replicated declaration.
@@ -61,8 +62,9 @@ func (v *VHost) declareReplicated(d QueueDeclaration) (*Queue, bool, error) {
 }
 
 // AttachQuorum registers a quorum queue declared through the cluster, on every node as the
-// declaration is applied (and again after a restart). A queue it already has is kept.
-func (h *Hosts) AttachQuorum(vhostName, name string, encodedArgs []byte) error {
+// declaration is applied (and again after a restart). A queue it already has is kept. index
+// tells this declaration from an earlier one of the same name (QuorumCluster.Replica).
+func (h *Hosts) AttachQuorum(vhostName, name string, index uint64, encodedArgs []byte) error {
 	v := h.Get(vhostName)
 	if v == nil {
 		h.log.Warn("quorum queue of an unknown vhost not attached", "vhost", vhostName, "queue", name)
@@ -80,7 +82,7 @@ func (h *Hosts) AttachQuorum(vhostName, name string, encodedArgs []byte) error {
 	qs := &Queue{Quorum: true, Replicated: true}
 	opts := v.queueOptions(name, queue.Options{Durable: true, Args: args}, qs)
 	opts.OnExpire = nil
-	r, err := h.quorum.Replica(vhostName, name, opts.Args, opts.DeadLetter)
+	r, err := h.quorum.Replica(vhostName, name, index, opts.Args, opts.DeadLetter)
 	if err != nil {
 		return fmt.Errorf("cannot attach quorum queue %q: %w", name, err)
 	}
@@ -88,6 +90,41 @@ func (h *Hosts) AttachQuorum(vhostName, name string, encodedArgs []byte) error {
 	qs.Queue = queue.New(name, opts)
 	v.queues[name] = qs
 	return nil
+}
+
+// DetachQuorum removes a replicated queue deleted through the cluster, on every node as the
+// deletion is applied: its local consumers are cancelled (basic.cancel, or their channel
+// closed, as for any deleted queue) and its bindings removed. The cluster then removes its
+// replica and Raft group.
+func (h *Hosts) DetachQuorum(vhostName, name string) {
+	v := h.Get(vhostName)
+	if v == nil {
+		return
+	}
+	qs := v.Queue(name)
+	if qs == nil || !qs.Replicated {
+		return
+	}
+	v.DeleteQueue(qs)
+}
+
+// deleteReplicated deletes a replicated queue through the cluster, unless ifUnused and it
+// has consumers (on any node) or ifEmpty and it has ready messages, as this node's replica
+// counts them. n is how many ready messages it had.
+func (v *VHost) deleteReplicated(qs *Queue, ifUnused, ifEmpty bool) (int, error) {
+	ready, _, consumers := qs.Counts()
+	if ifUnused && consumers > 0 {
+		return 0, refuse(ErrPrecondition, "queue '%s' in vhost '%s' in use", qs.Name(), v.name)
+	}
+	if ifEmpty && ready > 0 {
+		return 0, refuse(ErrPrecondition, "queue '%s' in vhost '%s' not empty", qs.Name(), v.name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), declareTimeout)
+	defer cancel()
+	if err := v.hosts.quorum.Declare(ctx, "delete", v.name, qs.Name(), nil); err != nil {
+		return 0, refuse(ErrInternal, "cannot delete quorum queue '%s' in vhost '%s' through the cluster: %v", qs.Name(), v.name, err)
+	}
+	return ready, nil
 }
 
 // LeaderNode is the cluster node leading a replicated queue's Raft group (0: unknown, or

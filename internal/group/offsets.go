@@ -23,6 +23,7 @@ import (
 	"maps"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/yardmq/yard/internal/log"
@@ -85,6 +86,7 @@ type offsetShard struct {
 	// write. p is nil until the partition is first loaded.
 	cluster bool
 	state   shardState
+	stateA  atomic.Int32 // state, readable without mu (set with it held)
 	epoch   uint64
 	lost    func(*offsetShard)
 }

@@ -81,21 +81,30 @@ func (c *Coordinator) Coordinates(group string) error {
 	return c.offsets.shard(group).ownerErr()
 }
 
-// ownerErr: nil if this node may serve the shard's groups.
+// ownerErr: nil if this node may serve the shard's groups. It does not wait for sh.mu (held
+// across a write's Raft round trip).
 func (sh *offsetShard) ownerErr() error {
 	if !sh.cluster {
 		return nil
 	}
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return sh.ownerErrLocked()
+	return ownerErrOf(shardState(sh.stateA.Load()))
 }
 
 func (sh *offsetShard) ownerErrLocked() error {
 	if !sh.cluster {
 		return nil
 	}
-	switch sh.state {
+	return ownerErrOf(sh.state)
+}
+
+// setStateLocked changes the shard's state. sh.mu held.
+func (sh *offsetShard) setStateLocked(st shardState) {
+	sh.state = st
+	sh.stateA.Store(int32(st))
+}
+
+func ownerErrOf(st shardState) error {
+	switch st {
 	case shardLoaded:
 		return nil
 	case shardLoading:
@@ -114,11 +123,16 @@ func (c *Coordinator) SetLeader(part int32, leader bool, p OffsetsPartition, ter
 	if !c.Clustered() || part < 0 || int(part) >= len(c.offsets.shards) {
 		return
 	}
+	sh := c.offsets.shards[part]
+	// Nothing to do (the usual case, each poll): decided without locks, which a write holds
+	// across its Raft round trip.
+	if owned := shardState(sh.stateA.Load()) != shardUnowned; owned == leader {
+		return
+	}
 	if !leader {
 		c.unload(part, 0)
 		return
 	}
-	sh := c.offsets.shards[part]
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -130,7 +144,8 @@ func (c *Coordinator) SetLeader(part int32, leader bool, p OffsetsPartition, ter
 		c.mu.Unlock()
 		return
 	}
-	sh.state, sh.p = shardLoading, p
+	sh.setStateLocked(shardLoading)
+	sh.p = p
 	sh.epoch++
 	epoch := sh.epoch
 	sh.mu.Unlock()
@@ -199,7 +214,7 @@ func (c *Coordinator) load(part int32, epoch uint64, p OffsetsPartition, term fu
 	c.restoreGroups(names, func(g *group) bool { return c.adopt(g, epoch) })
 	sh.mu.Lock()
 	if sh.epoch == epoch && sh.state == shardLoading {
-		sh.state = shardLoaded
+		sh.setStateLocked(shardLoaded)
 	}
 	sh.mu.Unlock()
 	c.log.Info("coordinating the groups of an offsets partition", "partition", part, "groups", len(names),
@@ -224,7 +239,7 @@ func (c *Coordinator) unload(part int32, epoch uint64) {
 		return
 	}
 	wasLoaded := sh.state == shardLoaded
-	sh.state = shardUnowned
+	sh.setStateLocked(shardUnowned)
 	sh.epoch++
 	empty := newOffsetShard(nil, sh.idx, nil)
 	sh.groups, sh.meta, sh.cgroups, sh.pending = empty.groups, empty.meta, empty.cgroups, empty.pending

@@ -18,6 +18,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/yardmq/yard/internal/log"
+	"github.com/yardmq/yard/internal/tlsconf"
 )
 
 // ErrStorage fails the proposals of a host whose storage refused a write (a full disk):
@@ -57,6 +58,9 @@ type Config struct {
 	Logger          *slog.Logger
 	// FS writes the WAL's files (nil: the real file system; tests inject a full disk).
 	FS log.FS
+	// TLS, if set, secures the peer connections with mutual TLS (tls.go): its certificate
+	// is this node's, its ClientCAs the cluster CA. Nil: plaintext.
+	TLS *tlsconf.Store
 }
 
 // Raft limits per group.
@@ -151,6 +155,9 @@ func Open(cfg Config) (*Host, error) {
 	if cfg.NodeID == 0 || cfg.Peers[cfg.NodeID] == "" {
 		return nil, fmt.Errorf("cannot open raft host: node %d is not among the peers", cfg.NodeID)
 	}
+	if err := checkTLSStore(cfg.TLS); err != nil {
+		return nil, err
+	}
 	snaps, err := readSnapshotFiles(cfg.Dir)
 	if err != nil {
 		return nil, err
@@ -164,6 +171,7 @@ func Open(cfg Config) (*Host, error) {
 		work: make(map[uint64]*Group), active: make(map[uint64]*Group),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), alive: make(map[uint64]bool), rng: newRanges()}
 	h.tr = newTransport(cfg.NodeID, cfg.Listener, cfg.Peers, cfg.TickInterval, cfg.Logger)
+	h.tr.sec.store = cfg.TLS
 	h.tr.deliver = h.deliver
 	h.tr.deliverRange = h.deliverRange
 	h.tr.dropped = func(group, to uint64, m *pb.Message) {

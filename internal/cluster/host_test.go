@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/yardmq/yard/internal/log"
+	"github.com/yardmq/yard/internal/tlsconf"
 )
 
 // listSM is a state machine that keeps every command it applied, in order.
@@ -71,6 +72,7 @@ type testCluster struct {
 	// group's state machine.
 	fs   map[uint64]log.FS
 	wrap func(node uint64, sm StateMachine) StateMachine
+	tls  map[uint64]*tlsconf.Store // a node's cluster TLS material (tls_test.go)
 }
 
 func newTestCluster(t *testing.T, n int, cfg Config, groups ...uint64) *testCluster {
@@ -125,6 +127,7 @@ func (c *testCluster) start(id uint64, ln net.Listener) {
 	cfg := c.cfg
 	cfg.NodeID, cfg.Dir, cfg.Listener, cfg.Peers = id, c.dirs[id], ln, c.addrs
 	cfg.FS = c.fs[id]
+	cfg.TLS = c.tls[id]
 	h, err := Open(cfg)
 	if err != nil {
 		c.t.Fatal(err)

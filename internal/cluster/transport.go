@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,6 +45,7 @@ type transport struct {
 	blocked atomic.Pointer[func(uint64) bool]
 	// silent stops the pings (the host is stalled by a full disk).
 	silent atomic.Bool
+	sec    security // mutual TLS (tls.go)
 
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -221,6 +223,9 @@ func (t *transport) dial(p *peer) (net.Conn, error) {
 	if !t.track(c) {
 		return nil, net.ErrClosed
 	}
+	if c, err = t.secureOut(c, p); err != nil {
+		return nil, err
+	}
 	c.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := c.Write(appendHello(nil, t.id, p.id)); err != nil {
 		t.untrack(c)
@@ -356,6 +361,9 @@ func (t *transport) acceptLoop() {
 			}
 			continue
 		}
+		if t.sec.store != nil {
+			c = tls.Server(c, t.serverTLS())
+		}
 		if !t.track(c) {
 			return
 		}
@@ -374,6 +382,9 @@ func (t *transport) acceptLoop() {
 // batches. A malformed frame closes this connection only.
 func (t *transport) readLoop(c net.Conn) error {
 	c.SetReadDeadline(time.Now().Add(helloTimeout))
+	if err := t.secureIn(c); err != nil {
+		return err
+	}
 	kind, body, buf, err := readFrame(c, nil)
 	if err != nil {
 		return err
@@ -388,6 +399,9 @@ func (t *transport) readLoop(c net.Conn) error {
 	p := t.peers[from]
 	if to != t.id || p == nil {
 		return fmt.Errorf("cannot accept peer: hello from node %d to node %d at node %d", from, to, t.id)
+	}
+	if err := t.checkPeerCert(c, from); err != nil {
+		return err
 	}
 	for {
 		c.SetReadDeadline(time.Now().Add(readIdleTimeoutMs * time.Millisecond))

@@ -112,6 +112,10 @@ func (s *Store) Reload() error {
 	return nil
 }
 
+// Current is the material loaded last: its Certificates and ClientCAs (a copy; callers
+// building their own configuration, such as the cluster transport, take it per handshake).
+func (s *Store) Current() *tls.Config { return s.cur.Load().Clone() }
+
 // ServerConfig is a *tls.Config for a listener: every handshake takes the material current
 // when it starts.
 func (s *Store) ServerConfig(nextProtos ...string) *tls.Config {

@@ -13,8 +13,10 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -104,6 +106,45 @@ func (ca *CA) WriteServer(t testing.TB, dir, cn string) Files {
 	certPEM, keyPEM, _ := ca.Issue(t, pkix.Name{CommonName: cn}, true)
 	f := Files{Cert: filepath.Join(dir, "server.pem"), Key: filepath.Join(dir, "server.key"), ClientCA: filepath.Join(dir, "ca.pem")}
 	for path, data := range map[string][]byte{f.Cert: certPEM, f.Key: keyPEM, f.ClientCA: ca.CertPEM} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+// WriteNode issues a cluster node certificate for node id, as yard's cluster transport wants
+// it (URI SAN yard-node:<id>, usable as server and client, for 127.0.0.1 and localhost), and
+// writes it, its key and the CA to dir as node.pem, node.key and cluster-ca.pem.
+func (ca *CA) WriteNode(t testing.TB, dir string, id uint64) Files {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca.serial++
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(ca.serial), Subject: pkix.Name{CommonName: "yard node " + strconv.FormatUint(id, 10)},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		URIs: []*url.URL{{Scheme: "yard-node", Opaque: strconv.FormatUint(id, 10)}},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := Files{Cert: filepath.Join(dir, "node.pem"), Key: filepath.Join(dir, "node.key"), ClientCA: filepath.Join(dir, "cluster-ca.pem")}
+	for path, data := range map[string][]byte{
+		f.Cert:     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		f.Key:      pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}),
+		f.ClientCA: ca.CertPEM,
+	} {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -82,6 +82,7 @@ An empty listen address disables that listener.`,
 	f.StringVar(&cfg.AMQPSListen, "amqps-listen", cfg.AMQPSListen, "AMQP 0-9-1 over TLS listen address, e.g. :5671 (empty: disabled)")
 	f.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, "HTTP admin listen address (empty: disabled)")
 	f.StringVar(&cfg.HTTPSListen, "https-listen", cfg.HTTPSListen, "HTTP admin over TLS listen address (empty: disabled)")
+	f.StringVar(&cfg.ClusterTLSCAFile, "cluster-tls-ca-file", "", "PEM CA certificates of the cluster: turns on mutual TLS on --cluster-listen and the connections to --peers; the node presents --tls-cert-file, which must carry the URI SAN yard-node:<node id> (reloaded on SIGHUP)")
 	f.StringVar(&cfg.TLS.CertFile, "tls-cert-file", "", "PEM certificate chain of every TLS listener (reloaded on SIGHUP)")
 	f.StringVar(&cfg.TLS.KeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file (reloaded on SIGHUP)")
 	f.StringVar(&cfg.TLS.ClientCAFile, "tls-client-ca-file", "", "PEM CA certificates that client certificates must chain to (mTLS; reloaded on SIGHUP)")

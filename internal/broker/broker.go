@@ -74,6 +74,11 @@ type Config struct {
 	// address in Peers).
 	Peers         string
 	ClusterListen string
+	// ClusterTLSCAFile, if set, secures the cluster transport with mutual TLS
+	// (--cluster-tls-ca-file): this node presents TLS.CertFile/KeyFile, which must name it
+	// with the URI SAN yard-node:<NodeID>, and verifies its peers' certificates against
+	// this CA (internal/cluster/tls.go).
+	ClusterTLSCAFile string
 	// KafkaJournal makes appends to topic partitions durable through one node-wide journal
 	// (internal/stream/journal.go, --kafka-journal): one fsync per group commit for every
 	// partition instead of one per partition. Single node and SyncPolicy always only.
@@ -127,6 +132,9 @@ type Broker struct {
 	users *auth.Store
 
 	tls *tlsconf.Store // nil without TLS material
+	// clusterTLS is the cluster transport's material: the node certificate and the cluster
+	// CA (nil: plaintext cluster port).
+	clusterTLS *tlsconf.Store
 
 	mu        sync.Mutex              // guards listeners and stops
 	listeners map[string]net.Listener // by listenerKey
@@ -184,6 +192,18 @@ func New(cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("cannot start broker: %w", err)
 		}
 	}
+	var clusterTLS *tlsconf.Store
+	if cfg.ClusterTLSCAFile != "" {
+		if cfg.Peers == "" {
+			return nil, errors.New("cannot start broker: --cluster-tls-ca-file needs --peers")
+		}
+		var err error
+		clusterTLS, err = tlsconf.Open(tlsconf.Config{CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile,
+			ClientCAFile: cfg.ClusterTLSCAFile, ClientAuth: tlsconf.ClientAuthRequired})
+		if err != nil {
+			return nil, fmt.Errorf("cannot start broker: cluster TLS: %w", err)
+		}
+	}
 	layout := datadir.New(cfg.DataDir)
 	dd, err := openDataDir(layout)
 	if err != nil {
@@ -198,7 +218,7 @@ func New(cfg Config) (*Broker, error) {
 	users.Watch(func(e auth.Event) { closeRevoked(conns, e) })
 	files := log.NewFileCache(segmentFileBound(cfg.MaxOpenSegmentFiles))
 	cfg.Logger.Debug("segment file cache", "max_open_files", files.MaxOpenFiles())
-	return &Broker{cfg: cfg, log: cfg.Logger, layout: layout, data: dd, files: files, conns: conns, tls: tlsStore,
+	return &Broker{cfg: cfg, log: cfg.Logger, layout: layout, data: dd, files: files, conns: conns, tls: tlsStore, clusterTLS: clusterTLS,
 		users: users, listeners: map[string]net.Listener{}, metrics: newBrokerMetrics()}, nil
 }
 
@@ -300,10 +320,14 @@ func (b *Broker) listenSpecs() (map[string][]listenSpec, error) {
 // handshakes use them, established connections are untouched. A failed reload keeps the
 // previous material. Without TLS configured it does nothing.
 func (b *Broker) ReloadTLS() error {
-	if b.tls == nil {
-		return nil
+	var errs []error
+	if b.tls != nil {
+		errs = append(errs, b.tls.Reload())
 	}
-	return b.tls.Reload()
+	if b.clusterTLS != nil {
+		errs = append(errs, b.clusterTLS.Reload())
+	}
+	return errors.Join(errs...)
 }
 
 // Start binds every enabled listener first (so a busy port fails fast, before any front end has

@@ -88,6 +88,7 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 		Listener: b.clusterLn,
 		Peers:    peers,
 		Logger:   b.log.With("component", "cluster"),
+		TLS:      b.clusterTLS,
 	}
 	if l := b.cfg.raftLimits; l != nil {
 		hcfg.SnapshotEntries, hcfg.CatchUpEntries, hcfg.RetainEntries = l[0], l[1], l[2]

@@ -39,6 +39,8 @@ type testNodes struct {
 	dirs   []string
 	kafka  []string // fixed Kafka addresses, so that a restarted node keeps its address
 	broker []*Broker
+	// configure, if set, adjusts node i's configuration (cluster_tls_test.go).
+	configure func(i int, cfg *Config)
 }
 
 // freeAddr is a loopback address for a listener the test hands to yard, reserved outside the
@@ -86,6 +88,9 @@ func (c *testNodes) start(i int) {
 	cfg.raftLimits = c.limits
 	if c.config != nil {
 		c.config(&cfg)
+	}
+	if c.configure != nil {
+		c.configure(i, &cfg)
 	}
 	b, err := New(cfg)
 	if err != nil {

@@ -209,8 +209,10 @@ func TestTLSImpostorHost(t *testing.T) {
 	waitFor(t, "node 1 and 2 applied", func() bool {
 		return len(c.sms[1][1].list()) == 20 && len(c.sms[2][1].list()) == 20
 	})
-	waitFor(t, "the refusal logged", func() bool { return strings.Contains(logs.String(), "does not name yard-node:3") ||
-		strings.Contains(logs.String(), "not naming yard-node:3") })
+	waitFor(t, "the refusal logged", func() bool {
+		return strings.Contains(logs.String(), "does not name yard-node:3") ||
+			strings.Contains(logs.String(), "not naming yard-node:3")
+	})
 	if n := len(c.sms[3][1].list()); n != 0 {
 		t.Fatalf("the impostor applied %d commands", n)
 	}

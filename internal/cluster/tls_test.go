@@ -47,9 +47,8 @@ func nodeStore(t *testing.T, ca *tlsconftest.CA, id uint64) (*tlsconf.Store, tls
 }
 
 // newTLSCluster starts n hosts over mutual TLS with the given stores, logging to logs.
-func newTLSCluster(t *testing.T, stores map[uint64]*tlsconf.Store, logs io.Writer, groups ...uint64) *testCluster {
+func newTLSCluster(t *testing.T, cfg Config, stores map[uint64]*tlsconf.Store, logs io.Writer, groups ...uint64) *testCluster {
 	t.Helper()
-	cfg := fastConfig()
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	c := &testCluster{t: t, cfg: cfg, addrs: map[uint64]string{}, dirs: map[uint64]string{},
 		hosts: map[uint64]*Host{}, sms: map[uint64]map[uint64]*listSM{}, groups: groups, tls: stores}
@@ -80,7 +79,7 @@ func TestTLSElectProposeCommit(t *testing.T) {
 		stores[id], _ = nodeStore(t, ca, id)
 	}
 	var logs syncBuffer
-	c := newTLSCluster(t, stores, &logs, 1)
+	c := newTLSCluster(t, fastConfig(), stores, &logs, 1)
 	l := c.leader(1)
 	c.propose(l, 1, "a")
 	f := uint64(1)
@@ -129,7 +128,7 @@ func TestTLSRefusals(t *testing.T) {
 		stores[id], files[id] = nodeStore(t, ca, id)
 	}
 	var logs syncBuffer
-	c := newTLSCluster(t, stores, &logs, 1)
+	c := newTLSCluster(t, fastConfig(), stores, &logs, 1)
 	c.leader(1)
 	addr := c.addrs[1]
 
@@ -203,7 +202,7 @@ func TestTLSImpostorHost(t *testing.T) {
 	}
 	stores[3] = stores[2]
 	var logs syncBuffer
-	c := newTLSCluster(t, stores, &logs, 1)
+	c := newTLSCluster(t, fastConfig(), stores, &logs, 1)
 	l := c.leader(1, 3)
 	c.propose(l, 1, cmds("x", 20)...)
 	waitFor(t, "node 1 and 2 applied", func() bool {

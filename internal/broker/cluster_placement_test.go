@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // createTopic creates topic with n partitions and replication factor rf through node i,
@@ -114,6 +115,49 @@ func TestClusterReplicaPlacement(t *testing.T) {
 				}
 			}
 		}
+	}
+	// A node that is not a partition's replica answers requests for it NOT_LEADER_OR_FOLLOWER,
+	// naming the leader (KIP-951).
+	for p, pd := range one {
+		non := int32(1 + pd.Replicas[0]%3) // a node other than the only replica
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.kafka[non-1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		preq := kmsg.NewPtrProduceRequest()
+		preq.Version, preq.Acks, preq.TimeoutMillis = 10, -1, 5000
+		pt := kmsg.NewProduceRequestTopic()
+		pt.Topic = "one"
+		if tp, ok := c.broker[0].streams.Topic("one"); ok {
+			pt.TopicID = tp.ID // the client sends v13+ when the broker offers it
+		}
+		pp := kmsg.NewProduceRequestTopicPartition()
+		pp.Partition = p
+		pt.Partitions = append(pt.Partitions, pp)
+		preq.Topics = append(preq.Topics, pt)
+		presp, err := preq.RequestWith(ctx, cl.Broker(int(non)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp := presp.Topics[0].Partitions[0]
+		if sp.ErrorCode != kerr.NotLeaderForPartition.Code || sp.CurrentLeader.LeaderID != pd.Leader {
+			t.Fatalf("produce to one-%d on node %d: code %d, leader hint %d, want NOT_LEADER_OR_FOLLOWER and %d", p, non, sp.ErrorCode, sp.CurrentLeader.LeaderID, pd.Leader)
+		}
+		lreq := kmsg.NewPtrListOffsetsRequest()
+		lt := kmsg.NewListOffsetsRequestTopic()
+		lt.Topic = "one"
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Partition, lp.Timestamp = p, -1
+		lt.Partitions = append(lt.Partitions, lp)
+		lreq.Topics = append(lreq.Topics, lt)
+		lresp, err := lreq.RequestWith(ctx, cl.Broker(int(non)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := lresp.Topics[0].Partitions[0].ErrorCode; code != kerr.NotLeaderForPartition.Code {
+			t.Fatalf("list offsets of one-%d on node %d: code %d, want NOT_LEADER_OR_FOLLOWER", p, non, code)
+		}
+		cl.Close()
 	}
 	// Produce to every partition through each seed alone, then read everything back through
 	// each seed alone.

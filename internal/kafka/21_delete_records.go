@@ -27,7 +27,7 @@ func handleDeleteRecords(rc *reqCtx, req *kmsg.DeleteRecordsRequest) (reply, err
 				p = t.Partition(rp.Partition)
 			}
 			if denied || p == nil {
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				sp.ErrorCode, _ = rc.s.absent(t, rp.Partition) // NOT_LEADER_OR_FOLLOWER on a non-replica
 				if denied {
 					sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 				}

@@ -27,10 +27,17 @@ func (t txnPartitions) partition(tp TopicPartition) *stream.Partition {
 	return topic.Partition(tp.Partition)
 }
 
-func (t txnPartitions) Exists(tp TopicPartition) bool { return t.partition(tp) != nil }
+// Exists counts a partition this node holds no replica of (stream's placement): it exists.
+func (t txnPartitions) Exists(tp TopicPartition) bool {
+	topic, ok := t.st.Topic(tp.Topic)
+	return ok && tp.Partition >= 0 && tp.Partition < topic.NumPartitions()
+}
 
 func (t txnPartitions) WriteMarker(ctx context.Context, tp TopicPartition, pid int64, epoch int16, coordinatorEpoch int32, commit bool) error {
 	p := t.partition(tp)
+	if topic, ok := t.st.Topic(tp.Topic); ok && topic.IsRemote(tp.Partition) {
+		return fmt.Errorf("cannot write transaction marker to %s-%d: %w", tp.Topic, tp.Partition, stream.ErrNotReplicated)
+	}
 	if p == nil {
 		return fmt.Errorf("cannot write transaction marker to %s-%d: %w", tp.Topic, tp.Partition, stream.ErrUnknownTopic)
 	}

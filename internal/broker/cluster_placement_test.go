@@ -116,6 +116,17 @@ func TestClusterReplicaPlacement(t *testing.T) {
 			}
 		}
 	}
+	// New partitions get as many replicas as the topic's first.
+	retry(t, func() error {
+		rs, err := c.admin(2).CreatePartitions(ctx, 1, "two")
+		if err == nil {
+			err = rs["two"].Err
+		}
+		return err
+	})
+	if two := c.placement("two", 2); len(two) != 4 {
+		t.Fatalf("two has %d partitions after adding one, want 4", len(two))
+	}
 	// A node that is not a partition's replica answers requests for it NOT_LEADER_OR_FOLLOWER,
 	// naming the leader (KIP-951).
 	for p, pd := range one {

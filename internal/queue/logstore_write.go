@@ -186,6 +186,15 @@ func (s *LogStore) flushThrough(off int64) error {
 	return nil
 }
 
+// durableThrough implements flusher: the message at off is written and, under the log's sync
+// policy, durable (the high watermark is the durable end under SyncAlways).
+func (s *LogStore) durableThrough(off int64) bool {
+	s.wmu.Lock()
+	written := off < s.written
+	s.wmu.Unlock()
+	return written && off < s.msgs.HighWatermark()
+}
+
 // needFrom has the writer write the buffer if position from is not written yet (a reader
 // needs it; it runs under the queue's lock, so it does not write itself).
 func (s *LogStore) needFrom(from uint64) {

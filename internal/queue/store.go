@@ -89,10 +89,28 @@ type Waiter struct {
 // flusher writes buffered appends through a log offset to the log.
 type flusher interface {
 	flushThrough(off int64) error
+	// durableThrough reports, without waiting, whether offset off is written and durable.
+	durableThrough(off int64) bool
 }
 
 // Pending reports whether Wait has anything to wait for.
 func (w Waiter) Pending() bool { return w.l != nil }
+
+// Check reports, without waiting, whether the message is durable already (Wait would return
+// at once) and, if not, whether Wait will block for it: it is in a queue's log and not durable
+// yet. For a stream's partition Check cannot tell, and reports neither. A publisher confirmer
+// uses it to skip the waits that are over and to send the confirms it owes before it blocks.
+func (w Waiter) Check() (durable, blocks bool) {
+	switch {
+	case w.l == nil:
+		return true, false
+	case w.f == nil:
+		return false, false
+	case w.f.durableThrough(w.off):
+		return true, false
+	}
+	return false, true
+}
 
 // Wait returns once the message is durable per the log's sync policy.
 func (w Waiter) Wait(ctx context.Context) error {

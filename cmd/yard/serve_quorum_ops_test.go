@@ -7,6 +7,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/yardmq/yard/test/harness"
 )
 
 // TestServeClusterQuorumQueueDelete: a quorum queue deleted through node 1 of three
@@ -166,5 +168,138 @@ func TestServeClusterQuorumQueueDelete(t *testing.T) {
 		}
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// publishConfirmed publishes bodies to queue q through y with confirms.
+func publishConfirmed(t *testing.T, y *harness.Yard, q string, bodies ...string) {
+	t.Helper()
+	eventually(t, "publish to "+q, func() error {
+		return onChannel(y, func(ch *amqp.Channel) error {
+			if err := ch.Confirm(false); err != nil {
+				return err
+			}
+			for _, b := range bodies {
+				dc, err := ch.PublishWithDeferredConfirm("", q, false, false, amqp.Publishing{Body: []byte(b)})
+				if err != nil {
+					return err
+				}
+				if !dc.Wait() {
+					return errors.New("nacked")
+				}
+			}
+			return nil
+		})
+	})
+}
+
+// TestServeClusterQuorumQueueGetPurge: basic.get through a follower of the queue's group,
+// with ack, with reject(requeue) (x-delivery-count grows) and with no-ack; queue.purge
+// through one node removes the ready messages, not the one a consumer holds, as node 1's
+// passive declare counts.
+func TestServeClusterQuorumQueueGetPurge(t *testing.T) {
+	t.Parallel()
+	ys := startCluster(t, 3)
+	args := amqp.Table{"x-queue-type": "quorum"}
+	eventually(t, "declare qg", func() error {
+		return onChannel(ys[0], func(ch *amqp.Channel) error {
+			_, err := ch.QueueDeclare("qg", true, false, false, false, args)
+			return err
+		})
+	})
+	publishConfirmed(t, ys[0], "qg", "a", "b", "c", "d", "e")
+	var leader uint64
+	eventually(t, "qg's leader", func() error {
+		if leader = quorumLeader(ys[0], "qg"); leader == 0 {
+			return errors.New("no leader known")
+		}
+		return nil
+	})
+	follower := ys[leader%3] // node leader+1
+
+	conn, err := amqp.Dial(amqpURL(follower))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(noAck bool) amqp.Delivery {
+		t.Helper()
+		d, ok, err := ch.Get("qg", noAck)
+		if err != nil || !ok {
+			t.Fatalf("basic.get: ok %v, %v", ok, err)
+		}
+		return d
+	}
+	d := get(false)
+	if string(d.Body) != "a" || d.MessageCount != 4 || d.Redelivered {
+		t.Fatalf("first get: %q, %d left, redelivered %v", d.Body, d.MessageCount, d.Redelivered)
+	}
+	if err := d.Reject(true); err != nil {
+		t.Fatal(err)
+	}
+	d = get(false)
+	if string(d.Body) != "a" || !d.Redelivered || d.Headers["x-delivery-count"] != int64(1) {
+		t.Fatalf("get after reject(requeue): %q, redelivered %v, headers %v", d.Body, d.Redelivered, d.Headers)
+	}
+	if err := d.Ack(false); err != nil {
+		t.Fatal(err)
+	}
+	if d = get(true); string(d.Body) != "b" {
+		t.Fatalf("no-ack get: %q", d.Body)
+	}
+	// c is held by a get not acknowledged yet: purge leaves it
+	if d = get(false); string(d.Body) != "c" {
+		t.Fatalf("get: %q", d.Body)
+	}
+	eventually(t, "counts on node 1", func() error {
+		return onChannel(ys[0], func(ch *amqp.Channel) error {
+			q, err := ch.QueueDeclarePassive("qg", true, false, false, false, args)
+			if err == nil && q.Messages != 2 {
+				err = fmt.Errorf("node 1 counts %d ready, want 2", q.Messages)
+			}
+			return err
+		})
+	})
+	if err := onChannel(ys[2], func(ch *amqp.Channel) error {
+		n, err := ch.QueuePurge("qg", false)
+		if err == nil && n != 2 {
+			err = fmt.Errorf("purge-ok says %d, want 2", n)
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("purge through node 3: %v", err)
+	}
+	eventually(t, "purge seen on node 1", func() error {
+		return onChannel(ys[0], func(ch *amqp.Channel) error {
+			q, err := ch.QueueDeclarePassive("qg", true, false, false, false, args)
+			if err == nil && q.Messages != 0 {
+				err = fmt.Errorf("node 1 counts %d ready after the purge", q.Messages)
+			}
+			return err
+		})
+	})
+	// the held message survives the purge: rejected with requeue, it is the only one left
+	if err := d.Reject(true); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "c back", func() error {
+		d, ok, err := ch.Get("qg", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return errors.New("empty")
+		}
+		if string(d.Body) != "c" || d.MessageCount != 0 {
+			t.Fatalf("after purge: %q, %d left", d.Body, d.MessageCount)
+		}
+		return d.Ack(false)
+	})
+	if _, ok, err := ch.Get("qg", false); err != nil || ok {
+		t.Fatalf("get from the empty queue: ok %v, %v", ok, err)
 	}
 }

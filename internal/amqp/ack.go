@@ -254,10 +254,10 @@ func (ch *channel) basicGet(m *wire.BasicGet) error {
 	if qs.Stream != nil {
 		return channelErr(wire.NotImplemented, m, "basic.get is not supported by stream queue '%s' in vhost '%s': consume with x-stream-offset", qs.Queue.Name(), ch.vhostName())
 	}
-	if qs.Replicated {
-		return channelErr(wire.NotImplemented, m, "basic.get is not supported by replicated quorum queue '%s' in vhost '%s' yet: consume", qs.Queue.Name(), ch.vhostName())
-	}
 	d, remaining, ok, err := qs.Queue.Get(m.NoAck)
+	if err != nil && qs.Replicated {
+		return channelErr(wire.InternalError, m, "cannot get from queue '%s' in vhost '%s': %v", qs.Queue.Name(), ch.vhostName(), err)
+	}
 	if err != nil || !ok {
 		ch.send(&wire.BasicGetEmpty{})
 		return nil

@@ -123,10 +123,10 @@ func (ch *channel) queuePurge(m *wire.QueuePurge) error {
 	if e != nil {
 		return e
 	}
-	if qs.Replicated {
-		return channelErr(wire.NotImplemented, m, "queue.purge is not supported by replicated quorum queue '%s' in vhost '%s' yet", qs.Name(), ch.vhostName())
+	n, err := qs.PurgeErr()
+	if err != nil {
+		return channelErr(wire.InternalError, m, "cannot purge queue '%s' in vhost '%s': %v", qs.Name(), ch.vhostName(), err)
 	}
-	n := qs.Purge()
 	ch.replyUnlessNowait(m.Nowait, &wire.QueuePurgeOk{MessageCount: uint32(n)})
 	return nil
 }

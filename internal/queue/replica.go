@@ -1,12 +1,6 @@
 package queue
 
-import (
-	"context"
-	"errors"
-)
-
-// ErrReplicaUnsupported: an operation a replicated queue does not offer yet (basic.get).
-var ErrReplicaUnsupported = errors.New("not supported by a replicated queue yet")
+import "context"
 
 // SettleMode is how delivered messages are settled: Ack, Requeue or Drop.
 type SettleMode int
@@ -29,6 +23,10 @@ type Replica interface {
 	Cancel(tag string, owner Consumer)
 	Settle(mode SettleMode, ids []uint64)
 	Counts() (ready, unacked, consumers int)
+	// Get takes one message for basic.get (a delivery settled by its ID like a consumer's).
+	Get(q *Queue, noAck bool) (d Delivery, remaining int, ok bool, err error)
+	// Purge removes the ready messages; n is how many.
+	Purge() (n int, err error)
 	// Kick retries deliveries a consumer refused (it had no room then).
 	Kick()
 }

@@ -5,8 +5,8 @@ import "fmt"
 // Get takes the next ready message for basic.get. ok is false when the queue is empty;
 // remaining is the number of ready messages left. With noAck the message is settled at once.
 func (q *Queue) Get(noAck bool) (d Delivery, remaining int, ok bool, err error) {
-	if q.opts.Replica != nil {
-		return Delivery{}, 0, false, fmt.Errorf("cannot get from replicated queue %q: %w", q.name, ErrReplicaUnsupported)
+	if r := q.opts.Replica; r != nil {
+		return r.Get(q, noAck)
 	}
 	q.mu.Lock()
 	defer q.unlock()
@@ -111,10 +111,12 @@ func (q *Queue) Drop(ids ...uint64) {
 }
 
 // Purge removes every ready message and returns how many it removed. Unacknowledged
-// messages are not affected, as in RabbitMQ.
+// messages are not affected, as in RabbitMQ. A replicated queue's purge that fails counts
+// 0 (PurgeErr tells why).
 func (q *Queue) Purge() int {
 	if q.opts.Replica != nil {
-		return 0 // not replicated yet
+		n, _ := q.PurgeErr()
+		return n
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -134,6 +136,15 @@ func (q *Queue) Purge() int {
 		q.reclaimLocked()
 	}
 	return n
+}
+
+// PurgeErr is Purge, with the error of a replicated queue's purge (its group had no
+// leader in time); a local purge does not fail.
+func (q *Queue) PurgeErr() (int, error) {
+	if r := q.opts.Replica; r != nil {
+		return r.Purge()
+	}
+	return q.Purge(), nil
 }
 
 // Delete deletes the queue, with RabbitMQ's if-unused (no consumers) and if-empty (no ready

@@ -18,6 +18,8 @@ const (
 	kindDiscard  = 6
 	kindDown     = 7
 	kindNodeDown = 8
+	kindPurge    = 9
+	kindGet      = 10
 )
 
 // ErrBadCommand: an entry that does not decode as a command (a newer version, or damage).
@@ -37,6 +39,7 @@ type Command struct {
 	prefetch uint32
 	ids      []uint64
 	msg      Message
+	noAck    bool
 }
 
 // Enqueue adds a message: the exchange and routing key it was published with, its encoded
@@ -79,6 +82,15 @@ func NodeDown(node uint64) Command {
 	return Command{kind: kindNodeDown, consumer: ConsumerID{Node: node}}
 }
 
+// Purge removes the ready messages (not the checked-out ones, as RabbitMQ); Apply's result
+// is how many it removed (an int).
+func Purge() Command { return Command{kind: kindPurge} }
+
+// Get checks out the next ready message to c, a transient consumer of one message
+// (basic.get) that takes no deliveries: settle, return or discard it by c like a consumer's
+// delivery. With noAck it is settled at once. Apply's result is a GetResult.
+func Get(c ConsumerID, noAck bool) Command { return Command{kind: kindGet, consumer: c, noAck: noAck} }
+
 // Encode is the command as a Raft entry's payload.
 func (c Command) Encode() []byte {
 	b := []byte{cmdVersion, c.kind}
@@ -92,6 +104,8 @@ func (c Command) Encode() []byte {
 		b = appendBytes(b, c.msg.Body)
 	case kindCheckout:
 		b = binary.BigEndian.AppendUint32(b, c.prefetch)
+	case kindGet:
+		b = append(b, boolByte(c.noAck))
 	case kindSettle, kindReturn, kindDiscard:
 		b = binary.BigEndian.AppendUint32(b, uint32(len(c.ids)))
 		for _, id := range c.ids {
@@ -99,6 +113,13 @@ func (c Command) Encode() []byte {
 		}
 	}
 	return b
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
 }
 
 func appendBytes(b, p []byte) []byte {
@@ -124,6 +145,8 @@ func DecodeCommand(b []byte) (Command, error) {
 		c.msg.Body = d.bytes()
 	case kindCheckout:
 		c.prefetch = d.u32()
+	case kindGet:
+		c.noAck = d.byte() == 1
 	case kindSettle, kindReturn, kindDiscard:
 		n := d.u32()
 		if uint64(n)*8 > uint64(len(d.b)) {
@@ -133,7 +156,7 @@ func DecodeCommand(b []byte) (Command, error) {
 		for i := range c.ids {
 			c.ids[i] = d.u64()
 		}
-	case kindCancel, kindDown, kindNodeDown:
+	case kindCancel, kindDown, kindNodeDown, kindPurge:
 	default:
 		return c, fmt.Errorf("%w: kind %d", ErrBadCommand, c.kind)
 	}

@@ -73,6 +73,13 @@ type Delivery struct {
 	Redelivered bool
 }
 
+// GetResult is Apply's result for a get.
+type GetResult struct {
+	Message     *Message // a copy; nil: the queue had no ready message
+	Redelivered bool
+	Remaining   int // ready messages left
+}
+
 // EnqueueResult is Apply's result for an enqueue.
 type EnqueueResult struct {
 	ID       uint64
@@ -204,6 +211,32 @@ func (q *Queue) applyLocked(index uint64, c Command) (any, error) {
 			q.remove(k)
 		}
 		q.dispatch()
+	case kindPurge:
+		n := q.readyLen()
+		for _, m := range slices.Concat(q.returns, q.ready) {
+			q.readyBytes -= m.size()
+		}
+		q.returns, q.ready = nil, nil
+		return n, nil
+	case kindGet:
+		if q.readyLen() == 0 {
+			return GetResult{}, nil
+		}
+		m := q.popReady()
+		cp := *m
+		res := GetResult{Message: &cp, Redelivered: m.Delivered, Remaining: q.readyLen()}
+		m.Delivered = true
+		if !c.noAck {
+			// held by a cancelled consumer: it takes no deliveries, is not counted, and is
+			// forgotten once it holds nothing
+			k := q.find(c.consumer)
+			if k == nil {
+				k = &consumer{id: c.consumer, cancelled: true, held: map[uint64]*Message{}}
+				q.consumers = append(q.consumers, k)
+			}
+			k.held[m.ID] = m
+		}
+		return res, nil
 	case kindNodeDown:
 		for _, k := range slices.Clone(q.consumers) {
 			if k.id.Node == c.consumer.Node {

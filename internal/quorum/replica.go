@@ -39,7 +39,7 @@ type Replica struct {
 	boot      int64 // consumer keys are unique across runs of this node
 	downSent  map[string]bool
 
-	cmds chan Command
+	cmds chan proposal
 	kick chan struct{}
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -90,7 +90,7 @@ func NewReplica(name string, self uint64, cfg Config, deadLetter func([]queue.De
 	}
 	r := &Replica{name: name, self: self, log: log, deadLetter: deadLetter,
 		consumers: map[string]*localConsumer{}, held: map[uint64]string{}, downSent: map[string]bool{},
-		cmds: make(chan Command, cmdQueueMax), kick: make(chan struct{}, 1), stop: make(chan struct{}),
+		cmds: make(chan proposal, cmdQueueMax), kick: make(chan struct{}, 1), stop: make(chan struct{}),
 		boot: time.Now().UnixNano()}
 	r.sm = New(self, cfg, r)
 	return r
@@ -105,7 +105,7 @@ func (r *Replica) StateMachine() cluster.StateMachine { return replicaSM{r} }
 // found down twice in a row (monitorEvery apart) are removed and what they held returned.
 func (r *Replica) SetGroup(g *cluster.Group, alive func(node uint64) bool) {
 	r.g.Store(g)
-	r.cmds <- NodeDown(r.self)
+	r.cmds <- proposal{c: NodeDown(r.self)}
 	r.wg.Add(2)
 	go r.proposer()
 	go r.kicker()
@@ -194,8 +194,37 @@ func (r *Replica) reattach() {
 // enqueue hands a command to the proposer; it blocks when cmdQueueMax are waiting.
 func (r *Replica) enqueue(c Command) {
 	select {
-	case r.cmds <- c:
+	case r.cmds <- proposal{c: c}:
 	case <-r.stop:
+	}
+}
+
+// proposal is a command for the proposer; one with a reply is proposed once (proposeOnce),
+// in order with the others, and answered.
+type proposal struct {
+	c     Command
+	reply chan<- proposed
+}
+
+type proposed struct {
+	v   any
+	err error
+}
+
+// call proposes c once, after the commands enqueued before it (a channel's settlements
+// before its basic.get), and returns its result.
+func (r *Replica) call(c Command) (any, error) {
+	reply := make(chan proposed, 1)
+	select {
+	case r.cmds <- proposal{c: c, reply: reply}:
+	case <-r.stop:
+		return nil, cluster.ErrClosed
+	}
+	select {
+	case p := <-reply:
+		return p.v, p.err
+	case <-r.stop:
+		return nil, cluster.ErrClosed
 	}
 }
 
@@ -205,8 +234,13 @@ func (r *Replica) proposer() {
 		select {
 		case <-r.stop:
 			return
-		case c := <-r.cmds:
-			r.proposeRetrying(c)
+		case p := <-r.cmds:
+			if p.reply != nil {
+				v, err := r.proposeOnce(p.c)
+				p.reply <- proposed{v, err}
+				continue
+			}
+			r.proposeRetrying(p.c)
 		}
 	}
 }
@@ -351,6 +385,77 @@ func (r *Replica) Settle(mode queue.SettleMode, ids []uint64) {
 		r.enqueue(c)
 	}
 	r.Kick() // the consumer has room again
+}
+
+// proposeOnce proposes a command that is not idempotent: retried only while it was not
+// proposed (no leader), until publishDeadline.
+func (r *Replica) proposeOnce(c Command) (any, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), publishDeadline)
+	defer cancel()
+	data := c.Encode()
+	for {
+		v, err := r.g.Load().Propose(ctx, data)
+		if !errors.Is(err, cluster.ErrNoLeader) {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-r.stop:
+			return nil, err
+		case <-time.After(retryPause):
+		}
+	}
+}
+
+// Purge removes the queue's ready messages through the group (queue.purge) and returns how
+// many it removed.
+func (r *Replica) Purge() (int, error) {
+	v, err := r.call(Purge())
+	if err != nil {
+		return 0, fmt.Errorf("cannot purge queue %q: %w", r.name, err)
+	}
+	n, _ := v.(int)
+	return n, nil
+}
+
+// Get checks out one message for basic.get through the group, to a transient consumer of
+// this node: the delivery is settled (Settle) by its id like a consumer's. ok is false when
+// the queue had no ready message.
+func (r *Replica) Get(q *queue.Queue, noAck bool) (d queue.Delivery, remaining int, ok bool, err error) {
+	r.mu.Lock()
+	r.seq++
+	id := ConsumerID{Node: r.self, Key: fmt.Sprintf("%s%d/get", r.bootPrefix(), r.seq)}
+	// registered before the proposal: the apply may hand nothing to it (it takes no
+	// deliveries) but Settle finds it by key
+	lc := &localConsumer{id: id, q: q, cancelled: true, noAck: noAck}
+	r.consumers[id.Key] = lc
+	r.mu.Unlock()
+	v, err := r.call(Get(id, noAck))
+	res, _ := v.(GetResult)
+	if err != nil || res.Message == nil {
+		r.mu.Lock()
+		delete(r.consumers, id.Key)
+		r.mu.Unlock()
+		if err != nil {
+			if !noAck {
+				r.enqueue(Down(id)) // it may have committed: what it took returns
+			}
+			return d, 0, false, fmt.Errorf("cannot get from queue %q: %w", r.name, err)
+		}
+		return d, res.Remaining, false, nil
+	}
+	m := res.Message
+	r.mu.Lock()
+	if noAck {
+		delete(r.consumers, id.Key)
+	} else {
+		r.held[m.ID] = id.Key
+	}
+	r.mu.Unlock()
+	return queue.Delivery{Queue: q, ID: m.ID, Redelivered: res.Redelivered, DeliveryCount: int(m.DeliveryCount),
+		Message: &queue.Message{Exchange: m.Exchange, RoutingKey: m.RoutingKey,
+			Properties: m.Properties, Body: m.Body, Persistent: true}}, res.Remaining, true, nil
 }
 
 // Counts are the state machine's: ready, checked out, consumers (of every node).

@@ -1,0 +1,82 @@
+package quorum
+
+import (
+	"bytes"
+	"testing"
+)
+
+// TestPurgeKeepsCheckedOut: a purge removes the ready messages (returned ones too), not
+// what consumers hold, the same on every replica, and answers how many it removed.
+func TestPurgeKeepsCheckedOut(t *testing.T) {
+	q1, q2 := New(1, NoLimits, &recorder{}), New(2, NoLimits, &recorder{})
+	l := &log{t: t, qs: []*Queue{q1, q2}}
+	for range 5 {
+		l.apply(Enqueue("", "q", nil, []byte("m")))
+	}
+	l.apply(Checkout(c1, 2)) // holds 1, 2
+	l.apply(Return(c1, 1))   // 1 returned, then handed out again: holds 2, 1... prefetch 2
+	if n := l.apply(Purge()); n != 3 {
+		t.Fatalf("purge removed %v, want 3", n)
+	}
+	for _, q := range l.qs {
+		if ready, unacked, _ := q.Counts(); ready != 0 || unacked != 2 {
+			t.Fatalf("after purge: %d ready, %d unacked", ready, unacked)
+		}
+	}
+	a, _ := q1.Snapshot()
+	b, _ := q2.Snapshot()
+	if !bytes.Equal(a, b) {
+		t.Fatal("replicas differ after purge")
+	}
+	l.apply(Enqueue("", "q", nil, []byte("after")))
+	if ready, _, _ := q1.Counts(); ready != 1 {
+		t.Fatalf("%d ready after a new enqueue", ready)
+	}
+}
+
+// TestGet: a get checks out one message to a transient consumer that is not counted and
+// takes no deliveries; returning it counts a delivery and requeues it (redelivered), acking
+// it removes it; with no-ack it is gone at once; an empty queue answers no message.
+func TestGet(t *testing.T) {
+	r1 := &recorder{}
+	q1 := New(1, NoLimits, r1)
+	l := &log{t: t, qs: []*Queue{q1}}
+	if res := l.apply(Get(ConsumerID{1, "g0"}, false)).(GetResult); res.Message != nil {
+		t.Fatalf("get from an empty queue: %+v", res)
+	}
+	l.apply(Enqueue("", "q", nil, []byte("a")))
+	l.apply(Enqueue("", "q", nil, []byte("b")))
+	g1 := ConsumerID{1, "g1"}
+	res := l.apply(Get(g1, false)).(GetResult)
+	if res.Message == nil || string(res.Message.Body) != "a" || res.Remaining != 1 || res.Redelivered {
+		t.Fatalf("get: %+v", res)
+	}
+	if ready, unacked, consumers := q1.Counts(); ready != 1 || unacked != 1 || consumers != 0 {
+		t.Fatalf("after get: %d ready, %d unacked, %d consumers", ready, unacked, consumers)
+	}
+	l.apply(Return(g1, res.Message.ID))
+	g2 := ConsumerID{1, "g2"}
+	res = l.apply(Get(g2, false)).(GetResult)
+	if string(res.Message.Body) != "a" || res.Message.DeliveryCount != 1 || !res.Redelivered {
+		t.Fatalf("get after return: %+v %+v", res, res.Message)
+	}
+	l.apply(Settle(g2, res.Message.ID))
+	res = l.apply(Get(ConsumerID{1, "g3"}, true)).(GetResult)
+	if string(res.Message.Body) != "b" || res.Remaining != 0 {
+		t.Fatalf("no-ack get: %+v", res)
+	}
+	if ready, unacked, consumers := q1.Counts(); ready != 0 || unacked != 0 || consumers != 0 {
+		t.Fatalf("at the end: %d ready, %d unacked, %d consumers", ready, unacked, consumers)
+	}
+	if len(r1.deliveries) != 0 {
+		t.Fatalf("a get consumer got deliveries: %v", ids(r1.deliveries))
+	}
+	// a real consumer arriving does not serve the get consumer
+	l.apply(Enqueue("", "q", nil, []byte("c")))
+	l.apply(Get(ConsumerID{1, "g4"}, false))
+	l.apply(Enqueue("", "q", nil, []byte("d")))
+	l.apply(Checkout(c1, 0))
+	if got := ids(r1.deliveries); len(got) != 1 {
+		t.Fatalf("consumer deliveries %v", got)
+	}
+}

@@ -277,7 +277,9 @@ func (s *Store) saveLocked() error {
 }
 
 // update runs f under the lock on a copy-free state and saves; on a save failure the
-// in-memory state is restored from the last saved file contents (f's change undone).
+// in-memory state is restored from the last saved file contents (f's change undone). On a
+// cluster node f runs on a copy that is replicated instead (replicate.go), and the watchers
+// learn what changed from the state applied, on every node (ev is not used there).
 func (s *Store) update(f func(st *state) error, ev Event) error {
 	if r := s.replicator(); r != nil {
 		return s.updateReplicated(r, f)

@@ -303,3 +303,86 @@ func TestServeClusterQuorumQueueGetPurge(t *testing.T) {
 		t.Fatalf("get from the empty queue: ok %v, %v", ok, err)
 	}
 }
+
+// TestServeClusterQuorumQueueTTL: messages of a quorum queue with x-message-ttl (and one
+// with its own shorter expiration) expire and are dead-lettered (x-death reason expired) to
+// a replicated dead-letter queue that every node counts alike, before and after the queue's
+// leader is killed.
+func TestServeClusterQuorumQueueTTL(t *testing.T) {
+	t.Parallel()
+	ys := startCluster(t, 3)
+	qargs := amqp.Table{"x-queue-type": "quorum"}
+	targs := amqp.Table{"x-queue-type": "quorum", "x-message-ttl": int32(300),
+		"x-dead-letter-exchange": "dlx", "x-dead-letter-routing-key": "dead"}
+	eventually(t, "declare", func() error {
+		return onChannel(ys[0], func(ch *amqp.Channel) error {
+			if err := ch.ExchangeDeclare("dlx", "direct", true, false, false, false, nil); err != nil {
+				return err
+			}
+			if _, err := ch.QueueDeclare("dlq", true, false, false, false, qargs); err != nil {
+				return err
+			}
+			if err := ch.QueueBind("dlq", "dead", "dlx", false, nil); err != nil {
+				return err
+			}
+			_, err := ch.QueueDeclare("qttl", true, false, false, false, targs)
+			return err
+		})
+	})
+	counts := func(want int, nodes ...int) {
+		t.Helper()
+		for _, i := range nodes {
+			eventually(t, fmt.Sprintf("counts on node %d", i+1), func() error {
+				return onChannel(ys[i], func(ch *amqp.Channel) error {
+					q, err := ch.QueueDeclarePassive("qttl", true, false, false, false, targs)
+					if err != nil {
+						return err
+					}
+					d, err := ch.QueueDeclarePassive("dlq", true, false, false, false, qargs)
+					if err == nil && (q.Messages != 0 || d.Messages != want) {
+						err = fmt.Errorf("qttl %d ready, dlq %d, want 0 and %d", q.Messages, d.Messages, want)
+					}
+					return err
+				})
+			})
+		}
+	}
+	publishConfirmed(t, ys[1], "qttl", "a", "b")
+	eventually(t, "publish with expiration", func() error {
+		return onChannel(ys[1], func(ch *amqp.Channel) error {
+			return ch.Publish("", "qttl", false, false, amqp.Publishing{Body: []byte("c"), Expiration: "50"})
+		})
+	})
+	counts(3, 0, 1, 2)
+	if err := onChannel(ys[2], func(ch *amqp.Channel) error {
+		d, ok, err := ch.Get("dlq", true)
+		if err == nil && !ok {
+			err = errors.New("dlq empty")
+		}
+		if err != nil {
+			return err
+		}
+		deaths, _ := d.Headers["x-death"].([]any)
+		if len(deaths) == 0 {
+			return fmt.Errorf("no x-death in %v", d.Headers)
+		}
+		if r := deaths[0].(amqp.Table)["reason"]; r != "expired" {
+			return fmt.Errorf("x-death reason %v", r)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	var leader uint64
+	eventually(t, "qttl's leader", func() error {
+		if leader = quorumLeader(ys[0], "qttl"); leader == 0 {
+			return errors.New("no leader known")
+		}
+		return nil
+	})
+	ys[leader-1].Kill()
+	a, b := int(leader%3), int((leader+1)%3) // the survivors' indexes
+	publishConfirmed(t, ys[a], "qttl", "d", "e", "f")
+	counts(5, a, b)
+}

@@ -101,6 +101,9 @@ func (qc *quorumCluster) Replica(vhostName, name string, index uint64, args map[
 	if n, ok := vhost.IntArg(args["x-max-length-bytes"]); ok {
 		cfg.MaxLengthBytes = int64(n)
 	}
+	if n, ok := vhost.IntArg(args["x-message-ttl"]); ok {
+		cfg.MessageTTL = int64(n)
+	}
 	if s, ok := args["x-overflow"].(string); ok {
 		cfg.Overflow = s
 	}

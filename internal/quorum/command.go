@@ -9,6 +9,8 @@ import (
 // Command kinds, the first byte of an encoded command after the version.
 const (
 	cmdVersion = 1
+	// cmdVersion2 adds to an enqueue the proposer's clock and the message's own TTL.
+	cmdVersion2 = 2
 
 	kindEnqueue  = 1
 	kindCheckout = 2
@@ -20,6 +22,7 @@ const (
 	kindNodeDown = 8
 	kindPurge    = 9
 	kindGet      = 10
+	kindExpire   = 11
 )
 
 // ErrBadCommand: an entry that does not decode as a command (a newer version, or damage).
@@ -40,13 +43,27 @@ type Command struct {
 	ids      []uint64
 	msg      Message
 	noAck    bool
+	now      int64 // ms since the epoch: the proposer's clock (enqueue, expire)
+	ttl      int64 // an enqueue's per-message TTL in ms (expiration); < 0: none
 }
 
 // Enqueue adds a message: the exchange and routing key it was published with, its encoded
 // properties and its body.
 func Enqueue(exchange, routingKey string, properties, body []byte) Command {
-	return Command{kind: kindEnqueue, msg: Message{Exchange: exchange, RoutingKey: routingKey, Properties: properties, Body: body}}
+	return Command{kind: kindEnqueue, ttl: -1, msg: Message{Exchange: exchange, RoutingKey: routingKey, Properties: properties, Body: body}}
 }
+
+// WithClock stamps an enqueue with the proposer's clock (ms since the epoch) and the
+// message's own TTL (its expiration, < 0: none): the apply computes when it expires from
+// these, never from the replica's clock, so every replica agrees.
+func (c Command) WithClock(now, ttl int64) Command {
+	c.now, c.ttl = now, ttl
+	return c
+}
+
+// Expire dead-letters (reason expired) the ready messages expired at now, the proposing
+// leader's clock (ms since the epoch).
+func Expire(now int64) Command { return Command{kind: kindExpire, now: now, ttl: -1} }
 
 // Checkout attaches a consumer with a prefetch (0: unlimited); deliveries to it follow in
 // the results of this and later commands.
@@ -93,7 +110,11 @@ func Get(c ConsumerID, noAck bool) Command { return Command{kind: kindGet, consu
 
 // Encode is the command as a Raft entry's payload.
 func (c Command) Encode() []byte {
-	b := []byte{cmdVersion, c.kind}
+	v := byte(cmdVersion)
+	if c.kind == kindEnqueue && (c.now != 0 || c.ttl >= 0) || c.kind == kindExpire {
+		v = cmdVersion2
+	}
+	b := []byte{v, c.kind}
 	b = binary.BigEndian.AppendUint64(b, c.consumer.Node)
 	b = appendBytes(b, []byte(c.consumer.Key))
 	switch c.kind {
@@ -102,6 +123,12 @@ func (c Command) Encode() []byte {
 		b = appendBytes(b, []byte(c.msg.RoutingKey))
 		b = appendBytes(b, c.msg.Properties)
 		b = appendBytes(b, c.msg.Body)
+		if v == cmdVersion2 {
+			b = binary.BigEndian.AppendUint64(b, uint64(c.now))
+			b = binary.BigEndian.AppendUint64(b, uint64(c.ttl))
+		}
+	case kindExpire:
+		b = binary.BigEndian.AppendUint64(b, uint64(c.now))
 	case kindCheckout:
 		b = binary.BigEndian.AppendUint32(b, c.prefetch)
 	case kindGet:
@@ -130,8 +157,9 @@ func appendBytes(b, p []byte) []byte {
 // DecodeCommand parses an entry's payload.
 func DecodeCommand(b []byte) (Command, error) {
 	d := decoder{b: b}
-	var c Command
-	if v := d.byte(); v != cmdVersion {
+	c := Command{ttl: -1}
+	v := d.byte()
+	if v != cmdVersion && v != cmdVersion2 {
 		return c, fmt.Errorf("%w: version %d", ErrBadCommand, v)
 	}
 	c.kind = d.byte()
@@ -143,6 +171,12 @@ func DecodeCommand(b []byte) (Command, error) {
 		c.msg.RoutingKey = string(d.bytes())
 		c.msg.Properties = d.bytes()
 		c.msg.Body = d.bytes()
+		if v == cmdVersion2 {
+			c.now = int64(d.u64())
+			c.ttl = int64(d.u64())
+		}
+	case kindExpire:
+		c.now = int64(d.u64())
 	case kindCheckout:
 		c.prefetch = d.u32()
 	case kindGet:

@@ -2,6 +2,7 @@ package quorum
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 )
 
@@ -78,5 +79,53 @@ func TestGet(t *testing.T) {
 	l.apply(Checkout(c1, 0))
 	if got := ids(r1.deliveries); len(got) != 1 {
 		t.Fatalf("consumer deliveries %v", got)
+	}
+}
+
+// TestExpire: a message's expiry comes from its enqueue's clock and the smaller of the
+// queue's and its own TTL; Expire dead-letters (reason expired) the ready messages expired
+// at the command's time, never a held one, on every replica alike; commands survive encoding.
+func TestExpire(t *testing.T) {
+	cfg := NoLimits
+	cfg.MessageTTL = 1000
+	r1, r2 := &recorder{}, &recorder{}
+	q1, q2 := New(1, cfg, r1), New(2, cfg, r2)
+	l := &log{t: t, qs: []*Queue{q1, q2}}
+	l.apply(Enqueue("", "q", nil, []byte("a")).WithClock(10_000, -1))  // 1: expires at 11000
+	l.apply(Enqueue("", "q", nil, []byte("b")).WithClock(10_000, 200)) // 2: 10200
+	l.apply(Enqueue("", "q", nil, []byte("c")).WithClock(10_500, -1))  // 3: 11500
+	l.apply(Enqueue("", "q", nil, []byte("d")))                        // 4: no clock: never
+	if next := q1.NextExpiry(); next != 10200 {
+		t.Fatalf("next expiry %d", next)
+	}
+	l.apply(Checkout(c2, 1)) // holds 1
+	l.apply(Expire(10_199))
+	if len(r1.dead) != 0 {
+		t.Fatalf("expired early: %v", r1.dead)
+	}
+	l.apply(Expire(11_000))
+	if !slices.Equal(r1.dead, []string{"2:expired"}) || !slices.Equal(r2.dead, r1.dead) {
+		t.Fatalf("dead-lettered %v and %v, want 2 (1 is held)", r1.dead, r2.dead)
+	}
+	l.apply(Return(c2, 1)) // 1 back, expired: the consumer gets it again first (prefetch 1)
+	l.apply(Cancel(c2))
+	l.apply(Down(c2))
+	l.apply(Expire(20_000))
+	if !slices.Equal(r1.dead, []string{"2:expired", "1:expired", "3:expired"}) {
+		t.Fatalf("dead-lettered %v", r1.dead)
+	}
+	if ready, _, _ := q1.Counts(); ready != 1 {
+		t.Fatalf("%d ready, want 1 (d, without expiry)", ready)
+	}
+	a, _ := q1.Snapshot()
+	b, _ := q2.Snapshot()
+	if !bytes.Equal(a, b) {
+		t.Fatal("replicas differ")
+	}
+	for _, c := range []Command{Expire(42), Enqueue("x", "k", []byte{1}, []byte("b")).WithClock(7, 9)} {
+		d, err := DecodeCommand(c.Encode())
+		if err != nil || d.now != c.now || d.ttl != c.ttl || d.kind != c.kind {
+			t.Fatalf("%+v decoded as %+v, %v", c, d, err)
+		}
 	}
 }

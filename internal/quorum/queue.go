@@ -12,7 +12,11 @@
 // and node-down. Returned messages are served before the others, in the order they returned.
 // A message whose returns exceed the delivery limit is dead-lettered (reason delivery_limit).
 // Max length (messages, bytes) counts ready messages; overflow drop-head dead-letters the
-// oldest ready ones (reason maxlen), reject-publish refuses the enqueue.
+// oldest ready ones (reason maxlen), reject-publish refuses the enqueue. Purge removes the
+// ready messages; get checks one out to a transient consumer (basic.get). An enqueue
+// carries its proposer's clock, from which (and x-message-ttl or its own TTL) its expiry is
+// computed; expire, proposed by the leader with its clock, dead-letters (reason expired) the
+// ready messages expired at that time: no replica reads its own clock.
 //
 // A message's id is the Raft index of its enqueue, the same on every replica.
 package quorum
@@ -31,6 +35,7 @@ const (
 	ReasonRejected      = "rejected"
 	ReasonMaxLen        = "maxlen"
 	ReasonDeliveryLimit = "delivery_limit"
+	ReasonExpired       = "expired"
 )
 
 // Overflow behaviours (x-overflow).
@@ -46,10 +51,11 @@ type Config struct {
 	MaxLength      int64  // ready messages; < 0: no limit
 	MaxLengthBytes int64  // ready bytes (properties and body); < 0: no limit
 	Overflow       string // OverflowDropHead (default) or OverflowRejectPublish
+	MessageTTL     int64  // x-message-ttl in ms; < 0: none
 }
 
 // NoLimits is a Config without limits.
-var NoLimits = Config{DeliveryLimit: -1, MaxLength: -1, MaxLengthBytes: -1}
+var NoLimits = Config{DeliveryLimit: -1, MaxLength: -1, MaxLengthBytes: -1, MessageTTL: -1}
 
 // Message is one message of the queue.
 type Message struct {
@@ -62,6 +68,9 @@ type Message struct {
 	DeliveryCount int64
 	// Delivered: it was handed to a consumer before (the redelivered flag of the next one).
 	Delivered bool
+	// ExpiresAt is when it expires (ms since the epoch, from its enqueue's clock and TTL); 0:
+	// never.
+	ExpiresAt int64 `json:",omitempty"`
 }
 
 func (m *Message) size() int64 { return int64(len(m.Properties) + len(m.Body)) }
@@ -163,6 +172,13 @@ func (q *Queue) applyLocked(index uint64, c Command) (any, error) {
 	case kindEnqueue:
 		m := c.msg
 		m.ID = index
+		ttl := q.cfg.MessageTTL
+		if c.ttl >= 0 && (ttl < 0 || c.ttl < ttl) {
+			ttl = c.ttl
+		}
+		if ttl >= 0 && c.now != 0 {
+			m.ExpiresAt = max(c.now+ttl, 1)
+		}
 		if q.cfg.Overflow == OverflowRejectPublish && q.full(m.size()) {
 			return EnqueueResult{ID: index}, nil
 		}
@@ -211,6 +227,9 @@ func (q *Queue) applyLocked(index uint64, c Command) (any, error) {
 			q.remove(k)
 		}
 		q.dispatch()
+	case kindExpire:
+		q.returns = q.expire(q.returns, c.now)
+		q.ready = q.expire(q.ready, c.now)
 	case kindPurge:
 		n := q.readyLen()
 		for _, m := range slices.Concat(q.returns, q.ready) {
@@ -246,6 +265,34 @@ func (q *Queue) applyLocked(index uint64, c Command) (any, error) {
 		q.dispatch()
 	}
 	return nil, nil
+}
+
+// expire dead-letters the messages of ms expired at now and returns the others.
+func (q *Queue) expire(ms []*Message, now int64) []*Message {
+	out := ms[:0]
+	for _, m := range ms {
+		if m.ExpiresAt != 0 && m.ExpiresAt <= now {
+			q.readyBytes -= m.size()
+			q.discardLocked(m, ReasonExpired)
+			continue
+		}
+		out = append(out, m)
+	}
+	clear(ms[len(out):])
+	return out
+}
+
+// NextExpiry is when the first ready message expires (ms since the epoch); 0: none will.
+func (q *Queue) NextExpiry() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var next int64
+	for _, m := range slices.Concat(q.returns, q.ready) {
+		if m.ExpiresAt != 0 && (next == 0 || m.ExpiresAt < next) {
+			next = m.ExpiresAt
+		}
+	}
+	return next
 }
 
 // requeue puts a returned message back, or dead-letters it past the delivery limit.

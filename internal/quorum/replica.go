@@ -106,9 +106,10 @@ func (r *Replica) StateMachine() cluster.StateMachine { return replicaSM{r} }
 func (r *Replica) SetGroup(g *cluster.Group, alive func(node uint64) bool) {
 	r.g.Store(g)
 	r.cmds <- proposal{c: NodeDown(r.self)}
-	r.wg.Add(2)
+	r.wg.Add(3)
 	go r.proposer()
 	go r.kicker()
+	go r.expirer()
 	if alive != nil {
 		r.wg.Add(1)
 		go r.monitor(alive)
@@ -144,6 +145,31 @@ func (r *Replica) monitor(alive func(uint64) bool) {
 			default:
 				suspect[n] = true
 			}
+		}
+	}
+}
+
+// expireEvery is how often the leader looks for expired messages.
+const expireEvery = 100 * time.Millisecond
+
+// expirer proposes, while this node leads, Expire with its clock once a ready message's
+// expiry has passed: the apply decides from the command's time, on every replica alike.
+func (r *Replica) expirer() {
+	defer r.wg.Done()
+	t := time.NewTicker(expireEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+		}
+		if r.g.Load().Leader() != r.self {
+			continue
+		}
+		now := time.Now().UnixMilli()
+		if next := r.sm.NextExpiry(); next != 0 && next <= now {
+			r.enqueue(Expire(now))
 		}
 	}
 }
@@ -266,7 +292,11 @@ func (r *Replica) proposeRetrying(c Command) {
 
 // Publish proposes an enqueue; the Waiter returns once it is committed and applied here.
 func (r *Replica) Publish(m *queue.Message) (queue.Waiter, error) {
-	data := Enqueue(m.Exchange, m.RoutingKey, m.Properties, m.Body).Encode()
+	ttl := int64(-1)
+	if m.HasExpiration && m.ExpirationMs >= 0 {
+		ttl = m.ExpirationMs
+	}
+	data := Enqueue(m.Exchange, m.RoutingKey, m.Properties, m.Body).WithClock(time.Now().UnixMilli(), ttl).Encode()
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), publishDeadline)

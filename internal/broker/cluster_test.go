@@ -33,14 +33,12 @@ func TestParsePeers(t *testing.T) {
 // testNodes runs a cluster of n brokers in this process, each with its own data directory.
 type testNodes struct {
 	t      *testing.T
-	limits *[3]uint64    // the Raft hosts' snapshot and retention counts, if set
-	config func(*Config) // changes each node's configuration, if set
+	limits *[3]uint64               // the Raft hosts' snapshot and retention counts, if set
+	config func(i int, cfg *Config) // changes node i's configuration, if set
 	peers  string
 	dirs   []string
 	kafka  []string // fixed Kafka addresses, so that a restarted node keeps its address
 	broker []*Broker
-	// configure, if set, adjusts node i's configuration (cluster_tls_test.go).
-	configure func(i int, cfg *Config)
 }
 
 // freeAddr is a loopback address for a listener the test hands to yard, reserved outside the
@@ -55,7 +53,7 @@ func startNodesWith(t *testing.T, n int, limits *[3]uint64) *testNodes {
 	return startNodesConfig(t, n, limits, nil)
 }
 
-func startNodesConfig(t *testing.T, n int, limits *[3]uint64, config func(*Config)) *testNodes {
+func startNodesConfig(t *testing.T, n int, limits *[3]uint64, config func(i int, cfg *Config)) *testNodes {
 	c := &testNodes{t: t, broker: make([]*Broker, n), limits: limits, config: config}
 	var peers []string
 	for i := range n {
@@ -87,10 +85,7 @@ func (c *testNodes) start(i int) {
 	cfg.AMQPListen, cfg.HTTPListen = "", ""
 	cfg.raftLimits = c.limits
 	if c.config != nil {
-		c.config(&cfg)
-	}
-	if c.configure != nil {
-		c.configure(i, &cfg)
+		c.config(i, &cfg)
 	}
 	b, err := New(cfg)
 	if err != nil {

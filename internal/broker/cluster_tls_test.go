@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,28 +19,12 @@ func TestClusterTLS(t *testing.T) {
 	ca := tlsconftest.NewCA(t, "cluster CA")
 	const n = 3
 	files := make([]tlsconftest.Files, n)
-	c := &testNodes{t: t, broker: make([]*Broker, n)}
-	var peers []string
 	for i := range n {
-		peers = append(peers, fmt.Sprintf("%d=%s", i+1, freeAddr(t)))
-		c.dirs = append(c.dirs, t.TempDir())
-		c.kafka = append(c.kafka, freeAddr(t))
 		files[i] = ca.WriteNode(t, t.TempDir(), uint64(i+1))
 	}
-	c.peers = strings.Join(peers, ",")
-	c.configure = func(i int, cfg *Config) {
+	c := startNodesConfig(t, n, nil, func(i int, cfg *Config) {
 		cfg.TLS.CertFile, cfg.TLS.KeyFile = files[i].Cert, files[i].Key
 		cfg.ClusterTLSCAFile = files[i].ClientCA
-	}
-	for i := range n {
-		c.start(i)
-	}
-	t.Cleanup(func() {
-		for _, b := range c.broker {
-			if b != nil {
-				b.Shutdown(context.Background())
-			}
-		}
 	})
 	for _, b := range c.broker {
 		if b.clusterTLS == nil {

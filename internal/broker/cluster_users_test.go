@@ -22,7 +22,7 @@ import (
 // startSecureNodes runs n nodes serving Kafka over SASL_PLAINTEXT with the ACL authorizer
 // (guest, the default user, is a super user), the metadata group snapshotting every 8 entries.
 func startSecureNodes(t *testing.T, n int) *testNodes {
-	return startNodesConfig(t, n, &[3]uint64{8, 2, 400}, func(cfg *Config) {
+	return startNodesConfig(t, n, &[3]uint64{8, 2, 400}, func(_ int, cfg *Config) {
 		cfg.KafkaListen = "SASL_PLAINTEXT://" + cfg.KafkaListen
 		cfg.Kafka.Authorizer = "acl"
 		cfg.Kafka.SuperUsers = []string{"guest"}

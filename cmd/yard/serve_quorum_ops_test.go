@@ -386,3 +386,85 @@ func TestServeClusterQuorumQueueTTL(t *testing.T) {
 	publishConfirmed(t, ys[a], "qttl", "d", "e", "f")
 	counts(5, a, b)
 }
+
+// TestServeClusterQuorumQueueSingleActive: with x-single-active-consumer, of two consumers
+// on two nodes only the first gets deliveries; once it is cancelled, the other takes over.
+func TestServeClusterQuorumQueueSingleActive(t *testing.T) {
+	t.Parallel()
+	ys := startCluster(t, 3)
+	args := amqp.Table{"x-queue-type": "quorum", "x-single-active-consumer": true}
+	eventually(t, "declare qs", func() error {
+		return onChannel(ys[0], func(ch *amqp.Channel) error {
+			_, err := ch.QueueDeclare("qs", true, false, false, false, args)
+			return err
+		})
+	})
+	consume := func(y int, tag string) (*amqp.Channel, <-chan amqp.Delivery) {
+		t.Helper()
+		eventually(t, "qs on the consumer's node", func() error {
+			return onChannel(ys[y], func(ch *amqp.Channel) error {
+				_, err := ch.QueueDeclarePassive("qs", true, false, false, false, args)
+				return err
+			})
+		})
+		conn, err := amqp.Dial(amqpURL(ys[y]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds, err := ch.Consume("qs", tag, true, false, false, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ch, ds
+	}
+	ch1, first := consume(1, "first")
+	eventually(t, "first attached", func() error {
+		return onChannel(ys[0], func(ch *amqp.Channel) error {
+			q, err := ch.QueueDeclarePassive("qs", true, false, false, false, args)
+			if err == nil && q.Consumers != 1 {
+				err = fmt.Errorf("%d consumers", q.Consumers)
+			}
+			return err
+		})
+	})
+	_, second := consume(2, "second")
+	eventually(t, "second attached", func() error {
+		return onChannel(ys[0], func(ch *amqp.Channel) error {
+			q, err := ch.QueueDeclarePassive("qs", true, false, false, false, args)
+			if err == nil && q.Consumers != 2 {
+				err = fmt.Errorf("%d consumers", q.Consumers)
+			}
+			return err
+		})
+	})
+	publishConfirmed(t, ys[0], "qs", "a", "b", "c")
+	for _, want := range []string{"a", "b", "c"} {
+		select {
+		case d := <-first:
+			if string(d.Body) != want {
+				t.Fatalf("first got %q, want %q", d.Body, want)
+			}
+		case d := <-second:
+			t.Fatalf("the second consumer got %q while the first is active", d.Body)
+		case <-time.After(30 * time.Second):
+			t.Fatal("no delivery")
+		}
+	}
+	if err := ch1.Cancel("first", false); err != nil {
+		t.Fatal(err)
+	}
+	publishConfirmed(t, ys[0], "qs", "d")
+	select {
+	case d := <-second:
+		if string(d.Body) != "d" {
+			t.Fatalf("second got %q", d.Body)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the second consumer did not take over")
+	}
+}

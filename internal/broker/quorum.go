@@ -104,6 +104,9 @@ func (qc *quorumCluster) Replica(vhostName, name string, index uint64, args map[
 	if n, ok := vhost.IntArg(args["x-message-ttl"]); ok {
 		cfg.MessageTTL = int64(n)
 	}
+	if v, ok := args["x-single-active-consumer"].(bool); ok {
+		cfg.SingleActive = v
+	}
 	if s, ok := args["x-overflow"].(string); ok {
 		cfg.Overflow = s
 	}

@@ -129,3 +129,29 @@ func TestExpire(t *testing.T) {
 		}
 	}
 }
+
+// TestSingleActiveConsumer: with x-single-active-consumer only the first consumer gets
+// deliveries; when it is cancelled or goes down the next takes over, with what it held.
+func TestSingleActiveConsumer(t *testing.T) {
+	cfg := NoLimits
+	cfg.SingleActive = true
+	r1, r2 := &recorder{}, &recorder{}
+	q1, q2 := New(1, cfg, r1), New(2, cfg, r2)
+	l := &log{t: t, qs: []*Queue{q1, q2}}
+	l.apply(Checkout(c1, 2))
+	l.apply(Checkout(c2, 2))
+	for range 4 {
+		l.apply(Enqueue("", "q", nil, []byte("m")))
+	}
+	if got := ids(r1.deliveries); !slices.Equal(got, []uint64{3, 4}) || len(r2.deliveries) != 0 {
+		t.Fatalf("active got %v, the other %v", got, ids(r2.deliveries))
+	}
+	l.apply(Settle(c1, 3)) // room: 5 goes to c1 again
+	if got := ids(r1.deliveries); !slices.Equal(got, []uint64{3, 4, 5}) || len(r2.deliveries) != 0 {
+		t.Fatalf("active got %v, the other %v", got, ids(r2.deliveries))
+	}
+	l.apply(Down(c1)) // 4 and 5 return: c2 takes over
+	if got := ids(r2.deliveries); !slices.Equal(got, []uint64{4, 5}) {
+		t.Fatalf("next active got %v", got)
+	}
+}

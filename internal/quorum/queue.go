@@ -52,6 +52,9 @@ type Config struct {
 	MaxLengthBytes int64  // ready bytes (properties and body); < 0: no limit
 	Overflow       string // OverflowDropHead (default) or OverflowRejectPublish
 	MessageTTL     int64  // x-message-ttl in ms; < 0: none
+	// SingleActive (x-single-active-consumer): only the first consumer attached (and not
+	// cancelled) gets deliveries; when it goes, the next one in checkout order takes over.
+	SingleActive bool
 }
 
 // NoLimits is a Config without limits.
@@ -372,6 +375,9 @@ func (q *Queue) dispatch() {
 			}
 			k := q.consumers[q.cursor]
 			q.cursor++
+			if q.cfg.SingleActive && k != q.active() {
+				continue
+			}
 			if k.cancelled || (k.prefetch > 0 && len(k.held) >= int(k.prefetch)) {
 				continue
 			}
@@ -389,6 +395,16 @@ func (q *Queue) dispatch() {
 			return
 		}
 	}
+}
+
+// active is the single active consumer: the first one not cancelled.
+func (q *Queue) active() *consumer {
+	for _, k := range q.consumers {
+		if !k.cancelled {
+			return k
+		}
+	}
+	return nil
 }
 
 // Counts are the ready and checked-out messages and the active consumers.

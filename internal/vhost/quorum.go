@@ -36,7 +36,7 @@ func (h *Hosts) SetQuorumCluster(c QuorumCluster) { h.quorum = c }
 
 // replicatedUnsupported are the quorum queue arguments a replicated queue does not
 // implement yet: refused rather than ignored.
-var replicatedUnsupported = []string{"x-expires", "x-single-active-consumer", "x-dead-letter-strategy"}
+var replicatedUnsupported = []string{"x-expires", "x-dead-letter-strategy"}
 
 // declareReplicated declares a quorum queue through the cluster (there was none of that
 // name on this node; the checks of DeclareQueue passed).

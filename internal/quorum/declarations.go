@@ -31,6 +31,9 @@ type Declaration struct {
 	// deleted and declared again gets a new group. Attach of a KindDelete carries the deleted
 	// queue's Index.
 	Index uint64 `json:"index,omitempty"`
+	// Indexed marks a queue declared since Index exists: one declared before keeps the group
+	// id derived without it when its entry is applied again (a restart replaying the log).
+	Indexed bool `json:"indexed,omitempty"`
 }
 
 // Declarations is the state machine of the cluster's AMQP topology group: the quorum
@@ -53,6 +56,9 @@ var _ cluster.StateMachine = (*Declarations)(nil)
 
 // EncodeDeclare is the command declaring d.
 func EncodeDeclare(d Declaration) []byte {
+	if d.Kind == KindQueue {
+		d.Indexed = true
+	}
 	b, err := json.Marshal(d)
 	if err != nil {
 		panic("BUG: cannot encode a declaration: " + err.Error())
@@ -77,7 +83,7 @@ func (s *Declarations) Apply(e cluster.Entry) (any, error) {
 	if kind == KindUnbind {
 		kind = KindBind
 	}
-	if kind == KindQueue {
+	if kind == KindQueue && d.Indexed {
 		d.Index = e.Index
 	}
 	s.mu.Lock()

@@ -37,6 +37,13 @@ func TestDeclarationsDelete(t *testing.T) {
 	if got := attached[len(attached)-1]; got.Kind != KindQueue || got.Index != 8 {
 		t.Fatalf("redeclaration attached as %+v, want the index 8", got)
 	}
+	// a declaration recorded before indexes existed keeps index 0 (its old group id)
+	if _, err := s.Apply(cluster.Entry{Index: 9, Data: append([]byte{cmdVersion}, `{"vhost":"/","name":"old","args":null}`...)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := attached[len(attached)-1]; got.Name != "old" || got.Index != 0 {
+		t.Fatalf("old declaration attached as %+v", got)
+	}
 	snap, err := s.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +52,7 @@ func TestDeclarationsDelete(t *testing.T) {
 	if err := r.Restore(snap); err != nil {
 		t.Fatal(err)
 	}
-	if l := r.List(); len(l) != 2 || l[1].Index != 8 {
+	if l := r.List(); len(l) != 3 || l[1].Index != 8 || l[2].Index != 0 {
 		t.Fatalf("restored %+v", l)
 	}
 }

@@ -93,7 +93,7 @@ func (s *Store) copyLocked() (state, error) {
 
 // updateReplicated is update on a cluster node: f runs on a copy, the result is proposed.
 func (s *Store) updateReplicated(r Replicator, f func(st *state) error) error {
-	for attempt := 0; ; attempt++ {
+	return RetryConflicts(ErrConflict, func() error {
 		s.mu.RLock()
 		next, err := s.copyLocked()
 		s.mu.RUnlock()
@@ -103,12 +103,8 @@ func (s *Store) updateReplicated(r Replicator, f func(st *state) error) error {
 		if err := f(&next); err != nil {
 			return err
 		}
-		err = s.propose(r, &next)
-		if err == nil || !errors.Is(err, ErrConflict) || attempt == conflictRetries {
-			return err
-		}
-		conflictBackoff(attempt)
-	}
+		return s.propose(r, &next)
+	})
 }
 
 // propose replicates next as the state following the revision it holds. A command whose
@@ -336,8 +332,16 @@ func diff(old, next *state) []Event {
 	return evs
 }
 
-// conflictBackoff pauses a change refused by ErrConflict a random while growing with the
-// attempts, so that changes racing through several nodes do not keep colliding.
-func conflictBackoff(attempt int) {
-	time.Sleep(time.Duration(rand.Int64N(int64(attempt+1) * int64(5*time.Millisecond))))
+// RetryConflicts runs change, a replicated change computed from the current state, again
+// while it fails with conflict (another node's change committed first), at most
+// conflictRetries more times, pausing a random while that grows with the attempts so that
+// changes racing through several nodes do not keep colliding.
+func RetryConflicts(conflict error, change func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := change()
+		if err == nil || !errors.Is(err, conflict) || attempt == conflictRetries {
+			return err
+		}
+		time.Sleep(time.Duration(rand.Int64N(int64(attempt+1) * int64(5*time.Millisecond))))
+	}
 }

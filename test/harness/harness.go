@@ -7,6 +7,8 @@ package harness
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -30,31 +32,48 @@ var (
 	buildErr  error
 )
 
-// Binary builds cmd/yard once per test process and returns its path.
+// Binary builds cmd/yard once per test process and returns its path. Every test process of
+// one checkout builds to the same place (yard-harness-<hash of the module root> in the temp
+// directory), replacing the file by a rename, so that a process still running the previous
+// build keeps it and nothing accumulates: a directory per process leaked a 30 MB binary for
+// every test binary ever run.
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		root, err := moduleRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "yard-harness-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildPath = filepath.Join(dir, "yard")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/yard")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("cannot build yard: %v\n%s", err, out)
-		}
+		buildPath, buildErr = build()
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return buildPath
+}
+
+func build() (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(root))
+	dir := filepath.Join(os.TempDir(), "yard-harness-"+hex.EncodeToString(sum[:6]))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("cannot build yard: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "yard-*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("cannot build yard: %w", err)
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name()) // gone once renamed; left by a failed build otherwise
+	cmd := exec.Command("go", "build", "-o", tmp.Name(), "./cmd/yard")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("cannot build yard: %v\n%s", err, out)
+	}
+	path := filepath.Join(dir, "yard")
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", fmt.Errorf("cannot build yard: %w", err)
+	}
+	return path, nil
 }
 
 // ModuleRoot is the repository's root directory (where go.mod is).

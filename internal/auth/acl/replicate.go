@@ -15,10 +15,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"syscall"
-	"time"
 
 	"github.com/yardmq/yard/internal/auth"
 )
@@ -35,10 +33,6 @@ const ReplicatedOp = "acls"
 
 // ErrConflict refuses a replicated change computed from ACLs another change replaced.
 var ErrConflict = errors.New("ACLs changed concurrently on another node")
-
-const (
-	conflictRetries = 20 // how many times a change refused by ErrConflict is computed again
-)
 
 type replCmd struct {
 	Op       string    `json:"op"`
@@ -74,20 +68,19 @@ func (a *Authorizer) Revision() uint64 {
 }
 
 func (a *Authorizer) changeReplicated(r Replicator, f func([]Binding) ([]Binding, [][]Binding)) ([][]Binding, error) {
-	for attempt := 0; ; attempt++ {
+	var out [][]Binding
+	err := auth.RetryConflicts(ErrConflict, func() error {
 		a.mu.RLock()
 		cur, rev := slices.Clone(a.bindings), a.revision
 		a.mu.RUnlock()
-		next, out := f(cur)
-		err := a.propose(r, rev, next)
-		if err == nil {
-			return out, nil
-		}
-		if !errors.Is(err, ErrConflict) || attempt == conflictRetries {
-			return nil, err
-		}
-		conflictBackoff(attempt)
+		var next []Binding
+		next, out = f(cur)
+		return a.propose(r, rev, next)
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 func (a *Authorizer) propose(r Replicator, rev uint64, next []Binding) error {
@@ -176,10 +169,4 @@ func (a *Authorizer) installLocked(next []Binding, rev uint64) error {
 	}
 	a.bindings, a.revision = next, rev
 	return err
-}
-
-// conflictBackoff pauses a change refused by ErrConflict a random while growing with the
-// attempts, so that changes racing through several nodes do not keep colliding.
-func conflictBackoff(attempt int) {
-	time.Sleep(time.Duration(rand.Int64N(int64(attempt+1) * int64(5*time.Millisecond))))
 }

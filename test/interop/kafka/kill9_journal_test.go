@@ -138,18 +138,11 @@ func TestKill9Journal(t *testing.T) {
 		}
 	}()
 
-	for kill := range kills {
-		select {
-		case <-ackedEnough:
-		case <-ctx.Done():
-			t.Fatalf("producer made no progress before kill %d", kill)
-		}
+	killOnProgress(t, ctx, y, kills, ackedEnough, func() int {
 		mu.Lock()
-		t.Logf("kill -9 #%d with %d records acknowledged", kill+1, nAcked)
-		mu.Unlock()
-		y.Kill()
-		y.Restart()
-	}
+		defer mu.Unlock()
+		return nAcked
+	})
 	for {
 		mu.Lock()
 		done := nAcked+nFailed == total

@@ -63,18 +63,11 @@ func TestKill9UnderProduceLoad(t *testing.T) {
 			})
 		}
 	}()
-	for kill := 0; kill < kills; kill++ {
-		select {
-		case <-ackedEnough:
-		case <-ctx.Done():
-			t.Fatalf("producer made no progress before kill %d", kill)
-		}
+	killOnProgress(t, ctx, y, kills, ackedEnough, func() int {
 		mu.Lock()
-		t.Logf("kill -9 #%d with %d records acknowledged", kill+1, nAcked)
-		mu.Unlock()
-		y.Kill()
-		y.Restart()
-	}
+		defer mu.Unlock()
+		return nAcked
+	})
 	// Wait until every record has been attempted and acknowledged or failed.
 	for {
 		mu.Lock()
@@ -155,4 +148,21 @@ func newClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	}
 	t.Cleanup(cl.Close)
 	return cl
+}
+
+// killOnProgress kills yard with SIGKILL and restarts it kills times, each time once the
+// producer reports progress on progress; acked is logged with each kill. The test fails if
+// ctx ends first.
+func killOnProgress(t *testing.T, ctx context.Context, y *harness.Yard, kills int, progress <-chan struct{}, acked func() int) {
+	t.Helper()
+	for kill := range kills {
+		select {
+		case <-progress:
+		case <-ctx.Done():
+			t.Fatalf("producer made no progress before kill %d", kill)
+		}
+		t.Logf("kill -9 #%d with %d records acknowledged", kill+1, acked())
+		y.Kill()
+		y.Restart()
+	}
 }

@@ -258,7 +258,7 @@ func ReadAll(ctx context.Context, seeds []string, topic string, partitions int32
 // Check compares what was read with the acknowledgements.
 func Check(acks []Ack, got map[int32]map[int64]string, end map[int32]int64, idempotent func(id string) bool) Report {
 	rep := Report{Acked: len(acks), EndOffsets: end}
-	where := map[string][]string{}
+	where := make(map[string][]loc, len(acks))
 	for p, recs := range got {
 		for o := int64(0); o < end[p]; o++ {
 			v, ok := recs[o]
@@ -268,14 +268,14 @@ func Check(acks []Ack, got map[int32]map[int64]string, end map[int32]int64, idem
 				continue
 			}
 			rep.Read++
-			where[v] = append(where[v], fmt.Sprintf("%d@%d", p, o))
+			where[v] = append(where[v], loc{p, o})
 		}
 	}
 	for v, w := range where {
 		if len(w) > 1 {
 			if idempotent(v) {
 				rep.DupIdem += len(w) - 1
-				rep.example("duplicate of idempotent %s at %s", v, strings.Join(w, " "))
+				rep.example("duplicate of idempotent %s at %s", v, locs(w))
 			} else {
 				rep.DupPlain += len(w) - 1
 			}
@@ -293,13 +293,27 @@ func Check(acks []Ack, got map[int32]map[int64]string, end map[int32]int64, idem
 			rep.Lost++
 			if w := where[a.ID]; len(w) > 0 {
 				rep.Moved++
-				rep.example("acknowledged %s at %d@%d, read at %s (there: %q)", a.ID, a.Partition, a.Offset, strings.Join(w, " "), got[a.Partition][a.Offset])
+				rep.example("acknowledged %s at %d@%d, read at %s (there: %q)", a.ID, a.Partition, a.Offset, locs(w), got[a.Partition][a.Offset])
 			} else {
 				rep.example("acknowledged %s at %d@%d, not read (there: %q)", a.ID, a.Partition, a.Offset, got[a.Partition][a.Offset])
 			}
 		}
 	}
 	return rep
+}
+
+// loc is a record's place: partition and offset.
+type loc struct {
+	p int32
+	o int64
+}
+
+func locs(w []loc) string {
+	s := make([]string, len(w))
+	for i, l := range w {
+		s[i] = fmt.Sprintf("%d@%d", l.p, l.o)
+	}
+	return strings.Join(s, " ")
 }
 
 // GroupLive joins a new consumer group on topic and waits until it has received a record

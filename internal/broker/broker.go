@@ -74,6 +74,10 @@ type Config struct {
 	// address in Peers).
 	Peers         string
 	ClusterListen string
+	// AdoptSingleNodeData lets this cluster member adopt a data directory a single node
+	// wrote (--adopt-single-node-data, adopt.go): its topics, logs and offsets become the new
+	// cluster's. Without it such a directory is refused.
+	AdoptSingleNodeData bool
 	// ClusterTLSCAFile, if set, secures the cluster transport with mutual TLS
 	// (--cluster-tls-ca-file): this node presents TLS.CertFile/KeyFile, which must name it
 	// with the URI SAN yard-node:<NodeID>, and verifies its peers' certificates against

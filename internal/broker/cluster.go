@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -79,8 +80,18 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := b.refuseSingleNodeData(streams); err != nil {
+	adopt, err := b.prepareAdoption(streams)
+	if err != nil {
 		return nil, errors.Join(err, release())
+	}
+	pending := map[string]bool{} // this node's topics not adopted yet: not attached until they are
+	if adopt != nil {
+		for _, name := range adopt.Topics {
+			if t, ok := streams.Topic(name); ok && !t.Adopted() {
+				pending[name] = true
+			}
+		}
+		streams.SetAdopting(len(pending) > 0)
 	}
 	hcfg := cluster.Config{
 		NodeID:   uint64(b.cfg.NodeID),
@@ -103,6 +114,9 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 		return attachPartition(host, p, partitionVoters(p, voters))
 	}
 	for _, t := range streams.Topics() {
+		if pending[t.Name] {
+			continue
+		}
 		for _, p := range t.Partitions() {
 			if err := attach(p); err != nil {
 				return nil, errors.Join(err, host.Close(), release())
@@ -122,6 +136,20 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 	b.users.SetReplicator(authReplicator{g})
 	if b.authz != nil {
 		b.authz.SetReplicator(authReplicator{g})
+	}
+	if adopt != nil {
+		if err := b.adoptTopics(streams, adopt); err != nil {
+			err = fmt.Errorf("cannot adopt this node's data: %w", err)
+			cerr := host.Close()
+			if errors.Is(err, stream.ErrClusterNotNew) && cerr == nil {
+				if uerr := b.undoAdoption(adopt); uerr != nil {
+					err = errors.Join(err, fmt.Errorf("cannot undo the adoption (remove %s by hand before starting it as a single node): %w", filepath.Dir(b.layout.Raft()), uerr))
+				} else {
+					err = fmt.Errorf("%w; the data directory is the single node's again", err)
+				}
+			}
+			return nil, errors.Join(err, cerr, release())
+		}
 	}
 	var qc *quorumCluster
 	if b.hosts != nil { // serving AMQP: quorum queues are replicated (quorum.go)
@@ -192,10 +220,13 @@ func (b *Broker) refuseSingleNodeData(streams *stream.Manager) error {
 		list = strings.Join(names[:5], ", ") + fmt.Sprintf(" and %d more", len(names)-5)
 	}
 	return fmt.Errorf("data directory %s was written by a single node "+
-		"(%d topics: %s; %d records) and has no raft/ directory; joining it to a cluster as it is "+
-		"would discard its logs: start it without --peers, or see \"Migrating a single node\" in "+
-		"the README's Cluster section", b.layout.Root(), len(names), list, records)
+		"(%d topics: %s; %d records) and has no raft/ directory: %w; start it without --peers, "+
+		"or make it node 1 of a new cluster with --adopt-single-node-data (see \"Migrating a single node\" in "+
+		"the README's Cluster section)", b.layout.Root(), len(names), list, records, errSingleNodeData)
 }
+
+// errSingleNodeData is refuseSingleNodeData's refusal.
+var errSingleNodeData = errors.New("a cluster member adopts it only when told to")
 
 // registerBroker records this node's advertised Kafka address in the replicated catalog,
 // retrying until the metadata group commits it (or ctx ends), so that every node's Metadata
@@ -284,7 +315,15 @@ func attachPartition(host *cluster.Host, p *stream.Partition, voters []uint64) e
 	if err != nil {
 		return err
 	}
-	g, err := host.CreateGroup(partitionGroupID(p.Topic.ID, p.Index), &partitionSM{p: p, applied: applied}, voters)
+	var boot cluster.Bootstrap // adopt.go: an adopted partition starts from its node's log
+	if node, end, ok := p.Adoption(); ok {
+		if uint64(node) == host.ID() {
+			boot.Data = stream.AdoptedSnapshot(end)
+		} else {
+			boot.Join = true
+		}
+	}
+	g, err := host.CreateGroupFrom(partitionGroupID(p.Topic.ID, p.Index), &partitionSM{p: p, applied: applied}, voters, boot)
 	if err != nil {
 		return fmt.Errorf("cannot replicate %s-%d: %w", p.Topic.Name, p.Index, err)
 	}

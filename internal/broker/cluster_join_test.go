@@ -68,7 +68,7 @@ func TestClusterRefusesSingleNodeData(t *testing.T) {
 	if err == nil {
 		t.Fatal("a single node's data directory started as a cluster member")
 	}
-	if !strings.Contains(err.Error(), "Migrating a single node") || !strings.Contains(err.Error(), "kept") {
+	if !strings.Contains(err.Error(), "Migrating a single node") || !strings.Contains(err.Error(), "kept") || !strings.Contains(err.Error(), "--adopt-single-node-data") {
 		t.Fatalf("error does not name the topic and the migration: %v", err)
 	}
 	t.Log(err)

@@ -80,6 +80,16 @@ type Topic struct {
 	// preferred leader; absent on a single node and for a topic created before placement was
 	// recorded, whose every partition is held by every cluster node.
 	Replicas [][]int32 `json:"replicas,omitempty"`
+	// Adopted marks a topic a single node's data directory brought into a cluster
+	// (internal/broker adopt.go): its partitions' Raft groups start from that node's logs.
+	Adopted *Adoption `json:"adopted,omitempty"`
+}
+
+// Adoption is the origin of an adopted topic: the node whose logs the cluster took over and
+// each partition's log end offset then (every partition group's first state).
+type Adoption struct {
+	Node int32   `json:"node"`
+	Ends []int64 `json:"ends"`
 }
 
 // Clone deep-copies s.
@@ -109,6 +119,11 @@ func (s *State) Clone() State {
 				rs[i] = append([]int32(nil), r...)
 			}
 			t.Replicas = rs
+		}
+		if t.Adopted != nil {
+			a := *t.Adopted
+			a.Ends = append([]int64(nil), a.Ends...)
+			t.Adopted = &a
 		}
 		c.Topics[k] = t
 	}

@@ -303,6 +303,12 @@ func (h *Host) finishRemovals() error {
 // CreateGroup starts group id with state machine sm. voters are its members when the group
 // is new (every member must name the same ones); a group recovered from disk keeps its own.
 func (h *Host) CreateGroup(id uint64, sm StateMachine, voters []uint64) (*Group, error) {
+	return h.CreateGroupFrom(id, sm, voters, Bootstrap{})
+}
+
+// CreateGroupFrom is CreateGroup with a bootstrap other than the default for a new group
+// (adopt.go); a group recovered from disk ignores it.
+func (h *Host) CreateGroupFrom(id uint64, sm StateMachine, voters []uint64, boot Bootstrap) (*Group, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -312,10 +318,14 @@ func (h *Host) CreateGroup(id uint64, sm StateMachine, voters []uint64) (*Group,
 		return nil, fmt.Errorf("cannot create raft group %d: %w", id, ErrGroupExists)
 	}
 	g := &Group{id: id, h: h, sm: sm, storage: raft.NewMemoryStorage(), waits: make(map[uint64]chan result)}
-	if err := g.recover(h.snaps[id], h.recovered[id], voters); err != nil {
+	if err := g.recover(h.snaps[id], h.recovered[id], voters, boot); err != nil {
 		return nil, err
 	}
 	g.voters = slices.Clone(g.confState.GetVoters())
+	if len(g.voters) == 0 { // joining an adopted group: its static membership is voters
+		g.voters = slices.Clone(voters)
+		slices.Sort(g.voters)
+	}
 	if d, ok := sm.(DurableStateMachine); ok {
 		if a := d.AppliedIndex(); a > g.applied {
 			if a > g.hs.GetCommit() {
@@ -348,19 +358,27 @@ func (h *Host) CreateGroup(id uint64, sm StateMachine, voters []uint64) (*Group,
 
 // recover loads the group's snapshot (or the bootstrap state: index 1, term 1, voters) and
 // the WAL's entries and HardState into its storage and state machine.
-func (g *Group) recover(snap *pb.Snapshot, rec *recoveredGroup, voters []uint64) error {
+func (g *Group) recover(snap *pb.Snapshot, rec *recoveredGroup, voters []uint64, boot Bootstrap) error {
 	if snap == nil {
 		if len(voters) == 0 {
 			return fmt.Errorf("cannot create raft group %d: no voters", g.id)
 		}
-		snap = pb.EnsureSnapshot(&pb.Snapshot{Metadata: &pb.SnapshotMetadata{
+		snap = pb.EnsureSnapshot(&pb.Snapshot{Data: boot.Data, Metadata: &pb.SnapshotMetadata{
 			Index: new(uint64(1)), Term: new(uint64(1)),
 			ConfState: &pb.ConfState{Voters: slices.Clone(voters)}}})
+		if boot.Join {
+			// No configuration and no entry (index 0): this member neither campaigns nor
+			// counts itself until the adopting member's snapshot reaches it.
+			snap = pb.EnsureSnapshot(&pb.Snapshot{Metadata: &pb.SnapshotMetadata{
+				Index: new(uint64(0)), Term: new(uint64(0)), ConfState: &pb.ConfState{}}})
+		}
 	} else if err := g.sm.Restore(snap.Data); err != nil {
 		return fmt.Errorf("cannot restore snapshot of group %d: %w", g.id, err)
 	}
-	if err := g.storage.ApplySnapshot(snap); err != nil {
-		return fmt.Errorf("cannot load snapshot of group %d: %w", g.id, err)
+	if snap.GetMetadata().GetIndex() > 0 {
+		if err := g.storage.ApplySnapshot(snap); err != nil {
+			return fmt.Errorf("cannot load snapshot of group %d: %w", g.id, err)
+		}
 	}
 	md := snap.GetMetadata()
 	g.confState, g.snapIndex, g.applied = md.GetConfState(), md.GetIndex(), md.GetIndex()

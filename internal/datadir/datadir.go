@@ -73,6 +73,7 @@ const (
 	metaName            = "yard.meta"
 	lockName            = "yard.lock"
 	catalogName         = "catalog.json"
+	adoptName           = "adopt.json"
 	amqpTopologyName    = "amqp-topology.json"
 	usersName           = "users.json"
 	kafkaACLsName       = "kafka-acls.json"
@@ -122,6 +123,10 @@ func (l Layout) Meta() string { return filepath.Join(l.root, metaName) }
 
 // Lock is the file flock'ed by the serving process.
 func (l Layout) Lock() string { return filepath.Join(l.root, lockName) }
+
+// Adopt records a cluster member's adoption of a single node's data while it runs
+// (internal/broker adopt.go).
+func (l Layout) Adopt() string { return filepath.Join(l.root, adoptName) }
 
 // Catalog is catalog.json.
 func (l Layout) Catalog() string { return filepath.Join(l.root, catalogName) }

@@ -228,6 +228,12 @@ func (p *Partition) PrepareReplica() (uint64, error) {
 			return 0, fmt.Errorf("cannot read checkpoint of %s-%d: %w", p.Topic.Name, p.Index, err)
 		}
 	}
+	if errors.Is(err, os.ErrNotExist) {
+		if node, end, ok := p.Adoption(); ok && node == p.Topic.m.cfg.NodeID {
+			// Adopted from this node's log: the group's first state (adopt.go).
+			cp = replicaCheckpoint{Index: AdoptedIndex, End: end}
+		}
+	}
 	pending, err := p.preparePendingRange(cp)
 	if err != nil {
 		return 0, err

@@ -34,6 +34,7 @@ const replicateTimeoutMs = 15_000
 //	{"op": "set_broker_configs", "configs": {...}}
 //	{"op": "register_broker", "node": <id>, "broker": {"host": "...", "port": <port>}}
 //	{"op": "reserve_producer_ids", "from": <the catalog's next producer id the proposer saw>}
+//	{"op": "adopt_topics", "node": <id>, "topics": [<catalog.Topic, adopted>...], "from": <next producer id>}
 //
 // The proposer validates and decides everything (the topic ID, the normalised configs); every
 // node applies the same bytes in the same order. Applying a command again (a node replays
@@ -64,6 +65,8 @@ type catalogCmd struct {
 	Replicas [][]int32 `json:"replicas,omitempty"`
 	// Leadership is partition_leader's row (leadership.go).
 	Leadership *leadershipRow `json:"leadership,omitempty"`
+	// Topics are adopt_topics' topics (adopt.go).
+	Topics []catalog.Topic `json:"topics,omitempty"`
 }
 
 // SetCatalogReplicator makes every later catalog change go through r (set once, before
@@ -137,6 +140,9 @@ func (m *Manager) ApplyCatalogCommand(cmd []byte) error {
 	}
 	m.adminMu.Lock()
 	defer m.adminMu.Unlock()
+	if m.refuseForeign(c.Op) {
+		return fmt.Errorf("cannot apply %s on a node awaiting adoption: %w", c.Op, ErrClusterNotNew)
+	}
 	switch c.Op {
 	case opCreateTopic:
 		if c.Topic == nil {
@@ -183,6 +189,8 @@ func (m *Manager) ApplyCatalogCommand(cmd []byte) error {
 		}
 		m.applyLeadership(*c.Leadership)
 		return nil
+	case opAdoptTopics:
+		return m.applyAdoptTopics(c)
 	case opRegisterBroker:
 		if c.Broker == nil || c.Node < 1 {
 			return errors.New("cannot apply catalog command: register_broker without a node")
@@ -298,6 +306,9 @@ func (m *Manager) RestoreCatalog(data []byte) error {
 	for name, ct := range img.Topics {
 		t, ok := m.Topic(name)
 		switch {
+		case !ok && m.adopting.Load():
+			// A node awaiting adoption creates no topic of the cluster's (adopt.go).
+			m.foreign.Store(true)
 		case !ok:
 			if _, err := m.createTopicLocked(ct); err != nil {
 				return err

@@ -136,6 +136,8 @@ type Manager struct {
 	hooks       atomic.Pointer[ReplicaHooks]      // replicate.go; nil on a single node
 	clusterSize atomic.Int32                      // replicate.go; 0 on a single node
 	nodes       atomic.Pointer[[]int32]           // placement.go; nil on a single node
+	adopting    atomic.Bool                       // adopt.go: this node's topics await adoption
+	foreign     atomic.Bool                       // adopt.go: a topic change was refused meanwhile
 	leadMu      sync.Mutex                        // guards leaders
 	leaders     map[leaderKey]Leadership          // leadership.go
 
@@ -379,6 +381,7 @@ func newTopic(m *Manager, ct catalog.Topic) *Topic {
 	t := &Topic{Name: ct.Name, ID: ct.ID, Internal: ct.Internal, m: m}
 	rs := replicaLists(ct.Replicas)
 	t.replicas.Store(&rs)
+	t.adopted.Store(ct.Adopted)
 	return t
 }
 

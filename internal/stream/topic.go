@@ -21,6 +21,7 @@ type Topic struct {
 
 	parts    atomic.Pointer[partSet]
 	replicas atomic.Pointer[replicaLists] // placement.go
+	adopted  atomic.Pointer[catalog.Adoption] // adopt.go
 	cfg      atomic.Pointer[TopicConfig]
 }
 

@@ -20,7 +20,7 @@ type Topic struct {
 	m        *Manager
 
 	parts    atomic.Pointer[partSet]
-	replicas atomic.Pointer[replicaLists] // placement.go
+	replicas atomic.Pointer[replicaLists]     // placement.go
 	adopted  atomic.Pointer[catalog.Adoption] // adopt.go
 	cfg      atomic.Pointer[TopicConfig]
 }

@@ -180,6 +180,11 @@ func TestClusterAdoptsSingleNodeData(t *testing.T) {
 	defer cancel()
 	res := cl.ProduceSync(ctx, &kgo.Record{Partition: 0, Value: []byte("after")})
 	if err := res.FirstErr(); err != nil {
+		for i := 1; i < 3; i++ {
+			tp, _ := c.broker[i].streams.Topic("kept")
+			p := tp.Partition(0)
+			t.Logf("node %d: kept-0 leader %d, hw %d, in sync %v", i+1, c.broker[i].streams.Node().Leader(p), p.HighWatermark(), c.broker[i].streams.Node().ISR(p))
+		}
 		t.Fatal(err)
 	}
 	if got := res[0].Record.Offset; got != int64(len(recs[0])) {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,3 +179,31 @@ func TestDriversAgainstYard(t *testing.T) {
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestDriverAgainstSink runs the franz-go driver briefly against the sink (sink.go): every
+// record is acknowledged, and the sink counts what it was sent.
+func TestDriverAgainstSink(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSink(ln, 6)
+	done := make(chan error, 1)
+	go func() { done <- s.serve() }()
+	out := filepath.Join(t.TempDir(), "sink.json")
+	if err := runKafka([]string{"-broker", "sink", "-brokers", ln.Addr().String(), "-consume=false", "-duration", "1500ms",
+		"-warmup", "500ms", "-drain", "10s", "-size", "256", "-rate", "2000", "-out", out}); err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	r := readResult(t, out)
+	if r.Records == 0 || r.Errors != 0 || r.Ack == nil {
+		t.Fatalf("result %+v", r)
+	}
+	if got := s.records.Load(); got < int64(r.Records) || s.requests.Load() == 0 {
+		t.Fatalf("the sink counted %d records in %d requests; the driver %d", got, s.requests.Load(), r.Records)
+	}
+}

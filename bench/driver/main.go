@@ -10,6 +10,7 @@
 //	driver wrap -tool ProducerPerformance -pid PID -out r.json -- java -cp ... org.apache.kafka.tools.ProducerPerformance ...
 //	driver topic -brokers 127.0.0.1:9092 -create NAME -partitions 6    (or -delete NAME)
 //	driver proc PID      (the process's CPU seconds and peak RSS)
+//	driver sink -listen 127.0.0.1:9092   (answers produce requests without storing: the driver's ceiling, sink.go)
 //
 // Latency is measured from the moment the driver hands a record to the client library, as
 // Kafka's ProducerPerformance does; at a fixed rate a stalled broker makes the driver fall
@@ -26,7 +27,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: driver kafka|amqp|topic|wrap|proc [flags] (see the package doc)")
+		fmt.Fprintln(os.Stderr, "usage: driver kafka|amqp|topic|wrap|sink|proc [flags] (see the package doc)")
 		os.Exit(2)
 	}
 	var err error
@@ -39,6 +40,8 @@ func main() {
 		err = runTopic(os.Args[2:])
 	case "wrap":
 		err = runWrap(os.Args[2:])
+	case "sink":
+		err = runSink(os.Args[2:])
 	case "proc":
 		var pid int
 		if len(os.Args) > 2 {

@@ -15,7 +15,8 @@
 #   franz-go (bench/driver): flat out with acks=all and acks=1, each with lz4 and without
 #   compression; acks=all at fixed 10k, 50k (also with lz4) and 100k records/s; produce-to-ack and end-to-end
 #   latency, per second;
-#   Kafka's own tools (kafka-tools 4.4): ProducerPerformance flat out and at 50k records/s,
+#   Kafka's own tools (kafka-tools 4.4): ProducerPerformance flat out and at 50k records/s (its
+#   figures from the records after the first ${warm} s, --warmup-records: the JVM's warm-up),
 #   ConsumerPerformance reading the flat-out topic, EndToEndLatency (one record at a time).
 # AMQP 0-9-1 (yard, RabbitMQ from Debian), 1 KiB, confirms, manual acks, prefetch 100:
 #   amqp091-go (bench/driver): transient and persistent, 1/1 and 4/4 producers/consumers flat
@@ -39,7 +40,7 @@ while [ $# -gt 0 ]; do
     --brokers) brokers="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -134,7 +135,7 @@ kafka_tools() { # broker bootstrap pid
   "${wrap[@]}" -tool ProducerPerformance -workload "50k acks=all none" -rate 50000 -acks all -compression none -producers 1 \
     -timeout "$((dur + 30))s" -log "$out/logs/$b-pp-50k.log" -out "$out/results/kafka-pp-$b-50k.json" -- \
     java -cp "$cp" org.apache.kafka.tools.ProducerPerformance --bootstrap-server "$boot" --topic "$t" \
-    --num-records "$((50000 * dur))" --record-size 1024 --throughput 50000 --reporting-interval 1000 \
+    --num-records "$((50000 * dur))" --warmup-records "$((50000 * warm))" --record-size 1024 --throughput 50000 --reporting-interval 1000 \
     --command-property acks=all compression.type=none || log "$b: ProducerPerformance failed"
   "$driver" topic -brokers "$boot" -delete "$t" || true
   t="e2e-$RANDOM"

@@ -51,6 +51,16 @@ func TestParseProducerPerformance(t *testing.T) {
 	if s.RecordsPerSec < 1000 || s.Ack == nil || s.Ack.Max == 0 || s.Note == "" {
 		t.Fatalf("stopped run parsed as %+v", s)
 	}
+
+	// With --warmup-records: the steady-state summary after the whole run's gives the figures.
+	var w load.Result
+	if err := parseProducerPerformance(readTestdata(t, "producerperformance-warmup.txt"), &w); err != nil {
+		t.Fatal(err)
+	}
+	if w.Records != 20000 || !near(w.RecordsPerSec, 3083.564601) || w.Ack == nil || w.Ack.P50 != 4044 ||
+		w.Ack.P99 != 4908 || w.Note == "" || len(w.Series) != 4 {
+		t.Fatalf("warm-up run parsed as %+v, ack %+v", w, w.Ack)
+	}
 }
 
 func TestParseConsumerPerformance(t *testing.T) {

@@ -76,7 +76,7 @@ An empty listen address disables that listener.`,
 	f.StringVar(&cfg.Peers, "peers", "",
 		"every member of the cluster, this node included, as 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT (empty: a single node); experimental, see README's Cluster")
 	f.BoolVar(&cfg.AdoptSingleNodeData, "adopt-single-node-data", false,
-		"with --peers, on a data directory a single node wrote: make its topics (ids, configs, logs at their offsets) and committed offsets the new cluster's; see README's Migrating a single node")
+		"with --peers, on a data directory a single node wrote: make its topics (ids, configs, logs at their offsets), committed offsets, users and ACLs the new cluster's; see README's Migrating a single node")
 	f.StringVar(&cfg.ClusterListen, "cluster-listen", "", "where this node accepts its peers' connections, HOST:PORT (default: its own address in --peers)")
 	f.StringVar(&cfg.KafkaListen, "kafka-listen", cfg.KafkaListen,
 		"Kafka listeners, comma-separated, in Kafka's syntax: PLAINTEXT://H:P, SSL://H:P, SASL_PLAINTEXT://H:P, SASL_SSL://H:P; a bare H:P is PLAINTEXT (empty: disabled)")

@@ -345,3 +345,23 @@ func RetryConflicts(conflict error, change func() error) error {
 		time.Sleep(time.Duration(rand.Int64N(int64(attempt+1) * int64(5*time.Millisecond))))
 	}
 }
+
+// Adopt replaces the cluster's users with those of a users.json a single node wrote (its
+// bytes), as the next replicated change: a new cluster adopting that node's data takes its
+// users, vhosts, permissions and limits (internal/broker adopt.go).
+func (s *Store) Adopt(usersFile []byte) error {
+	r := s.replicator()
+	if r == nil {
+		return errors.New("cannot adopt users: not a cluster node")
+	}
+	adopted, err := decode(usersFile)
+	if err != nil {
+		return fmt.Errorf("cannot adopt users: %w", err)
+	}
+	return s.updateReplicated(r, func(st *state) error {
+		rev := st.Revision
+		*st = adopted
+		st.Revision = rev
+		return nil
+	})
+}

@@ -165,6 +165,18 @@ func (b *Broker) adoptTopics(streams *stream.Manager, rec *adoptRecord) error {
 		time.Sleep(registerRetryMs * time.Millisecond)
 	}
 	b.log.Info("the cluster adopted this node's topics", "topics", len(rec.Topics), "took", time.Since(start).Round(time.Millisecond))
+	// Then its users and ACLs, as they were before the cluster started (another node may
+	// have seeded its own meanwhile). Done again after a restart: the same state again.
+	if rec.Users != nil {
+		if err := b.users.Adopt(rec.Users); err != nil {
+			return fmt.Errorf("cannot adopt this node's users: %w", err)
+		}
+	}
+	if rec.ACLs != nil && b.authz != nil {
+		if err := b.authz.Adopt(rec.ACLs); err != nil {
+			return fmt.Errorf("cannot adopt this node's kafka ACLs: %w", err)
+		}
+	}
 	if err := os.Remove(b.adoptPath()); err != nil {
 		return fmt.Errorf("cannot finish the adoption: %w", err)
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/yardmq/yard/internal/auth"
 )
 
 // singleNodeData runs a single node on dir, creates topic "kept" (3 partitions, a topic
@@ -58,6 +60,10 @@ func singleNodeData(t *testing.T, dir string, n int) (map[int32][]string, map[in
 		offs.Add(kadm.Offset{Topic: "kept", Partition: p, At: commits[p], LeaderEpoch: -1})
 	}
 	if r, err := adm.CommitOffsets(ctx, "g", offs); err != nil || r.Error() != nil {
+		t.Fatal(err, r.Error())
+	}
+	up := kadm.UpsertSCRAM{User: "migrated", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "secret"}
+	if r, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{up}); err != nil || r.Error() != nil {
 		t.Fatal(err, r.Error())
 	}
 	cl.Close()
@@ -155,6 +161,15 @@ func TestClusterAdoptsSingleNodeData(t *testing.T) {
 		t.Fatal("adopt.json left after the adoption")
 	}
 	c.waitTopic("kept", "retention.ms", "86400001")
+	// Node 1's SCRAM user is the cluster's, whichever node seeded the users first.
+	retry(t, func() error {
+		for i, b := range c.broker {
+			if _, ok := b.users.Credential("migrated", auth.ScramSHA256); !ok {
+				return fmt.Errorf("node %d has no SCRAM credential of user migrated", i+1)
+			}
+		}
+		return nil
+	})
 	checkRecords(t, c.kafka[0], recs, commits)
 	// Every replica fetches the logs.
 	retry(t, func() error {

@@ -170,3 +170,23 @@ func (a *Authorizer) installLocked(next []Binding, rev uint64) error {
 	a.bindings, a.revision = next, rev
 	return err
 }
+
+// Adopt replaces the cluster's ACLs with those of an ACL file a single node wrote (its bytes),
+// as the next replicated change (internal/broker adopt.go).
+func (a *Authorizer) Adopt(aclsFile []byte) error {
+	r := a.replicator()
+	if r == nil {
+		return errors.New("cannot adopt kafka ACLs: not a cluster node")
+	}
+	var f aclFile
+	if err := json.Unmarshal(aclsFile, &f); err != nil {
+		return fmt.Errorf("cannot adopt kafka ACLs: %w", err)
+	}
+	for _, b := range f.ACLs {
+		if err := b.Validate(); err != nil {
+			return fmt.Errorf("cannot adopt kafka ACLs: %w", err)
+		}
+	}
+	_, err := a.changeReplicated(r, func([]Binding) ([]Binding, [][]Binding) { return slices.Clone(f.ACLs), nil })
+	return err
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -109,21 +110,27 @@ func (f *faultRun) inject(kind string, id int) func() {
 }
 
 // round injects one fault for a while under load, heals it and waits until a record is
-// acknowledged again; it returns the longest time without an acknowledgement.
-func (f *faultRun) round(kind string, id int, hold time.Duration) time.Duration {
+// acknowledged again on every partition; it returns the longest time a partition went without
+// an acknowledgement, or an error naming the partitions still silent livenessBound after
+// healing (a stuck group).
+func (f *faultRun) round(kind string, id int, hold time.Duration) (time.Duration, error) {
 	f.t.Helper()
 	start := time.Now()
 	heal := f.inject(kind, id)
 	time.Sleep(hold) // the fault's duration is the point here, not a wait for a condition
 	heal()
 	healed := time.Now()
-	for f.rec.LastAck().Before(healed) {
+	for {
+		silent := f.rec.Silent(topicPartition, healed)
+		if len(silent) == 0 {
+			break
+		}
 		if time.Since(healed) > livenessBound {
-			f.t.Fatalf("%s of node %d: no record acknowledged within %v of healing", kind, id, livenessBound)
+			return f.rec.LongestGap(topicPartition, start, time.Now()), fmt.Errorf("%s of node %d: partitions %v: no record acknowledged within %v of healing", kind, id, silent, livenessBound)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return f.rec.LongestGap(start, f.rec.LastAck())
+	return f.rec.LongestGap(topicPartition, start, time.Now()), nil
 }
 
 func envInt(name string, def int) int {
@@ -137,7 +144,8 @@ func envInt(name string, def int) int {
 // idempotent, one not) write to a 3-partition topic with acks=all; after healing it reads
 // everything back and checks the acknowledgements. YARD_CLUSTER_ROUNDS sets the number of
 // rounds (default 3, the CI version), YARD_CLUSTER_SEED the faults' seed, YARD_CLUSTER_FAULTS a
-// comma-separated subset of the kinds.
+// comma-separated subset of the kinds, YARD_CLUSTER_LOGS a directory that keeps the nodes' full
+// logs when the run fails.
 func TestClusterFaults(t *testing.T) {
 	rounds := envInt("YARD_CLUSTER_ROUNDS", 3)
 	seed := uint64(envInt("YARD_CLUSTER_SEED", int(time.Now().UnixNano()%1e9)))
@@ -147,6 +155,20 @@ func TestClusterFaults(t *testing.T) {
 	}
 	t.Logf("rounds %d, seed %d (YARD_CLUSTER_SEED), faults %v", rounds, seed, kinds)
 	c := Start(t, 3, Options{TmpfsNode: 3})
+	if dir := os.Getenv("YARD_CLUSTER_LOGS"); dir != "" {
+		t.Cleanup(func() { // the nodes' full logs, when the run failed
+			if !t.Failed() {
+				return
+			}
+			for i, y := range c.Nodes {
+				p := filepath.Join(dir, fmt.Sprintf("node%d.log", i+1))
+				if err := os.WriteFile(p, []byte(y.Log()), 0o644); err != nil {
+					t.Logf("cannot keep node %d's log: %v", i+1, err)
+				}
+			}
+			t.Logf("nodes' logs kept in %s", dir)
+		})
+	}
 	if c.Tmpfs == 0 {
 		kinds = without(kinds, faultFullDisk)
 	}
@@ -176,30 +198,38 @@ func TestClusterFaults(t *testing.T) {
 	stopProducers := sync.OnceFunc(func() { cancel(); wg.Wait() })
 	t.Cleanup(stopProducers)
 
-	for f.rec.LastAck().IsZero() {
-		if time.Since(time.Now()) > livenessBound {
-			t.Fatal("no first acknowledgement")
+	began := time.Now()
+	for len(f.rec.Silent(topicPartition, time.Time{})) > 0 {
+		if time.Since(began) > livenessBound {
+			t.Fatalf("partitions %v: no first acknowledgement", f.rec.Silent(topicPartition, time.Time{}))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	for r := 1; r <= rounds; r++ {
+	ran := 0
+	var stuck error
+	for r := 1; r <= rounds && stuck == nil; r++ {
 		kind := kinds[f.rng.IntN(len(kinds))]
 		id := 1 + f.rng.IntN(3)
 		if kind == faultFullDisk {
 			id = c.Tmpfs
 		}
 		hold := time.Duration(1000+f.rng.IntN(2000)) * time.Millisecond
-		gap := f.round(kind, id, hold)
+		gap, err := f.round(kind, id, hold)
+		stuck = err
+		ran = r
 		f.count[kind]++
 		f.unav[kind] = max(f.unav[kind], gap)
 		t.Logf("round %d: %s of node %d for %v: longest without an ack %v (acks so far %d)", r, kind, id, hold.Round(time.Millisecond), gap.Round(time.Millisecond), len(f.rec.Acks()))
+	}
+	if stuck != nil {
+		t.Errorf("round %d (seed %d): %v; the rounds stop here", ran, seed, stuck)
 	}
 	stopProducers()
 
 	// Liveness after healing: everything readable, a new consumer group makes progress.
 	rctx, rcancel := context.WithTimeout(context.Background(), livenessBound)
 	defer rcancel()
-	got, end, err := ReadAll(rctx, c.Seeds(), topic, topicPartition)
+	got, end, err := ReadAll(rctx, c.Seeds(), topic, topicPartition, livenessBound/3)
 	if err != nil {
 		t.Errorf("read back: %v", err)
 	}
@@ -216,8 +246,8 @@ func TestClusterFaults(t *testing.T) {
 
 	failed, why := f.rec.Failed()
 	var b strings.Builder
-	fmt.Fprintf(&b, "rounds %d, records acknowledged %d, failed (not acknowledged) %d, read %d, lost %d (at another offset %d), duplicated %d with the idempotent producer, %d without, offset gaps %d, conflicting acks %d, offsets linearizable: %s in %v, consumer group: %v\n",
-		rounds, rep.Acked, failed, rep.Read, rep.Lost, rep.Moved, rep.DupIdem, rep.DupPlain, rep.Gaps, rep.Conflicts, lin, linTime.Round(time.Millisecond), errOr(groupErr))
+	fmt.Fprintf(&b, "rounds %d, records acknowledged %d, failed (not acknowledged) %d, read %d, on unreadable partitions %d, lost %d (at another offset %d), duplicated %d with the idempotent producer, %d without, offset gaps %d, conflicting acks %d, offsets linearizable: %s in %v, consumer group: %v\n",
+		ran, rep.Acked, failed, rep.Read, rep.Unreadable, rep.Lost, rep.Moved, rep.DupIdem, rep.DupPlain, rep.Gaps, rep.Conflicts, lin, linTime.Round(time.Millisecond), errOr(groupErr))
 	names := make([]string, 0, len(f.count))
 	for k := range f.count {
 		names = append(names, k)

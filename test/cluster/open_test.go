@@ -83,7 +83,7 @@ func TestClusterEmptyDataDir(t *testing.T) {
 	d := produceOK(t, []string{c.Node(l).KafkaAddr, c.Node(f1).KafkaAddr}, "wiped", livenessBound)
 	t.Logf("leader %d and node %d (wiped) commit %v after node %d's kill", l, f1, d, f2)
 	c.Node(f2).Restart()
-	recs, _, err := ReadAll(context.Background(), []string{c.Node(f1).KafkaAddr}, "wiped", 1)
+	recs, _, err := ReadAll(context.Background(), []string{c.Node(f1).KafkaAddr}, "wiped", 1, livenessBound)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ func TestClusterProduceWithoutQuorum(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	recs, _, err := ReadAll(context.Background(), c.Seeds(), topic, 1)
+	recs, _, err := ReadAll(context.Background(), c.Seeds(), topic, 1, livenessBound)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -34,11 +35,18 @@ type Recorder struct {
 	acks   []Ack
 	failed []Failure
 	errs   map[string]int
+	last   map[int32]time.Time // per partition, the latest acknowledgement
 }
 
 func (r *Recorder) add(a Ack) {
 	r.mu.Lock()
 	r.acks = append(r.acks, a)
+	if r.last == nil {
+		r.last = map[int32]time.Time{}
+	}
+	if a.At.After(r.last[a.Partition]) {
+		r.last[a.Partition] = a.At
+	}
 	r.mu.Unlock()
 }
 
@@ -90,29 +98,50 @@ func (r *Recorder) LastAck() time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var last time.Time
-	for i := len(r.acks) - 1; i >= 0 && i >= len(r.acks)-64; i-- {
-		if r.acks[i].At.After(last) {
-			last = r.acks[i].At
+	for _, t := range r.last {
+		if t.After(last) {
+			last = t
 		}
 	}
 	return last
 }
 
-// LongestGap is the longest time without any acknowledgement within [from, to].
-func (r *Recorder) LongestGap(from, to time.Time) time.Duration {
+// Silent is the partitions among 0..partitions-1 with no acknowledgement after since.
+func (r *Recorder) Silent(partitions int32, since time.Time) []int32 {
 	r.mu.Lock()
-	var ts []time.Time
-	for _, a := range r.acks {
-		if !a.At.Before(from) && !a.At.After(to) {
-			ts = append(ts, a.At)
+	defer r.mu.Unlock()
+	var s []int32
+	for p := range partitions {
+		if !r.last[p].After(since) {
+			s = append(s, p)
+		}
+	}
+	return s
+}
+
+// LongestGap is the longest time a partition went without an acknowledgement within
+// [from, to], over the partitions 0..partitions-1.
+func (r *Recorder) LongestGap(partitions int32, from, to time.Time) time.Duration {
+	r.mu.Lock()
+	ts := make([][]time.Time, partitions)
+	for i := len(r.acks) - 1; i >= 0; i-- { // newest first: stop at the first too old (acks come roughly in order)
+		a := r.acks[i]
+		if a.At.Before(from.Add(-time.Minute)) {
+			break
+		}
+		if !a.At.Before(from) && !a.At.After(to) && a.Partition < partitions {
+			ts[a.Partition] = append(ts[a.Partition], a.At)
 		}
 	}
 	r.mu.Unlock()
-	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
-	prev, gap := from, time.Duration(0)
-	for _, t := range append(ts, to) {
-		gap = max(gap, t.Sub(prev))
-		prev = t
+	gap := time.Duration(0)
+	for _, pts := range ts {
+		slices.SortFunc(pts, func(a, b time.Time) int { return a.Compare(b) })
+		prev := from
+		for _, t := range append(pts, to) {
+			gap = max(gap, t.Sub(prev))
+			prev = t
+		}
 	}
 	return gap
 }
@@ -144,7 +173,9 @@ func NewProducer(seeds []string, topic, name string, idempotent bool) (*Producer
 func (p *Producer) Close() { p.cl.Close() }
 
 // Run produces batches of `batch` records (record i to partition i % partitions) until ctx
-// ends, recording every acknowledgement and failure in rec.
+// ends, recording every acknowledgement and failure in rec. It returns when ctx ends without
+// waiting for the records in flight: an idempotent producer does not time out a record sent
+// to a partition that never answers, and Close fails them.
 func (p *Producer) Run(ctx context.Context, partitions int32, batch int, rec *Recorder) {
 	seq := 0
 	for ctx.Err() == nil {
@@ -166,7 +197,13 @@ func (p *Producer) Run(ctx context.Context, partitions int32, batch int, rec *Re
 				rec.add(Ack{Partition: r.Partition, Offset: r.Offset, ID: string(r.Value), Call: call, At: time.Now()})
 			})
 		}
-		wg.Wait()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
@@ -174,6 +211,7 @@ func (p *Producer) Run(ctx context.Context, partitions int32, batch int, rec *Re
 type Report struct {
 	Acked      int             // acknowledgements checked
 	Lost       int             // acknowledged, but not at its offset (or not at all)
+	Unreadable int             // acknowledged on a partition that could not be read
 	Moved      int             // of Lost: present, at another offset
 	DupIdem    int             // extra copies of idempotent producers' records
 	DupPlain   int             // extra copies of non-idempotent producers' records
@@ -185,7 +223,9 @@ type Report struct {
 }
 
 // OK is no loss, no idempotent duplicate, no gap, no conflict.
-func (r Report) OK() bool { return r.Lost == 0 && r.DupIdem == 0 && r.Gaps == 0 && r.Conflicts == 0 }
+func (r Report) OK() bool {
+	return r.Lost == 0 && r.Unreadable == 0 && r.DupIdem == 0 && r.Gaps == 0 && r.Conflicts == 0
+}
 
 func (r *Report) example(f string, a ...any) {
 	if len(r.Examples) < 20 {
@@ -193,49 +233,59 @@ func (r *Report) example(f string, a ...any) {
 	}
 }
 
-// ReadAll reads every partition of topic from offset 0 to its end offset, through seeds.
-func ReadAll(ctx context.Context, seeds []string, topic string, partitions int32) (map[int32]map[int64]string, map[int32]int64, error) {
+// ReadAll reads every partition of topic from offset 0 to its end offset, through seeds. A
+// partition whose end offset cannot be listed within listFor (its group is stuck) is left out
+// of got and end, and named in the error; the others are still read.
+func ReadAll(ctx context.Context, seeds []string, topic string, partitions int32, listFor time.Duration) (map[int32]map[int64]string, map[int32]int64, error) {
 	admCl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		return nil, nil, err
 	}
 	defer admCl.Close()
-	var ends kadm.ListedOffsets
-	for {
-		ends, err = kadm.NewClient(admCl).ListEndOffsets(ctx, topic)
-		if err == nil {
-			err = ends.Error()
+	end := map[int32]int64{}
+	listed := time.Now().Add(listFor)
+	var listErr error
+	for len(end) < int(partitions) {
+		ends, err := kadm.NewClient(admCl).ListEndOffsets(ctx, topic)
+		for p := range partitions {
+			if o, ok := ends.Lookup(topic, p); ok && o.Err == nil {
+				end[p] = o.Offset
+			} else if ok {
+				err = o.Err
+			}
 		}
-		if err == nil {
+		if len(end) == int(partitions) {
 			break
 		}
-		if ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("cannot list end offsets: %w", err)
+		if ctx.Err() != nil || time.Now().After(listed) {
+			var missing []int32
+			for p := range partitions {
+				if _, ok := end[p]; !ok {
+					missing = append(missing, p)
+				}
+			}
+			listErr = fmt.Errorf("cannot list the end offsets of partitions %v: %v", missing, err)
+			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	end := map[int32]int64{}
 	start := map[string]map[int32]kgo.Offset{topic: {}}
-	for p := range partitions {
-		o, ok := ends.Lookup(topic, p)
-		if !ok {
-			return nil, nil, fmt.Errorf("no end offset for partition %d", p)
-		}
-		end[p] = o.Offset
+	got := map[int32]map[int64]string{}
+	next := map[int32]int64{}
+	for p := range end {
 		start[topic][p] = kgo.NewOffset().At(0)
+		got[p] = map[int64]string{}
+	}
+	if len(end) == 0 {
+		return got, end, listErr
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumePartitions(start), kgo.MetadataMinAge(100*time.Millisecond))
 	if err != nil {
 		return nil, nil, err
 	}
 	defer cl.Close()
-	got := map[int32]map[int64]string{}
-	next := map[int32]int64{}
-	for p := range partitions {
-		got[p] = map[int64]string{}
-	}
 	done := func() bool {
-		for p := range partitions {
+		for p := range end {
 			if next[p] < end[p] {
 				return false
 			}
@@ -245,14 +295,16 @@ func ReadAll(ctx context.Context, seeds []string, topic string, partitions int32
 	for !done() {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			return got, end, fmt.Errorf("cannot read to the end (%v of %v): %w", next, end, ctx.Err())
+			return got, end, errors.Join(listErr, fmt.Errorf("cannot read to the end (%v of %v): %w", next, end, ctx.Err()))
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			got[r.Partition][r.Offset] = string(r.Value)
-			next[r.Partition] = max(next[r.Partition], r.Offset+1)
+			if got[r.Partition] != nil {
+				got[r.Partition][r.Offset] = string(r.Value)
+				next[r.Partition] = max(next[r.Partition], r.Offset+1)
+			}
 		})
 	}
-	return got, end, nil
+	return got, end, listErr
 }
 
 // Check compares what was read with the acknowledgements.
@@ -289,6 +341,10 @@ func Check(acks []Ack, got map[int32]map[int64]string, end map[int32]int64, idem
 			rep.example("conflict: %s and %s both acknowledged at %d@%d", prev, a.ID, a.Partition, a.Offset)
 		}
 		at[k] = a.ID
+		if _, ok := end[a.Partition]; !ok {
+			rep.Unreadable++
+			continue
+		}
 		if got[a.Partition][a.Offset] != a.ID {
 			rep.Lost++
 			if w := where[a.ID]; len(w) > 0 {

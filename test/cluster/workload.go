@@ -252,6 +252,8 @@ func ReadAll(ctx context.Context, seeds []string, topic string, partitions int32
 				end[p] = o.Offset
 			} else if ok {
 				err = o.Err
+			} else if err == nil {
+				err = fmt.Errorf("partition %d missing from the answer", p)
 			}
 		}
 		if len(end) == int(partitions) {

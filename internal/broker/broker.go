@@ -157,7 +157,8 @@ type Broker struct {
 
 	// clusterLn is the bound cluster listener, from Start to openCluster; nil on a single node.
 	clusterLn net.Listener
-	raft      *cluster.Host // the Raft host, from openCluster; nil on a single node
+	raft      *cluster.Host  // the Raft host, from openCluster; nil on a single node
+	quorum    *quorumCluster // the replicated quorum queues, from openCluster; nil if none
 	// authz is the Kafka ACL authorizer (--kafka-authorizer acl), from openKafka; else nil.
 	authz     *acl.Authorizer
 	kafkaAddr net.Addr // the first Kafka listener's bound address, from Start

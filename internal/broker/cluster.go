@@ -156,6 +156,7 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 		if qc, err = b.openQuorum(host, voters); err != nil {
 			return nil, errors.Join(err, host.Close(), release())
 		}
+		b.quorum = qc
 	}
 	b.log.Info("cluster member", "node", b.cfg.NodeID, "peers", b.cfg.Peers)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -72,11 +72,23 @@ func (b *Broker) openQuorum(host *cluster.Host, voters []uint64) (*quorumCluster
 		return nil, fmt.Errorf("cannot create the AMQP topology group: %w", err)
 	}
 	qc.decls = g
+	if err := decls.Start(); err != nil {
+		qc.log.Error("cannot attach every quorum queue", "err", err)
+	}
 	return qc, nil
 }
 
 func (qc *quorumCluster) Declare(ctx context.Context, kind, vhostName, name string, args []byte) error {
-	cmd := quorum.EncodeDeclare(quorum.Declaration{Kind: kind, VHost: vhostName, Name: name, Args: args})
+	return qc.propose(ctx, quorum.EncodeDeclare(quorum.Declaration{Kind: kind, VHost: vhostName, Name: name, Args: args}))
+}
+
+// deleteDeclaration deletes the declaration of the queue declared by the topology group's
+// entry index (not a later queue of the same name), and returns once this node applied it.
+func (qc *quorumCluster) deleteDeclaration(ctx context.Context, vhostName, name string, index uint64) error {
+	return qc.propose(ctx, quorum.EncodeDeclare(quorum.Declaration{Kind: quorum.KindDelete, VHost: vhostName, Name: name, Index: index, Exact: true}))
+}
+
+func (qc *quorumCluster) propose(ctx context.Context, cmd []byte) error {
 	for {
 		_, err := qc.decls.Propose(ctx, cmd)
 		if err == nil || !(errors.Is(err, cluster.ErrNoLeader) || errors.Is(err, cluster.ErrLeaderChanged)) {
@@ -104,6 +116,9 @@ func (qc *quorumCluster) Replica(vhostName, name string, index uint64, args map[
 	if n, ok := vhost.IntArg(args["x-message-ttl"]); ok {
 		cfg.MessageTTL = int64(n)
 	}
+	if n, ok := vhost.IntArg(args["x-expires"]); ok {
+		cfg.Expires = int64(n)
+	}
 	if v, ok := args["x-single-active-consumer"].(bool); ok {
 		cfg.SingleActive = v
 	}
@@ -111,6 +126,7 @@ func (qc *quorumCluster) Replica(vhostName, name string, index uint64, args map[
 		cfg.Overflow = s
 	}
 	r := quorum.NewReplica(name, qc.host.ID(), cfg, deadLetter, qc.log.With("vhost", vhostName, "queue", name))
+	r.OnDeleted(func(ctx context.Context) error { return qc.deleteDeclaration(ctx, vhostName, name, index) })
 	id := quorumGroupID(vhostName, name, index)
 	g, err := qc.host.CreateGroup(id, r.StateMachine(), qc.voters)
 	if err != nil {

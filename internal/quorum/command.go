@@ -11,6 +11,9 @@ const (
 	cmdVersion = 1
 	// cmdVersion2 adds to an enqueue the proposer's clock and the message's own TTL.
 	cmdVersion2 = 2
+	// cmdVersion3 adds the proposer's clock to the commands that use the queue or drop a
+	// consumer (x-expires), and the kinds touch, delete and expire-queue.
+	cmdVersion3 = 3
 
 	kindEnqueue  = 1
 	kindCheckout = 2
@@ -23,6 +26,9 @@ const (
 	kindPurge    = 9
 	kindGet      = 10
 	kindExpire   = 11
+	kindTouch    = 12
+	kindDelete   = 13
+	kindRetire   = 14 // expire the queue (x-expires)
 )
 
 // ErrBadCommand: an entry that does not decode as a command (a newer version, or damage).
@@ -43,6 +49,8 @@ type Command struct {
 	ids      []uint64
 	msg      Message
 	noAck    bool
+	ifUnused bool  // delete
+	ifEmpty  bool  // delete
 	now      int64 // ms since the epoch: the proposer's clock (enqueue, expire)
 	ttl      int64 // an enqueue's per-message TTL in ms (expiration); < 0: none
 }
@@ -64,6 +72,39 @@ func (c Command) WithClock(now, ttl int64) Command {
 // Expire dead-letters (reason expired) the ready messages expired at now, the proposing
 // leader's clock (ms since the epoch).
 func Expire(now int64) Command { return Command{kind: kindExpire, now: now, ttl: -1} }
+
+// At stamps a command with the proposer's clock (ms since the epoch): a checkout, get,
+// cancel, down or node-down records a use of the queue at that time (x-expires), never at
+// the replica's clock.
+func (c Command) At(now int64) Command {
+	c.now = now
+	return c
+}
+
+// Touch records a use of the queue at now (a redeclaration or a passive declare), for
+// x-expires.
+func Touch(now int64) Command { return Command{kind: kindTouch, now: now, ttl: -1} }
+
+// Delete marks the queue deleted unless ifUnused and it has consumers, or ifEmpty and it has
+// ready messages (queue.delete): Apply's result is a DeleteResult. A deleted queue accepts
+// and drops what is published to it, delivers nothing, and is removed from the cluster by
+// the topology group (its declaration deleted); the queue's leader sees to it.
+func Delete(ifUnused, ifEmpty bool) Command {
+	return Command{kind: kindDelete, ifUnused: ifUnused, ifEmpty: ifEmpty, ttl: -1}
+}
+
+// ExpireQueue marks the queue deleted if, at now (the proposing leader's clock), it has had
+// no consumer and no use for its x-expires: Apply's result is a DeleteResult.
+func ExpireQueue(now int64) Command { return Command{kind: kindRetire, now: now, ttl: -1} }
+
+// clocked reports whether the kind carries the proposer's clock in version 3.
+func clocked(kind byte) bool {
+	switch kind {
+	case kindCheckout, kindCancel, kindDown, kindNodeDown, kindGet, kindTouch, kindRetire:
+		return true
+	}
+	return false
+}
 
 // Checkout attaches a consumer with a prefetch (0: unlimited); deliveries to it follow in
 // the results of this and later commands.
@@ -111,7 +152,10 @@ func Get(c ConsumerID, noAck bool) Command { return Command{kind: kindGet, consu
 // Encode is the command as a Raft entry's payload.
 func (c Command) Encode() []byte {
 	v := byte(cmdVersion)
-	if c.kind == kindEnqueue && (c.now != 0 || c.ttl >= 0) || c.kind == kindExpire {
+	switch {
+	case c.kind == kindTouch || c.kind == kindDelete || c.kind == kindRetire || clocked(c.kind) && c.now != 0:
+		v = cmdVersion3
+	case c.kind == kindEnqueue && (c.now != 0 || c.ttl >= 0) || c.kind == kindExpire:
 		v = cmdVersion2
 	}
 	b := []byte{v, c.kind}
@@ -123,7 +167,7 @@ func (c Command) Encode() []byte {
 		b = appendBytes(b, []byte(c.msg.RoutingKey))
 		b = appendBytes(b, c.msg.Properties)
 		b = appendBytes(b, c.msg.Body)
-		if v == cmdVersion2 {
+		if v >= cmdVersion2 {
 			b = binary.BigEndian.AppendUint64(b, uint64(c.now))
 			b = binary.BigEndian.AppendUint64(b, uint64(c.ttl))
 		}
@@ -133,11 +177,16 @@ func (c Command) Encode() []byte {
 		b = binary.BigEndian.AppendUint32(b, c.prefetch)
 	case kindGet:
 		b = append(b, boolByte(c.noAck))
+	case kindDelete:
+		b = append(b, boolByte(c.ifUnused), boolByte(c.ifEmpty))
 	case kindSettle, kindReturn, kindDiscard:
 		b = binary.BigEndian.AppendUint32(b, uint32(len(c.ids)))
 		for _, id := range c.ids {
 			b = binary.BigEndian.AppendUint64(b, id)
 		}
+	}
+	if v == cmdVersion3 && clocked(c.kind) {
+		b = binary.BigEndian.AppendUint64(b, uint64(c.now))
 	}
 	return b
 }
@@ -159,7 +208,7 @@ func DecodeCommand(b []byte) (Command, error) {
 	d := decoder{b: b}
 	c := Command{ttl: -1}
 	v := d.byte()
-	if v != cmdVersion && v != cmdVersion2 {
+	if v != cmdVersion && v != cmdVersion2 && v != cmdVersion3 {
 		return c, fmt.Errorf("%w: version %d", ErrBadCommand, v)
 	}
 	c.kind = d.byte()
@@ -171,7 +220,7 @@ func DecodeCommand(b []byte) (Command, error) {
 		c.msg.RoutingKey = string(d.bytes())
 		c.msg.Properties = d.bytes()
 		c.msg.Body = d.bytes()
-		if v == cmdVersion2 {
+		if v >= cmdVersion2 {
 			c.now = int64(d.u64())
 			c.ttl = int64(d.u64())
 		}
@@ -181,6 +230,12 @@ func DecodeCommand(b []byte) (Command, error) {
 		c.prefetch = d.u32()
 	case kindGet:
 		c.noAck = d.byte() == 1
+	case kindDelete:
+		if v < cmdVersion3 {
+			return c, fmt.Errorf("%w: delete in version %d", ErrBadCommand, v)
+		}
+		c.ifUnused = d.byte() == 1
+		c.ifEmpty = d.byte() == 1
 	case kindSettle, kindReturn, kindDiscard:
 		n := d.u32()
 		if uint64(n)*8 > uint64(len(d.b)) {
@@ -191,8 +246,15 @@ func DecodeCommand(b []byte) (Command, error) {
 			c.ids[i] = d.u64()
 		}
 	case kindCancel, kindDown, kindNodeDown, kindPurge:
+	case kindTouch, kindRetire:
+		if v < cmdVersion3 {
+			return c, fmt.Errorf("%w: kind %d in version %d", ErrBadCommand, c.kind, v)
+		}
 	default:
 		return c, fmt.Errorf("%w: kind %d", ErrBadCommand, c.kind)
+	}
+	if v == cmdVersion3 && clocked(c.kind) {
+		c.now = int64(d.u64())
 	}
 	if d.bad || len(d.b) != 0 {
 		return c, fmt.Errorf("%w: bad length", ErrBadCommand)

@@ -12,6 +12,9 @@ import (
 func TestDeclarationsDelete(t *testing.T) {
 	var attached []Declaration
 	s := NewDeclarations(func(d Declaration) error { attached = append(attached, d); return nil })
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
 	apply := func(i uint64, d Declaration) {
 		t.Helper()
 		if _, err := s.Apply(cluster.Entry{Index: i, Data: EncodeDeclare(d)}); err != nil {

@@ -55,6 +55,9 @@ type Config struct {
 	// SingleActive (x-single-active-consumer): only the first consumer attached (and not
 	// cancelled) gets deliveries; when it goes, the next one in checkout order takes over.
 	SingleActive bool
+	// Expires (x-expires, ms; <= 0: never): the queue is deleted once it has had no consumer
+	// and no use (checkout, get, touch) for that long, as of an ExpireQueue's clock.
+	Expires int64
 }
 
 // NoLimits is a Config without limits.
@@ -83,6 +86,14 @@ type Delivery struct {
 	Consumer    ConsumerID
 	Message     *Message // a copy, as it was when delivered
 	Redelivered bool
+}
+
+// DeleteResult is Apply's result for a delete or an expire-queue.
+type DeleteResult struct {
+	Deleted  bool // the queue is deleted (now, or it was already)
+	InUse    bool // refused: if-unused, and it has consumers
+	NotEmpty bool // refused: if-empty, and it has ready messages
+	Ready    int  // the ready messages it dropped
 }
 
 // GetResult is Apply's result for a get.
@@ -126,6 +137,10 @@ type Queue struct {
 	readyBytes int64
 	consumers  []*consumer // in checkout order
 	cursor     int         // next consumer to serve (round robin)
+	// lastUse is the clock (ms since the epoch) of the last command that used the queue or
+	// left it without consumers (x-expires); 0 until the first clocked command.
+	lastUse int64
+	deleted bool // deleted (Delete, ExpireQueue): the topology group removes it
 
 	// pending effects of the command being applied, handed out after the lock is released
 	deliveries []Delivery
@@ -171,7 +186,29 @@ func (q *Queue) Apply(e cluster.Entry) (any, error) {
 }
 
 func (q *Queue) applyLocked(index uint64, c Command) (any, error) {
+	if q.lastUse == 0 && c.now != 0 {
+		q.lastUse = c.now // the queue's first clocked command: its life starts
+	}
+	if q.deleted {
+		return q.applyDeleted(index, c)
+	}
 	switch c.kind {
+	case kindTouch:
+		q.use(c.now)
+	case kindDelete:
+		_, _, consumers := q.countsLocked()
+		if c.ifUnused && consumers > 0 {
+			return DeleteResult{InUse: true}, nil
+		}
+		if c.ifEmpty && q.readyLen() > 0 {
+			return DeleteResult{NotEmpty: true}, nil
+		}
+		return q.deleteLocked(), nil
+	case kindRetire:
+		if !q.expiredLocked(c.now) {
+			return DeleteResult{}, nil
+		}
+		return q.deleteLocked(), nil
 	case kindEnqueue:
 		m := c.msg
 		m.ID = index
@@ -193,6 +230,7 @@ func (q *Queue) applyLocked(index uint64, c Command) (any, error) {
 		q.dispatch()
 		return EnqueueResult{ID: index, Accepted: true}, nil
 	case kindCheckout:
+		q.use(c.now)
 		if k := q.find(c.consumer); k != nil {
 			k.prefetch, k.cancelled = c.prefetch, false
 		} else {
@@ -201,6 +239,9 @@ func (q *Queue) applyLocked(index uint64, c Command) (any, error) {
 		q.dispatch()
 	case kindCancel:
 		if k := q.find(c.consumer); k != nil {
+			if !k.cancelled {
+				q.use(c.now) // a consumer leaves: unused from now on, if it was the last
+			}
 			k.cancelled = true
 			q.dropIfIdle(k)
 		}
@@ -227,6 +268,9 @@ func (q *Queue) applyLocked(index uint64, c Command) (any, error) {
 		q.dispatch()
 	case kindDown:
 		if k := q.find(c.consumer); k != nil {
+			if !k.cancelled {
+				q.use(c.now)
+			}
 			q.remove(k)
 		}
 		q.dispatch()
@@ -241,6 +285,7 @@ func (q *Queue) applyLocked(index uint64, c Command) (any, error) {
 		q.returns, q.ready = nil, nil
 		return n, nil
 	case kindGet:
+		q.use(c.now)
 		if q.readyLen() == 0 {
 			return GetResult{}, nil
 		}
@@ -262,12 +307,79 @@ func (q *Queue) applyLocked(index uint64, c Command) (any, error) {
 	case kindNodeDown:
 		for _, k := range slices.Clone(q.consumers) {
 			if k.id.Node == c.consumer.Node {
+				if !k.cancelled {
+					q.use(c.now)
+				}
 				q.remove(k)
 			}
 		}
 		q.dispatch()
 	}
 	return nil, nil
+}
+
+// use records a use of the queue at now (0: a command without a clock, from an older yard).
+func (q *Queue) use(now int64) {
+	q.lastUse = max(q.lastUse, now)
+}
+
+// expiredLocked reports whether the queue has been unused for its x-expires at now: no
+// consumer (but a transient one of basic.get) and no use since now - Expires.
+func (q *Queue) expiredLocked(now int64) bool {
+	if q.cfg.Expires <= 0 || q.lastUse == 0 {
+		return false
+	}
+	if _, _, consumers := q.countsLocked(); consumers > 0 {
+		return false
+	}
+	return now-q.lastUse >= q.cfg.Expires
+}
+
+// deleteLocked marks the queue deleted and drops its ready messages; what consumers hold
+// goes with the queue.
+func (q *Queue) deleteLocked() DeleteResult {
+	n := q.readyLen()
+	q.deleted = true
+	q.returns, q.ready, q.readyBytes = nil, nil, 0
+	return DeleteResult{Deleted: true, Ready: n}
+}
+
+// applyDeleted applies a command to a deleted queue: a publish is accepted and dropped (as
+// one routed to a queue deleted just after), nothing is delivered, a delete is done.
+func (q *Queue) applyDeleted(index uint64, c Command) (any, error) {
+	switch c.kind {
+	case kindEnqueue:
+		return EnqueueResult{ID: index, Accepted: true}, nil
+	case kindDelete, kindRetire:
+		return DeleteResult{Deleted: true}, nil
+	case kindGet:
+		return GetResult{}, nil
+	case kindPurge:
+		return 0, nil
+	}
+	return nil, nil
+}
+
+// Deleted reports whether the queue was deleted (its declaration may still be there: the
+// queue's leader has the topology group delete it).
+func (q *Queue) Deleted() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.deleted
+}
+
+// ExpiresAt is when the queue expires (x-expires: ms since the epoch) unless used first;
+// 0: not now (no x-expires, consumers attached, or deleted).
+func (q *Queue) ExpiresAt() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.deleted || q.cfg.Expires <= 0 || q.lastUse == 0 {
+		return 0
+	}
+	if _, _, consumers := q.countsLocked(); consumers > 0 {
+		return 0
+	}
+	return q.lastUse + q.cfg.Expires
 }
 
 // expire dead-letters the messages of ms expired at now and returns the others.
@@ -411,6 +523,10 @@ func (q *Queue) active() *consumer {
 func (q *Queue) Counts() (ready, unacked, consumers int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.countsLocked()
+}
+
+func (q *Queue) countsLocked() (ready, unacked, consumers int) {
 	for _, k := range q.consumers {
 		unacked += len(k.held)
 		if !k.cancelled {
@@ -435,6 +551,8 @@ type snapshot struct {
 	Ready     []*Message     `json:"ready"`
 	Consumers []snapConsumer `json:"consumers"`
 	Cursor    int            `json:"cursor"`
+	LastUse   int64          `json:"last_use,omitempty"`
+	Deleted   bool           `json:"deleted,omitempty"`
 }
 
 type snapConsumer struct {
@@ -449,7 +567,7 @@ type snapConsumer struct {
 func (q *Queue) Snapshot() ([]byte, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	s := snapshot{Applied: q.applied, Returns: q.returns, Ready: q.ready, Cursor: q.cursor,
+	s := snapshot{Applied: q.applied, Returns: q.returns, Ready: q.ready, Cursor: q.cursor, LastUse: q.lastUse, Deleted: q.deleted,
 		Consumers: make([]snapConsumer, 0, len(q.consumers))}
 	for _, k := range q.consumers {
 		sc := snapConsumer{Node: k.id.Node, Key: k.id.Key, Prefetch: k.prefetch, Cancelled: k.cancelled}
@@ -476,6 +594,7 @@ func (q *Queue) Restore(data []byte) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.applied, q.returns, q.ready, q.cursor = s.Applied, s.Returns, s.Ready, s.Cursor
+	q.lastUse, q.deleted = s.LastUse, s.Deleted
 	q.readyBytes = 0
 	for _, m := range slices.Concat(q.returns, q.ready) {
 		q.readyBytes += m.size()

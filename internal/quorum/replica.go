@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,9 @@ type Replica struct {
 	deadLetter func([]queue.DeadLetter)
 
 	g holder[*cluster.Group]
+	// retire deletes the queue's declaration through the cluster's topology group, once the
+	// queue's state says it is deleted (OnDeleted); nil: nobody does.
+	retire func(ctx context.Context) error
 
 	mu        sync.Mutex // guards the fields below
 	consumers map[string]*localConsumer
@@ -99,13 +103,20 @@ func NewReplica(name string, self uint64, cfg Config, deadLetter func([]queue.De
 // StateMachine is what the queue's Raft group applies.
 func (r *Replica) StateMachine() cluster.StateMachine { return replicaSM{r} }
 
+// OnDeleted sets how the queue's declaration is deleted from the cluster once its state
+// machine says the queue is deleted (a queue.delete through Delete, or x-expires): by the
+// node that asked for the delete, and else by the queue's leader, retried until done (the
+// topology group's apply then removes this replica and its group on every node). Call it
+// before SetGroup.
+func (r *Replica) OnDeleted(retire func(ctx context.Context) error) { r.retire = retire }
+
 // SetGroup attaches the replica to its group and starts proposing: first NodeDown for this
 // node, so that what consumers of a previous run of this node held is returned. alive
 // (may be nil) tells whether a node is up: while this node leads, the consumers of a node
 // found down twice in a row (monitorEvery apart) are removed and what they held returned.
 func (r *Replica) SetGroup(g *cluster.Group, alive func(node uint64) bool) {
 	r.g.Store(g)
-	r.cmds <- proposal{c: NodeDown(r.self)}
+	r.cmds <- proposal{c: NodeDown(r.self).At(time.Now().UnixMilli())}
 	r.wg.Add(3)
 	go r.proposer()
 	go r.kicker()
@@ -116,14 +127,21 @@ func (r *Replica) SetGroup(g *cluster.Group, alive func(node uint64) bool) {
 	}
 }
 
-// monitorEvery is how often the leader checks the nodes of the consumers.
-const monitorEvery = 500 * time.Millisecond
+// monitorEvery is how often the leader checks the nodes of the consumers, and nodeDownAfter
+// how long a node must be found down in every check before the leader returns what its
+// consumers held: long enough that a node merely slow (a loaded machine, a GC pause) keeps
+// its consumers, whose messages would otherwise be redelivered elsewhere (a node that
+// restarts returns its previous run's consumers itself, at once).
+const (
+	monitorEvery  = 500 * time.Millisecond
+	nodeDownAfter = 5 * time.Second
+)
 
 func (r *Replica) monitor(alive func(uint64) bool) {
 	defer r.wg.Done()
 	t := time.NewTicker(monitorEvery)
 	defer t.Stop()
-	suspect := map[uint64]bool{}
+	suspect := map[uint64]time.Time{} // node -> first found down
 	for {
 		select {
 		case <-r.stop:
@@ -134,16 +152,24 @@ func (r *Replica) monitor(alive func(uint64) bool) {
 			clear(suspect)
 			continue
 		}
-		for _, n := range r.sm.ConsumerNodes() {
+		now := time.Now()
+		nodes := r.sm.ConsumerNodes()
+		for n := range suspect {
+			if !slices.Contains(nodes, n) {
+				delete(suspect, n)
+			}
+		}
+		for _, n := range nodes {
+			since, found := suspect[n]
 			switch {
 			case alive(n):
 				delete(suspect, n)
-			case suspect[n]:
+			case !found:
+				suspect[n] = now
+			case now.Sub(since) >= nodeDownAfter:
 				delete(suspect, n)
 				r.log.Info("quorum queue: returning the messages of a node found down", "queue", r.name, "node", n)
-				r.enqueue(NodeDown(n))
-			default:
-				suspect[n] = true
+				r.enqueue(NodeDown(n).At(now.UnixMilli()))
 			}
 		}
 	}
@@ -152,12 +178,18 @@ func (r *Replica) monitor(alive func(uint64) bool) {
 // expireEvery is how often the leader looks for expired messages.
 const expireEvery = 100 * time.Millisecond
 
+// retireEvery is how often the leader of a deleted queue retries deleting its declaration.
+const retireEvery = time.Second
+
 // expirer proposes, while this node leads, Expire with its clock once a ready message's
-// expiry has passed: the apply decides from the command's time, on every replica alike.
+// expiry has passed, and ExpireQueue once the queue's own (x-expires) has: the apply decides
+// from the command's time, on every replica alike. A queue found deleted has its
+// declaration deleted through the topology group.
 func (r *Replica) expirer() {
 	defer r.wg.Done()
 	t := time.NewTicker(expireEvery)
 	defer t.Stop()
+	var retried time.Time
 	for {
 		select {
 		case <-r.stop:
@@ -167,10 +199,65 @@ func (r *Replica) expirer() {
 		if r.g.Load().Leader() != r.self {
 			continue
 		}
-		now := time.Now().UnixMilli()
-		if next := r.sm.NextExpiry(); next != 0 && next <= now {
-			r.enqueue(Expire(now))
+		now := time.Now()
+		ms := now.UnixMilli()
+		if r.sm.Deleted() {
+			if r.retire != nil && now.Sub(retried) >= retireEvery {
+				retried = now
+				r.retireDeclaration()
+			}
+			continue
 		}
+		if next := r.sm.NextExpiry(); next != 0 && next <= ms {
+			r.enqueue(Expire(ms))
+		}
+		if at := r.sm.ExpiresAt(); at != 0 && at <= ms {
+			r.enqueue(ExpireQueue(ms))
+		}
+	}
+}
+
+// retireDeclaration deletes the deleted queue's declaration through the topology group.
+func (r *Replica) retireDeclaration() error {
+	ctx, cancel := context.WithTimeout(context.Background(), proposeTimeout)
+	defer cancel()
+	err := r.retire(ctx)
+	if err != nil {
+		r.log.Warn("quorum queue: cannot delete the declaration of a deleted queue yet", "queue", r.name, "err", err)
+	}
+	return err
+}
+
+// Delete deletes the queue (queue.delete), decided by the queue's replicated state: refused
+// with queue.ErrInUse if ifUnused and it has consumers (of any node), queue.ErrNotEmpty if
+// ifEmpty and it has ready messages; else the state machine marks it deleted and its
+// declaration is deleted through the topology group (OnDeleted), which removes the queue
+// from every node. n is how many ready messages it had.
+func (r *Replica) Delete(ifUnused, ifEmpty bool) (n int, err error) {
+	v, err := r.call(Delete(ifUnused, ifEmpty))
+	if err != nil {
+		return 0, fmt.Errorf("cannot delete queue %q: %w", r.name, err)
+	}
+	res, _ := v.(DeleteResult)
+	switch {
+	case res.InUse:
+		return 0, fmt.Errorf("cannot delete queue %q: %w", r.name, queue.ErrInUse)
+	case res.NotEmpty:
+		return 0, fmt.Errorf("cannot delete queue %q: %w", r.name, queue.ErrNotEmpty)
+	}
+	if r.retire != nil {
+		if err := r.retireDeclaration(); err != nil {
+			return 0, fmt.Errorf("cannot delete queue %q: %w", r.name, err)
+		}
+	}
+	return res.Ready, nil
+}
+
+// Touch records a use of the queue (a redeclaration, a passive declare) for x-expires; a
+// queue without x-expires proposes nothing.
+func (r *Replica) Touch() {
+	if r.sm.cfg.Expires > 0 {
+		r.enqueue(Touch(time.Now().UnixMilli()))
 	}
 }
 
@@ -344,7 +431,7 @@ func (r *Replica) Consume(q *queue.Queue, spec queue.ConsumerSpec) {
 	}
 	r.consumers[lc.id.Key] = lc
 	r.mu.Unlock()
-	r.enqueue(Checkout(lc.id, lc.prefetch))
+	r.enqueue(Checkout(lc.id, lc.prefetch).At(time.Now().UnixMilli()))
 }
 
 // Cancel proposes that a local consumer gets nothing more; what it holds stays its own
@@ -361,7 +448,7 @@ func (r *Replica) Cancel(tag string, owner queue.Consumer) {
 	}
 	r.mu.Unlock()
 	if id.Key != "" {
-		r.enqueue(Cancel(id))
+		r.enqueue(Cancel(id).At(time.Now().UnixMilli()))
 	}
 }
 
@@ -461,7 +548,7 @@ func (r *Replica) Get(q *queue.Queue, noAck bool) (d queue.Delivery, remaining i
 	lc := &localConsumer{id: id, q: q, cancelled: true, noAck: noAck}
 	r.consumers[id.Key] = lc
 	r.mu.Unlock()
-	v, err := r.call(Get(id, noAck))
+	v, err := r.call(Get(id, noAck).At(time.Now().UnixMilli()))
 	res, _ := v.(GetResult)
 	if err != nil || res.Message == nil {
 		r.mu.Lock()
@@ -537,7 +624,7 @@ func (r *Replica) Deliver(d Delivery) {
 		}
 		r.mu.Unlock()
 		if send {
-			r.enqueue(Down(d.Consumer))
+			r.enqueue(Down(d.Consumer).At(time.Now().UnixMilli()))
 		}
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -36,7 +37,7 @@ func (h *Hosts) SetQuorumCluster(c QuorumCluster) { h.quorum = c }
 
 // replicatedUnsupported are the quorum queue arguments a replicated queue does not
 // implement yet: refused rather than ignored.
-var replicatedUnsupported = []string{"x-expires", "x-dead-letter-strategy"}
+var replicatedUnsupported = []string{"x-dead-letter-strategy"}
 
 // declareReplicated declares a quorum queue through the cluster (there was none of that
 // name on this node; the checks of DeclareQueue passed).
@@ -108,10 +109,29 @@ func (h *Hosts) DetachQuorum(vhostName, name string) {
 	v.DeleteQueue(qs)
 }
 
+// replicaDeleter is a replica that decides a delete by its replicated state
+// (quorum.Replica.Delete) and has the cluster delete the queue's declaration.
+type replicaDeleter interface {
+	Delete(ifUnused, ifEmpty bool) (int, error)
+}
+
 // deleteReplicated deletes a replicated queue through the cluster, unless ifUnused and it
-// has consumers (on any node) or ifEmpty and it has ready messages, as this node's replica
-// counts them. n is how many ready messages it had.
+// has consumers (on any node) or ifEmpty and it has ready messages, as the queue's
+// replicated state says when the delete is applied (the same answer through every node).
+// n is how many ready messages it had.
 func (v *VHost) deleteReplicated(qs *Queue, ifUnused, ifEmpty bool) (int, error) {
+	if d, ok := qs.Options().Replica.(replicaDeleter); ok {
+		n, err := d.Delete(ifUnused, ifEmpty)
+		switch {
+		case errors.Is(err, queue.ErrInUse):
+			return 0, refuse(ErrPrecondition, "queue '%s' in vhost '%s' in use", qs.Name(), v.name)
+		case errors.Is(err, queue.ErrNotEmpty):
+			return 0, refuse(ErrPrecondition, "queue '%s' in vhost '%s' not empty", qs.Name(), v.name)
+		case err != nil:
+			return 0, refuse(ErrInternal, "cannot delete quorum queue '%s' in vhost '%s' through the cluster: %v", qs.Name(), v.name, err)
+		}
+		return n, nil
+	}
 	ready, _, consumers := qs.Counts()
 	if ifUnused && consumers > 0 {
 		return 0, refuse(ErrPrecondition, "queue '%s' in vhost '%s' in use", qs.Name(), v.name)
@@ -125,6 +145,16 @@ func (v *VHost) deleteReplicated(qs *Queue, ifUnused, ifEmpty bool) (int, error)
 		return 0, refuse(ErrInternal, "cannot delete quorum queue '%s' in vhost '%s' through the cluster: %v", qs.Name(), v.name, err)
 	}
 	return ready, nil
+}
+
+// Touch records a use of the queue for x-expires (a redeclaration, a passive declare): a
+// replicated queue's through its replica (the queue's state machine decides its expiry).
+func (qs *Queue) Touch() {
+	if t, ok := qs.Options().Replica.(interface{ Touch() }); ok {
+		t.Touch()
+		return
+	}
+	qs.Queue.Touch()
 }
 
 // LeaderNode is the cluster node leading a replicated queue's Raft group (0: unknown, or

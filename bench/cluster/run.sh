@@ -19,8 +19,10 @@
 #
 #   bench/cluster/run.sh [--rounds N] [--duration S] [--rate R] [--only yard-3,kafka-3,yard-1] [--profile S] [--out DIR]
 #
-# --profile S takes S-second CPU profiles (pprof) of the three yard-3 nodes during the first
-# round's flat-out run (yard's --http-pprof) into the output directory.
+# --profile S takes S-second CPU, block and mutex profiles (pprof; yard's --http-pprof samples
+# blocking and contended locks over 100 us) of the three yard-3 nodes during an extra flat-out
+# run after the first round's measured runs, into the output directory:
+# yard-3-node<i>.{cpu,block,mutex}.pprof.
 # Writes bench/out/cluster-<UTC time>/: results/*.json (one per system, workload and round),
 # logs/, machine.txt and results.md (the table). About 2 minutes per system and round.
 set -euo pipefail
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
     --only) only="$2"; shift 2 ;;
     --profile) profile="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "cluster/run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -192,14 +194,17 @@ ready() { # rf
   log "the system never created a topic (see logs/ready.log)"; return 1
 }
 
-# profile_nodes takes a CPU profile of every yard-3 node at once (partition leaders are spread
-# over the nodes; each profile shows its node's share of leading and following).
+# profile_nodes takes CPU, block and mutex profiles of every yard-3 node at once (partition
+# leaders are spread over the nodes; each profile shows its node's share of leading and
+# following). Block and mutex profiles are deltas over the same seconds.
 profile_nodes() {
   local secs="$1" i cpids=()
   sleep "$warm"
-  log "yard-3: ${secs} s CPU profiles of the three nodes"
+  log "yard-3: ${secs} s CPU, block and mutex profiles of the three nodes"
   for i in 1 2 3; do
     curl -s -o "$out/yard-3-node$i.cpu.pprof" "http://${sys_http[i-1]}/debug/pprof/profile?seconds=$secs" & cpids+=("$!")
+    curl -s -o "$out/yard-3-node$i.block.pprof" "http://${sys_http[i-1]}/debug/pprof/block?seconds=$secs" & cpids+=("$!")
+    curl -s -o "$out/yard-3-node$i.mutex.pprof" "http://${sys_http[i-1]}/debug/pprof/mutex?seconds=$secs" & cpids+=("$!")
   done
   wait "${cpids[@]}"
 }

@@ -370,7 +370,17 @@ type partitionReplica struct {
 }
 
 func (r partitionReplica) Propose(ctx context.Context, cmd []byte) (any, error) {
-	v, err := r.g.Propose(ctx, cmd)
+	return r.Start(cmd).Wait(ctx)
+}
+func (r partitionReplica) Start(cmd []byte) stream.ReplicaProposal {
+	return partitionProposal{r.g.Start(cmd)}
+}
+
+// partitionProposal is a proposal of a partition's group, its errors in stream's terms.
+type partitionProposal struct{ p *cluster.Proposal }
+
+func (p partitionProposal) Wait(ctx context.Context) (any, error) {
+	v, err := p.p.Wait(ctx)
 	if errors.Is(err, cluster.ErrNoLeader) || errors.Is(err, cluster.ErrLeaderChanged) {
 		err = fmt.Errorf("%w: %w", stream.ErrNotLeader, err)
 	}

@@ -201,8 +201,25 @@ type result struct {
 // machine's result. A proposal on a follower is forwarded to the leader. If the leader
 // changes meanwhile it fails with ErrLeaderChanged: the command may still commit.
 func (g *Group) Propose(ctx context.Context, cmd []byte) (any, error) {
+	return g.Start(cmd).Wait(ctx)
+}
+
+// Proposal is a command handed to its group (Start) whose result is not known yet.
+type Proposal struct {
+	g    *Group
+	seq  uint64
+	done chan result // nil: failed at once (err)
+	err  error
+}
+
+// Start hands cmd to the group for replication without waiting for it: Wait returns what
+// Propose would. The commands Start hands one group are proposed in call order, so a caller
+// that starts several in turn (a connection's pipelined produce requests) gets them into the
+// leader's log in that order (unless one fails). Every Start must be followed by a Wait (or
+// the result is kept until the group closes).
+func (g *Group) Start(cmd []byte) *Proposal {
 	if stalled, err := g.h.Stalled(); stalled {
-		return nil, fmt.Errorf("cannot replicate command in group %d: %w: %w", g.id, ErrStorage, err)
+		return &Proposal{err: fmt.Errorf("cannot replicate command in group %d: %w: %w", g.id, ErrStorage, err)}
 	}
 	seq := g.h.seq.Add(1)
 	data := make([]byte, propHeaderBytes, propHeaderBytes+len(cmd))
@@ -214,7 +231,7 @@ func (g *Group) Propose(ctx context.Context, cmd []byte) (any, error) {
 	g.waitMu.Lock()
 	if g.waits == nil {
 		g.waitMu.Unlock()
-		return nil, ErrClosed
+		return &Proposal{err: ErrClosed}
 	}
 	g.waits[seq] = done
 	g.waitMu.Unlock()
@@ -222,19 +239,33 @@ func (g *Group) Propose(ctx context.Context, cmd []byte) (any, error) {
 	if len(g.mb.props) >= mailboxPropsMax {
 		g.mbMu.Unlock()
 		g.finish(seq, nil, ErrBusy)
-		return nil, ErrBusy
+		return &Proposal{err: ErrBusy}
 	}
 	g.mb.props = append(g.mb.props, data)
 	g.mbMu.Unlock()
 	g.h.schedule(g, true)
+	return &Proposal{g: g, seq: seq, done: done}
+}
+
+// Wait waits until this node has applied the proposal and returns the state machine's
+// result, or until ctx ends (the command may still commit). Called once.
+func (p *Proposal) Wait(ctx context.Context) (any, error) {
+	if p.done == nil {
+		return nil, p.err
+	}
 	select {
-	case r := <-done:
+	case r := <-p.done:
+		return r.v, r.err
+	default:
+	}
+	select {
+	case r := <-p.done:
 		return r.v, r.err
 	case <-ctx.Done():
-		g.waitMu.Lock()
-		delete(g.waits, seq)
-		g.waitMu.Unlock()
-		return nil, fmt.Errorf("cannot replicate command in group %d: %w", g.id, ctx.Err())
+		p.g.waitMu.Lock()
+		delete(p.g.waits, p.seq)
+		p.g.waitMu.Unlock()
+		return nil, fmt.Errorf("cannot replicate command in group %d: %w", p.g.id, ctx.Err())
 	}
 }
 

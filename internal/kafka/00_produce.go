@@ -10,7 +10,11 @@ package kafka
 //
 // The handler appends in the reader goroutine, in request order; the durability wait runs in
 // the writer goroutine, so consecutive requests on a connection (and concurrent connections)
-// share fsyncs.
+// share fsyncs. On a replicated partition the reader likewise only proposes the batch to the
+// partition's Raft group and moves on to the next request; the writer waits for the commit
+// (pipelining: a client's requests in flight share the group's rounds), and answers stay in
+// request order. Until it is answered such a request keeps its memory reserved from the
+// server's request budget (queued.max.request.bytes): its batch waits in the group's log.
 
 import (
 	"context"
@@ -27,11 +31,25 @@ import (
 	"github.com/yardmq/yard/internal/txn"
 )
 
-// appended is a partition written by a produce request, to wait for before answering.
+// appended is a partition written by a produce request, to wait for before answering: its
+// durability on one node, its commit on a replicated partition (pending).
 type appended struct {
 	p          *stream.Partition
 	lastOffset int64
 	resp       *kmsg.ProduceResponseTopicPartition
+	pending    *stream.PendingAppend // a batch proposed to the partition's group
+	bytes      int64                 // the pending batch's size, counted once committed
+}
+
+// produceWait is what a Produce request waits for in the writer's turn before its answer.
+type produceWait struct {
+	rc      *reqCtx
+	resp    *kmsg.ProduceResponse
+	waits   []appended
+	timeout time.Duration
+	acksAll bool
+	hints   bool           // the response carries NodeEndpoints (v10+)
+	hinted  map[int32]bool // leaders named in NOT_LEADER_OR_FOLLOWER answers (KIP-951)
 }
 
 func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
@@ -46,9 +64,8 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 		failAll, failMsg = kerr.InvalidRequiredAcks, "acks must be 0, 1 or -1"
 	}
-	var waits []appended
-	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
-	hinted := map[int32]bool{} // leaders named in NOT_LEADER_OR_FOLLOWER answers (KIP-951)
+	pw := &produceWait{rc: rc, resp: resp, timeout: time.Duration(req.TimeoutMillis) * time.Millisecond,
+		acksAll: req.Acks == -1, hints: req.Version >= 10, hinted: map[int32]bool{}}
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := kmsg.NewProduceResponseTopic()
@@ -67,62 +84,22 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 			switch {
 			case failAll != nil:
 				sp.ErrorCode, sp.ErrorMessage = failAll.Code, &failMsg
-				continue
 			case topicErr != nil:
 				sp.ErrorCode = topicErr.Code
-				continue
+			default:
+				pw.produce(t, rp, sp, req.Version >= 12)
 			}
-			p := t.Partition(rp.Partition)
-			if p == nil {
-				var h leaderHint
-				sp.ErrorCode, h = rc.s.absent(t, rp.Partition)
-				if h.id >= 0 && req.Version >= 10 {
-					sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = h.id, h.epoch
-					hinted[h.id] = true
-				}
-				continue
-			}
-			var (
-				res stream.AppendResult
-				err error
-			)
-			if req.Acks == -1 {
-				err = p.CheckInSync() // min.insync.replicas, on a replicated partition
-			}
-			if err == nil {
-				res, err = rc.appendBatch(p, rp.Records, req.Version >= 12, timeout)
-			}
-			if err == nil && req.Acks == -1 {
-				// Committed, but the in-sync replicas fell below min.insync.replicas while it
-				// waited: Kafka's leader answers NOT_ENOUGH_REPLICAS_AFTER_APPEND (the batch
-				// is written; a retry may duplicate it unless the producer is idempotent).
-				if cerr := p.CheckInSync(); cerr != nil {
-					err = &kerrWithMsg{kerr.NotEnoughReplicasAfterAppend.Code, cerr.Error()}
-				}
-			}
-			if err != nil {
-				sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
-				if sp.ErrorCode == kerr.NotLeaderForPartition.Code && req.Version >= 10 {
-					if _, h := rc.s.notLeader(p); h.id >= 0 {
-						sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = h.id, h.epoch
-						hinted[h.id] = true
-					}
-				}
-				rc.logProduceError(t.Name, rp.Partition, sp.ErrorCode, err)
-				continue
-			}
-			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
-			if o := rc.s.cfg.TopicObserver; o != nil && !res.Duplicate {
-				o.ObserveProduce(t.Name, int64(len(rp.Records)), res.LastOffset-res.BaseOffset+1)
-			}
-			waits = append(waits, appended{p, res.LastOffset, sp})
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	for _, b := range rc.s.endpoints(hinted) {
-		kb := kmsg.NewProduceResponseBroker()
-		kb.NodeID, kb.Host, kb.Port = b.ID, b.Host, b.Port
-		resp.Brokers = append(resp.Brokers, kb)
+	for _, w := range pw.waits {
+		if w.pending != nil {
+			// Its batches wait in their groups' logs until answered: the request keeps its
+			// memory reserved until then, which bounds what a connection's pipelined
+			// requests (and all connections') hold.
+			rc.c.holdRequestMemory = true
+			break
+		}
 	}
 	if req.Acks == 0 {
 		// The client expects no response at all, but the records must still become durable:
@@ -130,9 +107,108 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 		// fsync. The wait runs in the writer's turn (bounded by its queue), writes nothing, and
 		// is tied to the server, not the connection, which a fire-and-forget client may close
 		// at once.
-		return silentReply(func() { rc.waitDurable(rc.s.ctx, waits, timeout) }), nil
+		return silentReply(func() { pw.wait(rc.s.ctx) }), nil
 	}
-	return &kmsgReply{resp: resp, before: func() { rc.waitDurable(rc.c.ctx, waits, timeout) }, fsyncWait: true}, nil
+	return &kmsgReply{resp: resp, before: func() { pw.wait(rc.c.ctx) }, fsyncWait: true}, nil
+}
+
+// produce appends (or proposes) one partition's batch of a request, in the reader's turn.
+func (pw *produceWait) produce(t *stream.Topic, rp *kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition, txnV2 bool) {
+	rc := pw.rc
+	p := t.Partition(rp.Partition)
+	if p == nil {
+		var h leaderHint
+		sp.ErrorCode, h = rc.s.absent(t, rp.Partition)
+		pw.hint(sp, h)
+		return
+	}
+	var err error
+	if pw.acksAll {
+		err = p.CheckInSync() // min.insync.replicas, on a replicated partition
+	}
+	var (
+		res     stream.AppendResult
+		pending *stream.PendingAppend
+	)
+	if err == nil {
+		res, pending, err = rc.appendBatch(p, rp.Records, txnV2, pw.timeout)
+	}
+	if err == nil && pending != nil {
+		pw.waits = append(pw.waits, appended{p: p, resp: sp, pending: pending, bytes: int64(len(rp.Records))})
+		return
+	}
+	if err == nil && pw.acksAll {
+		err = pw.checkInSyncAfter(p)
+	}
+	if err != nil {
+		pw.fail(p, sp, err)
+		return
+	}
+	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+	if o := rc.s.cfg.TopicObserver; o != nil && !res.Duplicate {
+		o.ObserveProduce(t.Name, int64(len(rp.Records)), res.LastOffset-res.BaseOffset+1)
+	}
+	pw.waits = append(pw.waits, appended{p: p, lastOffset: res.LastOffset, resp: sp})
+}
+
+// checkInSyncAfter: committed, but the in-sync replicas fell below min.insync.replicas while
+// it waited: Kafka's leader answers NOT_ENOUGH_REPLICAS_AFTER_APPEND (the batch is written; a
+// retry may duplicate it unless the producer is idempotent).
+func (pw *produceWait) checkInSyncAfter(p *stream.Partition) error {
+	if cerr := p.CheckInSync(); cerr != nil {
+		return &kerrWithMsg{kerr.NotEnoughReplicasAfterAppend.Code, cerr.Error()}
+	}
+	return nil
+}
+
+// fail answers a partition with err's code, naming its leader if this node is not it.
+func (pw *produceWait) fail(p *stream.Partition, sp *kmsg.ProduceResponseTopicPartition, err error) {
+	sp.ErrorCode, sp.ErrorMessage = errorCode(err), errorMessage(err)
+	sp.BaseOffset = -1
+	if sp.ErrorCode == kerr.NotLeaderForPartition.Code {
+		_, h := pw.rc.s.notLeader(p)
+		pw.hint(sp, h)
+	}
+	pw.rc.logProduceError(p.Topic.Name, p.Index, sp.ErrorCode, err)
+}
+
+// hint names the partition's leader in a NOT_LEADER_OR_FOLLOWER answer (v10+).
+func (pw *produceWait) hint(sp *kmsg.ProduceResponseTopicPartition, h leaderHint) {
+	if h.id >= 0 && pw.hints {
+		sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = h.id, h.epoch
+		pw.hinted[h.id] = true
+	}
+}
+
+// wait runs in the writer's turn: the commits of the batches proposed to replicated
+// partitions (in turn: they were all proposed already, so the total wait is the longest),
+// then the durability of the ones appended on this node, then the leaders' endpoints.
+func (pw *produceWait) wait(ctx context.Context) {
+	local := pw.waits[:0:0]
+	for _, w := range pw.waits {
+		if w.pending == nil {
+			local = append(local, w)
+			continue
+		}
+		res, err := w.pending.Wait(ctx)
+		if err == nil && pw.acksAll {
+			err = pw.checkInSyncAfter(w.p)
+		}
+		if err != nil {
+			pw.fail(w.p, w.resp, err)
+			continue
+		}
+		w.resp.BaseOffset, w.resp.LogAppendTime, w.resp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+		if o := pw.rc.s.cfg.TopicObserver; o != nil && !res.Duplicate {
+			o.ObserveProduce(w.p.Topic.Name, w.bytes, res.LastOffset-res.BaseOffset+1)
+		}
+	}
+	pw.rc.waitDurable(ctx, local, pw.timeout)
+	for _, b := range pw.rc.s.endpoints(pw.hinted) {
+		kb := kmsg.NewProduceResponseBroker()
+		kb.NodeID, kb.Host, kb.Port = b.ID, b.Host, b.Port
+		pw.resp.Brokers = append(pw.resp.Brokers, kb)
+	}
 }
 
 // appendBatch appends a produced batch; a transactional one only if the producer's
@@ -141,19 +217,21 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 // respect to the transaction's end (txn.Coordinator.Produce). txnV2 (Produce v12+) adds the
 // partition to the transaction if it is not in it yet, under transaction version 2 (KIP-890).
 //
-// On a replicated partition the wait for the batch's commit ends after timeout (the request's
+// On a replicated partition a batch outside a transaction is only proposed: the returned
+// PendingAppend's Wait gives its result, once committed or after timeout (the request's
 // timeout): REQUEST_TIMED_OUT, as Kafka's leader answers when its followers do not catch up
-// in time.
-func (rc *reqCtx) appendBatch(p *stream.Partition, batch []byte, txnV2 bool, timeout time.Duration) (stream.AppendResult, error) {
+// in time. A transactional batch is appended and waited for here, within the transaction's
+// step.
+func (rc *reqCtx) appendBatch(p *stream.Partition, batch []byte, txnV2 bool, timeout time.Duration) (stream.AppendResult, *stream.PendingAppend, error) {
 	if len(batch) < rb.HeaderLen || batch[rb.OffMagic] != rb.MagicV2 {
-		return p.AppendWithin(batch, timeout) // refused there
+		return p.AppendAsync(batch, timeout) // refused there
 	}
 	h, err := rb.ParseHeader(batch)
 	if err != nil || !h.Transactional() || h.Control() {
-		return p.AppendWithin(batch, timeout)
+		return p.AppendAsync(batch, timeout)
 	}
 	if rc.txn() == nil {
-		return stream.AppendResult{}, &kerrWithMsg{kerr.TransactionalIDAuthorizationFailed.Code, "transactions are not served"}
+		return stream.AppendResult{}, nil, &kerrWithMsg{kerr.TransactionalIDAuthorizationFailed.Code, "transactions are not served"}
 	}
 	var res stream.AppendResult
 	err = rc.txn().Produce(h.ProducerID, h.ProducerEpoch, txn.TopicPartition{Topic: p.Topic.Name, Partition: p.Index}, txnV2, func() error {
@@ -163,10 +241,10 @@ func (rc *reqCtx) appendBatch(p *stream.Partition, batch []byte, txnV2 bool, tim
 	})
 	if err != nil && !errors.Is(err, stream.ErrInvalidRecord) {
 		if code := txnErrorCode(err); code != errorCode(err) {
-			return res, &kerrWithMsg{code, err.Error()}
+			return res, nil, &kerrWithMsg{code, err.Error()}
 		}
 	}
-	return res, err
+	return res, nil, err
 }
 
 // logProduceError logs a refused produce: storage errors (the operator's business: a full

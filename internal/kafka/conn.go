@@ -37,6 +37,9 @@ type reply interface {
 type queued struct {
 	hdr reqHeader
 	r   reply
+	// reserved is the request's memory reservation (read.go), held until its reply is
+	// written when the handler asked for it (holdRequestMemory); released by the writer.
+	reserved int64
 }
 
 // conn is one client connection: a reader goroutine (serve) and a writer goroutine
@@ -60,8 +63,12 @@ type conn struct {
 	principal auth.Principal
 	// listener is the listener the connection came through.
 	listener listenerInfo
-	sasl     saslState      // sasl.go; reader goroutine only
-	lc       *listener.Conn // the registry's entry; nil in tests that build a conn alone
+	sasl     saslState // sasl.go; reader goroutine only
+	// holdRequestMemory: the request being handled keeps its memory reservation until its
+	// reply is written (a produce whose batches wait in Raft groups' logs). Set by a handler,
+	// reset by the reader after each request.
+	holdRequestMemory bool
+	lc                *listener.Conn // the registry's entry; nil in tests that build a conn alone
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -111,12 +118,16 @@ func (c *conn) readLoop() error {
 		}
 		hdr, r, err := c.handleFrame(frame)
 		hdr.received = received
-		c.s.reqMem.release(reserved)
+		if !c.holdRequestMemory || r == nil || err != nil {
+			c.s.reqMem.release(reserved)
+			reserved = 0
+		}
+		c.holdRequestMemory = false
 		if err != nil {
 			return err
 		}
 		if r != nil {
-			c.replies <- queued{hdr, r}
+			c.replies <- queued{hdr, r, reserved}
 		}
 	}
 }
@@ -160,7 +171,9 @@ func (c *conn) handle(hdr *reqHeader, req kmsg.Request) (reply, error) {
 
 func (c *conn) writeLoop() {
 	for q := range c.replies {
-		if err := q.r.writeTo(c, &q.hdr); err != nil {
+		err := q.r.writeTo(c, &q.hdr)
+		c.releaseHeld(q)
+		if err != nil {
 			if c.ctx.Err() == nil {
 				c.log.Debug("closing kafka connection: cannot write response", "err", err)
 			}
@@ -180,6 +193,13 @@ func (c *conn) writeLoop() {
 	_ = c.flush()
 }
 
+// releaseHeld releases the memory a request kept reserved until its reply was written.
+func (c *conn) releaseHeld(q queued) {
+	if q.reserved > 0 {
+		c.s.reqMem.release(q.reserved)
+	}
+}
+
 // drainAfterWriteError drops the connection and consumes the rest of the queue so that the
 // reader can finish (it fails on the closed socket). Replies that write nothing still run:
 // they make acks=0 appends durable.
@@ -190,6 +210,7 @@ func (c *conn) drainAfterWriteError() {
 		if s, ok := q.r.(silentReply); ok {
 			s.writeTo(c, &q.hdr)
 		}
+		c.releaseHeld(q)
 	}
 }
 

@@ -22,6 +22,10 @@ import (
 type PartitionReplica interface {
 	// Propose replicates cmd and returns ApplyReplicated's result on this node.
 	Propose(ctx context.Context, cmd []byte) (any, error)
+	// Start hands cmd to the group without waiting; the proposal's Wait returns what
+	// Propose would. Commands one goroutine starts in turn enter the group's log in that
+	// order (unless one fails).
+	Start(cmd []byte) ReplicaProposal
 	Leader() uint64 // the leader's node id, 0 if none is known
 	Term() uint64   // the group's Raft term: the partition's leader epoch
 	Voters() []uint64
@@ -30,6 +34,13 @@ type PartitionReplica interface {
 	// LeaderReady: this node leads and has applied everything committed before its term, so
 	// its log holds every acknowledged batch (a new leader may still be applying them).
 	LeaderReady() bool
+}
+
+// ReplicaProposal is a command started in a partition's group (PartitionReplica.Start).
+type ReplicaProposal interface {
+	// Wait returns ApplyReplicated's result on this node once the command is committed and
+	// applied here, or ctx's error (the command may still commit). Called once.
+	Wait(ctx context.Context) (any, error)
 }
 
 // ErrNotLeader refuses a write on a replica that is not its partition's leader.
@@ -63,10 +74,55 @@ const replicateProduceTimeoutMs = 30_000
 // context.DeadlineExceeded, Kafka's REQUEST_TIMED_OUT. The batch may still commit later (it
 // is in the leader's Raft log): an idempotent producer's retry is then deduplicated.
 func (p *Partition) AppendWithin(batch []byte, timeout time.Duration) (AppendResult, error) {
-	if r := p.replicaOf(); r != nil && !p.Topic.Internal {
-		return p.appendReplicated(r, batch, timeout)
+	res, pending, err := p.AppendAsync(batch, timeout)
+	if pending != nil {
+		return pending.Wait(context.Background())
 	}
-	return p.Append(batch)
+	return res, err
+}
+
+// AppendAsync is AppendWithin for a caller that answers later, so that a connection's
+// Produce requests are pipelined: on a replicated partition it proposes the batch to the
+// partition's group and returns at once with a PendingAppend (the result is its Wait's);
+// elsewhere it appends as Append does (pending nil; the caller waits for durability with
+// WaitDurable). Batches one goroutine appends in turn enter the log in that order.
+func (p *Partition) AppendAsync(batch []byte, timeout time.Duration) (res AppendResult, pending *PendingAppend, err error) {
+	if r := p.replicaOf(); r != nil && !p.Topic.Internal {
+		pending, err = p.startReplicated(r, batch, timeout)
+		return AppendResult{}, pending, err
+	}
+	res, err = p.Append(batch)
+	return res, nil, err
+}
+
+// PendingAppend is a produced batch proposed to its replicated partition's group whose
+// commit is not known yet (AppendAsync).
+type PendingAppend struct {
+	p        *Partition
+	prop     ReplicaProposal
+	timeout  time.Duration
+	deadline time.Time // when the batch was proposed, plus timeout
+}
+
+// Wait returns the append's result once the batch is committed and applied on this node,
+// or an error wrapping context.DeadlineExceeded once the append's timeout has passed since it
+// was proposed (the batch may still commit), or ctx's error. Called once.
+func (a *PendingAppend) Wait(ctx context.Context) (AppendResult, error) {
+	ctx, cancel := context.WithDeadline(ctx, a.deadline)
+	defer cancel()
+	p := a.p
+	v, err := a.prop.Wait(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return AppendResult{}, fmt.Errorf("cannot append to %s-%d: not committed within %v (no quorum?); it may still be: %w", p.Topic.Name, p.Index, a.timeout, err)
+	}
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("cannot append to %s-%d: %w", p.Topic.Name, p.Index, err)
+	}
+	res, ok := v.(AppendResult)
+	if !ok {
+		return AppendResult{}, fmt.Errorf("BUG: replicated append to %s-%d returned %T", p.Topic.Name, p.Index, v)
+	}
+	return res, nil
 }
 
 // A replicated produce command, one per Raft entry of the partition's group:
@@ -79,8 +135,26 @@ const (
 	produceCmdHeaderBytes = 9
 )
 
-// SetReplica makes p a replicated partition (before it serves).
-func (p *Partition) SetReplica(r PartitionReplica) { p.replica.Store(&r) }
+// SetReplica makes p a replicated partition (before it serves). Its log no longer fsyncs
+// on its own (replicaLogOptions).
+func (p *Partition) SetReplica(r PartitionReplica) {
+	p.replica.Store(&r)
+	p.log.SetOptions(p.replicaLogOptions(p.Topic.logOptions()))
+}
+
+// replicaLogOptions are the options of p's log given its topic's (o). A replicated
+// partition's log never fsyncs on its own: every batch in it was committed, i.e. fsynced in
+// a majority's Raft WALs (this node's included, or it could not have applied it), before it
+// was appended, and a restart cuts the log back to its last checkpoint, which fsynced it
+// (writeReplicaCheckpoint, before every snapshot too), and applies the entries after it
+// again from the WAL. Under the always policy it would otherwise cost every member an fsync
+// of the log per batch on top of the WAL's, and hold reads back until it ran.
+func (p *Partition) replicaLogOptions(o log.Options) log.Options {
+	if p.replicaOf() != nil {
+		o.SyncPolicy = log.SyncNever
+	}
+	return o
+}
 
 func (p *Partition) replicaOf() PartitionReplica {
 	if r := p.replica.Load(); r != nil {
@@ -89,23 +163,33 @@ func (p *Partition) replicaOf() PartitionReplica {
 	return nil
 }
 
-// appendReplicated proposes a produced batch to the partition's group, on its leader only,
-// after the checks that need no state; the rest happens in ApplyReplicated on every member.
+// appendReplicated proposes a produced batch to the partition's group and waits for its
+// commit (timeout as AppendWithin's).
 func (p *Partition) appendReplicated(r PartitionReplica, batch []byte, timeout time.Duration) (AppendResult, error) {
+	pending, err := p.startReplicated(r, batch, timeout)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return pending.Wait(context.Background())
+}
+
+// startReplicated proposes a produced batch to the partition's group, on its leader only,
+// after the checks that need no state; the rest happens in ApplyReplicated on every member.
+func (p *Partition) startReplicated(r PartitionReplica, batch []byte, timeout time.Duration) (*PendingAppend, error) {
 	if r.Leader() != r.Self() {
-		return AppendResult{}, fmt.Errorf("cannot append to %s-%d: %w (leader: node %d)", p.Topic.Name, p.Index, ErrNotLeader, r.Leader())
+		return nil, fmt.Errorf("cannot append to %s-%d: %w (leader: node %d)", p.Topic.Name, p.Index, ErrNotLeader, r.Leader())
 	}
 	cfg := p.Topic.Config()
 	h, err := validateProducedBatch(batch, cfg.MaxMessageBytes)
 	if err != nil {
-		return AppendResult{}, err
+		return nil, err
 	}
 	if h.Transactional() {
 		// Markers (WriteMarker) are not replicated yet: a transaction would end on one node.
-		return AppendResult{}, fmt.Errorf("cannot append a transactional batch to %s-%d: %w", p.Topic.Name, p.Index, ErrNotReplicated)
+		return nil, fmt.Errorf("cannot append a transactional batch to %s-%d: %w", p.Topic.Name, p.Index, ErrNotReplicated)
 	}
 	if err := p.Topic.m.checkRecords(batch, &h, cfg.MaxMessageBytes); err != nil {
-		return AppendResult{}, err
+		return nil, err
 	}
 	appendTime := int64(-1)
 	if cfg.LogAppendTime {
@@ -118,20 +202,7 @@ func (p *Partition) appendReplicated(r PartitionReplica, batch []byte, timeout t
 	if timeout <= 0 || timeout > replicateProduceTimeoutMs*time.Millisecond {
 		timeout = replicateProduceTimeoutMs * time.Millisecond
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	v, err := r.Propose(ctx, cmd)
-	if errors.Is(err, context.DeadlineExceeded) {
-		return AppendResult{}, fmt.Errorf("cannot append to %s-%d: not committed within %v (no quorum?); it may still be: %w", p.Topic.Name, p.Index, timeout, err)
-	}
-	if err != nil {
-		return AppendResult{}, fmt.Errorf("cannot append to %s-%d: %w", p.Topic.Name, p.Index, err)
-	}
-	res, ok := v.(AppendResult)
-	if !ok {
-		return AppendResult{}, fmt.Errorf("BUG: replicated append to %s-%d returned %T", p.Topic.Name, p.Index, v)
-	}
-	return res, nil
+	return &PendingAppend{p: p, prop: r.Start(cmd), timeout: timeout, deadline: time.Now().Add(timeout)}, nil
 }
 
 // ApplyReplicated appends a committed produce command to the log (the partition group's state

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"os"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/yardmq/yard/internal/catalog"
@@ -24,12 +27,24 @@ func (r *fakeReplica) Propose(_ context.Context, cmd []byte) (any, error) {
 	r.entries = append(r.entries, append([]byte(nil), cmd...))
 	return r.p.ApplyReplicated(uint64(len(r.entries)+1), r.Term(), cmd)
 }
+func (r *fakeReplica) Start(cmd []byte) ReplicaProposal {
+	v, err := r.Propose(context.Background(), cmd)
+	return doneProposal{v, err}
+}
 func (r *fakeReplica) Leader() uint64    { return r.leader }
 func (r *fakeReplica) Term() uint64      { return cmp.Or(r.term, 3) }
 func (r *fakeReplica) Voters() []uint64  { return []uint64{1, 2, 3} }
 func (r *fakeReplica) InSync() []uint64  { return []uint64{1, 2} }
 func (r *fakeReplica) Self() uint64      { return 1 }
 func (r *fakeReplica) LeaderReady() bool { return r.leader == 1 }
+
+// doneProposal is a proposal whose result is known.
+type doneProposal struct {
+	v   any
+	err error
+}
+
+func (p doneProposal) Wait(context.Context) (any, error) { return p.v, p.err }
 
 func openReplicaManager(t *testing.T, dir string) *Manager {
 	t.Helper()
@@ -100,5 +115,82 @@ func TestReplicaReplayAfterRestart(t *testing.T) {
 	p.SetReplica(&fakeReplica{p: p, leader: 2})
 	if _, err := p.Append(batch(-1, -1, -1, 1, 10)); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("append on a follower: %v", err)
+	}
+}
+
+// gatedSyncFS holds every fsync of a segment file until its gate opens, counting them.
+type gatedSyncFS struct {
+	log.FS
+	gate  chan struct{}
+	syncs atomic.Int32
+}
+
+func (g *gatedSyncFS) OpenFile(name string, flag int, perm os.FileMode) (log.File, error) {
+	f, err := g.FS.OpenFile(name, flag, perm)
+	if err != nil || !strings.HasSuffix(name, ".log") {
+		return f, err
+	}
+	return gatedSyncFile{f, g}, nil
+}
+
+type gatedSyncFile struct {
+	log.File
+	g *gatedSyncFS
+}
+
+func (f gatedSyncFile) Sync() error {
+	f.g.syncs.Add(1)
+	<-f.g.gate
+	return f.File.Sync()
+}
+
+// A replicated partition's log does not fsync per batch: what it holds was committed
+// (fsynced in the Raft WALs) before it was applied, so readers see it at once, without an
+// fsync of the log; a checkpoint still fsyncs the log before recording how far it holds the
+// group's entries.
+func TestReplicatedLogNoFsyncPerBatch(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fsys := &gatedSyncFS{FS: log.OSFS{}, gate: make(chan struct{})}
+	cat, err := catalog.Open(datadir.New(dir).Catalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(Config{Layout: datadir.New(dir), SyncPolicy: log.SyncAlways, FS: fsys}, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := false
+	open := func() {
+		if !opened {
+			opened = true
+			close(fsys.gate)
+		}
+	}
+	defer m.Close()
+	defer open()
+	tp, err := m.CreateTopic("r", 1, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := tp.Partition(0)
+	p.SetReplica(&fakeReplica{p: p, leader: 1})
+	for seq := int32(0); seq < 3; seq++ {
+		if _, err := p.Append(batch(7, 0, seq*2, 2, 40)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hw, end := p.HighWatermark(), p.EndOffset(); hw != 6 || end != 6 {
+		t.Fatalf("high watermark %d, end %d after three committed batches; want 6 and 6 (no fsync of the log awaited)", hw, end)
+	}
+	if n := fsys.syncs.Load(); n != 0 {
+		t.Fatalf("%d fsyncs of the log for committed batches, want none", n)
+	}
+	open()
+	if _, err := p.SnapshotReplica(); err != nil { // a checkpoint
+		t.Fatal(err)
+	}
+	if fsys.syncs.Load() == 0 {
+		t.Fatal("a checkpoint did not fsync the log")
 	}
 }

@@ -22,6 +22,15 @@ func (r *stuckReplica) Propose(ctx context.Context, cmd []byte) (any, error) {
 	return nil, ctx.Err()
 }
 
+func (r *stuckReplica) Start(cmd []byte) ReplicaProposal { return stuckProposal{r, cmd} }
+
+type stuckProposal struct {
+	r   *stuckReplica
+	cmd []byte
+}
+
+func (p stuckProposal) Wait(ctx context.Context) (any, error) { return p.r.Propose(ctx, p.cmd) }
+
 // commitAll applies every entry proposed so far, as the group would once it has a quorum.
 func (r *stuckReplica) commitAll(t *testing.T) []AppendResult {
 	t.Helper()

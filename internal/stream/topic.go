@@ -289,7 +289,7 @@ func (m *Manager) applyTopicConfig(t *Topic, topicCfg, brokerCfg map[string]stri
 	t.setConfig(topicCfg, brokerCfg)
 	opts := t.logOptions()
 	for _, p := range t.Partitions() {
-		p.log.SetOptions(opts)
+		p.log.SetOptions(p.replicaLogOptions(opts))
 	}
 }
 

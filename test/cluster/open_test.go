@@ -202,3 +202,28 @@ func TestClusterFullDiskRecovers(t *testing.T) {
 	d := produceOK(t, []string{c.Node(2).KafkaAddr, c.Node(3).KafkaAddr}, "full", livenessBound)
 	t.Logf("nodes 2 and 3 (disk freed) commit %v after node 1's kill", d)
 }
+
+// TestClusterTwoWipes empties the data dirs of both followers of a partition, one after the
+// other, the second before the leader finished resetting the first (rejoin.go: remove, then
+// add back): the leader still holds every entry and both nodes are back, so the group should
+// commit again. It stays stuck: the removal of the first wiped member is a configuration
+// change that needs a majority, and neither wiped member counts until it is reset, while a
+// wiped member does not vote. The fault runs hit it (an empty-dir round right after another
+// node's, found in the metadata group and in partitions: every produce then waits forever).
+func TestClusterTwoWipes(t *testing.T) {
+	openDefect(t, "two members that lost their data before the first was reset leave the group without a majority for good")
+	t.Parallel()
+	c := Start(t, 3, Options{})
+	createTopic(t, c, "twice", 1)
+	for range 20 {
+		produceOK(t, c.Seeds(), "twice", livenessBound)
+	}
+	l := leaderOf(t, c, "twice")
+	f1, f2 := 1+l%3, 1+(l+1)%3
+	c.Wipe(f1)
+	c.Node(f1).Restart()
+	c.Wipe(f2)
+	c.Node(f2).Restart()
+	d := produceOK(t, c.Seeds(), "twice", livenessBound)
+	t.Logf("nodes %d and %d wiped one after the other: a produce committed %v later", f1, f2, d)
+}

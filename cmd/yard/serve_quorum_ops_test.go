@@ -24,6 +24,14 @@ func TestServeClusterQuorumQueueDelete(t *testing.T) {
 			return err
 		})
 	})
+	// node 3 routes to qd once it applied the declaration: published before, a message
+	// would be unroutable there (confirmed and dropped)
+	eventually(t, "qd on node 3", func() error {
+		return onChannel(ys[2], func(ch *amqp.Channel) error {
+			_, err := ch.QueueDeclarePassive("qd", true, false, false, false, args)
+			return err
+		})
+	})
 	eventually(t, "publish to qd through node 3", func() error {
 		return onChannel(ys[2], func(ch *amqp.Channel) error {
 			if err := ch.Confirm(false); err != nil {
@@ -171,9 +179,17 @@ func TestServeClusterQuorumQueueDelete(t *testing.T) {
 	}
 }
 
-// publishConfirmed publishes bodies to queue q through y with confirms.
+// publishConfirmed publishes bodies to queue q through y with confirms, once y has q (a
+// node that has not applied a declaration made through another yet would find the message
+// unroutable: confirmed, and dropped).
 func publishConfirmed(t *testing.T, y *harness.Yard, q string, bodies ...string) {
 	t.Helper()
+	eventually(t, q+" on the publisher's node", func() error {
+		return onChannel(y, func(ch *amqp.Channel) error {
+			_, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
+			return err
+		})
+	})
 	eventually(t, "publish to "+q, func() error {
 		return onChannel(y, func(ch *amqp.Channel) error {
 			if err := ch.Confirm(false); err != nil {

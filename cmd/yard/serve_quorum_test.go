@@ -113,6 +113,27 @@ func TestServeClusterQuorumQueue(t *testing.T) {
 			return ch.QueueBind("qq", "eu", "orders", false, nil)
 		})
 	})
+	// node 3 routes through the binding once it applied it (before, a message published
+	// there would be unroutable: confirmed, and dropped)
+	eventually(t, "the binding on node 3", func() error {
+		req, _ := http.NewRequest("GET", "http://"+ys[2].HTTPAddr+"/api/bindings/%2F/e/orders/q/qq", nil)
+		req.SetBasicAuth("guest", "guest")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var bs []struct {
+			Key string `json:"routing_key"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&bs); err != nil {
+			return err
+		}
+		if len(bs) != 1 || bs[0].Key != "eu" {
+			return fmt.Errorf("bindings %v", bs)
+		}
+		return nil
+	})
 	publishTo(ys[2], "orders", "eu", "routed", 20)
 	publish(ys[0], "before", 200)
 

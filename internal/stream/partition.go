@@ -159,7 +159,7 @@ func (p *Partition) appendLocal(batch []byte, epoch int32, appendTime int64) (Ap
 // applied here (replica_internal.go).
 func (p *Partition) AppendInternal(batch []byte) (lastOffset int64, err error) {
 	if r := p.replicaOf(); r != nil { // a cluster node: through the partition's group
-		return p.appendInternalReplicated(r, batch)
+		return p.appendInternalReplicated(r, batch, 0)
 	}
 	h, err := rb.ParseHeader(batch)
 	if err != nil {

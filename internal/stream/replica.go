@@ -184,10 +184,6 @@ func (p *Partition) startReplicated(r PartitionReplica, batch []byte, timeout ti
 	if err != nil {
 		return nil, err
 	}
-	if h.Transactional() {
-		// Markers (WriteMarker) are not replicated yet: a transaction would end on one node.
-		return nil, fmt.Errorf("cannot append a transactional batch to %s-%d: %w", p.Topic.Name, p.Index, ErrNotReplicated)
-	}
 	if err := p.Topic.m.checkRecords(batch, &h, cfg.MaxMessageBytes); err != nil {
 		return nil, err
 	}
@@ -208,7 +204,8 @@ func (p *Partition) startReplicated(r PartitionReplica, batch []byte, timeout ti
 // ApplyReplicated appends a committed produce command to the log (the partition group's state
 // machine), stamped with the group's term as leader epoch. Every member gets the same result.
 func (p *Partition) ApplyReplicated(index, term uint64, cmd []byte) (AppendResult, error) {
-	internal := len(cmd) >= 1 && (cmd[0] == internalCmdVersion || cmd[0] == barrierCmdVersion) // replica_internal.go
+	internal := len(cmd) >= 1 && (cmd[0] == internalCmdVersion || cmd[0] == barrierCmdVersion ||
+		cmd[0] == markerCmdVersion || cmd[0] == termInternalCmdVersion) // replica_internal.go
 	if !internal && (len(cmd) < produceCmdHeaderBytes || cmd[0] != produceCmdVersion) {
 		return AppendResult{}, fmt.Errorf("cannot apply to %s-%d: unknown command format", p.Topic.Name, p.Index)
 	}

@@ -77,9 +77,13 @@ func controlType(batch []byte, h *rb.Header) (typ int16, ok bool) {
 // marker and waits until the marker is durable. The marker carries epoch, which fences
 // older epochs of the producer here. A partition where the producer wrote nothing still gets
 // the marker, as in Kafka.
+//
+// On a replicated partition the marker is a command of the partition's group
+// (replica_internal.go), proposed from any member (forwarded to the leader) and applied by
+// every member alike; it returns once the marker is committed and applied on this node.
 func (p *Partition) WriteMarker(ctx context.Context, pid int64, epoch int16, coordinatorEpoch int32, commit bool) error {
-	if p.replicaOf() != nil {
-		return fmt.Errorf("cannot write transaction marker to %s-%d: %w", p.Topic.Name, p.Index, ErrNotReplicated)
+	if r := p.replicaOf(); r != nil {
+		return p.writeMarkerReplicated(ctx, r, pid, epoch, coordinatorEpoch, commit)
 	}
 	now := p.Topic.m.cfg.Now().UnixMilli()
 	batch := appendControlBatch(nil, pid, epoch, coordinatorEpoch, commit, now)

@@ -29,6 +29,8 @@ func addKafkaFlags(f *pflag.FlagSet, cfg *broker.KafkaConfig) {
 		"port clients are told to connect to (default: the port each client connected to)")
 	f.Int32Var(&cfg.OffsetsTopicPartitions, "kafka-offsets-topic-partitions", cfg.OffsetsTopicPartitions,
 		"partitions of the internal topic __consumer_offsets when it is created; fixed afterwards (Kafka's offsets.topic.num.partitions)")
+	f.Int32Var(&cfg.TransactionStatePartitions, "kafka-transaction-state-partitions", cfg.TransactionStatePartitions,
+		"partitions of the internal topic __transaction_state when a cluster creates it; the same on every node, fixed afterwards (Kafka's transaction.state.log.num.partitions)")
 	f.DurationVar(&cfg.OffsetsRetention, "kafka-offsets-retention", cfg.OffsetsRetention,
 		"committed offsets of a group empty this long expire (Kafka's offsets.retention.minutes)")
 	f.DurationVar(&cfg.MinSessionTimeout, "kafka-group-min-session-timeout", cfg.MinSessionTimeout,

@@ -31,6 +31,7 @@ import (
 	"github.com/yardmq/yard/internal/platform"
 	"github.com/yardmq/yard/internal/stream"
 	"github.com/yardmq/yard/internal/tlsconf"
+	"github.com/yardmq/yard/internal/txn"
 	"github.com/yardmq/yard/internal/vhost"
 )
 
@@ -147,7 +148,9 @@ type Broker struct {
 	// Set by openKafka and openAMQP (nil while that front end is disabled) for the admin
 	// plane, which Start opens after them.
 	groups *group.Coordinator
-	hosts  *vhost.Hosts
+	// txns is the transaction coordinator of a cluster node (nil on a single node).
+	txns  *txn.Placed
+	hosts *vhost.Hosts
 	// metrics are fed by the hot paths (metrics.go), registered by openHTTP.
 	metrics *brokerMetrics
 	// alarms reports the AMQP front end's resource alarms; nil while it is disabled.

@@ -181,7 +181,13 @@ func (b *Broker) openCluster() (*frontEnd, error) {
 			}()
 			go func() {
 				defer close(coordinating)
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					b.coordinateTxns(ctx, streams)
+				}()
 				b.coordinateGroups(ctx, streams)
+				<-done
 			}()
 			return func(context.Context) error { return closeAll() }
 		},

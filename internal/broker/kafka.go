@@ -42,6 +42,9 @@ type KafkaConfig struct {
 	// OffsetsTopicPartitions is the partition count __consumer_offsets is created with
 	// (offsets.topic.num.partitions); an existing topic keeps its count.
 	OffsetsTopicPartitions int32
+	// TransactionStatePartitions is the partition count __transaction_state is created with
+	// on a cluster (transaction.state.log.num.partitions); the same on every node.
+	TransactionStatePartitions int32
 	// OffsetsRetention: committed offsets of a group that has been empty this long expire
 	// (offsets.retention.minutes).
 	OffsetsRetention time.Duration
@@ -74,17 +77,18 @@ type KafkaConfig struct {
 // DefaultKafkaConfig is the embedded default (Kafka's defaults).
 func DefaultKafkaConfig() KafkaConfig {
 	return KafkaConfig{
-		AutoCreateTopics:       true,
-		DefaultPartitions:      kafka.DefaultPartitions,
-		MaxRequestBytes:        kafka.DefaultMaxRequestBytes,
-		MaxConnections:         kafka.DefaultMaxConnections,
-		RequestReadTimeout:     kafka.DefaultRequestReadTimeout,
-		QueuedMaxRequestBytes:  kafka.DefaultQueuedMaxRequestBytes,
-		OffsetsTopicPartitions: group.DefaultOffsetsTopicPartitions,
-		OffsetsRetention:       group.DefaultOffsetsRetention,
-		MinSessionTimeout:      group.DefaultMinSessionTimeout,
-		MaxSessionTimeout:      group.DefaultMaxSessionTimeout,
-		InitialRebalanceDelay:  group.DefaultInitialRebalanceDelay,
+		AutoCreateTopics:           true,
+		DefaultPartitions:          kafka.DefaultPartitions,
+		MaxRequestBytes:            kafka.DefaultMaxRequestBytes,
+		MaxConnections:             kafka.DefaultMaxConnections,
+		RequestReadTimeout:         kafka.DefaultRequestReadTimeout,
+		QueuedMaxRequestBytes:      kafka.DefaultQueuedMaxRequestBytes,
+		OffsetsTopicPartitions:     group.DefaultOffsetsTopicPartitions,
+		TransactionStatePartitions: txn.DefaultStatePartitions,
+		OffsetsRetention:           group.DefaultOffsetsRetention,
+		MinSessionTimeout:          group.DefaultMinSessionTimeout,
+		MaxSessionTimeout:          group.DefaultMaxSessionTimeout,
+		InitialRebalanceDelay:      group.DefaultInitialRebalanceDelay,
 
 		TransactionMaxTimeout:         txn.DefaultMaxTimeout,
 		TransactionAbortCheckInterval: txn.DefaultAbortCheckInterval,

@@ -9,9 +9,17 @@ import (
 	"github.com/yardmq/yard/internal/txn"
 )
 
-// openTxn opens the transaction coordinator over streams and groups.
-func (b *Broker) openTxn(streams *stream.Manager, groups *group.Coordinator) (*txn.Coordinator, error) {
-	return txn.Open(txn.Config{
+// txnService is the transaction coordinator the Kafka front end is given.
+type txnService interface {
+	txn.Service
+	Close() error
+}
+
+// openTxn opens the transaction coordinator over streams and groups: on a cluster node one
+// placed on the partitions of the replicated __transaction_state this node leads
+// (coordinateTxns tells it which), else one over the node's own state log.
+func (b *Broker) openTxn(streams *stream.Manager, groups *group.Coordinator) (txnService, error) {
+	cfg := txn.Config{
 		Dir:                b.layout.TransactionState(),
 		LogOptions:         log.Options{SyncPolicy: b.cfg.SyncPolicy, SyncInterval: b.cfg.SyncInterval, FileCache: b.files},
 		Partitions:         txn.StreamPartitions(streams),
@@ -22,5 +30,14 @@ func (b *Broker) openTxn(streams *stream.Manager, groups *group.Coordinator) (*t
 		AbortCheckInterval: b.cfg.Kafka.TransactionAbortCheckInterval,
 		TransactionVersion: b.cfg.Kafka.TransactionVersion,
 		Logger:             b.log.With("component", "txn"),
-	})
+	}
+	if b.cfg.Peers != "" {
+		pl, err := txn.NewPlaced(cfg, b.cfg.Kafka.TransactionStatePartitions)
+		if err != nil {
+			return nil, err
+		}
+		b.txns = pl
+		return pl, nil
+	}
+	return txn.Open(cfg)
 }

@@ -12,13 +12,17 @@ package kafka
 // cluster's catalog: COORDINATOR_NOT_AVAILABLE while that partition has no leader (or the
 // leader's address is not known yet), as Kafka answers, and while the topic does not exist:
 // the first FindCoordinator has it created, as Kafka does.
-// Transactions stay on the node asked (they are not replicated yet).
+// A transactional ID's coordinator on a cluster node is, likewise, the leader of its
+// partition of the replicated __transaction_state (internal/txn placement.go), created on the
+// first FindCoordinator with key type 1.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/yardmq/yard/internal/group"
+	"github.com/yardmq/yard/internal/stream"
+	"github.com/yardmq/yard/internal/txn"
 )
 
 func handleFindCoordinator(rc *reqCtx, req *kmsg.FindCoordinatorRequest) (reply, error) {
@@ -44,7 +48,11 @@ func handleFindCoordinator(rc *reqCtx, req *kmsg.FindCoordinatorRequest) (reply,
 			case key == "":
 				c.ErrorCode = kerr.InvalidRequest.Code
 			default:
-				c.NodeID, c.Host, c.Port = rc.s.st.Node().ID(), host, port
+				if pl, ok := rc.txn().(*txn.Placed); ok {
+					c.NodeID, c.Host, c.Port, c.ErrorCode = rc.txnCoordinator(pl, key, host, port)
+				} else {
+					c.NodeID, c.Host, c.Port = rc.s.st.Node().ID(), host, port
+				}
 			}
 		case req.CoordinatorType != 0:
 			c.ErrorCode = kerr.InvalidRequest.Code
@@ -72,13 +80,29 @@ func handleFindCoordinator(rc *reqCtx, req *kmsg.FindCoordinatorRequest) (reply,
 // groupCoordinator answers key type 0 on a cluster node: the leader of the group's partition
 // of __consumer_offsets. host and port are this node's advertised address.
 func (rc *reqCtx) groupCoordinator(key, host string, port int32) (int32, string, int32, int16) {
-	none := func() (int32, string, int32, int16) { return -1, "", -1, kerr.CoordinatorNotAvailable.Code }
 	t, ok := rc.s.st.Topic(group.OffsetsTopic)
 	if !ok { // created on first use, as in Kafka
 		rc.groups().WantOffsetsTopic()
-		return none()
+		return -1, "", -1, kerr.CoordinatorNotAvailable.Code
 	}
-	p := t.Partition(rc.groups().OffsetsPartitionFor(key))
+	return rc.leaderOf(t.Partition(rc.groups().OffsetsPartitionFor(key)), host, port)
+}
+
+// txnCoordinator answers key type 1 on a cluster node: the leader of the transactional ID's
+// partition of __transaction_state.
+func (rc *reqCtx) txnCoordinator(pl *txn.Placed, key, host string, port int32) (int32, string, int32, int16) {
+	t, ok := rc.s.st.Topic(txn.StateTopic)
+	if !ok { // created on first use, as in Kafka
+		pl.WantStateTopic()
+		return -1, "", -1, kerr.CoordinatorNotAvailable.Code
+	}
+	return rc.leaderOf(t.Partition(pl.PartitionFor(key)), host, port)
+}
+
+// leaderOf is the id and address of p's leader (COORDINATOR_NOT_AVAILABLE while there is
+// none, or its address is not known yet).
+func (rc *reqCtx) leaderOf(p *stream.Partition, host string, port int32) (int32, string, int32, int16) {
+	none := func() (int32, string, int32, int16) { return -1, "", -1, kerr.CoordinatorNotAvailable.Code }
 	if p == nil {
 		return none()
 	}

@@ -68,7 +68,7 @@ type TopicObserver interface {
 type Config struct {
 	Streams   *stream.Manager
 	Groups    *group.Coordinator // consumer groups and committed offsets; nil = not served
-	Txn       *txn.Coordinator   // transactions; nil = not served (TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+	Txn       txn.Service        // transactions (*txn.Coordinator, or *txn.Placed on a cluster node); nil = not served (TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
 	Logger    *slog.Logger
 	ClusterID string // this node's identity and partition leadership are the streams' Node
 	// AdvertisedHost and AdvertisedPort are what Metadata tells clients to connect to; empty

@@ -10,12 +10,14 @@ import (
 	"github.com/yardmq/yard/internal/txn"
 )
 
-func (rc *reqCtx) txn() *txn.Coordinator { return rc.s.cfg.Txn }
+func (rc *reqCtx) txn() txn.Service { return rc.s.cfg.Txn }
 
 var txnErrorTable = []struct {
 	err  error
 	kerr *kerr.Error
 }{
+	{txn.ErrNotCoordinator, kerr.NotCoordinator}, // before ErrCoordinatorUnavailable: a failed state write wraps both
+	{txn.ErrCoordinatorLoadInProgress, kerr.CoordinatorLoadInProgress},
 	{txn.ErrInvalidTimeout, kerr.InvalidTransactionTimeout},
 	{txn.ErrConcurrentTransactions, kerr.ConcurrentTransactions},
 	{txn.ErrProducerFenced, kerr.ProducerFenced},

@@ -36,7 +36,7 @@ func TestReplicaTransactions(t *testing.T) {
 	if err := p.WriteMarker(ctx, 1, 0, 7, true); err != nil { // 3
 		t.Fatal(err)
 	}
-	r.leader = 2 // a follower proposes (the group forwards it to the leader)
+	r.leader = 2                                               // a follower proposes (the group forwards it to the leader)
 	if err := p.WriteMarker(ctx, 2, 0, 7, false); err != nil { // 4
 		t.Fatal(err)
 	}

@@ -33,6 +33,16 @@ func (t txnPartitions) Exists(tp TopicPartition) bool {
 	return ok && tp.Partition >= 0 && tp.Partition < topic.NumPartitions()
 }
 
+// Markable refuses a partition this node holds no replica of: its coordinator could not
+// write its marker (markers go through the partition's group, of which this node is no
+// member), so the transaction could not end there.
+func (t txnPartitions) Markable(tp TopicPartition) error {
+	if topic, ok := t.st.Topic(tp.Topic); ok && topic.IsRemote(tp.Partition) {
+		return fmt.Errorf("cannot add %s-%d to a transaction: the transaction coordinator's node holds no replica of it: %w", tp.Topic, tp.Partition, stream.ErrNotReplicated)
+	}
+	return nil
+}
+
 func (t txnPartitions) WriteMarker(ctx context.Context, tp TopicPartition, pid int64, epoch int16, coordinatorEpoch int32, commit bool) error {
 	p := t.partition(tp)
 	if topic, ok := t.st.Topic(tp.Topic); ok && topic.IsRemote(tp.Partition) {

@@ -78,7 +78,7 @@ type Coordinator struct {
 	log *slog.Logger
 
 	logMu   sync.Mutex
-	sl      *stateLog
+	sl      stateStore
 	durable map[string][]byte // last value written per ID, in log order (for compaction)
 
 	mu    sync.Mutex
@@ -93,6 +93,11 @@ type Coordinator struct {
 // Open replays the state log, completes transactions that were preparing to commit or abort,
 // and starts the timeout loop.
 func Open(cfg Config) (*Coordinator, error) {
+	return openStore(cfg, nil)
+}
+
+// openStore is Open over store (nil: the state log in cfg.Dir).
+func openStore(cfg Config, store stateStore) (*Coordinator, error) {
 	if cfg.Partitions == nil || cfg.AllocateProducerID == nil {
 		return nil, errors.New("cannot open transaction coordinator: no partitions or producer IDs")
 	}
@@ -114,14 +119,17 @@ func Open(cfg Config) (*Coordinator, error) {
 	if cfg.TransactionVersion < 0 || cfg.TransactionVersion > MaxTransactionVersion {
 		return nil, fmt.Errorf("cannot open transaction coordinator: transaction.version %d is not in 0-%d", cfg.TransactionVersion, MaxTransactionVersion)
 	}
-	sl, err := openStateLog(cfg.Dir, cfg.LogOptions, cfg.Now, cfg.Logger)
-	if err != nil {
-		return nil, err
+	sl := store
+	if sl == nil {
+		var err error
+		if sl, err = openStateLog(cfg.Dir, cfg.LogOptions, cfg.Now, cfg.Logger); err != nil {
+			return nil, err
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Coordinator{cfg: cfg, log: cfg.Logger, sl: sl, durable: map[string][]byte{},
 		byID: map[string]*meta{}, byPID: map[int64]*meta{}, ctx: ctx, cancel: cancel, done: make(chan struct{})}
-	err = sl.replay(func(id string, value []byte) error {
+	err := sl.replay(func(id string, value []byte) error {
 		if value == nil {
 			delete(c.byID, id)
 			delete(c.durable, id)
@@ -451,10 +459,16 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, tps []Top
 		return out, nil
 	}
 	unknown := false
+	mk, _ := c.cfg.Partitions.(interface{ Markable(TopicPartition) error })
 	for _, tp := range tps {
 		if !c.cfg.Partitions.Exists(tp) {
 			out[tp] = ErrUnknownTopicOrPartition
 			unknown = true
+		} else if mk != nil {
+			if err := mk.Markable(tp); err != nil {
+				out[tp] = err
+				unknown = true
+			}
 		}
 	}
 	if unknown {
@@ -894,4 +908,12 @@ func (c *Coordinator) compact() {
 	if err := c.sl.maybeCompact(c.ctx, live); err != nil {
 		c.log.Warn("cannot compact transaction state log", "err", err)
 	}
+}
+
+// hasProducer says whether pid is the producer ID of one of this coordinator's
+// transactional IDs.
+func (c *Coordinator) hasProducer(pid int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byPID[pid] != nil
 }

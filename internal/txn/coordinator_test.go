@@ -202,7 +202,8 @@ func TestStateLogCompaction(t *testing.T) {
 		}
 	}
 	c.Maintain()
-	if n := c.sl.log.HighWatermark() - c.sl.log.StartOffset(); n != 1 {
+	if sl := c.sl.(*stateLog); sl.log.HighWatermark()-sl.log.StartOffset() != 1 {
+		n := sl.log.HighWatermark() - sl.log.StartOffset()
 		t.Fatalf("%d records after compaction, want 1", n)
 	}
 	c.Close()

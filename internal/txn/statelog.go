@@ -163,12 +163,37 @@ func openStateLog(dir string, opts log.Options, now func() time.Time, logger *sl
 	return &stateLog{log: l, now: now, logger: logger}, nil
 }
 
+// stateStore is where a coordinator's state records are kept: a stateLog on a single node, a
+// partition of the replicated __transaction_state on a cluster node (statepart.go). Its
+// methods are called with the coordinator's logMu held.
+type stateStore interface {
+	// replay calls fn for every record, in order (value nil: the ID was removed).
+	replay(fn func(id string, value []byte) error) error
+	// write appends one record per entry as one batch and returns once it is durable.
+	write(ctx context.Context, recs []stateRecord) (int64, error)
+	// maybeCompact drops records that live ones replace, if the store does it itself.
+	maybeCompact(ctx context.Context, live []stateRecord) error
+	close() error
+}
+
+// stateReader is what replaying state records reads: an internal/log.Log or a partition.
+type stateReader interface {
+	Read(offset int64, maxBytes int) (*log.ReadResult, error)
+}
+
 // replay calls fn for every record, in order (value nil: the ID was removed).
 func (s *stateLog) replay(fn func(id string, value []byte) error) error {
-	off, end := s.log.StartOffset(), s.log.HighWatermark()
+	return replayRecords(s.log, s.log.StartOffset(), s.log.HighWatermark(), func(id string, value []byte) error {
+		s.records++
+		return fn(id, value)
+	})
+}
+
+// replayRecords calls fn for every record of r in [off, end), in order.
+func replayRecords(r stateReader, off, end int64, fn func(id string, value []byte) error) error {
 	var buf []byte
 	for off < end {
-		rr, err := s.log.Read(off, stateReplayBytes)
+		rr, err := r.Read(off, stateReplayBytes)
 		if err != nil {
 			return fmt.Errorf("cannot read transaction state log at %d: %w", off, err)
 		}
@@ -187,7 +212,6 @@ func (s *stateLog) replay(fn func(id string, value []byte) error) error {
 			it := rb.NewRecords(batch[rb.HeaderLen:], h.RecordCount)
 			var r rb.Record
 			for it.Next(&r) {
-				s.records++
 				if err := fn(string(r.Key), r.Value); err != nil {
 					return fmt.Errorf("cannot replay transaction state log at %d: %w", h.BaseOffset, err)
 				}
@@ -205,18 +229,23 @@ func (s *stateLog) replay(fn func(id string, value []byte) error) error {
 	return nil
 }
 
+// appendStateBatch builds the batch of recs.
+func appendStateBatch(dst []byte, recs []stateRecord, nowMs int64) []byte {
+	h := rb.NewHeader(int32(len(recs)), nowMs)
+	b := rb.AppendHeader(dst, &h)
+	for i, r := range recs {
+		rec := rb.Record{OffsetDelta: int32(i), Key: []byte(r.id), Value: r.value}
+		b = rec.AppendTo(b)
+	}
+	return rb.Finish(b, 0)
+}
+
 // write appends one record per entry as one batch and waits until it is durable.
 func (s *stateLog) write(ctx context.Context, recs []stateRecord) (int64, error) {
 	if len(recs) == 0 {
 		return -1, nil
 	}
-	h := rb.NewHeader(int32(len(recs)), s.now().UnixMilli())
-	b := rb.AppendHeader(s.buf[:0], &h)
-	for i, r := range recs {
-		rec := rb.Record{OffsetDelta: int32(i), Key: []byte(r.id), Value: r.value}
-		b = rec.AppendTo(b)
-	}
-	b = rb.Finish(b, 0)
+	b := appendStateBatch(s.buf[:0], recs, s.now().UnixMilli())
 	s.buf = b
 	res, err := s.log.AppendNoWait(b)
 	if err != nil {

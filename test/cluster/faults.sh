@@ -8,7 +8,8 @@
 #   YARD_CLUSTER_FAULTS=kill,one-way test/cluster/faults.sh  # only these kinds
 #   YARD_CLUSTER_LOG=run.log test/cluster/faults.sh         # the full log there (default: a temp file)
 #
-# When the run fails, the nodes' full logs are kept in <log without .log>-nodes/.
+# When the run fails, the nodes' logs (without debug lines, then their last 4 MB) are kept in
+# <log without .log>-nodes/.
 #
 # Kinds: kill, pause, partition, one-way, delay, empty-dir, full-disk (this one needs root to
 # mount a tmpfs; it is left out otherwise).

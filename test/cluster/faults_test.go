@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Fault kinds.
@@ -130,7 +132,74 @@ func (f *faultRun) round(kind string, id int, hold time.Duration) (time.Duration
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	if kind == faultEmptyDir {
+		if err := f.waitRepaired(id, healed); err != nil {
+			return f.rec.LongestGap(topicPartition, start, time.Now()), fmt.Errorf("%s of node %d: %w", kind, id, err)
+		}
+	}
 	return f.rec.LongestGap(topicPartition, start, time.Now()), nil
+}
+
+// waitRepaired waits until node id, restarted with an empty data dir, knows the topic again
+// (its catalog caught up through the metadata group) and every partition's leader lists it
+// in sync (a member reset after losing its log counts only once it replicates anew), so that
+// the next round does not take a second node's data while the first is still being restored:
+// two members losing their logs before the first was reset leave a group stuck for good
+// (TestClusterTwoWipes, an open defect).
+func (f *faultRun) waitRepaired(id int, since time.Time) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.c.Seeds()...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var missing []int32
+	for time.Since(since) < livenessBound {
+		missing = nil
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		md, err := metadataFrom(ctx, cl, int32(id), f.topic)
+		if err != nil || len(md.Partitions) < topicPartition {
+			cancel()
+			missing = []int32{-1}
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		for _, p := range md.Partitions {
+			lmd, err := metadataFrom(ctx, cl, p.Leader, f.topic)
+			ok := false
+			if err == nil {
+				for _, lp := range lmd.Partitions {
+					if lp.Partition == p.Partition && lp.Leader == p.Leader && slices.Contains(lp.ISR, int32(id)) {
+						ok = true
+					}
+				}
+			}
+			if !ok {
+				missing = append(missing, p.Partition)
+			}
+		}
+		cancel()
+		if len(missing) == 0 {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("node %d not back in sync within %v of healing (partitions %v; -1: it does not know the topic)", id, livenessBound, missing)
+}
+
+// metadataFrom is broker node's own Metadata answer for topic, which must name it.
+func metadataFrom(ctx context.Context, cl *kgo.Client, node int32, topic string) (kmsg.MetadataResponseTopic, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl.Broker(int(node)))
+	if err != nil {
+		return kmsg.MetadataResponseTopic{}, err
+	}
+	if len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 {
+		return kmsg.MetadataResponseTopic{}, fmt.Errorf("node %d does not know %s", node, topic)
+	}
+	return resp.Topics[0], nil
 }
 
 func envInt(name string, def int) int {
@@ -144,8 +213,8 @@ func envInt(name string, def int) int {
 // idempotent, one not) write to a 3-partition topic with acks=all; after healing it reads
 // everything back and checks the acknowledgements. YARD_CLUSTER_ROUNDS sets the number of
 // rounds (default 3, the CI version), YARD_CLUSTER_SEED the faults' seed, YARD_CLUSTER_FAULTS a
-// comma-separated subset of the kinds, YARD_CLUSTER_LOGS a directory that keeps the nodes' full
-// logs when the run fails.
+// comma-separated subset of the kinds, YARD_CLUSTER_LOGS a directory that keeps the nodes' logs
+// when the run fails.
 func TestClusterFaults(t *testing.T) {
 	rounds := envInt("YARD_CLUSTER_ROUNDS", 3)
 	seed := uint64(envInt("YARD_CLUSTER_SEED", int(time.Now().UnixNano()%1e9)))
@@ -162,7 +231,7 @@ func TestClusterFaults(t *testing.T) {
 			}
 			for i, y := range c.Nodes {
 				p := filepath.Join(dir, fmt.Sprintf("node%d.log", i+1))
-				if err := os.WriteFile(p, []byte(y.Log()), 0o644); err != nil {
+				if err := os.WriteFile(p, keptLog(y.Log()), 0o644); err != nil {
 					t.Logf("cannot keep node %d's log: %v", i+1, err)
 				}
 			}
@@ -266,6 +335,20 @@ func TestClusterFaults(t *testing.T) {
 	if !rep.OK() || groupErr != nil || err != nil || linErr != nil || !lin.OK() {
 		t.Errorf("cluster faults (seed %d) broke a promise:\n%s", seed, b.String())
 	}
+}
+
+// keptLog is a node's log without its debug lines (a stuck group logs a rejection per
+// message: hundreds of MB), then its last 4 MB as they were.
+func keptLog(log string) []byte {
+	var b strings.Builder
+	for line := range strings.Lines(log) {
+		if !strings.Contains(line, "level=DEBUG") {
+			b.WriteString(line)
+		}
+	}
+	b.WriteString("--- the last 4 MB, debug lines included:\n")
+	b.WriteString(log[max(0, len(log)-4<<20):])
+	return []byte(b.String())
 }
 
 func errOr(err error) string {

@@ -323,8 +323,8 @@ func attachPartition(host *cluster.Host, p *stream.Partition, voters []uint64) e
 		return err
 	}
 	var boot cluster.Bootstrap // adopt.go: an adopted partition starts from its node's log
-	if node, end, ok := p.Adoption(); ok {
-		if uint64(node) == host.ID() {
+	if _, end, ok := p.Adoption(); ok {
+		if p.HoldsAdopted() {
 			boot.Data = stream.AdoptedSnapshot(end)
 		} else {
 			boot.Join = true

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -134,6 +135,75 @@ func checkRecords(t *testing.T, seed string, recs map[int32][]string, commits ma
 // continue the offsets.
 func TestClusterAdoptsSingleNodeData(t *testing.T) {
 	t.Parallel()
+	c, recs, commits := adoptedCluster(t)
+	checkRecords(t, c.kafka[0], recs, commits)
+	waitReplicas(t, c, recs, 1, 2)
+	c.stop(0)
+	checkRecords(t, c.kafka[1], recs, commits)
+	// A record produced now continues its partition's offsets.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.kafka[1]), kgo.DefaultProduceTopic("kept"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res := cl.ProduceSync(ctx, &kgo.Record{Partition: 0, Value: []byte("after")})
+	if err := res.FirstErr(); err != nil {
+		for i := 1; i < 3; i++ {
+			tp, _ := c.broker[i].streams.Topic("kept")
+			p := tp.Partition(0)
+			t.Logf("node %d: kept-0 leader %d, hw %d, in sync %v", i+1, c.broker[i].streams.Node().Leader(p), p.HighWatermark(), c.broker[i].streams.Node().ISR(p))
+		}
+		t.Fatal(err)
+	}
+	if got := res[0].Record.Offset; got != int64(len(recs[0])) {
+		t.Fatalf("a record produced after the adoption got offset %d, want %d", got, len(recs[0]))
+	}
+}
+
+// TestClusterAdoptingNodeWiped: the adopting node restarted with an empty data directory after
+// the adoption does not take its partitions' first state for its own (its log no longer holds
+// it): it fetches the logs from the others like any replica.
+func TestClusterAdoptingNodeWiped(t *testing.T) {
+	t.Parallel()
+	c, recs, _ := adoptedCluster(t)
+	waitReplicas(t, c, recs, 1, 2)
+	c.stop(0)
+	if err := os.RemoveAll(c.dirs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(c.dirs[0], 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c.start(0)
+	waitReplicas(t, c, recs, 0)
+	// Node 1's logs are node 2's, batch for batch.
+	logBytes := func(i int, p int32) []byte {
+		tp, _ := c.broker[i].streams.Topic("kept")
+		rr, err := tp.Partition(p).Read(0, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rr.Release()
+		b, err := rr.AppendTo(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for p := range recs {
+		if a, b := logBytes(0, p), logBytes(1, p); !bytes.Equal(a, b) || len(a) == 0 {
+			t.Fatalf("kept-%d: node 1's log (%d bytes) is not node 2's (%d bytes)", p, len(a), len(b))
+		}
+	}
+}
+
+// adoptedCluster makes a single node's data directory (singleNodeData) node 1 of a new
+// 3-node cluster with --adopt-single-node-data, and checks that the topic, its config and
+// node 1's SCRAM user reached every node.
+func adoptedCluster(t *testing.T) (*testNodes, map[int32][]string, map[int32]int64) {
+	t.Helper()
 	dir := t.TempDir()
 	recs, commits := singleNodeData(t, dir, 300)
 	c := &testNodes{t: t, broker: make([]*Broker, 3), config: func(i int, cfg *Config) {
@@ -170,41 +240,26 @@ func TestClusterAdoptsSingleNodeData(t *testing.T) {
 		}
 		return nil
 	})
-	checkRecords(t, c.kafka[0], recs, commits)
-	// Every replica fetches the logs.
+	return c, recs, commits
+}
+
+// waitReplicas waits until the given nodes' logs of "kept" hold every record of recs.
+func waitReplicas(t *testing.T, c *testNodes, recs map[int32][]string, nodes ...int) {
+	t.Helper()
 	retry(t, func() error {
-		for i := 1; i < 3; i++ {
-			tp, _ := c.broker[i].streams.Topic("kept")
+		for _, i := range nodes {
+			tp, ok := c.broker[i].streams.Topic("kept")
+			if !ok {
+				return fmt.Errorf("node %d has no topic kept yet", i+1)
+			}
 			for p, rs := range recs {
-				if end := tp.Partition(p).HighWatermark(); end != int64(len(rs)) {
+				if end := tp.Partition(p).HighWatermark(); end < int64(len(rs)) {
 					return fmt.Errorf("node %d: kept-%d ends at %d, want %d", i+1, p, end, len(rs))
 				}
 			}
 		}
 		return nil
 	})
-	c.stop(0)
-	checkRecords(t, c.kafka[1], recs, commits)
-	// A record produced now continues its partition's offsets.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.kafka[1]), kgo.DefaultProduceTopic("kept"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	res := cl.ProduceSync(ctx, &kgo.Record{Partition: 0, Value: []byte("after")})
-	if err := res.FirstErr(); err != nil {
-		for i := 1; i < 3; i++ {
-			tp, _ := c.broker[i].streams.Topic("kept")
-			p := tp.Partition(0)
-			t.Logf("node %d: kept-0 leader %d, hw %d, in sync %v", i+1, c.broker[i].streams.Node().Leader(p), p.HighWatermark(), c.broker[i].streams.Node().ISR(p))
-		}
-		t.Fatal(err)
-	}
-	if got := res[0].Record.Offset; got != int64(len(recs[0])) {
-		t.Fatalf("a record produced after the adoption got offset %d, want %d", got, len(recs[0]))
-	}
 }
 
 // TestClusterAdoptionRefusedByExistingCluster: a cluster that has topics of its own does not

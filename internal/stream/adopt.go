@@ -40,6 +40,14 @@ func (p *Partition) Adoption() (node int32, end int64, ok bool) {
 	return a.Node, a.Ends[p.Index], true
 }
 
+// HoldsAdopted says whether p's partition group starts from this node's log: its topic was
+// adopted from this node, and the log holds the adopted range (a node whose data directory
+// was emptied since fetches it like the others).
+func (p *Partition) HoldsAdopted() bool {
+	node, end, ok := p.Adoption()
+	return ok && node == p.Topic.m.cfg.NodeID && p.log.EndOffset() >= end
+}
+
 // Adopted says whether t was adopted from a single node's data directory.
 func (t *Topic) Adopted() bool { return t.adopted.Load() != nil }
 

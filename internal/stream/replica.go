@@ -297,8 +297,9 @@ func (p *Partition) PrepareReplica() (uint64, error) {
 		}
 	}
 	if errors.Is(err, os.ErrNotExist) {
-		if node, end, ok := p.Adoption(); ok && node == p.Topic.m.cfg.NodeID {
+		if p.HoldsAdopted() {
 			// Adopted from this node's log: the group's first state (adopt.go).
+			_, end, _ := p.Adoption()
 			cp = replicaCheckpoint{Index: AdoptedIndex, End: end}
 		}
 	}

@@ -323,7 +323,8 @@ func attachPartition(host *cluster.Host, p *stream.Partition, voters []uint64) e
 		return err
 	}
 	var boot cluster.Bootstrap // adopt.go: an adopted partition starts from its node's log
-	if _, end, ok := p.Adoption(); ok {
+	if _, end, ok := p.Adoption(); ok && end > 0 {
+		// (An empty log's first state is the default one: every member starts as usual.)
 		if p.HoldsAdopted() {
 			boot.Data = stream.AdoptedSnapshot(end)
 		} else {

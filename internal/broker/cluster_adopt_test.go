@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -138,6 +139,7 @@ func TestClusterAdoptsSingleNodeData(t *testing.T) {
 	c, recs, commits := adoptedCluster(t)
 	checkRecords(t, c.kafka[0], recs, commits)
 	waitReplicas(t, c, recs, 1, 2)
+	waitInSync(t, c)
 	c.stop(0)
 	checkRecords(t, c.kafka[1], recs, commits)
 	// A record produced now continues its partition's offsets.
@@ -208,6 +210,10 @@ func adoptedCluster(t *testing.T) (*testNodes, map[int32][]string, map[int32]int
 	recs, commits := singleNodeData(t, dir, 300)
 	c := &testNodes{t: t, broker: make([]*Broker, 3), config: func(i int, cfg *Config) {
 		cfg.AdoptSingleNodeData = i == 0
+		if d := os.Getenv("ADOPT_DEBUG_LOG"); d != "" {
+			f, _ := os.OpenFile(fmt.Sprintf("%s/%s-node%d.log", d, t.Name(), i+1), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+			cfg.Logger = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
 	}}
 	var peers []string
 	for i := range 3 {
@@ -241,6 +247,27 @@ func adoptedCluster(t *testing.T) (*testNodes, map[int32][]string, map[int32]int
 		return nil
 	})
 	return c, recs, commits
+}
+
+// waitInSync waits until every partition of every topic has all 3 replicas in sync (its
+// leader's view): node 1 is no longer the only one holding an adopted log.
+func waitInSync(t *testing.T, c *testNodes) {
+	t.Helper()
+	retry(t, func() error {
+		for _, tp := range c.broker[0].streams.Topics() {
+			for _, p := range tp.Partitions() {
+				l := c.broker[0].streams.Node().Leader(p)
+				if l < 1 || c.broker[l-1] == nil {
+					return fmt.Errorf("%s-%d has no leader", tp.Name, p.Index)
+				}
+				lt, _ := c.broker[l-1].streams.Topic(tp.Name)
+				if isr := c.broker[l-1].streams.Node().ISR(lt.Partition(p.Index)); len(isr) != 3 {
+					return fmt.Errorf("%s-%d: in sync %v", tp.Name, p.Index, isr)
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // waitReplicas waits until the given nodes' logs of "kept" hold every record of recs.

@@ -8,7 +8,8 @@ package stream
 // empty. Each partition group then starts from the adopting node's log: its first state
 // (index AdoptedIndex) is the reference snapshot {AdoptedIndex, end}, which the other members
 // restore after fetching [0, end) by the range fetch (replica_range.go), so every replica
-// holds the records at their offsets.
+// holds the records at their offsets. A partition adopted empty (end 0) starts as any new
+// partition group does: that first state is the default one.
 //
 // The command is refused (ErrClusterNotNew, the same on every node) if the cluster's catalog
 // holds a topic the command does not bring: two clusters' data are never merged.

@@ -297,7 +297,7 @@ func (p *Partition) PrepareReplica() (uint64, error) {
 		}
 	}
 	if errors.Is(err, os.ErrNotExist) {
-		if p.HoldsAdopted() {
+		if _, end, _ := p.Adoption(); end > 0 && p.HoldsAdopted() {
 			// Adopted from this node's log: the group's first state (adopt.go).
 			_, end, _ := p.Adoption()
 			cp = replicaCheckpoint{Index: AdoptedIndex, End: end}

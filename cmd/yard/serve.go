@@ -117,7 +117,7 @@ func serve(ctx context.Context, cfg broker.Config) error {
 	if err != nil {
 		return err
 	}
-	if err := b.Start(); err != nil {
+	if err := b.StartContext(ctx); err != nil {
 		// Start released what it had opened; this releases the data directory. Bounded all
 		// the same: a failed start must exit, never hang.
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,13 +89,17 @@ func TestServeClusterAdoptAfterKill(t *testing.T) {
 	clusterArgs := func(id int) []string {
 		return []string{"--node-id", fmt.Sprint(id), "--cluster-listen", addrs[id-1], "--peers", strings.Join(peers, ",")}
 	}
-	var out strings.Builder
-	cmd := exec.Command(harness.Binary(t), append([]string{"serve", "--data-dir", dir, "--kafka-listen", harness.ReservePort(t),
-		"--amqp-listen", "", "--http-listen", "", "--adopt-single-node-data"}, clusterArgs(1)...)...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	out := &syncBuffer{}
+	run := func(extra ...string) *exec.Cmd {
+		cmd := exec.Command(harness.Binary(t), append(append([]string{"serve", "--data-dir", dir, "--kafka-listen", harness.ReservePort(t),
+			"--amqp-listen", "", "--http-listen", ""}, extra...), clusterArgs(1)...)...)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
 	}
+	cmd := run("--adopt-single-node-data")
 	eventually(t, "node 1 records the adoption and opens raft/", func() error {
 		for _, p := range []string{"adopt.json", "raft"} {
 			if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
@@ -103,7 +110,22 @@ func TestServeClusterAdoptAfterKill(t *testing.T) {
 	})
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
-	if strings.Contains(out.String(), "adopted") {
+	// Started again, still alone, it resumes waiting; SIGTERM ends the wait, adopt.json kept.
+	cmd = run()
+	eventually(t, "node 1 resumes the adoption", func() error {
+		if !strings.Contains(out.String(), "resuming the adoption") {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err == nil {
+		t.Fatalf("node 1 interrupted while waiting for its peers exited 0:\n%s", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "adopt.json")); err != nil {
+		t.Fatalf("adopt.json after the interrupted wait: %v\n%s", err, out.String())
+	}
+	if strings.Contains(out.String(), "adopted this node") {
 		t.Fatalf("node 1 adopted without its peers:\n%s", out.String())
 	}
 
@@ -137,6 +159,24 @@ func TestServeClusterAdoptAfterKill(t *testing.T) {
 	eventually(t, "node 2 serves the adopted logs and commits", func() error {
 		return checkAdopted(n2, want, offs)
 	})
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // checkAdopted reads every partition of "kept" through y from offset 0, and group g's commits.

@@ -149,7 +149,7 @@ func (b *Broker) checkOffsetsFlushed(streams *stream.Manager) error {
 func (b *Broker) adoptTopics(streams *stream.Manager, rec *adoptRecord) error {
 	start, warned := time.Now(), time.Now()
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), adoptAttemptTimeout)
+		ctx, cancel := context.WithTimeout(b.startCtx, adoptAttemptTimeout)
 		err := streams.AdoptTopics(ctx, b.cfg.NodeID, rec.Topics)
 		cancel()
 		if err == nil {
@@ -162,7 +162,11 @@ func (b *Broker) adoptTopics(streams *stream.Manager, rec *adoptRecord) error {
 			b.log.Warn("adoption not committed yet: waiting for a quorum of peers", "err", err, "waited", time.Since(start).Round(time.Second))
 			warned = time.Now()
 		}
-		time.Sleep(registerRetryMs * time.Millisecond)
+		select {
+		case <-b.startCtx.Done():
+			return fmt.Errorf("interrupted while waiting for a quorum of peers (%s is kept: the next start resumes the adoption): %w", b.adoptPath(), b.startCtx.Err())
+		case <-time.After(registerRetryMs * time.Millisecond):
+		}
 	}
 	b.log.Info("the cluster adopted this node's topics", "topics", len(rec.Topics), "took", time.Since(start).Round(time.Millisecond))
 	// Then its users and ACLs, as they were before the cluster started (another node may

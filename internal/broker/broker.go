@@ -160,8 +160,9 @@ type Broker struct {
 
 	// clusterLn is the bound cluster listener, from Start to openCluster; nil on a single node.
 	clusterLn net.Listener
-	raft      *cluster.Host  // the Raft host, from openCluster; nil on a single node
-	quorum    *quorumCluster // the replicated quorum queues, from openCluster; nil if none
+	raft      *cluster.Host   // the Raft host, from openCluster; nil on a single node
+	quorum    *quorumCluster  // the replicated quorum queues, from openCluster; nil if none
+	startCtx  context.Context // StartContext's
 	// authz is the Kafka ACL authorizer (--kafka-authorizer acl), from openKafka; else nil.
 	authz     *acl.Authorizer
 	kafkaAddr net.Addr // the first Kafka listener's bound address, from Start
@@ -342,7 +343,12 @@ func (b *Broker) ReloadTLS() error {
 // touched the data), then opens every front end (the catalog, the AMQP topology and every log
 // are loaded and validated), and only then lets them serve. If any step fails, everything
 // taken so far is released and the error is returned: no front end has served.
-func (b *Broker) Start() error {
+func (b *Broker) Start() error { return b.StartContext(context.Background()) }
+
+// StartContext is Start whose waits end with ctx: a cluster member adopting a single node's
+// data waits for a quorum of its peers (adopt.go) until ctx ends.
+func (b *Broker) StartContext(ctx context.Context) error {
+	b.startCtx = ctx
 	type front struct {
 		name string
 		open func() (*frontEnd, error)

@@ -21,7 +21,8 @@ import (
 //	10 ...     body (n-6 bytes)
 //
 // The first frame on a connection is a hello from the dialer; every later one is a batch or
-// a range request or response (rangefetch.go), which travel between the batches.
+// a range request or response (rangefetch.go) or a join frame (join.go), which travel
+// between the batches.
 //
 //	hello: uint64 from (the dialer's node id), uint64 to (the node id it expects to reach)
 //	batch: uint32 h, then h heartbeats, each 25 bytes:
@@ -35,6 +36,9 @@ import (
 //	       uint8 status (requests 0; responses: 0, the state machine's bytes follow; 1, an
 //	       error message follows), then the rest of the body: the state machine's bytes
 //
+//	join (join.go): uint8 op; ask (1) and answer (2): uint64 the sender's incarnation, uint8
+//	       state (0 empty, 1 new, 2 formed); wake (3): uint32 n, then n uint64 group ids
+//
 // Heartbeats are coalesced: all groups' heartbeats to one peer travel as fixed 25-byte rows
 // of one frame (their From/To are the connection's ends), the rest as full messages. A batch
 // with no rows is the node-level ping that keeps the peer's liveness fresh.
@@ -44,6 +48,7 @@ const (
 	frameBatch       = 2
 	frameRangeReq    = 3
 	frameRangeResp   = 4
+	frameJoin        = 5
 	rangeHeaderBytes = 17
 	frameHeaderBytes = 10
 	frameBytesMax    = 64 << 20

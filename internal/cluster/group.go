@@ -111,7 +111,11 @@ type Group struct {
 	noSnap bool // the state machine takes no snapshots
 	// recovering: this member lost entries it had acknowledged and catches up to this index
 	// before it votes again (rejoin.go); resetAt: when this leader reset a member's progress.
-	recovering atomic.Uint64
+	// A host that started empty creates its groups with recovering at unknownTarget until it
+	// knows whether the cluster is new (join.go); votesRefused counts the vote requests
+	// dropped meanwhile (for tests).
+	recovering   atomic.Uint64
+	votesRefused atomic.Uint64
 	resetAt    map[uint64]time.Time // members that lost their log, until added back
 	wentOut    map[uint64]bool      // of those, the ones whose removal applied
 	addAt      time.Time            // when this leader last proposed adding a voter back
@@ -318,9 +322,16 @@ func (g *Group) prepare() *raft.Ready {
 			if last, _ := g.storage.LastIndex(); m.GetCommit() > last {
 				g.noteLostLog(m, last)
 				m.Commit = new(last)
+			} else {
+				g.heardLeader(m.GetCommit())
 			}
-		case pb.MsgVote, pb.MsgPreVote:
+		case pb.MsgApp:
+			g.heardLeader(m.GetCommit())
+		case pb.MsgSnap:
+			g.heardLeader(m.GetSnapshot().GetMetadata().GetIndex())
+		case pb.MsgVote, pb.MsgPreVote, pb.MsgTimeoutNow:
 			if g.recovering.Load() > 0 {
+				g.votesRefused.Add(1)
 				continue // it cannot tell whether the candidate misses what it lost
 			}
 		case pb.MsgAppResp:
@@ -394,6 +405,8 @@ func (g *Group) stepQuiesce(from uint64, q heartbeat) {
 	last, _ := g.storage.LastIndex()
 	if q.commit > last {
 		g.noteLostLog(&pb.Message{From: new(from), Term: new(q.term), Commit: new(q.commit)}, last)
+	} else {
+		g.heardLeader(q.commit)
 	}
 	_ = g.rn.Step(&pb.Message{Type: pb.MsgHeartbeat.Enum(), From: new(from), To: new(g.h.id),
 		Term: new(q.term), Commit: new(min(q.commit, last))})

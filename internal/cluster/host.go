@@ -136,6 +136,11 @@ type Host struct {
 	pending  *pendingRound
 	stalled  atomic.Bool
 	stallErr atomic.Pointer[error]
+
+	// joinPhase is the join handshake's phase (join.go), written under mu: while it is not
+	// phaseFormed, new groups wait for a leader before they vote.
+	joinPhase atomic.Int32
+	join      *joiner
 }
 
 // pendingRound is a processing round stopped by a storage failure, resumed where it
@@ -166,13 +171,20 @@ func Open(cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	phase, err := readMember(cfg.Dir, len(rec) > 0 || len(snaps) > 0)
+	if err != nil {
+		return nil, errors.Join(err, w.close())
+	}
 	h := &Host{cfg: cfg, id: cfg.NodeID, log: cfg.Logger, wal: w,
 		groups: make(map[uint64]*Group), recovered: rec, snaps: snaps,
 		work: make(map[uint64]*Group), active: make(map[uint64]*Group),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), alive: make(map[uint64]bool), rng: newRanges()}
+	h.joinPhase.Store(int32(phase))
+	h.join = newJoiner(h)
 	h.tr = newTransport(cfg.NodeID, cfg.Listener, cfg.Peers, cfg.TickInterval, cfg.Logger)
 	h.tr.sec.store = cfg.TLS
 	h.tr.deliver = h.deliver
+	h.tr.deliverJoin = h.join.deliver
 	h.tr.deliverRange = h.deliverRange
 	h.tr.dropped = func(group, to uint64, m *pb.Message) {
 		h.report(group, report{to: to, snapshot: m.GetType() == pb.MsgSnap, failed: true})
@@ -181,6 +193,7 @@ func Open(cfg Config) (*Host, error) {
 		h.report(group, report{to: to, snapshot: true})
 	}
 	h.tr.start()
+	h.join.start()
 	h.wg.Add(2)
 	go h.loop()
 	go h.ticker()
@@ -318,6 +331,9 @@ func (h *Host) CreateGroupFrom(id uint64, sm StateMachine, voters []uint64, boot
 		return nil, fmt.Errorf("cannot create raft group %d: %w", id, ErrGroupExists)
 	}
 	g := &Group{id: id, h: h, sm: sm, storage: raft.NewMemoryStorage(), waits: make(map[uint64]chan result)}
+	if h.phase() != phaseFormed {
+		g.recovering.Store(unknownTarget) // it votes once it caught up with a leader (join.go)
+	}
 	if err := g.recover(h.snaps[id], h.recovered[id], voters, boot); err != nil {
 		return nil, err
 	}
@@ -542,6 +558,7 @@ func (h *Host) ticker() {
 				}
 			}
 			h.mu.Unlock()
+			h.join.tick()
 			h.ticks.Add(1)
 		}
 	}

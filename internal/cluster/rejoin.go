@@ -40,20 +40,54 @@ func (g *Group) noteLostLog(m *pb.Message, last uint64) {
 	if g.recovering.Load() == 0 {
 		g.h.log.Warn("cluster: this member lost entries it had acknowledged (an emptied data directory?); recovering from the leader without voting", "group", g.id, "leader commit", m.GetCommit(), "last", last)
 	}
-	g.recovering.Store(max(g.recovering.Load(), m.GetCommit()))
+	g.learnTarget(m.GetCommit())
 	g.h.tr.send(g.id, &pb.Message{Type: pb.MsgAppResp.Enum(), From: new(g.h.id), To: new(m.GetFrom()),
 		Term: new(m.GetTerm()), Index: new(m.GetCommit()), Reject: new(true), RejectHint: new(last)})
 }
 
-// recovered ends the recovery once the log reaches the commit index the leader reported.
+// heardLeader runs for a leader's message (append, heartbeat, snapshot) with the commit index
+// it carries: a member that waits to catch up (recovering set) waits for that index too.
+func (g *Group) heardLeader(commit uint64) {
+	if g.recovering.Load() != 0 {
+		g.learnTarget(commit)
+	}
+}
+
+// learnTarget raises the index this member must hold before it votes again; the first one
+// replaces unknownTarget (a host that started empty, join.go).
+func (g *Group) learnTarget(commit uint64) {
+	for {
+		old := g.recovering.Load()
+		nw := max(commit, 1)
+		if old != unknownTarget {
+			nw = max(nw, old)
+		}
+		if old == nw || g.recovering.CompareAndSwap(old, nw) {
+			return
+		}
+	}
+}
+
+// checkRecovered ends the recovery once the log reaches the highest commit index a leader
+// reported and holds an entry of the current leader's term: by Raft's log matching the log is
+// then the leader's up to there, which holds every entry committed before its term (leader
+// completeness) and, up to its commit index, in it. A commit index alone would not do: a new
+// leader's can lag behind what its predecessor committed.
 func (g *Group) checkRecovered() {
 	r := g.recovering.Load()
-	if r == 0 {
+	if r == 0 || r == unknownTarget {
 		return
 	}
-	if last, _ := g.storage.LastIndex(); last >= r {
-		g.h.log.Warn("cluster: member caught up after losing its data; it votes again", "group", g.id, "index", last)
-		g.recovering.Store(0)
+	last, _ := g.storage.LastIndex()
+	if last < r {
+		return
+	}
+	st := g.rn.BasicStatus()
+	if t, err := g.storage.Term(last); st.Lead == 0 || err != nil || t != st.GetTerm() {
+		return
+	}
+	if g.recovering.CompareAndSwap(r, 0) {
+		g.h.log.Info("cluster: member caught up with its group's leader; it votes again", "group", g.id, "index", last)
 	}
 }
 

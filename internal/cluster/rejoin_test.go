@@ -36,3 +36,50 @@ func TestWipedFollowerRejoins(t *testing.T) {
 	}
 	c.converged(1, c.sms[l][1].list())
 }
+
+// A follower restarted with an empty data directory while its group's leader is down must
+// not help the remaining member, which lacks entries the leader and it had committed, to an
+// election: those entries would be lost. The leader and follower f commit while the other
+// member o is cut off; then the leader stops, f is wiped and restarted, and o comes back.
+// Before the join handshake f granted o its vote (it cannot tell an empty data directory
+// from a new cluster's) and o led without the acknowledged entries; now f asks its peers,
+// learns from o that the cluster exists, and votes only once it caught up: nothing is
+// elected until the leader is back, and then every acknowledged entry is there.
+func TestWipedFollowerDoesNotElectWithoutCommitted(t *testing.T) {
+	t.Parallel()
+	c := newTestCluster(t, 3, fastConfig(), 1)
+	l := c.leader(1)
+	c.propose(l, 1, cmds("a", 5)...)
+	c.converged(1, c.sms[l][1].list())
+	f, o := l%3+1, (l+1)%3+1
+	c.partition(o)
+	c.propose(l, 1, cmds("b", 10)...) // committed by the leader and f only
+	want := c.sms[l][1].list()
+	c.stop(l)
+	c.stop(f)
+	if err := os.RemoveAll(c.dirs[f]); err != nil {
+		t.Fatal(err)
+	}
+	c.heal()
+	c.start(f, nil)
+	// Give o many election timeouts with f up (a condition on o's own clock, not a sleep).
+	start := c.hosts[o].ticks.Load()
+	var led uint64
+	waitFor(t, "o to campaign for several election timeouts", func() bool {
+		for _, id := range []uint64{o, f} {
+			if ld := c.hosts[id].Group(1).Leader(); ld == o || ld == f {
+				led = ld
+				return true
+			}
+		}
+		return c.hosts[o].ticks.Load()-start > 10*2*uint64(c.cfg.ElectionTicks) && c.hosts[f].Group(1).votesRefused.Load() > 0
+	})
+	if led != 0 {
+		t.Fatalf("node %d led with the wiped node's vote while the leader %d, which holds the acknowledged entries, was down", led, l)
+	}
+	c.start(l, nil)
+	c.converged(1, want)
+	l2 := c.leader(1)
+	c.propose(l2, 1, "c")
+	c.converged(1, append(want, "c"))
+}

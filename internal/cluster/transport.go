@@ -36,6 +36,8 @@ type transport struct {
 	deliver func(from uint64, hbs []heartbeat, msgs []groupMsg)
 	// deliverRange hands over a range request or response (rangefetch.go).
 	deliverRange func(from uint64, kind byte, m rangeMsg)
+	// deliverJoin hands over a join frame's body (join.go); an error closes the connection.
+	deliverJoin func(from uint64, body []byte) error
 	dropped      func(group, to uint64, m *pb.Message) // a message that will not be sent
 	sentOK       func(group, to uint64, m *pb.Message) // a MsgSnap written to the connection
 
@@ -165,12 +167,18 @@ func (t *transport) enqueue(p *peer, it outItem) {
 // sendRange queues a range request or response frame for peer to; it never blocks. A frame
 // that finds the queue full is dropped: the requester's timeout covers it.
 func (t *transport) sendRange(to uint64, kind byte, m rangeMsg) bool {
+	return t.sendFrame(to, appendRange(nil, kind, m))
+}
+
+// sendFrame queues a whole frame for peer to, written after the next batch; it never
+// blocks, and a frame that finds the queue full (or the peer unreachable) is dropped.
+func (t *transport) sendFrame(to uint64, frame []byte) bool {
 	p := t.peers[to]
 	if p == nil {
 		return false
 	}
 	select {
-	case p.q <- outItem{group: m.group, frame: appendRange(nil, kind, m)}:
+	case p.q <- outItem{frame: frame}:
 		return true
 	default:
 		return false
@@ -409,10 +417,17 @@ func (t *transport) readLoop(c net.Conn) error {
 		if err != nil {
 			return err
 		}
-		if kind != frameBatch && kind != frameRangeReq && kind != frameRangeResp {
+		if kind != frameBatch && kind != frameRangeReq && kind != frameRangeResp && kind != frameJoin {
 			return fmt.Errorf("%w: frame of kind %d", errBadFrame, kind)
 		}
 		if t.isBlocked(from) {
+			continue
+		}
+		if kind == frameJoin {
+			p.lastHeard.Store(time.Now().UnixNano())
+			if err := t.deliverJoin(from, body); err != nil {
+				return err
+			}
 			continue
 		}
 		if kind != frameBatch {

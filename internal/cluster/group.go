@@ -116,11 +116,11 @@ type Group struct {
 	// dropped meanwhile (for tests).
 	recovering   atomic.Uint64
 	votesRefused atomic.Uint64
-	resetAt    map[uint64]time.Time // members that lost their log, until added back
-	wentOut    map[uint64]bool      // of those, the ones whose removal applied
-	addAt      time.Time            // when this leader last proposed adding a voter back
-	backlog    []*pb.Entry          // committed entries not applied yet: the disk was full
-	refused    atomic.Uint64        // index of the last snapshot this member could not restore (logged once)
+	resetAt      map[uint64]time.Time // members that lost their log, until added back
+	wentOut      map[uint64]bool      // of those, the ones whose removal applied
+	addAt        time.Time            // when this leader last proposed adding a voter back
+	backlog      []*pb.Entry          // committed entries not applied yet: the disk was full
+	refused      atomic.Uint64        // index of the last snapshot this member could not restore (logged once)
 	// fetching: a goroutine fetches what a snapshot refers to (rangefetch.go).
 	fetching    atomic.Bool
 	fetched     atomic.Uint64 // range fetches completed, for tests

@@ -38,8 +38,8 @@ type transport struct {
 	deliverRange func(from uint64, kind byte, m rangeMsg)
 	// deliverJoin hands over a join frame's body (join.go); an error closes the connection.
 	deliverJoin func(from uint64, body []byte) error
-	dropped      func(group, to uint64, m *pb.Message) // a message that will not be sent
-	sentOK       func(group, to uint64, m *pb.Message) // a MsgSnap written to the connection
+	dropped     func(group, to uint64, m *pb.Message) // a message that will not be sent
+	sentOK      func(group, to uint64, m *pb.Message) // a MsgSnap written to the connection
 
 	peers map[uint64]*peer // fixed after construction
 

@@ -28,6 +28,11 @@
 // queues are bounded and drop when full (Raft retransmits), reporting the loss to Raft. A
 // lost connection is redialled with exponential backoff.
 //
+// Joining (join.go, rejoin.go). A host that starts without Raft state asks its peers whether
+// the cluster exists before any of its groups votes or campaigns: a majority of empty members
+// forms a new cluster; a member that finds the cluster formed lost its data, and each of its
+// groups votes only once it caught up with its leader.
+//
 // Quiescence. A leader whose group is idle (everything committed, applied and on every
 // voter) stops ticking it and tells the followers, who stop too: an idle group costs no
 // ticks, heartbeats or rounds. A proposal or any message wakes it. Followers cannot notice a

@@ -99,6 +99,8 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add(appendBatch(nil, nil, nil))
 	f.Add(appendRange(nil, frameRangeReq, rangeMsg{id: 1, group: 2, data: []byte(`{"from":0}`)}))
 	f.Add(appendRange(nil, frameRangeResp, rangeMsg{id: 1, group: 2, status: rangeError, data: []byte("no")}))
+	f.Add(appendJoinState(nil, joinAsk, 5, joinEmpty))
+	f.Add(appendJoinWake(nil, []uint64{3, 4}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		kind, body, _, err := readFrame(bytes.NewReader(b), nil)
 		if err != nil {
@@ -123,6 +125,18 @@ func FuzzReadFrame(f *testing.F) {
 			again := appendBatch(nil, hbs, ems)
 			if _, _, _, err := readFrame(bytes.NewReader(again), nil); err != nil {
 				t.Fatalf("re-encoded batch unreadable: %v", err)
+			}
+		case frameJoin:
+			op, dir, state, groups, err := decodeJoin(body)
+			if err != nil {
+				return
+			}
+			again := appendJoinState(nil, op, dir, state)
+			if op == joinWake {
+				again = appendJoinWake(nil, groups)
+			}
+			if _, b, _, err := readFrame(bytes.NewReader(again), nil); err != nil || !bytes.Equal(b, body) {
+				t.Fatalf("re-encoded join frame differs: %v", err)
 			}
 		case frameRangeReq, frameRangeResp:
 			m, err := decodeRange(body)

@@ -171,7 +171,7 @@ func Open(cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	phase, err := readMember(cfg.Dir, len(rec) > 0 || len(snaps) > 0)
+	member, err := readMember(cfg.Dir, len(rec) > 0 || len(snaps) > 0)
 	if err != nil {
 		return nil, errors.Join(err, w.close())
 	}
@@ -179,8 +179,10 @@ func Open(cfg Config) (*Host, error) {
 		groups: make(map[uint64]*Group), recovered: rec, snaps: snaps,
 		work: make(map[uint64]*Group), active: make(map[uint64]*Group),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), alive: make(map[uint64]bool), rng: newRanges()}
-	h.joinPhase.Store(int32(phase))
-	h.join = newJoiner(h)
+	if member.State == memberJoining {
+		h.joinPhase.Store(phaseUndecided)
+	}
+	h.join = newJoiner(h, member)
 	h.tr = newTransport(cfg.NodeID, cfg.Listener, cfg.Peers, cfg.TickInterval, cfg.Logger)
 	h.tr.sec.store = cfg.TLS
 	h.tr.deliver = h.deliver

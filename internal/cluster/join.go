@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -19,40 +20,47 @@ import (
 // member of a new cluster starts, so a host that starts without Raft state asks its peers
 // before any of its groups votes or campaigns:
 //
-//   - Every host runs under a random incarnation number, new at each start. A host that
-//     started empty (undecided) sends each peer an ask (its incarnation, "empty") every tick
-//     until that peer answered; a peer answers with its own state, and an undecided peer
-//     also counts the asker as empty.
+//   - A directory gets a random id when a host first starts on it empty, recorded in its
+//     member file (Config.Dir/member) before anything else is written: whatever a host
+//     acknowledges from then on stays in that directory; emptied, it gets a new id.
+//   - A host whose member file says "joining" (undecided) sends each peer an ask (its
+//     directory id) every tick until that peer answered; a peer answers with its state, and
+//     an undecided peer also counts the asker as empty.
 //   - A peer that holds the cluster's state answers "formed": the asker is a member that
-//     lost its data (a rejoiner). Its groups neither vote nor campaign until each has heard
-//     a leader and its log holds that leader's commit index and an entry of the leader's
-//     term (rejoin.go); meanwhile it asks the peers every election timeout to wake the
-//     groups they lead (a quiesced leader would not send it anything). Once all its groups
-//     caught up it records itself as formed.
-//   - Once a majority of the members (itself included) reported empty, the host formed a new
-//     cluster: it records that durably (Config.Dir/member), then its groups vote. It answers
-//     "new" to the incarnations it counted (they decide alike) and "formed" to anyone else,
-//     in particular to a later incarnation of a member it counted (that member restarted:
-//     it may have acknowledged entries since).
+//     lost its data (a rejoiner). Its groups neither vote nor campaign until each has heard a
+//     leader and its log holds that leader's commit index and an entry of the leader's term
+//     (rejoin.go); meanwhile it asks its peers every election timeout to wake the groups they
+//     lead (a quiesced leader would not send it anything). Once all its groups caught up it
+//     records itself as formed.
+//   - Once a majority of the members (itself included) reported empty, the host forms a new
+//     cluster: it records that, with the directory ids it counted (the formation), then its
+//     groups vote. It answers "new" to a member whose directory id is in its formation (it
+//     decides alike: its directory held nothing when it was counted, and holds all it
+//     acknowledged since) and "formed" to anyone else, in particular to a member counted
+//     under another directory id (emptied since: it may have acknowledged entries).
 //
-// The member file says "joining" from the first start of an empty directory until the host
-// formed or rejoined (a host that crashes meanwhile asks again, whatever its WAL holds by
-// then), "formed" afterwards. A directory with Raft state and no member file was written by
-// an earlier yard: formed.
+// A directory with Raft state and no member file was written by an earlier yard: formed.
 //
 // If a majority of the members lost their data at once, what only they held is lost, as with
 // Raft: if they reach each other before any member holding state, they form a new cluster;
-// if one holder is reachable they wait for the groups it cannot lead alone. A member that
-// decided "formed" and then crashes before the others decided answers "formed" to them from
-// then on: they wait as rejoiners for leaders that cannot be elected (nothing was stored
-// yet: empty every data directory and start again).
+// if a holder is reachable they wait for groups it cannot lead alone. A member that never
+// held the cluster's state (one that has been cut off since the cluster's first start)
+// counts as empty, like a wiped one.
 
-// Member file contents.
+// Member file states.
 const (
 	memberFileName = "member"
-	memberJoining  = "joining\n"
-	memberFormed   = "formed\n"
+	memberJoining  = "joining"
+	memberFormed   = "formed"
 )
+
+// memberFile is the content of Config.Dir/member (JSON).
+type memberFile struct {
+	State string `json:"state"`
+	Dir   uint64 `json:"dir"` // this directory's id
+	// Formation: this host formed a new cluster counting these members' directories empty.
+	Formation map[uint64]uint64 `json:"formation,omitempty"`
+}
 
 // Join phases of a host.
 const (
@@ -63,15 +71,15 @@ const (
 
 // States on the wire.
 const (
-	joinEmpty  = 0 // undecided: holds nothing
-	joinNew    = 1 // formed a new cluster in this run, counting the asker's incarnation
+	joinEmpty  = 0 // undecided
+	joinNew    = 1 // formed a new cluster counting the asker's directory
 	joinFormed = 2 // holds the cluster's state (or knows it exists)
 )
 
 // Join frame ops.
 const (
-	joinAsk    = 1 // incarnation, state: please answer
-	joinAnswer = 2 // incarnation, state
+	joinAsk    = 1 // directory id, state: please answer
+	joinAnswer = 2 // directory id, state
 	joinWake   = 3 // group ids: wake those you lead
 )
 
@@ -82,48 +90,57 @@ const unknownTarget = math.MaxUint64
 // joiner runs a host's join handshake.
 type joiner struct {
 	h     *Host
-	inc   uint64
 	quora int // members needed for a majority
 
 	mu      sync.Mutex
-	empties map[uint64]uint64 // undecided: members that reported empty -> incarnation
-	// formation: the members (incarnations) counted when this host formed a new cluster in
-	// this run; they are answered "new".
-	formation map[uint64]uint64
-	ticks     int // since the host opened
+	m       memberFile
+	empties map[uint64]uint64 // undecided: members that reported empty -> directory id
+	ticks   int               // since the host opened
 }
 
-// readMember returns the host's join phase at start and writes the member file of an empty
-// directory ("joining"), before anything else of the host is written.
-func readMember(dir string, hasState bool) (int, error) {
+// readMember reads the member file, or writes the one of an empty directory ("joining",
+// with a new directory id) before anything else of the host is written.
+func readMember(dir string, hasState bool) (memberFile, error) {
 	path := filepath.Join(dir, memberFileName)
 	b, err := os.ReadFile(path)
-	switch {
-	case err == nil && string(b) == memberFormed:
-		return phaseFormed, nil
-	case err == nil && string(b) == memberJoining:
-		return phaseUndecided, nil
-	case err == nil:
-		return 0, fmt.Errorf("cannot open raft host: unknown content of %s: %q", path, b)
-	case !errors.Is(err, os.ErrNotExist):
-		return 0, fmt.Errorf("cannot read %s: %w", path, err)
-	case hasState: // written by an earlier yard
-		return phaseFormed, writeMember(dir, memberFormed)
-	default:
-		return phaseUndecided, writeMember(dir, memberJoining)
+	if errors.Is(err, os.ErrNotExist) {
+		m := memberFile{State: memberJoining, Dir: newDirID()}
+		if hasState { // written by an earlier yard
+			m.State = memberFormed
+		}
+		return m, writeMember(dir, m)
+	}
+	if err != nil {
+		return memberFile{}, fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	var m memberFile
+	if err := json.Unmarshal(b, &m); err != nil || m.Dir == 0 || (m.State != memberJoining && m.State != memberFormed) {
+		return memberFile{}, fmt.Errorf("cannot open raft host: %s is damaged: %q", path, b)
+	}
+	return m, nil
+}
+
+func newDirID() uint64 {
+	for {
+		if id := rand.Uint64(); id != 0 {
+			return id
+		}
 	}
 }
 
-func writeMember(dir, state string) error {
+func writeMember(dir string, m memberFile) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cannot create raft directory: %w", err)
 	}
-	return atomicfile.Write(filepath.Join(dir, memberFileName), []byte(state), 0o644)
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("cannot encode the member file: %w", err)
+	}
+	return atomicfile.Write(filepath.Join(dir, memberFileName), append(b, '\n'), 0o644)
 }
 
-func newJoiner(h *Host) *joiner {
-	return &joiner{h: h, inc: rand.Uint64() | 1, quora: len(h.cfg.Peers)/2 + 1,
-		empties: make(map[uint64]uint64), formation: make(map[uint64]uint64)}
+func newJoiner(h *Host, m memberFile) *joiner {
+	return &joiner{h: h, m: m, quora: len(h.cfg.Peers)/2 + 1, empties: make(map[uint64]uint64)}
 }
 
 // phase is the host's join phase.
@@ -134,14 +151,14 @@ func (j *joiner) start() {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.h.phase() == phaseUndecided {
-		j.h.log.Info("cluster: this node starts without raft state; asking its peers whether the cluster exists before it votes", "incarnation", j.inc)
+		j.h.log.Info("cluster: this node starts without raft state; asking its peers whether the cluster exists before it votes", "directory", j.m.Dir)
 		j.maybeFormLocked()
 		j.askLocked()
 	}
 }
 
 // record notes a peer's reported state.
-func (j *joiner) recordLocked(from, inc uint64, state byte) {
+func (j *joiner) recordLocked(from, dir uint64, state byte) {
 	if j.h.phase() != phaseUndecided {
 		return
 	}
@@ -151,7 +168,7 @@ func (j *joiner) recordLocked(from, inc uint64, state byte) {
 		j.wakeLocked()
 		return
 	}
-	j.empties[from] = inc
+	j.empties[from] = dir
 	j.maybeFormLocked()
 }
 
@@ -161,14 +178,16 @@ func (j *joiner) maybeFormLocked() {
 	if len(j.empties)+1 < j.quora {
 		return
 	}
-	if err := writeMember(j.h.cfg.Dir, memberFormed); err != nil {
+	m := memberFile{State: memberFormed, Dir: j.m.Dir, Formation: map[uint64]uint64{j.h.id: j.m.Dir}}
+	for id, dir := range j.empties {
+		m.Formation[id] = dir
+	}
+	if err := writeMember(j.h.cfg.Dir, m); err != nil {
 		j.h.log.Error("cluster: cannot record that this node formed the cluster; retrying", "error", err)
 		return
 	}
-	for id, inc := range j.empties {
-		j.formation[id] = inc
-	}
-	j.h.log.Info("cluster: a majority of the members started empty: a new cluster", "members", len(j.empties)+1)
+	j.m = m
+	j.h.log.Info("cluster: a majority of the members started empty: a new cluster", "members", len(m.Formation))
 	h := j.h
 	h.mu.Lock()
 	h.joinPhase.Store(phaseFormed)
@@ -178,13 +197,13 @@ func (j *joiner) maybeFormLocked() {
 	h.mu.Unlock()
 }
 
-// answerLocked is this host's state as told to incarnation inc of member from.
-func (j *joiner) answerLocked(from, inc uint64) byte {
+// answerLocked is this host's state as told to member from, on directory dir.
+func (j *joiner) answerLocked(from, dir uint64) byte {
 	switch j.h.phase() {
 	case phaseUndecided:
 		return joinEmpty
 	case phaseFormed:
-		if j.formation[from] == inc {
+		if d, ok := j.m.Formation[from]; ok && d == dir {
 			return joinNew
 		}
 	}
@@ -195,7 +214,7 @@ func (j *joiner) answerLocked(from, inc uint64) byte {
 func (j *joiner) askLocked() {
 	for id := range j.h.tr.peers {
 		if _, ok := j.empties[id]; !ok {
-			j.h.tr.sendFrame(id, appendJoinState(nil, joinAsk, j.inc, joinEmpty))
+			j.h.tr.sendFrame(id, appendJoinState(nil, joinAsk, j.m.Dir, joinEmpty))
 		}
 	}
 }
@@ -245,10 +264,12 @@ func (j *joiner) tick() {
 		}
 	case phaseRejoining:
 		if j.ticks >= h.cfg.ElectionTicks && j.caughtUp() {
-			if err := writeMember(h.cfg.Dir, memberFormed); err != nil {
+			m := memberFile{State: memberFormed, Dir: j.m.Dir}
+			if err := writeMember(h.cfg.Dir, m); err != nil {
 				h.log.Error("cluster: cannot record that this node rejoined; retrying", "error", err)
 				return
 			}
+			j.m = m
 			h.log.Warn("cluster: every group caught up after this node lost its data: it rejoined")
 			h.mu.Lock()
 			h.joinPhase.Store(phaseFormed)
@@ -279,7 +300,7 @@ func (j *joiner) caughtUp() bool {
 
 // deliver handles a peer's join frame.
 func (j *joiner) deliver(from uint64, body []byte) error {
-	op, inc, state, groups, err := decodeJoin(body)
+	op, dir, state, groups, err := decodeJoin(body)
 	if err != nil {
 		return err
 	}
@@ -292,10 +313,10 @@ func (j *joiner) deliver(from uint64, body []byte) error {
 		}
 	case joinAsk, joinAnswer:
 		j.mu.Lock()
-		j.recordLocked(from, inc, state)
+		j.recordLocked(from, dir, state)
 		var answer []byte
 		if op == joinAsk {
-			answer = appendJoinState(nil, joinAnswer, j.inc, j.answerLocked(from, inc))
+			answer = appendJoinState(nil, joinAnswer, j.m.Dir, j.answerLocked(from, dir))
 		}
 		j.mu.Unlock()
 		if answer != nil {
@@ -305,12 +326,12 @@ func (j *joiner) deliver(from uint64, body []byte) error {
 	return nil
 }
 
-// The join frame's body: uint8 op, then for joinAsk and joinAnswer uint64 incarnation and
+// The join frame's body: uint8 op, then for joinAsk and joinAnswer uint64 directory id and
 // uint8 state; for joinWake uint32 n and n uint64 group ids.
-func appendJoinState(dst []byte, op byte, inc uint64, state byte) []byte {
+func appendJoinState(dst []byte, op byte, dir uint64, state byte) []byte {
 	return appendFrame(dst, frameJoin, func(b []byte) []byte {
 		b = append(b, op)
-		b = binary.BigEndian.AppendUint64(b, inc)
+		b = binary.BigEndian.AppendUint64(b, dir)
 		return append(b, state)
 	})
 }
@@ -326,7 +347,7 @@ func appendJoinWake(dst []byte, groups []uint64) []byte {
 	})
 }
 
-func decodeJoin(body []byte) (op byte, inc uint64, state byte, groups []uint64, err error) {
+func decodeJoin(body []byte) (op byte, dir uint64, state byte, groups []uint64, err error) {
 	if len(body) < 1 {
 		return 0, 0, 0, nil, fmt.Errorf("%w: empty join frame", errBadFrame)
 	}

@@ -21,13 +21,15 @@ import (
 //     entries or a snapshot (restored through the range fetch for a partition). Both are
 //     simple changes (one voter each): etcd raft keeps a member's progress through a joint
 //     change that removes and adds it at once.
-//   - It could vote for a candidate that misses entries it had acknowledged. A member learns
-//     that it lost data from its leader's heartbeat (a commit index beyond its log: the
-//     leader sends min(match, commit)) and then recovers: until its log reaches the highest
-//     commit index it was told, it neither votes nor campaigns in that group (vote requests
-//     are dropped, the group is not ticked), and it tells the leader its real last index
-//     (a rejection) so that the leader starts over. Not covered: a vote it grants after its
-//     restart and before any heartbeat of its leader reached it.
+//   - It could vote for a candidate that misses entries it had acknowledged. A host that
+//     starts with an empty directory knows it before any group votes: its join handshake
+//     (join.go) creates its groups recovering until they heard a leader. A member that lost
+//     entries otherwise learns it from its leader's heartbeat (a commit index beyond its log:
+//     the leader sends min(match, commit)). Either way it recovers: until its log reaches the
+//     highest commit index a leader told it and holds an entry of that leader's term, it
+//     neither votes nor campaigns in that group (vote requests are dropped, the group is not
+//     ticked), and on a heartbeat beyond its log it tells the leader its real last index (a
+//     rejection) so that the leader starts over.
 
 // rejoinRetry is how long a leader waits for its progress reset to apply before proposing
 // it again (the proposal may have been dropped).

@@ -30,8 +30,9 @@ import (
 //     lost its data (a rejoiner). Its groups neither vote nor campaign until each has heard a
 //     leader and its log holds that leader's commit index and an entry of the leader's term
 //     (rejoin.go); meanwhile it asks its peers every election timeout to wake the groups they
-//     lead (a quiesced leader would not send it anything). Once all its groups caught up it
-//     records itself as formed.
+//     lead (a quiesced leader would not send it anything) and those it led (their quiesced
+//     followers would not elect another leader if it came back before they noticed it
+//     gone). Once all its groups caught up it records itself as formed.
 //   - Once a majority of the members (itself included) reported empty, the host forms a new
 //     cluster: it records that, with the directory ids it counted (the formation), then its
 //     groups vote. It answers "new" to a member whose directory id is in its formation (it
@@ -306,9 +307,14 @@ func (j *joiner) deliver(from uint64, body []byte) error {
 	}
 	switch op {
 	case joinWake:
+		// The sender lost its state: the groups this node leads must reach it, and those it
+		// led (before it restarted; it may have come back before its peers noticed its
+		// absence) need a new leader, which their followers elect once ticking.
 		for _, id := range groups {
-			if g := j.h.Group(id); g != nil && g.leader.Load() == j.h.id {
-				j.h.schedule(g, true)
+			if g := j.h.Group(id); g != nil {
+				if l := g.leader.Load(); l == j.h.id || l == from || l == 0 {
+					j.h.schedule(g, true)
+				}
 			}
 		}
 	case joinAsk, joinAnswer:

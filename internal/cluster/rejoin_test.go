@@ -83,3 +83,33 @@ func TestWipedFollowerDoesNotElectWithoutCommitted(t *testing.T) {
 	c.propose(l2, 1, "c")
 	c.converged(1, append(want, "c"))
 }
+
+// The leader of a quiesced group restarted with an empty data directory before its peers
+// noticed it gone (within their liveness timeout): its followers, quiesced, would not elect
+// anyone, and it does not campaign (it waits to catch up). Its wake makes them tick again:
+// they elect a leader, which it then catches up with.
+func TestWipedLeaderOfQuiescedGroup(t *testing.T) {
+	t.Parallel()
+	c := newTestCluster(t, 3, Config{TickInterval: 10 * time.Millisecond, ElectionTicks: 100}, 1)
+	l := c.leader(1)
+	c.propose(l, 1, "a")
+	waitFor(t, "quiescence", func() bool {
+		for _, h := range c.hosts {
+			h.mu.Lock()
+			a := len(h.active)
+			h.mu.Unlock()
+			if a != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	c.stop(l)
+	if err := os.RemoveAll(c.dirs[l]); err != nil {
+		t.Fatal(err)
+	}
+	c.start(l, nil)
+	nl := c.leader(1, l)
+	c.propose(nl, 1, "b")
+	c.converged(1, []string{"a", "b"})
+}

@@ -764,7 +764,7 @@ func (h *Host) compactedIndex(group uint64) uint64 {
 // persist writes received snapshots, then every entry and HardState of the round in one
 // WAL write, fsynced once if any Ready needs it.
 func (h *Host) persist(batch []*Group, rds []*raft.Ready) error {
-	buf := h.walBuf[:0]
+	buf := slices.Grow(h.walBuf[:0], roundRecordsBytes(rds)) // one allocation, not a growth per record
 	maxIndex := make(map[uint64]uint64)
 	sync := false
 	for i, rd := range rds {
@@ -778,7 +778,11 @@ func (h *Host) persist(batch []*Group, rds []*raft.Ready) error {
 			}
 		}
 		if n := len(rd.Entries); n > 0 {
-			buf = appendEntriesRecord(buf, g.id, rd.Entries)
+			for ents := rd.Entries; len(ents) > 0; {
+				k := entriesForRecord(ents)
+				buf = appendEntriesRecord(buf, g.id, ents[:k])
+				ents = ents[k:]
+			}
 			maxIndex[g.id] = rd.Entries[n-1].GetIndex()
 		}
 		if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
@@ -795,6 +799,21 @@ func (h *Host) persist(batch []*Group, rds []*raft.Ready) error {
 		h.walBuf = buf
 	}
 	return nil
+}
+
+// roundRecordsBytes is (about) the size of the WAL records of a round's Ready batches.
+func roundRecordsBytes(rds []*raft.Ready) int {
+	n := 0
+	for _, rd := range rds {
+		if rd == nil {
+			continue
+		}
+		n += 2 * (walRecordHeader + 1 + 8 + 4 + 8*3) // an entries record's header, a hard state record
+		for _, e := range rd.Entries {
+			n += entryHeaderBytes + len(e.Data)
+		}
+	}
+	return n
 }
 
 // parallel runs f(0..n-1) on up to Workers goroutines and returns the first error.

@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 )
 
@@ -218,4 +219,34 @@ func FuzzDecodeSnapshot(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// A group's entries of one round beyond a WAL record's limit (a connection's pipelined
+// produce requests may bring up to the uncommitted limit, 64 MiB, at once) go into several
+// records, replayed as one run of entries, rather than stopping the node.
+func TestWALRoundAboveRecordLimit(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	w, _ := openTestWAL(t, dir, 256<<20)
+	h := &Host{wal: w}
+	data := make([]byte, 1<<20) // every entry shares it: 70 MiB of records, 1 MiB of memory
+	var es []*pb.Entry
+	for i := uint64(2); i < 72; i++ {
+		es = append(es, &pb.Entry{Term: new(uint64(1)), Index: new(i), Type: pb.EntryNormal.Enum(), Data: data})
+	}
+	rd := &raft.Ready{Entries: es, HardState: hardState(1, 1, 1), MustSync: true}
+	if err := h.persist([]*Group{{id: 7}}, []*raft.Ready{rd}); err != nil {
+		t.Fatal(err)
+	}
+	w.close()
+	_, rec := openTestWAL(t, dir, 256<<20)
+	got := indexes(rec[7].ents)
+	if len(got) != 70 || got[0] != 2 || got[69] != 71 {
+		t.Fatalf("replayed %d entries (%v...), want 2..71", len(got), got[:min(len(got), 3)])
+	}
+	for _, e := range rec[7].ents {
+		if len(e.Data) != len(data) {
+			t.Fatalf("entry %d has %d bytes, want %d", e.GetIndex(), len(e.Data), len(data))
+		}
+	}
 }

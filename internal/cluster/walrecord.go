@@ -74,6 +74,23 @@ func finishRecord(dst []byte, start int) []byte {
 	return dst
 }
 
+// walEntriesRecordBytes bounds the entries of one entries record: a group's entries of a
+// round (up to the uncommitted limit, 64 MiB, plus their headers) may take several records,
+// each far below walRecordBytesMax.
+const walEntriesRecordBytes = 16 << 20
+
+// entriesForRecord is how many of ents (at least one) go into one entries record.
+func entriesForRecord(ents []*pb.Entry) int {
+	size := 0
+	for i, e := range ents {
+		size += entryHeaderBytes + len(e.Data)
+		if size > walEntriesRecordBytes && i > 0 {
+			return i
+		}
+	}
+	return len(ents)
+}
+
 // appendEntriesRecord appends one entries record for group to dst.
 func appendEntriesRecord(dst []byte, group uint64, ents []*pb.Entry) []byte {
 	dst, start := appendRecordHeader(dst, recEntries)

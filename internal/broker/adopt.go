@@ -109,9 +109,13 @@ func readIfExists(path string) ([]byte, error) {
 }
 
 // checkOffsetsFlushed refuses to adopt a directory whose offsets journal still holds commits
-// not written to __consumer_offsets (a single node killed rather than stopped): a cluster
-// node does not read the journal.
+// not written to __consumer_offsets (a single node killed rather than stopped), or that has an
+// earlier yard's offsets log not migrated yet: a cluster node reads neither.
 func (b *Broker) checkOffsetsFlushed(streams *stream.Manager) error {
+	if _, err := os.Stat(b.layout.ConsumerOffsets()); err == nil {
+		return fmt.Errorf("cannot adopt data directory %s: it holds the offsets log of an earlier yard (%s); "+
+			"start it once without --peers (which moves the offsets into %s) and stop it, then adopt it", b.layout.Root(), b.layout.ConsumerOffsets(), group.OffsetsTopic)
+	}
 	dir := b.layout.OffsetsJournal()
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil

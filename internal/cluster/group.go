@@ -110,17 +110,15 @@ type Group struct {
 	waits  map[uint64]chan result
 	noSnap bool // the state machine takes no snapshots
 	// recovering: this member lost entries it had acknowledged and catches up to this index
-	// before it votes again (rejoin.go); resetAt: when this leader reset a member's progress.
+	// before it votes again (rejoin.go).
 	// A host that started empty creates its groups with recovering at unknownTarget until it
 	// knows whether the cluster is new (join.go); votesRefused counts the vote requests
 	// dropped meanwhile (for tests).
 	recovering   atomic.Uint64
 	votesRefused atomic.Uint64
-	resetAt      map[uint64]time.Time // members that lost their log, until added back
-	wentOut      map[uint64]bool      // of those, the ones whose removal applied
-	addAt        time.Time            // when this leader last proposed adding a voter back
-	backlog      []*pb.Entry          // committed entries not applied yet: the disk was full
-	refused      atomic.Uint64        // index of the last snapshot this member could not restore (logged once)
+	addAt        time.Time     // when this leader last proposed adding a voter back (rejoin.go)
+	backlog      []*pb.Entry   // committed entries not applied yet: the disk was full
+	refused      atomic.Uint64 // index of the last snapshot this member could not restore (logged once)
 	// fetching: a goroutine fetches what a snapshot refers to (rangefetch.go).
 	fetching    atomic.Bool
 	fetched     atomic.Uint64 // range fetches completed, for tests
@@ -185,8 +183,7 @@ func (g *Group) InSync() []uint64 {
 func (g *Group) publishInSync() {
 	var isr []uint64
 	g.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
-		_, lost := g.resetAt[id] // its progress is stale: it lost its log (rejoin.go)
-		if typ == raft.ProgressTypePeer && (id == g.h.id || (pr.RecentActive && pr.State == tracker.StateReplicate && !lost)) {
+		if typ == raft.ProgressTypePeer && (id == g.h.id || (pr.RecentActive && pr.State == tracker.StateReplicate)) {
 			isr = append(isr, id)
 		}
 	})
@@ -478,8 +475,6 @@ func (g *Group) finishReady(rd *raft.Ready) error {
 	}
 	g.term.Store(st.GetTerm())
 	if st.RaftState == raft.StateLeader && rd.SoftState != nil {
-		clear(g.resetAt) // a new leader's progress of every member starts over
-		clear(g.wentOut)
 		g.publishInSync() // just elected
 	}
 	if applyErr != nil {

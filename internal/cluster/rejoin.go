@@ -15,12 +15,13 @@ import (
 //   - Its group's leader remembers how far it had replicated (its match index) and never
 //     sends it anything below that: etcd raft takes the member's rejections as stale. The
 //     leader notices a rejection whose hint (the member's last index) is below its match
-//     index, which only a lost log explains, and removes the member (a configuration change),
-//     then adds it back (any leader adds back a voter of the group's static membership that
-//     the configuration lacks): its progress starts over at 0 and it is sent what it lacks,
-//     entries or a snapshot (restored through the range fetch for a partition). Both are
-//     simple changes (one voter each): etcd raft keeps a member's progress through a joint
-//     change that removes and adds it at once.
+//     index, which only a lost log explains, and resets the member's progress: it applies,
+//     on itself only, a configuration change that removes the member and one that adds it
+//     back (etcd raft then starts its progress over at 0); the configuration ends as it was,
+//     so they are not replicated and need no quorum (a replicated removal needed one: with
+//     two members wiped at once, neither could acknowledge it and the group was stuck). The
+//     member is then sent what it lacks, entries or a snapshot (restored through the range
+//     fetch for a partition), and counts as in sync once it replicates again.
 //   - It could vote for a candidate that misses entries it had acknowledged. A host that
 //     starts with an empty directory knows it before any group votes: its join handshake
 //     (join.go) creates its groups recovering until they heard a leader. A member that lost
@@ -31,9 +32,9 @@ import (
 //     ticked), and on a heartbeat beyond its log it tells the leader its real last index (a
 //     rejection) so that the leader starts over.
 
-// rejoinRetry is how long a leader waits for its progress reset to apply before proposing
-// it again (the proposal may have been dropped).
-const rejoinRetry = 5 * time.Second
+// addBackRetry is how long a leader waits for a proposal adding a voter back to apply before
+// proposing it again (the proposal may have been dropped).
+const addBackRetry = time.Second
 
 // noteHeartbeat runs on a follower for a heartbeat from its leader with commit beyond its log
 // (last): the member lost data it had acknowledged. It enters recovery and answers the leader
@@ -107,45 +108,35 @@ func (g *Group) noteRejection(m *pb.Message) {
 			lost = true
 		}
 	})
-	if !lost || time.Since(g.resetAt[from]) < rejoinRetry {
+	cs := g.confState
+	if !lost || !slices.Contains(cs.GetVoters(), from) || len(cs.GetVotersOutgoing()) > 0 {
+		return // a joint configuration would refuse a simple change (none is used)
+	}
+	// Between the two changes the leader counts a quorum of the other voters, as many
+	// acknowledgements as a quorum of all when they are an odd number: nothing commits then
+	// that was not committed (a lost member's match index counts acknowledgements it did
+	// make). With an even number it would take one fewer, so the reset waits until everything
+	// on the leader is committed (with two voters: until nothing waits for the lost member).
+	last, _ := g.storage.LastIndex()
+	if len(cs.GetVoters())%2 == 0 && last != st.GetCommit() {
 		return
 	}
-	cc := &pb.ConfChangeV2{Changes: []*pb.ConfChangeSingle{{Type: pb.ConfChangeRemoveNode.Enum(), NodeId: new(from)}}}
-	if err := g.rn.ProposeConfChange(cc); err != nil {
-		g.h.log.Warn("cluster: cannot propose resetting a member that lost its log", "group", g.id, "member", from, "error", err)
-		return
+	for _, t := range []pb.ConfChangeType{pb.ConfChangeRemoveNode, pb.ConfChangeAddNode} {
+		g.confState = g.rn.ApplyConfChange(&pb.ConfChangeV2{Changes: []*pb.ConfChangeSingle{{Type: t.Enum(), NodeId: new(from)}}})
 	}
-	if g.resetAt == nil {
-		g.resetAt = make(map[uint64]time.Time)
-	}
-	g.resetAt[from] = time.Now()
-	g.h.log.Warn("cluster: a member lost entries it had acknowledged; resetting its progress (remove, then add back)", "group", g.id, "member", from, "its last index", m.GetRejectHint())
+	g.h.log.Warn("cluster: a member lost entries it had acknowledged; its progress starts over", "group", g.id, "member", from, "its last index", m.GetRejectHint())
 }
 
 // maybeAddBack runs on the leader after each Ready: a voter of the group's static membership
-// missing from its configuration (removed by noteRejection, by this leader or a previous
-// one) is added back, at most once per rejoinRetry while the change is pending.
-//
-// It also ends a member's reset once it is back in the configuration after its removal
-// (until then the leader does not count it in sync: its old progress is stale).
+// missing from its configuration (removed by an earlier yard, which reset a member's
+// progress by removing it and adding it back through the log) is added back, at most once
+// per addBackRetry while the change is pending.
 func (g *Group) maybeAddBack() {
-	for id := range g.resetAt {
-		in := slices.Contains(g.confState.GetVoters(), id)
-		if !in {
-			if g.wentOut == nil {
-				g.wentOut = make(map[uint64]bool)
-			}
-			g.wentOut[id] = true
-		} else if g.wentOut[id] {
-			delete(g.resetAt, id)
-			delete(g.wentOut, id)
-		}
-	}
 	if len(g.confState.GetVoters()) >= len(g.voters) || g.rn.BasicStatus().RaftState != raft.StateLeader {
 		return
 	}
 	for _, v := range g.voters {
-		if slices.Contains(g.confState.GetVoters(), v) || time.Since(g.addAt) < rejoinRetry/5 {
+		if slices.Contains(g.confState.GetVoters(), v) || time.Since(g.addAt) < addBackRetry {
 			continue
 		}
 		cc := &pb.ConfChangeV2{Changes: []*pb.ConfChangeSingle{{Type: pb.ConfChangeAddNode.Enum(), NodeId: new(v)}}}
@@ -154,7 +145,7 @@ func (g *Group) maybeAddBack() {
 			return
 		}
 		g.addAt = time.Now()
-		g.h.log.Warn("cluster: adding a member back, its progress reset", "group", g.id, "member", v)
+		g.h.log.Warn("cluster: adding a member back", "group", g.id, "member", v)
 		return
 	}
 }

@@ -113,3 +113,27 @@ func TestWipedLeaderOfQuiescedGroup(t *testing.T) {
 	c.propose(nl, 1, "b")
 	c.converged(1, []string{"a", "b"})
 }
+
+// Both followers restarted with empty data directories, one right after the other: the leader
+// still holds every entry and must bring both back. Resetting a member's progress through a
+// configuration change (remove, then add back) needed a majority to commit the removal, and
+// neither wiped member could acknowledge it: the group was stuck for good. The leader now
+// resets the member's progress locally (the configuration does not change).
+func TestTwoWipedFollowersRejoin(t *testing.T) {
+	t.Parallel()
+	c := newTestCluster(t, 3, Config{TickInterval: 10 * time.Millisecond, ElectionTicks: 100}, 1)
+	l := c.leader(1)
+	c.propose(l, 1, cmds("a", 20)...)
+	want := c.sms[l][1].list()
+	c.converged(1, want)
+	f1, f2 := l%3+1, (l+1)%3+1
+	for _, f := range []uint64{f1, f2} {
+		c.stop(f)
+		if err := os.RemoveAll(c.dirs[f]); err != nil {
+			t.Fatal(err)
+		}
+		c.start(f, nil)
+	}
+	c.propose(l, 1, "b")
+	c.converged(1, append(want, "b"))
+}

@@ -143,9 +143,8 @@ func (f *faultRun) round(kind string, id int, hold time.Duration) (time.Duration
 // waitRepaired waits until node id, restarted with an empty data dir, knows the topic again
 // (its catalog caught up through the metadata group) and every partition's leader lists it
 // in sync (a member reset after losing its log counts only once it replicates anew), so that
-// the next round does not take a second node's data while the first is still being restored:
-// two members losing their logs before the first was reset leave a group stuck for good
-// (TestClusterTwoWipes, an open defect).
+// the next round does not take a second node's data while the first is still being restored
+// (two members losing their logs at once is TestClusterTwoWipes).
 func (f *faultRun) waitRepaired(id int, since time.Time) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(f.c.Seeds()...))
 	if err != nil {

@@ -44,7 +44,8 @@ import (
 //
 // If a majority of the members lost their data at once, what only they held is lost, as with
 // Raft: if they reach each other before any member holding state, they form a new cluster;
-// if a holder is reachable they wait for groups it cannot lead alone. A member that never
+// if a holder is reachable, the groups it still leads bring them back, and the others stay
+// without a leader (they do not vote until they caught up with one). A member that never
 // held the cluster's state (one that has been cut off since the cluster's first start)
 // counts as empty, like a wiped one.
 

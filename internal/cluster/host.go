@@ -333,8 +333,12 @@ func (h *Host) CreateGroupFrom(id uint64, sm StateMachine, voters []uint64, boot
 		return nil, fmt.Errorf("cannot create raft group %d: %w", id, ErrGroupExists)
 	}
 	g := &Group{id: id, h: h, sm: sm, storage: raft.NewMemoryStorage(), waits: make(map[uint64]chan result)}
-	if h.phase() != phaseFormed {
-		g.recovering.Store(unknownTarget) // it votes once it caught up with a leader (join.go)
+	// On a host that has not formed or rejoined yet, a group votes once it caught up with a
+	// leader (join.go); not the adopting member's group, which holds the group's first state
+	// and alone can be elected (adopt.go): a member that lost that state has no adoption to
+	// make any more.
+	if h.phase() != phaseFormed && len(boot.Data) == 0 {
+		g.recovering.Store(unknownTarget)
 	}
 	if err := g.recover(h.snaps[id], h.recovered[id], voters, boot); err != nil {
 		return nil, err

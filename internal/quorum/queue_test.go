@@ -258,6 +258,10 @@ func TestCommandRoundTrip(t *testing.T) {
 func FuzzDecodeCommand(f *testing.F) {
 	f.Add(Enqueue("ex", "rk", []byte("p"), []byte("b")).Encode())
 	f.Add(Settle(c1, 1, 2).Encode())
+	f.Add(Checkout(c1, 2).At(1000).Encode())
+	f.Add(Delete(true, true).Encode())
+	f.Add(ExpireQueue(5000).Encode())
+	f.Add(Touch(7).Encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := DecodeCommand(b)
 		if err != nil {

@@ -113,7 +113,7 @@ func (r *Replica) OnDeleted(retire func(ctx context.Context) error) { r.retire =
 // SetGroup attaches the replica to its group and starts proposing: first NodeDown for this
 // node, so that what consumers of a previous run of this node held is returned. alive
 // (may be nil) tells whether a node is up: while this node leads, the consumers of a node
-// found down twice in a row (monitorEvery apart) are removed and what they held returned.
+// found down in every check for nodeDownAfter are removed and what they held returned.
 func (r *Replica) SetGroup(g *cluster.Group, alive func(node uint64) bool) {
 	r.g.Store(g)
 	r.cmds <- proposal{c: NodeDown(r.self).At(time.Now().UnixMilli())}
@@ -189,7 +189,7 @@ func (r *Replica) expirer() {
 	defer r.wg.Done()
 	t := time.NewTicker(expireEvery)
 	defer t.Stop()
-	var retried time.Time
+	var retried, expiring time.Time
 	for {
 		select {
 		case <-r.stop:
@@ -211,7 +211,8 @@ func (r *Replica) expirer() {
 		if next := r.sm.NextExpiry(); next != 0 && next <= ms {
 			r.enqueue(Expire(ms))
 		}
-		if at := r.sm.ExpiresAt(); at != 0 && at <= ms {
+		if at := r.sm.ExpiresAt(); at != 0 && at <= ms && now.Sub(expiring) >= retireEvery {
+			expiring = now // once a second at most while the first waits for its commit
 			r.enqueue(ExpireQueue(ms))
 		}
 	}

@@ -209,8 +209,13 @@ func TestClusterFullDiskRecovers(t *testing.T) {
 // (the fault runs hit it: an empty-dir round right after another node's, in the metadata
 // group and in partitions): the leader reset a member's progress by removing it and adding it
 // back through the log, and the removal needed a majority that neither wiped member could
-// give. The leader now resets it on itself only (internal/cluster/rejoin.go).
+// give. The leader now resets it on itself only (internal/cluster/rejoin.go), which brings both
+// back into a group whose leader keeps its leadership (TestTwoWipedFollowersRejoin). Still
+// open: a group whose leader was one of the wiped nodes (often the metadata group) has lost a
+// majority; the holder alone cannot be elected and the wiped nodes vote only once caught up
+// with a leader.
 func TestClusterTwoWipes(t *testing.T) {
+	openDefect(t, "two of three members that lost their data at once leave a group that lost its leader with them without a leader")
 	t.Parallel()
 	c := Start(t, 3, Options{})
 	createTopic(t, c, "twice", 1)

@@ -64,6 +64,9 @@ func singleNodeData(t *testing.T, dir string, n int) (map[int32][]string, map[in
 	if r, err := adm.CommitOffsets(ctx, "g", offs); err != nil || r.Error() != nil {
 		t.Fatal(err, r.Error())
 	}
+	if r, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: "log.retention.ms", Value: new("7200001")}}); err != nil || r[0].Err != nil {
+		t.Fatal(err, r)
+	}
 	up := kadm.UpsertSCRAM{User: "migrated", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "secret"}
 	if r, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{up}); err != nil || r.Error() != nil {
 		t.Fatal(err, r.Error())
@@ -237,6 +240,11 @@ func adoptedCluster(t *testing.T) (*testNodes, map[int32][]string, map[int32]int
 		t.Fatal("adopt.json left after the adoption")
 	}
 	c.waitTopic("kept", "retention.ms", "86400001")
+	for i, b := range c.broker {
+		if v := brokerConfig(b, "log.retention.ms"); v != "7200001" {
+			t.Fatalf("node %d: broker config log.retention.ms = %q, want node 1's 7200001", i+1, v)
+		}
+	}
 	// Node 1's SCRAM user is the cluster's, whichever node seeded the users first.
 	retry(t, func() error {
 		for i, b := range c.broker {
@@ -247,6 +255,15 @@ func adoptedCluster(t *testing.T) (*testNodes, map[int32][]string, map[int32]int
 		return nil
 	})
 	return c, recs, commits
+}
+
+func brokerConfig(b *Broker, key string) string {
+	for _, c := range b.streams.BrokerConfigs() {
+		if c.Name == key {
+			return c.Value
+		}
+	}
+	return ""
 }
 
 // waitInSync waits until every partition of every topic has all 3 replicas in sync (its

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/yardmq/yard/internal/catalog"
@@ -97,7 +98,8 @@ func (m *Manager) AdoptTopics(ctx context.Context, node int32, names []string) e
 		}
 		topics = append(topics, ct)
 	}
-	return m.replicateCtx(ctx, r, catalogCmd{Op: opAdoptTopics, Node: node, Topics: topics, From: st.NextProducerID})
+	return m.replicateCtx(ctx, r, catalogCmd{Op: opAdoptTopics, Node: node, Topics: topics, From: st.NextProducerID,
+		Configs: st.BrokerConfigs})
 }
 
 // adoptedReplicas places an adopted topic's partitions: node (which holds the logs) first,
@@ -145,6 +147,12 @@ func (m *Manager) applyAdoptTopics(c catalogCmd) error {
 		}
 		if m.foreign.Load() {
 			return fmt.Errorf("cannot adopt node %d's topics: %w (a topic change came first)", c.Node, ErrClusterNotNew)
+		}
+		// The node's dynamic broker configs (topic defaults) become the cluster's.
+		if len(c.Configs) > 0 && !maps.Equal(c.Configs, m.cat.Snapshot().BrokerConfigs) {
+			if err := m.setBrokerConfigsLocked(c.Configs); err != nil {
+				return err
+			}
 		}
 	}
 	for _, ct := range c.Topics {

@@ -34,7 +34,7 @@ const replicateTimeoutMs = 15_000
 //	{"op": "set_broker_configs", "configs": {...}}
 //	{"op": "register_broker", "node": <id>, "broker": {"host": "...", "port": <port>}}
 //	{"op": "reserve_producer_ids", "from": <the catalog's next producer id the proposer saw>}
-//	{"op": "adopt_topics", "node": <id>, "topics": [<catalog.Topic, adopted>...], "from": <next producer id>}
+//	{"op": "adopt_topics", "node": <id>, "topics": [<catalog.Topic, adopted>...], "from": <next producer id>, "configs": {<broker configs>}}
 //
 // The proposer validates and decides everything (the topic ID, the normalised configs); every
 // node applies the same bytes in the same order. Applying a command again (a node replays

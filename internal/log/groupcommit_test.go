@@ -43,7 +43,7 @@ func (f gateFile) Sync() error {
 }
 
 // TestGroupCommitSharesFsync: while one fsync is in flight, 31 appenders write and
-// wait; all of them are then acknowledged by a single further fsync.
+// wait; all of them are then acknowledged by at most two further fsyncs.
 func TestGroupCommitSharesFsync(t *testing.T) {
 	t.Parallel()
 	g := &gateFS{MemFS: NewMemFS(), blocked: make(chan struct{}, 1), gate: make(chan struct{})}
@@ -81,8 +81,10 @@ func TestGroupCommitSharesFsync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := g.syncs.Load(); n != 2 {
-		t.Fatalf("32 appends took %d fsyncs of the segment, want 2 (group commit)", n)
+	// The first fsync, one beside it for the appends written before that one started
+	// (overlapSync), and one round for the rest: never one per append.
+	if n := g.syncs.Load(); n < 2 || n > 3 {
+		t.Fatalf("32 appends took %d fsyncs of the segment, want 2 or 3 (group commit)", n)
 	}
 	if err := l.WaitDurable(context.Background(), 31); err != nil || l.HighWatermark() != 32 {
 		t.Fatalf("hw %d, %v", l.HighWatermark(), err)

@@ -44,7 +44,9 @@
 // Locking. Log.mu guards the segment list and every field of the log and of the
 // active segment; it is held only for memory updates and the append's single write.
 // Log.syncMu serialises fsync rounds and structural changes (retention, truncation,
-// close); Log.cpMu serialises writing the recovery point (index flushes, the checkpoint
+// close); one more fsync of the active segment may run beside a round (overlapSync, under
+// cpMu, which every structural change of the active segment also takes). Log.cpMu serialises
+// writing the recovery point (index flushes, the checkpoint
 // file) with those structural changes, but not with fsync rounds: the periodic checkpoint
 // runs on a goroutine of its own (checkpointLoop) so that the appenders waiting for the next
 // round do not wait for its fsyncs as well. Lock order is syncMu, then cpMu, then mu, then a
@@ -126,12 +128,15 @@ type Log struct {
 	// changedTaken: Changed handed out the current channel since it was made.
 	changedTaken bool
 	syncDone     chan struct{} // closed after each sync round
-	kick         chan struct{} // wakes the syncer; buffered 1
-	lazyKick     chan struct{} // wakes the syncer after lazySyncDelay; buffered 1
-	cpKick       chan struct{} // wakes checkpointLoop; buffered 1
-	bufPool      sync.Pool     // *[]byte read-ahead buffers for Read
-	stop         chan struct{}
-	wg           sync.WaitGroup
+	// roundTo: the log end the running (or last) sync round's fsync covers, set when it takes
+	// its snapshot; a waiter beyond it may fsync beside the round (overlapSync).
+	roundTo  int64
+	kick     chan struct{} // wakes the syncer; buffered 1
+	lazyKick chan struct{} // wakes the syncer after lazySyncDelay; buffered 1
+	cpKick   chan struct{} // wakes checkpointLoop; buffered 1
+	bufPool  sync.Pool     // *[]byte read-ahead buffers for Read
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 // durablePoint is a position up to which the log is durable; the syncer writes it

@@ -110,6 +110,7 @@ func (l *Log) syncRoundLocked(data bool) error {
 	snap := durablePoint{seg: s, pos: s.size, offset: l.end, nIdx: len(s.idx), nTidx: len(s.tidx),
 		segMaxTS: s.maxTS, maxTS: l.maxTS, maxTSOf: l.maxTSOf}
 	data = data && snap.offset > l.durable
+	l.roundTo = snap.offset
 	s.incRef()
 	l.mu.Unlock()
 	defer s.decRef()
@@ -122,7 +123,7 @@ func (l *Log) syncRoundLocked(data bool) error {
 		took = time.Since(start)
 	}
 	l.mu.Lock()
-	records := snap.offset - l.durable
+	records := max(snap.offset-l.durable, 0) // an overlapSync may have covered some
 	if err != nil {
 		l.failed = err
 		l.logger.Error("fsync failed; the log refuses appends until reopened", "dir", l.dir, "err", err)
@@ -267,11 +268,15 @@ func (l *Log) WaitDurable(ctx context.Context, offset int64) error {
 		ch := l.syncDone
 		l.mu.Unlock()
 		// Lead a round if none is running; otherwise the running one may have
-		// started before our write, so wait for it and try again. The kick keeps
-		// this live if syncMu is held by something else (retention, truncation).
+		// started before our write, so wait for it and try again, unless it started
+		// after our write: then fsync beside it. The kick keeps this live if syncMu is
+		// held by something else (retention, truncation).
 		if l.syncMu.TryLock() {
 			_ = l.syncRoundLocked(true)
 			l.syncMu.Unlock()
+			continue
+		}
+		if l.overlapSync(offset) {
 			continue
 		}
 		l.kickSyncer()
@@ -281,6 +286,65 @@ func (l *Log) WaitDurable(ctx context.Context, offset int64) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// overlapSync fsyncs the active segment beside a running sync round when that round's
+// snapshot does not cover offset, so that appends made while a round runs (the next requests
+// of a pipelining producer, other producers' batches) need not wait for it to end before
+// their own fsync starts: the rounds of one log overlap by at most one fsync. The fsync
+// covers everything written before it starts, the round's bytes included, so the durable
+// point only moves forward (advanceDurableLocked ignores an older point). It runs under
+// cpMu, which truncation, reset, retention and close take after syncMu, so the active
+// segment cannot change under it; it gives up (false: wait for the round instead) when cpMu
+// is busy (a checkpoint), when rolled segments await their fsync (the round's work, with the
+// recovery point), or when the log is failed or closing. A roll during its fsync leaves the
+// durable point to the round. It reports whether it ran.
+func (l *Log) overlapSync(offset int64) bool {
+	l.mu.Lock()
+	ok := l.roundTo <= offset && l.unsynced == nil && l.failed == nil && !l.closed && !l.closing
+	l.mu.Unlock()
+	if !ok || !l.cpMu.TryLock() {
+		return false
+	}
+	defer l.cpMu.Unlock()
+	l.mu.Lock()
+	if l.durable > offset || l.unsynced != nil || l.failed != nil || l.closed || l.closing {
+		l.mu.Unlock()
+		return true // the caller looks again
+	}
+	s := l.segs[len(l.segs)-1]
+	snap := durablePoint{seg: s, pos: s.size, offset: l.end, nIdx: len(s.idx), nTidx: len(s.tidx),
+		segMaxTS: s.maxTS, maxTS: l.maxTS, maxTSOf: l.maxTSOf}
+	s.incRef()
+	l.mu.Unlock()
+	defer s.decRef()
+
+	start := time.Now()
+	err := l.syncSegment(s)
+	took := time.Since(start)
+	l.mu.Lock()
+	records := max(snap.offset-l.durable, 0)
+	if err != nil {
+		l.failed = err
+		l.logger.Error("fsync failed; the log refuses appends until reopened", "dir", l.dir, "err", err)
+	} else if l.segs[len(l.segs)-1] == s {
+		s.hwSize = max(s.hwSize, snap.pos)
+		l.advanceDurableLocked(snap)
+	}
+	l.wakeSyncWaitersLocked()
+	dp, last := l.dp, l.lastCP
+	obs := l.opts.SyncObserver
+	l.mu.Unlock()
+	if err == nil && obs != nil {
+		obs.ObserveSync(took, records)
+	}
+	if checkpointDue(dp, last) {
+		select {
+		case l.cpKick <- struct{}{}:
+		default:
+		}
+	}
+	return true
 }
 
 // Sync fsyncs everything appended so far, whatever the policy.

@@ -92,12 +92,14 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	replicated := false
 	for _, w := range pw.waits {
 		if w.pending != nil {
 			// Its batches wait in their groups' logs until answered: the request keeps its
 			// memory reserved until then, which bounds what a connection's pipelined
 			// requests (and all connections') hold.
 			rc.c.holdRequestMemory = true
+			replicated = true
 			break
 		}
 	}
@@ -109,7 +111,11 @@ func handleProduce(rc *reqCtx, req *kmsg.ProduceRequest) (reply, error) {
 		// at once.
 		return silentReply(func() { pw.wait(rc.s.ctx) }), nil
 	}
-	return &kmsgReply{resp: resp, before: func() { pw.wait(rc.c.ctx) }, fsyncWait: true}, nil
+	// A commit is a Raft round trip (the leader's and a follower's WAL fsyncs), not one shared
+	// fsync: the answers written ahead of this one go out before the writer waits for it
+	// (fsyncWait false), else a client keeping requests in flight would get them only once the
+	// connection's queue of requests ran empty.
+	return &kmsgReply{resp: resp, before: func() { pw.wait(rc.c.ctx) }, fsyncWait: !replicated}, nil
 }
 
 // produce appends (or proposes) one partition's batch of a request, in the reader's turn.

@@ -190,3 +190,23 @@ func TestProduceReplicatedTimeoutPipelined(t *testing.T) {
 		t.Fatalf("committed request: %v at offset %d", kerr.ErrorForCode(r.ErrorCode), r.BaseOffset)
 	}
 }
+
+// An answer goes out as soon as its request committed, although the request behind it on the
+// connection still waits for its commit: the client's next request in flight depends on it.
+func TestProduceReplicatedAnsweredBeforeNextCommit(t *testing.T) {
+	t.Parallel()
+	ts, g := startReplicated(t, 2)
+	rc := ts.raw(t)
+	c1 := rc.send(produceReq(9, "rep", 0, makeBatch(-1, -1, -1, "a")))
+	c2 := rc.send(produceReq(9, "rep", 1, makeBatch(-1, -1, -1, "b")))
+	g.commit(t, g.proposal(t, 0))
+	p2 := g.proposal(t, 1)
+	rc.c.SetReadDeadline(time.Now().Add(10 * time.Second)) // a bound for a hung test, far below the requests' 30 s timeout
+	if r := readProduce(t, rc, c1, 9); r.ErrorCode != 0 || r.BaseOffset != 0 {
+		t.Fatalf("first request: %v at offset %d", kerr.ErrorForCode(r.ErrorCode), r.BaseOffset)
+	}
+	g.commit(t, p2)
+	if r := readProduce(t, rc, c2, 9); r.ErrorCode != 0 || r.BaseOffset != 0 {
+		t.Fatalf("second request: %v at offset %d", kerr.ErrorForCode(r.ErrorCode), r.BaseOffset)
+	}
+}

@@ -32,6 +32,7 @@ func (b *Broker) openTxn(streams *stream.Manager, groups *group.Coordinator) (tx
 		Logger:             b.log.With("component", "txn"),
 	}
 	if b.cfg.Peers != "" {
+		cfg.Offsets = txn.MarkerOffsets(streams)
 		pl, err := txn.NewPlaced(cfg, b.cfg.Kafka.TransactionStatePartitions)
 		if err != nil {
 			return nil, err

@@ -89,10 +89,24 @@ type offsetShard struct {
 	stateA  atomic.Int32 // state, readable without mu (set with it held)
 	epoch   uint64
 	lost    func(*offsetShard)
+	// On a cluster node: the markers the partition applied (transactions ending, written by
+	// a transaction coordinator anywhere) not yet applied to the maps, in log order, guarded
+	// by markMu (not mu: the partition's apply goroutine adds them); replayedTo is the log end
+	// the loaded maps were replayed to (-1: none loaded). See placement.go.
+	markMu     sync.Mutex
+	marks      []markerEvent
+	replayedTo int64
+}
+
+// markerEvent is a marker a replicated partition applied.
+type markerEvent struct {
+	pid    int64
+	commit bool
+	offset int64
 }
 
 func newOffsetShard(p OffsetsPartition, idx int, j *journal) *offsetShard {
-	return &offsetShard{p: p, idx: idx, j: j, groups: map[string]map[TopicPartition]OffsetValue{},
+	return &offsetShard{p: p, idx: idx, j: j, replayedTo: -1, groups: map[string]map[TopicPartition]OffsetValue{},
 		meta: map[string]*GroupMetadata{}, cgroups: map[string]*cgRecords{}, pending: map[int64]map[string]map[TopicPartition]OffsetValue{}}
 }
 
@@ -136,6 +150,7 @@ func (s *offsetStore) replay() error {
 
 func (sh *offsetShard) replay() (records int, err error) {
 	off, end := sh.p.StartOffset(), sh.p.EndOffset()
+	sh.replayedTo = end
 	var buf []byte
 	for off < end {
 		rr, err := sh.p.Read(off, replayReadBytes)

@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/yardmq/yard/internal/stream"
@@ -36,9 +37,9 @@ var (
 	// ErrCoordinatorLoadInProgress: this node is loading the group's partition
 	// (COORDINATOR_LOAD_IN_PROGRESS).
 	ErrCoordinatorLoadInProgress = errors.New("coordinator load in progress")
-	// ErrTxnNotReplicated refuses transactional offset commits on a cluster node: transaction
-	// markers are not replicated yet.
-	ErrTxnNotReplicated = fmt.Errorf("transactional offset commits: %w", stream.ErrNotReplicated)
+	// ErrTxnNotReplicated refuses completing a transaction's offsets through the group
+	// coordinator on a cluster node: the transaction coordinator writes the marker itself.
+	ErrTxnNotReplicated = fmt.Errorf("transactional offset commits through the group coordinator: %w", stream.ErrNotReplicated)
 )
 
 // shardState is whether this node coordinates a shard's groups (cluster nodes only).
@@ -149,6 +150,18 @@ func (c *Coordinator) SetLeader(part int32, leader bool, p OffsetsPartition, ter
 	sh.epoch++
 	epoch := sh.epoch
 	sh.mu.Unlock()
+	if o, ok := p.(markerObservable); ok {
+		o.SetMarkerObserver(func(pid int64, commit bool, offset int64) {
+			sh.markMu.Lock()
+			sh.marks = append(sh.marks, markerEvent{pid, commit, offset})
+			sh.markMu.Unlock()
+			go func() {
+				sh.mu.Lock()
+				sh.drainMarkersLocked(math.MaxInt64)
+				sh.mu.Unlock()
+			}()
+		})
+	}
 	c.wg.Add(1)
 	c.mu.Unlock()
 	go func() {
@@ -206,6 +219,8 @@ func (c *Coordinator) load(part int32, epoch uint64, p OffsetsPartition, term fu
 		return
 	}
 	sh.groups, sh.meta, sh.cgroups, sh.pending = fresh.groups, fresh.meta, fresh.cgroups, fresh.pending
+	sh.replayedTo = fresh.replayedTo
+	sh.drainMarkersLocked(math.MaxInt64) // those applied since the replay
 	names := sh.namesLocked()
 	sh.mu.Unlock()
 	c.mu.Unlock()
@@ -243,6 +258,8 @@ func (c *Coordinator) unload(part int32, epoch uint64) {
 	sh.epoch++
 	empty := newOffsetShard(nil, sh.idx, nil)
 	sh.groups, sh.meta, sh.cgroups, sh.pending = empty.groups, empty.meta, empty.cgroups, empty.pending
+	sh.replayedTo = -1
+	sh.drainMarkersLocked(math.MaxInt64) // dropped: the next load replays them
 	sh.mu.Unlock()
 	var gone []*group
 	for id, g := range c.groups {
@@ -323,17 +340,80 @@ func (sh *offsetShard) appendReplicatedLocked(recs []coordRecord, nowMs int64, p
 	if err := sh.ownerErrLocked(); err != nil {
 		return err
 	}
-	if prod.ID >= 0 {
-		return fmt.Errorf("cannot commit offsets: %w", ErrTxnNotReplicated)
-	}
 	sh.buf = appendBatch(sh.buf[:0], recs, nowMs, prod)
-	if _, err := sh.p.AppendInternal(sh.buf); err != nil {
+	last, err := sh.p.AppendInternal(sh.buf)
+	if err != nil {
 		// Committed or not, this node may no longer lead: load again from the log.
 		go sh.lost(sh)
 		return fmt.Errorf("cannot append to __consumer_offsets-%d: %w (%w)", sh.idx, err, ErrNotCoordinator)
 	}
-	for _, r := range recs {
-		sh.applyLocked(r)
+	// Markers the log holds before the batch end their transactions first (log order).
+	sh.drainMarkersLocked(last)
+	if prod.ID < 0 { // a transactional batch's offsets wait for their marker (the caller)
+		for _, r := range recs {
+			sh.applyLocked(r)
+		}
 	}
 	return nil
+}
+
+// markerObservable is an OffsetsPartition that reports the markers it applies (a replicated
+// *stream.Partition).
+type markerObservable interface {
+	SetMarkerObserver(fn func(pid int64, commit bool, offset int64))
+}
+
+// drainMarkersLocked applies to the maps the markers the partition applied before offset
+// upTo and not yet applied here, in log order (a transaction coordinator on any node writes
+// them through the partition's Raft group; the maps learn of them here). Markers at or
+// before the end the maps were replayed to are in the maps already; none are kept while
+// nothing is loaded. sh.mu held.
+func (sh *offsetShard) drainMarkersLocked(upTo int64) {
+	sh.markMu.Lock()
+	n := 0
+	for n < len(sh.marks) && sh.marks[n].offset < upTo {
+		n++
+	}
+	evs := sh.marks[:n:n]
+	sh.marks = sh.marks[n:]
+	if len(sh.marks) == 0 {
+		sh.marks = nil
+	}
+	if sh.state == shardUnowned {
+		sh.marks = nil
+	}
+	sh.markMu.Unlock()
+	if sh.replayedTo < 0 {
+		if sh.state != shardUnowned {
+			// Loading: kept for the load to apply those after its replay.
+			sh.markMu.Lock()
+			sh.marks = append(evs, sh.marks...)
+			sh.markMu.Unlock()
+		}
+		return
+	}
+	for _, e := range evs {
+		if e.offset >= sh.replayedTo {
+			sh.endTxnLocked(e.pid, e.commit)
+		}
+	}
+}
+
+// PendingTxnOffsets is the partitions of group for which an open transaction wrote offsets
+// (OffsetFetch's RequireStable answers them UNSTABLE_OFFSET_COMMIT): on a cluster node the
+// group's coordinator holds them (the transaction coordinator may be elsewhere).
+func (c *Coordinator) PendingTxnOffsets(group string) map[TopicPartition]bool {
+	sh := c.offsets.shard(group)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	var out map[TopicPartition]bool
+	for _, byGroup := range sh.pending {
+		for tp := range byGroup[group] {
+			if out == nil {
+				out = map[TopicPartition]bool{}
+			}
+			out[tp] = true
+		}
+	}
+	return out
 }

@@ -167,22 +167,39 @@ func TestClusterCoordinatorFailedWrite(t *testing.T) {
 	}
 }
 
-// TestClusterCoordinatorRefusesTxnOffsets: transactional offset commits are refused on a
-// cluster node (markers are not replicated).
-func TestClusterCoordinatorRefusesTxnOffsets(t *testing.T) {
+// TestClusterCoordinatorTxnOffsets: on a cluster node the group's coordinator writes a
+// transaction's offsets itself, pending (OffsetFetch does not return them; RequireStable sees
+// them) until a marker the transaction coordinator writes to the partition (end to end:
+// TestServeClusterGroupTransact); completing them through the group coordinator is refused.
+func TestClusterCoordinatorTxnOffsets(t *testing.T) {
 	t.Parallel()
 	c, parts := openClusterTest(t)
 	part := c.OffsetsPartitionFor("g")
 	c.SetLeader(part, true, parts[part], termOne, noBarrier)
 	waitCoordinates(t, c, "g", nil)
-	if err := c.ValidateTxnCommit(ctx, CommitRequest{Group: "g", Generation: -1}); !errors.Is(err, ErrTxnNotReplicated) {
+	if err := c.ValidateTxnCommit(ctx, CommitRequest{Group: "g", Generation: -1}); err != nil {
 		t.Fatalf("validate: %v", err)
 	}
 	offs := map[TopicPartition]OffsetValue{{Topic: "t", Partition: 0}: {Offset: 1}}
-	if err := c.WriteTxnOffsets(ctx, "g", 7, 0, offs); !errors.Is(err, ErrTxnNotReplicated) {
+	if err := c.WriteTxnOffsets(ctx, "g", 7, 0, offs); err != nil {
 		t.Fatalf("write: %v", err)
+	}
+	if got := c.PendingTxnOffsets("g"); !got[TopicPartition{Topic: "t", Partition: 0}] || len(got) != 1 {
+		t.Fatalf("pending: %v", got)
+	}
+	if got := c.FetchOffsets("g", nil); len(got) != 0 {
+		t.Fatalf("fetched before the marker: %+v", got)
 	}
 	if err := c.CompleteTxnOffsets(ctx, "g", 7, 0, 0, true, offs); !errors.Is(err, ErrTxnNotReplicated) {
 		t.Fatalf("complete: %v", err)
+	}
+	other := (part + 1) % 5
+	for _, g := range []string{"a", "b", "c", "d", "e", "f", "h", "i", "j", "k"} {
+		if c.OffsetsPartitionFor(g) == other {
+			if err := c.ValidateTxnCommit(ctx, CommitRequest{Group: g, Generation: -1}); !errors.Is(err, ErrNotCoordinator) {
+				t.Fatalf("validate on a node that does not coordinate %s: %v", g, err)
+			}
+			break
+		}
 	}
 }

@@ -16,8 +16,8 @@ func (c *Coordinator) ValidateTxnCommit(ctx context.Context, req CommitRequest) 
 	if req.Group == "" {
 		return ErrInvalidGroupID
 	}
-	if c.Clustered() {
-		return ErrTxnNotReplicated // markers are not replicated yet (placement.go)
+	if err := c.Coordinates(req.Group); err != nil {
+		return err // a cluster node's (placement.go)
 	}
 	if req.Generation < 0 && req.MemberID == "" && req.InstanceID == "" {
 		return nil

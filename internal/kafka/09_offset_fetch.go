@@ -84,7 +84,16 @@ func (rc *reqCtx) fetchGroupOffsets(groupID string, topics []kmsg.OffsetFetchReq
 		return out
 	}
 	var pending map[txn.TopicPartition]bool
-	if requireStable && rc.txn() != nil {
+	switch {
+	case requireStable && rc.groups().Clustered():
+		// The group's coordinator holds them (the transaction's may be on another node).
+		for tp := range rc.groups().PendingTxnOffsets(groupID) {
+			if pending == nil {
+				pending = map[txn.TopicPartition]bool{}
+			}
+			pending[txn.TopicPartition{Topic: tp.Topic, Partition: tp.Partition}] = true
+		}
+	case requireStable && rc.txn() != nil:
 		pending = rc.txn().PendingOffsets(groupID)
 	}
 	byTopic := map[string]int{}

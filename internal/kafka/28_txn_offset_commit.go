@@ -7,6 +7,11 @@ package kafka
 // generation cannot commit. The offsets are held by the transaction coordinator until the
 // transaction ends: committed with it, dropped if it aborts; OffsetFetch does not see them
 // before.
+//
+// On a cluster node (the group's coordinator: NOT_COORDINATOR elsewhere) the group
+// coordinator writes them itself to the group's partition of the replicated
+// __consumer_offsets as the producer's transactional records, as Kafka does, pending until the
+// transaction coordinator (on whichever node) writes the transaction's marker there.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -79,6 +84,18 @@ func handleTxnOffsetCommit(rc *reqCtx, req *kmsg.TxnOffsetCommitRequest) (reply,
 	}
 	if err := rc.groups().ValidateTxnCommit(rc.c.ctx, cr); err != nil {
 		fill(nil, groupErrorCode(err))
+		return respond(resp), nil
+	}
+	if rc.groups().Clustered() {
+		gofs := make(map[group.TopicPartition]group.OffsetValue, len(offs))
+		for tp, o := range offs {
+			gofs[group.TopicPartition{Topic: tp.Topic, Partition: tp.Partition}] = group.OffsetValue{Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata}
+		}
+		if err := rc.groups().WriteTxnOffsets(rc.c.ctx, req.Group, req.ProducerID, req.ProducerEpoch, gofs); err != nil {
+			fill(nil, groupErrorCode(err))
+			return respond(resp), nil
+		}
+		fill(map[txn.TopicPartition]error{}, 0)
 		return respond(resp), nil
 	}
 	out, err := rc.txn().CommitOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, offs, req.Version >= 5)

@@ -41,6 +41,8 @@ type Partition struct {
 	// rangeMu serialises a range fetch (replica_range.go) with the group's applies.
 	rangeMu      sync.Mutex
 	pendingRange atomic.Pointer[replicaRange]
+	// markerObs is told of every marker a replicated partition applies (replica_internal.go).
+	markerObs atomic.Pointer[func(pid int64, commit bool, offset int64)]
 }
 
 // openPartition opens partition i of t; with rebuild, it also rebuilds the producer state

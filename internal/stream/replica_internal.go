@@ -29,7 +29,10 @@ package stream
 //	15 uint8   1 commit, 0 abort
 //	16 int64   the marker's timestamp (decided by the proposer, the same on every replica)
 //
-// Transactional internal batches (TxnOffsetCommit's) are not replicated yet.
+// A transactional internal batch (TxnOffsetCommit's offsets in __consumer_offsets) opens its
+// producer's transaction on every member, as a produced one does; the marker ends it. A
+// partition's marker observer (SetMarkerObserver: the group coordinator) learns of every
+// marker applied, with its offset.
 
 import (
 	"context"
@@ -59,8 +62,8 @@ func (p *Partition) appendInternalReplicated(r PartitionReplica, batch []byte, t
 	if err != nil {
 		return -1, fmt.Errorf("BUG: internal batch for %s-%d: %w", p.Topic.Name, p.Index, err)
 	}
-	if h.Transactional() {
-		return -1, fmt.Errorf("cannot append a transactional batch to %s-%d: %w", p.Topic.Name, p.Index, ErrNotReplicated)
+	if h.Control() {
+		return -1, fmt.Errorf("BUG: control batch for %s-%d through AppendInternal (WriteMarker writes markers)", p.Topic.Name, p.Index)
 	}
 	var cmd []byte
 	if term > 0 {
@@ -160,7 +163,17 @@ func (p *Partition) applyMarker(term uint64, cmd []byte) (AppendResult, error) {
 		return AppendResult{}, fmt.Errorf("cannot write transaction marker to %s-%d: %w", p.Topic.Name, p.Index, err)
 	}
 	p.endTxnLocked(pid, epoch, commit, res.BaseOffset, nowMs)
+	if obs := p.markerObs.Load(); obs != nil {
+		(*obs)(pid, commit, res.BaseOffset)
+	}
 	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, LogAppendTime: -1, LogStartOffset: p.log.StartOffset()}, nil
+}
+
+// SetMarkerObserver has fn called for every marker a replicated partition applies, with its
+// producer, outcome and offset, in log order, on the group's apply goroutine: fn must not
+// block (nor wait for anything the partition's group does).
+func (p *Partition) SetMarkerObserver(fn func(pid int64, commit bool, offset int64)) {
+	p.markerObs.Store(&fn)
 }
 
 // applyInternal applies an internal command (replicated append, barrier or marker).
@@ -180,7 +193,8 @@ func (p *Partition) applyInternal(term uint64, cmd []byte) (AppendResult, error)
 		cmd = cmd[8:] // the batch at cmd[1:], as for internalCmdVersion
 	}
 	batch := append([]byte(nil), cmd[1:]...) // Stamp writes into it
-	if _, err := rb.ParseHeader(batch); err != nil {
+	h, err := rb.ParseHeader(batch)
+	if err != nil {
 		return AppendResult{}, fmt.Errorf("cannot apply to %s-%d: %w", p.Topic.Name, p.Index, err)
 	}
 	p.mu.Lock()
@@ -189,6 +203,9 @@ func (p *Partition) applyInternal(term uint64, cmd []byte) (AppendResult, error)
 	res, err := p.log.AppendCheckedNoWait(batch)
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("cannot append to %s-%d: %w", p.Topic.Name, p.Index, err)
+	}
+	if h.Transactional() && !h.Control() {
+		p.beginTxnLocked(h.ProducerID, res.BaseOffset)
 	}
 	return AppendResult{BaseOffset: res.BaseOffset, LastOffset: res.LastOffset, LogAppendTime: -1, LogStartOffset: p.log.StartOffset()}, nil
 }

@@ -43,11 +43,19 @@ func TestReplicaInternalAppendAndBarrier(t *testing.T) {
 	if _, err := p.AppendInternal(batch(7, 0, 0, 1, 10)); err != nil {
 		t.Fatal(err) // not transactional: an idempotent producer's batch is fine
 	}
-	if _, err := p.AppendInternal(txnBatch(7, 0, 1, 1)); !errors.Is(err, ErrNotReplicated) {
-		t.Fatalf("transactional batch: %v, want ErrNotReplicated", err)
+	var marked []int64
+	p.SetMarkerObserver(func(pid int64, commit bool, offset int64) { marked = append(marked, pid, offset) })
+	if _, err := p.AppendInternal(txnBatch(7, 0, 1, 1)); err != nil {
+		t.Fatalf("transactional batch: %v", err)
+	}
+	if got := txnState(p); got != "lso=3 ongoing=map[7:3] aborted=[]" {
+		t.Fatalf("after a transactional internal batch: %s", got)
 	}
 	if err := p.WriteMarker(context.Background(), 7, 0, 0, true); err != nil {
 		t.Fatalf("marker: %v (markers are replicated: replica_txn_test.go)", err)
+	}
+	if len(marked) != 2 || marked[0] != 7 || marked[1] != 4 {
+		t.Fatalf("marker observer told %v, want producer 7 at 4", marked)
 	}
 	p.SetReplica(&fakeReplica{p: p, leader: 2})
 	if _, err := p.AppendInternal(batch(-1, -1, -1, 1, 10)); !errors.Is(err, ErrNotLeader) {

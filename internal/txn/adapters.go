@@ -80,3 +80,36 @@ func (t txnOffsets) WriteTxnOffsets(ctx context.Context, g string, pid int64, ep
 func (t txnOffsets) CompleteTxnOffsets(ctx context.Context, g string, pid int64, epoch int16, coordinatorEpoch int32, commit bool, offs map[TopicPartition]Offset) error {
 	return t.g.CompleteTxnOffsets(ctx, g, pid, epoch, coordinatorEpoch, commit, groupOffsets(offs))
 }
+
+// MarkerOffsets is Offsets on a cluster node: a transaction's offsets are in
+// __consumer_offsets already (the group's coordinator wrote them as the producer's
+// transactional records on TxnOffsetCommit, wherever it runs), so completing them is writing
+// the transaction's marker to the group's partition, through its Raft group, from this node.
+// The group coordinator applies the marker to its offsets when its partition applies it.
+func MarkerOffsets(st *stream.Manager) Offsets { return markerOffsets{st} }
+
+type markerOffsets struct{ st *stream.Manager }
+
+// CommitTxnOffsets is not called (markerOffsets is an OffsetsLog).
+func (m markerOffsets) CommitTxnOffsets(context.Context, string, map[TopicPartition]Offset) error {
+	return ErrOffsetsNotReplicated
+}
+
+// WriteTxnOffsets is not called on a cluster node (TxnOffsetCommit goes to the group's
+// coordinator).
+func (m markerOffsets) WriteTxnOffsets(context.Context, string, int64, int16, map[TopicPartition]Offset) error {
+	return ErrOffsetsNotReplicated
+}
+
+func (m markerOffsets) CompleteTxnOffsets(ctx context.Context, g string, pid int64, epoch int16, coordinatorEpoch int32, commit bool, _ map[TopicPartition]Offset) error {
+	t, ok := m.st.Topic(group.OffsetsTopic)
+	if !ok {
+		return nil // no group's offsets anywhere yet: nothing to end
+	}
+	i := group.PartitionFor(g, t.NumPartitions())
+	p := t.Partition(i)
+	if p == nil {
+		return fmt.Errorf("cannot write transaction marker to %s-%d: %w", group.OffsetsTopic, i, stream.ErrNotReplicated)
+	}
+	return p.WriteMarker(ctx, pid, epoch, coordinatorEpoch, commit)
+}

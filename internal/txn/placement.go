@@ -24,7 +24,10 @@ package txn
 // which would take a request from it to the coordinator's node. A transactional Produce is
 // checked against the transaction when this node coordinates the producer's transactional ID
 // and accepted otherwise (as Kafka did before KIP-890), producer epochs fencing zombies on
-// the partition. Transactional offset commits are not served on a cluster yet.
+// the partition. TxnOffsetCommit goes to the group's coordinator, which writes the offsets to
+// its partition of the replicated __consumer_offsets as the producer's transactional records
+// (as Kafka); the transaction's end writes its marker there too (MarkerOffsets), and the
+// group coordinator applies it when its partition applies it.
 
 import (
 	"context"
@@ -121,7 +124,6 @@ func NewPlaced(cfg Config, n int32) (*Placed, error) {
 	if cfg.TransactionVersion > 1 {
 		cfg.TransactionVersion = 1
 	}
-	cfg.Offsets = nil // not served on a cluster yet
 	pl := &Placed{cfg: cfg, log: cfg.Logger, wanted: make(chan struct{}, 1), stop: make(chan struct{})}
 	for range n {
 		pl.shards = append(pl.shards, &placedShard{})
@@ -343,15 +345,18 @@ func (pl *Placed) AddPartitions(id string, pid int64, epoch int16, tps []TopicPa
 	return c.AddPartitions(id, pid, epoch, tps, verifyOnly)
 }
 
-// AddOffsets is refused on a cluster node (transactional offset commits are not served).
+// AddOffsets is Coordinator.AddOffsets on id's coordinator: the transaction's end writes
+// its marker to the group's partition of __consumer_offsets (Config.Offsets: MarkerOffsets).
 func (pl *Placed) AddOffsets(id string, pid int64, epoch int16, group string) error {
-	if _, err := pl.coordinator(id); err != nil {
+	c, err := pl.coordinator(id)
+	if err != nil {
 		return err
 	}
-	return ErrOffsetsNotReplicated
+	return c.AddOffsets(id, pid, epoch, group)
 }
 
-// CommitOffsets is refused on a cluster node (transactional offset commits are not served).
+// CommitOffsets is not served by a cluster node's transaction coordinator: TxnOffsetCommit
+// goes to the group's coordinator, which writes the offsets itself (internal/kafka).
 func (pl *Placed) CommitOffsets(id string, pid int64, epoch int16, group string, offsets map[TopicPartition]Offset, v2 bool) (map[TopicPartition]error, error) {
 	return nil, ErrOffsetsNotReplicated
 }
@@ -376,7 +381,8 @@ func (pl *Placed) Produce(pid int64, epoch int16, tp TopicPartition, v2 bool, ap
 	return appendFn()
 }
 
-// PendingOffsets is empty on a cluster node (no transactional offset commits).
+// PendingOffsets is empty: on a cluster node the group's coordinator holds a transaction's
+// pending offsets (group.Coordinator.PendingTxnOffsets).
 func (pl *Placed) PendingOffsets(group string) map[TopicPartition]bool { return nil }
 
 // Describe is Coordinator.Describe on id's coordinator.

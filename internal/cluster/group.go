@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -101,7 +102,8 @@ type Group struct {
 	hs        *pb.HardState // last persisted, for WAL segment rolls
 	snapIndex uint64
 	applied   uint64
-	active    bool // guarded by h.mu: ticked (not quiesced)
+	snapBytes uint64 // bytes of entry data applied since the last snapshot
+	active    bool   // guarded by h.mu: ticked (not quiesced)
 
 	mbMu sync.Mutex // guards mb
 	mb   mailbox
@@ -442,7 +444,7 @@ func (g *Group) finishReady(rd *raft.Ready) error {
 		}
 		md := rd.Snapshot.GetMetadata()
 		g.confState = md.GetConfState()
-		g.snapIndex, g.applied = md.GetIndex(), md.GetIndex()
+		g.snapIndex, g.applied, g.snapBytes = md.GetIndex(), md.GetIndex(), 0
 		g.appliedTerm.Store(md.GetTerm())
 		g.compacted.Store(md.GetIndex())
 	}
@@ -521,6 +523,7 @@ func (g *Group) apply(ents []*pb.Entry) error {
 			g.confState = g.rn.ApplyConfChange(&cc)
 		}
 		g.applied = e.GetIndex()
+		g.snapBytes += uint64(len(e.Data))
 		g.appliedTerm.Store(e.GetTerm())
 	}
 	return nil
@@ -544,11 +547,12 @@ func (g *Group) applyCommand(e *pb.Entry) error {
 	return nil
 }
 
-// maybeSnapshot takes a snapshot once SnapshotEntries entries were applied since the last,
-// writes it, and compacts the in-memory log, keeping CatchUpEntries for slow followers.
+// maybeSnapshot takes a snapshot once SnapshotEntries entries or SnapshotBytes bytes were
+// applied since the last, writes it, and compacts the in-memory log, keeping CatchUpEntries
+// (at most CatchUpBytes) for slow followers.
 func (g *Group) maybeSnapshot() error {
 	cfg := &g.h.cfg
-	if g.noSnap || len(g.backlog) > 0 || g.applied < g.snapIndex+cfg.SnapshotEntries {
+	if g.noSnap || len(g.backlog) > 0 || (g.applied < g.snapIndex+cfg.SnapshotEntries && g.snapBytes < cfg.SnapshotBytes) {
 		return nil
 	}
 	data, err := g.sm.Snapshot()
@@ -580,7 +584,7 @@ func (g *Group) maybeSnapshot() error {
 	if _, err := g.storage.CreateSnapshot(g.applied, g.confState, data); err != nil {
 		return fmt.Errorf("cannot take snapshot of group %d: %w", g.id, err)
 	}
-	g.snapIndex = g.applied
+	g.snapIndex, g.snapBytes = g.applied, 0
 	g.compacted.Store(g.applied)
 	if c := g.compactionPoint(); c > 0 {
 		if first, _ := g.storage.FirstIndex(); c >= first {
@@ -598,24 +602,46 @@ func (g *Group) maybeSnapshot() error {
 // behind (a follower that far behind needs the state the snapshot refers to).
 func (g *Group) compactionPoint() uint64 {
 	cfg := &g.h.cfg
-	if g.applied <= cfg.CatchUpEntries {
+	c := g.keepFrom(cfg.CatchUpEntries, cfg.CatchUpBytes)
+	if c == 0 {
 		return 0
 	}
-	c := g.applied - cfg.CatchUpEntries
 	if _, ok := g.sm.(ReferenceStateMachine); !ok {
 		return c
 	}
 	if g.rn.BasicStatus().RaftState != raft.StateLeader {
 		return c
 	}
-	floor := uint64(0)
-	if g.applied > cfg.RetainEntries {
-		floor = g.applied - cfg.RetainEntries
-	}
+	floor := g.keepFrom(cfg.RetainEntries, cfg.RetainBytes)
 	g.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
 		if typ == raft.ProgressTypePeer && id != g.h.id && pr.Match < c {
 			c = max(pr.Match, floor)
 		}
 	})
+	return c
+}
+
+// keepFrom is the highest index up to which the in-memory log may be dropped so that it keeps
+// the last n applied entries, or fewer if those hold more than bytes of data (0: keep all).
+// The walk back over the kept entries runs once per snapshot.
+func (g *Group) keepFrom(n, bytes uint64) uint64 {
+	c := uint64(0)
+	if g.applied > n {
+		c = g.applied - n
+	}
+	first, err := g.storage.FirstIndex()
+	if err != nil || first > g.applied {
+		return c
+	}
+	ents, err := g.storage.Entries(max(first, c+1), g.applied+1, math.MaxUint64)
+	if err != nil {
+		return c
+	}
+	var sum uint64
+	for i := len(ents) - 1; i >= 0; i-- {
+		if sum += uint64(len(ents[i].Data)); sum > bytes {
+			return max(c, ents[i].GetIndex())
+		}
+	}
 	return c
 }

@@ -52,7 +52,16 @@ type Config struct {
 	CatchUpEntries  uint64        // default 5,000 entries kept in memory after a snapshot
 	// RetainEntries bounds how far back a ReferenceStateMachine's leader keeps entries for
 	// its slowest voter: default 50,000 behind the applied index.
-	RetainEntries   uint64
+	RetainEntries uint64
+	// The same three bounds in bytes of entry data, so that a group of large entries (a
+	// partition's produce batches) does not hold gigabytes in memory before its count is
+	// reached: a snapshot once SnapshotBytes were applied since the last (default 64 MiB),
+	// at most CatchUpBytes kept after it (default 16 MiB), at most RetainBytes kept for a
+	// slow voter (default 256 MiB; a follower further behind is sent the snapshot, which a
+	// partition restores by range fetch).
+	SnapshotBytes   uint64
+	CatchUpBytes    uint64
+	RetainBytes     uint64
 	WALSegmentBytes int64 // default 64 MiB
 	Workers         int   // default GOMAXPROCS: groups prepared/finished in parallel
 	Logger          *slog.Logger
@@ -91,6 +100,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.RetainEntries < c.CatchUpEntries {
 		c.RetainEntries = c.CatchUpEntries
+	}
+	if c.SnapshotBytes == 0 {
+		c.SnapshotBytes = 64 << 20
+	}
+	if c.CatchUpBytes == 0 {
+		c.CatchUpBytes = 16 << 20
+	}
+	if c.RetainBytes == 0 {
+		c.RetainBytes = 256 << 20
+	}
+	if c.RetainBytes < c.CatchUpBytes {
+		c.RetainBytes = c.CatchUpBytes
 	}
 	if c.WALSegmentBytes <= 0 {
 		c.WALSegmentBytes = 64 << 20

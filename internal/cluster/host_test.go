@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -486,4 +488,48 @@ func TestQuiescedLeaderDies(t *testing.T) {
 	nl := c.leader(1, l)
 	c.propose(nl, 1, "b")
 	c.converged(1, []string{"a", "b"})
+}
+
+// A group of large entries snapshots and compacts by bytes before its entry count is
+// reached, so its in-memory log stays near SnapshotBytes + CatchUpBytes instead of holding
+// SnapshotEntries of them (a partition's produce batches: gigabytes); a follower far behind
+// still catches up from the snapshot.
+func TestSnapshotByBytes(t *testing.T) {
+	t.Parallel()
+	cfg := fastConfig()
+	cfg.SnapshotEntries, cfg.CatchUpEntries = 1_000_000, 500_000
+	cfg.SnapshotBytes, cfg.CatchUpBytes, cfg.RetainBytes = 64<<10, 16<<10, 32<<10
+	c := newTestCluster(t, 3, cfg, 1)
+	l := c.leader(1)
+	f := l%3 + 1
+	c.stop(f)
+	big := strings.Repeat("x", 4<<10)
+	for i := range 10 {
+		batch := cmds(fmt.Sprint(i), 10)
+		for j := range batch {
+			batch[j] += big
+		}
+		c.propose(l, 1, batch...)
+	}
+	want := c.sms[l][1].list()
+	g := c.hosts[l].Group(1)
+	first, _ := g.storage.FirstIndex()
+	last, _ := g.storage.LastIndex()
+	ents, err := g.storage.Entries(first, last+1, math.MaxUint64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held int
+	for _, e := range ents {
+		held += len(e.Data)
+	}
+	// 100 entries of 4 KiB were applied: 400 KiB; the bounds keep well under that.
+	if limit := int(cfg.SnapshotBytes + cfg.RetainBytes + 8<<10); held > limit {
+		t.Errorf("the leader holds %d bytes of entries in memory (%d entries), more than %d", held, len(ents), limit)
+	}
+	if _, err := os.Stat(snapPath(c.dirs[l], 1)); err != nil {
+		t.Fatalf("leader took no snapshot: %v", err)
+	}
+	c.start(f, nil)
+	c.converged(1, want)
 }

@@ -24,7 +24,29 @@ func (b *Broker) coordinateGroups(ctx context.Context, streams *stream.Manager) 
 	if groups == nil || !groups.Clustered() {
 		return // no Kafka front end on this node
 	}
-	want := b.cfg.Kafka.OffsetsTopicPartitions
+	b.followCoordinatorTopic(ctx, streams, coordinatorTopic{
+		name: group.OffsetsTopic, partitions: b.cfg.Kafka.OffsetsTopicPartitions,
+		configs: group.OffsetsTopicConfigs(), wanted: groups.OffsetsTopicWanted(),
+		flag: "--kafka-offsets-topic-partitions", coordinates: "group",
+	}, func(p *stream.Partition, leads bool) {
+		groups.SetLeader(p.Index, leads, p, func() uint64 { return uint64(p.LeaderEpoch()) }, p.ReplicaBarrier)
+	})
+}
+
+// coordinatorTopic is a replicated internal topic whose partitions' leaders coordinate what
+// hashes to them: __consumer_offsets (groups) and __transaction_state (transactional ids).
+type coordinatorTopic struct {
+	name        string
+	partitions  int32
+	configs     map[string]string
+	wanted      <-chan struct{} // a client looked for a coordinator: create the topic
+	flag        string          // the flag that sets partitions, for the error
+	coordinates string          // what a partition's leader coordinates, for the error
+}
+
+// followCoordinatorTopic creates t once it is wanted (as Kafka, on first use), then until ctx
+// ends tells setLeader, every leadershipPollMs, which of its partitions this node leads.
+func (b *Broker) followCoordinatorTopic(ctx context.Context, streams *stream.Manager, t coordinatorTopic, setLeader func(p *stream.Partition, leads bool)) {
 	self := streams.Node().ID()
 	tick := time.NewTicker(leadershipPollMs * time.Millisecond)
 	defer tick.Stop()
@@ -34,30 +56,29 @@ func (b *Broker) coordinateGroups(ctx context.Context, streams *stream.Manager) 
 		select {
 		case <-ctx.Done():
 			return
-		case <-groups.OffsetsTopicWanted():
+		case <-t.wanted:
 			wanted = true
 		case <-tick.C:
 		}
 		if topic == nil {
-			t, ok := streams.Topic(group.OffsetsTopic)
+			found, ok := streams.Topic(t.name)
 			if !ok {
 				if wanted {
-					if _, err := streams.EnsureInternalTopic(group.OffsetsTopic, want, group.OffsetsTopicConfigs()); err != nil {
-						b.log.Debug("cannot create the offsets topic yet", "err", err)
+					if _, err := streams.EnsureInternalTopic(t.name, t.partitions, t.configs); err != nil {
+						b.log.Debug("cannot create an internal topic yet", "topic", t.name, "err", err)
 					}
 				}
 				continue
 			}
-			if n := t.NumPartitions(); n != want {
-				b.log.Error("the cluster's offsets topic has another partition count than --kafka-offsets-topic-partitions; this node coordinates no group",
-					"topic", group.OffsetsTopic, "partitions", n, "configured", want)
+			if n := found.NumPartitions(); n != t.partitions {
+				b.log.Error("the cluster's internal topic has another partition count than "+t.flag+"; this node coordinates no "+t.coordinates,
+					"topic", t.name, "partitions", n, "configured", t.partitions)
 				return
 			}
-			topic = t
+			topic = found
 		}
 		for _, p := range topic.Partitions() {
-			groups.SetLeader(p.Index, streams.Node().Leader(p) == self, p,
-				func() uint64 { return uint64(p.LeaderEpoch()) }, p.ReplicaBarrier)
+			setLeader(p, streams.Node().Leader(p) == self)
 		}
 	}
 }

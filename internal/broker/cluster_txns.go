@@ -6,7 +6,6 @@ package broker
 
 import (
 	"context"
-	"time"
 
 	"github.com/yardmq/yard/internal/stream"
 	"github.com/yardmq/yard/internal/txn"
@@ -20,39 +19,11 @@ func (b *Broker) coordinateTxns(ctx context.Context, streams *stream.Manager) {
 	if pl == nil {
 		return // no Kafka front end on this node
 	}
-	want := pl.Partitions()
-	self := streams.Node().ID()
-	tick := time.NewTicker(leadershipPollMs * time.Millisecond)
-	defer tick.Stop()
-	var topic *stream.Topic
-	wanted := false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-pl.StateTopicWanted():
-			wanted = true
-		case <-tick.C:
-		}
-		if topic == nil {
-			t, ok := streams.Topic(txn.StateTopic)
-			if !ok {
-				if wanted {
-					if _, err := streams.EnsureInternalTopic(txn.StateTopic, want, txn.StateTopicConfigs()); err != nil {
-						b.log.Debug("cannot create the transaction state topic yet", "err", err)
-					}
-				}
-				continue
-			}
-			if n := t.NumPartitions(); n != want {
-				b.log.Error("the cluster's transaction state topic has another partition count than --kafka-transaction-state-partitions; this node coordinates no transaction",
-					"topic", txn.StateTopic, "partitions", n, "configured", want)
-				return
-			}
-			topic = t
-		}
-		for _, p := range topic.Partitions() {
-			pl.SetLeader(p.Index, streams.Node().Leader(p) == self, p, func() uint64 { return uint64(p.LeaderEpoch()) })
-		}
-	}
+	b.followCoordinatorTopic(ctx, streams, coordinatorTopic{
+		name: txn.StateTopic, partitions: pl.Partitions(),
+		configs: txn.StateTopicConfigs(), wanted: pl.StateTopicWanted(),
+		flag: "--kafka-transaction-state-partitions", coordinates: "transaction",
+	}, func(p *stream.Partition, leads bool) {
+		pl.SetLeader(p.Index, leads, p, func() uint64 { return uint64(p.LeaderEpoch()) })
+	})
 }

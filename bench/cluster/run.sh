@@ -19,10 +19,10 @@
 #
 #   bench/cluster/run.sh [--rounds N] [--duration S] [--rate R] [--only yard-3,kafka-3,yard-1] [--profile S] [--out DIR]
 #
-# --profile S takes S-second CPU, block and mutex profiles (pprof; yard's --http-pprof samples
+# --profile S takes S-second CPU, block and mutex profiles and then a heap profile (pprof; yard's --http-pprof samples
 # blocking and contended locks over 100 us) of the three yard-3 nodes during an extra flat-out
 # run after the first round's measured runs, into the output directory:
-# yard-3-node<i>.{cpu,block,mutex}.pprof.
+# yard-3-node<i>.{cpu,block,mutex,heap}.pprof.
 # Writes bench/out/cluster-<UTC time>/: results/*.json (one per system, workload and round),
 # logs/, machine.txt and results.md (the table). About 2 minutes per system and round.
 set -euo pipefail
@@ -194,7 +194,8 @@ ready() { # rf
   log "the system never created a topic (see logs/ready.log)"; return 1
 }
 
-# profile_nodes takes CPU, block and mutex profiles of every yard-3 node at once (partition
+# profile_nodes takes CPU, block and mutex profiles of every yard-3 node at once, then heap
+# profiles (partition
 # leaders are spread over the nodes; each profile shows its node's share of leading and
 # following). Block and mutex profiles are deltas over the same seconds.
 profile_nodes() {
@@ -207,6 +208,9 @@ profile_nodes() {
     curl -s -o "$out/yard-3-node$i.mutex.pprof" "http://${sys_http[i-1]}/debug/pprof/mutex?seconds=$secs" & cpids+=("$!")
   done
   wait "${cpids[@]}"
+  for i in 1 2 3; do # what each node holds at the end of the profiled seconds
+    curl -s -o "$out/yard-3-node$i.heap.pprof" "http://${sys_http[i-1]}/debug/pprof/heap"
+  done
 }
 
 run() { # system rf workload rate

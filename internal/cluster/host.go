@@ -55,8 +55,8 @@ type Config struct {
 	RetainEntries uint64
 	// The same three bounds in bytes of entry data, so that a group of large entries (a
 	// partition's produce batches) does not hold gigabytes in memory before its count is
-	// reached: a snapshot once SnapshotBytes were applied since the last (default 64 MiB),
-	// at most CatchUpBytes kept after it (default 16 MiB), at most RetainBytes kept for a
+	// reached: a snapshot once SnapshotBytes were applied since the last (default 16 MiB),
+	// at most CatchUpBytes kept after it (default 4 MiB), at most RetainBytes kept for a
 	// slow voter (default 256 MiB; a follower further behind is sent the snapshot, which a
 	// partition restores by range fetch).
 	SnapshotBytes   uint64
@@ -102,10 +102,10 @@ func (c *Config) setDefaults() {
 		c.RetainEntries = c.CatchUpEntries
 	}
 	if c.SnapshotBytes == 0 {
-		c.SnapshotBytes = 64 << 20
+		c.SnapshotBytes = 16 << 20
 	}
 	if c.CatchUpBytes == 0 {
-		c.CatchUpBytes = 16 << 20
+		c.CatchUpBytes = 4 << 20
 	}
 	if c.RetainBytes == 0 {
 		c.RetainBytes = 256 << 20

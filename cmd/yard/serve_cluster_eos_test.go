@@ -24,21 +24,9 @@ func TestServeClusterGroupTransact(t *testing.T) {
 	ys := startCluster(t, 3, "--kafka-transaction-state-partitions", "5", "--kafka-group-initial-rebalance-delay", "0s")
 	const in, out, groupID, txnID, n = "eos-in", "eos-out", "eos-group", "eos-txn", 600
 	for _, topic := range []string{in, out} {
-		eventually(t, "create "+topic, func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			r, err := adminOf(t, ys[0]).CreateTopic(ctx, 3, -1, nil, topic)
-			if err == nil {
-				err = r.Err
-			}
-			return err
-		})
+		createTopic(t, ys[0], topic, 3)
 	}
-	var seeds []string
-	for _, y := range ys {
-		seeds = append(seeds, y.KafkaAddr)
-	}
-	prod, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(in),
+	prod, err := kgo.NewClient(kgo.SeedBrokers(kafkaSeeds(ys)...), kgo.DefaultProduceTopic(in),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(1000), kgo.RetryTimeout(60*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +42,7 @@ func TestServeClusterGroupTransact(t *testing.T) {
 	cancel()
 	prod.Close()
 
-	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(out),
+	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(kafkaSeeds(ys)...), kgo.DefaultProduceTopic(out),
 		kgo.TransactionalID(txnID), kgo.TransactionTimeout(60*time.Second),
 		kgo.ConsumerGroup(groupID), kgo.ConsumeTopics(in), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.RequireStableFetchOffsets(),

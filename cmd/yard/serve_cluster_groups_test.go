@@ -89,20 +89,8 @@ func TestServeClusterGroupFailover(t *testing.T) {
 	t.Parallel()
 	ys := startCluster(t, 3, "--kafka-group-initial-rebalance-delay", "0s")
 	const topic, groupID, perPhase = "work", "failover-group", 300
-	eventually(t, "create "+topic, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		r, err := adminOf(t, ys[0]).CreateTopic(ctx, 3, -1, nil, topic)
-		if err == nil {
-			err = r.Err
-		}
-		return err
-	})
-	var seeds []string
-	for _, y := range ys {
-		seeds = append(seeds, y.KafkaAddr)
-	}
-	prod, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic),
+	createTopic(t, ys[0], topic, 3)
+	prod, err := kgo.NewClient(kgo.SeedBrokers(kafkaSeeds(ys)...), kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(1000), kgo.RetryTimeout(60*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +112,7 @@ func TestServeClusterGroupFailover(t *testing.T) {
 
 	seen := map[string]int{}
 	newConsumer := func() *kgo.Client {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumerGroup(groupID), kgo.ConsumeTopics(topic),
+		cl, err := kgo.NewClient(kgo.SeedBrokers(kafkaSeeds(ys)...), kgo.ConsumerGroup(groupID), kgo.ConsumeTopics(topic),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(),
 			kgo.SessionTimeout(10*time.Second), kgo.RetryTimeout(60*time.Second))
 		if err != nil {

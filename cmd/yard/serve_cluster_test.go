@@ -56,6 +56,30 @@ func eventually(t *testing.T, what string, f func() error) {
 	}
 }
 
+// createTopic creates topic with n partitions and the default replication factor through
+// node y, retrying until the cluster has a metadata leader.
+func createTopic(t *testing.T, y *harness.Yard, topic string, n int32) {
+	t.Helper()
+	eventually(t, "create "+topic, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		r, err := adminOf(t, y).CreateTopic(ctx, n, -1, nil, topic)
+		if err == nil {
+			err = r.Err
+		}
+		return err
+	})
+}
+
+// kafkaSeeds is every node's Kafka address, for a client that may use any of them.
+func kafkaSeeds(ys []*harness.Yard) []string {
+	var seeds []string
+	for _, y := range ys {
+		seeds = append(seeds, y.KafkaAddr)
+	}
+	return seeds
+}
+
 // topicIDOn is topic's id as node y's Metadata reports it.
 func topicIDOn(t *testing.T, y *harness.Yard, topic string) (kadm.TopicID, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -77,17 +101,7 @@ func topicIDOn(t *testing.T, y *harness.Yard, topic string) (kadm.TopicID, error
 func TestServeCluster(t *testing.T) {
 	t.Parallel()
 	ys := startCluster(t, 3)
-	create := func(y *harness.Yard, topic string) {
-		eventually(t, "create "+topic, func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			r, err := adminOf(t, y).CreateTopic(ctx, 2, -1, nil, topic)
-			if err == nil {
-				err = r.Err
-			}
-			return err
-		})
-	}
+	create := func(y *harness.Yard, topic string) { createTopic(t, y, topic, 2) }
 	sameEverywhere := func(topic string, nodes ...*harness.Yard) {
 		var want kadm.TopicID
 		eventually(t, topic+" on every node", func() error {
@@ -135,15 +149,7 @@ func leaderOf(t *testing.T, y *harness.Yard, topic string) int32 {
 func TestServeClusterKillLeader(t *testing.T) {
 	t.Parallel()
 	ys := startCluster(t, 3)
-	eventually(t, "create events", func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		r, err := adminOf(t, ys[0]).CreateTopic(ctx, 1, -1, nil, "events")
-		if err == nil {
-			err = r.Err
-		}
-		return err
-	})
+	createTopic(t, ys[0], "events", 1)
 	var l int32
 	eventually(t, "a leader known to every node", func() error {
 		l = leaderOf(t, ys[0], "events")
@@ -154,11 +160,7 @@ func TestServeClusterKillLeader(t *testing.T) {
 		}
 		return nil
 	})
-	var seeds []string
-	for _, y := range ys {
-		seeds = append(seeds, y.KafkaAddr)
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic("events"),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkaSeeds(ys)...), kgo.DefaultProduceTopic("events"),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(1000), kgo.RetryTimeout(60*time.Second))
 	if err != nil {
 		t.Fatal(err)

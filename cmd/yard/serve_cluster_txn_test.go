@@ -55,20 +55,8 @@ func TestServeClusterTransactions(t *testing.T) {
 	t.Parallel()
 	ys := startCluster(t, 3, "--kafka-transaction-state-partitions", "5")
 	const topic, txnID, txns, perTxn = "txn-work", "txn-cluster", 30, 12
-	eventually(t, "create "+topic, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		r, err := adminOf(t, ys[0]).CreateTopic(ctx, 3, -1, nil, topic)
-		if err == nil {
-			err = r.Err
-		}
-		return err
-	})
-	var seeds []string
-	for _, y := range ys {
-		seeds = append(seeds, y.KafkaAddr)
-	}
-	prod, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic),
+	createTopic(t, ys[0], topic, 3)
+	prod, err := kgo.NewClient(kgo.SeedBrokers(kafkaSeeds(ys)...), kgo.DefaultProduceTopic(topic),
 		kgo.TransactionalID(txnID), kgo.TransactionTimeout(60*time.Second),
 		kgo.RecordRetries(1000), kgo.RetryTimeout(90*time.Second), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 	if err != nil {
